@@ -1,0 +1,91 @@
+"""The Job Application Agent server: `create_app()` wires the service together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask
+
+from server.config import PROJECT_ROOT, Settings, load_settings
+
+API_TITLE = "Job Application Agent API"
+API_VERSION = "1.0.0"
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
+    """Build the app. Starts no threads and does no network I/O.
+
+    `config` is a `Settings`, or a mapping of Flask config keys and `Settings` field overrides.
+    """
+    from server import (
+        auth,
+        cli,
+        errors,
+        logging_config,
+        openapi,
+        redis_client,
+        request_hooks,
+        schemas,
+    )
+    from server.extensions import db, migrate
+    from server.routes import admin, health, jobs, user
+    from server.routes import auth as auth_routes
+
+    settings, flask_overrides = _resolve_settings(config)
+    app = APIFlask(
+        __name__,
+        title=API_TITLE,
+        version=API_VERSION,
+        spec_path="/api/openapi.json",
+        docs_path="/api/docs",
+        docs_oauth2_redirect_path="/api/docs/oauth2-redirect",
+        instance_path=str(settings.instance_dir),
+    )
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.jwt_secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        TESTING=settings.is_testing,
+        DEBUG=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(flask_overrides)
+
+    errors.init_app(app)
+    schemas.init_app(app)
+    request_hooks.init_app(app)
+    logging_config.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    redis_client.init_app(app)
+    auth.init_app(app)
+    openapi.init_app(app)
+    cli.init_app(app)
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth_routes.bp)
+    app.register_blueprint(user.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(admin.bp)
+    return app
+
+
+def _resolve_settings(config) -> tuple[Settings, dict[str, Any]]:
+    if isinstance(config, Settings):
+        return config, {}
+    settings = load_settings()
+    if not config:
+        return settings, {}
+    fields = set(Settings.__dataclass_fields__)
+    overrides = {k: v for k, v in config.items() if k in fields}
+    flask_keys = {k: v for k, v in config.items() if k not in fields}
+    return settings.replace(**overrides), flask_keys
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    if settings.database_url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}

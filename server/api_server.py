@@ -1,0 +1,104 @@
+"""All-in-one entry point: production WSGI server (+ job workers and scheduler).
+
+    python server/api_server.py [--host HOST] [--port PORT]
+
+Serves with gunicorn on Linux (waitress where gunicorn cannot run). Binds 127.0.0.1:5000 by
+default; `PORT` and `--port` override.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make the project root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from server.config import ConfigError, load_settings  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None, *, default_host: str, default_port: int):
+    parser = argparse.ArgumentParser(description="Run the Job Application Agent server.")
+    parser.add_argument(
+        "--host", default=default_host, help=f"bind address (default {default_host})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=default_port, help=f"port (default {default_port})"
+    )
+    parser.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
+    parser.add_argument(
+        "--no-migrate", action="store_true", help="do not apply database migrations at start-up"
+    )
+    return parser.parse_args(argv)
+
+
+def apply_migrations(app) -> None:
+    """Bring the database schema to the latest revision."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args = parse_args(argv, default_host=settings.host, default_port=settings.port)
+
+    from server import create_app
+    from server.runtime import start_background_services
+
+    app = create_app(settings)
+    if settings.auto_migrate and not args.no_migrate:
+        apply_migrations(app)
+
+    if sys.platform == "win32":  # pragma: no cover - gunicorn needs fork
+        from waitress import serve
+
+        start_background_services(app)
+        serve(app, host=args.host, port=args.port, threads=args.threads)
+        return 0
+
+    from gunicorn.app.base import BaseApplication
+
+    class AllInOne(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("graceful_timeout", 30)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("control_socket_disable", True)
+            self.cfg.set("post_worker_init", lambda worker: start_background_services(app))
+            self.cfg.set("worker_exit", lambda server, worker: _stop(app))
+
+        def load(self):
+            return app
+
+    print(
+        f"serving on http://{args.host}:{args.port} "
+        f"(env={settings.env}, database={'sqlite' if settings.database_is_default else 'configured'}, "
+        f"redis={'embedded' if settings.redis_url is None else 'configured'})",
+        flush=True,
+    )
+    AllInOne().run()
+    return 0
+
+
+def _stop(app) -> None:
+    from server.runtime import stop_background_services
+
+    stop_background_services(app)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Flask CLI commands: `flask --app server <command>`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from server.errors import ApiError
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--name", default="Administrator", show_default=True)
+    @click.option(
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="Asked for when not given.",
+    )
+    def create_admin(email: str, name: str, password: str) -> None:
+        """Create an admin account (or promote an existing one)."""
+        from server.services import accounts
+
+        try:
+            user = accounts.create_admin(
+                email=email, password=password, name=name, settings=current_app.config["SETTINGS"]
+            )
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"admin {user.email} (id {user.id}) is ready")

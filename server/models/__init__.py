@@ -1,0 +1,7 @@
+"""SQLAlchemy 2 typed models. Import models from here so Alembic sees every table."""
+
+from server.extensions import db
+from server.models.base import utcnow
+from server.models.user import Role, User
+
+__all__ = ["db", "utcnow", "Role", "User"]

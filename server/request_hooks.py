@@ -1,0 +1,48 @@
+"""Per-request plumbing: request ids, the trusted client IP, and response headers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# The interactive docs page loads Swagger UI's script and styles.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+    "https://cdn.jsdelivr.net; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Install ProxyFix for the configured proxy hops, request ids and security headers."""
+    hops = app.config["SETTINGS"].trusted_proxy_count
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def _response_headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.endpoint == "openapi.docs":
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        if g.get("current_user") is not None or request.headers.get("Authorization"):
+            response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,1 @@
+"""Service functions: plain keyword-argument functions, one transaction per public call."""

@@ -1,0 +1,152 @@
+"""Fixtures: a real PostgreSQL database migrated once per run, real Redis, per-test isolation.
+
+TEST_DATABASE_URL and TEST_REDIS_URL choose the servers (defaults: the local PostgreSQL's
+`job_agent_test` database and Redis database 15). Every test starts with empty tables and an
+empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server import create_app
+from server.config import Settings, normalise_database_url
+from server.extensions import db
+from tests.helpers import ApiClient
+
+TEST_DATABASE_URL = normalise_database_url(
+    os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/job_agent_test")
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
+
+
+def ensure_database(url: str) -> None:
+    """Create the test database if it does not exist yet."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+        )
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def reset_schema(url: str) -> None:
+    """Drop everything in the public schema, so the migrations run from empty."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory) -> Settings:
+    root: Path = tmp_path_factory.mktemp("instance")
+    return Settings(
+        env="testing",
+        instance_dir=root,
+        log_dir=root / "logs",
+        log_to_stdout=False,
+        database_url=TEST_DATABASE_URL,
+        database_is_default=False,
+        redis_url=TEST_REDIS_URL,
+        jwt_secret_key=TEST_JWT_SECRET,
+        encryption_key=Fernet.generate_key().decode(),
+        bcrypt_rounds=4,
+        auto_migrate=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated_database(base_settings) -> str:
+    """The test database, migrated from empty to head once per run."""
+    from flask_migrate import upgrade
+
+    ensure_database(TEST_DATABASE_URL)
+    reset_schema(TEST_DATABASE_URL)
+    app = create_app(base_settings)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def settings(base_settings, migrated_database) -> Settings:
+    """Settings for one test; override fields with `settings.replace(...)`."""
+    return base_settings
+
+
+@pytest.fixture
+def redis_conn() -> redis.Redis:
+    conn = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(request):
+    """Empty Redis before, empty tables after: each test sees a clean world."""
+    needs_state = any(
+        name in request.fixturenames for name in ("settings", "app", "client", "redis_conn")
+    )
+    if not needs_state:
+        yield
+        return
+    conn = redis.Redis.from_url(TEST_REDIS_URL)
+    conn.flushdb()
+    yield
+    conn.flushdb()
+    conn.close()
+    if "migrated_database" in request.fixturenames or "settings" in request.fixturenames:
+        truncate_all_tables(TEST_DATABASE_URL)
+
+
+def truncate_all_tables(url: str) -> None:
+    engine = create_engine(url)
+    tables = [t.name for t in db.metadata.sorted_tables]
+    if tables:
+        with engine.begin() as conn:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build extra apps with setting overrides; each is torn down after the test."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app(settings.replace(**overrides) if overrides else settings)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app) -> ApiClient:
+    return ApiClient(app.test_client())

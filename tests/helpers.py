@@ -1,0 +1,98 @@
+"""Test helpers: a JSON API client and account factories."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from flask.testing import FlaskClient
+
+DEFAULT_PASSWORD = "a sturdy passphrase for tests"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class ApiClient:
+    """The Flask test client with JSON helpers and account factories."""
+
+    def __init__(self, client: FlaskClient):
+        self.raw = client
+
+    def request(self, method: str, path: str, *, token: str | None = None, **kwargs):
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.raw.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def register(
+        self, email: str | None = None, password: str = DEFAULT_PASSWORD, name: str = "Test User"
+    ):
+        email = email or f"user{next(_counter)}@example.com"
+        return self.post(
+            "/api/auth/register", json={"email": email, "password": password, "name": name}
+        )
+
+    def login(self, email: str, password: str = DEFAULT_PASSWORD):
+        return self.post("/api/auth/login", json={"email": email, "password": password})
+
+    def create_account(self, email: str | None = None, password: str = DEFAULT_PASSWORD) -> Account:
+        """Register and log in; returns the tokens."""
+        email = email or f"user{next(_counter)}@example.com"
+        registered = self.register(email, password)
+        assert registered.status_code == 201, registered.get_json()
+        tokens = self.login(email, password).get_json()
+        return Account(
+            id=tokens["user"]["id"],
+            email=email,
+            password=password,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+        )
+
+    def create_admin(
+        self, app, email: str | None = None, password: str = DEFAULT_PASSWORD
+    ) -> Account:
+        """Create an admin through the service the CLI uses, then log in."""
+        from server.services import accounts
+
+        email = email or f"admin{next(_counter)}@example.com"
+        with app.app_context():
+            accounts.create_admin(
+                email=email, password=password, name="Admin", settings=app.config["SETTINGS"]
+            )
+        tokens = self.login(email, password).get_json()
+        return Account(
+            tokens["user"]["id"], email, password, tokens["access_token"], tokens["refresh_token"]
+        )
+
+
+def error_of(response) -> dict[str, Any]:
+    """The `error` object of a JSON error response (asserts the shape)."""
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert {"status", "code", "message", "request_id"} <= set(error), error
+    assert error["status"] == response.status_code
+    return error

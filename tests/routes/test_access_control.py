@@ -1,0 +1,104 @@
+"""Deny by default: every route needs a token unless public; admin routes need the role."""
+
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from server import create_app
+from server.auth import auth_mode
+from server.config import Settings
+from tests.helpers import error_of
+
+_ARG = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
+
+
+def all_routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def concrete(path: str) -> str:
+    return _ARG.sub("1", path)
+
+
+def route_ids():
+    """Every (path, method, protection) of the app, read from its URL map at collection."""
+    scratch = Path(tempfile.mkdtemp(prefix="routes-"))
+    settings = Settings(
+        env="testing",
+        instance_dir=scratch,
+        log_dir=scratch,
+        log_to_stdout=False,
+        jwt_secret_key="k" * 40,
+        encryption_key="e" * 44,
+        database_url=f"sqlite:///{scratch / 'unused.db'}",
+    )
+    app = create_app(settings)
+    return [(rule.rule, method, auth_mode(app, rule.endpoint)) for rule, method in all_routes(app)]
+
+
+ROUTES = route_ids()
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/api/openapi.json",
+    "/api/docs",
+    "/api/docs/oauth2-redirect",
+    "/api/auth/register",
+    "/api/auth/login",
+    "/static/<path:filename>",
+}
+
+
+def test_only_the_expected_routes_are_public():
+    public = {path for path, _method, mode in ROUTES if mode == "public"}
+    assert public <= PUBLIC
+
+
+@pytest.mark.parametrize(("path", "method", "mode"), [r for r in ROUTES if r[2] != "public"])
+def test_route_without_token_is_401(client, path, method, mode):
+    response = client.request(method, concrete(path), json={})
+    assert response.status_code == 401, (path, method)
+    assert error_of(response)["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(("path", "method", "mode"), [r for r in ROUTES if r[2] == "admin"])
+def test_user_on_admin_route_is_403(client, path, method, mode):
+    account = client.create_account()
+    response = client.request(method, concrete(path), token=account.access_token, json={})
+    assert response.status_code == 403, (path, method)
+
+
+def test_admin_reaches_admin_routes(client, app):
+    admin = client.create_admin(app)
+    response = client.get("/api/admin/users", token=admin.access_token)
+    assert response.status_code == 200
+    assert response.get_json()["meta"]["total"] == 1
+
+
+def test_openapi_lists_every_route(client, app):
+    spec = client.get("/api/openapi.json").get_json()
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    skipped = {
+        "/api/openapi.json",
+        "/api/docs",
+        "/api/docs/oauth2-redirect",
+        "/static/<path:filename>",
+    }
+    for rule, method in all_routes(app):
+        if rule.rule in skipped:
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-zA-Z_]+)>", r"{\1}", rule.rule)
+        assert (path, method) in documented, (path, method)
+    assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    assert spec["paths"]["/api/user/profile"]["get"]["security"] == [{"BearerAuth": []}]
+    assert spec["paths"]["/api/auth/login"]["post"]["security"] == []
+
+
+def test_interactive_docs_are_served(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert b"swagger" in response.data.lower()

@@ -1,0 +1,132 @@
+"""One JSON error shape for every error, and bad input that changes nothing."""
+
+import pytest
+from sqlalchemy import func, select
+
+from server.models import User
+from tests.helpers import error_of
+
+
+def user_count(app):
+    session = app.extensions["sqlalchemy"].session
+    return session.scalar(select(func.count()).select_from(User))
+
+
+def test_unknown_path_is_json_404(client):
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+    assert response.headers["X-Request-ID"] == error_of(response)["request_id"]
+
+
+def test_wrong_method_is_json_405(client):
+    response = client.delete("/healthz")
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_oversized_body_is_json_413(make_app):
+    app = make_app(max_content_length=2048)
+    response = app.test_client().post(
+        "/api/auth/register", data=b"x" * 5000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "payload_too_large"
+
+
+def test_unexpected_exception_is_500_without_trace(make_app):
+    app = make_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    boom._auth = "public"
+    response = app.test_client().get("/boom", headers={"X-Request-ID": "trace-me-123"})
+    assert response.status_code == 500
+    error = error_of(response)
+    assert error["code"] == "internal_error"
+    assert error["request_id"] == "trace-me-123"
+    assert b"Traceback" not in response.data and b"secret internals" not in response.data
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": "long enough password", "name": "A"}, "email"),
+        ({"email": "a@example.com", "password": "long enough password"}, "name"),
+        ({"email": "a@example.com", "name": "A"}, "password"),
+        (
+            {
+                "email": "a@example.com",
+                "password": "long enough password",
+                "name": "A",
+                "role": "admin",
+            },
+            "role",
+        ),
+        ({"email": "a@example.com", "password": "long enough password", "name": "x" * 201}, "name"),
+        ({"email": "a@example.com", "password": "long enough password", "name": "   "}, "name"),
+        ({"email": 5, "password": "long enough password", "name": "A"}, "email"),
+    ],
+)
+def test_bad_registration_names_the_field_and_writes_nothing(client, app, body, field):
+    response = client.post("/api/auth/register", json=body)
+    assert response.status_code in (400, 422)
+    assert field in error_of(response)["message"]
+    assert user_count(app) == 0
+
+
+def test_non_json_body_is_a_clear_4xx(client, app):
+    response = client.post(
+        "/api/auth/register", data="email=a", headers={"Content-Type": "text/plain"}
+    )
+    assert 400 <= response.status_code < 500
+    error_of(response)
+    assert user_count(app) == 0
+
+
+def test_malformed_json_is_a_clear_4xx(client, app):
+    response = client.post(
+        "/api/auth/register", data="{not json", headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    error_of(response)
+    assert user_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"email": "a@example.com"}, {"email": "a@example.com", "password": "p", "extra": 1}],
+)
+def test_bad_login_input_is_422(client, body):
+    response = client.post("/api/auth/login", json=body)
+    assert response.status_code == 422
+    error_of(response)
+
+
+def test_bad_logout_input_revokes_nothing(client):
+    account = client.create_account()
+    response = client.post(
+        "/api/auth/logout", token=account.access_token, json={"refresh_token": "junk"}
+    )
+    assert response.status_code == 422
+    assert "refresh_token" in error_of(response)["message"]
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["page=0", "per_page=1000", "role=root", "unknown=1", "page=abc"])
+def test_bad_admin_query_is_422(client, app, query):
+    admin = client.create_admin(app)
+    response = client.get(f"/api/admin/users?{query}", token=admin.access_token)
+    assert response.status_code == 422
+    error_of(response)
+
+
+def test_request_id_is_echoed_or_generated(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert generated.headers["X-Request-ID"] != "bad id with spaces"
+    assert len(generated.headers["X-Request-ID"]) == 32

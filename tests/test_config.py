@@ -1,0 +1,98 @@
+"""Configuration: seed variable names, embedded defaults and production refusals."""
+
+import pytest
+
+from server.config import ConfigError, load_settings
+
+STRONG = "Zq8" + "r" * 10 + "N4vL2pX7kT9mW3bY6cJ1hF5dS0gA"
+
+
+def test_zero_configuration_uses_sqlite_and_embedded_redis(tmp_path):
+    settings = load_settings({"INSTANCE_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'job_agent.db'}"
+    assert settings.redis_url is None
+    assert len(settings.jwt_secret_key) >= 32
+    # Generated once and reused.
+    again = load_settings({"INSTANCE_DIR": str(tmp_path)})
+    assert again.jwt_secret_key == settings.jwt_secret_key
+    assert again.encryption_key == settings.encryption_key
+
+
+def test_seed_database_and_redis_variables():
+    settings = load_settings(
+        {
+            "DB_HOST": "db.internal",
+            "DB_PORT": "6543",
+            "DB_NAME": "agent",
+            "DB_USER": "svc",
+            "DB_PASSWORD": "p@ss",
+            "REDIS_HOST": "cache.internal",
+            "REDIS_PORT": "6380",
+            "JWT_SECRET_KEY": STRONG,
+            "ENCRYPTION_KEY": STRONG,
+            "JOB_QUEUE_MAX_WORKERS": "7",
+            "JOB_QUEUE_MAX_PER_USER": "3",
+            "GOOGLE_API_KEY": "g-key",
+            "MIMIKREE_EMAIL": "m@example.com",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://svc:p%40ss@db.internal:6543/agent"
+    assert settings.redis_url == "redis://cache.internal:6380/0"
+    assert settings.job_queue_max_workers == 7 and settings.job_queue_max_per_user == 3
+    assert settings.google_api_key == "g-key" and settings.mimikree_email == "m@example.com"
+
+
+def test_database_url_wins_and_uses_psycopg():
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgres://u@h/d",
+            "DB_HOST": "ignored",
+            "JWT_SECRET_KEY": STRONG,
+            "ENCRYPTION_KEY": STRONG,
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h/d"
+
+
+@pytest.mark.parametrize(
+    ("jwt_secret", "encryption_key", "phrase"),
+    [
+        (None, STRONG, "JWT_SECRET_KEY is missing"),
+        ("your-secret-key", STRONG, "JWT_SECRET_KEY is a known placeholder"),
+        ("short-but-random-9f8e", STRONG, "JWT_SECRET_KEY is too short"),
+        (STRONG, None, "ENCRYPTION_KEY is missing"),
+        (STRONG, "changeme", "ENCRYPTION_KEY is a known placeholder"),
+    ],
+)
+def test_production_refuses_weak_secrets(jwt_secret, encryption_key, phrase):
+    env = {"FLASK_ENV": "production"}
+    if jwt_secret:
+        env["JWT_SECRET_KEY"] = jwt_secret
+    if encryption_key:
+        env["ENCRYPTION_KEY"] = encryption_key
+    with pytest.raises(ConfigError, match=phrase):
+        load_settings(env)
+
+
+def test_production_accepts_strong_secrets():
+    settings = load_settings(
+        {"FLASK_ENV": "production", "JWT_SECRET_KEY": STRONG, "ENCRYPTION_KEY": STRONG}
+    )
+    assert settings.is_production and settings.auto_migrate is False
+
+
+def test_bad_numbers_fail_loudly():
+    with pytest.raises(ConfigError, match="JOB_QUEUE_MAX_WORKERS must be an integer"):
+        load_settings(
+            {"JOB_QUEUE_MAX_WORKERS": "many", "JWT_SECRET_KEY": STRONG, "ENCRYPTION_KEY": STRONG}
+        )
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch):
+    from server import config
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("JOB_QUEUE_MAX_WORKERS=9\n")
+    monkeypatch.delenv("JOB_QUEUE_MAX_WORKERS", raising=False)
+    env = config.read_environment(dotenv)
+    assert env["JOB_QUEUE_MAX_WORKERS"] == "9"

@@ -1,0 +1,193 @@
+"""The entry points as an operator runs them: real processes on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG = "Zq8rrrrrrrrrrN4vL2pX7kT9mW3bY6cJ1hF5dS0gA"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra) -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(extra)
+    return env
+
+
+def get_json(url: str, timeout: float = 2.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            return get_json(url)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {seconds}s")
+
+
+@pytest.fixture
+def run_server():
+    processes = []
+
+    def start(args, env):
+        process = subprocess.Popen(
+            [sys.executable, "server/api_server.py", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_zero_configuration_serves_with_sqlite_and_embedded_redis(run_server, tmp_path):
+    port = free_port()
+    env = clean_env(INSTANCE_DIR=str(tmp_path / "instance"), LOG_DIR=str(tmp_path / "logs"))
+    process = run_server(["--port", str(port)], env)
+    status, body = wait_for(f"http://127.0.0.1:{port}/healthz", process)
+    assert status == 200 and body["status"] == "ok"
+    status, body = get_json(f"http://127.0.0.1:{port}/readyz", timeout=10)
+    assert status == 200, body
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+    assert (tmp_path / "instance" / "job_agent.db").exists()
+    banner = process.stdout.readline()
+    assert "database=sqlite" in banner and "redis=embedded" in banner
+    assert (tmp_path / "logs" / "api_server.log").exists()
+
+
+def test_configured_postgres_and_redis_are_used_and_port_env_is_honoured(
+    run_server, tmp_path, settings
+):
+    port = free_port()
+    env = clean_env(
+        PORT=str(port),
+        DATABASE_URL=TEST_DATABASE_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        INSTANCE_DIR=str(tmp_path / "instance"),
+        LOG_DIR=str(tmp_path / "logs"),
+        JWT_SECRET_KEY=STRONG,
+        ENCRYPTION_KEY=STRONG,
+    )
+    process = run_server(["--no-migrate"], env)
+    wait_for(f"http://127.0.0.1:{port}/healthz", process)
+    status, body = get_json(f"http://127.0.0.1:{port}/readyz", timeout=10)
+    assert status == 200 and body["checks"] == {"database": "ok", "redis": "ok"}
+    banner = process.stdout.readline()
+    assert "database=configured" in banner and "redis=configured" in banner
+
+
+def test_readyz_names_the_failed_dependency(run_server, tmp_path):
+    port = free_port()
+    env = clean_env(
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        INSTANCE_DIR=str(tmp_path / "instance"),
+        LOG_DIR=str(tmp_path / "logs"),
+    )
+    process = run_server(["--port", str(port)], env)
+    wait_for(f"http://127.0.0.1:{port}/healthz", process)
+    status, body = get_json(f"http://127.0.0.1:{port}/readyz", timeout=15)
+    assert status == 503
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error")
+
+
+def test_production_with_weak_secret_exits_with_a_message(tmp_path):
+    env = clean_env(
+        FLASK_ENV="production",
+        JWT_SECRET_KEY="secret",
+        ENCRYPTION_KEY=STRONG,
+        INSTANCE_DIR=str(tmp_path),
+        LOG_DIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, "server/api_server.py", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "JWT_SECRET_KEY is a known placeholder" in result.stderr
+
+
+def test_create_admin_command(settings, tmp_path):
+    env = clean_env(
+        DATABASE_URL=TEST_DATABASE_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        JWT_SECRET_KEY=STRONG,
+        ENCRYPTION_KEY=STRONG,
+        BCRYPT_ROUNDS="4",
+        LOG_DIR=str(tmp_path),
+        LOG_TO_STDOUT="false",
+    )
+    flask = [sys.executable, "-m", "flask", "--app", "server", "create-admin"]
+    result = subprocess.run(
+        [*flask, "Root@Example.com", "--password", "an admin passphrase"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "admin root@example.com" in result.stdout
+    # Asked for interactively when not given.
+    prompted = subprocess.run(
+        [*flask, "second@example.com"],
+        input="another passphrase\nanother passphrase\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert prompted.returncode == 0, prompted.stderr
+
+    from server import create_app
+    from server.services import accounts
+
+    app = create_app(settings)
+    with app.app_context():
+        admin = accounts.authenticate(
+            email="root@example.com", password="an admin passphrase", settings=settings
+        )
+        assert admin.is_admin
+        assert accounts.get_user_by_email(email="second@example.com").is_admin
