@@ -52,8 +52,8 @@ def issue(*, user: User, purpose: str, lifetime: timedelta) -> str:
     return token
 
 
-def consume(*, token: str, purpose: str) -> OneTimeToken:
-    """Mark a valid token used and return it; 400 `invalid_token` when unknown, used or expired."""
+def find_valid(*, token: str, purpose: str) -> OneTimeToken:
+    """The unused, unexpired token (row-locked); 400 `invalid_token` otherwise."""
     record = db.session.scalar(
         select(OneTimeToken)
         .where(OneTimeToken.token_hash == token_digest(token), OneTimeToken.purpose == purpose)
@@ -61,5 +61,11 @@ def consume(*, token: str, purpose: str) -> OneTimeToken:
     )
     if record is None or record.used_at is not None or as_utc(record.expires_at) <= utcnow():
         raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
+    return record
+
+
+def consume(*, token: str, purpose: str) -> OneTimeToken:
+    """Mark a valid token used and return it; 400 `invalid_token` when unknown, used or expired."""
+    record = find_valid(token=token, purpose=purpose)
     record.used_at = utcnow()
     return record

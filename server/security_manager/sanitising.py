@@ -22,8 +22,7 @@ def sanitise_text(value: str) -> str:
 
 def sanitise_filename(filename: str, *, max_length: int = 255) -> str:
     """A user's filename kept as metadata only: no path, no markup, bounded length."""
-    name = re.split(r"[\\/]", filename or "")[-1]
-    name = sanitise_text(name).lstrip(".")
+    name = re.split(r"[\\/]", sanitise_text(filename or ""))[-1].strip().lstrip(".")
     if len(name) > max_length:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: max_length - len(ext) - 1] + dot + ext) if dot else name[:max_length]

@@ -399,14 +399,19 @@ def request_password_reset(*, email: str, settings: Settings) -> None:
 
 def confirm_password_reset(*, token: str, new_password: str, settings: Settings) -> None:
     """Set a new password with a reset token; ends every session and lifts a lockout."""
-    record = one_time_tokens.consume(token=token, purpose=one_time_tokens.PASSWORD_RESET)
+    record = one_time_tokens.find_valid(token=token, purpose=one_time_tokens.PASSWORD_RESET)
     user = db.session.get(User, record.user_id)
     if user is None or user.email != record.email or not user.is_active:
         db.session.rollback()
         raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
-    check_new_password(
-        password=new_password, email=user.email, settings=settings, field="new_password"
-    )
+    try:
+        check_new_password(
+            password=new_password, email=user.email, settings=settings, field="new_password"
+        )
+    except ValidationFailed:
+        db.session.rollback()  # the token stays usable for a better password
+        raise
+    record.used_at = utcnow()
     _set_password(user, new_password, settings)
     # Following the emailed link proves the mailbox is the user's.
     user.email_verified_at = user.email_verified_at or utcnow()
