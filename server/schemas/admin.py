@@ -9,6 +9,8 @@ from apiflask.validators import Length, OneOf, Range
 from server.schemas.auth import UserOut
 from server.schemas.common import StrictSchema, UtcDateTime
 
+MAX_ID = 2**31 - 1
+
 
 class PageQuery(StrictSchema):
     page = Integer(load_default=1, validate=Range(min=1, max=100_000))
@@ -33,7 +35,7 @@ class UserPageOut(Schema):
 class EventQuery(PageQuery):
     action = String(validate=Length(min=1, max=64))
     outcome = String(validate=Length(min=1, max=16))
-    actor_user_id = Integer(validate=Range(min=1))
+    actor_user_id = Integer(validate=Range(min=1, max=MAX_ID))
     client_ip = String(validate=Length(min=1, max=64))
     since = AwareDateTime(default_timezone=UTC)
     until = AwareDateTime(default_timezone=UTC)

@@ -26,8 +26,8 @@ def concrete(path: str) -> str:
     return _ARG.sub(lambda m: _SAMPLE_BY_CONVERTER.get(m.group(1) or "", "1"), path)
 
 
-def route_ids():
-    """Every (path, method, protection) of the app, read from its URL map at collection."""
+def scratch_app():
+    """An app built only to read its URL map (at collection, before any database exists)."""
     scratch = Path(tempfile.mkdtemp(prefix="routes-"))
     settings = Settings(
         env="testing",
@@ -38,7 +38,12 @@ def route_ids():
         encryption_key="e" * 44,
         database_url=f"sqlite:///{scratch / 'unused.db'}",
     )
-    app = create_app(settings)
+    return create_app(settings)
+
+
+def route_ids():
+    """Every (path, method, protection) of the app, read from its URL map at collection."""
+    app = scratch_app()
     return [(rule.rule, method, auth_mode(app, rule.endpoint)) for rule, method in all_routes(app)]
 
 
