@@ -27,6 +27,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         redis_client,
         request_hooks,
         schemas,
+        security_manager,
     )
     from server.extensions import db, migrate
     from server.routes import admin, health, jobs, user
@@ -57,6 +58,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     errors.init_app(app)
     schemas.init_app(app)
     request_hooks.init_app(app)
+    security_manager.init_app(app)  # the IP-block check runs before auth
     logging_config.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)

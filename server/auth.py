@@ -1,8 +1,13 @@
 """Authentication wiring: JWT settings, the token blocklist, and deny-by-default access.
 
 Every endpoint needs a valid access token unless its view is marked `@public`; views marked
-`@admin_required` also need the admin role, and `@refresh_token_required` views take a
-refresh token instead. The check runs in `before_request`, so a new route cannot forget it.
+`@admin_required` also need the admin role, `@fresh_login_required` views need an access token
+from a login (not from a refresh), and `@refresh_token_required` views take a refresh token
+instead. The check runs in `before_request`, so a new route cannot forget it.
+
+Sessions: every token carries the user's `sgen` (session generation; raising it ends every
+session of the user at once) and a `family` shared by all tokens of one login. Refresh tokens
+rotate; presenting an already-rotated refresh token revokes its whole family.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import (
+    FreshTokenRequired,
     JWTExtendedException,
     RevokedTokenError,
     UserLookupError,
@@ -31,6 +37,8 @@ from server.redis_client import get_redis
 log = logging.getLogger("server.auth")
 
 BLOCKLIST_PREFIX = "token_blocklist:"
+FAMILY_REVOKED_PREFIX = "token_family_revoked:"
+ROTATED = "rotated"
 PUBLIC_ENDPOINTS = frozenset(
     {"static", "openapi.spec", "openapi.docs", "openapi.swagger_ui_oauth_redirect"}
 )
@@ -48,6 +56,12 @@ def admin_required(view: Callable) -> Callable:
     return view
 
 
+def fresh_login_required(view: Callable) -> Callable:
+    """Mark a view as needing a fresh access token (one issued by a login, not a refresh)."""
+    view._auth = "fresh"  # type: ignore[attr-defined]
+    return view
+
+
 def refresh_token_required(view: Callable) -> Callable:
     """Mark a view as taking a refresh token rather than an access token."""
     view._auth = "refresh"  # type: ignore[attr-defined]
@@ -55,7 +69,7 @@ def refresh_token_required(view: Callable) -> Callable:
 
 
 def auth_mode(app: Flask, endpoint: str | None) -> str:
-    """How an endpoint is protected: 'public', 'user', 'admin' or 'refresh'."""
+    """How an endpoint is protected: 'public', 'user', 'fresh', 'admin' or 'refresh'."""
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
         return "public"
     view = app.view_functions.get(endpoint)
@@ -70,21 +84,74 @@ def current_user() -> User:
     return user
 
 
+def _remaining_seconds(payload: dict[str, Any]) -> int:
+    expires = datetime.fromtimestamp(payload["exp"], UTC)
+    return max(1, int((expires - datetime.now(UTC)).total_seconds()) + 1)
+
+
 def revoke_token(payload: dict[str, Any]) -> None:
     """Put a token's jti on the blocklist until the token would have expired anyway."""
-    expires = datetime.fromtimestamp(payload["exp"], UTC)
-    ttl = max(1, int((expires - datetime.now(UTC)).total_seconds()) + 1)
-    get_redis().set(BLOCKLIST_PREFIX + payload["jti"], payload.get("type", "access"), ex=ttl)
+    get_redis().set(
+        BLOCKLIST_PREFIX + payload["jti"],
+        payload.get("type", "access"),
+        ex=_remaining_seconds(payload),
+    )
+
+
+def mark_refresh_token_rotated(payload: dict[str, Any]) -> bool:
+    """Retire a refresh token that is being exchanged; False if it was already retired (reuse)."""
+    return bool(
+        get_redis().set(
+            BLOCKLIST_PREFIX + payload["jti"], ROTATED, nx=True, ex=_remaining_seconds(payload)
+        )
+    )
+
+
+def revoke_family(payload: dict[str, Any], *, reason: str) -> None:
+    """Revoke every token of a login (its family), for as long as a refresh token can live."""
+    family = payload.get("family")
+    if not family:
+        revoke_token(payload)
+        return
+    # A family lives as long as its newest refresh token can.
+    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()) + 60
+    get_redis().set(FAMILY_REVOKED_PREFIX + family, reason, ex=ttl)
+
+
+def _on_refresh_reuse(payload: dict[str, Any]) -> None:
+    from server.security_manager.events import record_event
+
+    revoke_family(payload, reason="refresh token reuse")
+    record_event(
+        action="refresh_token_reuse",
+        outcome="denied",
+        actor_user_id=int(payload["sub"]) if str(payload.get("sub", "")).isdigit() else None,
+        object_type="token_family",
+        object_id=payload.get("family"),
+        details={"effect": "every token of the login revoked"},
+    )
 
 
 def is_token_revoked(payload: dict[str, Any]) -> bool:
-    """True when the token's jti is on the blocklist.
+    """True when the token's jti is on the blocklist or its family was revoked.
 
+    A rotated refresh token presented again means it leaked: the whole family is revoked.
     If Redis cannot be reached, access tokens (15 minutes) are accepted and refresh tokens are
     refused with 503, so a revoked long-lived token never comes back to life.
     """
     try:
-        return get_redis().exists(BLOCKLIST_PREFIX + payload["jti"]) > 0
+        conn = get_redis()
+        family = payload.get("family")
+        pipe = conn.pipeline(transaction=False)
+        pipe.get(BLOCKLIST_PREFIX + payload["jti"])
+        if family:
+            pipe.exists(FAMILY_REVOKED_PREFIX + family)
+        state, *family_revoked = pipe.execute()
+        if family_revoked and family_revoked[0]:
+            return True
+        if state == ROTATED and payload.get("type") == "refresh":
+            _on_refresh_reuse(payload)
+        return state is not None
     except redis.RedisError:
         if payload.get("type") == "refresh":
             raise ServiceUnavailable("Token store unavailable; try again shortly") from None
@@ -127,7 +194,7 @@ def init_app(app: Flask) -> None:
 
     @jwt.additional_claims_loader
     def _claims(user: User) -> dict[str, Any]:
-        return {"role": user.role}
+        return {"role": user.role, "sgen": user.session_generation or 0}
 
     jwt.token_in_blocklist_loader(lambda _h, payload: is_token_revoked(payload))
     jwt.expired_token_loader(lambda _h, _p: _jwt_error("Token has expired"))
@@ -144,7 +211,12 @@ def init_app(app: Flask) -> None:
         if mode == "public" or request.method == "OPTIONS":
             return
         try:
-            verify_jwt_in_request(refresh=(mode == "refresh"))
+            verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
+        except FreshTokenRequired:
+            raise Unauthorized(
+                "This action needs a fresh login: log in again and retry",
+                code="fresh_login_required",
+            ) from None
         except ExpiredSignatureError:
             raise Unauthorized("Token has expired") from None
         except RevokedTokenError:
@@ -161,5 +233,20 @@ def init_app(app: Flask) -> None:
         g.current_user = user
         g.user_id = user.id
         g.jwt = get_jwt()
+        if g.jwt.get("sgen", 0) != (user.session_generation or 0):
+            g.current_user = g.user_id = None
+            raise Unauthorized(
+                "This session has ended (password changed or sessions revoked); log in again",
+                code="session_revoked",
+            )
         if mode == "admin" and not user.is_admin:
+            from server.security_manager.events import record_event
+
+            record_event(
+                action="authorization_failure",
+                outcome="denied",
+                object_type="endpoint",
+                object_id=request.endpoint,
+                details={"method": request.method, "path": request.path},
+            )
             raise Forbidden("Admin role required")

@@ -32,3 +32,11 @@ def init_app(app: Flask) -> None:
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(f"admin {user.email} (id {user.id}) is ready")
+
+    @app.cli.command("rotate-encryption-key")
+    def rotate_encryption_key() -> None:
+        """Re-encrypt stored secrets with the first key of ENCRYPTION_KEY (newest first)."""
+        from server.services import credentials
+
+        count = credentials.rotate_all(settings=current_app.config["SETTINGS"])
+        click.echo(f"re-encrypted {count} stored secret(s)")

@@ -93,6 +93,36 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     auto_migrate: bool = True
 
+    # Security: password policy, login protection, IP blocking, mail, uploads.
+    password_min_length: int = 12
+    login_lockout_threshold: int = 5
+    # (failures, lock seconds), ascending: 5 failures lock for 1 min, 10 for 15 min, 20 for 1 h.
+    login_lockout_tiers: tuple[tuple[int, int], ...] = ((5, 60), (10, 900), (20, 3600))
+    login_failure_window_seconds: int = 86400
+    login_ip_threshold: int = 50
+    login_ip_window_seconds: int = 900
+    ip_allowlist: tuple[str, ...] = ()
+    ip_block_seconds: int = 3600
+    ip_block_failed_accounts: int = 20
+    ip_block_failed_accounts_window_seconds: int = 900
+    ip_block_error_burst: int = 100
+    ip_block_error_window_seconds: int = 60
+    ip_block_throttled_burst: int = 20
+    ip_block_throttled_window_seconds: int = 300
+    smtp_host: str | None = None  # None: mails are written to instance/outbox/
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_use_tls: bool = True
+    mail_from: str = "Job Application Agent <no-reply@localhost>"
+    public_base_url: str = "http://127.0.0.1:5000"
+    email_verification_hours: int = 24
+    password_reset_minutes: int = 30
+    password_reset_cooldown_seconds: int = 60
+    upload_max_bytes: int = 5 * 1024 * 1024
+    upload_max_files_per_user: int = 20
+    upload_quota_bytes_per_user: int = 50 * 1024 * 1024
+
     # Raw RATE_LIMIT_* overrides, parsed by the rate limiter ("10/86400").
     rate_limit_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -103,6 +133,19 @@ class Settings:
     @property
     def is_testing(self) -> bool:
         return self.env == "testing"
+
+    @property
+    def encryption_keys(self) -> tuple[str, ...]:
+        """ENCRYPTION_KEY may list several keys, newest first, so old data stays readable."""
+        return tuple(k.strip() for k in self.encryption_key.split(",") if k.strip())
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.instance_dir / "uploads"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.instance_dir / "outbox"
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (used by tests and the CLI)."""
@@ -130,6 +173,26 @@ def _as_int(name: str, value: str | None, default: int, minimum: int | None = No
     if minimum is not None and number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {number}")
     return number
+
+
+def _as_list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _as_tiers(name: str, value: str | None, default: tuple[tuple[int, int], ...]):
+    """Parse "5:60,10:900" into ((5, 60), (10, 900)), sorted by failures."""
+    if value is None or value.strip() == "":
+        return default
+    tiers = []
+    for item in _as_list(value):
+        failures, _, seconds = item.partition(":")
+        try:
+            tiers.append((int(failures), int(seconds)))
+        except ValueError:
+            raise ConfigError(f"{name} must look like '5:60,10:900', got {value!r}") from None
+    if any(f < 1 or s < 1 for f, s in tiers):
+        raise ConfigError(f"{name}: failures and seconds must be positive, got {value!r}")
+    return tuple(sorted(tiers))
 
 
 def normalise_database_url(url: str) -> str:
@@ -278,4 +341,50 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=cors,
         auto_migrate=_as_bool(env.get("AUTO_MIGRATE"), flask_env != "production"),
         rate_limit_overrides=overrides,
+        **_security_settings(env),
     )
+
+
+def _security_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The security manager's settings (password policy, lockout, IP blocks, mail, uploads)."""
+
+    def number(name: str, default: int, minimum: int = 1) -> int:
+        return _as_int(name, env.get(name), default, minimum)
+
+    threshold = number("LOGIN_LOCKOUT_THRESHOLD", 5)
+    default_tiers = ((threshold, 60), (threshold * 2, 900), (threshold * 4, 3600))
+    return {
+        "password_min_length": number("PASSWORD_MIN_LENGTH", 12, 8),
+        "login_lockout_threshold": threshold,
+        "login_lockout_tiers": _as_tiers(
+            "LOGIN_LOCKOUT_TIERS", env.get("LOGIN_LOCKOUT_TIERS"), default_tiers
+        ),
+        "login_failure_window_seconds": number("LOGIN_FAILURE_WINDOW_SECONDS", 86400),
+        "login_ip_threshold": number("LOGIN_IP_THRESHOLD", 50),
+        "login_ip_window_seconds": number("LOGIN_IP_WINDOW_SECONDS", 900),
+        "ip_allowlist": _as_list(env.get("IP_ALLOWLIST")),
+        "ip_block_seconds": number("IP_BLOCK_SECONDS", 3600),
+        "ip_block_failed_accounts": number("IP_BLOCK_FAILED_ACCOUNTS", 20),
+        "ip_block_failed_accounts_window_seconds": number(
+            "IP_BLOCK_FAILED_ACCOUNTS_WINDOW_SECONDS", 900
+        ),
+        "ip_block_error_burst": number("IP_BLOCK_ERROR_BURST", 100),
+        "ip_block_error_window_seconds": number("IP_BLOCK_ERROR_WINDOW_SECONDS", 60),
+        "ip_block_throttled_burst": number("IP_BLOCK_THROTTLED_BURST", 20),
+        "ip_block_throttled_window_seconds": number("IP_BLOCK_THROTTLED_WINDOW_SECONDS", 300),
+        "smtp_host": env.get("SMTP_HOST") or None,
+        "smtp_port": number("SMTP_PORT", 587),
+        "smtp_username": env.get("SMTP_USERNAME") or None,
+        "smtp_password": env.get("SMTP_PASSWORD") or None,
+        "smtp_use_tls": _as_bool(env.get("SMTP_USE_TLS"), True),
+        "mail_from": env.get("MAIL_FROM") or "Job Application Agent <no-reply@localhost>",
+        "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "email_verification_hours": number("EMAIL_VERIFICATION_HOURS", 24),
+        "password_reset_minutes": number("PASSWORD_RESET_MINUTES", 30),
+        "password_reset_cooldown_seconds": number("PASSWORD_RESET_COOLDOWN_SECONDS", 60, 0),
+        "upload_max_bytes": number("UPLOAD_MAX_BYTES", 5 * 1024 * 1024, 1024),
+        "upload_max_files_per_user": number("UPLOAD_MAX_FILES_PER_USER", 20),
+        "upload_quota_bytes_per_user": number(
+            "UPLOAD_QUOTA_BYTES_PER_USER", 50 * 1024 * 1024, 1024
+        ),
+    }

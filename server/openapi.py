@@ -9,6 +9,31 @@ from apiflask import APIFlask
 from server.auth import auth_mode
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+_DESCRIPTIONS = {
+    400: "Malformed request body",
+    401: "Missing, invalid, expired or revoked token",
+    403: "Forbidden (wrong role, or the client address is blocked: code `ip_blocked`)",
+    404: "Not found",
+    413: "Request body too large",
+    422: "Invalid input",
+}
+
+
+def _document_common_errors(operation: dict, mode: str, has_path_args: bool) -> None:
+    """Every operation can answer these; say so, so clients and fuzzers know the shape."""
+    statuses = {403}  # any address may be blocked
+    if mode != "public":
+        statuses.add(401)
+    if has_path_args:
+        statuses.update({404, 422})
+    if "requestBody" in operation:
+        statuses.update({400, 413, 422})
+    if operation.get("parameters"):
+        statuses.add(422)
+    responses = operation.setdefault("responses", {})
+    for status in sorted(statuses):
+        responses.setdefault(str(status), {"description": _DESCRIPTIONS[status], "content": _ERROR})
 
 
 def init_app(app: APIFlask) -> None:
@@ -28,6 +53,7 @@ def init_app(app: APIFlask) -> None:
                 if operation is None:
                     continue
                 operation["security"] = [] if mode == "public" else [{"BearerAuth": []}]
+                _document_common_errors(operation, mode, bool(rule.arguments))
                 if mode == "admin":
                     operation.setdefault("description", "Requires the admin role.")
         return spec

@@ -150,3 +150,50 @@ def app(make_app):
 @pytest.fixture
 def client(app) -> ApiClient:
     return ApiClient(app.test_client())
+
+
+class CapturedMail:
+    """Messages the SMTP stand-in received."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def bodies_to(self, address: str) -> list[str]:
+        return [m.get_content() for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mailbox = CapturedMail()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    mailbox.port = port
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    """An app that sends mail to the SMTP stand-in."""
+    app = make_app(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_use_tls=False)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def mail_client(mail_app) -> ApiClient:
+    return ApiClient(mail_app.test_client())

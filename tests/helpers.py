@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,21 @@ class ApiClient:
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
 
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+    def upload(self, token: str, filename: str, data: bytes, **kw):
+        """POST a resume as multipart form data."""
+        return self.post(
+            "/api/user/resumes",
+            token=token,
+            data={"file": (io.BytesIO(data), filename)},
+            content_type="multipart/form-data",
+            **kw,
+        )
 
     def register(
         self, email: str | None = None, password: str = DEFAULT_PASSWORD, name: str = "Test User"
@@ -54,8 +68,8 @@ class ApiClient:
             "/api/auth/register", json={"email": email, "password": password, "name": name}
         )
 
-    def login(self, email: str, password: str = DEFAULT_PASSWORD):
-        return self.post("/api/auth/login", json={"email": email, "password": password})
+    def login(self, email: str, password: str = DEFAULT_PASSWORD, **kw):
+        return self.post("/api/auth/login", json={"email": email, "password": password}, **kw)
 
     def create_account(self, email: str | None = None, password: str = DEFAULT_PASSWORD) -> Account:
         """Register and log in; returns the tokens."""
@@ -96,3 +110,28 @@ def error_of(response) -> dict[str, Any]:
     assert {"status", "code", "message", "request_id"} <= set(error), error
     assert error["status"] == response.status_code
     return error
+
+
+def without_request_id(response) -> dict[str, Any]:
+    """A JSON error body with its request id removed (for comparing two responses)."""
+    body = response.get_json()
+    body["error"].pop("request_id", None)
+    return body
+
+
+def make_pdf(text: str = "resume") -> bytes:
+    """A tiny PDF-looking file (the validator checks the header, it does not parse)."""
+    return b"%PDF-1.4\n% " + text.encode() + b"\n%%EOF\n"
+
+
+def make_docx(extra_entries: int = 0) -> bytes:
+    """A minimal DOCX container: the parts the validator requires."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+        for index in range(extra_entries):
+            archive.writestr(f"word/media/{index}.xml", "x")
+    return buffer.getvalue()

@@ -2,6 +2,17 @@
 
 from server.extensions import db
 from server.models.base import utcnow
+from server.models.security import IpBlock, OneTimeToken, Resume, SecurityEvent, UserCredential
 from server.models.user import Role, User
 
-__all__ = ["db", "utcnow", "Role", "User"]
+__all__ = [
+    "db",
+    "utcnow",
+    "IpBlock",
+    "OneTimeToken",
+    "Resume",
+    "Role",
+    "SecurityEvent",
+    "User",
+    "UserCredential",
+]

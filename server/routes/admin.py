@@ -2,9 +2,21 @@
 
 from apiflask import APIBlueprint
 
-from server.auth import admin_required
-from server.schemas.admin import UserListQuery, UserPageOut
-from server.services import accounts
+from server.auth import admin_required, current_user
+from server.redis_client import get_redis
+from server.routes import app_settings
+from server.schemas.admin import (
+    AuditOut,
+    EventPageOut,
+    EventQuery,
+    IpBlockIn,
+    IpBlockListOut,
+    IpBlockOut,
+    UserListQuery,
+    UserPageOut,
+)
+from server.schemas.auth import UserOut
+from server.services import accounts, security
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 
@@ -18,3 +30,79 @@ def list_users(query):
     return accounts.get_all_users(
         page=query["page"], per_page=query["per_page"], role=query.get("role")
     )
+
+
+@bp.post("/users/<int:user_id>/disable")
+@admin_required
+@bp.output(UserOut)
+@bp.doc(summary="Disable an account and end its sessions", responses=[200, 401, 403, 404, 422])
+def disable_user(user_id):
+    return accounts.set_active(user_id=user_id, active=False, admin=current_user())
+
+
+@bp.post("/users/<int:user_id>/enable")
+@admin_required
+@bp.output(UserOut)
+@bp.doc(summary="Enable a disabled account", responses=[200, 401, 403, 404])
+def enable_user(user_id):
+    return accounts.set_active(user_id=user_id, active=True, admin=current_user())
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@admin_required
+@bp.output(UserOut)
+@bp.doc(summary="Lift a login lockout", responses=[200, 401, 403, 404])
+def unlock_user(user_id):
+    return accounts.unlock(user_id=user_id)
+
+
+@bp.get("/security/events")
+@admin_required
+@bp.input(EventQuery, location="query", arg_name="query")
+@bp.output(EventPageOut)
+@bp.doc(summary="The security audit trail, newest first", responses=[200, 401, 403, 422])
+def list_security_events(query):
+    return security.get_events(**query)
+
+
+@bp.get("/security/ip-blocks")
+@admin_required
+@bp.output(IpBlockListOut)
+@bp.doc(summary="Blocks in force", responses=[200, 401, 403])
+def list_ip_blocks():
+    return {"items": security.get_active_blocks()}
+
+
+@bp.post("/security/ip-blocks")
+@admin_required
+@bp.input(IpBlockIn, arg_name="body")
+@bp.output(IpBlockOut, status_code=201)
+@bp.doc(summary="Block an address for a while", responses=[201, 401, 403, 422])
+def create_ip_block(body):
+    return security.block_ip(
+        conn=get_redis(),
+        ip=body["ip"],
+        reason=body["reason"],
+        ttl_seconds=body["ttl_seconds"],
+        admin=current_user(),
+        settings=app_settings(),
+    )
+
+
+@bp.delete("/security/ip-blocks/<ip>")
+@admin_required
+@bp.output({}, status_code=204)
+@bp.doc(summary="Lift a block now", responses=[204, 401, 403, 404, 422])
+def delete_ip_block(ip):
+    security.unblock_ip(conn=get_redis(), ip=ip, admin=current_user())
+    return ""
+
+
+@bp.post("/security/audit")
+@admin_required
+@bp.output(AuditOut)
+@bp.doc(summary="Run the security checks and report findings", responses=[200, 401, 403])
+def run_audit():
+    from flask import current_app
+
+    return security.run_audit(conn=get_redis(), settings=app_settings(), debug=current_app.debug)

@@ -1,15 +1,19 @@
-"""Registration, login, token refresh and logout."""
+"""Registration, login, token refresh and logout, email verification, password reset."""
 
 from apiflask import APIBlueprint
+from flask import g, request
 
-from server.auth import public, refresh_token_required
+from server.auth import current_user, public, refresh_token_required
 from server.routes import app_settings
 from server.schemas.auth import (
-    AccessTokenOut,
     LoginIn,
     LogoutIn,
     MessageOut,
+    PasswordResetConfirmIn,
+    PasswordResetRequestIn,
+    RefreshOut,
     RegisterIn,
+    TokenIn,
     TokensOut,
     UserOut,
 )
@@ -33,21 +37,36 @@ def register(body):
 @public
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(summary="Log in and receive an access and a refresh token", responses=[200, 401, 422])
+@bp.doc(
+    summary="Log in and receive an access and a refresh token",
+    description="Unknown account, wrong password, locked and disabled account all answer the "
+    "same 401. Too many failures from one address answer 429 with Retry-After.",
+    responses=[200, 401, 422, 429],
+)
 def login(body):
     settings = app_settings()
-    user = accounts.authenticate(email=body["email"], password=body["password"], settings=settings)
+    user = accounts.authenticate(
+        email=body["email"],
+        password=body["password"],
+        client_ip=request.remote_addr,
+        settings=settings,
+    )
     return accounts.issue_tokens(user=user, settings=settings)
 
 
 @bp.post("/refresh")
 @refresh_token_required
-@bp.output(AccessTokenOut)
-@bp.doc(summary="Exchange a refresh token for a new access token", responses=[200, 401])
+@bp.output(RefreshOut)
+@bp.doc(
+    summary="Rotate: exchange a refresh token for a new access and a new refresh token",
+    description="The presented refresh token is retired. Presenting it again revokes every "
+    "token of the login.",
+    responses=[200, 401, 503],
+)
 def refresh():
-    from server.auth import current_user
-
-    return accounts.refresh_access_token(user=current_user(), settings=app_settings())
+    return accounts.refresh_tokens(
+        user=current_user(), refresh_payload=g.jwt, settings=app_settings()
+    )
 
 
 @bp.post("/logout")
@@ -55,7 +74,52 @@ def refresh():
 @bp.output(MessageOut)
 @bp.doc(summary="Revoke the access token and the given refresh token", responses=[200, 401, 422])
 def logout(body):
-    from flask import g
-
     accounts.logout(access_payload=g.jwt, refresh_token=body.get("refresh_token"))
     return {"message": "Logged out"}
+
+
+@bp.post("/verify-email/request")
+@bp.output(MessageOut, status_code=202)
+@bp.doc(summary="Mail the caller a link to verify their address", responses=[202, 401, 503])
+def request_email_verification():
+    sent = accounts.request_email_verification(user=current_user(), settings=app_settings())
+    return {"message": "Verification email sent" if sent else "Email address already verified"}
+
+
+@bp.post("/verify-email/confirm")
+@public
+@bp.input(TokenIn, arg_name="body")
+@bp.output(MessageOut)
+@bp.doc(summary="Confirm an address with the token from the mail", responses=[200, 400, 422])
+def confirm_email_verification(body):
+    accounts.confirm_email_verification(token=body["token"])
+    return {"message": "Email address verified"}
+
+
+@bp.post("/password-reset/request")
+@public
+@bp.input(PasswordResetRequestIn, arg_name="body")
+@bp.output(MessageOut, status_code=202)
+@bp.doc(
+    summary="Ask for a password reset link",
+    description="Answers the same whether or not the address has an account.",
+    responses=[202, 422],
+)
+def request_password_reset(body):
+    accounts.request_password_reset(email=body["email"], settings=app_settings())
+    return {"message": accounts.RESET_REQUESTED}
+
+
+@bp.post("/password-reset/confirm")
+@public
+@bp.input(PasswordResetConfirmIn, arg_name="body")
+@bp.output(MessageOut)
+@bp.doc(
+    summary="Set a new password with the token from the reset mail; ends every session",
+    responses=[200, 400, 422],
+)
+def confirm_password_reset(body):
+    accounts.confirm_password_reset(
+        token=body["token"], new_password=body["new_password"], settings=app_settings()
+    )
+    return {"message": "Password changed; log in with the new password"}

@@ -41,6 +41,7 @@ class UserOut(Schema):
     is_active = Boolean(required=True)
     created_at = UtcDateTime(required=True)
     last_login_at = UtcDateTime(allow_none=True)
+    email_verified_at = UtcDateTime(allow_none=True)
 
 
 class TokensOut(Schema):
@@ -57,5 +58,27 @@ class AccessTokenOut(Schema):
     expires_in = Integer(required=True)
 
 
+class RefreshOut(Schema):
+    """A rotated pair: the old refresh token is retired, use the new one next time."""
+
+    access_token = String(required=True)
+    refresh_token = String(required=True)
+    token_type = String(required=True)
+    expires_in = Integer(required=True)
+
+
 class MessageOut(Schema):
     message = String(required=True)
+
+
+class TokenIn(StrictSchema):
+    token = String(required=True, validate=Length(min=1, max=200))
+
+
+class PasswordResetRequestIn(_EmailInput):
+    email = Email(required=True, validate=Length(max=320))
+
+
+class PasswordResetConfirmIn(StrictSchema):
+    token = String(required=True, validate=Length(min=1, max=200))
+    new_password = String(required=True, validate=Length(min=1, max=1024))

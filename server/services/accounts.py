@@ -1,25 +1,44 @@
-"""Accounts: registration, authentication, tokens and admin creation."""
+"""Accounts: registration, login protection, tokens, email verification, password changes."""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import security_manager
+from server import mailer, security_manager
 from server.config import Settings
-from server.errors import Conflict, Unauthorized, ValidationFailed
+from server.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.extensions import db
-from server.models import Role, User, utcnow
+from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
+from server.redis_client import get_redis
+from server.security_manager import ip_blocking, lockout, one_time_tokens
+from server.security_manager.events import record_event
+from server.security_manager.sanitising import sanitise_text
 
 log = logging.getLogger("server.accounts")
 
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
+RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
+RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
 
 
 def normalise_email(email: str) -> str:
@@ -32,23 +51,60 @@ def get_user_by_email(*, email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
+def get_user(*, user_id: int) -> User:
+    """An account by id; 404 when there is none."""
+    user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None:
+        raise NotFound("No such account", code="user_not_found")
+    return user
+
+
+def check_new_password(*, password: str, email: str | None, settings: Settings, field: str) -> None:
+    """422 naming the rule when a new password is not acceptable."""
+    problem = security_manager.password_problem(
+        password, email=email, min_length=settings.password_min_length
+    )
+    if problem:
+        raise ValidationFailed(
+            f"{field}: {problem}", code="weak_password", details={field: [problem]}
+        )
+
+
+def _clean_name(name: str) -> str:
+    cleaned = sanitise_text(name)
+    if not cleaned:
+        raise ValidationFailed("name: must not be blank", details={"name": ["must not be blank"]})
+    return cleaned
+
+
+def _hash(password: str, settings: Settings) -> str:
+    return security_manager.hash_password(
+        password, rounds=settings.bcrypt_rounds, pepper=settings.password_pepper
+    )
+
+
+def _set_password(user: User, password: str, settings: Settings) -> None:
+    """Store a new password and end every existing session of the user."""
+    user.password_hash = _hash(password, settings)
+    user.password_changed_at = utcnow()
+    user.session_generation = (user.session_generation or 0) + 1
+
+
 def create_user(
     *, email: str, password: str, name: str, settings: Settings, role: Role = Role.USER
 ) -> User:
-    """Create an account; 409 if the address is taken."""
+    """Create an account; 422 for a weak password, 409 if the address is taken."""
     email = normalise_email(email)
-    name = name.strip()
-    if not name:
-        raise ValidationFailed("name: must not be blank", details={"name": ["must not be blank"]})
+    name = _clean_name(name)
+    check_new_password(password=password, email=email, settings=settings, field="password")
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict("An account with this email already exists", code="email_taken")
     user = User(
         email=email,
         name=name,
         role=role.value,
-        password_hash=security_manager.hash_password(
-            password, rounds=settings.bcrypt_rounds, pepper=settings.password_pepper
-        ),
+        password_hash=_hash(password, settings),
+        password_changed_at=utcnow(),
     )
     db.session.add(user)
     try:
@@ -56,54 +112,138 @@ def create_user(
     except IntegrityError:
         db.session.rollback()
         raise Conflict("An account with this email already exists", code="email_taken") from None
+    record_event(
+        action="account_created",
+        outcome="success",
+        actor_user_id=user.id,
+        actor_email=user.email,
+        object_type="user",
+        object_id=user.id,
+        details={"role": user.role},
+    )
     return user
 
 
-def authenticate(*, email: str, password: str, settings: Settings) -> User:
-    """Return the user for valid credentials; one generic 401 for every kind of failure."""
+def authenticate(
+    *, email: str, password: str, settings: Settings, client_ip: str | None = None
+) -> User:
+    """Return the user for valid credentials.
+
+    Unknown account, wrong password, locked account and disabled account all get the same
+    401, after the same bcrypt work. Only the per-address throttle answers 429 (it says
+    nothing about any account).
+    """
+    email = normalise_email(email)
+    conn = get_redis()
+    wait = lockout.ip_throttle_seconds(conn, ip=client_ip, settings=settings)
+    if wait:
+        record_event(
+            action="login", outcome="throttled", actor_email=email, details={"retry_after": wait}
+        )
+        raise TooManyRequests(
+            "Too many failed logins from this address; try again later",
+            code="login_throttled",
+            headers={"Retry-After": str(wait)},
+        )
+    locked_for = lockout.account_lock_seconds(conn, email=email)
     user = get_user_by_email(email=email)
     if user is None:
         security_manager.dummy_password_check(
             password, rounds=settings.bcrypt_rounds, pepper=settings.password_pepper
         )
-        raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
-    valid = security_manager.verify_password(
-        password, user.password_hash, pepper=settings.password_pepper
-    )
-    if not valid or not user.is_active:
-        raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
-    if security_manager.hash_cost(user.password_hash) != settings.bcrypt_rounds:
-        user.password_hash = security_manager.hash_password(
-            password, rounds=settings.bcrypt_rounds, pepper=settings.password_pepper
+        valid = False
+    else:
+        valid = security_manager.verify_password(
+            password, user.password_hash, pepper=settings.password_pepper
         )
+    if user is not None and valid and user.is_active and not locked_for:
+        return _login_succeeded(user, password, conn, settings)
+
+    if user is None:
+        reason = "unknown_account"
+    elif locked_for:
+        reason = "account_locked"
+    elif not valid:
+        reason = "wrong_password"
+    else:
+        reason = "account_disabled"
+    outcome = lockout.register_failure(
+        conn, email=email, ip=client_ip, settings=settings, count_account=not locked_for
+    )
+    record_event(
+        action="login",
+        outcome="failure",
+        actor_user_id=user.id if user else None,
+        actor_email=email,
+        details={"reason": reason, "consecutive_failures": outcome.account_failures},
+    )
+    if outcome.locked_for_seconds:
+        record_event(
+            action="account_locked",
+            outcome="success",
+            actor_user_id=user.id if user else None,
+            actor_email=email,
+            object_type="account",
+            object_id=email,
+            details={
+                "failures": outcome.account_failures,
+                "lock_seconds": outcome.locked_for_seconds,
+            },
+        )
+    ip_blocking.note_failed_login_spread(
+        conn, ip=client_ip, distinct_accounts=outcome.ip_distinct_accounts, settings=settings
+    )
+    raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
+
+
+def _login_succeeded(user: User, password: str, conn, settings: Settings) -> User:
+    lockout.clear_account(conn, email=user.email)
+    if security_manager.needs_rehash(user.password_hash, rounds=settings.bcrypt_rounds):
+        user.password_hash = _hash(password, settings)
     user.last_login_at = utcnow()
     db.session.commit()
+    record_event(action="login", outcome="success", actor_user_id=user.id, actor_email=user.email)
     return user
 
 
+def _token_body(user: User, settings: Settings, *, family: str, fresh: bool) -> dict[str, Any]:
+    claims = {"family": family}
+    return {
+        "access_token": create_access_token(identity=user, fresh=fresh, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=user, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": settings.access_token_minutes * 60,
+    }
+
+
 def issue_tokens(*, user: User, settings: Settings) -> dict[str, Any]:
-    """A fresh access token and a refresh token for a user who just logged in."""
-    return {
-        "access_token": create_access_token(identity=user, fresh=True),
-        "refresh_token": create_refresh_token(identity=user),
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_minutes * 60,
-        "user": user,
-    }
+    """A fresh access token and a refresh token, starting a new token family (one login)."""
+    body = _token_body(user, settings, family=uuid.uuid4().hex, fresh=True)
+    return {**body, "user": user}
 
 
-def refresh_access_token(*, user: User, settings: Settings) -> dict[str, Any]:
-    """A new (non-fresh) access token for the holder of a valid refresh token."""
-    return {
-        "access_token": create_access_token(identity=user, fresh=False),
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_minutes * 60,
-    }
+def refresh_tokens(*, user: User, refresh_payload: dict[str, Any], settings: Settings):
+    """Rotate: retire the presented refresh token, return a new (non-fresh) access token and a
+    new refresh token of the same family. A token retired before means it leaked: 401, and the
+    whole family is revoked."""
+    from server.auth import mark_refresh_token_rotated, revoke_family
+
+    if not mark_refresh_token_rotated(refresh_payload):
+        revoke_family(refresh_payload, reason="refresh token reuse")
+        record_event(
+            action="refresh_token_reuse",
+            outcome="denied",
+            object_type="token_family",
+            object_id=refresh_payload.get("family"),
+        )
+        raise Unauthorized("Token has been revoked", code="refresh_token_reused")
+    family = refresh_payload.get("family") or uuid.uuid4().hex
+    return _token_body(user, settings, family=family, fresh=False)
 
 
 def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None:
-    """Revoke the access token and, if given, the caller's refresh token."""
-    from server.auth import revoke_token
+    """Revoke the access token, the given refresh token and every token of the same login."""
+    from server.auth import revoke_family, revoke_token
 
     refresh_payload = None
     if refresh_token:
@@ -127,21 +267,33 @@ def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None
     revoke_token(access_payload)
     if refresh_payload is not None:
         revoke_token(refresh_payload)
+    if access_payload.get("family"):
+        revoke_family(access_payload, reason="logout")
+    record_event(
+        action="logout",
+        outcome="success",
+        object_type="token_family",
+        object_id=access_payload.get("family"),
+    )
 
 
 def create_admin(*, email: str, password: str, name: str, settings: Settings) -> User:
     """Create an admin account, or promote an existing one and reset its password."""
     existing = get_user_by_email(email=email)
     if existing is None:
-        return create_user(
+        user = create_user(
             email=email, password=password, name=name, settings=settings, role=Role.ADMIN
         )
-    existing.role = Role.ADMIN.value
-    existing.password_hash = security_manager.hash_password(
-        password, rounds=settings.bcrypt_rounds, pepper=settings.password_pepper
-    )
-    db.session.commit()
-    return existing
+    else:
+        check_new_password(
+            password=password, email=existing.email, settings=settings, field="password"
+        )
+        existing.role = Role.ADMIN.value
+        _set_password(existing, password, settings)
+        db.session.commit()
+        user = existing
+    record_event(action="admin_created", outcome="success", object_type="user", object_id=user.id)
+    return user
 
 
 def get_all_users(*, page: int, per_page: int, role: str | None = None) -> dict[str, Any]:
@@ -154,3 +306,250 @@ def get_all_users(*, page: int, per_page: int, role: str | None = None) -> dict[
         query.order_by(User.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return {"items": items, "meta": {"page": page, "per_page": per_page, "total": total}}
+
+
+# Email verification and password reset -----------------------------------------------------
+
+
+def _link(settings: Settings, purpose: str, token: str) -> str:
+    return f"{settings.public_base_url}/{purpose}?token={token}"
+
+
+def request_email_verification(*, user: User, settings: Settings) -> bool:
+    """Mail the user a verification link; False when the address is verified already."""
+    if user.email_verified_at is not None:
+        return False
+    hours = settings.email_verification_hours
+    token = one_time_tokens.issue(
+        user=user, purpose=one_time_tokens.VERIFY_EMAIL, lifetime=timedelta(hours=hours)
+    )
+    db.session.commit()
+    sent = mailer.send_mail(
+        settings=settings,
+        to=user.email,
+        subject="Confirm your email address",
+        body=(
+            f"Hello {user.name},\n\nconfirm your email address with this code:\n\n{token}\n\n"
+            f"or open {_link(settings, 'verify-email', token)}\n\n"
+            f"It works once, for {hours} hours. If you did not ask for it, ignore this message.\n"
+        ),
+    )
+    record_event(action="email_verification_requested", outcome="success" if sent else "failure")
+    if not sent:
+        raise ServiceUnavailable("The verification email could not be sent; try again later")
+    return True
+
+
+def confirm_email_verification(*, token: str) -> User:
+    """Mark the address verified; 400 `invalid_token` for an unknown, used or expired token."""
+    record = one_time_tokens.consume(token=token, purpose=one_time_tokens.VERIFY_EMAIL)
+    user = db.session.get(User, record.user_id)
+    if user is None or user.email != record.email:
+        db.session.rollback()
+        raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
+    user.email_verified_at = utcnow()
+    db.session.commit()
+    record_event(
+        action="email_verified", outcome="success", actor_user_id=user.id, actor_email=user.email
+    )
+    return user
+
+
+def request_password_reset(*, email: str, settings: Settings) -> None:
+    """Mail a reset link if the account exists; the caller answers the same either way."""
+    email = normalise_email(email)
+    cooldown = settings.password_reset_cooldown_seconds
+    if cooldown and not get_redis().set(RESET_COOLDOWN_PREFIX + email, 1, nx=True, ex=cooldown):
+        record_event(action="password_reset_requested", outcome="throttled", actor_email=email)
+        return
+    user = get_user_by_email(email=email)
+    if user is None or not user.is_active:
+        # Spend roughly the time of a real request, so timing does not tell either.
+        one_time_tokens.token_digest(email)
+        record_event(
+            action="password_reset_requested",
+            outcome="ignored",
+            actor_email=email,
+            details={"reason": "unknown or disabled account"},
+        )
+        return
+    minutes = settings.password_reset_minutes
+    token = one_time_tokens.issue(
+        user=user, purpose=one_time_tokens.PASSWORD_RESET, lifetime=timedelta(minutes=minutes)
+    )
+    db.session.commit()
+    sent = mailer.send_mail(
+        settings=settings,
+        to=user.email,
+        subject="Reset your password",
+        body=(
+            f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
+            f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
+            f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
+            "your password stays as it is.\n"
+        ),
+    )
+    record_event(
+        action="password_reset_requested",
+        outcome="success" if sent else "failure",
+        actor_user_id=user.id,
+        actor_email=user.email,
+    )
+
+
+def confirm_password_reset(*, token: str, new_password: str, settings: Settings) -> None:
+    """Set a new password with a reset token; ends every session and lifts a lockout."""
+    record = one_time_tokens.find_valid(token=token, purpose=one_time_tokens.PASSWORD_RESET)
+    user = db.session.get(User, record.user_id)
+    if user is None or user.email != record.email or not user.is_active:
+        db.session.rollback()
+        raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
+    try:
+        check_new_password(
+            password=new_password, email=user.email, settings=settings, field="new_password"
+        )
+    except ValidationFailed:
+        db.session.rollback()  # the token stays usable for a better password
+        raise
+    record.used_at = utcnow()
+    _set_password(user, new_password, settings)
+    # Following the emailed link proves the mailbox is the user's.
+    user.email_verified_at = user.email_verified_at or utcnow()
+    db.session.commit()
+    lockout.clear_account(get_redis(), email=user.email)
+    record_event(
+        action="password_reset", outcome="success", actor_user_id=user.id, actor_email=user.email
+    )
+
+
+# Changes by the signed-in user (need a fresh login) -----------------------------------------
+
+
+def _require_current_password(user: User, password: str, settings: Settings, action: str):
+    if not security_manager.verify_password(
+        password, user.password_hash, pepper=settings.password_pepper
+    ):
+        record_event(action=action, outcome="failure", details={"reason": "wrong password"})
+        raise Forbidden("The current password is not correct", code="invalid_password")
+
+
+def change_password(
+    *, user: User, current_password: str, new_password: str, settings: Settings
+) -> None:
+    """Change the password; every session of the user ends, so the client logs in again."""
+    _require_current_password(user, current_password, settings, "password_changed")
+    check_new_password(
+        password=new_password, email=user.email, settings=settings, field="new_password"
+    )
+    if security_manager.verify_password(
+        new_password, user.password_hash, pepper=settings.password_pepper
+    ):
+        raise ValidationFailed(
+            "new_password: must differ from the current password",
+            code="weak_password",
+            details={"new_password": ["must differ from the current password"]},
+        )
+    _set_password(user, new_password, settings)
+    db.session.commit()
+    record_event(action="password_changed", outcome="success")
+    record_event(
+        action="sessions_revoked", outcome="success", object_type="user", object_id=user.id
+    )
+
+
+def change_email(*, user: User, new_email: str, current_password: str, settings: Settings) -> User:
+    """Move the account to a new address (unverified until confirmed); 409 if it is taken."""
+    _require_current_password(user, current_password, settings, "email_changed")
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise ValidationFailed(
+            "new_email: is already the account's address",
+            details={"new_email": ["is already the account's address"]},
+        )
+    if get_user_by_email(email=new_email) is not None:
+        raise Conflict("An account with this email already exists", code="email_taken")
+    old_email = user.email
+    user.email = new_email
+    user.email_verified_at = None
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("An account with this email already exists", code="email_taken") from None
+    record_event(
+        action="email_changed",
+        outcome="success",
+        object_type="user",
+        object_id=user.id,
+        details={"old_email": old_email, "new_email": new_email},
+    )
+    mailer.send_mail(
+        settings=settings,
+        to=old_email,
+        subject="Your email address was changed",
+        body=(
+            f"The address of your account was changed to {new_email}. If it was not you, "
+            "reset your password and contact support.\n"
+        ),
+    )
+    try:
+        request_email_verification(user=user, settings=settings)
+    except ApiError:  # the change stands; the user can ask for a new mail
+        log.warning("verification mail after an email change failed", exc_info=True)
+    return user
+
+
+def delete_account(*, user: User, current_password: str, settings: Settings) -> None:
+    """Delete the account with its resumes, stored credentials and tokens."""
+    _require_current_password(user, current_password, settings, "account_deleted")
+    user_id, email = user.id, user.email
+    for model in (Resume, UserCredential, OneTimeToken):
+        db.session.execute(delete(model).where(model.user_id == user_id))
+    db.session.delete(user)
+    db.session.commit()
+    shutil.rmtree(settings.uploads_dir / str(user_id), ignore_errors=True)
+    lockout.clear_account(get_redis(), email=email)
+    record_event(
+        action="account_deleted",
+        outcome="success",
+        actor_user_id=user_id,
+        actor_email=email,
+        object_type="user",
+        object_id=user_id,
+    )
+
+
+# Admin actions ------------------------------------------------------------------------------
+
+
+def set_active(*, user_id: int, active: bool, admin: User) -> User:
+    """Enable or disable an account; disabling ends its sessions at once."""
+    user = get_user(user_id=user_id)
+    if not active and user.id == admin.id:
+        raise ValidationFailed("An admin cannot disable their own account", code="self_disable")
+    if user.is_active != active:
+        user.is_active = active
+        if not active:
+            user.session_generation = (user.session_generation or 0) + 1
+        db.session.commit()
+    record_event(
+        action="account_enabled" if active else "account_disabled",
+        outcome="success",
+        object_type="user",
+        object_id=user.id,
+    )
+    return user
+
+
+def unlock(*, user_id: int) -> User:
+    """Lift a login lockout and forget the account's failed logins."""
+    user = get_user(user_id=user_id)
+    was_locked = lockout.clear_account(get_redis(), email=user.email)
+    record_event(
+        action="account_unlocked",
+        outcome="success",
+        object_type="user",
+        object_id=user.id,
+        details={"was_locked": was_locked},
+    )
+    return user

@@ -11,7 +11,8 @@ from server.auth import auth_mode
 from server.config import Settings
 from tests.helpers import error_of
 
-_ARG = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
+_ARG = re.compile(r"<(?:([a-z]+):)?([a-zA-Z_]+)>")
+_SAMPLE_BY_CONVERTER = {"uuid": "00000000-0000-4000-8000-000000000000"}
 
 
 def all_routes(app):
@@ -21,11 +22,12 @@ def all_routes(app):
 
 
 def concrete(path: str) -> str:
-    return _ARG.sub("1", path)
+    """The rule with a value its converters accept in place of every argument."""
+    return _ARG.sub(lambda m: _SAMPLE_BY_CONVERTER.get(m.group(1) or "", "1"), path)
 
 
-def route_ids():
-    """Every (path, method, protection) of the app, read from its URL map at collection."""
+def scratch_app():
+    """An app built only to read its URL map (at collection, before any database exists)."""
     scratch = Path(tempfile.mkdtemp(prefix="routes-"))
     settings = Settings(
         env="testing",
@@ -36,7 +38,12 @@ def route_ids():
         encryption_key="e" * 44,
         database_url=f"sqlite:///{scratch / 'unused.db'}",
     )
-    app = create_app(settings)
+    return create_app(settings)
+
+
+def route_ids():
+    """Every (path, method, protection) of the app, read from its URL map at collection."""
+    app = scratch_app()
     return [(rule.rule, method, auth_mode(app, rule.endpoint)) for rule, method in all_routes(app)]
 
 
@@ -49,6 +56,9 @@ PUBLIC = {
     "/api/docs/oauth2-redirect",
     "/api/auth/register",
     "/api/auth/login",
+    "/api/auth/verify-email/confirm",
+    "/api/auth/password-reset/request",
+    "/api/auth/password-reset/confirm",
     "/static/<path:filename>",
 }
 

@@ -1,0 +1,53 @@
+"""Outgoing mail: SMTP from the settings, or files in instance/outbox/ when none is configured."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from server.config import Settings
+
+log = logging.getLogger("server.mailer")
+
+
+def build_message(*, settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text message from the configured sender."""
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain="job-agent.local")
+    message.set_content(body)
+    return message
+
+
+def send_mail(*, settings: Settings, to: str, subject: str, body: str) -> bool:
+    """Send one message; False (and an error log without the body) when it could not go out."""
+    message = build_message(settings=settings, to=to, subject=subject, body=body)
+    if not settings.smtp_host:
+        settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.outbox_dir / f"{uuid.uuid4().hex}.eml"
+        path.write_bytes(message.as_bytes())
+        path.chmod(0o600)
+        log.info("mail written to the outbox", extra={"subject": subject, "file": path.name})
+        return True
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            if settings.smtp_use_tls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.smtp_username:
+                smtp.login(settings.smtp_username, settings.smtp_password or "")
+            smtp.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        log.error(
+            "mail could not be sent",
+            extra={"subject": subject, "smtp_host": settings.smtp_host, "error": repr(exc)},
+        )
+        return False
+    log.info("mail sent", extra={"subject": subject})
+    return True

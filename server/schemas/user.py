@@ -1,0 +1,58 @@
+"""Bodies of the user routes: account changes, stored credentials, resumes."""
+
+from apiflask import Schema
+from apiflask.fields import UUID, Email, File, Integer, List, Nested, String
+from apiflask.validators import Length
+
+from server.schemas.common import StrictSchema, UtcDateTime
+
+PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
+
+
+class PasswordChangeIn(StrictSchema):
+    current_password = String(**PASSWORD)
+    new_password = String(**PASSWORD)
+
+
+class EmailChangeIn(StrictSchema):
+    new_email = Email(required=True, validate=Length(max=320))
+    current_password = String(**PASSWORD)
+
+
+class AccountDeleteIn(StrictSchema):
+    current_password = String(**PASSWORD)
+
+
+class CredentialIn(StrictSchema):
+    username = String(validate=Length(min=1, max=320))
+    secret = String(required=True, validate=Length(min=1, max=4096))
+
+
+class CredentialOut(Schema):
+    """A stored credential without its secret."""
+
+    service = String(required=True)
+    username = String(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
+
+
+class CredentialListOut(Schema):
+    items = List(Nested(CredentialOut), required=True)
+
+
+class ResumeUploadIn(StrictSchema):
+    file = File(required=True, metadata={"description": "PDF, DOCX, TXT or MD"})
+
+
+class ResumeOut(Schema):
+    id = UUID(required=True)
+    original_filename = String(required=True, metadata={"description": "as uploaded, metadata"})
+    content_type = String(required=True, metadata={"description": "detected from the bytes"})
+    size_bytes = Integer(required=True)
+    sha256 = String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class ResumeListOut(Schema):
+    items = List(Nested(ResumeOut), required=True)

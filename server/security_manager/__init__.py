@@ -1,0 +1,106 @@
+"""The security manager: passwords, lockout, IP blocking, sanitising, uploads, events, audit.
+
+Submodules own one concern each:
+
+- `passwords`        policy (length and lists, no composition rules) and bcrypt hashing
+- `lockout`          failed-login counters, tiered account locks, the per-IP throttle
+- `ip_blocking`      the Redis block set, automatic blocks, the allowlist
+- `one_time_tokens`  email-verification and password-reset tokens (stored hashed)
+- `uploads`          the one validator every upload goes through
+- `sanitising`       nh3 for free text that is stored and shown again
+- `encryption`       Fernet/MultiFernet for third-party secrets at rest
+- `events`           the audit trail (table and security.log)
+- `audit`            the checks behind POST /api/admin/security/audit
+
+`init_app` installs the request-path parts: the IP-block check (first, before auth), the
+watch for bursts of error responses, and CORS for the configured origins.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, g, request
+
+from server.errors import Forbidden
+from server.security_manager.passwords import (
+    dummy_password_check,
+    hash_cost,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+
+__all__ = [
+    "dummy_password_check",
+    "hash_cost",
+    "hash_password",
+    "init_app",
+    "needs_rehash",
+    "password_problem",
+    "verify_password",
+]
+
+log = logging.getLogger("server.security")
+
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
+CORS_EXPOSED_HEADERS = (
+    "X-Request-ID, Retry-After, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
+    "X-RateLimit-Remaining, X-RateLimit-Reset"
+)
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+def init_app(app: Flask) -> None:
+    """Check the client IP against the block set first, watch responses, answer CORS."""
+    from server.redis_client import get_redis
+    from server.security_manager import ip_blocking
+
+    settings = app.config["SETTINGS"]
+    allowed_origins = frozenset(settings.cors_origins)
+
+    @app.before_request
+    def _reject_blocked_ip() -> None:
+        ip = request.remote_addr
+        if ip_blocking.is_allowlisted(ip, settings):
+            return
+        seconds = ip_blocking.block_ttl(get_redis(), ip)
+        if seconds:
+            g.ip_blocked = True
+            raise Forbidden(
+                "Requests from this address are blocked for a while",
+                code="ip_blocked",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    @app.after_request
+    def _watch_response(response):
+        if not g.get("ip_blocked") and response.status_code in (401, 403, 404, 429):
+            try:
+                ip_blocking.note_response(
+                    get_redis(),
+                    ip=request.remote_addr,
+                    status=response.status_code,
+                    settings=settings,
+                )
+            except redis.RedisError:
+                log.warning("IP signal counter unavailable")
+        return response
+
+    @app.after_request
+    def _cors(response):
+        origin = request.headers.get("Origin")
+        if not origin or not request.path.startswith("/api/"):
+            return response
+        response.vary.add("Origin")
+        if origin not in allowed_origins and "*" not in allowed_origins:
+            return response
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response

@@ -1,0 +1,31 @@
+"""Object-level access control: every lookup by a client-supplied id checks the owner."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from server.errors import NotFound
+from server.extensions import db
+from server.security_manager.events import record_event
+
+T = TypeVar("T")
+
+
+def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str) -> T:
+    """The object if it belongs to the user; otherwise 404, the same as for a missing one.
+
+    Someone else's object is logged as an authorization failure (it may be an IDOR probe).
+    """
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        raise NotFound(f"No such {object_type}", code=f"{object_type}_not_found")
+    if obj.user_id != user_id:  # type: ignore[attr-defined]
+        record_event(
+            action="authorization_failure",
+            outcome="denied",
+            object_type=object_type,
+            object_id=object_id,
+            details={"reason": "object belongs to another user"},
+        )
+        raise NotFound(f"No such {object_type}", code=f"{object_type}_not_found")
+    return obj

@@ -1,0 +1,105 @@
+"""Uploaded resumes: validated, stored under server-made names outside any served folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from server.config import Settings
+from server.errors import Conflict
+from server.extensions import db
+from server.models import Resume
+from server.security_manager.events import record_event
+from server.security_manager.sanitising import sanitise_filename
+from server.security_manager.uploads import validate_upload
+from server.services.ownership import get_owned
+
+
+def storage_path(*, settings: Settings, resume: Resume) -> Path:
+    """Where a resume's bytes live: instance/uploads/<user_id>/<storage key>."""
+    return settings.uploads_dir / str(resume.user_id) / resume.storage_key
+
+
+def _check_quota(user_id: int, size: int, settings: Settings) -> None:
+    count, used = db.session.execute(
+        select(func.count(Resume.id), func.coalesce(func.sum(Resume.size_bytes), 0)).where(
+            Resume.user_id == user_id
+        )
+    ).one()
+    if count >= settings.upload_max_files_per_user:
+        raise Conflict(
+            f"Upload quota reached: at most {settings.upload_max_files_per_user} files; "
+            "delete one first",
+            code="upload_quota_exceeded",
+        )
+    if used + size > settings.upload_quota_bytes_per_user:
+        raise Conflict(
+            f"Upload quota reached: at most {settings.upload_quota_bytes_per_user} bytes in all",
+            code="upload_quota_exceeded",
+        )
+
+
+def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> Resume:
+    """Validate and store an upload; the user's filename is kept as metadata only."""
+    checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
+    _check_quota(user_id, len(data), settings)
+    resume = Resume(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        original_filename=sanitise_filename(filename),
+        storage_key=uuid.uuid4().hex,
+        content_type=checked.content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    path = storage_path(settings=settings, resume=resume)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".part")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    temporary.replace(path)
+    db.session.add(resume)
+    try:
+        db.session.commit()
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    record_event(
+        action="resume_uploaded",
+        outcome="success",
+        object_type="resume",
+        object_id=resume.id,
+        details={"size_bytes": resume.size_bytes, "content_type": resume.content_type},
+    )
+    return resume
+
+
+def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:
+    """One of the user's resumes; 404 for a missing one or someone else's."""
+    return get_owned(Resume, object_id=resume_id, user_id=user_id, object_type="resume")
+
+
+def get_all(*, user_id: int) -> list[Resume]:
+    """The user's resumes, newest first."""
+    return list(
+        db.session.scalars(
+            select(Resume).where(Resume.user_id == user_id).order_by(Resume.created_at.desc())
+        )
+    )
+
+
+def delete(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> None:
+    """Delete one of the user's resumes and its file."""
+    resume = get(user_id=user_id, resume_id=resume_id)
+    path = storage_path(settings=settings, resume=resume)
+    db.session.delete(resume)
+    db.session.commit()
+    path.unlink(missing_ok=True)
+    record_event(
+        action="resume_deleted", outcome="success", object_type="resume", object_id=resume_id
+    )

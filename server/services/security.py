@@ -1,0 +1,55 @@
+"""Admin security operations: the audit trail, IP blocks and the audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from server.config import Settings
+from server.models import User
+from server.security_manager import audit, events, ip_blocking
+from server.security_manager.events import record_event
+
+
+def get_events(**filters: Any) -> dict[str, Any]:
+    """One filtered page of the audit trail."""
+    return events.get_all(**filters)
+
+
+def get_active_blocks():
+    """Blocks in force."""
+    return ip_blocking.get_active_blocks()
+
+
+def block_ip(
+    *, conn: redis.Redis, ip: str, reason: str, ttl_seconds: int, admin: User, settings: Settings
+) -> dict[str, Any]:
+    """A manual block by an admin."""
+    row = ip_blocking.block_ip(
+        conn,
+        ip=ip,
+        reason=reason,
+        ttl_seconds=ttl_seconds,
+        settings=settings,
+        automatic=False,
+        created_by_user_id=admin.id,
+    )
+    assert row is not None  # manual blocks of allowlisted addresses raise instead
+    return row
+
+
+def unblock_ip(*, conn: redis.Redis, ip: str, admin: User) -> None:
+    """Lift a block."""
+    ip_blocking.unblock_ip(conn, ip=ip, lifted_by_user_id=admin.id)
+
+
+def run_audit(*, conn: redis.Redis, settings: Settings, debug: bool) -> dict[str, Any]:
+    """Run the audit and record that it ran."""
+    report = audit.run_audit(settings=settings, conn=conn, debug=debug)
+    record_event(
+        action="security_audit",
+        outcome="success",
+        details={k: v for k, v in report["summary"].items() if k != "total"},
+    )
+    return report

@@ -1,0 +1,82 @@
+"""BOLA matrix: for every non-admin route with an object id, user B on user A's object gets
+404 and A's object is unchanged.
+
+The routes come from the URL map, so a new route with an id cannot be forgotten: an id
+argument without a factory in OBJECT_FACTORIES fails `test_every_id_route_has_a_factory`.
+To cover a new resource, register a factory that creates the object for a user and a
+snapshot that reads it back as that user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from server.auth import auth_mode
+from tests.helpers import Account, ApiClient, make_pdf
+from tests.routes.test_access_control import all_routes, scratch_app
+
+
+@dataclass(frozen=True)
+class ObjectFactory:
+    create: Callable[[ApiClient, Account], str]
+    snapshot: Callable[[ApiClient, Account, str], Any]
+
+
+def _create_resume(client: ApiClient, owner: Account) -> str:
+    response = client.upload(owner.access_token, "a.pdf", make_pdf("owner A"))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _snapshot_resume(client: ApiClient, owner: Account, resume_id: str):
+    meta = client.get(f"/api/user/resumes/{resume_id}", token=owner.access_token)
+    data = client.get(f"/api/user/resumes/{resume_id}/download", token=owner.access_token)
+    return meta.status_code, meta.get_json(), data.status_code, data.data
+
+
+OBJECT_FACTORIES: dict[str, ObjectFactory] = {
+    "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
+}
+# Bodies for id routes that validate a body before they look the object up.
+VALID_BODIES: dict[tuple[str, str], Any] = {}
+
+
+def id_routes():
+    """(rule, method, id argument) for every non-admin route that takes an object id."""
+    app = scratch_app()
+    found = []
+    for rule, method in all_routes(app):
+        if auth_mode(app, rule.endpoint) in ("public", "admin"):
+            continue
+        for argument in sorted(rule.arguments):
+            if argument.endswith("_id"):
+                found.append((rule.rule, method, argument))
+    return found
+
+
+ID_ROUTES = id_routes()
+
+
+def test_every_id_route_has_a_factory():
+    missing = {arg for _rule, _method, arg in ID_ROUTES if arg not in OBJECT_FACTORIES}
+    assert not missing, f"add a BOLA factory for {sorted(missing)} in tests/routes/test_bola.py"
+    assert ID_ROUTES, "the matrix found no id routes; is the URL map walk broken?"
+
+
+@pytest.mark.parametrize(("rule", "method", "argument"), ID_ROUTES)
+def test_another_users_object_is_404_and_unchanged(client, rule, method, argument):
+    factory = OBJECT_FACTORIES[argument]
+    alice, bob = client.create_account(), client.create_account()
+    object_id = factory.create(client, alice)
+    before = factory.snapshot(client, alice, object_id)
+    path = rule.replace(f"<uuid:{argument}>", object_id)
+    path = path.replace(f"<int:{argument}>", object_id).replace(f"<{argument}>", object_id)
+    body = VALID_BODIES.get((rule, method), {})
+    kwargs: dict[str, Any] = {"json": body} if method in ("POST", "PUT", "PATCH") else {}
+    response = client.request(method, path, token=bob.access_token, **kwargs)
+    assert response.status_code == 404, (method, path, response.get_json())
+    assert factory.snapshot(client, alice, object_id) == before

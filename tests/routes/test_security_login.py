@@ -1,0 +1,201 @@
+"""Passwords at registration, login protection (lockout, throttle) and the four identical failures."""
+
+import time
+
+import bcrypt
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from server.models import User
+from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of, without_request_id
+
+FUZZ = hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def stored_user(app, user_id):
+    session = app.extensions["sqlalchemy"].session
+    session.expire_all()
+    return session.get(User, user_id)
+
+
+@pytest.mark.parametrize(
+    ("password", "status"),
+    [
+        ("x7#kq!vz9@b", 422),  # 11 characters: one short
+        ("x7#kq!vz9@bm", 201),  # exactly the minimum
+        ("correct horse battery staple " * 2 + "abcdef", 201),  # 64 characters
+        ("🐴🔋📎 horse battery staple 🐴🔋📎", 201),
+        ("Grüße aus München, schöne Übungen! " * 4, 201),  # over 72 UTF-8 bytes
+        ("ü" * 200, 422),  # one character repeated
+        ("qwerty123456", 422),
+        ("password1234", 422),
+    ],
+)
+def test_registration_applies_the_length_and_list_policy(client, password, status):
+    response = client.register(password=password)
+    assert response.status_code == status, response.get_json()
+    if status == 422:
+        error = error_of(response)
+        assert error["code"] == "weak_password"
+        assert error["message"].startswith("password: ")
+
+
+def test_weak_password_message_says_why(client):
+    short = error_of(client.register(password="short one"))["message"]
+    assert "at least 12 characters" in short
+    common = error_of(client.register(password="1q2w3e4r5t6y"))["message"]
+    assert "too common" in common
+    named = error_of(client.register("jonathan.doe@example.com", "jonathan rules the world"))
+    assert "email name" in named["message"]
+
+
+def test_a_sixty_four_character_passphrase_logs_in_exactly_as_typed(client):
+    password = "The quick brown fox jumps over the lazy dog, twice; yes really!!"
+    assert len(password) == 64
+    assert client.register("fox@example.com", password).status_code == 201
+    assert client.login("fox@example.com", password).status_code == 200
+    assert client.login("fox@example.com", password.upper()).status_code == 401
+    assert client.login("fox@example.com", password[:-1]).status_code == 401
+
+
+@FUZZ
+@given(password=st.text(max_size=300))
+def test_any_password_at_registration_is_201_or_422_never_500(make_app, password):
+    app = make_app(ip_allowlist=("127.0.0.1",), login_ip_threshold=100_000)
+    response = ApiClient(app.test_client()).register(password=password)
+    assert response.status_code in (201, 422), response.get_json()
+
+
+@FUZZ
+@given(password=st.text(max_size=300))
+def test_any_password_at_login_is_200_or_401_never_500(make_app, password):
+    app = make_app(ip_allowlist=("127.0.0.1",), login_ip_threshold=100_000)
+    client = ApiClient(app.test_client())
+    response = client.login("someone@example.com", password or "x")
+    assert response.status_code in (200, 401, 422), response.get_json()
+
+
+def test_bcrypt_cost_change_rehashes_at_the_next_login(client, app, make_app):
+    account = client.create_account()
+    assert stored_user(app, account.id).password_hash.startswith("$2b$04$")
+    stronger = make_app(bcrypt_rounds=5)
+    assert ApiClient(stronger.test_client()).login(account.email).status_code == 200
+    assert stored_user(app, account.id).password_hash.startswith("$2b$05$")
+
+
+def lock(client, email, times=5, ip="127.0.0.1"):
+    for _ in range(times):
+        response = client.login(email, "wrong password here", environ_base={"REMOTE_ADDR": ip})
+        assert response.status_code == 401
+
+
+def test_the_four_login_failures_are_identical(client, app, redis_conn):
+    client.register("known@example.com")
+    client.register("locked@example.com")
+    disabled = client.register("disabled@example.com").get_json()
+    session = app.extensions["sqlalchemy"].session
+    session.get(User, disabled["id"]).is_active = False
+    session.commit()
+    lock(client, "locked@example.com")
+
+    unknown = client.login("nobody@example.com", DEFAULT_PASSWORD)
+    wrong = client.login("known@example.com", "not the right password")
+    locked = client.login("locked@example.com", DEFAULT_PASSWORD)  # right password, locked
+    disabled_response = client.login("disabled@example.com", DEFAULT_PASSWORD)
+    responses = [unknown, wrong, locked, disabled_response]
+    assert {r.status_code for r in responses} == {401}
+    bodies = [without_request_id(r) for r in responses]
+    assert all(body == bodies[0] for body in bodies), bodies
+    assert bodies[0]["error"]["message"] == "Invalid email or password"
+    header_sets = [
+        {k: v for k, v in r.headers.items() if k not in ("X-Request-ID", "Content-Length")}
+        for r in responses
+    ]
+    assert all(h == header_sets[0] for h in header_sets)
+
+
+def test_a_missing_account_costs_one_bcrypt_check_like_a_real_one(client, monkeypatch):
+    client.register("timed@example.com")
+    calls = []
+    real = bcrypt.checkpw
+
+    def counting(password, hashed):
+        calls.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    client.login("nobody@example.com", "some password here")
+    assert len(calls) == 1
+    client.login("timed@example.com", "some password here")
+    assert len(calls) == 2
+
+
+def test_account_locks_after_the_threshold_even_for_the_right_password(client, app):
+    account = client.create_account()
+    lock(client, account.email)
+    assert client.login(account.email).status_code == 401
+    events = client.get(
+        "/api/admin/security/events?action=account_locked",
+        token=client.create_admin(app).access_token,
+    ).get_json()
+    assert events["meta"]["total"] == 1
+    assert events["items"][0]["details"]["failures"] == 5
+
+
+def test_failures_from_many_addresses_still_lock_the_account(client):
+    account = client.create_account()
+    for index in range(5):
+        lock(client, account.email, times=1, ip=f"198.51.100.{index + 1}")
+    assert client.login(account.email).status_code == 401
+
+
+def test_lock_expires_after_its_tier(make_app):
+    app = make_app(login_lockout_tiers=((3, 1),))
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    lock(client, account.email, times=3)
+    assert client.login(account.email).status_code == 401
+    time.sleep(1.2)
+    assert client.login(account.email).status_code == 200
+
+
+def test_admin_unlock_lifts_the_lock(client, app):
+    account = client.create_account()
+    lock(client, account.email)
+    admin = client.create_admin(app)
+    response = client.post(f"/api/admin/users/{account.id}/unlock", token=admin.access_token)
+    assert response.status_code == 200
+    assert client.login(account.email).status_code == 200
+
+
+def test_a_locked_user_can_still_ask_for_a_reset(client):
+    account = client.create_account()
+    lock(client, account.email)
+    response = client.post("/api/auth/password-reset/request", json={"email": account.email})
+    assert response.status_code == 202
+
+
+def test_success_resets_the_failure_count(client):
+    account = client.create_account()
+    lock(client, account.email, times=4)
+    assert client.login(account.email).status_code == 200
+    lock(client, account.email, times=4)
+    assert client.login(account.email).status_code == 200
+
+
+def test_an_address_with_many_failures_is_throttled_with_retry_after(make_app):
+    app = make_app(login_ip_threshold=3)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    for _ in range(3):
+        assert client.login("nobody@example.com", "wrong password here").status_code == 401
+    throttled = client.login(account.email)
+    assert throttled.status_code == 429
+    assert error_of(throttled)["code"] == "login_throttled"
+    assert 0 < int(throttled.headers["Retry-After"]) <= 900
+    other_address = client.login(account.email, environ_base={"REMOTE_ADDR": "192.0.2.44"})
+    assert other_address.status_code == 200

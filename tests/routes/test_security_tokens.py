@@ -1,0 +1,173 @@
+"""Sessions: refresh rotation and reuse detection, fresh logins, revoking every session."""
+
+from tests.helpers import DEFAULT_PASSWORD, error_of
+
+NEW_PASSWORD = "a brand new passphrase for tests"
+
+
+def refresh(client, token):
+    return client.post("/api/auth/refresh", token=token)
+
+
+def test_refresh_rotates_the_refresh_token(client):
+    account = client.create_account()
+    first = refresh(client, account.refresh_token)
+    assert first.status_code == 200
+    body = first.get_json()
+    assert body["refresh_token"] != account.refresh_token
+    assert client.get("/api/user/profile", token=body["access_token"]).status_code == 200
+    second = refresh(client, body["refresh_token"])
+    assert second.status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(client, app):
+    account = client.create_account()
+    rotated = refresh(client, account.refresh_token).get_json()
+    reuse = refresh(client, account.refresh_token)
+    assert reuse.status_code == 401
+    # Every token of that login is dead now, including the newest ones.
+    assert refresh(client, rotated["refresh_token"]).status_code == 401
+    assert client.get("/api/user/profile", token=rotated["access_token"]).status_code == 401
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 401
+    # Another login of the same user is a different family and keeps working.
+    assert client.login(account.email).status_code == 200
+    admin = client.create_admin(app)
+    events = client.get(
+        "/api/admin/security/events?action=refresh_token_reuse", token=admin.access_token
+    ).get_json()
+    assert events["meta"]["total"] >= 1
+
+
+def test_refreshed_access_token_is_not_fresh_for_sensitive_operations(client):
+    account = client.create_account()
+    refreshed = refresh(client, account.refresh_token).get_json()["access_token"]
+    body = {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}
+    response = client.post("/api/user/password", token=refreshed, json=body)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "fresh_login_required"
+    for path, payload in (
+        ("/api/user/email", {"new_email": "x@example.com", "current_password": DEFAULT_PASSWORD}),
+        ("/api/user/delete", {"current_password": DEFAULT_PASSWORD}),
+    ):
+        assert client.post(path, token=refreshed, json=payload).status_code == 401
+
+
+def test_password_change_needs_the_current_password(client):
+    account = client.create_account()
+    wrong = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": "not my password", "new_password": NEW_PASSWORD},
+    )
+    assert wrong.status_code == 403
+    missing = client.post(
+        "/api/user/password", token=account.access_token, json={"new_password": NEW_PASSWORD}
+    )
+    assert missing.status_code == 422
+    weak = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "qwerty123456"},
+    )
+    assert weak.status_code == 422
+    assert "new_password" in error_of(weak)["message"]
+    assert client.login(account.email).status_code == 200
+
+
+def test_password_change_revokes_every_session(client):
+    account = client.create_account()
+    other_session = client.login(account.email).get_json()
+    response = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 200
+    for token in (account.access_token, other_session["access_token"]):
+        revoked = client.get("/api/user/profile", token=token)
+        assert revoked.status_code == 401
+        assert error_of(revoked)["code"] == "session_revoked"
+    for token in (account.refresh_token, other_session["refresh_token"]):
+        assert refresh(client, token).status_code == 401
+    assert client.login(account.email).status_code == 401
+    assert client.login(account.email, NEW_PASSWORD).status_code == 200
+
+
+def test_logout_ends_the_tokens_refreshed_from_the_same_login(client):
+    account = client.create_account()
+    rotated = refresh(client, account.refresh_token).get_json()
+    client.post("/api/auth/logout", token=account.access_token, json={})
+    assert client.get("/api/user/profile", token=rotated["access_token"]).status_code == 401
+    assert refresh(client, rotated["refresh_token"]).status_code == 401
+
+
+def test_disabling_an_account_ends_its_sessions(client, app):
+    account = client.create_account()
+    admin = client.create_admin(app)
+    response = client.post(f"/api/admin/users/{account.id}/disable", token=admin.access_token)
+    assert response.status_code == 200 and response.get_json()["is_active"] is False
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 401
+    assert refresh(client, account.refresh_token).status_code == 401
+    client.post(f"/api/admin/users/{account.id}/enable", token=admin.access_token)
+    assert client.login(account.email).status_code == 200
+
+
+def test_an_admin_cannot_disable_themselves(client, app):
+    admin = client.create_admin(app)
+    response = client.post(f"/api/admin/users/{admin.id}/disable", token=admin.access_token)
+    assert response.status_code == 422
+
+
+def test_email_change_needs_the_password_and_keeps_the_address_unique(client):
+    account = client.create_account()
+    other = client.create_account()
+    taken = client.post(
+        "/api/user/email",
+        token=account.access_token,
+        json={"new_email": other.email, "current_password": DEFAULT_PASSWORD},
+    )
+    assert taken.status_code == 409
+    wrong = client.post(
+        "/api/user/email",
+        token=account.access_token,
+        json={"new_email": "new@example.com", "current_password": "wrong password"},
+    )
+    assert wrong.status_code == 403
+    moved = client.post(
+        "/api/user/email",
+        token=account.access_token,
+        json={"new_email": "New@Example.com", "current_password": DEFAULT_PASSWORD},
+    )
+    assert moved.status_code == 200
+    assert moved.get_json()["email"] == "new@example.com"
+    assert moved.get_json()["email_verified_at"] is None
+    assert client.login("new@example.com").status_code == 200
+
+
+def test_account_deletion_needs_the_password_and_removes_everything(client):
+    account = client.create_account()
+    client.put(
+        "/api/user/credentials/mimikree", token=account.access_token, json={"secret": "s3cret"}
+    )
+    wrong = client.post(
+        "/api/user/delete", token=account.access_token, json={"current_password": "nope nope"}
+    )
+    assert wrong.status_code == 403
+    deleted = client.post(
+        "/api/user/delete", token=account.access_token, json={"current_password": DEFAULT_PASSWORD}
+    )
+    assert deleted.status_code == 200
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 401
+    assert client.login(account.email).status_code == 401
+
+
+def test_role_cannot_be_set_by_a_client(client):
+    response = client.register(password=DEFAULT_PASSWORD)
+    assert response.get_json()["role"] == "user"
+    account = client.create_account()
+    attempt = client.put(
+        "/api/user/credentials/mimikree",
+        token=account.access_token,
+        json={"secret": "x", "user_id": 999, "role": "admin"},
+    )
+    assert attempt.status_code == 422

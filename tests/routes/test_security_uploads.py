@@ -1,0 +1,128 @@
+"""Uploads: one validator, server-made storage names, attachments, quotas; the worker survives."""
+
+import io
+import re
+import zipfile
+
+import pytest
+
+from server.models import Resume
+from tests.helpers import ApiClient, error_of, make_docx, make_pdf
+
+
+def zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\x00" * (60 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+def test_a_pdf_is_stored_under_a_server_made_name_and_downloaded_as_attachment(
+    client, app, settings
+):
+    account = client.create_account()
+    data = make_pdf("my resume")
+    response = client.upload(account.access_token, "../../etc/My CV.pdf", data)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["original_filename"] == "My CV.pdf"
+    assert body["content_type"] == "application/pdf"
+    assert body["size_bytes"] == len(data)
+    stored = app.extensions["sqlalchemy"].session.get(Resume, __import__("uuid").UUID(body["id"]))
+    assert re.fullmatch(r"[0-9a-f]{32}", stored.storage_key)
+    path = settings.uploads_dir / str(account.id) / stored.storage_key
+    assert path.read_bytes() == data
+    download = client.get(f"/api/user/resumes/{body['id']}/download", token=account.access_token)
+    assert download.status_code == 200
+    assert download.data == data
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert download.headers["Content-Type"] == "application/pdf"
+    assert download.headers["Cache-Control"] == "no-store"
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    listed = client.get("/api/user/resumes", token=account.access_token).get_json()
+    assert [r["id"] for r in listed["items"]] == [body["id"]]
+    deleted = client.delete(f"/api/user/resumes/{body['id']}", token=account.access_token)
+    assert deleted.status_code == 204
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "status"),
+    [
+        ("resume.pdf", b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 100, 415),  # renamed .exe
+        ("resume.pdf", b"<!DOCTYPE html><script>alert(1)</script>", 415),  # HTML called .pdf
+        ("resume.exe", b"MZ\x90\x00", 415),
+        ("resume.docx", make_pdf(), 415),
+        ("resume.txt", b"\x7fELF\x02\x01\x01" + b"\x00" * 20, 415),
+        ("resume.txt", b"binary\x00junk", 422),
+    ],
+)
+def test_disguised_files_are_refused(client, filename, data, status):
+    account = client.create_account()
+    response = client.upload(account.access_token, filename, data)
+    assert response.status_code == status, response.get_json()
+    assert error_of(response)["message"]
+    assert client.get("/api/user/resumes", token=account.access_token).get_json()["items"] == []
+
+
+def test_a_zip_bomb_docx_is_refused_and_the_worker_lives(make_app):
+    app = make_app(upload_max_bytes=5 * 1024 * 1024)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    bomb = zip_bomb()
+    assert len(bomb) < 1024 * 1024
+    response = client.upload(account.access_token, "resume.docx", bomb)
+    assert response.status_code == 422
+    assert "50 MiB" in error_of(response)["message"] or "ZIP bomb" in error_of(response)["message"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_docx_with_thousands_of_parts_is_refused(client):
+    account = client.create_account()
+    response = client.upload(account.access_token, "resume.docx", make_docx(extra_entries=1000))
+    assert response.status_code == 422
+
+
+def test_a_valid_docx_and_markdown_are_accepted(client):
+    account = client.create_account()
+    assert client.upload(account.access_token, "cv.docx", make_docx()).status_code == 201
+    assert client.upload(account.access_token, "cv.md", "# Ünïcode CV".encode()).status_code == 201
+
+
+def test_a_file_over_the_cap_is_413(make_app):
+    app = make_app(upload_max_bytes=2048)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    response = client.upload(account.access_token, "big.pdf", make_pdf() + b"x" * 4096)
+    assert response.status_code == 413
+
+
+def test_a_body_over_max_content_length_is_413(make_app):
+    app = make_app(max_content_length=4096)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    response = client.upload(account.access_token, "big.pdf", make_pdf() + b"x" * 8192)
+    assert response.status_code == 413
+
+
+def test_the_per_user_quota_is_enforced(make_app):
+    app = make_app(upload_max_files_per_user=2)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    for index in range(2):
+        assert client.upload(account.access_token, f"{index}.pdf", make_pdf()).status_code == 201
+    response = client.upload(account.access_token, "3.pdf", make_pdf())
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "upload_quota_exceeded"
+
+
+def test_a_missing_file_field_is_422(client):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/resumes",
+        token=account.access_token,
+        data={"other": "x"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
