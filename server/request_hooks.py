@@ -8,6 +8,8 @@ import uuid
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server.extensions import db
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SECURITY_HEADERS = {
@@ -30,6 +32,12 @@ def init_app(app: Flask) -> None:
     hops = app.config["SETTINGS"].trusted_proxy_count
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.teardown_request
+    def _discard_uncommitted(_exc) -> None:
+        # Services commit what they mean to keep; whatever a request left pending is dropped,
+        # even when the app context (and so the session) outlives the request.
+        db.session.rollback()
 
     @app.before_request
     def _assign_request_id() -> None:
