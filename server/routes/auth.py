@@ -3,6 +3,7 @@
 from apiflask import APIBlueprint
 
 from server.auth import public, refresh_token_required
+from server.rate_limiter import rate_limit
 from server.routes import app_settings
 from server.schemas.auth import (
     AccessTokenOut,
@@ -20,9 +21,10 @@ bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", tag="Auth")
 
 @bp.post("/register")
 @public
+@rate_limit("auth_register_per_ip_per_hour")
 @bp.input(RegisterIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[201, 409, 422])
+@bp.doc(summary="Create an account", responses=[201, 409, 422, 429])
 def register(body):
     return accounts.create_user(
         email=body["email"], password=body["password"], name=body["name"], settings=app_settings()
@@ -31,9 +33,10 @@ def register(body):
 
 @bp.post("/login")
 @public
+@rate_limit("auth_login_per_ip_per_minute")
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(summary="Log in and receive an access and a refresh token", responses=[200, 401, 422])
+@bp.doc(summary="Log in and receive an access and a refresh token", responses=[200, 401, 422, 429])
 def login(body):
     settings = app_settings()
     user = accounts.authenticate(email=body["email"], password=body["password"], settings=settings)
@@ -42,8 +45,9 @@ def login(body):
 
 @bp.post("/refresh")
 @refresh_token_required
+@rate_limit("auth_refresh_per_ip_per_minute")
 @bp.output(AccessTokenOut)
-@bp.doc(summary="Exchange a refresh token for a new access token", responses=[200, 401])
+@bp.doc(summary="Exchange a refresh token for a new access token", responses=[200, 401, 429])
 def refresh():
     from server.auth import current_user
 
