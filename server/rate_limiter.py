@@ -421,16 +421,17 @@ class RedisHealth:
             else:
                 self._degraded = True
                 self._backoff = self.initial_backoff
-                METRICS["rate_limiter_degraded"] = 1
                 log.warning(
                     "rate limiter degraded: Redis unavailable, using per-process limits; "
                     "Gemini calls are held until it returns",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
             self._next_probe = time.monotonic() + self._backoff
+            METRICS["rate_limiter_degraded"] = 1
 
     def succeeded(self) -> None:
         if not self._degraded:
+            METRICS["rate_limiter_degraded"] = 0  # the latest observation in this process
             return
         with self._lock:
             if self._degraded:
