@@ -172,15 +172,18 @@ def _seconds(text: str) -> float:
 # --- Lua -----------------------------------------------------------------------------------
 
 # KEYS[1..n]: window keys; KEYS[n+1..]: pause keys (a live one refuses everything).
-# ARGV: member suffix, n, then (limit, window in microseconds) per window key.
-# Returns: allowed (0/1), member, pause left (us), then per key: count, reset (us), retry (us).
-# Count is after the admission when allowed. Reset is when the oldest counted admission ages
-# out; retry (only when this key refused) is when enough have aged out to admit one more.
+# ARGV[1]: member suffix; ARGV[2]: "n limit_1 window_1 ... limit_n window_n" (windows in us).
+# Returns one string (cheaper to send and parse than an array), times in us:
+# "allowed member paused count_1 retry_1 ... count_n retry_n top reset_top".
+# Count is after the admission when allowed; retry (only when this key refused) is when
+# enough admissions have aged out to admit one more; top is the key with the fewest left.
 _HIT_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = tonumber(ARGV[2])
+local spec = {}
+for v in string.gmatch(ARGV[2], '%d+') do spec[#spec + 1] = tonumber(v) end
+local n = spec[1]
 local paused = 0
 for j = n + 1, #KEYS do
   local ttl = redis.call('PTTL', KEYS[j])
@@ -189,16 +192,17 @@ end
 local allowed = paused == 0
 local counts = {}
 for i = 1, n do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - tonumber(ARGV[2 + 2 * i]))
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - spec[2 * i + 1])
   counts[i] = redis.call('ZCARD', KEYS[i])
-  if counts[i] >= tonumber(ARGV[1 + 2 * i]) then allowed = false end
+  if counts[i] >= spec[2 * i] then allowed = false end
 end
-local member = ''
+local member = '-'
 if allowed then member = t[1] .. '.' .. t[2] .. '-' .. ARGV[1] end
 local out = {allowed and 1 or 0, member, paused}
+local top, top_left = 0, nil
 for i = 1, n do
-  local key, limit, window = KEYS[i], tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
-  local count, reset, retry = counts[i], 0, 0
+  local key, limit, window = KEYS[i], spec[2 * i], spec[2 * i + 1]
+  local count, retry = counts[i], 0
   if allowed then
     redis.call('ZADD', key, now, member)
     redis.call('PEXPIRE', key, math.ceil(window / 1000))
@@ -211,15 +215,27 @@ for i = 1, n do
       retry = tonumber(e[2]) + window - now
     end
   end
-  if count > 0 then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    reset = tonumber(oldest[2]) + window - now
-  end
-  out[#out + 1] = count
-  out[#out + 1] = reset
-  out[#out + 1] = retry
+  if top_left == nil or limit - count < top_left then top, top_left = i, limit - count end
+  counts[i] = count
+  out[#out + 1] = string.format('%d %d', count, retry)
 end
-return out
+-- Reset, for the limit with the fewest requests left (the one the headers describe): with
+-- some left, when its quota is whole again (the newest admission, now, ages out); with none
+-- left, when the next slot frees. A lookup only in the second case.
+local reset = 0
+if top > 0 then
+  local limit, window, count = spec[2 * top], spec[2 * top + 1], counts[top]
+  if not allowed then
+    reset = 0
+  elseif count < limit then
+    reset = window
+  elseif limit > 0 then
+    local e = redis.call('ZRANGE', KEYS[top], count - limit, count - limit, 'WITHSCORES')
+    reset = tonumber(e[2]) + window - now
+  end
+end
+out[#out + 1] = string.format('%d %d', top, reset)
+return table.concat(out, ' ')
 """
 
 # Read-only usage of window keys: KEYS as above; ARGV: n, then the window (us) per key.
@@ -304,7 +320,10 @@ class LimitState:
     window_seconds: float
     scope: str
     remaining: int
-    reset_seconds: float  # until capacity next grows (when the oldest admission ages out)
+    # With requests left: until the quota is whole again (a full window after this admission).
+    # With none left: until the next slot frees. Measured for the most constraining limit and
+    # for refused ones only (0 for the others): that is all the response headers use.
+    reset_seconds: float
     retry_after: float  # 0 unless this limit refused: until it can admit one more
 
     @property
@@ -474,8 +493,14 @@ class MemoryWindows:
                         if rule.limit == 0
                         else entries[index] + rule.window_seconds - now
                     )
-                reset = entries[0] + rule.window_seconds - now if entries else 0.0
-                states.append(_state(name, rule, len(entries), reset, max(retry, 0.0)))
+                count = len(entries)
+                if count < rule.limit:
+                    reset = rule.window_seconds if allowed else 0.0
+                elif rule.limit == 0:
+                    reset = rule.window_seconds
+                else:
+                    reset = entries[count - rule.limit] + rule.window_seconds - now
+                states.append(_state(name, rule, count, reset, max(retry, 0.0)))
             if len(self._logs) > 10_000:
                 self._logs = {k: v for k, v in self._logs.items() if v}
         return Decision(allowed, tuple(states), degraded=True)
@@ -607,9 +632,11 @@ class RateLimiter:
         self._shas: dict[str, str] = {}
         self._member_prefix = f"{os.getpid()}.{random.getrandbits(32):08x}"  # noqa: S311
         self._members = itertools.count()
+        self._plans: dict[tuple[str, ...], tuple[tuple[tuple[str, RateLimit], ...], str]] = {}
         for name in (GEMINI_MINUTE, GEMINI_DAY):
             if not isinstance(self.limits.get(name), RateLimit):
                 raise ConfigError(f"{name} must be a window limit")
+        self._gemini_spec = _spec(self.rule(n) for n in (GEMINI_MINUTE, GEMINI_DAY))
 
     # Redis plumbing
 
@@ -675,18 +702,19 @@ class RateLimiter:
         `subject` is a user id or IP (a mapping of scope to subject when they differ); global
         limits always count against `global`.
         """
-        checks = []
-        seen = set()
-        for name in names:
-            if name in seen:
-                continue
-            seen.add(name)
-            rule = self.rule(name)
-            checks.append((name, key_for(name, self.subject_for(rule, subject)), rule))
-        if not checks:
+        names = tuple(names)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+        rules, spec = plan
+        if not rules:
             return Decision(True, ())
+        checks = [
+            (name, f"{KEY_PREFIX}:{name}:{self.subject_for(rule, subject)}", rule)
+            for name, rule in rules
+        ]
         try:
-            decision = self._with_redis(lambda: self._hit_redis(checks, ()))
+            decision = self._with_redis(lambda: self._hit_redis(checks, (), spec))
         except _Unavailable:
             _count("rate_limiter_fallback_checks_total")
             decision = self.memory.hit(checks)
@@ -694,25 +722,29 @@ class RateLimiter:
             _count("rate_limiter_rejections_total")
         return decision
 
+    def _plan(self, names: tuple[str, ...]) -> tuple[tuple[tuple[str, RateLimit], ...], str]:
+        """The distinct limits of a check and their spec for the script (cached per names)."""
+        rules = tuple((name, self.rule(name)) for name in dict.fromkeys(names))
+        return rules, _spec(rule for _name, rule in rules)
+
     def _hit_redis(
-        self, checks: Sequence[tuple[str, str, RateLimit]], pause_keys: Sequence[str]
+        self, checks: Sequence[tuple[str, str, RateLimit]], pause_keys: Sequence[str], spec: str
     ) -> Decision:
-        args: list[Any] = [f"{self._member_prefix}.{next(self._members)}", len(checks)]
-        for _name, _key, rule in checks:
-            args.append(rule.limit)
-            args.append(rule.window_us)
         keys = [key for _name, key, _rule in checks]
         keys.extend(pause_keys)
-        reply = self._eval(_HIT_SCRIPT, keys, args)
+        member = f"{self._member_prefix}.{next(self._members)}"
+        reply = self._eval(_HIT_SCRIPT, keys, (member, spec)).split(" ")
+        top, top_reset = int(reply[-2]) - 1, int(reply[-1]) / 1e6
         states = []
         for i, (name, _key, rule) in enumerate(checks):
-            count, reset, retry = reply[3 + 3 * i : 6 + 3 * i]
-            states.append(_state(name, rule, int(count), reset / 1e6, retry / 1e6))
+            count, retry = int(reply[3 + 2 * i]), int(reply[4 + 2 * i]) / 1e6
+            reset = top_reset if i == top else 0.0
+            states.append(_state(name, rule, count, reset, retry))
         return Decision(
-            allowed=bool(reply[0]),
+            allowed=reply[0] == "1",
             states=tuple(states),
             paused_seconds=int(reply[2]) / 1e6,
-            token=reply[1] or None,
+            token=reply[1] if reply[1] != "-" else None,
         )
 
     def usage(self, subject: str) -> list[dict[str, Any]]:
@@ -775,7 +807,9 @@ class RateLimiter:
             for name in (GEMINI_MINUTE, GEMINI_DAY)
         ]
         try:
-            decision = self._with_redis(lambda: self._hit_redis(checks, [_GEMINI_PAUSE_KEY]))
+            decision = self._with_redis(
+                lambda: self._hit_redis(checks, [_GEMINI_PAUSE_KEY], self._gemini_spec)
+            )
         except _Unavailable:
             _count("gemini_reservations_refused_total")
             low, high = _DEGRADED_GEMINI_RETRY
@@ -918,6 +952,12 @@ class RateLimiter:
         except _Unavailable:
             return self.memory.acquire(key, holder_id, cap, renew_only=(mode == "renew"))
         return Lease(bool(granted), int(holders), retry / 1e6)
+
+
+def _spec(rules: Iterable[RateLimit]) -> str:
+    """The hit script's description of limits: "n limit_1 window_1 ... limit_n window_n"."""
+    rules = list(rules)
+    return " ".join([str(len(rules)), *(f"{r.limit} {r.window_us}" for r in rules)])
 
 
 def _usage_row(name, kind, rule, key, used, reset, window) -> dict[str, Any]:
