@@ -24,6 +24,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         errors,
         logging_config,
         openapi,
+        rate_limiter,
         redis_client,
         request_hooks,
         schemas,
@@ -64,6 +65,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     redis_client.init_app(app)
     auth.init_app(app)
+    rate_limiter.init_app(app)  # after auth: its check needs the user
     openapi.init_app(app)
     cli.init_app(app)
 

@@ -50,6 +50,8 @@ KNOWN_PLACEHOLDER_SECRETS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+# RATE_LIMIT_* variables that are settings of the limiter, not limits.
+RATE_LIMIT_RESERVED_VARIABLES = frozenset({"RATE_LIMIT_ENABLED"})
 
 
 class ConfigError(RuntimeError):
@@ -123,8 +125,10 @@ class Settings:
     upload_max_files_per_user: int = 20
     upload_quota_bytes_per_user: int = 50 * 1024 * 1024
 
-    # Raw RATE_LIMIT_* overrides, parsed by the rate limiter ("10/86400").
+    # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter at start-up.
     rate_limit_overrides: Mapping[str, str] = field(default_factory=dict)
+    # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
+    rate_limit_enabled: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -302,7 +306,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         encryption_key = encryption_key or generated["ENCRYPTION_KEY"]
 
     cors = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
-    overrides = {k: v for k, v in env.items() if k.startswith("RATE_LIMIT_")}
+    overrides = {
+        k: v
+        for k, v in env.items()
+        if k.startswith("RATE_LIMIT_") and k not in RATE_LIMIT_RESERVED_VARIABLES
+    }
 
     return Settings(
         env=flask_env,
@@ -342,6 +350,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auto_migrate=_as_bool(env.get("AUTO_MIGRATE"), flask_env != "production"),
         rate_limit_overrides=overrides,
         **_security_settings(env),
+        rate_limit_enabled=_as_bool(env.get("RATE_LIMIT_ENABLED"), True),
     )
 
 

@@ -135,3 +135,13 @@ def make_docx(extra_entries: int = 0) -> bytes:
         for index in range(extra_entries):
             archive.writestr(f"word/media/{index}.xml", "x")
     return buffer.getvalue()
+
+
+# Per-IP and per-user limits high enough for tests that make many requests from 127.0.0.1
+# while testing something else; tests of the limits themselves set their own.
+GENEROUS_TEST_LIMITS = {
+    "RATE_LIMIT_AUTH_REGISTER_PER_IP_PER_HOUR": "100000/3600",
+    "RATE_LIMIT_AUTH_LOGIN_PER_IP_PER_MINUTE": "100000/60",
+    "RATE_LIMIT_AUTH_REFRESH_PER_IP_PER_MINUTE": "100000/60",
+    "RATE_LIMIT_API_REQUESTS_PER_USER_PER_MINUTE": "100000/60",
+}

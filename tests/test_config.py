@@ -96,3 +96,18 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch):
     monkeypatch.delenv("JOB_QUEUE_MAX_WORKERS", raising=False)
     env = config.read_environment(dotenv)
     assert env["JOB_QUEUE_MAX_WORKERS"] == "9"
+
+
+def test_rate_limit_variables_are_kept_raw_for_the_limiter(tmp_path):
+    settings = load_settings(
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "RATE_LIMIT_RESUME_TAILORING_PER_USER_PER_DAY": "10/86400",
+            "RATE_LIMIT_ENABLED": "false",
+        }
+    )
+    assert settings.rate_limit_overrides == {
+        "RATE_LIMIT_RESUME_TAILORING_PER_USER_PER_DAY": "10/86400"
+    }
+    assert settings.rate_limit_enabled is False
+    assert load_settings({"INSTANCE_DIR": str(tmp_path)}).rate_limit_enabled is True

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import ApiClient
+from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient
 
 CHECKS = [
     not_a_server_error,
@@ -36,7 +36,10 @@ SKIPPED_PATHS = {"/api/docs", "/api/docs/oauth2-redirect"}
 def fuzz_app(make_app):
     # The fuzzer sends hundreds of 401/404/422s from 127.0.0.1: keep it off the block list.
     app = make_app(
-        ip_allowlist=("127.0.0.1",), login_ip_threshold=1_000_000, password_reset_cooldown_seconds=0
+        ip_allowlist=("127.0.0.1",),
+        login_ip_threshold=1_000_000,
+        password_reset_cooldown_seconds=0,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
     )
     with app.app_context():
         yield app

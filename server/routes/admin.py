@@ -2,6 +2,7 @@
 
 from apiflask import APIBlueprint
 
+from server import rate_limiter
 from server.auth import admin_required, current_user
 from server.redis_client import get_redis
 from server.routes import app_settings
@@ -12,6 +13,9 @@ from server.schemas.admin import (
     IpBlockIn,
     IpBlockListOut,
     IpBlockOut,
+    RateLimitResetIn,
+    RateLimitResetOut,
+    RateLimitUsageOut,
     UserListQuery,
     UserPageOut,
 )
@@ -106,3 +110,27 @@ def run_audit():
     from flask import current_app
 
     return security.run_audit(conn=get_redis(), settings=app_settings(), debug=current_app.debug)
+
+
+@bp.post("/rate-limits/reset")
+@admin_required
+@bp.input(RateLimitResetIn, arg_name="body")
+@bp.output(RateLimitResetOut)
+@bp.doc(
+    summary="Reset one limit for one subject (deletes its Redis key)",
+    responses=[200, 401, 403, 404, 422, 503],
+)
+def reset_rate_limit(body):
+    return rate_limiter.reset(limit=body["limit"], subject=body["subject"])
+
+
+@bp.get("/rate-limits/<subject>")
+@admin_required
+@bp.output(RateLimitUsageOut)
+@bp.doc(
+    summary="Usage of every limit and cap by a user id, an IP or `global`",
+    responses=[200, 401, 403, 503],
+)
+def rate_limit_usage(subject):
+    limits = rate_limiter.usage(subject)
+    return {"subject": subject, "degraded": rate_limiter.degraded(), "limits": limits}

@@ -4,6 +4,7 @@ from apiflask import APIBlueprint
 from flask import g, request
 
 from server.auth import current_user, public, refresh_token_required
+from server.rate_limiter import rate_limit
 from server.routes import app_settings
 from server.schemas.auth import (
     LoginIn,
@@ -24,9 +25,10 @@ bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", tag="Auth")
 
 @bp.post("/register")
 @public
+@rate_limit("auth_register_per_ip_per_hour")
 @bp.input(RegisterIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[201, 409, 422])
+@bp.doc(summary="Create an account", responses=[201, 409, 422, 429])
 def register(body):
     return accounts.create_user(
         email=body["email"], password=body["password"], name=body["name"], settings=app_settings()
@@ -35,6 +37,7 @@ def register(body):
 
 @bp.post("/login")
 @public
+@rate_limit("auth_login_per_ip_per_minute")
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
 @bp.doc(
@@ -56,12 +59,13 @@ def login(body):
 
 @bp.post("/refresh")
 @refresh_token_required
+@rate_limit("auth_refresh_per_ip_per_minute")
 @bp.output(RefreshOut)
 @bp.doc(
     summary="Rotate: exchange a refresh token for a new access and a new refresh token",
     description="The presented refresh token is retired. Presenting it again revokes every "
     "token of the login.",
-    responses=[200, 401, 503],
+    responses=[200, 401, 429, 503],
 )
 def refresh():
     return accounts.refresh_tokens(
