@@ -2,6 +2,7 @@
 
 from server.extensions import db
 from server.models.base import utcnow
+from server.models.job import Job, JobStatus
 from server.models.user import Role, User
 
-__all__ = ["db", "utcnow", "Role", "User"]
+__all__ = ["db", "utcnow", "Job", "JobStatus", "Role", "User"]

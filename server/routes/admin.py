@@ -4,7 +4,8 @@ from apiflask import APIBlueprint
 
 from server.auth import admin_required
 from server.schemas.admin import UserListQuery, UserPageOut
-from server.services import accounts
+from server.schemas.jobs import QueueStatsOut
+from server.services import accounts, jobs
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 
@@ -18,3 +19,14 @@ def list_users(query):
     return accounts.get_all_users(
         page=query["page"], per_page=query["per_page"], role=query.get("role")
     )
+
+
+@bp.get("/job-queue/stats")
+@admin_required
+@bp.output(QueueStatsOut)
+@bp.doc(
+    summary="Queue size, active jobs, breakdowns, oldest wait, throughput",
+    responses=[200, 401, 403],
+)
+def job_queue_stats():
+    return jobs.queue_stats()
