@@ -108,6 +108,7 @@ class WorkerPool:
         deadline = time.monotonic() + grace
         for thread in self._executors:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._drain_unstarted()
         with self._held_lock:
             leftovers = [
                 run for run in self._held.values() if not run.abandoned and not run.finished
@@ -174,7 +175,6 @@ class WorkerPool:
         while True:
             run = self._work.get()
             if run is _STOP:
-                self._drain_unstarted()
                 return
             try:
                 if self._stopping.is_set():
