@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-soak lint bench migrate clean
+.PHONY: install run test test-soak soak lint bench migrate clean
 
 $(STAMP): requirements_production.txt requirements_dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# SOAK_JOBS=20000 make soak for a longer run (default 2,000 jobs).
+test-soak soak: install
+	$(BIN)/pytest -m soak
 
 bench: install
 	$(BIN)/python -m benchmarks

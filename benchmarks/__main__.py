@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         started = time.monotonic()
-        for line in module.run(args):
+        for line in module.run(args) or ():
             print(line, flush=True)
         print(f"{name}.elapsed_seconds {time.monotonic() - started:.1f}", flush=True)
     return 0

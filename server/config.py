@@ -87,6 +87,13 @@ class Settings:
 
     job_queue_max_workers: int = 5
     job_queue_max_per_user: int = 2
+    job_queue_lease_seconds: float = 30.0
+    job_queue_max_lost_leases: int = 3
+    job_queue_shutdown_grace_seconds: float = 30.0
+    job_queue_retry_base_seconds: float = 2.0
+    job_queue_retry_max_seconds: float = 300.0
+    job_queue_reaper_interval_seconds: float = 5.0
+    job_queue_reconcile_interval_seconds: float = 60.0
 
     host: str = "127.0.0.1"
     port: int = 5000
@@ -197,6 +204,18 @@ def _as_tiers(name: str, value: str | None, default: tuple[tuple[int, int], ...]
     if any(f < 1 or s < 1 for f, s in tiers):
         raise ConfigError(f"{name}: failures and seconds must be positive, got {value!r}")
     return tuple(sorted(tiers))
+
+
+def _as_float(name: str, value: str | None, default: float, minimum: float | None = None) -> float:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    return number
 
 
 def normalise_database_url(url: str) -> str:
@@ -339,6 +358,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         job_queue_max_per_user=_as_int(
             "JOB_QUEUE_MAX_PER_USER", env.get("JOB_QUEUE_MAX_PER_USER"), 2, 1
+        ),
+        job_queue_lease_seconds=_as_float(
+            "JOB_QUEUE_LEASE_SECONDS", env.get("JOB_QUEUE_LEASE_SECONDS"), 30.0, 1.0
+        ),
+        job_queue_max_lost_leases=_as_int(
+            "JOB_QUEUE_MAX_LOST_LEASES", env.get("JOB_QUEUE_MAX_LOST_LEASES"), 3, 1
+        ),
+        job_queue_shutdown_grace_seconds=_as_float(
+            "JOB_QUEUE_SHUTDOWN_GRACE_SECONDS",
+            env.get("JOB_QUEUE_SHUTDOWN_GRACE_SECONDS"),
+            30.0,
+            0.0,
+        ),
+        job_queue_retry_base_seconds=_as_float(
+            "JOB_QUEUE_RETRY_BASE_SECONDS", env.get("JOB_QUEUE_RETRY_BASE_SECONDS"), 2.0, 0.0
+        ),
+        job_queue_retry_max_seconds=_as_float(
+            "JOB_QUEUE_RETRY_MAX_SECONDS", env.get("JOB_QUEUE_RETRY_MAX_SECONDS"), 300.0, 0.0
+        ),
+        job_queue_reaper_interval_seconds=_as_float(
+            "JOB_QUEUE_REAPER_INTERVAL_SECONDS",
+            env.get("JOB_QUEUE_REAPER_INTERVAL_SECONDS"),
+            5.0,
+            0.05,
+        ),
+        job_queue_reconcile_interval_seconds=_as_float(
+            "JOB_QUEUE_RECONCILE_INTERVAL_SECONDS",
+            env.get("JOB_QUEUE_RECONCILE_INTERVAL_SECONDS"),
+            60.0,
+            0.1,
         ),
         host=env.get("HOST") or "127.0.0.1",
         port=_as_int("PORT", env.get("PORT"), 5000, 0),

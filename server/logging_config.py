@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 
@@ -16,6 +17,19 @@ from server.config import Settings
 ACCESS_LOGGER = "server.access"
 SECURITY_LOGGER = "security"
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+# The job a worker thread is running: stamped on every log line written while it runs.
+current_job_id: ContextVar[str | None] = ContextVar("current_job_id", default=None)
+
+
+class JobIdFilter(logging.Filter):
+    """Add the running job's id to records that do not carry one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = current_job_id.get()
+        if job_id is not None and not hasattr(record, "job_id"):
+            record.job_id = job_id
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,17 +64,20 @@ def configure_logging(settings: Settings) -> None:
     _configured_dirs.add(key)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     formatter = JsonFormatter()
+    job_ids = JobIdFilter()
 
     app_handler = RotatingFileHandler(
         settings.log_dir / "api_server.log", maxBytes=10 * 1024 * 1024, backupCount=5
     )
     app_handler.setFormatter(formatter)
+    app_handler.addFilter(job_ids)
     server_logger = logging.getLogger("server")
     server_logger.setLevel(logging.INFO)
     server_logger.addHandler(app_handler)
     if settings.log_to_stdout:
         stdout = logging.StreamHandler(sys.stdout)
         stdout.setFormatter(formatter)
+        stdout.addFilter(job_ids)
         server_logger.addHandler(stdout)
     server_logger.propagate = False
 

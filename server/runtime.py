@@ -8,12 +8,36 @@ from flask import Flask
 
 log = logging.getLogger("server.runtime")
 
+_EXTENSION_KEY = "background_services"
+
 
 def start_background_services(app: Flask) -> None:
-    """Start the job worker pool and the scheduler for this process."""
-    log.info("background services started")
+    """Start the job worker pool and the queue maintenance (reaper, reconciler)."""
+    from server.worker import MaintenanceLoop, WorkerPool, reconcile_at_start
+
+    if app.extensions.get(_EXTENSION_KEY):
+        return
+    settings = app.config["SETTINGS"]
+    services: dict[str, object] = {}
+    reconcile_at_start(app)
+    maintenance = MaintenanceLoop(app)
+    maintenance.start()
+    services["maintenance"] = maintenance
+    if settings.job_queue_max_workers > 0:
+        pool = WorkerPool(app)
+        pool.start()
+        services["pool"] = pool
+    app.extensions[_EXTENSION_KEY] = services
+    log.info("background services started", extra={"workers": settings.job_queue_max_workers})
 
 
 def stop_background_services(app: Flask) -> None:
     """Stop what `start_background_services` started, letting running work finish."""
+    services = app.extensions.pop(_EXTENSION_KEY, None) or {}
+    maintenance = services.get("maintenance")
+    if maintenance is not None:
+        maintenance.stop()
+    pool = services.get("pool")
+    if pool is not None:
+        pool.stop()
     log.info("background services stopped")

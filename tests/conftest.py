@@ -21,6 +21,9 @@ from server.config import Settings, normalise_database_url
 from server.extensions import db
 from tests.helpers import ApiClient
 
+# Fixtures shared by the queue tests (`run_pool`).
+pytest_plugins = ["tests.queue_helpers"]
+
 TEST_DATABASE_URL = normalise_database_url(
     os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/job_agent_test")
 )

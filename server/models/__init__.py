@@ -2,6 +2,7 @@
 
 from server.extensions import db
 from server.models.base import utcnow
+from server.models.job import Job, JobStatus
 from server.models.security import IpBlock, OneTimeToken, Resume, SecurityEvent, UserCredential
 from server.models.user import Role, User
 
@@ -9,6 +10,8 @@ __all__ = [
     "db",
     "utcnow",
     "IpBlock",
+    "Job",
+    "JobStatus",
     "OneTimeToken",
     "Resume",
     "Role",

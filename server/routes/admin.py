@@ -20,7 +20,8 @@ from server.schemas.admin import (
     UserPageOut,
 )
 from server.schemas.auth import UserOut
-from server.services import accounts, security
+from server.schemas.jobs import QueueStatsOut
+from server.services import accounts, jobs, security
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 
@@ -134,3 +135,14 @@ def reset_rate_limit(body):
 def rate_limit_usage(subject):
     limits = rate_limiter.usage(subject)
     return {"subject": subject, "degraded": rate_limiter.degraded(), "limits": limits}
+
+
+@bp.get("/job-queue/stats")
+@admin_required
+@bp.output(QueueStatsOut)
+@bp.doc(
+    summary="Queue size, active jobs, breakdowns, oldest wait, throughput",
+    responses=[200, 401, 403],
+)
+def job_queue_stats():
+    return jobs.queue_stats()

@@ -6,6 +6,7 @@ from flask import send_file
 from server.auth import current_user, fresh_login_required
 from server.routes import app_settings
 from server.schemas.auth import MessageOut, UserOut
+from server.schemas.jobs import JobListQuery, JobPageOut
 from server.schemas.user import (
     AccountDeleteIn,
     CredentialIn,
@@ -17,7 +18,7 @@ from server.schemas.user import (
     ResumeOut,
     ResumeUploadIn,
 )
-from server.services import accounts, credentials, resumes
+from server.services import accounts, credentials, jobs, resumes
 
 bp = APIBlueprint("user", __name__, url_prefix="/api/user", tag="User")
 
@@ -177,3 +178,17 @@ def download_resume(resume_id):
 def delete_resume(resume_id):
     resumes.delete(user_id=current_user().id, resume_id=resume_id, settings=app_settings())
     return ""
+
+
+@bp.get("/jobs")
+@bp.input(JobListQuery, location="query", arg_name="query")
+@bp.output(JobPageOut)
+@bp.doc(summary="The caller's jobs, newest first", responses=[200, 401, 422])
+def list_jobs(query):
+    return jobs.get_all(
+        user=current_user(),
+        page=query["page"],
+        per_page=query["per_page"],
+        status=query.get("status"),
+        job_type=query.get("type"),
+    )

@@ -38,8 +38,23 @@ def _snapshot_resume(client: ApiClient, owner: Account, resume_id: str):
     return meta.status_code, meta.get_json(), data.status_code, data.data
 
 
+def _create_job(client: ApiClient, owner: Account) -> str:
+    # No job type open to plain users has a handler yet, so the job is recorded directly.
+    from server import job_queue
+
+    return job_queue.submit_job(
+        user_id=owner.id, job_type="diagnostic", payload={"sleep_ms": 0, "fail_times": 0}
+    )
+
+
+def _snapshot_job(client: ApiClient, owner: Account, job_id: str):
+    status = client.get(f"/api/jobs/{job_id}/status", token=owner.access_token)
+    return status.status_code, status.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
+    "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
 }
 # Bodies for id routes that validate a body before they look the object up.
 VALID_BODIES: dict[tuple[str, str], Any] = {}

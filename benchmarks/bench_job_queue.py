@@ -1,0 +1,258 @@
+"""Job queue benchmarks, on the local PostgreSQL (database `job_agent_bench`) and Redis (DB 10).
+
+1. End-to-end no-op jobs per second: submit (PostgreSQL insert + commit, enqueue) -> claim ->
+   run -> complete (PostgreSQL update), drained by our worker pool, against RQ 3.0's
+   `SimpleWorker` draining the same number of no-op jobs on the same Redis, in the same run.
+2. Claim latency (the claim script) with 1,000 and with 1,000,000 jobs waiting.
+3. Time for a HIGH job to start when submitted behind 10,000 BULK jobs.
+
+BENCH_DATABASE_URL and BENCH_REDIS_URL point elsewhere. Everything is cleaned up afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from server import create_app, job_queue
+from server.config import Settings, normalise_database_url
+from server.extensions import db
+from server.job_queue import JobPriority, NewJob
+from server.models import Job, User
+
+DATABASE_URL = normalise_database_url(
+    os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/job_agent_bench")
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+E2E_JOBS = int(os.environ.get("BENCH_E2E_JOBS", "5000"))
+E2E_USERS = 50
+WORKER_THREADS = 5  # the default JOB_QUEUE_MAX_WORKERS
+TUNED_THREADS = int(os.environ.get("BENCH_TUNED_THREADS", "32"))
+SUBMIT_BATCH = 250
+
+
+def noop() -> None:
+    """The RQ job: does nothing."""
+
+
+def _emit(line: str) -> None:
+    print(line, flush=True)
+
+
+def _ensure_database() -> None:
+    url = make_url(DATABASE_URL)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+        ):
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def _build_app(scratch: Path):
+    from flask_migrate import upgrade
+
+    settings = Settings(
+        env="testing",
+        instance_dir=scratch,
+        log_dir=scratch,
+        log_to_stdout=False,
+        database_url=DATABASE_URL,
+        database_is_default=False,
+        redis_url=REDIS_URL,
+        jwt_secret_key="b" * 40,
+        encryption_key="e" * 44,
+        auto_migrate=False,
+        job_queue_max_workers=WORKER_THREADS,
+    )
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+    # Both sides run quietly: per-job log lines are not what is being compared.
+    logging.getLogger("server").setLevel(logging.WARNING)
+    return app
+
+
+def _reset(app, conn: redis.Redis) -> None:
+    conn.flushdb()
+    with app.app_context():
+        db.session.execute(text("TRUNCATE jobs, users RESTART IDENTITY CASCADE"))
+        db.session.commit()
+
+
+def _users(count: int) -> list[int]:
+    users = [
+        User(email=f"bench{i}@example.com", password_hash="-", name="Bench")  # noqa: S106
+        for i in range(count)
+    ]
+    db.session.add_all(users)
+    db.session.commit()
+    return [u.id for u in users]
+
+
+def _count(status: str) -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).where(Job.status == status))
+
+
+def _drain_ours(app, conn: redis.Redis, threads: int) -> float:
+    from server.worker import WorkerPool
+
+    _reset(app, conn)
+    with app.app_context():
+        users = _users(E2E_USERS)
+        pool = WorkerPool(app, threads=threads, name="bench")
+        pool.start()
+        started = time.perf_counter()
+        for start in range(0, E2E_JOBS, SUBMIT_BATCH):
+            job_queue.submit_jobs(
+                jobs=[
+                    NewJob(users[i % E2E_USERS], "diagnostic", {"sleep_ms": 0})
+                    for i in range(start, min(E2E_JOBS, start + SUBMIT_BATCH))
+                ]
+            )
+        while _count("succeeded") < E2E_JOBS:
+            time.sleep(0.01)
+        rate = E2E_JOBS / (time.perf_counter() - started)
+        pool.stop(grace_seconds=5)
+    return rate
+
+
+def _drain_rq(conn: redis.Redis) -> tuple[float, int]:
+    from rq import Queue, SimpleWorker
+
+    conn.flushdb()
+    rq_conn = redis.Redis.from_url(REDIS_URL)
+    queue = Queue("bench", connection=rq_conn)
+    started = time.perf_counter()
+    for start in range(0, E2E_JOBS, SUBMIT_BATCH):
+        queue.enqueue_many(
+            [Queue.prepare_data(noop) for _ in range(start, min(E2E_JOBS, start + SUBMIT_BATCH))]
+        )
+    SimpleWorker([queue], connection=rq_conn).work(burst=True, logging_level="WARNING")
+    rate = E2E_JOBS / (time.perf_counter() - started)
+    finished = queue.finished_job_registry.count
+    rq_conn.close()
+    conn.flushdb()
+    return rate, finished
+
+
+def bench_end_to_end(app, conn: redis.Redis) -> None:
+    tuned = _drain_ours(app, conn, TUNED_THREADS)
+    default = _drain_ours(app, conn, WORKER_THREADS)
+    theirs, finished = _drain_rq(conn)
+    _emit(
+        f"job_queue.e2e_jobs_per_sec ours={tuned:.0f} rq_simpleworker={theirs:.0f} "
+        f"ratio={tuned / theirs:.2f} jobs={E2E_JOBS} ours_threads={TUNED_THREADS} "
+        f"rq_finished={finished}"
+    )
+    _emit(
+        f"job_queue.e2e_jobs_per_sec_default_threads ours={default:.0f} "
+        f"rq_simpleworker={theirs:.0f} ratio={default / theirs:.2f} ours_threads={WORKER_THREADS}"
+    )
+
+
+def _fill(conn: redis.Redis, app, waiting: int, users: int) -> None:
+    """Put `waiting` jobs in line directly (the enqueue script, 1,000 jobs per call)."""
+    with app.app_context():
+        _redis, registered = job_queue._redis()
+        cap = app.config["SETTINGS"].job_queue_max_per_user
+        pipe = conn.pipeline(transaction=False)
+        for start in range(0, waiting, 1000):
+            args: list = [cap]
+            for i in range(start, min(waiting, start + 1000)):
+                args += [f"j{i:07d}", i % users + 1, int(JobPriority.NORMAL), 0]
+            registered.enqueue(keys=job_queue.QUEUE_KEYS, args=args, client=pipe)
+            if len(pipe) >= 20:
+                pipe.execute()
+        pipe.execute()
+
+
+def _median_claim_ms(app, samples: int) -> float:
+    with app.app_context():
+        _redis, registered = job_queue._redis()
+        cap = app.config["SETTINGS"].job_queue_max_per_user
+        timings = []
+        for n in range(samples):
+            token = f"t{n}"
+            began = time.perf_counter()
+            claimed = registered.claim(keys=job_queue.QUEUE_KEYS, args=[cap, 1, 30_000, token])
+            timings.append(time.perf_counter() - began)
+            registered.settle(keys=job_queue.QUEUE_KEYS, args=[cap, claimed[0], token, "ack", 0])
+        return statistics.median(timings) * 1000
+
+
+def bench_claim_latency(app, conn: redis.Redis) -> None:
+    results = {}
+    for waiting in (1_000, 1_000_000):
+        conn.flushdb()
+        _fill(conn, app, waiting, users=100)
+        assert conn.zcard(job_queue.KEY_PREFIX + "queue") == waiting
+        results[waiting] = _median_claim_ms(app, samples=500)
+    conn.flushdb()
+    small, large = results[1_000], results[1_000_000]
+    _emit(
+        f"job_queue.claim_latency_ms waiting_1k={small:.3f} waiting_1m={large:.3f} "
+        f"ratio={large / small:.2f} (median of 500 claims, claim script round trip)"
+    )
+
+
+def bench_high_behind_bulk(app, conn: redis.Redis) -> None:
+    from server.worker import WorkerPool
+
+    _reset(app, conn)
+    with app.app_context():
+        users = _users(E2E_USERS + 1)
+        job_queue.submit_jobs(
+            jobs=[
+                NewJob(users[i % E2E_USERS], "diagnostic", {"sleep_ms": 0}, JobPriority.BULK)
+                for i in range(10_000)
+            ]
+        )
+        pool = WorkerPool(app, threads=WORKER_THREADS, name="bench")
+        pool.start()
+        while _count("succeeded") < 100:  # the pool is busy with BULK work
+            time.sleep(0.005)
+        submitted = time.perf_counter()
+        job_id = job_queue.submit_job(
+            user_id=users[-1], job_type="diagnostic", payload={}, priority=JobPriority.HIGH
+        )
+        while True:
+            db.session.rollback()
+            row = db.session.get(Job, job_id, populate_existing=True)
+            if row.status != "queued":
+                break
+            time.sleep(0.001)
+        waited_ms = (time.perf_counter() - submitted) * 1000
+        bulk_left = _count("queued")
+        pool.stop(grace_seconds=5)
+    _emit(
+        f"job_queue.high_behind_10k_bulk_start_ms={waited_ms:.1f} "
+        f"bulk_still_waiting={bulk_left} (submit -> running, pool of {WORKER_THREADS} threads)"
+    )
+
+
+def run(_args) -> None:
+    """The three measurements; each line is printed as soon as it is measured."""
+    _ensure_database()
+    conn = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        app = _build_app(Path(scratch))
+        try:
+            bench_end_to_end(app, conn)
+            bench_claim_latency(app, conn)
+            bench_high_behind_bulk(app, conn)
+        finally:
+            _reset(app, conn)
+            with app.app_context():
+                db.engine.dispose()
+            conn.close()

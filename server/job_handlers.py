@@ -1,0 +1,162 @@
+"""Job handlers, registered by job type, and what a handler may use and raise.
+
+A handler is a function `handler(job: JobContext) -> result` (any JSON value). It reports
+progress with `job.report_progress(percent, message)` and calls `job.check_cancelled()`
+between steps. It raises `RetryableJobError` for a transient failure (retried with backoff up
+to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is not available
+(the job waits at its place in line; no attempt is counted), and anything else for a
+permanent failure. Delivery is at least once, so handlers must be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server import job_queue
+from server.schemas.jobs import DiagnosticPayload
+
+log = logging.getLogger("server.job_handlers")
+
+# Types clients may name. Those without a registered handler are refused with a clear 422
+# until the issue that brings their handler lands.
+KNOWN_JOB_TYPES = (
+    "resume_tailoring",
+    "job_application",
+    "job_search",
+    "project_analysis",
+    "diagnostic",
+)
+
+
+class RetryableJobError(Exception):
+    """A transient failure: the job is tried again after a backoff."""
+
+
+class JobTimeout(RetryableJobError):
+    """The run took longer than its type allows (checked at `check_cancelled`)."""
+
+
+class JobCancelled(Exception):  # noqa: N818 - reads as an event, like KeyboardInterrupt
+    """Raised by `check_cancelled` when the job's owner cancelled it."""
+
+
+class LeaseLost(Exception):  # noqa: N818
+    """Raised by `check_cancelled` when this worker no longer holds the job."""
+
+
+class QuotaWait(Exception):  # noqa: N818
+    """A quota or concurrency cap is not available: wait, at the same place in line."""
+
+    def __init__(self, retry_after_seconds: float, reason: str):
+        super().__init__(f"waiting {retry_after_seconds:.1f}s for {reason}")
+        self.retry_after_seconds = max(0.0, float(retry_after_seconds))
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    job_type: str
+    run: Callable[[JobContext], Any]
+    max_attempts: int
+    timeout_seconds: float
+    payload_schema: type | None
+    admin_only: bool
+
+
+_registry: dict[str, HandlerSpec] = {}
+
+
+def register_handler(
+    job_type: str,
+    *,
+    max_attempts: int = 3,
+    timeout_seconds: float = 600.0,
+    payload_schema: type | None = None,
+    admin_only: bool = False,
+) -> Callable[[Callable[[JobContext], Any]], Callable[[JobContext], Any]]:
+    """Register the decorated function as the handler of `job_type`."""
+
+    def decorate(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
+        _registry[job_type] = HandlerSpec(
+            job_type, run, max_attempts, timeout_seconds, payload_schema, admin_only
+        )
+        return run
+
+    return decorate
+
+
+def unregister_handler(job_type: str) -> None:
+    """Forget a handler (tests register their own types)."""
+    _registry.pop(job_type, None)
+
+
+def get_handler(job_type: str) -> HandlerSpec | None:
+    """The handler registered for a type, or None."""
+    return _registry.get(job_type)
+
+
+class JobContext:
+    """What a running handler knows and may do."""
+
+    def __init__(self, claimed: job_queue.ClaimedJob, *, timeout_seconds: float):
+        self.job_id = claimed.job_id
+        self.user_id = claimed.user_id
+        self.job_type = claimed.job_type
+        self.payload = claimed.payload
+        self.priority = claimed.priority
+        self.attempt = claimed.attempt
+        self.lease_token = claimed.lease_token
+        self.deadline = time.monotonic() + timeout_seconds
+        # Set by the worker's heartbeat or at shutdown; checked by `check_cancelled`.
+        self.cancel_requested = False
+        self.lease_lost = False
+
+    @property
+    def timed_out(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def check_cancelled(self) -> None:
+        """Raise `JobCancelled`, `LeaseLost` or `JobTimeout` when the run must stop."""
+        if not self.lease_lost and not self.cancel_requested:
+            state = job_queue.cancel_state(job_id=self.job_id, lease_token=self.lease_token)
+            self.lease_lost = state == 0
+            self.cancel_requested = state == 2
+        if self.lease_lost:
+            raise LeaseLost(f"job {self.job_id}: this worker no longer holds the job")
+        if self.cancel_requested:
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+        if self.timed_out:
+            raise JobTimeout(f"job {self.job_id} ran past its time limit")
+
+    def report_progress(self, percent: int, message: str | None = None) -> None:
+        """Record progress (0-100) and a short message for status and event readers."""
+        job_queue.set_progress(
+            job_id=self.job_id, lease_token=self.lease_token, percent=percent, message=message
+        )
+
+
+@register_handler(
+    "diagnostic",
+    max_attempts=3,
+    timeout_seconds=120.0,
+    payload_schema=DiagnosticPayload,
+    admin_only=True,
+)
+def run_diagnostic(job: JobContext) -> dict[str, Any]:
+    """Sleep `sleep_ms` in steps (reporting progress), failing the first `fail_times` tries."""
+    sleep_ms = int(job.payload.get("sleep_ms", 0))
+    fail_times = int(job.payload.get("fail_times", 0))
+    if sleep_ms:
+        steps = max(1, min(20, sleep_ms // 50))
+        for step in range(1, steps + 1):
+            time.sleep(sleep_ms / steps / 1000)
+            job.check_cancelled()
+            job.report_progress(step * 100 // steps, f"step {step} of {steps}")
+    if job.attempt <= fail_times:
+        raise RetryableJobError(f"diagnostic failure on attempt {job.attempt} of {fail_times}")
+    log.info("diagnostic done", extra={"sleep_ms": sleep_ms, "attempt": job.attempt})
+    return {"slept_ms": sleep_ms, "attempt": job.attempt}

@@ -1,0 +1,824 @@
+"""The job queue: PostgreSQL keeps the record, Redis dispatches.
+
+A job is committed to PostgreSQL, then enqueued in Redis. Workers claim jobs with a lease (a
+random token and an expiry); every later write of the worker, in Redis and in PostgreSQL, is
+guarded by that token, so a worker that lost its lease cannot finish the job. The reaper puts
+expired leases back in line; the reconciler re-enqueues whatever PostgreSQL says is waiting
+but Redis does not hold. Delivery is at least once: handlers must be idempotent.
+
+This module moves data; it does not know job types (handlers live in `server.job_handlers`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import random
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from flask import current_app
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from server import job_queue_scripts as scripts
+from server.config import Settings
+from server.errors import Conflict, NotFound
+from server.extensions import db
+from server.models import Job, JobStatus
+from server.models.base import as_utc, utcnow
+from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, new_job_id
+from server.redis_client import get_redis
+
+log = logging.getLogger("server.job_queue")
+
+QUEUE_NAME = "default"
+KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
+QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
+ENQUEUE_CHUNK = 500
+JOBS = Job.__table__
+
+
+class JobPriority(enum.IntEnum):
+    CRITICAL = 1
+    HIGH = 2
+    NORMAL = 3
+    LOW = 4
+    BULK = 5
+
+
+class OutcomeKind(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRY = "retry"  # a retryable error: back in line after a backoff, attempt counted
+    DEFER = "defer"  # waiting for quota: back in line at its place, attempt not counted
+    RELEASE = "release"  # the worker gives the job back (shutdown): queued again
+
+
+@dataclass
+class ClaimedJob:
+    """A job this worker holds a lease on."""
+
+    job_id: str
+    user_id: int
+    job_type: str
+    payload: dict[str, Any]
+    priority: int
+    attempt: int
+    lease_token: str
+
+
+@dataclass
+class Outcome:
+    """What became of one run, written by `record_outcomes`."""
+
+    job_id: str
+    lease_token: str
+    kind: OutcomeKind
+    result: Any = None
+    error: str | None = None
+    delay_seconds: float = 0.0
+    duration_ms: int | None = None
+    message: str | None = None
+    uncount_attempt: bool = False
+
+
+@dataclass
+class NewJob:
+    """One job for `submit_jobs`."""
+
+    user_id: int
+    job_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: JobPriority = JobPriority.NORMAL
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+class _Scripts:
+    """The Lua scripts registered on one Redis client (EVALSHA, loaded on first use)."""
+
+    def __init__(self, conn: redis.Redis):
+        self.enqueue = conn.register_script(scripts.ENQUEUE)
+        self.claim = conn.register_script(scripts.CLAIM)
+        self.renew = conn.register_script(scripts.RENEW)
+        self.settle = conn.register_script(scripts.SETTLE)
+        self.expired = conn.register_script(scripts.EXPIRED)
+        self.cancel = conn.register_script(scripts.CANCEL)
+
+
+def _redis() -> tuple[redis.Redis, _Scripts]:
+    conn = get_redis()
+    registered = getattr(conn, "_job_queue_scripts", None)
+    if registered is None:
+        registered = _Scripts(conn)
+        conn._job_queue_scripts = registered  # type: ignore[attr-defined]
+    return conn, registered
+
+
+def _key(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+def request_fingerprint(job_type: str, payload: Any, priority: int) -> str:
+    """A stable digest of a submission, to tell a retried submit from a different one."""
+    canonical = json.dumps([job_type, payload, int(priority)], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def retry_delay_seconds(attempt: int, *, base: float, maximum: float) -> float:
+    """Exponential backoff with jitter: between half and all of min(max, base * 2^(n-1))."""
+    ceiling = min(maximum, base * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
+
+
+# --- submit -------------------------------------------------------------------------------
+
+
+def enqueue(jobs: Sequence[tuple[str, int, int, float]]) -> int:
+    """Put (job id, user id, priority, delay seconds) in Redis; jobs already held are skipped."""
+    conn, registered = _redis()
+    cap = _settings().job_queue_max_per_user
+    added = 0
+    for start in range(0, len(jobs), ENQUEUE_CHUNK):
+        args: list[Any] = [cap]
+        for job_id, user_id, priority, delay in jobs[start : start + ENQUEUE_CHUNK]:
+            args += [job_id, user_id, int(priority), _ms(delay)]
+        added += int(registered.enqueue(keys=QUEUE_KEYS, args=args))
+    return added
+
+
+def _enqueue_after_commit(jobs: Sequence[tuple[str, int, int, float]]) -> None:
+    try:
+        enqueue(jobs)
+    except redis.RedisError:
+        # The row is committed: the reconciler enqueues it when Redis answers again.
+        log.warning("enqueue failed; the reconciler will enqueue", extra={"jobs": len(jobs)})
+
+
+def submit_job(
+    *,
+    user_id: int,
+    job_type: str,
+    payload: dict[str, Any],
+    priority: JobPriority = JobPriority.NORMAL,
+    idempotency_key: str | None = None,
+) -> str:
+    """Record a job, then enqueue it; returns its id. A repeated idempotency key returns the
+    first job's id, or raises 409 when the same key came with a different request."""
+    fingerprint = request_fingerprint(job_type, payload, priority) if idempotency_key else None
+    if idempotency_key:
+        existing = _job_for_key(user_id, idempotency_key, fingerprint)
+        if existing:
+            return existing
+    job = Job(
+        id=new_job_id(),
+        user_id=user_id,
+        job_type=job_type,
+        priority=int(priority),
+        payload=payload,
+        status=JobStatus.QUEUED.value,
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=fingerprint,
+    )
+    db.session.add(job)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if idempotency_key:
+            existing = _job_for_key(user_id, idempotency_key, fingerprint)
+            if existing:
+                return existing
+        raise
+    _enqueue_after_commit([(job.id, user_id, int(priority), 0.0)])
+    log.info("job submitted", extra={"job_id": job.id, "job_type": job_type, "user_id": user_id})
+    return job.id
+
+
+def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> str | None:
+    row = db.session.execute(
+        select(Job.id, Job.idempotency_fingerprint).where(
+            Job.user_id == user_id, Job.idempotency_key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.idempotency_fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+        )
+    return row.id
+
+
+def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
+    """Record many jobs in one transaction, then enqueue them in bulk; returns their ids."""
+    now = utcnow()
+    rows = [
+        {
+            "id": new_job_id(),
+            "user_id": job.user_id,
+            "job_type": job.job_type,
+            "priority": int(job.priority),
+            "payload": job.payload,
+            "status": JobStatus.QUEUED.value,
+            "progress_percent": 0,
+            "attempts": 0,
+            "lost_leases": 0,
+            "cancel_requested": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for job in jobs
+    ]
+    if not rows:
+        return []
+    db.session.execute(JOBS.insert(), rows)
+    db.session.commit()
+    _enqueue_after_commit([(r["id"], r["user_id"], r["priority"], 0.0) for r in rows])
+    return [r["id"] for r in rows]
+
+
+# --- claim and leases -----------------------------------------------------------------------
+
+
+def _relaxed_commit(sql) -> None:
+    """Let this transaction commit without waiting for its WAL flush (PostgreSQL).
+
+    Only for writes whose loss in a database crash is harmless: the running mark of a claim
+    (lost, the worker's fenced completion is refused and the reaper runs the job again) and
+    progress. Outcomes are always committed durably.
+    """
+    if sql.dialect.name == "postgresql":
+        sql.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
+    """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL."""
+    settings = _settings()
+    conn, registered = _redis()
+    token = secrets.token_hex(16)
+    raw = registered.claim(
+        keys=QUEUE_KEYS,
+        args=[settings.job_queue_max_per_user, limit, _ms(settings.job_queue_lease_seconds), token],
+    )
+    if not raw:
+        return []
+    ids = raw[0::2]
+    try:
+        with db.engine.begin() as sql:
+            _relaxed_commit(sql)
+            rows = sql.execute(
+                update(JOBS)
+                .where(
+                    JOBS.c.id.in_(ids),
+                    JOBS.c.status.in_([*WAITING_STATUSES, JobStatus.RUNNING.value]),
+                )
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    lease_token=token,
+                    worker_id=worker_id,
+                    attempts=JOBS.c.attempts + 1,
+                    started_at=utcnow(),
+                    run_after=None,
+                    updated_at=utcnow(),
+                )
+                .returning(
+                    JOBS.c.id,
+                    JOBS.c.user_id,
+                    JOBS.c.job_type,
+                    JOBS.c.payload,
+                    JOBS.c.priority,
+                    JOBS.c.attempts,
+                )
+            ).all()
+    except Exception:
+        # Give the leases back at once rather than waiting for them to expire.
+        _settle([(job_id, token, "retry", 0) for job_id in ids])
+        raise
+    claimed = {
+        row.id: ClaimedJob(
+            job_id=row.id,
+            user_id=row.user_id,
+            job_type=row.job_type,
+            payload=row.payload or {},
+            priority=row.priority,
+            attempt=row.attempts,
+            lease_token=token,
+        )
+        for row in rows
+    }
+    # Finished, cancelled or deleted in PostgreSQL: drop from Redis, never run.
+    stale = [(job_id, token, "ack", 0) for job_id in ids if job_id not in claimed]
+    if stale:
+        _settle(stale)
+    return [claimed[job_id] for job_id in ids if job_id in claimed]
+
+
+def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> list[int]:
+    """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked."""
+    if not leases:
+        return []
+    _conn, registered = _redis()
+    lease_ms = _ms(_settings().job_queue_lease_seconds) if renew else 0
+    args: list[Any] = [lease_ms]
+    for job_id, token in leases:
+        args += [job_id, token]
+    return [int(x) for x in registered.renew(keys=QUEUE_KEYS, args=args)]
+
+
+def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
+    if not ops:
+        return []
+    _conn, registered = _redis()
+    args: list[Any] = [_settings().job_queue_max_per_user]
+    for op in ops:
+        args += list(op)
+    return [int(x) for x in registered.settle(keys=QUEUE_KEYS, args=args)]
+
+
+def _outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    kind = outcome.kind
+    values: dict[str, Any] = {"updated_at": now}
+    if outcome.duration_ms is not None:
+        values["duration_ms"] = outcome.duration_ms
+    if kind in (OutcomeKind.SUCCEEDED, OutcomeKind.FAILED, OutcomeKind.CANCELLED):
+        values.update(status=kind.value, finished_at=now, lease_token=None)
+        if kind == OutcomeKind.SUCCEEDED:
+            values.update(result=outcome.result, error=None, progress_percent=100)
+        else:
+            values.update(error=outcome.error)
+        if outcome.message:
+            values["progress_message"] = outcome.message[:500]
+    else:
+        values.update(lease_token=None, worker_id=None)
+        if kind == OutcomeKind.RELEASE:
+            values["status"] = JobStatus.QUEUED.value
+        else:
+            values.update(
+                status=JobStatus.SCHEDULED.value,
+                run_after=now + timedelta(seconds=outcome.delay_seconds),
+            )
+        if kind == OutcomeKind.RETRY:
+            values["error"] = outcome.error
+        if outcome.message:
+            values["progress_message"] = outcome.message[:500]
+        if outcome.uncount_attempt or kind == OutcomeKind.DEFER:
+            values["attempts"] = JOBS.c.attempts - 1
+    return values
+
+
+def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
+    """Write what became of runs (one transaction), then settle them in Redis.
+
+    Every write is fenced: it only applies while the row is still `running` under the same
+    lease token. A cancel asked while the job ran turns any outcome into `cancelled`, so a
+    result cannot overwrite the cancel. Returns the ids whose outcome was accepted.
+    """
+    if not outcomes:
+        return []
+    now = utcnow()
+    accepted: list[Outcome] = []
+    ops: list[tuple[str, str, str, int]] = []
+    with db.engine.begin() as sql:
+        remaining = list(outcomes)
+        if sql.dialect.name == "postgresql":
+            done = _record_successes_in_bulk(sql, remaining, now)
+            for outcome in remaining:
+                if outcome.job_id in done:
+                    accepted.append(outcome)
+                    ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+            remaining = [o for o in remaining if o.job_id not in done]
+        for outcome in remaining:
+            guard = (
+                (JOBS.c.id == outcome.job_id)
+                & (JOBS.c.status == JobStatus.RUNNING.value)
+                & (JOBS.c.lease_token == outcome.lease_token)
+            )
+            applied = sql.execute(
+                update(JOBS)
+                .where(guard, JOBS.c.cancel_requested.is_(False))
+                .values(**_outcome_values(outcome, now))
+            ).rowcount
+            kind = outcome.kind
+            if not applied:
+                applied = sql.execute(
+                    update(JOBS)
+                    .where(guard)
+                    .values(
+                        status=JobStatus.CANCELLED.value,
+                        finished_at=now,
+                        updated_at=now,
+                        lease_token=None,
+                        error="cancelled by request",
+                    )
+                ).rowcount
+                kind = OutcomeKind.CANCELLED
+            if not applied:
+                log.warning(
+                    "outcome refused: the lease was lost",
+                    extra={"job_id": outcome.job_id, "outcome": outcome.kind.value},
+                )
+                continue
+            accepted.append(outcome)
+            if kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
+                ops.append(
+                    (outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds))
+                )
+            elif kind == OutcomeKind.RELEASE:
+                ops.append((outcome.job_id, outcome.lease_token, "retry", 0))
+            else:
+                ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+    try:
+        _settle(ops)
+    except redis.RedisError:
+        # PostgreSQL has the outcome; the reaper settles these leases when they expire.
+        log.warning("settle failed; the reaper will settle", extra={"jobs": len(ops)})
+    return [o.job_id for o in accepted]
+
+
+_BULK_SUCCESS = text(
+    """
+    UPDATE jobs SET status = 'succeeded', result = v.result::jsonb, error = NULL,
+        progress_percent = 100, duration_ms = v.duration_ms, finished_at = :now,
+        updated_at = :now, lease_token = NULL
+    FROM (
+        SELECT unnest(CAST(:ids AS text[])) AS id, unnest(CAST(:tokens AS text[])) AS token,
+               unnest(CAST(:results AS text[])) AS result,
+               unnest(CAST(:durations AS integer[])) AS duration_ms
+    ) AS v
+    WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.lease_token = v.token
+      AND NOT jobs.cancel_requested
+    RETURNING jobs.id
+    """
+)
+
+
+def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -> set[str]:
+    """One fenced UPDATE for every success in the batch (PostgreSQL); returns the ids applied.
+
+    Rows it does not apply (a cancel was asked, or the lease was lost) go through the
+    row-by-row path, which tells those cases apart.
+    """
+    successes = [o for o in outcomes if o.kind == OutcomeKind.SUCCEEDED and o.message is None]
+    if len(successes) < 2:
+        return set()
+    rows = sql.execute(
+        _BULK_SUCCESS,
+        {
+            "now": now,
+            "ids": [o.job_id for o in successes],
+            "tokens": [o.lease_token for o in successes],
+            "results": [json.dumps(o.result, default=str) for o in successes],
+            "durations": [o.duration_ms for o in successes],
+        },
+    )
+    return {row.id for row in rows}
+
+
+def complete_job(*, job_id: str, lease_token: str, result: Any = None) -> bool:
+    """Mark a leased job succeeded; False when the lease was lost (the write is refused)."""
+    outcome = Outcome(job_id, lease_token, OutcomeKind.SUCCEEDED, result=result)
+    return bool(record_outcomes([outcome]))
+
+
+def fail_job(*, job_id: str, lease_token: str, error: str) -> bool:
+    """Mark a leased job failed; False when the lease was lost."""
+    return bool(record_outcomes([Outcome(job_id, lease_token, OutcomeKind.FAILED, error=error)]))
+
+
+def retry_job(*, job_id: str, lease_token: str, error: str, delay_seconds: float) -> bool:
+    """Put a leased job back in line after a delay; False when the lease was lost."""
+    outcome = Outcome(
+        job_id, lease_token, OutcomeKind.RETRY, error=error, delay_seconds=delay_seconds
+    )
+    return bool(record_outcomes([outcome]))
+
+
+def release_job(*, job_id: str, lease_token: str) -> bool:
+    """Give a leased job back to the queue at its place; False when the lease was lost."""
+    return bool(record_outcomes([Outcome(job_id, lease_token, OutcomeKind.RELEASE)]))
+
+
+def set_progress(*, job_id: str, lease_token: str, percent: int, message: str | None) -> bool:
+    """Record progress of a running job (fenced by its lease)."""
+    with db.engine.begin() as sql:
+        _relaxed_commit(sql)
+        return bool(
+            sql.execute(
+                update(JOBS)
+                .where(
+                    JOBS.c.id == job_id,
+                    JOBS.c.status == JobStatus.RUNNING.value,
+                    JOBS.c.lease_token == lease_token,
+                )
+                .values(
+                    progress_percent=max(0, min(100, int(percent))),
+                    progress_message=(message or None) and message[:500],
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+        )
+
+
+# --- cancel ---------------------------------------------------------------------------------
+
+
+def cancel_job(*, job_id: str, user_id: int) -> Job:
+    """Cancel a job of this user: a waiting job at once, a running one at its next check."""
+    job = db.session.execute(
+        select(Job).where(Job.id == job_id, Job.user_id == user_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None:
+        raise NotFound("No such job")
+    if job.status in TERMINAL_STATUSES:
+        db.session.rollback()
+        raise Conflict(f"The job has already {job.status}", code="job_finished")
+    if job.status in WAITING_STATUSES:
+        job.status = JobStatus.CANCELLED.value
+        job.finished_at = utcnow()
+        job.error = "cancelled by request"
+    else:
+        job.cancel_requested = True
+    db.session.commit()
+    conn, registered = _redis()
+    try:
+        registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
+    except redis.RedisError:
+        # PostgreSQL has the cancel: a claim of this job acks it without running it.
+        log.warning("cancel not applied in Redis", extra={"job_id": job_id})
+    log.info("job cancel", extra={"job_id": job_id, "status": job.status})
+    return job
+
+
+def cancel_state(*, job_id: str, lease_token: str) -> int:
+    """0 when the lease is lost, 1 when held, 2 when held and a cancel was asked for."""
+    return renew_leases([(job_id, lease_token)], renew=False)[0]
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def get_job(*, job_id: str, user_id: int | None = None) -> Job:
+    """A job by id (of this user, when given); 404 otherwise."""
+    query = select(Job).where(Job.id == job_id)
+    if user_id is not None:
+        query = query.where(Job.user_id == user_id)
+    job = db.session.execute(query).scalar_one_or_none()
+    if job is None:
+        raise NotFound("No such job")
+    return job
+
+
+def queue_position(*, job_id: str) -> int | None:
+    """1 for the next job to run, 2 behind it, ...; None when not waiting in line."""
+    rank = get_redis().zrank(_key("queue"), job_id)
+    return None if rank is None else int(rank) + 1
+
+
+def get_all_jobs(
+    *,
+    user_id: int,
+    page: int,
+    per_page: int,
+    status: str | None = None,
+    job_type: str | None = None,
+) -> dict[str, Any]:
+    """One page of a user's jobs, newest first."""
+    query = select(Job).where(Job.user_id == user_id)
+    if status:
+        query = query.where(Job.status == status)
+    if job_type:
+        query = query.where(Job.job_type == job_type)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(
+        query.order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return {"items": items, "meta": {"page": page, "per_page": per_page, "total": total}}
+
+
+def queue_stats() -> dict[str, Any]:
+    """Sizes, active jobs, priority and type breakdowns, oldest wait and recent throughput."""
+    now = utcnow()
+    by_priority = dict.fromkeys((p.name for p in JobPriority), 0)
+    for priority, count in db.session.execute(
+        select(Job.priority, func.count())
+        .where(Job.status.in_(WAITING_STATUSES))
+        .group_by(Job.priority)
+    ):
+        name = JobPriority(priority).name if priority in JobPriority._value2member_map_ else "OTHER"
+        by_priority[name] = by_priority.get(name, 0) + count
+    by_type: dict[str, dict[str, int]] = {}
+    for job_type, status, count in db.session.execute(
+        select(Job.job_type, Job.status, func.count()).group_by(Job.job_type, Job.status)
+    ):
+        by_type.setdefault(job_type, {})[status] = count
+    by_status = {s.value: 0 for s in JobStatus}
+    for counts in by_type.values():
+        for status, count in counts.items():
+            by_status[status] = by_status.get(status, 0) + count
+    oldest = db.session.scalar(
+        select(func.min(Job.created_at)).where(Job.status == JobStatus.QUEUED.value)
+    )
+    finished_last_minute = db.session.scalar(
+        select(func.count()).where(
+            Job.status.in_(TERMINAL_STATUSES), Job.finished_at >= now - timedelta(minutes=1)
+        )
+    )
+    conn = get_redis()
+    with conn.pipeline(transaction=False) as pipe:
+        for name in ("queue", "delayed", "running", "heads"):
+            pipe.zcard(_key(name))
+        ready, delayed, running, eligible_users = pipe.execute()
+    return {
+        "queue_size": by_status[JobStatus.QUEUED.value] + by_status[JobStatus.SCHEDULED.value],
+        "queued": by_status[JobStatus.QUEUED.value],
+        "scheduled": by_status[JobStatus.SCHEDULED.value],
+        "active_jobs": by_status[JobStatus.RUNNING.value],
+        "by_status": by_status,
+        "by_priority": by_priority,
+        "by_type": by_type,
+        "oldest_waiting_seconds": (
+            round((now - as_utc(oldest)).total_seconds(), 3) if oldest else None
+        ),
+        "throughput_last_minute": finished_last_minute,
+        "redis": {
+            "ready": ready,
+            "delayed": delayed,
+            "leased": running,
+            "users_eligible": eligible_users,
+        },
+    }
+
+
+# --- reaper and reconciler ------------------------------------------------------------------
+
+
+def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
+    """Put jobs whose lease expired back in line at their place; fail them after too many.
+
+    PostgreSQL decides under a row lock, so a worker finishing at the same moment either wins
+    (its outcome stands) or is fenced out (its write is refused); then Redis follows.
+    """
+    settings = _settings()
+    _conn, registered = _redis()
+    raw = registered.expired(keys=QUEUE_KEYS, args=[limit])
+    counts = {"requeued": 0, "failed": 0, "dropped": 0}
+    if not raw:
+        return counts
+    leases = dict(zip(raw[0::2], raw[1::2], strict=True))
+    now = utcnow()
+    ops: list[tuple[str, str, str, int]] = []
+    with db.engine.begin() as sql:
+        rows = {
+            row.id: row
+            for row in sql.execute(
+                select(
+                    JOBS.c.id,
+                    JOBS.c.status,
+                    JOBS.c.lost_leases,
+                    JOBS.c.cancel_requested,
+                    JOBS.c.run_after,
+                )
+                .where(JOBS.c.id.in_(list(leases)))
+                .with_for_update()
+            )
+        }
+        for job_id, token in leases.items():
+            row = rows.get(job_id)
+            if row is None or row.status in TERMINAL_STATUSES:
+                ops.append((job_id, token, "ack", 0))
+                counts["dropped"] += 1
+            elif row.status in WAITING_STATUSES:
+                # The worker recorded a retry but died before telling Redis.
+                delay = (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0
+                ops.append((job_id, token, "retry", _ms(delay)))
+                counts["requeued"] += 1
+            elif row.cancel_requested:
+                sql.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job_id)
+                    .values(
+                        status=JobStatus.CANCELLED.value,
+                        finished_at=now,
+                        updated_at=now,
+                        lease_token=None,
+                        error="cancelled by request",
+                    )
+                )
+                ops.append((job_id, token, "ack", 0))
+                counts["dropped"] += 1
+            else:
+                lost = row.lost_leases + 1
+                if lost >= settings.job_queue_max_lost_leases:
+                    values = {
+                        "status": JobStatus.FAILED.value,
+                        "finished_at": now,
+                        "error": (
+                            f"the job lost its worker lease {lost} times (the worker died or "
+                            "stalled past its lease); giving up"
+                        ),
+                    }
+                    ops.append((job_id, token, "ack", 0))
+                    counts["failed"] += 1
+                else:
+                    values = {"status": JobStatus.QUEUED.value, "worker_id": None}
+                    ops.append((job_id, token, "retry", 0))
+                    counts["requeued"] += 1
+                sql.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job_id)
+                    .values(lost_leases=lost, lease_token=None, updated_at=now, **values)
+                )
+    _settle(ops)
+    if counts["requeued"] or counts["failed"]:
+        log.warning("expired leases reaped", extra=counts)
+    return counts
+
+
+def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
+    with db.engine.connect() as sql:
+        result = sql.execution_options(stream_results=True, yield_per=size).execute(statement)
+        yield from result.partitions(size)
+
+
+def reconcile() -> dict[str, int]:
+    """Enqueue every job PostgreSQL says is waiting (or running) that Redis does not hold.
+
+    Jobs are enqueued in (priority, created) order, so after a Redis wipe the line comes back
+    in the same order. Enqueueing is idempotent, so a job is never held twice.
+    """
+    conn = get_redis()
+    counts = {"enqueued": 0, "requeued_running": 0}
+    now = utcnow()
+    waiting = (
+        select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
+        .where(JOBS.c.status.in_(WAITING_STATUSES))
+        .order_by(JOBS.c.priority, JOBS.c.created_at, JOBS.c.id)
+    )
+    for rows in _iter_rows(waiting):
+        held = conn.hmget(_key("jobs"), [row.id for row in rows])
+        missing = [
+            (
+                row.id,
+                row.user_id,
+                row.priority,
+                (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0,
+            )
+            for row, present in zip(rows, held, strict=True)
+            if present is None
+        ]
+        if missing:
+            counts["enqueued"] += enqueue(missing)
+    running = select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.lease_token).where(
+        JOBS.c.status == JobStatus.RUNNING.value
+    )
+    for rows in _iter_rows(running):
+        held = conn.hmget(_key("jobs"), [row.id for row in rows])
+        orphans = [row for row, present in zip(rows, held, strict=True) if present is None]
+        for row in orphans:
+            # Redis lost the lease (a wipe): whoever runs it is fenced out; run it again.
+            with db.engine.begin() as sql:
+                moved = sql.execute(
+                    update(JOBS)
+                    .where(
+                        JOBS.c.id == row.id,
+                        JOBS.c.status == JobStatus.RUNNING.value,
+                        JOBS.c.lease_token.is_not_distinct_from(row.lease_token),
+                    )
+                    .values(
+                        status=JobStatus.QUEUED.value,
+                        lease_token=None,
+                        worker_id=None,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
+            if moved:
+                counts["requeued_running"] += enqueue([(row.id, row.user_id, row.priority, 0.0)])
+    if counts["enqueued"] or counts["requeued_running"]:
+        log.warning("reconciler enqueued jobs Redis did not hold", extra=counts)
+    return counts
+
+
+def status_label(priority: int) -> str:
+    """The name of a priority value ("HIGH"), or its number when it has none."""
+    try:
+        return JobPriority(priority).name
+    except ValueError:
+        return str(priority)

@@ -1,0 +1,248 @@
+"""The queue's Redis Lua scripts: one atomic script per state change.
+
+Every script takes the same fixed list of keys (`KEY_NAMES`), all under one hash tag
+(`jobq:{default}:`), so they live in one hash slot and every key a script touches is declared
+in KEYS: safe on Redis Cluster. Per-user order needs no per-user key: the `ready` set is a
+lexicographic sorted set whose members are `<user>|<score, 16 digits>|<job id>`, so a user's
+best job is one `ZRANGEBYLEX` (O(log n)) on a declared key. Time comes from the Redis server
+(`TIME`), never from a client clock (needs Redis 5+, where scripts replicate their effects).
+
+Layout:
+  seq      STRING  the sequence behind FIFO order within a priority band
+  ready    ZSET    (lex, all scores 0) `<user>|<score>|<job>`: every job ready to run
+  queue    ZSET    job -> score: global order of ready jobs (positions, sizes)
+  heads    ZSET    user -> score of that user's best ready job, only for users under the cap
+  jobs     HASH    job -> `<user>|<score>`: every job Redis holds, whatever its state
+  delayed  ZSET    job -> run-at (ms): retries and quota waits, promoted by the claim
+  running  ZSET    job -> lease expiry (ms)
+  leases   HASH    job -> lease token
+  active   HASH    user -> jobs running now
+  cancel   HASH    job -> 1 when a cancel was asked for a running job
+"""
+
+KEY_NAMES = (
+    "seq",
+    "ready",
+    "queue",
+    "heads",
+    "jobs",
+    "delayed",
+    "running",
+    "leases",
+    "active",
+    "cancel",
+)
+
+# 2^40: room for a trillion jobs per band; band * 2^40 + seq stays exact below 2^53.
+BAND_WIDTH = 1 << 40
+
+_PRELUDE = r"""
+local K_SEQ, K_READY, K_QUEUE, K_HEADS, K_JOBS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local K_DELAYED, K_RUNNING, K_LEASES, K_ACTIVE, K_CANCEL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Large numbers must never go through tostring (it would print 5.4975581388e+12).
+local function fmt(n) return string.format('%.0f', n) end
+local function member(uid, score, id)
+  return uid .. '|' .. string.format('%016.0f', score) .. '|' .. id
+end
+local function parse_meta(meta)
+  local uid, score = string.match(meta, '^([^|]+)|(%d+)$')
+  return uid, tonumber(score)
+end
+local function best_of_user(uid)
+  return redis.call('ZRANGEBYLEX', K_READY, '[' .. uid .. '|', '[' .. uid .. '|\255', 'LIMIT', 0, 1)[1]
+end
+local function active_of(uid)
+  return tonumber(redis.call('HGET', K_ACTIVE, uid) or '0')
+end
+local function refresh_head(uid, cap)
+  local m = nil
+  if active_of(uid) < cap then m = best_of_user(uid) end
+  if m then
+    redis.call('ZADD', K_HEADS, string.match(m, '^[^|]+|(%d+)|'), uid)
+  else
+    redis.call('ZREM', K_HEADS, uid)
+  end
+end
+local function make_ready(id, uid, score, cap)
+  redis.call('ZADD', K_READY, 0, member(uid, score, id))
+  redis.call('ZADD', K_QUEUE, fmt(score), id)
+  if active_of(uid) < cap then
+    local current = redis.call('ZSCORE', K_HEADS, uid)
+    if (not current) or score < tonumber(current) then
+      redis.call('ZADD', K_HEADS, fmt(score), uid)
+    end
+  end
+end
+local function release(id, uid)
+  redis.call('ZREM', K_RUNNING, id)
+  redis.call('HDEL', K_LEASES, id)
+  if redis.call('HINCRBY', K_ACTIVE, uid, -1) <= 0 then redis.call('HDEL', K_ACTIVE, uid) end
+end
+"""
+
+# ARGV: cap, then (job id, user id, band, delay ms) per job. Idempotent: a job Redis already
+# holds is left alone, so the reconciler and a late submit can both enqueue safely.
+ENQUEUE = (
+    _PRELUDE
+    + r"""
+local cap = tonumber(ARGV[1])
+local now = nil
+local added = 0
+for i = 2, #ARGV, 4 do
+  local id, uid, band, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  if redis.call('HEXISTS', K_JOBS, id) == 0 then
+    local score = band * 1099511627776 + redis.call('INCR', K_SEQ)
+    redis.call('HSET', K_JOBS, id, uid .. '|' .. fmt(score))
+    if delay > 0 then
+      now = now or now_ms()
+      redis.call('ZADD', K_DELAYED, fmt(now + delay), id)
+    else
+      make_ready(id, uid, score, cap)
+    end
+    added = added + 1
+  end
+end
+return added
+"""
+)
+
+# ARGV: cap, max jobs, lease ms, token. Promotes due delayed jobs (bounded batch) to their
+# original score, then takes the best jobs of users under the cap. Returns {job, user, ...}.
+CLAIM = (
+    _PRELUDE
+    + r"""
+local cap, max_n, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(due) do
+  redis.call('ZREM', K_DELAYED, id)
+  local meta = redis.call('HGET', K_JOBS, id)
+  if meta then
+    local uid, score = parse_meta(meta)
+    make_ready(id, uid, score, cap)
+  end
+end
+local out = {}
+local taken, misses = 0, 0
+while taken < max_n and misses < 100 do
+  local uid = redis.call('ZRANGE', K_HEADS, 0, 0)[1]
+  if not uid then break end
+  local m = nil
+  if active_of(uid) < cap then m = best_of_user(uid) end
+  if not m then
+    redis.call('ZREM', K_HEADS, uid)
+    misses = misses + 1
+  else
+    local id = string.match(m, '^[^|]+|%d+|(.+)$')
+    redis.call('ZREM', K_READY, m)
+    redis.call('ZREM', K_QUEUE, id)
+    redis.call('HINCRBY', K_ACTIVE, uid, 1)
+    refresh_head(uid, cap)
+    redis.call('ZADD', K_RUNNING, fmt(now + lease_ms), id)
+    redis.call('HSET', K_LEASES, id, token)
+    out[#out + 1] = id
+    out[#out + 1] = uid
+    taken = taken + 1
+  end
+end
+return out
+"""
+)
+
+# ARGV: lease ms (0: only look), then (job, token) pairs. Per job: 0 lease lost, 1 held,
+# 2 held and a cancel was asked for.
+RENEW = (
+    _PRELUDE
+    + r"""
+local lease_ms = tonumber(ARGV[1])
+local now = nil
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', K_LEASES, id) == token then
+    if lease_ms > 0 then
+      now = now or now_ms()
+      redis.call('ZADD', K_RUNNING, fmt(now + lease_ms), id)
+    end
+    if redis.call('HEXISTS', K_CANCEL, id) == 1 then out[#out + 1] = 2 else out[#out + 1] = 1 end
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+)
+
+# ARGV: cap, then (job, token, op, delay ms) per job; op 'ack' removes the job, 'retry' puts it
+# back (after the delay) with its original score. Fenced: a wrong token changes nothing.
+# Per job: 1 settled, 0 refused.
+SETTLE = (
+    _PRELUDE
+    + r"""
+local cap = tonumber(ARGV[1])
+local now = nil
+local out = {}
+for i = 2, #ARGV, 4 do
+  local id, token, op, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local meta = redis.call('HGET', K_JOBS, id)
+  if meta and redis.call('HGET', K_LEASES, id) == token then
+    local uid, score = parse_meta(meta)
+    release(id, uid)
+    if op == 'ack' then
+      redis.call('HDEL', K_JOBS, id)
+      redis.call('HDEL', K_CANCEL, id)
+    elseif delay > 0 then
+      now = now or now_ms()
+      redis.call('ZADD', K_DELAYED, fmt(now + delay), id)
+    else
+      make_ready(id, uid, score, cap)
+    end
+    refresh_head(uid, cap)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+)
+
+# ARGV: limit. Leases whose expiry has passed: {job, token, ...}. Changes nothing.
+EXPIRED = (
+    _PRELUDE
+    + r"""
+local ids = redis.call('ZRANGEBYSCORE', K_RUNNING, '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', K_LEASES, id) or ''
+end
+return out
+"""
+)
+
+# ARGV: job, cap. 'removed' (was waiting), 'running' (cancel flag set) or 'absent'.
+CANCEL = (
+    _PRELUDE
+    + r"""
+local id, cap = ARGV[1], tonumber(ARGV[2])
+local meta = redis.call('HGET', K_JOBS, id)
+if not meta then return 'absent' end
+if redis.call('HEXISTS', K_LEASES, id) == 1 then
+  redis.call('HSET', K_CANCEL, id, '1')
+  return 'running'
+end
+local uid, score = parse_meta(meta)
+redis.call('ZREM', K_DELAYED, id)
+redis.call('ZREM', K_READY, member(uid, score, id))
+redis.call('ZREM', K_QUEUE, id)
+redis.call('HDEL', K_JOBS, id)
+refresh_head(uid, cap)
+return 'removed'
+"""
+)

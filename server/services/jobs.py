@@ -1,0 +1,165 @@
+"""Jobs as clients see them: submit, inspect, list, cancel and watch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from server import job_handlers, job_queue
+from server.errors import Forbidden, ValidationFailed
+from server.extensions import db
+from server.job_queue import JobPriority
+from server.models import Job, JobStatus, User
+from server.models.base import isoformat
+from server.models.job import TERMINAL_STATUSES
+
+USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
+EVENTS_POLL_SECONDS = 0.5
+EVENTS_MAX_SECONDS = 300.0
+
+
+def submit(
+    *,
+    user: User,
+    job_type: str,
+    payload: dict[str, Any],
+    priority: str = "NORMAL",
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Validate a submission for this user and queue it."""
+    if job_type not in job_handlers.KNOWN_JOB_TYPES and job_handlers.get_handler(job_type) is None:
+        raise ValidationFailed(
+            f"type: unknown job type {job_type!r}",
+            details={"type": [f"must be one of {', '.join(job_handlers.KNOWN_JOB_TYPES)}"]},
+        )
+    spec = job_handlers.get_handler(job_type)
+    if spec is None:
+        raise ValidationFailed(
+            f"job type {job_type} is not available yet",
+            code="job_type_unavailable",
+            details={"type": [f"job type {job_type} is not available yet"]},
+        )
+    if spec.admin_only and not user.is_admin:
+        raise Forbidden(f"Job type {job_type} is for admins only")
+    level = JobPriority[priority]
+    if level not in USER_PRIORITIES and not user.is_admin:
+        raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
+    if spec.payload_schema is not None:
+        try:
+            payload = spec.payload_schema().load(payload)
+        except ValidationError as exc:
+            details = {"payload": exc.normalized_messages()}
+            phrases = "; ".join(f"payload.{k}: {v[0]}" for k, v in details["payload"].items())
+            raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    job_id = job_queue.submit_job(
+        user_id=user.id,
+        job_type=job_type,
+        payload=payload,
+        priority=level,
+        idempotency_key=idempotency_key,
+    )
+    status = db.session.scalar(select(Job.status).where(Job.id == job_id))
+    return {"job_id": job_id, "status": status, "status_url": f"/api/jobs/{job_id}/status"}
+
+
+def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
+    """The client view of a job."""
+    position = None
+    if with_position and job.status == JobStatus.QUEUED.value:
+        position = job_queue.queue_position(job_id=job.id)
+    return {
+        "job_id": job.id,
+        "type": job.job_type,
+        "status": job.status,
+        "priority": job_queue.status_label(job.priority),
+        "progress": {"percent": job.progress_percent, "message": job.progress_message},
+        "result": job.result,
+        "error": job.error,
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "run_after": job.run_after,
+        "queue_position": position,
+    }
+
+
+def get_status(*, user: User, job_id: str) -> dict[str, Any]:
+    """A job of this user with its place in line; 404 for anyone else's."""
+    return describe(job_queue.get_job(job_id=job_id, user_id=user.id), with_position=True)
+
+
+def get_all(
+    *, user: User, page: int, per_page: int, status: str | None, job_type: str | None
+) -> dict[str, Any]:
+    """One page of the user's jobs, newest first."""
+    page_of = job_queue.get_all_jobs(
+        user_id=user.id, page=page, per_page=per_page, status=status, job_type=job_type
+    )
+    return {"items": [describe(job) for job in page_of["items"]], "meta": page_of["meta"]}
+
+
+def cancel(*, user: User, job_id: str) -> dict[str, Any]:
+    """Cancel a job of this user."""
+    return describe(job_queue.cancel_job(job_id=job_id, user_id=user.id), with_position=True)
+
+
+def watch(
+    *,
+    user: User,
+    job_id: str,
+    poll_seconds: float = EVENTS_POLL_SECONDS,
+    max_seconds: float = EVENTS_MAX_SECONDS,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs as the job's status or progress changes, until it finishes."""
+    job_queue.get_job(job_id=job_id, user_id=user.id)  # 404 before the stream starts
+    db.session.rollback()
+
+    def events() -> Iterator[tuple[str, dict[str, Any]]]:
+        last_status = last_progress = None
+        deadline = time.monotonic() + max_seconds
+        while True:
+            row = db.session.execute(
+                select(
+                    Job.status,
+                    Job.progress_percent,
+                    Job.progress_message,
+                    Job.attempts,
+                    Job.error,
+                    Job.result,
+                    Job.finished_at,
+                ).where(Job.id == job_id)
+            ).one()
+            db.session.rollback()  # no transaction left open between polls
+            progress = (row.progress_percent, row.progress_message)
+            if progress != last_progress:
+                last_progress = progress
+                yield "progress", {"job_id": job_id, "percent": progress[0], "message": progress[1]}
+            if row.status != last_status:
+                last_status = row.status
+                data = {"job_id": job_id, "status": row.status, "attempts": row.attempts}
+                if row.status in TERMINAL_STATUSES:
+                    data.update(
+                        result=row.result, error=row.error, finished_at=isoformat(row.finished_at)
+                    )
+                yield "status", data
+            if row.status in TERMINAL_STATUSES:
+                return
+            if time.monotonic() >= deadline:
+                yield "timeout", {"job_id": job_id, "status": row.status}
+                return
+            time.sleep(poll_seconds)
+
+    return events()
+
+
+def queue_stats() -> dict[str, Any]:
+    """Queue figures for operators."""
+    return job_queue.queue_stats()

@@ -1,0 +1,432 @@
+"""The worker pool, and the worker-only entry point:
+
+    python -m server.worker
+
+`JOB_QUEUE_MAX_WORKERS` threads run handlers. Around them: a dispatcher claims jobs for idle
+threads (one Redis script and one PostgreSQL statement per batch), a recorder writes outcomes
+in batches (one transaction and one Redis script per batch), and a heartbeat renews the leases
+this process holds. Each job runs in its own app context and database session, and every log
+line written while it runs carries its `job_id`.
+
+SIGTERM or SIGINT: stop claiming, let running jobs finish within
+`JOB_QUEUE_SHUTDOWN_GRACE_SECONDS`, then release their leases so another worker takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from flask import Flask
+
+from server import job_handlers, job_queue
+from server.extensions import db
+from server.job_queue import ClaimedJob, Outcome, OutcomeKind
+from server.logging_config import current_job_id
+
+log = logging.getLogger("server.worker")
+
+IDLE_POLL_MIN_SECONDS = 0.02
+IDLE_POLL_MAX_SECONDS = 0.25
+RECORD_BATCH = 500
+_STOP = object()
+
+
+class _Run:
+    """A claimed job inside this process."""
+
+    def __init__(self, claimed: ClaimedJob, context: job_handlers.JobContext):
+        self.claimed = claimed
+        self.context = context
+        self.started = False
+        self.finished = False  # its outcome is waiting for the recorder
+        self.abandoned = False  # released at shutdown: the handler's outcome is dropped
+
+
+class WorkerPool:
+    """Threads that claim, run and record jobs until stopped."""
+
+    def __init__(self, app: Flask, *, threads: int | None = None, name: str | None = None):
+        settings = app.config["SETTINGS"]
+        self.app = app
+        self.threads = settings.job_queue_max_workers if threads is None else threads
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.settings = settings
+        self._work: queue.Queue[Any] = queue.Queue()
+        self._outcomes: queue.Queue[Any] = queue.Queue()
+        self._held: dict[str, _Run] = {}
+        self._held_lock = threading.Lock()
+        self._free = threading.Semaphore(self.threads)
+        self._stopping = threading.Event()
+        self._recorder_done = threading.Event()
+        self._executors: list[threading.Thread] = []
+        self._service_threads: list[threading.Thread] = []
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the dispatcher, executors, recorder and heartbeat threads."""
+        for index in range(self.threads):
+            thread = threading.Thread(
+                target=self._execute_loop, name=f"job-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._executors.append(thread)
+        for target, name in (
+            (self._dispatch_loop, "job-dispatcher"),
+            (self._record_loop, "job-recorder"),
+            (self._heartbeat_loop, "job-heartbeat"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._service_threads.append(thread)
+        log.info("worker pool started", extra={"worker": self.name, "threads": self.threads})
+
+    def stop(self, *, grace_seconds: float | None = None) -> None:
+        """Stop claiming, wait for running jobs up to the grace period, release the rest."""
+        if self._stopping.is_set():
+            return
+        grace = (
+            self.settings.job_queue_shutdown_grace_seconds
+            if grace_seconds is None
+            else grace_seconds
+        )
+        self._stopping.set()
+        dispatcher = self._service_threads[0] if self._service_threads else None
+        if dispatcher is not None:
+            dispatcher.join(timeout=10)
+        # Jobs claimed but not started go straight back, at their place, uncounted.
+        for _ in self._executors:
+            self._work.put(_STOP)
+        deadline = time.monotonic() + grace
+        for thread in self._executors:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._drain_unstarted()
+        with self._held_lock:
+            leftovers = [
+                run for run in self._held.values() if not run.abandoned and not run.finished
+            ]
+            for run in leftovers:
+                run.abandoned = True
+                run.context.lease_lost = True  # the handler stops at its next check
+        for run in leftovers:
+            self._outcomes.put(
+                Outcome(
+                    run.claimed.job_id,
+                    run.claimed.lease_token,
+                    OutcomeKind.RELEASE,
+                    uncount_attempt=not run.started,
+                    message="released by a worker shutting down",
+                )
+            )
+        if leftovers:
+            log.warning(
+                "released running jobs at shutdown",
+                extra={"worker": self.name, "jobs": len(leftovers)},
+            )
+        self._outcomes.put(_STOP)
+        self._recorder_done.wait(timeout=30)
+        log.info("worker pool stopped", extra={"worker": self.name})
+
+    @property
+    def held_jobs(self) -> int:
+        with self._held_lock:
+            return len(self._held)
+
+    # --- threads ----------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        idle = IDLE_POLL_MIN_SECONDS
+        with self.app.app_context():
+            while not self._stopping.is_set():
+                if not self._free.acquire(timeout=0.5):
+                    continue
+                free = 1
+                while self._free.acquire(blocking=False):
+                    free += 1
+                claimed: list[ClaimedJob] = []
+                try:
+                    claimed = job_queue.claim_jobs(worker_id=self.name, limit=free)
+                except Exception:
+                    log.exception("claim failed; retrying", extra={"worker": self.name})
+                for item in claimed:
+                    spec = job_handlers.get_handler(item.job_type)
+                    timeout = spec.timeout_seconds if spec else 60.0
+                    run = _Run(item, job_handlers.JobContext(item, timeout_seconds=timeout))
+                    with self._held_lock:
+                        self._held[item.job_id] = run
+                    self._work.put(run)
+                for _ in range(free - len(claimed)):
+                    self._free.release()
+                if claimed:
+                    idle = IDLE_POLL_MIN_SECONDS
+                else:
+                    self._stopping.wait(idle)
+                    idle = min(IDLE_POLL_MAX_SECONDS, idle * 2)
+
+    def _execute_loop(self) -> None:
+        while True:
+            run = self._work.get()
+            if run is _STOP:
+                return
+            try:
+                if self._stopping.is_set():
+                    self._give_back_unstarted(run)
+                    continue
+                run.started = True
+                outcome = self._execute(run)
+                with self._held_lock:
+                    keep = outcome is not None and not run.abandoned
+                    run.finished = keep
+                    if not keep:
+                        self._held.pop(run.claimed.job_id, None)
+                if keep:
+                    self._outcomes.put(outcome)
+            finally:
+                self._free.release()
+
+    def _drain_unstarted(self) -> None:
+        while True:
+            try:
+                run = self._work.get_nowait()
+            except queue.Empty:
+                return
+            if run is not _STOP:
+                self._give_back_unstarted(run)
+
+    def _give_back_unstarted(self, run: _Run) -> None:
+        with self._held_lock:
+            if run.abandoned:
+                return
+            run.abandoned = True
+        self._outcomes.put(
+            Outcome(
+                run.claimed.job_id,
+                run.claimed.lease_token,
+                OutcomeKind.RELEASE,
+                uncount_attempt=True,
+            )
+        )
+
+    def _execute(self, run: _Run) -> Outcome | None:
+        claimed = run.claimed
+        spec = job_handlers.get_handler(claimed.job_type)
+        token = current_job_id.set(claimed.job_id)
+        started = time.monotonic()
+        extra = {"job_id": claimed.job_id, "job_type": claimed.job_type}
+        try:
+            with self.app.app_context():
+                try:
+                    outcome = self._run_handler(spec, run)
+                finally:
+                    db.session.remove()
+            duration_ms = int((time.monotonic() - started) * 1000)
+            if outcome is not None:
+                outcome.duration_ms = duration_ms
+            log.info(
+                "job run finished",
+                extra={
+                    **extra,
+                    "attempt": claimed.attempt,
+                    "outcome": outcome.kind.value if outcome else "lease_lost",
+                    "duration_ms": duration_ms,
+                },
+            )
+            return outcome
+        finally:
+            current_job_id.reset(token)
+
+    def _run_handler(self, spec: job_handlers.HandlerSpec | None, run: _Run) -> Outcome | None:
+        claimed, context = run.claimed, run.context
+        job_id, token = claimed.job_id, claimed.lease_token
+        if spec is None:
+            return Outcome(
+                job_id,
+                token,
+                OutcomeKind.FAILED,
+                error=f"no handler is registered for job type {claimed.job_type!r}",
+            )
+        try:
+            result = spec.run(context)
+            if context.timed_out:
+                raise job_handlers.JobTimeout(f"job {job_id} ran past its time limit")
+            return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result)
+        except job_handlers.LeaseLost:
+            return None
+        except job_handlers.JobCancelled:
+            return Outcome(job_id, token, OutcomeKind.CANCELLED, error="cancelled by request")
+        except job_handlers.QuotaWait as wait:
+            return Outcome(
+                job_id,
+                token,
+                OutcomeKind.DEFER,
+                delay_seconds=wait.retry_after_seconds,
+                message=f"waiting for {wait.reason}",
+            )
+        except job_handlers.RetryableJobError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if claimed.attempt >= spec.max_attempts:
+                log.warning("job failed after its last attempt", extra={"error": error})
+                return Outcome(
+                    job_id,
+                    token,
+                    OutcomeKind.FAILED,
+                    error=f"{error} (after {claimed.attempt} attempts)",
+                )
+            delay = job_queue.retry_delay_seconds(
+                claimed.attempt,
+                base=self.settings.job_queue_retry_base_seconds,
+                maximum=self.settings.job_queue_retry_max_seconds,
+            )
+            log.info("job will be retried", extra={"error": error, "delay_seconds": delay})
+            return Outcome(job_id, token, OutcomeKind.RETRY, error=error, delay_seconds=delay)
+        except Exception as exc:
+            log.exception("job failed with a non-retryable error")
+            return Outcome(job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}")
+
+    def _record_loop(self) -> None:
+        with self.app.app_context():
+            stopping = False
+            while not stopping:
+                first = self._outcomes.get()
+                batch: list[Outcome] = []
+                if first is _STOP:
+                    stopping = True
+                else:
+                    batch.append(first)
+                while len(batch) < RECORD_BATCH:
+                    try:
+                        item = self._outcomes.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                    else:
+                        batch.append(item)
+                if batch:
+                    self._record(batch)
+        self._recorder_done.set()
+
+    def _record(self, batch: list[Outcome]) -> None:
+        for attempt in range(5):
+            try:
+                job_queue.record_outcomes(batch)
+                break
+            except Exception:
+                log.exception("recording outcomes failed", extra={"jobs": len(batch)})
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        # Recorded or not, this process lets go: an unrecorded lease expires and is reaped.
+        with self._held_lock:
+            for outcome in batch:
+                self._held.pop(outcome.job_id, None)
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(0.2, self.settings.job_queue_lease_seconds / 3)
+        with self.app.app_context():
+            while not self._recorder_done.wait(interval):
+                with self._held_lock:
+                    runs = [run for run in self._held.values() if not run.abandoned]
+                if not runs:
+                    continue
+                try:
+                    states = job_queue.renew_leases(
+                        [(run.claimed.job_id, run.claimed.lease_token) for run in runs]
+                    )
+                except Exception:
+                    log.exception("lease renewal failed", extra={"worker": self.name})
+                    continue
+                for run, state in zip(runs, states, strict=True):
+                    if state == 0 and not run.context.lease_lost:
+                        run.context.lease_lost = True
+                        log.warning("lease lost", extra={"job_id": run.claimed.job_id})
+                    elif state == 2:
+                        run.context.cancel_requested = True
+
+
+class MaintenanceLoop:
+    """Reaps expired leases and reconciles PostgreSQL with Redis, periodically."""
+
+    def __init__(self, app: Flask):
+        settings = app.config["SETTINGS"]
+        self.app = app
+        self.reap_interval = settings.job_queue_reaper_interval_seconds
+        self.reconcile_interval = settings.job_queue_reconcile_interval_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="job-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        next_reconcile = time.monotonic() + self.reconcile_interval
+        with self.app.app_context():
+            while not self._stopping.wait(self.reap_interval):
+                try:
+                    job_queue.reap_expired_leases()
+                    if time.monotonic() >= next_reconcile:
+                        job_queue.reconcile()
+                        next_reconcile = time.monotonic() + self.reconcile_interval
+                except Exception:
+                    log.exception("queue maintenance failed; next round retries")
+                finally:
+                    db.session.remove()
+
+
+def reconcile_at_start(app: Flask) -> None:
+    """Enqueue what PostgreSQL says is waiting, before workers start claiming."""
+    with app.app_context():
+        try:
+            counts = job_queue.reconcile()
+            log.info("start-up reconcile done", extra=counts)
+        except Exception:
+            log.exception("start-up reconcile failed; the periodic reconciler retries")
+        finally:
+            db.session.remove()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the worker pool (no HTTP) until SIGTERM or SIGINT."""
+    from server import create_app
+    from server.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    reconcile_at_start(app)
+    pool = WorkerPool(app)
+    maintenance = MaintenanceLoop(app)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("signal received; shutting down", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pool.start()
+    maintenance.start()
+    print(f"worker {pool.name} running {pool.threads} threads", flush=True)
+    while not stop.wait(1.0):
+        pass
+    maintenance.stop()
+    pool.stop()
+    print(f"worker {pool.name} stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

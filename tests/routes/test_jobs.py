@@ -1,0 +1,178 @@
+"""The job endpoints as a client uses them."""
+
+import re
+
+import pytest
+
+from tests.helpers import error_of
+from tests.queue_helpers import wait_for
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+@pytest.fixture
+def admin(client, app):
+    return client.create_admin(app)
+
+
+def submit(client, account, body, **headers):
+    return client.post("/api/jobs", json=body, headers={**account.headers, **headers})
+
+
+def test_an_admin_submits_a_diagnostic_job_and_reads_its_status(client, admin):
+    response = submit(client, admin, {"type": "diagnostic", "payload": {"sleep_ms": 5}})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued"
+    assert (
+        response.headers["Location"] == body["status_url"] == f"/api/jobs/{body['job_id']}/status"
+    )
+
+    status = client.get(body["status_url"], headers=admin.headers).get_json()
+    assert status["job_id"] == body["job_id"] and status["type"] == "diagnostic"
+    assert status["status"] == "queued" and status["priority"] == "NORMAL"
+    assert status["queue_position"] == 1 and status["attempts"] == 0
+    assert status["progress"] == {"percent": 0, "message": None}
+    assert ISO_UTC.match(status["created_at"]) and status["started_at"] is None
+
+
+def test_status_shows_the_result_as_json_and_times_in_utc(client, admin, app, run_pool):
+    job_id = submit(client, admin, {"type": "diagnostic", "payload": {}, "priority": "CRITICAL"})
+    job_id = job_id.get_json()["job_id"]
+    run_pool(app)
+    status = wait_for(
+        lambda: (
+            body
+            if (body := client.get(f"/api/jobs/{job_id}/status", headers=admin.headers).get_json())[
+                "status"
+            ]
+            == "succeeded"
+            else None
+        )
+    )
+    assert status["result"] == {"slept_ms": 0, "attempt": 1}
+    assert status["priority"] == "CRITICAL" and status["queue_position"] is None
+    assert all(ISO_UTC.match(status[k]) for k in ("created_at", "started_at", "finished_at"))
+    assert status["progress"]["percent"] == 100
+
+
+def test_users_may_choose_normal_low_or_bulk_only(client, app):
+    from server import job_handlers
+
+    job_handlers.register_handler("user_echo")(lambda job: job.payload)
+    try:
+        user = client.create_account()
+        for priority in ("NORMAL", "LOW", "BULK"):
+            response = submit(client, user, {"type": "user_echo", "priority": priority})
+            assert response.status_code == 202, response.get_json()
+        for priority in ("HIGH", "CRITICAL"):
+            response = submit(client, user, {"type": "user_echo", "priority": priority})
+            assert response.status_code == 403
+            assert "NORMAL, LOW or BULK" in error_of(response)["message"]
+        assert submit(client, user, {"type": "user_echo", "priority": "URGENT"}).status_code == 422
+    finally:
+        job_handlers.unregister_handler("user_echo")
+
+
+def test_the_diagnostic_type_is_for_admins_only(client):
+    user = client.create_account()
+    response = submit(client, user, {"type": "diagnostic", "payload": {}})
+    assert response.status_code == 403
+
+
+def test_types_without_a_handler_yet_are_refused_clearly(client):
+    user = client.create_account()
+    response = submit(client, user, {"type": "resume_tailoring", "payload": {}})
+    assert response.status_code == 422
+    assert error_of(response)["message"] == "job type resume_tailoring is not available yet"
+    response = submit(client, user, {"type": "mine_bitcoin", "payload": {}})
+    assert response.status_code == 422 and "unknown job type" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"sleep_ms": -1}, {"sleep_ms": 60_001}, {"fail_times": 11}, {"sleep_ms": "5"}, {"x": 1}],
+)
+def test_diagnostic_payloads_are_validated(client, admin, payload):
+    response = submit(client, admin, {"type": "diagnostic", "payload": payload})
+    assert response.status_code == 422
+    assert error_of(response)["message"].startswith("Invalid input: payload.")
+
+
+def test_an_idempotency_key_returns_the_same_job_and_refuses_a_different_body(client, admin):
+    body = {"type": "diagnostic", "payload": {"sleep_ms": 1}}
+    first = submit(client, admin, body, **{"Idempotency-Key": "abc-1"})
+    again = submit(client, admin, body, **{"Idempotency-Key": "abc-1"})
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["job_id"] == again.get_json()["job_id"]
+    other = submit(
+        client, admin, {**body, "payload": {"sleep_ms": 2}}, **{"Idempotency-Key": "abc-1"}
+    )
+    assert other.status_code == 409
+    assert error_of(other)["code"] == "idempotency_key_reused"
+    fresh = submit(client, admin, body, **{"Idempotency-Key": "abc-2"})
+    assert fresh.get_json()["job_id"] != first.get_json()["job_id"]
+
+
+def test_another_users_job_is_not_found(client, admin):
+    job_id = submit(client, admin, {"type": "diagnostic"}).get_json()["job_id"]
+    stranger = client.create_account()
+    for method, path in (
+        ("GET", f"/api/jobs/{job_id}/status"),
+        ("POST", f"/api/jobs/{job_id}/cancel"),
+        ("GET", f"/api/jobs/{job_id}/events"),
+    ):
+        response = client.request(method, path, headers=stranger.headers)
+        assert response.status_code == 404, path
+        assert error_of(response)["code"] == "not_found"
+    assert client.get("/api/jobs/not-a-job/status", headers=admin.headers).status_code == 404
+
+
+def test_cancel_a_queued_job_and_then_again(client, admin):
+    job_id = submit(client, admin, {"type": "diagnostic"}).get_json()["job_id"]
+    response = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "cancelled"
+    again = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
+    assert again.status_code == 409 and error_of(again)["code"] == "job_finished"
+
+
+def test_my_jobs_are_listed_newest_first_with_filters_and_pages(client, admin):
+    ids = [submit(client, admin, {"type": "diagnostic"}).get_json()["job_id"] for _ in range(3)]
+    client.post(f"/api/jobs/{ids[0]}/cancel", headers=admin.headers)
+    client.create_account()  # someone else's jobs never show
+
+    page = client.get("/api/user/jobs?per_page=2", headers=admin.headers).get_json()
+    assert [item["job_id"] for item in page["items"]] == [ids[2], ids[1]]
+    assert page["meta"] == {"page": 1, "per_page": 2, "total": 3}
+    cancelled = client.get("/api/user/jobs?status=cancelled", headers=admin.headers).get_json()
+    assert [item["job_id"] for item in cancelled["items"]] == [ids[0]]
+    by_type = client.get("/api/user/jobs?type=job_search", headers=admin.headers).get_json()
+    assert by_type["items"] == []
+    assert client.get("/api/user/jobs?status=lost", headers=admin.headers).status_code == 422
+
+
+def test_events_stream_progress_and_status_until_the_job_ends(client, admin, app, run_pool):
+    job_id = submit(client, admin, {"type": "diagnostic", "payload": {"sleep_ms": 600}}).get_json()[
+        "job_id"
+    ]
+    run_pool(app)
+    response = client.get(f"/api/jobs/{job_id}/events", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    text = response.get_data(as_text=True)
+    assert "event: progress" in text and '"percent": 100' in text
+    assert text.rstrip().endswith("}") and '"status": "succeeded"' in text.rstrip().splitlines()[-1]
+
+
+def test_admins_see_queue_stats(client, admin, app):
+    user = client.create_account()
+    for priority in ("HIGH", "BULK", "BULK"):
+        submit(client, admin, {"type": "diagnostic", "priority": priority})
+    stats = client.get("/api/admin/job-queue/stats", headers=admin.headers).get_json()
+    assert stats["queue_size"] == 3 and stats["active_jobs"] == 0
+    assert stats["by_priority"] == {"CRITICAL": 0, "HIGH": 1, "NORMAL": 0, "LOW": 0, "BULK": 2}
+    assert stats["by_type"] == {"diagnostic": {"queued": 3}}
+    assert stats["oldest_waiting_seconds"] >= 0 and stats["throughput_last_minute"] == 0
+    assert stats["redis"]["ready"] == 3
+    assert client.get("/api/admin/job-queue/stats", headers=user.headers).status_code == 403

@@ -1,0 +1,254 @@
+"""The queue without workers: order, per-user cap, leases and fencing, cancel, reconciler."""
+
+import time
+
+import pytest
+
+from server import job_queue
+from server.job_queue import JobPriority, NewJob
+from server.models import JobStatus
+from tests.queue_helpers import fetch_job, make_user
+
+P = JobPriority
+
+
+def claim_one(worker="w1"):
+    claimed = job_queue.claim_jobs(worker_id=worker, limit=1)
+    return claimed[0] if claimed else None
+
+
+def claim_all(worker="w1"):
+    out = []
+    while (job := claim_one(worker)) is not None:
+        out.append(job)
+    return out
+
+
+@pytest.fixture
+def wide_app(make_app):
+    """An app whose per-user cap does not get in the way of ordering tests."""
+    app = make_app(job_queue_max_per_user=100_000)
+    with app.app_context():
+        yield app
+
+
+def test_claims_follow_priority_then_submission_order_exactly(wide_app):
+    user = make_user()
+    other = make_user()
+    mix = [P.BULK, P.NORMAL, P.CRITICAL, P.LOW, P.HIGH, P.NORMAL, P.CRITICAL, P.BULK, P.HIGH]
+    submitted = []
+    for index, priority in enumerate(mix * 3):
+        owner = user if index % 2 else other
+        job_id = job_queue.submit_job(
+            user_id=owner, job_type="diagnostic", payload={}, priority=priority
+        )
+        submitted.append((int(priority), index, job_id))
+    expected = [job_id for _p, _i, job_id in sorted(submitted)]
+    assert [job.job_id for job in claim_all()] == expected
+
+
+def test_user_at_cap_does_not_block_other_users(app):
+    busy, other = make_user(), make_user()
+    busy_jobs = job_queue.submit_jobs(jobs=[NewJob(busy, "diagnostic") for _ in range(5)])
+    other_job = job_queue.submit_job(user_id=other, job_type="diagnostic", payload={})
+
+    claimed = job_queue.claim_jobs(worker_id="w1", limit=10)
+    assert [job.job_id for job in claimed] == [busy_jobs[0], busy_jobs[1], other_job]
+    assert claim_one() is None  # the busy user is at the cap (2)
+
+    assert job_queue.complete_job(job_id=busy_jobs[0], lease_token=claimed[0].lease_token)
+    assert claim_one().job_id == busy_jobs[2]
+    assert claim_one() is None
+
+
+def test_a_thousand_waiting_jobs_of_one_user_do_not_delay_another_users_job(app):
+    heavy, light = make_user(), make_user()
+    job_queue.submit_jobs(jobs=[NewJob(heavy, "diagnostic") for _ in range(1000)])
+    single = job_queue.submit_job(user_id=light, job_type="diagnostic", payload={})
+    assert job_queue.queue_position(job_id=single) == 1001
+
+    first_three = [claim_one().job_id for _ in range(3)]
+    assert first_three[2] == single
+    # The claim costs the same whether the heavy user has 1,000 jobs waiting or none.
+    assert claim_one() is None
+
+
+def test_position_in_line_counts_the_jobs_ahead(app):
+    user = make_user()
+    low = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}, priority=P.LOW)
+    high = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}, priority=P.HIGH)
+    assert job_queue.queue_position(job_id=high) == 1
+    assert job_queue.queue_position(job_id=low) == 2
+
+
+def test_claim_marks_the_job_running_with_an_attempt_and_a_worker(app):
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={"sleep_ms": 1})
+    claimed = claim_one(worker="worker-a")
+    assert claimed.payload == {"sleep_ms": 1} and claimed.attempt == 1
+    row = fetch_job(job_id)
+    assert row.status == JobStatus.RUNNING.value
+    assert row.worker_id == "worker-a" and row.attempts == 1 and row.started_at is not None
+    assert job_queue.queue_position(job_id=job_id) is None
+
+
+def test_a_stale_workers_late_completion_is_refused(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        user = make_user()
+        job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+        stale = claim_one(worker="stale")
+        time.sleep(1.1)
+        assert job_queue.reap_expired_leases()["requeued"] == 1
+        fresh = claim_one(worker="fresh")
+        assert fresh.job_id == job_id and fresh.lease_token != stale.lease_token
+
+        assert not job_queue.complete_job(
+            job_id=job_id, lease_token=stale.lease_token, result={"by": "stale"}
+        )
+        assert not job_queue.fail_job(job_id=job_id, lease_token=stale.lease_token, error="x")
+        row = fetch_job(job_id)
+        assert row.status == JobStatus.RUNNING.value and row.worker_id == "fresh"
+
+        assert job_queue.complete_job(
+            job_id=job_id, lease_token=fresh.lease_token, result={"by": "fresh"}
+        )
+        row = fetch_job(job_id)
+        assert row.status == "succeeded" and row.result == {"by": "fresh"}
+        assert row.lost_leases == 1 and row.attempts == 2
+
+
+def test_an_expired_lease_goes_back_to_its_original_place_in_line(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        user, other = make_user(), make_user()
+        first = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+        later = [
+            job_queue.submit_job(user_id=other, job_type="diagnostic", payload={}) for _ in range(2)
+        ]
+        assert claim_one().job_id == first
+        time.sleep(1.1)
+        job_queue.reap_expired_leases()
+        assert fetch_job(first).status == JobStatus.QUEUED.value
+        assert job_queue.queue_position(job_id=first) == 1
+        assert [claim_one().job_id for _ in range(3)] == [first, *later]
+
+
+def test_renewed_leases_are_not_reaped(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        claimed = claim_one()
+        for _ in range(3):
+            time.sleep(0.4)
+            assert job_queue.renew_leases([(job_id, claimed.lease_token)]) == [1]
+            assert job_queue.reap_expired_leases()["requeued"] == 0
+        assert fetch_job(job_id).status == JobStatus.RUNNING.value
+
+
+def test_a_job_fails_clearly_after_too_many_lost_leases(make_app):
+    app = make_app(job_queue_lease_seconds=1.0, job_queue_max_lost_leases=2)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        for _ in range(2):
+            assert claim_one().job_id == job_id
+            time.sleep(1.1)
+            job_queue.reap_expired_leases()
+        row = fetch_job(job_id)
+        assert row.status == JobStatus.FAILED.value
+        assert "lost its worker lease 2 times" in row.error
+        assert claim_one() is None
+
+
+def test_cancel_removes_a_waiting_job_at_once_and_keeps_the_users_other_jobs(app):
+    user = make_user()
+    first, second = (
+        job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(2)
+    )
+    job = job_queue.cancel_job(job_id=first, user_id=user)
+    assert job.status == JobStatus.CANCELLED.value and job.finished_at is not None
+    assert job_queue.queue_position(job_id=first) is None
+    assert claim_one().job_id == second
+    assert claim_one() is None
+
+
+def test_cancel_of_a_running_job_sets_the_flag_and_no_result_can_overwrite_it(app):
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    claimed = claim_one()
+    job = job_queue.cancel_job(job_id=job_id, user_id=user)
+    assert job.status == JobStatus.RUNNING.value and job.cancel_requested
+    assert job_queue.cancel_state(job_id=job_id, lease_token=claimed.lease_token) == 2
+
+    assert job_queue.complete_job(job_id=job_id, lease_token=claimed.lease_token, result=42)
+    row = fetch_job(job_id)
+    assert row.status == JobStatus.CANCELLED.value and row.result is None
+
+
+def test_retry_and_quota_wait_keep_the_place_in_line(app):
+    user, other = make_user(), make_user()
+    first = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    behind = job_queue.submit_job(user_id=other, job_type="diagnostic", payload={})
+    claimed = claim_one()
+    assert job_queue.retry_job(
+        job_id=first, lease_token=claimed.lease_token, error="flaky", delay_seconds=0.3
+    )
+    row = fetch_job(first)
+    assert row.status == JobStatus.SCHEDULED.value and row.error == "flaky"
+    assert row.run_after is not None
+    time.sleep(0.35)
+    assert claim_one().job_id == first  # promoted ahead of the job submitted after it
+    assert claim_one().job_id == behind
+
+
+def test_after_a_redis_wipe_the_reconciler_restores_every_waiting_job_once_in_order(
+    wide_app, redis_conn
+):
+    users = [make_user() for _ in range(3)]
+    priorities = [P.LOW, P.HIGH, P.NORMAL, P.BULK, P.CRITICAL]
+    expected = []
+    for index in range(40):
+        priority = priorities[index % len(priorities)]
+        job_id = job_queue.submit_job(
+            user_id=users[index % 3], job_type="diagnostic", payload={}, priority=priority
+        )
+        expected.append((int(priority), index, job_id))
+    running = claim_one()
+    expected = [e for e in expected if e[2] != running.job_id]
+
+    redis_conn.flushdb()  # what FLUSHALL does to this database
+    counts = job_queue.reconcile()
+    assert counts == {"enqueued": 39, "requeued_running": 1}
+    assert job_queue.reconcile() == {"enqueued": 0, "requeued_running": 0}
+
+    # The job that was running when Redis was wiped runs again; its old worker is fenced out.
+    assert not job_queue.complete_job(job_id=running.job_id, lease_token=running.lease_token)
+    claimed = [job.job_id for job in claim_all()]
+    assert len(claimed) == len(set(claimed)) == 40
+    waiting_order = [job_id for job_id in claimed if job_id != running.job_id]
+    assert waiting_order == [job_id for _p, _i, job_id in sorted(expected)]
+
+
+def test_a_job_whose_enqueue_was_lost_is_found_by_the_reconciler(app, redis_conn):
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    redis_conn.flushdb()
+    assert claim_one() is None
+    assert job_queue.reconcile()["enqueued"] == 1
+    assert claim_one().job_id == job_id
+
+
+def test_a_claimed_job_that_postgres_says_is_finished_is_dropped_not_run(app):
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    job_queue.cancel_job(job_id=job_id, user_id=user)
+    job_queue.enqueue([(job_id, user, 3, 0.0)])  # e.g. a reconciler that read a stale row
+    assert claim_one() is None
+    assert fetch_job(job_id).status == JobStatus.CANCELLED.value
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    delays = [job_queue.retry_delay_seconds(n, base=2, maximum=30) for n in range(1, 7)]
+    for attempt, delay in enumerate(delays, start=1):
+        ceiling = min(30, 2 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= delay <= ceiling

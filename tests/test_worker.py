@@ -1,0 +1,320 @@
+"""The worker pool: retries, quota waits, cancellation, leases, shutdown, crashed processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from server import job_handlers, job_queue
+from server.job_handlers import QuotaWait, register_handler, unregister_handler
+from server.job_queue import JobPriority
+from server.redis_client import get_redis
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.queue_helpers import fetch_job, make_user, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def finished(job_id):
+    row = fetch_job(job_id)
+    return row if row.status in ("succeeded", "failed", "cancelled") else None
+
+
+def status_is(job_id, *statuses):
+    return lambda: fetch_job(job_id).status in statuses
+
+
+def diagnostic(user, **payload):
+    return job_queue.submit_job(
+        user_id=user, job_type="diagnostic", payload=payload, priority=JobPriority.HIGH
+    )
+
+
+@pytest.fixture
+def handler():
+    """Register test-only job types; forgotten after the test."""
+    names = []
+
+    def register(name, run, **options):
+        register_handler(name, **options)(run)
+        names.append(name)
+
+    yield register
+    for name in names:
+        unregister_handler(name)
+
+
+def test_a_diagnostic_job_runs_reports_progress_and_records_its_duration(app, run_pool):
+    job_id = diagnostic(make_user(), sleep_ms=200)
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded"
+    assert row.result == {"slept_ms": 200, "attempt": 1}
+    assert row.progress_percent == 100 and row.progress_message
+    assert row.duration_ms >= 200 and row.finished_at >= row.started_at
+    assert row.lease_token is None
+
+
+def test_every_log_line_of_a_job_carries_its_job_id(app, run_pool, settings):
+    job_id = diagnostic(make_user())
+    run_pool(app)
+    wait_for(lambda: finished(job_id))
+    time.sleep(0.1)
+    # The suite's log may have rotated: read the current file and its backups. Other threads
+    # may be writing, so only complete lines count.
+    lines = [
+        json.loads(line)
+        for path in sorted(settings.log_dir.glob("api_server.log*"))
+        for line in path.read_text().split("\n")[:-1]
+    ]
+    done = [line for line in lines if line.get("message") == "diagnostic done"]
+    assert all("job_id" in line for line in done)
+    assert any(line["job_id"] == job_id for line in done)
+    assert any(
+        line.get("job_id") == job_id and line["message"] == "job run finished" for line in lines
+    )
+
+
+def test_retryable_errors_back_off_then_succeed(make_app, run_pool, handler):
+    app = make_app(job_queue_retry_base_seconds=0.4)
+    attempts_at = []
+
+    def flaky(job):
+        attempts_at.append(time.monotonic())
+        if job.attempt < 3:
+            raise job_handlers.RetryableJobError("upstream hiccup")
+        return {"ok": True}
+
+    handler("flaky", flaky, max_attempts=5)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="flaky", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded" and row.attempts == 3 and row.result == {"ok": True}
+    gaps = [b - a for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4  # half of 0.4 * 2^(n-1), at least
+
+
+def test_retries_stop_at_max_attempts_and_keep_the_error(make_app, run_pool):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+    with app.app_context():
+        job_id = diagnostic(make_user(), fail_times=5)
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+    assert row.status == "failed" and row.attempts == 3
+    assert "diagnostic failure on attempt 3" in row.error and "after 3 attempts" in row.error
+
+
+def test_a_non_retryable_error_fails_at_once(app, run_pool, handler):
+    def broken(job):
+        raise ValueError("the payload makes no sense")
+
+    handler("broken", broken, max_attempts=5)
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="broken", payload={})
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "failed" and row.attempts == 1
+    assert row.error == "ValueError: the payload makes no sense"
+
+
+def test_waiting_for_quota_schedules_without_counting_then_runs_in_priority_order(
+    make_app, run_pool, handler, redis_conn
+):
+    """A handler that finds the (Gemini) quota exhausted raises QuotaWait."""
+    app = make_app(job_queue_max_per_user=10)
+    quota, order = "test:gemini_quota", "test:ran"
+
+    def needs_quota(job):
+        if redis_conn.decr(quota) < 0:
+            redis_conn.incr(quota)
+            raise QuotaWait(0.3, "the Gemini quota")
+        redis_conn.rpush(order, job.payload["n"])
+        return {"n": job.payload["n"]}
+
+    handler("needs_quota", needs_quota)
+    redis_conn.set(quota, 0)
+    priorities = [JobPriority.LOW, JobPriority.BULK, JobPriority.HIGH, JobPriority.NORMAL]
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(
+                user_id=user, job_type="needs_quota", payload={"n": n}, priority=priority
+            )
+            for n, priority in enumerate(priorities)
+        ]
+        pool = run_pool(app, threads=1)
+        wait_for(lambda: all(fetch_job(i).status == "scheduled" for i in ids))
+        pool.stop(grace_seconds=2)
+        for job_id in ids:
+            row = fetch_job(job_id)
+            assert row.attempts == 0 and row.error is None
+            assert row.progress_message == "waiting for the Gemini quota"
+
+        time.sleep(0.4)  # every wait is over: all are due at once
+        redis_conn.set(quota, len(ids))
+        run_pool(app, threads=1)
+        for job_id in ids:
+            wait_for(lambda job_id=job_id: finished(job_id))
+        rows = [(row.status, row.attempts) for row in map(fetch_job, ids)]
+    assert rows == [("succeeded", 1)] * 4
+    assert redis_conn.lrange(order, 0, -1) == ["2", "3", "0", "1"]  # HIGH, NORMAL, LOW, BULK
+
+
+def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
+    steps = []
+
+    def careful(job):
+        for step in range(100):
+            steps.append(step)
+            time.sleep(0.05)
+            job.check_cancelled()
+        return "finished"
+
+    handler("careful", careful)
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="careful", payload={})
+    run_pool(app)
+    wait_for(lambda: len(steps) >= 3)
+    assert job_queue.cancel_job(job_id=job_id, user_id=user).cancel_requested
+    row = wait_for(lambda: finished(job_id), timeout=5)
+    assert row.status == "cancelled" and row.result is None
+    assert len(steps) < 20
+
+
+def test_a_result_arriving_after_a_cancel_does_not_overwrite_it(app, run_pool, handler):
+    started = []
+
+    def stubborn(job):
+        started.append(True)
+        time.sleep(0.5)
+        return {"late": "result"}
+
+    handler("stubborn", stubborn)
+    user = make_user()
+    job_id = job_queue.submit_job(user_id=user, job_type="stubborn", payload={})
+    run_pool(app)
+    wait_for(lambda: started)
+    job_queue.cancel_job(job_id=job_id, user_id=user)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "cancelled" and row.result is None
+
+
+def test_leases_are_renewed_while_a_long_job_runs(make_app, run_pool):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        job_id = diagnostic(make_user(), sleep_ms=2500)
+        run_pool(app)
+        deadline = time.monotonic() + 10
+        while not finished(job_id) and time.monotonic() < deadline:
+            job_queue.reap_expired_leases()
+            time.sleep(0.2)
+        row = fetch_job(job_id)
+    assert row.status == "succeeded" and row.attempts == 1 and row.lost_leases == 0
+
+
+def test_shutdown_lets_short_jobs_finish_and_releases_long_ones(make_app, run_pool):
+    app = make_app(job_queue_max_per_user=10)
+    with app.app_context():
+        user = make_user()
+        short = diagnostic(user, sleep_ms=300)
+        long = diagnostic(user, sleep_ms=10_000)
+        pool = run_pool(app, threads=2)
+        wait_for(
+            lambda: fetch_job(long).status == "running" and fetch_job(short).status == "running"
+        )
+        stop_began = time.monotonic()
+        pool.stop(grace_seconds=1.0)
+        assert time.monotonic() - stop_began < 5
+        assert fetch_job(short).status == "succeeded"
+        released = fetch_job(long)
+        assert released.status == "queued" and released.lease_token is None
+        assert job_queue.queue_position(job_id=long) == 1
+        # Another worker takes it from there.
+        claimed = job_queue.claim_jobs(worker_id="next", limit=1)
+        assert [job.job_id for job in claimed] == [long]
+
+
+# --- real worker processes ---------------------------------------------------------------
+
+
+def worker_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    env.update(
+        DATABASE_URL=TEST_DATABASE_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        JWT_SECRET_KEY="w" * 40,
+        ENCRYPTION_KEY="e" * 44,
+        LOG_DIR=str(tmp_path),
+        LOG_TO_STDOUT="false",
+        INSTANCE_DIR=str(tmp_path),
+        JOB_QUEUE_LEASE_SECONDS="2",
+        JOB_QUEUE_REAPER_INTERVAL_SECONDS="0.2",
+        JOB_QUEUE_RECONCILE_INTERVAL_SECONDS="5",
+        JOB_QUEUE_SHUTDOWN_GRACE_SECONDS="5",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture
+def worker_processes():
+    processes = []
+
+    def start(env):
+        process = start_worker(env)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_a_job_of_a_worker_killed_mid_run_is_rerun_by_another_worker(
+    app, tmp_path, worker_processes
+):
+    job_id = diagnostic(make_user(), sleep_ms=4000)
+    env = worker_env(tmp_path)
+    doomed = worker_processes(env)
+    wait_for(lambda: fetch_job(job_id).status == "running", timeout=30)
+    first_worker = fetch_job(job_id).worker_id
+    assert first_worker.endswith(f":{doomed.pid}")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+
+    rescuer = worker_processes(env)
+    row = wait_for(lambda: finished(job_id), timeout=40)
+    assert row.status == "succeeded"
+    assert row.attempts == 2 and row.lost_leases == 1
+    assert row.worker_id.endswith(f":{rescuer.pid}")
+
+
+def test_sigterm_stops_claiming_and_exits_cleanly(app, tmp_path, worker_processes):
+    job_id = diagnostic(make_user(), sleep_ms=500)
+    process = worker_processes(worker_env(tmp_path))
+    wait_for(lambda: fetch_job(job_id).status == "running", timeout=30)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert fetch_job(job_id).status == "succeeded"
+    later = diagnostic(make_user())
+    time.sleep(0.3)
+    assert fetch_job(later).status == "queued"
+    assert get_redis(app).zcard(job_queue.KEY_PREFIX + "running") == 0
