@@ -158,7 +158,7 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
         upgrade()
         user = accounts.create_user(
             email="bench@example.com",
-            password="bench passphrase",  # noqa: S106 - a throwaway account in a scratch DB
+            password="a throwaway scratch passphrase",  # noqa: S106 - scratch DB only
             name="Bench",
             settings=settings,
         )
