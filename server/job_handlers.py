@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from server import job_queue
+from server import job_queue, rate_limiter
 from server.schemas.jobs import DiagnosticPayload
 
 log = logging.getLogger("server.job_handlers")
@@ -30,6 +31,10 @@ KNOWN_JOB_TYPES = (
     "project_analysis",
     "diagnostic",
 )
+
+
+# How long a job waiting for a concurrency slot waits before it looks again.
+CAP_RECHECK_SECONDS = 2.0
 
 
 class RetryableJobError(Exception):
@@ -114,6 +119,7 @@ class JobContext:
         # Set by the worker's heartbeat or at shutdown; checked by `check_cancelled`.
         self.cancel_requested = False
         self.lease_lost = False
+        self._held_caps: list[str] = []
 
     @property
     def timed_out(self) -> bool:
@@ -131,6 +137,38 @@ class JobContext:
             raise JobCancelled(f"job {self.job_id} was cancelled")
         if self.timed_out:
             raise JobTimeout(f"job {self.job_id} ran past its time limit")
+        for cap_name in self._held_caps:
+            rate_limiter.renew(cap_name, self.job_id)
+
+    def reserve_gemini_call(self) -> rate_limiter.Reservation:
+        """Take one slot of the Gemini quota, or raise `QuotaWait` so the job waits its turn.
+
+        Every Gemini call goes through here (or `rate_limiter.reserve_gemini_call`); a call
+        that is not made after all is refunded with `rate_limiter.release_gemini_call`.
+        """
+        reservation = rate_limiter.reserve_gemini_call()
+        if not reservation.granted:
+            raise QuotaWait(reservation.retry_after, f"the Gemini quota ({reservation.reason})")
+        return reservation
+
+    @contextmanager
+    def concurrency_slot(self, cap_name: str) -> Iterator[None]:
+        """Hold one slot of a concurrency cap for the block, or raise `QuotaWait`.
+
+        The slot is a lease held by this job; `check_cancelled` renews it between steps, and a
+        crashed worker's slot frees itself when the lease runs out.
+        """
+        lease = rate_limiter.acquire(cap_name, self.job_id)
+        if not lease.acquired:
+            # Holders usually release long before their lease ends: look again soon.
+            retry = min(max(lease.retry_after, 0.5), CAP_RECHECK_SECONDS)
+            raise QuotaWait(retry, f"a free {cap_name} slot")
+        self._held_caps.append(cap_name)
+        try:
+            yield
+        finally:
+            self._held_caps.remove(cap_name)
+            rate_limiter.release(cap_name, self.job_id)
 
     def report_progress(self, percent: int, message: str | None = None) -> None:
         """Record progress (0-100) and a short message for status and event readers."""

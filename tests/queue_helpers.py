@@ -62,3 +62,19 @@ def run_pool():
     yield start
     for pool in pools:
         pool.stop(grace_seconds=2)
+
+
+@pytest.fixture
+def handler():
+    """Register test-only job types; forgotten after the test."""
+    from server.job_handlers import register_handler, unregister_handler
+
+    names = []
+
+    def register(name, run, **options):
+        register_handler(name, **options)(run)
+        names.append(name)
+
+    yield register
+    for name in names:
+        unregister_handler(name)

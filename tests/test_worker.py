@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from server import job_handlers, job_queue
-from server.job_handlers import QuotaWait, register_handler, unregister_handler
+from server.job_handlers import QuotaWait
 from server.job_queue import JobPriority
 from server.redis_client import get_redis
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
@@ -33,20 +33,6 @@ def diagnostic(user, **payload):
     return job_queue.submit_job(
         user_id=user, job_type="diagnostic", payload=payload, priority=JobPriority.HIGH
     )
-
-
-@pytest.fixture
-def handler():
-    """Register test-only job types; forgotten after the test."""
-    names = []
-
-    def register(name, run, **options):
-        register_handler(name, **options)(run)
-        names.append(name)
-
-    yield register
-    for name in names:
-        unregister_handler(name)
 
 
 def test_a_diagnostic_job_runs_reports_progress_and_records_its_duration(app, run_pool):
