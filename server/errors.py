@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import redis
 from apiflask import APIFlask, HTTPError, Schema
 from apiflask.fields import Dict, Integer, Nested, String
 from flask import g
@@ -168,6 +169,21 @@ def init_app(app: APIFlask) -> None:
     app.config["HTTP_ERROR_SCHEMA"] = ErrorResponse
     app.config["VALIDATION_ERROR_SCHEMA"] = ErrorResponse
     app.error_processor(_process_http_error)
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_unavailable(exc: Exception):
+        # A dependency being down is not a bug in the request: say so, and say retry.
+        log.warning(
+            "redis unavailable", extra={"request_id": g.get("request_id"), "error": str(exc)}
+        )
+        body = error_body(
+            503,
+            "unavailable",
+            "A backing service is temporarily unavailable; try again shortly.",
+            {"dependency": "redis"},
+        )
+        return body, 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -17,12 +17,18 @@ _DESCRIPTIONS = {
     404: "Not found",
     413: "Request body too large",
     422: "Invalid input",
+    429: "A rate limit was reached (see Retry-After and the RateLimit headers)",
+    503: "Overloaded (load shedding) or a backing service is unavailable; see Retry-After",
 }
 
 
-def _document_common_errors(operation: dict, mode: str, has_path_args: bool) -> None:
+def _document_common_errors(
+    operation: dict, mode: str, has_path_args: bool, is_api: bool
+) -> None:
     """Every operation can answer these; say so, so clients and fuzzers know the shape."""
     statuses = {403}  # any address may be blocked
+    if is_api:  # request limits and load shedding apply to every /api request
+        statuses.update({429, 503})
     if mode != "public":
         statuses.add(401)
     if has_path_args:
@@ -53,7 +59,9 @@ def init_app(app: APIFlask) -> None:
                 if operation is None:
                     continue
                 operation["security"] = [] if mode == "public" else [{"BearerAuth": []}]
-                _document_common_errors(operation, mode, bool(rule.arguments))
+                _document_common_errors(
+                    operation, mode, bool(rule.arguments), rule.rule.startswith("/api/")
+                )
                 if mode == "admin":
                     operation.setdefault("description", "Requires the admin role.")
         return spec

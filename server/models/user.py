@@ -19,6 +19,8 @@ class Role(enum.StrEnum):
 
 class User(db.Model):
     __tablename__ = "users"
+    # SQLite would otherwise hand a deleted account's id to the next sign-up.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True, index=True)

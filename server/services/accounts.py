@@ -14,7 +14,7 @@ from jwt import PyJWTError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import mailer, security_manager
+from server import job_queue, mailer, security_manager
 from server.config import Settings
 from server.errors import (
     ApiError,
@@ -28,7 +28,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.extensions import db
-from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
+from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens
 from server.security_manager.events import record_event
@@ -36,6 +36,7 @@ from server.security_manager.sanitising import sanitise_text
 
 log = logging.getLogger("server.accounts")
 
+OPEN_JOB_STATUSES = ("queued", "scheduled", "running")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
@@ -248,7 +249,8 @@ def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None
     refresh_payload = None
     if refresh_token:
         try:
-            refresh_payload = decode_token(refresh_token)
+            # An expired refresh token still identifies the login being ended.
+            refresh_payload = decode_token(refresh_token, allow_expired=True)
         except (PyJWTError, JWTExtendedException) as exc:
             raise ValidationFailed(
                 f"refresh_token: not a valid token ({exc})",
@@ -503,6 +505,12 @@ def delete_account(*, user: User, current_password: str, settings: Settings) -> 
     """Delete the account with its resumes, stored credentials and tokens."""
     _require_current_password(user, current_password, settings, "account_deleted")
     user_id, email = user.id, user.email
+    # Take the account's waiting and running jobs out of the queue before their rows go.
+    open_jobs = db.session.scalars(
+        select(Job.id).where(Job.user_id == user_id, Job.status.in_(OPEN_JOB_STATUSES))
+    ).all()
+    for job_id in open_jobs:
+        job_queue.cancel_job(job_id=job_id, user_id=user_id)
     for model in (Resume, UserCredential, OneTimeToken):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.delete(user)

@@ -130,3 +130,32 @@ def test_request_id_is_echoed_or_generated(client):
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert generated.headers["X-Request-ID"] != "bad id with spaces"
     assert len(generated.headers["X-Request-ID"]) == 32
+
+
+def test_redis_down_on_a_route_that_needs_it_is_503_not_500(client, make_app):
+    account = client.create_account()
+    down = make_app(redis_url="redis://127.0.0.1:1/0").test_client()
+    response = down.post(
+        "/api/auth/logout",
+        headers={"Authorization": f"Bearer {account.access_token}"},
+        json={"refresh_token": account.refresh_token},
+    )
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "unavailable" and error["details"]["dependency"] == "redis"
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_logout_with_an_expired_refresh_token_still_ends_the_session(client, app):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_refresh_token
+
+    account = client.create_account()
+    user = app.extensions["sqlalchemy"].session.get(User, account.id)
+    expired_refresh = create_refresh_token(identity=user, expires_delta=timedelta(seconds=-5))
+    response = client.post(
+        "/api/auth/logout", token=account.access_token, json={"refresh_token": expired_refresh}
+    )
+    assert response.status_code == 200
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 401

@@ -1,6 +1,8 @@
 """Sessions: refresh rotation and reuse detection, fresh logins, revoking every session."""
 
-from tests.helpers import DEFAULT_PASSWORD, error_of
+import pytest
+
+from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of
 
 NEW_PASSWORD = "a brand new passphrase for tests"
 
@@ -171,3 +173,46 @@ def test_role_cannot_be_set_by_a_client(client):
         json={"secret": "x", "user_id": 999, "role": "admin"},
     )
     assert attempt.status_code == 422
+
+
+def test_deleting_an_account_with_jobs_takes_them_out_of_the_queue(client, app, redis_conn):
+    from server import job_queue
+    from server.errors import NotFound
+
+    account = client.create_account()
+    job_id = job_queue.submit_job(
+        user_id=account.id, job_type="diagnostic", payload={"sleep_ms": 0, "fail_times": 0}
+    )
+    assert job_queue.queue_stats()["queue_size"] == 1
+    deleted = client.post(
+        "/api/user/delete", token=account.access_token, json={"current_password": DEFAULT_PASSWORD}
+    )
+    assert deleted.status_code == 200
+    assert job_queue.queue_stats()["queue_size"] == 0
+    with pytest.raises(NotFound):
+        job_queue.get_job(job_id=job_id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_deleted_accounts_tokens_never_reach_the_next_sign_up(make_app, tmp_path, backend):
+    """Ids are never reused, so an old token cannot name a newer account."""
+    from flask_migrate import upgrade
+
+    from server.extensions import db
+
+    if backend == "sqlite":
+        app = make_app(database_url=f"sqlite:///{tmp_path / 'ids.db'}")
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+    else:
+        app = make_app()
+    client = ApiClient(app.test_client())
+    alice = client.create_account()
+    client.post(
+        "/api/user/delete", token=alice.access_token, json={"current_password": DEFAULT_PASSWORD}
+    )
+    bob = client.create_account()
+    assert bob.id != alice.id
+    assert client.get("/api/user/profile", token=alice.access_token).status_code == 401
+    assert client.post("/api/auth/refresh", token=alice.refresh_token).status_code == 401
