@@ -22,9 +22,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _document_common_errors(
-    operation: dict, mode: str, has_path_args: bool, is_api: bool
-) -> None:
+def _document_common_errors(operation: dict, mode: str, has_path_args: bool, is_api: bool) -> None:
     """Every operation can answer these; say so, so clients and fuzzers know the shape."""
     statuses = {403}  # any address may be blocked
     if is_api:  # request limits and load shedding apply to every /api request

@@ -100,6 +100,11 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "auth_login_per_ip_per_minute": RateLimit(10, 60, "ip"),
     "auth_register_per_ip_per_hour": RateLimit(20, 3600, "ip"),
     "auth_refresh_per_ip_per_minute": RateLimit(30, 60, "ip"),
+    # Public routes that send mail or take a mailed token: per address, so nobody can spam
+    # inboxes, guess tokens quickly or spend the global budget from one place.
+    "auth_password_reset_per_ip_per_hour": RateLimit(10, 3600, "ip"),
+    "auth_token_confirm_per_ip_per_minute": RateLimit(10, 60, "ip"),
+    "auth_verify_email_per_user_per_hour": RateLimit(5, 3600, "user"),
     "concurrent_tailoring_sessions": ConcurrencyCap(3, lease_seconds=600, scope="global"),
 }
 

@@ -83,8 +83,9 @@ def logout(body):
 
 
 @bp.post("/verify-email/request")
+@rate_limit("auth_verify_email_per_user_per_hour")
 @bp.output(MessageOut, status_code=202)
-@bp.doc(summary="Mail the caller a link to verify their address", responses=[202, 401, 503])
+@bp.doc(summary="Mail the caller a link to verify their address", responses=[202, 401, 429, 503])
 def request_email_verification():
     sent = accounts.request_email_verification(user=current_user(), settings=app_settings())
     return {"message": "Verification email sent" if sent else "Email address already verified"}
@@ -92,6 +93,7 @@ def request_email_verification():
 
 @bp.post("/verify-email/confirm")
 @public
+@rate_limit("auth_token_confirm_per_ip_per_minute")
 @bp.input(TokenIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(summary="Confirm an address with the token from the mail", responses=[200, 400, 422])
@@ -102,6 +104,7 @@ def confirm_email_verification(body):
 
 @bp.post("/password-reset/request")
 @public
+@rate_limit("auth_password_reset_per_ip_per_hour")
 @bp.input(PasswordResetRequestIn, arg_name="body")
 @bp.output(MessageOut, status_code=202)
 @bp.doc(
@@ -116,6 +119,7 @@ def request_password_reset(body):
 
 @bp.post("/password-reset/confirm")
 @public
+@rate_limit("auth_token_confirm_per_ip_per_minute")
 @bp.input(PasswordResetConfirmIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(

@@ -181,3 +181,19 @@ def test_the_openapi_document_lists_429_on_the_limited_auth_routes(client):
     for path in ("/api/auth/login", "/api/auth/register", "/api/auth/refresh"):
         assert "429" in paths[path]["post"]["responses"], path
     assert re.search(r"rate-limits", " ".join(paths))
+
+
+def test_public_mail_routes_are_limited_per_address_without_spending_the_global_budget(
+    make_app, redis_conn
+):
+    client = client_with(make_app, auth_password_reset_per_ip_per_hour="2/3600")
+    global_key = "rate_limit:api_requests_global_per_minute:global"
+    for _ in range(2):
+        response = client.post("/api/auth/password-reset/request", json={"email": "a@example.com"})
+        assert response.status_code == 202
+    counted_globally = redis_conn.zcard(global_key)
+    refused = client.post("/api/auth/password-reset/request", json={"email": "a@example.com"})
+    assert refused.status_code == 429
+    assert error_of(refused)["details"]["limit"] == "auth_password_reset_per_ip_per_hour"
+    assert redis_conn.zcard(global_key) == counted_globally
+    assert redis_conn.exists("rate_limit:auth_password_reset_per_ip_per_hour:127.0.0.1")
