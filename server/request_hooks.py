@@ -9,6 +9,7 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.extensions import db
+from server.security_manager.ip_blocking import canonical_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -27,10 +28,32 @@ DOCS_CSP = (
 )
 
 
+class CanonicalClientAddress:
+    """WSGI middleware: one spelling per client address (`::ffff:1.2.3.4` is `1.2.3.4`).
+
+    Blocks, lockouts, rate-limit keys and audit records all key on `request.remote_addr`, so
+    two spellings of one address must not count as two clients.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        address = environ.get("REMOTE_ADDR")
+        if address:
+            try:
+                environ["REMOTE_ADDR"] = canonical_ip(address)
+            except ValueError:
+                pass  # not an address (a unix socket peer): leave it as the server gave it
+        return self.wsgi_app(environ, start_response)
+
+
 def init_app(app: Flask) -> None:
     """Install ProxyFix for the configured proxy hops, request ids and security headers."""
     hops = app.config["SETTINGS"].trusted_proxy_count
+    app.wsgi_app = CanonicalClientAddress(app.wsgi_app)  # type: ignore[method-assign]
     if hops:
+        # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     @app.teardown_request

@@ -32,10 +32,21 @@ THROTTLED_BURST_PREFIX = "ip_signal:throttled:"
 MAX_BLOCK_SECONDS = 90 * 86400
 
 
+def canonical_ip(value: str) -> str:
+    """One spelling per address: compressed lower-case IPv6, IPv4-mapped IPv6 as IPv4.
+
+    Raises ValueError for text that is not an address.
+    """
+    address = ipaddress.ip_address(value.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
 def normalise_ip(value: str) -> str:
     """The canonical text of an IPv4 or IPv6 address; 422 when it is not one."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return canonical_ip(value)
     except ValueError:
         raise ValidationFailed(
             "ip: not a valid IPv4 or IPv6 address", details={"ip": ["not a valid IP address"]}
@@ -81,6 +92,11 @@ def block_ip(
 ) -> dict[str, Any] | None:
     """Block an address for a while; returns the record, or None for an allowlisted address."""
     ip = normalise_ip(ip)
+    if automatic and ipaddress.ip_address(ip).is_loopback:
+        # Every client looks like loopback when a local proxy's hops are not trusted
+        # (TRUSTED_PROXY_COUNT): blocking it would block everyone.
+        log.warning("not blocking a loopback address automatically", extra={"reason": reason})
+        return None
     if is_allowlisted(ip, settings):
         if automatic:
             return None

@@ -147,3 +147,26 @@ def test_repeated_429s_block_the_address(make_app):
 def test_redis_down_fails_open(make_app):
     app = make_app(redis_url="redis://127.0.0.1:1/0")
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_an_ipv4_mapped_ipv6_spelling_is_the_same_blocked_client(client, app):
+    admin = client.create_admin(app)
+    blocked = client.post(
+        "/api/admin/security/ip-blocks",
+        token=admin.access_token,
+        json={"ip": "::ffff:203.0.113.9", "reason": "abuse", "ttl_seconds": 600},
+    )
+    assert blocked.status_code == 201 and blocked.get_json()["ip"] == "203.0.113.9"
+    for spelling in ("203.0.113.9", "::ffff:203.0.113.9", "::FFFF:203.0.113.9"):
+        response = client.get("/healthz", environ_base={"REMOTE_ADDR": spelling})
+        assert response.status_code == 403, spelling
+
+
+def test_loopback_is_never_blocked_automatically(make_app):
+    from tests.helpers import ApiClient
+
+    app = make_app(ip_block_error_burst=3)
+    client = ApiClient(app.test_client())
+    for _ in range(5):
+        assert client.get("/api/no-such-route").status_code == 404
+    assert client.get("/healthz").status_code == 200
