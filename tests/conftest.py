@@ -7,6 +7,7 @@ empty Redis database.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from tests.helpers import ApiClient
 pytest_plugins = ["tests.queue_helpers"]
 
 TEST_DATABASE_URL = normalise_database_url(
-    os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/job_agent_test")
+    os.environ.get(
+        "TEST_DATABASE_URL", f"postgresql://{getpass.getuser()}@127.0.0.1:5432/job_agent_test"
+    )
 )
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40

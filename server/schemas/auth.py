@@ -52,12 +52,6 @@ class TokensOut(Schema):
     user = Nested(UserOut, required=True)
 
 
-class AccessTokenOut(Schema):
-    access_token = String(required=True)
-    token_type = String(required=True)
-    expires_in = Integer(required=True)
-
-
 class RefreshOut(Schema):
     """A rotated pair: the old refresh token is retired, use the new one next time."""
 
