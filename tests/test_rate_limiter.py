@@ -158,6 +158,28 @@ def test_a_request_refused_by_one_limit_consumes_none_of_the_others(limiter_with
     assert redis_conn.zcard("rate_limit:resume_tailoring_per_user_per_day:9") == 1
 
 
+def test_an_admission_reports_what_each_limit_has_left_and_when_it_resets(limiter_with):
+    limiter = limiter_with(
+        job_applications_per_user_per_day="3/60", resume_tailoring_per_user_per_day="2/30"
+    )
+    both = ["job_applications_per_user_per_day", "resume_tailoring_per_user_per_day"]
+    assert limiter.hit(both, "11").allowed
+    time.sleep(0.2)
+    second = limiter.hit(both, "11")
+    applications, tailoring = second.states
+    # With room left: the quota is whole again a full window after this admission.
+    assert (applications.remaining, applications.reset_seconds) == (1, 60)
+    # With none left: the next slot frees a window after the first admission.
+    assert tailoring.remaining == 0
+    assert 29 < tailoring.reset_seconds <= 29.8
+    assert second.most_constraining == tailoring
+    refused = limiter.hit(both, "11")
+    assert not refused.allowed
+    assert [s.name for s in refused.refused_by] == ["resume_tailoring_per_user_per_day"]
+    assert refused.states[0].reset_seconds == 0  # not refusing: nothing to wait for
+    assert 0 < refused.retry_after == refused.states[1].reset_seconds <= tailoring.reset_seconds
+
+
 def test_keys_are_named_as_the_runbook_says_and_deleting_one_resets_the_limit(
     limiter_with, redis_conn
 ):
