@@ -267,7 +267,6 @@ return out
 # lease (us). Modes: 'acquire' (or renew if held), 'renew' (only if held), 'count'.
 # Returns: granted (0/1), holders now, retry (us until the earliest lease ends when refused).
 _CAP_SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key, mode, holder = KEYS[1], ARGV[1], ARGV[2]
@@ -290,7 +289,8 @@ end
 local retry = 0
 if mode == 'acquire' then
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  retry = tonumber(first[2]) - now
+  -- No holder at all means a cap of 0: nothing frees, so look again after one lease.
+  if first[2] then retry = tonumber(first[2]) - now else retry = lease end
 end
 return {0, count, retry}
 """
@@ -676,7 +676,8 @@ class RateLimiter:
             raise _Unavailable
         try:
             result = action(*args)
-        except redis.RedisError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Only an unreachable Redis is an outage; a script error is a bug and stays loud.
             self.health.failed(exc)
             raise _Unavailable from exc
         self.health.succeeded()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server import rate_limiter
 from server.config import ConfigError
 from server.rate_limiter import (
     LIMITS,
@@ -390,3 +391,12 @@ def test_concurrent_acquires_never_exceed_the_cap_and_release_frees_a_slot(limit
     limiter.release(cap, holders[0])
     assert limiter.acquire(cap, "late").acquired
     assert limiter.acquire(cap, holders[1]).acquired  # acquiring again keeps the same slot
+
+
+def test_a_cap_of_zero_refuses_without_taking_the_limiter_offline(make_app):
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "0/30"})
+    with app.app_context():
+        lease = rate_limiter.acquire("concurrent_tailoring_sessions", "job-1")
+        assert not lease.acquired and lease.retry_after > 0
+        assert not rate_limiter.degraded()
+        assert rate_limiter.reserve_gemini_call().granted
