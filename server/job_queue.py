@@ -416,17 +416,7 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
             ).rowcount
             kind = outcome.kind
             if not applied:
-                applied = sql.execute(
-                    update(JOBS)
-                    .where(guard)
-                    .values(
-                        status=JobStatus.CANCELLED.value,
-                        finished_at=now,
-                        updated_at=now,
-                        lease_token=None,
-                        error="cancelled by request",
-                    )
-                ).rowcount
+                applied = _mark_cancelled_by_request(sql, guard, now)
                 kind = OutcomeKind.CANCELLED
             if not applied:
                 log.warning(
@@ -449,6 +439,21 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
         # PostgreSQL has the outcome; the reaper settles these leases when they expire.
         log.warning("settle failed; the reaper will settle", extra={"jobs": len(ops)})
     return [o.job_id for o in accepted]
+
+
+def _mark_cancelled_by_request(sql, where, now: datetime) -> int:
+    """End the rows matching `where` as cancelled by their owner; returns how many."""
+    return sql.execute(
+        update(JOBS)
+        .where(where)
+        .values(
+            status=JobStatus.CANCELLED.value,
+            finished_at=now,
+            updated_at=now,
+            lease_token=None,
+            error="cancelled by request",
+        )
+    ).rowcount
 
 
 _BULK_SUCCESS = text(
@@ -711,17 +716,7 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                 ops.append((job_id, token, "retry", _ms(delay)))
                 counts["requeued"] += 1
             elif row.cancel_requested:
-                sql.execute(
-                    update(JOBS)
-                    .where(JOBS.c.id == job_id)
-                    .values(
-                        status=JobStatus.CANCELLED.value,
-                        finished_at=now,
-                        updated_at=now,
-                        lease_token=None,
-                        error="cancelled by request",
-                    )
-                )
+                _mark_cancelled_by_request(sql, JOBS.c.id == job_id, now)
                 ops.append((job_id, token, "ack", 0))
                 counts["dropped"] += 1
             else:
@@ -816,7 +811,7 @@ def reconcile() -> dict[str, int]:
     return counts
 
 
-def status_label(priority: int) -> str:
+def priority_name(priority: int) -> str:
     """The name of a priority value ("HIGH"), or its number when it has none."""
     try:
         return JobPriority(priority).name

@@ -7,7 +7,7 @@ import pytest
 from server import job_queue
 from server.job_queue import JobPriority, NewJob
 from server.models import JobStatus
-from tests.queue_helpers import fetch_job, make_user
+from tests.queue_helpers import fetch_job, make_user, wait_for
 
 P = JobPriority
 
@@ -252,3 +252,21 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     for attempt, delay in enumerate(delays, start=1):
         ceiling = min(30, 2 * 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling
+
+
+def test_a_cancelled_job_whose_worker_died_ends_cancelled_when_its_lease_is_reaped(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        user = make_user()
+        job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+        assert claim_one().job_id == job_id
+        job_queue.cancel_job(job_id=job_id, user_id=user)
+        wait_for(lambda: job_queue.reap_expired_leases()["dropped"], timeout=10)
+        row = fetch_job(job_id)
+        assert row.status == JobStatus.CANCELLED.value and row.error == "cancelled by request"
+        assert row.lease_token is None and claim_one() is None
+
+
+def test_priority_names_read_as_words_and_unknown_values_as_numbers():
+    assert job_queue.priority_name(2) == "HIGH"
+    assert job_queue.priority_name(9) == "9"

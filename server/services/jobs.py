@@ -77,7 +77,7 @@ def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
         "job_id": job.id,
         "type": job.job_type,
         "status": job.status,
-        "priority": job_queue.status_label(job.priority),
+        "priority": job_queue.priority_name(job.priority),
         "progress": {"percent": job.progress_percent, "message": job.progress_message},
         "result": job.result,
         "error": job.error,
