@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, bindparam, cast, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
@@ -83,6 +85,7 @@ class Outcome:
     lease_token: str
     kind: OutcomeKind
     result: Any = None
+    result_json: str | None = None  # `result` as `encode_result` wrote it (workers set it)
     error: str | None = None
     delay_seconds: float = 0.0
     duration_ms: int | None = None
@@ -137,6 +140,39 @@ def request_fingerprint(job_type: str, payload: Any, priority: int) -> str:
     """A stable digest of a submission, to tell a retried submit from a different one."""
     canonical = json.dumps([job_type, payload, int(priority)], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# A NUL character as json.dumps escapes it (not preceded by an escaped backslash).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def encode_result(result: Any) -> str:
+    """A handler's result as the JSON text stored; ValueError when it cannot be stored.
+
+    Strict JSON only: no `default=str` (a datetime or a set is refused, not silently turned
+    into a string), no NaN or Infinity, and no NUL character, which PostgreSQL's JSON and JSONB
+    refuse.
+    """
+    try:
+        encoded = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"result is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in encoded and _ESCAPED_NUL.search(encoded):
+        raise ValueError(
+            "result is not JSON-serialisable: it contains a NUL character (\\u0000), "
+            "which PostgreSQL cannot store"
+        )
+    return encoded
+
+
+def _encoded_result(outcome: Outcome) -> str:
+    return outcome.result_json if outcome.result_json is not None else encode_result(outcome.result)
+
+
+def _result_value(outcome: Outcome, dialect: str):
+    """The stored result, bound as the JSON text itself so every path stores the same value."""
+    value = bindparam(None, _encoded_result(outcome), type_=Text)
+    return cast(value, JSONB) if dialect == "postgresql" else value
 
 
 def retry_delay_seconds(attempt: int, *, base: float, maximum: float) -> float:
@@ -351,7 +387,7 @@ def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
     return [int(x) for x in registered.settle(keys=QUEUE_KEYS, args=args)]
 
 
-def _outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
+def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, Any]:
     kind = outcome.kind
     values: dict[str, Any] = {"updated_at": now}
     if outcome.duration_ms is not None:
@@ -359,7 +395,7 @@ def _outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
     if kind in (OutcomeKind.SUCCEEDED, OutcomeKind.FAILED, OutcomeKind.CANCELLED):
         values.update(status=kind.value, finished_at=now, lease_token=None)
         if kind == OutcomeKind.SUCCEEDED:
-            values.update(result=outcome.result, error=None, progress_percent=100)
+            values.update(result=_result_value(outcome, dialect), error=None, progress_percent=100)
         else:
             values.update(error=outcome.error)
         if outcome.message:
@@ -412,7 +448,7 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
             applied = sql.execute(
                 update(JOBS)
                 .where(guard, JOBS.c.cancel_requested.is_(False))
-                .values(**_outcome_values(outcome, now))
+                .values(**_outcome_values(outcome, now, sql.dialect.name))
             ).rowcount
             kind = outcome.kind
             if not applied:
@@ -488,7 +524,7 @@ def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -
             "now": now,
             "ids": [o.job_id for o in successes],
             "tokens": [o.lease_token for o in successes],
-            "results": [json.dumps(o.result, default=str) for o in successes],
+            "results": [_encoded_result(o) for o in successes],
             "durations": [o.duration_ms for o in successes],
         },
     )

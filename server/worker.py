@@ -24,7 +24,9 @@ import threading
 import time
 from typing import Any
 
+import redis
 from flask import Flask
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import job_handlers, job_queue
 from server.extensions import db
@@ -36,7 +38,17 @@ log = logging.getLogger("server.worker")
 IDLE_POLL_MIN_SECONDS = 0.02
 IDLE_POLL_MAX_SECONDS = 0.25
 RECORD_BATCH = 500
+RECORD_ATTEMPTS = 5
 _STOP = object()
+
+
+def is_transient_outage(exc: BaseException) -> bool:
+    """True for a lost connection to Redis or PostgreSQL: worth trying again later."""
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Run:
@@ -257,7 +269,6 @@ class WorkerPool:
             result = spec.run(context)
             if context.timed_out:
                 raise job_handlers.JobTimeout(f"job {job_id} ran past its time limit")
-            return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result)
         except job_handlers.LeaseLost:
             return None
         except job_handlers.JobCancelled:
@@ -290,6 +301,13 @@ class WorkerPool:
         except Exception as exc:
             log.exception("job failed with a non-retryable error")
             return Outcome(job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}")
+        try:
+            # Checked here, once: a result PostgreSQL cannot store must not poison the batch.
+            encoded = job_queue.encode_result(result)
+        except ValueError as exc:
+            log.warning("job result refused", extra={"error": str(exc)})
+            return Outcome(job_id, token, OutcomeKind.FAILED, error=str(exc))
+        return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result, result_json=encoded)
 
     def _record_loop(self) -> None:
         with self.app.app_context():
@@ -311,21 +329,52 @@ class WorkerPool:
                     else:
                         batch.append(item)
                 if batch:
-                    self._record(batch)
+                    self.record(batch)
         self._recorder_done.set()
 
-    def _record(self, batch: list[Outcome]) -> None:
-        for attempt in range(5):
+    def record(self, batch: list[Outcome]) -> None:
+        """Write a batch of outcomes; one that cannot be written does not take the others down.
+
+        The batch is one transaction. An outage is retried with a backoff; any other failure
+        (or an outage that outlasts the retries) falls back to one outcome at a time.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
             try:
                 job_queue.record_outcomes(batch)
                 break
-            except Exception:
+            except Exception as exc:
                 log.exception("recording outcomes failed", extra={"jobs": len(batch)})
-                time.sleep(min(2.0, 0.1 * 2**attempt))
+                if len(batch) > 1 and not is_transient_outage(exc):
+                    self._record_one_at_a_time(batch)
+                    break
+                if attempt + 1 < RECORD_ATTEMPTS:
+                    time.sleep(min(2.0, 0.1 * 2**attempt))
+        else:
+            if len(batch) > 1:
+                self._record_one_at_a_time(batch)
         # Recorded or not, this process lets go: an unrecorded lease expires and is reaped.
         with self._held_lock:
             for outcome in batch:
                 self._held.pop(outcome.job_id, None)
+
+    def _record_one_at_a_time(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            try:
+                job_queue.record_outcomes([outcome])
+                continue
+            except Exception as exc:
+                log.exception("recording an outcome failed", extra={"job_id": outcome.job_id})
+                if is_transient_outage(exc) or outcome.kind == OutcomeKind.FAILED:
+                    continue  # its lease expires and the reaper puts it back in line
+                reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+                error = f"the job's outcome could not be recorded: {type(exc).__name__}: {reason}"
+            # Deterministic (e.g. a result the database refuses): fail it rather than rerun it.
+            try:
+                job_queue.record_outcomes(
+                    [Outcome(outcome.job_id, outcome.lease_token, OutcomeKind.FAILED, error=error)]
+                )
+            except Exception:
+                log.exception("recording a failure failed", extra={"job_id": outcome.job_id})
 
     def _heartbeat_loop(self) -> None:
         interval = max(0.2, self.settings.job_queue_lease_seconds / 3)

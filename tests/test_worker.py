@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from server import job_handlers, job_queue
 from server.job_handlers import QuotaWait
-from server.job_queue import JobPriority
+from server.job_queue import JobPriority, Outcome, OutcomeKind
 from server.redis_client import get_redis
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import fetch_job, make_user, wait_for
@@ -149,6 +150,72 @@ def test_waiting_for_quota_schedules_without_counting_then_runs_in_priority_orde
         rows = [(row.status, row.attempts) for row in map(fetch_job, ids)]
     assert rows == [("succeeded", 1)] * 4
     assert redis_conn.lrange(order, 0, -1) == ["2", "3", "0", "1"]  # HIGH, NORMAL, LOW, BULK
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        ({"at": datetime.now()}, "Object of type datetime is not JSON serializable"),
+        ({"tags": {"a", "b"}}, "Object of type set is not JSON serializable"),
+        ({"text": "nul \u0000 inside"}, "NUL character"),
+        ({"ratio": float("nan")}, "Out of range float values are not JSON compliant"),
+    ],
+    ids=["datetime", "set", "nul", "nan"],
+)
+def test_a_result_that_cannot_be_stored_fails_its_job_once_and_spares_the_others(
+    make_app, run_pool, handler, result, reason
+):
+    app = make_app(job_queue_max_per_user=10)
+    runs = []
+
+    def returns(job):
+        runs.append(job.payload["n"])
+        return result if job.payload["n"] == 0 else {"n": job.payload["n"]}
+
+    handler("returns", returns)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="returns", payload={"n": n})
+            for n in range(4)
+        ]
+        run_pool(app, threads=4)
+        for job_id in ids:
+            wait_for(lambda job_id=job_id: finished(job_id))
+        bad, *good = (
+            (row.status, row.attempts, row.result, row.error) for row in map(fetch_job, ids)
+        )
+    status, attempts, stored, error = bad
+    assert (status, attempts, stored) == ("failed", 1, None)
+    assert error.startswith("result is not JSON-serialisable: ") and reason in error
+    assert [row[:3] for row in good] == [("succeeded", 1, {"n": n}) for n in (1, 2, 3)]
+    assert sorted(runs) == [0, 1, 2, 3]  # nothing ran twice
+
+
+def test_an_outcome_the_database_refuses_does_not_take_the_rest_of_its_batch_with_it(
+    make_app,
+):
+    from server.worker import WorkerPool
+
+    app = make_app(job_queue_max_per_user=10)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(3)
+        ]
+        claimed = job_queue.claim_jobs(worker_id="w", limit=3)
+        assert [job.job_id for job in claimed] == ids
+        outcomes = [
+            Outcome(job.job_id, job.lease_token, OutcomeKind.SUCCEEDED, result={"n": n})
+            for n, job in enumerate(claimed)
+        ]
+        # Written by hand, past the executor's check: PostgreSQL refuses "\u0000" in JSONB.
+        outcomes[1].result_json = '"\\u0000"'
+        WorkerPool(app, threads=1).record(outcomes)
+        rows = [(row.status, row.result, row.error) for row in map(fetch_job, ids)]
+    assert rows[0] == ("succeeded", {"n": 0}, None) and rows[2] == ("succeeded", {"n": 2}, None)
+    assert rows[1][0] == "failed"
+    assert rows[1][2].startswith("the job's outcome could not be recorded: DataError")
 
 
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
