@@ -5,7 +5,9 @@ progress with `job.report_progress(percent, message)` and calls `job.check_cance
 between steps. It raises `RetryableJobError` for a transient failure (retried with backoff up
 to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is not available
 (the job waits at its place in line; no attempt is counted), and anything else for a
-permanent failure. Delivery is at least once, so handlers must be idempotent.
+permanent failure. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
+raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
+or not. Delivery is at least once, so handlers must be idempotent.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ class RetryableJobError(Exception):
 
 
 class JobTimeout(RetryableJobError):
-    """The run took longer than its type allows (checked at `check_cancelled`)."""
+    """The run took longer than its type allows.
+
+    Enforced only cooperatively, by `check_cancelled`: a handler that returns a result after
+    its deadline has still finished, and the result is kept.
+    """
 
 
 class JobCancelled(Exception):  # noqa: N818 - reads as an event, like KeyboardInterrupt

@@ -218,6 +218,39 @@ def test_an_outcome_the_database_refuses_does_not_take_the_rest_of_its_batch_wit
     assert rows[1][2].startswith("the job's outcome could not be recorded: DataError")
 
 
+def test_a_job_that_returns_after_its_time_limit_keeps_its_result(app, run_pool, handler):
+    def slow(job):
+        while not job.timed_out:
+            time.sleep(0.02)
+        return {"late": True}
+
+    handler("slow", slow, timeout_seconds=0.2)
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="slow", payload={})
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded" and row.result == {"late": True} and row.attempts == 1
+
+
+def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_and_retried(
+    make_app, run_pool, handler
+):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+
+    def overstays(job):
+        if job.attempt == 1:
+            while True:
+                time.sleep(0.02)
+                job.check_cancelled()
+        return {"attempt": job.attempt}
+
+    handler("overstays", overstays, timeout_seconds=0.2)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="overstays", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+        assert row.status == "succeeded" and row.result == {"attempt": 2} and row.attempts == 2
+
+
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
     steps = []
 
