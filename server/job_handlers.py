@@ -132,11 +132,12 @@ class JobContext:
         return time.monotonic() > self.deadline
 
     def check_cancelled(self) -> None:
-        """Raise `JobCancelled`, `LeaseLost` or `JobTimeout` when the run must stop."""
-        if not self.lease_lost and not self.cancel_requested:
-            state = job_queue.cancel_state(job_id=self.job_id, lease_token=self.lease_token)
-            self.lease_lost = state == 0
-            self.cancel_requested = state == 2
+        """Raise `JobCancelled`, `LeaseLost` or `JobTimeout` when the run must stop.
+
+        Reads the flags the worker's heartbeat keeps up to date (at most every
+        `worker.HEARTBEAT_MAX_SECONDS`), so it makes no network call of its own and a Redis
+        outage does not stop the run.
+        """
         if self.lease_lost:
             raise LeaseLost(f"job {self.job_id}: this worker no longer holds the job")
         if self.cancel_requested:

@@ -39,6 +39,7 @@ IDLE_POLL_MIN_SECONDS = 0.02
 IDLE_POLL_MAX_SECONDS = 0.25
 RECORD_BATCH = 500
 RECORD_ATTEMPTS = 5
+HEARTBEAT_MAX_SECONDS = 0.5
 _STOP = object()
 
 
@@ -281,7 +282,12 @@ class WorkerPool:
                 delay_seconds=wait.retry_after_seconds,
                 message=f"waiting for {wait.reason}",
             )
-        except job_handlers.RetryableJobError as exc:
+        except Exception as exc:
+            if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
+                log.exception("job failed with a non-retryable error")
+                return Outcome(
+                    job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}"
+                )
             error = f"{type(exc).__name__}: {exc}"
             if claimed.attempt >= spec.max_attempts:
                 log.warning("job failed after its last attempt", extra={"error": error})
@@ -298,9 +304,6 @@ class WorkerPool:
             )
             log.info("job will be retried", extra={"error": error, "delay_seconds": delay})
             return Outcome(job_id, token, OutcomeKind.RETRY, error=error, delay_seconds=delay)
-        except Exception as exc:
-            log.exception("job failed with a non-retryable error")
-            return Outcome(job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}")
         try:
             # Checked here, once: a result PostgreSQL cannot store must not poison the batch.
             encoded = job_queue.encode_result(result)
@@ -377,7 +380,9 @@ class WorkerPool:
                 log.exception("recording a failure failed", extra={"job_id": outcome.job_id})
 
     def _heartbeat_loop(self) -> None:
-        interval = max(0.2, self.settings.job_queue_lease_seconds / 3)
+        # Frequent enough to renew leases well before they expire, and for a cancel or a lost
+        # lease to reach `check_cancelled` (which only reads the flags set here) quickly.
+        interval = min(HEARTBEAT_MAX_SECONDS, max(0.2, self.settings.job_queue_lease_seconds / 3))
         with self.app.app_context():
             while not self._recorder_done.wait(interval):
                 with self._held_lock:

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import redis
+from sqlalchemy.exc import OperationalError
 
 from server import job_handlers, job_queue
 from server.job_handlers import QuotaWait
@@ -249,6 +251,51 @@ def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_and_retried(
         run_pool(app)
         row = wait_for(lambda: finished(job_id))
         assert row.status == "succeeded" and row.result == {"attempt": 2} and row.attempts == 2
+
+
+def test_check_cancelled_keeps_a_job_running_through_a_redis_outage(
+    app, run_pool, handler, monkeypatch
+):
+    def redis_is_down(**_kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(job_queue, "cancel_state", redis_is_down)
+
+    def careful(job):
+        for _ in range(3):
+            job.check_cancelled()
+        return {"steps": 3}
+
+    handler("careful", careful)
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="careful", payload={})
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded" and row.result == {"steps": 3} and row.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        redis.exceptions.ConnectionError("Error 111 connecting to Redis. Connection refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
+    ],
+    ids=["redis-connection", "redis-timeout", "postgres-operational"],
+)
+def test_a_lost_connection_during_a_run_is_retried_not_failed(make_app, run_pool, handler, outage):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+
+    def meets_an_outage(job):
+        if job.attempt == 1:
+            raise outage
+        return {"attempt": job.attempt}
+
+    handler("meets_an_outage", meets_an_outage, max_attempts=3)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="meets_an_outage", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+        assert (row.status, row.result, row.attempts) == ("succeeded", {"attempt": 2}, 2)
 
 
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
