@@ -626,8 +626,13 @@ def get_job(*, job_id: str, user_id: int | None = None) -> Job:
 
 
 def queue_position(*, job_id: str) -> int | None:
-    """1 for the next job to run, 2 behind it, ...; None when not waiting in line."""
-    rank = get_redis().zrank(_key("queue"), job_id)
+    """1 for the next job to run, 2 behind it, ...; None when not waiting in line, or when
+    Redis cannot be reached (the rest of a job's status comes from PostgreSQL)."""
+    try:
+        rank = get_redis().zrank(_key("queue"), job_id)
+    except redis.RedisError:
+        log.warning("queue position unknown: Redis unreachable", extra={"job_id": job_id})
+        return None
     return None if rank is None else int(rank) + 1
 
 
@@ -655,7 +660,10 @@ def get_all_jobs(
 
 
 def queue_stats() -> dict[str, Any]:
-    """Sizes, active jobs, priority and type breakdowns, oldest wait and recent throughput."""
+    """Sizes, active jobs, priority and type breakdowns, oldest wait and recent throughput.
+
+    Served from PostgreSQL even when Redis is down: then `degraded` is true and `redis` None.
+    """
     now = utcnow()
     by_priority = dict.fromkeys((p.name for p in JobPriority), 0)
     for priority, count in db.session.execute(
@@ -682,11 +690,20 @@ def queue_stats() -> dict[str, Any]:
             Job.status.in_(TERMINAL_STATUSES), Job.finished_at >= now - timedelta(minutes=1)
         )
     )
-    conn = get_redis()
-    with conn.pipeline(transaction=False) as pipe:
-        for name in ("queue", "delayed", "running", "heads"):
-            pipe.zcard(_key(name))
-        ready, delayed, running, eligible_users = pipe.execute()
+    redis_figures: dict[str, int] | None = None
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for name in ("queue", "delayed", "running", "heads"):
+                pipe.zcard(_key(name))
+            ready, delayed, running, eligible_users = pipe.execute()
+        redis_figures = {
+            "ready": ready,
+            "delayed": delayed,
+            "leased": running,
+            "users_eligible": eligible_users,
+        }
+    except redis.RedisError:
+        log.warning("queue stats without Redis figures: Redis unreachable")
     return {
         "queue_size": by_status[JobStatus.QUEUED.value] + by_status[JobStatus.SCHEDULED.value],
         "queued": by_status[JobStatus.QUEUED.value],
@@ -699,12 +716,9 @@ def queue_stats() -> dict[str, Any]:
             round((now - as_utc(oldest)).total_seconds(), 3) if oldest else None
         ),
         "throughput_last_minute": finished_last_minute,
-        "redis": {
-            "ready": ready,
-            "delayed": delayed,
-            "leased": running,
-            "users_eligible": eligible_users,
-        },
+        # PostgreSQL's figures are the record; Redis's are None while it cannot be reached.
+        "degraded": redis_figures is None,
+        "redis": redis_figures,
     }
 
 

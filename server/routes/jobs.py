@@ -1,4 +1,8 @@
-"""Queued work: submit, inspect and cancel jobs."""
+"""Queued work: submit, inspect and cancel jobs.
+
+Job ids are uuid4 strings: the `uuid` converter turns anything else into a 404 before a view
+runs.
+"""
 
 import json
 
@@ -35,14 +39,14 @@ def submit(body):
     return submitted, 202, {"Location": submitted["status_url"]}
 
 
-@bp.get("/<job_id>/status")
+@bp.get("/<uuid:job_id>/status")
 @bp.output(JobStatusOut)
 @bp.doc(summary="A job's status, progress and result", responses=[200, 401, 404])
 def status(job_id):
-    return jobs.get_status(user=current_user(), job_id=job_id)
+    return jobs.get_status(user=current_user(), job_id=str(job_id))
 
 
-@bp.post("/<job_id>/cancel")
+@bp.post("/<uuid:job_id>/cancel")
 @bp.output(JobStatusOut)
 @bp.doc(
     summary="Cancel a job",
@@ -50,16 +54,16 @@ def status(job_id):
     responses=[200, 401, 404, 409],
 )
 def cancel(job_id):
-    return jobs.cancel(user=current_user(), job_id=job_id)
+    return jobs.cancel(user=current_user(), job_id=str(job_id))
 
 
-@bp.get("/<job_id>/events")
+@bp.get("/<uuid:job_id>/events")
 @bp.doc(
     summary="Server-Sent Events: `status` and `progress` until the job finishes",
     responses={200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}},
 )
 def events(job_id):
-    stream = jobs.watch(user=current_user(), job_id=job_id)
+    stream = jobs.watch(user=current_user(), job_id=str(job_id))
 
     def render():
         for event, data in stream:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.helpers import error_of
+from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -174,5 +174,43 @@ def test_admins_see_queue_stats(client, admin, app):
     assert stats["by_priority"] == {"CRITICAL": 0, "HIGH": 1, "NORMAL": 0, "LOW": 0, "BULK": 2}
     assert stats["by_type"] == {"diagnostic": {"queued": 3}}
     assert stats["oldest_waiting_seconds"] >= 0 and stats["throughput_last_minute"] == 0
-    assert stats["redis"]["ready"] == 3
+    assert stats["redis"]["ready"] == 3 and stats["degraded"] is False
     assert client.get("/api/admin/job-queue/stats", headers=user.headers).status_code == 403
+
+
+@pytest.mark.parametrize("bad_id", ["%00", "not-a-job", "1", "00000000-0000-4000-8000-00000000000"])
+def test_a_job_id_that_is_not_a_uuid_is_a_json_404(client, admin, bad_id):
+    for method, path in (
+        ("GET", f"/api/jobs/{bad_id}/status"),
+        ("POST", f"/api/jobs/{bad_id}/cancel"),
+        ("GET", f"/api/jobs/{bad_id}/events"),
+    ):
+        response = client.request(method, path, headers=admin.headers)
+        assert response.status_code == 404, path
+        assert error_of(response)["code"] == "not_found"
+
+
+def test_the_job_routes_are_in_the_openapi_document(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for suffix in ("status", "cancel", "events"):
+        assert f"/api/jobs/{{job_id}}/{suffix}" in paths
+
+
+def test_with_redis_down_status_comes_from_postgres_and_stats_are_degraded(make_app):
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    client = ApiClient(app.test_client())
+    admin = client.create_admin(app)
+    submitted = submit(client, admin, {"type": "diagnostic", "payload": {}})
+    assert submitted.status_code == 202  # recorded; the reconciler enqueues it later
+    job_id = submitted.get_json()["job_id"]
+
+    status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers)
+    assert status.status_code == 200
+    body = status.get_json()
+    assert body["status"] == "queued" and body["queue_position"] is None
+
+    stats = client.get("/api/admin/job-queue/stats", headers=admin.headers)
+    assert stats.status_code == 200
+    figures = stats.get_json()
+    assert figures["degraded"] is True and figures["redis"] is None
+    assert figures["queue_size"] == 1 and figures["by_type"] == {"diagnostic": {"queued": 1}}
