@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import secrets
@@ -299,6 +300,18 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
         values.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
     values.update(os.environ)
     return values
+
+
+# What a shutting-down process needs beyond the job grace period: the dispatcher's join, the
+# recorder writing the last outcomes and releasing leases.
+SHUTDOWN_MARGIN_SECONDS = 15.0
+
+
+def graceful_timeout_seconds(settings: Settings) -> int:
+    """How long gunicorn lets a worker process stop before killing it (whole seconds): the job
+    grace period plus a margin, so running jobs' leases are released rather than left to
+    expire."""
+    return math.ceil(settings.job_queue_shutdown_grace_seconds + SHUTDOWN_MARGIN_SECONDS)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
