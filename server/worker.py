@@ -116,6 +116,7 @@ class WorkerPool:
         dispatcher = self._service_threads[0] if self._service_threads else None
         if dispatcher is not None:
             dispatcher.join(timeout=10)
+        log.info("worker pool stopped claiming; draining", extra={"worker": self.name})
         # Jobs claimed but not started go straight back, at their place, uncounted.
         for _ in self._executors:
             self._work.put(_STOP)
@@ -495,8 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker {pool.name} running {pool.threads} threads", flush=True)
     while not stop.wait(1.0):
         pass
+    pool.stop()  # first: stop claiming at once, then drain
     maintenance.stop()
-    pool.stop()
     print(f"worker {pool.name} stopped", flush=True)
     return 0
 

@@ -485,14 +485,28 @@ def test_a_job_of_a_worker_killed_mid_run_is_rerun_by_another_worker(
     assert row.worker_id.endswith(f":{rescuer.pid}")
 
 
+def logged(log_dir, message):
+    """True once a worker process's log (JSON lines) has a line with this message."""
+    return any(
+        json.loads(line).get("message") == message
+        for path in log_dir.glob("api_server.log*")
+        for line in path.read_text().split("\n")[:-1]
+    )
+
+
 def test_sigterm_stops_claiming_and_exits_cleanly(app, tmp_path, worker_processes):
-    job_id = diagnostic(make_user(), sleep_ms=500)
+    job_id = diagnostic(make_user(), sleep_ms=3000)
     process = worker_processes(worker_env(tmp_path))
     wait_for(lambda: fetch_job(job_id).status == "running", timeout=30)
     process.send_signal(signal.SIGTERM)
+    wait_for(lambda: logged(tmp_path, "worker pool stopped claiming; draining"), timeout=10)
+
+    # Submitted while the worker is still draining its running job: it must not take it.
+    later = diagnostic(make_user())
+    assert process.poll() is None and fetch_job(job_id).status == "running"
     assert process.wait(timeout=20) == 0
     assert fetch_job(job_id).status == "succeeded"
-    later = diagnostic(make_user())
-    time.sleep(0.3)
-    assert fetch_job(later).status == "queued"
+    row = fetch_job(later)
+    assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None)
+    assert job_queue.queue_position(job_id=later) == 1
     assert get_redis(app).zcard(job_queue.KEY_PREFIX + "running") == 0
