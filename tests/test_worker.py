@@ -338,11 +338,13 @@ def test_a_result_arriving_after_a_cancel_does_not_overwrite_it(app, run_pool, h
 
 
 def test_leases_are_renewed_while_a_long_job_runs(make_app, run_pool):
-    app = make_app(job_queue_lease_seconds=1.0)
+    # The job outlasts its 3 s lease; the heartbeat renews it at least every 0.5 s, so only a
+    # stall of over 2 s on a loaded machine could lose it.
+    app = make_app(job_queue_lease_seconds=3.0)
     with app.app_context():
-        job_id = diagnostic(make_user(), sleep_ms=2500)
+        job_id = diagnostic(make_user(), sleep_ms=4000)
         run_pool(app)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while not finished(job_id) and time.monotonic() < deadline:
             job_queue.reap_expired_leases()
             time.sleep(0.2)
