@@ -9,12 +9,16 @@ a job worker pool. Run workers on their own with `python -m server.worker`.
 import multiprocessing
 import os
 
+from server.config import graceful_timeout_seconds, load_settings
+
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '5000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 120
-graceful_timeout = 30
+# The job grace period (JOB_QUEUE_SHUTDOWN_GRACE_SECONDS) plus a margin: a web process that
+# runs workers must be able to release its running jobs' leases before it is killed.
+graceful_timeout = graceful_timeout_seconds(load_settings())
 keepalive = 5
 # Clients (database pools, Redis, SDKs) are built lazily in each worker after the fork.
 preload_app = False

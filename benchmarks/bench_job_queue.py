@@ -1,4 +1,6 @@
-"""Job queue benchmarks, on the local PostgreSQL (database `job_agent_bench`) and Redis (DB 10).
+"""Job queue benchmarks, on the local PostgreSQL (database `job_agent_bench`) and the Redis
+database `--redis-url` names (the runner's default, DB 14). Both are scratch: the benchmark
+empties them (FLUSHDB, TRUNCATE), and touches no other database.
 
 1. End-to-end no-op jobs per second: submit (PostgreSQL insert + commit, enqueue) -> claim ->
    run -> complete (PostgreSQL update), drained by our worker pool, against RQ 3.0's
@@ -6,7 +8,7 @@
 2. Claim latency (the claim script) with 1,000 and with 1,000,000 jobs waiting.
 3. Time for a HIGH job to start when submitted behind 10,000 BULK jobs.
 
-BENCH_DATABASE_URL and BENCH_REDIS_URL point elsewhere. Everything is cleaned up afterwards.
+BENCH_DATABASE_URL points PostgreSQL elsewhere. Everything is cleaned up afterwards.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from server.models import Job, User
 DATABASE_URL = normalise_database_url(
     os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/job_agent_bench")
 )
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 E2E_JOBS = int(os.environ.get("BENCH_E2E_JOBS", "5000"))
 E2E_USERS = 50
 WORKER_THREADS = 5  # the default JOB_QUEUE_MAX_WORKERS
@@ -58,7 +59,7 @@ def _ensure_database() -> None:
     admin.dispose()
 
 
-def _build_app(scratch: Path):
+def _build_app(scratch: Path, redis_url: str):
     from flask_migrate import upgrade
 
     settings = Settings(
@@ -68,7 +69,7 @@ def _build_app(scratch: Path):
         log_to_stdout=False,
         database_url=DATABASE_URL,
         database_is_default=False,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         jwt_secret_key="b" * 40,
         encryption_key="e" * 44,
         auto_migrate=False,
@@ -127,11 +128,11 @@ def _drain_ours(app, conn: redis.Redis, threads: int) -> float:
     return rate
 
 
-def _drain_rq(conn: redis.Redis) -> tuple[float, int]:
+def _drain_rq(conn: redis.Redis, redis_url: str) -> tuple[float, int]:
     from rq import Queue, SimpleWorker
 
     conn.flushdb()
-    rq_conn = redis.Redis.from_url(REDIS_URL)
+    rq_conn = redis.Redis.from_url(redis_url)
     queue = Queue("bench", connection=rq_conn)
     started = time.perf_counter()
     for start in range(0, E2E_JOBS, SUBMIT_BATCH):
@@ -149,7 +150,7 @@ def _drain_rq(conn: redis.Redis) -> tuple[float, int]:
 def bench_end_to_end(app, conn: redis.Redis) -> None:
     tuned = _drain_ours(app, conn, TUNED_THREADS)
     default = _drain_ours(app, conn, WORKER_THREADS)
-    theirs, finished = _drain_rq(conn)
+    theirs, finished = _drain_rq(conn, app.config["SETTINGS"].redis_url)
     _emit(
         f"job_queue.e2e_jobs_per_sec ours={tuned:.0f} rq_simpleworker={theirs:.0f} "
         f"ratio={tuned / theirs:.2f} jobs={E2E_JOBS} ours_threads={TUNED_THREADS} "
@@ -241,12 +242,15 @@ def bench_high_behind_bulk(app, conn: redis.Redis) -> None:
     )
 
 
-def run(_args) -> None:
-    """The three measurements; each line is printed as soon as it is measured."""
+def run(args) -> None:
+    """The three measurements; each line is printed as soon as it is measured.
+
+    Uses (and empties) only the Redis database `args.redis_url` names.
+    """
     _ensure_database()
-    conn = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    conn = redis.Redis.from_url(args.redis_url, decode_responses=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-        app = _build_app(Path(scratch))
+        app = _build_app(Path(scratch), args.redis_url)
         try:
             bench_end_to_end(app, conn)
             bench_claim_latency(app, conn)

@@ -17,7 +17,11 @@ if __package__ in (None, ""):
     # Run as a script: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.config import ConfigError, load_settings  # noqa: E402
+from server.config import (  # noqa: E402
+    ConfigError,
+    graceful_timeout_seconds,
+    load_settings,
+)
 
 
 def parse_args(argv: list[str] | None = None, *, default_host: str, default_port: int):
@@ -36,11 +40,31 @@ def parse_args(argv: list[str] | None = None, *, default_host: str, default_port
 
 
 def apply_migrations(app) -> None:
-    """Bring the database schema to the latest revision."""
+    """Bring the database schema to the latest revision, leaving no pooled connection behind
+    (a forked gunicorn worker must not share the parent's PostgreSQL connection)."""
     from flask_migrate import upgrade
+
+    from server.extensions import db
 
     with app.app_context():
         upgrade()
+        db.engine.dispose()
+
+
+def gunicorn_options(settings, *, host: str, port: int, threads: int) -> dict:
+    """The all-in-one server's gunicorn settings (one worker process, threads for HTTP)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 120,
+        # Longer than the job grace period, or the arbiter kills the worker before it has
+        # released the leases of the jobs still running.
+        "graceful_timeout": graceful_timeout_seconds(settings),
+        "accesslog": None,
+        "control_socket_disable": True,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,14 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     class AllInOne(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", args.threads)
-            self.cfg.set("timeout", 120)
-            self.cfg.set("graceful_timeout", 30)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("control_socket_disable", True)
+            options = gunicorn_options(
+                settings, host=args.host, port=args.port, threads=args.threads
+            )
+            for name, value in options.items():
+                self.cfg.set(name, value)
             self.cfg.set("post_worker_init", lambda worker: start_background_services(app))
             self.cfg.set("worker_exit", lambda server, worker: _stop(app))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import secrets
@@ -94,6 +95,10 @@ class Settings:
     job_queue_retry_max_seconds: float = 300.0
     job_queue_reaper_interval_seconds: float = 5.0
     job_queue_reconcile_interval_seconds: float = 60.0
+    # Server-Sent Events streams of job progress: each holds an HTTP thread while open.
+    job_events_max_streams: int = 4  # per process; the all-in-one server has 8 HTTP threads
+    job_events_max_streams_per_user: int = 2  # per process
+    job_events_max_seconds: float = 120.0  # then the stream ends and the client reconnects
 
     host: str = "127.0.0.1"
     port: int = 5000
@@ -297,6 +302,18 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
     return values
 
 
+# What a shutting-down process needs beyond the job grace period: the dispatcher's join, the
+# recorder writing the last outcomes and releasing leases.
+SHUTDOWN_MARGIN_SECONDS = 15.0
+
+
+def graceful_timeout_seconds(settings: Settings) -> int:
+    """How long gunicorn lets a worker process stop before killing it (whole seconds): the job
+    grace period plus a margin, so running jobs' leases are released rather than left to
+    expire."""
+    return math.ceil(settings.job_queue_shutdown_grace_seconds + SHUTDOWN_MARGIN_SECONDS)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Parse settings from an environment mapping (the real one by default)."""
     env = read_environment() if env is None else env
@@ -388,6 +405,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env.get("JOB_QUEUE_RECONCILE_INTERVAL_SECONDS"),
             60.0,
             0.1,
+        ),
+        job_events_max_streams=_as_int(
+            "JOB_EVENTS_MAX_STREAMS", env.get("JOB_EVENTS_MAX_STREAMS"), 4, 1
+        ),
+        job_events_max_streams_per_user=_as_int(
+            "JOB_EVENTS_MAX_STREAMS_PER_USER", env.get("JOB_EVENTS_MAX_STREAMS_PER_USER"), 2, 1
+        ),
+        job_events_max_seconds=_as_float(
+            "JOB_EVENTS_MAX_SECONDS", env.get("JOB_EVENTS_MAX_SECONDS"), 120.0, 1.0
         ),
         host=env.get("HOST") or "127.0.0.1",
         port=_as_int("PORT", env.get("PORT"), 5000, 0),

@@ -5,7 +5,9 @@ progress with `job.report_progress(percent, message)` and calls `job.check_cance
 between steps. It raises `RetryableJobError` for a transient failure (retried with backoff up
 to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is not available
 (the job waits at its place in line; no attempt is counted), and anything else for a
-permanent failure. Delivery is at least once, so handlers must be idempotent.
+permanent failure. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
+raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
+or not. Delivery is at least once, so handlers must be idempotent.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ class RetryableJobError(Exception):
 
 
 class JobTimeout(RetryableJobError):
-    """The run took longer than its type allows (checked at `check_cancelled`)."""
+    """The run took longer than its type allows.
+
+    Enforced only cooperatively, by `check_cancelled`: a handler that returns a result after
+    its deadline has still finished, and the result is kept.
+    """
 
 
 class JobCancelled(Exception):  # noqa: N818 - reads as an event, like KeyboardInterrupt
@@ -126,11 +132,12 @@ class JobContext:
         return time.monotonic() > self.deadline
 
     def check_cancelled(self) -> None:
-        """Raise `JobCancelled`, `LeaseLost` or `JobTimeout` when the run must stop."""
-        if not self.lease_lost and not self.cancel_requested:
-            state = job_queue.cancel_state(job_id=self.job_id, lease_token=self.lease_token)
-            self.lease_lost = state == 0
-            self.cancel_requested = state == 2
+        """Raise `JobCancelled`, `LeaseLost` or `JobTimeout` when the run must stop.
+
+        Reads the flags the worker's heartbeat keeps up to date (at most every
+        `worker.HEARTBEAT_MAX_SECONDS`), so it makes no network call of its own and a Redis
+        outage does not stop the run.
+        """
         if self.lease_lost:
             raise LeaseLost(f"job {self.job_id}: this worker no longer holds the job")
         if self.cancel_requested:

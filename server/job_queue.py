@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, bindparam, cast, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
@@ -41,6 +43,7 @@ log = logging.getLogger("server.job_queue")
 QUEUE_NAME = "default"
 KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
+MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
 ENQUEUE_CHUNK = 500
 JOBS = Job.__table__
 
@@ -83,6 +86,7 @@ class Outcome:
     lease_token: str
     kind: OutcomeKind
     result: Any = None
+    result_json: str | None = None  # `result` as `encode_result` wrote it (workers set it)
     error: str | None = None
     delay_seconds: float = 0.0
     duration_ms: int | None = None
@@ -114,6 +118,8 @@ class _Scripts:
         self.settle = conn.register_script(scripts.SETTLE)
         self.expired = conn.register_script(scripts.EXPIRED)
         self.cancel = conn.register_script(scripts.CANCEL)
+        self.hold_lock = conn.register_script(scripts.HOLD_LOCK)
+        self.release_lock = conn.register_script(scripts.RELEASE_LOCK)
 
 
 def _redis() -> tuple[redis.Redis, _Scripts]:
@@ -137,6 +143,39 @@ def request_fingerprint(job_type: str, payload: Any, priority: int) -> str:
     """A stable digest of a submission, to tell a retried submit from a different one."""
     canonical = json.dumps([job_type, payload, int(priority)], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# A NUL character as json.dumps escapes it (not preceded by an escaped backslash).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def encode_result(result: Any) -> str:
+    """A handler's result as the JSON text stored; ValueError when it cannot be stored.
+
+    Strict JSON only: no `default=str` (a datetime or a set is refused, not silently turned
+    into a string), no NaN or Infinity, and no NUL character, which PostgreSQL's JSON and JSONB
+    refuse.
+    """
+    try:
+        encoded = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"result is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in encoded and _ESCAPED_NUL.search(encoded):
+        raise ValueError(
+            "result is not JSON-serialisable: it contains a NUL character (\\u0000), "
+            "which PostgreSQL cannot store"
+        )
+    return encoded
+
+
+def _encoded_result(outcome: Outcome) -> str:
+    return outcome.result_json if outcome.result_json is not None else encode_result(outcome.result)
+
+
+def _result_value(outcome: Outcome, dialect: str):
+    """The stored result, bound as the JSON text itself so every path stores the same value."""
+    value = bindparam(None, _encoded_result(outcome), type_=Text)
+    return cast(value, JSONB) if dialect == "postgresql" else value
 
 
 def retry_delay_seconds(attempt: int, *, base: float, maximum: float) -> float:
@@ -351,7 +390,7 @@ def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
     return [int(x) for x in registered.settle(keys=QUEUE_KEYS, args=args)]
 
 
-def _outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
+def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, Any]:
     kind = outcome.kind
     values: dict[str, Any] = {"updated_at": now}
     if outcome.duration_ms is not None:
@@ -359,7 +398,7 @@ def _outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
     if kind in (OutcomeKind.SUCCEEDED, OutcomeKind.FAILED, OutcomeKind.CANCELLED):
         values.update(status=kind.value, finished_at=now, lease_token=None)
         if kind == OutcomeKind.SUCCEEDED:
-            values.update(result=outcome.result, error=None, progress_percent=100)
+            values.update(result=_result_value(outcome, dialect), error=None, progress_percent=100)
         else:
             values.update(error=outcome.error)
         if outcome.message:
@@ -412,21 +451,11 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
             applied = sql.execute(
                 update(JOBS)
                 .where(guard, JOBS.c.cancel_requested.is_(False))
-                .values(**_outcome_values(outcome, now))
+                .values(**_outcome_values(outcome, now, sql.dialect.name))
             ).rowcount
             kind = outcome.kind
             if not applied:
-                applied = sql.execute(
-                    update(JOBS)
-                    .where(guard)
-                    .values(
-                        status=JobStatus.CANCELLED.value,
-                        finished_at=now,
-                        updated_at=now,
-                        lease_token=None,
-                        error="cancelled by request",
-                    )
-                ).rowcount
+                applied = _mark_cancelled_by_request(sql, guard, now)
                 kind = OutcomeKind.CANCELLED
             if not applied:
                 log.warning(
@@ -449,6 +478,21 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
         # PostgreSQL has the outcome; the reaper settles these leases when they expire.
         log.warning("settle failed; the reaper will settle", extra={"jobs": len(ops)})
     return [o.job_id for o in accepted]
+
+
+def _mark_cancelled_by_request(sql, where, now: datetime) -> int:
+    """End the rows matching `where` as cancelled by their owner; returns how many."""
+    return sql.execute(
+        update(JOBS)
+        .where(where)
+        .values(
+            status=JobStatus.CANCELLED.value,
+            finished_at=now,
+            updated_at=now,
+            lease_token=None,
+            error="cancelled by request",
+        )
+    ).rowcount
 
 
 _BULK_SUCCESS = text(
@@ -483,7 +527,7 @@ def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -
             "now": now,
             "ids": [o.job_id for o in successes],
             "tokens": [o.lease_token for o in successes],
-            "results": [json.dumps(o.result, default=str) for o in successes],
+            "results": [_encoded_result(o) for o in successes],
             "durations": [o.duration_ms for o in successes],
         },
     )
@@ -585,8 +629,13 @@ def get_job(*, job_id: str, user_id: int | None = None) -> Job:
 
 
 def queue_position(*, job_id: str) -> int | None:
-    """1 for the next job to run, 2 behind it, ...; None when not waiting in line."""
-    rank = get_redis().zrank(_key("queue"), job_id)
+    """1 for the next job to run, 2 behind it, ...; None when not waiting in line, or when
+    Redis cannot be reached (the rest of a job's status comes from PostgreSQL)."""
+    try:
+        rank = get_redis().zrank(_key("queue"), job_id)
+    except redis.RedisError:
+        log.warning("queue position unknown: Redis unreachable", extra={"job_id": job_id})
+        return None
     return None if rank is None else int(rank) + 1
 
 
@@ -614,7 +663,10 @@ def get_all_jobs(
 
 
 def queue_stats() -> dict[str, Any]:
-    """Sizes, active jobs, priority and type breakdowns, oldest wait and recent throughput."""
+    """Sizes, active jobs, priority and type breakdowns, oldest wait and recent throughput.
+
+    Served from PostgreSQL even when Redis is down: then `degraded` is true and `redis` None.
+    """
     now = utcnow()
     by_priority = dict.fromkeys((p.name for p in JobPriority), 0)
     for priority, count in db.session.execute(
@@ -641,11 +693,20 @@ def queue_stats() -> dict[str, Any]:
             Job.status.in_(TERMINAL_STATUSES), Job.finished_at >= now - timedelta(minutes=1)
         )
     )
-    conn = get_redis()
-    with conn.pipeline(transaction=False) as pipe:
-        for name in ("queue", "delayed", "running", "heads"):
-            pipe.zcard(_key(name))
-        ready, delayed, running, eligible_users = pipe.execute()
+    redis_figures: dict[str, int] | None = None
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for name in ("queue", "delayed", "running", "heads"):
+                pipe.zcard(_key(name))
+            ready, delayed, running, eligible_users = pipe.execute()
+        redis_figures = {
+            "ready": ready,
+            "delayed": delayed,
+            "leased": running,
+            "users_eligible": eligible_users,
+        }
+    except redis.RedisError:
+        log.warning("queue stats without Redis figures: Redis unreachable")
     return {
         "queue_size": by_status[JobStatus.QUEUED.value] + by_status[JobStatus.SCHEDULED.value],
         "queued": by_status[JobStatus.QUEUED.value],
@@ -658,12 +719,9 @@ def queue_stats() -> dict[str, Any]:
             round((now - as_utc(oldest)).total_seconds(), 3) if oldest else None
         ),
         "throughput_last_minute": finished_last_minute,
-        "redis": {
-            "ready": ready,
-            "delayed": delayed,
-            "leased": running,
-            "users_eligible": eligible_users,
-        },
+        # PostgreSQL's figures are the record; Redis's are None while it cannot be reached.
+        "degraded": redis_figures is None,
+        "redis": redis_figures,
     }
 
 
@@ -711,17 +769,7 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                 ops.append((job_id, token, "retry", _ms(delay)))
                 counts["requeued"] += 1
             elif row.cancel_requested:
-                sql.execute(
-                    update(JOBS)
-                    .where(JOBS.c.id == job_id)
-                    .values(
-                        status=JobStatus.CANCELLED.value,
-                        finished_at=now,
-                        updated_at=now,
-                        lease_token=None,
-                        error="cancelled by request",
-                    )
-                )
+                _mark_cancelled_by_request(sql, JOBS.c.id == job_id, now)
                 ops.append((job_id, token, "ack", 0))
                 counts["dropped"] += 1
             else:
@@ -750,6 +798,22 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
     if counts["requeued"] or counts["failed"]:
         log.warning("expired leases reaped", extra=counts)
     return counts
+
+
+def hold_maintenance_lock(*, owner: str, ttl_seconds: float) -> bool:
+    """Take (or extend) the lock that elects one maintenance runner; True while `owner` holds it.
+
+    A lease: the holder extends it every round; if the holder dies, it expires after
+    `ttl_seconds` and another process takes over.
+    """
+    _conn, registered = _redis()
+    return bool(registered.hold_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner, _ms(ttl_seconds)]))
+
+
+def release_maintenance_lock(*, owner: str) -> None:
+    """Give the maintenance lock up (if `owner` holds it), so another process takes over now."""
+    _conn, registered = _redis()
+    registered.release_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner])
 
 
 def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
@@ -816,7 +880,7 @@ def reconcile() -> dict[str, int]:
     return counts
 
 
-def status_label(priority: int) -> str:
+def priority_name(priority: int) -> str:
     """The name of a priority value ("HIGH"), or its number when it has none."""
     try:
         return JobPriority(priority).name

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
 import signal
 import socket
 import sys
@@ -24,7 +25,9 @@ import threading
 import time
 from typing import Any
 
+import redis
 from flask import Flask
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import job_handlers, job_queue
 from server.extensions import db
@@ -36,7 +39,18 @@ log = logging.getLogger("server.worker")
 IDLE_POLL_MIN_SECONDS = 0.02
 IDLE_POLL_MAX_SECONDS = 0.25
 RECORD_BATCH = 500
+RECORD_ATTEMPTS = 5
+HEARTBEAT_MAX_SECONDS = 0.5
 _STOP = object()
+
+
+def is_transient_outage(exc: BaseException) -> bool:
+    """True for a lost connection to Redis or PostgreSQL: worth trying again later."""
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Run:
@@ -102,6 +116,7 @@ class WorkerPool:
         dispatcher = self._service_threads[0] if self._service_threads else None
         if dispatcher is not None:
             dispatcher.join(timeout=10)
+        log.info("worker pool stopped claiming; draining", extra={"worker": self.name})
         # Jobs claimed but not started go straight back, at their place, uncounted.
         for _ in self._executors:
             self._work.put(_STOP)
@@ -254,10 +269,9 @@ class WorkerPool:
                 error=f"no handler is registered for job type {claimed.job_type!r}",
             )
         try:
+            # The time limit is cooperative (`check_cancelled` raises `JobTimeout`): a handler
+            # that returns has finished, late or not, and its result stands.
             result = spec.run(context)
-            if context.timed_out:
-                raise job_handlers.JobTimeout(f"job {job_id} ran past its time limit")
-            return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result)
         except job_handlers.LeaseLost:
             return None
         except job_handlers.JobCancelled:
@@ -270,7 +284,12 @@ class WorkerPool:
                 delay_seconds=wait.retry_after_seconds,
                 message=f"waiting for {wait.reason}",
             )
-        except job_handlers.RetryableJobError as exc:
+        except Exception as exc:
+            if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
+                log.exception("job failed with a non-retryable error")
+                return Outcome(
+                    job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}"
+                )
             error = f"{type(exc).__name__}: {exc}"
             if claimed.attempt >= spec.max_attempts:
                 log.warning("job failed after its last attempt", extra={"error": error})
@@ -287,9 +306,13 @@ class WorkerPool:
             )
             log.info("job will be retried", extra={"error": error, "delay_seconds": delay})
             return Outcome(job_id, token, OutcomeKind.RETRY, error=error, delay_seconds=delay)
-        except Exception as exc:
-            log.exception("job failed with a non-retryable error")
-            return Outcome(job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}")
+        try:
+            # Checked here, once: a result PostgreSQL cannot store must not poison the batch.
+            encoded = job_queue.encode_result(result)
+        except ValueError as exc:
+            log.warning("job result refused", extra={"error": str(exc)})
+            return Outcome(job_id, token, OutcomeKind.FAILED, error=str(exc))
+        return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result, result_json=encoded)
 
     def _record_loop(self) -> None:
         with self.app.app_context():
@@ -311,24 +334,57 @@ class WorkerPool:
                     else:
                         batch.append(item)
                 if batch:
-                    self._record(batch)
+                    self.record(batch)
         self._recorder_done.set()
 
-    def _record(self, batch: list[Outcome]) -> None:
-        for attempt in range(5):
+    def record(self, batch: list[Outcome]) -> None:
+        """Write a batch of outcomes; one that cannot be written does not take the others down.
+
+        The batch is one transaction. An outage is retried with a backoff; any other failure
+        (or an outage that outlasts the retries) falls back to one outcome at a time.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
             try:
                 job_queue.record_outcomes(batch)
                 break
-            except Exception:
+            except Exception as exc:
                 log.exception("recording outcomes failed", extra={"jobs": len(batch)})
-                time.sleep(min(2.0, 0.1 * 2**attempt))
+                if len(batch) > 1 and not is_transient_outage(exc):
+                    self._record_one_at_a_time(batch)
+                    break
+                if attempt + 1 < RECORD_ATTEMPTS:
+                    time.sleep(min(2.0, 0.1 * 2**attempt))
+        else:
+            if len(batch) > 1:
+                self._record_one_at_a_time(batch)
         # Recorded or not, this process lets go: an unrecorded lease expires and is reaped.
         with self._held_lock:
             for outcome in batch:
                 self._held.pop(outcome.job_id, None)
 
+    def _record_one_at_a_time(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            try:
+                job_queue.record_outcomes([outcome])
+                continue
+            except Exception as exc:
+                log.exception("recording an outcome failed", extra={"job_id": outcome.job_id})
+                if is_transient_outage(exc) or outcome.kind == OutcomeKind.FAILED:
+                    continue  # its lease expires and the reaper puts it back in line
+                reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+                error = f"the job's outcome could not be recorded: {type(exc).__name__}: {reason}"
+            # Deterministic (e.g. a result the database refuses): fail it rather than rerun it.
+            try:
+                job_queue.record_outcomes(
+                    [Outcome(outcome.job_id, outcome.lease_token, OutcomeKind.FAILED, error=error)]
+                )
+            except Exception:
+                log.exception("recording a failure failed", extra={"job_id": outcome.job_id})
+
     def _heartbeat_loop(self) -> None:
-        interval = max(0.2, self.settings.job_queue_lease_seconds / 3)
+        # Frequent enough to renew leases well before they expire, and for a cancel or a lost
+        # lease to reach `check_cancelled` (which only reads the flags set here) quickly.
+        interval = min(HEARTBEAT_MAX_SECONDS, max(0.2, self.settings.job_queue_lease_seconds / 3))
         with self.app.app_context():
             while not self._recorder_done.wait(interval):
                 with self._held_lock:
@@ -351,13 +407,22 @@ class WorkerPool:
 
 
 class MaintenanceLoop:
-    """Reaps expired leases and reconciles PostgreSQL with Redis, periodically."""
+    """Reaps expired leases and reconciles PostgreSQL with Redis, periodically.
 
-    def __init__(self, app: Flask):
+    Every process runs one, but only the holder of the maintenance lock (a Redis lease, see
+    `job_queue.hold_maintenance_lock`) does the work in a round, so the full scans run once per
+    interval across all processes. The lock lasts two intervals and the holder extends it each
+    round; when the holder stops it lets go, and when it dies the lock expires.
+    """
+
+    def __init__(self, app: Flask, *, lock_ttl_seconds: float | None = None):
         settings = app.config["SETTINGS"]
         self.app = app
         self.reap_interval = settings.job_queue_reaper_interval_seconds
         self.reconcile_interval = settings.job_queue_reconcile_interval_seconds
+        self.lock_ttl = 2 * self.reap_interval if lock_ttl_seconds is None else lock_ttl_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.rounds = 0  # rounds this loop ran as the elected runner
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-maintenance", daemon=True)
 
@@ -373,6 +438,11 @@ class MaintenanceLoop:
         with self.app.app_context():
             while not self._stopping.wait(self.reap_interval):
                 try:
+                    if not job_queue.hold_maintenance_lock(
+                        owner=self.owner, ttl_seconds=self.lock_ttl
+                    ):
+                        continue
+                    self.rounds += 1
                     job_queue.reap_expired_leases()
                     if time.monotonic() >= next_reconcile:
                         job_queue.reconcile()
@@ -381,6 +451,10 @@ class MaintenanceLoop:
                     log.exception("queue maintenance failed; next round retries")
                 finally:
                     db.session.remove()
+            try:
+                job_queue.release_maintenance_lock(owner=self.owner)
+            except redis.RedisError:
+                log.warning("maintenance lock not released; it expires on its own")
 
 
 def reconcile_at_start(app: Flask) -> None:
@@ -422,8 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker {pool.name} running {pool.threads} threads", flush=True)
     while not stop.wait(1.0):
         pass
+    pool.stop()  # first: stop claiming at once, then drain
     maintenance.stop()
-    pool.stop()
     print(f"worker {pool.name} stopped", flush=True)
     return 0
 

@@ -191,3 +191,36 @@ def test_create_admin_command(settings, tmp_path):
         )
         assert admin.is_admin
         assert accounts.get_user_by_email(email="second@example.com").is_admin
+
+
+def test_gunicorn_waits_longer_than_the_job_grace_period_before_killing_a_worker(tmp_path):
+    from server.api_server import gunicorn_options
+    from server.config import Settings
+
+    settings = Settings(instance_dir=tmp_path, job_queue_shutdown_grace_seconds=40.0)
+    options = gunicorn_options(settings, host="127.0.0.1", port=5000, threads=8)
+    assert options["graceful_timeout"] >= 40 + 10
+
+    env = clean_env(
+        JOB_QUEUE_SHUTDOWN_GRACE_SECONDS="40",
+        JWT_SECRET_KEY=STRONG,
+        ENCRYPTION_KEY="e" * 44,
+        INSTANCE_DIR=str(tmp_path),
+        LOG_DIR=str(tmp_path),
+    )
+    script = "import runpy; print(runpy.run_path('gunicorn.conf.py')['graceful_timeout'])"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 40 + 10
+
+
+def test_migrating_at_start_up_leaves_no_pooled_connection_for_forked_workers(app):
+    from server.api_server import apply_migrations
+    from server.extensions import db
+
+    db.session.execute(db.select(1))  # the app has used the pool
+    db.session.remove()
+    apply_migrations(app)
+    assert db.engine.pool.checkedin() == 0

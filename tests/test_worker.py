@@ -6,13 +6,16 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import redis
+from sqlalchemy.exc import OperationalError
 
 from server import job_handlers, job_queue
 from server.job_handlers import QuotaWait
-from server.job_queue import JobPriority
+from server.job_queue import JobPriority, Outcome, OutcomeKind
 from server.redis_client import get_redis
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import fetch_job, make_user, wait_for
@@ -151,6 +154,150 @@ def test_waiting_for_quota_schedules_without_counting_then_runs_in_priority_orde
     assert redis_conn.lrange(order, 0, -1) == ["2", "3", "0", "1"]  # HIGH, NORMAL, LOW, BULK
 
 
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        ({"at": datetime.now()}, "Object of type datetime is not JSON serializable"),
+        ({"tags": {"a", "b"}}, "Object of type set is not JSON serializable"),
+        ({"text": "nul \u0000 inside"}, "NUL character"),
+        ({"ratio": float("nan")}, "Out of range float values are not JSON compliant"),
+    ],
+    ids=["datetime", "set", "nul", "nan"],
+)
+def test_a_result_that_cannot_be_stored_fails_its_job_once_and_spares_the_others(
+    make_app, run_pool, handler, result, reason
+):
+    app = make_app(job_queue_max_per_user=10)
+    runs = []
+
+    def returns(job):
+        runs.append(job.payload["n"])
+        return result if job.payload["n"] == 0 else {"n": job.payload["n"]}
+
+    handler("returns", returns)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="returns", payload={"n": n})
+            for n in range(4)
+        ]
+        run_pool(app, threads=4)
+        for job_id in ids:
+            wait_for(lambda job_id=job_id: finished(job_id))
+        bad, *good = (
+            (row.status, row.attempts, row.result, row.error) for row in map(fetch_job, ids)
+        )
+    status, attempts, stored, error = bad
+    assert (status, attempts, stored) == ("failed", 1, None)
+    assert error.startswith("result is not JSON-serialisable: ") and reason in error
+    assert [row[:3] for row in good] == [("succeeded", 1, {"n": n}) for n in (1, 2, 3)]
+    assert sorted(runs) == [0, 1, 2, 3]  # nothing ran twice
+
+
+def test_an_outcome_the_database_refuses_does_not_take_the_rest_of_its_batch_with_it(
+    make_app,
+):
+    from server.worker import WorkerPool
+
+    app = make_app(job_queue_max_per_user=10)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(3)
+        ]
+        claimed = job_queue.claim_jobs(worker_id="w", limit=3)
+        assert [job.job_id for job in claimed] == ids
+        outcomes = [
+            Outcome(job.job_id, job.lease_token, OutcomeKind.SUCCEEDED, result={"n": n})
+            for n, job in enumerate(claimed)
+        ]
+        # Written by hand, past the executor's check: PostgreSQL refuses "\u0000" in JSONB.
+        outcomes[1].result_json = '"\\u0000"'
+        WorkerPool(app, threads=1).record(outcomes)
+        rows = [(row.status, row.result, row.error) for row in map(fetch_job, ids)]
+    assert rows[0] == ("succeeded", {"n": 0}, None) and rows[2] == ("succeeded", {"n": 2}, None)
+    assert rows[1][0] == "failed"
+    assert rows[1][2].startswith("the job's outcome could not be recorded: DataError")
+
+
+def test_a_job_that_returns_after_its_time_limit_keeps_its_result(app, run_pool, handler):
+    def slow(job):
+        while not job.timed_out:
+            time.sleep(0.02)
+        return {"late": True}
+
+    handler("slow", slow, timeout_seconds=0.2)
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="slow", payload={})
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded" and row.result == {"late": True} and row.attempts == 1
+
+
+def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_and_retried(
+    make_app, run_pool, handler
+):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+
+    def overstays(job):
+        if job.attempt == 1:
+            while True:
+                time.sleep(0.02)
+                job.check_cancelled()
+        return {"attempt": job.attempt}
+
+    handler("overstays", overstays, timeout_seconds=0.2)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="overstays", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+        assert row.status == "succeeded" and row.result == {"attempt": 2} and row.attempts == 2
+
+
+def test_check_cancelled_keeps_a_job_running_through_a_redis_outage(
+    app, run_pool, handler, monkeypatch
+):
+    def redis_is_down(**_kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(job_queue, "cancel_state", redis_is_down)
+
+    def careful(job):
+        for _ in range(3):
+            job.check_cancelled()
+        return {"steps": 3}
+
+    handler("careful", careful)
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="careful", payload={})
+    run_pool(app)
+    row = wait_for(lambda: finished(job_id))
+    assert row.status == "succeeded" and row.result == {"steps": 3} and row.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        redis.exceptions.ConnectionError("Error 111 connecting to Redis. Connection refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
+    ],
+    ids=["redis-connection", "redis-timeout", "postgres-operational"],
+)
+def test_a_lost_connection_during_a_run_is_retried_not_failed(make_app, run_pool, handler, outage):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+
+    def meets_an_outage(job):
+        if job.attempt == 1:
+            raise outage
+        return {"attempt": job.attempt}
+
+    handler("meets_an_outage", meets_an_outage, max_attempts=3)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="meets_an_outage", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+        assert (row.status, row.result, row.attempts) == ("succeeded", {"attempt": 2}, 2)
+
+
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
     steps = []
 
@@ -191,11 +338,13 @@ def test_a_result_arriving_after_a_cancel_does_not_overwrite_it(app, run_pool, h
 
 
 def test_leases_are_renewed_while_a_long_job_runs(make_app, run_pool):
-    app = make_app(job_queue_lease_seconds=1.0)
+    # The job outlasts its 3 s lease; the heartbeat renews it at least every 0.5 s, so only a
+    # stall of over 2 s on a loaded machine could lose it.
+    app = make_app(job_queue_lease_seconds=3.0)
     with app.app_context():
-        job_id = diagnostic(make_user(), sleep_ms=2500)
+        job_id = diagnostic(make_user(), sleep_ms=4000)
         run_pool(app)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while not finished(job_id) and time.monotonic() < deadline:
             job_queue.reap_expired_leases()
             time.sleep(0.2)
@@ -223,6 +372,51 @@ def test_shutdown_lets_short_jobs_finish_and_releases_long_ones(make_app, run_po
         # Another worker takes it from there.
         claimed = job_queue.claim_jobs(worker_id="next", limit=1)
         assert [job.job_id for job in claimed] == [long]
+
+
+@pytest.fixture
+def maintenance_loops():
+    from server.worker import MaintenanceLoop
+
+    loops = []
+
+    def start(app, **options):
+        loop = MaintenanceLoop(app, **options)
+        loop.start()
+        loops.append(loop)
+        return loop
+
+    yield start
+    for loop in loops:
+        loop.stop()
+
+
+def test_one_maintenance_loop_is_elected_and_another_takes_over_when_it_stops(
+    make_app, maintenance_loops, redis_conn
+):
+    app = make_app(job_queue_reaper_interval_seconds=0.05)
+    first = maintenance_loops(app, lock_ttl_seconds=5)
+    wait_for(lambda: first.rounds >= 1)
+    second = maintenance_loops(app, lock_ttl_seconds=5)
+    wait_for(lambda: first.rounds >= 10)
+    assert second.rounds == 0
+    assert redis_conn.get(job_queue.MAINTENANCE_LOCK_KEY) == first.owner
+
+    first.stop()
+    wait_for(lambda: second.rounds >= 1)
+    assert redis_conn.get(job_queue.MAINTENANCE_LOCK_KEY) == second.owner
+
+
+def test_the_maintenance_lock_of_a_dead_runner_expires_and_another_takes_over(
+    make_app, maintenance_loops, redis_conn
+):
+    app = make_app(job_queue_reaper_interval_seconds=0.05)
+    redis_conn.set(job_queue.MAINTENANCE_LOCK_KEY, "a-process-that-died", px=1000)
+    began = time.monotonic()
+    survivor = maintenance_loops(app, lock_ttl_seconds=5)
+    wait_for(lambda: survivor.rounds >= 1)
+    assert time.monotonic() - began >= 0.9  # not before the dead holder's lease ran out
+    assert redis_conn.get(job_queue.MAINTENANCE_LOCK_KEY) == survivor.owner
 
 
 # --- real worker processes ---------------------------------------------------------------
@@ -293,14 +487,28 @@ def test_a_job_of_a_worker_killed_mid_run_is_rerun_by_another_worker(
     assert row.worker_id.endswith(f":{rescuer.pid}")
 
 
+def logged(log_dir, message):
+    """True once a worker process's log (JSON lines) has a line with this message."""
+    return any(
+        json.loads(line).get("message") == message
+        for path in log_dir.glob("api_server.log*")
+        for line in path.read_text().split("\n")[:-1]
+    )
+
+
 def test_sigterm_stops_claiming_and_exits_cleanly(app, tmp_path, worker_processes):
-    job_id = diagnostic(make_user(), sleep_ms=500)
+    job_id = diagnostic(make_user(), sleep_ms=3000)
     process = worker_processes(worker_env(tmp_path))
     wait_for(lambda: fetch_job(job_id).status == "running", timeout=30)
     process.send_signal(signal.SIGTERM)
+    wait_for(lambda: logged(tmp_path, "worker pool stopped claiming; draining"), timeout=10)
+
+    # Submitted while the worker is still draining its running job: it must not take it.
+    later = diagnostic(make_user())
+    assert process.poll() is None and fetch_job(job_id).status == "running"
     assert process.wait(timeout=20) == 0
     assert fetch_job(job_id).status == "succeeded"
-    later = diagnostic(make_user())
-    time.sleep(0.3)
-    assert fetch_job(later).status == "queued"
+    row = fetch_job(later)
+    assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None)
+    assert job_queue.queue_position(job_id=later) == 1
     assert get_redis(app).zcard(job_queue.KEY_PREFIX + "running") == 0

@@ -1,15 +1,24 @@
-"""Queued work: submit, inspect and cancel jobs."""
+"""Queued work: submit, inspect and cancel jobs.
+
+Job ids are uuid4 strings: the `uuid` converter turns anything else into a 404 before a view
+runs.
+"""
 
 import json
+import threading
 
 from apiflask import APIBlueprint
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 
 from server.auth import current_user
 from server.schemas.jobs import JobStatusOut, JobSubmitIn, JobSubmittedOut
 from server.services import jobs
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", tag="Jobs")
+
+RECONNECT_MILLISECONDS = 3000  # the `retry:` an event stream suggests to its client
+_SLOTS_KEY = "job_event_streams"
+_slots_lock = threading.Lock()
 
 
 @bp.post("")
@@ -35,14 +44,14 @@ def submit(body):
     return submitted, 202, {"Location": submitted["status_url"]}
 
 
-@bp.get("/<job_id>/status")
+@bp.get("/<uuid:job_id>/status")
 @bp.output(JobStatusOut)
 @bp.doc(summary="A job's status, progress and result", responses=[200, 401, 404])
 def status(job_id):
-    return jobs.get_status(user=current_user(), job_id=job_id)
+    return jobs.get_status(user=current_user(), job_id=str(job_id))
 
 
-@bp.post("/<job_id>/cancel")
+@bp.post("/<uuid:job_id>/cancel")
 @bp.output(JobStatusOut)
 @bp.doc(
     summary="Cancel a job",
@@ -50,23 +59,65 @@ def status(job_id):
     responses=[200, 401, 404, 409],
 )
 def cancel(job_id):
-    return jobs.cancel(user=current_user(), job_id=job_id)
+    return jobs.cancel(user=current_user(), job_id=str(job_id))
 
 
-@bp.get("/<job_id>/events")
+@bp.get("/<uuid:job_id>/events")
 @bp.doc(
     summary="Server-Sent Events: `status` and `progress` until the job finishes",
-    responses={200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}},
+    description=(
+        "A stream lasts at most `JOB_EVENTS_MAX_SECONDS` (then a `timeout` event; the client "
+        "reconnects after the `retry:` delay) and carries a `: keep-alive` comment every "
+        f"{jobs.EVENTS_KEEPALIVE_SECONDS:.0f} s. Streams are capped per server process "
+        "(`JOB_EVENTS_MAX_STREAMS`, 503 when full) and per user (429); both come with "
+        "`Retry-After`."
+    ),
+    responses={
+        200: {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+        404: {"description": "No such job"},
+        429: {"description": "This user has too many streams open"},
+        503: {"description": "This server has too many streams open"},
+    },
 )
 def events(job_id):
-    stream = jobs.watch(user=current_user(), job_id=job_id)
+    settings = current_app.config["SETTINGS"]
+    stream, release = jobs.watch(
+        user=current_user(),
+        job_id=str(job_id),
+        slots=_stream_slots(),
+        max_seconds=settings.job_events_max_seconds,
+    )
 
     def render():
-        for event, data in stream:
-            yield f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+        try:
+            yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
+            for event, data in stream:
+                if data is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    yield f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+        finally:
+            stream.close()
 
-    return Response(
+    response = Response(
         stream_with_context(render()),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(release)  # also when the body was never read
+    return response
+
+
+def _stream_slots() -> jobs.EventStreamSlots:
+    slots = current_app.extensions.get(_SLOTS_KEY)
+    if slots is None:
+        settings = current_app.config["SETTINGS"]
+        with _slots_lock:
+            slots = current_app.extensions.setdefault(
+                _SLOTS_KEY,
+                jobs.EventStreamSlots(
+                    total=settings.job_events_max_streams,
+                    per_user=settings.job_events_max_streams_per_user,
+                ),
+            )
+    return slots

@@ -78,4 +78,8 @@ class QueueStatsOut(Schema):
     by_type = Dict(keys=String(), values=Dict(keys=String(), values=Integer()))
     oldest_waiting_seconds = Raw(allow_none=True)
     throughput_last_minute = Integer(required=True)
-    redis = Dict(keys=String(), values=Integer())
+    degraded = Boolean(
+        required=True,
+        metadata={"description": "Redis is unreachable: `redis` is null, the rest is PostgreSQL's"},
+    )
+    redis = Dict(keys=String(), values=Integer(), allow_none=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
 
 from server import job_handlers, job_queue
-from server.errors import Forbidden, ValidationFailed
+from server.errors import Forbidden, ServiceUnavailable, TooManyRequests, ValidationFailed
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
@@ -19,7 +20,70 @@ from server.models.job import TERMINAL_STATUSES
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
 EVENTS_POLL_SECONDS = 0.5
-EVENTS_MAX_SECONDS = 300.0
+# A comment line this often: a client that went away is noticed when the write fails.
+EVENTS_KEEPALIVE_SECONDS = 15.0
+EVENTS_RETRY_AFTER_SECONDS = 5
+
+
+class EventStreamSlots:
+    """Caps on the event streams open in this process: in all, and per user.
+
+    Each stream holds an HTTP thread while it is open, so without a cap a few clients could
+    take every thread. Per process (no shared state to leak when a process dies): with several
+    processes, a user may hold the per-user cap in each.
+    """
+
+    def __init__(self, *, total: int, per_user: int):
+        self._total = total
+        self._per_user = per_user
+        self._open = 0
+        self._open_by_user: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, user_id: int) -> Callable[[], None]:
+        """Take a slot for this user, or raise 429 (user at cap) or 503 (process full).
+
+        Returns the release function; calling it more than once releases once.
+        """
+        retry = {"Retry-After": str(EVENTS_RETRY_AFTER_SECONDS)}
+        with self._lock:
+            if self._open_by_user.get(user_id, 0) >= self._per_user:
+                raise TooManyRequests(
+                    f"At most {self._per_user} job event streams may be open per user; "
+                    "close one or poll the status endpoint",
+                    code="too_many_event_streams",
+                    headers=retry,
+                )
+            if self._open >= self._total:
+                raise ServiceUnavailable(
+                    "Too many job event streams are open on this server; retry shortly or "
+                    "poll the status endpoint",
+                    code="event_streams_full",
+                    headers=retry,
+                )
+            self._open += 1
+            self._open_by_user[user_id] = self._open_by_user.get(user_id, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                self._open -= 1
+                left = self._open_by_user[user_id] - 1
+                if left:
+                    self._open_by_user[user_id] = left
+                else:
+                    del self._open_by_user[user_id]
+
+        return release
+
+    @property
+    def open_streams(self) -> int:
+        with self._lock:
+            return self._open
 
 
 def submit(
@@ -77,7 +141,7 @@ def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
         "job_id": job.id,
         "type": job.job_type,
         "status": job.status,
-        "priority": job_queue.status_label(job.priority),
+        "priority": job_queue.priority_name(job.priority),
         "progress": {"percent": job.progress_percent, "message": job.progress_message},
         "result": job.result,
         "error": job.error,
@@ -115,49 +179,73 @@ def watch(
     *,
     user: User,
     job_id: str,
+    slots: EventStreamSlots,
+    max_seconds: float,
     poll_seconds: float = EVENTS_POLL_SECONDS,
-    max_seconds: float = EVENTS_MAX_SECONDS,
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs as the job's status or progress changes, until it finishes."""
+) -> tuple[Iterator[tuple[str, dict[str, Any] | None]], Callable[[], None]]:
+    """(event, data) pairs as the job's status or progress changes, until it finishes or
+    `max_seconds` pass; ("keep-alive", None) when nothing was sent for a while.
+
+    Takes a stream slot (429/503 when none is free) and returns the events with the slot's
+    release function; the events release it too when they end or are closed.
+    """
     job_queue.get_job(job_id=job_id, user_id=user.id)  # 404 before the stream starts
     db.session.rollback()
+    release = slots.acquire(user.id)
 
-    def events() -> Iterator[tuple[str, dict[str, Any]]]:
-        last_status = last_progress = None
-        deadline = time.monotonic() + max_seconds
-        while True:
-            row = db.session.execute(
-                select(
-                    Job.status,
-                    Job.progress_percent,
-                    Job.progress_message,
-                    Job.attempts,
-                    Job.error,
-                    Job.result,
-                    Job.finished_at,
-                ).where(Job.id == job_id)
-            ).one()
-            db.session.rollback()  # no transaction left open between polls
-            progress = (row.progress_percent, row.progress_message)
-            if progress != last_progress:
-                last_progress = progress
-                yield "progress", {"job_id": job_id, "percent": progress[0], "message": progress[1]}
-            if row.status != last_status:
-                last_status = row.status
-                data = {"job_id": job_id, "status": row.status, "attempts": row.attempts}
-                if row.status in TERMINAL_STATUSES:
-                    data.update(
-                        result=row.result, error=row.error, finished_at=isoformat(row.finished_at)
-                    )
-                yield "status", data
+    def events() -> Iterator[tuple[str, dict[str, Any] | None]]:
+        try:
+            yield from _job_events(job_id, poll_seconds=poll_seconds, max_seconds=max_seconds)
+        finally:  # also on GeneratorExit, when the client went away
+            release()
+
+    return events(), release
+
+
+def _job_events(
+    job_id: str, *, poll_seconds: float, max_seconds: float
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    last_status = last_progress = None
+    now = time.monotonic()
+    deadline = now + max_seconds
+    last_sent = now
+    while True:
+        row = db.session.execute(
+            select(
+                Job.status,
+                Job.progress_percent,
+                Job.progress_message,
+                Job.attempts,
+                Job.error,
+                Job.result,
+                Job.finished_at,
+            ).where(Job.id == job_id)
+        ).one()
+        db.session.rollback()  # no transaction left open between polls
+        progress = (row.progress_percent, row.progress_message)
+        if progress != last_progress:
+            last_progress = progress
+            last_sent = time.monotonic()
+            yield "progress", {"job_id": job_id, "percent": progress[0], "message": progress[1]}
+        if row.status != last_status:
+            last_status = row.status
+            data = {"job_id": job_id, "status": row.status, "attempts": row.attempts}
             if row.status in TERMINAL_STATUSES:
-                return
-            if time.monotonic() >= deadline:
-                yield "timeout", {"job_id": job_id, "status": row.status}
-                return
-            time.sleep(poll_seconds)
-
-    return events()
+                data.update(
+                    result=row.result, error=row.error, finished_at=isoformat(row.finished_at)
+                )
+            last_sent = time.monotonic()
+            yield "status", data
+        if row.status in TERMINAL_STATUSES:
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            yield "timeout", {"job_id": job_id, "status": row.status}
+            return
+        if now - last_sent >= EVENTS_KEEPALIVE_SECONDS:
+            last_sent = now
+            yield "keep-alive", None
+        time.sleep(poll_seconds)
 
 
 def queue_stats() -> dict[str, Any]:

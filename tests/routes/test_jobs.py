@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.helpers import error_of
+from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -174,5 +174,107 @@ def test_admins_see_queue_stats(client, admin, app):
     assert stats["by_priority"] == {"CRITICAL": 0, "HIGH": 1, "NORMAL": 0, "LOW": 0, "BULK": 2}
     assert stats["by_type"] == {"diagnostic": {"queued": 3}}
     assert stats["oldest_waiting_seconds"] >= 0 and stats["throughput_last_minute"] == 0
-    assert stats["redis"]["ready"] == 3
+    assert stats["redis"]["ready"] == 3 and stats["degraded"] is False
     assert client.get("/api/admin/job-queue/stats", headers=user.headers).status_code == 403
+
+
+@pytest.mark.parametrize("bad_id", ["%00", "not-a-job", "1", "00000000-0000-4000-8000-00000000000"])
+def test_a_job_id_that_is_not_a_uuid_is_a_json_404(client, admin, bad_id):
+    for method, path in (
+        ("GET", f"/api/jobs/{bad_id}/status"),
+        ("POST", f"/api/jobs/{bad_id}/cancel"),
+        ("GET", f"/api/jobs/{bad_id}/events"),
+    ):
+        response = client.request(method, path, headers=admin.headers)
+        assert response.status_code == 404, path
+        assert error_of(response)["code"] == "not_found"
+
+
+def test_the_job_routes_are_in_the_openapi_document(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for suffix in ("status", "cancel", "events"):
+        assert f"/api/jobs/{{job_id}}/{suffix}" in paths
+
+
+def test_with_redis_down_status_comes_from_postgres_and_stats_are_degraded(make_app):
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    client = ApiClient(app.test_client())
+    admin = client.create_admin(app)
+    submitted = submit(client, admin, {"type": "diagnostic", "payload": {}})
+    assert submitted.status_code == 202  # recorded; the reconciler enqueues it later
+    job_id = submitted.get_json()["job_id"]
+
+    status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers)
+    assert status.status_code == 200
+    body = status.get_json()
+    assert body["status"] == "queued" and body["queue_position"] is None
+
+    stats = client.get("/api/admin/job-queue/stats", headers=admin.headers)
+    assert stats.status_code == 200
+    figures = stats.get_json()
+    assert figures["degraded"] is True and figures["redis"] is None
+    assert figures["queue_size"] == 1 and figures["by_type"] == {"diagnostic": {"queued": 1}}
+
+
+def events_url(client, account):
+    job_id = submit(client, account, {"type": "diagnostic"}).get_json()["job_id"]
+    return f"/api/jobs/{job_id}/events"
+
+
+def open_stream(client, account, url):
+    """Start reading an event stream and leave it open (no worker runs the job)."""
+    response = client.get(url, headers=account.headers, buffered=False)
+    if response.status_code == 200:
+        assert next(iter(response.response)).startswith(b"retry: ")
+    return response
+
+
+def test_event_streams_are_capped_per_process_and_a_closed_stream_frees_its_slot(make_app):
+    app = make_app(job_events_max_streams=1)
+    client = ApiClient(app.test_client())
+    first_admin, second_admin = client.create_admin(app), client.create_admin(app)
+    first = open_stream(client, first_admin, events_url(client, first_admin))
+    assert first.status_code == 200
+
+    full = client.get(events_url(client, second_admin), headers=second_admin.headers)
+    assert full.status_code == 503 and full.headers["Retry-After"].isdigit()
+    assert error_of(full)["code"] == "event_streams_full"
+
+    first.close()  # the client went away
+    again = open_stream(client, second_admin, events_url(client, second_admin))
+    assert again.status_code == 200
+    again.close()
+
+
+def test_a_user_may_hold_two_event_streams_and_others_are_not_blocked(make_app):
+    app = make_app(job_events_max_streams=4)
+    client = ApiClient(app.test_client())
+    busy, other = client.create_admin(app), client.create_admin(app)
+    url = events_url(client, busy)
+    held = [open_stream(client, busy, url) for _ in range(2)]
+    assert [response.status_code for response in held] == [200, 200]
+
+    third = client.get(url, headers=busy.headers)
+    assert third.status_code == 429 and third.headers["Retry-After"].isdigit()
+    assert error_of(third)["code"] == "too_many_event_streams"
+    others = open_stream(client, other, events_url(client, other))
+    assert others.status_code == 200
+    for response in (others, *reversed(held)):  # last opened, first closed (test contexts)
+        response.close()
+    assert open_stream(client, busy, url).status_code == 200
+
+
+def test_an_event_stream_keeps_alive_then_ends_so_the_client_reconnects(make_app, monkeypatch):
+    from server.services import jobs as job_service
+
+    monkeypatch.setattr(job_service, "EVENTS_KEEPALIVE_SECONDS", 0.2)
+    app = make_app(job_events_max_seconds=1.0)
+    client = ApiClient(app.test_client())
+    admin = client.create_admin(app)
+    response = client.get(events_url(client, admin), headers=admin.headers)
+    text = response.get_data(as_text=True)
+    assert text.startswith("retry: 3000\n\n")
+    assert ": keep-alive\n\n" in text
+    assert text.rstrip().splitlines()[-2] == "event: timeout"
+    # The stream's slot is free again.
+    assert app.extensions["job_event_streams"].open_streams == 0
