@@ -3,6 +3,7 @@
 from apiflask import Schema
 from apiflask.fields import UUID, Email, File, Integer, List, Nested, String
 from apiflask.validators import Length
+from marshmallow import ValidationError, pre_load
 
 from server.schemas.common import StrictSchema, UtcDateTime
 
@@ -43,6 +44,18 @@ class CredentialListOut(Schema):
 
 class ResumeUploadIn(StrictSchema):
     file = File(required=True, metadata={"description": "PDF, DOCX, TXT or MD"})
+
+    @pre_load
+    def _exactly_one_file_part(self, data, **_kwargs):
+        # Multipart bodies reach the schema through a proxy that hides unknown parts, so
+        # check the raw parts here: one `file`, nothing else.
+        parts = getattr(data, "data", data)
+        errors = {name: ["Unknown field."] for name in set(parts.keys()) - {"file"}}
+        if hasattr(parts, "getlist") and len(parts.getlist("file")) > 1:
+            errors["file"] = ["send exactly one file"]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class ResumeOut(Schema):

@@ -126,3 +126,34 @@ def test_a_missing_file_field_is_422(client):
         content_type="multipart/form-data",
     )
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"extra": "1"},
+        {"other": (io.BytesIO(b"x"), "x.txt")},
+    ],
+)
+def test_an_upload_with_parts_besides_one_file_is_refused(client, extra):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/resumes",
+        token=account.access_token,
+        data={"file": (io.BytesIO(make_pdf()), "a.pdf"), **extra},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert client.get("/api/user/resumes", token=account.access_token).get_json()["items"] == []
+
+
+def test_two_files_in_one_upload_are_refused(client):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/resumes",
+        token=account.access_token,
+        data={"file": [(io.BytesIO(make_pdf()), "a.pdf"), (io.BytesIO(make_pdf()), "b.pdf")]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "exactly one file" in error_of(response)["message"]
