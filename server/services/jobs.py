@@ -17,6 +17,7 @@ from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES
+from server.services.ownership import get_owned
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
 EVENTS_POLL_SECONDS = 0.5
@@ -155,9 +156,14 @@ def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
     }
 
 
+def _owned_job(user: User, job_id: str) -> Job:
+    """The user's job; 404 for anyone else's (logged as an authorization failure)."""
+    return get_owned(Job, object_id=job_id, user_id=user.id, object_type="job")
+
+
 def get_status(*, user: User, job_id: str) -> dict[str, Any]:
     """A job of this user with its place in line; 404 for anyone else's."""
-    return describe(job_queue.get_job(job_id=job_id, user_id=user.id), with_position=True)
+    return describe(_owned_job(user, job_id), with_position=True)
 
 
 def get_all(
@@ -172,6 +178,7 @@ def get_all(
 
 def cancel(*, user: User, job_id: str) -> dict[str, Any]:
     """Cancel a job of this user."""
+    _owned_job(user, job_id)
     return describe(job_queue.cancel_job(job_id=job_id, user_id=user.id), with_position=True)
 
 
@@ -189,7 +196,7 @@ def watch(
     Takes a stream slot (429/503 when none is free) and returns the events with the slot's
     release function; the events release it too when they end or are closed.
     """
-    job_queue.get_job(job_id=job_id, user_id=user.id)  # 404 before the stream starts
+    _owned_job(user, job_id)  # 404 before the stream starts
     db.session.rollback()
     release = slots.acquire(user.id)
 

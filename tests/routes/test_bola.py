@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from server.auth import auth_mode
+from server.extensions import db
+from server.models import SecurityEvent
 from tests.helpers import Account, ApiClient, make_pdf
 from tests.routes.test_access_control import all_routes, scratch_app
 
@@ -95,3 +98,11 @@ def test_another_users_object_is_404_and_unchanged(client, rule, method, argumen
     response = client.request(method, path, token=bob.access_token, **kwargs)
     assert response.status_code == 404, (method, path, response.get_json())
     assert factory.snapshot(client, alice, object_id) == before
+    # The probe is on the audit trail, attributed to the prober.
+    probes = db.session.scalars(
+        select(SecurityEvent).where(
+            SecurityEvent.action == "authorization_failure",
+            SecurityEvent.object_id == str(object_id),
+        )
+    ).all()
+    assert [event.actor_user_id for event in probes] == [bob.id], (method, path)

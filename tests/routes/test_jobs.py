@@ -1,6 +1,7 @@
 """The job endpoints as a client uses them."""
 
 import re
+import uuid
 
 import pytest
 
@@ -124,7 +125,10 @@ def test_another_users_job_is_not_found(client, admin):
     ):
         response = client.request(method, path, headers=stranger.headers)
         assert response.status_code == 404, path
-        assert error_of(response)["code"] == "not_found"
+        assert error_of(response)["code"] == "job_not_found"
+    # Someone else's job and a job that never existed answer alike.
+    missing = client.get(f"/api/jobs/{uuid.uuid4()}/status", headers=stranger.headers)
+    assert missing.status_code == 404 and error_of(missing)["code"] == "job_not_found"
     assert client.get("/api/jobs/not-a-job/status", headers=admin.headers).status_code == 404
 
 
