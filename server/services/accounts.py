@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -317,20 +318,33 @@ def _link(settings: Settings, purpose: str, token: str) -> str:
     return f"{settings.public_base_url}/{purpose}?token={token}"
 
 
+def _mail_one_time_token(
+    *,
+    user: User,
+    purpose: str,
+    lifetime: timedelta,
+    settings: Settings,
+    subject: str,
+    compose: Callable[[str], str],
+) -> bool:
+    """Issue a single-use token, commit it, and mail it; True when the mail went out."""
+    token = one_time_tokens.issue(user=user, purpose=purpose, lifetime=lifetime)
+    db.session.commit()
+    return mailer.send_mail(settings=settings, to=user.email, subject=subject, body=compose(token))
+
+
 def request_email_verification(*, user: User, settings: Settings) -> bool:
     """Mail the user a verification link; False when the address is verified already."""
     if user.email_verified_at is not None:
         return False
     hours = settings.email_verification_hours
-    token = one_time_tokens.issue(
-        user=user, purpose=one_time_tokens.VERIFY_EMAIL, lifetime=timedelta(hours=hours)
-    )
-    db.session.commit()
-    sent = mailer.send_mail(
+    sent = _mail_one_time_token(
+        user=user,
+        purpose=one_time_tokens.VERIFY_EMAIL,
+        lifetime=timedelta(hours=hours),
         settings=settings,
-        to=user.email,
         subject="Confirm your email address",
-        body=(
+        compose=lambda token: (
             f"Hello {user.name},\n\nconfirm your email address with this code:\n\n{token}\n\n"
             f"or open {_link(settings, 'verify-email', token)}\n\n"
             f"It works once, for {hours} hours. If you did not ask for it, ignore this message.\n"
@@ -376,15 +390,13 @@ def request_password_reset(*, email: str, settings: Settings) -> None:
         )
         return
     minutes = settings.password_reset_minutes
-    token = one_time_tokens.issue(
-        user=user, purpose=one_time_tokens.PASSWORD_RESET, lifetime=timedelta(minutes=minutes)
-    )
-    db.session.commit()
-    sent = mailer.send_mail(
+    sent = _mail_one_time_token(
+        user=user,
+        purpose=one_time_tokens.PASSWORD_RESET,
+        lifetime=timedelta(minutes=minutes),
         settings=settings,
-        to=user.email,
         subject="Reset your password",
-        body=(
+        compose=lambda token: (
             f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
             f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
             f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
