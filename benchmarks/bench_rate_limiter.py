@@ -10,6 +10,11 @@ limits checked on every request) and with `RATE_LIMIT_ENABLED=false`, interleave
 Both use SQLite in a scratch directory and the scratch Redis database.
 
 Each figure is the median of the rounds; the ratio is ours / theirs (a) and with / without (b).
+
+Each side runs as its library is built: our limiter keeps one Redis connection per thread for
+its scripts, while `limits` checks a connection out of redis-py's pool for every call. On the
+Redis server ours still does more work (two exact logs, remaining and reset for the headers):
+about 14.5 us of script time per check against about 7.7 us, measured with INFO commandstats.
 """
 
 from __future__ import annotations

@@ -638,6 +638,7 @@ class RateLimiter:
         self._client: redis.Redis | None = None
         self._pid: int | None = None
         self._shas: dict[str, str] = {}
+        self._local = threading.local()
         self._member_prefix = f"{os.getpid()}.{random.getrandbits(32):08x}"  # noqa: S311
         self._members = itertools.count()
         self._plans: dict[tuple[str, ...], _Plan] = {}
@@ -658,17 +659,46 @@ class RateLimiter:
             self._member_prefix = f"{pid}.{random.getrandbits(32):08x}"  # noqa: S311
         return self._client
 
+    def _connection(self) -> Any:
+        """This thread's own connection for the limiter's scripts.
+
+        In redis-py, checking a connection out of the pool and back costs about as much as
+        the script itself; the limiter runs on every request, so each thread keeps one.
+        """
+        pool = self.redis.connection_pool  # a new process gets a new client, hence a new pool
+        local = self._local
+        if getattr(local, "pool", None) is not pool:
+            # Checked out for good; the pool still knows it, so closing the pool closes it.
+            local.conn = pool.get_connection()
+            local.pool = pool
+        return local.conn
+
+    def _call(self, *command: Any) -> Any:
+        """Send one command on this thread's connection; reconnect once if it went stale."""
+        conn = self._connection()
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*command)
+                return conn.read_response()
+            except redis.ConnectionError:
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+            except (redis.TimeoutError, OSError):
+                conn.disconnect()
+                raise
+        raise AssertionError("unreachable")
+
     def _eval(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """EVALSHA, loading the script once per connection pool (and again after a flush)."""
-        client = self.redis
+        """EVALSHA, loading the script once per process (and again after a flush)."""
         sha = self._shas.get(script)
         if sha is not None:
             try:
-                return client.evalsha(sha, len(keys), *keys, *args)
+                return self._call("EVALSHA", sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
                 pass
-        self._shas[script] = client.script_load(script)
-        return client.evalsha(self._shas[script], len(keys), *keys, *args)
+        self._shas[script] = sha = self._call("SCRIPT", "LOAD", script)
+        return self._call("EVALSHA", sha, len(keys), *keys, *args)
 
     def _with_redis(self, action: Callable[..., Any], *args: Any) -> Any:
         """Run `action(*args)` against Redis, or raise `_Unavailable` (recording the failure)."""

