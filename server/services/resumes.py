@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from server.config import Settings
 from server.errors import Conflict
 from server.extensions import db
-from server.models import Resume
+from server.models import Resume, User
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_filename
 from server.security_manager.uploads import validate_upload
@@ -25,6 +25,9 @@ def storage_path(*, settings: Settings, resume: Resume) -> Path:
 
 
 def _check_quota(user_id: int, size: int, settings: Settings) -> None:
+    # Hold the account row until this upload commits, so simultaneous uploads of one user
+    # are checked one after another rather than all against the same old total.
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
     count, used = db.session.execute(
         select(func.count(Resume.id), func.coalesce(func.sum(Resume.size_bytes), 0)).where(
             Resume.user_id == user_id

@@ -2,6 +2,7 @@
 
 import io
 import re
+import threading
 import zipfile
 
 import pytest
@@ -115,6 +116,25 @@ def test_the_per_user_quota_is_enforced(make_app):
     response = client.upload(account.access_token, "3.pdf", make_pdf())
     assert response.status_code == 409
     assert error_of(response)["code"] == "upload_quota_exceeded"
+
+
+def test_simultaneous_uploads_cannot_overrun_the_quota(make_app):
+    app = make_app(upload_max_files_per_user=2)
+    account = ApiClient(app.test_client()).create_account()
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def upload(index: int) -> None:
+        client = ApiClient(app.test_client())  # its own request, app context and session
+        barrier.wait()
+        statuses.append(client.upload(account.access_token, f"{index}.pdf", make_pdf()).status_code)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 201] + [409] * 6
 
 
 def test_a_missing_file_field_is_422(client):
