@@ -40,3 +40,11 @@ def init_app(app: Flask) -> None:
 
         count = credentials.rotate_all(settings=current_app.config["SETTINGS"])
         click.echo(f"re-encrypted {count} stored secret(s)")
+
+    @app.cli.command("restore-ip-blocks")
+    def restore_ip_blocks() -> None:
+        """Put every IP block in force back into Redis (after Redis lost its data)."""
+        from server.redis_client import get_redis
+        from server.security_manager.ip_blocking import restore_blocks
+
+        click.echo(f"{restore_blocks(get_redis())} block(s) restored")

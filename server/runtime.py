@@ -19,6 +19,7 @@ def start_background_services(app: Flask) -> None:
         return
     settings = app.config["SETTINGS"]
     services: dict[str, object] = {}
+    _restore_ip_blocks(app)
     reconcile_at_start(app)
     maintenance = MaintenanceLoop(app)
     maintenance.start()
@@ -41,3 +42,17 @@ def stop_background_services(app: Flask) -> None:
     if pool is not None:
         pool.stop()
     log.info("background services stopped")
+
+
+def _restore_ip_blocks(app: Flask) -> None:
+    """Rebuild Redis's IP-block set from PostgreSQL, in case Redis lost it."""
+    import redis
+
+    from server.redis_client import get_redis
+    from server.security_manager.ip_blocking import restore_blocks
+
+    with app.app_context():
+        try:
+            restore_blocks(get_redis())
+        except redis.RedisError:
+            log.warning("could not restore IP blocks: Redis unavailable")

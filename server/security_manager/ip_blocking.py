@@ -21,6 +21,7 @@ from server.config import Settings
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import IpBlock, utcnow
+from server.models.base import as_utc
 from server.security_manager.counters import incr_in_window
 from server.security_manager.events import record_event
 
@@ -142,6 +143,22 @@ def unblock_ip(conn: redis.Redis, *, ip: str, lifted_by_user_id: int | None) -> 
     if not removed and not result.rowcount:
         raise NotFound("This address is not blocked", code="ip_not_blocked")
     record_event(action="ip_unblocked", outcome="success", object_type="ip", object_id=ip)
+
+
+def restore_blocks(conn: redis.Redis) -> int:
+    """Put every block in force back into Redis (after a wipe); returns how many were missing.
+
+    PostgreSQL keeps the record, Redis the set the request path checks: this rebuilds the set.
+    """
+    now = utcnow()
+    restored = 0
+    for block in get_active_blocks():
+        seconds = int((as_utc(block.expires_at) - now).total_seconds())
+        if seconds > 0 and conn.set(BLOCK_PREFIX + block.ip, block.reason, ex=seconds, nx=True):
+            restored += 1
+    if restored:
+        log.info("IP blocks restored to Redis", extra={"restored": restored})
+    return restored
 
 
 def get_active_blocks() -> list[IpBlock]:

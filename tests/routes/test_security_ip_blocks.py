@@ -170,3 +170,26 @@ def test_loopback_is_never_blocked_automatically(make_app):
     for _ in range(5):
         assert client.get("/api/no-such-route").status_code == 404
     assert client.get("/healthz").status_code == 200
+
+
+def test_blocks_in_force_come_back_after_redis_loses_them(client, app, redis_conn):
+    admin = client.create_admin(app)
+    for ip, ttl in (("198.51.100.7", 600), ("198.51.100.8", 600)):
+        response = client.post(
+            "/api/admin/security/ip-blocks",
+            token=admin.access_token,
+            json={"ip": ip, "reason": "abuse", "ttl_seconds": ttl},
+        )
+        assert response.status_code == 201
+    lifted = client.delete("/api/admin/security/ip-blocks/198.51.100.8", token=admin.access_token)
+    assert lifted.status_code == 204
+    redis_conn.flushdb()  # Redis lost everything; PostgreSQL kept the record
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 200
+
+    result = app.test_cli_runner().invoke(args=["restore-ip-blocks"])
+    assert result.exit_code == 0, result.output
+    assert "1 block(s) restored" in result.output
+    assert 0 < redis_conn.ttl("ip_block:198.51.100.7") <= 600
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 403
+    # A lifted block stays lifted.
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200
