@@ -684,8 +684,8 @@ class RateLimiter:
                 conn.disconnect()
                 if attempt == 2:
                     raise
-            except (redis.TimeoutError, OSError):
-                conn.disconnect()
+            except redis.TimeoutError:
+                conn.disconnect()  # a slow Redis is not retried: the request must not wait twice
                 raise
         raise AssertionError("unreachable")
 
