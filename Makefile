@@ -31,7 +31,9 @@ test: lint
 test-soak soak: install
 	$(BIN)/pytest -m soak
 
+# The HTTP benchmark loads the service with wrk (Debian package `wrk`).
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks
 
 clean:

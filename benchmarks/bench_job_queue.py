@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 
+from benchmarks.scratch import ensure_database
 from server import create_app, job_queue
 from server.config import Settings, normalise_database_url
 from server.extensions import db
@@ -49,14 +49,7 @@ def _emit(line: str) -> None:
 
 
 def _ensure_database() -> None:
-    url = make_url(DATABASE_URL)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
-        ):
-            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
+    ensure_database(DATABASE_URL)
 
 
 def _build_app(scratch: Path, redis_url: str):
