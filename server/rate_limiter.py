@@ -636,6 +636,7 @@ class RateLimiter:
         self.memory = MemoryWindows()
         self._redis_factory = redis_factory
         self._client: redis.Redis | None = None
+        self._client_lock = threading.Lock()
         self._pid: int | None = None
         self._shas: dict[str, str] = {}
         self._local = threading.local()
@@ -653,10 +654,14 @@ class RateLimiter:
     def redis(self) -> redis.Redis:
         pid = os.getpid()
         if self._client is None or self._pid != pid:
-            self._client = self._redis_factory()
-            self._pid = pid
-            self._shas = {}
-            self._member_prefix = f"{pid}.{random.getrandbits(32):08x}"  # noqa: S311
+            # One client per process: threads that arrive together must not each build one,
+            # or the replaced clients close, on collection, connections still in use.
+            with self._client_lock:
+                if self._client is None or self._pid != pid:
+                    self._client = self._redis_factory()
+                    self._shas = {}
+                    self._member_prefix = f"{pid}.{random.getrandbits(32):08x}"  # noqa: S311
+                    self._pid = pid
         return self._client
 
     def _connection(self) -> Any:

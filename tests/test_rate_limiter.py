@@ -8,18 +8,22 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 
 from server import rate_limiter
 from server.config import ConfigError
 from server.rate_limiter import (
+    API_PER_USER,
     LIMITS,
     ConcurrencyCap,
     RateLimit,
+    RateLimiter,
     get_rate_limiter,
     limits_from_settings,
     rate_limit,
     seconds_until_pacific_midnight,
 )
+from tests.conftest import TEST_REDIS_URL
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -122,6 +126,21 @@ def test_concurrent_hits_admit_exactly_the_limit(limiter_with):
     )
     assert sum(d.allowed for d in decisions) == 7
     assert all(d.retry_after > 0 for d in decisions if not d.allowed)
+
+
+def test_threads_that_start_together_share_one_redis_client(redis_conn):
+    built = []
+
+    def slow_factory():
+        time.sleep(0.05)  # widen the window in which a second thread could build its own
+        client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+        built.append(client)
+        return client
+
+    limiter = RateLimiter(LIMITS, slow_factory)
+    decisions = run_together(20, lambda _i: limiter.hit([API_PER_USER], "7"))
+    assert len(built) == 1
+    assert all(d.allowed for d in decisions)
 
 
 def test_the_window_slides_as_old_admissions_age_out(limiter_with):
