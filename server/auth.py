@@ -7,38 +7,35 @@ instead. The check runs in `before_request`, so a new route cannot forget it.
 
 Sessions: every token carries the user's `sgen` (session generation; raising it ends every
 session of the user at once) and a `family` shared by all tokens of one login. Refresh tokens
-rotate; presenting an already-rotated refresh token revokes its whole family.
+rotate; presenting an already-rotated refresh token revokes its whole family. Revocations live
+in PostgreSQL and are cached in Redis (`server.security_manager.token_revocations`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import redis
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import (
     FreshTokenRequired,
+    InvalidHeaderError,
     JWTExtendedException,
+    NoAuthorizationError,
     RevokedTokenError,
     UserLookupError,
     WrongTokenError,
 )
-from jwt import ExpiredSignatureError, PyJWTError
+from jwt import DecodeError, ExpiredSignatureError, InvalidSignatureError, PyJWTError
 
-from server.errors import Forbidden, ServiceUnavailable, Unauthorized
+from server.errors import Forbidden, Unauthorized
 from server.extensions import db, jwt
 from server.models import User
 from server.redis_client import get_redis
+from server.security_manager import token_revocations
 
-log = logging.getLogger("server.auth")
-
-BLOCKLIST_PREFIX = "token_blocklist:"
-FAMILY_REVOKED_PREFIX = "token_family_revoked:"
-ROTATED = "rotated"
 PUBLIC_ENDPOINTS = frozenset(
     {"static", "openapi.spec", "openapi.docs", "openapi.swagger_ui_oauth_redirect"}
 )
@@ -84,81 +81,30 @@ def current_user() -> User:
     return user
 
 
-def _remaining_seconds(payload: dict[str, Any]) -> int:
-    expires = datetime.fromtimestamp(payload["exp"], UTC)
-    return max(1, int((expires - datetime.now(UTC)).total_seconds()) + 1)
-
-
-def revoke_token(payload: dict[str, Any]) -> None:
-    """Put a token's jti on the blocklist until the token would have expired anyway."""
-    get_redis().set(
-        BLOCKLIST_PREFIX + payload["jti"],
-        payload.get("type", "access"),
-        ex=_remaining_seconds(payload),
-    )
-
-
-def mark_refresh_token_rotated(payload: dict[str, Any]) -> bool:
-    """Retire a refresh token that is being exchanged; False if it was already retired (reuse)."""
-    return bool(
-        get_redis().set(
-            BLOCKLIST_PREFIX + payload["jti"], ROTATED, nx=True, ex=_remaining_seconds(payload)
-        )
-    )
-
-
-def revoke_family(payload: dict[str, Any], *, reason: str) -> None:
-    """Revoke every token of a login (its family), for as long as a refresh token can live."""
-    family = payload.get("family")
-    if not family:
-        revoke_token(payload)
-        return
-    # A family lives as long as its newest refresh token can.
-    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()) + 60
-    get_redis().set(FAMILY_REVOKED_PREFIX + family, reason, ex=ttl)
-
-
-def _on_refresh_reuse(payload: dict[str, Any]) -> None:
-    from server.security_manager.events import record_event
-
-    revoke_family(payload, reason="refresh token reuse")
-    record_event(
-        action="refresh_token_reuse",
-        outcome="denied",
-        actor_user_id=int(payload["sub"]) if str(payload.get("sub", "")).isdigit() else None,
-        object_type="token_family",
-        object_id=payload.get("family"),
-        details={"effect": "every token of the login revoked"},
-    )
-
-
 def is_token_revoked(payload: dict[str, Any]) -> bool:
-    """True when the token's jti is on the blocklist or its family was revoked.
+    """True when the token or its family was revoked (see `token_revocations`).
 
     A rotated refresh token presented again means it leaked: the whole family is revoked.
-    If Redis cannot be reached, access tokens (15 minutes) are accepted and refresh tokens are
-    refused with 503, so a revoked long-lived token never comes back to life.
     """
-    try:
-        conn = get_redis()
-        family = payload.get("family")
-        pipe = conn.pipeline(transaction=False)
-        pipe.get(BLOCKLIST_PREFIX + payload["jti"])
-        if family:
-            pipe.exists(FAMILY_REVOKED_PREFIX + family)
-        state, *family_revoked = pipe.execute()
-        if family_revoked and family_revoked[0]:
-            return True
-        if state == ROTATED and payload.get("type") == "refresh":
-            _on_refresh_reuse(payload)
-        return state is not None
-    except redis.RedisError:
-        if payload.get("type") == "refresh":
-            raise ServiceUnavailable("Token store unavailable; try again shortly") from None
-        log.warning(
-            "token blocklist unavailable; accepting access token", extra={"jti": payload["jti"]}
+    conn = get_redis()
+    state = token_revocations.check_token(conn, payload=payload)
+    if state == token_revocations.ROTATED and payload.get("type") == "refresh":
+        token_revocations.revoke_family_after_reuse(
+            conn, payload=payload, settings=current_app.config["SETTINGS"]
         )
-        return False
+    return state is not None
+
+
+def _accept_any_case_of_bearer() -> None:
+    """Spell the scheme `Bearer` for flask-jwt-extended, which matches it case-sensitively.
+
+    Authentication schemes are case-insensitive (RFC 7235, section 2.1): `bearer` and `BEARER`
+    name the same scheme.
+    """
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    scheme, space, credentials = header.strip().partition(" ")
+    if space and scheme != "Bearer" and scheme.lower() == "bearer":
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + credentials.strip()
 
 
 def _jwt_error(message: str):
@@ -210,8 +156,13 @@ def init_app(app: Flask) -> None:
         mode = auth_mode(app, request.endpoint)
         if mode == "public" or request.method == "OPTIONS":
             return
+        _accept_any_case_of_bearer()
         try:
             verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
+        except (NoAuthorizationError, InvalidHeaderError):
+            raise Unauthorized(
+                "Authentication required: send the header 'Authorization: Bearer <token>'"
+            ) from None
         except FreshTokenRequired:
             raise Unauthorized(
                 "This action needs a fresh login: log in again and retry",
@@ -225,6 +176,13 @@ def init_app(app: Flask) -> None:
             raise Unauthorized(f"Wrong token type: {exc}") from None
         except UserLookupError:
             raise Unauthorized("User not found or disabled") from None
+        except InvalidSignatureError:
+            raise Unauthorized("Invalid token: the signature does not match") from None
+        except DecodeError:
+            raise Unauthorized(
+                "Malformed token: expected a JWT (three base64url-encoded parts separated by dots)",
+                code="malformed_token",
+            ) from None
         except (JWTExtendedException, PyJWTError) as exc:
             raise Unauthorized(f"Invalid token: {exc or type(exc).__name__}") from None
         from flask_jwt_extended import get_current_user

@@ -3,7 +3,14 @@
 from server.extensions import db
 from server.models.base import utcnow
 from server.models.job import Job, JobStatus
-from server.models.security import IpBlock, OneTimeToken, Resume, SecurityEvent, UserCredential
+from server.models.security import (
+    IpBlock,
+    OneTimeToken,
+    Resume,
+    SecurityEvent,
+    TokenRevocation,
+    UserCredential,
+)
 from server.models.user import Role, User
 
 __all__ = [
@@ -16,6 +23,7 @@ __all__ = [
     "Resume",
     "Role",
     "SecurityEvent",
+    "TokenRevocation",
     "User",
     "UserCredential",
 ]

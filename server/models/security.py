@@ -1,4 +1,5 @@
-"""Security records: the audit trail, one-time tokens, IP blocks, stored secrets and uploads."""
+"""Security records: the audit trail, one-time tokens, IP blocks, token revocations, stored
+secrets and uploads."""
 
 from __future__ import annotations
 
@@ -105,3 +106,24 @@ class Resume(db.Model):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TokenRevocation(db.Model):
+    """A revoked JWT (by jti) or token family, kept until the token could no longer be used.
+
+    The truth behind the Redis blocklist: a wiped Redis is rebuilt from these rows, so a
+    revoked token never comes back.
+    """
+
+    __tablename__ = "token_revocations"
+    __table_args__ = (UniqueConstraint("kind", "identifier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "token" (a jti) or "family"
+    identifier: Mapped[str] = mapped_column(String(64))
+    # For a token: "access", "refresh", or "rotated" (retired by a refresh); for a family: why.
+    state: Mapped[str] = mapped_column(String(64))
+    # No foreign key: revocations outlive deleted accounts.
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

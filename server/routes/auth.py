@@ -78,7 +78,9 @@ def refresh():
 @bp.output(MessageOut)
 @bp.doc(summary="Revoke the access token and the given refresh token", responses=[200, 401, 422])
 def logout(body):
-    accounts.logout(access_payload=g.jwt, refresh_token=body.get("refresh_token"))
+    accounts.logout(
+        access_payload=g.jwt, refresh_token=body.get("refresh_token"), settings=app_settings()
+    )
     return {"message": "Logged out"}
 
 

@@ -31,7 +31,7 @@ from server.errors import (
 from server.extensions import db
 from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.redis_client import get_redis
-from server.security_manager import ip_blocking, lockout, one_time_tokens
+from server.security_manager import ip_blocking, lockout, one_time_tokens, token_revocations
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_text
 
@@ -227,26 +227,24 @@ def issue_tokens(*, user: User, settings: Settings) -> dict[str, Any]:
 def refresh_tokens(*, user: User, refresh_payload: dict[str, Any], settings: Settings):
     """Rotate: retire the presented refresh token, return a new (non-fresh) access token and a
     new refresh token of the same family. A token retired before means it leaked: 401, and the
-    whole family is revoked."""
-    from server.auth import mark_refresh_token_rotated, revoke_family
-
-    if not mark_refresh_token_rotated(refresh_payload):
-        revoke_family(refresh_payload, reason="refresh token reuse")
-        record_event(
-            action="refresh_token_reuse",
-            outcome="denied",
-            object_type="token_family",
-            object_id=refresh_payload.get("family"),
+    whole family is revoked. PostgreSQL decides, so this holds whatever Redis lost."""
+    conn = get_redis()
+    outcome = token_revocations.rotate_refresh_token(conn, payload=refresh_payload)
+    if outcome == token_revocations.FAMILY_REVOKED:
+        raise Unauthorized("Token has been revoked")
+    if outcome == token_revocations.REUSED:
+        token_revocations.revoke_family_after_reuse(
+            conn, payload=refresh_payload, settings=settings
         )
         raise Unauthorized("Token has been revoked", code="refresh_token_reused")
     family = refresh_payload.get("family") or uuid.uuid4().hex
     return _token_body(user, settings, family=family, fresh=False)
 
 
-def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None:
+def logout(
+    *, access_payload: dict[str, Any], refresh_token: str | None, settings: Settings
+) -> None:
     """Revoke the access token, the given refresh token and every token of the same login."""
-    from server.auth import revoke_family, revoke_token
-
     refresh_payload = None
     if refresh_token:
         try:
@@ -267,11 +265,14 @@ def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None
                 "refresh_token: belongs to another account",
                 details={"refresh_token": ["belongs to another account"]},
             )
-    revoke_token(access_payload)
-    if refresh_payload is not None:
-        revoke_token(refresh_payload)
-    if access_payload.get("family"):
-        revoke_family(access_payload, reason="logout")
+    token_revocations.revoke(
+        get_redis(),
+        revocations=[
+            token_revocations.token_revocation(access_payload),
+            token_revocations.token_revocation(refresh_payload) if refresh_payload else None,
+            token_revocations.family_revocation(access_payload, reason="logout", settings=settings),
+        ],
+    )
     record_event(
         action="logout",
         outcome="success",
