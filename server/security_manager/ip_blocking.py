@@ -141,7 +141,13 @@ def block_ip(
     manual one answers 409 saying why, since such a block would lock out everyone or the admin.
     """
     address = ip.strip()
-    ip = normalise_subject(address)
+    if automatic:
+        try:
+            ip = address_subject(address)
+        except ValueError:
+            return None  # a peer that is no IP address (a unix socket): nothing to block
+    else:
+        ip = normalise_subject(address)
     refusal = None
     if is_loopback(ip):
         refusal = (

@@ -393,3 +393,14 @@ def test_failed_logins_from_one_ipv6_64_share_the_address_throttle(make_app):
     assert [r.status_code for r in statuses] == [401, 401, 429]
     other = client.login("me@example.com", "mistyped password", **from_ip("2001:db8:4:5::1"))
     assert other.status_code == 401
+
+
+def test_spraying_from_a_peer_that_is_no_ip_address_still_answers_401(make_app):
+    app = make_app(ip_block_failed_accounts=3)
+    client = ApiClient(app.test_client())
+    peer = {"environ_base": {"REMOTE_ADDR": "unix:/run/app.sock"}}
+    statuses = [
+        client.login(f"victim{index}@example.com", "Summer2024!!", **peer).status_code
+        for index in range(4)
+    ]
+    assert statuses == [401] * 4
