@@ -15,7 +15,7 @@ from server.security_manager.ip_blocking import address_subject, canonical_ip
 log = logging.getLogger("server.security")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # What the request hooks note in `g` about the current request.
-PER_REQUEST_KEYS = ("request_id", "ip_blocked", "api_error", "rate_limit_decision")
+PER_REQUEST_KEYS = ("ip_blocked", "api_error", "rate_limit_decision")
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
