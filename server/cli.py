@@ -48,3 +48,24 @@ def init_app(app: Flask) -> None:
         from server.security_manager.ip_blocking import restore_blocks
 
         click.echo(f"{restore_blocks(get_redis())} block(s) restored")
+
+    @app.cli.command("unblock-ip")
+    @click.argument("address")
+    def unblock_ip(address: str) -> None:
+        """Lift an IP block without HTTP (also when the admin's own address is blocked).
+
+        Marks it lifted in PostgreSQL too, so a restart does not bring it back. An IPv6
+        address lifts the block of its /64.
+        """
+        import redis
+
+        from server.redis_client import get_redis
+        from server.security_manager.ip_blocking import unblock_ip as lift
+
+        try:
+            subject = lift(get_redis(), ip=address, lifted_by_user_id=None)
+        except ApiError as exc:
+            raise click.ClickException(f"{address}: {exc.message}") from None
+        except redis.RedisError as exc:
+            raise click.ClickException(f"Redis cannot be reached ({exc}); nothing lifted") from None
+        click.echo(f"block on {subject} lifted")

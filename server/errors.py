@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from apiflask import APIFlask, HTTPError, Schema
 from apiflask.fields import Dict, Integer, Nested, String
-from flask import g
+from flask import g, has_request_context
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger("server.errors")
@@ -90,7 +90,14 @@ class ValidationFailed(ApiError):
 
 
 class TooManyRequests(ApiError):
+    """A 429. `per_address` when a limit on the client's address refused, not a user's quota:
+    only those count towards blocking the address (a user's quota says nothing about it)."""
+
     status_code, code = 429, "rate_limited"
+
+    def __init__(self, message: str | None = None, *, per_address: bool = False, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.per_address = per_address
 
 
 class ServiceUnavailable(ApiError):
@@ -146,6 +153,8 @@ def error_body(status: int, code: str, message: str, details: Mapping[str, Any] 
 
 
 def _process_http_error(error: HTTPError):
+    if has_request_context():
+        g.api_error = error  # for after_request hooks that react to what was refused
     status = error.status_code
     code = getattr(error, "code", None)
     details = error.detail if isinstance(error.detail, Mapping) else {}

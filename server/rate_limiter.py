@@ -87,6 +87,7 @@ GEMINI_MINUTE = "gemini_requests_per_minute"
 GEMINI_DAY = "gemini_requests_per_day"
 GEMINI_PAUSE = "gemini_pause"
 API_PER_USER = "api_requests_per_user_per_minute"
+API_PER_IP = "api_requests_per_ip_per_minute"
 API_GLOBAL = "api_requests_global_per_minute"
 
 LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
@@ -97,6 +98,10 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     API_PER_USER: RateLimit(30, 60, "user"),
     # Load shedding: past this many /api requests a minute, all processes together answer 503.
     API_GLOBAL: RateLimit(6000, 60, "global"),
+    # Every request (routed or not, any path but the health probes) from one address, checked
+    # with the global budget, so no one address can spend it: 20 a second is far above what a
+    # client, or an office of them behind one NAT, sends, and a fifth of the global budget.
+    API_PER_IP: RateLimit(1200, 60, "ip"),
     "auth_login_per_ip_per_minute": RateLimit(10, 60, "ip"),
     "auth_register_per_ip_per_hour": RateLimit(20, 3600, "ip"),
     "auth_refresh_per_ip_per_minute": RateLimit(30, 60, "ip"),
@@ -108,7 +113,8 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "concurrent_tailoring_sessions": ConcurrencyCap(3, lease_seconds=600, scope="global"),
 }
 
-# Paths under /api that no limit applies to (the API description and its docs page).
+# Paths under /api that only the per-address limit applies to (the API description and its
+# docs page).
 EXEMPT_PATH_PREFIXES = ("/api/openapi.json", "/api/docs")
 
 _OVERRIDE_PREFIX = "RATE_LIMIT_"
@@ -794,10 +800,14 @@ class RateLimiter:
         token = reply[0] if allowed else None
         return Decision(allowed, tuple(states), int(reply[1]) / 1e6, token)
 
-    def usage(self, subject: str) -> list[dict[str, Any]]:
-        """How much of every limit and cap `subject` has used (global ones count `global`)."""
-        windows = [(n, r) for n, r in self.limits.items() if isinstance(r, RateLimit)]
-        caps = [(n, c) for n, c in self.limits.items() if isinstance(c, ConcurrencyCap)]
+    def usage(self, subject: str, scope: str | None = None) -> list[dict[str, Any]]:
+        """How much `subject` has used of every limit and cap (of one scope when given).
+
+        Global limits count `global` whatever the subject.
+        """
+        chosen = [(n, r) for n, r in self.limits.items() if scope is None or r.scope == scope]
+        windows = [(n, r) for n, r in chosen if isinstance(r, RateLimit)]
+        caps = [(n, c) for n, c in chosen if isinstance(c, ConcurrencyCap)]
         keys = [key_for(n, self.subject_for(r, subject)) for n, r in windows]
 
         def read():
@@ -1054,39 +1064,50 @@ def init_app(app: Flask) -> None:
     if not limiter.enabled:
         return
 
+    from server.request_hooks import client_subject
+    from server.routes.health import PROBE_ENDPOINTS
+
     @app.before_request
     def _check_rate_limits() -> None:
-        if request.method == "OPTIONS":
+        if request.endpoint in PROBE_ENDPOINTS:
             return
-        names = _limits_of_request(app)
-        if not names:
-            return
-        ip = request.remote_addr or "unknown"
+        subject = client_subject()
         user_id = g.get("user_id")
-        subjects = {"ip": ip, "user": str(user_id) if user_id is not None else ip}
-        decision = limiter.hit(names, subjects)
+        user = str(user_id) if user_id is not None else None
+        decision = limiter.hit(_limits_of_request(app), {"ip": subject, "user": user or subject})
         g.rate_limit_decision = decision
         if not decision.allowed:
-            raise _refusal(decision)
+            raise _refusal(decision, anonymous=user is None)
 
     @app.after_request
     def _rate_limit_headers(response):
         decision = g.get("rate_limit_decision")
-        if decision is not None:
+        if decision is None and request.endpoint not in PROBE_ENDPOINTS:
+            # An earlier check (IP block, authentication) turned the request away before the
+            # limits were checked: it still counts against its address.
+            if not g.get("ip_blocked"):
+                limiter.hit(_ADDRESS_ONLY, {"ip": client_subject()})
+        elif decision is not None:
             response.headers.update(rate_limit_headers(decision))
         return response
 
 
-def _limits_of_request(app: Flask) -> list[str]:
+_ADDRESS_ONLY = (API_PER_IP,)
+
+
+def _limits_of_request(app: Flask) -> tuple[str, ...]:
+    """The limits of this request: its address's, then the /api budget and the view's own."""
+    if request.method == "OPTIONS":
+        return _ADDRESS_ONLY
     path = request.path
-    names: list[str] = []
+    names = [API_PER_IP]
     if (path == "/api" or path.startswith("/api/")) and not path.startswith(EXEMPT_PATH_PREFIXES):
         names.append(API_GLOBAL)
         if g.get("user_id") is not None:
             names.append(API_PER_USER)
     view = app.view_functions.get(request.endpoint) if request.endpoint else None
     names.extend(getattr(view, "_rate_limits", ()))
-    return names
+    return tuple(names)
 
 
 def _retry_after_header(seconds: float) -> str:
@@ -1094,7 +1115,7 @@ def _retry_after_header(seconds: float) -> str:
     return str(math.ceil(seconds + random.random()))  # noqa: S311 - jitter, not a secret
 
 
-def _refusal(decision: Decision) -> Exception:
+def _refusal(decision: Decision, *, anonymous: bool) -> Exception:
     refused = [s for s in decision.refused_by if s.scope != "global"]
     retry = decision.retry_after
     headers = {"Retry-After": _retry_after_header(retry)}
@@ -1107,6 +1128,8 @@ def _refusal(decision: Decision) -> Exception:
             headers=headers,
         )
     worst = max(refused, key=lambda s: s.retry_after)
+    # An anonymous client's per-user limits count its address (see `subject_for`).
+    per_address = any(s.scope == "ip" or anonymous for s in refused)
     return TooManyRequests(
         f"Rate limit {worst.name} exceeded: {worst.limit} per {_window_text(worst)}; "
         f"retry in {math.ceil(retry)} s",
@@ -1117,6 +1140,7 @@ def _refusal(decision: Decision) -> Exception:
             "retry_after": math.ceil(retry * 1000) / 1000,
         },
         headers=headers,
+        per_address=per_address,
     )
 
 
@@ -1193,9 +1217,9 @@ def release(cap_name: str, holder_id: str, subject: str = GLOBAL_SUBJECT) -> Non
     get_rate_limiter().release(cap_name, holder_id, subject)
 
 
-def usage(subject: str) -> list[dict[str, Any]]:
-    """Every limit's use by `subject`."""
-    return get_rate_limiter().usage(subject)
+def usage(subject: str, scope: str | None = None) -> list[dict[str, Any]]:
+    """Every limit's use by `subject` (only the limits of `scope` when given)."""
+    return get_rate_limiter().usage(subject, scope)
 
 
 def reset(*, limit: str, subject: str) -> dict[str, Any]:

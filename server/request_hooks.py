@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
@@ -9,9 +10,12 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.extensions import db
-from server.security_manager.ip_blocking import canonical_ip
+from server.security_manager.ip_blocking import address_subject, canonical_ip
 
+log = logging.getLogger("server.security")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What the request hooks note in `g` about the current request.
+PER_REQUEST_KEYS = ("ip_blocked", "api_error", "rate_limit_decision")
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
@@ -32,7 +36,9 @@ class CanonicalClientAddress:
     """WSGI middleware: one spelling per client address (`::ffff:1.2.3.4` is `1.2.3.4`).
 
     Blocks, lockouts, rate-limit keys and audit records all key on `request.remote_addr`, so
-    two spellings of one address must not count as two clients.
+    two spellings of one address must not count as two clients. A forwarded address that is
+    not an IP (`not-an-ip`, `10.8.8.8:4444`) is not trusted: the peer's address is used and
+    the value is logged, so a client cannot pick a subject that can never be blocked.
     """
 
     def __init__(self, wsgi_app):
@@ -44,8 +50,31 @@ class CanonicalClientAddress:
             try:
                 environ["REMOTE_ADDR"] = canonical_ip(address)
             except ValueError:
-                pass  # not an address (a unix socket peer): leave it as the server gave it
+                peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
+                if peer is not None and peer != address:
+                    log.warning(
+                        "forwarded client address is not an IP; using the peer's",
+                        extra={"forwarded_for": address[:100], "client_ip": peer},
+                    )
+                    environ["REMOTE_ADDR"] = _canonical_or_same(peer)
+                # else not an address (a unix socket peer): leave it as the server gave it
         return self.wsgi_app(environ, start_response)
+
+
+def _canonical_or_same(address: str) -> str:
+    try:
+        return canonical_ip(address)
+    except ValueError:
+        return address
+
+
+def client_subject() -> str:
+    """This request's client as per-address limits and blocks count it (IPv6: its /64)."""
+    address = request.remote_addr or "unknown"
+    try:
+        return address_subject(address)
+    except ValueError:
+        return address
 
 
 def init_app(app: Flask) -> None:
@@ -63,7 +92,11 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
 
     @app.before_request
-    def _assign_request_id() -> None:
+    def _start_request() -> None:
+        # `g` outlives a request that runs inside an app context pushed earlier (a test's, a
+        # CLI command's): what the hooks note about one request must not leak into the next.
+        for key in PER_REQUEST_KEYS:
+            g.pop(key, None)
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 

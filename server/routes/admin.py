@@ -1,8 +1,8 @@
 """Operator endpoints; every view here is admin-only."""
 
 from apiflask import APIBlueprint
+from flask import request
 
-from server import rate_limiter
 from server.auth import admin_required, current_user
 from server.redis_client import get_redis
 from server.routes import app_settings
@@ -21,7 +21,7 @@ from server.schemas.admin import (
 )
 from server.schemas.auth import UserOut
 from server.schemas.jobs import QueueStatsOut
-from server.services import accounts, jobs, security
+from server.services import accounts, jobs, rate_limits, security
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 
@@ -82,7 +82,12 @@ def list_ip_blocks():
 @admin_required
 @bp.input(IpBlockIn, arg_name="body")
 @bp.output(IpBlockOut, status_code=201)
-@bp.doc(summary="Block an address for a while", responses=[201, 401, 403, 422])
+@bp.doc(
+    summary="Block an address for a while",
+    description="An IPv6 address blocks its /64. Loopback, allowlisted addresses and the "
+    "caller's own address are refused with 409 saying why.",
+    responses=[201, 401, 403, 409, 422],
+)
 def create_ip_block(body):
     return security.block_ip(
         conn=get_redis(),
@@ -91,6 +96,7 @@ def create_ip_block(body):
         ttl_seconds=body["ttl_seconds"],
         admin=current_user(),
         settings=app_settings(),
+        caller_ip=request.remote_addr,
     )
 
 
@@ -122,19 +128,21 @@ def run_audit():
     responses=[200, 401, 403, 404, 422, 503],
 )
 def reset_rate_limit(body):
-    return rate_limiter.reset(limit=body["limit"], subject=body["subject"])
+    return rate_limits.reset(limit=body["limit"], subject=body["subject"])
 
 
 @bp.get("/rate-limits/<subject>")
 @admin_required
 @bp.output(RateLimitUsageOut)
 @bp.doc(
-    summary="Usage of every limit and cap by a user id, an IP or `global`",
-    responses=[200, 401, 403, 503],
+    summary="Usage of the limits and caps that apply to a user id, an IP or `global`",
+    description="A user id shows the per-user limits, an IP address the per-address ones (an "
+    "IPv6 address counts as its /64), `global` the shared ones. 404 for a user id no account "
+    "has, 422 for anything else.",
+    responses=[200, 401, 403, 404, 422, 503],
 )
 def rate_limit_usage(subject):
-    limits = rate_limiter.usage(subject)
-    return {"subject": subject, "degraded": rate_limiter.degraded(), "limits": limits}
+    return rate_limits.get_usage(subject=subject)
 
 
 @bp.get("/job-queue/stats")

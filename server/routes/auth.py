@@ -1,10 +1,11 @@
 """Registration, login, token refresh and logout, email verification, password reset."""
 
 from apiflask import APIBlueprint
-from flask import g, request
+from flask import g
 
 from server.auth import current_user, public, refresh_token_required
 from server.rate_limiter import rate_limit
+from server.request_hooks import client_subject
 from server.routes import app_settings
 from server.schemas.auth import (
     LoginIn,
@@ -51,7 +52,7 @@ def login(body):
     user = accounts.authenticate(
         email=body["email"],
         password=body["password"],
-        client_ip=request.remote_addr,
+        client_ip=client_subject(),  # an IPv6 client's failures count against its /64
         settings=settings,
     )
     return accounts.issue_tokens(user=user, settings=settings)

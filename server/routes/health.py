@@ -8,6 +8,9 @@ from server.services import health
 
 bp = APIBlueprint("health", __name__, tag="Health")
 
+# Never IP-blocked or rate-limited: a probe must see the process, not the caller's standing.
+PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+
 
 class HealthOut(Schema):
     status = String(required=True)

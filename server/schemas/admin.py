@@ -130,6 +130,13 @@ class RateLimitUsage(Schema):
 
 
 class RateLimitUsageOut(Schema):
-    subject = String(required=True)
+    subject = String(
+        required=True, metadata={"description": "As counted: an IPv6 address as its /64"}
+    )
+    scope = String(
+        required=True,
+        validate=OneOf(["user", "ip", "global"]),
+        metadata={"description": "The kind of subject; only its limits are listed"},
+    )
     degraded = Boolean(required=True, metadata={"description": "Redis unreachable"})
     limits = List(Nested(RateLimitUsage), required=True)

@@ -12,8 +12,9 @@ Submodules own one concern each:
 - `events`           the audit trail (table and security.log)
 - `audit`            the checks behind POST /api/admin/security/audit
 
-`init_app` installs the request-path parts: the IP-block check (first, before auth), the
-watch for bursts of error responses, and CORS for the configured origins.
+`init_app` installs the request-path parts: the IP-block check (first, before auth; never on
+the health probes), the watch for bursts of error responses and per-address 429s, and CORS for
+the configured origins.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 def init_app(app: Flask) -> None:
     """Check the client IP against the block set first, watch responses, answer CORS."""
     from server.redis_client import get_redis
+    from server.request_hooks import client_subject
+    from server.routes.health import PROBE_ENDPOINTS
     from server.security_manager import ip_blocking
 
     settings = app.config["SETTINGS"]
@@ -63,10 +66,12 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _reject_blocked_ip() -> None:
-        ip = request.remote_addr
-        if ip_blocking.is_allowlisted(ip, settings):
+        # Probes always answer: a block must never make a load balancer drop the instance.
+        if request.endpoint in PROBE_ENDPOINTS:
             return
-        seconds = ip_blocking.block_ttl(get_redis(), ip)
+        if ip_blocking.is_allowlisted(request.remote_addr, settings):
+            return
+        seconds = ip_blocking.block_ttl(get_redis(), client_subject())
         if seconds:
             g.ip_blocked = True
             raise Forbidden(
@@ -77,16 +82,19 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _watch_response(response):
-        if not g.get("ip_blocked") and response.status_code in (401, 403, 404, 429):
-            try:
-                ip_blocking.note_response(
-                    get_redis(),
-                    ip=request.remote_addr,
-                    status=response.status_code,
-                    settings=settings,
-                )
-            except redis.RedisError:
-                log.warning("IP signal counter unavailable")
+        status = response.status_code
+        if g.get("ip_blocked") or (status != 429 and status not in ip_blocking.ERROR_STATUSES):
+            return response
+        try:
+            ip_blocking.note_response(
+                get_redis(),
+                ip=request.remote_addr,
+                status=status,
+                settings=settings,
+                address_throttled=getattr(g.get("api_error"), "per_address", False),
+            )
+        except redis.RedisError:
+            log.warning("IP signal counter unavailable")
         return response
 
     @app.after_request

@@ -1,9 +1,12 @@
 """IP blocking: a secondary control on top of per-account lockout, never instead of it.
 
-Redis holds the live set (`ip_block:<ip>` keys whose TTL is the time left), checked first in
-every request; PostgreSQL keeps the record of every block and unblock. Allowlisted addresses
-and networks (IP_ALLOWLIST) are never blocked. If Redis is down, nothing is blocked (fail
-open) and a warning is logged.
+Redis holds the live set (`ip_block:<subject>` keys whose TTL is the time left), checked first
+in every request but the health probes; PostgreSQL keeps the record of every block and unblock.
+The subject of an IPv4 client is its address; an IPv6 client is one /64 network
+(`2001:db8:1:2::/64`), since one host is routinely given a whole /64 to pick addresses from.
+Allowlisted addresses and networks (IP_ALLOWLIST) are never blocked, nor, by hand, loopback or
+the admin's own address. If Redis is down, nothing is blocked (fail open) and a warning is
+logged.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import redis
 from sqlalchemy import insert, select, update
 
 from server.config import Settings
-from server.errors import NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import IpBlock, utcnow
 from server.models.base import as_utc
@@ -31,6 +34,9 @@ BLOCK_PREFIX = "ip_block:"
 ERROR_BURST_PREFIX = "ip_signal:errors:"
 THROTTLED_BURST_PREFIX = "ip_signal:throttled:"
 MAX_BLOCK_SECONDS = 90 * 86400
+IPV6_SUBJECT_PREFIX = 64
+# Responses that, in a burst from one address, mean probing or abuse rather than use.
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 413, 415})
 
 
 def canonical_ip(value: str) -> str:
@@ -54,6 +60,42 @@ def normalise_ip(value: str) -> str:
         ) from None
 
 
+def address_subject(value: str) -> str:
+    """What per-address limits and blocks count: an IPv4 address, or an IPv6 address's /64.
+
+    Also takes a subject back (`2001:db8::/64`). Raises ValueError for anything else.
+    """
+    text = value.strip()
+    if "/" in text:
+        network = ipaddress.ip_network(text, strict=True)
+        if network.version != 6 or network.prefixlen != IPV6_SUBJECT_PREFIX:
+            raise ValueError(f"{value!r} is not an IPv6 /{IPV6_SUBJECT_PREFIX} network")
+        return str(network)
+    address = ipaddress.ip_address(canonical_ip(text))
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.ip_network(f"{address}/{IPV6_SUBJECT_PREFIX}", strict=False))
+
+
+def normalise_subject(value: str) -> str:
+    """`address_subject`, or 422 when the text is not an address."""
+    try:
+        return address_subject(value)
+    except ValueError:
+        raise ValidationFailed(
+            "ip: not a valid IPv4 or IPv6 address", details={"ip": ["not a valid IP address"]}
+        ) from None
+
+
+def is_loopback(subject: str) -> bool:
+    """True for 127.0.0.0/8, and for ::1 or the /64 holding it."""
+    network = ipaddress.ip_network(subject)
+    return network.network_address.is_loopback or _LOOPBACK_V6 in network
+
+
+_LOOPBACK_V6 = ipaddress.ip_address("::1")
+
+
 @functools.lru_cache(maxsize=32)
 def _networks(allowlist: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(ipaddress.ip_network(item, strict=False) for item in allowlist)
@@ -70,14 +112,14 @@ def is_allowlisted(ip: str | None, settings: Settings) -> bool:
     return any(address in network for network in _networks(settings.ip_allowlist))
 
 
-def block_ttl(conn: redis.Redis, ip: str | None) -> int:
-    """Seconds left on the address's block, or 0 (also when Redis cannot be reached)."""
-    if not ip:
+def block_ttl(conn: redis.Redis, subject: str | None) -> int:
+    """Seconds left on the subject's block, or 0 (also when Redis cannot be reached)."""
+    if not subject:
         return 0
     try:
-        return max(0, conn.ttl(BLOCK_PREFIX + ip))
+        return max(0, conn.ttl(BLOCK_PREFIX + subject))
     except redis.RedisError:
-        log.warning("IP block set unavailable; failing open", extra={"client_ip": ip})
+        log.warning("IP block set unavailable; failing open", extra={"client_ip": subject})
         return 0
 
 
@@ -90,20 +132,43 @@ def block_ip(
     settings: Settings,
     automatic: bool,
     created_by_user_id: int | None = None,
+    caller_ip: str | None = None,
 ) -> dict[str, Any] | None:
-    """Block an address for a while; returns the record, or None for an allowlisted address."""
-    ip = normalise_ip(ip)
-    if automatic and ipaddress.ip_address(ip).is_loopback:
-        # Every client looks like loopback when a local proxy's hops are not trusted
-        # (TRUSTED_PROXY_COUNT): blocking it would block everyone.
-        log.warning("not blocking a loopback address automatically", extra={"reason": reason})
-        return None
-    if is_allowlisted(ip, settings):
+    """Block an address (an IPv6 address's /64) for a while; returns the record.
+
+    Never blocks loopback (every client looks like loopback when a local proxy's hops are not
+    trusted), an allowlisted address, or the caller's own: an automatic block returns None, a
+    manual one answers 409 saying why, since such a block would lock out everyone or the admin.
+    """
+    address = ip.strip()
+    if automatic:
+        try:
+            ip = address_subject(address)
+        except ValueError:
+            return None  # a peer that is no IP address (a unix socket): nothing to block
+    else:
+        ip = normalise_subject(address)
+    refusal = None
+    if is_loopback(ip):
+        refusal = (
+            "loopback",
+            "it is a loopback address: blocking it would block every client behind a local proxy",
+        )
+    elif is_allowlisted(address, settings) or is_allowlisted(ip, settings):
+        refusal = ("allowlisted", "it is on the allowlist (IP_ALLOWLIST)")
+    elif not automatic and caller_ip and _same_subject(ip, caller_ip):
+        refusal = ("own_address", "it is the address this request comes from")
+    if refusal:
         if automatic:
+            log.warning(
+                "not blocking an address automatically",
+                extra={"client_ip": ip, "reason": reason, "refused": refusal[0]},
+            )
             return None
-        raise ValidationFailed(
-            "ip: the address is on the allowlist (IP_ALLOWLIST) and cannot be blocked",
-            details={"ip": ["on the allowlist"]},
+        raise Conflict(
+            f"{ip} cannot be blocked: {refusal[1]}",
+            code="ip_not_blockable",
+            details={"ip": ip, "reason": refusal[0]},
         )
     ttl_seconds = max(1, min(ttl_seconds, MAX_BLOCK_SECONDS))
     now = utcnow()
@@ -130,19 +195,30 @@ def block_ip(
     return row
 
 
-def unblock_ip(conn: redis.Redis, *, ip: str, lifted_by_user_id: int | None) -> None:
-    """Lift a block now; 404 when the address is not blocked."""
-    ip = normalise_ip(ip)
+def _same_subject(subject: str, other_ip: str) -> bool:
+    try:
+        return address_subject(other_ip) == subject
+    except ValueError:
+        return False
+
+
+def unblock_ip(conn: redis.Redis, *, ip: str, lifted_by_user_id: int | None) -> str:
+    """Lift a block now (an IPv6 address lifts its /64); returns the subject, 404 if none."""
+    ip = normalise_subject(ip)
     removed = conn.delete(BLOCK_PREFIX + ip)
-    result = db.session.execute(
-        update(IpBlock)
-        .where(IpBlock.ip == ip, IpBlock.lifted_at.is_(None), IpBlock.expires_at > utcnow())
-        .values(lifted_at=utcnow(), lifted_by_user_id=lifted_by_user_id)
-    )
+    # Older records may name one IPv6 address of the /64: they are this block too.
+    ids = [block.id for block in get_active_blocks() if _same_subject(ip, block.ip)]
+    if ids:
+        db.session.execute(
+            update(IpBlock)
+            .where(IpBlock.id.in_(ids))
+            .values(lifted_at=utcnow(), lifted_by_user_id=lifted_by_user_id)
+        )
     db.session.commit()
-    if not removed and not result.rowcount:
+    if not removed and not ids:
         raise NotFound("This address is not blocked", code="ip_not_blocked")
     record_event(action="ip_unblocked", outcome="success", object_type="ip", object_id=ip)
+    return ip
 
 
 def restore_blocks(conn: redis.Redis) -> int:
@@ -154,7 +230,11 @@ def restore_blocks(conn: redis.Redis) -> int:
     restored = 0
     for block in get_active_blocks():
         seconds = int((as_utc(block.expires_at) - now).total_seconds())
-        if seconds > 0 and conn.set(BLOCK_PREFIX + block.ip, block.reason, ex=seconds, nx=True):
+        try:
+            subject = address_subject(block.ip)  # a single IPv6 address from older records
+        except ValueError:
+            continue
+        if seconds > 0 and conn.set(BLOCK_PREFIX + subject, block.reason, ex=seconds, nx=True):
             restored += 1
     if restored:
         log.info("IP blocks restored to Redis", extra={"restored": restored})
@@ -172,18 +252,34 @@ def get_active_blocks() -> list[IpBlock]:
     )
 
 
-def note_response(conn: redis.Redis, *, ip: str | None, status: int, settings: Settings) -> None:
-    """Watch for bursts of 401/403/404 or of 429 from one address and block it when they pile up."""
+def note_response(
+    conn: redis.Redis,
+    *,
+    ip: str | None,
+    status: int,
+    settings: Settings,
+    address_throttled: bool = False,
+) -> None:
+    """Block an address whose error responses, or per-address 429s, pile up in a burst.
+
+    Errors are `ERROR_STATUSES` (400, 401, 403, 404, 405, 413, 415). A 429 counts only when
+    `address_throttled`: a limit on the address refused it. A user's own quota running out
+    says nothing about the address, which a whole office may share.
+    """
     if not ip or is_allowlisted(ip, settings):
         return
-    if status in (401, 403, 404):
+    try:
+        ip = address_subject(ip)
+    except ValueError:
+        return  # not an address (a unix socket peer): nothing to block
+    if status in ERROR_STATUSES:
         prefix, limit, window = (
             ERROR_BURST_PREFIX,
             settings.ip_block_error_burst,
             settings.ip_block_error_window_seconds,
         )
-        reason = f"burst of 401/403/404 responses ({limit} in {window} s)"
-    elif status == 429:
+        reason = f"burst of 4xx error responses ({limit} in {window} s)"
+    elif status == 429 and address_throttled:
         prefix, limit, window = (
             THROTTLED_BURST_PREFIX,
             settings.ip_block_throttled_burst,

@@ -146,6 +146,7 @@ def authenticate(
             "Too many failed logins from this address; try again later",
             code="login_throttled",
             headers={"Retry-After": str(wait)},
+            per_address=True,
         )
     locked_for = lockout.account_lock_seconds(conn, email=email)
     user = get_user_by_email(email=email)

@@ -23,9 +23,16 @@ def get_active_blocks():
 
 
 def block_ip(
-    *, conn: redis.Redis, ip: str, reason: str, ttl_seconds: int, admin: User, settings: Settings
+    *,
+    conn: redis.Redis,
+    ip: str,
+    reason: str,
+    ttl_seconds: int,
+    admin: User,
+    settings: Settings,
+    caller_ip: str | None,
 ) -> dict[str, Any]:
-    """A manual block by an admin."""
+    """A manual block by an admin; 409 for loopback, allowlisted and the caller's own address."""
     row = ip_blocking.block_ip(
         conn,
         ip=ip,
@@ -34,8 +41,9 @@ def block_ip(
         settings=settings,
         automatic=False,
         created_by_user_id=admin.id,
+        caller_ip=caller_ip,
     )
-    assert row is not None  # manual blocks of allowlisted addresses raise instead
+    assert row is not None  # manual blocks that cannot be made raise instead
     return row
 
 

@@ -24,8 +24,40 @@ def test_an_admin_sees_a_users_usage_of_every_limit(client, app):
     assert per_user["key"] == f"rate_limit:api_requests_per_user_per_minute:{user.id}"
     assert 0 < per_user["reset_seconds"] <= 60
     assert rows["resume_tailoring_per_user_per_day"]["used"] == 0
+    assert body["scope"] == "user"
+    assert {row["scope"] for row in body["limits"]} == {"user"}
+
+
+def test_each_kind_of_subject_shows_only_its_own_limits(client, app):
+    admin = client.create_admin(app)
+    by_ip = client.get("/api/admin/rate-limits/127.0.0.1", token=admin.access_token).get_json()
+    assert by_ip["scope"] == "ip"
+    rows = {row["limit"]: row for row in by_ip["limits"]}
+    assert {row["scope"] for row in rows.values()} == {"ip"}
+    assert rows["api_requests_per_ip_per_minute"]["used"] == 2  # the login and this request
+    assert "api_requests_per_user_per_minute" not in rows
+    shared = client.get("/api/admin/rate-limits/global", token=admin.access_token).get_json()
+    rows = {row["limit"]: row for row in shared["limits"]}
+    assert {row["scope"] for row in rows.values()} == {"global"}
     assert rows["concurrent_tailoring_sessions"]["kind"] == "concurrency"
     assert rows["concurrent_tailoring_sessions"]["window_seconds"] is None
+    ipv6 = client.get("/api/admin/rate-limits/2001:db8::7", token=admin.access_token).get_json()
+    assert ipv6["subject"] == "2001:db8::/64"
+    assert ipv6["limits"][0]["key"].endswith(":2001:db8::/64")
+
+
+def test_a_subject_that_is_no_user_address_or_global_is_refused(client, app):
+    admin = client.create_admin(app)
+    missing = client.get("/api/admin/rate-limits/999999", token=admin.access_token)
+    assert missing.status_code == 404
+    huge = client.get("/api/admin/rate-limits/99999999999999999999", token=admin.access_token)
+    assert huge.status_code == 404
+    for subject in ("nosuch", "10.0.0.300", "Global"):
+        response = client.get(f"/api/admin/rate-limits/{subject}", token=admin.access_token)
+        assert response.status_code == 422, subject
+        error = error_of(response)
+        assert "a user id, an IP address, or `global`" in error["message"]
+        assert subject in error["message"]
 
 
 def test_an_admin_resets_one_limit_for_one_subject(make_app, redis_conn):

@@ -42,6 +42,7 @@ def test_allowed_responses_carry_the_policy_and_what_is_left(make_app):
     response = client.get(PROFILE, token=account.access_token)
     assert response.status_code == 200
     assert response.headers["RateLimit-Policy"] == (
+        '"api_requests_per_ip_per_minute";q=1200;w=60, '
         '"api_requests_global_per_minute";q=6000;w=60, "api_requests_per_user_per_minute";q=3;w=60'
     )
     assert response.headers["RateLimit"] == '"api_requests_per_user_per_minute";r=2;t=60'
@@ -144,11 +145,24 @@ def test_the_global_limit_sheds_load_with_503(make_app):
     assert client.get("/api/openapi.json").status_code == 200
 
 
-def test_probes_and_docs_carry_no_rate_limit_headers(client):
-    for path in ("/healthz", "/api/openapi.json"):
+def test_probes_carry_no_rate_limit_headers_and_docs_only_the_address_limit(client):
+    for path in ("/healthz", "/readyz"):
         response = client.get(path)
         assert response.status_code == 200
         assert not any(name in response.headers for name in HEADER_NAMES)
+    docs = client.get("/api/openapi.json")
+    assert docs.headers["RateLimit-Policy"] == '"api_requests_per_ip_per_minute";q=1200;w=60'
+
+
+def test_every_request_counts_against_its_address_routed_or_not(client, redis_conn):
+    key = "rate_limit:api_requests_per_ip_per_minute:127.0.0.1"
+    assert client.get("/wp-login.php").status_code == 404
+    assert client.get("/api/auth/login").status_code == 405
+    assert client.get("/api/user/profile", token="garbage").status_code == 401
+    assert client.request("OPTIONS", "/api/user/profile").status_code == 200
+    assert redis_conn.zcard(key) == 4
+    client.get("/healthz")
+    assert redis_conn.zcard(key) == 4
 
 
 def test_every_authenticated_api_request_counts_against_the_user(client, redis_conn):
