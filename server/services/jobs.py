@@ -216,7 +216,7 @@ def create_events_token(
     return {"token": token, "expires_in": seconds}
 
 
-_EVENT_ID = re.compile(r"^(-|[a-z]{1,20})\.(\d{1,3})\.([0-9a-f]{8})$")
+_EVENT_ID = re.compile(r"(-|[a-z]{1,20})\.(\d{1,3})\.([0-9a-f]{8})")
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class StreamPosition:
     @classmethod
     def parse(cls, event_id: str) -> StreamPosition:
         """The position an id names; 400 for anything this stream never sent."""
-        match = _EVENT_ID.match(event_id.strip())
+        match = _EVENT_ID.fullmatch(event_id.strip())
         status = match[1] if match else None
         if not match or (status != "-" and status not in _STATUSES):
             raise BadRequest(
