@@ -65,6 +65,17 @@ def refresh_token_required(view: Callable) -> Callable:
     return view
 
 
+def scoped_token_accepted(audience: str, id_arg: str) -> Callable[[Callable], Callable]:
+    """Let a view also be opened with `?token=`: a scoped token of `audience` for the object
+    whose id is the URL argument `id_arg` (see `security_manager.scoped_tokens`)."""
+
+    def mark(view: Callable) -> Callable:
+        view._scoped_token = (audience, id_arg)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def auth_mode(app: Flask, endpoint: str | None) -> str:
     """How an endpoint is protected: 'public', 'user', 'fresh', 'admin' or 'refresh'."""
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
@@ -156,6 +167,10 @@ def init_app(app: Flask) -> None:
         mode = auth_mode(app, request.endpoint)
         if mode == "public" or request.method == "OPTIONS":
             return
+        scoped = getattr(app.view_functions.get(request.endpoint), "_scoped_token", None)
+        if scoped is not None and "token" in request.args:
+            _authenticate_scoped_token(*scoped)
+            return
         _accept_any_case_of_bearer()
         try:
             verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
@@ -208,3 +223,40 @@ def init_app(app: Flask) -> None:
                 details={"method": request.method, "path": request.path},
             )
             raise Forbidden("Admin role required")
+
+
+def _authenticate_scoped_token(audience: str, id_arg: str) -> None:
+    """Authenticate this request by its `?token=`, which must be a scoped token of `audience`
+    for the object named in the URL, from a session that is still live."""
+    from server.security_manager import scoped_tokens
+
+    try:
+        payload = scoped_tokens.decode(
+            request.args["token"],
+            secret=current_app.config["SETTINGS"].jwt_secret_key,
+            audience=audience,
+        )
+    except ExpiredSignatureError:
+        raise Unauthorized("The token has expired; ask for a new one") from None
+    except PyJWTError:
+        raise Unauthorized(
+            f"Invalid token: `?token=` takes a {audience} token, not an access token"
+        ) from None
+    if payload["obj"] != str((request.view_args or {}).get(id_arg)):
+        raise Unauthorized(f"This {audience} token is for another {id_arg.removesuffix('_id')}")
+    try:
+        user = db.session.get(User, int(payload["sub"]))
+    except (TypeError, ValueError):
+        user = None
+    if user is None or not user.is_active:
+        raise Unauthorized("User not found or disabled")
+    if payload.get("sgen", 0) != (user.session_generation or 0):
+        raise Unauthorized(
+            "This session has ended (password changed or sessions revoked); log in again",
+            code="session_revoked",
+        )
+    if is_token_revoked(payload):
+        raise Unauthorized("Token has been revoked")
+    g.current_user = user
+    g.user_id = user.id
+    g.jwt = payload

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import click
 from flask import Flask, current_app
 
@@ -69,3 +73,32 @@ def init_app(app: Flask) -> None:
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis cannot be reached ({exc}); nothing lifted") from None
         click.echo(f"block on {subject} lifted")
+
+    @app.cli.command(
+        "redis-cli",
+        context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def redis_cli(ctx: click.Context, args: tuple[str, ...]) -> None:
+        """Run redis-cli against the configured Redis, embedded or not: `redis-cli DEL KEY`.
+
+        Without ARGS, opens redis-cli's prompt. ARGS may start with redis-cli's own options.
+        """
+        from server.redis_client import build_redis, redis_cli_invocation
+
+        # No start-up line: an embedded server this command starts stops when it ends.
+        client = build_redis(current_app.config["SETTINGS"], announce=False)
+        argv, extra_env = redis_cli_invocation(client)
+        # Passed through so the child finds its locale and PATH; no setting is read here.
+        env = {**os.environ, **extra_env}
+        if not args:
+            ctx.exit(subprocess.call(argv, env=env))  # noqa: S603 - our own argv
+        if sys.stdout.isatty():
+            argv.append("--no-raw")  # redis-cli's terminal format, though its output is piped
+        done = subprocess.run(  # noqa: S603 - the user's own command, no shell
+            [*argv, *args], env=env, capture_output=True, check=False
+        )
+        click.echo(done.stdout, nl=False)
+        click.echo(done.stderr, nl=False, err=True)
+        ctx.exit(done.returncode)

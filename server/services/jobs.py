@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
 
 from server import job_handlers, job_queue
-from server.errors import Forbidden, ServiceUnavailable, TooManyRequests, ValidationFailed
+from server.config import Settings
+from server.errors import (
+    BadRequest,
+    Forbidden,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+)
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES
+from server.security_manager import scoped_tokens
 from server.services.ownership import get_owned
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
@@ -24,6 +35,9 @@ EVENTS_POLL_SECONDS = 0.5
 # A comment line this often: a client that went away is noticed when the write fails.
 EVENTS_KEEPALIVE_SECONDS = 15.0
 EVENTS_RETRY_AFTER_SECONDS = 5
+
+# (event, data, id): data None is a keep-alive; id is the stream position after the event.
+JobEvent = tuple[str, dict[str, Any] | None, str | None]
 
 
 class EventStreamSlots:
@@ -182,27 +196,98 @@ def cancel(*, user: User, job_id: str) -> dict[str, Any]:
     return describe(job_queue.cancel_job(job_id=job_id, user_id=user.id), with_position=True)
 
 
+def create_events_token(
+    *, user: User, job_id: str, family: str | None, settings: Settings
+) -> dict[str, Any]:
+    """A token that opens this job's event stream, and only it, for this user, for a minute
+    (`?token=`, for browsers' EventSource, which cannot send headers); 404 for anyone else's
+    job."""
+    _owned_job(user, job_id)
+    seconds = settings.job_events_token_seconds
+    token = scoped_tokens.issue(
+        secret=settings.jwt_secret_key,
+        audience=scoped_tokens.JOB_EVENTS,
+        object_id=job_id,
+        user_id=user.id,
+        session_generation=user.session_generation or 0,
+        family=family,
+        seconds=seconds,
+    )
+    return {"token": token, "expires_in": seconds}
+
+
+_EVENT_ID = re.compile(r"(-|[a-z]{1,20})\.(\d{1,3})\.([0-9a-f]{8})")
+
+
+@dataclass(frozen=True)
+class StreamPosition:
+    """What a client of a job's event stream has been told: the job's status and progress.
+
+    Every event's `id:` is the position after it, so a client that reconnects with
+    `Last-Event-ID` is sent exactly what changed since, nothing twice. The progress message
+    is kept as a digest, to keep ids short.
+    """
+
+    status: str | None = None
+    percent: int | None = None
+    message_digest: str | None = None
+
+    @classmethod
+    def parse(cls, event_id: str) -> StreamPosition:
+        """The position an id names; 400 for anything this stream never sent."""
+        match = _EVENT_ID.fullmatch(event_id.strip())
+        status = match[1] if match else None
+        if not match or (status != "-" and status not in _STATUSES):
+            raise BadRequest(
+                f"Last-Event-ID: {event_id[:80]!r} is not an event id of a job event stream"
+            )
+        return cls(None if status == "-" else status, int(match[2]), match[3])
+
+    def __str__(self) -> str:
+        return f"{self.status or '-'}.{self.percent}.{self.message_digest}"
+
+
+_STATUSES = frozenset(status.value for status in JobStatus)
+
+
+def _digest(message: str | None) -> str:
+    return hashlib.blake2s((message or "").encode(), digest_size=4).hexdigest()
+
+
+def _position_of(job: Job) -> StreamPosition:
+    return StreamPosition(job.status, job.progress_percent, _digest(job.progress_message))
+
+
 def watch(
     *,
     user: User,
     job_id: str,
     slots: EventStreamSlots,
     max_seconds: float,
+    last_event_id: str | None = None,
     poll_seconds: float = EVENTS_POLL_SECONDS,
-) -> tuple[Iterator[tuple[str, dict[str, Any] | None]], Callable[[], None]]:
-    """(event, data) pairs as the job's status or progress changes, until it finishes or
-    `max_seconds` pass; ("keep-alive", None) when nothing was sent for a while.
+) -> tuple[Iterator[JobEvent], Callable[[], None]] | None:
+    """Events as the job's status or progress changes, until it finishes or `max_seconds`
+    pass; a keep-alive when nothing was sent for a while. After `last_event_id`, only what
+    changed since that event.
 
     Takes a stream slot (429/503 when none is free) and returns the events with the slot's
-    release function; the events release it too when they end or are closed.
+    release function; the events release it too when they end or are closed. None when the
+    job has finished and the client was told everything already (nothing to stream).
     """
-    _owned_job(user, job_id)  # 404 before the stream starts
+    since = StreamPosition.parse(last_event_id) if last_event_id else StreamPosition()
+    job = _owned_job(user, job_id)  # 404 before the stream starts
+    finished = job.status in TERMINAL_STATUSES and _position_of(job) == since
     db.session.rollback()
+    if finished:
+        return None
     release = slots.acquire(user.id)
 
-    def events() -> Iterator[tuple[str, dict[str, Any] | None]]:
+    def events() -> Iterator[JobEvent]:
         try:
-            yield from _job_events(job_id, poll_seconds=poll_seconds, max_seconds=max_seconds)
+            yield from _job_events(
+                job_id, since=since, poll_seconds=poll_seconds, max_seconds=max_seconds
+            )
         finally:  # also on GeneratorExit, when the client went away
             release()
 
@@ -210,9 +295,9 @@ def watch(
 
 
 def _job_events(
-    job_id: str, *, poll_seconds: float, max_seconds: float
-) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    last_status = last_progress = None
+    job_id: str, *, since: StreamPosition, poll_seconds: float, max_seconds: float
+) -> Iterator[JobEvent]:
+    sent = since
     now = time.monotonic()
     deadline = now + max_seconds
     last_sent = now
@@ -229,29 +314,30 @@ def _job_events(
             ).where(Job.id == job_id)
         ).one()
         db.session.rollback()  # no transaction left open between polls
-        progress = (row.progress_percent, row.progress_message)
-        if progress != last_progress:
-            last_progress = progress
+        digest = _digest(row.progress_message)
+        if (row.progress_percent, digest) != (sent.percent, sent.message_digest):
+            sent = StreamPosition(sent.status, row.progress_percent, digest)
             last_sent = time.monotonic()
-            yield "progress", {"job_id": job_id, "percent": progress[0], "message": progress[1]}
-        if row.status != last_status:
-            last_status = row.status
+            data = {"job_id": job_id, "percent": row.progress_percent}
+            yield "progress", {**data, "message": row.progress_message}, str(sent)
+        if row.status != sent.status:
+            sent = StreamPosition(row.status, sent.percent, sent.message_digest)
             data = {"job_id": job_id, "status": row.status, "attempts": row.attempts}
             if row.status in TERMINAL_STATUSES:
                 data.update(
                     result=row.result, error=row.error, finished_at=isoformat(row.finished_at)
                 )
             last_sent = time.monotonic()
-            yield "status", data
+            yield "status", data, str(sent)
         if row.status in TERMINAL_STATUSES:
             return
         now = time.monotonic()
         if now >= deadline:
-            yield "timeout", {"job_id": job_id, "status": row.status}
+            yield "timeout", {"job_id": job_id, "status": row.status}, str(sent)
             return
         if now - last_sent >= EVENTS_KEEPALIVE_SECONDS:
             last_sent = now
-            yield "keep-alive", None
+            yield "keep-alive", None, None
         time.sleep(poll_seconds)
 
 

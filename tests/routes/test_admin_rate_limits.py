@@ -9,7 +9,7 @@ def test_an_admin_sees_a_users_usage_of_every_limit(client, app):
     admin = client.create_admin(app)
     user = client.create_account()
     for _ in range(2):
-        client.get("/api/user/profile", token=user.access_token)
+        client.get("/api/user/credentials", token=user.access_token)
     response = client.get(f"/api/admin/rate-limits/{user.id}", token=admin.access_token)
     assert response.status_code == 200
     body = response.get_json()
@@ -66,7 +66,7 @@ def test_an_admin_resets_one_limit_for_one_subject(make_app, redis_conn):
     admin = client.create_admin(app)
     user = client.create_account()
     statuses = [
-        client.get("/api/user/profile", token=user.access_token).status_code for _ in range(3)
+        client.get("/api/user/credentials", token=user.access_token).status_code for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
     response = client.post(
@@ -81,7 +81,7 @@ def test_an_admin_resets_one_limit_for_one_subject(make_app, redis_conn):
         "key": f"rate_limit:api_requests_per_user_per_minute:{user.id}",
         "deleted": True,
     }
-    assert client.get("/api/user/profile", token=user.access_token).status_code == 200
+    assert client.get("/api/user/credentials", token=user.access_token).status_code == 200
 
 
 def test_resetting_an_unknown_limit_says_which_exist(client, app):

@@ -1,6 +1,8 @@
 """The job endpoints as a client uses them."""
 
+import json
 import re
+import time
 import uuid
 
 import pytest
@@ -282,3 +284,134 @@ def test_an_event_stream_keeps_alive_then_ends_so_the_client_reconnects(make_app
     assert text.rstrip().splitlines()[-2] == "event: timeout"
     # The stream's slot is free again.
     assert app.extensions["job_event_streams"].open_streams == 0
+
+
+def read_events(response) -> list[tuple[str | None, str, dict]]:
+    """(id, event, data) of each event of a finished stream."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    events = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields.get("id"), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def events_token(client, account, job_id):
+    response = client.post(f"/api/jobs/{job_id}/events-token", headers=account.headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_job_events_token_opens_that_jobs_stream_and_nothing_else(make_app):
+    app = make_app(job_events_max_seconds=1.0)
+    client = ApiClient(app.test_client())
+    owner, stranger = client.create_admin(app), client.create_admin(app)
+    job_a, job_b = (
+        submit(client, owner, {"type": "diagnostic"}).get_json()["job_id"] for _ in "ab"
+    )
+    strangers_job = submit(client, stranger, {"type": "diagnostic"}).get_json()["job_id"]
+    issued = events_token(client, owner, job_a)
+    assert issued["expires_in"] == 60
+    token = issued["token"]
+
+    # No Authorization header, as from a browser's EventSource.
+    opened = client.get(f"/api/jobs/{job_a}/events?token={token}")
+    assert [event for _id, event, _data in read_events(opened)] == ["progress", "status", "timeout"]
+
+    for refused in (
+        client.get(f"/api/jobs/{job_b}/events?token={token}"),  # another job
+        client.get(f"/api/jobs/{strangers_job}/events?token={token}"),  # another user's job
+        client.get(f"/api/jobs/{job_a}/status?token={token}"),  # another endpoint
+        client.get(f"/api/jobs/{job_a}/status", headers={"Authorization": f"Bearer {token}"}),
+        client.get("/api/user/profile", headers={"Authorization": f"Bearer {token}"}),
+        client.post(
+            f"/api/jobs/{job_b}/events-token", headers={"Authorization": f"Bearer {token}"}
+        ),
+        # An access token is never taken from the query string.
+        client.get(f"/api/jobs/{job_a}/events?token={owner.access_token}"),
+    ):
+        assert refused.status_code == 401, refused.request.url
+        assert error_of(refused)["code"] in ("unauthorized", "token_invalid")
+    # Nobody gets a token for someone else's job.
+    assert (
+        client.post(f"/api/jobs/{job_a}/events-token", headers=stranger.headers).status_code == 404
+    )
+
+
+def test_a_job_events_token_is_refused_after_it_expires_and_after_logout(make_app):
+    app = make_app(job_events_token_seconds=1, job_events_max_seconds=1.0)
+    client = ApiClient(app.test_client())
+    owner = client.create_admin(app)
+    job_id = submit(client, owner, {"type": "diagnostic"}).get_json()["job_id"]
+    expiring = events_token(client, owner, job_id)
+    assert expiring["expires_in"] == 1
+    time.sleep(2.1)
+    expired = client.get(f"/api/jobs/{job_id}/events?token={expiring['token']}")
+    assert expired.status_code == 401 and "expired" in error_of(expired)["message"]
+
+    app = make_app(job_events_max_seconds=1.0)
+    client = ApiClient(app.test_client())
+    token = events_token(client, owner, job_id)["token"]
+    client.post(
+        "/api/auth/logout", headers=owner.headers, json={"refresh_token": owner.refresh_token}
+    )
+    assert client.get(f"/api/jobs/{job_id}/events?token={token}").status_code == 401
+
+
+def set_job(app, job_id, **values):
+    """Write a job's row as a worker would."""
+    from sqlalchemy import update
+
+    from server.extensions import db
+    from server.models import Job
+
+    with app.app_context():
+        db.session.execute(update(Job).where(Job.id == job_id).values(**values))
+        db.session.commit()
+
+
+def test_last_event_id_resumes_exactly_after_that_event(make_app):
+    app = make_app(job_events_max_seconds=1.0)
+    client = ApiClient(app.test_client())
+    admin = client.create_admin(app)
+    job_id = submit(client, admin, {"type": "diagnostic"}).get_json()["job_id"]
+    url = f"/api/jobs/{job_id}/events"
+
+    first = read_events(client.get(url, headers=admin.headers))
+    assert [(event, data.get("status", data.get("percent"))) for _id, event, data in first] == [
+        ("progress", 0),
+        ("status", "queued"),
+        ("timeout", "queued"),
+    ]
+    seen_queued = first[1][0]
+    assert all(event_id for event_id, _event, _data in first)
+
+    set_job(app, job_id, status="running", progress_percent=40, progress_message="reading")
+    resumed = read_events(client.get(url, headers={**admin.headers, "Last-Event-ID": seen_queued}))
+    assert [(event, data) for _id, event, data in resumed[:2]] == [
+        ("progress", {"job_id": job_id, "percent": 40, "message": "reading"}),
+        ("status", {"job_id": job_id, "status": "running", "attempts": 0}),
+    ]
+    assert resumed[2][1] == "timeout"
+
+    # A client that got the progress event but not the status one gets the status only.
+    seen_progress = resumed[0][0]
+    again = read_events(client.get(f"{url}?last_event_id={seen_progress}", headers=admin.headers))
+    assert [(event, data.get("status")) for _id, event, data in again] == [
+        ("status", "running"),
+        ("timeout", "running"),
+    ]
+
+    set_job(app, job_id, status="succeeded", progress_percent=100, progress_message="done")
+    final = read_events(client.get(url, headers={**admin.headers, "Last-Event-ID": again[0][0]}))
+    assert [(event, data.get("status", data.get("percent"))) for _id, event, data in final] == [
+        ("progress", 100),
+        ("status", "succeeded"),
+    ]
+    # Told everything about a finished job: 204, which tells EventSource not to reconnect.
+    done = client.get(url, headers={**admin.headers, "Last-Event-ID": final[-1][0]})
+    assert done.status_code == 204 and done.get_data() == b""
+
+    bad = client.get(url, headers={**admin.headers, "Last-Event-ID": "nonsense"})
+    assert bad.status_code == 400 and "Last-Event-ID" in error_of(bad)["message"]

@@ -8,7 +8,8 @@ import time
 
 from tests.helpers import ApiClient, error_of
 
-PROFILE = "/api/user/profile"
+# Counted against api_requests_per_user_per_minute (the profile is a cheap read).
+CREDENTIALS = "/api/user/credentials"
 HEADER_NAMES = ("RateLimit-Policy", "RateLimit", "X-RateLimit-Limit", "X-RateLimit-Remaining")
 
 
@@ -26,7 +27,7 @@ def test_fifty_concurrent_requests_admit_exactly_the_limit(make_app):
     def call():
         client = ApiClient(app.test_client())
         barrier.wait()
-        statuses.append(client.get(PROFILE, token=account.access_token).status_code)
+        statuses.append(client.get(CREDENTIALS, token=account.access_token).status_code)
 
     threads = [threading.Thread(target=call) for _ in range(50)]
     for thread in threads:
@@ -39,7 +40,7 @@ def test_fifty_concurrent_requests_admit_exactly_the_limit(make_app):
 def test_allowed_responses_carry_the_policy_and_what_is_left(make_app):
     client = client_with(make_app, api_requests_per_user_per_minute="3/60")
     account = client.create_account()
-    response = client.get(PROFILE, token=account.access_token)
+    response = client.get(CREDENTIALS, token=account.access_token)
     assert response.status_code == 200
     assert response.headers["RateLimit-Policy"] == (
         '"api_requests_per_ip_per_minute";q=1200;w=60, '
@@ -50,7 +51,9 @@ def test_allowed_responses_carry_the_policy_and_what_is_left(make_app):
     assert response.headers["X-RateLimit-Remaining"] == "2"
     assert response.headers["X-RateLimit-Reset"] == "60"
     assert "Retry-After" not in response.headers
-    assert client.get(PROFILE, token=account.access_token).headers["X-RateLimit-Remaining"] == "1"
+    assert (
+        client.get(CREDENTIALS, token=account.access_token).headers["X-RateLimit-Remaining"] == "1"
+    )
 
 
 def test_a_refused_request_gets_429_naming_the_limit_and_a_truthful_retry_after(make_app):
@@ -168,7 +171,7 @@ def test_every_request_counts_against_its_address_routed_or_not(client, redis_co
 def test_every_authenticated_api_request_counts_against_the_user(client, redis_conn):
     account = client.create_account()
     for _ in range(3):
-        client.get(PROFILE, token=account.access_token)
+        client.get(CREDENTIALS, token=account.access_token)
     client.post("/api/auth/refresh", token=account.refresh_token)
     assert redis_conn.zcard(f"rate_limit:api_requests_per_user_per_minute:{account.id}") == 4
     # Requests the auth check turns away (403 here) are not the user's quota to spend.
@@ -184,7 +187,7 @@ def test_limits_can_be_switched_off(make_app, redis_conn):
         ).test_client()
     )
     account = client.create_account()
-    responses = [client.get(PROFILE, token=account.access_token) for _ in range(3)]
+    responses = [client.get(CREDENTIALS, token=account.access_token) for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert not any(name in responses[0].headers for name in HEADER_NAMES)
     assert not redis_conn.keys("rate_limit:*")
@@ -211,3 +214,37 @@ def test_public_mail_routes_are_limited_per_address_without_spending_the_global_
     assert error_of(refused)["details"]["limit"] == "auth_password_reset_per_ip_per_hour"
     assert redis_conn.zcard(global_key) == counted_globally
     assert redis_conn.exists("rate_limit:auth_password_reset_per_ip_per_hour:127.0.0.1")
+
+
+def test_forty_status_polls_a_minute_pass_while_the_31st_write_is_refused(client, app):
+    admin = client.create_admin(app)
+    submitted = client.post("/api/jobs", json={"type": "diagnostic"}, token=admin.access_token)
+    status_url = submitted.get_json()["status_url"]
+
+    polls = [client.get(status_url, token=admin.access_token) for _ in range(40)]
+    assert [r.status_code for r in polls] == [200] * 40
+    # A read is checked against the read limit instead of the write limit, not as well.
+    assert polls[-1].headers["RateLimit-Policy"] == (
+        '"api_requests_per_ip_per_minute";q=1200;w=60, '
+        '"api_requests_global_per_minute";q=6000;w=60, "api_reads_per_user_per_minute";q=300;w=60'
+    )
+    assert polls[-1].headers["X-RateLimit-Remaining"] == "260"
+    for path in ("/api/user/jobs", "/api/user/profile", "/api/user/resumes"):
+        assert client.get(path, token=admin.access_token).status_code == 200, path
+
+    writes = [
+        client.post("/api/jobs", json={"type": "diagnostic"}, token=admin.access_token)
+        for _ in range(30)
+    ]
+    assert [r.status_code for r in writes] == [202] * 29 + [429]
+    assert error_of(writes[-1])["details"]["limit"] == "api_requests_per_user_per_minute"
+    assert client.get(status_url, token=admin.access_token).status_code == 200
+
+
+def test_the_read_limit_is_a_limit_of_its_own(make_app):
+    client = client_with(make_app, api_reads_per_user_per_minute="2/60")
+    account = client.create_account()
+    reads = [client.get("/api/user/profile", token=account.access_token) for _ in range(3)]
+    assert [r.status_code for r in reads] == [200, 200, 429]
+    assert error_of(reads[-1])["details"]["limit"] == "api_reads_per_user_per_minute"
+    assert client.get(CREDENTIALS, token=account.access_token).status_code == 200

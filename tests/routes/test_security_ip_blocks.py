@@ -374,7 +374,7 @@ def test_a_user_who_trips_their_own_limit_does_not_get_the_address_blocked(make_
     client = ApiClient(app.test_client())
     account = client.create_account()
     statuses = [
-        client.get("/api/user/profile", token=account.access_token, **from_ip(ATTACKER))
+        client.get("/api/user/credentials", token=account.access_token, **from_ip(ATTACKER))
         for _ in range(26)
     ]
     assert [r.status_code for r in statuses] == [200] + [429] * 25
