@@ -6,6 +6,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -280,23 +281,67 @@ def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None
     )
 
 
-def create_admin(*, email: str, password: str, name: str, settings: Settings) -> User:
-    """Create an admin account, or promote an existing one and reset its password."""
+@dataclass(frozen=True)
+class AdminOutcome:
+    """What `create_admin` did, so the operator is told."""
+
+    user: User
+    created: bool
+    promoted: bool
+    password_reset: bool
+
+
+def create_admin(
+    *,
+    email: str,
+    name: str,
+    settings: Settings,
+    password: str | None = None,
+    reset_password: bool = False,
+) -> AdminOutcome:
+    """Create an admin account, or promote an existing one.
+
+    An existing account keeps its password and sessions unless `reset_password` is set: a
+    mistyped or reused address must not lock its owner out.
+    """
     existing = get_user_by_email(email=email)
     if existing is None:
+        if password is None:
+            raise ValidationFailed(
+                "password: required for a new account", details={"password": ["required"]}
+            )
         user = create_user(
             email=email, password=password, name=name, settings=settings, role=Role.ADMIN
         )
+        outcome = AdminOutcome(user, created=True, promoted=True, password_reset=False)
     else:
-        check_new_password(
-            password=password, email=existing.email, settings=settings, field="password"
-        )
+        if reset_password:
+            if password is None:
+                raise ValidationFailed(
+                    "password: required to reset the password", details={"password": ["required"]}
+                )
+            check_new_password(
+                password=password, email=existing.email, settings=settings, field="password"
+            )
+            _set_password(existing, password, settings)
+        promoted = existing.role != Role.ADMIN.value
         existing.role = Role.ADMIN.value
-        _set_password(existing, password, settings)
         db.session.commit()
-        user = existing
-    record_event(action="admin_created", outcome="success", object_type="user", object_id=user.id)
-    return user
+        outcome = AdminOutcome(
+            existing, created=False, promoted=promoted, password_reset=reset_password
+        )
+    record_event(
+        action="admin_created",
+        outcome="success",
+        object_type="user",
+        object_id=outcome.user.id,
+        details={
+            "created": outcome.created,
+            "promoted": outcome.promoted,
+            "password_reset": outcome.password_reset,
+        },
+    )
+    return outcome
 
 
 def get_all_users(*, page: int, per_page: int, role: str | None = None) -> dict[str, Any]:
