@@ -1,7 +1,7 @@
 """The authenticated user's own resources: account, stored credentials, resumes."""
 
 from apiflask import APIBlueprint
-from flask import send_file
+from flask import request, send_file
 
 from server.auth import current_user, fresh_login_required
 from server.routes import app_settings
@@ -36,7 +36,7 @@ def profile():
 @bp.output(MessageOut)
 @bp.doc(
     summary="Change the password (fresh login); every session ends",
-    responses=[200, 401, 403, 422],
+    responses=[200, 401, 403, 422, 429],
 )
 def change_password(body):
     accounts.change_password(
@@ -44,6 +44,7 @@ def change_password(body):
         current_password=body["current_password"],
         new_password=body["new_password"],
         settings=app_settings(),
+        client_ip=request.remote_addr,
     )
     return {"message": "Password changed; log in again"}
 
@@ -54,7 +55,7 @@ def change_password(body):
 @bp.output(UserOut)
 @bp.doc(
     summary="Change the email address (fresh login); the new one must be verified",
-    responses=[200, 401, 403, 409, 422],
+    responses=[200, 401, 403, 409, 422, 429],
 )
 def change_email(body):
     return accounts.change_email(
@@ -62,6 +63,7 @@ def change_email(body):
         new_email=body["new_email"],
         current_password=body["current_password"],
         settings=app_settings(),
+        client_ip=request.remote_addr,
     )
 
 
@@ -71,11 +73,14 @@ def change_email(body):
 @bp.output(MessageOut)
 @bp.doc(
     summary="Delete the account with its resumes and credentials (fresh login)",
-    responses=[200, 401, 403, 422],
+    responses=[200, 401, 403, 422, 429],
 )
 def delete_account(body):
     accounts.delete_account(
-        user=current_user(), current_password=body["current_password"], settings=app_settings()
+        user=current_user(),
+        current_password=body["current_password"],
+        settings=app_settings(),
+        client_ip=request.remote_addr,
     )
     return {"message": "Account deleted"}
 

@@ -180,11 +180,19 @@ def authenticate(
         actor_email=email,
         details={"reason": reason, "consecutive_failures": outcome.account_failures},
     )
+    _record_lock(outcome, user_id=user.id if user else None, email=email)
+    ip_blocking.note_failed_login_spread(
+        conn, ip=client_ip, distinct_accounts=outcome.ip_distinct_accounts, settings=settings
+    )
+    raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
+
+
+def _record_lock(outcome: lockout.FailureOutcome, *, user_id: int | None, email: str) -> None:
     if outcome.locked_for_seconds:
         record_event(
             action="account_locked",
             outcome="success",
-            actor_user_id=user.id if user else None,
+            actor_user_id=user_id,
             actor_email=email,
             object_type="account",
             object_id=email,
@@ -193,10 +201,6 @@ def authenticate(
                 "lock_seconds": outcome.locked_for_seconds,
             },
         )
-    ip_blocking.note_failed_login_spread(
-        conn, ip=client_ip, distinct_accounts=outcome.ip_distinct_accounts, settings=settings
-    )
-    raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
 
 
 def _login_succeeded(user: User, password: str, conn, settings: Settings) -> User:
@@ -484,19 +488,52 @@ def confirm_password_reset(*, token: str, new_password: str, settings: Settings)
 # Changes by the signed-in user (need a fresh login) -----------------------------------------
 
 
-def _require_current_password(user: User, password: str, settings: Settings, action: str):
-    if not security_manager.verify_password(
+def _require_current_password(
+    user: User, password: str, settings: Settings, action: str, client_ip: str | None
+) -> None:
+    """Check a re-entered password under the login lockout: failures count like failed logins
+    (same counter, same tiers), and a locked account is refused even the right password."""
+    conn = get_redis()
+    locked_for = lockout.account_lock_seconds(conn, email=user.email)
+    valid = security_manager.verify_password(
         password, user.password_hash, pepper=settings.password_pepper
-    ):
-        record_event(action=action, outcome="failure", details={"reason": "wrong password"})
-        raise Forbidden("The current password is not correct", code="invalid_password")
+    )
+    if valid and not locked_for:
+        lockout.clear_account(conn, email=user.email)
+        return
+    outcome = lockout.register_failure(
+        conn, email=user.email, ip=client_ip, settings=settings, count_account=not locked_for
+    )
+    record_event(
+        action=action,
+        outcome="failure",
+        details={
+            "reason": "account locked" if locked_for else "wrong password",
+            "consecutive_failures": outcome.account_failures,
+        },
+    )
+    _record_lock(outcome, user_id=user.id, email=user.email)
+    locked_for = locked_for or outcome.locked_for_seconds
+    if locked_for:
+        # The caller holds a fresh token of this account, so saying "locked" reveals nothing.
+        raise TooManyRequests(
+            f"Too many wrong passwords: the account is locked for {locked_for} more seconds",
+            code="account_locked",
+            headers={"Retry-After": str(locked_for)},
+        )
+    raise Forbidden("The current password is not correct", code="invalid_password")
 
 
 def change_password(
-    *, user: User, current_password: str, new_password: str, settings: Settings
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    settings: Settings,
+    client_ip: str | None = None,
 ) -> None:
     """Change the password; every session of the user ends, so the client logs in again."""
-    _require_current_password(user, current_password, settings, "password_changed")
+    _require_current_password(user, current_password, settings, "password_changed", client_ip)
     check_new_password(
         password=new_password, email=user.email, settings=settings, field="new_password"
     )
@@ -516,9 +553,16 @@ def change_password(
     )
 
 
-def change_email(*, user: User, new_email: str, current_password: str, settings: Settings) -> User:
+def change_email(
+    *,
+    user: User,
+    new_email: str,
+    current_password: str,
+    settings: Settings,
+    client_ip: str | None = None,
+) -> User:
     """Move the account to a new address (unverified until confirmed); 409 if it is taken."""
-    _require_current_password(user, current_password, settings, "email_changed")
+    _require_current_password(user, current_password, settings, "email_changed", client_ip)
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise ValidationFailed(
@@ -558,9 +602,11 @@ def change_email(*, user: User, new_email: str, current_password: str, settings:
     return user
 
 
-def delete_account(*, user: User, current_password: str, settings: Settings) -> None:
+def delete_account(
+    *, user: User, current_password: str, settings: Settings, client_ip: str | None = None
+) -> None:
     """Delete the account with its resumes, stored credentials and tokens."""
-    _require_current_password(user, current_password, settings, "account_deleted")
+    _require_current_password(user, current_password, settings, "account_deleted", client_ip)
     user_id, email = user.id, user.email
     # Take the account's waiting and running jobs out of the queue before their rows go.
     open_jobs = db.session.scalars(

@@ -216,3 +216,40 @@ def test_an_address_with_many_failures_is_throttled_with_retry_after(make_app):
     assert 0 < int(throttled.headers["Retry-After"]) <= 900
     other_address = client.login(account.email, environ_base={"REMOTE_ADDR": "192.0.2.44"})
     assert other_address.status_code == 200
+
+
+def wrong_current_password(client, account, path: str):
+    body = {"current_password": "not the current password"}
+    if path == "/api/user/password":
+        body["new_password"] = "a completely different passphrase"
+    elif path == "/api/user/email":
+        body["new_email"] = "elsewhere@example.com"
+    return client.post(path, token=account.access_token, json=body)
+
+
+@pytest.mark.parametrize("path", ["/api/user/password", "/api/user/email", "/api/user/delete"])
+def test_wrong_current_passwords_lock_the_account_like_failed_logins(client, path):
+    account = client.create_account()
+    answers = [wrong_current_password(client, account, path) for _ in range(6)]
+    assert [a.status_code for a in answers[:4]] == [403] * 4
+    assert error_of(answers[5])["code"] == "account_locked"
+    right = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "a completely new passphrase"},
+    )
+    assert right.status_code == 429
+    assert error_of(right)["code"] == "account_locked"
+    assert int(right.headers["Retry-After"]) > 0
+    assert client.login(account.email).status_code == 401  # the same lock as logins
+
+
+def test_failed_logins_count_towards_the_current_password_lock(client):
+    account = client.create_account()
+    lock(client, account.email, times=4)
+    assert wrong_current_password(client, account, "/api/user/delete").status_code == 429
+    refused = client.post(
+        "/api/user/delete", token=account.access_token, json={"current_password": DEFAULT_PASSWORD}
+    )
+    assert refused.status_code == 429
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 200
