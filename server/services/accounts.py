@@ -62,10 +62,16 @@ def get_user(*, user_id: int) -> User:
     return user
 
 
-def check_new_password(*, password: str, email: str | None, settings: Settings, field: str) -> None:
-    """422 naming the rule when a new password is not acceptable."""
+def check_new_password(
+    *, password: str, email: str | None, settings: Settings, field: str, name: str | None = None
+) -> None:
+    """422 naming the rule, and how to do better, when a new password is not acceptable."""
     problem = security_manager.password_problem(
-        password, email=email, min_length=settings.password_min_length
+        password,
+        email=email,
+        min_length=settings.password_min_length,
+        min_strength=settings.password_min_strength,
+        user_inputs=name.split() if name else (),
     )
     if problem:
         raise ValidationFailed(
@@ -99,7 +105,9 @@ def create_user(
     """Create an account; 422 for a weak password, 409 if the address is taken."""
     email = normalise_email(email)
     name = _clean_name(name)
-    check_new_password(password=password, email=email, settings=settings, field="password")
+    check_new_password(
+        password=password, email=email, settings=settings, field="password", name=name
+    )
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict("An account with this email already exists", code="email_taken")
     user = User(
@@ -325,7 +333,11 @@ def create_admin(
                     "password: required to reset the password", details={"password": ["required"]}
                 )
             check_new_password(
-                password=password, email=existing.email, settings=settings, field="password"
+                password=password,
+                email=existing.email,
+                settings=settings,
+                field="password",
+                name=existing.name,
             )
             _set_password(existing, password, settings)
         promoted = existing.role != Role.ADMIN.value
@@ -469,7 +481,11 @@ def confirm_password_reset(*, token: str, new_password: str, settings: Settings)
         raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
     try:
         check_new_password(
-            password=new_password, email=user.email, settings=settings, field="new_password"
+            password=new_password,
+            email=user.email,
+            settings=settings,
+            field="new_password",
+            name=user.name,
         )
     except ValidationFailed:
         db.session.rollback()  # the token stays usable for a better password
@@ -535,7 +551,11 @@ def change_password(
     """Change the password; every session of the user ends, so the client logs in again."""
     _require_current_password(user, current_password, settings, "password_changed", client_ip)
     check_new_password(
-        password=new_password, email=user.email, settings=settings, field="new_password"
+        password=new_password,
+        email=user.email,
+        settings=settings,
+        field="new_password",
+        name=user.name,
     )
     if security_manager.verify_password(
         new_password, user.password_hash, pepper=settings.password_pepper

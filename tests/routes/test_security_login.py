@@ -45,6 +45,10 @@ def stored_user(app, user_id):
         ("ü" * 200, 422),  # one character repeated
         ("qwerty123456", 422),
         ("password1234", 422),
+        ("123456789012", 422),  # a sequence
+        ("qwertyuiop[]", 422),  # a keyboard walk
+        ("dfghjkl;'zxc", 422),
+        ("2001-09-11!!", 422),  # a date
     ],
 )
 def test_registration_applies_the_length_and_list_policy(client, password, status):
@@ -63,6 +67,40 @@ def test_weak_password_message_says_why(client):
     assert "too common" in common
     named = error_of(client.register("jonathan.doe@example.com", "jonathan rules the world"))
     assert "email name" in named["message"]
+
+
+@pytest.mark.parametrize(
+    ("password", "advice"),
+    [
+        ("123456789012", "similar to a commonly used password"),
+        ("dfghjkl;'zxc", "Straight rows of keys are easy to guess"),
+        ("xcvbnm,./;lk", "keyboard patterns are easy to guess"),
+        ("2001-09-11!!", "Dates are often easy to guess"),
+    ],
+)
+def test_a_guessable_password_is_refused_with_advice_on_fixing_it(client, password, advice):
+    error = error_of(client.register(password=password))
+    assert error["code"] == "weak_password"
+    assert error["message"].startswith("password: is too easy to guess.")
+    assert advice in error["message"]
+    assert "Add another word or two" in error["details"]["password"][0]
+
+
+def test_a_password_made_of_the_users_own_name_is_refused(client):
+    own = client.register(password="QuorvathIxelbrandt", name="Quorvath Ixelbrandt")
+    assert own.status_code == 422
+    assert client.register(password="QuorvathIxelbrandt", name="Someone Else").status_code == 201
+
+
+def test_a_guessable_new_password_is_refused_on_change(client):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "1qaz2wsx3edc4rfv"},
+    )
+    assert response.status_code == 422
+    assert client.login(account.email).status_code == 200
 
 
 def test_a_sixty_four_character_passphrase_logs_in_exactly_as_typed(client):
