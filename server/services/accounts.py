@@ -16,20 +16,19 @@ from jwt import PyJWTError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, mailer, security_manager
+from server import job_queue, security_manager
 from server.config import Settings
 from server.errors import (
-    ApiError,
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
 from server.extensions import db
+from server.job_queue import JobPriority
 from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens
@@ -42,6 +41,7 @@ OPEN_JOB_STATUSES = ("queued", "scheduled", "running")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
+MAIL_JOB = "send_email"
 
 
 def normalise_email(email: str) -> str:
@@ -379,31 +379,61 @@ def _link(settings: Settings, purpose: str, token: str) -> str:
     return f"{settings.public_base_url}/{purpose}?token={token}"
 
 
-def _mail_one_time_token(
+def _queue_mails(*payloads: dict[str, Any]) -> None:
+    """Queue mails for the `send_email` job: a worker composes and sends each, with retries,
+    at most once, so no request waits for (or is timed by) the mail server."""
+    job_queue.submit_jobs(
+        jobs=[
+            job_queue.NewJob(
+                user_id=None, job_type=MAIL_JOB, payload=payload, priority=JobPriority.HIGH
+            )
+            for payload in payloads
+        ]
+    )
+
+
+def compose_mail(*, payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    """The mail a queued `send_email` job sends (`to`, `subject`, `body`), or None when there is
+    nothing to send any more. Issues and commits the single-use token the mail's link needs."""
+    kind = payload.get("kind")
+    if kind == "verify_email":
+        return _verification_mail(payload, settings)
+    if kind == "password_reset":
+        return _password_reset_mail(payload, settings)
+    if kind == "email_changed":
+        return {
+            "to": payload["old_email"],
+            "subject": "Your email address was changed",
+            "body": (
+                f"The address of your account was changed to {payload['new_email']}. If it was "
+                "not you, reset your password and contact support.\n"
+            ),
+        }
+    raise ValueError(f"unknown mail kind {kind!r}")
+
+
+def _token_mail(
     *,
     user: User,
     purpose: str,
     lifetime: timedelta,
-    settings: Settings,
     subject: str,
     compose: Callable[[str], str],
-) -> bool:
-    """Issue a single-use token, commit it, and mail it; True when the mail went out."""
+) -> dict[str, str]:
     token = one_time_tokens.issue(user=user, purpose=purpose, lifetime=lifetime)
     db.session.commit()
-    return mailer.send_mail(settings=settings, to=user.email, subject=subject, body=compose(token))
+    return {"to": user.email, "subject": subject, "body": compose(token)}
 
 
-def request_email_verification(*, user: User, settings: Settings) -> bool:
-    """Mail the user a verification link; False when the address is verified already."""
-    if user.email_verified_at is not None:
-        return False
+def _verification_mail(payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    user = db.session.get(User, payload["user_id"])
+    if user is None or user.email != payload["email"] or user.email_verified_at is not None:
+        return None  # deleted, moved to another address, or verified meanwhile
     hours = settings.email_verification_hours
-    sent = _mail_one_time_token(
+    return _token_mail(
         user=user,
         purpose=one_time_tokens.VERIFY_EMAIL,
         lifetime=timedelta(hours=hours),
-        settings=settings,
         subject="Confirm your email address",
         compose=lambda token: (
             f"Hello {user.name},\n\nconfirm your email address with this code:\n\n{token}\n\n"
@@ -411,9 +441,44 @@ def request_email_verification(*, user: User, settings: Settings) -> bool:
             f"It works once, for {hours} hours. If you did not ask for it, ignore this message.\n"
         ),
     )
-    record_event(action="email_verification_requested", outcome="success" if sent else "failure")
-    if not sent:
-        raise ServiceUnavailable("The verification email could not be sent; try again later")
+
+
+def _password_reset_mail(payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    email = payload["email"]
+    user = get_user_by_email(email=email)
+    if user is None or not user.is_active:
+        record_event(
+            action="password_reset_mail",
+            outcome="ignored",
+            actor_email=email,
+            details={"reason": "unknown or disabled account"},
+        )
+        return None
+    minutes = settings.password_reset_minutes
+    mail = _token_mail(
+        user=user,
+        purpose=one_time_tokens.PASSWORD_RESET,
+        lifetime=timedelta(minutes=minutes),
+        subject="Reset your password",
+        compose=lambda token: (
+            f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
+            f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
+            f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
+            "your password stays as it is.\n"
+        ),
+    )
+    record_event(
+        action="password_reset_mail", outcome="success", actor_user_id=user.id, actor_email=email
+    )
+    return mail
+
+
+def request_email_verification(*, user: User, settings: Settings) -> bool:
+    """Queue a verification mail for the user; False when the address is verified already."""
+    if user.email_verified_at is not None:
+        return False
+    _queue_mails({"kind": "verify_email", "user_id": user.id, "email": user.email})
+    record_event(action="email_verification_requested", outcome="success")
     return True
 
 
@@ -433,43 +498,19 @@ def confirm_email_verification(*, token: str) -> User:
 
 
 def request_password_reset(*, email: str, settings: Settings) -> None:
-    """Mail a reset link if the account exists; the caller answers the same either way."""
+    """Queue a reset mail for the address; the caller answers the same either way.
+
+    The request does the same work whether or not the address has an account (a cooldown
+    check and one queued job); the worker looks the address up, so neither the answer nor its
+    timing says whether an account exists.
+    """
     email = normalise_email(email)
     cooldown = settings.password_reset_cooldown_seconds
     if cooldown and not get_redis().set(RESET_COOLDOWN_PREFIX + email, 1, nx=True, ex=cooldown):
         record_event(action="password_reset_requested", outcome="throttled", actor_email=email)
         return
-    user = get_user_by_email(email=email)
-    if user is None or not user.is_active:
-        # Spend roughly the time of a real request, so timing does not tell either.
-        one_time_tokens.token_digest(email)
-        record_event(
-            action="password_reset_requested",
-            outcome="ignored",
-            actor_email=email,
-            details={"reason": "unknown or disabled account"},
-        )
-        return
-    minutes = settings.password_reset_minutes
-    sent = _mail_one_time_token(
-        user=user,
-        purpose=one_time_tokens.PASSWORD_RESET,
-        lifetime=timedelta(minutes=minutes),
-        settings=settings,
-        subject="Reset your password",
-        compose=lambda token: (
-            f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
-            f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
-            f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
-            "your password stays as it is.\n"
-        ),
-    )
-    record_event(
-        action="password_reset_requested",
-        outcome="success" if sent else "failure",
-        actor_user_id=user.id,
-        actor_email=user.email,
-    )
+    _queue_mails({"kind": "password_reset", "email": email})
+    record_event(action="password_reset_requested", outcome="queued", actor_email=email)
 
 
 def confirm_password_reset(*, token: str, new_password: str, settings: Settings) -> None:
@@ -606,19 +647,10 @@ def change_email(
         object_id=user.id,
         details={"old_email": old_email, "new_email": new_email},
     )
-    mailer.send_mail(
-        settings=settings,
-        to=old_email,
-        subject="Your email address was changed",
-        body=(
-            f"The address of your account was changed to {new_email}. If it was not you, "
-            "reset your password and contact support.\n"
-        ),
+    _queue_mails(
+        {"kind": "email_changed", "old_email": old_email, "new_email": new_email},
+        {"kind": "verify_email", "user_id": user.id, "email": new_email},
     )
-    try:
-        request_email_verification(user=user, settings=settings)
-    except ApiError:  # the change stands; the user can ask for a new mail
-        log.warning("verification mail after an email change failed", exc_info=True)
     return user
 
 
