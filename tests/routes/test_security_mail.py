@@ -264,17 +264,56 @@ class RefusesFirstMessage(CapturedMail):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.fixture
-def flaky_smtp():
+class FailsToSayGoodbye(CapturedMail):
+    """An SMTP server that takes every message, then answers QUIT with an error."""
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        return "421 Closing with an error"
+
+
+def start_smtp(mailbox: CapturedMail):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    mailbox = RefusesFirstMessage()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     mailbox.port = port
+    return controller
+
+
+@pytest.fixture
+def flaky_smtp():
+    mailbox = RefusesFirstMessage()
+    controller = start_smtp(mailbox)
     yield mailbox
     controller.stop()
+
+
+@pytest.fixture
+def rude_smtp():
+    mailbox = FailsToSayGoodbye()
+    controller = start_smtp(mailbox)
+    yield mailbox
+    controller.stop()
+
+
+def test_a_mail_the_server_took_is_not_sent_again_when_its_goodbye_fails(
+    make_app, rude_smtp, deliver_mail
+):
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=rude_smtp.port,
+        smtp_use_tls=False,
+        job_queue_retry_base_seconds=0.1,
+    )
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    client.post("/api/auth/password-reset/request", json={"email": account.email})
+    deliver_mail(app)
+    assert len(rude_smtp.bodies_to(account.email)) == 1
+    with app.app_context():
+        [job] = mail_jobs(app)
+        assert (job.status, job.attempts, job.result) == ("succeeded", 1, {"sent": True})
 
 
 def test_a_mail_the_server_refused_is_sent_by_a_retry(make_app, flaky_smtp, deliver_mail):
