@@ -271,7 +271,7 @@ def run_diagnostic(job: JobContext) -> dict[str, Any]:
     return {"slept_ms": sleep_ms, "attempt": job.attempt}
 
 
-@register_handler("send_email", max_attempts=5, timeout_seconds=60.0, internal=True)
+@register_handler("send_email", max_attempts=8, timeout_seconds=60.0, internal=True)
 def send_email(job: JobContext) -> dict[str, Any]:
     """Compose and send one queued mail, at most once; a refused SMTP attempt is retried."""
     from server.services import accounts
