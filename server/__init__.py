@@ -31,7 +31,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         security_manager,
     )
     from server.extensions import db, migrate
-    from server.routes import admin, health, jobs, user
+    from server.routes import admin, health, jobs, pages, user
     from server.routes import auth as auth_routes
 
     settings, flask_overrides = _resolve_settings(config)
@@ -74,6 +74,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(user.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 

@@ -113,6 +113,7 @@ class Settings:
 
     # Security: password policy, login protection, IP blocking, mail, uploads.
     password_min_length: int = 12
+    password_min_strength: int = 3  # zxcvbn score 0-4 a new password must reach (0: no check)
     login_lockout_threshold: int = 5
     # (failures, lock seconds), ascending: 5 failures lock for 1 min, 10 for 15 min, 20 for 1 h.
     login_lockout_tiers: tuple[tuple[int, int], ...] = ((5, 60), (10, 900), (20, 3600))
@@ -447,6 +448,7 @@ def _security_settings(env: Mapping[str, str]) -> dict[str, Any]:
     default_tiers = ((threshold, 60), (threshold * 2, 900), (threshold * 4, 3600))
     return {
         "password_min_length": number("PASSWORD_MIN_LENGTH", 12, 8),
+        "password_min_strength": min(4, number("PASSWORD_MIN_STRENGTH", 3, 0)),
         "login_lockout_threshold": threshold,
         "login_lockout_tiers": _as_tiers(
             "LOGIN_LOCKOUT_TIERS", env.get("LOGIN_LOCKOUT_TIERS"), default_tiers

@@ -7,7 +7,9 @@ to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is no
 (the job waits at its place in line; no attempt is counted), and anything else for a
 permanent failure. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
 raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
-or not. Delivery is at least once, so handlers must be idempotent.
+or not. Delivery is at least once, so handlers must be idempotent; an effect outside our
+databases (a mail, an application sent to a board) goes through `job.once(key)`, which records
+the key in PostgreSQL before the effect and makes a re-run skip it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from server import job_queue, rate_limiter
+from flask import current_app
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from server import job_queue, mailer, rate_limiter
+from server.extensions import db
+from server.models import SideEffect, SideEffectState, utcnow
 from server.schemas.jobs import DiagnosticPayload
 
 log = logging.getLogger("server.job_handlers")
@@ -76,6 +84,7 @@ class HandlerSpec:
     timeout_seconds: float
     payload_schema: type | None
     admin_only: bool
+    internal: bool  # queued by the service itself; clients cannot submit it
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -88,12 +97,13 @@ def register_handler(
     timeout_seconds: float = 600.0,
     payload_schema: type | None = None,
     admin_only: bool = False,
+    internal: bool = False,
 ) -> Callable[[Callable[[JobContext], Any]], Callable[[JobContext], Any]]:
     """Register the decorated function as the handler of `job_type`."""
 
     def decorate(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
         _registry[job_type] = HandlerSpec(
-            job_type, run, max_attempts, timeout_seconds, payload_schema, admin_only
+            job_type, run, max_attempts, timeout_seconds, payload_schema, admin_only, internal
         )
         return run
 
@@ -177,11 +187,65 @@ class JobContext:
             self._held_caps.remove(cap_name)
             rate_limiter.release(cap_name, self.job_id)
 
+    @contextmanager
+    def once(self, key: str) -> Iterator[bool]:
+        """Make the side effect in the block at most once across every run of every job.
+
+        `with job.once(f"mail:{job.job_id}") as first:` yields True when the key is new: it is
+        committed to PostgreSQL (state `started`) before the block runs, and marked `done` when
+        the block ends. It yields False when any run recorded the key before: skip the effect.
+        If the block raises, the effect is taken as not made and the key is forgotten, so a
+        retry makes it; put nothing in the block that could fail after the effect. If the
+        process dies inside the block, the key stays `started` and no run repeats the effect:
+        at most once (a lost mail can be asked for again; a duplicate cannot be taken back).
+        """
+        if not _record_side_effect(key, self.job_id):
+            log.info("side effect already recorded; not repeating it", extra={"key": key})
+            yield False
+            return
+        try:
+            yield True
+        except Exception:
+            _forget_side_effect(key)
+            raise
+        _finish_side_effect(key)
+
     def report_progress(self, percent: int, message: str | None = None) -> None:
         """Record progress (0-100) and a short message for status and event readers."""
         job_queue.set_progress(
             job_id=self.job_id, lease_token=self.lease_token, percent=percent, message=message
         )
+
+
+def _record_side_effect(key: str, job_id: str) -> bool:
+    """Commit the key (own transaction, before the effect); False when it exists already."""
+    try:
+        with db.engine.begin() as sql:
+            sql.execute(
+                insert(SideEffect).values(
+                    key=key,
+                    job_id=job_id,
+                    state=SideEffectState.STARTED.value,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _finish_side_effect(key: str) -> None:
+    with db.engine.begin() as sql:
+        sql.execute(
+            update(SideEffect)
+            .where(SideEffect.key == key)
+            .values(state=SideEffectState.DONE.value, finished_at=utcnow())
+        )
+
+
+def _forget_side_effect(key: str) -> None:
+    with db.engine.begin() as sql:
+        sql.execute(delete(SideEffect).where(SideEffect.key == key))
 
 
 @register_handler(
@@ -205,3 +269,20 @@ def run_diagnostic(job: JobContext) -> dict[str, Any]:
         raise RetryableJobError(f"diagnostic failure on attempt {job.attempt} of {fail_times}")
     log.info("diagnostic done", extra={"sleep_ms": sleep_ms, "attempt": job.attempt})
     return {"slept_ms": sleep_ms, "attempt": job.attempt}
+
+
+@register_handler("send_email", max_attempts=8, timeout_seconds=60.0, internal=True)
+def send_email(job: JobContext) -> dict[str, Any]:
+    """Compose and send one queued mail, at most once; a refused SMTP attempt is retried."""
+    from server.services import accounts
+
+    settings = current_app.config["SETTINGS"]
+    with job.once(f"mail:{job.job_id}") as first:
+        if not first:
+            return {"sent": False, "reason": "already handled by an earlier run"}
+        mail = accounts.compose_mail(payload=job.payload, settings=settings)
+        if mail is None:
+            return {"sent": False, "reason": "nothing to send"}
+        if not mailer.send_mail(settings=settings, **mail):
+            raise RetryableJobError("the mail server did not take the message")
+    return {"sent": True}

@@ -45,6 +45,8 @@ KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
 MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
 ENQUEUE_CHUNK = 500
+# The per-user cap's subject for jobs of the service itself (no user): user ids start at 1.
+SERVICE_SUBJECT = "0"
 JOBS = Job.__table__
 
 
@@ -70,7 +72,7 @@ class ClaimedJob:
     """A job this worker holds a lease on."""
 
     job_id: str
-    user_id: int
+    user_id: int | None
     job_type: str
     payload: dict[str, Any]
     priority: int
@@ -98,7 +100,7 @@ class Outcome:
 class NewJob:
     """One job for `submit_jobs`."""
 
-    user_id: int
+    user_id: int | None  # None: a job of the service itself (mail)
     job_type: str
     payload: dict[str, Any] = field(default_factory=dict)
     priority: JobPriority = JobPriority.NORMAL
@@ -195,7 +197,8 @@ def enqueue(jobs: Sequence[tuple[str, int, int, float]]) -> int:
     for start in range(0, len(jobs), ENQUEUE_CHUNK):
         args: list[Any] = [cap]
         for job_id, user_id, priority, delay in jobs[start : start + ENQUEUE_CHUNK]:
-            args += [job_id, user_id, int(priority), _ms(delay)]
+            subject = SERVICE_SUBJECT if user_id is None else user_id
+            args += [job_id, subject, int(priority), _ms(delay)]
         added += int(registered.enqueue(keys=QUEUE_KEYS, args=args))
     return added
 
@@ -210,7 +213,7 @@ def _enqueue_after_commit(jobs: Sequence[tuple[str, int, int, float]]) -> None:
 
 def submit_job(
     *,
-    user_id: int,
+    user_id: int | None,
     job_type: str,
     payload: dict[str, Any],
     priority: JobPriority = JobPriority.NORMAL,

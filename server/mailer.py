@@ -36,18 +36,31 @@ def send_mail(*, settings: Settings, to: str, subject: str, body: str) -> bool:
         path.chmod(0o600)
         log.info("mail written to the outbox", extra={"subject": subject, "file": path.name})
         return True
+    smtp = None
     try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-            if settings.smtp_use_tls:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_username:
-                smtp.login(settings.smtp_username, settings.smtp_password or "")
-            smtp.send_message(message)
+        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10)
+        if settings.smtp_use_tls:
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password or "")
+        smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:
         log.error(
             "mail could not be sent",
             extra={"subject": subject, "smtp_host": settings.smtp_host, "error": repr(exc)},
         )
         return False
+    finally:
+        if smtp is not None:
+            _close(smtp)
     log.info("mail sent", extra={"subject": subject})
     return True
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    # Once the server took the message it is sent: a failed QUIT must not make a caller retry
+    # (and send it twice).
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()

@@ -193,6 +193,35 @@ def smtp_server():
 
 
 @pytest.fixture
+def deliver_mail(run_pool):
+    """Run an app's queued mail jobs with a worker pool; returns once none is left to run."""
+    from sqlalchemy import func, select
+
+    from server.models import Job
+    from server.models.job import TERMINAL_STATUSES
+    from server.services.accounts import MAIL_JOB
+    from tests.queue_helpers import wait_for
+
+    pools = {}
+
+    def open_mail_jobs() -> int:
+        db.session.rollback()
+        return db.session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.job_type == MAIL_JOB, Job.status.not_in(TERMINAL_STATUSES))
+        )
+
+    def deliver(app) -> None:
+        if app not in pools:
+            pools[app] = run_pool(app, threads=1)
+        with app.app_context():
+            wait_for(lambda: open_mail_jobs() == 0)
+
+    return deliver
+
+
+@pytest.fixture
 def mail_app(make_app, smtp_server):
     """An app that sends mail to the SMTP stand-in."""
     app = make_app(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_use_tls=False)

@@ -1,6 +1,6 @@
 """Handlers and the shared quotas: the real Gemini quota and concurrency caps defer jobs."""
 
-from server import job_queue, rate_limiter
+from server import job_handlers, job_queue, rate_limiter
 from server.job_queue import JobPriority
 from tests.queue_helpers import fetch_job, make_user, wait_for
 
@@ -78,3 +78,51 @@ def test_a_full_concurrency_cap_defers_the_job_until_a_slot_frees(make_app, run_
         # The job held the only slot while it ran, and gave it back afterwards.
         assert row.status == "succeeded" and held_by_job == [True]
         assert rate_limiter.acquire("concurrent_tailoring_sessions", "after").acquired
+
+
+def test_an_effect_in_job_once_is_made_once_though_the_job_runs_again(make_app, run_pool, handler):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+    effects: list[int] = []
+
+    def sends_once_then_fails(job):
+        with job.once(f"probe:{job.job_id}") as first:
+            if first:
+                effects.append(job.attempt)
+        if job.attempt == 1:  # the run fails after the effect: the queue runs the job again
+            raise job_handlers.RetryableJobError("lost after the effect")
+        return {"first": first}
+
+    handler("sends_once_then_fails", sends_once_then_fails, max_attempts=3)
+    with app.app_context():
+        job_id = job_queue.submit_job(
+            user_id=make_user(), job_type="sends_once_then_fails", payload={}
+        )
+        run_pool(app, threads=1)
+        wait_for(lambda: fetch_job(job_id).status in TERMINAL)
+        row = fetch_job(job_id)
+    assert (row.status, row.attempts, row.result) == ("succeeded", 2, {"first": False})
+    assert effects == [1]
+
+
+def test_an_effect_whose_block_raised_is_made_by_the_retry(make_app, run_pool, handler):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+    effects: list[int] = []
+
+    def fails_inside_the_block_once(job):
+        with job.once(f"probe:{job.job_id}") as first:
+            if first and job.attempt == 1:
+                raise job_handlers.RetryableJobError("the effect was not made")
+            if first:
+                effects.append(job.attempt)
+        return {"first": first}
+
+    handler("fails_inside_the_block_once", fails_inside_the_block_once, max_attempts=3)
+    with app.app_context():
+        job_id = job_queue.submit_job(
+            user_id=make_user(), job_type="fails_inside_the_block_once", payload={}
+        )
+        run_pool(app, threads=1)
+        wait_for(lambda: fetch_job(job_id).status in TERMINAL)
+        row = fetch_job(job_id)
+    assert (row.status, row.attempts, row.result) == ("succeeded", 2, {"first": True})
+    assert effects == [2]

@@ -2,7 +2,7 @@
 
 from server.extensions import db
 from server.models.base import utcnow
-from server.models.job import Job, JobStatus
+from server.models.job import Job, JobStatus, SideEffect, SideEffectState
 from server.models.security import (
     IpBlock,
     OneTimeToken,
@@ -23,6 +23,8 @@ __all__ = [
     "Resume",
     "Role",
     "SecurityEvent",
+    "SideEffect",
+    "SideEffectState",
     "TokenRevocation",
     "User",
     "UserCredential",

@@ -56,7 +56,9 @@ class Job(db.Model):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_job_id)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # None for the service's own jobs (mail): they belong to no user, count against no
+    # user's cap and appear in no user's list.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_type: Mapped[str] = mapped_column(String(50))
     priority: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
@@ -84,3 +86,22 @@ class Job(db.Model):
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.job_type} {self.status}>"
+
+
+class SideEffectState(enum.StrEnum):
+    STARTED = "started"  # recorded before the effect; left so if the run died during it
+    DONE = "done"
+
+
+class SideEffect(db.Model):
+    """An effect outside our databases (a mail, a submitted application), recorded under a key
+    before it is made, so a job that runs again does not make it twice."""
+
+    __tablename__ = "side_effects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    state: Mapped[str] = mapped_column(String(20), default=SideEffectState.STARTED.value)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

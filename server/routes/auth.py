@@ -88,10 +88,18 @@ def logout(body):
 @bp.post("/verify-email/request")
 @rate_limit("auth_verify_email_per_user_per_hour")
 @bp.output(MessageOut, status_code=202)
-@bp.doc(summary="Mail the caller a link to verify their address", responses=[202, 401, 429, 503])
+@bp.doc(
+    summary="Mail the caller a link to verify their address",
+    description="The mail is queued and sent by a worker, retried if the mail server fails.",
+    responses=[202, 401, 429],
+)
 def request_email_verification():
-    sent = accounts.request_email_verification(user=current_user(), settings=app_settings())
-    return {"message": "Verification email sent" if sent else "Email address already verified"}
+    queued = accounts.request_email_verification(user=current_user(), settings=app_settings())
+    return {
+        "message": "A verification email is on its way"
+        if queued
+        else "Email address already verified"
+    }
 
 
 @bp.post("/verify-email/confirm")

@@ -5,6 +5,7 @@ from flask import send_file
 
 from server.auth import current_user, fresh_login_required
 from server.rate_limiter import cheap_read
+from server.request_hooks import client_subject
 from server.routes import app_settings
 from server.schemas.auth import MessageOut, UserOut
 from server.schemas.jobs import JobListQuery, JobPageOut
@@ -38,7 +39,7 @@ def profile():
 @bp.output(MessageOut)
 @bp.doc(
     summary="Change the password (fresh login); every session ends",
-    responses=[200, 401, 403, 422],
+    responses=[200, 401, 403, 422, 429],
 )
 def change_password(body):
     accounts.change_password(
@@ -46,6 +47,7 @@ def change_password(body):
         current_password=body["current_password"],
         new_password=body["new_password"],
         settings=app_settings(),
+        client_ip=client_subject(),
     )
     return {"message": "Password changed; log in again"}
 
@@ -56,7 +58,7 @@ def change_password(body):
 @bp.output(UserOut)
 @bp.doc(
     summary="Change the email address (fresh login); the new one must be verified",
-    responses=[200, 401, 403, 409, 422],
+    responses=[200, 401, 403, 409, 422, 429],
 )
 def change_email(body):
     return accounts.change_email(
@@ -64,6 +66,7 @@ def change_email(body):
         new_email=body["new_email"],
         current_password=body["current_password"],
         settings=app_settings(),
+        client_ip=client_subject(),
     )
 
 
@@ -73,11 +76,14 @@ def change_email(body):
 @bp.output(MessageOut)
 @bp.doc(
     summary="Delete the account with its resumes and credentials (fresh login)",
-    responses=[200, 401, 403, 422],
+    responses=[200, 401, 403, 422, 429],
 )
 def delete_account(body):
     accounts.delete_account(
-        user=current_user(), current_password=body["current_password"], settings=app_settings()
+        user=current_user(),
+        current_password=body["current_password"],
+        settings=app_settings(),
+        client_ip=client_subject(),
     )
     return {"message": "Account deleted"}
 

@@ -1,4 +1,8 @@
-"""Passwords: the NIST/ASVS policy, bcrypt hashing with an HMAC pre-hash, timing-safe checks."""
+"""Passwords: the NIST/ASVS policy, bcrypt hashing with an HMAC pre-hash, timing-safe checks.
+
+Strength is estimated with zxcvbn (sequences, keyboard walks, repeats, dates, dictionary words
+and the user's own data); the shipped common list is checked first.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 import bcrypt
+from zxcvbn import zxcvbn
 
 # bcrypt reads at most 72 bytes; passwords are pre-hashed with HMAC-SHA384 (64 base64 bytes)
 # so long passphrases are verified exactly as typed, never truncated and never a 500.
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 PRODUCT_WORDS = ("jobapplicationagent", "jobagent", "applicationagent")
 MAX_PASSWORD_LENGTH = 1024
+# zxcvbn's cost grows with length; past this many characters a password's prefix decides.
+STRENGTH_CHECK_CHARACTERS = 72
 
 
 def _prehash(password: str, pepper: str) -> bytes:
@@ -84,8 +92,27 @@ def _compact(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.lower())
 
 
-def password_problem(password: str, *, email: str | None, min_length: int) -> str | None:
-    """Why a new password is refused, or None. Length and lists only: no composition rules."""
+def _weakness(password: str, user_inputs: list[str], min_strength: int) -> str | None:
+    """zxcvbn's verdict in words (its warning and suggestions), or None when strong enough."""
+    estimate = zxcvbn(password[:STRENGTH_CHECK_CHARACTERS], user_inputs=user_inputs)
+    if estimate["score"] >= min_strength:
+        return None
+    feedback = estimate["feedback"]
+    advice = [feedback["warning"]] if feedback["warning"] else []
+    advice += feedback["suggestions"] or ["Add another word or two. Uncommon words are better."]
+    return "is too easy to guess. " + " ".join(advice)
+
+
+def password_problem(
+    password: str,
+    *,
+    email: str | None,
+    min_length: int,
+    min_strength: int = 0,
+    user_inputs: Iterable[str] = (),
+) -> str | None:
+    """Why a new password is refused, or None: length, lists, the user's data, then estimated
+    strength (zxcvbn score 0-4 below `min_strength`). No composition rules."""
     length = len(unicodedata.normalize("NFC", password))
     if length < min_length:
         return f"must be at least {min_length} characters long (it has {length})"
@@ -97,9 +124,13 @@ def password_problem(password: str, *, email: str | None, min_length: int) -> st
     compact = _compact(password)
     if any(word in compact for word in PRODUCT_WORDS):
         return "must not contain the name of this service"
+    own_data = [part for part in user_inputs if part]
     if email:
         local = email.split("@", 1)[0].lower()
         parts = {local, *re.split(r"[._+\-]+", local)}
         if any(len(part) >= 4 and part in lowered for part in parts):
             return "must not contain your email name"
+        own_data += [email, *parts]
+    if min_strength:
+        return _weakness(password, [*own_data, *PRODUCT_WORDS], min_strength)
     return None

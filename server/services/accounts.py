@@ -6,6 +6,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,20 +16,19 @@ from jwt import PyJWTError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, mailer, security_manager
+from server import job_queue, security_manager
 from server.config import Settings
 from server.errors import (
-    ApiError,
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
 from server.extensions import db
+from server.job_queue import JobPriority
 from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens, token_revocations
@@ -41,6 +41,7 @@ OPEN_JOB_STATUSES = ("queued", "scheduled", "running")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
+MAIL_JOB = "send_email"
 
 
 def normalise_email(email: str) -> str:
@@ -61,10 +62,16 @@ def get_user(*, user_id: int) -> User:
     return user
 
 
-def check_new_password(*, password: str, email: str | None, settings: Settings, field: str) -> None:
-    """422 naming the rule when a new password is not acceptable."""
+def check_new_password(
+    *, password: str, email: str | None, settings: Settings, field: str, name: str | None = None
+) -> None:
+    """422 naming the rule, and how to do better, when a new password is not acceptable."""
     problem = security_manager.password_problem(
-        password, email=email, min_length=settings.password_min_length
+        password,
+        email=email,
+        min_length=settings.password_min_length,
+        min_strength=settings.password_min_strength,
+        user_inputs=name.split() if name else (),
     )
     if problem:
         raise ValidationFailed(
@@ -98,7 +105,9 @@ def create_user(
     """Create an account; 422 for a weak password, 409 if the address is taken."""
     email = normalise_email(email)
     name = _clean_name(name)
-    check_new_password(password=password, email=email, settings=settings, field="password")
+    check_new_password(
+        password=password, email=email, settings=settings, field="password", name=name
+    )
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict("An account with this email already exists", code="email_taken")
     user = User(
@@ -180,11 +189,19 @@ def authenticate(
         actor_email=email,
         details={"reason": reason, "consecutive_failures": outcome.account_failures},
     )
+    _record_lock(outcome, user_id=user.id if user else None, email=email)
+    ip_blocking.note_failed_login_spread(
+        conn, ip=client_ip, distinct_accounts=outcome.ip_distinct_accounts, settings=settings
+    )
+    raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
+
+
+def _record_lock(outcome: lockout.FailureOutcome, *, user_id: int | None, email: str) -> None:
     if outcome.locked_for_seconds:
         record_event(
             action="account_locked",
             outcome="success",
-            actor_user_id=user.id if user else None,
+            actor_user_id=user_id,
             actor_email=email,
             object_type="account",
             object_id=email,
@@ -193,10 +210,6 @@ def authenticate(
                 "lock_seconds": outcome.locked_for_seconds,
             },
         )
-    ip_blocking.note_failed_login_spread(
-        conn, ip=client_ip, distinct_accounts=outcome.ip_distinct_accounts, settings=settings
-    )
-    raise Unauthorized(GENERIC_LOGIN_FAILURE, code="invalid_credentials")
 
 
 def _login_succeeded(user: User, password: str, conn, settings: Settings) -> User:
@@ -282,23 +295,71 @@ def logout(
     )
 
 
-def create_admin(*, email: str, password: str, name: str, settings: Settings) -> User:
-    """Create an admin account, or promote an existing one and reset its password."""
+@dataclass(frozen=True)
+class AdminOutcome:
+    """What `create_admin` did, so the operator is told."""
+
+    user: User
+    created: bool
+    promoted: bool
+    password_reset: bool
+
+
+def create_admin(
+    *,
+    email: str,
+    name: str,
+    settings: Settings,
+    password: str | None = None,
+    reset_password: bool = False,
+) -> AdminOutcome:
+    """Create an admin account, or promote an existing one.
+
+    An existing account keeps its password and sessions unless `reset_password` is set: a
+    mistyped or reused address must not lock its owner out.
+    """
     existing = get_user_by_email(email=email)
     if existing is None:
+        if password is None:
+            raise ValidationFailed(
+                "password: required for a new account", details={"password": ["required"]}
+            )
         user = create_user(
             email=email, password=password, name=name, settings=settings, role=Role.ADMIN
         )
+        outcome = AdminOutcome(user, created=True, promoted=True, password_reset=False)
     else:
-        check_new_password(
-            password=password, email=existing.email, settings=settings, field="password"
-        )
+        if reset_password:
+            if password is None:
+                raise ValidationFailed(
+                    "password: required to reset the password", details={"password": ["required"]}
+                )
+            check_new_password(
+                password=password,
+                email=existing.email,
+                settings=settings,
+                field="password",
+                name=existing.name,
+            )
+            _set_password(existing, password, settings)
+        promoted = existing.role != Role.ADMIN.value
         existing.role = Role.ADMIN.value
-        _set_password(existing, password, settings)
         db.session.commit()
-        user = existing
-    record_event(action="admin_created", outcome="success", object_type="user", object_id=user.id)
-    return user
+        outcome = AdminOutcome(
+            existing, created=False, promoted=promoted, password_reset=reset_password
+        )
+    record_event(
+        action="admin_created",
+        outcome="success",
+        object_type="user",
+        object_id=outcome.user.id,
+        details={
+            "created": outcome.created,
+            "promoted": outcome.promoted,
+            "password_reset": outcome.password_reset,
+        },
+    )
+    return outcome
 
 
 def get_all_users(*, page: int, per_page: int, role: str | None = None) -> dict[str, Any]:
@@ -320,31 +381,61 @@ def _link(settings: Settings, purpose: str, token: str) -> str:
     return f"{settings.public_base_url}/{purpose}?token={token}"
 
 
-def _mail_one_time_token(
+def _queue_mails(*payloads: dict[str, Any]) -> None:
+    """Queue mails for the `send_email` job: a worker composes and sends each, with retries,
+    at most once, so no request waits for (or is timed by) the mail server."""
+    job_queue.submit_jobs(
+        jobs=[
+            job_queue.NewJob(
+                user_id=None, job_type=MAIL_JOB, payload=payload, priority=JobPriority.HIGH
+            )
+            for payload in payloads
+        ]
+    )
+
+
+def compose_mail(*, payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    """The mail a queued `send_email` job sends (`to`, `subject`, `body`), or None when there is
+    nothing to send any more. Issues and commits the single-use token the mail's link needs."""
+    kind = payload.get("kind")
+    if kind == "verify_email":
+        return _verification_mail(payload, settings)
+    if kind == "password_reset":
+        return _password_reset_mail(payload, settings)
+    if kind == "email_changed":
+        return {
+            "to": payload["old_email"],
+            "subject": "Your email address was changed",
+            "body": (
+                f"The address of your account was changed to {payload['new_email']}. If it was "
+                "not you, reset your password and contact support.\n"
+            ),
+        }
+    raise ValueError(f"unknown mail kind {kind!r}")
+
+
+def _token_mail(
     *,
     user: User,
     purpose: str,
     lifetime: timedelta,
-    settings: Settings,
     subject: str,
     compose: Callable[[str], str],
-) -> bool:
-    """Issue a single-use token, commit it, and mail it; True when the mail went out."""
+) -> dict[str, str]:
     token = one_time_tokens.issue(user=user, purpose=purpose, lifetime=lifetime)
     db.session.commit()
-    return mailer.send_mail(settings=settings, to=user.email, subject=subject, body=compose(token))
+    return {"to": user.email, "subject": subject, "body": compose(token)}
 
 
-def request_email_verification(*, user: User, settings: Settings) -> bool:
-    """Mail the user a verification link; False when the address is verified already."""
-    if user.email_verified_at is not None:
-        return False
+def _verification_mail(payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    user = db.session.get(User, payload["user_id"])
+    if user is None or user.email != payload["email"] or user.email_verified_at is not None:
+        return None  # deleted, moved to another address, or verified meanwhile
     hours = settings.email_verification_hours
-    sent = _mail_one_time_token(
+    return _token_mail(
         user=user,
         purpose=one_time_tokens.VERIFY_EMAIL,
         lifetime=timedelta(hours=hours),
-        settings=settings,
         subject="Confirm your email address",
         compose=lambda token: (
             f"Hello {user.name},\n\nconfirm your email address with this code:\n\n{token}\n\n"
@@ -352,9 +443,44 @@ def request_email_verification(*, user: User, settings: Settings) -> bool:
             f"It works once, for {hours} hours. If you did not ask for it, ignore this message.\n"
         ),
     )
-    record_event(action="email_verification_requested", outcome="success" if sent else "failure")
-    if not sent:
-        raise ServiceUnavailable("The verification email could not be sent; try again later")
+
+
+def _password_reset_mail(payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    email = payload["email"]
+    user = get_user_by_email(email=email)
+    if user is None or not user.is_active:
+        record_event(
+            action="password_reset_mail",
+            outcome="ignored",
+            actor_email=email,
+            details={"reason": "unknown or disabled account"},
+        )
+        return None
+    minutes = settings.password_reset_minutes
+    mail = _token_mail(
+        user=user,
+        purpose=one_time_tokens.PASSWORD_RESET,
+        lifetime=timedelta(minutes=minutes),
+        subject="Reset your password",
+        compose=lambda token: (
+            f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
+            f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
+            f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
+            "your password stays as it is.\n"
+        ),
+    )
+    record_event(
+        action="password_reset_mail", outcome="success", actor_user_id=user.id, actor_email=email
+    )
+    return mail
+
+
+def request_email_verification(*, user: User, settings: Settings) -> bool:
+    """Queue a verification mail for the user; False when the address is verified already."""
+    if user.email_verified_at is not None:
+        return False
+    _queue_mails({"kind": "verify_email", "user_id": user.id, "email": user.email})
+    record_event(action="email_verification_requested", outcome="success")
     return True
 
 
@@ -374,43 +500,19 @@ def confirm_email_verification(*, token: str) -> User:
 
 
 def request_password_reset(*, email: str, settings: Settings) -> None:
-    """Mail a reset link if the account exists; the caller answers the same either way."""
+    """Queue a reset mail for the address; the caller answers the same either way.
+
+    The request does the same work whether or not the address has an account (a cooldown
+    check and one queued job); the worker looks the address up, so neither the answer nor its
+    timing says whether an account exists.
+    """
     email = normalise_email(email)
     cooldown = settings.password_reset_cooldown_seconds
     if cooldown and not get_redis().set(RESET_COOLDOWN_PREFIX + email, 1, nx=True, ex=cooldown):
         record_event(action="password_reset_requested", outcome="throttled", actor_email=email)
         return
-    user = get_user_by_email(email=email)
-    if user is None or not user.is_active:
-        # Spend roughly the time of a real request, so timing does not tell either.
-        one_time_tokens.token_digest(email)
-        record_event(
-            action="password_reset_requested",
-            outcome="ignored",
-            actor_email=email,
-            details={"reason": "unknown or disabled account"},
-        )
-        return
-    minutes = settings.password_reset_minutes
-    sent = _mail_one_time_token(
-        user=user,
-        purpose=one_time_tokens.PASSWORD_RESET,
-        lifetime=timedelta(minutes=minutes),
-        settings=settings,
-        subject="Reset your password",
-        compose=lambda token: (
-            f"Hello {user.name},\n\nsomeone asked to reset the password of this account. "
-            f"Use this code:\n\n{token}\n\nor open {_link(settings, 'reset-password', token)}\n\n"
-            f"It works once, for {minutes} minutes. If it was not you, ignore this message: "
-            "your password stays as it is.\n"
-        ),
-    )
-    record_event(
-        action="password_reset_requested",
-        outcome="success" if sent else "failure",
-        actor_user_id=user.id,
-        actor_email=user.email,
-    )
+    _queue_mails({"kind": "password_reset", "email": email})
+    record_event(action="password_reset_requested", outcome="queued", actor_email=email)
 
 
 def confirm_password_reset(*, token: str, new_password: str, settings: Settings) -> None:
@@ -422,7 +524,11 @@ def confirm_password_reset(*, token: str, new_password: str, settings: Settings)
         raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
     try:
         check_new_password(
-            password=new_password, email=user.email, settings=settings, field="new_password"
+            password=new_password,
+            email=user.email,
+            settings=settings,
+            field="new_password",
+            name=user.name,
         )
     except ValidationFailed:
         db.session.rollback()  # the token stays usable for a better password
@@ -441,21 +547,58 @@ def confirm_password_reset(*, token: str, new_password: str, settings: Settings)
 # Changes by the signed-in user (need a fresh login) -----------------------------------------
 
 
-def _require_current_password(user: User, password: str, settings: Settings, action: str):
-    if not security_manager.verify_password(
+def _require_current_password(
+    user: User, password: str, settings: Settings, action: str, client_ip: str | None
+) -> None:
+    """Check a re-entered password under the login lockout: failures count like failed logins
+    (same counter, same tiers), and a locked account is refused even the right password."""
+    conn = get_redis()
+    locked_for = lockout.account_lock_seconds(conn, email=user.email)
+    valid = security_manager.verify_password(
         password, user.password_hash, pepper=settings.password_pepper
-    ):
-        record_event(action=action, outcome="failure", details={"reason": "wrong password"})
-        raise Forbidden("The current password is not correct", code="invalid_password")
+    )
+    if valid and not locked_for:
+        lockout.clear_account(conn, email=user.email)
+        return
+    outcome = lockout.register_failure(
+        conn, email=user.email, ip=client_ip, settings=settings, count_account=not locked_for
+    )
+    record_event(
+        action=action,
+        outcome="failure",
+        details={
+            "reason": "account locked" if locked_for else "wrong password",
+            "consecutive_failures": outcome.account_failures,
+        },
+    )
+    _record_lock(outcome, user_id=user.id, email=user.email)
+    locked_for = locked_for or outcome.locked_for_seconds
+    if locked_for:
+        # The caller holds a fresh token of this account, so saying "locked" reveals nothing.
+        raise TooManyRequests(
+            f"Too many wrong passwords: the account is locked for {locked_for} more seconds",
+            code="account_locked",
+            headers={"Retry-After": str(locked_for)},
+        )
+    raise Forbidden("The current password is not correct", code="invalid_password")
 
 
 def change_password(
-    *, user: User, current_password: str, new_password: str, settings: Settings
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    settings: Settings,
+    client_ip: str | None = None,
 ) -> None:
     """Change the password; every session of the user ends, so the client logs in again."""
-    _require_current_password(user, current_password, settings, "password_changed")
+    _require_current_password(user, current_password, settings, "password_changed", client_ip)
     check_new_password(
-        password=new_password, email=user.email, settings=settings, field="new_password"
+        password=new_password,
+        email=user.email,
+        settings=settings,
+        field="new_password",
+        name=user.name,
     )
     if security_manager.verify_password(
         new_password, user.password_hash, pepper=settings.password_pepper
@@ -473,9 +616,16 @@ def change_password(
     )
 
 
-def change_email(*, user: User, new_email: str, current_password: str, settings: Settings) -> User:
+def change_email(
+    *,
+    user: User,
+    new_email: str,
+    current_password: str,
+    settings: Settings,
+    client_ip: str | None = None,
+) -> User:
     """Move the account to a new address (unverified until confirmed); 409 if it is taken."""
-    _require_current_password(user, current_password, settings, "email_changed")
+    _require_current_password(user, current_password, settings, "email_changed", client_ip)
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise ValidationFailed(
@@ -499,25 +649,18 @@ def change_email(*, user: User, new_email: str, current_password: str, settings:
         object_id=user.id,
         details={"old_email": old_email, "new_email": new_email},
     )
-    mailer.send_mail(
-        settings=settings,
-        to=old_email,
-        subject="Your email address was changed",
-        body=(
-            f"The address of your account was changed to {new_email}. If it was not you, "
-            "reset your password and contact support.\n"
-        ),
+    _queue_mails(
+        {"kind": "email_changed", "old_email": old_email, "new_email": new_email},
+        {"kind": "verify_email", "user_id": user.id, "email": new_email},
     )
-    try:
-        request_email_verification(user=user, settings=settings)
-    except ApiError:  # the change stands; the user can ask for a new mail
-        log.warning("verification mail after an email change failed", exc_info=True)
     return user
 
 
-def delete_account(*, user: User, current_password: str, settings: Settings) -> None:
+def delete_account(
+    *, user: User, current_password: str, settings: Settings, client_ip: str | None = None
+) -> None:
     """Delete the account with its resumes, stored credentials and tokens."""
-    _require_current_password(user, current_password, settings, "account_deleted")
+    _require_current_password(user, current_password, settings, "account_deleted", client_ip)
     user_id, email = user.id, user.email
     # Take the account's waiting and running jobs out of the queue before their rows go.
     open_jobs = db.session.scalars(

@@ -110,12 +110,13 @@ def submit(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate a submission for this user and queue it."""
-    if job_type not in job_handlers.KNOWN_JOB_TYPES and job_handlers.get_handler(job_type) is None:
+    spec = job_handlers.get_handler(job_type)
+    # The service's own job types (mail) answer like unknown ones.
+    if job_type not in job_handlers.KNOWN_JOB_TYPES and (spec is None or spec.internal):
         raise ValidationFailed(
             f"type: unknown job type {job_type!r}",
             details={"type": [f"must be one of {', '.join(job_handlers.KNOWN_JOB_TYPES)}"]},
         )
-    spec = job_handlers.get_handler(job_type)
     if spec is None:
         raise ValidationFailed(
             f"job type {job_type} is not available yet",

@@ -45,6 +45,10 @@ def stored_user(app, user_id):
         ("ü" * 200, 422),  # one character repeated
         ("qwerty123456", 422),
         ("password1234", 422),
+        ("123456789012", 422),  # a sequence
+        ("qwertyuiop[]", 422),  # a keyboard walk
+        ("dfghjkl;'zxc", 422),
+        ("2001-09-11!!", 422),  # a date
     ],
 )
 def test_registration_applies_the_length_and_list_policy(client, password, status):
@@ -63,6 +67,40 @@ def test_weak_password_message_says_why(client):
     assert "too common" in common
     named = error_of(client.register("jonathan.doe@example.com", "jonathan rules the world"))
     assert "email name" in named["message"]
+
+
+@pytest.mark.parametrize(
+    ("password", "advice"),
+    [
+        ("123456789012", "similar to a commonly used password"),
+        ("dfghjkl;'zxc", "Straight rows of keys are easy to guess"),
+        ("xcvbnm,./;lk", "keyboard patterns are easy to guess"),
+        ("2001-09-11!!", "Dates are often easy to guess"),
+    ],
+)
+def test_a_guessable_password_is_refused_with_advice_on_fixing_it(client, password, advice):
+    error = error_of(client.register(password=password))
+    assert error["code"] == "weak_password"
+    assert error["message"].startswith("password: is too easy to guess.")
+    assert advice in error["message"]
+    assert "Add another word or two" in error["details"]["password"][0]
+
+
+def test_a_password_made_of_the_users_own_name_is_refused(client):
+    own = client.register(password="QuorvathIxelbrandt", name="Quorvath Ixelbrandt")
+    assert own.status_code == 422
+    assert client.register(password="QuorvathIxelbrandt", name="Someone Else").status_code == 201
+
+
+def test_a_guessable_new_password_is_refused_on_change(client):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "1qaz2wsx3edc4rfv"},
+    )
+    assert response.status_code == 422
+    assert client.login(account.email).status_code == 200
 
 
 def test_a_sixty_four_character_passphrase_logs_in_exactly_as_typed(client):
@@ -216,3 +254,40 @@ def test_an_address_with_many_failures_is_throttled_with_retry_after(make_app):
     assert 0 < int(throttled.headers["Retry-After"]) <= 900
     other_address = client.login(account.email, environ_base={"REMOTE_ADDR": "192.0.2.44"})
     assert other_address.status_code == 200
+
+
+def wrong_current_password(client, account, path: str):
+    body = {"current_password": "not the current password"}
+    if path == "/api/user/password":
+        body["new_password"] = "a completely different passphrase"
+    elif path == "/api/user/email":
+        body["new_email"] = "elsewhere@example.com"
+    return client.post(path, token=account.access_token, json=body)
+
+
+@pytest.mark.parametrize("path", ["/api/user/password", "/api/user/email", "/api/user/delete"])
+def test_wrong_current_passwords_lock_the_account_like_failed_logins(client, path):
+    account = client.create_account()
+    answers = [wrong_current_password(client, account, path) for _ in range(6)]
+    assert [a.status_code for a in answers[:4]] == [403] * 4
+    assert error_of(answers[5])["code"] == "account_locked"
+    right = client.post(
+        "/api/user/password",
+        token=account.access_token,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "a completely new passphrase"},
+    )
+    assert right.status_code == 429
+    assert error_of(right)["code"] == "account_locked"
+    assert int(right.headers["Retry-After"]) > 0
+    assert client.login(account.email).status_code == 401  # the same lock as logins
+
+
+def test_failed_logins_count_towards_the_current_password_lock(client):
+    account = client.create_account()
+    lock(client, account.email, times=4)
+    assert wrong_current_password(client, account, "/api/user/delete").status_code == 429
+    refused = client.post(
+        "/api/user/delete", token=account.access_token, json={"current_password": DEFAULT_PASSWORD}
+    )
+    assert refused.status_code == 429
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 200
