@@ -16,6 +16,7 @@ _DESCRIPTIONS = {
     403: "Forbidden (wrong role, or the client address is blocked: code `ip_blocked`)",
     404: "Not found",
     413: "Request body too large",
+    415: "The body is not declared as JSON (send Content-Type: application/json)",
     422: "Invalid input",
     429: "A rate limit was reached (see Retry-After and the RateLimit headers)",
     503: "Overloaded (load shedding) or a backing service is unavailable; see Retry-After",
@@ -32,7 +33,7 @@ def _document_common_errors(operation: dict, mode: str, has_path_args: bool, is_
     if has_path_args:
         statuses.update({404, 422})
     if "requestBody" in operation:
-        statuses.update({400, 413, 422})
+        statuses.update({400, 413, 415, 422})
     if operation.get("parameters"):
         statuses.add(422)
     responses = operation.setdefault("responses", {})

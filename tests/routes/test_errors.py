@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 from server.models import User
 from tests.helpers import error_of
 
+JSON = {"Content-Type": "application/json"}
+
 
 def user_count(app):
     session = app.extensions["sqlalchemy"].session
@@ -87,13 +89,80 @@ def test_non_json_body_is_a_clear_4xx(client, app):
     assert user_count(app) == 0
 
 
-def test_malformed_json_is_a_clear_4xx(client, app):
-    response = client.post(
-        "/api/auth/register", data="{not json", headers={"Content-Type": "application/json"}
-    )
-    assert 400 <= response.status_code < 500
-    error_of(response)
+def test_malformed_json_says_where_it_breaks(client, app):
+    response = client.post("/api/auth/register", data='{\n  "email": ,', headers=JSON)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "malformed_json"
+    assert "line 2, column 12" in error["message"]
+    assert error["details"] == {"line": 2, "column": 12}
     assert user_count(app) == 0
+
+
+REGISTRATION = '{{"email": {email}, "password": "long enough password", "name": {name}}}'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (REGISTRATION.format(email='"a@example.com"', name="[" * 100_000), "nested more than"),
+        (
+            REGISTRATION.format(email='"a@example.com"', name="[" * 33 + "]" * 33),
+            "nested more than 32 levels",
+        ),
+        (REGISTRATION.format(email='"a@example.com"', name="1" * 5000), "number is too large"),
+        (REGISTRATION.format(email='"a@example.com"', name='"\\ud800"'), "lone UTF-16 surrogate"),
+        (REGISTRATION.format(email='"\\udc00a@example.com"', name='"A"'), "lone UTF-16 surrogate"),
+    ],
+    ids=["100000-deep", "33-deep", "5000-digit-number", "surrogate-in-name", "surrogate-in-email"],
+)
+def test_hostile_json_is_a_400_saying_why_and_writes_nothing(client, app, body, reason):
+    response = client.post("/api/auth/register", data=body, headers=JSON)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "malformed_json" and reason in error["message"]
+    assert user_count(app) == 0
+
+
+def test_a_lone_surrogate_in_a_credential_secret_is_a_400_and_stores_nothing(client):
+    account = client.create_account()
+    response = client.put(
+        "/api/user/credentials/lever",
+        token=account.access_token,
+        data='{"secret": "abc\\ud800"}',
+        headers=JSON,
+    )
+    assert response.status_code == 400
+    assert "lone UTF-16 surrogate" in error_of(response)["message"]
+    listed = client.get("/api/user/credentials", token=account.access_token)
+    assert listed.get_json()["items"] == []
+
+
+def test_a_surrogate_pair_is_a_character_like_any_other(client):
+    body = REGISTRATION.format(email='"emoji@example.com"', name='"Ada \\ud83d\\ude00"')
+    response = client.post("/api/auth/register", data=body, headers=JSON)
+    assert response.status_code == 201
+    assert response.get_json()["name"] == "Ada \U0001f600"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_is_a_415_saying_json_is_expected(
+    client, app, content_type
+):
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = '{"email": "a@example.com", "password": "long enough password", "name": "A"}'
+    response = client.post("/api/auth/register", data=body, headers=headers)
+    assert response.status_code == 415
+    error = error_of(response)
+    assert error["code"] == "unsupported_media_type"
+    assert "JSON" in error["message"] and "Content-Type: application/json" in error["message"]
+    assert user_count(app) == 0
+
+
+def test_a_request_without_body_or_content_type_is_told_json_is_expected(client):
+    response = client.post("/api/auth/login")
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in error_of(response)["message"]
 
 
 @pytest.mark.parametrize(
