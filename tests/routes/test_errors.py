@@ -228,3 +228,29 @@ def test_logout_with_an_expired_refresh_token_still_ends_the_session(client, app
     )
     assert response.status_code == 200
     assert client.get("/api/user/profile", token=account.access_token).status_code == 401
+
+
+def test_every_404_has_the_code_not_found_and_names_the_resource(client, app):
+    account = client.create_account()
+    admin = client.create_admin(app)
+    missing = "00000000-0000-4000-8000-000000000000"
+    cases = {
+        "job": client.get(f"/api/jobs/{missing}/status", token=account.access_token),
+        "resume": client.get(f"/api/user/resumes/{missing}", token=account.access_token),
+        "credential": client.delete("/api/user/credentials/lever", token=account.access_token),
+        "user": client.post("/api/admin/users/999999/disable", token=admin.access_token),
+        "ip_block": client.delete(
+            "/api/admin/security/ip-blocks/203.0.113.9", token=admin.access_token
+        ),
+        "rate_limit": client.post(
+            "/api/admin/rate-limits/reset",
+            token=admin.access_token,
+            json={"limit": "no_such_limit", "subject": "global"},
+        ),
+    }
+    for resource, response in cases.items():
+        assert response.status_code == 404, (resource, response.get_json())
+        error = error_of(response)
+        assert error["code"] == "not_found", resource
+        assert error["details"]["resource"] == resource
+    assert error_of(client.get("/no/such/thing"))["code"] == "not_found"

@@ -125,10 +125,11 @@ def test_another_users_job_is_not_found(client, admin):
     ):
         response = client.request(method, path, headers=stranger.headers)
         assert response.status_code == 404, path
-        assert error_of(response)["code"] == "job_not_found"
+        assert error_of(response)["code"] == "not_found"
+        assert error_of(response)["details"] == {"resource": "job"}
     # Someone else's job and a job that never existed answer alike.
     missing = client.get(f"/api/jobs/{uuid.uuid4()}/status", headers=stranger.headers)
-    assert missing.status_code == 404 and error_of(missing)["code"] == "job_not_found"
+    assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
     assert client.get("/api/jobs/not-a-job/status", headers=admin.headers).status_code == 404
 
 
