@@ -51,6 +51,9 @@ class CanonicalClientAddress:
 def init_app(app: Flask) -> None:
     """Install ProxyFix for the configured proxy hops, request ids and security headers."""
     hops = app.config["SETTINGS"].trusted_proxy_count
+    # Match paths as sent: Werkzeug would answer `/api/auth//login` with a 308 whose Location
+    # is built from the request's Host header. A doubled slash is a 404 like any unknown path.
+    app.url_map.merge_slashes = False
     app.wsgi_app = CanonicalClientAddress(app.wsgi_app)  # type: ignore[method-assign]
     if hops:
         # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.

@@ -21,6 +21,14 @@ def test_unknown_path_is_json_404(client):
     assert response.headers["X-Request-ID"] == error_of(response)["request_id"]
 
 
+@pytest.mark.parametrize("path", ["/api/auth//login", "/api//auth/login", "/api/user//profile"])
+def test_a_doubled_slash_is_a_404_never_a_redirect_to_the_host_header(client, path):
+    response = client.post(path, json={}, headers={"Host": "attacker.example"})
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert error_of(response)["code"] == "not_found"
+
+
 def test_wrong_method_is_json_405(client):
     response = client.delete("/healthz")
     assert response.status_code == 405
