@@ -592,12 +592,11 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
     if job.status in TERMINAL_STATUSES:
         db.session.rollback()
         raise Conflict(f"The job has already {job.status}", code="job_finished")
+    job.cancel_requested = True
     if job.status in WAITING_STATUSES:
         job.status = JobStatus.CANCELLED.value
         job.finished_at = utcnow()
         job.error = "cancelled by request"
-    else:
-        job.cancel_requested = True
     db.session.commit()
     conn, registered = _redis()
     try:

@@ -138,6 +138,9 @@ def test_cancel_a_queued_job_and_then_again(client, admin):
     response = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
     assert response.status_code == 200
     assert response.get_json()["status"] == "cancelled"
+    assert response.get_json()["cancel_requested"] is True
+    status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers).get_json()
+    assert status["status"] == "cancelled" and status["cancel_requested"] is True
     again = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
     assert again.status_code == 409 and error_of(again)["code"] == "job_finished"
 
