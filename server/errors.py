@@ -78,7 +78,8 @@ class Forbidden(ApiError):
 
 
 class NotFound(ApiError):
-    """404 with the one code `not_found`; `resource` names what was looked for."""
+    """404 with the one code `not_found` (a `code` given is not used: see the error processor);
+    `resource` names what was looked for, in `details.resource`."""
 
     status_code, code = 404, "not_found"
 
@@ -87,6 +88,7 @@ class NotFound(ApiError):
         message: str | None = None,
         *,
         resource: str | None = None,
+        code: str | None = None,
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
