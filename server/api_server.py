@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -37,6 +38,28 @@ def parse_args(argv: list[str] | None = None, *, default_host: str, default_port
         "--no-migrate", action="store_true", help="do not apply database migrations at start-up"
     )
     return parser.parse_args(argv)
+
+
+def port_unavailable(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (e.g. 'Address already in use'), or None.
+
+    Checked before anything starts, so a busy port is one line, not the WSGI server's
+    retries and the background services' tracebacks.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return exc.strerror
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the WSGI server will bind: a port held only by TIME_WAIT connections is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+            probe.listen(1)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def apply_migrations(app) -> None:
@@ -74,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args = parse_args(argv, default_host=settings.host, default_port=settings.port)
+    problem = port_unavailable(args.host, args.port)
+    if problem:
+        print(f"error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
+        return 2
 
     from server import create_app
     from server.runtime import start_background_services

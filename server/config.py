@@ -83,8 +83,6 @@ class Settings:
     password_pepper: str = ""
 
     google_api_key: str | None = None
-    google_client_id: str | None = None
-    google_client_secret: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     mimikree_email: str | None = None
     mimikree_password: str | None = None
@@ -371,8 +369,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bcrypt_rounds=_as_int("BCRYPT_ROUNDS", env.get("BCRYPT_ROUNDS"), 12, 4),
         password_pepper=env.get("PASSWORD_PEPPER", ""),
         google_api_key=env.get("GOOGLE_API_KEY") or None,
-        google_client_id=env.get("GOOGLE_CLIENT_ID") or None,
-        google_client_secret=env.get("GOOGLE_CLIENT_SECRET") or None,
         gemini_model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
         mimikree_email=env.get("MIMIKREE_EMAIL") or None,
         mimikree_password=env.get("MIMIKREE_PASSWORD") or None,

@@ -78,7 +78,27 @@ class Forbidden(ApiError):
 
 
 class NotFound(ApiError):
+    """404 with the one code `not_found` (a `code` given is not used: see the error processor);
+    `resource` names what was looked for, in `details.resource`."""
+
     status_code, code = 404, "not_found"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if resource:
+            details = {"resource": resource, **(details or {})}
+        super().__init__(
+            message or (f"No such {resource}" if resource else None),
+            details=details,
+            headers=headers,
+        )
 
 
 class Conflict(ApiError):
@@ -159,7 +179,8 @@ def _process_http_error(error: HTTPError):
     code = getattr(error, "code", None)
     details = error.detail if isinstance(error.detail, Mapping) else {}
     message = error.message
-    if not isinstance(code, str):
+    if not isinstance(code, str) or status == 404:
+        # One code per "not there", whatever was looked for (details name the resource).
         code = CODES_BY_STATUS.get(status, "error")
     if status == 422 and not isinstance(error, ApiError):
         phrases = _flatten_validation_detail(details)

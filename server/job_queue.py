@@ -591,16 +591,15 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
         select(Job).where(Job.id == job_id, Job.user_id == user_id).with_for_update()
     ).scalar_one_or_none()
     if job is None:
-        raise NotFound("No such job")
+        raise NotFound(resource="job")
     if job.status in TERMINAL_STATUSES:
         db.session.rollback()
         raise Conflict(f"The job has already {job.status}", code="job_finished")
+    job.cancel_requested = True
     if job.status in WAITING_STATUSES:
         job.status = JobStatus.CANCELLED.value
         job.finished_at = utcnow()
         job.error = "cancelled by request"
-    else:
-        job.cancel_requested = True
     db.session.commit()
     conn, registered = _redis()
     try:
@@ -627,7 +626,7 @@ def get_job(*, job_id: str, user_id: int | None = None) -> Job:
         query = query.where(Job.user_id == user_id)
     job = db.session.execute(query).scalar_one_or_none()
     if job is None:
-        raise NotFound("No such job")
+        raise NotFound(resource="job")
     return job
 
 

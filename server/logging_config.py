@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextvars import ContextVar
@@ -53,6 +54,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# Logs name users, addresses and request paths: the owner writes, the group (log shippers)
+# reads, nobody else does, whatever the process's umask.
+LOG_FILE_MODE = 0o640
+LOG_DIR_MODE = 0o750
+
+
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A rotating log file created 0640 (and narrowed to it when an older file is looser)."""
+
+    def _open(self):
+        stream = open(  # noqa: SIM115 - the handler owns and closes the stream
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=lambda path, flags: os.open(path, flags, LOG_FILE_MODE),
+        )
+        os.fchmod(stream.fileno(), os.fstat(stream.fileno()).st_mode & LOG_FILE_MODE)
+        return stream
+
+
+def _make_log_dir(path) -> None:
+    if not path.exists():
+        # Only a folder made here is narrowed: LOG_DIR may name a shared one such as /var/log.
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(LOG_DIR_MODE)
+
+
 _configured_dirs: set[str] = set()
 
 
@@ -62,11 +91,11 @@ def configure_logging(settings: Settings) -> None:
     if key in _configured_dirs:
         return
     _configured_dirs.add(key)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    _make_log_dir(settings.log_dir)
     formatter = JsonFormatter()
     job_ids = JobIdFilter()
 
-    app_handler = RotatingFileHandler(
+    app_handler = PrivateRotatingFileHandler(
         settings.log_dir / "api_server.log", maxBytes=10 * 1024 * 1024, backupCount=5
     )
     app_handler.setFormatter(formatter)
@@ -81,7 +110,7 @@ def configure_logging(settings: Settings) -> None:
         server_logger.addHandler(stdout)
     server_logger.propagate = False
 
-    security_handler = RotatingFileHandler(
+    security_handler = PrivateRotatingFileHandler(
         settings.log_dir / "security.log", maxBytes=10 * 1024 * 1024, backupCount=10
     )
     security_handler.setFormatter(formatter)

@@ -846,6 +846,7 @@ class RateLimiter:
         if rule is None:
             raise NotFound(
                 f"No limit called {name!r}",
+                resource="rate_limit",
                 details={"known_limits": sorted(self.limits)},
             )
         key = key_for(name, self.subject_for(rule, subject))

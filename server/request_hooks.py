@@ -24,11 +24,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-# The interactive docs page loads Swagger UI's script and styles.
+# The interactive docs page loads Swagger UI's script and styles from this server only; the
+# page's own small script and style are inline.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-    "https://cdn.jsdelivr.net; connect-src 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
 
 
@@ -80,6 +80,9 @@ def client_subject() -> str:
 def init_app(app: Flask) -> None:
     """Install ProxyFix for the configured proxy hops, request ids and security headers."""
     hops = app.config["SETTINGS"].trusted_proxy_count
+    # Match paths as sent: Werkzeug would answer `/api/auth//login` with a 308 whose Location
+    # is built from the request's Host header. A doubled slash is a 404 like any unknown path.
+    app.url_map.merge_slashes = False
     app.wsgi_app = CanonicalClientAddress(app.wsgi_app)  # type: ignore[method-assign]
     if hops:
         # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.

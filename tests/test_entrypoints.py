@@ -265,3 +265,23 @@ def test_a_process_that_used_the_embedded_redis_stops_it_at_exit(tmp_path):
     while registry.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not registry.exists(), "the embedded Redis server outlived the process"
+
+
+def test_a_busy_port_is_one_line_and_exit_code_2(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "server/api_server.py", "--port", str(port)],
+            cwd=ROOT,
+            env=clean_env(INSTANCE_DIR=str(tmp_path / "instance"), LOG_DIR=str(tmp_path / "logs")),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]

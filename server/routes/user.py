@@ -171,15 +171,15 @@ def get_resume(resume_id):
     },
 )
 def download_resume(resume_id):
-    settings = app_settings()
-    resume = resumes.get(user_id=current_user().id, resume_id=resume_id)
-    return send_file(
-        resumes.storage_path(settings=settings, resume=resume),
-        mimetype=resume.content_type,
-        as_attachment=True,
-        download_name=resume.original_filename,
-        max_age=0,
+    download = resumes.get_download(
+        user_id=current_user().id, resume_id=resume_id, settings=app_settings()
     )
+    response = send_file(
+        download.path, as_attachment=True, download_name=download.filename, max_age=0
+    )
+    # Set as stored: the `mimetype` argument would add a second charset to text types.
+    response.content_type = download.content_type
+    return response
 
 
 @bp.delete("/resumes/<uuid:resume_id>")

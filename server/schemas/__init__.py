@@ -2,9 +2,13 @@
 
 from apiflask.schema_adapters.marshmallow import parser
 
+from server.schemas import json_body
 
-def init_app(_app) -> None:
-    """Let each schema's own `unknown` policy (RAISE) apply to query strings too."""
+
+def init_app(app) -> None:
+    """Parse JSON bodies strictly, and let each schema's own `unknown` policy (RAISE) apply to
+    query strings too."""
+    json_body.init_app(app)
     parser.DEFAULT_UNKNOWN_BY_LOCATION = {
         **parser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": None,

@@ -42,15 +42,27 @@ class CredentialListOut(Schema):
     items = List(Nested(CredentialOut), required=True)
 
 
+SEND_IN_FILE_FIELD = "send the file in the multipart/form-data field `file`"
+
+
 class ResumeUploadIn(StrictSchema):
-    file = File(required=True, metadata={"description": "PDF, DOCX, TXT or MD"})
+    file = File(
+        required=True,
+        metadata={"description": "PDF, DOCX, TXT or MD"},
+        error_messages={
+            "required": f"No file: {SEND_IN_FILE_FIELD}",
+            "invalid": f"Not a file part (no filename): {SEND_IN_FILE_FIELD}",
+        },
+    )
 
     @pre_load
     def _exactly_one_file_part(self, data, **_kwargs):
         # Multipart bodies reach the schema through a proxy that hides unknown parts, so
         # check the raw parts here: one `file`, nothing else.
         parts = getattr(data, "data", data)
-        errors = {name: ["Unknown field."] for name in set(parts.keys()) - {"file"}}
+        errors = {
+            name: [f"Unknown field: {SEND_IN_FILE_FIELD}"] for name in set(parts.keys()) - {"file"}
+        }
         if hasattr(parts, "getlist") and len(parts.getlist("file")) > 1:
             errors["file"] = ["send exactly one file"]
         if errors:

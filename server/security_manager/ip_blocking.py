@@ -216,7 +216,7 @@ def unblock_ip(conn: redis.Redis, *, ip: str, lifted_by_user_id: int | None) -> 
         )
     db.session.commit()
     if not removed and not ids:
-        raise NotFound("This address is not blocked", code="ip_not_blocked")
+        raise NotFound("This address is not blocked", resource="ip_block")
     record_event(action="ip_unblocked", outcome="success", object_type="ip", object_id=ip)
     return ip
 

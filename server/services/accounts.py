@@ -58,7 +58,7 @@ def get_user(*, user_id: int) -> User:
     """An account by id; 404 when there is none."""
     user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
     if user is None:
-        raise NotFound("No such account", code="user_not_found")
+        raise NotFound("No such account", resource="user")
     return user
 
 

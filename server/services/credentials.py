@@ -75,7 +75,7 @@ def delete(*, user_id: int, service: str) -> None:
     """Forget the user's credential for a service; 404 when there is none."""
     credential = _find(user_id, _check_service(service))
     if credential is None:
-        raise NotFound("No credential stored for this service", code="credential_not_found")
+        raise NotFound("No credential stored for this service", resource="credential")
     db.session.delete(credential)
     db.session.commit()
     record_event(

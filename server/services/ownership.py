@@ -18,7 +18,7 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
     """
     obj = db.session.get(model, object_id)
     if obj is None:
-        raise NotFound(f"No such {object_type}", code=f"{object_type}_not_found")
+        raise NotFound(resource=object_type)
     if obj.user_id != user_id:  # type: ignore[attr-defined]
         record_event(
             action="authorization_failure",
@@ -27,5 +27,5 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
             object_id=object_id,
             details={"reason": "object belongs to another user"},
         )
-        raise NotFound(f"No such {object_type}", code=f"{object_type}_not_found")
+        raise NotFound(resource=object_type)
     return obj

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from server.config import Settings
-from server.errors import Conflict
+from server.errors import Conflict, NotFound
 from server.extensions import db
 from server.models import Resume, User
 from server.security_manager.events import record_event
-from server.security_manager.sanitising import sanitise_filename
+from server.security_manager.sanitising import sanitise_filename, strip_control_characters
 from server.security_manager.uploads import validate_upload
 from server.services.ownership import get_owned
+
+log = logging.getLogger("server.resumes")
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download sends: the stored bytes under a name a header can carry."""
+
+    path: Path
+    filename: str
+    content_type: str
 
 
 def storage_path(*, settings: Settings, resume: Resume) -> Path:
@@ -85,6 +98,23 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
 def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:
     """One of the user's resumes; 404 for a missing one or someone else's."""
     return get_owned(Resume, object_id=resume_id, user_id=user_id, object_type="resume")
+
+
+def get_download(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> Download:
+    """One of the user's resumes, ready to send; 404 when it or its stored file is missing.
+
+    The name is cleaned again, for rows stored before upload names were made one line.
+    """
+    resume = get(user_id=user_id, resume_id=resume_id)
+    path = storage_path(settings=settings, resume=resume)
+    if not path.is_file():
+        log.error("resume file missing", extra={"resume_id": str(resume.id), "path": str(path)})
+        raise NotFound("The resume's file is missing; upload it again", resource="resume")
+    return Download(
+        path=path,
+        filename=strip_control_characters(resume.original_filename).strip() or "resume",
+        content_type=resume.content_type,
+    )
 
 
 def get_all(*, user_id: int) -> list[Resume]:

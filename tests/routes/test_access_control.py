@@ -54,6 +54,7 @@ PUBLIC = {
     "/api/openapi.json",
     "/api/docs",
     "/api/docs/oauth2-redirect",
+    "/api/docs/assets/<name>",
     "/api/auth/register",
     "/api/auth/login",
     "/api/auth/verify-email/confirm",
@@ -98,6 +99,7 @@ def test_openapi_lists_every_route(client, app):
         "/api/openapi.json",
         "/api/docs",
         "/api/docs/oauth2-redirect",
+        "/api/docs/assets/<name>",
         "/static/<path:filename>",
         "/verify-email",  # HTML pages for people, not API operations
         "/reset-password",
@@ -116,3 +118,25 @@ def test_interactive_docs_are_served(client):
     response = client.get("/api/docs")
     assert response.status_code == 200
     assert b"swagger" in response.data.lower()
+
+
+def test_the_docs_page_loads_only_files_this_server_serves(client):
+    page = client.get("/api/docs")
+    assert "https:" not in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(url.startswith("/api/docs/assets/") for url in assets), assets
+    kinds = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+    for url in assets:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert kinds[url[url.rindex(".") :]] in response.headers["Content-Type"], url
+        assert len(response.data) > 0
+    assert b"SwaggerUIBundle" in client.get("/api/docs/assets/swagger-ui-bundle.js").data
+
+
+def test_only_swagger_ui_files_are_served_as_docs_assets(client):
+    for name in ("LICENSE", "..%2f..%2fconfig.py", "oauth2-redirect.html"):
+        response = client.get(f"/api/docs/assets/{name}")
+        assert response.status_code == 404, name
+        assert error_of(response)["code"] == "not_found"

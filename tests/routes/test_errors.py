@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 from server.models import User
 from tests.helpers import error_of
 
+JSON = {"Content-Type": "application/json"}
+
 
 def user_count(app):
     session = app.extensions["sqlalchemy"].session
@@ -17,6 +19,14 @@ def test_unknown_path_is_json_404(client):
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
     assert response.headers["X-Request-ID"] == error_of(response)["request_id"]
+
+
+@pytest.mark.parametrize("path", ["/api/auth//login", "/api//auth/login", "/api/user//profile"])
+def test_a_doubled_slash_is_a_404_never_a_redirect_to_the_host_header(client, path):
+    response = client.post(path, json={}, headers={"Host": "attacker.example"})
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert error_of(response)["code"] == "not_found"
 
 
 def test_wrong_method_is_json_405(client):
@@ -87,13 +97,80 @@ def test_non_json_body_is_a_clear_4xx(client, app):
     assert user_count(app) == 0
 
 
-def test_malformed_json_is_a_clear_4xx(client, app):
-    response = client.post(
-        "/api/auth/register", data="{not json", headers={"Content-Type": "application/json"}
-    )
-    assert 400 <= response.status_code < 500
-    error_of(response)
+def test_malformed_json_says_where_it_breaks(client, app):
+    response = client.post("/api/auth/register", data='{\n  "email": ,', headers=JSON)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "malformed_json"
+    assert "line 2, column 12" in error["message"]
+    assert error["details"] == {"line": 2, "column": 12}
     assert user_count(app) == 0
+
+
+REGISTRATION = '{{"email": {email}, "password": "long enough password", "name": {name}}}'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (REGISTRATION.format(email='"a@example.com"', name="[" * 100_000), "nested more than"),
+        (
+            REGISTRATION.format(email='"a@example.com"', name="[" * 33 + "]" * 33),
+            "nested more than 32 levels",
+        ),
+        (REGISTRATION.format(email='"a@example.com"', name="1" * 5000), "number is too large"),
+        (REGISTRATION.format(email='"a@example.com"', name='"\\ud800"'), "lone UTF-16 surrogate"),
+        (REGISTRATION.format(email='"\\udc00a@example.com"', name='"A"'), "lone UTF-16 surrogate"),
+    ],
+    ids=["100000-deep", "33-deep", "5000-digit-number", "surrogate-in-name", "surrogate-in-email"],
+)
+def test_hostile_json_is_a_400_saying_why_and_writes_nothing(client, app, body, reason):
+    response = client.post("/api/auth/register", data=body, headers=JSON)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "malformed_json" and reason in error["message"]
+    assert user_count(app) == 0
+
+
+def test_a_lone_surrogate_in_a_credential_secret_is_a_400_and_stores_nothing(client):
+    account = client.create_account()
+    response = client.put(
+        "/api/user/credentials/lever",
+        token=account.access_token,
+        data='{"secret": "abc\\ud800"}',
+        headers=JSON,
+    )
+    assert response.status_code == 400
+    assert "lone UTF-16 surrogate" in error_of(response)["message"]
+    listed = client.get("/api/user/credentials", token=account.access_token)
+    assert listed.get_json()["items"] == []
+
+
+def test_a_surrogate_pair_is_a_character_like_any_other(client):
+    body = REGISTRATION.format(email='"emoji@example.com"', name='"Ada \\ud83d\\ude00"')
+    response = client.post("/api/auth/register", data=body, headers=JSON)
+    assert response.status_code == 201
+    assert response.get_json()["name"] == "Ada \U0001f600"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_is_a_415_saying_json_is_expected(
+    client, app, content_type
+):
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = '{"email": "a@example.com", "password": "long enough password", "name": "A"}'
+    response = client.post("/api/auth/register", data=body, headers=headers)
+    assert response.status_code == 415
+    error = error_of(response)
+    assert error["code"] == "unsupported_media_type"
+    assert "JSON" in error["message"] and "Content-Type: application/json" in error["message"]
+    assert user_count(app) == 0
+
+
+def test_a_request_without_body_or_content_type_is_told_json_is_expected(client):
+    response = client.post("/api/auth/login")
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in error_of(response)["message"]
 
 
 @pytest.mark.parametrize(
@@ -158,3 +235,29 @@ def test_logout_with_an_expired_refresh_token_still_ends_the_session(client, app
     )
     assert response.status_code == 200
     assert client.get("/api/user/profile", token=account.access_token).status_code == 401
+
+
+def test_every_404_has_the_code_not_found_and_names_the_resource(client, app):
+    account = client.create_account()
+    admin = client.create_admin(app)
+    missing = "00000000-0000-4000-8000-000000000000"
+    cases = {
+        "job": client.get(f"/api/jobs/{missing}/status", token=account.access_token),
+        "resume": client.get(f"/api/user/resumes/{missing}", token=account.access_token),
+        "credential": client.delete("/api/user/credentials/lever", token=account.access_token),
+        "user": client.post("/api/admin/users/999999/disable", token=admin.access_token),
+        "ip_block": client.delete(
+            "/api/admin/security/ip-blocks/203.0.113.9", token=admin.access_token
+        ),
+        "rate_limit": client.post(
+            "/api/admin/rate-limits/reset",
+            token=admin.access_token,
+            json={"limit": "no_such_limit", "subject": "global"},
+        ),
+    }
+    for resource, response in cases.items():
+        assert response.status_code == 404, (resource, response.get_json())
+        error = error_of(response)
+        assert error["code"] == "not_found", resource
+        assert error["details"]["resource"] == resource
+    assert error_of(client.get("/no/such/thing"))["code"] == "not_found"

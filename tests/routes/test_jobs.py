@@ -127,10 +127,11 @@ def test_another_users_job_is_not_found(client, admin):
     ):
         response = client.request(method, path, headers=stranger.headers)
         assert response.status_code == 404, path
-        assert error_of(response)["code"] == "job_not_found"
+        assert error_of(response)["code"] == "not_found"
+        assert error_of(response)["details"] == {"resource": "job"}
     # Someone else's job and a job that never existed answer alike.
     missing = client.get(f"/api/jobs/{uuid.uuid4()}/status", headers=stranger.headers)
-    assert missing.status_code == 404 and error_of(missing)["code"] == "job_not_found"
+    assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
     assert client.get("/api/jobs/not-a-job/status", headers=admin.headers).status_code == 404
 
 
@@ -139,6 +140,9 @@ def test_cancel_a_queued_job_and_then_again(client, admin):
     response = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
     assert response.status_code == 200
     assert response.get_json()["status"] == "cancelled"
+    assert response.get_json()["cancel_requested"] is True
+    status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers).get_json()
+    assert status["status"] == "cancelled" and status["cancel_requested"] is True
     again = client.post(f"/api/jobs/{job_id}/cancel", headers=admin.headers)
     assert again.status_code == 409 and error_of(again)["code"] == "job_finished"
 

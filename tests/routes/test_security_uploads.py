@@ -177,3 +177,74 @@ def test_two_files_in_one_upload_are_refused(client):
     )
     assert response.status_code == 422
     assert "exactly one file" in error_of(response)["message"]
+
+
+def upload_with_disposition(client: ApiClient, token: str, disposition: str, data: bytes):
+    """POST one multipart part with a hand-written Content-Disposition (RFC 5987 names)."""
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return client.post(
+        "/api/user/resumes",
+        token=token,
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+def test_a_filename_with_a_newline_is_stored_on_one_line_and_downloads(client):
+    account = client.create_account()
+    response = upload_with_disposition(
+        client, account.access_token, "filename*=UTF-8''a%0Ab%09c%E2%80%AE.txt", b"hello"
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["original_filename"] == "abc.txt"
+    download = client.get(
+        f"/api/user/resumes/{response.get_json()['id']}/download", token=account.access_token
+    )
+    assert download.status_code == 200
+    assert download.data == b"hello"
+    assert "abc.txt" in download.headers["Content-Disposition"]
+    assert download.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_a_stored_name_with_control_characters_still_downloads(client, app):
+    account = client.create_account()
+    resume_id = client.upload(account.access_token, "cv.md", b"# CV").get_json()["id"]
+    session = app.extensions["sqlalchemy"].session
+    session.get(Resume, __import__("uuid").UUID(resume_id)).original_filename = "c\r\nv\x85.md"
+    session.commit()
+    download = client.get(f"/api/user/resumes/{resume_id}/download", token=account.access_token)
+    assert download.status_code == 200
+    assert download.data == b"# CV"
+    assert "cv.md" in download.headers["Content-Disposition"]
+    assert download.headers["Content-Type"] == "text/markdown; charset=utf-8"
+
+
+def test_a_resume_whose_file_is_gone_is_404_not_500(client, app, settings):
+    account = client.create_account()
+    resume_id = client.upload(account.access_token, "cv.pdf", make_pdf()).get_json()["id"]
+    stored = app.extensions["sqlalchemy"].session.get(Resume, __import__("uuid").UUID(resume_id))
+    (settings.uploads_dir / str(account.id) / stored.storage_key).unlink()
+    download = client.get(f"/api/user/resumes/{resume_id}/download", token=account.access_token)
+    assert download.status_code == 404
+    assert error_of(download)["details"] == {"resource": "resume"}
+
+
+@pytest.mark.parametrize("field", ["upload", "resume"])
+def test_an_upload_under_another_field_is_told_to_use_the_field_file(client, field):
+    account = client.create_account()
+    response = client.post(
+        "/api/user/resumes",
+        token=account.access_token,
+        data={field: (io.BytesIO(make_pdf()), "a.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "multipart/form-data field `file`" in error_of(response)["message"]
