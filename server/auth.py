@@ -32,6 +32,7 @@ from jwt import ExpiredSignatureError, PyJWTError
 from server.errors import Forbidden, ServiceUnavailable, Unauthorized
 from server.extensions import db, jwt
 from server.models import User
+from server.outages import outage_log
 from server.redis_client import get_redis
 
 log = logging.getLogger("server.auth")
@@ -152,12 +153,10 @@ def is_token_revoked(payload: dict[str, Any]) -> bool:
         if state == ROTATED and payload.get("type") == "refresh":
             _on_refresh_reuse(payload)
         return state is not None
-    except redis.RedisError:
+    except redis.RedisError as exc:
         if payload.get("type") == "refresh":
             raise ServiceUnavailable("Token store unavailable; try again shortly") from None
-        log.warning(
-            "token blocklist unavailable; accepting access token", extra={"jti": payload["jti"]}
-        )
+        outage_log("redis").failed("token blocklist (access tokens accepted)", exc)
         return False
 
 

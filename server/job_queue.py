@@ -18,12 +18,14 @@ import logging
 import random
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
+import sqlalchemy.exc
 from flask import current_app
 from sqlalchemy import Text, bindparam, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,11 +33,12 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
 from server.config import Settings
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, database_unavailable
 from server.extensions import db
 from server.models import Job, JobStatus
 from server.models.base import as_utc, utcnow
 from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, new_job_id
+from server.outages import outage_log
 from server.redis_client import get_redis
 
 log = logging.getLogger("server.job_queue")
@@ -203,9 +206,127 @@ def enqueue(jobs: Sequence[tuple[str, int, int, float]]) -> int:
 def _enqueue_after_commit(jobs: Sequence[tuple[str, int, int, float]]) -> None:
     try:
         enqueue(jobs)
-    except redis.RedisError:
-        # The row is committed: the reconciler enqueues it when Redis answers again.
-        log.warning("enqueue failed; the reconciler will enqueue", extra={"jobs": len(jobs)})
+        outage_log("redis").recovered()
+    except redis.RedisError as exc:
+        # The rows are committed: a background thread enqueues them as soon as Redis answers.
+        outage_log("redis").failed("enqueue", exc)
+        _late_enqueues().add([job_id for job_id, *_ in jobs])
+
+
+class LateEnqueues:
+    """Enqueues, within about a second, jobs committed but not enqueued by their submit.
+
+    Redis may be down at the submit, or the connection to PostgreSQL may die while the commit
+    is answered, leaving the submit unsure whether the row exists. Either way the job id comes
+    here; a thread (started on first use, gone when nothing is left) asks PostgreSQL which of
+    them are waiting and enqueues those, retrying every second or faster until both answer.
+    The reconciler would find them too, but only at its next round (a minute by default).
+    """
+
+    MAX_HELD = 10_000  # past this the reconciler's round catches the rest
+    RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0)
+
+    def __init__(self, app):
+        self.app = app
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_ids: Iterable[str]) -> None:
+        """Hold these job ids until they are in Redis (or no longer waiting)."""
+        with self._lock:
+            for job_id in job_ids:
+                if len(self._ids) < self.MAX_HELD:
+                    self._ids.add(job_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="job-late-enqueue", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    def _run(self) -> None:
+        failures = 0
+        with self.app.app_context():
+            while True:
+                with self._lock:
+                    ids = list(self._ids)
+                    if not ids:
+                        self._thread = None
+                        return
+                try:
+                    enqueue_waiting(ids)
+                except Exception as exc:
+                    if isinstance(exc, redis.RedisError):
+                        outage_log("redis").failed("late enqueue", exc)
+                    elif database_unavailable(exc):
+                        outage_log("database").failed("late enqueue", exc)
+                    else:
+                        log.exception("late enqueue failed; retrying", extra={"jobs": len(ids)})
+                    delay = self.RETRY_SECONDS[min(failures, len(self.RETRY_SECONDS) - 1)]
+                    failures += 1
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                    continue
+                finally:
+                    db.session.remove()
+                failures = 0
+                with self._lock:
+                    self._ids.difference_update(ids)
+                log.info("jobs enqueued after their submit", extra={"jobs": len(ids)})
+
+
+def _late_enqueues() -> LateEnqueues:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    found = app.extensions.get("job_queue_late_enqueues")
+    if found is None:
+        with _late_lock:
+            found = app.extensions.setdefault("job_queue_late_enqueues", LateEnqueues(app))
+    return found
+
+
+_late_lock = threading.Lock()
+
+
+def enqueue_waiting(job_ids: Sequence[str]) -> int:
+    """Enqueue those of these jobs that PostgreSQL says are waiting; returns how many were
+    added (jobs Redis already holds are skipped)."""
+    now = utcnow()
+    with db.engine.connect() as sql:
+        rows = sql.execute(
+            select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
+            .where(JOBS.c.id.in_(list(job_ids)), JOBS.c.status.in_(WAITING_STATUSES))
+            .order_by(JOBS.c.priority, JOBS.c.created_at, JOBS.c.id)
+        ).all()
+    if not rows:
+        return 0
+    added = enqueue(
+        [
+            (
+                row.id,
+                row.user_id,
+                row.priority,
+                (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0,
+            )
+            for row in rows
+        ]
+    )
+    outage_log("redis").recovered()
+    return added
+
+
+@dataclass
+class SubmittedJob:
+    """What a submit returns: the job's id and its status (a repeated key: the first job's)."""
+
+    job_id: str
+    status: str
 
 
 def submit_job(
@@ -216,24 +337,51 @@ def submit_job(
     priority: JobPriority = JobPriority.NORMAL,
     idempotency_key: str | None = None,
 ) -> str:
-    """Record a job, then enqueue it; returns its id. A repeated idempotency key returns the
-    first job's id, or raises 409 when the same key came with a different request."""
+    """Record a job, then enqueue it; returns its id (see `submit`)."""
+    return submit(
+        user_id=user_id,
+        job_type=job_type,
+        payload=payload,
+        priority=priority,
+        idempotency_key=idempotency_key,
+    ).job_id
+
+
+def submit(
+    *,
+    user_id: int,
+    job_type: str,
+    payload: dict[str, Any],
+    priority: JobPriority = JobPriority.NORMAL,
+    idempotency_key: str | None = None,
+) -> SubmittedJob:
+    """Record a job, then enqueue it. A repeated idempotency key returns the first job, or
+    raises 409 when the same key came with a different request.
+
+    Nothing touches PostgreSQL after the commit: a connection lost then would answer an error
+    for a job that exists (and a client retrying without a key would submit it twice). A
+    connection lost during the commit leaves its fate unknown: a fresh connection asks; when
+    none can be had, the id goes to the late enqueues (enqueued if the row exists) and the
+    error (a 503) goes to the client.
+    """
     fingerprint = request_fingerprint(job_type, payload, priority) if idempotency_key else None
     if idempotency_key:
         existing = _job_for_key(user_id, idempotency_key, fingerprint)
         if existing:
             return existing
-    job = Job(
-        id=new_job_id(),
-        user_id=user_id,
-        job_type=job_type,
-        priority=int(priority),
-        payload=payload,
-        status=JobStatus.QUEUED.value,
-        idempotency_key=idempotency_key,
-        idempotency_fingerprint=fingerprint,
+    job_id = new_job_id()
+    db.session.add(
+        Job(
+            id=job_id,
+            user_id=user_id,
+            job_type=job_type,
+            priority=int(priority),
+            payload=payload,
+            status=JobStatus.QUEUED.value,
+            idempotency_key=idempotency_key,
+            idempotency_fingerprint=fingerprint,
+        )
     )
-    db.session.add(job)
     try:
         db.session.commit()
     except IntegrityError:
@@ -243,14 +391,37 @@ def submit_job(
             if existing:
                 return existing
         raise
-    _enqueue_after_commit([(job.id, user_id, int(priority), 0.0)])
-    log.info("job submitted", extra={"job_id": job.id, "job_type": job_type, "user_id": user_id})
-    return job.id
+    except sqlalchemy.exc.DBAPIError as exc:
+        if not database_unavailable(exc) or not _committed_after_all(job_id):
+            raise
+    _enqueue_after_commit([(job_id, user_id, int(priority), 0.0)])
+    log.info("job submitted", extra={"job_id": job_id, "job_type": job_type, "user_id": user_id})
+    return SubmittedJob(job_id, JobStatus.QUEUED.value)
 
 
-def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> str | None:
+def _committed_after_all(job_id: str) -> bool:
+    """Whether a commit whose answer was lost took effect; raises while PostgreSQL is away,
+    after handing the id to the late enqueues."""
+    try:
+        db.session.rollback()
+    except sqlalchemy.exc.DBAPIError:
+        db.session.remove()  # the dead connection goes; the pool hands out a live one
+    try:
+        with db.engine.connect() as sql:
+            found = sql.scalar(select(JOBS.c.id).where(JOBS.c.id == job_id))
+    except sqlalchemy.exc.DBAPIError:
+        _late_enqueues().add([job_id])
+        raise
+    if found:
+        log.warning(
+            "the commit's answer was lost but the job was recorded", extra={"job_id": job_id}
+        )
+    return found is not None
+
+
+def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> SubmittedJob | None:
     row = db.session.execute(
-        select(Job.id, Job.idempotency_fingerprint).where(
+        select(Job.id, Job.status, Job.idempotency_fingerprint).where(
             Job.user_id == user_id, Job.idempotency_key == key
         )
     ).first()
@@ -261,7 +432,7 @@ def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> str | None:
             "This Idempotency-Key was already used with a different request",
             code="idempotency_key_reused",
         )
-    return row.id
+    return SubmittedJob(row.id, row.status)
 
 
 def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
@@ -602,9 +773,9 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
     conn, registered = _redis()
     try:
         registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # PostgreSQL has the cancel: a claim of this job acks it without running it.
-        log.warning("cancel not applied in Redis", extra={"job_id": job_id})
+        outage_log("redis").failed("cancel", exc)
     log.info("job cancel", extra={"job_id": job_id, "status": job.status})
     return job
 
@@ -633,8 +804,8 @@ def queue_position(*, job_id: str) -> int | None:
     Redis cannot be reached (the rest of a job's status comes from PostgreSQL)."""
     try:
         rank = get_redis().zrank(_key("queue"), job_id)
-    except redis.RedisError:
-        log.warning("queue position unknown: Redis unreachable", extra={"job_id": job_id})
+    except redis.RedisError as exc:
+        outage_log("redis").failed("queue position", exc)
         return None
     return None if rank is None else int(rank) + 1
 
@@ -705,8 +876,8 @@ def queue_stats() -> dict[str, Any]:
             "leased": running,
             "users_eligible": eligible_users,
         }
-    except redis.RedisError:
-        log.warning("queue stats without Redis figures: Redis unreachable")
+    except redis.RedisError as exc:
+        outage_log("redis").failed("queue stats", exc)
     return {
         "queue_size": by_status[JobStatus.QUEUED.value] + by_status[JobStatus.SCHEDULED.value],
         "queued": by_status[JobStatus.QUEUED.value],

@@ -24,6 +24,7 @@ import redis
 from flask import Flask, g, request
 
 from server.errors import Forbidden
+from server.outages import outage_log
 from server.security_manager.passwords import (
     dummy_password_check,
     hash_cost,
@@ -85,8 +86,8 @@ def init_app(app: Flask) -> None:
                     status=response.status_code,
                     settings=settings,
                 )
-            except redis.RedisError:
-                log.warning("IP signal counter unavailable")
+            except redis.RedisError as exc:
+                outage_log("redis").failed("IP signal counter", exc)
         return response
 
     @app.after_request
