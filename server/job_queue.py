@@ -47,6 +47,9 @@ QUEUE_NAME = "default"
 KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
 MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
+STATE_KEY = KEY_PREFIX + "state"
+REBUILD_LOCK_KEY = KEY_PREFIX + "rebuild"
+REBUILD_LOCK_SECONDS = 120.0
 ENQUEUE_CHUNK = 500
 JOBS = Job.__table__
 
@@ -123,6 +126,11 @@ class _Scripts:
         self.cancel = conn.register_script(scripts.CANCEL)
         self.hold_lock = conn.register_script(scripts.HOLD_LOCK)
         self.release_lock = conn.register_script(scripts.RELEASE_LOCK)
+        self.finish_rebuild = conn.register_script(scripts.FINISH_REBUILD)
+
+
+class QueueStateLost(Exception):
+    """Redis no longer holds the queue's state (flushed, or restarted empty): rebuild it."""
 
 
 def _redis() -> tuple[redis.Redis, _Scripts]:
@@ -482,11 +490,14 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
     settings = _settings()
     conn, registered = _redis()
     token = secrets.token_hex(16)
-    raw = registered.claim(
-        keys=QUEUE_KEYS,
-        args=[settings.job_queue_max_per_user, limit, _ms(settings.job_queue_lease_seconds), token],
-    )
-    if not raw:
+    args = [settings.job_queue_max_per_user, limit, _ms(settings.job_queue_lease_seconds), token]
+    raw = registered.claim(keys=QUEUE_KEYS, args=args)
+    if raw == "lost":
+        # Redis lost its data: claim nothing until the line and the per-user counts are rebuilt.
+        if rebuild_queue_state(owner=worker_id) == "busy":
+            return []
+        raw = registered.claim(keys=QUEUE_KEYS, args=args)
+    if not raw or raw == "lost":
         return []
     ids = raw[0::2]
     try:
@@ -540,7 +551,10 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
 
 
 def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> list[int]:
-    """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked."""
+    """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked.
+
+    Raises `QueueStateLost` when Redis lost the queue's data (every lease with it).
+    """
     if not leases:
         return []
     _conn, registered = _redis()
@@ -548,7 +562,10 @@ def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> li
     args: list[Any] = [lease_ms]
     for job_id, token in leases:
         args += [job_id, token]
-    return [int(x) for x in registered.renew(keys=QUEUE_KEYS, args=args)]
+    raw = registered.renew(keys=QUEUE_KEYS, args=args)
+    if raw == "lost":
+        raise QueueStateLost("the queue's Redis state is gone")
+    return [int(x) for x in raw]
 
 
 def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
@@ -782,7 +799,10 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
 
 def cancel_state(*, job_id: str, lease_token: str) -> int:
     """0 when the lease is lost, 1 when held, 2 when held and a cancel was asked for."""
-    return renew_leases([(job_id, lease_token)], renew=False)[0]
+    try:
+        return renew_leases([(job_id, lease_token)], renew=False)[0]
+    except QueueStateLost:
+        return 0
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -987,6 +1007,35 @@ def release_maintenance_lock(*, owner: str) -> None:
     registered.release_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner])
 
 
+def rebuild_queue_state(*, owner: str) -> str:
+    """Rebuild the queue's Redis state from PostgreSQL when Redis lost it; once across
+    processes.
+
+    The claim and the heartbeat see the loss (the state marker is gone) and call this. One
+    caller takes the rebuild lock and reconciles; the marker is written at the end, and only
+    if the lock survived (a flush during the rebuild is seen again). Returns "whole" (nothing
+    was lost), "rebuilt", or "busy" (another caller is rebuilding).
+    """
+    conn, registered = _redis()
+    if conn.exists(STATE_KEY):
+        return "whole"
+    if not conn.set(REBUILD_LOCK_KEY, owner, nx=True, px=_ms(REBUILD_LOCK_SECONDS)):
+        return "busy"
+    log.warning(
+        "the queue's Redis state is gone (flushed, or restarted without its data); "
+        "rebuilding it from PostgreSQL",
+        extra={"owner": owner},
+    )
+    try:
+        counts = reconcile()
+    except BaseException:
+        registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
+        raise
+    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY], args=[owner])
+    log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
+    return "rebuilt"
+
+
 def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
     with db.engine.connect() as sql:
         result = sql.execution_options(stream_results=True, yield_per=size).execute(statement)
@@ -996,11 +1045,33 @@ def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
 def reconcile() -> dict[str, int]:
     """Enqueue every job PostgreSQL says is waiting (or running) that Redis does not hold.
 
-    Jobs are enqueued in (priority, created) order, so after a Redis wipe the line comes back
-    in the same order. Enqueueing is idempotent, so a job is never held twice.
+    A running job whose lease Redis lost goes back to waiting first (whoever runs it is fenced
+    out), so it takes its old place: jobs are enqueued in (priority, created) order, and after
+    a Redis wipe the line comes back in the same order. Enqueueing is idempotent, so a job is
+    never held twice.
     """
     conn = get_redis()
     counts = {"enqueued": 0, "requeued_running": 0}
+    running = select(JOBS.c.id, JOBS.c.lease_token).where(JOBS.c.status == JobStatus.RUNNING.value)
+    for rows in _iter_rows(running):
+        held = conn.hmget(_key("jobs"), [row.id for row in rows])
+        orphans = [row for row, present in zip(rows, held, strict=True) if present is None]
+        for row in orphans:
+            with db.engine.begin() as sql:
+                counts["requeued_running"] += sql.execute(
+                    update(JOBS)
+                    .where(
+                        JOBS.c.id == row.id,
+                        JOBS.c.status == JobStatus.RUNNING.value,
+                        JOBS.c.lease_token.is_not_distinct_from(row.lease_token),
+                    )
+                    .values(
+                        status=JobStatus.QUEUED.value,
+                        lease_token=None,
+                        worker_id=None,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
     now = utcnow()
     waiting = (
         select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
@@ -1021,31 +1092,6 @@ def reconcile() -> dict[str, int]:
         ]
         if missing:
             counts["enqueued"] += enqueue(missing)
-    running = select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.lease_token).where(
-        JOBS.c.status == JobStatus.RUNNING.value
-    )
-    for rows in _iter_rows(running):
-        held = conn.hmget(_key("jobs"), [row.id for row in rows])
-        orphans = [row for row, present in zip(rows, held, strict=True) if present is None]
-        for row in orphans:
-            # Redis lost the lease (a wipe): whoever runs it is fenced out; run it again.
-            with db.engine.begin() as sql:
-                moved = sql.execute(
-                    update(JOBS)
-                    .where(
-                        JOBS.c.id == row.id,
-                        JOBS.c.status == JobStatus.RUNNING.value,
-                        JOBS.c.lease_token.is_not_distinct_from(row.lease_token),
-                    )
-                    .values(
-                        status=JobStatus.QUEUED.value,
-                        lease_token=None,
-                        worker_id=None,
-                        updated_at=utcnow(),
-                    )
-                ).rowcount
-            if moved:
-                counts["requeued_running"] += enqueue([(row.id, row.user_id, row.priority, 0.0)])
     if counts["enqueued"] or counts["requeued_running"]:
         log.warning("reconciler enqueued jobs Redis did not hold", extra=counts)
     return counts

@@ -28,12 +28,13 @@ from typing import Any
 
 import redis
 from flask import Flask
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import job_handlers, job_queue
+from server.errors import database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
 from server.logging_config import current_job_id
+from server.outages import outage_log
 
 log = logging.getLogger("server.worker")
 
@@ -45,13 +46,28 @@ HEARTBEAT_MAX_SECONDS = 0.5
 _STOP = object()
 
 
+def _redis_outage(exc: BaseException) -> bool:
+    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+
+
 def is_transient_outage(exc: BaseException) -> bool:
     """True for a lost connection to Redis or PostgreSQL: worth trying again later."""
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return True
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    return _redis_outage(exc) or database_unavailable(exc)
+
+
+def _log_failure(where: str, exc: BaseException, message: str, **extra: Any) -> None:
+    """Log a failure met by a background thread (call it inside the `except`).
+
+    An outage of Redis or PostgreSQL is expected to happen and to pass: it goes to that
+    dependency's outage log (a line when it starts, a summary while it lasts, no traceback).
+    Anything else is logged with its traceback.
+    """
+    if _redis_outage(exc):
+        outage_log("redis").failed(where, exc)
+    elif database_unavailable(exc):
+        outage_log("database").failed(where, exc)
+    else:
+        log.exception(message, extra=extra)
 
 
 class _Run:
@@ -170,8 +186,9 @@ class WorkerPool:
                 claimed: list[ClaimedJob] = []
                 try:
                     claimed = job_queue.claim_jobs(worker_id=self.name, limit=free)
-                except Exception:
-                    log.exception("claim failed; retrying", extra={"worker": self.name})
+                    outage_log("redis").recovered()
+                except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                    _log_failure("claim", exc, "claim failed; retrying", worker=self.name)
                 for item in claimed:
                     spec = job_handlers.get_handler(item.job_type)
                     timeout = spec.timeout_seconds if spec else 60.0
@@ -354,9 +371,12 @@ class WorkerPool:
         for attempt in range(RECORD_ATTEMPTS):
             try:
                 job_queue.record_outcomes(batch)
+                outage_log("database").recovered()
                 break
-            except Exception as exc:
-                log.exception("recording outcomes failed", extra={"jobs": len(batch)})
+            except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                _log_failure(
+                    "recording outcomes", exc, "recording outcomes failed", jobs=len(batch)
+                )
                 if len(batch) > 1 and not is_transient_outage(exc):
                     self._record_one_at_a_time(batch)
                     break
@@ -375,8 +395,13 @@ class WorkerPool:
             try:
                 job_queue.record_outcomes([outcome])
                 continue
-            except Exception as exc:
-                log.exception("recording an outcome failed", extra={"job_id": outcome.job_id})
+            except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                _log_failure(
+                    "recording an outcome",
+                    exc,
+                    "recording an outcome failed",
+                    job_id=outcome.job_id,
+                )
                 if is_transient_outage(exc) or outcome.kind == OutcomeKind.FAILED:
                     continue  # its lease expires and the reaper puts it back in line
                 reason = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -405,8 +430,11 @@ class WorkerPool:
                     states = job_queue.renew_leases(
                         [(run.claimed.job_id, run.claimed.lease_token) for run in runs]
                     )
-                except Exception:
-                    log.exception("lease renewal failed", extra={"worker": self.name})
+                except job_queue.QueueStateLost:
+                    self._lost_with_the_queue_state(runs)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                    _log_failure("lease renewal", exc, "lease renewal failed", worker=self.name)
                     continue
                 with self._held_lock:
                     # A run that finished while the renewal was on its way gave its lease up
@@ -422,6 +450,20 @@ class WorkerPool:
                         log.warning("lease lost", extra={"job_id": run.claimed.job_id})
                     elif state == 2:
                         run.context.cancel_requested = True
+
+    def _lost_with_the_queue_state(self, runs: list[_Run]) -> None:
+        # Redis lost its data and every lease with it: these runs are fenced out (the rebuild
+        # puts their jobs back in line) and stop at their next check.
+        for run in runs:
+            run.context.lease_lost = True
+        log.warning(
+            "leases lost with the queue's Redis state; their jobs will run again",
+            extra={"worker": self.name, "jobs": len(runs)},
+        )
+        try:
+            job_queue.rebuild_queue_state(owner=self.name)
+        except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+            _log_failure("queue state rebuild", exc, "rebuilding the queue's state failed")
 
 
 class MaintenanceLoop:
@@ -465,8 +507,10 @@ class MaintenanceLoop:
                     if time.monotonic() >= next_reconcile:
                         job_queue.reconcile()
                         next_reconcile = time.monotonic() + self.reconcile_interval
-                except Exception:
-                    log.exception("queue maintenance failed; next round retries")
+                except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                    _log_failure(
+                        "queue maintenance", exc, "queue maintenance failed; next round retries"
+                    )
                 finally:
                     db.session.remove()
             try:
@@ -476,11 +520,14 @@ class MaintenanceLoop:
 
 
 def reconcile_at_start(app: Flask) -> None:
-    """Enqueue what PostgreSQL says is waiting, before workers start claiming."""
+    """Enqueue what PostgreSQL says is waiting, before workers start claiming (and write the
+    queue's state marker when Redis has none)."""
     with app.app_context():
         try:
-            counts = job_queue.reconcile()
-            log.info("start-up reconcile done", extra=counts)
+            owner = f"{socket.gethostname()}:{os.getpid()}"
+            if job_queue.rebuild_queue_state(owner=owner) == "whole":
+                counts = job_queue.reconcile()
+                log.info("start-up reconcile done", extra=counts)
         except Exception:
             log.exception("start-up reconcile failed; the periodic reconciler retries")
         finally:

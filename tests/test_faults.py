@@ -214,3 +214,58 @@ def test_the_database_being_unreachable_answers_503_not_500(make_app, client):
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert error_of(response)["details"] == {"dependency": "database"}
+
+
+def test_after_redis_loses_its_data_the_line_and_the_per_user_cap_are_back_within_a_second(
+    make_app, run_pool, handler, redis_conn
+):
+    import threading
+    import time
+
+    from sqlalchemy import func, select
+
+    from server import job_queue
+    from server.models import Job
+    from tests.queue_helpers import fetch_job, make_user
+
+    app = make_app(job_queue_max_per_user=1)
+    release = threading.Event()
+
+    def steady(job):
+        while not release.is_set():
+            time.sleep(0.02)
+            job.check_cancelled()
+        return {"ok": True}
+
+    handler("steady", steady)
+
+    def running_of(user):
+        db.session.rollback()
+        return db.session.scalar(
+            select(func.count()).where(Job.user_id == user, Job.status == "running")
+        )
+
+    with app.app_context():
+        user = make_user()
+        first, *waiting = (
+            job_queue.submit_job(user_id=user, job_type="steady", payload={}) for _ in range(3)
+        )
+        run_pool(app, threads=3)
+        wait_for(lambda: fetch_job(first).status == "running")
+
+        redis_conn.flushdb()  # what a restart without persistence, or FLUSHALL, does
+        lost_at = time.monotonic()
+        late = job_queue.submit_job(user_id=user, job_type="steady", payload={})
+        most_running = 0
+        while time.monotonic() - lost_at < 1.0:
+            most_running = max(most_running, running_of(user))
+            time.sleep(0.02)
+        # Within a second: every waiting job is back in line, the one that was running too
+        # (its old run is fenced out), and the user still runs one job at a time.
+        held = redis_conn.hmget(JOBS_HASH, [first, *waiting, late])
+        assert all(held), held
+        assert most_running <= 1
+        assert redis_conn.exists(job_queue.STATE_KEY)
+        release.set()
+        for job_id in (first, *waiting, late):
+            wait_for(lambda job_id=job_id: fetch_job(job_id).status == "succeeded", timeout=20)
