@@ -45,7 +45,6 @@ class OutageLog:
             self._affected_since_line += 1
             if self._down_since is None:
                 self._down_since = self._last_line = now
-                self._affected_since_line = 0
                 message = f"{self.dependency} unavailable"
             elif now - self._last_line >= self.summary_seconds:
                 self._last_line = now

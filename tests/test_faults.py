@@ -269,3 +269,25 @@ def test_after_redis_loses_its_data_the_line_and_the_per_user_cap_are_back_withi
         release.set()
         for job_id in (first, *waiting, late):
             wait_for(lambda job_id=job_id: fetch_job(job_id).status == "succeeded", timeout=20)
+
+
+def test_a_long_outage_is_summarised_periodically_with_the_count_it_affected(server_log):
+    import time
+
+    from server.outages import OutageLog
+
+    outage = OutageLog("search-index", summary_seconds=0.2)
+    error = ConnectionError("Connection refused")
+    for _ in range(50):
+        outage.failed("request", error)
+    time.sleep(0.25)
+    for _ in range(10):
+        outage.failed("request", error)
+    outage.recovered()
+    outage.recovered()
+    lines = [(r.getMessage(), r.affected) for r in server_log.records if r.name == "server.outages"]
+    assert lines == [
+        ("search-index unavailable", 1),
+        ("search-index still unavailable", 50),
+        ("search-index available again", 60),
+    ]

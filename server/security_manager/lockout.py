@@ -12,7 +12,6 @@ exists. If Redis is down the checks fail open (logins are served) and a warning 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import redis
@@ -20,8 +19,6 @@ import redis
 from server.config import Settings
 from server.outages import outage_log
 from server.security_manager.counters import add_in_window, incr_in_window
-
-log = logging.getLogger("server.security")
 
 ACCOUNT_FAILURES = "login_failures:account:"
 ACCOUNT_LOCK = "login_lock:account:"
