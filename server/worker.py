@@ -454,12 +454,14 @@ class WorkerPool:
     def _lost_with_the_queue_state(self, runs: list[_Run]) -> None:
         # Redis lost its data and every lease with it: these runs are fenced out (the rebuild
         # puts their jobs back in line) and stop at their next check.
-        for run in runs:
+        newly_lost = [run for run in runs if not run.context.lease_lost]
+        for run in newly_lost:
             run.context.lease_lost = True
-        log.warning(
-            "leases lost with the queue's Redis state; their jobs will run again",
-            extra={"worker": self.name, "jobs": len(runs)},
-        )
+        if newly_lost:
+            log.warning(
+                "leases lost with the queue's Redis state; their jobs will run again",
+                extra={"worker": self.name, "jobs": len(newly_lost)},
+            )
         try:
             job_queue.rebuild_queue_state(owner=self.name)
         except Exception as exc:  # noqa: BLE001 - logged by _log_failure

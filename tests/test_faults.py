@@ -291,3 +291,35 @@ def test_a_long_outage_is_summarised_periodically_with_the_count_it_affected(ser
         ("search-index still unavailable", 50),
         ("search-index available again", 60),
     ]
+
+
+def test_a_job_running_when_redis_loses_its_data_is_fenced_out_and_runs_again_at_once(
+    make_app, run_pool, handler, redis_conn
+):
+    import time
+
+    from server import job_queue
+    from tests.queue_helpers import fetch_job, make_user
+
+    app = make_app(job_queue_lease_seconds=1.5)
+    runs = []
+
+    def checks_often(job):
+        runs.append(job.attempt)
+        deadline = time.monotonic() + (30 if len(runs) == 1 else 0)
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            job.check_cancelled()
+        return {"runs": len(runs)}
+
+    handler("checks_often", checks_often)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="checks_often", payload={})
+        run_pool(app, threads=1)
+        wait_for(lambda: fetch_job(job_id).status == "running")
+        redis_conn.flushdb()
+        # The only thread is busy, so nothing claims: the heartbeat sees the loss, the run is
+        # fenced out and stops at its next check, and the job runs again (not after the
+        # reconciler's minute).
+        row = wait_for(lambda: fetch_job(job_id).status == "succeeded" and fetch_job(job_id))
+    assert row.result == {"runs": 2} and row.attempts == 2
