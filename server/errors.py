@@ -26,6 +26,9 @@ from server.outages import outage_log
 
 log = logging.getLogger("server.errors")
 
+# What a 503 for a backing service that is down tells clients to wait.
+RETRY_AFTER_SECONDS = 5
+
 CODES_BY_STATUS = {
     400: "bad_request",
     401: "unauthorized",
@@ -123,9 +126,6 @@ def unavailable_response(dependency: str):
         {"dependency": dependency},
     )
     return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
-RETRY_AFTER_SECONDS = 5
 
 
 class ErrorBody(Schema):

@@ -128,6 +128,33 @@ def test_a_connection_killed_just_after_the_commit_still_answers_202_and_enqueue
     assert status.status_code == 200 and status.get_json()["status"] == "queued"
 
 
+def test_a_commit_whose_answer_was_lost_is_found_and_its_job_enqueued(
+    client, admin, app, pg_admin, redis_conn
+):
+    lost = []
+
+    def commit_then_lose_the_answer(connection):
+        # The server commits, then the connection dies before the client hears back.
+        if not lost:
+            lost.append(backend_pid(connection))
+            pgconn = connection.connection.dbapi_connection.pgconn
+            pgconn.exec_(b"COMMIT")
+            pgconn.exec_(b"BEGIN")
+            terminate(pg_admin, lost[0])
+
+    event.listen(db.engine, "commit", commit_then_lose_the_answer)
+    try:
+        response = submit(client, admin)
+    finally:
+        event.remove(db.engine, "commit", commit_then_lose_the_answer)
+    assert lost
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id = response.get_json()["job_id"]
+    assert redis_conn.hexists(JOBS_HASH, job_id)
+    listed = client.get("/api/user/jobs", headers=admin.headers).get_json()
+    assert [job["job_id"] for job in listed["items"]] == [job_id]
+
+
 def test_idle_connections_killed_between_requests_are_replaced_not_answered_500(
     client, admin, app, pg_admin
 ):
