@@ -16,12 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+import sqlalchemy.exc
 from apiflask import APIFlask, HTTPError, Schema
 from apiflask.fields import Dict, Integer, Nested, String
 from flask import g, has_request_context
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from server.outages import outage_log
+
 log = logging.getLogger("server.errors")
+
+# What a 503 for a backing service that is down tells clients to wait.
+RETRY_AFTER_SECONDS = 5
 
 CODES_BY_STATUS = {
     400: "bad_request",
@@ -124,6 +130,31 @@ class ServiceUnavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when PostgreSQL could not be reached or the connection died: worth retrying.
+
+    The driver's OperationalError covers a refused or terminated connection (and a deadlock or
+    serialisation failure, which a retry also cures); a full pool raises SQLAlchemy's own
+    TimeoutError.
+    """
+    if isinstance(exc, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.OperationalError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.InterfaceError):
+        return True
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def unavailable_response(dependency: str):
+    """The 503 for a backing service that is down: JSON, with a `Retry-After`."""
+    body = error_body(
+        503,
+        "unavailable",
+        "A backing service is temporarily unavailable; try again shortly.",
+        {"dependency": dependency},
+    )
+    return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 class ErrorBody(Schema):
     status = Integer(required=True, metadata={"description": "HTTP status code"})
     code = String(required=True, metadata={"description": "Stable machine-readable code"})
@@ -203,17 +234,18 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_unavailable(exc: Exception):
-        # A dependency being down is not a bug in the request: say so, and say retry.
-        log.warning(
-            "redis unavailable", extra={"request_id": g.get("request_id"), "error": str(exc)}
-        )
-        body = error_body(
-            503,
-            "unavailable",
-            "A backing service is temporarily unavailable; try again shortly.",
-            {"dependency": "redis"},
-        )
-        return body, 503, {"Retry-After": "5"}
+        # A dependency being down is not a bug in the request: say so, and say retry. The
+        # outage is logged when it starts and ends, not once per request.
+        outage_log("redis").failed("request", exc)
+        return unavailable_response("redis")
+
+    @app.errorhandler(sqlalchemy.exc.DBAPIError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _database_unavailable(exc: Exception):
+        if not database_unavailable(exc):
+            return _unexpected(exc)
+        outage_log("database").failed("request", exc)
+        return unavailable_response("database")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -18,12 +18,14 @@ import logging
 import random
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
+import sqlalchemy.exc
 from flask import current_app
 from sqlalchemy import Text, bindparam, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,11 +33,12 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
 from server.config import Settings
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, database_unavailable
 from server.extensions import db
 from server.models import Job, JobStatus
 from server.models.base import as_utc, utcnow
 from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, new_job_id
+from server.outages import outage_log
 from server.redis_client import get_redis
 
 log = logging.getLogger("server.job_queue")
@@ -44,6 +47,9 @@ QUEUE_NAME = "default"
 KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
 MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
+STATE_KEY = KEY_PREFIX + "state"
+REBUILD_LOCK_KEY = KEY_PREFIX + "rebuild"
+REBUILD_LOCK_SECONDS = 120.0
 ENQUEUE_CHUNK = 500
 # The per-user cap's subject for jobs of the service itself (no user): user ids start at 1.
 SERVICE_SUBJECT = "0"
@@ -122,6 +128,11 @@ class _Scripts:
         self.cancel = conn.register_script(scripts.CANCEL)
         self.hold_lock = conn.register_script(scripts.HOLD_LOCK)
         self.release_lock = conn.register_script(scripts.RELEASE_LOCK)
+        self.finish_rebuild = conn.register_script(scripts.FINISH_REBUILD)
+
+
+class QueueStateLost(Exception):
+    """Redis no longer holds the queue's state (flushed, or restarted empty): rebuild it."""
 
 
 def _redis() -> tuple[redis.Redis, _Scripts]:
@@ -206,9 +217,127 @@ def enqueue(jobs: Sequence[tuple[str, int, int, float]]) -> int:
 def _enqueue_after_commit(jobs: Sequence[tuple[str, int, int, float]]) -> None:
     try:
         enqueue(jobs)
-    except redis.RedisError:
-        # The row is committed: the reconciler enqueues it when Redis answers again.
-        log.warning("enqueue failed; the reconciler will enqueue", extra={"jobs": len(jobs)})
+        outage_log("redis").recovered()
+    except redis.RedisError as exc:
+        # The rows are committed: a background thread enqueues them as soon as Redis answers.
+        outage_log("redis").failed("enqueue", exc)
+        _late_enqueues().add([job_id for job_id, *_ in jobs])
+
+
+class LateEnqueues:
+    """Enqueues, within about a second, jobs committed but not enqueued by their submit.
+
+    Redis may be down at the submit, or the connection to PostgreSQL may die while the commit
+    is answered, leaving the submit unsure whether the row exists. Either way the job id comes
+    here; a thread (started on first use, gone when nothing is left) asks PostgreSQL which of
+    them are waiting and enqueues those, retrying every second or faster until both answer.
+    The reconciler would find them too, but only at its next round (a minute by default).
+    """
+
+    MAX_HELD = 10_000  # past this the reconciler's round catches the rest
+    RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0)
+
+    def __init__(self, app):
+        self.app = app
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_ids: Iterable[str]) -> None:
+        """Hold these job ids until they are in Redis (or no longer waiting)."""
+        with self._lock:
+            for job_id in job_ids:
+                if len(self._ids) < self.MAX_HELD:
+                    self._ids.add(job_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="job-late-enqueue", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    def _run(self) -> None:
+        failures = 0
+        with self.app.app_context():
+            while True:
+                with self._lock:
+                    ids = list(self._ids)
+                    if not ids:
+                        self._thread = None
+                        return
+                try:
+                    enqueue_waiting(ids)
+                except Exception as exc:
+                    if isinstance(exc, redis.RedisError):
+                        outage_log("redis").failed("late enqueue", exc)
+                    elif database_unavailable(exc):
+                        outage_log("database").failed("late enqueue", exc)
+                    else:
+                        log.exception("late enqueue failed; retrying", extra={"jobs": len(ids)})
+                    delay = self.RETRY_SECONDS[min(failures, len(self.RETRY_SECONDS) - 1)]
+                    failures += 1
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                    continue
+                finally:
+                    db.session.remove()
+                failures = 0
+                with self._lock:
+                    self._ids.difference_update(ids)
+                log.info("jobs enqueued after their submit", extra={"jobs": len(ids)})
+
+
+def _late_enqueues() -> LateEnqueues:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    found = app.extensions.get("job_queue_late_enqueues")
+    if found is None:
+        with _late_lock:
+            found = app.extensions.setdefault("job_queue_late_enqueues", LateEnqueues(app))
+    return found
+
+
+_late_lock = threading.Lock()
+
+
+def enqueue_waiting(job_ids: Sequence[str]) -> int:
+    """Enqueue those of these jobs that PostgreSQL says are waiting; returns how many were
+    added (jobs Redis already holds are skipped)."""
+    now = utcnow()
+    with db.engine.connect() as sql:
+        rows = sql.execute(
+            select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
+            .where(JOBS.c.id.in_(list(job_ids)), JOBS.c.status.in_(WAITING_STATUSES))
+            .order_by(JOBS.c.priority, JOBS.c.created_at, JOBS.c.id)
+        ).all()
+    if not rows:
+        return 0
+    added = enqueue(
+        [
+            (
+                row.id,
+                row.user_id,
+                row.priority,
+                (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0,
+            )
+            for row in rows
+        ]
+    )
+    outage_log("redis").recovered()
+    return added
+
+
+@dataclass
+class SubmittedJob:
+    """What a submit returns: the job's id and its status (a repeated key: the first job's)."""
+
+    job_id: str
+    status: str
 
 
 def submit_job(
@@ -219,24 +348,51 @@ def submit_job(
     priority: JobPriority = JobPriority.NORMAL,
     idempotency_key: str | None = None,
 ) -> str:
-    """Record a job, then enqueue it; returns its id. A repeated idempotency key returns the
-    first job's id, or raises 409 when the same key came with a different request."""
+    """Record a job, then enqueue it; returns its id (see `submit`)."""
+    return submit(
+        user_id=user_id,
+        job_type=job_type,
+        payload=payload,
+        priority=priority,
+        idempotency_key=idempotency_key,
+    ).job_id
+
+
+def submit(
+    *,
+    user_id: int,
+    job_type: str,
+    payload: dict[str, Any],
+    priority: JobPriority = JobPriority.NORMAL,
+    idempotency_key: str | None = None,
+) -> SubmittedJob:
+    """Record a job, then enqueue it. A repeated idempotency key returns the first job, or
+    raises 409 when the same key came with a different request.
+
+    Nothing touches PostgreSQL after the commit: a connection lost then would answer an error
+    for a job that exists (and a client retrying without a key would submit it twice). A
+    connection lost during the commit leaves its fate unknown: a fresh connection asks; when
+    none can be had, the id goes to the late enqueues (enqueued if the row exists) and the
+    error (a 503) goes to the client.
+    """
     fingerprint = request_fingerprint(job_type, payload, priority) if idempotency_key else None
     if idempotency_key:
         existing = _job_for_key(user_id, idempotency_key, fingerprint)
         if existing:
             return existing
-    job = Job(
-        id=new_job_id(),
-        user_id=user_id,
-        job_type=job_type,
-        priority=int(priority),
-        payload=payload,
-        status=JobStatus.QUEUED.value,
-        idempotency_key=idempotency_key,
-        idempotency_fingerprint=fingerprint,
+    job_id = new_job_id()
+    db.session.add(
+        Job(
+            id=job_id,
+            user_id=user_id,
+            job_type=job_type,
+            priority=int(priority),
+            payload=payload,
+            status=JobStatus.QUEUED.value,
+            idempotency_key=idempotency_key,
+            idempotency_fingerprint=fingerprint,
+        )
     )
-    db.session.add(job)
     try:
         db.session.commit()
     except IntegrityError:
@@ -246,14 +402,37 @@ def submit_job(
             if existing:
                 return existing
         raise
-    _enqueue_after_commit([(job.id, user_id, int(priority), 0.0)])
-    log.info("job submitted", extra={"job_id": job.id, "job_type": job_type, "user_id": user_id})
-    return job.id
+    except sqlalchemy.exc.DBAPIError as exc:
+        if not database_unavailable(exc) or not _committed_after_all(job_id):
+            raise
+    _enqueue_after_commit([(job_id, user_id, int(priority), 0.0)])
+    log.info("job submitted", extra={"job_id": job_id, "job_type": job_type, "user_id": user_id})
+    return SubmittedJob(job_id, JobStatus.QUEUED.value)
 
 
-def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> str | None:
+def _committed_after_all(job_id: str) -> bool:
+    """Whether a commit whose answer was lost took effect; raises while PostgreSQL is away,
+    after handing the id to the late enqueues."""
+    try:
+        db.session.rollback()
+    except sqlalchemy.exc.DBAPIError:
+        db.session.remove()  # the dead connection goes; the pool hands out a live one
+    try:
+        with db.engine.connect() as sql:
+            found = sql.scalar(select(JOBS.c.id).where(JOBS.c.id == job_id))
+    except sqlalchemy.exc.DBAPIError:
+        _late_enqueues().add([job_id])
+        raise
+    if found:
+        log.warning(
+            "the commit's answer was lost but the job was recorded", extra={"job_id": job_id}
+        )
+    return found is not None
+
+
+def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> SubmittedJob | None:
     row = db.session.execute(
-        select(Job.id, Job.idempotency_fingerprint).where(
+        select(Job.id, Job.status, Job.idempotency_fingerprint).where(
             Job.user_id == user_id, Job.idempotency_key == key
         )
     ).first()
@@ -264,7 +443,7 @@ def _job_for_key(user_id: int, key: str, fingerprint: str | None) -> str | None:
             "This Idempotency-Key was already used with a different request",
             code="idempotency_key_reused",
         )
-    return row.id
+    return SubmittedJob(row.id, row.status)
 
 
 def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
@@ -314,11 +493,14 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
     settings = _settings()
     conn, registered = _redis()
     token = secrets.token_hex(16)
-    raw = registered.claim(
-        keys=QUEUE_KEYS,
-        args=[settings.job_queue_max_per_user, limit, _ms(settings.job_queue_lease_seconds), token],
-    )
-    if not raw:
+    args = [settings.job_queue_max_per_user, limit, _ms(settings.job_queue_lease_seconds), token]
+    raw = registered.claim(keys=QUEUE_KEYS, args=args)
+    if raw == "lost":
+        # Redis lost its data: claim nothing until the line and the per-user counts are rebuilt.
+        if rebuild_queue_state(owner=worker_id) == "busy":
+            return []
+        raw = registered.claim(keys=QUEUE_KEYS, args=args)
+    if not raw or raw == "lost":
         return []
     ids = raw[0::2]
     try:
@@ -372,7 +554,10 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
 
 
 def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> list[int]:
-    """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked."""
+    """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked.
+
+    Raises `QueueStateLost` when Redis lost the queue's data (every lease with it).
+    """
     if not leases:
         return []
     _conn, registered = _redis()
@@ -380,7 +565,10 @@ def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> li
     args: list[Any] = [lease_ms]
     for job_id, token in leases:
         args += [job_id, token]
-    return [int(x) for x in registered.renew(keys=QUEUE_KEYS, args=args)]
+    raw = registered.renew(keys=QUEUE_KEYS, args=args)
+    if raw == "lost":
+        raise QueueStateLost("the queue's Redis state is gone")
+    return [int(x) for x in raw]
 
 
 def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
@@ -604,16 +792,19 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
     conn, registered = _redis()
     try:
         registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # PostgreSQL has the cancel: a claim of this job acks it without running it.
-        log.warning("cancel not applied in Redis", extra={"job_id": job_id})
+        outage_log("redis").failed("cancel", exc)
     log.info("job cancel", extra={"job_id": job_id, "status": job.status})
     return job
 
 
 def cancel_state(*, job_id: str, lease_token: str) -> int:
     """0 when the lease is lost, 1 when held, 2 when held and a cancel was asked for."""
-    return renew_leases([(job_id, lease_token)], renew=False)[0]
+    try:
+        return renew_leases([(job_id, lease_token)], renew=False)[0]
+    except QueueStateLost:
+        return 0
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -635,8 +826,8 @@ def queue_position(*, job_id: str) -> int | None:
     Redis cannot be reached (the rest of a job's status comes from PostgreSQL)."""
     try:
         rank = get_redis().zrank(_key("queue"), job_id)
-    except redis.RedisError:
-        log.warning("queue position unknown: Redis unreachable", extra={"job_id": job_id})
+    except redis.RedisError as exc:
+        outage_log("redis").failed("queue position", exc)
         return None
     return None if rank is None else int(rank) + 1
 
@@ -707,8 +898,8 @@ def queue_stats() -> dict[str, Any]:
             "leased": running,
             "users_eligible": eligible_users,
         }
-    except redis.RedisError:
-        log.warning("queue stats without Redis figures: Redis unreachable")
+    except redis.RedisError as exc:
+        outage_log("redis").failed("queue stats", exc)
     return {
         "queue_size": by_status[JobStatus.QUEUED.value] + by_status[JobStatus.SCHEDULED.value],
         "queued": by_status[JobStatus.QUEUED.value],
@@ -818,6 +1009,35 @@ def release_maintenance_lock(*, owner: str) -> None:
     registered.release_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner])
 
 
+def rebuild_queue_state(*, owner: str) -> str:
+    """Rebuild the queue's Redis state from PostgreSQL when Redis lost it; once across
+    processes.
+
+    The claim and the heartbeat see the loss (the state marker is gone) and call this. One
+    caller takes the rebuild lock and reconciles; the marker is written at the end, and only
+    if the lock survived (a flush during the rebuild is seen again). Returns "whole" (nothing
+    was lost), "rebuilt", or "busy" (another caller is rebuilding).
+    """
+    conn, registered = _redis()
+    if conn.exists(STATE_KEY):
+        return "whole"
+    if not conn.set(REBUILD_LOCK_KEY, owner, nx=True, px=_ms(REBUILD_LOCK_SECONDS)):
+        return "busy"
+    log.warning(
+        "the queue's Redis state is gone (flushed, or restarted without its data); "
+        "rebuilding it from PostgreSQL",
+        extra={"owner": owner},
+    )
+    try:
+        counts = reconcile()
+    except BaseException:
+        registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
+        raise
+    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY], args=[owner])
+    log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
+    return "rebuilt"
+
+
 def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
     with db.engine.connect() as sql:
         result = sql.execution_options(stream_results=True, yield_per=size).execute(statement)
@@ -827,11 +1047,33 @@ def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
 def reconcile() -> dict[str, int]:
     """Enqueue every job PostgreSQL says is waiting (or running) that Redis does not hold.
 
-    Jobs are enqueued in (priority, created) order, so after a Redis wipe the line comes back
-    in the same order. Enqueueing is idempotent, so a job is never held twice.
+    A running job whose lease Redis lost goes back to waiting first (whoever runs it is fenced
+    out), so it takes its old place: jobs are enqueued in (priority, created) order, and after
+    a Redis wipe the line comes back in the same order. Enqueueing is idempotent, so a job is
+    never held twice.
     """
     conn = get_redis()
     counts = {"enqueued": 0, "requeued_running": 0}
+    running = select(JOBS.c.id, JOBS.c.lease_token).where(JOBS.c.status == JobStatus.RUNNING.value)
+    for rows in _iter_rows(running):
+        held = conn.hmget(_key("jobs"), [row.id for row in rows])
+        orphans = [row for row, present in zip(rows, held, strict=True) if present is None]
+        for row in orphans:
+            with db.engine.begin() as sql:
+                counts["requeued_running"] += sql.execute(
+                    update(JOBS)
+                    .where(
+                        JOBS.c.id == row.id,
+                        JOBS.c.status == JobStatus.RUNNING.value,
+                        JOBS.c.lease_token.is_not_distinct_from(row.lease_token),
+                    )
+                    .values(
+                        status=JobStatus.QUEUED.value,
+                        lease_token=None,
+                        worker_id=None,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
     now = utcnow()
     waiting = (
         select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
@@ -852,31 +1094,6 @@ def reconcile() -> dict[str, int]:
         ]
         if missing:
             counts["enqueued"] += enqueue(missing)
-    running = select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.lease_token).where(
-        JOBS.c.status == JobStatus.RUNNING.value
-    )
-    for rows in _iter_rows(running):
-        held = conn.hmget(_key("jobs"), [row.id for row in rows])
-        orphans = [row for row, present in zip(rows, held, strict=True) if present is None]
-        for row in orphans:
-            # Redis lost the lease (a wipe): whoever runs it is fenced out; run it again.
-            with db.engine.begin() as sql:
-                moved = sql.execute(
-                    update(JOBS)
-                    .where(
-                        JOBS.c.id == row.id,
-                        JOBS.c.status == JobStatus.RUNNING.value,
-                        JOBS.c.lease_token.is_not_distinct_from(row.lease_token),
-                    )
-                    .values(
-                        status=JobStatus.QUEUED.value,
-                        lease_token=None,
-                        worker_id=None,
-                        updated_at=utcnow(),
-                    )
-                ).rowcount
-            if moved:
-                counts["requeued_running"] += enqueue([(row.id, row.user_id, row.priority, 0.0)])
     if counts["enqueued"] or counts["requeued_running"]:
         log.warning("reconciler enqueued jobs Redis did not hold", extra=counts)
     return counts

@@ -18,6 +18,8 @@ Layout:
   leases   HASH    job -> lease token
   active   HASH    user -> jobs running now
   cancel   HASH    job -> 1 when a cancel was asked for a running job
+  state    STRING  written when the state is rebuilt from PostgreSQL; its absence means Redis
+                   lost the queue's data (a flush, a restart without persistence, a failover)
 """
 
 KEY_NAMES = (
@@ -31,6 +33,7 @@ KEY_NAMES = (
     "leases",
     "active",
     "cancel",
+    "state",
 )
 
 # 2^40: room for a trillion jobs per band; band * 2^40 + seq stays exact below 2^53.
@@ -39,6 +42,7 @@ BAND_WIDTH = 1 << 40
 _PRELUDE = r"""
 local K_SEQ, K_READY, K_QUEUE, K_HEADS, K_JOBS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_DELAYED, K_RUNNING, K_LEASES, K_ACTIVE, K_CANCEL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local K_STATE = KEYS[11]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -112,10 +116,13 @@ return added
 )
 
 # ARGV: cap, max jobs, lease ms, token. Promotes due delayed jobs (bounded batch) to their
-# original score, then takes the best jobs of users under the cap. Returns {job, user, ...}.
+# original score, then takes the best jobs of users under the cap. Returns {job, user, ...},
+# or 'lost' (claiming nothing) when the state marker is gone: the state must be rebuilt first,
+# or the per-user counts and the line would be wrong.
 CLAIM = (
     _PRELUDE
     + r"""
+if redis.call('EXISTS', K_STATE) == 0 then return 'lost' end
 local cap, max_n, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 100)
@@ -155,10 +162,11 @@ return out
 )
 
 # ARGV: lease ms (0: only look), then (job, token) pairs. Per job: 0 lease lost, 1 held,
-# 2 held and a cancel was asked for.
+# 2 held and a cancel was asked for. 'lost' when the state marker is gone (see CLAIM).
 RENEW = (
     _PRELUDE
     + r"""
+if redis.call('EXISTS', K_STATE) == 0 then return 'lost' end
 local lease_ms = tonumber(ARGV[1])
 local now = nil
 local out = {}
@@ -263,4 +271,14 @@ return 0
 RELEASE_LOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# KEYS[1]: the rebuild lock, KEYS[2]: the state marker. ARGV: owner. Ends a rebuild: writes the
+# marker only if this owner still holds the lock, so a flush during the rebuild (which takes
+# the lock with it) leaves the marker absent and the loss is seen again.
+FINISH_REBUILD = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
 """

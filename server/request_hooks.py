@@ -6,13 +6,19 @@ import logging
 import re
 import uuid
 
+import redis
 from flask import Flask, g, request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.extensions import db
+from server.outages import outage_log
+from server.redis_client import get_redis
 from server.security_manager.ip_blocking import address_subject, canonical_ip
 
-log = logging.getLogger("server.security")
+log = logging.getLogger("server.request")
+security_log = logging.getLogger("server.security")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # What the request hooks note in `g` about the current request.
 PER_REQUEST_KEYS = ("ip_blocked", "api_error", "rate_limit_decision")
@@ -52,7 +58,7 @@ class CanonicalClientAddress:
             except ValueError:
                 peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
                 if peer is not None and peer != address:
-                    log.warning(
+                    security_log.warning(
                         "forwarded client address is not an IP; using the peer's",
                         extra={"forwarded_for": address[:100], "client_ip": peer},
                     )
@@ -91,8 +97,42 @@ def init_app(app: Flask) -> None:
     @app.teardown_request
     def _discard_uncommitted(_exc) -> None:
         # Services commit what they mean to keep; whatever a request left pending is dropped,
-        # even when the app context (and so the session) outlives the request.
-        db.session.rollback()
+        # even when the app context (and so the session) outlives the request. The response
+        # may already be on its way: raising here would turn it into the WSGI server's 500.
+        try:
+            db.session.rollback()
+        except Exception as exc:  # noqa: BLE001 - logged; a teardown must never raise
+            # A dead connection cannot roll back, and needs not: the server dropped the
+            # transaction with it, and the pool discards the connection.
+            log.warning(
+                "rollback at the end of a request failed; connection discarded",
+                extra={"request_id": g.get("request_id"), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            try:
+                db.session.remove()
+            except Exception:
+                log.warning("closing the request's database session failed", exc_info=True)
+
+    @app.after_request
+    def _probe_dependencies_after_an_outage(response):
+        # An outage is logged when it starts; someone has to notice when it ends. While a
+        # dependency is marked down, one request a second checks it.
+        redis_outage = outage_log("redis")
+        if redis_outage.probe_due():
+            try:
+                get_redis().ping()
+                redis_outage.recovered()
+            except redis.RedisError as exc:
+                redis_outage.failed("probe", exc)
+        database_outage = outage_log("database")
+        if database_outage.probe_due():
+            try:
+                with db.engine.connect() as sql:
+                    sql.execute(text("SELECT 1"))
+                database_outage.recovered()
+            except SQLAlchemyError as exc:
+                database_outage.failed("probe", exc)
+        return response
 
     @app.before_request
     def _start_request() -> None:

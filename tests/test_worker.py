@@ -512,3 +512,70 @@ def test_sigterm_stops_claiming_and_exits_cleanly(app, tmp_path, worker_processe
     assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None)
     assert job_queue.queue_position(job_id=later) == 1
     assert get_redis(app).zcard(job_queue.KEY_PREFIX + "running") == 0
+
+
+# --- outcomes and leases at the end of a run ---------------------------------------------------
+
+
+def test_a_jobs_success_is_stored_before_its_thread_takes_the_next_job(make_app, run_pool, handler):
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import Job
+
+    app = make_app(job_queue_max_per_user=50)
+    seen_unfinished = []
+    ran = []
+
+    def checks_the_ones_before(job):
+        if ran:
+            statuses = db.session.scalars(select(Job.status).where(Job.id.in_(ran))).all()
+            seen_unfinished.extend(s for s in statuses if s != "succeeded")
+        ran.append(job.job_id)
+        return {"n": len(ran)}
+
+    handler("checks_the_ones_before", checks_the_ones_before)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="checks_the_ones_before", payload={})
+            for _ in range(30)
+        ]
+        run_pool(app, threads=1)
+        for job_id in ids:
+            wait_for(lambda job_id=job_id: finished(job_id))
+    assert len(ran) == 30
+    assert seen_unfinished == []
+
+
+def test_the_heartbeat_does_not_report_finished_jobs_as_lost_leases(make_app, run_pool, handler):
+    import logging
+
+    app = make_app(job_queue_max_per_user=500, job_queue_lease_seconds=0.6)
+    warnings = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    keep = Keep()
+    logging.getLogger("server").addHandler(keep)
+    try:
+        handler("brief", lambda job: time.sleep(0.01) or {"ok": True})
+        with app.app_context():
+            user = make_user()
+            ids = job_queue.submit_jobs(
+                jobs=[job_queue.NewJob(user, "brief", {}) for _ in range(400)]
+            )
+            run_pool(app, threads=4)
+            for job_id in ids:
+                wait_for(lambda job_id=job_id: finished(job_id), timeout=60)
+            ends = {
+                (row.status, row.attempts, row.lost_leases)
+                for row in (fetch_job(job_id) for job_id in ids)
+            }
+    finally:
+        logging.getLogger("server").removeHandler(keep)
+    assert ends == {("succeeded", 1, 0)}
+    assert "lease lost" not in warnings

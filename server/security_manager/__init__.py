@@ -25,6 +25,7 @@ import redis
 from flask import Flask, g, request
 
 from server.errors import Forbidden
+from server.outages import outage_log
 from server.security_manager.passwords import (
     dummy_password_check,
     hash_cost,
@@ -93,8 +94,8 @@ def init_app(app: Flask) -> None:
                 settings=settings,
                 address_throttled=getattr(g.get("api_error"), "per_address", False),
             )
-        except redis.RedisError:
-            log.warning("IP signal counter unavailable")
+        except redis.RedisError as exc:
+            outage_log("redis").failed("IP signal counter", exc)
         return response
 
     @app.after_request

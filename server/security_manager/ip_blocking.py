@@ -25,6 +25,7 @@ from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import IpBlock, utcnow
 from server.models.base import as_utc
+from server.outages import outage_log
 from server.security_manager.counters import incr_in_window
 from server.security_manager.events import record_event
 
@@ -118,8 +119,8 @@ def block_ttl(conn: redis.Redis, subject: str | None) -> int:
         return 0
     try:
         return max(0, conn.ttl(BLOCK_PREFIX + subject))
-    except redis.RedisError:
-        log.warning("IP block set unavailable; failing open", extra={"client_ip": subject})
+    except redis.RedisError as exc:
+        outage_log("redis").failed("IP block check (failing open)", exc)
         return 0
 
 
@@ -298,8 +299,8 @@ def note_response(
                 settings=settings,
                 automatic=True,
             )
-    except redis.RedisError:
-        log.warning("IP signal counter unavailable", extra={"client_ip": ip})
+    except redis.RedisError as exc:
+        outage_log("redis").failed("IP signal counter", exc)
 
 
 def note_failed_login_spread(

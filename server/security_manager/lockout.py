@@ -12,15 +12,13 @@ exists. If Redis is down the checks fail open (logins are served) and a warning 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import redis
 
 from server.config import Settings
+from server.outages import outage_log
 from server.security_manager.counters import add_in_window, incr_in_window
-
-log = logging.getLogger("server.security")
 
 ACCOUNT_FAILURES = "login_failures:account:"
 ACCOUNT_LOCK = "login_lock:account:"
@@ -55,8 +53,8 @@ def ip_throttle_seconds(conn: redis.Redis, *, ip: str | None, settings: Settings
         if failures < settings.login_ip_threshold:
             return 0
         return max(1, conn.ttl(key))
-    except redis.RedisError:
-        log.warning("login throttle unavailable; failing open", extra={"client_ip": ip})
+    except redis.RedisError as exc:
+        outage_log("redis").failed("login throttle (failing open)", exc)
         return 0
 
 
@@ -64,8 +62,8 @@ def account_lock_seconds(conn: redis.Redis, *, email: str) -> int:
     """Seconds left on the account's lock, or 0."""
     try:
         ttl = conn.ttl(ACCOUNT_LOCK + email)
-    except redis.RedisError:
-        log.warning("account lockout unavailable; failing open")
+    except redis.RedisError as exc:
+        outage_log("redis").failed("account lockout (failing open)", exc)
         return 0
     return max(0, ttl)
 
@@ -88,8 +86,8 @@ def register_failure(
             )
         if locked_for:
             conn.set(ACCOUNT_LOCK + email, account_failures, ex=locked_for)
-    except redis.RedisError:
-        log.warning("login failure counter unavailable; failing open")
+    except redis.RedisError as exc:
+        outage_log("redis").failed("login failure counter (failing open)", exc)
         return FailureOutcome()
     return FailureOutcome(account_failures, locked_for, ip_failures, distinct)
 
@@ -98,8 +96,8 @@ def clear_account(conn: redis.Redis, *, email: str) -> bool:
     """Forget an account's failures and lift its lock; True if it was locked."""
     try:
         return bool(conn.delete(ACCOUNT_LOCK + email)) | bool(conn.delete(ACCOUNT_FAILURES + email))
-    except redis.RedisError:
-        log.warning("could not clear login failures", exc_info=True)
+    except redis.RedisError as exc:
+        outage_log("redis").failed("clearing login failures", exc)
         return False
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import redis
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.extensions import db
+from server.outages import outage_log
 from server.redis_client import get_redis
-
-log = logging.getLogger("server.health")
 
 
 def check_dependencies() -> dict[str, str]:
@@ -20,14 +17,16 @@ def check_dependencies() -> dict[str, str]:
     try:
         db.session.execute(text("SELECT 1"))
         checks["database"] = "ok"
+        outage_log("database").recovered()
     except SQLAlchemyError as exc:
         db.session.rollback()
-        log.warning("database check failed", extra={"error": str(exc)})
+        outage_log("database").failed("readiness check", exc)
         checks["database"] = f"error: {type(exc).__name__}"
     try:
         get_redis().ping()
         checks["redis"] = "ok"
+        outage_log("redis").recovered()
     except (redis.RedisError, OSError) as exc:
-        log.warning("redis check failed", extra={"error": str(exc)})
+        outage_log("redis").failed("readiness check", exc)
         checks["redis"] = f"error: {type(exc).__name__}"
     return checks

@@ -137,15 +137,19 @@ def submit(
             raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
-    job_id = job_queue.submit_job(
+    submitted = job_queue.submit(
         user_id=user.id,
         job_type=job_type,
         payload=payload,
         priority=level,
         idempotency_key=idempotency_key,
     )
-    status = db.session.scalar(select(Job.status).where(Job.id == job_id))
-    return {"job_id": job_id, "status": status, "status_url": f"/api/jobs/{job_id}/status"}
+    job_id = submitted.job_id
+    return {
+        "job_id": job_id,
+        "status": submitted.status,
+        "status_url": f"/api/jobs/{job_id}/status",
+    }
 
 
 def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
