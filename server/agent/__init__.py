@@ -1,0 +1,1 @@
+"""Domain work of the agent: resume parsing, LLM engines, tailoring."""
