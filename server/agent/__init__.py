@@ -1,1 +1,1 @@
-"""Domain work of the agent: resume parsing, LLM engines, tailoring."""
+"""Domain work: resume parsing and intake, LLM engines, tailoring, renderers."""
