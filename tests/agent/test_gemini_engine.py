@@ -216,3 +216,50 @@ def test_a_429_defers_the_job_without_an_attempt_and_it_later_succeeds(
     assert (done.status, done.attempts) == ("succeeded", 1)
     assert done.result["engine"] == "gemini" and done.result["keywords"] == ["Python", "PostgreSQL"]
     assert len(stand_in.requests) == 2
+
+
+def test_edits_that_do_not_fit_the_resume_are_rejected_with_a_reason(gemini_app, stand_in):
+    resume = {"experience": [{"employer": "Acme", "bullets": ["Built APIs", "Ran Postgres"]}]}
+    fits = {
+        "section": "experience",
+        "action": "reorder",
+        "experience_index": 0,
+        "order": [1, 0],
+        "keywords": ["PostgreSQL"],
+        "reason": "Postgres first",
+    }
+    no_such_bullet = {
+        "section": "experience",
+        "action": "rewrite",
+        "experience_index": 0,
+        "bullet_index": 7,
+        "text": "Led a team of 40",
+        "keywords": [],
+        "reason": "stronger",
+    }
+    stand_in.answer = {"edits": [fits, no_such_bullet]}
+    with gemini_app().app_context():
+        result = get_engine().propose_edits(
+            resume=resume, requirements=REQUIREMENTS["requirements"], evidence=[]
+        )
+    assert result["edits"] == [fits]
+    assert result["rejected_edits"] == [
+        {"edit": no_such_bullet, "reason": "no bullet 7 in experience entry 0"}
+    ]
+
+
+def test_rankings_keep_known_candidates_once_best_first(gemini_app, stand_in):
+    def ranking(id_, score):
+        return {
+            "id": id_,
+            "score": score,
+            "matched_keywords": [],
+            "missing_keywords": [],
+            "reason": "",
+        }
+
+    stand_in.answer = {"rankings": [ranking("a", 10), ranking("ghost", 99), ranking("b", 80)]}
+    candidates = [{"id": "a", "text": "Java"}, {"id": "b", "text": "Python"}]
+    with gemini_app().app_context():
+        result = get_engine().rank(query="Python", candidates=candidates)
+    assert [r["id"] for r in result["rankings"]] == ["b", "a"]

@@ -86,7 +86,9 @@ def test_the_same_input_gives_the_same_output(engine):
 
 def test_edits_reorder_and_respell_but_claim_nothing_new(engine):
     requirements = engine.extract_requirements(job_description=BACKEND_JD)["requirements"]
-    edits = engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])["edits"]
+    result = engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])
+    edits = result["edits"]
+    assert result["rejected_edits"] == []
     by_kind = {(e["section"], e["action"], e.get("bullet_index")): e for e in edits}
 
     bullets = by_kind[("experience", "reorder", None)]

@@ -37,6 +37,12 @@ _TITLE = re.compile(
     r"(?:looking for|hiring|seeking|searching for|join us as)\s+(?:an?\s+)?"
     r"(?P<title>(?:[A-Z][\w+#./-]*\s+){0,5}[A-Z][\w+#./-]*)"
 )
+_ROLE_NOUN = re.compile(
+    r"\b(engineer|developer|programmer|architect|scientist|analyst|designer|manager|"
+    r"administrator|consultant|specialist|technician|intern|lead|director|officer|"
+    r"researcher|tester|writer|coordinator|associate|assistant)s?\b",
+    re.IGNORECASE,
+)
 _SENIORITY_WORDS = (
     ("principal", r"\bprincipal\b"),
     ("staff", r"\bstaff\b"),
@@ -53,6 +59,8 @@ _STOPWORDS = frozenset(
     "strong good great plus also well other more most any all can including across".split()
 )
 MAX_SUMMARY_KEYWORDS = 5
+# Lines at least this long are taken as wrapped prose; shorter ones as list items.
+_WRAPPED_LINE = 60
 
 
 class LocalEngine(Engine):
@@ -125,12 +133,12 @@ class LocalEngine(Engine):
 
 
 def _title_of(text: str) -> str | None:
-    first_line = text.strip().splitlines()[0].strip() if text.strip() else ""
     match = _TITLE.search(text[:600])
-    if match:
+    if match and _ROLE_NOUN.search(match["title"]):
         return match["title"].strip()
-    if first_line and len(first_line) <= 60 and not first_line.endswith("."):
-        return first_line
+    first_line = text.strip().splitlines()[0].strip(" #*-\t") if text.strip() else ""
+    if len(first_line.split()) <= 8 and _ROLE_NOUN.search(first_line) and ":" not in first_line:
+        return first_line.rstrip(".")
     return None
 
 
@@ -166,14 +174,18 @@ def _clauses(text: str) -> list[tuple[str, bool, bool]]:
                 clauses.append((sentence, *flags))
         paragraph.clear()
 
+    previous = ""
     for line, in_req, pref in pieces:
         bullet = bool(re.match(r"^[-*•▪●·]\s+|^\d+[.)]\s+", line))
-        if not line or bullet or (in_req, pref) != flags:
+        # A short line is an item of its own; a long one may wrap into the next line.
+        wrapped = len(previous) >= _WRAPPED_LINE
+        if not line or bullet or not wrapped or (in_req, pref) != flags:
             if paragraph:
                 flush()
             flags = (in_req, pref)
         if line:
             paragraph.append(re.sub(r"^[-*•▪●·]\s+|^\d+[.)]\s+", "", line))
+        previous = line
     if paragraph:
         flush()
     return clauses

@@ -178,7 +178,9 @@ def _patterns() -> tuple[tuple[re.Pattern[str], Term], ...]:
             # only as written.
             case_sensitive = alias.startswith("=") or len(words) <= 2
             # Word edges that also respect "C++", "C#", ".NET" and "Node.js".
-            regex = rf"(?<![\w+#/.-]){re.escape(words)}(?![\w+#-]|\.\w)"
+            # A one-letter name followed by a hyphen is a word ("C-level"), not the language.
+            after = r"[\w+#-]" if len(words) == 1 else r"[\w+#]"
+            regex = rf"(?<![\w+#/.-]){re.escape(words)}(?!{after}|\.\w)"
             flags = 0 if case_sensitive else re.IGNORECASE
             patterns.append((re.compile(regex, flags), term))
     return tuple(patterns)
