@@ -263,3 +263,35 @@ def test_rankings_keep_known_candidates_once_best_first(gemini_app, stand_in):
     with gemini_app().app_context():
         result = get_engine().rank(query="Python", candidates=candidates)
     assert [r["id"] for r in result["rankings"]] == ["b", "a"]
+
+
+def test_an_unreachable_gemini_is_retryable_and_gives_the_slot_back(gemini_app, stand_in):
+    stand_in.stop()  # nothing listens on its port any more
+    with gemini_app().app_context():
+        with pytest.raises(RetryableJobError, match="could not be reached"):
+            get_engine().extract_requirements(job_description=JOB_DESCRIPTION)
+        used = rate_limiter.gemini_quota_status()["gemini_requests_per_minute"]["used"]
+    assert used == 0
+
+
+def test_a_zero_cache_ttl_caches_nothing(gemini_app, stand_in):
+    with gemini_app(llm_cache_ttl_seconds=0).app_context():
+        engine = get_engine()
+        engine.extract_requirements(job_description=JOB_DESCRIPTION)
+        again = engine.extract_requirements(job_description=JOB_DESCRIPTION)
+    assert again["cached"] is False and len(stand_in.requests) == 2
+
+
+def test_contact_details_and_raw_text_are_not_sent(gemini_app, stand_in):
+    resume = {
+        "contact": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "raw_text": "Ada Lovelace ada@example.com",
+        "summary": "Engineer",
+        "skills": ["Python"],
+    }
+    stand_in.answer = {"edits": []}
+    with gemini_app().app_context():
+        get_engine().propose_edits(resume=resume, requirements=[], evidence=[])
+    sent = stand_in.requests[0]["body"]["contents"][0]["parts"][0]["text"]
+    assert "ada@example.com" not in sent and "Ada" not in sent
+    assert '"skills": ["Python"]' in sent

@@ -6,6 +6,8 @@ from typing import Any
 
 from server.agent.engines.tasks import schema_errors
 
+EDITABLE_SECTIONS = ("summary", "experience", "skills", "projects")
+
 
 class EngineError(Exception):
     """An engine could not do a task and trying again will not help (a bad key, a bad reply)."""
@@ -40,10 +42,15 @@ class Engine:
         requirements: list[dict[str, Any]],
         evidence: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """Section-scoped edits (summary, bullets, skills order, projects) for the requirements."""
+        """Section-scoped edits (summary, bullets, skills order, projects) for the requirements.
+
+        Only the sections that edits touch are sent: contact details and the raw text never
+        reach an engine.
+        """
+        sections = {k: resume[k] for k in EDITABLE_SECTIONS if k in resume}
         return self._result(
             "propose_edits",
-            {"resume": resume, "requirements": requirements, "evidence": evidence},
+            {"resume": sections, "requirements": requirements, "evidence": evidence},
         )
 
     def rank(self, *, query: str, candidates: list[dict[str, str]]) -> dict[str, Any]:

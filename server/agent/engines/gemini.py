@@ -62,7 +62,7 @@ class GeminiEngine(Engine):
         cached = get_cached(self._redis, key)
         if cached is not None:
             return cached, {"cached": True}
-        reserve_gemini_call()  # raises QuotaWait when no slot is free
+        reservation = reserve_gemini_call()  # raises QuotaWait when no slot is free
         config = types.GenerateContentConfig(
             system_instruction=system,
             response_mime_type="application/json",
@@ -75,7 +75,11 @@ class GeminiEngine(Engine):
             )
         except errors.APIError as error:
             raise _translate(error) from error
-        except httpx2.TransportError as error:  # timeouts, refused or dropped connections
+        except httpx2.ConnectError as error:
+            # Nothing reached Gemini, so the slot is given back.
+            rate_limiter.release_gemini_call(reservation)
+            raise RetryableJobError(f"Gemini could not be reached: {error}") from error
+        except httpx2.TransportError as error:  # timeouts, dropped connections
             raise RetryableJobError(f"Gemini did not answer: {type(error).__name__}") from error
         output = _output_of(response, task)
         put_cached(self._redis, key, output, self._cache_ttl)
