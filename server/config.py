@@ -83,7 +83,11 @@ class Settings:
     password_pepper: str = ""
 
     google_api_key: str | None = None
-    gemini_model: str = "gemini-2.5-flash"
+    gemini_model: str = "gemini-3.5-flash"
+    gemini_api_version: str = "v1beta"  # pinned: the SDK's default changes between versions
+    gemini_base_url: str | None = None  # None: Google's endpoint
+    gemini_timeout_seconds: float = 60.0
+    llm_cache_ttl_seconds: int = 7 * 86400
     mimikree_email: str | None = None
     mimikree_password: str | None = None
 
@@ -263,6 +267,13 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return None
 
 
+def _gemini_api_version(value: str | None) -> str:
+    version = (value or "v1beta").strip()
+    if version not in ("v1", "v1beta"):
+        raise ConfigError(f"GEMINI_API_VERSION must be v1 or v1beta, got {value!r}")
+    return version
+
+
 def weak_secret_reason(value: str | None) -> str | None:
     """Say why a secret is unfit for production, or None when it is fit."""
     if not value:
@@ -369,7 +380,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bcrypt_rounds=_as_int("BCRYPT_ROUNDS", env.get("BCRYPT_ROUNDS"), 12, 4),
         password_pepper=env.get("PASSWORD_PEPPER", ""),
         google_api_key=env.get("GOOGLE_API_KEY") or None,
-        gemini_model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
+        gemini_model=env.get("GEMINI_MODEL") or "gemini-3.5-flash",
+        gemini_api_version=_gemini_api_version(env.get("GEMINI_API_VERSION")),
+        gemini_base_url=env.get("GEMINI_BASE_URL") or None,
+        gemini_timeout_seconds=_as_float(
+            "GEMINI_TIMEOUT_SECONDS", env.get("GEMINI_TIMEOUT_SECONDS"), 60.0, 1.0
+        ),
+        llm_cache_ttl_seconds=_as_int(
+            "LLM_CACHE_TTL_SECONDS", env.get("LLM_CACHE_TTL_SECONDS"), 7 * 86400, 0
+        ),
         mimikree_email=env.get("MIMIKREE_EMAIL") or None,
         mimikree_password=env.get("MIMIKREE_PASSWORD") or None,
         job_queue_max_workers=_as_int(

@@ -120,6 +120,14 @@ def get_handler(job_type: str) -> HandlerSpec | None:
     return _registry.get(job_type)
 
 
+def reserve_gemini_call() -> rate_limiter.Reservation:
+    """Take one slot of the Gemini quota, or raise `QuotaWait` so the caller's job waits."""
+    reservation = rate_limiter.reserve_gemini_call()
+    if not reservation.granted:
+        raise QuotaWait(reservation.retry_after, f"the Gemini quota ({reservation.reason})")
+    return reservation
+
+
 class JobContext:
     """What a running handler knows and may do."""
 
@@ -163,10 +171,7 @@ class JobContext:
         Every Gemini call goes through here (or `rate_limiter.reserve_gemini_call`); a call
         that is not made after all is refunded with `rate_limiter.release_gemini_call`.
         """
-        reservation = rate_limiter.reserve_gemini_call()
-        if not reservation.granted:
-            raise QuotaWait(reservation.retry_after, f"the Gemini quota ({reservation.reason})")
-        return reservation
+        return reserve_gemini_call()
 
     @contextmanager
     def concurrency_slot(self, cap_name: str) -> Iterator[None]:

@@ -34,13 +34,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
-from zoneinfo import ZoneInfo
 
 import redis
 from flask import Flask, current_app, g, request
 
+from server.agent.engines.gemini_errors import gemini_pause_for
 from server.config import ConfigError, Settings
 from server.errors import NotFound, ServiceUnavailable, TooManyRequests
 
@@ -547,53 +547,6 @@ def _state(name: str, rule: RateLimit, count: int, reset: float, retry: float) -
         reset_seconds=retry if retry > 0 else max(reset, 0.0),
         retry_after=retry,
     )
-
-
-# --- Gemini error parsing ------------------------------------------------------------------
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
-DEFAULT_GEMINI_PAUSE_SECONDS = 60.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
-_RETRY_IN_MESSAGE = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-
-
-def seconds_until_pacific_midnight(now_epoch: float) -> float:
-    """Seconds from `now_epoch` to the next midnight in America/Los_Angeles (DST-aware)."""
-    local = datetime.fromtimestamp(now_epoch, PACIFIC)
-    next_day = (local + timedelta(days=1)).date()
-    midnight = datetime(next_day.year, next_day.month, next_day.day, tzinfo=PACIFIC)
-    return midnight.timestamp() - now_epoch
-
-
-def gemini_pause_for(error: Any, *, now_epoch: float) -> tuple[float, str] | None:
-    """How long a Gemini error should pause every call, and why; None if it is no quota error.
-
-    `error` is the JSON body of the error response (what google-genai's `ClientError.details`
-    holds) or an exception carrying it in `.details`.
-    """
-    body = getattr(error, "details", error)
-    if not isinstance(body, Mapping):
-        return None
-    err = body.get("error", body)
-    if not isinstance(err, Mapping):
-        return None
-    if err.get("code") != 429 and err.get("status") != "RESOURCE_EXHAUSTED":
-        return None
-    details = [d for d in err.get("details") or [] if isinstance(d, Mapping)]
-    for detail in details:
-        for violation in detail.get("violations") or []:
-            quota_id = str(violation.get("quotaId", "")) if isinstance(violation, Mapping) else ""
-            if "PerDay" in quota_id:
-                reason = f"daily Gemini quota exhausted ({quota_id}); resets at midnight Pacific"
-                return seconds_until_pacific_midnight(now_epoch), reason
-    for detail in details:
-        match = _DURATION.match(str(detail.get("retryDelay", "")))
-        if match:
-            return float(match[1]), f"Gemini asked to retry in {match[1]}s"
-    match = _RETRY_IN_MESSAGE.search(str(err.get("message", "")))
-    if match:
-        return float(match[1]), f"Gemini asked to retry in {match[1]}s"
-    return DEFAULT_GEMINI_PAUSE_SECONDS, "Gemini quota exceeded (no retry delay given)"
 
 
 # --- The service ---------------------------------------------------------------------------

@@ -120,3 +120,28 @@ def test_rate_limit_variables_are_kept_raw_for_the_limiter(tmp_path):
     }
     assert settings.rate_limit_enabled is False
     assert load_settings({"INSTANCE_DIR": str(tmp_path)}).rate_limit_enabled is True
+
+
+def test_gemini_settings_have_pinned_defaults_and_are_read(tmp_path):
+    defaults = load_settings({"INSTANCE_DIR": str(tmp_path)})
+    assert defaults.gemini_api_version == "v1beta"
+    assert (defaults.gemini_base_url, defaults.gemini_timeout_seconds) == (None, 60.0)
+    assert defaults.llm_cache_ttl_seconds == 7 * 86400
+    settings = load_settings(
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "GEMINI_MODEL": "gemini-x",
+            "GEMINI_API_VERSION": "v1",
+            "GEMINI_BASE_URL": "http://127.0.0.1:9",
+            "GEMINI_TIMEOUT_SECONDS": "12.5",
+            "LLM_CACHE_TTL_SECONDS": "0",
+        }
+    )
+    assert (settings.gemini_model, settings.gemini_api_version) == ("gemini-x", "v1")
+    assert settings.gemini_base_url == "http://127.0.0.1:9"
+    assert (settings.gemini_timeout_seconds, settings.llm_cache_ttl_seconds) == (12.5, 0)
+
+
+def test_an_unknown_gemini_api_version_fails_loudly(tmp_path):
+    with pytest.raises(ConfigError, match="GEMINI_API_VERSION must be v1 or v1beta"):
+        load_settings({"INSTANCE_DIR": str(tmp_path), "GEMINI_API_VERSION": "v2"})

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from server import rate_limiter
+from server.agent.engines.gemini_errors import seconds_until_pacific_midnight
 from server.config import ConfigError
 from server.rate_limiter import (
     API_PER_USER,
@@ -21,7 +22,6 @@ from server.rate_limiter import (
     get_rate_limiter,
     limits_from_settings,
     rate_limit,
-    seconds_until_pacific_midnight,
 )
 from tests.conftest import TEST_REDIS_URL
 

@@ -1,0 +1,449 @@
+"""The offline engine: deterministic text analysis over a curated vocabulary, no model.
+
+It answers every task the Gemini engine answers, in the same shape, and only ever moves,
+reorders or re-spells what the resume already says: it cannot write new claims.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from server.agent.engines.base import Engine
+from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
+
+LOCAL_MODEL = "local-keywords-1"
+
+_SECTION_HEADING = re.compile(
+    r"^\s*(?P<name>[A-Za-z][A-Za-z /&'-]{2,40}?)\s*:\s*(?P<rest>.*)$", re.MULTILINE
+)
+_REQUIREMENT_HEADINGS = re.compile(
+    r"requirements?|qualifications?|what you(?:'ll)? (?:need|bring)|must have|you have|skills",
+    re.IGNORECASE,
+)
+_PREFERRED_HEADINGS = re.compile(
+    r"nice to have|preferred|bonus|pluses|good to have|ideally", re.IGNORECASE
+)
+_PREFERRED_WORDS = re.compile(
+    r"\b(nice to have|a plus|preferred|bonus|ideally|good to have)\b", re.IGNORECASE
+)
+_YEARS = re.compile(r"\b(\d{1,2})\s*\+?\s*(?:-\s*\d{1,2}\s*)?(?:years?|yrs?)\b", re.IGNORECASE)
+_EDUCATION = re.compile(
+    r"\b(bachelor'?s?|master'?s?|ph\.?d|degree|B\.?S\.?c?|M\.?S\.?c?|diploma|graduate)\b",
+    re.IGNORECASE,
+)
+_CERTIFICATION = re.compile(r"\bcertifi(?:ed|cation|cations)\b", re.IGNORECASE)
+_TITLE = re.compile(
+    r"(?:looking for|hiring|seeking|searching for|join us as)\s+(?:an?\s+)?"
+    r"(?P<title>(?:[A-Z][\w+#./-]*\s+){0,5}[A-Z][\w+#./-]*)"
+)
+_ROLE_NOUN = re.compile(
+    r"\b(engineer|developer|programmer|architect|scientist|analyst|designer|manager|"
+    r"administrator|consultant|specialist|technician|intern|lead|director|officer|"
+    r"researcher|tester|writer|coordinator|associate|assistant)s?\b",
+    re.IGNORECASE,
+)
+_SENIORITY_WORDS = (
+    ("principal", r"\bprincipal\b"),
+    ("staff", r"\bstaff\b"),
+    ("lead", r"\b(?:lead|head of)\b"),
+    ("senior", r"\b(?:senior|sr\.?)\b"),
+    ("junior", r"\b(?:junior|jr\.?|entry[- ]level|graduate)\b"),
+    ("intern", r"\b(?:intern|internship)\b"),
+    ("mid", r"\bmid(?:-level)?\b"),
+)
+_WORD = re.compile(r"[a-z][a-z0-9+#.-]{2,}")
+_STOPWORDS = frozenset(
+    "the and for with you our are will this that from have has your who what into about "
+    "their they them using use used able work working team role job years year experience "
+    "strong good great plus also well other more most any all can including across".split()
+)
+MAX_SUMMARY_KEYWORDS = 5
+# Lines at least this long are taken as wrapped prose; shorter ones as list items.
+_WRAPPED_LINE = 60
+
+
+class LocalEngine(Engine):
+    """Deterministic, offline answers to every engine task."""
+
+    name = "local"
+    model = LOCAL_MODEL
+
+    def _run(self, task: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        method = {
+            "extract_requirements": self._extract_requirements,
+            "propose_edits": self._propose_edits,
+            "rank": self._rank,
+        }[task]
+        return method(**inputs), {"cached": False}
+
+    # Requirements
+
+    def _extract_requirements(
+        self, *, job_description: str, job_title: str | None
+    ) -> dict[str, Any]:
+        title = (job_title or "").strip() or _title_of(job_description)
+        requirements: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for clause, in_requirements, preferred in _clauses(job_description):
+            requirement = _requirement(clause, in_requirements, preferred)
+            if requirement and requirement["text"].lower() not in seen:
+                seen.add(requirement["text"].lower())
+                requirements.append(requirement)
+        keywords = _ordered_keywords(requirements)
+        return {
+            "title": title,
+            "seniority": _seniority(title or "", job_description, requirements),
+            "requirements": requirements,
+            "keywords": keywords,
+        }
+
+    # Edits
+
+    def _propose_edits(
+        self,
+        *,
+        resume: dict[str, Any],
+        requirements: list[dict[str, Any]],
+        evidence: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        weights = _keyword_weights(requirements)
+        edits: list[dict[str, Any]] = []
+        edits += _summary_edit(resume, weights, evidence)
+        for index, job in enumerate(_list(resume.get("experience"))):
+            edits += _bullet_edits(index, _strings(job.get("bullets")), weights)
+        edits += _skills_edit(_strings(resume.get("skills")), weights)
+        edits += _projects_edit(_list(resume.get("projects")), weights)
+        return {"edits": edits}
+
+    # Ranking
+
+    def _rank(self, *, query: str, candidates: list[dict[str, str]]) -> dict[str, Any]:
+        extracted = self._extract_requirements(job_description=query, job_title=None)
+        weights = _keyword_weights(extracted["requirements"])
+        rankings = []
+        for candidate in candidates:
+            text = str(candidate.get("text", ""))
+            rankings.append({"id": str(candidate["id"]), **_score(query, text, weights)})
+        rankings.sort(key=lambda r: (-r["score"], r["id"]))
+        return {"rankings": rankings}
+
+
+# --- requirements ---------------------------------------------------------------------------
+
+
+def _title_of(text: str) -> str | None:
+    match = _TITLE.search(text[:600])
+    if match and _ROLE_NOUN.search(match["title"]):
+        return match["title"].strip()
+    first_line = text.strip().splitlines()[0].strip(" #*-\t") if text.strip() else ""
+    if len(first_line.split()) <= 8 and _ROLE_NOUN.search(first_line) and ":" not in first_line:
+        return first_line.rstrip(".")
+    return None
+
+
+def _clauses(text: str) -> list[tuple[str, bool, bool]]:
+    """Requirement-sized pieces: (text, inside a requirements section, marked preferred)."""
+    pieces: list[tuple[str, bool, bool]] = []
+    in_requirements = preferred = False
+    for raw_line in text.splitlines() or [text]:
+        line = raw_line.strip()
+        heading = _SECTION_HEADING.match(line)
+        if heading and len(heading["name"].split()) <= 5:
+            name = heading["name"]
+            if _PREFERRED_HEADINGS.search(name):
+                in_requirements, preferred = True, True
+            elif _REQUIREMENT_HEADINGS.search(name):
+                in_requirements, preferred = True, False
+            line = heading["rest"] if (in_requirements or preferred) else line
+        elif line.endswith(":") and len(line.split()) <= 6:
+            in_requirements = bool(_REQUIREMENT_HEADINGS.search(line))
+            preferred = bool(_PREFERRED_HEADINGS.search(line))
+            continue
+        pieces.append((line, in_requirements, preferred))
+    # Join wrapped lines of one paragraph, then split into sentences and `;` clauses.
+    clauses: list[tuple[str, bool, bool]] = []
+    paragraph: list[str] = []
+    flags = (False, False)
+
+    def flush() -> None:
+        joined = " ".join(paragraph)
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])|;\s*|\s+[•▪●·]\s+", joined):
+            sentence = sentence.strip(" -*•▪●·\t.")
+            if sentence:
+                clauses.append((sentence, *flags))
+        paragraph.clear()
+
+    previous = ""
+    for line, in_req, pref in pieces:
+        bullet = bool(re.match(r"^[-*•▪●·]\s+|^\d+[.)]\s+", line))
+        # A short line is an item of its own; a long one may wrap into the next line.
+        wrapped = len(previous) >= _WRAPPED_LINE
+        if not line or bullet or not wrapped or (in_req, pref) != flags:
+            if paragraph:
+                flush()
+            flags = (in_req, pref)
+        if line:
+            paragraph.append(re.sub(r"^[-*•▪●·]\s+|^\d+[.)]\s+", "", line))
+        previous = line
+    if paragraph:
+        flush()
+    return clauses
+
+
+def _requirement(clause: str, in_requirements: bool, preferred: bool) -> dict[str, Any] | None:
+    keywords = canonical_terms(clause)
+    years_match = _YEARS.search(clause)
+    if years_match:
+        kind = "experience"
+    elif _CERTIFICATION.search(clause):
+        kind = "certification"
+    elif _EDUCATION.search(clause) and (in_requirements or "degree" in clause.lower()):
+        kind = "education"
+    elif keywords:
+        kind = "skill"
+    elif in_requirements and len(clause.split()) >= 4:
+        kind = "other"
+    else:
+        return None
+    return {
+        "text": clause,
+        "kind": kind,
+        "keywords": keywords,
+        "importance": "preferred" if preferred or _PREFERRED_WORDS.search(clause) else "required",
+        "years": int(years_match[1]) if years_match else None,
+    }
+
+
+def _ordered_keywords(requirements: list[dict[str, Any]]) -> list[str]:
+    """Every keyword once: required before preferred, then by how often it is asked for."""
+    stats: dict[str, list[int]] = {}
+    for position, requirement in enumerate(requirements):
+        for keyword in requirement["keywords"]:
+            entry = stats.setdefault(keyword, [1, 0, position])
+            entry[1] += 1
+            if requirement["importance"] == "required":
+                entry[0] = 0
+    return sorted(stats, key=lambda k: (stats[k][0], -stats[k][1], stats[k][2]))
+
+
+def _seniority(title: str, text: str, requirements: list[dict[str, Any]]) -> str | None:
+    for source in (title, text[:400]):
+        for level, pattern in _SENIORITY_WORDS:
+            if re.search(pattern, source, re.IGNORECASE):
+                return level
+    years = [r["years"] for r in requirements if r.get("years") is not None]
+    if not years:
+        return None
+    most = max(years)
+    return "junior" if most <= 2 else "mid" if most <= 4 else "senior"
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _keyword_weights(requirements: list[dict[str, Any]]) -> dict[str, int]:
+    """Canonical keyword → weight: 2 when some requirement needs it, 1 when only preferred."""
+    weights: dict[str, int] = {}
+    for requirement in requirements:
+        weight = 2 if requirement.get("importance") == "required" else 1
+        for keyword in requirement.get("keywords") or []:
+            name = canonical_name(str(keyword)) or str(keyword)
+            weights[name] = max(weights.get(name, 0), weight)
+    return weights
+
+
+def _matched(text: str, weights: dict[str, int]) -> list[str]:
+    return [k for k in canonical_terms(text) if k in weights]
+
+
+def _reorder(scores: list[int]) -> list[int]:
+    """Indexes by descending score, ties in their original order."""
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def _summary_edit(
+    resume: dict[str, Any], weights: dict[str, int], evidence: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    summary = str(resume.get("summary") or "").strip()
+    resume_text = _resume_text(resume)
+    evidenced = set(canonical_terms(resume_text))
+    for item in evidence:
+        evidenced.update(canonical_terms(str(item.get("text", ""))))
+    wanted = sorted(
+        (k for k in weights if k in evidenced),
+        key=lambda k: (-weights[k], list(weights).index(k)),
+    )
+    missing_from_summary = [k for k in wanted if k not in canonical_terms(summary)]
+    chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
+    if not chosen:
+        return []
+    listed = _join(chosen)
+    if summary:
+        separator = "" if summary.endswith((".", "!", "?")) else "."
+        text = f"{summary}{separator} Experienced with {listed}."
+    else:
+        jobs = _list(resume.get("experience"))
+        role = str(jobs[0].get("title") or "").strip() if jobs else ""
+        text = f"{role} experienced with {listed}." if role else f"Experienced with {listed}."
+    return [
+        {
+            "section": "summary",
+            "action": "rewrite",
+            "experience_index": None,
+            "bullet_index": None,
+            "text": text,
+            "order": None,
+            "keywords": chosen,
+            "reason": "names the job's keywords the resume already shows: " + ", ".join(chosen),
+        }
+    ]
+
+
+def _bullet_edits(index: int, bullets: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
+    edits: list[dict[str, Any]] = []
+    for bullet_index, bullet in enumerate(bullets):
+        respelled, renamed = _respell(bullet, weights)
+        if renamed:
+            edits.append(
+                {
+                    "section": "experience",
+                    "action": "rewrite",
+                    "experience_index": index,
+                    "bullet_index": bullet_index,
+                    "text": respelled,
+                    "order": None,
+                    "keywords": [new for _old, new in renamed],
+                    "reason": "uses the job's terms: "
+                    + ", ".join(f"{old} → {new}" for old, new in renamed),
+                }
+            )
+    scores = [sum(weights[k] for k in _matched(b, weights)) for b in bullets]
+    order = _reorder(scores)
+    if order != list(range(len(bullets))):
+        edits.append(
+            {
+                "section": "experience",
+                "action": "reorder",
+                "experience_index": index,
+                "bullet_index": None,
+                "text": None,
+                "order": order,
+                "keywords": _unique(k for b in bullets for k in _matched(b, weights)),
+                "reason": "puts the bullets that show the job's keywords first",
+            }
+        )
+    return edits
+
+
+def _respell(text: str, weights: dict[str, int]) -> tuple[str, list[tuple[str, str]]]:
+    """Write the job's spelling of a term the text names differently ("Postgres")."""
+    renamed: list[tuple[str, str]] = []
+    pieces, last = [], 0
+    for match in find_terms(text):
+        canonical = match.term.canonical
+        if canonical in weights and match.text.lower() != canonical.lower():
+            pieces += [text[last : match.start], canonical]
+            last = match.end
+            renamed.append((match.text, canonical))
+    pieces.append(text[last:])
+    return "".join(pieces), renamed
+
+
+def _skills_edit(skills: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
+    names = [canonical_name(s) or s for s in skills]
+    scores = [weights.get(n, 0) for n in names]
+    order = _reorder(scores)
+    if order == list(range(len(skills))):
+        return []
+    return [
+        {
+            "section": "skills",
+            "action": "reorder",
+            "experience_index": None,
+            "bullet_index": None,
+            "text": None,
+            "order": order,
+            "keywords": [n for n in names if n in weights],
+            "reason": "lists the skills the job asks for first",
+        }
+    ]
+
+
+def _projects_edit(projects: list[dict[str, Any]], weights: dict[str, int]) -> list[dict[str, Any]]:
+    matched = [_matched(_project_text(p), weights) for p in projects]
+    scores = [sum(weights[k] for k in m) for m in matched]
+    relevant = [i for i in _reorder(scores) if scores[i] > 0]
+    if not relevant or relevant == list(range(len(projects))):
+        return []
+    return [
+        {
+            "section": "projects",
+            "action": "select",
+            "experience_index": None,
+            "bullet_index": None,
+            "text": None,
+            "order": relevant,
+            "keywords": _unique(k for i in relevant for k in matched[i]),
+            "reason": "keeps the projects that show the job's keywords, most relevant first",
+        }
+    ]
+
+
+def _project_text(project: dict[str, Any]) -> str:
+    parts = [str(project.get(k) or "") for k in ("name", "description")]
+    parts += _strings(project.get("bullets")) + _strings(project.get("technologies"))
+    return "\n".join(parts)
+
+
+def _resume_text(resume: dict[str, Any]) -> str:
+    parts = [str(resume.get("summary") or "")]
+    for job in _list(resume.get("experience")):
+        parts += [str(job.get("title") or "")] + _strings(job.get("bullets"))
+    parts += _strings(resume.get("skills"))
+    parts += [_project_text(p) for p in _list(resume.get("projects"))]
+    return "\n".join(parts)
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --- ranking --------------------------------------------------------------------------------
+
+
+def _score(query: str, text: str, weights: dict[str, int]) -> dict[str, Any]:
+    if weights:
+        present = set(canonical_terms(text))
+        matched = [k for k in weights if k in present]
+        missing = [k for k in weights if k not in present]
+        score = round(100 * sum(weights[k] for k in matched) / sum(weights.values()))
+        reason = f"matches {len(matched)} of {len(weights)} keywords of the query"
+        return {
+            "score": score,
+            "matched_keywords": matched,
+            "missing_keywords": missing,
+            "reason": reason,
+        }
+    # No vocabulary terms in the query: fall back to shared content words.
+    words = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS}
+    shared = sorted(words & set(_WORD.findall(text.lower())))
+    score = round(100 * len(shared) / len(words)) if words else 0
+    return {
+        "score": score,
+        "matched_keywords": shared,
+        "missing_keywords": sorted(words - set(shared)),
+        "reason": f"shares {len(shared)} of {len(words)} words of the query",
+    }

@@ -1,0 +1,144 @@
+"""The tasks an engine performs: their JSON schemas and the instructions Gemini receives.
+
+Both engines answer the same tasks with output of the same shape, so the tailoring never
+needs to know which engine ran. Every output is checked against its schema before use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+REQUIREMENT_KINDS = ("skill", "experience", "education", "certification", "other")
+IMPORTANCE = ("required", "preferred")
+SENIORITIES = ("intern", "junior", "mid", "senior", "staff", "lead", "principal")
+EDIT_SECTIONS = ("summary", "experience", "skills", "projects")
+EDIT_ACTIONS = ("rewrite", "reorder", "select")
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_INDEXES = {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}}
+
+REQUIREMENTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": ["string", "null"]},
+        "seniority": {"type": ["string", "null"], "enum": [*SENIORITIES, None]},
+        "requirements": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "kind": {"type": "string", "enum": list(REQUIREMENT_KINDS)},
+                    "keywords": _STRINGS,
+                    "importance": {"type": "string", "enum": list(IMPORTANCE)},
+                    "years": {"type": ["integer", "null"], "minimum": 0},
+                },
+                "required": ["text", "kind", "keywords", "importance"],
+            },
+        },
+        "keywords": _STRINGS,
+    },
+    "required": ["title", "seniority", "requirements", "keywords"],
+}
+
+EDITS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "edits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "section": {"type": "string", "enum": list(EDIT_SECTIONS)},
+                    "action": {"type": "string", "enum": list(EDIT_ACTIONS)},
+                    "experience_index": {"type": ["integer", "null"], "minimum": 0},
+                    "bullet_index": {"type": ["integer", "null"], "minimum": 0},
+                    "text": {"type": ["string", "null"]},
+                    "order": _INDEXES,
+                    "keywords": _STRINGS,
+                    "reason": {"type": "string"},
+                },
+                "required": ["section", "action", "keywords", "reason"],
+            },
+        }
+    },
+    "required": ["edits"],
+}
+
+RANKING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "rankings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "score": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "matched_keywords": _STRINGS,
+                    "missing_keywords": _STRINGS,
+                    "reason": {"type": "string"},
+                },
+                "required": ["id", "score", "matched_keywords", "missing_keywords", "reason"],
+            },
+        }
+    },
+    "required": ["rankings"],
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "extract_requirements": REQUIREMENTS_SCHEMA,
+    "propose_edits": EDITS_SCHEMA,
+    "rank": RANKING_SCHEMA,
+}
+
+FAITHFUL = (
+    "You help a job seeker present their real experience for a job. Never invent or alter "
+    "employers, job titles, dates, degrees, institutions, certifications, numbers or skills: "
+    "use only facts stated in the material you are given. Answer with JSON only, matching the "
+    "response schema."
+)
+
+SYSTEM_INSTRUCTIONS: dict[str, str] = {
+    "extract_requirements": (
+        FAITHFUL + " Task: read a job description and list what it asks of a candidate. Each "
+        "requirement keeps the description's own words in `text`; `kind` is skill, "
+        "experience (years or kinds of work), education, certification or other; `keywords` "
+        "are the concrete skills, tools and practices it names, spelled as the description "
+        "does; `importance` is preferred only when the description says so (nice to have, "
+        "a plus, preferred), else required; `years` is the number of years asked, if any. "
+        "`keywords` at the top level lists every keyword once, most important first; `title` "
+        "and `seniority` are null when the description does not say."
+    ),
+    "propose_edits": (
+        FAITHFUL + " Task: propose edits that make the resume stronger for the requirements. "
+        "Allowed edits: rewrite the summary; rewrite one experience bullet "
+        "(experience_index, bullet_index) using only facts from that bullet and the "
+        "evidence; reorder an experience's bullets (order lists every bullet index once); "
+        "reorder skills (order lists every skill index once); select and order projects "
+        "(order lists the indexes to keep). Each edit names the requirement `keywords` it "
+        "serves and a short `reason`. Propose nothing you cannot support with evidence."
+    ),
+    "rank": (
+        FAITHFUL + " Task: score each candidate from 0 to 100 for how well it matches the "
+        "query, listing the query's keywords it matches and misses and a one-sentence "
+        "reason. Return every candidate id exactly once, best first."
+    ),
+}
+
+
+def user_prompt(task: str, inputs: dict[str, Any]) -> str:
+    """The task's inputs as the user turn: stable JSON, so equal inputs hash equally."""
+    return json.dumps({"task": task, **inputs}, sort_keys=True, ensure_ascii=False)
+
+
+def schema_errors(task: str, output: Any) -> list[str]:
+    """What is wrong with an output for `task`'s schema (empty when it conforms)."""
+    validator = Draft202012Validator(SCHEMAS[task])
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator.iter_errors(output)
+    ]

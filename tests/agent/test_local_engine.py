@@ -1,0 +1,134 @@
+"""The local engine: deterministic, offline, honest answers to every engine task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.agent.engines.local import LocalEngine
+from server.agent.engines.tasks import schema_errors
+
+FIXTURES = Path("/work/shared/fixtures/external")
+BACKEND_JD = (FIXTURES / "jd-backend-eng.txt").read_text()
+FRONTEND_JD = (FIXTURES / "jd-frontend-eng.txt").read_text()
+
+RESUME = {
+    "summary": "Backend developer who builds reliable services",
+    "experience": [
+        {
+            "employer": "Acme Corp",
+            "title": "Software Engineer",
+            "bullets": [
+                "Organised the team's weekly demo sessions",
+                "Built REST services in Python and Flask backed by Postgres",
+                "Moved deployments to k8s with Docker images built in GitHub Actions",
+            ],
+        }
+    ],
+    "skills": ["JavaScript", "Flask", "Docker", "Python", "Postgres"],
+    "projects": [
+        {"name": "Recipe app", "description": "A React front end for recipes"},
+        {"name": "Queue", "description": "A job queue on Redis written in Python"},
+    ],
+}
+
+
+@pytest.fixture
+def engine():
+    return LocalEngine()
+
+
+def test_it_extracts_the_obvious_skills_of_a_backend_job(engine):
+    result = engine.extract_requirements(job_description=BACKEND_JD)
+    expected = {
+        "Python", "FastAPI", "Django REST Framework", "AWS", "Kafka", "PostgreSQL", "asyncio",
+        "Docker", "Kubernetes", "SQL", "Redis", "GitHub Actions", "CircleCI", "Datadog",
+        "OpenTelemetry", "CI/CD", "Microservices",
+    }  # fmt: skip
+    assert expected <= set(result["keywords"])
+    assert result["title"] == "Senior Backend Engineer" and result["seniority"] == "senior"
+    assert (result["engine"], result["model"]) == ("local", "local-keywords-1")
+    assert schema_errors("extract_requirements", {
+        k: v for k, v in result.items() if k not in ("engine", "model", "cached")
+    }) == []  # fmt: skip
+
+
+def test_years_of_experience_become_an_experience_requirement(engine):
+    requirements = engine.extract_requirements(job_description=BACKEND_JD)["requirements"]
+    [years] = [r for r in requirements if r["kind"] == "experience"]
+    assert years["years"] == 4 and years["keywords"] == ["Python"]
+    assert years["text"] == "4+ years of professional Python experience"
+
+
+def test_it_finds_a_frontend_jobs_skills_without_backend_ones(engine):
+    keywords = set(engine.extract_requirements(job_description=FRONTEND_JD)["keywords"])
+    assert {"React", "Next.js", "TypeScript", "Tailwind CSS", "Playwright", "GraphQL"} <= keywords
+    assert not keywords & {"Python", "Kafka", "PostgreSQL"}
+
+
+def test_preferred_requirements_are_marked_preferred(engine):
+    text = "Data Engineer\n\nRequirements:\n- Python and SQL\n\nNice to have:\n- Airflow\n"
+    requirements = engine.extract_requirements(job_description=text)["requirements"]
+    importance = {r["text"]: r["importance"] for r in requirements}
+    assert importance == {"Python and SQL": "required", "Airflow": "preferred"}
+
+
+def test_the_same_input_gives_the_same_output(engine):
+    for _ in range(2):
+        assert engine.extract_requirements(job_description=BACKEND_JD) == LocalEngine(
+        ).extract_requirements(job_description=BACKEND_JD)  # fmt: skip
+    requirements = engine.extract_requirements(job_description=BACKEND_JD)["requirements"]
+    edits = [engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])]
+    edits.append(LocalEngine().propose_edits(resume=RESUME, requirements=requirements, evidence=[]))
+    assert edits[0] == edits[1]
+
+
+def test_edits_reorder_and_respell_but_claim_nothing_new(engine):
+    requirements = engine.extract_requirements(job_description=BACKEND_JD)["requirements"]
+    result = engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])
+    edits = result["edits"]
+    assert result["rejected_edits"] == []
+    by_kind = {(e["section"], e["action"], e.get("bullet_index")): e for e in edits}
+
+    bullets = by_kind[("experience", "reorder", None)]
+    assert bullets["order"][-1] == 0  # the bullet without the job's keywords goes last
+    respelled = by_kind[("experience", "rewrite", 1)]
+    assert respelled["text"] == "Built REST services in Python and Flask backed by PostgreSQL"
+    assert by_kind[("experience", "rewrite", 2)]["text"].startswith(
+        "Moved deployments to Kubernetes"
+    )
+    skills = by_kind[("skills", "reorder", None)]["order"]
+    assert [RESUME["skills"][i] for i in skills][-2:] == ["JavaScript", "Flask"]
+    projects = by_kind[("projects", "select", None)]
+    assert projects["order"] == [1]  # the Redis/Python project, not the React one
+    summary = by_kind[("summary", "rewrite", None)]["text"]
+    assert summary.startswith(RESUME["summary"] + ". Experienced with ")
+    # Only skills the resume shows are named; the job's Kafka and AWS are not.
+    assert "Kafka" not in summary and "AWS" not in summary
+    assert "Python" in summary and "PostgreSQL" in summary
+
+
+def test_mimikree_evidence_lets_the_summary_name_a_skill(engine):
+    requirements = [
+        {"text": "Kafka", "kind": "skill", "keywords": ["Kafka"], "importance": "required"}
+    ]
+    evidence = [{"requirement": "Kafka", "source": "mimikree", "text": "I ran Kafka at Acme."}]
+    without = engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])
+    with_evidence = engine.propose_edits(
+        resume=RESUME, requirements=requirements, evidence=evidence
+    )
+    assert without["edits"] == []
+    assert "Kafka" in with_evidence["edits"][0]["text"]
+
+
+def test_ranking_puts_the_best_match_first(engine):
+    candidates = [
+        {"id": "frontend", "text": FRONTEND_JD},
+        {"id": "backend", "text": BACKEND_JD},
+    ]
+    query = "Python developer with PostgreSQL, Redis, Docker and Kafka experience"
+    rankings = engine.rank(query=query, candidates=candidates)["rankings"]
+    assert [r["id"] for r in rankings] == ["backend", "frontend"]
+    assert rankings[0]["score"] == 100 and rankings[1]["score"] == 0
+    assert rankings[1]["missing_keywords"] == ["Python", "PostgreSQL", "Redis", "Docker", "Kafka"]
