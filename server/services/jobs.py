@@ -11,12 +11,19 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from server import job_handlers, job_queue
-from server.errors import Forbidden, ServiceUnavailable, TooManyRequests, ValidationFailed
+from server.errors import (
+    Forbidden,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+    _flatten_validation_detail,
+)
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES
+from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
 from server.services.ownership import get_owned
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
@@ -96,11 +103,17 @@ def submit(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate a submission for this user and queue it."""
-    if job_type not in job_handlers.KNOWN_JOB_TYPES and job_handlers.get_handler(job_type) is None:
+    if job_type not in job_handlers.KNOWN_JOB_TYPES:
         raise ValidationFailed(
             f"type: unknown job type {job_type!r}",
             details={"type": [f"must be one of {', '.join(job_handlers.KNOWN_JOB_TYPES)}"]},
         )
+    try:
+        payload = JOB_PAYLOAD_SCHEMAS[job_type]().load(payload)
+    except ValidationError as exc:
+        details = {"payload": exc.normalized_messages()}
+        phrases = "; ".join(_flatten_validation_detail(details))
+        raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
     spec = job_handlers.get_handler(job_type)
     if spec is None:
         raise ValidationFailed(
@@ -113,13 +126,6 @@ def submit(
     level = JobPriority[priority]
     if level not in USER_PRIORITIES and not user.is_admin:
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
-    if spec.payload_schema is not None:
-        try:
-            payload = spec.payload_schema().load(payload)
-        except ValidationError as exc:
-            details = {"payload": exc.normalized_messages()}
-            phrases = "; ".join(f"payload.{k}: {v[0]}" for k, v in details["payload"].items())
-            raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
     job_id = job_queue.submit_job(
