@@ -25,6 +25,7 @@ _slots_lock = threading.Lock()
 @bp.input(JobSubmitIn, arg_name="body")
 @bp.output(JobSubmittedOut, status_code=202)
 @bp.doc(
+    operation_id="submitJob",
     summary="Queue a job",
     description=(
         "`priority` is a name: users may choose NORMAL, LOW or BULK, admins any. "
@@ -46,7 +47,11 @@ def submit(body):
 
 @bp.get("/<uuid:job_id>/status")
 @bp.output(JobStatusOut)
-@bp.doc(summary="A job's status, progress and result", responses=[200, 401, 404])
+@bp.doc(
+    operation_id="getJobStatus",
+    summary="A job's status, progress and result",
+    responses=[200, 401, 404],
+)
 def status(job_id):
     return jobs.get_status(user=current_user(), job_id=str(job_id))
 
@@ -54,6 +59,7 @@ def status(job_id):
 @bp.post("/<uuid:job_id>/cancel")
 @bp.output(JobStatusOut)
 @bp.doc(
+    operation_id="cancelJob",
     summary="Cancel a job",
     description="A waiting job is cancelled at once; a running one stops at its next check.",
     responses=[200, 401, 404, 409],
@@ -64,6 +70,7 @@ def cancel(job_id):
 
 @bp.get("/<uuid:job_id>/events")
 @bp.doc(
+    operation_id="streamJobEvents",
     summary="Server-Sent Events: `status` and `progress` until the job finishes",
     description=(
         "A stream lasts at most `JOB_EVENTS_MAX_SECONDS` (then a `timeout` event; the client "

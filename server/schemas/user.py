@@ -2,10 +2,11 @@
 
 from apiflask import Schema
 from apiflask.fields import UUID, Email, File, Integer, List, Nested, String
-from apiflask.validators import Length
+from apiflask.validators import Length, OneOf
 from marshmallow import ValidationError, pre_load
 
 from server.schemas.common import StrictSchema, UtcDateTime
+from server.security_manager.uploads import ALLOWED_EXTENSIONS
 
 PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
 
@@ -61,7 +62,11 @@ class ResumeUploadIn(StrictSchema):
 class ResumeOut(Schema):
     id = UUID(required=True)
     original_filename = String(required=True, metadata={"description": "as uploaded, metadata"})
-    content_type = String(required=True, metadata={"description": "detected from the bytes"})
+    content_type = String(
+        required=True,
+        validate=OneOf(list(ALLOWED_EXTENSIONS.values())),
+        metadata={"description": "detected from the bytes"},
+    )
     size_bytes = Integer(required=True)
     sha256 = String(required=True)
     created_at = UtcDateTime(required=True)
