@@ -212,3 +212,21 @@ def test_a_download_is_declared_with_the_media_type_it_is_served_with(client, sp
     response = client.get(f"/api/user/resumes/{resume['id']}/download", headers=account.headers)
     assert response.status_code == 200 and response.mimetype in declared
     assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_a_browser_client_may_send_and_read_every_documented_header(make_app):
+    app = make_app(cors_origins=("https://app.example.com",))
+    client = app.test_client()
+    declared = set(client.get("/api/openapi.json").get_json()["components"]["headers"])
+    preflight = client.options(
+        "/api/jobs",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Idempotency-Key",
+        },
+    )
+    allowed = {h.strip() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"Authorization", "Content-Type", "Idempotency-Key"} <= allowed
+    exposed = {h.strip() for h in preflight.headers["Access-Control-Expose-Headers"].split(",")}
+    assert declared <= exposed
