@@ -18,7 +18,13 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from server.auth import auth_mode
-from server.schemas.jobs import JOB_SUBMISSION_SCHEMAS
+from server.schemas.auth import ROLES
+from server.schemas.jobs import (
+    JOB_SUBMISSION_SCHEMAS,
+    PRIORITY_NAMES,
+    PUBLIC_JOB_TYPES,
+    STATUS_NAMES,
+)
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 _UUID_ARGUMENT = re.compile(r"<uuid:([a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -170,6 +176,39 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> None:
             _rewrite_refs(value, renames)
 
 
+# Closed sets used in several places: one named enum each, so a generated client has one class
+# for each rather than one per field.
+NAMED_ENUMS = {
+    "JobStatus": STATUS_NAMES,
+    "JobPriority": PRIORITY_NAMES,
+    "JobType": list(PUBLIC_JOB_TYPES),
+    "Role": ROLES,
+    "TokenType": ["Bearer"],
+}
+
+
+def _name_shared_enums(spec: dict) -> None:
+    """Replace each inline copy of a shared closed set with a reference to its named enum."""
+    by_values = {tuple(values): name for name, values in NAMED_ENUMS.items()}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            name = by_values.get(tuple(node.get("enum", ())))
+            if name and node.get("type") == "string":
+                del node["enum"], node["type"]
+                node["$ref"] = _SCHEMAS + name
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(spec["paths"])
+    visit(spec["components"]["schemas"])
+    for name, values in NAMED_ENUMS.items():
+        spec["components"]["schemas"][name] = {"type": "string", "enum": list(values)}
+
+
 def _job_submission_union(app: APIFlask, spec: dict) -> None:
     """`POST /api/jobs` takes one of the public job types, each with its own payload schema."""
     helper = APISpec(
@@ -228,6 +267,7 @@ def init_app(app: APIFlask) -> None:
         _merge_duplicate_schemas(spec)
         _job_submission_union(app, spec)
         _password_minimums(app, spec)
+        _name_shared_enums(spec)
         spec["components"]["headers"] = copy.deepcopy(HEADERS)
         for rule in app.url_map.iter_rules():
             path = _CONVERTER.sub(r"{\1}", rule.rule)

@@ -182,10 +182,11 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
     assert submitted.headers["Location"] == submitted.parsed.status_url
     job_id = submitted.parsed.job_id
     status = wait_for_status(get_job_status, admin, job_id, "succeeded")
-    assert status.status.value == "succeeded", status.to_dict()
+    assert status.status == models.JobStatus.SUCCEEDED, status.to_dict()
+    assert status.priority == models.JobPriority.NORMAL
     assert status.progress.percent == 100 and status.result is not None
 
-    page = list_my_jobs.sync(client=admin, status=models.ListMyJobsStatus.SUCCEEDED)
+    page = list_my_jobs.sync(client=admin, status=models.JobStatus.SUCCEEDED)
     assert [item.job_id for item in page.items] == [job_id] and page.meta.total == 1
 
     refresher = generated_client.AuthenticatedClient(

@@ -102,7 +102,7 @@ def test_a_job_submission_is_a_union_keyed_by_type_with_one_payload_schema_each(
     for job_type, ref in mapping.items():
         variant = resolve(spec, {"$ref": ref})
         assert variant["properties"]["type"]["enum"] == [job_type]
-        assert variant["properties"]["priority"]["enum"] == PRIORITY_NAMES
+        assert resolve(spec, variant["properties"]["priority"])["enum"] == PRIORITY_NAMES
         assert variant["additionalProperties"] is False and "type" in variant["required"]
         payload = resolve(spec, variant["properties"]["payload"])
         assert payload["additionalProperties"] is False
@@ -115,18 +115,27 @@ def test_a_job_submission_is_a_union_keyed_by_type_with_one_payload_schema_each(
     assert tailoring["properties"]["job_description"]["maxLength"] == 50_000
 
 
-def test_closed_sets_are_enums(spec):
+def test_closed_sets_are_enums_and_shared_ones_are_named_once(spec):
     schemas = spec["components"]["schemas"]
+
+    def enum_of(schema):
+        return (resolve(spec, schema) if "$ref" in schema else schema)["enum"]
+
     status = schemas["JobStatusOut"]["properties"]
-    assert status["status"]["enum"] == STATUS_NAMES
-    assert status["priority"]["enum"] == PRIORITY_NAMES
-    assert schemas["JobSubmittedOut"]["properties"]["status"]["enum"] == STATUS_NAMES
-    assert schemas["UserOut"]["properties"]["role"]["enum"] == ["user", "admin"]
-    assert schemas["TokensOut"]["properties"]["token_type"]["enum"] == ["Bearer"]
-    assert "application/pdf" in schemas["ResumeOut"]["properties"]["content_type"]["enum"]
+    assert status["status"] == {"$ref": "#/components/schemas/JobStatus"}
+    assert enum_of(status["status"]) == STATUS_NAMES
+    assert enum_of(status["priority"]) == PRIORITY_NAMES
+    assert enum_of(schemas["JobSubmittedOut"]["properties"]["status"]) == STATUS_NAMES
+    assert enum_of(schemas["UserOut"]["properties"]["role"]) == ["user", "admin"]
+    assert enum_of(schemas["TokensOut"]["properties"]["token_type"]) == ["Bearer"]
+    assert "application/pdf" in enum_of(schemas["ResumeOut"]["properties"]["content_type"])
+    assert enum_of(schemas["RateLimitUsage"]["properties"]["scope"]) == ["user", "ip", "global"]
     filters = {p["name"]: p for p in spec["paths"]["/api/user/jobs"]["get"]["parameters"]}
-    assert filters["status"]["schema"]["enum"] == STATUS_NAMES
-    assert filters["type"]["schema"]["enum"] == list(PUBLIC_JOB_TYPES)
+    assert enum_of(filters["status"]["schema"]) == STATUS_NAMES
+    assert enum_of(filters["type"]["schema"]) == list(PUBLIC_JOB_TYPES)
+    # No copy of a shared set is left inline.
+    text = str(spec["paths"]) + str({k: v for k, v in schemas.items() if k != "JobStatus"})
+    assert str(STATUS_NAMES) not in text
 
 
 def test_bodies_that_must_be_sent_are_marked_required(spec):
