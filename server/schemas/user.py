@@ -9,6 +9,7 @@ from server.schemas.common import StrictSchema, UtcDateTime
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
 
 PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
+UNNAMED_PART = "(a part without a readable name)"
 
 
 class PasswordChangeIn(StrictSchema):
@@ -51,7 +52,11 @@ class ResumeUploadIn(StrictSchema):
         # Multipart bodies reach the schema through a proxy that hides unknown parts, so
         # check the raw parts here: one `file`, nothing else.
         parts = getattr(data, "data", data)
-        errors = {name: ["Unknown field."] for name in set(parts.keys()) - {"file"}}
+        # A part whose name Werkzeug could not read (a line break in it) comes with no name.
+        errors = {
+            name if isinstance(name, str) else UNNAMED_PART: ["Unknown field."]
+            for name in set(parts.keys()) - {"file"}
+        }
         if hasattr(parts, "getlist") and len(parts.getlist("file")) > 1:
             errors["file"] = ["send exactly one file"]
         if errors:
