@@ -25,6 +25,7 @@ from server.schemas.jobs import (
     PUBLIC_JOB_TYPES,
     STATUS_NAMES,
 )
+from server.services.credentials import KNOWN_SERVICES
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 _UUID_ARGUMENT = re.compile(r"<uuid:([a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -120,12 +121,17 @@ def _document_headers(operation: dict, is_api: bool) -> None:
             headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
 
 
-def _type_uuid_arguments(operation: dict, rule_text: str) -> None:
-    """Path arguments the `uuid` converter matches are UUIDs in the document too."""
-    names = set(_UUID_ARGUMENT.findall(rule_text))
+def _type_path_arguments(operation: dict, rule_text: str) -> None:
+    """UUIDs (the `uuid` converter) and closed sets say so in the document too."""
+    uuids = set(_UUID_ARGUMENT.findall(rule_text))
     for parameter in operation.get("parameters", []):
-        if parameter.get("in") == "path" and parameter.get("name") in names:
+        if parameter.get("in") != "path":
+            continue
+        if parameter.get("name") in uuids:
             parameter["schema"] = {"type": "string", "format": "uuid"}
+        elif parameter.get("name") in _PATH_ARGUMENT_ENUMS:
+            values = _PATH_ARGUMENT_ENUMS[parameter["name"]]
+            parameter["schema"] = {"type": "string", "enum": list(values)}
 
 
 def _require_bodies(spec: dict, operation: dict) -> None:
@@ -184,7 +190,10 @@ NAMED_ENUMS = {
     "JobType": list(PUBLIC_JOB_TYPES),
     "Role": ROLES,
     "TokenType": ["Bearer"],
+    "CredentialService": list(KNOWN_SERVICES),
 }
+# Path arguments that take one of a closed set.
+_PATH_ARGUMENT_ENUMS = {"service": list(KNOWN_SERVICES)}
 
 
 def _name_shared_enums(spec: dict) -> None:
@@ -267,7 +276,6 @@ def init_app(app: APIFlask) -> None:
         _merge_duplicate_schemas(spec)
         _job_submission_union(app, spec)
         _password_minimums(app, spec)
-        _name_shared_enums(spec)
         spec["components"]["headers"] = copy.deepcopy(HEADERS)
         for rule in app.url_map.iter_rules():
             path = _CONVERTER.sub(r"{\1}", rule.rule)
@@ -282,10 +290,11 @@ def init_app(app: APIFlask) -> None:
                 operation["security"] = security.get(mode, [{"BearerAuth": []}])
                 _document_common_errors(operation, mode, bool(rule.arguments), is_api)
                 _require_bodies(spec, operation)
-                _type_uuid_arguments(operation, rule.rule)
+                _type_path_arguments(operation, rule.rule)
                 if mode == "admin":
                     operation.setdefault("description", "Requires the admin role.")
                 if operation.get("operationId") == "submitJob":
                     operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
                 _document_headers(operation, is_api)
+        _name_shared_enums(spec)
         return spec

@@ -130,6 +130,9 @@ def test_closed_sets_are_enums_and_shared_ones_are_named_once(spec):
     assert enum_of(schemas["TokensOut"]["properties"]["token_type"]) == ["Bearer"]
     assert "application/pdf" in enum_of(schemas["ResumeOut"]["properties"]["content_type"])
     assert enum_of(schemas["RateLimitUsage"]["properties"]["scope"]) == ["user", "ip", "global"]
+    (service,) = spec["paths"]["/api/user/credentials/{service}"]["put"]["parameters"]
+    assert enum_of(service["schema"]) == enum_of(schemas["CredentialOut"]["properties"]["service"])
+    assert "mimikree" in enum_of(service["schema"])
     filters = {p["name"]: p for p in spec["paths"]["/api/user/jobs"]["get"]["parameters"]}
     assert enum_of(filters["status"]["schema"]) == STATUS_NAMES
     assert enum_of(filters["type"]["schema"]) == list(PUBLIC_JOB_TYPES)

@@ -7,6 +7,7 @@ from marshmallow import ValidationError, pre_load
 
 from server.schemas.common import StrictSchema, UtcDateTime
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
+from server.services.credentials import KNOWN_SERVICES
 
 PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
 UNNAMED_PART = "(a part without a readable name)"
@@ -34,7 +35,7 @@ class CredentialIn(StrictSchema):
 class CredentialOut(Schema):
     """A stored credential without its secret."""
 
-    service = String(required=True)
+    service = String(required=True, validate=OneOf(KNOWN_SERVICES))
     username = String(allow_none=True)
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
