@@ -3,8 +3,8 @@
 APIFlask builds paths, parameters and schemas; this module adds what it cannot know: the
 server URL (from configuration, never from a request), the security scheme of each
 operation, the errors and headers every operation can answer with, which bodies are
-required, the union of job submissions, limits taken from the settings, and one component per
-schema class.
+required, the union of job submissions, limits taken from the settings, one component per
+schema class and one named enum per shared closed set.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ HEADERS = {
         **_header("This request's id (the client's `X-Request-ID` when it sent a valid one)"),
         "required": True,
     },
-    "Retry-After": _header("Seconds to wait before trying again", {"type": "integer"}),
+    "Retry-After": _header(
+        "Seconds to wait before trying again (on a 403, only when the address is blocked)",
+        {"type": "integer"},
+    ),
     "RateLimit-Policy": _header("Every limit this request counted against (IETF draft)"),
     "RateLimit": _header("The most constraining limit: remaining and reset (IETF draft)"),
     "X-RateLimit-Limit": _header("The most constraining limit's size", {"type": "integer"}),
@@ -112,7 +115,7 @@ def _document_headers(operation: dict, is_api: bool) -> None:
         names = ["X-Request-ID"]
         if is_api:
             names.extend(_RATE_LIMIT_HEADERS)
-        if status in ("429", "503"):
+        if status in ("403", "429", "503"):  # 403: while the address is blocked
             names.append("Retry-After")
         if status.startswith("2"):
             names.extend(_SUCCESS_HEADERS.get(operation.get("operationId", ""), ()))
