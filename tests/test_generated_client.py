@@ -47,6 +47,7 @@ def served_app(make_app):
     yield app
     server.shutdown()
     thread.join(timeout=10)
+    server.server_close()
 
 
 @pytest.fixture
