@@ -28,19 +28,15 @@ from sqlalchemy.exc import IntegrityError
 from server import job_queue, mailer, rate_limiter
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
-from server.schemas.jobs import DiagnosticPayload
+from server.schemas.jobs import PUBLIC_JOB_TYPES, DiagnosticPayload
 
 log = logging.getLogger("server.job_handlers")
 
-# Types clients may name. Those without a registered handler are refused with a clear 422
-# until the issue that brings their handler lands.
-KNOWN_JOB_TYPES = (
-    "resume_tailoring",
-    "job_application",
-    "job_search",
-    "project_analysis",
-    "diagnostic",
-)
+# Types clients may submit: the keys of the payload-schema mapping, so the API's enum, the
+# OpenAPI document and this check cannot disagree. Those without a registered handler are
+# refused with a clear 422 (after their payload is validated) until their handler lands.
+# Internal types (registered here but not listed there) can never be submitted by a client.
+KNOWN_JOB_TYPES = PUBLIC_JOB_TYPES
 
 
 # How long a job waiting for a concurrency slot waits before it looks again.

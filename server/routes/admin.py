@@ -30,7 +30,11 @@ bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 @admin_required
 @bp.input(UserListQuery, location="query", arg_name="query")
 @bp.output(UserPageOut)
-@bp.doc(summary="List accounts, newest first", responses=[200, 401, 403, 422])
+@bp.doc(
+    operation_id="adminListUsers",
+    summary="List accounts, newest first",
+    responses=[200, 401, 403, 422],
+)
 def list_users(query):
     return accounts.get_all_users(
         page=query["page"], per_page=query["per_page"], role=query.get("role")
@@ -40,7 +44,11 @@ def list_users(query):
 @bp.post("/users/<int:user_id>/disable")
 @admin_required
 @bp.output(UserOut)
-@bp.doc(summary="Disable an account and end its sessions", responses=[200, 401, 403, 404, 422])
+@bp.doc(
+    operation_id="adminDisableUser",
+    summary="Disable an account and end its sessions",
+    responses=[200, 401, 403, 404, 422],
+)
 def disable_user(user_id):
     return accounts.set_active(user_id=user_id, active=False, admin=current_user())
 
@@ -48,7 +56,11 @@ def disable_user(user_id):
 @bp.post("/users/<int:user_id>/enable")
 @admin_required
 @bp.output(UserOut)
-@bp.doc(summary="Enable a disabled account", responses=[200, 401, 403, 404])
+@bp.doc(
+    operation_id="adminEnableUser",
+    summary="Enable a disabled account",
+    responses=[200, 401, 403, 404],
+)
 def enable_user(user_id):
     return accounts.set_active(user_id=user_id, active=True, admin=current_user())
 
@@ -56,7 +68,9 @@ def enable_user(user_id):
 @bp.post("/users/<int:user_id>/unlock")
 @admin_required
 @bp.output(UserOut)
-@bp.doc(summary="Lift a login lockout", responses=[200, 401, 403, 404])
+@bp.doc(
+    operation_id="adminUnlockUser", summary="Lift a login lockout", responses=[200, 401, 403, 404]
+)
 def unlock_user(user_id):
     return accounts.unlock(user_id=user_id)
 
@@ -65,7 +79,11 @@ def unlock_user(user_id):
 @admin_required
 @bp.input(EventQuery, location="query", arg_name="query")
 @bp.output(EventPageOut)
-@bp.doc(summary="The security audit trail, newest first", responses=[200, 401, 403, 422])
+@bp.doc(
+    operation_id="adminListSecurityEvents",
+    summary="The security audit trail, newest first",
+    responses=[200, 401, 403, 422],
+)
 def list_security_events(query):
     return security.get_events(**query)
 
@@ -73,7 +91,7 @@ def list_security_events(query):
 @bp.get("/security/ip-blocks")
 @admin_required
 @bp.output(IpBlockListOut)
-@bp.doc(summary="Blocks in force", responses=[200, 401, 403])
+@bp.doc(operation_id="adminListIpBlocks", summary="Blocks in force", responses=[200, 401, 403])
 def list_ip_blocks():
     return {"items": security.get_active_blocks()}
 
@@ -83,6 +101,7 @@ def list_ip_blocks():
 @bp.input(IpBlockIn, arg_name="body")
 @bp.output(IpBlockOut, status_code=201)
 @bp.doc(
+    operation_id="adminCreateIpBlock",
     summary="Block an address for a while",
     description="An IPv6 address blocks its /64. Loopback, allowlisted addresses and the "
     "caller's own address are refused with 409 saying why.",
@@ -103,7 +122,11 @@ def create_ip_block(body):
 @bp.delete("/security/ip-blocks/<ip>")
 @admin_required
 @bp.output({}, status_code=204)
-@bp.doc(summary="Lift a block now", responses=[204, 401, 403, 404, 422])
+@bp.doc(
+    operation_id="adminDeleteIpBlock",
+    summary="Lift a block now",
+    responses=[204, 401, 403, 404, 422],
+)
 def delete_ip_block(ip):
     security.unblock_ip(conn=get_redis(), ip=ip, admin=current_user())
     return ""
@@ -112,7 +135,11 @@ def delete_ip_block(ip):
 @bp.post("/security/audit")
 @admin_required
 @bp.output(AuditOut)
-@bp.doc(summary="Run the security checks and report findings", responses=[200, 401, 403])
+@bp.doc(
+    operation_id="adminRunSecurityAudit",
+    summary="Run the security checks and report findings",
+    responses=[200, 401, 403],
+)
 def run_audit():
     from flask import current_app
 
@@ -124,6 +151,7 @@ def run_audit():
 @bp.input(RateLimitResetIn, arg_name="body")
 @bp.output(RateLimitResetOut)
 @bp.doc(
+    operation_id="adminResetRateLimit",
     summary="Reset one limit for one subject (deletes its Redis key)",
     responses=[200, 401, 403, 404, 422, 503],
 )
@@ -135,6 +163,7 @@ def reset_rate_limit(body):
 @admin_required
 @bp.output(RateLimitUsageOut)
 @bp.doc(
+    operation_id="adminGetRateLimitUsage",
     summary="Usage of the limits and caps that apply to a user id, an IP or `global`",
     description="A user id shows the per-user limits, an IP address the per-address ones (an "
     "IPv6 address counts as its /64), `global` the shared ones. 404 for a user id no account "
@@ -149,6 +178,7 @@ def rate_limit_usage(subject):
 @admin_required
 @bp.output(QueueStatsOut)
 @bp.doc(
+    operation_id="adminGetJobQueueStats",
     summary="Queue size, active jobs, breakdowns, oldest wait, throughput",
     responses=[200, 401, 403],
 )

@@ -29,7 +29,7 @@ bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", tag="Auth")
 @rate_limit("auth_register_per_ip_per_hour")
 @bp.input(RegisterIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[201, 409, 422, 429])
+@bp.doc(operation_id="register", summary="Create an account", responses=[201, 409, 422, 429])
 def register(body):
     return accounts.create_user(
         email=body["email"], password=body["password"], name=body["name"], settings=app_settings()
@@ -42,6 +42,7 @@ def register(body):
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
 @bp.doc(
+    operation_id="login",
     summary="Log in and receive an access and a refresh token",
     description="Unknown account, wrong password, locked and disabled account all answer the "
     "same 401. Too many failures from one address answer 429 with Retry-After.",
@@ -63,6 +64,7 @@ def login(body):
 @rate_limit("auth_refresh_per_ip_per_minute")
 @bp.output(RefreshOut)
 @bp.doc(
+    operation_id="refreshTokens",
     summary="Rotate: exchange a refresh token for a new access and a new refresh token",
     description="The presented refresh token is retired. Presenting it again revokes every "
     "token of the login.",
@@ -77,7 +79,11 @@ def refresh():
 @bp.post("/logout")
 @bp.input(LogoutIn, arg_name="body")
 @bp.output(MessageOut)
-@bp.doc(summary="Revoke the access token and the given refresh token", responses=[200, 401, 422])
+@bp.doc(
+    operation_id="logout",
+    summary="Revoke the access token and the given refresh token",
+    responses=[200, 401, 422],
+)
 def logout(body):
     accounts.logout(
         access_payload=g.jwt, refresh_token=body.get("refresh_token"), settings=app_settings()
@@ -89,9 +95,10 @@ def logout(body):
 @rate_limit("auth_verify_email_per_user_per_hour")
 @bp.output(MessageOut, status_code=202)
 @bp.doc(
+    operation_id="requestEmailVerification",
     summary="Mail the caller a link to verify their address",
     description="The mail is queued and sent by a worker, retried if the mail server fails.",
-    responses=[202, 401, 429],
+    responses=[202, 401, 429, 503],
 )
 def request_email_verification():
     queued = accounts.request_email_verification(user=current_user(), settings=app_settings())
@@ -107,7 +114,11 @@ def request_email_verification():
 @rate_limit("auth_token_confirm_per_ip_per_minute")
 @bp.input(TokenIn, arg_name="body")
 @bp.output(MessageOut)
-@bp.doc(summary="Confirm an address with the token from the mail", responses=[200, 400, 422])
+@bp.doc(
+    operation_id="confirmEmailVerification",
+    summary="Confirm an address with the token from the mail",
+    responses=[200, 400, 422],
+)
 def confirm_email_verification(body):
     accounts.confirm_email_verification(token=body["token"])
     return {"message": "Email address verified"}
@@ -119,6 +130,7 @@ def confirm_email_verification(body):
 @bp.input(PasswordResetRequestIn, arg_name="body")
 @bp.output(MessageOut, status_code=202)
 @bp.doc(
+    operation_id="requestPasswordReset",
     summary="Ask for a password reset link",
     description="Answers the same whether or not the address has an account.",
     responses=[202, 422],
@@ -134,6 +146,7 @@ def request_password_reset(body):
 @bp.input(PasswordResetConfirmIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(
+    operation_id="confirmPasswordReset",
     summary="Set a new password with the token from the reset mail; ends every session",
     responses=[200, 400, 422],
 )

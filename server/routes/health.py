@@ -2,6 +2,7 @@
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Dict, String
+from apiflask.validators import OneOf
 
 from server.auth import public
 from server.services import health
@@ -13,14 +14,14 @@ PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
 
 
 class HealthOut(Schema):
-    status = String(required=True)
+    status = String(required=True, validate=OneOf(["ok", "ready", "unavailable"]))
     checks = Dict(keys=String(), values=String())
 
 
 @bp.get("/healthz")
 @public
 @bp.output(HealthOut)
-@bp.doc(summary="Liveness: the process answers; touches no dependency")
+@bp.doc(operation_id="getLiveness", summary="Liveness: the process answers; touches no dependency")
 def healthz():
     return {"status": "ok", "checks": {}}
 
@@ -28,7 +29,11 @@ def healthz():
 @bp.get("/readyz")
 @public
 @bp.output(HealthOut)
-@bp.doc(summary="Readiness: the database and Redis answer", responses=[200, 503])
+@bp.doc(
+    operation_id="getReadiness",
+    summary="Readiness: the database and Redis answer",
+    responses=[200, 503],
+)
 def readyz():
     checks = health.check_dependencies()
     ready = all(value == "ok" for value in checks.values())

@@ -34,6 +34,7 @@ _slots_lock = threading.Lock()
 @bp.input(JobSubmitIn, arg_name="body")
 @bp.output(JobSubmittedOut, status_code=202)
 @bp.doc(
+    operation_id="submitJob",
     summary="Queue a job",
     description=(
         "`priority` is a name: users may choose NORMAL, LOW or BULK, admins any. "
@@ -56,7 +57,11 @@ def submit(body):
 @bp.get("/<uuid:job_id>/status")
 @cheap_read
 @bp.output(JobStatusOut)
-@bp.doc(summary="A job's status, progress and result", responses=[200, 401, 404])
+@bp.doc(
+    operation_id="getJobStatus",
+    summary="A job's status, progress and result",
+    responses=[200, 401, 404],
+)
 def status(job_id):
     return jobs.get_status(user=current_user(), job_id=str(job_id))
 
@@ -64,6 +69,7 @@ def status(job_id):
 @bp.post("/<uuid:job_id>/cancel")
 @bp.output(JobStatusOut)
 @bp.doc(
+    operation_id="cancelJob",
     summary="Cancel a job",
     description="A waiting job is cancelled at once; a running one stops at its next check.",
     responses=[200, 401, 404, 409],
@@ -76,6 +82,7 @@ def cancel(job_id):
 @cheap_read
 @bp.output(EventsTokenOut)
 @bp.doc(
+    operation_id="createJobEventsToken",
     summary="A short-lived token that opens this job's event stream",
     description=(
         "For clients that cannot send an `Authorization` header (a browser's `EventSource`): "
@@ -98,6 +105,7 @@ def events_token(job_id):
 @scoped_token_accepted(JOB_EVENTS, "job_id")
 @bp.input(EventsQuery, location="query", arg_name="query")
 @bp.doc(
+    operation_id="streamJobEvents",
     summary="Server-Sent Events: `status` and `progress` until the job finishes",
     description=(
         "Authenticated by the `Authorization` header, or by `?token=` from "

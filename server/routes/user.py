@@ -20,7 +20,11 @@ from server.schemas.user import (
     ResumeOut,
     ResumeUploadIn,
 )
+from server.security_manager.uploads import ALLOWED_EXTENSIONS
 from server.services import accounts, credentials, jobs, resumes
+
+# A download is served as the type detected at upload.
+DOWNLOAD_MEDIA_TYPES = sorted({value.split(";")[0] for value in ALLOWED_EXTENSIONS.values()})
 
 bp = APIBlueprint("user", __name__, url_prefix="/api/user", tag="User")
 
@@ -28,7 +32,7 @@ bp = APIBlueprint("user", __name__, url_prefix="/api/user", tag="User")
 @bp.get("/profile")
 @cheap_read
 @bp.output(UserOut)
-@bp.doc(summary="The caller's account", responses=[200, 401])
+@bp.doc(operation_id="getProfile", summary="The caller's account", responses=[200, 401])
 def profile():
     return current_user()
 
@@ -38,6 +42,7 @@ def profile():
 @bp.input(PasswordChangeIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(
+    operation_id="changePassword",
     summary="Change the password (fresh login); every session ends",
     responses=[200, 401, 403, 422, 429],
 )
@@ -57,6 +62,7 @@ def change_password(body):
 @bp.input(EmailChangeIn, arg_name="body")
 @bp.output(UserOut)
 @bp.doc(
+    operation_id="changeEmail",
     summary="Change the email address (fresh login); the new one must be verified",
     responses=[200, 401, 403, 409, 422, 429],
 )
@@ -75,6 +81,7 @@ def change_email(body):
 @bp.input(AccountDeleteIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(
+    operation_id="deleteAccount",
     summary="Delete the account with its resumes and credentials (fresh login)",
     responses=[200, 401, 403, 422, 429],
 )
@@ -90,7 +97,10 @@ def delete_account(body):
 
 @bp.get("/credentials")
 @bp.output(CredentialListOut)
-@bp.doc(summary="Services the caller stored credentials for (never the secrets)")
+@bp.doc(
+    operation_id="listCredentials",
+    summary="Services the caller stored credentials for (never the secrets)",
+)
 def list_credentials():
     return {"items": credentials.get_all(user_id=current_user().id)}
 
@@ -99,6 +109,7 @@ def list_credentials():
 @bp.input(CredentialIn, arg_name="body")
 @bp.output(CredentialOut)
 @bp.doc(
+    operation_id="putCredential",
     summary="Store or replace a third-party credential, encrypted at rest",
     responses=[200, 401, 422],
 )
@@ -114,7 +125,11 @@ def put_credential(service, body):
 
 @bp.delete("/credentials/<service>")
 @bp.output({}, status_code=204)
-@bp.doc(summary="Forget a stored credential", responses=[204, 401, 404, 422])
+@bp.doc(
+    operation_id="deleteCredential",
+    summary="Forget a stored credential",
+    responses=[204, 401, 404, 422],
+)
 def delete_credential(service):
     credentials.delete(user_id=current_user().id, service=service)
     return ""
@@ -124,6 +139,7 @@ def delete_credential(service):
 @bp.input(ResumeUploadIn, location="files", arg_name="body")
 @bp.output(ResumeOut, status_code=201)
 @bp.doc(
+    operation_id="uploadResume",
     summary="Upload a resume (PDF, DOCX, TXT or MD), multipart field `file`",
     responses=[201, 401, 409, 413, 415, 422],
 )
@@ -143,7 +159,7 @@ def upload_resume(body):
 @bp.get("/resumes")
 @cheap_read
 @bp.output(ResumeListOut)
-@bp.doc(summary="The caller's resumes, newest first")
+@bp.doc(operation_id="listResumes", summary="The caller's resumes, newest first")
 def list_resumes():
     return {"items": resumes.get_all(user_id=current_user().id)}
 
@@ -151,19 +167,21 @@ def list_resumes():
 @bp.get("/resumes/<uuid:resume_id>")
 @cheap_read
 @bp.output(ResumeOut)
-@bp.doc(summary="One resume's metadata", responses=[200, 401, 404])
+@bp.doc(operation_id="getResume", summary="One resume's metadata", responses=[200, 401, 404])
 def get_resume(resume_id):
     return resumes.get(user_id=current_user().id, resume_id=resume_id)
 
 
 @bp.get("/resumes/<uuid:resume_id>/download")
 @bp.doc(
+    operation_id="downloadResume",
     summary="Download a resume as an attachment",
     responses={
         200: {
             "description": "The file as uploaded",
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in DOWNLOAD_MEDIA_TYPES
             },
         },
         401: "Authentication required",
@@ -184,7 +202,9 @@ def download_resume(resume_id):
 
 @bp.delete("/resumes/<uuid:resume_id>")
 @bp.output({}, status_code=204)
-@bp.doc(summary="Delete a resume and its file", responses=[204, 401, 404])
+@bp.doc(
+    operation_id="deleteResume", summary="Delete a resume and its file", responses=[204, 401, 404]
+)
 def delete_resume(resume_id):
     resumes.delete(user_id=current_user().id, resume_id=resume_id, settings=app_settings())
     return ""
@@ -194,7 +214,9 @@ def delete_resume(resume_id):
 @cheap_read
 @bp.input(JobListQuery, location="query", arg_name="query")
 @bp.output(JobPageOut)
-@bp.doc(summary="The caller's jobs, newest first", responses=[200, 401, 422])
+@bp.doc(
+    operation_id="listMyJobs", summary="The caller's jobs, newest first", responses=[200, 401, 422]
+)
 def list_jobs(query):
     return jobs.get_all(
         user=current_user(),

@@ -6,10 +6,11 @@ from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
-from server.schemas.auth import UserOut
+from server.schemas.auth import ROLES, UserOut
 from server.schemas.common import StrictSchema, UtcDateTime
 
 MAX_ID = 2**31 - 1
+SEVERITIES = ["info", "low", "medium", "high", "critical"]
 
 
 class PageQuery(StrictSchema):
@@ -18,7 +19,7 @@ class PageQuery(StrictSchema):
 
 
 class UserListQuery(PageQuery):
-    role = String(validate=OneOf(["user", "admin"]))
+    role = String(validate=OneOf(ROLES))
 
 
 class PageMeta(Schema):
@@ -81,7 +82,7 @@ class IpBlockListOut(Schema):
 
 class FindingOut(Schema):
     check = String(required=True)
-    severity = String(required=True, validate=OneOf(["info", "low", "medium", "high", "critical"]))
+    severity = String(required=True, validate=OneOf(SEVERITIES))
     message = String(required=True)
 
 
@@ -91,7 +92,7 @@ class AuditSummaryOut(Schema):
     medium = Integer(required=True)
     high = Integer(required=True)
     critical = Integer(required=True)
-    worst = String(required=True)
+    worst = String(required=True, validate=OneOf(SEVERITIES))
     total = Integer(required=True)
 
 
@@ -119,8 +120,8 @@ class RateLimitResetOut(Schema):
 
 class RateLimitUsage(Schema):
     limit = String(required=True)
-    kind = String(required=True, metadata={"description": "`window` or `concurrency`"})
-    scope = String(required=True, metadata={"description": "`user`, `ip` or `global`"})
+    kind = String(required=True, validate=OneOf(["window", "concurrency"]))
+    scope = String(required=True, validate=OneOf(["user", "ip", "global"]))
     key = String(required=True)
     limit_value = Integer(required=True)
     window_seconds = Float(allow_none=True, metadata={"description": "Null for a cap"})

@@ -2,10 +2,12 @@
 
 from apiflask import Schema
 from apiflask.fields import Boolean, Email, Integer, Nested, String
-from apiflask.validators import Length
+from apiflask.validators import Length, OneOf
 from marshmallow import pre_load
 
 from server.schemas.common import StrictSchema, UtcDateTime
+
+ROLES = ["user", "admin"]
 
 
 class _EmailInput(StrictSchema):
@@ -37,7 +39,7 @@ class UserOut(Schema):
     id = Integer(required=True)
     email = String(required=True)
     name = String(required=True)
-    role = String(required=True)
+    role = String(required=True, validate=OneOf(ROLES))
     is_active = Boolean(required=True)
     created_at = UtcDateTime(required=True)
     last_login_at = UtcDateTime(allow_none=True)
@@ -47,7 +49,7 @@ class UserOut(Schema):
 class TokensOut(Schema):
     access_token = String(required=True)
     refresh_token = String(required=True)
-    token_type = String(required=True, metadata={"example": "Bearer"})
+    token_type = String(required=True, validate=OneOf(["Bearer"]))
     expires_in = Integer(required=True, metadata={"description": "Access token lifetime, seconds"})
     user = Nested(UserOut, required=True)
 
@@ -57,7 +59,7 @@ class RefreshOut(Schema):
 
     access_token = String(required=True)
     refresh_token = String(required=True)
-    token_type = String(required=True)
+    token_type = String(required=True, validate=OneOf(["Bearer"]))
     expires_in = Integer(required=True)
 
 

@@ -2,12 +2,15 @@
 
 from apiflask import Schema
 from apiflask.fields import UUID, Email, File, Integer, List, Nested, String
-from apiflask.validators import Length
+from apiflask.validators import Length, OneOf
 from marshmallow import ValidationError, pre_load
 
 from server.schemas.common import StrictSchema, UtcDateTime
+from server.security_manager.uploads import ALLOWED_EXTENSIONS
+from server.services.credentials import KNOWN_SERVICES
 
 PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
+UNNAMED_PART = "(a part without a readable name)"
 
 
 class PasswordChangeIn(StrictSchema):
@@ -32,7 +35,7 @@ class CredentialIn(StrictSchema):
 class CredentialOut(Schema):
     """A stored credential without its secret."""
 
-    service = String(required=True)
+    service = String(required=True, validate=OneOf(KNOWN_SERVICES))
     username = String(allow_none=True)
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
@@ -60,8 +63,12 @@ class ResumeUploadIn(StrictSchema):
         # Multipart bodies reach the schema through a proxy that hides unknown parts, so
         # check the raw parts here: one `file`, nothing else.
         parts = getattr(data, "data", data)
+        # A part whose name Werkzeug could not read (a line break in it) comes with no name.
         errors = {
-            name: [f"Unknown field: {SEND_IN_FILE_FIELD}"] for name in set(parts.keys()) - {"file"}
+            name if isinstance(name, str) else UNNAMED_PART: [
+                f"Unknown field: {SEND_IN_FILE_FIELD}"
+            ]
+            for name in set(parts.keys()) - {"file"}
         }
         if hasattr(parts, "getlist") and len(parts.getlist("file")) > 1:
             errors["file"] = ["send exactly one file"]
@@ -73,7 +80,11 @@ class ResumeUploadIn(StrictSchema):
 class ResumeOut(Schema):
     id = UUID(required=True)
     original_filename = String(required=True, metadata={"description": "as uploaded, metadata"})
-    content_type = String(required=True, metadata={"description": "detected from the bytes"})
+    content_type = String(
+        required=True,
+        validate=OneOf(list(ALLOWED_EXTENSIONS.values())),
+        metadata={"description": "detected from the bytes"},
+    )
     size_bytes = Integer(required=True)
     sha256 = String(required=True)
     created_at = UtcDateTime(required=True)

@@ -47,10 +47,10 @@ __all__ = [
 
 log = logging.getLogger("server.security")
 
-CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, Idempotency-Key"
 CORS_EXPOSED_HEADERS = (
     "X-Request-ID, Retry-After, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
-    "X-RateLimit-Remaining, X-RateLimit-Reset"
+    "X-RateLimit-Remaining, X-RateLimit-Reset, Location, Content-Disposition"
 )
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 

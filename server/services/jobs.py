@@ -21,12 +21,14 @@ from server.errors import (
     ServiceUnavailable,
     TooManyRequests,
     ValidationFailed,
+    _flatten_validation_detail,
 )
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES
+from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
 from server.security_manager import scoped_tokens
 from server.services.ownership import get_owned
 
@@ -110,13 +112,18 @@ def submit(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate a submission for this user and queue it."""
-    spec = job_handlers.get_handler(job_type)
-    # The service's own job types (mail) answer like unknown ones.
-    if job_type not in job_handlers.KNOWN_JOB_TYPES and (spec is None or spec.internal):
+    if job_type not in job_handlers.KNOWN_JOB_TYPES:
         raise ValidationFailed(
             f"type: unknown job type {job_type!r}",
             details={"type": [f"must be one of {', '.join(job_handlers.KNOWN_JOB_TYPES)}"]},
         )
+    try:
+        payload = JOB_PAYLOAD_SCHEMAS[job_type]().load(payload)
+    except ValidationError as exc:
+        details = {"payload": exc.normalized_messages()}
+        phrases = "; ".join(_flatten_validation_detail(details))
+        raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
+    spec = job_handlers.get_handler(job_type)
     if spec is None:
         raise ValidationFailed(
             f"job type {job_type} is not available yet",
@@ -128,13 +135,6 @@ def submit(
     level = JobPriority[priority]
     if level not in USER_PRIORITIES and not user.is_admin:
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
-    if spec.payload_schema is not None:
-        try:
-            payload = spec.payload_schema().load(payload)
-        except ValidationError as exc:
-            details = {"payload": exc.normalized_messages()}
-            phrases = "; ".join(f"payload.{k}: {v[0]}" for k, v in details["payload"].items())
-            raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
     submitted = job_queue.submit(

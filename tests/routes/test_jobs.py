@@ -4,6 +4,7 @@ import json
 import re
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,22 +60,39 @@ def test_status_shows_the_result_as_json_and_times_in_utc(client, admin, app, ru
     assert status["progress"]["percent"] == 100
 
 
-def test_users_may_choose_normal_low_or_bulk_only(client, app):
+@contextmanager
+def handler_for(job_type: str, run):
+    """Serve a public job type with a test handler for the block, then restore its own."""
     from server import job_handlers
 
-    job_handlers.register_handler("user_echo")(lambda job: job.payload)
+    previous = job_handlers.get_handler(job_type)
+    job_handlers.register_handler(job_type)(run)
     try:
+        yield
+    finally:
+        job_handlers.unregister_handler(job_type)
+        if previous is not None:
+            job_handlers.register_handler(
+                job_type,
+                max_attempts=previous.max_attempts,
+                timeout_seconds=previous.timeout_seconds,
+                payload_schema=previous.payload_schema,
+                admin_only=previous.admin_only,
+            )(previous.run)
+
+
+def test_users_may_choose_normal_low_or_bulk_only(client, app):
+    body = {"type": "project_analysis", "payload": {"job_description": "Python developer"}}
+    with handler_for("project_analysis", lambda job: job.payload):
         user = client.create_account()
         for priority in ("NORMAL", "LOW", "BULK"):
-            response = submit(client, user, {"type": "user_echo", "priority": priority})
+            response = submit(client, user, {**body, "priority": priority})
             assert response.status_code == 202, response.get_json()
         for priority in ("HIGH", "CRITICAL"):
-            response = submit(client, user, {"type": "user_echo", "priority": priority})
+            response = submit(client, user, {**body, "priority": priority})
             assert response.status_code == 403
             assert "NORMAL, LOW or BULK" in error_of(response)["message"]
-        assert submit(client, user, {"type": "user_echo", "priority": "URGENT"}).status_code == 422
-    finally:
-        job_handlers.unregister_handler("user_echo")
+        assert submit(client, user, {**body, "priority": "URGENT"}).status_code == 422
 
 
 def test_the_diagnostic_type_is_for_admins_only(client):
@@ -83,13 +101,83 @@ def test_the_diagnostic_type_is_for_admins_only(client):
     assert response.status_code == 403
 
 
-def test_types_without_a_handler_yet_are_refused_clearly(client):
+RESUME_ID = "0b0f6c5e-8c6b-4c5b-9d1e-3f1e2f3a4b5c"
+VALID_PAYLOADS = {
+    "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
+    "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
+    "job_application": {"job_url": "https://jobs.example/1", "resume_id": RESUME_ID},
+    "project_analysis": {"posting_id": 7},
+}
+
+
+@pytest.mark.parametrize("job_type", sorted(VALID_PAYLOADS))
+def test_types_without_a_handler_yet_are_refused_clearly(client, job_type):
     user = client.create_account()
-    response = submit(client, user, {"type": "resume_tailoring", "payload": {}})
+    response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
     assert response.status_code == 422
-    assert error_of(response)["message"] == "job type resume_tailoring is not available yet"
+    assert error_of(response)["message"] == f"job type {job_type} is not available yet"
+    assert error_of(response)["code"] == "job_type_unavailable"
     response = submit(client, user, {"type": "mine_bitcoin", "payload": {}})
     assert response.status_code == 422 and "unknown job type" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("job_type", "payload", "field"),
+    [
+        ("resume_tailoring", {"job_description": "x"}, "resume_id"),
+        ("resume_tailoring", {"resume_id": 5, "job_description": "x"}, "resume_id"),
+        (
+            "resume_tailoring",
+            {"resume_id": RESUME_ID, "job_description": "x" * 50_001},
+            "job_description",
+        ),
+        (
+            "resume_tailoring",
+            {"resume_id": RESUME_ID, "job_description": "x", "tone": "bold"},
+            "tone",
+        ),
+        ("job_search", {}, "keywords"),
+        ("job_search", {"keywords": []}, "keywords"),
+        ("job_search", {"keywords": "python", "sources": ["monster"]}, "sources.0"),
+        (
+            "job_search",
+            {"keywords": "python", "companies": {"monster": ["acme"]}},
+            "companies.monster",
+        ),
+        ("job_search", {"keywords": "python", "posted_within_days": 366}, "posted_within_days"),
+        ("job_search", {"keywords": "python", "remote": "yes"}, "remote"),
+        ("job_application", {"resume_id": RESUME_ID}, "posting_id"),
+        (
+            "job_application",
+            {"resume_id": RESUME_ID, "posting_id": 1, "job_url": "https://a.example"},
+            "job_url",
+        ),
+        ("job_application", {"posting_id": 1, "resume_id": RESUME_ID, "mode": "yolo"}, "mode"),
+        ("job_application", {"job_url": "ftp://a.example/x", "resume_id": RESUME_ID}, "job_url"),
+        ("project_analysis", {}, "job_description"),
+        ("project_analysis", {"posting_id": 1, "job_description": "x"}, "posting_id"),
+    ],
+)
+def test_each_types_payload_is_checked_before_its_availability(client, job_type, payload, field):
+    user = client.create_account()
+    response = submit(client, user, {"type": job_type, "payload": payload})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert error["message"].startswith(f"Invalid input: payload.{field}: "), error["message"]
+
+
+def test_internal_job_types_cannot_be_submitted(client, app):
+    from server import job_handlers
+
+    job_handlers.register_handler("internal_echo")(lambda job: job.payload)
+    try:
+        admin = client.create_admin(app)
+        response = submit(client, admin, {"type": "internal_echo", "payload": {}})
+        assert response.status_code == 422
+        assert "unknown job type" in error_of(response)["message"]
+    finally:
+        job_handlers.unregister_handler("internal_echo")
 
 
 @pytest.mark.parametrize(
