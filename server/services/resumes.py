@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from server.agent.intake import fetch_resume
+from server.agent.resume_parsing import ExtractionLimits, parse_document
 from server.config import Settings
 from server.errors import Conflict
 from server.extensions import db
@@ -46,9 +48,24 @@ def _check_quota(user_id: int, size: int, settings: Settings) -> None:
         )
 
 
+def parsing_limits(settings: Settings) -> ExtractionLimits:
+    """The limits the document reader runs under, from the settings."""
+    return ExtractionLimits(
+        cpu_seconds=settings.resume_parse_cpu_seconds,
+        memory_bytes=settings.resume_parse_memory_mb * 1024 * 1024,
+        wall_seconds=settings.resume_parse_timeout_seconds,
+        max_pages=settings.resume_parse_max_pages,
+    )
+
+
 def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> Resume:
-    """Validate and store an upload; the user's filename is kept as metadata only."""
+    """Validate, parse and store an upload; the user's filename is kept as metadata only.
+
+    Parsing happens before the quota check takes its row lock, so a slow document never holds
+    the lock; a document that cannot be parsed is refused (422) and nothing is stored.
+    """
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
+    parsed = parse_document(extension=checked.extension, data=data, limits=parsing_limits(settings))
     _check_quota(user_id, len(data), settings)
     resume = Resume(
         id=uuid.uuid4(),
@@ -58,6 +75,7 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         content_type=checked.content_type,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        parsed=parsed,
     )
     path = storage_path(settings=settings, resume=resume)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,6 +98,12 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         details={"size_bytes": resume.size_bytes, "content_type": resume.content_type},
     )
     return resume
+
+
+def create_from_link(*, user_id: int, url: str, settings: Settings) -> Resume:
+    """Fetch a resume from a Google Docs or direct PDF/DOCX link, then store it as an upload."""
+    fetched = fetch_resume(url=url, settings=settings)
+    return create(user_id=user_id, filename=fetched.filename, data=fetched.data, settings=settings)
 
 
 def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:

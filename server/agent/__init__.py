@@ -1,0 +1,1 @@
+"""Domain work: resume parsing and intake, LLM engines, tailoring, renderers."""

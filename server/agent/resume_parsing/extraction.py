@@ -1,0 +1,117 @@
+"""Plain text from an uploaded document; PDF and DOCX are read in a child process with limits.
+
+PDF and DOCX readers parse attacker-controlled structure (compressed streams, object graphs,
+XML), so they run in `extract_child.py` under CPU, memory and wall-clock limits. A document that
+exceeds them, or cannot be read, or has no text, is refused with a 422 that says why; the
+service process is never at risk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.errors import ApiError
+
+log = logging.getLogger("server.agent.resume_parsing")
+
+CHILD = Path(__file__).with_name("extract_child.py")
+
+
+class DocumentUnreadable(ApiError):
+    """The document could not be turned into text (broken, encrypted, hostile or image-only)."""
+
+    status_code, code = 422, "resume_unreadable"
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    cpu_seconds: int = 10
+    memory_bytes: int = 512 * 1024 * 1024
+    wall_seconds: float = 20.0
+    max_pages: int = 30
+
+
+@dataclass(frozen=True)
+class ExtractedText:
+    text: str
+    pages: int | None
+
+
+def _run_child(kind: str, data: bytes, limits: ExtractionLimits) -> dict:
+    command = [
+        sys.executable,
+        "-I",
+        str(CHILD),
+        kind,
+        str(limits.cpu_seconds),
+        str(limits.memory_bytes),
+        str(limits.max_pages),
+    ]
+    try:
+        completed = subprocess.run(  # noqa: S603 - our own script, no shell
+            command,
+            input=data,
+            capture_output=True,
+            timeout=limits.wall_seconds,
+            env={"PYTHONHASHSEED": "0"},
+            close_fds=True,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        log.warning("resume extraction timed out", extra={"kind": kind, "size": len(data)})
+        raise DocumentUnreadable(
+            f"Reading the {kind.upper()} took longer than {limits.wall_seconds:g} s; "
+            "the document is too complex or malformed",
+            code="resume_too_complex",
+        ) from None
+    if completed.returncode != 0:
+        killed = -completed.returncode in (signal.SIGXCPU, signal.SIGKILL)
+        log.warning(
+            "resume extraction failed",
+            extra={
+                "kind": kind,
+                "size": len(data),
+                "returncode": completed.returncode,
+                "stderr": completed.stderr[-500:].decode("utf-8", "replace"),
+            },
+        )
+        if killed or completed.returncode == 3 or b"MemoryError" in completed.stderr:
+            raise DocumentUnreadable(
+                f"Reading the {kind.upper()} exceeded the parser's CPU or memory limit; "
+                "the document is too complex or malformed",
+                code="resume_too_complex",
+            )
+        raise DocumentUnreadable(f"The {kind.upper()} could not be read")
+    try:
+        return json.loads(completed.stdout)
+    except ValueError:
+        raise DocumentUnreadable(f"The {kind.upper()} could not be read") from None
+
+
+def extract_text(*, extension: str, data: bytes, limits: ExtractionLimits) -> ExtractedText:
+    """The document's text; raises `DocumentUnreadable` (422) when there is none to be had."""
+    if extension in ("txt", "md"):
+        text = data.decode("utf-8").lstrip("\ufeff")
+        if not text.strip():
+            raise DocumentUnreadable("The file contains no text", code="resume_no_text")
+        return ExtractedText(text=text, pages=None)
+    result = _run_child(extension, data, limits)
+    if "error" in result:
+        code = "resume_too_complex" if result["error"] == "too_many_pages" else None
+        raise DocumentUnreadable(str(result.get("message")), code=code)
+    text = str(result.get("text") or "")
+    if not text.strip():
+        what = "PDF (is it a scanned image?)" if extension == "pdf" else "document"
+        raise DocumentUnreadable(
+            f"No text could be extracted from the {what}; upload a document with selectable "
+            "text, or a TXT or DOCX version",
+            code="resume_no_text",
+        )
+    pages = result.get("pages")
+    return ExtractedText(text=text, pages=pages if isinstance(pages, int) else None)
