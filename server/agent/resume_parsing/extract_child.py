@@ -33,7 +33,7 @@ def _pdf_text(data: bytes, max_pages: int) -> dict:
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     logging.disable(logging.WARNING)  # pypdf warns about every oddity on stderr
     try:
@@ -47,6 +47,8 @@ def _pdf_text(data: bytes, max_pages: int) -> dict:
                 "message": f"The PDF has {count} pages; at most {max_pages} are read",
             }
         pages = [page.extract_text() or "" for page in reader.pages]
+    except LimitReachedError:
+        return {"error": "too_complex", "message": "The PDF expands beyond the parser's limits"}
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         return {
             "error": "unreadable",

@@ -103,7 +103,8 @@ def extract_text(*, extension: str, data: bytes, limits: ExtractionLimits) -> Ex
         return ExtractedText(text=text, pages=None)
     result = _run_child(extension, data, limits)
     if "error" in result:
-        code = "resume_too_complex" if result["error"] == "too_many_pages" else None
+        too_complex = result["error"] in ("too_many_pages", "too_complex")
+        code = "resume_too_complex" if too_complex else None
         raise DocumentUnreadable(str(result.get("message")), code=code)
     text = str(result.get("text") or "")
     if not text.strip():

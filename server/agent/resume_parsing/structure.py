@@ -150,7 +150,8 @@ LOCATION = re.compile(
 WHOLE_LOCATION = re.compile(
     rf"^(?:[A-Z][\w.'’-]*\s?){{1,4}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
 )
-PART_SEPARATOR = re.compile(r"\s+[|•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s+at\s+|\s*\|\s*|,\s+")
+STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
+WEAK_SEPARATOR = re.compile(r",\s+|\s+at\s+")
 TITLE_WORDS = re.compile(
     r"\b(?:engineer|developer|programmer|manager|intern|internship|analyst|designer|scientist"
     r"|director|lead|head|consultant|specialist|architect|officer|assistant|associate|vp"
@@ -181,6 +182,7 @@ DEGREE = re.compile(
 )
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_MARKDOWN_ITALIC = re.compile(r"(?<![\w*])[*_]([^*_\s](?:[^*_]*[^*_\s])?)[*_](?![\w*])")
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -207,7 +209,7 @@ def _strip_markdown(text: str) -> str:
     text = _MARKDOWN_LINK.sub(
         lambda m: f"{m.group(1)} ({m.group(2)})" if m.group(2) else m.group(1), text
     )
-    return _MARKDOWN_EMPHASIS.sub("", text)
+    return _MARKDOWN_ITALIC.sub(r"\1", _MARKDOWN_EMPHASIS.sub("", text))
 
 
 def _lines_of(text: str, markdown: bool) -> list[_Line]:
@@ -244,7 +246,7 @@ def _heading_kind(line: _Line) -> str | None:
     first = normal.split(" and ")[0].strip()
     if first in _HEADINGS and (text.isupper() or line.markdown_level or text.endswith(":")):
         return _HEADINGS[first]
-    if line.markdown_level in (1, 2, 3) and line.markdown_level > 1:
+    if line.markdown_level in (1, 2):
         return "other"
     return None
 
@@ -324,16 +326,23 @@ def _has_dates(line: _Line, allow_single: bool) -> bool:
 
 
 def _parts(text: str) -> list[str]:
-    """A header line's parts, its trailing location kept whole."""
-    location = None
-    found = LOCATION.search(text)
-    if found and found.start() > 0:
-        location = found.group("location").strip()
-        text = text[: found.start()]
-    parts = [_tidy(p) for p in PART_SEPARATOR.split(text)]
-    parts = [p for p in parts if p]
-    if location:
-        parts.append(location)
+    """A header line's parts (split on |, dashes, wide gaps, then commas), locations whole."""
+    parts: list[str] = []
+    for piece in STRONG_SEPARATOR.split(text):
+        piece = _tidy(piece)
+        if not piece:
+            continue
+        location = None
+        found = LOCATION.search(piece)
+        if found and found.start() > 0:
+            location = found.group("location").strip()
+            piece = piece[: found.start()]
+        elif WHOLE_LOCATION.match(piece):
+            parts.append(piece)
+            continue
+        parts.extend(p for p in (_tidy(x) for x in WEAK_SEPARATOR.split(piece)) if p)
+        if location:
+            parts.append(location)
     return parts
 
 
@@ -698,6 +707,7 @@ def _empty_result(text: str) -> dict[str, Any]:
         "projects": [],
         "certifications": [],
         "other_sections": [],
+        "sections": [],
         "raw_text": text,
     }
 
@@ -705,6 +715,8 @@ def _empty_result(text: str) -> dict[str, Any]:
 def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
     for section in sections:
         lines = section.lines
+        if section.kind != "top":
+            result["sections"].append({"kind": section.kind, "heading": section.heading})
         if section.kind == "top":
             leftovers = _contact(lines, result)
             if leftovers:
