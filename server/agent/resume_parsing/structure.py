@@ -161,7 +161,9 @@ TITLE_WORDS = re.compile(
     r"|sre|devops|cto|ceo|cfo|coo|principal|staff|fellow|trainee|apprentice|volunteer"
     r"|clerk|cashier|barista|chef|driver|operator|mechanic|electrician|attorney|lawyer"
     r"|paralegal|pharmacist|physician|therapist|tutor|mentor|maintainer|creator|contributor"
-    r"|member|chair|captain|partner|freelance|freelancer|contractor)s?\b",
+    r"|member|chair|captain|partner|freelance|freelancer|contractor)s?\b"
+    # Role nouns by their ending: cryptanalyst, pianist, accountant, librarian.
+    r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b",
     re.IGNORECASE,
 )
 EMPLOYER_WORDS = re.compile(
