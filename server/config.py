@@ -142,6 +142,7 @@ class Settings:
     resume_parse_memory_mb: int = 512
     resume_parse_timeout_seconds: float = 20.0
     resume_parse_max_pages: int = 30
+    resume_parse_max_concurrent: int = 2  # per process
     resume_fetch_timeout_seconds: float = 15.0
     resume_fetch_max_redirects: int = 3
     resume_fetch_google_docs_export_base: str = "https://docs.google.com"
@@ -506,6 +507,9 @@ def _resume_settings(env: Mapping[str, str], *, production: bool) -> dict[str, A
         ),
         "resume_parse_max_pages": _as_int(
             "RESUME_PARSE_MAX_PAGES", env.get("RESUME_PARSE_MAX_PAGES"), 30, 1
+        ),
+        "resume_parse_max_concurrent": _as_int(
+            "RESUME_PARSE_MAX_CONCURRENT", env.get("RESUME_PARSE_MAX_CONCURRENT"), 2, 1
         ),
         "resume_fetch_timeout_seconds": _as_float(
             "RESUME_FETCH_TIMEOUT_SECONDS", env.get("RESUME_FETCH_TIMEOUT_SECONDS"), 15.0, 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -10,15 +11,18 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from server.agent.intake import fetch_resume
-from server.agent.resume_parsing import ExtractionLimits, parse_document
+from server.agent.resume_parsing import PARSER_VERSION, ExtractionLimits, parse_document
 from server.config import Settings
-from server.errors import Conflict
+from server.errors import ApiError, Conflict
 from server.extensions import db
 from server.models import Resume, User
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_filename
-from server.security_manager.uploads import validate_upload
+from server.security_manager.uploads import ALLOWED_EXTENSIONS, validate_upload
 from server.services.ownership import get_owned
+
+log = logging.getLogger("server.services.resumes")
+EXTENSION_BY_CONTENT_TYPE = {content_type: ext for ext, content_type in ALLOWED_EXTENSIONS.items()}
 
 
 def storage_path(*, settings: Settings, resume: Resume) -> Path:
@@ -55,6 +59,7 @@ def parsing_limits(settings: Settings) -> ExtractionLimits:
         memory_bytes=settings.resume_parse_memory_mb * 1024 * 1024,
         wall_seconds=settings.resume_parse_timeout_seconds,
         max_pages=settings.resume_parse_max_pages,
+        max_concurrent=settings.resume_parse_max_concurrent,
     )
 
 
@@ -104,6 +109,36 @@ def create_from_link(*, user_id: int, url: str, settings: Settings) -> Resume:
     """Fetch a resume from a Google Docs or direct PDF/DOCX link, then store it as an upload."""
     fetched = fetch_resume(url=url, settings=settings)
     return create(user_id=user_id, filename=fetched.filename, data=fetched.data, settings=settings)
+
+
+def reparse_outdated(*, settings: Settings) -> tuple[int, int]:
+    """Parse every stored resume whose structure is missing or older than the parser.
+
+    One commit per resume, so a long run keeps what it did; a file that cannot be read is
+    logged and skipped. Returns (parsed, failed).
+    """
+    ids = list(db.session.scalars(select(Resume.id).order_by(Resume.created_at)))
+    parsed_count = failed = 0
+    for resume_id in ids:
+        resume = db.session.get(Resume, resume_id)
+        if resume is None or (resume.parsed or {}).get("parser_version") == PARSER_VERSION:
+            continue
+        path = storage_path(settings=settings, resume=resume)
+        try:
+            extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
+            resume.parsed = parse_document(
+                extension=extension, data=path.read_bytes(), limits=parsing_limits(settings)
+            )
+        except (OSError, ApiError) as exc:
+            log.warning(
+                "resume not reparsed", extra={"resume_id": str(resume_id), "error": str(exc)}
+            )
+            db.session.rollback()
+            failed += 1
+            continue
+        db.session.commit()
+        parsed_count += 1
+    return parsed_count, failed
 
 
 def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zlib
 from pathlib import Path
 
@@ -203,3 +204,58 @@ def test_a_pdf_with_more_pages_than_allowed_is_refused(make_app):
     assert error_of(response)["code"] == "resume_too_complex"
     assert "4 pages" in error_of(response)["message"]
     assert client.upload(account.access_token, "ok.pdf", make_pdf("x", pages=3)).status_code == 201
+
+
+def test_an_upload_that_finds_every_reader_busy_gets_503_and_retry_after(make_app):
+    from server.agent.resume_parsing.extraction import _slots_for
+
+    app = make_app(resume_parse_max_concurrent=1, resume_parse_timeout_seconds=1.0)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    busy = _slots_for(1)
+    busy.acquire()  # another upload's document is being read
+    try:
+        response = client.upload(account.access_token, "cv.pdf", make_pdf("Jane Roe"))
+    finally:
+        busy.release()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert client.upload(account.access_token, "cv.pdf", make_pdf("Jane Roe")).status_code == 201
+
+
+def test_the_cli_parses_resumes_stored_without_a_structure(client, app):
+    from server.extensions import db
+    from server.models import Resume
+
+    account = client.create_account()
+    created = client.upload(account.access_token, "cv.txt", b"Jane Roe\nSKILLS\nPython, SQL\n")
+    resume_id = created.get_json()["id"]
+    db.session.query(Resume).update({Resume.parsed: None})
+    db.session.commit()
+    fetched = client.get(f"/api/user/resumes/{resume_id}", token=account.access_token)
+    assert fetched.get_json()["parsed"] is None
+    result = app.test_cli_runner().invoke(args=["reparse-resumes"])
+    assert result.exit_code == 0, result.output
+    assert "1 resume(s) parsed, 0 could not be read" in result.output
+    parsed = client.get(f"/api/user/resumes/{resume_id}", token=account.access_token).get_json()
+    assert parsed["parsed"]["skills"] == [{"category": None, "items": ["Python", "SQL"]}]
+    again = app.test_cli_runner().invoke(args=["reparse-resumes"])
+    assert "0 resume(s) parsed" in again.output
+
+
+def test_text_built_to_slow_the_parser_down_is_parsed_quickly_and_kept(client):
+    account = client.create_account()
+    hostile = (
+        "A" * 60_000
+        + ", CA\n"
+        + "1 " * 30_000
+        + "\n"
+        + ("x@" * 20_000)
+        + "\nSKILLS\n"
+        + "a," * 20_000
+    )
+    started = time.monotonic()
+    response = client.upload(account.access_token, "cv.txt", hostile.encode())
+    assert response.status_code == 201, response.get_json()
+    assert time.monotonic() - started < 15
+    assert response.get_json()["parsed"]["raw_text"] == hostile

@@ -1,15 +1,19 @@
-"""Text extraction from a PDF or DOCX, run as a separate process under resource limits.
+"""Reading a resume (PDF, DOCX, TXT or Markdown) into its structure, in a separate process
+under resource limits.
 
 The parent (`extraction.py`) starts this file with `python -I`, sends the document on stdin and
 reads one JSON object from stdout. The limits are set before any byte of the document is read,
-so a hostile file can exhaust only this process. Standard library plus pypdf and python-docx:
+so a hostile file (or text that makes a heuristic slow) can exhaust only this process. Standard
+library plus pypdf and python-docx; `structure.py` is loaded from beside this file, because
 importing the server package here would cost memory and time under the limits.
 """
 
+import importlib.util
 import io
 import json
 import resource
 import sys
+from pathlib import Path
 
 MAX_TEXT_CHARS = 500_000
 
@@ -98,18 +102,40 @@ def _docx_text(data: bytes) -> dict:
     return {"text": "\n".join(lines), "pages": None}
 
 
+def _structure(text: str, markdown: bool) -> dict:
+    spec = importlib.util.spec_from_file_location(
+        "resume_structure", Path(__file__).with_name("structure.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module.parse_resume_text(text, markdown=markdown)
+
+
+def _read(kind: str, data: bytes, max_pages: int) -> dict:
+    if kind == "pdf":
+        return _pdf_text(data, max_pages)
+    if kind == "docx":
+        return _docx_text(data)
+    return {"text": data.decode("utf-8", "replace").lstrip("\ufeff"), "pages": None}
+
+
 def main() -> int:
     kind, cpu_seconds, memory_bytes, max_pages = sys.argv[1], *map(int, sys.argv[2:5])
     _apply_limits(cpu_seconds, memory_bytes)
     data = sys.stdin.buffer.read()
     try:
-        result = _pdf_text(data, max_pages) if kind == "pdf" else _docx_text(data)
+        result = _read(kind, data, max_pages)
+        if "text" in result:
+            result["text"] = result["text"][:MAX_TEXT_CHARS]
+            if not result["text"].strip():
+                result = {"error": "no_text", "message": "no text"}
+            else:
+                result["parsed"] = _structure(result.pop("text"), markdown=kind == "md")
     except MemoryError:
         return 3
     except RecursionError:
         result = {"error": "unreadable", "message": "The document is nested too deeply"}
-    if "text" in result:
-        result["text"] = result["text"][:MAX_TEXT_CHARS]
     sys.stdout.write(json.dumps(result))
     return 0
 

@@ -1,9 +1,10 @@
-"""Plain text from an uploaded document; PDF and DOCX are read in a child process with limits.
+"""A resume document read into its structure in a child process with limits.
 
 PDF and DOCX readers parse attacker-controlled structure (compressed streams, object graphs,
-XML), so they run in `extract_child.py` under CPU, memory and wall-clock limits. A document that
-exceeds them, or cannot be read, or has no text, is refused with a 422 that says why; the
-service process is never at risk.
+XML), and the heuristic parser runs regular expressions over attacker-controlled text, so both
+run in `extract_child.py` under CPU, memory and wall-clock limits. A document that exceeds
+them, or cannot be read, or has no text, is refused with a 422 that says why; the service
+process is never at risk.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.errors import ApiError
+from server.errors import ApiError, ServiceUnavailable
 
 log = logging.getLogger("server.agent.resume_parsing")
 
@@ -35,15 +37,33 @@ class ExtractionLimits:
     memory_bytes: int = 512 * 1024 * 1024
     wall_seconds: float = 20.0
     max_pages: int = 30
+    max_concurrent: int = 2  # children at once in this process; each may use memory_bytes
 
 
-@dataclass(frozen=True)
-class ExtractedText:
-    text: str
-    pages: int | None
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _slots_for(limit: int) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
 
 
 def _run_child(kind: str, data: bytes, limits: ExtractionLimits) -> dict:
+    # Bound the children at once, so a burst of uploads cannot multiply the memory limit.
+    slots = _slots_for(limits.max_concurrent)
+    if not slots.acquire(timeout=limits.wall_seconds):
+        raise ServiceUnavailable(
+            "Too many documents are being read right now; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    try:
+        return _run_limited_child(kind, data, limits)
+    finally:
+        slots.release()
+
+
+def _run_limited_child(kind: str, data: bytes, limits: ExtractionLimits) -> dict:
     command = [
         sys.executable,
         "-I",
@@ -94,25 +114,23 @@ def _run_child(kind: str, data: bytes, limits: ExtractionLimits) -> dict:
         raise DocumentUnreadable(f"The {kind.upper()} could not be read") from None
 
 
-def extract_text(*, extension: str, data: bytes, limits: ExtractionLimits) -> ExtractedText:
-    """The document's text; raises `DocumentUnreadable` (422) when there is none to be had."""
-    if extension in ("txt", "md"):
-        text = data.decode("utf-8").lstrip("\ufeff")
-        if not text.strip():
-            raise DocumentUnreadable("The file contains no text", code="resume_no_text")
-        return ExtractedText(text=text, pages=None)
+def parse_document(*, extension: str, data: bytes, limits: ExtractionLimits) -> dict:
+    """The structured resume of a validated upload; raises `DocumentUnreadable` (422)."""
     result = _run_child(extension, data, limits)
-    if "error" in result:
-        too_complex = result["error"] in ("too_many_pages", "too_complex")
-        code = "resume_too_complex" if too_complex else None
-        raise DocumentUnreadable(str(result.get("message")), code=code)
-    text = str(result.get("text") or "")
-    if not text.strip():
+    if result.get("error") == "no_text":
         what = "PDF (is it a scanned image?)" if extension == "pdf" else "document"
         raise DocumentUnreadable(
             f"No text could be extracted from the {what}; upload a document with selectable "
             "text, or a TXT or DOCX version",
             code="resume_no_text",
         )
+    if "error" in result:
+        too_complex = result["error"] in ("too_many_pages", "too_complex")
+        code = "resume_too_complex" if too_complex else None
+        raise DocumentUnreadable(str(result.get("message")), code=code)
+    parsed = result.get("parsed")
+    if not isinstance(parsed, dict):
+        raise DocumentUnreadable(f"The {extension.upper()} could not be read")
     pages = result.get("pages")
-    return ExtractedText(text=text, pages=pages if isinstance(pages, int) else None)
+    parsed["source"] = {"format": extension, "pages": pages if isinstance(pages, int) else None}
+    return parsed

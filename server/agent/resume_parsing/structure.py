@@ -17,6 +17,7 @@ from typing import Any
 log = logging.getLogger("server.agent.resume_parsing")
 
 PARSER_VERSION = 1
+MAX_LINE = 400
 
 SECTION_KEYWORDS = {
     "summary": (
@@ -148,7 +149,7 @@ LOCATION = re.compile(
     rf"|\b(?:Remote|Hybrid|On-?site)\b(?:\s*\([^)]*\))?)\s*$"
 )
 WHOLE_LOCATION = re.compile(
-    rf"^(?:[A-Z][\w.'’-]*\s?){{1,4}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
+    rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
 )
 STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
 WEAK_SEPARATOR = re.compile(r",\s+|\s+at\s+")
@@ -214,23 +215,41 @@ def _strip_markdown(text: str) -> str:
     return _MARKDOWN_ITALIC.sub(r"\1", _MARKDOWN_EMPHASIS.sub("", text))
 
 
+def _pieces(raw: str) -> list[str]:
+    """A line cut at spaces into pieces of at most MAX_LINE characters.
+
+    Very long lines come from extraction oddities or hostile text; cutting them first bounds
+    the work of every regular expression below.
+    """
+    pieces = []
+    while len(raw) > MAX_LINE:
+        cut = raw.rfind(" ", 0, MAX_LINE)
+        cut = cut if cut > 0 else MAX_LINE
+        pieces.append(raw[:cut])
+        raw = raw[cut:]
+    pieces.append(raw)
+    return pieces
+
+
 def _lines_of(text: str, markdown: bool) -> list[_Line]:
     lines = []
-    for raw in text.splitlines():
-        level = 0
-        if markdown:
-            if re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", raw):
-                continue
-            heading = _MARKDOWN_HEADING.match(raw)
-            if heading:
-                level, raw = len(heading.group(1)), heading.group(2)
-            raw = _strip_markdown(raw)
-        bullet = bool(BULLET.match(raw))
-        if bullet:
-            raw = BULLET.sub("", raw, count=1)
-        cleaned = _clean(raw)
-        if cleaned:
-            lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
+    for whole in text.splitlines():
+        for index, raw in enumerate(_pieces(whole)):
+            first = index == 0  # later pieces continue the first: no heading, no bullet
+            level = 0
+            if markdown:
+                if first and re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", raw):
+                    break
+                heading = _MARKDOWN_HEADING.match(raw) if first else None
+                if heading:
+                    level, raw = len(heading.group(1)), heading.group(2)
+                raw = _strip_markdown(raw)
+            bullet = first and bool(BULLET.match(raw))
+            if bullet:
+                raw = BULLET.sub("", raw, count=1)
+            cleaned = _clean(raw)
+            if cleaned:
+                lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
     return lines
 
 
@@ -640,6 +659,8 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
         text = line.text
         found_any = False
         for pattern, key in ((EMAIL, "email"), (LINK, "links"), (PHONE, "phone")):
+            if key == "email" and "@" not in text:
+                continue
             for match in list(pattern.finditer(text)):
                 value = match.group(0).rstrip(".,;)")
                 if key == "phone" and len(re.sub(r"\D", "", value)) < 7:
