@@ -374,12 +374,6 @@ class _Block:
     dates: _Dates
 
 
-def _is_continuation(line: _Line, previous: _Line | None, uses_bullets: bool) -> bool:
-    if previous is None or line.bullet or not uses_bullets:
-        return False
-    return previous.bullet or getattr(previous, "_continued", False)
-
-
 def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
     """Split a section into entries: anchored on date lines when there are any."""
     if not lines:
@@ -405,7 +399,7 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
                 and not lines[start - 1].text[:1].islower()
             ):
                 start -= 1
-            if starts and start <= starts[-1] + 0:
+            if starts and start <= starts[-1]:
                 continue
             if (
                 starts
@@ -425,10 +419,11 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
             line, previous = lines[i], lines[i - 1]
             if line.bullet or not uses_bullets:
                 continue
-            starts_lower = line.text[:1].islower()
-            if previous.bullet or (i >= 2 and not starts_lower and _ends_bullet_run(lines, i)):
-                if not starts_lower:
-                    starts.append(i)
+            # A line after bullets opens the next entry, unless it is wrapped bullet text.
+            if line.text[:1].islower():
+                continue
+            if previous.bullet or (i >= 2 and _ends_bullet_run(lines, i)):
+                starts.append(i)
         spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
     blocks = []
     for start, end in spans:
