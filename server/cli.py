@@ -62,6 +62,14 @@ def init_app(app: Flask) -> None:
         count = credentials.rotate_all(settings=current_app.config["SETTINGS"])
         click.echo(f"re-encrypted {count} stored secret(s)")
 
+    @app.cli.command("reparse-resumes")
+    def reparse_resumes() -> None:
+        """Parse stored resumes that have no structure yet or one from an older parser."""
+        from server.services import resumes
+
+        done, failed = resumes.reparse_outdated(settings=current_app.config["SETTINGS"])
+        click.echo(f"{done} resume(s) parsed, {failed} could not be read")
+
     @app.cli.command("restore-ip-blocks")
     def restore_ip_blocks() -> None:
         """Put every IP block in force back into Redis (after Redis lost its data)."""

@@ -144,6 +144,18 @@ class Settings:
     upload_max_files_per_user: int = 20
     upload_quota_bytes_per_user: int = 50 * 1024 * 1024
 
+    # Resume parsing (PDF/DOCX read in a child process under these limits) and intake by link.
+    resume_parse_cpu_seconds: int = 10
+    resume_parse_memory_mb: int = 512
+    resume_parse_timeout_seconds: float = 20.0
+    resume_parse_max_pages: int = 30
+    resume_parse_max_concurrent: int = 2  # per process
+    resume_fetch_timeout_seconds: float = 15.0
+    resume_fetch_max_redirects: int = 3
+    resume_fetch_google_docs_export_base: str = "https://docs.google.com"
+    # Tests only: lets link intake reach 127.0.0.1 over plain http; refused in production.
+    resume_fetch_allow_loopback: bool = False
+
     # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter at start-up.
     rate_limit_overrides: Mapping[str, str] = field(default_factory=dict)
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
@@ -449,6 +461,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auto_migrate=_as_bool(env.get("AUTO_MIGRATE"), flask_env != "production"),
         rate_limit_overrides=overrides,
         **_security_settings(env),
+        **_resume_settings(env, production=flask_env == "production"),
         rate_limit_enabled=_as_bool(env.get("RATE_LIMIT_ENABLED"), True),
     )
 
@@ -496,4 +509,41 @@ def _security_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "upload_quota_bytes_per_user": number(
             "UPLOAD_QUOTA_BYTES_PER_USER", 50 * 1024 * 1024, 1024
         ),
+    }
+
+
+def _resume_settings(env: Mapping[str, str], *, production: bool) -> dict[str, Any]:
+    """Resume parsing limits and link intake."""
+    allow_loopback = _as_bool(env.get("RESUME_FETCH_ALLOW_LOOPBACK"), False)
+    if production and allow_loopback:
+        raise ConfigError(
+            "refusing to start in production: RESUME_FETCH_ALLOW_LOOPBACK lets users make the "
+            "server fetch from its own loopback interface; unset it"
+        )
+    return {
+        "resume_parse_cpu_seconds": _as_int(
+            "RESUME_PARSE_CPU_SECONDS", env.get("RESUME_PARSE_CPU_SECONDS"), 10, 1
+        ),
+        "resume_parse_memory_mb": _as_int(
+            "RESUME_PARSE_MEMORY_MB", env.get("RESUME_PARSE_MEMORY_MB"), 512, 64
+        ),
+        "resume_parse_timeout_seconds": _as_float(
+            "RESUME_PARSE_TIMEOUT_SECONDS", env.get("RESUME_PARSE_TIMEOUT_SECONDS"), 20.0, 1.0
+        ),
+        "resume_parse_max_pages": _as_int(
+            "RESUME_PARSE_MAX_PAGES", env.get("RESUME_PARSE_MAX_PAGES"), 30, 1
+        ),
+        "resume_parse_max_concurrent": _as_int(
+            "RESUME_PARSE_MAX_CONCURRENT", env.get("RESUME_PARSE_MAX_CONCURRENT"), 2, 1
+        ),
+        "resume_fetch_timeout_seconds": _as_float(
+            "RESUME_FETCH_TIMEOUT_SECONDS", env.get("RESUME_FETCH_TIMEOUT_SECONDS"), 15.0, 1.0
+        ),
+        "resume_fetch_max_redirects": _as_int(
+            "RESUME_FETCH_MAX_REDIRECTS", env.get("RESUME_FETCH_MAX_REDIRECTS"), 3, 0
+        ),
+        "resume_fetch_google_docs_export_base": (
+            env.get("RESUME_FETCH_GOOGLE_DOCS_EXPORT_BASE") or "https://docs.google.com"
+        ).rstrip("/"),
+        "resume_fetch_allow_loopback": allow_loopback,
     }

@@ -276,6 +276,66 @@ def _job_submission_union(app: APIFlask, spec: dict) -> None:
     }
 
 
+# Bodies that take one schema per media type (APIFlask documents one schema for all of them).
+_BODY_PER_MEDIA_TYPE = {
+    "uploadResume": {
+        "multipart/form-data": (
+            "ResumeUploadIn",
+            {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "PDF, DOCX, TXT or MD",
+                    }
+                },
+                "additionalProperties": False,
+            },
+        ),
+        "application/json": (
+            "ResumeLinkIn",
+            {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 2048,
+                        "description": "A Google Docs link (read through its public DOCX "
+                        "export) or a direct https link to a PDF or DOCX",
+                    }
+                },
+                "additionalProperties": False,
+            },
+        ),
+    }
+}
+
+
+def _bodies_per_media_type(spec: dict) -> None:
+    schemas = spec["components"]["schemas"]
+    for _method, _path, operation in _operations(spec):
+        media_types = _BODY_PER_MEDIA_TYPE.get(operation.get("operationId"))
+        if not media_types:
+            continue
+        content = operation["requestBody"]["content"]
+        for media_type, (name, schema) in media_types.items():
+            schemas[name] = schema
+            content[media_type] = {"schema": {"$ref": f"#/components/schemas/{name}"}}
+        operation["requestBody"]["required"] = True
+    schemas.pop("ResumeIntakeDoc", None)
+
+
+def _operations(spec: dict):
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "responses" in operation:
+                yield method, path, operation
+
+
 def _password_minimums(app: APIFlask, spec: dict) -> None:
     minimum = app.config["SETTINGS"].password_min_length
     schemas = spec["components"]["schemas"]
@@ -346,5 +406,6 @@ def init_app(app: APIFlask) -> None:
                 if operation.get("operationId") == "submitJob":
                     operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
                 _document_headers(operation, is_api)
+        _bodies_per_media_type(spec)
         _name_shared_enums(spec)
         return spec

@@ -56,6 +56,37 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
+LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_name_lookups_beyond_this_machine():
+    """No test reaches the internet: resolving any name but localhost fails at once.
+
+    Address literals resolve as usual (no lookup is made for them), so code under test still
+    decides for itself which addresses it may connect to.
+    """
+    import ipaddress
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name.lower().rstrip(".") not in LOCAL_NAMES:
+            try:
+                ipaddress.ip_address(name.split("%", 1)[0])
+            except ValueError:
+                raise socket.gaierror(
+                    socket.EAI_NONAME, f"test network guard: no name lookup for {name!r}"
+                ) from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory) -> Settings:
     root: Path = tmp_path_factory.mktemp("instance")

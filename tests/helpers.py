@@ -119,21 +119,39 @@ def without_request_id(response) -> dict[str, Any]:
     return body
 
 
-def make_pdf(text: str = "resume") -> bytes:
-    """A tiny PDF-looking file (the validator checks the header, it does not parse)."""
-    return b"%PDF-1.4\n% " + text.encode() + b"\n%%EOF\n"
+def make_pdf(text: str = "resume", *, pages: int = 1) -> bytes:
+    """A real PDF whose pages carry `text` (one line per line of text), written by fpdf2."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for _ in range(pages):
+        pdf.add_page()
+        for line in text.splitlines() or [""]:
+            pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
 
 
-def make_docx(extra_entries: int = 0) -> bytes:
-    """A minimal DOCX container: the parts the validator requires."""
+def make_docx(extra_entries: int = 0, *, paragraphs: tuple[str, ...] = ("resume",)) -> bytes:
+    """A real DOCX written by python-docx; `extra_entries` adds that many parts to the ZIP."""
     import zipfile
 
+    import docx
+
+    document = docx.Document()
+    for paragraph in paragraphs:
+        if paragraph.startswith("- "):
+            document.add_paragraph(paragraph[2:], style="List Bullet")
+        elif paragraph.startswith("# "):
+            document.add_heading(paragraph[2:], level=1)
+        else:
+            document.add_paragraph(paragraph)
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-        for index in range(extra_entries):
-            archive.writestr(f"word/media/{index}.xml", "x")
+    document.save(buffer)
+    if extra_entries:
+        with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
+            for index in range(extra_entries):
+                archive.writestr(f"word/media/{index}.xml", "x")
     return buffer.getvalue()
 
 

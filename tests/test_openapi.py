@@ -147,14 +147,18 @@ def test_bodies_that_must_be_sent_are_marked_required(spec):
         body = operation.get("requestBody")
         if body is None:
             continue
-        (media,) = body["content"].values()
-        schema = media["schema"]
-        needs_fields = bool(
-            resolve(spec, schema).get("required") or "oneOf" in resolve(spec, schema)
+        needs_fields = any(
+            resolve(spec, media["schema"]).get("required")
+            or "oneOf" in resolve(spec, media["schema"])
+            for media in body["content"].values()
         )
         assert body.get("required", False) is needs_fields, (method, path)
     assert spec["paths"]["/api/auth/register"]["post"]["requestBody"]["required"] is True
     assert "required" not in spec["paths"]["/api/auth/logout"]["post"]["requestBody"]
+    # A resume is a file (multipart) or a link (JSON): each media type has its own schema.
+    intake = spec["paths"]["/api/user/resumes"]["post"]["requestBody"]["content"]
+    assert resolve(spec, intake["multipart/form-data"]["schema"])["required"] == ["file"]
+    assert resolve(spec, intake["application/json"]["schema"])["required"] == ["url"]
 
 
 def test_response_headers_and_the_idempotency_key_are_documented(spec):

@@ -1,7 +1,11 @@
 """The authenticated user's own resources: account, stored credentials, resumes."""
 
+from functools import wraps
+
 from apiflask import APIBlueprint
-from flask import send_file
+from apiflask.scaffold import _annotate
+from apiflask.schema_adapters.marshmallow import parser
+from flask import request, send_file
 
 from server.auth import current_user, fresh_login_required
 from server.rate_limiter import cheap_read
@@ -16,8 +20,10 @@ from server.schemas.user import (
     CredentialOut,
     EmailChangeIn,
     PasswordChangeIn,
+    ResumeDetailOut,
+    ResumeIntakeDoc,
+    ResumeLinkIn,
     ResumeListOut,
-    ResumeOut,
     ResumeUploadIn,
 )
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
@@ -135,16 +141,45 @@ def delete_credential(service):
     return ""
 
 
+def _resume_intake_body(view):
+    """Parse either a multipart upload (`file`) or a JSON link (`url`), and document both."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.mimetype == "application/json":
+            body = parser.parse(ResumeLinkIn(), request, location="json")
+        else:
+            body = parser.parse(ResumeUploadIn(), request, location="files")
+        return view(*args, body=body, **kwargs)
+
+    _annotate(
+        wrapper,
+        body=ResumeIntakeDoc(),
+        content_type=["multipart/form-data", "application/json"],
+        body_example=None,
+        body_examples=None,
+    )
+    return wrapper
+
+
 @bp.post("/resumes")
-@bp.input(ResumeUploadIn, location="files", arg_name="body")
-@bp.output(ResumeOut, status_code=201)
+@bp.output(ResumeDetailOut, status_code=201)
 @bp.doc(
     operation_id="uploadResume",
-    summary="Upload a resume (PDF, DOCX, TXT or MD), multipart field `file`",
+    summary="Add a resume: upload a file, or give a link; it is parsed into a structure",
+    description="Multipart with one field `file` (PDF, DOCX, TXT or MD), or JSON "
+    '`{"url": ...}` with a Google Docs link (read through its public export) or a direct '
+    "https link to a PDF or DOCX. A document without extractable text (a scanned PDF), or "
+    "one that exceeds the parser's limits, is refused with 422.",
     responses=[201, 401, 409, 413, 415, 422],
 )
+@_resume_intake_body
 def upload_resume(body):
     settings = app_settings()
+    if "url" in body:
+        return resumes.create_from_link(
+            user_id=current_user().id, url=body["url"], settings=settings
+        )
     upload = body["file"]
     # One byte more than allowed is enough to know it is too large.
     data = upload.stream.read(settings.upload_max_bytes + 1)
@@ -166,8 +201,12 @@ def list_resumes():
 
 @bp.get("/resumes/<uuid:resume_id>")
 @cheap_read
-@bp.output(ResumeOut)
-@bp.doc(operation_id="getResume", summary="One resume's metadata", responses=[200, 401, 404])
+@bp.output(ResumeDetailOut)
+@bp.doc(
+    operation_id="getResume",
+    summary="One resume's metadata and its structured (parsed) content",
+    responses=[200, 401, 404],
+)
 def get_resume(resume_id):
     return resumes.get(user_id=current_user().id, resume_id=resume_id)
 

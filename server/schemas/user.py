@@ -1,7 +1,7 @@
 """Bodies of the user routes: account changes, stored credentials, resumes."""
 
 from apiflask import Schema
-from apiflask.fields import UUID, Email, File, Integer, List, Nested, String
+from apiflask.fields import UUID, Dict, Email, File, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf
 from marshmallow import ValidationError, pre_load
 
@@ -77,6 +77,27 @@ class ResumeUploadIn(StrictSchema):
         return data
 
 
+class ResumeLinkIn(StrictSchema):
+    url = String(
+        required=True,
+        validate=Length(min=1, max=2048),
+        metadata={
+            "description": "A Google Docs link (fetched through its public DOCX export) or a "
+            "direct https link to a PDF or DOCX"
+        },
+    )
+
+
+class ResumeIntakeDoc(Schema):
+    """The request body as documented: multipart with `file`, or JSON with `url`."""
+
+    file = File(metadata={"description": "multipart/form-data: PDF, DOCX, TXT or MD"})
+    url = String(
+        validate=Length(min=1, max=2048),
+        metadata={"description": "application/json: a Google Docs or direct PDF/DOCX link"},
+    )
+
+
 class ResumeOut(Schema):
     id = UUID(required=True)
     original_filename = String(required=True, metadata={"description": "as uploaded, metadata"})
@@ -88,6 +109,18 @@ class ResumeOut(Schema):
     size_bytes = Integer(required=True)
     sha256 = String(required=True)
     created_at = UtcDateTime(required=True)
+
+
+class ResumeDetailOut(ResumeOut):
+    parsed = Dict(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The structured resume (contact, summary, experience, education, "
+            "skills, projects, certifications, other_sections, raw_text, parser_version); "
+            "null for uploads made before parsing existed"
+        },
+    )
 
 
 class ResumeListOut(Schema):

@@ -11,16 +11,19 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from server.agent.intake import fetch_resume
+from server.agent.resume_parsing import PARSER_VERSION, ExtractionLimits, parse_document
 from server.config import Settings
-from server.errors import Conflict, NotFound
+from server.errors import ApiError, Conflict, NotFound
 from server.extensions import db
 from server.models import Resume, User
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_filename, strip_control_characters
-from server.security_manager.uploads import validate_upload
+from server.security_manager.uploads import ALLOWED_EXTENSIONS, validate_upload
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.resumes")
+EXTENSION_BY_CONTENT_TYPE = {content_type: ext for ext, content_type in ALLOWED_EXTENSIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,25 @@ def _check_quota(user_id: int, size: int, settings: Settings) -> None:
         )
 
 
+def parsing_limits(settings: Settings) -> ExtractionLimits:
+    """The limits the document reader runs under, from the settings."""
+    return ExtractionLimits(
+        cpu_seconds=settings.resume_parse_cpu_seconds,
+        memory_bytes=settings.resume_parse_memory_mb * 1024 * 1024,
+        wall_seconds=settings.resume_parse_timeout_seconds,
+        max_pages=settings.resume_parse_max_pages,
+        max_concurrent=settings.resume_parse_max_concurrent,
+    )
+
+
 def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> Resume:
-    """Validate and store an upload; the user's filename is kept as metadata only."""
+    """Validate, parse and store an upload; the user's filename is kept as metadata only.
+
+    Parsing happens before the quota check takes its row lock, so a slow document never holds
+    the lock; a document that cannot be parsed is refused (422) and nothing is stored.
+    """
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
+    parsed = parse_document(extension=checked.extension, data=data, limits=parsing_limits(settings))
     _check_quota(user_id, len(data), settings)
     resume = Resume(
         id=uuid.uuid4(),
@@ -71,6 +90,7 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         content_type=checked.content_type,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        parsed=parsed,
     )
     path = storage_path(settings=settings, resume=resume)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -93,6 +113,42 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         details={"size_bytes": resume.size_bytes, "content_type": resume.content_type},
     )
     return resume
+
+
+def create_from_link(*, user_id: int, url: str, settings: Settings) -> Resume:
+    """Fetch a resume from a Google Docs or direct PDF/DOCX link, then store it as an upload."""
+    fetched = fetch_resume(url=url, settings=settings)
+    return create(user_id=user_id, filename=fetched.filename, data=fetched.data, settings=settings)
+
+
+def reparse_outdated(*, settings: Settings) -> tuple[int, int]:
+    """Parse every stored resume whose structure is missing or older than the parser.
+
+    One commit per resume, so a long run keeps what it did; a file that cannot be read is
+    logged and skipped. Returns (parsed, failed).
+    """
+    ids = list(db.session.scalars(select(Resume.id).order_by(Resume.created_at)))
+    parsed_count = failed = 0
+    for resume_id in ids:
+        resume = db.session.get(Resume, resume_id)
+        if resume is None or (resume.parsed or {}).get("parser_version") == PARSER_VERSION:
+            continue
+        path = storage_path(settings=settings, resume=resume)
+        try:
+            extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
+            resume.parsed = parse_document(
+                extension=extension, data=path.read_bytes(), limits=parsing_limits(settings)
+            )
+        except (OSError, ApiError) as exc:
+            log.warning(
+                "resume not reparsed", extra={"resume_id": str(resume_id), "error": str(exc)}
+            )
+            db.session.rollback()
+            failed += 1
+            continue
+        db.session.commit()
+        parsed_count += 1
+    return parsed_count, failed
 
 
 def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:

@@ -1,0 +1,144 @@
+"""Reading a resume (PDF, DOCX, TXT or Markdown) into its structure, in a separate process
+under resource limits.
+
+The parent (`extraction.py`) starts this file with `python -I`, sends the document on stdin and
+reads one JSON object from stdout. The limits are set before any byte of the document is read,
+so a hostile file (or text that makes a heuristic slow) can exhaust only this process. Standard
+library plus pypdf and python-docx; `structure.py` is loaded from beside this file, because
+importing the server package here would cost memory and time under the limits.
+"""
+
+import importlib.util
+import io
+import json
+import resource
+import sys
+from pathlib import Path
+
+MAX_TEXT_CHARS = 500_000
+
+
+def _limit(kind: int, value: int) -> None:
+    soft, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, value if kind != resource.RLIMIT_CPU else value + 1))
+
+
+def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:
+    _limit(resource.RLIMIT_CPU, cpu_seconds)
+    _limit(resource.RLIMIT_AS, memory_bytes)
+    _limit(resource.RLIMIT_FSIZE, 0)  # writes nothing to disk
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_NOFILE, 32)
+
+
+def _pdf_text(data: bytes, max_pages: int) -> dict:
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError, PyPdfError
+
+    logging.disable(logging.WARNING)  # pypdf warns about every oddity on stderr
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            return {"error": "encrypted", "message": "The PDF is password-protected"}
+        count = len(reader.pages)
+        if count > max_pages:
+            return {
+                "error": "too_many_pages",
+                "message": f"The PDF has {count} pages; at most {max_pages} are read",
+            }
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except LimitReachedError:
+        return {"error": "too_complex", "message": "The PDF expands beyond the parser's limits"}
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        return {
+            "error": "unreadable",
+            "message": f"The PDF could not be read ({type(exc).__name__})",
+        }
+    return {"text": "\n".join(pages), "pages": count}
+
+
+def _docx_paragraph(paragraph) -> str:
+    text = paragraph.text
+    properties = paragraph._p.pPr
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    is_list = (properties is not None and properties.numPr is not None) or "List" in style
+    if is_list and text.strip():
+        return "• " + text
+    if style.startswith("Heading") or style == "Title":
+        return text.strip()
+    return text
+
+
+def _docx_text(data: bytes) -> dict:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines = []
+        for section in document.sections[:1]:
+            lines.extend(_docx_paragraph(p) for p in section.header.paragraphs)
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                lines.append(_docx_paragraph(block))
+            elif isinstance(block, Table):
+                for row in block.rows:
+                    cells = []
+                    for cell in row.cells:
+                        value = " ".join(p.text.strip() for p in cell.paragraphs if p.text.strip())
+                        if value and value not in cells:
+                            cells.append(value)
+                    lines.append(" | ".join(cells))
+    except Exception as exc:  # noqa: BLE001 - any failure of a hostile file is "unreadable"
+        return {
+            "error": "unreadable",
+            "message": f"The DOCX could not be read ({type(exc).__name__})",
+        }
+    return {"text": "\n".join(lines), "pages": None}
+
+
+def _structure(text: str, markdown: bool) -> dict:
+    spec = importlib.util.spec_from_file_location(
+        "resume_structure", Path(__file__).with_name("structure.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module.parse_resume_text(text, markdown=markdown)
+
+
+def _read(kind: str, data: bytes, max_pages: int) -> dict:
+    if kind == "pdf":
+        return _pdf_text(data, max_pages)
+    if kind == "docx":
+        return _docx_text(data)
+    return {"text": data.decode("utf-8", "replace").lstrip("\ufeff"), "pages": None}
+
+
+def main() -> int:
+    kind, cpu_seconds, memory_bytes, max_pages = sys.argv[1], *map(int, sys.argv[2:5])
+    _apply_limits(cpu_seconds, memory_bytes)
+    data = sys.stdin.buffer.read()
+    try:
+        result = _read(kind, data, max_pages)
+        if "text" in result:
+            result["text"] = result["text"][:MAX_TEXT_CHARS]
+            if not result["text"].strip():
+                result = {"error": "no_text", "message": "no text"}
+            else:
+                result["parsed"] = _structure(result.pop("text"), markdown=kind == "md")
+    except MemoryError:
+        return 3
+    except RecursionError:
+        result = {"error": "unreadable", "message": "The document is nested too deeply"}
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

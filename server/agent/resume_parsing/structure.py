@@ -1,0 +1,778 @@
+"""Heuristic parsing of a resume's text into sections and entries.
+
+The parser never raises and never drops text: every non-blank line ends up in a field of the
+result (a line it cannot place goes to an `other_sections` entry or an entry's `details`), so
+tailoring can rely on the structure without losing anything the user wrote. Bump
+`PARSER_VERSION` whenever the shape or the heuristics change, so stored results can be told
+apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("server.agent.resume_parsing")
+
+PARSER_VERSION = 1
+MAX_LINE = 400
+
+SECTION_KEYWORDS = {
+    "summary": (
+        "summary",
+        "professional summary",
+        "career summary",
+        "profile",
+        "professional profile",
+        "about",
+        "about me",
+        "objective",
+        "career objective",
+        "overview",
+    ),
+    "experience": (
+        "experience",
+        "work experience",
+        "professional experience",
+        "relevant experience",
+        "employment",
+        "employment history",
+        "work history",
+        "career history",
+        "professional background",
+    ),
+    "education": ("education", "academic background", "academics", "education and training"),
+    "skills": (
+        "skills",
+        "technical skills",
+        "core skills",
+        "key skills",
+        "core competencies",
+        "competencies",
+        "technologies",
+        "tech stack",
+        "tools",
+    ),
+    "projects": ("projects", "personal projects", "selected projects", "side projects"),
+    "certifications": (
+        "certifications",
+        "certificates",
+        "certification",
+        "licenses",
+        "licenses and certifications",
+        "certifications and licenses",
+    ),
+    "other": (
+        "awards",
+        "honors",
+        "honours",
+        "achievements",
+        "publications",
+        "languages",
+        "interests",
+        "hobbies",
+        "volunteer",
+        "volunteering",
+        "volunteer experience",
+        "leadership",
+        "activities",
+        "references",
+        "links",
+        "courses",
+        "coursework",
+        "training",
+        "memberships",
+        "affiliations",
+        "patents",
+        "talks",
+        "additional information",
+    ),
+}
+_HEADINGS = {phrase: kind for kind, phrases in SECTION_KEYWORDS.items() for phrase in phrases}
+
+BULLET = re.compile(r"^\s*(?:[•▪◦●○■□➢►▸‣⁃∙·*+\-–—]|\d{1,2}[.)])\s+")
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = rf"(?:{_MONTH}\s*,?\s*(?:19|20)\d{{2}}|(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}|(?:19|20)\d{{2}}-(?:0[1-9]|1[0-2])\b|(?:19|20)\d{{2}})"
+_PRESENT = r"(?:present|current|now|today|ongoing)"
+DATE_RANGE = re.compile(
+    rf"\(?\b(?P<start>{_DATE})\s*(?:-|–|—|to|until|~)\s*(?P<end>{_DATE}|{_PRESENT})\b\)?",
+    re.IGNORECASE,
+)
+SINGLE_DATE = re.compile(
+    rf"\(?\b(?:(?:expected|graduated|grad\.?|since|issued)\s+)?(?P<date>{_DATE})\)?\s*$",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    name: index
+    for index, names in enumerate(
+        (
+            ("jan",),
+            ("feb",),
+            ("mar",),
+            ("apr",),
+            ("may",),
+            ("jun",),
+            ("jul",),
+            ("aug",),
+            ("sep",),
+            ("oct",),
+            ("nov",),
+            ("dec",),
+        ),
+        start=1,
+    )
+    for name in names
+}
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{7,}\d(?![\w/])")
+LINK = re.compile(
+    r"(?:https?://\S+|www\.\S+|\b(?:[\w-]+\.)+(?:com|org|net|io|dev|me|ai|co|app|page|xyz|tech"
+    r"|info|edu)(?:/[^\s,|]*)?)",
+    re.IGNORECASE,
+)
+_STATE = (
+    r"(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]"
+    r"|T[NX]|UT|V[TA]|W[AVIY]|UK|USA|US)"
+)
+_COUNTRY = (
+    r"(?:United States|United Kingdom|Canada|Germany|France|India|Spain|Italy|Netherlands"
+    r"|Ireland|Australia|Japan|China|Brazil|Mexico|Poland|Sweden|Switzerland|Singapore|Israel"
+    r"|Portugal|Austria|Belgium|Denmark|Norway|Finland|Nigeria|Kenya|South Africa|Remote)"
+)
+LOCATION = re.compile(
+    rf"(?P<location>(?:[A-Z][\w.'’-]*\s){{0,1}}[A-Z][\w.'’-]*,\s*(?:{_STATE}|{_COUNTRY})\b\.?"
+    rf"|\b(?:Remote|Hybrid|On-?site)\b(?:\s*\([^)]*\))?)\s*$"
+)
+WHOLE_LOCATION = re.compile(
+    rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
+)
+STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
+WEAK_SEPARATOR = re.compile(r",\s+|\s+at\s+")
+TITLE_WORDS = re.compile(
+    r"\b(?:engineer|developer|programmer|manager|intern|internship|analyst|designer|scientist"
+    r"|director|lead|head|consultant|specialist|architect|officer|assistant|associate|vp"
+    r"|vice president|president|coordinator|administrator|technician|teacher|instructor"
+    r"|professor|lecturer|nurse|accountant|researcher|founder|co-founder|owner|editor|writer"
+    r"|representative|agent|advisor|adviser|supervisor|executive|strategist|marketer|recruiter"
+    r"|sre|devops|cto|ceo|cfo|coo|principal|staff|fellow|trainee|apprentice|volunteer"
+    r"|clerk|cashier|barista|chef|driver|operator|mechanic|electrician|attorney|lawyer"
+    r"|paralegal|pharmacist|physician|therapist|tutor|mentor|maintainer|creator|contributor"
+    r"|member|chair|captain|partner|freelance|freelancer|contractor)s?\b"
+    # Role nouns by their ending: cryptanalyst, pianist, accountant, librarian.
+    r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b",
+    re.IGNORECASE,
+)
+EMPLOYER_WORDS = re.compile(
+    r"\b(?:inc|llc|ltd|gmbh|corp|corporation|company|co|group|labs?|technologies|systems"
+    r"|solutions|bank|agency|university|hospital|studio|partners|foundation)\b\.?",
+    re.IGNORECASE,
+)
+INSTITUTION_WORDS = re.compile(
+    r"\b(?:university|college|institute|school|academy|polytechnic|univ|conservatory|"
+    r"bootcamp|uc|mit|ucla|nyu|eth|epfl)\b",
+    re.IGNORECASE,
+)
+DEGREE = re.compile(
+    r"\b(?:bachelor(?:'s)?|master(?:'s)?|doctor(?:ate)?|ph\.?\s?d\.?|m\.?b\.?a\.?|b\.?\s?sc?\.?"
+    r"|m\.?\s?sc?\.?|b\.?a\.?|m\.?a\.?|b\.?eng\.?|m\.?eng\.?|b\.?tech|m\.?tech|associate(?:'s)?"
+    r"|diploma|high school|ged|certificate|a\.?s\.?|j\.?d\.?|m\.?d\.?)(?=[\s,.:;()]|$)",
+    re.IGNORECASE,
+)
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_MARKDOWN_ITALIC = re.compile(r"(?<![\w*])[*_]([^*_\s](?:[^*_]*[^*_\s])?)[*_](?![\w*])")
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+@dataclass
+class _Line:
+    text: str
+    bullet: bool = False
+    markdown_level: int = 0  # 1-6 for a Markdown heading
+
+
+@dataclass
+class _Section:
+    kind: str  # summary, experience, ..., other, or "top" for the lines before any heading
+    heading: str | None
+    lines: list[_Line] = field(default_factory=list)
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\u00a0", " ").replace("\u200b", "")
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _strip_markdown(text: str) -> str:
+    text = _MARKDOWN_LINK.sub(
+        lambda m: f"{m.group(1)} ({m.group(2)})" if m.group(2) else m.group(1), text
+    )
+    return _MARKDOWN_ITALIC.sub(r"\1", _MARKDOWN_EMPHASIS.sub("", text))
+
+
+def _pieces(raw: str) -> list[str]:
+    """A line cut at spaces into pieces of at most MAX_LINE characters.
+
+    Very long lines come from extraction oddities or hostile text; cutting them first bounds
+    the work of every regular expression below.
+    """
+    pieces = []
+    while len(raw) > MAX_LINE:
+        cut = raw.rfind(" ", 0, MAX_LINE)
+        cut = cut if cut > 0 else MAX_LINE
+        pieces.append(raw[:cut])
+        raw = raw[cut:]
+    pieces.append(raw)
+    return pieces
+
+
+def _lines_of(text: str, markdown: bool) -> list[_Line]:
+    lines = []
+    for whole in text.splitlines():
+        for index, raw in enumerate(_pieces(whole)):
+            first = index == 0  # later pieces continue the first: no heading, no bullet
+            level = 0
+            if markdown:
+                if first and re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", raw):
+                    break
+                heading = _MARKDOWN_HEADING.match(raw) if first else None
+                if heading:
+                    level, raw = len(heading.group(1)), heading.group(2)
+                raw = _strip_markdown(raw)
+            bullet = first and bool(BULLET.match(raw))
+            if bullet:
+                raw = BULLET.sub("", raw, count=1)
+            cleaned = _clean(raw)
+            if cleaned:
+                lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
+    return lines
+
+
+def _heading_kind(line: _Line) -> str | None:
+    """The section a heading line opens, or None when the line is no heading."""
+    if line.bullet:
+        return None
+    text = line.text.strip().rstrip(":").strip()
+    normal = re.sub(r"[^a-z& ]", "", text.lower()).replace("&", " and ")
+    normal = re.sub(r"\s+", " ", normal).strip()
+    if not normal or len(text) > 45 or len(normal.split()) > 5:
+        return None
+    if normal in _HEADINGS:
+        return _HEADINGS[normal]
+    first = normal.split(" and ")[0].strip()
+    if first in _HEADINGS and (text.isupper() or line.markdown_level or text.endswith(":")):
+        return _HEADINGS[first]
+    if line.markdown_level in (1, 2):
+        return "other"
+    return None
+
+
+def _split_sections(lines: list[_Line]) -> list[_Section]:
+    sections = [_Section("top", None)]
+    for line in lines:
+        kind = _heading_kind(line)
+        # A Markdown level-1 heading at the very top is the name, not a section.
+        if kind and not (
+            line.markdown_level == 1 and sections[-1].kind == "top" and kind == "other"
+        ):
+            sections.append(_Section(kind, line.text.rstrip(":").strip()))
+        else:
+            sections[-1].lines.append(line)
+    return sections
+
+
+def _normal_date(text: str | None) -> str | None:
+    if not text:
+        return None
+    value = text.strip().lower().rstrip(".")
+    if re.fullmatch(_PRESENT, value):
+        return None
+    year = re.search(r"(?:19|20)\d{2}", value)
+    if not year:
+        return None
+    month_name = re.match(r"[a-z]{3}", value)
+    if month_name and month_name.group(0) in _MONTHS:
+        return f"{year.group(0)}-{_MONTHS[month_name.group(0)]:02d}"
+    numeric = re.fullmatch(r"(\d{1,2})/(\d{4})", value) or re.fullmatch(r"(\d{4})-(\d{2})", value)
+    if numeric:
+        first, second = numeric.groups()
+        month, year_text = (first, second) if len(second) == 4 else (second, first)
+        return f"{year_text}-{int(month):02d}"
+    return year.group(0)
+
+
+@dataclass
+class _Dates:
+    text: str | None = None
+    start: str | None = None
+    end: str | None = None
+    current: bool = False
+
+
+def _take_dates(text: str, allow_single: bool = True) -> tuple[str, _Dates]:
+    """Remove a date range (or a trailing single date) from a header line."""
+    match = DATE_RANGE.search(text)
+    if match:
+        end_text = match.group("end")
+        dates = _Dates(
+            text=match.group(0).strip("() "),
+            start=_normal_date(match.group("start")),
+            end=_normal_date(end_text),
+            current=bool(re.fullmatch(_PRESENT, end_text.strip(), re.IGNORECASE)),
+        )
+        rest = (text[: match.start()] + " " + text[match.end() :]).strip()
+        return _tidy(rest), dates
+    if allow_single:
+        single = SINGLE_DATE.search(text)
+        if single and single.start() > 0 or (single and len(text) <= 30):
+            date = _normal_date(single.group("date"))
+            rest = text[: single.start()].strip()
+            return _tidy(rest), _Dates(text=single.group(0).strip("() "), start=None, end=date)
+    return text, _Dates()
+
+
+def _tidy(text: str) -> str:
+    return re.sub(r"^[\s,|•·:;–—-]+|[\s,|•·:;–—-]+$", "", text)
+
+
+def _has_dates(line: _Line, allow_single: bool) -> bool:
+    if line.bullet or len(line.text) > 120:
+        return False
+    return _take_dates(line.text, allow_single)[1].text is not None
+
+
+def _parts(text: str) -> list[str]:
+    """A header line's parts (split on |, dashes, wide gaps, then commas), locations whole."""
+    parts: list[str] = []
+    for piece in STRONG_SEPARATOR.split(text):
+        piece = _tidy(piece)
+        if not piece:
+            continue
+        location = None
+        found = LOCATION.search(piece)
+        if found and found.start() > 0:
+            location = found.group("location").strip()
+            piece = piece[: found.start()]
+        elif WHOLE_LOCATION.match(piece):
+            parts.append(piece)
+            continue
+        parts.extend(p for p in (_tidy(x) for x in WEAK_SEPARATOR.split(piece)) if p)
+        if location:
+            parts.append(location)
+    return parts
+
+
+@dataclass
+class _Block:
+    header: list[str]
+    body: list[_Line]
+    dates: _Dates
+
+
+def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
+    """Split a section into entries: anchored on date lines when there are any."""
+    if not lines:
+        return []
+    uses_bullets = any(line.bullet for line in lines)
+    anchors = [i for i, line in enumerate(lines) if _has_dates(line, allow_single_dates)]
+    if anchors and any(line.bullet for line in lines[: anchors[0]]):
+        anchors = []  # some entries carry no dates: split on header lines instead
+    # Drop anchors that sit inside a header just opened (a second date line of the same entry).
+    if anchors:
+        before = 0
+        for line in lines[: anchors[0]]:
+            before = before + 1 if not line.bullet else 0
+        before = min(before, 2)
+        starts = []
+        for anchor in anchors:
+            start = anchor
+            while (
+                start > 0
+                and anchor - start < before
+                and not lines[start - 1].bullet
+                and not _has_dates(lines[start - 1], allow_single_dates)
+                and not lines[start - 1].text[:1].islower()
+            ):
+                start -= 1
+            if starts and start <= starts[-1]:
+                continue
+            if (
+                starts
+                and not any(line.bullet for line in lines[starts[-1] : start])
+                and uses_bullets
+            ):
+                # No bullet since the previous entry started: this date line belongs to it.
+                if anchor - starts[-1] <= 3:
+                    continue
+            starts.append(start)
+        if starts[0] > 0:
+            starts.insert(0, 0)
+        spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
+    else:
+        starts = [0]
+        for i in range(1, len(lines)):
+            line, previous = lines[i], lines[i - 1]
+            if line.bullet or not uses_bullets:
+                continue
+            # A line after bullets opens the next entry, unless it is wrapped bullet text.
+            if line.text[:1].islower():
+                continue
+            if previous.bullet or (i >= 2 and _ends_bullet_run(lines, i)):
+                starts.append(i)
+        spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
+    blocks = []
+    for start, end in spans:
+        chunk = lines[start:end]
+        header: list[str] = []
+        dates = _Dates()
+        body: list[_Line] = []
+        in_header = True
+        for line in chunk:
+            if in_header and not line.bullet and (len(header) < 4 or not uses_bullets):
+                text, found = _take_dates(line.text, allow_single_dates)
+                if found.text and dates.text is None:
+                    dates = found
+                    if text:
+                        header.append(text)
+                    continue
+                if uses_bullets or len(header) < 2:
+                    header.append(line.text)
+                    continue
+            in_header = False
+            body.append(line)
+        blocks.append(_Block(header, body, dates))
+    return blocks
+
+
+def _ends_bullet_run(lines: list[_Line], index: int) -> bool:
+    """Whether the lines before `index` since the last bullet are wrapped text of that bullet."""
+    j = index - 1
+    while j >= 0 and not lines[j].bullet:
+        if not lines[j].text[:1].islower():
+            return False
+        j -= 1
+    return j >= 0
+
+
+def _join_wrapped(first: str, second: str) -> str:
+    """Two lines of one wrapped paragraph; a word split by a hyphen is joined again."""
+    joiner = "" if first.endswith("-") and second[:1].islower() else " "
+    return first + joiner + second
+
+
+def _bullets(body: list[_Line]) -> list[str]:
+    """Bullet texts, wrapped lines joined to the bullet they continue."""
+    uses_bullets = any(line.bullet for line in body)
+    bullets: list[str] = []
+    for line in body:
+        if uses_bullets and not line.bullet and bullets:
+            bullets[-1] = _join_wrapped(bullets[-1], line.text)
+        else:
+            bullets.append(line.text)
+    return bullets
+
+
+def _experience(block: _Block) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "title": None,
+        "employer": None,
+        "location": None,
+        "start_date": block.dates.start,
+        "end_date": block.dates.end,
+        "is_current": block.dates.current,
+        "dates": block.dates.text,
+        "bullets": _bullets(block.body),
+        "details": [],
+    }
+    unplaced: list[str] = []
+    for line in block.header:
+        for part in _parts(line):
+            if entry["location"] is None and WHOLE_LOCATION.match(part):
+                entry["location"] = part
+            elif (
+                entry["title"] is None
+                and TITLE_WORDS.search(part)
+                and not EMPLOYER_WORDS.search(part)
+            ):
+                entry["title"] = part
+            elif entry["employer"] is None and EMPLOYER_WORDS.search(part):
+                entry["employer"] = part
+            else:
+                unplaced.append(part)
+    for part in unplaced:
+        if entry["employer"] is None:
+            entry["employer"] = part
+        elif entry["title"] is None:
+            entry["title"] = part
+        else:
+            entry["details"].append(part)
+    return entry
+
+
+def _education(block: _Block) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "institution": None,
+        "degree": None,
+        "field": None,
+        "location": None,
+        "start_date": block.dates.start,
+        "end_date": block.dates.end,
+        "dates": block.dates.text,
+        "details": [],
+    }
+    for line in block.header:
+        degree = DEGREE.search(line)
+        if (
+            entry["degree"] is None
+            and degree
+            and not INSTITUTION_WORDS.search(line[: degree.start()])
+        ):
+            degree_text, _, field_text = _degree_split(line)
+            entry["degree"] = degree_text
+            if field_text:
+                entry["field"] = field_text
+            continue
+        for part in _parts(line):
+            if entry["location"] is None and WHOLE_LOCATION.match(part) and entry["institution"]:
+                entry["location"] = part
+            elif entry["institution"] is None:
+                entry["institution"] = part
+            else:
+                entry["details"].append(part)
+    entry["details"].extend(_bullets(block.body))
+    return entry
+
+
+def _degree_split(line: str) -> tuple[str, str, str]:
+    """'B.S. in Computer Science' or 'Bachelor of Science, Computer Science' → degree, field."""
+    match = re.search(r"\s+in\s+|,\s+|\s+[-–—|]\s+|:\s+", line)
+    if not match:
+        return line, "", ""
+    return line[: match.start()].strip(), "", _tidy(line[match.end() :])
+
+
+def _project(block: _Block) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": None,
+        "role": None,
+        "url": None,
+        "start_date": block.dates.start,
+        "end_date": block.dates.end,
+        "dates": block.dates.text,
+        "bullets": _bullets(block.body),
+        "details": [],
+    }
+    for line in block.header:
+        link = LINK.search(line)
+        if link and entry["url"] is None:
+            entry["url"] = link.group(0).rstrip(".,)")
+            line = _tidy(line[: link.start()] + line[link.end() :])
+            if not line:
+                continue
+        parts = (
+            [line] if entry["name"] is None and not re.search(r"\s[|–—-]\s", line) else _parts(line)
+        )
+        for part in parts:
+            if entry["name"] is None:
+                entry["name"] = part
+            elif entry["role"] is None and len(part.split()) <= 6:
+                entry["role"] = part
+            else:
+                entry["details"].append(part)
+    return entry
+
+
+def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = []
+    previous: _Line | None = None
+    for line in lines:
+        text = line.text
+        category = None
+        labelled = re.match(r"^([^:,]{1,40}):\s*(.*)$", text)
+        if labelled:
+            category, text = labelled.group(1).strip(), labelled.group(2)
+        listed = bool(re.search(r"[,;|•·]", text))
+        if listed:
+            items = [_tidy(item) for item in re.split(r"\s*[,;|•·]\s*", text)]
+        elif len(text.split()) <= 2:
+            items = [text]
+        else:
+            items = text.split()
+        items = [item for item in items if item]
+        if category is None and groups:
+            group = groups[-1]
+            wrapped = (
+                previous is not None
+                and listed
+                and not line.bullet
+                and len(previous.text) > 60
+                and not previous.text.rstrip().endswith((",", ";"))
+                and group["items"]
+                and items
+            )
+            if wrapped:
+                group["items"][-1] = f"{group['items'][-1]} {items.pop(0)}"
+            group["items"].extend(items)
+        else:
+            groups.append({"category": category, "items": items})
+        previous = line
+    return groups
+
+
+def _certification(block: _Block) -> dict[str, Any]:
+    text = " ".join(block.header + [line.text for line in block.body])
+    parts = [p for p in re.split(r"\s+[|–—-]\s+|,\s+(?=[A-Z])", text, maxsplit=1) if p]
+    return {
+        "name": parts[0] if parts else text,
+        "issuer": parts[1] if len(parts) > 1 else None,
+        "date": block.dates.end or block.dates.start,
+        "dates": block.dates.text,
+    }
+
+
+def _certifications(lines: list[_Line]) -> list[dict[str, Any]]:
+    entries = []
+    for line in lines:
+        if entries and not line.bullet and line.text[:1].islower():
+            entries[-1].body.append(line)
+            continue
+        text, dates = _take_dates(line.text)
+        entries.append(_Block([text] if text else [], [], dates))
+    return [_certification(block) for block in entries]
+
+
+def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
+    """Fill the contact details from the lines above the first heading; returns the rest."""
+    contact = result["contact"]
+    leftovers: list[str] = []
+    for line in lines:
+        text = line.text
+        found_any = False
+        for pattern, key in ((EMAIL, "email"), (LINK, "links"), (PHONE, "phone")):
+            if key == "email" and "@" not in text:
+                continue
+            for match in list(pattern.finditer(text)):
+                value = match.group(0).rstrip(".,;)")
+                if key == "phone" and len(re.sub(r"\D", "", value)) < 7:
+                    continue
+                if (
+                    key == "links"
+                    and EMAIL.search(text[max(0, match.start() - 40) : match.end()])
+                    and "@" in text[max(0, match.start() - 1) : match.start() + 1]
+                ):
+                    continue
+                found_any = True
+                if key == "links":
+                    if value not in contact["links"]:
+                        contact["links"].append(value)
+                elif contact[key] is None:
+                    contact[key] = value
+                else:
+                    contact["other"].append(value)
+                text = text.replace(match.group(0), " | ", 1)
+        pieces = [_tidy(p) for p in re.split(r"\s*[|•·]\s*|\s{2,}|\t|\s,\s", text)]
+        pieces = [p for p in pieces if p and re.search(r"\w", p)]
+        for piece in pieces:
+            words = piece.split()
+            if (
+                contact["location"] is None
+                and (found_any or contact["name"])
+                and WHOLE_LOCATION.match(piece)
+            ):
+                contact["location"] = piece
+            elif (
+                contact["name"] is None
+                and not found_any
+                and len(words) <= 5
+                and not re.search(r"\d", piece)
+            ):
+                contact["name"] = piece
+            elif (
+                contact["headline"] is None
+                and not found_any
+                and len(words) <= 12
+                and contact["name"]
+            ):
+                contact["headline"] = piece
+            elif len(words) <= 8:
+                contact["other"].append(piece)
+            else:
+                leftovers.append(piece)
+    return leftovers
+
+
+def _empty_result(text: str) -> dict[str, Any]:
+    return {
+        "parser_version": PARSER_VERSION,
+        "contact": {
+            "name": None,
+            "headline": None,
+            "email": None,
+            "phone": None,
+            "location": None,
+            "links": [],
+            "other": [],
+        },
+        "summary": None,
+        "experience": [],
+        "education": [],
+        "skills": [],
+        "projects": [],
+        "certifications": [],
+        "other_sections": [],
+        "sections": [],
+        "raw_text": text,
+    }
+
+
+def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
+    for section in sections:
+        lines = section.lines
+        if section.kind != "top":
+            result["sections"].append({"kind": section.kind, "heading": section.heading})
+        if section.kind == "top":
+            leftovers = _contact(lines, result)
+            if leftovers:
+                result["other_sections"].append({"heading": None, "lines": leftovers})
+        elif section.kind == "summary":
+            paragraph = ""
+            for line in lines:
+                paragraph = _join_wrapped(paragraph, line.text) if paragraph else line.text
+            result["summary"] = (
+                f"{result['summary']} {paragraph}".strip()
+                if result["summary"]
+                else (paragraph or None)
+            )
+        elif section.kind == "experience":
+            result["experience"].extend(_experience(b) for b in _blocks(lines, False))
+        elif section.kind == "education":
+            result["education"].extend(_education(b) for b in _blocks(lines, True))
+        elif section.kind == "projects":
+            result["projects"].extend(_project(b) for b in _blocks(lines, True))
+        elif section.kind == "skills":
+            result["skills"].extend(_skills(lines))
+        elif section.kind == "certifications":
+            result["certifications"].extend(_certifications(lines))
+        else:
+            result["other_sections"].append(
+                {"heading": section.heading, "lines": [line.text for line in lines]}
+            )
+
+
+def parse_resume_text(text: str, *, markdown: bool = False) -> dict[str, Any]:
+    """A structured resume (see the README for the shape) from plain or Markdown text."""
+    text = text if isinstance(text, str) else ""
+    result = _empty_result(text)
+    try:
+        _fill(result, _split_sections(_lines_of(text, markdown)))
+    except Exception:  # a heuristic must not cost the user their upload; keep every line
+        log.exception("resume parser failed; keeping the text unstructured")
+        result = _empty_result(text)
+        lines = [line.text for line in _lines_of(text, markdown=False)]
+        result["other_sections"].append({"heading": None, "lines": lines})
+    return result

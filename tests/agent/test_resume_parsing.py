@@ -1,0 +1,285 @@
+"""Resume parsing: real PDFs written by others, generated documents, odd text; nothing is lost."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from server.agent.resume_parsing import (
+    PARSER_VERSION,
+    DocumentUnreadable,
+    ExtractionLimits,
+    parse_document,
+    parse_resume_text,
+)
+from tests.helpers import make_docx, make_pdf
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+LIMITS = ExtractionLimits()
+FIXTURE_SKILLS = ["Go", "Python", "Node.js", "Kafka", "Docker", "Kubernetes", "Terraform", "gRPC"]
+
+
+def parse_fixture(name: str) -> dict:
+    return parse_document(extension="pdf", data=(FIXTURES / name).read_bytes(), limits=LIMITS)
+
+
+def skills_of(parsed: dict) -> list[str]:
+    return [item for group in parsed["skills"] for item in group["items"]]
+
+
+def assert_every_line_is_kept(parsed: dict) -> None:
+    """Every word of every line of the text appears somewhere in the structure (but the
+    connectors the parser reads as separators: "Engineer at Acme", "B.S. in Physics")."""
+    strings: list[str] = []
+
+    def collect(value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key != "raw_text":
+                    collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, str):
+            strings.append(value)
+
+    collect(parsed)
+    words_kept = set(re.findall(r"\w+", "\n".join(strings).lower()))
+    for line in parsed["raw_text"].splitlines():
+        missing = set(re.findall(r"\w+", line.lower())) - words_kept - {"at", "in"}
+        assert not missing, (line, missing)
+
+
+@pytest.mark.parametrize("name", ["resume-single-column.pdf", "resume-two-column.pdf"])
+def test_the_real_resume_pdfs_yield_contact_experience_education_and_skills(name):
+    parsed = parse_fixture(name)
+    assert parsed["parser_version"] == PARSER_VERSION
+    assert parsed["source"] == {"format": "pdf", "pages": 1}
+    contact = parsed["contact"]
+    assert contact["name"] == "JOHN DOE"
+    assert contact["email"] == "john.doe@email.com"
+    assert contact["phone"] == "+1 (415) 555-0142"
+    assert contact["location"] == "San Francisco, CA"
+    assert {"linkedin.com/in/johndoe", "github.com/johndoe"} <= set(contact["links"])
+    assert parsed["summary"].startswith("Senior Software Engineer with 5+ years")
+    jobs = [
+        (e["employer"], e["title"], e["start_date"], e["end_date"], e["is_current"])
+        for e in parsed["experience"]
+    ]
+    assert jobs == [
+        ("Stripe", "Senior Software Engineer", "2023-01", None, True),
+        ("Figma", "Software Engineer", "2021-06", "2022-12", False),
+        ("Notion", "Software Engineer", "2019-07", "2021-05", False),
+    ]
+    assert all(e["location"] == "San Francisco, CA" for e in parsed["experience"])
+    assert [len(e["bullets"]) for e in parsed["experience"]] == [3, 3, 3]
+    assert parsed["experience"][0]["bullets"][0].endswith(
+        "optimized distributed system architecture"
+    )
+    [education] = parsed["education"]
+    assert (education["institution"], education["degree"], education["field"]) == (
+        "UC Berkeley",
+        "Bachelor of Science",
+        "Computer Science",
+    )
+    assert education["end_date"] == "2019"
+    assert [p["name"] for p in parsed["projects"]] == [
+        "DevFlow",
+        "Real-time Transit Prediction App",
+    ]
+    assert set(FIXTURE_SKILLS) <= set(skills_of(parsed))
+    assert_every_line_is_kept(parsed)
+
+
+def test_both_layouts_of_the_same_resume_agree():
+    single, double = (
+        parse_fixture(n) for n in ("resume-single-column.pdf", "resume-two-column.pdf")
+    )
+    for key in ("contact", "experience", "education"):
+        if key == "experience":
+            strip = [{k: v for k, v in e.items() if k != "bullets"} for e in single[key]]
+            assert strip == [{k: v for k, v in e.items() if k != "bullets"} for e in double[key]]
+        else:
+            assert single[key] == double[key]
+    assert "Microservices Architecture" in skills_of(single)
+    assert "REST APIs" in skills_of(single)
+
+
+def test_a_generated_docx_with_headings_and_list_bullets_is_parsed():
+    data = make_docx(
+        paragraphs=(
+            "Ada Lovelace",
+            "ada@example.org | +44 20 7946 0958 | London, UK | github.com/ada",
+            "# Experience",
+            "Analytical Engines Ltd — Lead Programmer",
+            "March 2019 – Present",
+            "- Wrote the first published algorithm for the engine",
+            "- Cut computation time by 30%",
+            "Babbage & Co, London, UK | Research Assistant | 2016 - 2019",
+            "- Translated and annotated Menabrea's paper",
+            "# Education",
+            "University of London",
+            "B.Sc. in Mathematics, 2016",
+            "# Skills",
+            "Languages: Python, Rust, SQL",
+            "Tools: Git; Docker",
+            "# Certifications",
+            "AWS Certified Developer – Amazon Web Services (2021)",
+            "# Volunteering",
+            "Mentor at Code Club",
+        )
+    )
+    parsed = parse_document(extension="docx", data=data, limits=LIMITS)
+    assert parsed["contact"]["name"] == "Ada Lovelace"
+    assert parsed["contact"]["email"] == "ada@example.org"
+    assert parsed["contact"]["location"] == "London, UK"
+    first, second = parsed["experience"]
+    assert (first["employer"], first["title"], first["start_date"], first["is_current"]) == (
+        "Analytical Engines Ltd",
+        "Lead Programmer",
+        "2019-03",
+        True,
+    )
+    assert first["bullets"] == [
+        "Wrote the first published algorithm for the engine",
+        "Cut computation time by 30%",
+    ]
+    assert (second["employer"], second["title"], second["location"]) == (
+        "Babbage & Co",
+        "Research Assistant",
+        "London, UK",
+    )
+    assert (second["start_date"], second["end_date"]) == ("2016", "2019")
+    [education] = parsed["education"]
+    assert education["institution"] == "University of London"
+    assert (education["degree"], education["field"]) == ("B.Sc.", "Mathematics")
+    assert parsed["skills"] == [
+        {"category": "Languages", "items": ["Python", "Rust", "SQL"]},
+        {"category": "Tools", "items": ["Git", "Docker"]},
+    ]
+    [certification] = parsed["certifications"]
+    assert certification["name"] == "AWS Certified Developer"
+    assert certification["issuer"] == "Amazon Web Services"
+    assert certification["date"] == "2021"
+    assert parsed["other_sections"] == [
+        {"heading": "Volunteering", "lines": ["Mentor at Code Club"]}
+    ]
+    assert_every_line_is_kept(parsed)
+
+
+def test_a_generated_pdf_is_parsed():
+    data = make_pdf(
+        "Grace Hopper\ngrace@example.com\nEXPERIENCE\nSenior Developer at Remington Rand\n"
+        "Jan 1949 - Dec 1959\n- Built the first compiler\nSKILLS\nCOBOL, FLOW-MATIC"
+    )
+    parsed = parse_document(extension="pdf", data=data, limits=LIMITS)
+    [job] = parsed["experience"]
+    assert (job["title"], job["employer"], job["start_date"]) == (
+        "Senior Developer",
+        "Remington Rand",
+        "1949-01",
+    )
+    assert job["bullets"] == ["Built the first compiler"]
+    assert skills_of(parsed) == ["COBOL", "FLOW-MATIC"]
+
+
+MARKDOWN = """# Linus Example
+Backend engineer · linus@example.com · [GitHub](https://github.com/linus)
+
+## Summary
+Builds **reliable** systems.
+
+## Work Experience
+### Software Engineer, Acme Corp — Remote
+*06/2020 – 2023-08*
+- Shipped `search`
+  across three products
+* On call for the payments API
+
+## Projects
+**kvstore** – https://github.com/linus/kvstore
+- A log-structured key-value store
+
+## Hobbies
+Chess, climbing
+"""
+
+
+def test_markdown_is_parsed_with_its_headings_links_and_wrapped_bullets():
+    parsed = parse_resume_text(MARKDOWN, markdown=True)
+    assert parsed["contact"]["name"] == "Linus Example"
+    assert parsed["contact"]["email"] == "linus@example.com"
+    assert "https://github.com/linus" in parsed["contact"]["links"]
+    assert parsed["summary"] == "Builds reliable systems."
+    [job] = parsed["experience"]
+    assert (job["title"], job["employer"], job["location"]) == (
+        "Software Engineer",
+        "Acme Corp",
+        "Remote",
+    )
+    assert (job["start_date"], job["end_date"]) == ("2020-06", "2023-08")
+    assert job["bullets"] == [
+        "Shipped search across three products",
+        "On call for the payments API",
+    ]
+    [project] = parsed["projects"]
+    assert (project["name"], project["url"]) == ("kvstore", "https://github.com/linus/kvstore")
+    assert parsed["other_sections"] == [{"heading": "Hobbies", "lines": ["Chess, climbing"]}]
+
+
+def test_text_without_any_heading_keeps_every_line():
+    text = "Jane Roe\nI have done many things over many years in many places, " * 3
+    parsed = parse_resume_text(text)
+    assert parsed["contact"]["name"] == "Jane Roe"
+    assert_every_line_is_kept(parsed)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "EXPERIENCE",
+                    "Education",
+                    "## Skills",
+                    "Projects:",
+                    "• ",
+                    "- item",
+                    "Jan 2020 – Present",
+                    "2019",
+                    "Engineer at Foo Inc, Austin, TX",
+                    "Skills: a, b,",
+                    "x@y.io",
+                    "Certifications",
+                    "",
+                    "   ",
+                    "|",
+                    "#",
+                    "**",
+                    "[a](",
+                ]
+            ),
+            st.text(max_size=60),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_the_parser_never_raises_and_never_loses_a_line(lines, markdown):
+    text = "\n".join(lines)
+    parsed = parse_resume_text(text, markdown=markdown)
+    assert parsed["raw_text"] == text
+    if not markdown:  # Markdown markup (link targets, emphasis) is rewritten, not kept verbatim
+        assert_every_line_is_kept(parsed)
+
+
+def test_an_unreadable_pdf_is_refused_with_a_reason():
+    with pytest.raises(DocumentUnreadable) as caught:
+        parse_document(extension="pdf", data=b"%PDF-1.4\n% nothing here\n%%EOF\n", limits=LIMITS)
+    assert caught.value.status_code == 422
