@@ -783,20 +783,47 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
     if job.status in TERMINAL_STATUSES:
         db.session.rollback()
         raise Conflict(f"The job has already {job.status}", code="job_finished")
+    _mark_cancelled(job)
+    db.session.commit()
+    withdraw_cancelled(job_ids=[job_id])
+    log.info("job cancel", extra={"job_id": job_id, "status": job.status})
+    return job
+
+
+def cancel_open_jobs(*, user_id: int) -> list[str]:
+    """Mark every waiting or running job of this user cancelled in the caller's transaction,
+    without committing it; the caller calls `withdraw_cancelled` with the ids once it has
+    committed (a rolled-back caller leaves the jobs as they were, in PostgreSQL and Redis)."""
+    jobs = db.session.scalars(
+        select(Job)
+        .where(Job.user_id == user_id, Job.status.not_in(TERMINAL_STATUSES))
+        .order_by(Job.id)
+        .with_for_update()
+    ).all()
+    for job in jobs:
+        _mark_cancelled(job)
+    return [job.id for job in jobs]
+
+
+def _mark_cancelled(job: Job) -> None:
     job.cancel_requested = True
     if job.status in WAITING_STATUSES:
         job.status = JobStatus.CANCELLED.value
         job.finished_at = utcnow()
         job.error = "cancelled by request"
-    db.session.commit()
+
+
+def withdraw_cancelled(*, job_ids: Sequence[str]) -> None:
+    """After the cancel is committed: take waiting jobs out of Redis, flag running ones."""
+    if not job_ids:
+        return
     conn, registered = _redis()
     try:
-        registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
+        for job_id in job_ids:
+            registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
     except redis.RedisError as exc:
         # PostgreSQL has the cancel: a claim of this job acks it without running it.
         outage_log("redis").failed("cancel", exc)
-    log.info("job cancel", extra={"job_id": job_id, "status": job.status})
-    return job
 
 
 def cancel_state(*, job_id: str, lease_token: str) -> int:

@@ -29,7 +29,7 @@ from server.errors import (
 )
 from server.extensions import db
 from server.job_queue import JobPriority
-from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
+from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens, token_revocations
 from server.security_manager.events import record_event
@@ -37,7 +37,6 @@ from server.security_manager.sanitising import sanitise_text
 
 log = logging.getLogger("server.accounts")
 
-OPEN_JOB_STATUSES = ("queued", "scheduled", "running")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
@@ -662,16 +661,14 @@ def delete_account(
     """Delete the account with its resumes, stored credentials and tokens."""
     _require_current_password(user, current_password, settings, "account_deleted", client_ip)
     user_id, email = user.id, user.email
-    # Take the account's waiting and running jobs out of the queue before their rows go.
-    open_jobs = db.session.scalars(
-        select(Job.id).where(Job.user_id == user_id, Job.status.in_(OPEN_JOB_STATUSES))
-    ).all()
-    for job_id in open_jobs:
-        job_queue.cancel_job(job_id=job_id, user_id=user_id)
+    # The account's waiting and running jobs are cancelled in this transaction, and taken out
+    # of the queue only once it has committed: a failed delete leaves them as they were.
+    cancelled = job_queue.cancel_open_jobs(user_id=user_id)
     for model in (Resume, UserCredential, OneTimeToken):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.delete(user)
     db.session.commit()
+    job_queue.withdraw_cancelled(job_ids=cancelled)
     shutil.rmtree(settings.uploads_dir / str(user_id), ignore_errors=True)
     lockout.clear_account(get_redis(), email=email)
     record_event(
