@@ -536,3 +536,11 @@ def config_errors_exit() -> Iterator[None]:
         yield
     except ConfigError as exc:
         exit_on_config_error(exc)
+
+
+def get_settings() -> Settings:
+    """The settings of the running app: requests, jobs, the CLI and tests all run in its app
+    context, so services, the queue and handlers reach them here rather than as arguments."""
+    from flask import current_app
+
+    return current_app.config["SETTINGS"]

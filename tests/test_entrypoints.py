@@ -195,9 +195,7 @@ def test_create_admin_command(settings, tmp_path):
 
     app = create_app(settings)
     with app.app_context():
-        admin = accounts.authenticate(
-            email="root@example.com", password="an admin passphrase", settings=settings
-        )
+        admin = accounts.authenticate(email="root@example.com", password="an admin passphrase")
         assert admin.is_admin
         assert accounts.get_user_by_email(email="second@example.com").is_admin
 

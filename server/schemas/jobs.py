@@ -4,11 +4,12 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf, Range
 
+from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import PageMeta, PageQuery
 from server.schemas.common import StrictSchema, UtcDateTime
 
-PRIORITY_NAMES = ["CRITICAL", "HIGH", "NORMAL", "LOW", "BULK"]
-STATUS_NAMES = ["queued", "scheduled", "running", "succeeded", "failed", "cancelled"]
+PRIORITY_NAMES = [priority.name for priority in JobPriority]
+STATUS_NAMES = [status.value for status in JobStatus]
 
 
 class DiagnosticPayload(StrictSchema):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from server.config import Settings
+from server.config import Settings, get_settings
 from server.errors import Conflict, NotFound
 from server.extensions import db
 from server.models import Resume, User
@@ -32,8 +32,9 @@ class Download:
     content_type: str
 
 
-def storage_path(*, settings: Settings, resume: Resume) -> Path:
+def storage_path(*, resume: Resume) -> Path:
     """Where a resume's bytes live: instance/uploads/<user_id>/<storage key>."""
+    settings = get_settings()
     return settings.uploads_dir / str(resume.user_id) / resume.storage_key
 
 
@@ -59,8 +60,9 @@ def _check_quota(user_id: int, size: int, settings: Settings) -> None:
         )
 
 
-def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> Resume:
+def create(*, user_id: int, filename: str, data: bytes) -> Resume:
     """Validate and store an upload; the user's filename is kept as metadata only."""
+    settings = get_settings()
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
     _check_quota(user_id, len(data), settings)
     resume = Resume(
@@ -72,7 +74,7 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_suffix(".part")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -100,13 +102,13 @@ def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:
     return get_owned(Resume, object_id=resume_id, user_id=user_id, object_type="resume")
 
 
-def get_download(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> Download:
+def get_download(*, user_id: int, resume_id: uuid.UUID) -> Download:
     """One of the user's resumes, ready to send; 404 when it or its stored file is missing.
 
     The name is cleaned again, for rows stored before upload names were made one line.
     """
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     if not path.is_file():
         log.error("resume file missing", extra={"resume_id": str(resume.id), "path": str(path)})
         raise NotFound("The resume's file is missing; upload it again", resource="resume")
@@ -126,10 +128,10 @@ def get_all(*, user_id: int) -> list[Resume]:
     )
 
 
-def delete(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> None:
+def delete(*, user_id: int, resume_id: uuid.UUID) -> None:
     """Delete one of the user's resumes and its file."""
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     db.session.delete(resume)
     db.session.commit()
     path.unlink(missing_ok=True)
