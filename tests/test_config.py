@@ -253,3 +253,17 @@ def test_the_readme_defaults_are_the_declared_defaults():
         assert default[1] == _shown(field.default), cells[0]
         compared += 1
     assert compared >= 20
+
+
+def test_secrets_never_show_in_the_settings_repr(tmp_path):
+    settings = load_settings(
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "SMTP_PASSWORD": "smtp-pw-123",
+            "PASSWORD_PEPPER": "pepper-x-77",
+        }
+    )
+    shown = repr(settings)
+    for secret in (settings.jwt_secret_key, settings.encryption_key, "smtp-pw-123", "pepper-x-77"):
+        assert secret not in shown
+    assert "job_queue_max_workers=5" in shown
