@@ -3,39 +3,40 @@
     gunicorn -c gunicorn.conf.py "server:create_app()"
 
 Web processes serve HTTP only unless WEB_RUNS_WORKERS=1, in which case each process also runs
-a job worker pool. Run workers on their own with `python -m server.worker`.
+a job worker pool. Run workers on their own with `python -m server.worker`. Every figure comes
+from the service's settings (`server/config.py`, README's configuration table).
 """
 
-import multiprocessing
-import os
+from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
 
-from server.config import graceful_timeout_seconds, load_settings
+with config_errors_exit():  # a bad variable: one line and exit code 2, before any worker
+    settings = load_settings()
 
-bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '5000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+bind = settings.gunicorn_address
+workers = settings.gunicorn_workers
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = settings.gunicorn_threads
 timeout = 120
 # The job grace period (JOB_QUEUE_SHUTDOWN_GRACE_SECONDS) plus a margin: a web process that
 # runs workers must be able to release its running jobs' leases before it is killed.
-graceful_timeout = graceful_timeout_seconds(load_settings())
+graceful_timeout = graceful_timeout_seconds(settings)
 keepalive = 5
 # Clients (database pools, Redis, SDKs) are built lazily in each worker after the fork.
 preload_app = False
 accesslog = None  # the app writes its own structured access log
 control_socket_disable = True
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = settings.forwarded_allow_ips
 
 
 def post_worker_init(worker):
-    if os.environ.get("WEB_RUNS_WORKERS") == "1":
+    if settings.web_runs_workers:
         from server.runtime import start_background_services
 
         start_background_services(worker.wsgi)
 
 
 def worker_exit(server, worker):
-    if os.environ.get("WEB_RUNS_WORKERS") == "1":
+    if settings.web_runs_workers:
         from server.runtime import stop_background_services
 
         stop_background_services(worker.wsgi)

@@ -165,9 +165,8 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
             email="bench@example.com",
             password="a throwaway scratch passphrase",  # noqa: S106 - scratch DB only
             name="Bench",
-            settings=settings,
         )
-        token = accounts.issue_tokens(user=user, settings=settings)["access_token"]
+        token = accounts.issue_tokens(user=user)["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     clients = {"with": limited.test_client(), "without": unlimited.test_client()}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from server.config import PROJECT_ROOT, Settings, load_settings
+from server.config import PROJECT_ROOT, Settings, config_errors_exit, load_settings
 
 API_TITLE = "Job Application Agent API"
 API_VERSION = "1.0.0"
@@ -81,10 +81,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
 def _resolve_settings(config) -> tuple[Settings, dict[str, Any]]:
     if isinstance(config, Settings):
         return config, {}
-    settings = load_settings()
+    with config_errors_exit():  # the `flask` CLI and gunicorn: one line and exit code 2
+        settings = load_settings()
     if not config:
         return settings, {}
-    fields = set(Settings.__dataclass_fields__)
+    fields = set(Settings.model_fields)
     overrides = {k: v for k, v in config.items() if k in fields}
     flask_keys = {k: v for k, v in config.items() if k not in fields}
     return settings.replace(**overrides), flask_keys

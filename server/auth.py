@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import (
     FreshTokenRequired,
@@ -30,6 +30,7 @@ from flask_jwt_extended.exceptions import (
 )
 from jwt import DecodeError, ExpiredSignatureError, InvalidSignatureError, PyJWTError
 
+from server.config import get_settings
 from server.errors import Forbidden, Unauthorized
 from server.extensions import db, jwt
 from server.models import User
@@ -100,9 +101,7 @@ def is_token_revoked(payload: dict[str, Any]) -> bool:
     conn = get_redis()
     state = token_revocations.check_token(conn, payload=payload)
     if state == token_revocations.ROTATED and payload.get("type") == "refresh":
-        token_revocations.revoke_family_after_reuse(
-            conn, payload=payload, settings=current_app.config["SETTINGS"]
-        )
+        token_revocations.revoke_family_after_reuse(conn, payload=payload, settings=get_settings())
     return state is not None
 
 
@@ -233,7 +232,7 @@ def _authenticate_scoped_token(audience: str, id_arg: str) -> None:
     try:
         payload = scoped_tokens.decode(
             request.args["token"],
-            secret=current_app.config["SETTINGS"].jwt_secret_key,
+            secret=get_settings().jwt_secret_key,
             audience=audience,
         )
     except ExpiredSignatureError:

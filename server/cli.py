@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
+from server.config import get_settings
 from server.errors import ApiError
 
 
@@ -37,7 +38,6 @@ def init_app(app: Flask) -> None:
                 name=name,
                 password=password if needs_password else None,
                 reset_password=reset_password,
-                settings=current_app.config["SETTINGS"],
             )
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
@@ -59,7 +59,7 @@ def init_app(app: Flask) -> None:
         """Re-encrypt stored secrets with the first key of ENCRYPTION_KEY (newest first)."""
         from server.services import credentials
 
-        count = credentials.rotate_all(settings=current_app.config["SETTINGS"])
+        count = credentials.rotate_all()
         click.echo(f"re-encrypted {count} stored secret(s)")
 
     @app.cli.command("reparse-resumes")
@@ -67,7 +67,7 @@ def init_app(app: Flask) -> None:
         """Parse stored resumes that have no structure yet or one from an older parser."""
         from server.services import resumes
 
-        done, failed = resumes.reparse_outdated(settings=current_app.config["SETTINGS"])
+        done, failed = resumes.reparse_outdated()
         click.echo(f"{done} resume(s) parsed, {failed} could not be read")
 
     @app.cli.command("restore-ip-blocks")
@@ -113,7 +113,7 @@ def init_app(app: Flask) -> None:
         from server.redis_client import build_redis, redis_cli_invocation
 
         # No start-up line: an embedded server this command starts stops when it ends.
-        client = build_redis(current_app.config["SETTINGS"], announce=False)
+        client = build_redis(get_settings(), announce=False)
         argv, extra_env = redis_cli_invocation(client)
         # Passed through so the child finds its locale and PATH; no setting is read here.
         env = {**os.environ, **extra_env}

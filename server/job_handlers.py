@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
+from server.config import get_settings
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.schemas.jobs import PUBLIC_JOB_TYPES, DiagnosticPayload
@@ -277,11 +277,11 @@ def send_email(job: JobContext) -> dict[str, Any]:
     """Compose and send one queued mail, at most once; a refused SMTP attempt is retried."""
     from server.services import accounts
 
-    settings = current_app.config["SETTINGS"]
+    settings = get_settings()
     with job.once(f"mail:{job.job_id}") as first:
         if not first:
             return {"sent": False, "reason": "already handled by an earlier run"}
-        mail = accounts.compose_mail(payload=job.payload, settings=settings)
+        mail = accounts.compose_mail(payload=job.payload)
         if mail is None:
             return {"sent": False, "reason": "nothing to send"}
         if not mailer.send_mail(settings=settings, **mail):

@@ -32,13 +32,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
-from server.config import Settings
+from server.config import Settings, get_settings
 from server.errors import Conflict, NotFound, database_unavailable
 from server.extensions import db
 from server.models import Job, JobStatus
 from server.models.base import as_utc, utcnow
-from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, new_job_id
+from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, JobPriority, new_job_id
 from server.outages import outage_log
+from server.pagination import paginate
 from server.redis_client import get_redis
 
 log = logging.getLogger("server.job_queue")
@@ -54,14 +55,6 @@ ENQUEUE_CHUNK = 500
 # The per-user cap's subject for jobs of the service itself (no user): user ids start at 1.
 SERVICE_SUBJECT = "0"
 JOBS = Job.__table__
-
-
-class JobPriority(enum.IntEnum):
-    CRITICAL = 1
-    HIGH = 2
-    NORMAL = 3
-    LOW = 4
-    BULK = 5
 
 
 class OutcomeKind(enum.StrEnum):
@@ -113,7 +106,7 @@ class NewJob:
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
+    return get_settings()
 
 
 class _Scripts:
@@ -688,7 +681,7 @@ def _mark_cancelled_by_request(sql, where, now: datetime) -> int:
 
 _BULK_SUCCESS = text(
     """
-    UPDATE jobs SET status = 'succeeded', result = v.result::jsonb, error = NULL,
+    UPDATE jobs SET status = :succeeded, result = v.result::jsonb, error = NULL,
         progress_percent = 100, duration_ms = v.duration_ms, finished_at = :now,
         updated_at = :now, lease_token = NULL
     FROM (
@@ -696,7 +689,7 @@ _BULK_SUCCESS = text(
                unnest(CAST(:results AS text[])) AS result,
                unnest(CAST(:durations AS integer[])) AS duration_ms
     ) AS v
-    WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.lease_token = v.token
+    WHERE jobs.id = v.id AND jobs.status = :running AND jobs.lease_token = v.token
       AND NOT jobs.cancel_requested
     RETURNING jobs.id
     """
@@ -715,6 +708,8 @@ def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -
     rows = sql.execute(
         _BULK_SUCCESS,
         {
+            "succeeded": JobStatus.SUCCEEDED.value,
+            "running": JobStatus.RUNNING.value,
             "now": now,
             "ids": [o.job_id for o in successes],
             "tokens": [o.lease_token for o in successes],
@@ -783,20 +778,47 @@ def cancel_job(*, job_id: str, user_id: int) -> Job:
     if job.status in TERMINAL_STATUSES:
         db.session.rollback()
         raise Conflict(f"The job has already {job.status}", code="job_finished")
+    _mark_cancelled(job)
+    db.session.commit()
+    withdraw_cancelled(job_ids=[job_id])
+    log.info("job cancel", extra={"job_id": job_id, "status": job.status})
+    return job
+
+
+def cancel_open_jobs(*, user_id: int) -> list[str]:
+    """Mark every waiting or running job of this user cancelled in the caller's transaction,
+    without committing it; the caller calls `withdraw_cancelled` with the ids once it has
+    committed (a rolled-back caller leaves the jobs as they were, in PostgreSQL and Redis)."""
+    jobs = db.session.scalars(
+        select(Job)
+        .where(Job.user_id == user_id, Job.status.not_in(TERMINAL_STATUSES))
+        .order_by(Job.id)
+        .with_for_update()
+    ).all()
+    for job in jobs:
+        _mark_cancelled(job)
+    return [job.id for job in jobs]
+
+
+def _mark_cancelled(job: Job) -> None:
     job.cancel_requested = True
     if job.status in WAITING_STATUSES:
         job.status = JobStatus.CANCELLED.value
         job.finished_at = utcnow()
         job.error = "cancelled by request"
-    db.session.commit()
+
+
+def withdraw_cancelled(*, job_ids: Sequence[str]) -> None:
+    """After the cancel is committed: take waiting jobs out of Redis, flag running ones."""
+    if not job_ids:
+        return
     conn, registered = _redis()
     try:
-        registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
+        for job_id in job_ids:
+            registered.cancel(keys=QUEUE_KEYS, args=[job_id, _settings().job_queue_max_per_user])
     except redis.RedisError as exc:
         # PostgreSQL has the cancel: a claim of this job acks it without running it.
         outage_log("redis").failed("cancel", exc)
-    log.info("job cancel", extra={"job_id": job_id, "status": job.status})
-    return job
 
 
 def cancel_state(*, job_id: str, lease_token: str) -> int:
@@ -846,13 +868,8 @@ def get_all_jobs(
         query = query.where(Job.status == status)
     if job_type:
         query = query.where(Job.job_type == job_type)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(
-        query.order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return {"items": items, "meta": {"page": page, "per_page": per_page, "total": total}}
+    ordered = query.order_by(Job.created_at.desc(), Job.id.desc())
+    return paginate(ordered, page=page, per_page=per_page)
 
 
 def queue_stats() -> dict[str, Any]:

@@ -93,9 +93,7 @@ class ApiClient:
 
         email = email or f"admin{next(_counter)}@example.com"
         with app.app_context():
-            accounts.create_admin(
-                email=email, password=password, name="Admin", settings=app.config["SETTINGS"]
-            )
+            accounts.create_admin(email=email, password=password, name="Admin")
         tokens = self.login(email, password).get_json()
         return Account(
             tokens["user"]["id"], email, password, tokens["access_token"], tokens["refresh_token"]

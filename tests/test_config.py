@@ -1,8 +1,17 @@
 """Configuration: seed variable names, embedded defaults and production refusals."""
 
+import re
+from pathlib import Path
+
 import pytest
 
-from server.config import ConfigError, load_settings
+from server.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    environment_variable,
+    load_settings,
+)
 
 STRONG = "Zq8" + "r" * 10 + "N4vL2pX7kT9mW3bY6cJ1hF5dS0gA"
 
@@ -173,3 +182,116 @@ def test_gemini_settings_have_pinned_defaults_and_are_read(tmp_path):
 def test_an_unknown_gemini_api_version_fails_loudly(tmp_path):
     with pytest.raises(ConfigError, match="GEMINI_API_VERSION must be v1 or v1beta"):
         load_settings({"INSTANCE_DIR": str(tmp_path), "GEMINI_API_VERSION": "v2"})
+
+
+def test_a_bad_value_names_its_variable_in_one_line(tmp_path):
+    env = {"INSTANCE_DIR": str(tmp_path)}
+    cases = {
+        "LOG_TO_STDOUT": ("maybe", "LOG_TO_STDOUT must be a boolean"),
+        "GEMINI_TIMEOUT_SECONDS": ("soon", "GEMINI_TIMEOUT_SECONDS must be a number"),
+        "PASSWORD_MIN_STRENGTH": ("9", "PASSWORD_MIN_STRENGTH must be at most 4"),
+        "DB_PORT": ("five", "DB_PORT must be an integer"),
+        "GUNICORN_THREADS": ("0", "GUNICORN_THREADS must be at least 1"),
+        "RATE_LIMIT_FOO": ("abc", "RATE_LIMIT_FOO='abc': expected N/SECONDS"),
+    }
+    for variable, (value, message) in cases.items():
+        with pytest.raises(ConfigError, match=message) as caught:
+            load_settings({**env, variable: value})
+        assert "\n" not in str(caught.value)
+
+
+def test_a_secret_is_never_echoed_in_an_error(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"INSTANCE_DIR": str(tmp_path), "SMTP_PORT": "hunter2-secret"})
+    assert "SMTP_PORT must be an integer" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"INSTANCE_DIR": str(tmp_path), "REDIS_PORT": "x", "REDIS_PASSWORD": "pw"})
+    assert "pw'" not in str(caught.value)
+
+
+def test_redis_parts_with_a_password_and_a_database(tmp_path):
+    settings = load_settings(
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "REDIS_HOST": "cache",
+            "REDIS_PASSWORD": "pw",
+            "REDIS_DB": "3",
+        }
+    )
+    assert settings.redis_url == "redis://:pw@cache:6379/3"
+
+
+def test_settings_built_by_hand_read_no_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOB_QUEUE_MAX_WORKERS", "9")
+    monkeypatch.setenv("RATE_LIMIT_FOO", "1/60")
+    settings = Settings(instance_dir=tmp_path, jwt_secret_key="j" * 40, encryption_key="e" * 44)
+    assert settings.job_queue_max_workers == 5 and settings.rate_limit_overrides == {}
+    assert settings.replace(job_queue_max_workers=2).job_queue_max_workers == 2
+
+
+def test_empty_variables_mean_the_default(tmp_path):
+    settings = load_settings({"INSTANCE_DIR": str(tmp_path), "PORT": "", "GOOGLE_API_KEY": ""})
+    assert settings.port == 5000 and settings.google_api_key is None
+
+
+def _readme_configuration_variables() -> set[str]:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            first_cell = line.split("|")[1]
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", first_cell))
+    return names
+
+
+def test_the_readme_documents_every_setting_and_only_settings():
+    documented = _readme_configuration_variables()
+    declared = {environment_variable(name) for name in Settings.model_fields}
+    # Derived, not set from the environment by that name.
+    declared -= {"DATABASE_IS_DEFAULT", "RATE_LIMIT_OVERRIDES"}
+    assert declared - documented == set(), "settings missing from README's table"
+    assert documented - declared == set(), "README rows with no setting"
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_readme_defaults_are_the_declared_defaults():
+    """Each row of one variable whose default is one plain value shows the declared default."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    by_variable = {environment_variable(name): name for name in Settings.model_fields}
+    compared = 0
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) != 3 or not re.fullmatch(r"`[A-Z][A-Z0-9_]*`", cells[0]):
+            continue
+        default = re.fullmatch(r"`([^`]*)`", cells[1])
+        if not default:
+            continue
+        field = Settings.model_fields[by_variable[cells[0].strip("`")]]
+        if field.default in (None, ()) or isinstance(field.default, Path):
+            continue  # derived (`HOST:PORT`, the tiers) or a path shown relative
+        assert default[1] == _shown(field.default), cells[0]
+        compared += 1
+    assert compared >= 20
+
+
+def test_secrets_never_show_in_the_settings_repr(tmp_path):
+    settings = load_settings(
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "SMTP_PASSWORD": "smtp-pw-123",
+            "PASSWORD_PEPPER": "pepper-x-77",
+        }
+    )
+    shown = repr(settings)
+    for secret in (settings.jwt_secret_key, settings.encryption_key, "smtp-pw-123", "pepper-x-77"):
+        assert secret not in shown
+    assert "job_queue_max_workers=5" in shown

@@ -195,9 +195,7 @@ def test_create_admin_command(settings, tmp_path):
 
     app = create_app(settings)
     with app.app_context():
-        admin = accounts.authenticate(
-            email="root@example.com", password="an admin passphrase", settings=settings
-        )
+        admin = accounts.authenticate(email="root@example.com", password="an admin passphrase")
         assert admin.is_admin
         assert accounts.get_user_by_email(email="second@example.com").is_admin
 
@@ -285,3 +283,64 @@ def test_a_busy_port_is_one_line_and_exit_code_2(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+ENTRY_POINTS = {
+    "all-in-one": [sys.executable, "server/api_server.py", "--port", "0"],
+    "worker": [sys.executable, "-m", "server.worker"],
+    "flask cli": [sys.executable, "-m", "flask", "--app", "server", "routes"],
+    "gunicorn": [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "server:create_app()",
+        "--bind",
+        "127.0.0.1:0",
+    ],
+}
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RATE_LIMIT_FOO", "abc"), ("JOB_QUEUE_MAX_WORKERS", "many")],
+)
+def test_a_bad_setting_stops_every_entry_point_with_one_line_and_exit_code_2(
+    tmp_path, entry_point, variable, value
+):
+    env = clean_env(INSTANCE_DIR=str(tmp_path), LOG_DIR=str(tmp_path), **{variable: value})
+    done = subprocess.run(
+        ENTRY_POINTS[entry_point], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.stderr.startswith(f"error: {variable}"), done.stderr
+
+
+def test_gunicorn_takes_its_figures_from_the_settings(tmp_path):
+    env = clean_env(
+        INSTANCE_DIR=str(tmp_path),
+        LOG_DIR=str(tmp_path),
+        HOST="127.0.0.2",
+        PORT="6123",
+        WEB_CONCURRENCY="3",
+        GUNICORN_THREADS="6",
+        FORWARDED_ALLOW_IPS="10.0.0.1",
+    )
+    script = (
+        "import json, runpy; c = runpy.run_path('gunicorn.conf.py'); print(json.dumps("
+        "[c[k] for k in ('bind', 'workers', 'threads', 'forwarded_allow_ips')]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["127.0.0.2:6123", 3, 6, "10.0.0.1"]
+    env["GUNICORN_BIND"] = "unix:/tmp/agent.sock"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert json.loads(done.stdout)[0] == "unix:/tmp/agent.sock"

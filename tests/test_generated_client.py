@@ -168,7 +168,6 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
             email="ops@example.com",
             password=PASSWORD,
             name="Ops",
-            settings=served_app.config["SETTINGS"],
         )
     admin_tokens = login.sync(
         client=anonymous, body=models.LoginIn(email="ops@example.com", password=PASSWORD)

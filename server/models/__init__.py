@@ -2,7 +2,7 @@
 
 from server.extensions import db
 from server.models.base import utcnow
-from server.models.job import Job, JobStatus, SideEffect, SideEffectState
+from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
 from server.models.security import (
     IpBlock,
     OneTimeToken,
@@ -18,6 +18,7 @@ __all__ = [
     "utcnow",
     "IpBlock",
     "Job",
+    "JobPriority",
     "JobStatus",
     "OneTimeToken",
     "Resume",

@@ -36,6 +36,16 @@ class JobStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class JobPriority(enum.IntEnum):
+    """A job's priority band: lower runs first."""
+
+    CRITICAL = 1
+    HIGH = 2
+    NORMAL = 3
+    LOW = 4
+    BULK = 5
+
+
 WAITING_STATUSES = (JobStatus.QUEUED.value, JobStatus.SCHEDULED.value)
 TERMINAL_STATUSES = (
     JobStatus.SUCCEEDED.value,

@@ -4,8 +4,6 @@ from apiflask import APIBlueprint
 from flask import request
 
 from server.auth import admin_required, current_user
-from server.redis_client import get_redis
-from server.routes import app_settings
 from server.schemas.admin import (
     AuditOut,
     EventPageOut,
@@ -109,12 +107,10 @@ def list_ip_blocks():
 )
 def create_ip_block(body):
     return security.block_ip(
-        conn=get_redis(),
         ip=body["ip"],
         reason=body["reason"],
         ttl_seconds=body["ttl_seconds"],
         admin=current_user(),
-        settings=app_settings(),
         caller_ip=request.remote_addr,
     )
 
@@ -128,7 +124,7 @@ def create_ip_block(body):
     responses=[204, 401, 403, 404, 422],
 )
 def delete_ip_block(ip):
-    security.unblock_ip(conn=get_redis(), ip=ip, admin=current_user())
+    security.unblock_ip(ip=ip, admin=current_user())
     return ""
 
 
@@ -143,7 +139,7 @@ def delete_ip_block(ip):
 def run_audit():
     from flask import current_app
 
-    return security.run_audit(conn=get_redis(), settings=app_settings(), debug=current_app.debug)
+    return security.run_audit(debug=current_app.debug)
 
 
 @bp.post("/rate-limits/reset")

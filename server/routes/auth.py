@@ -6,7 +6,6 @@ from flask import g
 from server.auth import current_user, public, refresh_token_required
 from server.rate_limiter import rate_limit
 from server.request_hooks import client_subject
-from server.routes import app_settings
 from server.schemas.auth import (
     LoginIn,
     LogoutIn,
@@ -31,9 +30,7 @@ bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", tag="Auth")
 @bp.output(UserOut, status_code=201)
 @bp.doc(operation_id="register", summary="Create an account", responses=[201, 409, 422, 429])
 def register(body):
-    return accounts.create_user(
-        email=body["email"], password=body["password"], name=body["name"], settings=app_settings()
-    )
+    return accounts.create_user(email=body["email"], password=body["password"], name=body["name"])
 
 
 @bp.post("/login")
@@ -49,14 +46,12 @@ def register(body):
     responses=[200, 401, 422, 429],
 )
 def login(body):
-    settings = app_settings()
     user = accounts.authenticate(
         email=body["email"],
         password=body["password"],
         client_ip=client_subject(),  # an IPv6 client's failures count against its /64
-        settings=settings,
     )
-    return accounts.issue_tokens(user=user, settings=settings)
+    return accounts.issue_tokens(user=user)
 
 
 @bp.post("/refresh")
@@ -71,9 +66,7 @@ def login(body):
     responses=[200, 401, 429, 503],
 )
 def refresh():
-    return accounts.refresh_tokens(
-        user=current_user(), refresh_payload=g.jwt, settings=app_settings()
-    )
+    return accounts.refresh_tokens(user=current_user(), refresh_payload=g.jwt)
 
 
 @bp.post("/logout")
@@ -85,9 +78,7 @@ def refresh():
     responses=[200, 401, 422],
 )
 def logout(body):
-    accounts.logout(
-        access_payload=g.jwt, refresh_token=body.get("refresh_token"), settings=app_settings()
-    )
+    accounts.logout(access_payload=g.jwt, refresh_token=body.get("refresh_token"))
     return {"message": "Logged out"}
 
 
@@ -101,7 +92,7 @@ def logout(body):
     responses=[202, 401, 429, 503],
 )
 def request_email_verification():
-    queued = accounts.request_email_verification(user=current_user(), settings=app_settings())
+    queued = accounts.request_email_verification(user=current_user())
     return {
         "message": "A verification email is on its way"
         if queued
@@ -136,7 +127,7 @@ def confirm_email_verification(body):
     responses=[202, 422],
 )
 def request_password_reset(body):
-    accounts.request_password_reset(email=body["email"], settings=app_settings())
+    accounts.request_password_reset(email=body["email"])
     return {"message": accounts.RESET_REQUESTED}
 
 
@@ -151,7 +142,5 @@ def request_password_reset(body):
     responses=[200, 400, 422],
 )
 def confirm_password_reset(body):
-    accounts.confirm_password_reset(
-        token=body["token"], new_password=body["new_password"], settings=app_settings()
-    )
+    accounts.confirm_password_reset(token=body["token"], new_password=body["new_password"])
     return {"message": "Password changed; log in with the new password"}

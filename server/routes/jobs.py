@@ -11,8 +11,8 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, g, request, stream_with_context
 
 from server.auth import current_user, scoped_token_accepted
+from server.config import get_settings
 from server.rate_limiter import cheap_read
-from server.routes import app_settings
 from server.schemas.jobs import (
     EventsQuery,
     EventsTokenOut,
@@ -96,7 +96,6 @@ def events_token(job_id):
         user=current_user(),
         job_id=str(job_id),
         family=g.jwt.get("family"),
-        settings=app_settings(),
     )
 
 
@@ -134,7 +133,7 @@ def events(job_id, query):
         user=current_user(),
         job_id=str(job_id),
         slots=_stream_slots(),
-        max_seconds=app_settings().job_events_max_seconds,
+        max_seconds=get_settings().job_events_max_seconds,
         last_event_id=request.headers.get("Last-Event-ID") or query.get("last_event_id"),
     )
     if watched is None:
@@ -165,7 +164,7 @@ def events(job_id, query):
 def _stream_slots() -> jobs.EventStreamSlots:
     slots = current_app.extensions.get(_SLOTS_KEY)
     if slots is None:
-        settings = current_app.config["SETTINGS"]
+        settings = get_settings()
         with _slots_lock:
             slots = current_app.extensions.setdefault(
                 _SLOTS_KEY,

@@ -9,9 +9,9 @@ from apiflask import APIBlueprint
 from flask import make_response, render_template, request
 
 from server.auth import public
+from server.config import get_settings
 from server.errors import ApiError
 from server.rate_limiter import rate_limit
-from server.routes import app_settings
 from server.services import accounts
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
@@ -73,7 +73,7 @@ def verify_email():
 @bp.get("/reset-password")
 @public
 def reset_password_page():
-    settings = app_settings()
+    settings = get_settings()
     token = _token(request.args)
     if not token:
         return _page(
@@ -92,7 +92,7 @@ def reset_password_page():
 @public
 @rate_limit("auth_token_confirm_per_ip_per_minute")
 def reset_password():
-    settings = app_settings()
+    settings = get_settings()
     token = _token(request.form)
     if not token:
         return _page(
@@ -100,7 +100,7 @@ def reset_password():
         )
     try:
         accounts.confirm_password_reset(
-            token=token, new_password=request.form.get("new_password", ""), settings=settings
+            token=token, new_password=request.form.get("new_password", "")
         )
     except ApiError as exc:
         weak = exc.code in ("weak_password", "validation_error")

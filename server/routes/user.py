@@ -8,9 +8,9 @@ from apiflask.schema_adapters.marshmallow import parser
 from flask import request, send_file
 
 from server.auth import current_user, fresh_login_required
+from server.config import get_settings
 from server.rate_limiter import cheap_read
 from server.request_hooks import client_subject
-from server.routes import app_settings
 from server.schemas.auth import MessageOut, UserOut
 from server.schemas.jobs import JobListQuery, JobPageOut
 from server.schemas.user import (
@@ -57,7 +57,6 @@ def change_password(body):
         user=current_user(),
         current_password=body["current_password"],
         new_password=body["new_password"],
-        settings=app_settings(),
         client_ip=client_subject(),
     )
     return {"message": "Password changed; log in again"}
@@ -77,7 +76,6 @@ def change_email(body):
         user=current_user(),
         new_email=body["new_email"],
         current_password=body["current_password"],
-        settings=app_settings(),
         client_ip=client_subject(),
     )
 
@@ -95,7 +93,6 @@ def delete_account(body):
     accounts.delete_account(
         user=current_user(),
         current_password=body["current_password"],
-        settings=app_settings(),
         client_ip=client_subject(),
     )
     return {"message": "Account deleted"}
@@ -125,7 +122,6 @@ def put_credential(service, body):
         service=service,
         username=body.get("username"),
         secret=body["secret"],
-        settings=app_settings(),
     )
 
 
@@ -175,11 +171,9 @@ def _resume_intake_body(view):
 )
 @_resume_intake_body
 def upload_resume(body):
-    settings = app_settings()
     if "url" in body:
-        return resumes.create_from_link(
-            user_id=current_user().id, url=body["url"], settings=settings
-        )
+        return resumes.create_from_link(user_id=current_user().id, url=body["url"])
+    settings = get_settings()
     upload = body["file"]
     # One byte more than allowed is enough to know it is too large.
     data = upload.stream.read(settings.upload_max_bytes + 1)
@@ -187,7 +181,6 @@ def upload_resume(body):
         user_id=current_user().id,
         filename=upload.filename or "",
         data=data,
-        settings=settings,
     )
 
 
@@ -228,9 +221,7 @@ def get_resume(resume_id):
     },
 )
 def download_resume(resume_id):
-    download = resumes.get_download(
-        user_id=current_user().id, resume_id=resume_id, settings=app_settings()
-    )
+    download = resumes.get_download(user_id=current_user().id, resume_id=resume_id)
     response = send_file(
         download.path, as_attachment=True, download_name=download.filename, max_age=0
     )
@@ -245,7 +236,7 @@ def download_resume(resume_id):
     operation_id="deleteResume", summary="Delete a resume and its file", responses=[204, 401, 404]
 )
 def delete_resume(resume_id):
-    resumes.delete(user_id=current_user().id, resume_id=resume_id, settings=app_settings())
+    resumes.delete(user_id=current_user().id, resume_id=resume_id)
     return ""
 
 

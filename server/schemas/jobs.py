@@ -16,11 +16,12 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
+from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import MAX_ID, PageMeta, PageQuery
 from server.schemas.common import StrictSchema, UtcDateTime
 
-PRIORITY_NAMES = ["CRITICAL", "HIGH", "NORMAL", "LOW", "BULK"]
-STATUS_NAMES = ["queued", "scheduled", "running", "succeeded", "failed", "cancelled"]
+PRIORITY_NAMES = [priority.name for priority in JobPriority]
+STATUS_NAMES = [status.value for status in JobStatus]
 # The job boards a search may be limited to.
 BOARD_NAMES = [
     "greenhouse",

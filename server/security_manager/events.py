@@ -19,6 +19,7 @@ from server.extensions import db
 from server.logging_config import SECURITY_LOGGER
 from server.models import SecurityEvent, utcnow
 from server.models.base import isoformat
+from server.pagination import paginate
 
 log = logging.getLogger(SECURITY_LOGGER)
 app_log = logging.getLogger("server.security")
@@ -111,11 +112,7 @@ def get_all(
         query = query.where(SecurityEvent.created_at >= since)
     if until:
         query = query.where(SecurityEvent.created_at < until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(
-        query.order_by(SecurityEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return {"items": items, "meta": {"page": page, "per_page": per_page, "total": total}}
+    return paginate(query.order_by(SecurityEvent.id.desc()), page=page, per_page=per_page)
 
 
 def count(*, action: str, outcome: str | None = None, since: datetime, until: datetime) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, security_manager
-from server.config import Settings
+from server.config import Settings, get_settings
 from server.errors import (
     BadRequest,
     Conflict,
@@ -29,7 +29,8 @@ from server.errors import (
 )
 from server.extensions import db
 from server.job_queue import JobPriority
-from server.models import Job, OneTimeToken, Resume, Role, User, UserCredential, utcnow
+from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
+from server.pagination import paginate
 from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens, token_revocations
 from server.security_manager.events import record_event
@@ -37,7 +38,6 @@ from server.security_manager.sanitising import sanitise_text
 
 log = logging.getLogger("server.accounts")
 
-OPEN_JOB_STATUSES = ("queued", "scheduled", "running")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
@@ -63,9 +63,10 @@ def get_user(*, user_id: int) -> User:
 
 
 def check_new_password(
-    *, password: str, email: str | None, settings: Settings, field: str, name: str | None = None
+    *, password: str, email: str | None, field: str, name: str | None = None
 ) -> None:
     """422 naming the rule, and how to do better, when a new password is not acceptable."""
+    settings = get_settings()
     problem = security_manager.password_problem(
         password,
         email=email,
@@ -99,15 +100,12 @@ def _set_password(user: User, password: str, settings: Settings) -> None:
     user.session_generation = (user.session_generation or 0) + 1
 
 
-def create_user(
-    *, email: str, password: str, name: str, settings: Settings, role: Role = Role.USER
-) -> User:
+def create_user(*, email: str, password: str, name: str, role: Role = Role.USER) -> User:
     """Create an account; 422 for a weak password, 409 if the address is taken."""
+    settings = get_settings()
     email = normalise_email(email)
     name = _clean_name(name)
-    check_new_password(
-        password=password, email=email, settings=settings, field="password", name=name
-    )
+    check_new_password(password=password, email=email, field="password", name=name)
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict("An account with this email already exists", code="email_taken")
     user = User(
@@ -135,15 +133,14 @@ def create_user(
     return user
 
 
-def authenticate(
-    *, email: str, password: str, settings: Settings, client_ip: str | None = None
-) -> User:
+def authenticate(*, email: str, password: str, client_ip: str | None = None) -> User:
     """Return the user for valid credentials.
 
     Unknown account, wrong password, locked account and disabled account all get the same
     401, after the same bcrypt work. Only the per-address throttle answers 429 (it says
     nothing about any account).
     """
+    settings = get_settings()
     email = normalise_email(email)
     conn = get_redis()
     wait = lockout.ip_throttle_seconds(conn, ip=client_ip, settings=settings)
@@ -232,16 +229,18 @@ def _token_body(user: User, settings: Settings, *, family: str, fresh: bool) -> 
     }
 
 
-def issue_tokens(*, user: User, settings: Settings) -> dict[str, Any]:
+def issue_tokens(*, user: User) -> dict[str, Any]:
     """A fresh access token and a refresh token, starting a new token family (one login)."""
+    settings = get_settings()
     body = _token_body(user, settings, family=uuid.uuid4().hex, fresh=True)
     return {**body, "user": user}
 
 
-def refresh_tokens(*, user: User, refresh_payload: dict[str, Any], settings: Settings):
+def refresh_tokens(*, user: User, refresh_payload: dict[str, Any]):
     """Rotate: retire the presented refresh token, return a new (non-fresh) access token and a
     new refresh token of the same family. A token retired before means it leaked: 401, and the
     whole family is revoked. PostgreSQL decides, so this holds whatever Redis lost."""
+    settings = get_settings()
     conn = get_redis()
     outcome = token_revocations.rotate_refresh_token(conn, payload=refresh_payload)
     if outcome == token_revocations.FAMILY_REVOKED:
@@ -255,10 +254,9 @@ def refresh_tokens(*, user: User, refresh_payload: dict[str, Any], settings: Set
     return _token_body(user, settings, family=family, fresh=False)
 
 
-def logout(
-    *, access_payload: dict[str, Any], refresh_token: str | None, settings: Settings
-) -> None:
+def logout(*, access_payload: dict[str, Any], refresh_token: str | None) -> None:
     """Revoke the access token, the given refresh token and every token of the same login."""
+    settings = get_settings()
     refresh_payload = None
     if refresh_token:
         try:
@@ -309,7 +307,6 @@ def create_admin(
     *,
     email: str,
     name: str,
-    settings: Settings,
     password: str | None = None,
     reset_password: bool = False,
 ) -> AdminOutcome:
@@ -318,15 +315,14 @@ def create_admin(
     An existing account keeps its password and sessions unless `reset_password` is set: a
     mistyped or reused address must not lock its owner out.
     """
+    settings = get_settings()
     existing = get_user_by_email(email=email)
     if existing is None:
         if password is None:
             raise ValidationFailed(
                 "password: required for a new account", details={"password": ["required"]}
             )
-        user = create_user(
-            email=email, password=password, name=name, settings=settings, role=Role.ADMIN
-        )
+        user = create_user(email=email, password=password, name=name, role=Role.ADMIN)
         outcome = AdminOutcome(user, created=True, promoted=True, password_reset=False)
     else:
         if reset_password:
@@ -337,7 +333,6 @@ def create_admin(
             check_new_password(
                 password=password,
                 email=existing.email,
-                settings=settings,
                 field="password",
                 name=existing.name,
             )
@@ -367,11 +362,7 @@ def get_all_users(*, page: int, per_page: int, role: str | None = None) -> dict[
     query = select(User)
     if role:
         query = query.where(User.role == role)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(
-        query.order_by(User.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return {"items": items, "meta": {"page": page, "per_page": per_page, "total": total}}
+    return paginate(query.order_by(User.id.desc()), page=page, per_page=per_page)
 
 
 # Email verification and password reset -----------------------------------------------------
@@ -394,9 +385,10 @@ def _queue_mails(*payloads: dict[str, Any]) -> None:
     )
 
 
-def compose_mail(*, payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+def compose_mail(*, payload: dict[str, Any]) -> dict[str, str] | None:
     """The mail a queued `send_email` job sends (`to`, `subject`, `body`), or None when there is
     nothing to send any more. Issues and commits the single-use token the mail's link needs."""
+    settings = get_settings()
     kind = payload.get("kind")
     if kind == "verify_email":
         return _verification_mail(payload, settings)
@@ -475,7 +467,7 @@ def _password_reset_mail(payload: dict[str, Any], settings: Settings) -> dict[st
     return mail
 
 
-def request_email_verification(*, user: User, settings: Settings) -> bool:
+def request_email_verification(*, user: User) -> bool:
     """Queue a verification mail for the user; False when the address is verified already."""
     if user.email_verified_at is not None:
         return False
@@ -499,13 +491,14 @@ def confirm_email_verification(*, token: str) -> User:
     return user
 
 
-def request_password_reset(*, email: str, settings: Settings) -> None:
+def request_password_reset(*, email: str) -> None:
     """Queue a reset mail for the address; the caller answers the same either way.
 
     The request does the same work whether or not the address has an account (a cooldown
     check and one queued job); the worker looks the address up, so neither the answer nor its
     timing says whether an account exists.
     """
+    settings = get_settings()
     email = normalise_email(email)
     cooldown = settings.password_reset_cooldown_seconds
     if cooldown and not get_redis().set(RESET_COOLDOWN_PREFIX + email, 1, nx=True, ex=cooldown):
@@ -515,8 +508,9 @@ def request_password_reset(*, email: str, settings: Settings) -> None:
     record_event(action="password_reset_requested", outcome="queued", actor_email=email)
 
 
-def confirm_password_reset(*, token: str, new_password: str, settings: Settings) -> None:
+def confirm_password_reset(*, token: str, new_password: str) -> None:
     """Set a new password with a reset token; ends every session and lifts a lockout."""
+    settings = get_settings()
     record = one_time_tokens.find_valid(token=token, purpose=one_time_tokens.PASSWORD_RESET)
     user = db.session.get(User, record.user_id)
     if user is None or user.email != record.email or not user.is_active:
@@ -526,7 +520,6 @@ def confirm_password_reset(*, token: str, new_password: str, settings: Settings)
         check_new_password(
             password=new_password,
             email=user.email,
-            settings=settings,
             field="new_password",
             name=user.name,
         )
@@ -588,15 +581,14 @@ def change_password(
     user: User,
     current_password: str,
     new_password: str,
-    settings: Settings,
     client_ip: str | None = None,
 ) -> None:
     """Change the password; every session of the user ends, so the client logs in again."""
+    settings = get_settings()
     _require_current_password(user, current_password, settings, "password_changed", client_ip)
     check_new_password(
         password=new_password,
         email=user.email,
-        settings=settings,
         field="new_password",
         name=user.name,
     )
@@ -621,10 +613,10 @@ def change_email(
     user: User,
     new_email: str,
     current_password: str,
-    settings: Settings,
     client_ip: str | None = None,
 ) -> User:
     """Move the account to a new address (unverified until confirmed); 409 if it is taken."""
+    settings = get_settings()
     _require_current_password(user, current_password, settings, "email_changed", client_ip)
     new_email = normalise_email(new_email)
     if new_email == user.email:
@@ -656,22 +648,19 @@ def change_email(
     return user
 
 
-def delete_account(
-    *, user: User, current_password: str, settings: Settings, client_ip: str | None = None
-) -> None:
+def delete_account(*, user: User, current_password: str, client_ip: str | None = None) -> None:
     """Delete the account with its resumes, stored credentials and tokens."""
+    settings = get_settings()
     _require_current_password(user, current_password, settings, "account_deleted", client_ip)
     user_id, email = user.id, user.email
-    # Take the account's waiting and running jobs out of the queue before their rows go.
-    open_jobs = db.session.scalars(
-        select(Job.id).where(Job.user_id == user_id, Job.status.in_(OPEN_JOB_STATUSES))
-    ).all()
-    for job_id in open_jobs:
-        job_queue.cancel_job(job_id=job_id, user_id=user_id)
+    # The account's waiting and running jobs are cancelled in this transaction, and taken out
+    # of the queue only once it has committed: a failed delete leaves them as they were.
+    cancelled = job_queue.cancel_open_jobs(user_id=user_id)
     for model in (Resume, UserCredential, OneTimeToken):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.delete(user)
     db.session.commit()
+    job_queue.withdraw_cancelled(job_ids=cancelled)
     shutil.rmtree(settings.uploads_dir / str(user_id), ignore_errors=True)
     lockout.clear_account(get_redis(), email=email)
     record_event(

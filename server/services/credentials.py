@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.config import Settings
+from server.config import get_settings
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import UserCredential
@@ -37,10 +37,9 @@ def _find(user_id: int, service: str) -> UserCredential | None:
     )
 
 
-def put(
-    *, user_id: int, service: str, username: str | None, secret: str, settings: Settings
-) -> UserCredential:
+def put(*, user_id: int, service: str, username: str | None, secret: str) -> UserCredential:
     """Store or replace the user's credential for a service."""
+    settings = get_settings()
     service = _check_service(service)
     credential = _find(user_id, service)
     created = credential is None
@@ -83,8 +82,9 @@ def delete(*, user_id: int, service: str) -> None:
     )
 
 
-def get_secret(*, user_id: int, service: str, settings: Settings) -> dict[str, Any] | None:
+def get_secret(*, user_id: int, service: str) -> dict[str, Any] | None:
     """The decrypted credential for agent code, or None. Never send this to a client."""
+    settings = get_settings()
     credential = _find(user_id, service)
     if credential is None:
         return None
@@ -92,8 +92,9 @@ def get_secret(*, user_id: int, service: str, settings: Settings) -> dict[str, A
     return {"username": credential.username, "secret": secret}
 
 
-def rotate_all(*, settings: Settings) -> int:
+def rotate_all() -> int:
     """Re-encrypt every stored secret with the newest ENCRYPTION_KEY; returns how many."""
+    settings = get_settings()
     count = 0
     for credential in db.session.scalars(select(UserCredential)):
         credential.secret_encrypted = encryption.rotate(

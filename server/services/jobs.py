@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from server import job_handlers, job_queue
-from server.config import Settings
+from server.config import get_settings
 from server.errors import (
     BadRequest,
     Forbidden,
@@ -201,12 +201,11 @@ def cancel(*, user: User, job_id: str) -> dict[str, Any]:
     return describe(job_queue.cancel_job(job_id=job_id, user_id=user.id), with_position=True)
 
 
-def create_events_token(
-    *, user: User, job_id: str, family: str | None, settings: Settings
-) -> dict[str, Any]:
+def create_events_token(*, user: User, job_id: str, family: str | None) -> dict[str, Any]:
     """A token that opens this job's event stream, and only it, for this user, for a minute
     (`?token=`, for browsers' EventSource, which cannot send headers); 404 for anyone else's
     job."""
+    settings = get_settings()
     _owned_job(user, job_id)
     seconds = settings.job_events_token_seconds
     token = scoped_tokens.issue(

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from server.agent.intake import fetch_resume
 from server.agent.resume_parsing import PARSER_VERSION, ExtractionLimits, parse_document
-from server.config import Settings
+from server.config import Settings, get_settings
 from server.errors import ApiError, Conflict, NotFound
 from server.extensions import db
 from server.models import Resume, User
@@ -35,8 +35,9 @@ class Download:
     content_type: str
 
 
-def storage_path(*, settings: Settings, resume: Resume) -> Path:
+def storage_path(*, resume: Resume) -> Path:
     """Where a resume's bytes live: instance/uploads/<user_id>/<storage key>."""
+    settings = get_settings()
     return settings.uploads_dir / str(resume.user_id) / resume.storage_key
 
 
@@ -73,12 +74,13 @@ def parsing_limits(settings: Settings) -> ExtractionLimits:
     )
 
 
-def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> Resume:
+def create(*, user_id: int, filename: str, data: bytes) -> Resume:
     """Validate, parse and store an upload; the user's filename is kept as metadata only.
 
     Parsing happens before the quota check takes its row lock, so a slow document never holds
     the lock; a document that cannot be parsed is refused (422) and nothing is stored.
     """
+    settings = get_settings()
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
     parsed = parse_document(extension=checked.extension, data=data, limits=parsing_limits(settings))
     _check_quota(user_id, len(data), settings)
@@ -92,7 +94,7 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
         sha256=hashlib.sha256(data).hexdigest(),
         parsed=parsed,
     )
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_suffix(".part")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -115,25 +117,26 @@ def create(*, user_id: int, filename: str, data: bytes, settings: Settings) -> R
     return resume
 
 
-def create_from_link(*, user_id: int, url: str, settings: Settings) -> Resume:
+def create_from_link(*, user_id: int, url: str) -> Resume:
     """Fetch a resume from a Google Docs or direct PDF/DOCX link, then store it as an upload."""
-    fetched = fetch_resume(url=url, settings=settings)
-    return create(user_id=user_id, filename=fetched.filename, data=fetched.data, settings=settings)
+    fetched = fetch_resume(url=url, settings=get_settings())
+    return create(user_id=user_id, filename=fetched.filename, data=fetched.data)
 
 
-def reparse_outdated(*, settings: Settings) -> tuple[int, int]:
+def reparse_outdated() -> tuple[int, int]:
     """Parse every stored resume whose structure is missing or older than the parser.
 
     One commit per resume, so a long run keeps what it did; a file that cannot be read is
     logged and skipped. Returns (parsed, failed).
     """
+    settings = get_settings()
     ids = list(db.session.scalars(select(Resume.id).order_by(Resume.created_at)))
     parsed_count = failed = 0
     for resume_id in ids:
         resume = db.session.get(Resume, resume_id)
         if resume is None or (resume.parsed or {}).get("parser_version") == PARSER_VERSION:
             continue
-        path = storage_path(settings=settings, resume=resume)
+        path = storage_path(resume=resume)
         try:
             extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
             resume.parsed = parse_document(
@@ -156,13 +159,13 @@ def get(*, user_id: int, resume_id: uuid.UUID) -> Resume:
     return get_owned(Resume, object_id=resume_id, user_id=user_id, object_type="resume")
 
 
-def get_download(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> Download:
+def get_download(*, user_id: int, resume_id: uuid.UUID) -> Download:
     """One of the user's resumes, ready to send; 404 when it or its stored file is missing.
 
     The name is cleaned again, for rows stored before upload names were made one line.
     """
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     if not path.is_file():
         log.error("resume file missing", extra={"resume_id": str(resume.id), "path": str(path)})
         raise NotFound("The resume's file is missing; upload it again", resource="resume")
@@ -182,10 +185,10 @@ def get_all(*, user_id: int) -> list[Resume]:
     )
 
 
-def delete(*, user_id: int, resume_id: uuid.UUID, settings: Settings) -> None:
+def delete(*, user_id: int, resume_id: uuid.UUID) -> None:
     """Delete one of the user's resumes and its file."""
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(settings=settings, resume=resume)
+    path = storage_path(resume=resume)
     db.session.delete(resume)
     db.session.commit()
     path.unlink(missing_ok=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
-from server.config import Settings
+from server.config import get_settings
 from server.models import User
+from server.redis_client import get_redis
 from server.security_manager import audit, events, ip_blocking
 from server.security_manager.events import record_event
 
@@ -24,15 +23,15 @@ def get_active_blocks():
 
 def block_ip(
     *,
-    conn: redis.Redis,
     ip: str,
     reason: str,
     ttl_seconds: int,
     admin: User,
-    settings: Settings,
     caller_ip: str | None,
 ) -> dict[str, Any]:
     """A manual block by an admin; 409 for loopback, allowlisted and the caller's own address."""
+    conn = get_redis()
+    settings = get_settings()
     row = ip_blocking.block_ip(
         conn,
         ip=ip,
@@ -47,13 +46,16 @@ def block_ip(
     return row
 
 
-def unblock_ip(*, conn: redis.Redis, ip: str, admin: User) -> None:
+def unblock_ip(*, ip: str, admin: User) -> None:
     """Lift a block."""
+    conn = get_redis()
     ip_blocking.unblock_ip(conn, ip=ip, lifted_by_user_id=admin.id)
 
 
-def run_audit(*, conn: redis.Redis, settings: Settings, debug: bool) -> dict[str, Any]:
+def run_audit(*, debug: bool) -> dict[str, Any]:
     """Run the audit and record that it ran."""
+    conn = get_redis()
+    settings = get_settings()
     report = audit.run_audit(settings=settings, conn=conn, debug=debug)
     record_event(
         action="security_audit",

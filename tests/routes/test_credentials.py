@@ -24,9 +24,7 @@ def test_a_credential_is_stored_encrypted_and_never_returned(client, app):
     session = app.extensions["sqlalchemy"].session
     stored = session.scalar(select(UserCredential))
     assert "hunter2" not in stored.secret_encrypted
-    secret = credentials.get_secret(
-        user_id=account.id, service="mimikree", settings=app.config["SETTINGS"]
-    )
+    secret = credentials.get_secret(user_id=account.id, service="mimikree")
     assert secret == {"username": "me@mimikree", "secret": "hunter2-mimikree"}
 
 

@@ -507,3 +507,32 @@ def test_last_event_id_resumes_exactly_after_that_event(make_app):
 
     bad = client.get(url, headers={**admin.headers, "Last-Event-ID": "nonsense"})
     assert bad.status_code == 400 and "Last-Event-ID" in error_of(bad)["message"]
+
+
+def test_every_list_pages_the_same_way(client, admin):
+    submit(client, admin, {"type": "diagnostic"})
+    submit(client, admin, {"type": "diagnostic"})
+    client.create_account()
+    for path in ("/api/user/jobs", "/api/admin/users", "/api/admin/security/events"):
+        first = client.get(f"{path}?per_page=1", headers=admin.headers).get_json()
+        total = first["meta"]["total"]
+        assert total >= 2 and first["meta"] == {"page": 1, "per_page": 1, "total": total}, path
+        assert len(first["items"]) == 1, path
+        second = client.get(f"{path}?page=2&per_page=1", headers=admin.headers).get_json()
+        assert second["items"] != first["items"] and len(second["items"]) == 1, path
+        past = client.get(f"{path}?page={total + 1}&per_page=1", headers=admin.headers)
+        assert past.get_json() == {
+            "items": [],
+            "meta": {"page": total + 1, "per_page": 1, "total": total},
+        }, path
+
+
+def test_the_api_names_the_statuses_and_priorities_of_the_queue(client):
+    from server.models import JobPriority, JobStatus
+
+    spec = client.get("/api/openapi.json").get_json()
+    text = str(spec)
+    statuses = [status.value for status in JobStatus]
+    priorities = [priority.name for priority in JobPriority]
+    assert f"'enum': {statuses}" in text
+    assert f"'enum': {priorities}" in text

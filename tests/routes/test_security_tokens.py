@@ -216,3 +216,50 @@ def test_a_deleted_accounts_tokens_never_reach_the_next_sign_up(make_app, tmp_pa
     assert bob.id != alice.id
     assert client.get("/api/user/profile", token=alice.access_token).status_code == 401
     assert client.post("/api/auth/refresh", token=alice.refresh_token).status_code == 401
+
+
+def test_a_delete_that_fails_after_cancelling_leaves_the_jobs_as_they_were(client, app):
+    from sqlalchemy import select, text
+
+    from server import job_queue
+    from server.extensions import db
+    from server.models import Job
+
+    account = client.create_account()
+    job_ids = [
+        job_queue.submit_job(
+            user_id=account.id, job_type="diagnostic", payload={"sleep_ms": 0, "fail_times": 0}
+        )
+        for _ in range(2)
+    ]
+    # The database refuses the last step of the delete, after the jobs have been cancelled.
+    db.session.execute(
+        text(
+            "CREATE FUNCTION refuse_user_delete() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'user rows are kept'; END $$"
+        )
+    )
+    db.session.execute(
+        text(
+            "CREATE TRIGGER refuse_user_delete BEFORE DELETE ON users "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_user_delete()"
+        )
+    )
+    db.session.commit()
+    try:
+        failed = client.post(
+            "/api/user/delete",
+            token=account.access_token,
+            json={"current_password": DEFAULT_PASSWORD},
+        )
+    finally:
+        db.session.rollback()
+        db.session.execute(text("DROP TRIGGER refuse_user_delete ON users"))
+        db.session.execute(text("DROP FUNCTION refuse_user_delete()"))
+        db.session.commit()
+    assert failed.status_code >= 500
+    db.session.expire_all()
+    jobs = db.session.scalars(select(Job).where(Job.id.in_(job_ids))).all()
+    assert {(job.status, job.cancel_requested) for job in jobs} == {("queued", False)}
+    assert job_queue.queue_stats()["queue_size"] == 2
+    assert client.get("/api/user/profile", token=account.access_token).status_code == 200
