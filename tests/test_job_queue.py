@@ -306,6 +306,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
         assert ceiling / 2 <= delay <= ceiling
 
 
+def test_retries_of_the_same_attempt_spread_over_the_jitter_range():
+    # Workers that failed together must not all come back at the same instant.
+    delays = [job_queue.retry_delay_seconds(3, base=2, maximum=30) for _ in range(200)]
+    assert len(set(delays)) > 150
+    assert min(delays) < 8 * 0.6 and max(delays) > 8 * 0.9  # the range is [4, 8]
+
+
 def test_a_cancelled_job_whose_worker_died_ends_cancelled_when_its_lease_is_reaped(make_app):
     app = make_app(job_queue_lease_seconds=1.0)
     with app.app_context():
