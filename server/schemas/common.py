@@ -1,9 +1,10 @@
 """Field helpers shared by the schemas."""
 
+import re
 from collections.abc import Mapping
 
 from apiflask import Schema
-from apiflask.fields import DateTime
+from apiflask.fields import DateTime, Integer
 from marshmallow import RAISE, ValidationError, pre_load
 
 from server.models.base import isoformat
@@ -29,6 +30,22 @@ class StrictSchema(Schema):
             if bad:
                 raise ValidationError(bad)
         return data
+
+
+_DECIMAL_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class TextInteger(Integer):
+    """An integer sent as text (a query parameter): ASCII digits with an optional sign.
+
+    Python's `int()` also reads `1_000`, ` 5 ` and other scripts' digits such as `١`; the
+    document's `type: integer` does not, so neither does the API.
+    """
+
+    def _validated(self, value):
+        if isinstance(value, str) and not _DECIMAL_INTEGER.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
 
 
 class UtcDateTime(DateTime):
