@@ -1,13 +1,11 @@
 """Bodies of the admin routes."""
 
-from datetime import UTC
-
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from server.schemas.auth import UserOut
-from server.schemas.common import StrictSchema, TextInteger, UtcDateTime
+from server.schemas.common import Rfc3339DateTime, StrictSchema, TextInteger, UtcDateTime
 
 MAX_ID = 2**31 - 1
 
@@ -37,8 +35,8 @@ class EventQuery(PageQuery):
     outcome = String(validate=Length(min=1, max=16))
     actor_user_id = TextInteger(validate=Range(min=1, max=MAX_ID))
     client_ip = String(validate=Length(min=1, max=64))
-    since = AwareDateTime(default_timezone=UTC)
-    until = AwareDateTime(default_timezone=UTC)
+    since = Rfc3339DateTime()
+    until = Rfc3339DateTime()
 
 
 class EventOut(Schema):

@@ -4,7 +4,7 @@ import re
 from collections.abc import Mapping
 
 from apiflask import Schema
-from apiflask.fields import DateTime, Integer
+from apiflask.fields import AwareDateTime, DateTime, Integer
 from marshmallow import RAISE, ValidationError, pre_load
 
 from server.models.base import isoformat
@@ -46,6 +46,27 @@ class TextInteger(Integer):
         if isinstance(value, str) and not _DECIMAL_INTEGER.fullmatch(value):
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
+
+
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.IGNORECASE,
+)
+
+
+class Rfc3339DateTime(AwareDateTime):
+    """A date-time as RFC 3339 writes it (the document's `format: date-time`), offset included.
+
+    Python's `fromisoformat` also reads `2020-01-01`, `20200101T000000` and week dates, which
+    the document does not allow.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not _RFC3339_DATE_TIME.fullmatch(value):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(
+            value.upper() if isinstance(value, str) else value, attr, data, **kwargs
+        )
 
 
 class UtcDateTime(DateTime):

@@ -232,6 +232,22 @@ def test_an_integer_in_the_path_takes_ascii_digits_only(client, app, value):
     assert client.get("/api/user/profile", token=other.access_token).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["2020-01-01", "2020-01-01T00:00:00", "20200101T000000Z", "2020-W01", "2020-01-01%2000:00:00Z"],
+)
+def test_a_date_time_query_parameter_takes_rfc_3339_with_its_offset(client, app, value):
+    admin = client.create_admin(app)
+    for name in ("since", "until"):
+        response = client.get(
+            f"/api/admin/security/events?{name}={value}", token=admin.access_token
+        )
+        assert response.status_code == 422, (name, response.get_json())
+    for valid in ("2020-01-01T00:00:00Z", "2020-01-01T00:00:00.5%2B01:00", "2020-01-01t00:00:00z"):
+        response = client.get(f"/api/admin/security/events?since={valid}", token=admin.access_token)
+        assert response.status_code == 200, (valid, response.get_json())
+
+
 def test_an_integer_in_a_json_body_is_a_json_number_not_a_string(client, app):
     admin = client.create_admin(app)
     response = client.post(
