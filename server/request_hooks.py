@@ -11,6 +11,7 @@ from flask import Flask, g, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from server.extensions import db
 from server.outages import outage_log
@@ -36,6 +37,13 @@ DOCS_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """`<int:...>` that matches ASCII digits only: Werkzeug's `\\d+` also matches `١` and `１`,
+    which `int()` then reads as 1."""
+
+    regex = r"[0-9]+"
 
 
 class CanonicalClientAddress:
@@ -89,6 +97,7 @@ def init_app(app: Flask) -> None:
     # Match paths as sent: Werkzeug would answer `/api/auth//login` with a 308 whose Location
     # is built from the request's Host header. A doubled slash is a 404 like any unknown path.
     app.url_map.merge_slashes = False
+    app.url_map.converters["int"] = AsciiIntegerConverter
     app.wsgi_app = CanonicalClientAddress(app.wsgi_app)  # type: ignore[method-assign]
     if hops:
         # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from server import job_queue
-from server.job_queue import JobPriority, NewJob
+from server import job_queue_scripts as scripts
+from server.job_queue import JobPriority, NewJob, Outcome, OutcomeKind
 from server.models import JobStatus
 from tests.queue_helpers import fetch_job, make_user, wait_for
 
@@ -115,6 +116,56 @@ def test_a_stale_workers_late_completion_is_refused(make_app):
         row = fetch_job(job_id)
         assert row.status == "succeeded" and row.result == {"by": "fresh"}
         assert row.lost_leases == 1 and row.attempts == 2
+
+
+def test_a_stale_workers_batch_of_successes_is_refused(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        user = make_user()
+        ids = [
+            job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(2)
+        ]
+        stale = claim_all(worker="stale")
+        reaped = 0
+
+        def both_reaped():
+            nonlocal reaped
+            reaped += job_queue.reap_expired_leases()["requeued"]
+            return reaped == 2
+
+        wait_for(both_reaped)
+        fresh = claim_all(worker="fresh")
+        assert sorted(job.job_id for job in fresh) == sorted(ids)
+
+        # Two successes in one call take the single-statement path for batches.
+        late = [
+            Outcome(job.job_id, job.lease_token, OutcomeKind.SUCCEEDED, result={"by": "stale"})
+            for job in stale
+        ]
+        assert job_queue.record_outcomes(late) == []
+        for job_id in ids:
+            row = fetch_job(job_id)
+            assert row.status == JobStatus.RUNNING.value and row.worker_id == "fresh"
+            assert row.result is None
+        assert job_queue.renew_leases([(job.job_id, job.lease_token) for job in fresh]) == [1, 1]
+
+
+def test_the_redis_settle_script_refuses_a_stale_lease_token(make_app, redis_conn):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        stale = claim_one(worker="stale")
+        wait_for(lambda: job_queue.reap_expired_leases()["requeued"] == 1)
+        fresh = claim_one(worker="fresh")
+
+        settle = redis_conn.register_script(scripts.SETTLE)
+        cap = app.config["SETTINGS"].job_queue_max_per_user
+        for op in ("ack", "retry"):
+            args = [cap, job_id, stale.lease_token, op, 0]
+            assert settle(keys=job_queue.QUEUE_KEYS, args=args) == [0]
+        # The fresh worker still holds the job, and nobody else can claim it.
+        assert job_queue.renew_leases([(job_id, fresh.lease_token)]) == [1]
+        assert claim_one(worker="third") is None
 
 
 def test_an_expired_lease_goes_back_to_its_original_place_in_line(make_app):
@@ -253,6 +304,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     for attempt, delay in enumerate(delays, start=1):
         ceiling = min(30, 2 * 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retries_of_the_same_attempt_spread_over_the_jitter_range():
+    # Workers that failed together must not all come back at the same instant.
+    delays = [job_queue.retry_delay_seconds(3, base=2, maximum=30) for _ in range(200)]
+    assert len(set(delays)) > 150
+    assert min(delays) < 8 * 0.6 and max(delays) > 8 * 0.9  # the range is [4, 8]
 
 
 def test_a_cancelled_job_whose_worker_died_ends_cancelled_when_its_lease_is_reaped(make_app):

@@ -170,3 +170,37 @@ def test_a_dead_redis_is_not_retried_on_every_request(make_app, limiter_log):
         limiter.hit(["auth_login_per_ip_per_minute"], "10.0.0.1")
     assert METRICS["rate_limiter_redis_errors_total"] - before == 1
     assert METRICS["rate_limiter_fallback_checks_total"] >= 20
+
+
+def test_with_redis_down_a_request_refused_by_one_limit_uses_none_of_the_others(make_app):
+    app = make_app(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        rate_limit_overrides={
+            "RATE_LIMIT_AUTH_LOGIN_PER_IP_PER_MINUTE": "3/60",
+            "RATE_LIMIT_AUTH_REGISTER_PER_IP_PER_HOUR": "1/3600",
+        },
+    )
+    limiter = get_rate_limiter(app)
+    both = ["auth_login_per_ip_per_minute", "auth_register_per_ip_per_hour"]
+    assert limiter.hit(["auth_register_per_ip_per_hour"], "10.0.0.1").allowed
+    for _ in range(3):
+        assert not limiter.hit(both, "10.0.0.1").allowed  # the second limit is full
+    assert limiter.degraded
+    # All or nothing: the refused requests took nothing from the first limit.
+    admitted = [limiter.hit(["auth_login_per_ip_per_minute"], "10.0.0.1") for _ in range(4)]
+    assert [decision.allowed for decision in admitted] == [True, True, True, False]
+    assert [decision.states[0].remaining for decision in admitted[:3]] == [2, 1, 0]
+
+
+def test_with_redis_down_a_window_frees_its_slot_as_soon_as_the_window_has_passed(make_app):
+    app = make_app(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        rate_limit_overrides={"RATE_LIMIT_AUTH_LOGIN_PER_IP_PER_MINUTE": "1/1"},
+    )
+    limiter = get_rate_limiter(app)
+    names = ["auth_login_per_ip_per_minute"]
+    assert limiter.hit(names, "10.0.0.1").allowed
+    refused = limiter.hit(names, "10.0.0.1")
+    assert not refused.allowed and refused.retry_after <= 1
+    time.sleep(1.2)
+    assert limiter.hit(names, "10.0.0.1").allowed

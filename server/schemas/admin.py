@@ -1,21 +1,19 @@
 """Bodies of the admin routes."""
 
-from datetime import UTC
-
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from server.schemas.auth import ROLES, UserOut
-from server.schemas.common import StrictSchema, UtcDateTime
+from server.schemas.common import Rfc3339DateTime, StrictSchema, TextInteger, UtcDateTime
 
 MAX_ID = 2**31 - 1
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 
 
 class PageQuery(StrictSchema):
-    page = Integer(load_default=1, validate=Range(min=1, max=100_000))
-    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
+    page = TextInteger(load_default=1, validate=Range(min=1, max=100_000))
+    per_page = TextInteger(load_default=20, validate=Range(min=1, max=100))
 
 
 class UserListQuery(PageQuery):
@@ -36,10 +34,10 @@ class UserPageOut(Schema):
 class EventQuery(PageQuery):
     action = String(validate=Length(min=1, max=64))
     outcome = String(validate=Length(min=1, max=16))
-    actor_user_id = Integer(validate=Range(min=1, max=MAX_ID))
+    actor_user_id = TextInteger(validate=Range(min=1, max=MAX_ID))
     client_ip = String(validate=Length(min=1, max=64))
-    since = AwareDateTime(default_timezone=UTC)
-    until = AwareDateTime(default_timezone=UTC)
+    since = Rfc3339DateTime()
+    until = Rfc3339DateTime()
 
 
 class EventOut(Schema):
@@ -64,7 +62,7 @@ class EventPageOut(Schema):
 class IpBlockIn(StrictSchema):
     ip = String(required=True, validate=Length(min=1, max=64))
     reason = String(required=True, validate=Length(min=1, max=200))
-    ttl_seconds = Integer(load_default=86400, validate=Range(min=60, max=90 * 86400))
+    ttl_seconds = Integer(strict=True, load_default=86400, validate=Range(min=60, max=90 * 86400))
 
 
 class IpBlockOut(Schema):

@@ -1,9 +1,10 @@
 """Field helpers shared by the schemas."""
 
+import re
 from collections.abc import Mapping
 
 from apiflask import Schema
-from apiflask.fields import DateTime
+from apiflask.fields import AwareDateTime, DateTime, Integer
 from marshmallow import RAISE, ValidationError, pre_load
 
 from server.models.base import isoformat
@@ -29,6 +30,43 @@ class StrictSchema(Schema):
             if bad:
                 raise ValidationError(bad)
         return data
+
+
+_DECIMAL_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class TextInteger(Integer):
+    """An integer sent as text (a query parameter): ASCII digits with an optional sign.
+
+    Python's `int()` also reads `1_000`, ` 5 ` and other scripts' digits such as `١`; the
+    document's `type: integer` does not, so neither does the API.
+    """
+
+    def _validated(self, value):
+        if isinstance(value, str) and not _DECIMAL_INTEGER.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.IGNORECASE,
+)
+
+
+class Rfc3339DateTime(AwareDateTime):
+    """A date-time as RFC 3339 writes it (the document's `format: date-time`), offset included.
+
+    Python's `fromisoformat` also reads `2020-01-01`, `20200101T000000` and week dates, which
+    the document does not allow.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not _RFC3339_DATE_TIME.fullmatch(value):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(
+            value.upper() if isinstance(value, str) else value, attr, data, **kwargs
+        )
 
 
 class UtcDateTime(DateTime):

@@ -201,6 +201,66 @@ def test_bad_admin_query_is_422(client, app, query):
     error_of(response)
 
 
+# Python's int() reads all of these; the document's `type: integer` reads none of them.
+NOT_DECIMAL_INTEGERS = ["1_0", "%201", "1%20", "1%0A", "%D9%A1", "%EF%BC%91", "1.0"]
+
+
+@pytest.mark.parametrize("value", NOT_DECIMAL_INTEGERS)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/admin/users?page=",
+        "/api/admin/users?per_page=",
+        "/api/user/jobs?page=",
+        "/api/admin/security/events?actor_user_id=",
+    ],
+)
+def test_an_integer_query_parameter_takes_ascii_digits_only(client, app, query, value):
+    admin = client.create_admin(app)
+    response = client.get(query + value, token=admin.access_token)
+    assert response.status_code == 422, response.get_json()
+    assert error_of(response)["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("value", ["%D9%A2", "%EF%BC%92"])  # Arabic-Indic and fullwidth 2
+def test_an_integer_in_the_path_takes_ascii_digits_only(client, app, value):
+    admin = client.create_admin(app)
+    other = client.create_account()
+    assert other.id == 2  # the digit in the path reads as this id to Python's int()
+    response = client.post(f"/api/admin/users/{value}/disable", token=admin.access_token)
+    assert response.status_code == 404
+    assert client.get("/api/user/profile", token=other.access_token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2020-01-01", "2020-01-01T00:00:00", "20200101T000000Z", "2020-W01", "2020-01-01%2000:00:00Z"],
+)
+def test_a_date_time_query_parameter_takes_rfc_3339_with_its_offset(client, app, value):
+    admin = client.create_admin(app)
+    for name in ("since", "until"):
+        response = client.get(
+            f"/api/admin/security/events?{name}={value}", token=admin.access_token
+        )
+        assert response.status_code == 422, (name, response.get_json())
+    for valid in ("2020-01-01T00:00:00Z", "2020-01-01T00:00:00.5%2B01:00", "2020-01-01t00:00:00z"):
+        response = client.get(f"/api/admin/security/events?since={valid}", token=admin.access_token)
+        assert response.status_code == 200, (valid, response.get_json())
+
+
+def test_an_integer_in_a_json_body_is_a_json_number_not_a_string(client, app):
+    admin = client.create_admin(app)
+    response = client.post(
+        "/api/admin/security/ip-blocks",
+        json={"ip": "203.0.113.9", "reason": "probe", "ttl_seconds": "600"},
+        token=admin.access_token,
+    )
+    assert response.status_code == 422
+    assert "ttl_seconds" in error_of(response)["details"]["json"]
+    listed = client.get("/api/admin/security/ip-blocks", token=admin.access_token).get_json()
+    assert listed["items"] == []
+
+
 def test_request_id_is_echoed_or_generated(client):
     given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"

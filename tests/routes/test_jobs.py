@@ -250,6 +250,20 @@ def test_my_jobs_are_listed_newest_first_with_filters_and_pages(client, admin):
     assert client.get("/api/user/jobs?status=lost", headers=admin.headers).status_code == 422
 
 
+def test_my_job_list_never_shows_another_users_jobs(client, app):
+    from server import job_queue
+
+    alice, bob = client.create_account(), client.create_account()
+    alices = {job_queue.submit_job(user_id=alice.id, job_type="diagnostic", payload={})}
+    bobs = {job_queue.submit_job(user_id=bob.id, job_type="diagnostic", payload={})}
+    bobs.add(job_queue.submit_job(user_id=bob.id, job_type="diagnostic", payload={}))
+
+    for account, own in ((alice, alices), (bob, bobs)):
+        listed = client.get("/api/user/jobs", token=account.access_token).get_json()
+        assert {item["job_id"] for item in listed["items"]} == own
+        assert listed["meta"]["total"] == len(own)
+
+
 def test_events_stream_progress_and_status_until_the_job_ends(client, admin, app, run_pool):
     job_id = submit(client, admin, {"type": "diagnostic", "payload": {"sleep_ms": 600}}).get_json()[
         "job_id"

@@ -201,6 +201,23 @@ def test_account_locks_after_the_threshold_even_for_the_right_password(client, a
     assert events["items"][0]["details"]["failures"] == 5
 
 
+def test_failures_on_an_unknown_email_lock_it_like_a_real_account(client, app):
+    known = client.create_account()
+    lock(client, known.email)
+    lock(client, "nobody@example.com")
+
+    events = client.get(
+        "/api/admin/security/events?action=account_locked",
+        token=client.create_admin(app).access_token,
+    ).get_json()
+    locks = {event["object_id"]: event["details"] for event in events["items"]}
+    assert set(locks) == {known.email, "nobody@example.com"}
+    assert locks["nobody@example.com"] == locks[known.email]
+    # The lock holds for whoever registers that email later, like any locked account.
+    client.register("nobody@example.com")
+    assert client.login("nobody@example.com").status_code == 401
+
+
 def test_failures_from_many_addresses_still_lock_the_account(client):
     account = client.create_account()
     for index in range(5):

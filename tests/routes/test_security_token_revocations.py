@@ -4,10 +4,12 @@ revives a logged-out, rotated-away or ended-session token."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, text
 
 from server.extensions import db
 from server.models import TokenRevocation
@@ -256,3 +258,52 @@ def test_revocations_survive_a_flush_on_the_embedded_sqlite_database_too(
     assert client.get(PROFILE, token=other.access_token).status_code == 401
     with app.app_context():
         db.engine.dispose()
+
+
+def _sessions_waiting_on_a_lock() -> int:
+    with db.engine.connect() as connection:
+        return connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+
+def test_two_refreshes_racing_with_one_token_let_one_through_and_revoke_the_family(app, client):
+    from flask_jwt_extended import decode_token
+
+    account = client.create_account()
+    payload = decode_token(account.refresh_token)
+    retired = token_revocations.token_revocation(payload, state=token_revocations.ROTATED)
+    answers = []
+    barrier = threading.Barrier(2)
+
+    def exchange():
+        barrier.wait()
+        answers.append(refresh(ApiClient(app.test_client()), account.refresh_token))
+
+    # Another transaction holds the same retirement row uncommitted, so both exchanges pass
+    # their token checks and then wait on PostgreSQL's unique index at the same moment.
+    blocker = db.engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(insert(TokenRevocation).values(retired.row()))
+    threads = [threading.Thread(target=exchange) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while _sessions_waiting_on_a_lock() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _sessions_waiting_on_a_lock() == 2, "both exchanges should wait on the same row"
+    transaction.rollback()
+    blocker.close()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert sorted(answer.status_code for answer in answers) == [200, 401]
+    (winner,) = [answer.get_json() for answer in answers if answer.status_code == 200]
+    (loser,) = [answer for answer in answers if answer.status_code == 401]
+    assert error_of(loser)["code"] == "refresh_token_reused"
+    # The reuse ended the whole login, the tokens the winner just received included.
+    assert refresh(client, winner["refresh_token"]).status_code == 401
+    assert client.get(PROFILE, token=winner["access_token"]).status_code == 401
