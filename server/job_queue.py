@@ -1065,7 +1065,7 @@ def rebuild_queue_state(*, owner: str) -> str:
     except BaseException:
         registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
         raise
-    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY], args=[owner])
+    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY, WAKE_KEY], args=[owner])
     log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
     return "rebuilt"
 

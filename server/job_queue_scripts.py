@@ -292,12 +292,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1]: the rebuild lock, KEYS[2]: the state marker. ARGV: owner. Ends a rebuild: writes the
-# marker only if this owner still holds the lock, so a flush during the rebuild (which takes
-# the lock with it) leaves the marker absent and the loss is seen again.
+# KEYS[1]: the rebuild lock, KEYS[2]: the state marker, KEYS[3]: the wake-up list. ARGV: owner.
+# Ends a rebuild: writes the marker only if this owner still holds the lock, so a flush during
+# the rebuild (which takes the lock with it) leaves the marker absent and the loss is seen
+# again; then wakes a claimer, since claims were refused until now.
 FINISH_REBUILD = r"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
+redis.call('RPUSH', KEYS[3], '1')
 return 1
 """
