@@ -252,7 +252,9 @@ class _Stamps:
     def __init__(self) -> None:
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
-        self.lock = threading.Lock()
+        # A condition, not a polling loop: the waiting thread must not compete for the GIL
+        # with the pool it measures.
+        self.changed = threading.Condition()
 
     def __enter__(self) -> _Stamps:
         from server.job_handlers import register_handler
@@ -266,17 +268,17 @@ class _Stamps:
         unregister_handler(self.JOB_TYPE)
 
     def _run(self, job) -> None:
-        with self.lock:
-            self.started[job.job_id] = time.perf_counter()
-        with self.lock:
-            self.ended[job.job_id] = time.perf_counter()
+        started = time.perf_counter()
+        ended = time.perf_counter()
+        with self.changed:
+            self.started[job.job_id] = started
+            self.ended[job.job_id] = ended
+            self.changed.notify_all()
 
     def wait_started(self, count: int, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.started) < count:
-            if time.monotonic() > deadline:
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.started) >= count, timeout):
                 raise TimeoutError(f"{len(self.started)} of {count} jobs started")
-            time.sleep(0.0005)
 
 
 def _percentiles(samples_s: list[float]) -> str:
