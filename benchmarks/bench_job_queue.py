@@ -7,6 +7,9 @@ empties them (FLUSHDB, TRUNCATE), and touches no other database.
    `SimpleWorker` draining the same number of no-op jobs on the same Redis, in the same run.
 2. Claim latency (the claim script) with 1,000 and with 1,000,000 jobs waiting.
 3. Time for a HIGH job to start when submitted behind 10,000 BULK jobs.
+4. Pick-up latency, p50 and p99: submit -> running on an idle pool, and one job's end -> the
+   same user's next job's start at the per-user cap; and how fast one user's backlog of
+   zero-length jobs drains against the same backlog spread over many users.
 
 BENCH_DATABASE_URL points PostgreSQL elsewhere. Everything is cleaned up afterwards.
 """
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -235,8 +240,147 @@ def bench_high_behind_bulk(app, conn: redis.Redis) -> None:
     )
 
 
+PICKUP_SAMPLES = int(os.environ.get("BENCH_PICKUP_SAMPLES", "300"))
+BACKLOG_JOBS = int(os.environ.get("BENCH_BACKLOG_JOBS", "2000"))
+
+
+class _Stamps:
+    """A job type that notes when each of its runs starts and ends (perf_counter)."""
+
+    JOB_TYPE = "bench_stamp"
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        # A condition, not a polling loop: the waiting thread must not compete for the GIL
+        # with the pool it measures.
+        self.changed = threading.Condition()
+
+    def __enter__(self) -> _Stamps:
+        from server.job_handlers import register_handler
+
+        register_handler(self.JOB_TYPE)(self._run)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        from server.job_handlers import unregister_handler
+
+        unregister_handler(self.JOB_TYPE)
+
+    def _run(self, job) -> None:
+        started = time.perf_counter()
+        ended = time.perf_counter()
+        with self.changed:
+            self.started[job.job_id] = started
+            self.ended[job.job_id] = ended
+            self.changed.notify_all()
+
+    def wait_started(self, count: int, timeout: float = 120.0) -> None:
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.started) >= count, timeout):
+                raise TimeoutError(f"{len(self.started)} of {count} jobs started")
+
+
+def _percentiles(samples_s: list[float]) -> str:
+    ms = sorted(x * 1000 for x in samples_s)
+    p50 = statistics.median(ms)
+    p99 = ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))]
+    return f"p50={p50:.1f} p99={p99:.1f} max={ms[-1]:.1f} samples={len(ms)}"
+
+
+def _pickup_idle(app, users: list[int]) -> list[float]:
+    """Submit -> the handler's first line, one job at a time, the pool idle in between."""
+    from server.worker import WorkerPool
+
+    rng = random.Random(7)
+    samples = []
+    with _Stamps() as stamps:
+        pool = WorkerPool(app, threads=WORKER_THREADS, name="bench")
+        pool.start()
+        try:
+            for n in range(PICKUP_SAMPLES):
+                # Idle long enough for a polling pool to reach any back-off it has.
+                time.sleep(rng.uniform(0.02, 0.3))
+                job_id = job_queue.submit_job(
+                    user_id=users[n % len(users)], job_type=_Stamps.JOB_TYPE, payload={}
+                )
+                submitted = time.perf_counter()
+                stamps.wait_started(n + 1)
+                samples.append(stamps.started[job_id] - submitted)
+        finally:
+            pool.stop(grace_seconds=5)
+    return samples
+
+
+def _pickup_at_cap(app, user: int) -> list[float]:
+    """One user's backlog at the cap: each job's end -> the start of the job its slot freed.
+
+    At most `cap` of the user's jobs run at once, so the i-th end (in time order) frees the
+    slot of the (i + cap)-th start.
+    """
+    from server.worker import WorkerPool
+
+    cap = app.config["SETTINGS"].job_queue_max_per_user
+    count = PICKUP_SAMPLES + cap
+    with _Stamps() as stamps:
+        job_queue.submit_jobs(jobs=[NewJob(user, _Stamps.JOB_TYPE, {}) for _ in range(count)])
+        pool = WorkerPool(app, threads=WORKER_THREADS, name="bench")
+        pool.start()
+        try:
+            stamps.wait_started(count)
+        finally:
+            pool.stop(grace_seconds=5)
+        starts = sorted(stamps.started.values())
+        ends = sorted(stamps.ended.values())
+    return [starts[i + cap] - ends[i] for i in range(count - cap)]
+
+
+def _drain_backlog(app, users: list[int]) -> float:
+    """Jobs per second for a pool draining a backlog of zero-length jobs of these users."""
+    from server.worker import WorkerPool
+
+    for start in range(0, BACKLOG_JOBS, SUBMIT_BATCH):
+        job_queue.submit_jobs(
+            jobs=[
+                NewJob(users[i % len(users)], "diagnostic", {"sleep_ms": 0})
+                for i in range(start, min(BACKLOG_JOBS, start + SUBMIT_BATCH))
+            ]
+        )
+    pool = WorkerPool(app, threads=WORKER_THREADS, name="bench")
+    started = time.perf_counter()
+    pool.start()
+    try:
+        while _count("succeeded") < BACKLOG_JOBS:
+            time.sleep(0.01)
+        return BACKLOG_JOBS / (time.perf_counter() - started)
+    finally:
+        pool.stop(grace_seconds=5)
+
+
+def bench_pickup_latency(app, conn: redis.Redis) -> None:
+    def measure(step, users: int):
+        _reset(app, conn)  # outside any app context: its session holds no lock
+        with app.app_context():
+            return step(app, _users(users))
+
+    idle = measure(_pickup_idle, E2E_USERS)
+    at_cap = measure(lambda app, users: _pickup_at_cap(app, users[0]), 1)
+    one_user = measure(_drain_backlog, 1)
+    many_users = measure(_drain_backlog, E2E_USERS)
+    _emit(f"job_queue.pickup_idle_ms {_percentiles(idle)} (submit returned -> handler started)")
+    _emit(
+        f"job_queue.pickup_at_cap_ms {_percentiles(at_cap)} (a job's end -> the same user's "
+        f"next job's start, cap {app.config['SETTINGS'].job_queue_max_per_user})"
+    )
+    _emit(
+        f"job_queue.backlog_drain_jobs_per_sec one_user={one_user:.0f} "
+        f"users_{E2E_USERS}={many_users:.0f} ratio={one_user / many_users:.2f} "
+        f"jobs={BACKLOG_JOBS} threads={WORKER_THREADS}"
+    )
+
+
 def run(args) -> None:
-    """The three measurements; each line is printed as soon as it is measured.
+    """The four measurements; each line is printed as soon as it is measured.
 
     Uses (and empties) only the Redis database `args.redis_url` names.
     """
@@ -248,6 +392,7 @@ def run(args) -> None:
             bench_end_to_end(app, conn)
             bench_claim_latency(app, conn)
             bench_high_behind_bulk(app, conn)
+            bench_pickup_latency(app, conn)
         finally:
             _reset(app, conn)
             with app.app_context():

@@ -158,7 +158,11 @@ class JobContext:
             raise JobCancelled(f"job {self.job_id} was cancelled")
         if self.timed_out:
             raise JobTimeout(f"job {self.job_id} ran past its time limit")
-        for cap_name in self._held_caps:
+
+    def renew_slots(self) -> None:
+        """Extend the leases of the concurrency slots the handler holds (the heartbeat calls
+        this, so a slot is kept however long a step runs between checks)."""
+        for cap_name in list(self._held_caps):
             rate_limiter.renew(cap_name, self.job_id)
 
     def reserve_gemini_call(self) -> rate_limiter.Reservation:
@@ -173,8 +177,8 @@ class JobContext:
     def concurrency_slot(self, cap_name: str) -> Iterator[None]:
         """Hold one slot of a concurrency cap for the block, or raise `QuotaWait`.
 
-        The slot is a lease held by this job; `check_cancelled` renews it between steps, and a
-        crashed worker's slot frees itself when the lease runs out.
+        The slot is a lease held by this job; the worker's heartbeat renews it while the job
+        runs, and a crashed worker's slot frees itself when the lease runs out.
         """
         lease = rate_limiter.acquire(cap_name, self.job_id)
         if not lease.acquired:

@@ -49,6 +49,7 @@ KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
 MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
 STATE_KEY = KEY_PREFIX + "state"
+WAKE_KEY = KEY_PREFIX + "wake"
 REBUILD_LOCK_KEY = KEY_PREFIX + "rebuild"
 REBUILD_LOCK_SECONDS = 120.0
 ENQUEUE_CHUNK = 500
@@ -546,7 +547,63 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
     return [claimed[job_id] for job_id in ids if job_id in claimed]
 
 
-def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> list[int]:
+class WakeUps:
+    """Waits for the queue's wake-up calls, on a connection of its own.
+
+    The enqueue and settle scripts push a call on the `wake` list whenever a job becomes
+    claimable (submitted, put back, or its user's slot freed); an idle claimer blocks on it
+    (`BLPOP`) instead of polling, and wakes within a round trip, in any process. The wait is
+    bounded, so the caller still polls now and then: for delayed jobs coming due, and a call
+    lost with Redis's data. A blocking call holds its connection, so it never takes one from
+    the shared pool; its socket timeout exceeds the longest wait, so a Redis that stops
+    answering raises a second after it rather than hanging. `interrupt` ends a wait at once
+    (a call on a key of this claimer's own, under the queue's hash tag).
+    """
+
+    def __init__(self, conn: redis.Redis, *, max_wait_seconds: float):
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = conn.connection_pool
+        options = {
+            **pool.connection_kwargs,
+            "socket_timeout": max_wait_seconds + 1.0,
+            # The caller's loop is the retry: a hidden one would hold up a shutdown.
+            "retry": Retry(NoBackoff(), 0),
+        }
+        # Two connections: one blocked in a wait, one for `interrupt`.
+        self._pool = redis.ConnectionPool(
+            connection_class=pool.connection_class, max_connections=2, **options
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+        self._own_key = f"{WAKE_KEY}:{secrets.token_hex(8)}"
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a wake-up call arrives (True) or `timeout` seconds pass (False)."""
+        keys = [self._own_key, WAKE_KEY]
+        return self._client.blpop(keys, timeout=max(0.001, timeout)) is not None
+
+    def interrupt(self) -> None:
+        """End the current (or the next) wait at once; best effort."""
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.rpush(self._own_key, "stop")
+                pipe.pexpire(self._own_key, 60_000)
+                pipe.execute()
+        except redis.RedisError:
+            pass  # the wait ends at its timeout
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._pool.disconnect()
+
+
+def wake_ups(*, max_wait_seconds: float) -> WakeUps:
+    """A `WakeUps` on this app's Redis server, for one claimer (one thread)."""
+    return WakeUps(get_redis(), max_wait_seconds=max_wait_seconds)
+
+
+def renew_leases(leases: Sequence[tuple[str, str]]) -> list[int]:
     """Extend the leases (job id, token); per job 0 lost, 1 held, 2 held with a cancel asked.
 
     Raises `QueueStateLost` when Redis lost the queue's data (every lease with it).
@@ -554,8 +611,7 @@ def renew_leases(leases: Sequence[tuple[str, str]], *, renew: bool = True) -> li
     if not leases:
         return []
     _conn, registered = _redis()
-    lease_ms = _ms(_settings().job_queue_lease_seconds) if renew else 0
-    args: list[Any] = [lease_ms]
+    args: list[Any] = [_ms(_settings().job_queue_lease_seconds)]
     for job_id, token in leases:
         args += [job_id, token]
     raw = registered.renew(keys=QUEUE_KEYS, args=args)
@@ -739,11 +795,6 @@ def retry_job(*, job_id: str, lease_token: str, error: str, delay_seconds: float
     return bool(record_outcomes([outcome]))
 
 
-def release_job(*, job_id: str, lease_token: str) -> bool:
-    """Give a leased job back to the queue at its place; False when the lease was lost."""
-    return bool(record_outcomes([Outcome(job_id, lease_token, OutcomeKind.RELEASE)]))
-
-
 def set_progress(*, job_id: str, lease_token: str, percent: int, message: str | None) -> bool:
     """Record progress of a running job (fenced by its lease)."""
     with db.engine.begin() as sql:
@@ -821,26 +872,7 @@ def withdraw_cancelled(*, job_ids: Sequence[str]) -> None:
         outage_log("redis").failed("cancel", exc)
 
 
-def cancel_state(*, job_id: str, lease_token: str) -> int:
-    """0 when the lease is lost, 1 when held, 2 when held and a cancel was asked for."""
-    try:
-        return renew_leases([(job_id, lease_token)], renew=False)[0]
-    except QueueStateLost:
-        return 0
-
-
 # --- reads ----------------------------------------------------------------------------------
-
-
-def get_job(*, job_id: str, user_id: int | None = None) -> Job:
-    """A job by id (of this user, when given); 404 otherwise."""
-    query = select(Job).where(Job.id == job_id)
-    if user_id is not None:
-        query = query.where(Job.user_id == user_id)
-    job = db.session.execute(query).scalar_one_or_none()
-    if job is None:
-        raise NotFound(resource="job")
-    return job
 
 
 def queue_position(*, job_id: str) -> int | None:
@@ -1050,7 +1082,7 @@ def rebuild_queue_state(*, owner: str) -> str:
     except BaseException:
         registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
         raise
-    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY], args=[owner])
+    finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY, WAKE_KEY], args=[owner])
     log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
     return "rebuilt"
 

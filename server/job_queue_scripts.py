@@ -20,6 +20,10 @@ Layout:
   cancel   HASH    job -> 1 when a cancel was asked for a running job
   state    STRING  written when the state is rebuilt from PostgreSQL; its absence means Redis
                    lost the queue's data (a flush, a restart without persistence, a failover)
+  wake     LIST    wake-up calls for idle claimers (`BLPOP`): one pushed per job that became
+                   claimable (enqueued ready, put back, or its user's slot freed), at most
+                   256; emptied by a claim that leaves nothing claimable, since every
+                   call in it is then stale
 """
 
 KEY_NAMES = (
@@ -34,6 +38,7 @@ KEY_NAMES = (
     "active",
     "cancel",
     "state",
+    "wake",
 )
 
 # 2^40: room for a trillion jobs per band; band * 2^40 + seq stays exact below 2^53.
@@ -42,7 +47,7 @@ BAND_WIDTH = 1 << 40
 _PRELUDE = r"""
 local K_SEQ, K_READY, K_QUEUE, K_HEADS, K_JOBS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_DELAYED, K_RUNNING, K_LEASES, K_ACTIVE, K_CANCEL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local K_STATE = KEYS[11]
+local K_STATE, K_WAKE = KEYS[11], KEYS[12]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -82,6 +87,16 @@ local function make_ready(id, uid, score, cap)
     end
   end
 end
+-- Wake up to n idle claimers (each blocked on BLPOP of the wake list). At most 256 calls
+-- are held: more than there are claimers to wake.
+local function wake(n)
+  if n <= 0 then return end
+  local room = 256 - redis.call('LLEN', K_WAKE)
+  for _ = 1, math.min(n, room) do redis.call('RPUSH', K_WAKE, '1') end
+end
+local function claimable(uid)
+  return redis.call('ZSCORE', K_HEADS, uid) ~= false
+end
 local function release(id, uid)
   redis.call('ZREM', K_RUNNING, id)
   redis.call('HDEL', K_LEASES, id)
@@ -96,7 +111,7 @@ ENQUEUE = (
     + r"""
 local cap = tonumber(ARGV[1])
 local now = nil
-local added = 0
+local added, ready = 0, 0
 for i = 2, #ARGV, 4 do
   local id, uid, band, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   if redis.call('HEXISTS', K_JOBS, id) == 0 then
@@ -107,10 +122,12 @@ for i = 2, #ARGV, 4 do
       redis.call('ZADD', K_DELAYED, fmt(now + delay), id)
     else
       make_ready(id, uid, score, cap)
+      if claimable(uid) then ready = ready + 1 end
     end
     added = added + 1
   end
 end
+wake(ready)
 return added
 """
 )
@@ -157,11 +174,12 @@ while taken < max_n and misses < 100 do
     taken = taken + 1
   end
 end
+if redis.call('ZCARD', K_HEADS) == 0 then redis.call('DEL', K_WAKE) end
 return out
 """
 )
 
-# ARGV: lease ms (0: only look), then (job, token) pairs. Per job: 0 lease lost, 1 held,
+# ARGV: lease ms, then (job, token) pairs. Per job: 0 lease lost, 1 held,
 # 2 held and a cancel was asked for. 'lost' when the state marker is gone (see CLAIM).
 RENEW = (
     _PRELUDE
@@ -173,10 +191,8 @@ local out = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   if redis.call('HGET', K_LEASES, id) == token then
-    if lease_ms > 0 then
-      now = now or now_ms()
-      redis.call('ZADD', K_RUNNING, fmt(now + lease_ms), id)
-    end
+    now = now or now_ms()
+    redis.call('ZADD', K_RUNNING, fmt(now + lease_ms), id)
     if redis.call('HEXISTS', K_CANCEL, id) == 1 then out[#out + 1] = 2 else out[#out + 1] = 1 end
   else
     out[#out + 1] = 0
@@ -195,6 +211,7 @@ SETTLE = (
 local cap = tonumber(ARGV[1])
 local now = nil
 local out = {}
+local freed = 0
 for i = 2, #ARGV, 4 do
   local id, token, op, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local meta = redis.call('HGET', K_JOBS, id)
@@ -211,11 +228,13 @@ for i = 2, #ARGV, 4 do
       make_ready(id, uid, score, cap)
     end
     refresh_head(uid, cap)
+    if claimable(uid) then freed = freed + 1 end
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
+wake(freed)
 return out
 """
 )
@@ -273,12 +292,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1]: the rebuild lock, KEYS[2]: the state marker. ARGV: owner. Ends a rebuild: writes the
-# marker only if this owner still holds the lock, so a flush during the rebuild (which takes
-# the lock with it) leaves the marker absent and the loss is seen again.
+# KEYS[1]: the rebuild lock, KEYS[2]: the state marker, KEYS[3]: the wake-up list. ARGV: owner.
+# Ends a rebuild: writes the marker only if this owner still holds the lock, so a flush during
+# the rebuild (which takes the lock with it) leaves the marker absent and the loss is seen
+# again; then wakes a claimer, since claims were refused until now.
 FINISH_REBUILD = r"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
+redis.call('RPUSH', KEYS[3], '1')
 return 1
 """

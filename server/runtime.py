@@ -11,12 +11,14 @@ log = logging.getLogger("server.runtime")
 _EXTENSION_KEY = "background_services"
 
 
-def start_background_services(app: Flask) -> None:
-    """Start the job worker pool and the queue maintenance (reaper, reconciler)."""
+def start_background_services(app: Flask) -> dict[str, object]:
+    """Start the job worker pool and the queue maintenance (reaper, reconciler); returns
+    what runs ("maintenance", and "pool" unless `JOB_QUEUE_MAX_WORKERS` is 0)."""
     from server.worker import MaintenanceLoop, WorkerPool, reconcile_at_start
 
-    if app.extensions.get(_EXTENSION_KEY):
-        return
+    running = app.extensions.get(_EXTENSION_KEY)
+    if running:
+        return running
     settings = app.config["SETTINGS"]
     services: dict[str, object] = {}
     _restore_ip_blocks(app)
@@ -30,17 +32,18 @@ def start_background_services(app: Flask) -> None:
         services["pool"] = pool
     app.extensions[_EXTENSION_KEY] = services
     log.info("background services started", extra={"workers": settings.job_queue_max_workers})
+    return services
 
 
 def stop_background_services(app: Flask) -> None:
     """Stop what `start_background_services` started, letting running work finish."""
     services = app.extensions.pop(_EXTENSION_KEY, None) or {}
+    pool = services.get("pool")
+    if pool is not None:
+        pool.stop()  # first: stop claiming at once, then drain
     maintenance = services.get("maintenance")
     if maintenance is not None:
         maintenance.stop()
-    pool = services.get("pool")
-    if pool is not None:
-        pool.stop()
     log.info("background services stopped")
 
 

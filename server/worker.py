@@ -3,10 +3,11 @@
     python -m server.worker
 
 `JOB_QUEUE_MAX_WORKERS` threads run handlers. Around them: a dispatcher claims jobs for idle
-threads (one Redis script and one PostgreSQL statement per batch), and a heartbeat renews the
-leases this process holds. A thread records its job's outcome itself as soon as the handler
-returns, before it takes another job; a recorder thread writes the leases given back at
-shutdown, in batches. Each job runs in its own app context and database session, and every log
+threads (one Redis script and one PostgreSQL statement per batch) and, when there is nothing to
+claim, waits for a wake-up call from Redis (`job_queue.WakeUps`); a heartbeat renews the leases
+this process holds and the concurrency slots of its running handlers. A thread records its
+job's outcome itself as soon as the handler returns, before it takes another job; a recorder
+thread writes the leases given back at shutdown, in batches. Each job runs in its own app context and database session, and every log
 line written while it runs carries its `job_id`.
 
 SIGTERM or SIGINT: stop claiming, let running jobs finish within
@@ -38,6 +39,10 @@ from server.outages import outage_log
 
 log = logging.getLogger("server.worker")
 
+# An idle dispatcher waits for a wake-up call (see `job_queue.WakeUps`) at most this long
+# (by default) before it claims again anyway: the poll is only a safety net (delayed jobs
+# coming due, a call lost with Redis's data). After a failed claim it backs off from the
+# minimum to this.
 IDLE_POLL_MIN_SECONDS = 0.02
 IDLE_POLL_MAX_SECONDS = 0.25
 RECORD_BATCH = 500
@@ -84,8 +89,17 @@ class _Run:
 class WorkerPool:
     """Threads that claim, run and record jobs until stopped."""
 
-    def __init__(self, app: Flask, *, threads: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        threads: int | None = None,
+        name: str | None = None,
+        safety_poll_seconds: float = IDLE_POLL_MAX_SECONDS,
+    ):
         settings = app.config["SETTINGS"]
+        self.safety_poll_seconds = safety_poll_seconds
+        self._wake_ups: job_queue.WakeUps | None = None
         self.app = app
         self.threads = settings.job_queue_max_workers if threads is None else threads
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -130,9 +144,13 @@ class WorkerPool:
             else grace_seconds
         )
         self._stopping.set()
+        if self._wake_ups is not None:
+            self._wake_ups.interrupt()
         dispatcher = self._service_threads[0] if self._service_threads else None
         if dispatcher is not None:
             dispatcher.join(timeout=10)
+        if self._wake_ups is not None:
+            self._wake_ups.close()
         log.info("worker pool stopped claiming; draining", extra={"worker": self.name})
         # Jobs claimed but not started go straight back, at their place, uncounted.
         for _ in self._executors:
@@ -175,8 +193,12 @@ class WorkerPool:
     # --- threads ----------------------------------------------------------------------------
 
     def _dispatch_loop(self) -> None:
-        idle = IDLE_POLL_MIN_SECONDS
+        retry = IDLE_POLL_MIN_SECONDS
         with self.app.app_context():
+            wake_ups = job_queue.wake_ups(max_wait_seconds=self.safety_poll_seconds)
+            # `stop` interrupts the wait of a dispatcher it finds here, and closes the
+            # connections once the dispatcher is gone; one it does not find sees the flag first.
+            self._wake_ups = wake_ups
             while not self._stopping.is_set():
                 if not self._free.acquire(timeout=0.5):
                     continue
@@ -184,10 +206,12 @@ class WorkerPool:
                 while self._free.acquire(blocking=False):
                     free += 1
                 claimed: list[ClaimedJob] = []
+                failed = False
                 try:
                     claimed = job_queue.claim_jobs(worker_id=self.name, limit=free)
                     outage_log("redis").recovered()
                 except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                    failed = True
                     _log_failure("claim", exc, "claim failed; retrying", worker=self.name)
                 for item in claimed:
                     spec = job_handlers.get_handler(item.job_type)
@@ -199,10 +223,20 @@ class WorkerPool:
                 for _ in range(free - len(claimed)):
                     self._free.release()
                 if claimed:
-                    idle = IDLE_POLL_MIN_SECONDS
+                    retry = IDLE_POLL_MIN_SECONDS
+                elif failed:
+                    self._stopping.wait(retry)
+                    retry = min(IDLE_POLL_MAX_SECONDS, retry * 2)
                 else:
-                    self._stopping.wait(idle)
-                    idle = min(IDLE_POLL_MAX_SECONDS, idle * 2)
+                    self._wait_for_work(wake_ups)
+
+    def _wait_for_work(self, wake_ups: job_queue.WakeUps) -> None:
+        """Sleep until a job becomes claimable (a wake-up call), at most the safety-net poll."""
+        try:
+            wake_ups.wait(self.safety_poll_seconds)
+        except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+            _log_failure("wait for work", exc, "waiting for work failed", worker=self.name)
+            self._stopping.wait(IDLE_POLL_MAX_SECONDS)
 
     def _execute_loop(self) -> None:
         while True:
@@ -426,6 +460,7 @@ class WorkerPool:
                     ]
                 if not runs:
                     continue
+                self._renew_slots(runs)
                 try:
                     states = job_queue.renew_leases(
                         [(run.claimed.job_id, run.claimed.lease_token) for run in runs]
@@ -450,6 +485,14 @@ class WorkerPool:
                         log.warning("lease lost", extra={"job_id": run.claimed.job_id})
                     elif state == 2:
                         run.context.cancel_requested = True
+
+    def _renew_slots(self, runs: list[_Run]) -> None:
+        # Here rather than in `check_cancelled`, so a handler's checks make no network call.
+        for run in runs:
+            try:
+                run.context.renew_slots()
+            except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                _log_failure("slot renewal", exc, "slot renewal failed", job_id=run.claimed.job_id)
 
     def _lost_with_the_queue_state(self, runs: list[_Run]) -> None:
         # Redis lost its data and every lease with it: these runs are fenced out (the rebuild
@@ -540,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the worker pool (no HTTP) until SIGTERM or SIGINT."""
     from server import create_app
     from server.config import ConfigError, load_settings
+    from server.runtime import start_background_services, stop_background_services
 
     try:
         settings = load_settings()
@@ -547,9 +591,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    reconcile_at_start(app)
-    pool = WorkerPool(app)
-    maintenance = MaintenanceLoop(app)
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -558,14 +599,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    pool.start()
-    maintenance.start()
-    print(f"worker {pool.name} running {pool.threads} threads", flush=True)
+    pool = start_background_services(app).get("pool")
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    threads = pool.threads if isinstance(pool, WorkerPool) else 0
+    print(f"worker {name} running {threads} threads", flush=True)
     while not stop.wait(1.0):
         pass
-    pool.stop()  # first: stop claiming at once, then drain
-    maintenance.stop()
-    print(f"worker {pool.name} stopped", flush=True)
+    stop_background_services(app)
+    print(f"worker {name} stopped", flush=True)
     return 0
 
 

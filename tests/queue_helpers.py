@@ -53,8 +53,8 @@ def run_pool():
 
     pools = []
 
-    def start(app, threads: int = 2) -> WorkerPool:
-        pool = WorkerPool(app, threads=threads, name=f"test-pool-{len(pools)}")
+    def start(app, threads: int = 2, **options) -> WorkerPool:
+        pool = WorkerPool(app, threads=threads, name=f"test-pool-{len(pools)}", **options)
         pool.start()
         pools.append(pool)
         return pool

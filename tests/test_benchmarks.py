@@ -18,10 +18,16 @@ def test_the_queue_benchmark_uses_only_the_redis_database_it_is_given(app, monke
 
     monkeypatch.setattr(bench_job_queue, "_ensure_database", lambda: None)
     monkeypatch.setattr(bench_job_queue, "_build_app", build_app)
-    for name in ("bench_end_to_end", "bench_claim_latency", "bench_high_behind_bulk"):
+    measurements = (
+        "bench_end_to_end",
+        "bench_claim_latency",
+        "bench_high_behind_bulk",
+        "bench_pickup_latency",
+    )
+    for name in measurements:
         monkeypatch.setattr(bench_job_queue, name, measure)
 
     bench_job_queue.run(argparse.Namespace(redis_url=TEST_REDIS_URL, rounds=1, seconds=0.1))
 
     chosen = int(TEST_REDIS_URL.rsplit("/", 1)[1])
-    assert used == {"app": [TEST_REDIS_URL], "connections": [chosen] * 3}
+    assert used == {"app": [TEST_REDIS_URL], "connections": [chosen] * len(measurements)}

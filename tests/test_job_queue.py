@@ -230,7 +230,8 @@ def test_cancel_of_a_running_job_sets_the_flag_and_no_result_can_overwrite_it(ap
     claimed = claim_one()
     job = job_queue.cancel_job(job_id=job_id, user_id=user)
     assert job.status == JobStatus.RUNNING.value and job.cancel_requested
-    assert job_queue.cancel_state(job_id=job_id, lease_token=claimed.lease_token) == 2
+    # What the worker's heartbeat sees: the lease still held, a cancel asked for.
+    assert job_queue.renew_leases([(job_id, claimed.lease_token)]) == [2]
 
     assert job_queue.complete_job(job_id=job_id, lease_token=claimed.lease_token, result=42)
     row = fetch_job(job_id)
@@ -329,3 +330,25 @@ def test_a_cancelled_job_whose_worker_died_ends_cancelled_when_its_lease_is_reap
 def test_priority_names_read_as_words_and_unknown_values_as_numbers():
     assert job_queue.priority_name(2) == "HIGH"
     assert job_queue.priority_name(9) == "9"
+
+
+def test_jobs_becoming_claimable_leave_wake_up_calls_bounded_and_cleared_when_none_is_left(
+    app, redis_conn
+):
+    wake = job_queue.WAKE_KEY
+    user = make_user()
+    job_queue.submit_jobs(jobs=[NewJob(make_user(), "diagnostic") for _ in range(300)])
+    assert redis_conn.llen(wake) == 256  # one per job, bounded
+    claim_all()
+    assert not redis_conn.exists(wake)  # nothing is claimable: every call was stale
+
+    first, second = (
+        job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(2)
+    )
+    running = [claim_one(), claim_one()]  # the cap (2) is reached, and nothing else waits
+    third = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    assert claim_one() is None and not redis_conn.exists(wake)  # at the cap: no call
+    assert job_queue.complete_job(job_id=first, lease_token=running[0].lease_token)
+    assert redis_conn.llen(wake) == 1  # the slot freed: the user's next job is claimable
+    assert claim_one().job_id == third
+    assert second == running[1].job_id

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +14,13 @@ import pytest
 import redis
 from sqlalchemy.exc import OperationalError
 
-from server import job_handlers, job_queue
+from server import job_handlers, job_queue, rate_limiter
 from server.job_handlers import QuotaWait
 from server.job_queue import JobPriority, Outcome, OutcomeKind
 from server.redis_client import get_redis
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import fetch_job, make_user, wait_for
+from tests.test_rate_limiter_redis_down import private_redis  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -253,24 +255,69 @@ def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_and_retried(
         assert row.status == "succeeded" and row.result == {"attempt": 2} and row.attempts == 2
 
 
-def test_check_cancelled_keeps_a_job_running_through_a_redis_outage(
-    app, run_pool, handler, monkeypatch
+def test_check_cancelled_answers_at_once_while_redis_hangs_and_the_job_finishes(
+    make_app,
+    run_pool,
+    handler,
+    private_redis,  # noqa: F811 - the fixture imported above
 ):
-    def redis_is_down(**_kwargs):
-        raise redis.exceptions.ConnectionError("Connection refused")
-
-    monkeypatch.setattr(job_queue, "cancel_state", redis_is_down)
+    """A handler holding a concurrency slot checks while Redis stops answering (SIGSTOP):
+    each check is answered from the flags the heartbeat keeps, without waiting on Redis."""
+    app = make_app(redis_url=private_redis.url)
+    holding, frozen = threading.Event(), threading.Event()
+    check_seconds = []
 
     def careful(job):
-        for _ in range(3):
-            job.check_cancelled()
+        with job.concurrency_slot("concurrent_tailoring_sessions"):
+            holding.set()
+            frozen.wait(10)
+            for _ in range(3):
+                began = time.monotonic()
+                job.check_cancelled()
+                check_seconds.append(time.monotonic() - began)
+                time.sleep(0.3)
         return {"steps": 3}
 
     handler("careful", careful)
-    job_id = job_queue.submit_job(user_id=make_user(), job_type="careful", payload={})
-    run_pool(app)
-    row = wait_for(lambda: finished(job_id))
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="careful", payload={})
+        run_pool(app)
+        assert holding.wait(15)
+        private_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            frozen.set()
+            row = wait_for(lambda: finished(job_id), timeout=20)
+        finally:
+            private_redis.process.send_signal(signal.SIGCONT)
     assert row.status == "succeeded" and row.result == {"steps": 3} and row.attempts == 1
+    assert len(check_seconds) == 3 and max(check_seconds) < 0.1, check_seconds
+
+
+def test_a_slot_stays_held_through_a_long_step_without_checks(make_app, run_pool, handler):
+    """The heartbeat renews a running job's concurrency slots, so a step longer than the
+    slot's lease does not let a second holder in."""
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "1/1.5"})
+    holding, done = threading.Event(), threading.Event()
+
+    def long_step(job):
+        with job.concurrency_slot(cap):
+            holding.set()
+            done.wait(10)  # one long step: no check_cancelled
+        return {"ok": True}
+
+    handler("long_step", long_step)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="long_step", payload={})
+        run_pool(app)
+        assert holding.wait(15)
+        time.sleep(3.0)  # twice the slot's lease
+        try:
+            intruder = rate_limiter.acquire(cap, "another-holder")
+        finally:
+            done.set()
+        assert not intruder.acquired
+        assert wait_for(lambda: finished(job_id)).status == "succeeded"
 
 
 @pytest.mark.parametrize(
@@ -417,6 +464,69 @@ def test_the_maintenance_lock_of_a_dead_runner_expires_and_another_takes_over(
     wait_for(lambda: survivor.rounds >= 1)
     assert time.monotonic() - began >= 0.9  # not before the dead holder's lease ran out
     assert redis_conn.get(job_queue.MAINTENANCE_LOCK_KEY) == survivor.owner
+
+
+# --- hand-off: an idle pool is woken, not polled ----------------------------------------------
+
+# Far longer than any wait below: a job that starts promptly was woken, not found by a poll.
+SLOW_POLL = {"safety_poll_seconds": 30.0}
+
+
+def stamping(handler, name, *, first_run_seconds=0.0):
+    """A job type noting when each run starts and ends; the first run lasts a while."""
+    starts, ends = [], []
+
+    def run(job):
+        starts.append(time.monotonic())
+        if len(starts) == 1:
+            time.sleep(first_run_seconds)
+        ends.append(time.monotonic())
+        return {}
+
+    handler(name, run)
+    return starts, ends
+
+
+def test_an_idle_pool_starts_a_submitted_job_without_waiting_for_a_poll(app, run_pool, handler):
+    starts, _ends = stamping(handler, "stamped")
+    pool = run_pool(app, **SLOW_POLL)
+    time.sleep(1.0)  # idle: the dispatcher waits
+    submitted = time.monotonic()
+    job_queue.submit_job(user_id=make_user(), job_type="stamped", payload={})
+    wait_for(lambda: starts, timeout=10, interval=0.005)
+    assert starts[0] - submitted < 1.0
+    began = time.monotonic()
+    pool.stop(grace_seconds=2)
+    assert time.monotonic() - began < 3  # a waiting dispatcher is interrupted, not awaited
+
+
+def test_a_user_at_the_cap_gets_the_next_job_started_as_soon_as_a_slot_frees(
+    make_app, run_pool, handler
+):
+    app = make_app(job_queue_max_per_user=1)
+    starts, ends = stamping(handler, "stamped", first_run_seconds=2.0)
+    with app.app_context():
+        user = make_user()
+        for _ in range(2):
+            job_queue.submit_job(user_id=user, job_type="stamped", payload={})
+        run_pool(app, threads=2, **SLOW_POLL)
+        wait_for(lambda: len(starts) == 2, timeout=15, interval=0.005)
+    assert starts[1] - ends[0] < 1.0
+
+
+def test_a_job_submitted_elsewhere_wakes_an_idle_pool(make_app, run_pool, handler):
+    """The wake-up goes through Redis: a submit by another app (another process's connection)
+    wakes this pool."""
+    worker_app, web_app = make_app(), make_app()
+    starts, _ends = stamping(handler, "stamped")
+    with worker_app.app_context():
+        run_pool(worker_app, **SLOW_POLL)
+    time.sleep(1.0)
+    with web_app.app_context():
+        submitted = time.monotonic()
+        job_queue.submit_job(user_id=make_user(), job_type="stamped", payload={})
+    wait_for(lambda: starts, timeout=10, interval=0.005)
+    assert starts[0] - submitted < 1.0
 
 
 # --- real worker processes ---------------------------------------------------------------
