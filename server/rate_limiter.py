@@ -196,13 +196,14 @@ def _seconds(text: str) -> float:
 # is then a whole window, which the caller knows), else when its next slot frees; when
 # refused: until this limit can admit one more (0 if it has room).
 # Effects replication (the default since Redis 5) lets writes follow `TIME`.
-_HIT_SCRIPT = """
+HIT_FUNCTION = """
+local function hit(keys, argv)
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local n = (#ARGV - 1) / 2
+local n = (#argv - 1) / 2
 local paused = 0
-for j = n + 1, #KEYS do
-  local ttl = redis.call('PTTL', KEYS[j])
+for j = n + 1, #keys do
+  local ttl = redis.call('PTTL', keys[j])
   if ttl > 0 and ttl * 1000 > paused then paused = ttl * 1000 end
 end
 local out = {'-', '0'}
@@ -210,18 +211,18 @@ if paused > 0 then out[2] = string.format('%d', paused) end
 local allowed = paused == 0
 local counts = {}
 for i = 1, n do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - ARGV[1 + 2 * i])
-  local count = redis.call('ZCARD', KEYS[i])
+  redis.call('ZREMRANGEBYSCORE', keys[i], '-inf', now - argv[1 + 2 * i])
+  local count = redis.call('ZCARD', keys[i])
   counts[i] = count
-  if count >= tonumber(ARGV[2 * i]) then allowed = false end
+  if count >= tonumber(argv[2 * i]) then allowed = false end
 end
 local member
 if allowed then
-  member = t[1] .. '.' .. t[2] .. '-' .. ARGV[1]
+  member = t[1] .. '.' .. t[2] .. '-' .. argv[1]
   out[1] = member
 end
 for i = 1, n do
-  local key, limit, window = KEYS[i], tonumber(ARGV[2 * i]), tonumber(ARGV[1 + 2 * i])
+  local key, limit, window = keys[i], tonumber(argv[2 * i]), tonumber(argv[1 + 2 * i])
   local count, wait = counts[i], '0'
   if allowed then
     redis.call('ZADD', key, now, member)
@@ -245,7 +246,10 @@ for i = 1, n do
   out[2 * i + 2] = wait
 end
 return table.concat(out, ' ')
+end
 """
+# The request gate's script (`server.request_gate`) calls `hit` too.
+_HIT_SCRIPT = HIT_FUNCTION + "return hit(KEYS, ARGV)\n"
 
 # Read-only usage of window keys: KEYS as above; ARGV: n, then the window (us) per key.
 # Returns: server time (us), pause left (us), then per key: count, reset (us).
@@ -410,7 +414,7 @@ def _count(metric: str, amount: float = 1) -> None:
         METRICS[metric] = METRICS.get(metric, 0) + amount
 
 
-class _Unavailable(Exception):
+class RedisUnavailable(Exception):
     """Redis is not usable right now (down, or not due for a re-probe yet)."""
 
 
@@ -670,17 +674,21 @@ class RateLimiter:
         return self._call("EVALSHA", sha, len(keys), *keys, *args)
 
     def _with_redis(self, action: Callable[..., Any], *args: Any) -> Any:
-        """Run `action(*args)` against Redis, or raise `_Unavailable` (recording the failure)."""
+        """Run `action(*args)` against Redis, or raise `RedisUnavailable` (recording the failure)."""
         if not self.health.should_try():
-            raise _Unavailable
+            raise RedisUnavailable
         try:
             result = action(*args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # Only an unreachable Redis is an outage; a script error is a bug and stays loud.
             self.health.failed(exc)
-            raise _Unavailable from exc
+            raise RedisUnavailable from exc
         self.health.succeeded()
         return result
+
+    def run_script(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a Lua script on this thread's limiter connection (RedisUnavailable if down)."""
+        return self._with_redis(self._eval, script, keys, args)
 
     @property
     def degraded(self) -> bool:
@@ -710,23 +718,28 @@ class RateLimiter:
         `subject` is a user id or IP (a mapping of scope to subject when they differ); global
         limits always count against `global`.
         """
-        names = tuple(names)
-        plan = self._plans.get(names)
-        if plan is None:
-            plan = self._plans[names] = self._plan(names)
+        plan = self.plan_for(names)
         if not plan.limits:
             return Decision(True, ())
-        keys = [prefix + self.subject_for(rule, subject) for _name, prefix, rule in plan.limits]
+        keys = self.keys_for(plan, subject)
         try:
             decision = self._with_redis(self._hit_redis, plan, keys)
-        except _Unavailable:
-            _count("rate_limiter_fallback_checks_total")
-            limits = zip(plan.limits, keys, strict=True)
-            checks = [(name, key, rule) for (name, _prefix, rule), key in limits]
-            decision = self.memory.hit(checks)
+        except RedisUnavailable:
+            decision = self.hit_in_memory(plan, keys)
+        self.note(decision)
+        return decision
+
+    def hit_in_memory(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+        """The per-process fallback's decision, while Redis is unreachable."""
+        _count("rate_limiter_fallback_checks_total")
+        limits = zip(plan.limits, keys, strict=True)
+        return self.memory.hit([(name, key, rule) for (name, _prefix, rule), key in limits])
+
+    @staticmethod
+    def note(decision: Decision) -> None:
+        """Count a refusal in the limiter's metrics."""
         if not decision.allowed:
             _count("rate_limiter_rejections_total")
-        return decision
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
         """The distinct limits of a check and the script's arguments for them."""
@@ -737,10 +750,33 @@ class RateLimiter:
             args += (b"%d" % rule.limit, b"%d" % rule.window_us)
         return _Plan(tuple(limits), tuple(args))
 
+    def run_hit(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+        """The hit script's decision (RedisUnavailable while Redis is down)."""
+        return self._with_redis(self._hit_redis, plan, keys)
+
     def _hit_redis(self, plan: _Plan, keys: Sequence[str]) -> Decision:
         """Run the hit script: `keys` are the plan's window keys, then any pause keys."""
-        member = f"{self._member_prefix}.{next(self._members)}"
-        reply = self._eval(_HIT_SCRIPT, keys, (member, *plan.args)).split(" ")
+        reply = self._eval(_HIT_SCRIPT, keys, (self.new_member(), *plan.args)).split(" ")
+        return self.decision_from_reply(plan, reply)
+
+    def new_member(self) -> str:
+        """A member suffix for the hit script, unique to this admission."""
+        return f"{self._member_prefix}.{next(self._members)}"
+
+    def plan_for(self, names: Iterable[str]) -> _Plan:
+        """The (cached) plan of a check of these limits."""
+        names = tuple(names)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+        return plan
+
+    def keys_for(self, plan: _Plan, subject: str | Mapping[str, str]) -> list[str]:
+        """The window keys of a plan for this subject."""
+        return [prefix + self.subject_for(rule, subject) for _name, prefix, rule in plan.limits]
+
+    def decision_from_reply(self, plan: _Plan, reply: Sequence[str]) -> Decision:
+        """The decision the hit script's reply (split on spaces) says."""
         allowed = reply[0] != "-"
         states = []
         for i, (name, _prefix, rule) in enumerate(plan.limits):
@@ -780,7 +816,7 @@ class RateLimiter:
 
         try:
             reply, cap_replies = self._with_redis(read)
-        except _Unavailable:
+        except RedisUnavailable:
             raise ServiceUnavailable("The rate-limit store (Redis) is unavailable") from None
         rows: list[dict[str, Any]] = []
         for i, (name, rule) in enumerate(windows):
@@ -806,7 +842,7 @@ class RateLimiter:
         self.memory.reset(key)
         try:
             deleted = self._with_redis(lambda: self.redis.delete(key))
-        except _Unavailable:
+        except RedisUnavailable:
             raise ServiceUnavailable("The rate-limit store (Redis) is unavailable") from None
         log.info("rate limit reset", extra={"limit": name, "key": key})
         return {"limit": name, "subject": subject, "key": key, "deleted": bool(deleted)}
@@ -822,7 +858,7 @@ class RateLimiter:
         keys = [prefix + GLOBAL_SUBJECT for _name, prefix, _rule in plan.limits]
         try:
             decision = self._with_redis(self._hit_redis, plan, [*keys, _GEMINI_PAUSE_KEY])
-        except _Unavailable:
+        except RedisUnavailable:
             _count("gemini_reservations_refused_total")
             low, high = _DEGRADED_GEMINI_RETRY
             retry = min(high, max(low, self.health.seconds_to_probe()))
@@ -850,7 +886,7 @@ class RateLimiter:
 
         try:
             removed = self._with_redis(refund)
-        except _Unavailable:
+        except RedisUnavailable:
             log.warning("could not refund a Gemini reservation: Redis unavailable")
             return False
         return any(removed)
@@ -862,7 +898,7 @@ class RateLimiter:
             left = self._with_redis(
                 lambda: self._eval(_PAUSE_SCRIPT, [_GEMINI_PAUSE_KEY], [ms, reason])
             )
-        except _Unavailable:
+        except RedisUnavailable:
             # Gemini is held anyway while Redis is down.
             log.warning("could not record a Gemini pause: Redis unavailable")
             return seconds
@@ -874,7 +910,7 @@ class RateLimiter:
         try:
             now = self._with_redis(lambda: self.redis.time())
             now_epoch = now[0] + now[1] / 1e6
-        except _Unavailable:
+        except RedisUnavailable:
             now_epoch = time.time()
         pause = gemini_pause_for(error, now_epoch=now_epoch)
         if pause is None:
@@ -899,7 +935,7 @@ class RateLimiter:
         status: dict[str, Any] = {"degraded": False, "paused_until": None, "pause_reason": None}
         try:
             reply, reason = self._with_redis(read)
-        except _Unavailable:
+        except RedisUnavailable:
             status["degraded"] = True
             for name, rule in zip(names, rules, strict=True):
                 status[name] = {
@@ -950,7 +986,7 @@ class RateLimiter:
         self.memory.release(key, holder_id)
         try:
             self._with_redis(lambda: self.redis.zrem(key, holder_id))
-        except _Unavailable:
+        except RedisUnavailable:
             pass  # the lease expires on its own
 
     def _lease(self, cap_name: str, holder_id: str, subject: str, mode: str) -> Lease:
@@ -961,7 +997,7 @@ class RateLimiter:
             granted, holders, retry = self._with_redis(
                 lambda: self._eval(_CAP_SCRIPT, [key], [mode, holder_id, cap.limit, lease_us])
             )
-        except _Unavailable:
+        except RedisUnavailable:
             return self.memory.acquire(key, holder_id, cap, renew_only=(mode == "renew"))
         return Lease(bool(granted), int(holders), retry / 1e6)
 
@@ -1033,25 +1069,13 @@ def init_app(app: Flask) -> None:
     from server.request_hooks import client_subject
     from server.routes.health import PROBE_ENDPOINTS
 
-    @app.before_request
-    def _check_rate_limits() -> None:
-        if request.endpoint in PROBE_ENDPOINTS:
-            return
-        subject = client_subject()
-        user_id = g.get("user_id")
-        user = str(user_id) if user_id is not None else None
-        decision = limiter.hit(_limits_of_request(app), {"ip": subject, "user": user or subject})
-        g.rate_limit_decision = decision
-        if not decision.allowed:
-            raise _refusal(decision, anonymous=user is None)
-
     @app.after_request
     def _rate_limit_headers(response):
         decision = g.get("rate_limit_decision")
         if decision is None and request.endpoint not in PROBE_ENDPOINTS:
-            # An earlier check (IP block, authentication) turned the request away before the
-            # limits were checked: it still counts against its address.
-            if not g.get("ip_blocked"):
+            # Turned away before the request gate counted it (the gate counts the requests it
+            # refuses itself): it still counts against its address.
+            if not g.get("ip_blocked") and not g.get("rate_limit_counted"):
                 limiter.hit(_ADDRESS_ONLY, {"ip": client_subject()})
         elif decision is not None:
             response.headers.update(rate_limit_headers(decision))
@@ -1061,7 +1085,7 @@ def init_app(app: Flask) -> None:
 _ADDRESS_ONLY = (API_PER_IP,)
 
 
-def _limits_of_request(app: Flask) -> tuple[str, ...]:
+def limits_of_request(app: Flask, *, authenticated: bool) -> tuple[str, ...]:
     """The limits of this request: its address's, then the /api budget and the view's own."""
     if request.method == "OPTIONS":
         return _ADDRESS_ONLY
@@ -1070,7 +1094,7 @@ def _limits_of_request(app: Flask) -> tuple[str, ...]:
     view = app.view_functions.get(request.endpoint) if request.endpoint else None
     if (path == "/api" or path.startswith("/api/")) and not path.startswith(EXEMPT_PATH_PREFIXES):
         names.append(API_GLOBAL)
-        if g.get("user_id") is not None:
+        if authenticated:
             names.append(getattr(view, "_per_user_limit", API_PER_USER))
     names.extend(getattr(view, "_rate_limits", ()))
     return tuple(names)
@@ -1081,7 +1105,8 @@ def _retry_after_header(seconds: float) -> str:
     return str(math.ceil(seconds + random.random()))  # noqa: S311 - jitter, not a secret
 
 
-def _refusal(decision: Decision, *, anonymous: bool) -> Exception:
+def refusal(decision: Decision, *, anonymous: bool) -> Exception:
+    """The 429 (or 503 when only the global budget refused) for a refused decision."""
     refused = [s for s in decision.refused_by if s.scope != "global"]
     retry = decision.retry_after
     headers = {"Retry-After": _retry_after_header(retry)}

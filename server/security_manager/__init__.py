@@ -12,9 +12,9 @@ Submodules own one concern each:
 - `events`           the audit trail (table and security.log)
 - `audit`            the checks behind POST /api/admin/security/audit
 
-`init_app` installs the request-path parts: the IP-block check (first, before auth; never on
-the health probes), the watch for bursts of error responses and per-address 429s, and CORS for
-the configured origins.
+`init_app` installs the request-path parts: the watch for bursts of error responses and
+per-address 429s, and CORS for the configured origins. The IP-block check itself is part of the
+request gate's one Redis round trip (`server.request_gate`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import logging
 import redis
 from flask import Flask, g, request
 
-from server.errors import Forbidden
 from server.outages import outage_log
 from server.security_manager.passwords import (
     dummy_password_check,
@@ -56,30 +55,12 @@ CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 def init_app(app: Flask) -> None:
-    """Check the client IP against the block set first, watch responses, answer CORS."""
+    """Watch responses for bursts of errors, answer CORS."""
     from server.redis_client import get_redis
-    from server.request_hooks import client_subject
-    from server.routes.health import PROBE_ENDPOINTS
     from server.security_manager import ip_blocking
 
     settings = app.config["SETTINGS"]
     allowed_origins = frozenset(settings.cors_origins)
-
-    @app.before_request
-    def _reject_blocked_ip() -> None:
-        # Probes always answer: a block must never make a load balancer drop the instance.
-        if request.endpoint in PROBE_ENDPOINTS:
-            return
-        if ip_blocking.is_allowlisted(request.remote_addr, settings):
-            return
-        seconds = ip_blocking.block_ttl(get_redis(), client_subject())
-        if seconds:
-            g.ip_blocked = True
-            raise Forbidden(
-                "Requests from this address are blocked for a while",
-                code="ip_blocked",
-                headers={"Retry-After": str(seconds)},
-            )
 
     @app.after_request
     def _watch_response(response):
