@@ -3,7 +3,7 @@
 from apiflask import APIBlueprint
 from flask import send_file
 
-from server.auth import current_user, fresh_login_required
+from server.auth import current_identity, current_user, fresh_login_required
 from server.rate_limiter import cheap_read
 from server.request_hooks import client_subject
 from server.routes import app_settings
@@ -197,7 +197,7 @@ def delete_resume(resume_id):
 @bp.doc(summary="The caller's jobs, newest first", responses=[200, 401, 422])
 def list_jobs(query):
     return jobs.get_all(
-        user=current_user(),
+        user_id=current_identity().user_id,
         page=query["page"],
         per_page=query["per_page"],
         status=query.get("status"),
