@@ -19,10 +19,11 @@ and limits fall back to per-process windows.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import redis
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from server.auth import auth_mode, decode_request_token
 from server.errors import Forbidden, Unauthorized
@@ -42,19 +43,31 @@ from server.security_manager import ip_blocking, session_state, token_revocation
 from server.security_manager.session_state import SessionState
 
 # KEYS: 1 block key, 2 token key, 3 family key, 4 revocation cache marker, 5 session state,
-# 6.. window keys. ARGV: 1 checks (b: block, t: token, d: drop the marker first, u: user,
-# a: admin role needed, r: already refused), 2 the token's session generation, 3 how many
-# window keys count a refused request, 4.. the hit script's arguments.
-# Returns "B ttl" (blocked), "U why" (undecided, nothing spent), "R reason <hit reply>"
-# (refused, counted against the address) or "A role <hit reply>" (authorized).
+# 6.. the n window keys, then the error counters deferred from earlier responses.
+# ARGV: 1 checks (b: block, t: token, d: drop the marker first, u: user, a: admin role needed,
+# r: already refused), 2 the token's session generation, 3 how many window keys count a
+# refused request, 4 n, 5.. the hit script's arguments (member, limit and window of each
+# window key), then each error counter's window (seconds).
+# Returns the error counters' new counts (comma-separated, '-' for none), then: "B ttl"
+# (blocked), "U why" (undecided, nothing spent), "R reason <hit reply>" (refused, counted
+# against the address) or "A role <hit reply>" (authorized).
 GATE_SCRIPT = (
     HIT_FUNCTION
     + """
+local n = tonumber(ARGV[4])
+local counts = {}
+for j = 1, #KEYS - 5 - n do
+  local key = KEYS[5 + n + j]
+  counts[j] = redis.call('INCR', key)
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[5 + 2 * n + j]) end
+end
+local head = '-'
+if #counts > 0 then head = table.concat(counts, ',') end
 local checks = ARGV[1]
 local function wants(c) return string.find(checks, c, 1, true) ~= nil end
 if wants('b') then
   local ttl = redis.call('TTL', KEYS[1])
-  if ttl > 0 then return 'B ' .. ttl end
+  if ttl > 0 then return head .. ' B ' .. ttl end
 end
 local refused = false
 if wants('r') then refused = 'early' end
@@ -67,14 +80,14 @@ if not refused and wants('t') then
     if state then
       refused = 'token:' .. state
     elseif redis.call('EXISTS', KEYS[4]) == 0 then
-      return 'U token'
+      return head .. ' U token'
     end
   end
 end
 local role = '-'
 if not refused and wants('u') then
   local user = redis.call('HMGET', KEYS[5], 'active', 'role', 'sgen')
-  if not user[1] or not user[2] or not user[3] then return 'U user' end
+  if not user[1] or not user[2] or not user[3] then return head .. ' U user' end
   if user[1] ~= '1' then
     refused = 'disabled'
   elseif user[3] ~= ARGV[2] then
@@ -84,20 +97,23 @@ if not refused and wants('u') then
   end
   if user[2] ~= '' then role = user[2] end
 end
-local n = (#ARGV - 4) / 2
 if refused then n = tonumber(ARGV[3]) end
-local keys, argv = {}, {ARGV[4]}
+local keys, argv = {}, {ARGV[5]}
 for i = 1, n do
   keys[i] = KEYS[5 + i]
-  argv[2 * i] = ARGV[3 + 2 * i]
-  argv[2 * i + 1] = ARGV[4 + 2 * i]
+  argv[2 * i] = ARGV[4 + 2 * i]
+  argv[2 * i + 1] = ARGV[5 + 2 * i]
 end
-if refused then return 'R ' .. refused .. ' ' .. hit(keys, argv) end
-return 'A ' .. role .. ' ' .. hit(keys, argv)
+if refused then return head .. ' R ' .. refused .. ' ' .. hit(keys, argv) end
+return head .. ' A ' .. role .. ' ' .. hit(keys, argv)
 """
 )
 
 _UNUSED_KEY = "{request_gate}:unused"
+_EXTENSION_KEY = "request_gate_error_signals"
+# Error counters folded into one gate call at most (the rest wait for the next request).
+MAX_SIGNALS_PER_REQUEST = 32
+MAX_PENDING_SIGNALS = 10_000
 
 
 class _Refused(Exception):
@@ -113,6 +129,7 @@ def init_app(app: Flask) -> None:
     from server.routes.health import PROBE_ENDPOINTS
 
     settings = app.config["SETTINGS"]
+    app.extensions[_EXTENSION_KEY] = deque(maxlen=MAX_PENDING_SIGNALS)
 
     @app.before_request
     def _gate() -> None:
@@ -193,14 +210,64 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
         session_state.drop_lost_writes(get_redis())
     except redis.RedisError as exc:
         outage_log("redis").failed("session state cache", exc)
+    signals = _take_error_signals()
     reply = limiter.run_script(
         GATE_SCRIPT,
-        script_keys,
-        (checks, sgen, refused, limiter.new_member(), *plan.args),
+        [*script_keys, *(signal.key for signal in signals)],
+        (
+            checks,
+            sgen,
+            refused,
+            len(plan.limits),
+            limiter.new_member(),
+            *plan.args,
+            *(signal.window_seconds for signal in signals),
+        ),
     ).split(" ")
     if "t" in checks:
         token_revocations.cache_reached(dropped_marker="d" in checks)
+    counts, reply = reply[0], reply[1:]
+    if signals:
+        _block_bursts(signals, [int(count) for count in counts.split(",")], subject)
     return reply
+
+
+def defer_error_signal(app: Flask, signal: ip_blocking.ErrorSignal) -> None:
+    """Count an error response toward its address's block in the next request's gate, so
+    after-response bookkeeping costs no round trip of its own."""
+    app.extensions[_EXTENSION_KEY].append(signal)
+
+
+def _take_error_signals() -> list[ip_blocking.ErrorSignal]:
+    pending = current_app.extensions[_EXTENSION_KEY]
+    signals = []
+    while pending and len(signals) < MAX_SIGNALS_PER_REQUEST:
+        try:
+            signals.append(pending.popleft())
+        except IndexError:
+            break
+    return signals
+
+
+def _block_bursts(signals, counts, subject: str) -> None:
+    """Block the addresses whose error counters have just reached their limit; this request
+    too, when it comes from one of them."""
+    settings = current_app.config["SETTINGS"]
+    blocked_here = False
+    for signal, count in zip(signals, counts, strict=True):
+        try:
+            row = ip_blocking.block_on_burst(get_redis(), signal, count, settings=settings)
+        except redis.RedisError as exc:
+            outage_log("redis").failed("IP block", exc)
+            continue
+        blocked_here = blocked_here or (row is not None and signal.subject == subject)
+    if blocked_here:
+        g.ip_blocked = True
+        raise Forbidden(
+            "Requests from this address are blocked for a while",
+            code="ip_blocked",
+            headers={"Retry-After": str(settings.ip_block_seconds)},
+        )
 
 
 def _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply) -> None:

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask, g, request
 
-from server.outages import outage_log
 from server.security_manager.passwords import (
     dummy_password_check,
     hash_cost,
@@ -56,7 +54,7 @@ CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 def init_app(app: Flask) -> None:
     """Watch responses for bursts of errors, answer CORS."""
-    from server.redis_client import get_redis
+    from server.request_gate import defer_error_signal
     from server.security_manager import ip_blocking
 
     settings = app.config["SETTINGS"]
@@ -67,16 +65,15 @@ def init_app(app: Flask) -> None:
         status = response.status_code
         if g.get("ip_blocked") or (status != 429 and status not in ip_blocking.ERROR_STATUSES):
             return response
-        try:
-            ip_blocking.note_response(
-                get_redis(),
-                ip=request.remote_addr,
-                status=status,
-                settings=settings,
-                address_throttled=getattr(g.get("api_error"), "per_address", False),
-            )
-        except redis.RedisError as exc:
-            outage_log("redis").failed("IP signal counter", exc)
+        signal = ip_blocking.error_signal(
+            ip=request.remote_addr,
+            status=status,
+            settings=settings,
+            address_throttled=getattr(g.get("api_error"), "per_address", False),
+        )
+        if signal is not None:
+            # Counted by this process's next request gate, in its one round trip.
+            defer_error_signal(app, signal)
         return response
 
     @app.after_request

@@ -141,3 +141,19 @@ def test_disabling_a_user_is_written_through_to_the_cache(client, app, redis_con
 
     assert redis_conn.hget(f"user_auth:{user.id}", "active") == "0"
     assert client.get("/api/user/profile", headers=user.headers).status_code == 401
+
+
+def test_an_error_response_is_counted_against_its_address_without_a_round_trip_of_its_own(
+    client, app, monkeypatch, redis_conn
+):
+    account = client.create_account()
+    missing = "/api/jobs/00000000-0000-4000-8000-000000000000/status"
+    assert client.get("/api/user/profile", headers=account.headers).status_code == 200
+
+    with counted(app, monkeypatch) as error_cost:
+        assert client.get(missing, headers=account.headers).status_code == 404
+    with counted(app, monkeypatch) as next_cost:
+        assert client.get("/api/user/profile", headers=account.headers).status_code == 200
+
+    assert error_cost.redis_round_trips == next_cost.redis_round_trips == 1
+    assert redis_conn.get("ip_signal:errors:127.0.0.1") == "1"  # folded into the next request
