@@ -3,7 +3,9 @@
 Every endpoint needs a valid access token unless its view is marked `@public`; views marked
 `@admin_required` also need the admin role, `@fresh_login_required` views need an access token
 from a login (not from a refresh), and `@refresh_token_required` views take a refresh token
-instead. The check runs in `before_request`, so a new route cannot forget it.
+instead. The check runs in `before_request` (the request gate, `server.request_gate`, which
+decides revocation, the user's session state and the limits in one Redis round trip), so a new
+route cannot forget it.
 
 Sessions: every token carries the user's `sgen` (session generation; raising it ends every
 session of the user at once) and a `family` shared by all tokens of one login. Refresh tokens

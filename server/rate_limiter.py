@@ -102,10 +102,12 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     API_PER_USER: RateLimit(30, 60, "user"),
     API_READS_PER_USER: RateLimit(300, 60, "user"),
     # Load shedding: past this many /api requests a minute, all processes together answer 503.
-    API_GLOBAL: RateLimit(6000, 60, "global"),
+    # 2,000 a second: about what one 2-core web host serves of authenticated reads (the hot-path
+    # benchmark); size it for a deployment as README's "Rate limits" section says.
+    API_GLOBAL: RateLimit(120_000, 60, "global"),
     # Every request (routed or not, any path but the health probes) from one address, checked
     # with the global budget, so no one address can spend it: 20 a second is far above what a
-    # client, or an office of them behind one NAT, sends, and a fifth of the global budget.
+    # client, or an office of them behind one NAT, sends, and a small part of the global budget.
     API_PER_IP: RateLimit(1200, 60, "ip"),
     "auth_login_per_ip_per_minute": RateLimit(10, 60, "ip"),
     "auth_register_per_ip_per_hour": RateLimit(20, 3600, "ip"),
