@@ -116,13 +116,6 @@ MAX_SIGNALS_PER_REQUEST = 32
 MAX_PENDING_SIGNALS = 10_000
 
 
-class _Refused(Exception):
-    """The token or the user's session state refuses the request (`reason` as the script)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
 def init_app(app: Flask) -> None:
     """Install the gate; call after `auth.init_app` and `rate_limiter.init_app`."""
     from server.request_hooks import client_subject
