@@ -26,6 +26,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         openapi,
         rate_limiter,
         redis_client,
+        request_gate,
         request_hooks,
         schemas,
         security_manager,
@@ -59,13 +60,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     errors.init_app(app)
     schemas.init_app(app)
     request_hooks.init_app(app)
-    security_manager.init_app(app)  # the IP-block check runs before auth
+    security_manager.init_app(app)
     logging_config.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     redis_client.init_app(app)
     auth.init_app(app)
-    rate_limiter.init_app(app)  # after auth: its check needs the user
+    rate_limiter.init_app(app)
+    request_gate.init_app(app)  # IP block, token, session state and limits: one round trip
     openapi.init_app(app)
     cli.init_app(app)
 

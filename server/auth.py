@@ -3,7 +3,9 @@
 Every endpoint needs a valid access token unless its view is marked `@public`; views marked
 `@admin_required` also need the admin role, `@fresh_login_required` views need an access token
 from a login (not from a refresh), and `@refresh_token_required` views take a refresh token
-instead. The check runs in `before_request`, so a new route cannot forget it.
+instead. The check runs in `before_request` (the request gate, `server.request_gate`, which
+decides revocation, the user's session state and the limits in one Redis round trip), so a new
+route cannot forget it.
 
 Sessions: every token carries the user's `sgen` (session generation; raising it ends every
 session of the user at once) and a `family` shared by all tokens of one login. Refresh tokens
@@ -24,18 +26,17 @@ from flask_jwt_extended.exceptions import (
     InvalidHeaderError,
     JWTExtendedException,
     NoAuthorizationError,
-    RevokedTokenError,
-    UserLookupError,
     WrongTokenError,
 )
 from jwt import DecodeError, ExpiredSignatureError, InvalidSignatureError, PyJWTError
 
 from server.config import get_settings
-from server.errors import Forbidden, Unauthorized
+from server.errors import Unauthorized
 from server.extensions import db, jwt
 from server.models import User
 from server.redis_client import get_redis
 from server.security_manager import token_revocations
+from server.security_manager.session_state import SessionState
 
 PUBLIC_ENDPOINTS = frozenset(
     {"static", "openapi.spec", "openapi.docs", "openapi.swagger_ui_oauth_redirect"}
@@ -86,11 +87,30 @@ def auth_mode(app: Flask, endpoint: str | None) -> str:
 
 
 def current_user() -> User:
-    """The authenticated user of this request (set by the before_request check)."""
+    """The authenticated user of this request, loaded from the database on first use.
+
+    The request gate authorizes from the cached session state (`current_identity`); only views
+    that need the whole account pay for its row.
+    """
     user = g.get("current_user")
-    if user is None:
+    if user is not None:
+        return user
+    user_id = g.get("user_id")
+    if user_id is None:
         raise Unauthorized("Authentication required")
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("User not found or disabled")
+    g.current_user = user
     return user
+
+
+def current_identity() -> SessionState:
+    """Who this request acts for, as authorization sees it (no database query)."""
+    state = g.get("session_state")
+    if state is None:
+        raise Unauthorized("Authentication required")
+    return state
 
 
 def is_token_revoked(payload: dict[str, Any]) -> bool:
@@ -140,19 +160,10 @@ def init_app(app: Flask) -> None:
     def _identity(user: User) -> str:
         return str(user.id)
 
-    @jwt.user_lookup_loader
-    def _lookup(_header, payload) -> User | None:
-        try:
-            user = db.session.get(User, int(payload["sub"]))
-        except (TypeError, ValueError):
-            return None
-        return user if user is not None and user.is_active else None
-
     @jwt.additional_claims_loader
     def _claims(user: User) -> dict[str, Any]:
         return {"role": user.role, "sgen": user.session_generation or 0}
 
-    jwt.token_in_blocklist_loader(lambda _h, payload: is_token_revoked(payload))
     jwt.expired_token_loader(lambda _h, _p: _jwt_error("Token has expired"))
     jwt.invalid_token_loader(lambda reason: _jwt_error(f"Invalid token: {reason}"))
     jwt.unauthorized_loader(lambda reason: _jwt_error(f"Authentication required: {reason}"))
@@ -161,72 +172,55 @@ def init_app(app: Flask) -> None:
     jwt.user_lookup_error_loader(lambda _h, _p: _jwt_error("User not found or disabled"))
     jwt.token_verification_failed_loader(lambda _h, _p: _jwt_error("Token verification failed"))
 
-    @app.before_request
-    def _authenticate() -> None:
-        mode = auth_mode(app, request.endpoint)
-        if mode == "public" or request.method == "OPTIONS":
-            return
-        scoped = getattr(app.view_functions.get(request.endpoint), "_scoped_token", None)
-        if scoped is not None and "token" in request.args:
-            _authenticate_scoped_token(*scoped)
-            return
-        _accept_any_case_of_bearer()
-        try:
-            verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
-        except (NoAuthorizationError, InvalidHeaderError):
-            raise Unauthorized(
-                "Authentication required: send the header 'Authorization: Bearer <token>'"
-            ) from None
-        except FreshTokenRequired:
-            raise Unauthorized(
-                "This action needs a fresh login: log in again and retry",
-                code="fresh_login_required",
-            ) from None
-        except ExpiredSignatureError:
-            raise Unauthorized("Token has expired") from None
-        except RevokedTokenError:
-            raise Unauthorized("Token has been revoked") from None
-        except WrongTokenError as exc:
-            raise Unauthorized(f"Wrong token type: {exc}") from None
-        except UserLookupError:
-            raise Unauthorized("User not found or disabled") from None
-        except InvalidSignatureError:
-            raise Unauthorized("Invalid token: the signature does not match") from None
-        except DecodeError:
-            raise Unauthorized(
-                "Malformed token: expected a JWT (three base64url-encoded parts separated by dots)",
-                code="malformed_token",
-            ) from None
-        except (JWTExtendedException, PyJWTError) as exc:
-            raise Unauthorized(f"Invalid token: {exc or type(exc).__name__}") from None
-        from flask_jwt_extended import get_current_user
 
-        user = get_current_user()
-        g.current_user = user
-        g.user_id = user.id
-        g.jwt = get_jwt()
-        if g.jwt.get("sgen", 0) != (user.session_generation or 0):
-            g.current_user = g.user_id = None
-            raise Unauthorized(
-                "This session has ended (password changed or sessions revoked); log in again",
-                code="session_revoked",
-            )
-        if mode == "admin" and not user.is_admin:
-            from server.security_manager.events import record_event
+def decode_request_token(app: Flask, mode: str) -> dict[str, Any]:
+    """The claims of this request's token for an endpoint of `mode`, checked locally
+    (signature, expiry, type, freshness; a scoped `?token=` where the view takes one).
 
-            record_event(
-                action="authorization_failure",
-                outcome="denied",
-                object_type="endpoint",
-                object_id=request.endpoint,
-                details={"method": request.method, "path": request.path},
-            )
-            raise Forbidden("Admin role required")
+    Raises Unauthorized. Revocation and the user's session state are the request gate's.
+    """
+    scoped = getattr(app.view_functions.get(request.endpoint), "_scoped_token", None)
+    if scoped is not None and "token" in request.args:
+        return _decode_scoped_token(*scoped)
+    _accept_any_case_of_bearer()
+    try:
+        verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
+    except (NoAuthorizationError, InvalidHeaderError):
+        raise Unauthorized(
+            "Authentication required: send the header 'Authorization: Bearer <token>'"
+        ) from None
+    except FreshTokenRequired:
+        raise Unauthorized(
+            "This action needs a fresh login: log in again and retry",
+            code="fresh_login_required",
+        ) from None
+    except ExpiredSignatureError:
+        raise Unauthorized("Token has expired") from None
+    except WrongTokenError as exc:
+        raise Unauthorized(f"Wrong token type: {exc}") from None
+    except InvalidSignatureError:
+        raise Unauthorized("Invalid token: the signature does not match") from None
+    except DecodeError:
+        raise Unauthorized(
+            "Malformed token: expected a JWT (three base64url-encoded parts separated by dots)",
+            code="malformed_token",
+        ) from None
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise Unauthorized(f"Invalid token: {exc or type(exc).__name__}") from None
+    payload = get_jwt()
+    if _user_id(payload) is None:
+        raise Unauthorized("User not found or disabled")
+    return payload
 
 
-def _authenticate_scoped_token(audience: str, id_arg: str) -> None:
-    """Authenticate this request by its `?token=`, which must be a scoped token of `audience`
-    for the object named in the URL, from a session that is still live."""
+def _user_id(payload: dict[str, Any]) -> int | None:
+    subject = str(payload.get("sub", ""))
+    return int(subject) if subject.isdigit() and 0 < int(subject) < 2**31 else None
+
+
+def _decode_scoped_token(audience: str, id_arg: str) -> dict[str, Any]:
+    """The claims of this request's `?token=`, which must be a scoped token of `audience` for
+    the object named in the URL (its session is checked by the request gate)."""
     from server.security_manager import scoped_tokens
 
     try:
@@ -243,19 +237,6 @@ def _authenticate_scoped_token(audience: str, id_arg: str) -> None:
         ) from None
     if payload["obj"] != str((request.view_args or {}).get(id_arg)):
         raise Unauthorized(f"This {audience} token is for another {id_arg.removesuffix('_id')}")
-    try:
-        user = db.session.get(User, int(payload["sub"]))
-    except (TypeError, ValueError):
-        user = None
-    if user is None or not user.is_active:
+    if _user_id(payload) is None:
         raise Unauthorized("User not found or disabled")
-    if payload.get("sgen", 0) != (user.session_generation or 0):
-        raise Unauthorized(
-            "This session has ended (password changed or sessions revoked); log in again",
-            code="session_revoked",
-        )
-    if is_token_revoked(payload):
-        raise Unauthorized("Token has been revoked")
-    g.current_user = user
-    g.user_id = user.id
-    g.jwt = payload
+    return payload

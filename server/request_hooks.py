@@ -22,7 +22,16 @@ log = logging.getLogger("server.request")
 security_log = logging.getLogger("server.security")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # What the request hooks note in `g` about the current request.
-PER_REQUEST_KEYS = ("ip_blocked", "api_error", "rate_limit_decision")
+PER_REQUEST_KEYS = (
+    "ip_blocked",
+    "api_error",
+    "rate_limit_decision",
+    "rate_limit_counted",
+    "current_user",
+    "user_id",
+    "jwt",
+    "session_state",
+)
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
@@ -159,6 +168,6 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.endpoint == "openapi.docs":
             response.headers["Content-Security-Policy"] = DOCS_CSP
-        if g.get("current_user") is not None or request.headers.get("Authorization"):
+        if g.get("user_id") is not None or request.headers.get("Authorization"):
             response.headers["Cache-Control"] = "no-store"
         return response

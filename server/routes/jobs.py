@@ -10,7 +10,7 @@ import threading
 from apiflask import APIBlueprint
 from flask import Response, current_app, g, request, stream_with_context
 
-from server.auth import current_user, scoped_token_accepted
+from server.auth import current_identity, current_user, scoped_token_accepted
 from server.config import get_settings
 from server.rate_limiter import cheap_read
 from server.schemas.jobs import (
@@ -63,7 +63,7 @@ def submit(body):
     responses=[200, 401, 404],
 )
 def status(job_id):
-    return jobs.get_status(user=current_user(), job_id=str(job_id))
+    return jobs.get_status(user_id=current_identity().user_id, job_id=str(job_id))
 
 
 @bp.post("/<uuid:job_id>/cancel")

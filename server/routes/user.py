@@ -7,7 +7,7 @@ from apiflask.scaffold import _annotate
 from apiflask.schema_adapters.marshmallow import parser
 from flask import request, send_file
 
-from server.auth import current_user, fresh_login_required
+from server.auth import current_identity, current_user, fresh_login_required
 from server.config import get_settings
 from server.rate_limiter import cheap_read
 from server.request_hooks import client_subject
@@ -249,7 +249,7 @@ def delete_resume(resume_id):
 )
 def list_jobs(query):
     return jobs.get_all(
-        user=current_user(),
+        user_id=current_identity().user_id,
         page=query["page"],
         per_page=query["per_page"],
         status=query.get("status"),

@@ -12,20 +12,17 @@ Submodules own one concern each:
 - `events`           the audit trail (table and security.log)
 - `audit`            the checks behind POST /api/admin/security/audit
 
-`init_app` installs the request-path parts: the IP-block check (first, before auth; never on
-the health probes), the watch for bursts of error responses and per-address 429s, and CORS for
-the configured origins.
+`init_app` installs the request-path parts: the watch for bursts of error responses and
+per-address 429s, and CORS for the configured origins. The IP-block check itself is part of the
+request gate's one Redis round trip (`server.request_gate`).
 """
 
 from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask, g, request
 
-from server.errors import Forbidden
-from server.outages import outage_log
 from server.security_manager.passwords import (
     dummy_password_check,
     hash_cost,
@@ -56,46 +53,27 @@ CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 def init_app(app: Flask) -> None:
-    """Check the client IP against the block set first, watch responses, answer CORS."""
-    from server.redis_client import get_redis
-    from server.request_hooks import client_subject
-    from server.routes.health import PROBE_ENDPOINTS
+    """Watch responses for bursts of errors, answer CORS."""
+    from server.request_gate import defer_error_signal
     from server.security_manager import ip_blocking
 
     settings = app.config["SETTINGS"]
     allowed_origins = frozenset(settings.cors_origins)
-
-    @app.before_request
-    def _reject_blocked_ip() -> None:
-        # Probes always answer: a block must never make a load balancer drop the instance.
-        if request.endpoint in PROBE_ENDPOINTS:
-            return
-        if ip_blocking.is_allowlisted(request.remote_addr, settings):
-            return
-        seconds = ip_blocking.block_ttl(get_redis(), client_subject())
-        if seconds:
-            g.ip_blocked = True
-            raise Forbidden(
-                "Requests from this address are blocked for a while",
-                code="ip_blocked",
-                headers={"Retry-After": str(seconds)},
-            )
 
     @app.after_request
     def _watch_response(response):
         status = response.status_code
         if g.get("ip_blocked") or (status != 429 and status not in ip_blocking.ERROR_STATUSES):
             return response
-        try:
-            ip_blocking.note_response(
-                get_redis(),
-                ip=request.remote_addr,
-                status=status,
-                settings=settings,
-                address_throttled=getattr(g.get("api_error"), "per_address", False),
-            )
-        except redis.RedisError as exc:
-            outage_log("redis").failed("IP signal counter", exc)
+        signal = ip_blocking.error_signal(
+            ip=request.remote_addr,
+            status=status,
+            settings=settings,
+            address_throttled=getattr(g.get("api_error"), "per_address", False),
+        )
+        if signal is not None:
+            # Counted by this process's next request gate, in its one round trip.
+            defer_error_signal(app, signal)
         return response
 
     @app.after_request

@@ -1,6 +1,7 @@
 """Windowed counters in Redis that work on Redis 6.2 (the embedded server) and 7.
 
-Each script touches one key, so it runs unchanged on Redis Cluster.
+Each script touches one key, so it runs unchanged on Redis Cluster. Like every script outside
+the limiter, they run through redis-py's `register_script` (EVALSHA, loading on NOSCRIPT).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ return redis.call('SCARD', KEYS[1])
 
 def incr_in_window(conn: redis.Redis, key: str, window_seconds: int) -> int:
     """Add one to a counter that starts its window at the first hit; returns the new count."""
-    return int(conn.eval(_INCR, 1, key, window_seconds))
+    return int(conn.register_script(_INCR)(keys=[key], args=[window_seconds]))
 
 
 def add_in_window(conn: redis.Redis, key: str, member: str, window_seconds: int) -> int:
     """Add a member to a set that expires a window after its first member; returns its size."""
-    return int(conn.eval(_ADD, 1, key, member, window_seconds))
+    return int(conn.register_script(_ADD)(keys=[key], args=[member, window_seconds]))

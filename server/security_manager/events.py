@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.extensions import db
 from server.logging_config import SECURITY_LOGGER
-from server.models import SecurityEvent, utcnow
+from server.models import SecurityEvent, User, utcnow
 from server.models.base import isoformat
 from server.pagination import paginate
 
@@ -60,9 +60,13 @@ def record_event(
 ) -> None:
     """Append an event to the trail. Who, where and which request default to the current ones."""
     if has_request_context():
-        user = g.get("current_user")
-        if actor_user_id is None and user is not None:
-            actor_user_id, actor_email = user.id, actor_email or user.email
+        if actor_user_id is None and g.get("user_id") is not None:
+            actor_user_id = g.user_id
+            user = g.get("current_user")
+            if user is None:
+                with db.session.no_autoflush:
+                    user = db.session.get(User, actor_user_id)
+            actor_email = actor_email or (user.email if user is not None else None)
         client_ip = client_ip or request_client_ip()
         request_id = g.get("request_id")
     else:

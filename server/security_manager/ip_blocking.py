@@ -15,7 +15,7 @@ import functools
 import ipaddress
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from sqlalchemy import insert, select, update
@@ -26,7 +26,6 @@ from server.extensions import db
 from server.models import IpBlock, utcnow
 from server.models.base import as_utc
 from server.outages import outage_log
-from server.security_manager.counters import incr_in_window
 from server.security_manager.events import record_event
 
 log = logging.getLogger("server.security")
@@ -253,54 +252,69 @@ def get_active_blocks() -> list[IpBlock]:
     )
 
 
-def note_response(
-    conn: redis.Redis,
-    *,
-    ip: str | None,
-    status: int,
-    settings: Settings,
-    address_throttled: bool = False,
-) -> None:
-    """Block an address whose error responses, or per-address 429s, pile up in a burst.
+class ErrorSignal(NamedTuple):
+    """One response that counts toward an automatic block of its address."""
+
+    subject: str
+    key: str
+    limit: int
+    window_seconds: int
+    reason: str
+
+
+def error_signal(
+    *, ip: str | None, status: int, settings: Settings, address_throttled: bool = False
+) -> ErrorSignal | None:
+    """What a response counts toward blocking its address, or None when it counts nothing.
 
     Errors are `ERROR_STATUSES` (400, 401, 403, 404, 405, 413, 415). A 429 counts only when
     `address_throttled`: a limit on the address refused it. A user's own quota running out
     says nothing about the address, which a whole office may share.
     """
     if not ip or is_allowlisted(ip, settings):
-        return
+        return None
     try:
-        ip = address_subject(ip)
+        subject = address_subject(ip)
     except ValueError:
-        return  # not an address (a unix socket peer): nothing to block
+        return None  # not an address (a unix socket peer): nothing to block
     if status in ERROR_STATUSES:
-        prefix, limit, window = (
-            ERROR_BURST_PREFIX,
-            settings.ip_block_error_burst,
-            settings.ip_block_error_window_seconds,
+        limit, window = settings.ip_block_error_burst, settings.ip_block_error_window_seconds
+        return ErrorSignal(
+            subject,
+            ERROR_BURST_PREFIX + subject,
+            limit,
+            window,
+            f"burst of 4xx error responses ({limit} in {window} s)",
         )
-        reason = f"burst of 4xx error responses ({limit} in {window} s)"
-    elif status == 429 and address_throttled:
-        prefix, limit, window = (
-            THROTTLED_BURST_PREFIX,
+    if status == 429 and address_throttled:
+        limit, window = (
             settings.ip_block_throttled_burst,
             settings.ip_block_throttled_window_seconds,
         )
-        reason = f"repeated 429 responses ({limit} in {window} s)"
-    else:
-        return
-    try:
-        if incr_in_window(conn, prefix + ip, window) == limit:
-            block_ip(
-                conn,
-                ip=ip,
-                reason=reason,
-                ttl_seconds=settings.ip_block_seconds,
-                settings=settings,
-                automatic=True,
-            )
-    except redis.RedisError as exc:
-        outage_log("redis").failed("IP signal counter", exc)
+        return ErrorSignal(
+            subject,
+            THROTTLED_BURST_PREFIX + subject,
+            limit,
+            window,
+            f"repeated 429 responses ({limit} in {window} s)",
+        )
+    return None
+
+
+def block_on_burst(
+    conn: redis.Redis, signal: ErrorSignal, count: int, *, settings: Settings
+) -> dict[str, Any] | None:
+    """Block the signal's address when its counter has just reached the limit."""
+    if count != signal.limit:
+        return None
+    return block_ip(
+        conn,
+        ip=signal.subject,
+        reason=signal.reason,
+        ttl_seconds=settings.ip_block_seconds,
+        settings=settings,
+        automatic=True,
+    )
 
 
 def note_failed_login_spread(

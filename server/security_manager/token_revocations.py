@@ -254,6 +254,35 @@ def state_in_database(*, jti: str, family: str | None) -> str | None:
     return states.get(KIND_TOKEN)
 
 
+def cache_keys(payload: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The keys the request gate reads for a token: its own, its family's, the marker."""
+    family = str(payload["family"]) if payload.get("family") else ""
+    return (BLOCKLIST_PREFIX + str(payload["jti"]), FAMILY_REVOKED_PREFIX + family, CACHE_READY_KEY)
+
+
+def cache_behind() -> bool:
+    """True when a revocation missed the cache: the next check must drop the marker."""
+    return _cache_behind.is_set()
+
+
+def cache_reached(*, dropped_marker: bool) -> None:
+    """Note that a check read the cache (after dropping the marker, if it was behind)."""
+    if dropped_marker:
+        _cache_behind.clear()
+    if _outage_logged.is_set():
+        _outage_logged.clear()
+        log.info("token revocation cache reachable again")
+
+
+def state_in_database_for(payload: Mapping[str, Any]) -> str | None:
+    """`state_in_database` for a token's claims, logging once that the cache is unreachable."""
+    if not _outage_logged.is_set():
+        _outage_logged.set()
+        log.warning("token revocation cache unavailable; checking tokens in the database")
+    family = str(payload["family"]) if payload.get("family") else None
+    return state_in_database(jti=str(payload["jti"]), family=family)
+
+
 def check_token(conn: redis.Redis, *, payload: Mapping[str, Any]) -> str | None:
     """Why a token is refused (FAMILY_REVOKED or its revoked state), or None if it is not.
 

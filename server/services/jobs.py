@@ -180,17 +180,18 @@ def _owned_job(user: User, job_id: str) -> Job:
     return get_owned(Job, object_id=job_id, user_id=user.id, object_type="job")
 
 
-def get_status(*, user: User, job_id: str) -> dict[str, Any]:
+def get_status(*, user_id: int, job_id: str) -> dict[str, Any]:
     """A job of this user with its place in line; 404 for anyone else's."""
-    return describe(_owned_job(user, job_id), with_position=True)
+    job = get_owned(Job, object_id=job_id, user_id=user_id, object_type="job")
+    return describe(job, with_position=True)
 
 
 def get_all(
-    *, user: User, page: int, per_page: int, status: str | None, job_type: str | None
+    *, user_id: int, page: int, per_page: int, status: str | None, job_type: str | None
 ) -> dict[str, Any]:
     """One page of the user's jobs, newest first."""
     page_of = job_queue.get_all_jobs(
-        user_id=user.id, page=page, per_page=per_page, status=status, job_type=job_type
+        user_id=user_id, page=page, per_page=per_page, status=status, job_type=job_type
     )
     return {"items": [describe(job) for job in page_of["items"]], "meta": page_of["meta"]}
 

@@ -44,7 +44,7 @@ def test_allowed_responses_carry_the_policy_and_what_is_left(make_app):
     assert response.status_code == 200
     assert response.headers["RateLimit-Policy"] == (
         '"api_requests_per_ip_per_minute";q=1200;w=60, '
-        '"api_requests_global_per_minute";q=6000;w=60, "api_requests_per_user_per_minute";q=3;w=60'
+        '"api_requests_global_per_minute";q=120000;w=60, "api_requests_per_user_per_minute";q=3;w=60'
     )
     assert response.headers["RateLimit"] == '"api_requests_per_user_per_minute";r=2;t=60'
     assert response.headers["X-RateLimit-Limit"] == "3"
@@ -226,7 +226,7 @@ def test_forty_status_polls_a_minute_pass_while_the_31st_write_is_refused(client
     # A read is checked against the read limit instead of the write limit, not as well.
     assert polls[-1].headers["RateLimit-Policy"] == (
         '"api_requests_per_ip_per_minute";q=1200;w=60, '
-        '"api_requests_global_per_minute";q=6000;w=60, "api_reads_per_user_per_minute";q=300;w=60'
+        '"api_requests_global_per_minute";q=120000;w=60, "api_reads_per_user_per_minute";q=300;w=60'
     )
     assert polls[-1].headers["X-RateLimit-Remaining"] == "260"
     for path in ("/api/user/jobs", "/api/user/profile", "/api/user/resumes"):

@@ -1,0 +1,495 @@
+"""The limiter: window limits, the Gemini quota and concurrency caps, on Redis."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import redis
+
+from server.agent.engines.gemini_errors import gemini_pause_for
+from server.config import ConfigError, Settings
+from server.errors import NotFound, ServiceUnavailable
+from server.rate_limiter.catalogue import (
+    GEMINI_DAY,
+    GEMINI_MINUTE,
+    GEMINI_PAUSE,
+    GLOBAL_SUBJECT,
+    KEY_PREFIX,
+    ConcurrencyCap,
+    RateLimit,
+    key_for,
+)
+from server.rate_limiter.fallback import MemoryWindows, RedisHealth, RedisUnavailable, count_metric
+from server.rate_limiter.results import Decision, Lease, LimitState, Reservation
+from server.rate_limiter.scripts import CAP_SCRIPT, HIT_SCRIPT, PAUSE_SCRIPT, PEEK_SCRIPT
+
+log = logging.getLogger("server.rate_limiter")
+
+
+class _Plan(NamedTuple):
+    """The distinct limits of one check, and what the hit script needs about them."""
+
+    limits: tuple[tuple[str, str, RateLimit], ...]  # name, key without the subject, rule
+    args: tuple[bytes, ...]  # limit and window (us) of each, encoded once for redis-py
+
+
+_GEMINI_PAUSE_KEY = key_for(GEMINI_PAUSE, GLOBAL_SUBJECT)
+# A refused Gemini reservation while Redis is down asks to come back within this range.
+_DEGRADED_GEMINI_RETRY = (1.0, 5.0)
+# The limiter's own connection: short timeouts and one immediate retry, so a dead Redis costs
+# a request milliseconds, never the client library's multi-second retry schedule.
+LIMITER_SOCKET_TIMEOUT = 0.5
+
+
+def build_limiter_redis(settings: Settings, fallback: Callable[[], redis.Redis]) -> redis.Redis:
+    """A Redis client tuned for the limiter, or `fallback()` for the embedded server."""
+    if not settings.redis_url:
+        return fallback()
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=LIMITER_SOCKET_TIMEOUT,
+        socket_timeout=LIMITER_SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+class RateLimiter:
+    """Checks limits, reserves the Gemini quota and hands out concurrency slots."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, RateLimit | ConcurrencyCap],
+        redis_factory: Callable[[], redis.Redis],
+        *,
+        enabled: bool = True,
+        health: RedisHealth | None = None,
+    ) -> None:
+        self.limits = dict(limits)
+        self.enabled = enabled
+        self.health = health or RedisHealth()
+        self.memory = MemoryWindows()
+        self._redis_factory = redis_factory
+        self._client: redis.Redis | None = None
+        self._client_lock = threading.Lock()
+        self._pid: int | None = None
+        self._shas: dict[str, str] = {}
+        self._local = threading.local()
+        self._member_prefix = f"{os.getpid()}.{random.getrandbits(32):08x}"  # noqa: S311
+        self._members = itertools.count()
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        for name in (GEMINI_MINUTE, GEMINI_DAY):
+            if not isinstance(self.limits.get(name), RateLimit):
+                raise ConfigError(f"{name} must be a window limit")
+        self._gemini_plan = self._plan((GEMINI_MINUTE, GEMINI_DAY))
+
+    # Redis plumbing
+
+    @property
+    def redis(self) -> redis.Redis:
+        pid = os.getpid()
+        if self._client is None or self._pid != pid:
+            # One client per process: threads that arrive together must not each build one,
+            # or the replaced clients close, on collection, connections still in use.
+            with self._client_lock:
+                if self._client is None or self._pid != pid:
+                    self._client = self._redis_factory()
+                    self._shas = {}
+                    self._member_prefix = f"{pid}.{random.getrandbits(32):08x}"  # noqa: S311
+                    self._pid = pid
+        return self._client
+
+    def _connection(self) -> Any:
+        """This thread's own connection for the limiter's scripts.
+
+        In redis-py, checking a connection out of the pool and back costs about as much as
+        the script itself; the limiter runs on every request, so each thread keeps one.
+        """
+        pool = self.redis.connection_pool  # a new process gets a new client, hence a new pool
+        local = self._local
+        if getattr(local, "pool", None) is not pool:
+            # Checked out for good; the pool still knows it, so closing the pool closes it.
+            local.conn = pool.get_connection()
+            local.pool = pool
+        return local.conn
+
+    def _call(self, *command: Any) -> Any:
+        """Send one command on this thread's connection; reconnect once if it went stale."""
+        conn = self._connection()
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*command)
+                return conn.read_response()
+            except redis.ConnectionError:
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+            except redis.TimeoutError:
+                conn.disconnect()  # a slow Redis is not retried: the request must not wait twice
+                raise
+        raise AssertionError("unreachable")
+
+    def _eval(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA, loading the script once per process (and again after a flush)."""
+        sha = self._shas.get(script)
+        if sha is not None:
+            try:
+                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                pass
+        self._shas[script] = sha = self._call("SCRIPT", "LOAD", script)
+        return self._call("EVALSHA", sha, len(keys), *keys, *args)
+
+    def _with_redis(self, action: Callable[..., Any], *args: Any) -> Any:
+        """Run `action(*args)` against Redis, or raise `RedisUnavailable` (recording the failure)."""
+        if not self.health.should_try():
+            raise RedisUnavailable
+        try:
+            result = action(*args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Only an unreachable Redis is an outage; a script error is a bug and stays loud.
+            self.health.failed(exc)
+            raise RedisUnavailable from exc
+        self.health.succeeded()
+        return result
+
+    def run_script(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a Lua script on this thread's limiter connection (RedisUnavailable if down)."""
+        return self._with_redis(self._eval, script, keys, args)
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable and limits are per process."""
+        return self.health.degraded
+
+    # Window limits
+
+    def rule(self, name: str) -> RateLimit:
+        """The window limit called `name` (KeyError when there is none)."""
+        rule = self.limits.get(name)
+        if not isinstance(rule, RateLimit):
+            raise KeyError(name)
+        return rule
+
+    def subject_for(self, rule: RateLimit | ConcurrencyCap, subject: str | Mapping[str, str]):
+        """The subject a limit of this scope is counted against."""
+        if rule.scope == "global":
+            return GLOBAL_SUBJECT
+        if isinstance(subject, str):
+            return subject
+        return subject.get(rule.scope) or subject["ip"]
+
+    def hit(self, names: Iterable[str], subject: str | Mapping[str, str]) -> Decision:
+        """Admit one request against every named limit, all or nothing.
+
+        `subject` is a user id or IP (a mapping of scope to subject when they differ); global
+        limits always count against `global`.
+        """
+        plan = self.plan_for(names)
+        if not plan.limits:
+            return Decision(True, ())
+        keys = self.keys_for(plan, subject)
+        try:
+            decision = self._with_redis(self._hit_redis, plan, keys)
+        except RedisUnavailable:
+            decision = self.hit_in_memory(plan, keys)
+        self.note(decision)
+        return decision
+
+    def hit_in_memory(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+        """The per-process fallback's decision, while Redis is unreachable."""
+        count_metric("rate_limiter_fallback_checks_total")
+        limits = zip(plan.limits, keys, strict=True)
+        return self.memory.hit([(name, key, rule) for (name, _prefix, rule), key in limits])
+
+    @staticmethod
+    def note(decision: Decision) -> None:
+        """Count a refusal in the limiter's metrics."""
+        if not decision.allowed:
+            count_metric("rate_limiter_rejections_total")
+
+    def _plan(self, names: tuple[str, ...]) -> _Plan:
+        """The distinct limits of a check and the script's arguments for them."""
+        limits, args = [], []
+        for name in dict.fromkeys(names):
+            rule = self.rule(name)
+            limits.append((name, f"{KEY_PREFIX}:{name}:", rule))
+            args += (b"%d" % rule.limit, b"%d" % rule.window_us)
+        return _Plan(tuple(limits), tuple(args))
+
+    def run_hit(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+        """The hit script's decision (RedisUnavailable while Redis is down)."""
+        return self._with_redis(self._hit_redis, plan, keys)
+
+    def _hit_redis(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+        """Run the hit script: `keys` are the plan's window keys, then any pause keys."""
+        reply = self._eval(HIT_SCRIPT, keys, (self.new_member(), *plan.args)).split(" ")
+        return self.decision_from_reply(plan, reply)
+
+    def new_member(self) -> str:
+        """A member suffix for the hit script, unique to this admission."""
+        return f"{self._member_prefix}.{next(self._members)}"
+
+    def plan_for(self, names: Iterable[str]) -> _Plan:
+        """The (cached) plan of a check of these limits."""
+        names = tuple(names)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+        return plan
+
+    def keys_for(self, plan: _Plan, subject: str | Mapping[str, str]) -> list[str]:
+        """The window keys of a plan for this subject."""
+        return [prefix + self.subject_for(rule, subject) for _name, prefix, rule in plan.limits]
+
+    def decision_from_reply(self, plan: _Plan, reply: Sequence[str]) -> Decision:
+        """The decision the hit script's reply (split on spaces) says."""
+        allowed = reply[0] != "-"
+        states = []
+        for i, (name, _prefix, rule) in enumerate(plan.limits):
+            count, wait = int(reply[2 + 2 * i]), int(reply[3 + 2 * i]) / 1e6
+            if allowed:  # wait is 0 while there is room: the quota is whole a window from now
+                reset, retry = wait or rule.window_seconds, 0.0
+            else:
+                reset = retry = wait
+            remaining = rule.limit - count if count < rule.limit else 0
+            states.append(
+                LimitState(
+                    name, rule.limit, rule.window_seconds, rule.scope, remaining, reset, retry
+                )
+            )
+        token = reply[0] if allowed else None
+        return Decision(allowed, tuple(states), int(reply[1]) / 1e6, token)
+
+    def usage(self, subject: str, scope: str | None = None) -> list[dict[str, Any]]:
+        """How much `subject` has used of every limit and cap (of one scope when given).
+
+        Global limits count `global` whatever the subject.
+        """
+        chosen = [(n, r) for n, r in self.limits.items() if scope is None or r.scope == scope]
+        windows = [(n, r) for n, r in chosen if isinstance(r, RateLimit)]
+        caps = [(n, c) for n, c in chosen if isinstance(c, ConcurrencyCap)]
+        keys = [key_for(n, self.subject_for(r, subject)) for n, r in windows]
+
+        def read():
+            reply = self._eval(PEEK_SCRIPT, keys, [len(keys), *(r.window_us for _, r in windows)])
+            cap_replies = [
+                self._eval(
+                    CAP_SCRIPT, [key_for(n, self.subject_for(c, subject))], ["count", "", 0, 0]
+                )
+                for n, c in caps
+            ]
+            return reply, cap_replies
+
+        try:
+            reply, cap_replies = self._with_redis(read)
+        except RedisUnavailable:
+            raise ServiceUnavailable("The rate-limit store (Redis) is unavailable") from None
+        rows: list[dict[str, Any]] = []
+        for i, (name, rule) in enumerate(windows):
+            count, reset = int(reply[2 + 2 * i]), reply[3 + 2 * i] / 1e6
+            rows.append(
+                _usage_row(name, "window", rule, keys[i], count, reset, rule.window_seconds)
+            )
+        for (name, cap), (_granted, holders, reset) in zip(caps, cap_replies, strict=True):
+            key = key_for(name, self.subject_for(cap, subject))
+            rows.append(_usage_row(name, "concurrency", cap, key, int(holders), reset / 1e6, None))
+        return rows
+
+    def reset(self, name: str, subject: str) -> dict[str, Any]:
+        """Forget every admission (or holder) of one limit for one subject."""
+        rule = self.limits.get(name)
+        if rule is None:
+            raise NotFound(
+                f"No limit called {name!r}",
+                resource="rate_limit",
+                details={"known_limits": sorted(self.limits)},
+            )
+        key = key_for(name, self.subject_for(rule, subject))
+        self.memory.reset(key)
+        try:
+            deleted = self._with_redis(lambda: self.redis.delete(key))
+        except RedisUnavailable:
+            raise ServiceUnavailable("The rate-limit store (Redis) is unavailable") from None
+        log.info("rate limit reset", extra={"limit": name, "key": key})
+        return {"limit": name, "subject": subject, "key": key, "deleted": bool(deleted)}
+
+    # Gemini quota
+
+    def reserve_gemini_call(self) -> Reservation:
+        """Take one slot of both Gemini windows atomically, or say how long until one frees.
+
+        Fails closed: while Redis is unreachable, or a pause is set, nothing is granted.
+        """
+        plan = self._gemini_plan
+        keys = [prefix + GLOBAL_SUBJECT for _name, prefix, _rule in plan.limits]
+        try:
+            decision = self._with_redis(self._hit_redis, plan, [*keys, _GEMINI_PAUSE_KEY])
+        except RedisUnavailable:
+            count_metric("gemini_reservations_refused_total")
+            low, high = _DEGRADED_GEMINI_RETRY
+            retry = min(high, max(low, self.health.seconds_to_probe()))
+            return Reservation(False, retry, None, "rate-limit store unavailable")
+        if decision.allowed:
+            count_metric("gemini_reservations_granted_total")
+            return Reservation(True, 0.0, decision.token)
+        count_metric("gemini_reservations_refused_total")
+        if decision.paused_seconds > 0:
+            reason = "Gemini calls are paused"
+        else:
+            reason = ", ".join(s.name for s in decision.refused_by) + " reached"
+        return Reservation(False, decision.retry_after, None, reason)
+
+    def release_gemini_call(self, reservation: Reservation) -> bool:
+        """Refund a granted reservation whose call was never made."""
+        if not reservation.granted or not reservation.token:
+            return False
+
+        def refund():
+            pipe = self.redis.pipeline(transaction=True)
+            for name in (GEMINI_MINUTE, GEMINI_DAY):
+                pipe.zrem(key_for(name, GLOBAL_SUBJECT), reservation.token)
+            return pipe.execute()
+
+        try:
+            removed = self._with_redis(refund)
+        except RedisUnavailable:
+            log.warning("could not refund a Gemini reservation: Redis unavailable")
+            return False
+        return any(removed)
+
+    def pause_gemini(self, seconds: float, reason: str) -> float:
+        """Hold every Gemini call, in every process, for `seconds` (never shortens a pause)."""
+        ms = max(1, math.ceil(seconds * 1000))
+        try:
+            left = self._with_redis(
+                lambda: self._eval(PAUSE_SCRIPT, [_GEMINI_PAUSE_KEY], [ms, reason])
+            )
+        except RedisUnavailable:
+            # Gemini is held anyway while Redis is down.
+            log.warning("could not record a Gemini pause: Redis unavailable")
+            return seconds
+        log.warning("Gemini calls paused", extra={"seconds": round(seconds, 3), "reason": reason})
+        return int(left) / 1000
+
+    def record_gemini_error(self, error: Any) -> float | None:
+        """Pause Gemini after a quota error (429); returns the pause in seconds, or None."""
+        try:
+            now = self._with_redis(lambda: self.redis.time())
+            now_epoch = now[0] + now[1] / 1e6
+        except RedisUnavailable:
+            now_epoch = time.time()
+        pause = gemini_pause_for(error, now_epoch=now_epoch)
+        if pause is None:
+            return None
+        return self.pause_gemini(*pause)
+
+    def gemini_quota_status(self) -> dict[str, Any]:
+        """Used, limit and remaining of both Gemini windows, and any pause, for system status."""
+        names = (GEMINI_MINUTE, GEMINI_DAY)
+        rules = [self.rule(n) for n in names]
+        keys = [key_for(n, GLOBAL_SUBJECT) for n in names]
+
+        def read():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(_GEMINI_PAUSE_KEY)
+            reason = pipe.execute()[0]
+            reply = self._eval(
+                PEEK_SCRIPT, [*keys, _GEMINI_PAUSE_KEY], [2, *(r.window_us for r in rules)]
+            )
+            return reply, reason
+
+        status: dict[str, Any] = {"degraded": False, "paused_until": None, "pause_reason": None}
+        try:
+            reply, reason = self._with_redis(read)
+        except RedisUnavailable:
+            status["degraded"] = True
+            for name, rule in zip(names, rules, strict=True):
+                status[name] = {
+                    "used": None,
+                    "limit": rule.limit,
+                    "remaining": 0,
+                    "window_seconds": rule.window_seconds,
+                }
+            return status
+        now_us, paused_us = int(reply[0]), int(reply[1])
+        for i, (name, rule) in enumerate(zip(names, rules, strict=True)):
+            used = int(reply[2 + 2 * i])
+            status[name] = {
+                "used": used,
+                "limit": rule.limit,
+                "remaining": max(0, rule.limit - used),
+                "window_seconds": rule.window_seconds,
+                "reset_seconds": round(reply[3 + 2 * i] / 1e6, 3),
+            }
+        if paused_us > 0:
+            until = datetime.fromtimestamp((now_us + paused_us) / 1e6, UTC)
+            status["paused_until"] = until.isoformat().replace("+00:00", "Z")
+            status["pause_seconds"] = round(paused_us / 1e6, 3)
+            status["pause_reason"] = reason
+        return status
+
+    # Concurrency caps
+
+    def cap(self, name: str) -> ConcurrencyCap:
+        """The concurrency cap called `name` (KeyError when there is none)."""
+        cap = self.limits.get(name)
+        if not isinstance(cap, ConcurrencyCap):
+            raise KeyError(name)
+        return cap
+
+    def acquire(self, cap_name: str, holder_id: str, subject: str = GLOBAL_SUBJECT) -> Lease:
+        """Take (or keep) a slot of a cap for `holder_id`, leased for the cap's lease time."""
+        return self._lease(cap_name, holder_id, subject, "acquire")
+
+    def renew(self, cap_name: str, holder_id: str, subject: str = GLOBAL_SUBJECT) -> Lease:
+        """Extend a held slot's lease; not acquired when the lease was already lost."""
+        return self._lease(cap_name, holder_id, subject, "renew")
+
+    def release(self, cap_name: str, holder_id: str, subject: str = GLOBAL_SUBJECT) -> None:
+        """Give a slot back."""
+        cap = self.cap(cap_name)
+        key = key_for(cap_name, self.subject_for(cap, subject))
+        self.memory.release(key, holder_id)
+        try:
+            self._with_redis(lambda: self.redis.zrem(key, holder_id))
+        except RedisUnavailable:
+            pass  # the lease expires on its own
+
+    def _lease(self, cap_name: str, holder_id: str, subject: str, mode: str) -> Lease:
+        cap = self.cap(cap_name)
+        key = key_for(cap_name, self.subject_for(cap, subject))
+        lease_us = int(cap.lease_seconds * 1_000_000)
+        try:
+            granted, holders, retry = self._with_redis(
+                lambda: self._eval(CAP_SCRIPT, [key], [mode, holder_id, cap.limit, lease_us])
+            )
+        except RedisUnavailable:
+            return self.memory.acquire(key, holder_id, cap, renew_only=(mode == "renew"))
+        return Lease(bool(granted), int(holders), retry / 1e6)
+
+
+def _usage_row(name, kind, rule, key, used, reset, window) -> dict[str, Any]:
+    return {
+        "limit": name,
+        "kind": kind,
+        "scope": rule.scope,
+        "key": key,
+        "limit_value": rule.limit,
+        "window_seconds": window,
+        "used": used,
+        "remaining": max(0, rule.limit - used),
+        "reset_seconds": round(max(reset, 0.0), 3),
+    }

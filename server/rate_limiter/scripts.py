@@ -1,0 +1,136 @@
+"""The limiter's Lua scripts; every limit check of a request is one call of `hit`."""
+
+from __future__ import annotations
+
+# KEYS[1..n]: window keys; KEYS[n+1..]: pause keys (a live one refuses everything).
+# ARGV: member suffix, then limit_i and window_i (us) of each window key: separate numbers,
+# so the script does no parsing. Scores are whole microseconds of the Redis clock.
+# Returns one string (cheaper to build, send and parse than an array), times in us:
+# "member paused count_1 time_1 ... count_n time_n", member "-" when refused. Count is after
+# the admission when admitted. Time, when admitted: 0 while the limit has room left (its reset
+# is then a whole window, which the caller knows), else when its next slot frees; when
+# refused: until this limit can admit one more (0 if it has room).
+# Effects replication (the default since Redis 5) lets writes follow `TIME`.
+HIT_FUNCTION = """
+local function hit(keys, argv)
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local n = (#argv - 1) / 2
+local paused = 0
+for j = n + 1, #keys do
+  local ttl = redis.call('PTTL', keys[j])
+  if ttl > 0 and ttl * 1000 > paused then paused = ttl * 1000 end
+end
+local out = {'-', '0'}
+if paused > 0 then out[2] = string.format('%d', paused) end
+local allowed = paused == 0
+local counts = {}
+for i = 1, n do
+  redis.call('ZREMRANGEBYSCORE', keys[i], '-inf', now - argv[1 + 2 * i])
+  local count = redis.call('ZCARD', keys[i])
+  counts[i] = count
+  if count >= tonumber(argv[2 * i]) then allowed = false end
+end
+local member
+if allowed then
+  member = t[1] .. '.' .. t[2] .. '-' .. argv[1]
+  out[1] = member
+end
+for i = 1, n do
+  local key, limit, window = keys[i], tonumber(argv[2 * i]), tonumber(argv[1 + 2 * i])
+  local count, wait = counts[i], '0'
+  if allowed then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, math.ceil(window / 1000))
+    count = count + 1
+    if count == limit then
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      wait = string.format('%d', oldest[2] + window - now)
+    end
+  elseif count >= limit then
+    -- Trimmed to the window, so the (count - limit)-th oldest is the one whose ageing out
+    -- leaves room for one more.
+    local retry = window
+    if limit > 0 then
+      local e = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+      retry = e[2] + window - now
+    end
+    wait = string.format('%d', retry)
+  end
+  out[2 * i + 1] = count
+  out[2 * i + 2] = wait
+end
+return table.concat(out, ' ')
+end
+"""
+# The request gate's script (`server.request_gate`) calls `hit` too.
+HIT_SCRIPT = HIT_FUNCTION + "return hit(KEYS, ARGV)\n"
+
+# Read-only usage of window keys: KEYS as above; ARGV: n, then the window (us) per key.
+# Returns: server time (us), pause left (us), then per key: count, reset (us).
+PEEK_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = tonumber(ARGV[1])
+local paused = 0
+for j = n + 1, #KEYS do
+  local ttl = redis.call('PTTL', KEYS[j])
+  if ttl > 0 and ttl * 1000 > paused then paused = ttl * 1000 end
+end
+local out = {now, paused}
+for i = 1, n do
+  local window = tonumber(ARGV[1 + i])
+  local since = '(' .. string.format('%d', now - window)
+  local count = redis.call('ZCOUNT', KEYS[i], since, '+inf')
+  local reset = 0
+  if count > 0 then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    reset = tonumber(oldest[2]) + window - now
+  end
+  out[#out + 1] = count
+  out[#out + 1] = reset
+end
+return out
+"""
+
+# Concurrency cap. KEYS[1]: holders (score = lease expiry, us). ARGV: mode, holder, limit,
+# lease (us). Modes: 'acquire' (or renew if held), 'renew' (only if held), 'count'.
+# Returns: granted (0/1), holders now, retry (us until the earliest lease ends when refused).
+CAP_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key, mode, holder = KEYS[1], ARGV[1], ARGV[2]
+local limit, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+local count = redis.call('ZCARD', key)
+if mode == 'count' then
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local reset = 0
+  if first[2] then reset = tonumber(first[2]) - now end
+  return {0, count, reset}
+end
+local held = redis.call('ZSCORE', key, holder)
+if held or (mode == 'acquire' and count < limit) then
+  redis.call('ZADD', key, now + lease, holder)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', key, math.ceil((tonumber(last[2]) - now) / 1000))
+  return {1, redis.call('ZCARD', key), 0}
+end
+local retry = 0
+if mode == 'acquire' then
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  -- No holder at all means a cap of 0: nothing frees, so look again after one lease.
+  if first[2] then retry = tonumber(first[2]) - now else retry = lease end
+end
+return {0, count, retry}
+"""
+
+# Pause every Gemini call: KEYS[1] pause key; ARGV: milliseconds, reason. Never shortens.
+PAUSE_SCRIPT = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ms)
+  return ms
+end
+return redis.call('PTTL', KEYS[1])
+"""
