@@ -8,6 +8,7 @@ import uuid
 
 import redis
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -91,6 +92,19 @@ def _canonical_or_same(address: str) -> str:
         return address
 
 
+class NoCookieSession(SecureCookieSessionInterface):
+    """No cookie session: the API authenticates with bearer tokens and keeps nothing in
+    Flask's `session`. Flask's own interface would build a signing serializer for every
+    request to look for a cookie that is never set; this one hands out the null session
+    (which refuses writes) and sets no cookie."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def client_subject() -> str:
     """This request's client as per-address limits and blocks count it (IPv6: its /64)."""
     address = request.remote_addr or "unknown"
@@ -112,11 +126,15 @@ def init_app(app: Flask) -> None:
         # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    app.session_interface = NoCookieSession()
+
     @app.teardown_request
     def _discard_uncommitted(_exc) -> None:
         # Services commit what they mean to keep; whatever a request left pending is dropped,
         # even when the app context (and so the session) outlives the request. The response
         # may already be on its way: raising here would turn it into the WSGI server's 500.
+        if not db.session.registry.has():
+            return  # the request never opened a session (the hot reads do not)
         try:
             db.session.rollback()
         except Exception as exc:  # noqa: BLE001 - logged; a teardown must never raise

@@ -12,6 +12,7 @@ from flask import Response, current_app, g, request, stream_with_context
 
 from server.auth import current_identity, current_user, scoped_token_accepted
 from server.config import get_settings
+from server.hot_reads import json_response
 from server.rate_limiter import cheap_read
 from server.schemas.jobs import (
     EventsQuery,
@@ -63,7 +64,8 @@ def submit(body):
     responses=[200, 401, 404],
 )
 def status(job_id):
-    return jobs.get_status(user_id=current_identity().user_id, job_id=str(job_id))
+    # Rendered here with the keys and formats of JobStatusOut (kept for the documentation).
+    return json_response(jobs.get_status(user_id=current_identity().user_id, job_id=str(job_id)))
 
 
 @bp.post("/<uuid:job_id>/cancel")

@@ -1,7 +1,7 @@
 """The hot path's budget: an authenticated read costs one Redis round trip and one query.
 
 Round trips are counted where redis-py sends them (one packed send per command or pipeline),
-queries where SQLAlchemy executes them.
+queries where SQLAlchemy executes them, on any engine (the hot reads have a pool of their own).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from redis.connection import AbstractConnection
 from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from server import job_handlers
 from server.extensions import db
@@ -38,13 +39,11 @@ def counted(app, monkeypatch):
         cost.sql_statements += 1
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count_statement)
+    event.listen(Engine, "before_cursor_execute", count_statement)
     try:
         yield cost
     finally:
-        event.remove(engine, "before_cursor_execute", count_statement)
+        event.remove(Engine, "before_cursor_execute", count_statement)
         monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
 
 

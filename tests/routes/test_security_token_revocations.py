@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.engine import Engine
 
 from server.extensions import db
 from server.models import TokenRevocation
@@ -41,16 +42,15 @@ def logout(client, account):
 
 @pytest.fixture
 def sql_log(app):
-    """The SQL statements the app sends while the test runs."""
+    """The SQL statements the app sends while the test runs (on any of its engines)."""
     statements: list[str] = []
 
     def note(_conn, _cursor, statement, *_args):
         statements.append(statement)
 
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
+    event.listen(Engine, "before_cursor_execute", note)
     yield statements
-    event.remove(engine, "before_cursor_execute", note)
+    event.remove(Engine, "before_cursor_execute", note)
 
 
 @pytest.fixture
