@@ -32,6 +32,7 @@ PER_REQUEST_KEYS = (
     "user_id",
     "jwt",
     "session_state",
+    "prefetched_rank",
 )
 
 SECURITY_HEADERS = {

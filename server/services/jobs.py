@@ -152,11 +152,17 @@ def submit(
     }
 
 
-def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
-    """The client view of a job."""
+def describe(
+    job: Job, *, with_position: bool = False, known_rank: tuple[int | None] | None = None
+) -> dict[str, Any]:
+    """The client view of a job. `known_rank`: its rank in the queue read already, as
+    `(rank,)` (`(None,)`: not in it), for a place in line without a round trip of its own."""
     position = None
     if with_position and job.status == JobStatus.QUEUED.value:
-        position = job_queue.queue_position(job_id=job.id)
+        if known_rank is None:
+            position = job_queue.queue_position(job_id=job.id)
+        elif known_rank[0] is not None:
+            position = known_rank[0] + 1
     return {
         "job_id": job.id,
         "type": job.job_type,
@@ -202,10 +208,13 @@ _STATUS_QUERY = select(
 ).where(_JOBS.id == bindparam("job_id"))
 
 
-def get_status(*, user_id: int, job_id: str) -> dict[str, Any]:
+def get_status(
+    *, user_id: int, job_id: str, known_rank: tuple[int | None] | None = None
+) -> dict[str, Any]:
     """A job of this user with its place in line; 404 for anyone else's.
 
-    Clients poll this: one SELECT outside any transaction (`server.hot_reads`)."""
+    Clients poll this: one SELECT outside any transaction (`server.hot_reads`); the place in
+    line comes from `known_rank` when the request gate read it (see `describe`)."""
     job = read_owned(
         _STATUS_QUERY,
         {"job_id": job_id},
@@ -213,7 +222,7 @@ def get_status(*, user_id: int, job_id: str) -> dict[str, Any]:
         user_id=user_id,
         object_type="job",
     )
-    return describe(job, with_position=True)  # type: ignore[arg-type]
+    return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
 
 
 def get_all(

@@ -85,6 +85,27 @@ def test_a_job_status_costs_one_redis_round_trip_and_one_query(
     assert cost == Cost(redis_round_trips=1, sql_statements=1)
 
 
+def test_a_waiting_job_status_reads_its_place_in_line_in_the_same_round_trip(
+    client, app, monkeypatch
+):
+    admin = client.create_admin(app)
+    job_ids = [
+        client.post(
+            "/api/jobs", json={"type": "diagnostic", "payload": {}}, headers=admin.headers
+        ).get_json()["job_id"]
+        for _ in range(2)
+    ]
+
+    cost = _cost_of(client, app, monkeypatch, f"/api/jobs/{job_ids[1]}/status", admin)
+
+    assert cost == Cost(redis_round_trips=1, sql_statements=1)
+    places = [
+        client.get(f"/api/jobs/{job_id}/status", headers=admin.headers).get_json()
+        for job_id in job_ids
+    ]
+    assert [(p["status"], p["queue_position"]) for p in places] == [("queued", 1), ("queued", 2)]
+
+
 def test_the_profile_costs_one_redis_round_trip_and_one_query(client, app, monkeypatch):
     account = client.create_account()
     cost = _cost_of(client, app, monkeypatch, "/api/user/profile", account)
