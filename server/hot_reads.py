@@ -2,17 +2,18 @@
 
 A polling client reads the same small row many times a second. Through the request's ORM
 session that read costs four PostgreSQL round trips (the pool's liveness ping, BEGIN, the
-SELECT, the ROLLBACK at teardown) and the ORM's bookkeeping. Here it is one SELECT of the
-needed columns on an autocommit connection of a pool of its own, which skips the ping: a
-connection found dead (PostgreSQL restarted, `pg_terminate_backend`) is discarded with the
-rest of the pool and the read runs once more on a fresh one, which a SELECT can safely do.
-The answer is rendered by orjson straight to a response, with the keys and formats of the
-route's output schema (the route keeps `@bp.output` for its documentation).
-"""
+SELECT, the ROLLBACK at teardown) and the ORM's and SQLAlchemy's execution bookkeeping, which
+cost more Python than the round trip. Here a `HotQuery` (a SELECT compiled once) goes
+straight to the driver on an autocommit connection of a pool of its own, which skips the
+ping: a connection found dead (PostgreSQL restarted, `pg_terminate_backend`) is discarded
+with the rest of the pool and the read runs once more on a fresh one, which a SELECT can
+safely do. The answer is rendered by orjson straight to a response, with the keys and formats
+of the route's output schema (the route keeps `@bp.output` for its documentation)."""
 
 from __future__ import annotations
 
 import threading
+from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,8 @@ from typing import Any
 import orjson
 from flask import Flask, Response, current_app
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 
@@ -35,23 +37,58 @@ POOL_SIZE = 5
 MAX_OVERFLOW = 10
 
 
-def read_row(statement: Select, params: Mapping[str, Any]) -> Row | None:
-    """The first row of `statement` with `params`, read on the hot-read pool (None when there
-    is none). Build `statement` once, from the table's columns and bound parameters: a
-    statement built per call costs more Python than the round trip."""
+class HotQuery:
+    """A SELECT prepared once for `read_row`: its SQL for PostgreSQL's driver and a row type
+    whose fields are the selected columns' names."""
+
+    def __init__(self, statement: Select):
+        self.statement = statement
+        self.row_type = namedtuple("HotRow", statement.selected_columns.keys())  # noqa: PYI024
+        self.sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
+
+
+def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
+    """The first row of `query` with `params` (None when there is none), read on the
+    hot-read pool: the statement goes to the driver as is, its row comes back as a tuple,
+    without SQLAlchemy's execution and result machinery (whose Python costs more than the
+    round trip). Types come back as SQLAlchemy would give them on PostgreSQL, where it
+    converts none of these columns."""
     engine = _engine(current_app)
-    try:
-        return _first(engine, statement, params)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    # The connection had died and the pool has been invalidated with it: once more, fresh.
-    return _first(engine, statement, params)
-
-
-def _first(engine: Engine, statement: Select, params: Mapping[str, Any]) -> Row | None:
-    with engine.connect() as conn:
-        return conn.execute(statement, params).first()
+    if engine.url.get_backend_name() != "postgresql":
+        with engine.connect() as conn:
+            row = conn.execute(query.statement, params).first()
+        return None if row is None else query.row_type._make(row)
+    for attempt in (1, 2):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()
+            try:
+                cursor.execute(query.sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            lost = engine.dialect.is_disconnect(exc, raw.driver_connection, None)
+            if lost:
+                # PostgreSQL restarted, or the connection was terminated: the others in the
+                # pool are likely gone too. A SELECT can run again, once, on a fresh one.
+                raw.invalidate(exc)
+                engine.dispose()
+            else:
+                raw.close()
+            if lost and attempt == 1:
+                continue
+            raise DBAPIError.instance(
+                query.sql,
+                params,
+                exc,
+                engine.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=engine.dialect,
+            ) from exc
+        raw.close()
+        return None if row is None else query.row_type._make(row)
+    raise AssertionError("unreachable")
 
 
 def _engine(app: Flask) -> Engine:

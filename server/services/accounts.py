@@ -28,7 +28,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.extensions import db
-from server.hot_reads import read_row
+from server.hot_reads import HotQuery, read_row
 from server.job_queue import JobPriority
 from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.pagination import paginate
@@ -84,16 +84,18 @@ def check_new_password(
 # The public view of an account (schemas.auth.UserOut), and whether it is active. Built once
 # (see `hot_reads.read_row`).
 _USERS = User.__table__.c
-_PROFILE_QUERY = select(
-    _USERS.id,
-    _USERS.email,
-    _USERS.name,
-    _USERS.role,
-    _USERS.is_active,
-    _USERS.created_at,
-    _USERS.last_login_at,
-    _USERS.email_verified_at,
-).where(_USERS.id == bindparam("user_id"))
+_PROFILE_QUERY = HotQuery(
+    select(
+        _USERS.id,
+        _USERS.email,
+        _USERS.name,
+        _USERS.role,
+        _USERS.is_active,
+        _USERS.created_at,
+        _USERS.last_login_at,
+        _USERS.email_verified_at,
+    ).where(_USERS.id == bindparam("user_id"))
+)
 
 
 def profile(*, user_id: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from server.errors import (
     _flatten_validation_detail,
 )
 from server.extensions import db
+from server.hot_reads import HotQuery
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
@@ -189,23 +190,25 @@ def _owned_job(user: User, job_id: str) -> Job:
 # What `describe` reads of a job, and the owner: the status poll reads these columns only
 # (not the payload, which may be large). Built once (see `hot_reads.read_row`).
 _JOBS = Job.__table__.c
-_STATUS_QUERY = select(
-    _JOBS.id,
-    _JOBS.user_id,
-    _JOBS.job_type,
-    _JOBS.status,
-    _JOBS.priority,
-    _JOBS.progress_percent,
-    _JOBS.progress_message,
-    _JOBS.result,
-    _JOBS.error,
-    _JOBS.attempts,
-    _JOBS.cancel_requested,
-    _JOBS.created_at,
-    _JOBS.started_at,
-    _JOBS.finished_at,
-    _JOBS.run_after,
-).where(_JOBS.id == bindparam("job_id"))
+_STATUS_QUERY = HotQuery(
+    select(
+        _JOBS.id,
+        _JOBS.user_id,
+        _JOBS.job_type,
+        _JOBS.status,
+        _JOBS.priority,
+        _JOBS.progress_percent,
+        _JOBS.progress_message,
+        _JOBS.result,
+        _JOBS.error,
+        _JOBS.attempts,
+        _JOBS.cancel_requested,
+        _JOBS.created_at,
+        _JOBS.started_at,
+        _JOBS.finished_at,
+        _JOBS.run_after,
+    ).where(_JOBS.id == bindparam("job_id"))
+)
 
 
 def get_status(

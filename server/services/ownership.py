@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Row
-from sqlalchemy.sql import Select
-
 from server.errors import NotFound
 from server.extensions import db
-from server.hot_reads import read_row
+from server.hot_reads import HotQuery, read_row
 from server.security_manager.events import record_event
 
 T = TypeVar("T")
@@ -27,17 +24,17 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
 
 
 def read_owned(
-    statement: Select,
+    query: HotQuery,
     params: Mapping[str, Any],
     *,
     object_id: Any,
     user_id: int,
     object_type: str,
-) -> Row:
-    """`get_owned` for the hot path: the row `statement` selects with `params` (it must
-    include `user_id`), read in one statement without the ORM (`server.hot_reads`), with the
-    same owner check."""
-    row = read_row(statement, params)
+) -> Any:
+    """`get_owned` for the hot path: the row `query` selects with `params` (it must include
+    `user_id`), read in one statement without the ORM (`server.hot_reads`), with the same
+    owner check."""
+    row = read_row(query, params)
     _check_owner(row, object_id=object_id, user_id=user_id, object_type=object_type)
     return row  # type: ignore[return-value]
 

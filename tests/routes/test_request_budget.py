@@ -1,7 +1,7 @@
 """The hot path's budget: an authenticated read costs one Redis round trip and one query.
 
 Round trips are counted where redis-py sends them (one packed send per command or pipeline),
-queries where SQLAlchemy executes them, on any engine (the hot reads have a pool of their own).
+statements where the PostgreSQL driver sends them (the hot reads bypass SQLAlchemy's execution).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 from redis.connection import AbstractConnection
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
 from server import job_handlers
 from server.extensions import db
@@ -30,21 +30,24 @@ def counted(app, monkeypatch):
     """Count Redis round trips and SQL statements while the block runs."""
     cost = Cost()
     send = AbstractConnection.send_packed_command
+    execute = psycopg.Cursor.execute
 
     def counting_send(self, command, check_health=True):
         cost.redis_round_trips += 1
         return send(self, command, check_health)
 
-    def count_statement(*_args):
-        cost.sql_statements += 1
+    def counting_execute(self, query, *args, **kwargs):
+        if query != ";":  # the pool's liveness ping before a session's first query
+            cost.sql_statements += 1
+        return execute(self, query, *args, **kwargs)
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    event.listen(Engine, "before_cursor_execute", count_statement)
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting_execute)
     try:
         yield cost
     finally:
-        event.remove(Engine, "before_cursor_execute", count_statement)
         monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
 
 
 @pytest.fixture
