@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import uuid
 
@@ -106,6 +108,19 @@ class NoCookieSession(SecureCookieSessionInterface):
         return None
 
 
+_request_ids: tuple[int, str, itertools.count] | None = None
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique: a random prefix per process and a counter (no system call per
+    request, as `uuid4` makes)."""
+    global _request_ids
+    ids = _request_ids
+    if ids is None or ids[0] != os.getpid():  # a forked child draws its own prefix
+        ids = _request_ids = (os.getpid(), uuid.uuid4().hex[:16], itertools.count())
+    return f"{ids[1]}{next(ids[2]) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
 def client_subject() -> str:
     """This request's client as per-address limits and blocks count it (IPv6: its /64)."""
     address = request.remote_addr or "unknown"
@@ -178,13 +193,16 @@ def init_app(app: Flask) -> None:
         for key in PER_REQUEST_KEYS:
             g.pop(key, None)
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
 
     @app.after_request
     def _response_headers(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id") or new_request_id()
+        present = {name.lower() for name, _value in headers.items()}
         for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+            if name.lower() not in present:  # a view's own value stands
+                headers.add(name, value)
         if request.endpoint == "openapi.docs":
             response.headers["Content-Security-Policy"] = DOCS_CSP
         if g.get("user_id") is not None or request.headers.get("Authorization"):
