@@ -15,6 +15,7 @@ in PostgreSQL and are cached in Redis (`server.security_manager.token_revocation
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -37,6 +38,13 @@ from server.models import User
 from server.redis_client import get_redis
 from server.security_manager import token_revocations
 from server.security_manager.session_state import SessionState
+
+# Verified claims by (endpoint mode, Authorization header), per process, until the token's
+# `exp`: a client that polls presents the same token many times, and checking its signature,
+# type and freshness again gives the same answer. Revocation and the user's session state are
+# not cached here (the request gate asks Redis every time).
+_CLAIMS_CACHE = "verified_token_claims"
+CLAIMS_CACHE_SIZE = 4096
 
 PUBLIC_ENDPOINTS = frozenset(
     {"static", "openapi.spec", "openapi.docs", "openapi.swagger_ui_oauth_redirect"}
@@ -155,6 +163,7 @@ def init_app(app: Flask) -> None:
         JWT_ERROR_MESSAGE_KEY="message",
     )
     jwt.init_app(app)
+    app.extensions[_CLAIMS_CACHE] = {}
 
     @jwt.user_identity_loader
     def _identity(user: User) -> str:
@@ -183,6 +192,24 @@ def decode_request_token(app: Flask, mode: str) -> dict[str, Any]:
     if scoped is not None and "token" in request.args:
         return _decode_scoped_token(*scoped)
     _accept_any_case_of_bearer()
+    header = request.environ.get("HTTP_AUTHORIZATION")
+    cache = app.extensions[_CLAIMS_CACHE]
+    cached = cache.get((mode, header)) if header else None
+    if cached is not None:
+        claims, expires = cached
+        if time.time() < expires:  # PyJWT: expired when exp <= now (no leeway)
+            return dict(claims)
+        cache.pop((mode, header), None)
+    payload = _verify_request_token(mode)
+    exp = payload.get("exp")
+    if header and isinstance(exp, int | float):
+        if len(cache) >= CLAIMS_CACHE_SIZE:
+            cache.clear()  # tokens live minutes: refilling costs one verification each
+        cache[(mode, header)] = (dict(payload), exp)
+    return payload
+
+
+def _verify_request_token(mode: str) -> dict[str, Any]:
     try:
         verify_jwt_in_request(refresh=(mode == "refresh"), fresh=(mode == "fresh"))
     except (NoAuthorizationError, InvalidHeaderError):

@@ -875,6 +875,11 @@ def withdraw_cancelled(*, job_ids: Sequence[str]) -> None:
 # --- reads ----------------------------------------------------------------------------------
 
 
+def queue_key() -> str:
+    """The sorted set of waiting jobs, in the order they run (see `queue_position`)."""
+    return _key("queue")
+
+
 def queue_position(*, job_id: str) -> int | None:
     """1 for the next job to run, 2 behind it, ...; None when not waiting in line, or when
     Redis cannot be reached (the rest of a job's status comes from PostgreSQL)."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 
+import orjson
 from flask import Flask, g, request
 
 from server.config import Settings
@@ -18,6 +20,8 @@ from server.config import Settings
 ACCESS_LOGGER = "server.access"
 SECURITY_LOGGER = "security"
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Values json.dumps(default=str) would write as str(value), as orjson then does too.
+_AS_JSON_DUMPS_WOULD = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 # The job a worker thread is running: stamped on every log line written while it runs.
 current_job_id: ContextVar[str | None] = ContextVar("current_job_id", default=None)
@@ -36,10 +40,15 @@ class JobIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields passed with `extra=` become keys.
 
-    json.dumps escapes CR and LF inside strings, so user data cannot forge a log line.
+    orjson (json.dumps where orjson cannot: an integer wider than 64 bits) escapes CR and LF
+    inside strings, so user data cannot forge a log line. A record's line is made once and
+    kept on the record, for every handler that writes it.
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        line = record.__dict__.get("_json_line")
+        if line is not None:
+            return line
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -51,7 +60,12 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            line = orjson.dumps(entry, default=str, option=_AS_JSON_DUMPS_WOULD).decode()
+        except (orjson.JSONEncodeError, TypeError):
+            line = json.dumps(entry, default=str, ensure_ascii=False)
+        record._json_line = line
+        return line
 
 
 # Logs name users, addresses and request paths: the owner writes, the group (log shippers)
@@ -61,7 +75,13 @@ LOG_DIR_MODE = 0o750
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
-    """A rotating log file created 0640 (and narrowed to it when an older file is looser)."""
+    """A rotating log file created 0640 (and narrowed to it when an older file is looser).
+
+    Whether the file is a regular one (only those roll over) is noted when it is opened, not
+    asked of the file system for every record as the standard library does.
+    """
+
+    _regular_file = True
 
     def _open(self):
         stream = open(  # noqa: SIM115 - the handler owns and closes the stream
@@ -71,8 +91,18 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
             errors=self.errors,
             opener=lambda path, flags: os.open(path, flags, LOG_FILE_MODE),
         )
-        os.fchmod(stream.fileno(), os.fstat(stream.fileno()).st_mode & LOG_FILE_MODE)
+        status = os.fstat(stream.fileno())
+        os.fchmod(stream.fileno(), status.st_mode & LOG_FILE_MODE)
+        self._regular_file = stat.S_ISREG(status.st_mode)
         return stream
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - stdlib name
+        if self.stream is None:
+            self.stream = self._open()
+        if self.maxBytes <= 0 or not self._regular_file:
+            return False
+        self.stream.seek(0, 2)  # the end, where other processes may have written too
+        return self.stream.tell() + len(self.format(record)) + 1 >= self.maxBytes
 
 
 def _make_log_dir(path) -> None:
@@ -131,10 +161,20 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _log_request(response):
+        if not access.isEnabledFor(logging.INFO):
+            return response
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        access.info(
+        # Built and handed over directly: `Logger.info` would also walk the stack to find
+        # the caller's file and line, which the access log does not write.
+        record = access.makeRecord(
+            ACCESS_LOGGER,
+            logging.INFO,
+            __file__,
+            0,
             "request",
+            (),
+            None,
             extra={
                 "method": request.method,
                 "path": request.path,
@@ -145,4 +185,5 @@ def init_app(app: Flask) -> None:
                 "request_id": g.get("request_id"),
             },
         )
+        access.handle(record)
         return response

@@ -20,6 +20,7 @@ and limits fall back to per-process windows.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -44,28 +45,38 @@ from server.security_manager import ip_blocking, session_state, token_revocation
 from server.security_manager.session_state import SessionState
 
 # KEYS: 1 block key, 2 token key, 3 family key, 4 revocation cache marker, 5 session state,
-# 6.. the n window keys, then the error counters deferred from earlier responses.
+# 6.. the n window keys, then the error counters deferred from earlier responses, then (with
+# check q) the sorted set of the view's prefetched rank.
 # ARGV: 1 checks (b: block, t: token, d: drop the marker first, u: user, a: admin role needed,
-# r: already refused), 2 the token's session generation, 3 how many window keys count a
-# refused request, 4 n, 5.. the hit script's arguments (member, limit and window of each
-# window key), then each error counter's window (seconds).
-# Returns the error counters' new counts (comma-separated, '-' for none), then: "B ttl"
-# (blocked), "U why" (undecided, nothing spent), "R reason <hit reply>" (refused, counted
-# against the address) or "A role <hit reply>" (authorized).
+# r: already refused, q: read a rank for the view), 2 the token's session generation, 3 how
+# many window keys count a refused request, 4 n, 5.. the hit script's arguments (member,
+# limit and window of each window key), then each error counter's window (seconds), then
+# (with q) the member to rank.
+# Returns the error counters' new counts (comma-separated, '-' for none; with q followed by
+# '|' and the rank, '-' for none), then: "B ttl" (blocked), "U why" (undecided, nothing
+# spent), "R reason <hit reply>" (refused, counted against the address) or "A role <hit
+# reply>" (authorized).
 GATE_SCRIPT = (
     HIT_FUNCTION
     + """
 local n = tonumber(ARGV[4])
+local checks = ARGV[1]
+local function wants(c) return string.find(checks, c, 1, true) ~= nil end
+local ranked, rank = 0, ''
+if wants('q') then
+  ranked = 1
+  rank = redis.call('ZRANK', KEYS[#KEYS], ARGV[#ARGV])
+  if rank then rank = '|' .. rank else rank = '|-' end
+end
 local counts = {}
-for j = 1, #KEYS - 5 - n do
+for j = 1, #KEYS - 5 - n - ranked do
   local key = KEYS[5 + n + j]
   counts[j] = redis.call('INCR', key)
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[5 + 2 * n + j]) end
 end
 local head = '-'
 if #counts > 0 then head = table.concat(counts, ',') end
-local checks = ARGV[1]
-local function wants(c) return string.find(checks, c, 1, true) ~= nil end
+head = head .. rank
 if wants('b') then
   local ttl = redis.call('TTL', KEYS[1])
   if ttl > 0 then return head .. ' B ' .. ttl end
@@ -192,6 +203,10 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
         behind = token_revocations.cache_behind()
         checks += "tu" + ("d" if behind else "") + ("a" if mode == "admin" else "")
         sgen = str(payload.get("sgen", 0))
+    ranked = _rank_to_prefetch() if payload is not None and early is None else None
+    if ranked is not None:
+        checks += "q"
+    ranked = ranked or ()
     token_keys = token_revocations.cache_keys(payload) if payload is not None else None
     user_key = session_state.key_for(int(payload["sub"])) if payload is not None else None
     script_keys = [
@@ -207,7 +222,7 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
     signals = _take_error_signals()
     reply = limiter.run_script(
         GATE_SCRIPT,
-        [*script_keys, *(signal.key for signal in signals)],
+        [*script_keys, *(signal.key for signal in signals), *ranked[:1]],
         (
             checks,
             sgen,
@@ -216,14 +231,45 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
             limiter.new_member(),
             *plan.args,
             *(signal.window_seconds for signal in signals),
+            *ranked[1:],
         ),
     ).split(" ")
     if "t" in checks:
         token_revocations.cache_reached(dropped_marker="d" in checks)
-    counts, reply = reply[0], reply[1:]
+    counts, _, rank = reply[0].partition("|")
+    reply = reply[1:]
+    if rank:
+        g.prefetched_rank = None if rank == "-" else int(rank)
     if signals:
         _block_bursts(signals, [int(count) for count in counts.split(",")], subject)
     return reply
+
+
+def prefetch_rank(locate: Callable[[dict[str, Any]], tuple[str, str]]) -> Callable:
+    """Mark a view whose answer needs one member's rank in a sorted set (a job's place in
+    line): `locate(view_args)` names the set's key and the member, and the gate reads the
+    rank in its own round trip (authenticated requests only). The view takes it with
+    `prefetched_rank()`, which says when the gate could not."""
+
+    def mark(view: Callable) -> Callable:
+        view._prefetch_rank = locate  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def prefetched_rank() -> tuple[int | None] | None:
+    """The rank the gate read for this request's view: `(rank,)` (0 = first; `(None,)` when
+    the member is not in the set), or None when it read none (Redis down, an undecided
+    gate): then the view asks Redis itself."""
+    if "prefetched_rank" not in g:
+        return None
+    return (g.prefetched_rank,)
+
+
+def _rank_to_prefetch() -> tuple[str, str] | None:
+    locate = getattr(current_app.view_functions.get(request.endpoint), "_prefetch_rank", None)
+    return None if locate is None else locate(request.view_args or {})
 
 
 def defer_error_signal(app: Flask, signal: ip_blocking.ErrorSignal) -> None:

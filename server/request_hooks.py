@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import uuid
 
 import redis
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -31,6 +34,7 @@ PER_REQUEST_KEYS = (
     "user_id",
     "jwt",
     "session_state",
+    "prefetched_rank",
 )
 
 SECURITY_HEADERS = {
@@ -91,6 +95,32 @@ def _canonical_or_same(address: str) -> str:
         return address
 
 
+class NoCookieSession(SecureCookieSessionInterface):
+    """No cookie session: the API authenticates with bearer tokens and keeps nothing in
+    Flask's `session`. Flask's own interface would build a signing serializer for every
+    request to look for a cookie that is never set; this one hands out the null session
+    (which refuses writes) and sets no cookie."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+_request_ids: tuple[int, str, itertools.count] | None = None
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique: a random prefix per process and a counter (no system call per
+    request, as `uuid4` makes)."""
+    global _request_ids
+    ids = _request_ids
+    if ids is None or ids[0] != os.getpid():  # a forked child draws its own prefix
+        ids = _request_ids = (os.getpid(), uuid.uuid4().hex[:16], itertools.count())
+    return f"{ids[1]}{next(ids[2]) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
 def client_subject() -> str:
     """This request's client as per-address limits and blocks count it (IPv6: its /64)."""
     address = request.remote_addr or "unknown"
@@ -112,11 +142,15 @@ def init_app(app: Flask) -> None:
         # Outermost, so the address it takes from X-Forwarded-For is canonicalised too.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    app.session_interface = NoCookieSession()
+
     @app.teardown_request
     def _discard_uncommitted(_exc) -> None:
         # Services commit what they mean to keep; whatever a request left pending is dropped,
         # even when the app context (and so the session) outlives the request. The response
         # may already be on its way: raising here would turn it into the WSGI server's 500.
+        if not db.session.registry.has():
+            return  # the request never opened a session (the hot reads do not)
         try:
             db.session.rollback()
         except Exception as exc:  # noqa: BLE001 - logged; a teardown must never raise
@@ -159,13 +193,16 @@ def init_app(app: Flask) -> None:
         for key in PER_REQUEST_KEYS:
             g.pop(key, None)
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
 
     @app.after_request
     def _response_headers(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id") or new_request_id()
+        present = {name.lower() for name, _value in headers.items()}
         for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+            if name.lower() not in present:  # a view's own value stands
+                headers.add(name, value)
         if request.endpoint == "openapi.docs":
             response.headers["Content-Security-Policy"] = DOCS_CSP
         if g.get("user_id") is not None or request.headers.get("Authorization"):

@@ -166,6 +166,23 @@ def test_idle_connections_killed_between_requests_are_replaced_not_answered_500(
     assert submit(client, admin).status_code == 202
 
 
+def test_hot_reads_whose_pooled_connections_were_killed_are_answered_not_503(
+    client, admin, app, pg_admin
+):
+    job_id = submit(client, admin).get_json()["job_id"]
+    status = f"/api/jobs/{job_id}/status"
+    assert client.get(status, headers=admin.headers).status_code == 200
+    assert client.get("/api/user/profile", headers=admin.headers).status_code == 200
+    db.session.rollback()
+    assert terminate(pg_admin) >= 1  # the status and profile reads' pool included
+
+    answered = client.get(status, headers=admin.headers)
+    assert answered.status_code == 200 and answered.get_json()["job_id"] == job_id
+    assert terminate(pg_admin) >= 1
+    profile = client.get("/api/user/profile", headers=admin.headers)
+    assert profile.status_code == 200 and profile.get_json()["email"] == admin.email
+
+
 def test_a_request_whose_connection_died_is_torn_down_without_raising(app, pg_admin, server_log):
     with app.test_request_context("/api/jobs"):
         pid = backend_pid(db.session.connection())

@@ -39,6 +39,7 @@ IPV6_SUBJECT_PREFIX = 64
 ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 413, 415})
 
 
+@functools.lru_cache(maxsize=4096)  # every request asks, for the few addresses of its clients
 def canonical_ip(value: str) -> str:
     """One spelling per address: compressed lower-case IPv6, IPv4-mapped IPv6 as IPv4.
 
@@ -60,6 +61,7 @@ def normalise_ip(value: str) -> str:
         ) from None
 
 
+@functools.lru_cache(maxsize=4096)
 def address_subject(value: str) -> str:
     """What per-address limits and blocks count: an IPv4 address, or an IPv6 address's /64.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from server import job_handlers, job_queue
 from server.config import get_settings
@@ -24,13 +24,14 @@ from server.errors import (
     _flatten_validation_detail,
 )
 from server.extensions import db
+from server.hot_reads import HotQuery
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES
 from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
 from server.security_manager import scoped_tokens
-from server.services.ownership import get_owned
+from server.services.ownership import get_owned, read_owned
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
 EVENTS_POLL_SECONDS = 0.5
@@ -152,11 +153,17 @@ def submit(
     }
 
 
-def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
-    """The client view of a job."""
+def describe(
+    job: Job, *, with_position: bool = False, known_rank: tuple[int | None] | None = None
+) -> dict[str, Any]:
+    """The client view of a job. `known_rank`: its rank in the queue read already, as
+    `(rank,)` (`(None,)`: not in it), for a place in line without a round trip of its own."""
     position = None
     if with_position and job.status == JobStatus.QUEUED.value:
-        position = job_queue.queue_position(job_id=job.id)
+        if known_rank is None:
+            position = job_queue.queue_position(job_id=job.id)
+        elif known_rank[0] is not None:
+            position = known_rank[0] + 1
     return {
         "job_id": job.id,
         "type": job.job_type,
@@ -180,10 +187,45 @@ def _owned_job(user: User, job_id: str) -> Job:
     return get_owned(Job, object_id=job_id, user_id=user.id, object_type="job")
 
 
-def get_status(*, user_id: int, job_id: str) -> dict[str, Any]:
-    """A job of this user with its place in line; 404 for anyone else's."""
-    job = get_owned(Job, object_id=job_id, user_id=user_id, object_type="job")
-    return describe(job, with_position=True)
+# What `describe` reads of a job, and the owner: the status poll reads these columns only
+# (not the payload, which may be large). Built once (see `hot_reads.read_row`).
+_JOBS = Job.__table__.c
+_STATUS_QUERY = HotQuery(
+    select(
+        _JOBS.id,
+        _JOBS.user_id,
+        _JOBS.job_type,
+        _JOBS.status,
+        _JOBS.priority,
+        _JOBS.progress_percent,
+        _JOBS.progress_message,
+        _JOBS.result,
+        _JOBS.error,
+        _JOBS.attempts,
+        _JOBS.cancel_requested,
+        _JOBS.created_at,
+        _JOBS.started_at,
+        _JOBS.finished_at,
+        _JOBS.run_after,
+    ).where(_JOBS.id == bindparam("job_id"))
+)
+
+
+def get_status(
+    *, user_id: int, job_id: str, known_rank: tuple[int | None] | None = None
+) -> dict[str, Any]:
+    """A job of this user with its place in line; 404 for anyone else's.
+
+    Clients poll this: one SELECT outside any transaction (`server.hot_reads`); the place in
+    line comes from `known_rank` when the request gate read it (see `describe`)."""
+    job = read_owned(
+        _STATUS_QUERY,
+        {"job_id": job_id},
+        object_id=job_id,
+        user_id=user_id,
+        object_type="job",
+    )
+    return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
 
 
 def get_all(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from server.errors import NotFound
 from server.extensions import db
+from server.hot_reads import HotQuery, read_row
 from server.security_manager.events import record_event
 
 T = TypeVar("T")
@@ -17,9 +19,30 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
     Someone else's object is logged as an authorization failure (it may be an IDOR probe).
     """
     obj = db.session.get(model, object_id)
+    _check_owner(obj, object_id=object_id, user_id=user_id, object_type=object_type)
+    return obj
+
+
+def read_owned(
+    query: HotQuery,
+    params: Mapping[str, Any],
+    *,
+    object_id: Any,
+    user_id: int,
+    object_type: str,
+) -> Any:
+    """`get_owned` for the hot path: the row `query` selects with `params` (it must include
+    `user_id`), read in one statement without the ORM (`server.hot_reads`), with the same
+    owner check."""
+    row = read_row(query, params)
+    _check_owner(row, object_id=object_id, user_id=user_id, object_type=object_type)
+    return row  # type: ignore[return-value]
+
+
+def _check_owner(obj: Any, *, object_id: Any, user_id: int, object_type: str) -> None:
     if obj is None:
         raise NotFound(resource=object_type)
-    if obj.user_id != user_id:  # type: ignore[attr-defined]
+    if obj.user_id != user_id:
         record_event(
             action="authorization_failure",
             outcome="denied",
@@ -28,4 +51,3 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
             details={"reason": "object belongs to another user"},
         )
         raise NotFound(resource=object_type)
-    return obj

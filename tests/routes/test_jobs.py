@@ -7,7 +7,13 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import text
 
+from server.extensions import db
+from server.models import Job, User
+from server.schemas.auth import UserOut
+from server.schemas.jobs import JobStatusOut
+from server.services import jobs
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
 
@@ -38,6 +44,32 @@ def test_an_admin_submits_a_diagnostic_job_and_reads_its_status(client, admin):
     assert status["queue_position"] == 1 and status["attempts"] == 0
     assert status["progress"] == {"percent": 0, "message": None}
     assert ISO_UTC.match(status["created_at"]) and status["started_at"] is None
+
+
+def test_status_and_profile_answer_exactly_what_their_documented_schemas_give(client, admin, app):
+    job_id = submit(client, admin, {"type": "diagnostic", "payload": {}}).get_json()["job_id"]
+    with app.app_context():
+        db.session.execute(
+            text(
+                "UPDATE jobs SET status = 'failed', result = CAST(:result AS jsonb),"
+                " error = 'boom', attempts = 2, progress_percent = 40,"
+                " progress_message = 'half way, caf\u00e9', started_at = now(),"
+                " finished_at = now() WHERE id = :id"
+            ),
+            {"result": json.dumps({"b": [1, 2.5, None], "a": {"z": "\u00e9"}}), "id": job_id},
+        )
+        db.session.commit()
+        job = db.session.get(Job, job_id)
+        expected_status = JobStatusOut().dump(jobs.describe(job, with_position=True))
+        expected_profile = UserOut().dump(db.session.get(User, admin.id))
+
+    status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers)
+    profile = client.get("/api/user/profile", headers=admin.headers)
+
+    assert status.status_code == 200 and status.mimetype == "application/json"
+    assert status.get_json() == expected_status
+    assert profile.status_code == 200 and profile.get_json() == expected_profile
+    assert ISO_UTC.match(status.get_json()["finished_at"])
 
 
 def test_status_shows_the_result_as_json_and_times_in_utc(client, admin, app, run_pool):

@@ -1,7 +1,7 @@
 """The hot path's budget: an authenticated read costs one Redis round trip and one query.
 
 Round trips are counted where redis-py sends them (one packed send per command or pipeline),
-queries where SQLAlchemy executes them.
+statements where the PostgreSQL driver sends them (the hot reads bypass SQLAlchemy's execution).
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 from redis.connection import AbstractConnection
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from server import job_handlers
 from server.extensions import db
@@ -29,23 +30,24 @@ def counted(app, monkeypatch):
     """Count Redis round trips and SQL statements while the block runs."""
     cost = Cost()
     send = AbstractConnection.send_packed_command
+    execute = psycopg.Cursor.execute
 
     def counting_send(self, command, check_health=True):
         cost.redis_round_trips += 1
         return send(self, command, check_health)
 
-    def count_statement(*_args):
-        cost.sql_statements += 1
+    def counting_execute(self, query, *args, **kwargs):
+        if query != ";":  # the pool's liveness ping before a session's first query
+            cost.sql_statements += 1
+        return execute(self, query, *args, **kwargs)
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count_statement)
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting_execute)
     try:
         yield cost
     finally:
-        event.remove(engine, "before_cursor_execute", count_statement)
         monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
 
 
 @pytest.fixture
@@ -84,6 +86,27 @@ def test_a_job_status_costs_one_redis_round_trip_and_one_query(
     account, job_id = finished_job
     cost = _cost_of(client, app, monkeypatch, f"/api/jobs/{job_id}/status", account)
     assert cost == Cost(redis_round_trips=1, sql_statements=1)
+
+
+def test_a_waiting_job_status_reads_its_place_in_line_in_the_same_round_trip(
+    client, app, monkeypatch
+):
+    admin = client.create_admin(app)
+    job_ids = [
+        client.post(
+            "/api/jobs", json={"type": "diagnostic", "payload": {}}, headers=admin.headers
+        ).get_json()["job_id"]
+        for _ in range(2)
+    ]
+
+    cost = _cost_of(client, app, monkeypatch, f"/api/jobs/{job_ids[1]}/status", admin)
+
+    assert cost == Cost(redis_round_trips=1, sql_statements=1)
+    places = [
+        client.get(f"/api/jobs/{job_id}/status", headers=admin.headers).get_json()
+        for job_id in job_ids
+    ]
+    assert [(p["status"], p["queue_position"]) for p in places] == [("queued", 1), ("queued", 2)]
 
 
 def test_the_profile_costs_one_redis_round_trip_and_one_query(client, app, monkeypatch):

@@ -8,8 +8,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 
 from server.extensions import db
 from server.models import TokenRevocation
@@ -41,16 +42,17 @@ def logout(client, account):
 
 @pytest.fixture
 def sql_log(app):
-    """The SQL statements the app sends while the test runs."""
+    """The SQL statements the app sends while the test runs (as the driver sends them)."""
     statements: list[str] = []
+    execute = psycopg.Cursor.execute
 
-    def note(_conn, _cursor, statement, *_args):
-        statements.append(statement)
+    def note(self, query, *args, **kwargs):
+        statements.append(str(query))
+        return execute(self, query, *args, **kwargs)
 
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
+    psycopg.Cursor.execute = note
     yield statements
-    event.remove(engine, "before_cursor_execute", note)
+    psycopg.Cursor.execute = execute
 
 
 @pytest.fixture

@@ -1,0 +1,152 @@
+"""Reads on the hot path (job status, profile): one statement, no transaction, no ORM.
+
+A polling client reads the same small row many times a second. Through the request's ORM
+session that read costs four PostgreSQL round trips (the pool's liveness ping, BEGIN, the
+SELECT, the ROLLBACK at teardown) and the ORM's and SQLAlchemy's execution bookkeeping, which
+cost more Python than the round trip. Here a `HotQuery` (a SELECT compiled once) goes
+straight to the driver on an autocommit connection of a pool of its own, which skips the
+ping: a connection found dead (PostgreSQL restarted, `pg_terminate_backend`) is discarded
+with the rest of the pool and the read runs once more on a fresh one, which a SELECT can
+safely do. The answer is rendered by orjson straight to a response, with the keys and formats
+of the route's output schema (the route keeps `@bp.output` for its documentation)."""
+
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from flask import Flask, Response, current_app
+from sqlalchemy import create_engine, event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
+
+from server.extensions import db
+from server.models.base import isoformat
+
+_ENGINE_KEY = "hot_reads_engine"
+_lock = threading.Lock()
+# Connections of the read pool per process: one per request thread is plenty (a read holds
+# its connection for one statement).
+POOL_SIZE = 5
+MAX_OVERFLOW = 10
+
+
+class HotQuery:
+    """A SELECT prepared once for `read_row`: its SQL for PostgreSQL's driver and a row type
+    whose fields are the selected columns' names."""
+
+    def __init__(self, statement: Select):
+        self.statement = statement
+        self.row_type = namedtuple("HotRow", statement.selected_columns.keys())  # noqa: PYI024
+        self.sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
+
+
+def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
+    """The first row of `query` with `params` (None when there is none), read on the
+    hot-read pool: the statement goes to the driver as is, its row comes back as a tuple,
+    without SQLAlchemy's execution and result machinery (whose Python costs more than the
+    round trip). Types come back as SQLAlchemy would give them on PostgreSQL, where it
+    converts none of these columns."""
+    engine = _engine(current_app)
+    if engine.url.get_backend_name() != "postgresql":
+        with engine.connect() as conn:
+            row = conn.execute(query.statement, params).first()
+        return None if row is None else query.row_type._make(row)
+    for attempt in (1, 2):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()
+            try:
+                cursor.execute(query.sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            lost = engine.dialect.is_disconnect(exc, raw.driver_connection, None)
+            if lost:
+                # PostgreSQL restarted, or the connection was terminated: the others in the
+                # pool are likely gone too. A SELECT can run again, once, on a fresh one.
+                raw.invalidate(exc)
+                engine.dispose()
+            else:
+                raw.close()
+            if lost and attempt == 1:
+                continue
+            raise DBAPIError.instance(
+                query.sql,
+                params,
+                exc,
+                engine.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=engine.dialect,
+            ) from exc
+        raw.close()
+        return None if row is None else query.row_type._make(row)
+    raise AssertionError("unreachable")
+
+
+def _engine(app: Flask) -> Engine:
+    engine = app.extensions.get(_ENGINE_KEY)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = app.extensions.get(_ENGINE_KEY)
+        if engine is None:
+            engine = _build_engine(db.engine)
+            app.extensions[_ENGINE_KEY] = engine
+    return engine
+
+
+def _build_engine(main: Engine) -> Engine:
+    if main.url.get_backend_name() == "sqlite":
+        return main  # one file, no server round trips to save
+    engine = create_engine(
+        main.url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=1800,
+        pool_pre_ping=False,
+    )
+
+    # Whoever disposes of the app's engine (after a fork, at the end of a test) means this
+    # pool too.
+    @event.listens_for(main, "engine_disposed")
+    def _dispose_with_main(_main) -> None:
+        engine.dispose()
+
+    return engine
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_response(data: Mapping[str, Any], status: int = 200) -> Response:
+    """`data` as the JSON answer Flask would give (sorted keys, trailing newline); datetimes
+    as ISO 8601 in UTC with a Z suffix, as the schemas' `UtcDateTime` renders them."""
+    try:
+        body = orjson.dumps(
+            data,
+            default=_default,
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
+        )
+    except orjson.JSONEncodeError:  # an integer wider than 64 bits in a stored result
+        return current_app.json.response(_plain(data), status=status)
+    return Response(body + b"\n", status=status, mimetype="application/json")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
