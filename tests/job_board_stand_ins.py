@@ -26,6 +26,7 @@ import json
 import random
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +77,7 @@ class StandIn:
     def __init__(self) -> None:
         self.listings: list[Listing] = []
         self.mode = "ok"
+        self.latency_seconds = 0.0  # added before each answer, as a network round trip would
         self.requests: list[tuple[str, dict[str, str], str]] = []  # path, query, User-Agent
         self._lock = threading.Lock()
         stand_in = self
@@ -119,6 +121,8 @@ class StandIn:
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         with self._lock:
             self.requests.append((parts.path, query, handler.headers.get("User-Agent", "")))
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         if self.mode == "garbage":
             status, headers, body = 200, {}, "<html><body>Service temporarily busy</body></html>"
             headers["Content-Type"] = "text/html"
