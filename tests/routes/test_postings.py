@@ -343,3 +343,25 @@ def test_a_posting_is_shown_to_its_owner_only(client, three_postings):
         response = client.get(f"/api/postings/{missing}", token=owner.access_token)
         assert response.status_code == 404
     assert client.get("/api/postings").status_code == 401
+
+
+def test_a_search_whose_every_board_fails_is_retried_then_fails_naming_them(
+    search_app, run_pool, boards
+):
+    app, client = search_app(job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0)
+    for name in ("greenhouse", "remoteok"):
+        boards[name].mode = "error"
+    user = client.create_account()
+    body = {"keywords": "python", "sources": ["greenhouse", "remoteok"]}
+    submitted = client.post("/api/postings/search", token=user.access_token, json=body)
+    job_id = submitted.get_json()["job_id"]
+    run_pool(app, threads=1)
+    with app.app_context():
+        job = wait_for(
+            lambda: (row := fetch_job(job_id)).status in TERMINAL_STATUSES and row, timeout=30
+        )
+    assert job.status == "failed" and job.attempts == 3
+    assert job.error == (
+        "RetryableJobError: every job board failed: greenhouse, remoteok (after 3 attempts)"
+    )
+    assert postings_of(client, user)["items"] == []
