@@ -137,7 +137,7 @@ def submit(
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
-    if spec.submit_limit:
+    if spec.submit_limit and not _is_replay(user, idempotency_key):
         _spend_submit_limit(spec.submit_limit, user)
     submitted = job_queue.submit(
         user_id=user.id,
@@ -152,6 +152,17 @@ def submit(
         "status": submitted.status,
         "status_url": f"/api/jobs/{job_id}/status",
     }
+
+
+def _is_replay(user: User, idempotency_key: str | None) -> bool:
+    """Whether this submission repeats one already made with the same Idempotency-Key (it
+    returns the first job, so it spends no limit again)."""
+    if idempotency_key is None:
+        return False
+    found = db.session.scalar(
+        select(Job.id).where(Job.user_id == user.id, Job.idempotency_key == idempotency_key)
+    )
+    return found is not None
 
 
 def _spend_submit_limit(limit: str, user: User) -> None:

@@ -234,6 +234,27 @@ def test_searches_are_limited_per_user_per_day(search_app):
     assert jobs["meta"]["total"] == 2
 
 
+def test_a_retried_search_with_the_same_idempotency_key_spends_the_limit_once(search_app):
+    app, client = search_app(
+        rate_limit_overrides={"RATE_LIMIT_JOB_SEARCH_PER_USER_PER_DAY": "1/86400"}
+    )
+    user = client.create_account()
+    body = {"keywords": "python"}
+
+    def search(key):
+        return client.post(
+            "/api/postings/search",
+            token=user.access_token,
+            json=body,
+            headers={"Idempotency-Key": key},
+        )
+
+    first, again = search("search-1"), search("search-1")
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["job_id"] == again.get_json()["job_id"]
+    assert search("search-2").status_code == 429
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
