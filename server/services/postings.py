@@ -17,6 +17,7 @@ from server.config import get_settings
 from server.errors import NotFound
 from server.extensions import db
 from server.models import Posting, Resume, utcnow
+from server.pagination import paginate
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.postings")
@@ -276,8 +277,6 @@ def get_all(
     q: str | None = None,
 ) -> dict[str, Any]:
     """One page of the user's postings, best score first."""
-    from server.pagination import paginate
-
     query = _filtered(user_id, source=source, remote=remote, min_score=min_score, q=q)
     page_of = paginate(query, page=page, per_page=per_page)
     return {"items": [describe(p) for p in page_of["items"]], "meta": page_of["meta"]}
