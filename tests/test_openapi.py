@@ -50,6 +50,9 @@ OPERATION_IDS = {
     ("DELETE", "/api/user/resumes/{resume_id}"): "deleteResume",
     ("GET", "/api/user/resumes/{resume_id}"): "getResume",
     ("GET", "/api/user/resumes/{resume_id}/download"): "downloadResume",
+    ("GET", "/api/postings"): "listPostings",
+    ("GET", "/api/postings/{posting_id}"): "getPosting",
+    ("POST", "/api/postings/search"): "searchPostings",
     ("GET", "/healthz"): "getLiveness",
     ("GET", "/readyz"): "getReadiness",
 }

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, select
 
-from server import job_handlers, job_queue
+from server import job_handlers, job_queue, rate_limiter
 from server.config import get_settings
 from server.errors import (
     BadRequest,
@@ -138,6 +138,8 @@ def submit(
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    if spec.submit_limit and not _is_replay(user, idempotency_key):
+        _spend_submit_limit(spec.submit_limit, user)
     submitted = job_queue.submit(
         user_id=user.id,
         job_type=job_type,
@@ -151,6 +153,27 @@ def submit(
         "status": submitted.status,
         "status_url": f"/api/jobs/{job_id}/status",
     }
+
+
+def _is_replay(user: User, idempotency_key: str | None) -> bool:
+    """Whether this submission repeats one already made with the same Idempotency-Key (it
+    returns the first job, so it spends no limit again)."""
+    if idempotency_key is None:
+        return False
+    found = db.session.scalar(
+        select(Job.id).where(Job.user_id == user.id, Job.idempotency_key == idempotency_key)
+    )
+    return found is not None
+
+
+def _spend_submit_limit(limit: str, user: User) -> None:
+    """Count one submission against the type's per-user limit, or refuse it with 429."""
+    limiter = rate_limiter.get_rate_limiter()
+    if not limiter.enabled:
+        return
+    decision = limiter.hit((limit,), str(user.id))
+    if not decision.allowed:
+        raise rate_limiter.refusal(decision, anonymous=False)
 
 
 def describe(

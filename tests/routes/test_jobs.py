@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
+from server import job_handlers
 from server.extensions import db
 from server.models import Job, User
 from server.schemas.auth import UserOut
@@ -142,7 +143,9 @@ VALID_PAYLOADS = {
 }
 
 
-@pytest.mark.parametrize("job_type", sorted(VALID_PAYLOADS))
+@pytest.mark.parametrize(
+    "job_type", sorted(t for t in VALID_PAYLOADS if job_handlers.get_handler(t) is None)
+)
 def test_types_without_a_handler_yet_are_refused_clearly(client, job_type):
     user = client.create_account()
     response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
