@@ -11,6 +11,7 @@ from server.models.security import (
     TokenRevocation,
     UserCredential,
 )
+from server.models.tailored_resume import TailoredResume
 from server.models.user import Role, User
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "SecurityEvent",
     "SideEffect",
     "SideEffectState",
+    "TailoredResume",
     "TokenRevocation",
     "User",
     "UserCredential",

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from server import job_handlers, job_queue
+from server import job_handlers, job_queue, rate_limiter
 from server.config import get_settings
 from server.errors import (
     BadRequest,
@@ -137,6 +137,7 @@ def submit(
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    _charge_daily_limit(user, job_type, idempotency_key)
     submitted = job_queue.submit(
         user_id=user.id,
         job_type=job_type,
@@ -150,6 +151,31 @@ def submit(
         "status": submitted.status,
         "status_url": f"/api/jobs/{job_id}/status",
     }
+
+
+# Job types whose submissions count against a per-user daily limit.
+DAILY_LIMIT_OF_TYPE = {"resume_tailoring": "resume_tailoring_per_user_per_day"}
+
+
+def _charge_daily_limit(user: User, job_type: str, idempotency_key: str | None) -> None:
+    """Count a submission against its type's daily limit, or refuse it with 429.
+
+    Charged when the job is accepted, so the user hears at once (not from a failed job); a
+    retried submit with a known `Idempotency-Key` returns the first job and is not charged.
+    """
+    limit = DAILY_LIMIT_OF_TYPE.get(job_type)
+    limiter = rate_limiter.get_rate_limiter()
+    if limit is None or not limiter.enabled:
+        return
+    if idempotency_key is not None:
+        known = db.session.scalar(
+            select(Job.id).where(Job.user_id == user.id, Job.idempotency_key == idempotency_key)
+        )
+        if known is not None:
+            return
+    decision = limiter.hit([limit], str(user.id))
+    if not decision.allowed:
+        raise rate_limiter.refusal(decision, anonymous=False)
 
 
 def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:
