@@ -3,6 +3,7 @@
 from apiflask import APIBlueprint
 from flask import Response
 
+from server.agent import rendering
 from server.auth import current_identity
 from server.rate_limiter import cheap_read
 from server.schemas.tailored_resumes import (
@@ -54,9 +55,7 @@ def list_tailored_resumes(query):
                     }
                 },
                 "text/markdown": {"schema": {"type": "string"}},
-                tailored_resumes.MEDIA_TYPES["docx"]: {
-                    "schema": {"type": "string", "format": "binary"}
-                },
+                rendering.MEDIA_TYPES["docx"]: {"schema": {"type": "string", "format": "binary"}},
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
             },
         },

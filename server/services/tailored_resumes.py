@@ -10,22 +10,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.agent import tailoring
+from server.agent import mimikree, rendering, tailoring
 from server.agent.engines import get_engine
+from server.config import get_settings
 from server.extensions import db
 from server.models import Resume, TailoredResume
 from server.pagination import paginate
+from server.redis_client import get_redis
+from server.services import mimikree as mimikree_accounts
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.tailoring")
 
-DOWNLOAD_FORMATS = ("json", "md", "docx", "pdf")
-MEDIA_TYPES = {
-    "json": "application/json",
-    "md": "text/markdown; charset=utf-8",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "pdf": "application/pdf",
-}
+DOWNLOAD_FORMATS = ("json", *rendering.FORMATS)
 # What the job's result carries besides the resume itself (stored as the row's meta).
 RESULT_KEYS = (
     "diff",
@@ -150,10 +147,10 @@ def job_result(row: TailoredResume) -> dict[str, Any]:
 def get_download(*, user_id: int, tailored_id: uuid.UUID, fmt: str) -> Download:
     """A tailored resume as a Markdown, DOCX or PDF file (the same content in each)."""
     row = get(user_id=user_id, tailored_id=tailored_id)
-    from server.agent.rendering import render
-
-    data = render(row.structure, fmt)
-    return Download(data=data, filename=f"{_file_stem(row)}.{fmt}", content_type=MEDIA_TYPES[fmt])
+    data = rendering.render(row.structure, fmt, settings=get_settings())
+    return Download(
+        data=data, filename=f"{_file_stem(row)}.{fmt}", content_type=rendering.MEDIA_TYPES[fmt]
+    )
 
 
 def _file_stem(row: TailoredResume) -> str:
@@ -162,9 +159,22 @@ def _file_stem(row: TailoredResume) -> str:
     return "-".join([*words[:4], "tailored"]).lower() or "resume-tailored"
 
 
-def tailor_for_job(
-    job: Any, *, ask_mimikree: tailoring.AskMimikree | None = None
-) -> dict[str, Any]:
+def mimikree_asker(*, user_id: int, job_description: str) -> tailoring.AskMimikree | None:
+    """How the tailoring puts questions to the user's Mimikree account (None: no account)."""
+    settings = get_settings()
+    credentials = mimikree_accounts.credentials_for(user_id, settings)
+    if credentials is None:
+        return None
+    cache_key = mimikree.job_cache_key(job_description)
+    redis_conn = get_redis()
+
+    def ask(questions: list[str]) -> list[dict[str, Any]]:
+        return mimikree.ask(settings, credentials, questions, cache_key, redis_conn)
+
+    return ask
+
+
+def tailor_for_job(job: Any) -> dict[str, Any]:
     """Run one `resume_tailoring` job: the pipeline, then the stored row; its result.
 
     Runs again safely (delivery is at least once): a job that stored its row already returns
@@ -182,6 +192,7 @@ def tailor_for_job(
             "the resume has not been parsed yet; upload it again or run reparse-resumes"
         )
     parsed, resume_id = resume.parsed, resume.id
+    ask_mimikree = mimikree_asker(user_id=job.user_id, job_description=payload["job_description"])
     db.session.rollback()  # hold no transaction open while engines work
 
     def progress(percent: int, message: str) -> None:
