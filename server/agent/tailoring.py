@@ -78,7 +78,7 @@ def tailor(
     `[{question, answer}]` and may raise: Mimikree trouble never fails a tailoring.
     """
     report = progress or (lambda _percent, _message: None)
-    source = _normalised(resume)
+    source = normalised(resume)
     engine_results: list[dict[str, Any]] = []
 
     report(10, "extracting the job's requirements and keywords")
@@ -146,7 +146,7 @@ def tailor(
 # --- inputs -----------------------------------------------------------------------------
 
 
-def _normalised(resume: dict[str, Any]) -> dict[str, Any]:
+def normalised(resume: dict[str, Any]) -> dict[str, Any]:
     """A deep copy with every section the parser writes present (missing ones empty)."""
     result = copy.deepcopy(resume)
     result.setdefault("contact", {})
