@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from server.agent.engines.vocabulary import canonical_name, canonical_terms
 
@@ -188,11 +188,22 @@ class Scope:
         )
 
 
+@lru_cache(maxsize=8192)
+def terms_of(text: str) -> frozenset[str]:
+    """The vocabulary terms `text` names (cached: the same lines are asked about often)."""
+    return frozenset(canonical_terms(text))
+
+
+@lru_cache(maxsize=4096)
+def _canonical(keyword: str) -> str | None:
+    return canonical_name(keyword)
+
+
 def keyword_in(text: str, keyword: str) -> bool:
     """Whether `text` names the keyword (a vocabulary term in any of its spellings)."""
-    canonical = canonical_name(keyword)
+    canonical = _canonical(keyword)
     if canonical:
-        return canonical in canonical_terms(text)
+        return canonical in terms_of(text)
     pattern = rf"(?<![\w]){re.escape(keyword.strip())}(?![\w])"
     return bool(keyword.strip()) and re.search(pattern, text, re.IGNORECASE) is not None
 
