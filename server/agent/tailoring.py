@@ -543,7 +543,7 @@ def _structural_drift(source: dict[str, Any], tailored: dict[str, Any]) -> list[
         for item in extra:
             dropped.append(_field_drift("skills", item, "skill"))
         group["items"] = [item for item in group["items"] if item in known]
-    source_projects = [p for p in source["projects"]]
+    source_projects = list(source["projects"])
     kept = [p for p in tailored["projects"] if p in source_projects]
     for project in tailored["projects"]:
         if project not in source_projects:
