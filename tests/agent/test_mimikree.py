@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from server.agent.mimikree import (
+    MAX_ANSWER_CHARS,
     MAX_QUESTIONS,
     MimikreeCredentials,
     ask,
@@ -252,3 +253,17 @@ def test_the_job_description_key_ignores_spacing_and_case():
 
 def test_the_password_never_appears_in_the_credentials_repr():
     assert "correct horse" not in repr(JANE)
+
+
+def test_an_oversized_reply_is_dropped(mimikree_settings, mimikree, redis_conn):
+    mimikree.answers = lambda question: "x" * (1024 * 1024 + 10)
+    assert ask(mimikree_settings, JANE, QUESTIONS, JD_KEY, redis_conn) == []
+
+
+def test_long_answers_are_cut_and_control_characters_removed(
+    mimikree_settings, mimikree, redis_conn
+):
+    mimikree.answers = lambda question: "\x1b[31mYes\u202e " + "a" * 10_000
+    answers = ask(mimikree_settings, JANE, QUESTIONS[:1], JD_KEY, redis_conn)
+    assert answers[0]["answer"].startswith("[31mYes a")
+    assert len(answers[0]["answer"]) == MAX_ANSWER_CHARS
