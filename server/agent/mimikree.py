@@ -63,15 +63,14 @@ def job_cache_key(job_description: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-def _account_id(
-    settings: Settings, credentials: MimikreeCredentials, *, with_password: bool
-) -> str:
-    """A keyed hash naming the account in Redis keys; the password only keys the username
-    cache, so a wrong password never reuses a username another login found."""
+def _account_id(settings: Settings, credentials: MimikreeCredentials) -> str:
+    """A keyed hash naming the login in Redis keys. The password is part of it, so someone
+    who links another person's email with a wrong password reaches neither that person's
+    cached username nor their cached answers."""
     secret = (settings.encryption_keys or ("",))[0].encode()
-    material = f"{settings.mimikree_base_url}\n{credentials.email.strip().lower()}"
-    if with_password:
-        material += f"\n{credentials.password}"
+    material = (
+        f"{settings.mimikree_base_url}\n{credentials.email.strip().lower()}\n{credentials.password}"
+    )
     return hmac.new(secret, material.encode(), hashlib.sha256).hexdigest()[:40]
 
 
@@ -290,18 +289,14 @@ def ask(
         prepared = prepare_questions(questions)
         if not prepared or credentials is None:
             return []
-        answers_key = (
-            f"{KEY_PREFIX}answers:{_account_id(settings, credentials, with_password=False)}"
-            f":{cache_key}"
-        )
+        account = _account_id(settings, credentials)
+        answers_key = f"{KEY_PREFIX}answers:{account}:{cache_key}"
         answers = _cached_answers(redis, answers_key, prepared)
         missing = [q for q in prepared if q not in answers]
         if missing and not _base_url_allowed(settings):
             log.warning("Mimikree base URL must be https in production; not asking")
         elif missing:
-            login_key = (
-                f"{KEY_PREFIX}username:{_account_id(settings, credentials, with_password=True)}"
-            )
+            login_key = f"{KEY_PREFIX}username:{account}"
             try:
                 fresh = _fetch(settings, credentials, missing, redis, login_key)
             except _Failed as failure:

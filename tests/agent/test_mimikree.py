@@ -13,12 +13,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from server.agent.mimikree import (
+    MAX_ANSWER_CHARS,
     MAX_QUESTIONS,
     MimikreeCredentials,
     ask,
     job_cache_key,
     prepare_questions,
 )
+from tests.conftest import TEST_REDIS_URL
 from tests.mimikree_stand_in import AUTHENTICATE, BATCH, MimikreeStandIn
 
 JANE = MimikreeCredentials(email="jane@example.com", password="correct horse", source="user")
@@ -102,6 +104,26 @@ def test_another_account_never_sees_cached_answers_of_the_first(
     sam = MimikreeCredentials(email="sam@example.com", password="sam pass")
     answers = ask(mimikree_settings, sam, QUESTIONS, JD_KEY, redis_conn)
     assert answers == [{"question": QUESTIONS[0], "answer": "Sam's own answer"}]
+
+
+def test_the_same_email_with_a_wrong_password_gets_no_cached_answers(
+    mimikree_settings, mimikree, redis_conn
+):
+    assert ask(mimikree_settings, JANE, QUESTIONS, JD_KEY, redis_conn)
+    impostor = MimikreeCredentials(email="jane@example.com", password="a guess")
+    assert ask(mimikree_settings, impostor, QUESTIONS, JD_KEY, redis_conn) == []
+    assert mimikree.paths() == [AUTHENTICATE, BATCH, AUTHENTICATE]
+
+
+def test_a_redis_client_returning_bytes_works_the_same(mimikree_settings, mimikree):
+    conn = redis.Redis.from_url(TEST_REDIS_URL)  # decode_responses=False
+    try:
+        first = ask(mimikree_settings, JANE, QUESTIONS, JD_KEY, conn)
+        second = ask(mimikree_settings, JANE, QUESTIONS, JD_KEY, conn)
+    finally:
+        conn.close()
+    assert first == second == [{"question": q, "answer": ANSWERS[q]} for q in QUESTIONS]
+    assert mimikree.paths() == [AUTHENTICATE, BATCH]
 
 
 def test_more_than_twenty_questions_are_capped_to_the_first_twenty(
@@ -231,3 +253,17 @@ def test_the_job_description_key_ignores_spacing_and_case():
 
 def test_the_password_never_appears_in_the_credentials_repr():
     assert "correct horse" not in repr(JANE)
+
+
+def test_an_oversized_reply_is_dropped(mimikree_settings, mimikree, redis_conn):
+    mimikree.answers = lambda question: "x" * (1024 * 1024 + 10)
+    assert ask(mimikree_settings, JANE, QUESTIONS, JD_KEY, redis_conn) == []
+
+
+def test_long_answers_are_cut_and_control_characters_removed(
+    mimikree_settings, mimikree, redis_conn
+):
+    mimikree.answers = lambda question: "\x1b[31mYes\u202e " + "a" * 10_000
+    answers = ask(mimikree_settings, JANE, QUESTIONS[:1], JD_KEY, redis_conn)
+    assert answers[0]["answer"].startswith("[31mYes a")
+    assert len(answers[0]["answer"]) == MAX_ANSWER_CHARS

@@ -11,12 +11,16 @@ from pathlib import Path
 import docx
 import pypdf
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from server.agent.rendering import (
     FORMATS,
     PdfFonts,
     UnknownFormat,
+    clean_text,
     find_pdf_fonts,
     layout,
     render,
@@ -333,3 +337,22 @@ def test_experience_dates_come_from_the_resume_or_are_built_from_normalised_ones
 def test_an_unknown_format_is_refused():
     with pytest.raises(UnknownFormat, match="md, docx, pdf"):
         render({}, "html")
+
+
+@hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.text(max_size=80),
+    bullet=st.text(max_size=300),
+    skill=st.text(max_size=40),
+)
+def test_any_text_renders_in_every_format_and_the_docx_keeps_it(name, bullet, skill):
+    resume = {
+        "contact": {"name": name},
+        "experience": [{"employer": "Acme", "title": "Engineer", "bullets": [bullet]}],
+        "skills": [{"category": None, "items": [skill]}],
+    }
+    for fmt in FORMATS:
+        assert render(resume, fmt)
+    in_docx = squeeze(docx_text(render(resume, "docx")))
+    for value in (name, bullet, skill):
+        assert squeeze(clean_text(value)) in in_docx
