@@ -86,6 +86,17 @@ def tailor_once(app, client, account, resume_id, **extra):
     return job
 
 
+def downloaded_text(fmt: str, data: bytes) -> str:
+    """The words of a downloaded file."""
+    if fmt == "docx":
+        return "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
+    if fmt == "pdf":
+        return " ".join(
+            " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(data)).pages
+        )
+    return data.decode().replace("\\", "")
+
+
 def test_a_resume_is_tailored_end_to_end_with_the_local_engine(build, run_pool):
     app, client = build(google_api_key=None)
     run_pool(app, threads=2)
@@ -173,11 +184,10 @@ def test_downloads_show_the_same_content_in_every_format(build, run_pool):
     assert pdf.content_type == "application/pdf"
     assert "attachment" in word.headers["Content-Disposition"]
     summary = job.result["tailored_resume"]["summary"]
-    docx_text = "\n".join(p.text for p in docx.Document(io.BytesIO(word.data)).paragraphs)
-    pdf_text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
-    for text in (markdown.data.decode(), docx_text, " ".join(pdf_text.split())):
+    for fmt, response in (("md", markdown), ("docx", word), ("pdf", pdf)):
+        text = downloaded_text(fmt, response.data)
         assert "Acme Corp" in text
-        assert summary.split(".")[0] in text.replace("\\", "")
+        assert summary.split(".")[0] in text
 
 
 def test_someone_elses_tailored_resume_is_not_found(build, run_pool):
@@ -332,11 +342,13 @@ def test_invented_claims_from_gemini_never_reach_the_output(build, run_pool, gem
     assert "Reduced p99 latency by 40% with Redis caching" in bullets
     assert "Built Python APIs on PostgreSQL serving 2M requests a day" in bullets
     assert "Kubernetes" in result["keywords"]["missing"]
-    downloaded = client.get(
-        f"/api/user/tailored-resumes/{result['tailored_resume_id']}?format=md",
-        token=account.access_token,
-    ).data.decode()
-    assert "Initech" not in downloaded and "90%" not in downloaded
+    path = f"/api/user/tailored-resumes/{result['tailored_resume_id']}"
+    for fmt in ("md", "docx", "pdf"):
+        data = client.get(f"{path}?format={fmt}", token=account.access_token).data
+        text = downloaded_text(fmt, data)
+        assert "Acme Corp" in text
+        for invented in ("Initech", "PhD", "90%", "Kubernetes"):
+            assert invented not in text, (fmt, invented)
 
 
 # --- Mimikree -------------------------------------------------------------------------------
