@@ -401,3 +401,33 @@ def test_mimikree_down_or_refusing_never_fails_a_tailoring(build, run_pool, mimi
     job = tailor_once(app, client, account, upload_resume(client, account))
     assert job.result["mimikree"]["status"] == "unavailable"
     assert "Kubernetes" in job.result["keywords"]["missing"]
+
+
+def test_a_job_that_runs_again_returns_what_it_stored_and_calls_nothing(build, run_pool, gemini):
+    from server.job_handlers import JobContext
+    from server.job_queue import ClaimedJob
+    from server.models import TailoredResume
+    from server.services import tailored_resumes
+
+    app, client = build(**gemini_settings(gemini))
+    run_pool(app, threads=1)
+    account = client.create_account()
+    job = tailor_once(app, client, account, upload_resume(client, account))
+    calls = len(gemini.requests)
+
+    # At-least-once delivery: the same job handed to a worker a second time.
+    claimed = ClaimedJob(job.id, job.user_id, job.job_type, job.payload, job.priority, 2, "t")
+    with app.app_context():
+        again = tailored_resumes.tailor_for_job(JobContext(claimed, timeout_seconds=60))
+        rows = db_count(TailoredResume)
+    assert again == job.result
+    assert len(gemini.requests) == calls
+    assert rows == 1
+
+
+def db_count(model) -> int:
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+
+    return db.session.scalar(select(func.count()).select_from(model))
