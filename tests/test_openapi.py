@@ -53,6 +53,8 @@ OPERATION_IDS = {
     ("GET", "/api/postings"): "listPostings",
     ("GET", "/api/postings/{posting_id}"): "getPosting",
     ("POST", "/api/postings/search"): "searchPostings",
+    ("GET", "/api/user/tailored-resumes"): "listTailoredResumes",
+    ("GET", "/api/user/tailored-resumes/{tailored_id}"): "getTailoredResume",
     ("GET", "/healthz"): "getLiveness",
     ("GET", "/readyz"): "getReadiness",
 }

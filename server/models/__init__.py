@@ -12,6 +12,7 @@ from server.models.security import (
     TokenRevocation,
     UserCredential,
 )
+from server.models.tailored_resume import TailoredResume
 from server.models.user import Role, User
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SecurityEvent",
     "SideEffect",
     "SideEffectState",
+    "TailoredResume",
     "TokenRevocation",
     "User",
     "UserCredential",

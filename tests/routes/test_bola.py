@@ -73,10 +73,31 @@ def _snapshot_posting(client: ApiClient, owner: Account, posting_id: str):
     return response.status_code, response.get_json()
 
 
+def _create_tailored_resume(client: ApiClient, owner: Account) -> str:
+    # Made by the pipeline on the local engine and stored by the service the job uses.
+    from server.agent.engines.local import LocalEngine
+    from server.agent.resume_parsing import parse_resume_text
+    from server.agent.tailoring import tailor
+    from server.services import tailored_resumes
+
+    resume = parse_resume_text("Ada Lovelace\nSKILLS\nPython, SQL")
+    result = tailor(LocalEngine(), resume=resume, job_description="Requirements: SQL; Python.")
+    row = tailored_resumes.create(user_id=owner.id, source_resume_id=None, result=result)
+    return str(row.id)
+
+
+def _snapshot_tailored_resume(client: ApiClient, owner: Account, tailored_id: str):
+    one = client.get(f"/api/user/tailored-resumes/{tailored_id}", token=owner.access_token)
+    return one.status_code, one.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
     "posting_id": ObjectFactory(create=_create_posting, snapshot=_snapshot_posting),
+    "tailored_id": ObjectFactory(
+        create=_create_tailored_resume, snapshot=_snapshot_tailored_resume
+    ),
 }
 # Bodies for id routes that validate a body before they look the object up.
 VALID_BODIES: dict[tuple[str, str], Any] = {}
