@@ -1,7 +1,7 @@
 """postings: job postings found by each user's searches
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 00:30:00.000000
 
 """
