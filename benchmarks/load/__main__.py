@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import secrets
 import shutil
@@ -218,7 +219,7 @@ def run_journeys(args, base: str, scratch: Path, operators: list[str], run_id: s
         raise RuntimeError(f"locust failed ({done.returncode}): {done.stderr[-2000:]}")
     with open(f"{prefix}_stats.csv", newline="") as handle:
         rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(handle)}
-    outcomes = json.loads(outcomes_path.read_text()) if outcomes_path.exists() else {}
+    recorded = json.loads(outcomes_path.read_text()) if outcomes_path.exists() else {}
     total = next(row for (_kind, name), row in rows.items() if name == "Aggregated")
     return {
         "rows": rows,
@@ -228,8 +229,17 @@ def run_journeys(args, base: str, scratch: Path, operators: list[str], run_id: s
         "p95": float(total["95%"]),
         "p99": float(total["99%"]),
         "max": float(total["Max Response Time"]),
-        "outcomes": outcomes,
+        "outcomes": recorded.get("outcomes", {}),
+        "latencies": recorded.get("latencies_ms", {}),
     }
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of `samples` (0 when there are none)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
 def prepare_status_probe(base: str, email: str) -> tuple[str, str]:
@@ -277,8 +287,8 @@ def run_wrk(args, url: str, token: str) -> dict:
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__)
     parser.add_argument("--users", type=int, default=100, help="simulated users (100)")
-    parser.add_argument("--spawn-rate", type=float, default=20, help="users started a second")
-    parser.add_argument("--seconds", type=int, default=30, help="length of the journeys run")
+    parser.add_argument("--spawn-rate", type=float, default=10, help="users started a second")
+    parser.add_argument("--seconds", type=int, default=60, help="length of the journeys run")
     parser.add_argument("--raw-seconds", type=int, default=15, help="length of the wrk run")
     parser.add_argument("--connections", type=int, default=100, help="wrk connections (100)")
     parser.add_argument("--operators", type=int, default=5, help="admin users submitting jobs")
@@ -326,6 +336,13 @@ def main(argv: list[str] | None = None) -> int:
             f"throttled_429={outcomes.get('throttled_429', 0)} "
             f"job_type_unavailable_422={outcomes.get('unavailable_422', 0)}"
         )
+        for group, samples in sorted(journeys["latencies"].items()):
+            lines.append(
+                f"load.journeys.{group} requests={len(samples)} "
+                f"rps={len(samples) / args.seconds:.1f} "
+                f"p50_ms={percentile(samples, 0.50):.0f} p95_ms={percentile(samples, 0.95):.0f} "
+                f"p99_ms={percentile(samples, 0.99):.0f}"
+            )
         for (kind, name), row in sorted(journeys["rows"].items(), key=lambda item: item[0][1]):
             if name == "Aggregated":
                 continue

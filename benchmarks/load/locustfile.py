@@ -26,6 +26,10 @@ from locust import HttpUser, between, events, task
 _addresses = itertools.count(1)
 _lock = threading.Lock()
 OUTCOMES: Counter[str] = Counter()
+# Latency samples (ms) of answered requests: the sign-up (register, login, first upload: bcrypt,
+# the password strength estimate, parsing) apart from everything a signed-in user does after.
+LATENCIES: dict[str, list[float]] = {"signup": [], "steady": []}
+SIGNUP_ROUTES = {"/api/auth/register", "/api/auth/login", "/api/user/resumes [upload]"}
 OPERATORS = json.loads(os.environ.get("LOAD_OPERATORS", "[]"))
 RUN_ID = os.environ.get("LOAD_RUN_ID", "run")
 PASSWORD = "quartz lantern orbit 4417 meadow"  # noqa: S105 - test accounts on a scratch database
@@ -47,9 +51,12 @@ def next_address() -> str:
     return f"198.18.{n // 250}.{n % 250 + 1}"
 
 
-def classify(response, expected=(200, 201, 202)) -> None:
-    """Mark a `catch_response` answer and count its outcome."""
+def classify(response, name: str, expected=(200, 201, 202)) -> None:
+    """Mark a `catch_response` answer, count its outcome and keep its latency."""
     status = response.status_code
+    group = "signup" if name in SIGNUP_ROUTES else "steady"
+    with _lock:
+        LATENCIES[group].append(response.elapsed.total_seconds() * 1000)
     if status in expected:
         kind = "ok"
         response.success()
@@ -80,7 +87,7 @@ def _write_outcomes(environment, **_kwargs) -> None:
     path = os.environ.get("LOAD_OUTCOMES_PATH")
     if path:
         with open(path, "w") as handle:
-            json.dump(dict(OUTCOMES), handle)
+            json.dump({"outcomes": dict(OUTCOMES), "latencies_ms": LATENCIES}, handle)
 
 
 class _Client(HttpUser):
@@ -92,17 +99,19 @@ class _Client(HttpUser):
         self.jobs: list[str] = []
 
     def post(self, path, name=None, expected=(200, 201, 202), **kwargs):
+        name = name or path
         with self.client.post(
-            path, headers=self.headers, name=name or path, catch_response=True, **kwargs
+            path, headers=self.headers, name=name, catch_response=True, **kwargs
         ) as response:
-            classify(response, expected)
+            classify(response, name, expected)
             return response
 
     def get(self, path, name=None):
+        name = name or path
         with self.client.get(
-            path, headers=self.headers, name=name or path, catch_response=True
+            path, headers=self.headers, name=name, catch_response=True
         ) as response:
-            classify(response)
+            classify(response, name)
             return response
 
     def login(self, email: str) -> bool:
@@ -138,6 +147,7 @@ class JobSeeker(_Client):
             return
         upload = self.post(
             "/api/user/resumes",
+            name="/api/user/resumes [upload]",
             files={"file": ("resume.txt", RESUME, "text/plain")},
             expected=(201,),
         )
