@@ -143,19 +143,27 @@ def step_python(ctx: Context) -> None:
     ctx.report.ok(f"Python {version.major}.{version.minor}.{version.micro} ({sys.executable})")
 
 
-def required_packages(path: Path) -> list[tuple[str, str]]:
-    """(name, pinned version) of each requirement that applies to this platform."""
+def marker_applies(marker: str) -> bool:
+    """Whether an environment marker holds here (packaging's, else `sys_platform` tests)."""
     try:
         from packaging.markers import Marker
-    except ImportError:  # pragma: no cover - pip's environments ship packaging
-        Marker = None  # noqa: N806
+    except ImportError:  # a bare interpreter: the requirements use sys_platform only
+        match = re.fullmatch(r"sys_platform\s*(==|!=)\s*['\"]([^'\"]+)['\"]", marker)
+        if match is None:
+            return True
+        return (sys.platform == match.group(2)) == (match.group(1) == "==")
+    return Marker(marker).evaluate()
+
+
+def required_packages(path: Path) -> list[tuple[str, str]]:
+    """(name, pinned version) of each requirement that applies to this platform."""
     pins = []
     for raw in path.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
         spec, _, marker = line.partition(";")
-        if marker.strip() and Marker is not None and not Marker(marker.strip()).evaluate():
+        if marker.strip() and not marker_applies(marker.strip()):
             continue
         name, _, version = spec.partition("==")
         pins.append((re.sub(r"\[.*\]", "", name).strip(), version.strip()))
@@ -745,7 +753,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             step(ctx)
         except StepFailed:
-            pass
+            if step in (step_python, step_packages):
+                # The later steps import the service: without its packages they cannot run.
+                print(f"[stopped] the remaining steps need step {number}", flush=True)
+                break
     report = ctx.report
     print("", flush=True)
     print("Summary", flush=True)

@@ -109,7 +109,8 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
     assert code == 1, output
     assert "does not exist" in output and "createdb" in output
     assert not database_exists(fresh_database)
-    assert not (tmp_path / "logs").exists() or "NOT READY" in output
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "instance").exists()
+    assert "NOT READY" in output
 
     # Prepare: database, schema, folders, first admin.
     code, output = deploy(
@@ -193,3 +194,20 @@ def test_generate_secrets_fills_a_missing_key_and_keeps_the_existing_one(tmp_pat
     code, output = deploy(tmp_path, env_file, "--generate-secrets")
     assert "wrote strong" not in output
     assert dotenv_values(env_file)["JWT_SECRET_KEY"] == written["JWT_SECRET_KEY"]
+
+
+def test_missing_packages_stop_the_run_with_the_install_command(tmp_path):
+    # -S: no site-packages, as on a machine where nothing was installed yet.
+    done = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "deploy_production.py"), "--check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "missing packages: Flask, APIFlask" in done.stdout
+    assert "-m pip install -r" in done.stdout and "requirements_production.txt" in done.stdout
+    assert "waitress" not in done.stdout or sys.platform == "win32"
+    assert "[stopped] the remaining steps need step 2" in done.stdout
