@@ -307,6 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("load: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    for line in measure(args):
+        print(line, flush=True)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> list[str]:
+    """Run both phases; the report's lines."""
     run_id = secrets.token_hex(3)
     lines = [f"load.seed_expected {SEED}"]
     load_before = os.getloadavg()[0]
@@ -387,9 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load.machine cpus={os.cpu_count()} load_average_1m_before={load_before:.1f} "
         f"after={os.getloadavg()[0]:.1f} (other work on the machine shares the CPUs)"
     )
-    for line in lines:
-        print(line, flush=True)
-    return 0
+    return lines
 
 
 if __name__ == "__main__":
