@@ -253,11 +253,16 @@ def step_settings(ctx: Context) -> None:
         else:
             report.ok(f"{name} is set and strong enough")
     ctx.environ = environ
+    # Weak secrets are reported above; stand-ins let the other steps still report (nothing
+    # those steps do depends on the secrets' values).
+    checked = {**environ, "FLASK_ENV": "production"}
+    for name in SECRET_NAMES:
+        if weak_secret_reason(environ.get(name)):
+            checked[name] = generate_secret(name)
     try:
-        settings = load_settings({**environ, "FLASK_ENV": "production"})
+        settings = load_settings(checked)
     except ConfigError as exc:
-        if not any(weak_secret_reason(environ.get(n)) for n in SECRET_NAMES):
-            report.fail(f"configuration: {exc}", f"correct the variable in {env_file}")
+        report.fail(f"configuration: {exc}", f"correct the variable in {env_file}")
         raise StepFailed from None
     ctx.settings = settings
 

@@ -151,6 +151,8 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert code == 1
     assert "JWT_SECRET_KEY is a known placeholder" in output
     assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
+    # The other steps still report what they find.
+    assert "cannot connect to postgresql" in output and "[11/11] Security audit" in output
     assert "NOT READY" in output
 
 
