@@ -21,8 +21,10 @@ from server.auth import public
 from server.config import Settings
 from server.extensions import db
 from server.models.security import SecurityEvent
+from server.services import accounts
 from tests.nginx_helpers import NGINX_CONF, nginx_command, render_nginx_conf, start_nginx
 
+ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
 SECURITY_HEADERS = (
     "Strict-Transport-Security",
     "X-Content-Type-Options",
@@ -189,3 +191,61 @@ def test_nginx_limits_floods_of_the_auth_routes(app_behind_nginx):
     # Other addresses are not affected.
     status, _headers, _body = https(site, "127.0.0.1", "GET", "/healthz")
     assert status == 200
+
+
+def test_a_job_event_stream_passes_through_nginx_unbuffered(app_behind_nginx):
+    site, app = app_behind_nginx
+    with app.app_context():
+        accounts.create_admin(email="ops@example.com", name="Ops", password=ADMIN_PASSWORD)
+        db.session.remove()
+    json_headers = {"Content-Type": "application/json"}
+    _status, _headers, body = https(
+        site,
+        "127.0.0.1",
+        "POST",
+        "/api/auth/login",
+        body=json.dumps({"email": "ops@example.com", "password": ADMIN_PASSWORD}),
+        headers=json_headers,
+    )
+    auth = {"Authorization": f"Bearer {json.loads(body)['access_token']}", **json_headers}
+    status, _headers, body = https(
+        site,
+        "127.0.0.1",
+        "POST",
+        "/api/jobs",
+        body=json.dumps({"type": "diagnostic", "payload": {}}),
+        headers=auth,
+    )
+    assert status == 202
+    job_id = json.loads(body)["job_id"]
+    status, _headers, body = https(
+        site, "127.0.0.1", "POST", f"/api/jobs/{job_id}/events-token", headers=auth
+    )
+    token = json.loads(body)["token"]
+
+    # No worker runs, so the stream stays open; its first event must arrive at once, not when
+    # a buffer fills or the stream ends (nginx.conf turns buffering off for the route, and the
+    # app's `X-Accel-Buffering: no` asks for the same).
+    context = ssl.create_default_context(cafile=str(site.cert))
+    conn = http.client.HTTPSConnection("localhost", site.https_port, context=context, timeout=5)
+    try:
+        conn.request(
+            "GET",
+            f"/api/jobs/{job_id}/events?token={token}",
+            headers={"Accept": "text/event-stream", "Accept-Encoding": "gzip"},
+        )
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers.get("Content-Encoding") is None
+        received = b""
+        while b"queued" not in received:  # a socket timeout (5 s) fails the test
+            chunk = response.read1(4096)
+            assert chunk, received
+            received += chunk
+        assert b"event:" in received
+    finally:
+        conn.close()
+    # The access log holds the path only: the stream token stays out of it.
+    log = (site.prefix / "logs" / "job-agent.access.log").read_text()
+    assert f"/api/jobs/{job_id}/events" in log and token not in log
