@@ -17,6 +17,7 @@ Settings are read as the service reads them (`server/config.py`): the process en
 from __future__ import annotations
 
 import argparse
+import atexit
 import getpass
 import os
 import re
@@ -372,7 +373,14 @@ def _app(ctx: Context):
     if ctx.app is None:
         from server import create_app
 
-        ctx.app = create_app(ctx.settings.replace(log_to_stdout=False))  # type: ignore[union-attr]
+        settings = ctx.settings.replace(log_to_stdout=False)  # type: ignore[union-attr]
+        if ctx.check_only:
+            # The app opens its log files when built: --check writes them elsewhere, so it
+            # creates nothing in the deployment.
+            scratch = tempfile.mkdtemp(prefix="deploy-check-")
+            atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+            settings = settings.replace(log_dir=Path(scratch))
+        ctx.app = create_app(settings)
     return ctx.app
 
 

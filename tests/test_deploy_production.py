@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -128,6 +129,12 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
         assert code == 0, output
         assert "changed:" not in output and "FAILED" not in output, output
         assert "1 admin account(s) exist" in output
+
+    # --check creates nothing, not even the log folder the app would open its files in.
+    shutil.rmtree(tmp_path / "logs")
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1 and f"log folder {tmp_path / 'logs'} does not exist" in output
+    assert not (tmp_path / "logs").exists()
 
     engine = create_engine(fresh_database)
     with engine.connect() as conn:
