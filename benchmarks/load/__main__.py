@@ -17,6 +17,10 @@ database --redis-url names (emptied).
    `GET /api/jobs/<id>/status` with one access token, the per-user and per-address limits
    raised out of reach (the global limit stays as configured).
 
+Nothing leaves loopback: every job board's base URL (`<BOARD>_BASE_URL`) points at a stand-in
+on 127.0.0.1 that answers Remotive's `GET /api/remote-jobs` (the board the journeys search) with
+a few postings, and no Gemini key is set (the built-in local engine answers).
+
 Each prints requests/s, p50/p95/p99 latency, errors and 429s (limits by design, counted apart),
 next to the seed's "Expected Performance" figures. BCRYPT_ROUNDS is --bcrypt-rounds (10): a
 burst of 100 sign-ups at cost 12 would measure bcrypt on 2 cores rather than the service.
@@ -36,7 +40,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
@@ -57,6 +63,64 @@ PASSWORD = "quartz lantern orbit 4417 meadow"  # noqa: S105 - test accounts on a
 OUT_OF_REACH = "1000000000/60"
 # The seed document's "Expected Performance".
 SEED = "concurrent_users=50-100 throughput=1000/min (16.7/s) response_time<2000ms"
+
+
+JOB_BOARDS = (
+    "greenhouse",
+    "lever",
+    "ashby",
+    "recruitee",
+    "workable",
+    "smartrecruiters",
+    "remoteok",
+    "remotive",
+    "arbeitnow",
+)
+STAND_IN_JOBS = [
+    {
+        "id": 9000 + n,
+        "title": title,
+        "company_name": "Example Co",
+        "candidate_required_location": "Worldwide",
+        "job_type": "full_time",
+        "salary": "",
+        "description": f"<p>{title}: Python, Flask, PostgreSQL and Redis, remote.</p>",
+        "publication_date": "2026-11-20T10:00:00",
+        "url": f"https://jobs.example.com/{9000 + n}",
+    }
+    for n, title in enumerate(
+        ["Backend Engineer (Python)", "Senior Python Backend Developer", "Platform Engineer"]
+    )
+]
+
+
+class _BoardStandIn(BaseHTTPRequestHandler):
+    """Remotive's listing, on loopback; every other path is a 404."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/api/remote-jobs"):
+            body = json.dumps({"job-count": len(STAND_IN_JOBS), "jobs": STAND_IN_JOBS}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        else:
+            body = b'{"error": "not found"}'
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+def start_board_stand_in() -> tuple[ThreadingHTTPServer, dict[str, str]]:
+    """The stand-in, and the settings pointing every board at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BoardStandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    urls = {f"{board.upper()}_BASE_URL": base for board in JOB_BOARDS}
+    urls["RECRUITEE_BASE_URL"] = base + "/recruitee/{company}"
+    return server, urls
 
 
 def free_port() -> int:
@@ -320,7 +384,8 @@ def measure(args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:
         scratch = Path(tmp)
         port = free_port()
-        env = service_env(args, scratch, port)
+        stand_in, board_urls = start_board_stand_in()
+        env = service_env(args, scratch, port, **board_urls)
         reset_database(args.database_url, env)
         redis.Redis.from_url(args.redis_url).flushdb()
 
@@ -367,6 +432,7 @@ def measure(args: argparse.Namespace) -> list[str]:
             args,
             scratch,
             port,
+            **board_urls,
             RATE_LIMIT_API_READS_PER_USER_PER_MINUTE=OUT_OF_REACH,
             RATE_LIMIT_API_REQUESTS_PER_IP_PER_MINUTE=OUT_OF_REACH,
         )
@@ -376,6 +442,7 @@ def measure(args: argparse.Namespace) -> list[str]:
             raw = run_wrk(args, f"{service.base}/api/jobs/{job_id}/status", token)
         finally:
             service.stop()
+            stand_in.shutdown()
         seconds = raw["duration_us"] / 1e6
         rps = raw["requests"] / seconds
         lines.append(
