@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-soak soak lint bench migrate clean
+.PHONY: install run test test-soak soak lint bench load migrate clean
 
 $(STAMP): requirements_production.txt requirements_dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test-soak soak: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks
+
+# Load test of the scaled service (locust journeys + wrk on the status endpoint, ~1.5 min);
+# LOAD_ARGS="--users 200 --seconds 60" to change it (python -m benchmarks.load --help).
+load: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -601,7 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     pool = start_background_services(app).get("pool")
     name = f"{socket.gethostname()}:{os.getpid()}"
-    threads = pool.threads if isinstance(pool, WorkerPool) else 0
+    # Not isinstance: run as `python -m server.worker` this module is `__main__`, and the
+    # pool is `server.worker.WorkerPool`.
+    threads = getattr(pool, "threads", 0)
     print(f"worker {name} running {threads} threads", flush=True)
     while not stop.wait(1.0):
         pass

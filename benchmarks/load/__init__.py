@@ -1,0 +1,1 @@
+"""Load test of the deployed service: `python -m benchmarks.load` (`make load`)."""

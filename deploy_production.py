@@ -1,0 +1,804 @@
+"""Prepare (or check) a production deployment of the Job Application Agent server.
+
+    python deploy_production.py                  # prepare: create what is missing, then check
+    python deploy_production.py --check          # report only: change nothing
+    python deploy_production.py --generate-secrets --admin-email admin@example.com
+
+Each numbered step prints what it found; a failure names its fix. Running it again changes
+nothing that is already in place (the database, migrations, folders and first admin are created
+only when missing; secrets in `.env` are never overwritten). Exit code 0 only when the
+deployment is ready to start; 1 when a step failed; 2 for a bad command line.
+
+Settings are read as the service reads them (`server/config.py`): the process environment over
+`.env` (`--env-file`). The first admin comes from `--admin-email`/`--admin-password`, else
+`DEPLOY_ADMIN_EMAIL`/`DEPLOY_ADMIN_PASSWORD`, else a prompt (not with `--non-interactive`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import getpass
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MIN_PYTHON = (3, 11)
+MIN_REDIS = (6, 2)
+SECRET_NAMES = ("JWT_SECRET_KEY", "ENCRYPTION_KEY")
+
+
+@dataclass
+class Report:
+    """What the steps found: failures stop the deployment, warnings do not."""
+
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+
+    def ok(self, message: str) -> None:
+        print(f"      ok       {message}", flush=True)
+
+    def warn(self, message: str, fix: str) -> None:
+        self.warnings.append(f"{message} -> {fix}")
+        print(f"      WARNING  {message}\n               fix: {fix}", flush=True)
+
+    def fail(self, message: str, fix: str) -> None:
+        self.failures.append(f"{message} -> {fix}")
+        print(f"      FAILED   {message}\n               fix: {fix}", flush=True)
+
+    def changed(self, message: str) -> None:
+        self.changes.append(message)
+        print(f"      done     {message}", flush=True)
+
+
+class StepFailed(Exception):
+    """A step cannot go on (reported already); later steps that need it are skipped."""
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    report: Report
+    environ: dict[str, str] = field(default_factory=dict)
+    settings: object | None = None
+    app: object | None = None
+    database_ready: bool = False
+    redis: object | None = None
+
+    @property
+    def check_only(self) -> bool:
+        return bool(self.args.check)
+
+
+# ---------------------------------------------------------------------------------------------
+# .env handling
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def generate_secret(name: str) -> str:
+    if name == "ENCRYPTION_KEY":
+        from cryptography.fernet import Fernet
+
+        return Fernet.generate_key().decode()
+    import secrets
+
+    return secrets.token_urlsafe(48)
+
+
+def write_missing_secrets(path: Path, names: list[str]) -> list[str]:
+    """Give each named variable a strong value in `.env` where it has none (absent or `NAME=`).
+
+    A variable with a value is never touched. The file ends up mode 0600."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    written = []
+    for name in names:
+        pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=\s*(['\"]?)\s*\2\s*$")
+        value = generate_secret(name)
+        for index, line in enumerate(lines):
+            if pattern.match(line):
+                lines[index] = f"{name}={value}"
+                break
+        else:
+            lines.append(f"{name}={value}")
+        written.append(name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".env.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+def step_python(ctx: Context) -> None:
+    version = sys.version_info
+    if version[:2] < MIN_PYTHON:
+        ctx.report.fail(
+            f"Python {version.major}.{version.minor} is too old",
+            f"install Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ and run this script with it",
+        )
+        raise StepFailed
+    ctx.report.ok(f"Python {version.major}.{version.minor}.{version.micro} ({sys.executable})")
+
+
+def marker_applies(marker: str) -> bool:
+    """Whether an environment marker holds here (packaging's, else `sys_platform` tests)."""
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # a bare interpreter: the requirements use sys_platform only
+        match = re.fullmatch(r"sys_platform\s*(==|!=)\s*['\"]([^'\"]+)['\"]", marker)
+        if match is None:
+            return True
+        return (sys.platform == match.group(2)) == (match.group(1) == "==")
+    return Marker(marker).evaluate()
+
+
+def required_packages(path: Path) -> list[tuple[str, str]]:
+    """(name, pinned version) of each requirement that applies to this platform."""
+    pins = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        spec, _, marker = line.partition(";")
+        if marker.strip() and not marker_applies(marker.strip()):
+            continue
+        name, _, version = spec.partition("==")
+        pins.append((re.sub(r"\[.*\]", "", name).strip(), version.strip()))
+    return pins
+
+
+def step_packages(ctx: Context) -> None:
+    from importlib import metadata
+
+    requirements = ROOT / "requirements_production.txt"
+    missing, wrong = [], []
+    pins = required_packages(requirements)
+    for name, version in pins:
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+            continue
+        if version and installed != version:
+            wrong.append(f"{name} {installed} (pinned {version})")
+    fix = f"{sys.executable} -m pip install -r {requirements}"
+    if missing:
+        ctx.report.fail("missing packages: " + ", ".join(missing), fix)
+        raise StepFailed
+    if wrong:
+        ctx.report.warn("versions differ from the pins: " + ", ".join(wrong), fix)
+    ctx.report.ok(f"{len(pins)} required packages installed")
+
+
+def step_settings(ctx: Context) -> None:
+    from server.config import (
+        ConfigError,
+        environment_variable,
+        load_settings,
+        read_environment,
+        weak_secret_reason,
+    )
+
+    env_file = ctx.args.env_file
+    report = ctx.report
+    if env_file.exists():
+        mode = stat.S_IMODE(env_file.stat().st_mode)
+        if mode & 0o077:
+            if ctx.check_only:
+                report.warn(
+                    f"{env_file} is readable by other users (mode {mode:o})",
+                    f"chmod 600 {env_file}",
+                )
+            else:
+                os.chmod(env_file, 0o600)
+                report.changed(f"{env_file}: mode {mode:o} -> 600 (it holds secrets)")
+        report.ok(f"reading {env_file}")
+    else:
+        report.warn(
+            f"{env_file} does not exist; only the process environment is read",
+            f"cp {ROOT / 'env_production_example.txt'} {env_file} and edit it",
+        )
+    environ = read_environment(env_file)
+
+    absent = [name for name in SECRET_NAMES if not environ.get(name)]
+    if absent and ctx.args.generate_secrets:
+        if ctx.check_only:
+            report.fail(
+                "--generate-secrets with --check: nothing written",
+                "run again without --check to write " + ", ".join(absent),
+            )
+        else:
+            written = write_missing_secrets(env_file, absent)
+            report.changed(f"wrote strong {', '.join(written)} into {env_file} (mode 600)")
+            environ = read_environment(env_file)
+
+    if environ.get("FLASK_ENV", environ.get("APP_ENV", "")).strip().lower() != "production":
+        report.fail(
+            "FLASK_ENV is not 'production' (the start-up checks of the secrets stay off)",
+            f"set FLASK_ENV=production in {env_file}",
+        )
+    for name in SECRET_NAMES:
+        reason = weak_secret_reason(environ.get(name))
+        if reason:
+            fix = (
+                f"run `python deploy_production.py --generate-secrets` or set {name} in {env_file}"
+                if reason == "is missing"
+                else f"replace {name} in {env_file} with a strong random value "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+            report.fail(f"{name} {reason}", fix)
+        else:
+            report.ok(f"{name} is set and strong enough")
+    ctx.environ = environ
+    # Weak secrets are reported above; stand-ins let the other steps still report (nothing
+    # those steps do depends on the secrets' values).
+    checked = {**environ, "FLASK_ENV": "production"}
+    for name in SECRET_NAMES:
+        if weak_secret_reason(environ.get(name)):
+            checked[name] = generate_secret(name)
+    try:
+        settings = load_settings(checked)
+    except ConfigError as exc:
+        report.fail(f"configuration: {exc}", f"correct the variable in {env_file}")
+        raise StepFailed from None
+    ctx.settings = settings
+
+    if settings.database_is_default:
+        report.fail(
+            "no database configured (the SQLite file under instance/ is for development)",
+            f"set DATABASE_URL (or DB_HOST/DB_NAME/DB_USER/DB_PASSWORD) in {env_file}",
+        )
+    if settings.redis_url is None:
+        report.fail(
+            "no Redis configured (the embedded Redis is for development)",
+            f"set REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD) in {env_file}",
+        )
+    advice = [
+        (
+            not settings.password_pepper,
+            "PASSWORD_PEPPER is not set: password hashes are unpeppered",
+            "set PASSWORD_PEPPER to a random value before the first account (it cannot change later)",
+        ),
+        (
+            not settings.smtp_host,
+            "SMTP_HOST is not set: verification and reset mails are written to instance/outbox/",
+            f"set SMTP_HOST, SMTP_USERNAME, SMTP_PASSWORD in {env_file}",
+        ),
+        (
+            settings.trusted_proxy_count == 0,
+            "TRUSTED_PROXY_COUNT is 0: behind nginx every client would share nginx's address",
+            "set TRUSTED_PROXY_COUNT=1 when nginx (nginx.conf) is the only proxy in front",
+        ),
+        (
+            not settings.public_base_url.startswith("https://"),
+            f"PUBLIC_BASE_URL is {settings.public_base_url} (links in mails are not https)",
+            "set PUBLIC_BASE_URL=https://your.domain",
+        ),
+        (
+            not settings.google_api_key,
+            "GOOGLE_API_KEY is not set: the built-in local engine answers instead of Gemini",
+            "set GOOGLE_API_KEY to use Gemini",
+        ),
+    ]
+    for condition, message, fix in advice:
+        if condition:
+            report.warn(message, fix)
+    if not ctx.environ.get(environment_variable("job_queue_max_workers")):
+        report.ok(f"JOB_QUEUE_MAX_WORKERS defaults to {settings.job_queue_max_workers}")
+    report.ok("settings parse")
+
+
+def _database_url(ctx: Context) -> str:
+    return ctx.settings.database_url  # type: ignore[union-attr]
+
+
+def step_database(ctx: Context) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if ctx.settings is None or ctx.settings.database_is_default:
+        raise StepFailed
+    url = make_url(_database_url(ctx))
+    shown = url.render_as_string(hide_password=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+        ctx.report.ok(f"connected to {shown} (PostgreSQL {version})")
+        ctx.database_ready = True
+        return
+    except OperationalError as exc:
+        missing = "does not exist" in str(exc)
+        if not missing:
+            ctx.report.fail(
+                f"cannot connect to {shown}: {_first_line(exc)}",
+                "start PostgreSQL and check DATABASE_URL (host, port, user, password)",
+            )
+            raise StepFailed from None
+    finally:
+        engine.dispose()
+    if ctx.check_only:
+        ctx.report.fail(
+            f"database {url.database!r} does not exist",
+            "run without --check to create it, or: createdb " + str(url.database),
+        )
+        raise StepFailed
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = '"' + str(url.database).replace('"', '""') + '"'
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
+    except (OperationalError, ProgrammingError) as exc:
+        ctx.report.fail(
+            f"database {url.database!r} does not exist and cannot be created: {_first_line(exc)}",
+            f"as a PostgreSQL superuser: CREATE DATABASE {url.database} OWNER {url.username};",
+        )
+        raise StepFailed from None
+    finally:
+        admin.dispose()
+    ctx.report.changed(f"created database {url.database!r}")
+    ctx.database_ready = True
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _app(ctx: Context):
+    if ctx.app is None:
+        from server import create_app
+
+        settings = ctx.settings.replace(log_to_stdout=False)  # type: ignore[union-attr]
+        if ctx.check_only:
+            # The app opens its log files when built: --check writes them elsewhere, so it
+            # creates nothing in the deployment.
+            scratch = tempfile.mkdtemp(prefix="deploy-check-")
+            atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+            settings = settings.replace(log_dir=Path(scratch))
+        ctx.app = create_app(settings)
+    return ctx.app
+
+
+@contextmanager
+def app_context(ctx: Context) -> Iterator[None]:
+    app = _app(ctx)
+    with app.app_context():
+        yield
+
+
+def step_migrations(ctx: Context) -> None:
+    if not ctx.database_ready:
+        ctx.report.fail("skipped: no database", "fix the database step first")
+        raise StepFailed
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask_migrate import upgrade
+
+    from server.extensions import db
+
+    script = ScriptDirectory(str(ROOT / "migrations"))
+    heads = set(script.get_heads())
+    with app_context(ctx):
+        with db.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == heads:
+            ctx.report.ok(f"schema at the latest revision ({', '.join(sorted(heads))})")
+            return
+        pending = ", ".join(sorted(current)) or "an empty database"
+        if ctx.check_only:
+            ctx.report.fail(
+                f"migrations pending (database at {pending}, latest {', '.join(sorted(heads))})",
+                "run without --check, or: flask --app server db upgrade",
+            )
+            raise StepFailed
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+    ctx.report.changed(f"migrated from {pending} to {', '.join(sorted(heads))}")
+
+
+def step_indexes(ctx: Context) -> None:
+    if not ctx.database_ready:
+        raise StepFailed
+    from sqlalchemy import inspect
+
+    from server.extensions import db
+
+    missing = []
+    with app_context(ctx):
+        inspector = inspect(db.engine)
+        tables = set(inspector.get_table_names())
+        count = 0
+        for table in db.metadata.sorted_tables:
+            if table.name not in tables:
+                missing.append(f"table {table.name}")
+                continue
+            indexes = inspector.get_indexes(table.name)
+            names = {index["name"] for index in indexes}
+            column_sets = {tuple(index["column_names"]) for index in indexes}
+            column_sets |= {
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)
+            }
+            for index in table.indexes:
+                count += 1
+                if index.name not in names:
+                    missing.append(f"index {index.name} on {table.name}")
+            for constraint in table.constraints:
+                columns = tuple(c.name for c in getattr(constraint, "columns", ()))
+                if type(constraint).__name__ == "UniqueConstraint" and columns:
+                    count += 1
+                    if columns not in column_sets:
+                        missing.append(f"unique ({', '.join(columns)}) on {table.name}")
+        db.engine.dispose()
+    if missing:
+        ctx.report.fail(
+            "missing: " + "; ".join(missing),
+            "run `flask --app server db upgrade`; if it says the schema is current, the database "
+            "was changed by hand: restore the index from migrations/versions/",
+        )
+        raise StepFailed
+    ctx.report.ok(f"{len(db.metadata.sorted_tables)} tables and {count} indexes in place")
+
+
+def step_redis(ctx: Context) -> None:
+    if ctx.settings is None or ctx.settings.redis_url is None:
+        raise StepFailed
+    import redis
+
+    conn = redis.Redis.from_url(ctx.settings.redis_url, socket_timeout=5, decode_responses=True)
+    try:
+        info = conn.info("server")
+    except redis.RedisError as exc:
+        ctx.report.fail(
+            f"cannot reach Redis: {_first_line(exc)}",
+            "start Redis (redis-server) and check REDIS_URL (host, port, password, database)",
+        )
+        raise StepFailed from None
+    version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
+    if version < MIN_REDIS:
+        ctx.report.fail(f"Redis {info['redis_version']} is too old", "install Redis 6.2 or newer")
+    else:
+        ctx.report.ok(f"Redis {info['redis_version']} answers")
+    ctx.redis = conn
+    try:
+        policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
+        persistence = conn.config_get("appendonly") | conn.config_get("save")
+    except redis.ResponseError:
+        ctx.report.warn(
+            "CONFIG is not allowed on this Redis: eviction and persistence cannot be checked",
+            "make sure maxmemory-policy is noeviction and AOF or RDB snapshots are on",
+        )
+        return
+    if policy != "noeviction":
+        ctx.report.warn(
+            f"maxmemory-policy is {policy}: Redis may evict queue entries, limits and the token "
+            "revocation cache",
+            "redis-cli CONFIG SET maxmemory-policy noeviction (and set it in redis.conf)",
+        )
+    else:
+        ctx.report.ok("maxmemory-policy noeviction")
+    if persistence.get("appendonly") != "yes" and not persistence.get("save"):
+        ctx.report.warn(
+            "no persistence (appendonly no, no save points): a restart loses the token "
+            "blocklist cache, IP blocks and limits (rebuilt from PostgreSQL, but slower)",
+            "redis-cli CONFIG SET appendonly yes (and appendonly yes in redis.conf)",
+        )
+    else:
+        ctx.report.ok(
+            "persistence: "
+            + ("AOF" if persistence.get("appendonly") == "yes" else f"save {persistence['save']}")
+        )
+
+
+def _backup_dir(settings) -> Path:
+    return Path(getattr(settings, "backup_dir", None) or settings.instance_dir / "backups")
+
+
+def step_folders(ctx: Context) -> None:
+    if ctx.settings is None:
+        raise StepFailed
+    settings = ctx.settings
+    folders = [
+        ("log", Path(settings.log_dir), 0o750),
+        ("instance", Path(settings.instance_dir), 0o750),
+        ("uploads", Path(settings.uploads_dir), 0o750),
+        ("backup", _backup_dir(settings), 0o700),
+    ]
+    for label, path, mode in folders:
+        if not path.exists():
+            if ctx.check_only:
+                ctx.report.fail(f"{label} folder {path} does not exist", "run without --check")
+                continue
+            path.mkdir(parents=True, exist_ok=True, mode=mode)
+            os.chmod(path, mode)
+            ctx.report.changed(f"created {label} folder {path} (mode {mode:o})")
+            continue
+        current = stat.S_IMODE(path.stat().st_mode)
+        if current & 0o007:
+            if ctx.check_only:
+                ctx.report.fail(
+                    f"{label} folder {path} is open to other users (mode {current:o})",
+                    f"chmod {mode:o} {path}",
+                )
+            else:
+                os.chmod(path, mode)
+                ctx.report.changed(f"{label} folder {path}: mode {current:o} -> {mode:o}")
+            continue
+        if not os.access(path, os.W_OK):
+            ctx.report.fail(
+                f"{label} folder {path} is not writable by {getpass.getuser()}",
+                f"chown {getpass.getuser()} {path}",
+            )
+            continue
+        ctx.report.ok(f"{label} folder {path} (mode {current:o})")
+
+
+def step_admin(ctx: Context) -> None:
+    if not ctx.database_ready:
+        ctx.report.fail("skipped: no database", "fix the database step first")
+        raise StepFailed
+    from sqlalchemy import func, select
+
+    from server.errors import ApiError
+    from server.extensions import db
+    from server.models import Role, User
+
+    with app_context(ctx):
+        admins = db.session.scalar(
+            select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)
+        )
+        db.session.rollback()
+        if admins:
+            ctx.report.ok(f"{admins} admin account(s) exist")
+            db.engine.dispose()
+            return
+        email = ctx.args.admin_email or ctx.environ.get("DEPLOY_ADMIN_EMAIL")
+        password = ctx.args.admin_password or ctx.environ.get("DEPLOY_ADMIN_PASSWORD")
+        fix = (
+            "run `python deploy_production.py --admin-email EMAIL` (the password is asked for, "
+            "or --admin-password / DEPLOY_ADMIN_PASSWORD), or "
+            "`flask --app server create-admin EMAIL`"
+        )
+        if ctx.check_only:
+            ctx.report.fail("no admin account exists", fix)
+            raise StepFailed
+        interactive = not ctx.args.non_interactive and sys.stdin.isatty()
+        if not email and interactive:
+            email = input("      first admin's email: ").strip()
+        if email and not password and interactive:
+            password = getpass.getpass("      first admin's password: ")
+            if getpass.getpass("      again: ") != password:
+                ctx.report.fail("the passwords differ", "run again and type the same password")
+                raise StepFailed
+        if not email or not password:
+            ctx.report.fail("no admin account exists and none was given", fix)
+            raise StepFailed
+        from server.services import accounts
+
+        try:
+            outcome = accounts.create_admin(email=email, name="Administrator", password=password)
+        except ApiError as exc:
+            ctx.report.fail(
+                f"cannot create the admin {email}: {exc.message}",
+                "choose a longer, less guessable password (see README, Security: password policy)",
+            )
+            raise StepFailed from None
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    verb = "created admin" if outcome.created else "promoted to admin"
+    ctx.report.changed(f"{verb} {outcome.user.email} (id {outcome.user.id})")
+
+
+def nginx_body_size(text: str) -> int | None:
+    """`client_max_body_size` of an nginx configuration, in bytes (None when absent)."""
+    match = re.search(r"^\s*client_max_body_size\s+(\d+)([kKmMgG]?)\s*;", text, re.M)
+    if not match:
+        return None
+    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+    return int(match.group(1)) * factor
+
+
+def step_nginx(ctx: Context) -> None:
+    conf = ctx.args.nginx_conf
+    if ctx.args.skip_nginx:
+        ctx.report.ok("skipped (--skip-nginx)")
+        return
+    if not conf.exists():
+        ctx.report.fail(f"{conf} does not exist", "pass --nginx-conf PATH, or --skip-nginx")
+        return
+    text = conf.read_text()
+    size = nginx_body_size(text)
+    if ctx.settings is not None and size is not None:
+        if size < ctx.settings.max_content_length:
+            ctx.report.warn(
+                f"client_max_body_size ({size} bytes) is below MAX_CONTENT_LENGTH "
+                f"({ctx.settings.max_content_length}): nginx refuses bodies the app accepts",
+                f"set client_max_body_size {ctx.settings.max_content_length // 1024 // 1024}m; "
+                f"in {conf}",
+            )
+    nginx = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+    if nginx is None:
+        ctx.report.warn(
+            "nginx is not installed here: nginx.conf was not validated",
+            "apt-get install nginx, then run this again (or --skip-nginx for another proxy)",
+        )
+        return
+    with tempfile.TemporaryDirectory(prefix="nginx-check-") as scratch:
+        # Its own pid and error log: the check needs no root and touches no running nginx.
+        done = subprocess.run(  # noqa: S603 - fixed argv
+            [
+                nginx,
+                "-t",
+                "-q",
+                "-p",
+                scratch,
+                "-c",
+                str(conf.resolve()),
+                "-g",
+                f"pid {scratch}/nginx.pid; error_log {scratch}/error.log;",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    if done.returncode != 0:
+        # "2026/01/01 00:00:00 [emerg] 123#123: message": the message is what matters.
+        lines = [
+            re.sub(r"^.*?\[(emerg|alert|crit|error|warn)\] \d+#\d+: ", "", line)
+            for line in done.stderr.splitlines()
+            if line.strip()
+        ]
+        ctx.report.fail(
+            f"nginx -t refuses {conf}: {lines[0] if lines else 'exit ' + str(done.returncode)}",
+            "set ssl_certificate/ssl_certificate_key and server_name (the lines marked "
+            f"SETTING) in {conf}; then nginx -t -c {conf.resolve()}",
+        )
+        return
+    ctx.report.ok(f"nginx -t accepts {conf}")
+
+
+def step_audit(ctx: Context) -> None:
+    if not ctx.database_ready or ctx.redis is None:
+        ctx.report.fail("skipped: needs the database and Redis", "fix those steps first")
+        raise StepFailed
+    from server.security_manager import audit
+
+    with app_context(ctx):
+        result = audit.run_audit(settings=ctx.settings, conn=ctx.redis, debug=False)
+        from server.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    for finding in result["findings"]:
+        line = f"[{finding['severity']}] {finding['check']}: {finding['message']}"
+        if finding["severity"] == "critical":
+            ctx.report.fail(line, "correct it, then run this again")
+        elif finding["severity"] == "high":
+            ctx.report.warn(line, "correct it before going live")
+    summary = result["summary"]
+    ctx.report.ok(
+        f"{summary['total']} checks: {summary['critical']} critical, {summary['high']} high, "
+        f"{summary['medium']} medium, {summary['low']} low"
+    )
+
+
+STEPS: list[tuple[str, Callable[[Context], None]]] = [
+    ("Python version", step_python),
+    ("Required packages", step_packages),
+    ("Settings (.env)", step_settings),
+    ("Folders", step_folders),
+    ("PostgreSQL", step_database),
+    ("Migrations", step_migrations),
+    ("Indexes", step_indexes),
+    ("Redis", step_redis),
+    ("First admin", step_admin),
+    ("nginx.conf", step_nginx),
+    ("Security audit", step_audit),
+]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="deploy_production.py",
+        description="Prepare or check a production deployment (README, Deployment).",
+    )
+    parser.add_argument("--check", action="store_true", help="report only; change nothing")
+    parser.add_argument(
+        "--non-interactive", action="store_true", help="never prompt (for scripts and CI)"
+    )
+    parser.add_argument(
+        "--generate-secrets",
+        action="store_true",
+        help="write strong JWT_SECRET_KEY and ENCRYPTION_KEY into .env where absent",
+    )
+    parser.add_argument("--admin-email", help="first admin's email (or DEPLOY_ADMIN_EMAIL)")
+    parser.add_argument(
+        "--admin-password", help="first admin's password (or DEPLOY_ADMIN_PASSWORD)"
+    )
+    parser.add_argument(
+        "--env-file", type=Path, default=ROOT / ".env", help="settings file (default: .env)"
+    )
+    parser.add_argument(
+        "--nginx-conf", type=Path, default=ROOT / "nginx.conf", help="default: nginx.conf"
+    )
+    parser.add_argument(
+        "--skip-nginx", action="store_true", help="another proxy is used: do not check nginx"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    ctx = Context(args=args, report=Report())
+    mode = "check only" if args.check else "prepare"
+    print(f"Job Application Agent: production deployment ({mode})", flush=True)
+    total = len(STEPS)
+    for number, (title, step) in enumerate(STEPS, start=1):
+        print(f"[{number:>2}/{total}] {title}", flush=True)
+        try:
+            step(ctx)
+        except StepFailed:
+            if step in (step_python, step_packages):
+                # The later steps import the service: without its packages they cannot run.
+                print(f"[stopped] the remaining steps need step {number}", flush=True)
+                break
+    report = ctx.report
+    print("", flush=True)
+    print("Summary", flush=True)
+    for change in report.changes:
+        print(f"  changed: {change}", flush=True)
+    for warning in report.warnings:
+        print(f"  warning: {warning}", flush=True)
+    for failure in report.failures:
+        print(f"  FAILED:  {failure}", flush=True)
+    if report.failures:
+        print(
+            f"NOT READY: {len(report.failures)} problem(s) above, each with its fix; "
+            "run this again when they are fixed.",
+            flush=True,
+        )
+        return 1
+    print("READY. Next:", flush=True)
+    print(
+        '  1. Web:     gunicorn -c gunicorn.conf.py "server:create_app()"   '
+        "(or all-in-one: python server/api_server.py)\n"
+        "  2. Workers: python -m server.worker   (one or more, on any machine)\n"
+        f"  3. Proxy:   nginx -c {args.nginx_conf.resolve()}   (TLS; TRUSTED_PROXY_COUNT=1)\n"
+        "  4. Check:   curl -s https://YOUR-DOMAIN/readyz ; then log in as the admin and\n"
+        '              curl -s -H "Authorization: Bearer $TOKEN" '
+        "https://YOUR-DOMAIN/api/admin/job-queue/stats",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

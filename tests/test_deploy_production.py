@@ -1,0 +1,222 @@
+"""deploy_production.py, run as an operator runs it: a subprocess on a fresh database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+from dotenv import dotenv_values
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from server.config import weak_secret_reason
+from server.models import Role, User
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.nginx_helpers import ROOT, render_nginx_conf
+
+ADMIN_EMAIL = "ops@example.com"
+ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
+# Nothing listens on port 1: steps that need the database fail at once, touching nothing.
+UNREACHABLE_DATABASE = "postgresql://root@127.0.0.1:1/job_agent"
+
+
+@pytest.fixture
+def fresh_database():
+    """A database name nobody uses yet; dropped after the test."""
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_deploy_{secrets.token_hex(4)}"
+    yield url.set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def production_env(tmp_path, database_url: str, **overrides: str) -> dict[str, str]:
+    values = {
+        "FLASK_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PASSWORD_PEPPER": secrets.token_urlsafe(32),
+        "SMTP_HOST": "127.0.0.1",
+        "TRUSTED_PROXY_COUNT": "1",
+        "PUBLIC_BASE_URL": "https://jobs.example.com",
+        "GOOGLE_API_KEY": "stand-in-key-not-used-here",
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "LOG_TO_STDOUT": "false",
+        "BCRYPT_ROUNDS": "4",
+    }
+    values.update(overrides)
+    return values
+
+
+def write_env(path, values: dict[str, str]) -> None:
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.chmod(0o600)
+
+
+def deploy(tmp_path, env_file, *args: str, extra_env: dict | None = None):
+    """Run the script with a bare process environment: only `env_file` configures it."""
+    nginx_site = render_nginx_conf(tmp_path / "nginx", app_port=5000)
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    env.update(extra_env or {})
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy_production.py"),
+            "--env-file",
+            str(env_file),
+            "--nginx-conf",
+            str(nginx_site.conf),
+            "--non-interactive",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def database_exists(url: str) -> bool:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"))
+    with admin.connect() as conn:
+        found = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        )
+    admin.dispose()
+    return bool(found)
+
+
+def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_database):
+    env_file = tmp_path / ".env"
+    write_env(env_file, production_env(tmp_path, fresh_database))
+
+    # Report only: not ready, and nothing is created.
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1, output
+    assert "does not exist" in output and "createdb" in output
+    assert not database_exists(fresh_database)
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "instance").exists()
+    assert "NOT READY" in output
+
+    # Prepare: database, schema, folders, first admin.
+    code, output = deploy(
+        tmp_path, env_file, "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD
+    )
+    assert code == 0, output
+    for change in ("created database", "migrated from", f"created admin {ADMIN_EMAIL}"):
+        assert change in output, output
+    assert "READY" in output and "[11/11] Security audit" in output
+    assert stat.S_IMODE((tmp_path / "instance" / "backups").stat().st_mode) == 0o700
+
+    # The deployment is ready, and stays so: --check twice, and prepare again, change nothing.
+    for args in (("--check",), ("--check",), ()):
+        code, output = deploy(tmp_path, env_file, *args)
+        assert code == 0, output
+        assert "changed:" not in output and "FAILED" not in output, output
+        assert "1 admin account(s) exist" in output
+
+    # --check creates nothing, not even the log folder the app would open its files in.
+    shutil.rmtree(tmp_path / "logs")
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1 and f"log folder {tmp_path / 'logs'} does not exist" in output
+    assert not (tmp_path / "logs").exists()
+
+    engine = create_engine(fresh_database)
+    with engine.connect() as conn:
+        admins = conn.execute(select(User.email).where(User.role == Role.ADMIN.value)).all()
+    engine.dispose()
+    assert [row.email for row in admins] == [ADMIN_EMAIL]
+
+
+def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
+    env_file = tmp_path / ".env"
+    write_env(
+        env_file,
+        production_env(
+            tmp_path,
+            UNREACHABLE_DATABASE,
+            JWT_SECRET_KEY="changeme",
+            ENCRYPTION_KEY="short-key",
+        ),
+    )
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1
+    assert "JWT_SECRET_KEY is a known placeholder" in output
+    assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
+    # The other steps still report what they find.
+    assert "cannot connect to postgresql" in output and "[11/11] Security audit" in output
+    assert "NOT READY" in output
+
+
+def test_an_admin_password_the_policy_refuses_is_named(tmp_path, fresh_database):
+    env_file = tmp_path / ".env"
+    write_env(env_file, production_env(tmp_path, fresh_database))
+    code, output = deploy(
+        tmp_path,
+        env_file,
+        extra_env={"DEPLOY_ADMIN_EMAIL": ADMIN_EMAIL, "DEPLOY_ADMIN_PASSWORD": "password1234"},
+    )
+    assert code == 1
+    assert f"cannot create the admin {ADMIN_EMAIL}" in output
+    assert "choose a longer, less guessable password" in output
+
+
+def test_generate_secrets_fills_a_missing_key_and_keeps_the_existing_one(tmp_path):
+    env_file = tmp_path / ".env"
+    existing_key = Fernet.generate_key().decode()
+    values = production_env(tmp_path, UNREACHABLE_DATABASE, ENCRYPTION_KEY=existing_key)
+    values["JWT_SECRET_KEY"] = ""
+    write_env(env_file, values)
+    env_file.chmod(0o644)
+
+    # With --check nothing is written.
+    code, output = deploy(tmp_path, env_file, "--check", "--generate-secrets")
+    assert code == 1 and "JWT_SECRET_KEY is missing" in output
+    assert dotenv_values(env_file)["JWT_SECRET_KEY"] == ""
+
+    code, output = deploy(tmp_path, env_file, "--generate-secrets")
+    assert "wrote strong JWT_SECRET_KEY into" in output, output
+    written = dotenv_values(env_file)
+    assert weak_secret_reason(written["JWT_SECRET_KEY"]) is None
+    assert written["ENCRYPTION_KEY"] == existing_key
+    assert {k: v for k, v in written.items() if k != "JWT_SECRET_KEY"} == {
+        k: v for k, v in values.items() if k != "JWT_SECRET_KEY"
+    }
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+    # Run again: the generated key stays.
+    code, output = deploy(tmp_path, env_file, "--generate-secrets")
+    assert "wrote strong" not in output
+    assert dotenv_values(env_file)["JWT_SECRET_KEY"] == written["JWT_SECRET_KEY"]
+
+
+def test_missing_packages_stop_the_run_with_the_install_command(tmp_path):
+    # -S: no site-packages, as on a machine where nothing was installed yet.
+    done = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "deploy_production.py"), "--check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "missing packages: Flask, APIFlask" in done.stdout
+    assert "-m pip install -r" in done.stdout and "requirements_production.txt" in done.stdout
+    assert "waitress" not in done.stdout or sys.platform == "win32"
+    assert "[stopped] the remaining steps need step 2" in done.stdout
