@@ -259,7 +259,7 @@ class Settings(BaseSettings):
     # maintenance (server/database_optimizer.py).
     db_pool_size: int = Field(10, ge=1, le=1000)
     db_max_overflow: int = Field(20, ge=0, le=1000)
-    db_pool_timeout: float = Field(30.0, ge=0.1, le=3600.0)  # wait for a free connection
+    db_pool_timeout: int = Field(30, ge=1, le=3600)  # seconds to wait for a free connection
     db_pool_recycle: int = Field(1800, ge=-1)  # seconds; -1: never
     db_statement_timeout_ms: int = Field(30_000, ge=0)  # 0: none
     slow_query_ms: float = Field(500.0, ge=0.0)  # 0: statements are not timed

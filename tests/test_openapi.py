@@ -52,6 +52,8 @@ OPERATION_IDS = {
     ("GET", "/api/user/resumes/{resume_id}/download"): "downloadResume",
     ("GET", "/healthz"): "getLiveness",
     ("GET", "/readyz"): "getReadiness",
+    ("GET", "/api/admin/system-status"): "adminGetSystemStatus",
+    ("GET", "/metrics"): "getMetrics",
 }
 
 
