@@ -77,6 +77,15 @@ LIMITER_DEGRADED = Gauge(
 )
 
 _decision_children: dict[tuple[str, str], object] = {}
+# The limiter is shared by the process, so its per-limit counting follows the process's
+# METRICS_ENABLED (set by `init_app`), not a single app's.
+_count_decisions = True
+
+
+def count_limiter_decisions(enabled: bool) -> None:
+    """Turn the per-limit decision counters on or off for this process."""
+    global _count_decisions
+    _count_decisions = enabled
 
 
 def count_limiter_metric(name: str, amount: float) -> None:
@@ -94,6 +103,8 @@ def set_limiter_degraded(value: float) -> None:
 def count_decision(decision) -> None:
     """Count a limiter decision against each limit it checked (the refusing ones only when
     it refused)."""
+    if not _count_decisions:
+        return
     if decision.allowed:
         states, outcome = decision.states, "admitted"
     else:
@@ -114,6 +125,7 @@ def observe_job(job_type: str, outcome: str, seconds: float) -> None:
 
 def init_app(app: Flask) -> None:
     """Time every request and count it by route and status (unless METRICS_ENABLED=false)."""
+    count_limiter_decisions(app.config["SETTINGS"].metrics_enabled)
     if not app.config["SETTINGS"].metrics_enabled:
         return
     children: dict[tuple[str, str, int], tuple[object, object]] = {}

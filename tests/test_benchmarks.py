@@ -31,3 +31,15 @@ def test_the_queue_benchmark_uses_only_the_redis_database_it_is_given(app, monke
 
     chosen = int(TEST_REDIS_URL.rsplit("/", 1)[1])
     assert used == {"app": [TEST_REDIS_URL], "connections": [chosen] * len(measurements)}
+
+
+def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
+    from benchmarks import bench_monitoring
+
+    [line] = bench_monitoring.run(
+        argparse.Namespace(redis_url=TEST_REDIS_URL, rounds=1, seconds=0.05)
+    )
+    assert line.startswith("monitoring.endpoint_rps with=")
+    ratio = float(line.split("ratio=")[1].split()[0])
+    assert ratio > 0
+    assert redis_conn.keys("jobq:{default}:*") == []
