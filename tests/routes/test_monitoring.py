@@ -244,3 +244,18 @@ def test_metrics_follow_the_configured_networks(make_app):
     api = ApiClient(app.test_client())
     assert api.get("/metrics", environ_base={"REMOTE_ADDR": "10.20.3.4"}).status_code == 200
     assert api.get("/metrics").status_code == 401  # loopback is no longer listed
+
+
+def test_system_status_answers_with_redis_down_and_says_so(client, app, make_app):
+    from tests.helpers import ApiClient
+
+    admin = client.create_admin(app)
+    job_queue.submit_job(user_id=admin.id, job_type="diagnostic", payload={})
+    cut_off = ApiClient(make_app(redis_url="redis://127.0.0.1:1/0").test_client())
+    body = status(cut_off, admin.access_token)
+    assert_same_shape(SEED_EXAMPLE | {"rate_limits": {}}, body)
+    assert body["redis"]["healthy"] is False
+    assert body["rate_limits"]["degraded"] is True
+    assert body["rate_limits"]["gemini_minute"] == {"used": None, "limit": 8, "remaining": 0}
+    assert body["job_queue"]["queue_size"] == 1  # PostgreSQL's figures
+    assert {"redis", "workers"} <= set(body["errors"])
