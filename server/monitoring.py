@@ -349,7 +349,7 @@ class _LiveFigures:
         yield used
         yield limit
 
-        _summary, age, installed = backup_figures()
+        _summary, age, _installed = backup_figures()
         backup = GaugeMetricFamily(
             "backup_newest_verified_age_seconds",
             "Age of the newest verified backup (absent when there is none)",
@@ -371,7 +371,6 @@ class _LiveFigures:
         if alive is not None:
             workers.add_metric([], alive)
         yield workers
-        del installed
 
 
 def render_metrics() -> tuple[bytes, str]:

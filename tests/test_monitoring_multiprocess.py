@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 from prometheus_client import CollectorRegistry
@@ -43,6 +44,11 @@ def _count_in(counter_file, scratch) -> float:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(alone))
     return _healthz_samples(registry.collect())
+
+
+def _capacity(families) -> float:
+    [capacity] = [f for f in families if f.name == "db_pool_capacity"]
+    return sum(sample.value for sample in capacity.samples)
 
 
 def _scrape(base: str) -> list:
@@ -96,12 +102,14 @@ def test_metrics_add_up_every_gunicorn_worker(settings, tmp_path):
         counted = sum(per_process)  # the start-up probe may have reached it more than once
         assert counted >= REQUESTS
         # Whichever worker answers the scrape, it reports every worker's figures: the
-        # requests, and the pool capacity of both processes (2 × (10 + 20)).
+        # requests, and the pool capacity of both processes (2 × (10 + 20)) once both started.
+        deadline = time.monotonic() + 30
+        while _capacity(_scrape(base)) != 60.0 and time.monotonic() < deadline:
+            time.sleep(0.2)
         for _ in range(6):
             families = _scrape(base)
             assert _healthz_samples(families) == counted
-            [capacity] = [f for f in families if f.name == "db_pool_capacity"]
-            assert [s.value for s in capacity.samples] == [60.0]
+            assert _capacity(families) == 60.0
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
