@@ -7,9 +7,15 @@ Redis database `--redis-url` names:
 
 - with: per-request metrics (request counter, latency histogram, per-limit decisions, pool
   gauges) and every statement timed against `SLOW_QUERY_MS`;
-- without: `METRICS_ENABLED=false` and `SLOW_QUERY_MS=0`.
+- without: `METRICS_ENABLED=false` and `SLOW_QUERY_MS=0`;
+- control: a second app exactly like `without`, whose ratio to it is the run's noise floor.
 
-The figure is the median of interleaved rounds; the ratio is with / without (goal: >= 0.9).
+A second line times the instruments' own code directly (the request hooks, the per-limit
+decision counts, the pool gauges and three timed statements) and gives its share of a request.
+
+The figure is the median over rounds, each made of short alternating slices of both variants
+(so a shared machine's changing load falls on both alike); the ratio is with / without (goal:
+>= 0.9).
 The test client leaves out the network and the WSGI server, so the overhead shows at its
 largest here; behind gunicorn and nginx it is a smaller share of each request.
 """
@@ -73,16 +79,20 @@ def _prepare_database() -> None:
     engine.dispose()
 
 
-def _rate(call, seconds: float) -> float:
+SLICES_PER_ROUND = 10
+
+
+def _calls_in(call, seconds: float) -> tuple[int, float]:
+    """Calls made in about `seconds`, and the time they took."""
     calls = 0
     started = time.perf_counter()
     deadline = started + seconds
     while True:
-        for _ in range(20):
+        for _ in range(5):
             call()
-        calls += 20
+        calls += 5
         if time.perf_counter() >= deadline:
-            return calls / (time.perf_counter() - started)
+            return calls, time.perf_counter() - started
 
 
 def _cleanup(conn: redis.Redis) -> None:
@@ -98,6 +108,7 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
 
     from server import create_app, job_queue, metrics
     from server.extensions import db
+    from server.rate_limiter import Decision, LimitState
     from server.services import accounts
 
     _prepare_database()
@@ -106,10 +117,13 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
     apps = {
         "with": create_app(settings.replace(metrics_enabled=True, slow_query_ms=500.0)),
         "without": create_app(settings.replace(metrics_enabled=False, slow_query_ms=0.0)),
+        # The same as `without`: its ratio to `without` shows the run's noise.
+        "control": create_app(settings.replace(metrics_enabled=False, slow_query_ms=0.0)),
     }
     conn = redis.Redis.from_url(redis_url)
     _cleanup(conn)
-    with apps["with"].app_context():
+    setup = create_app(settings)  # a third app prepares the data, so neither variant is favoured
+    with setup.app_context():
         upgrade()
         user = accounts.create_user(
             email="bench@example.com",
@@ -118,6 +132,8 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
         )
         token = accounts.issue_tokens(user=user)["access_token"]
         job_id = job_queue.submit_job(user_id=user.id, job_type="diagnostic", payload={})
+        db.session.remove()
+        db.engine.dispose()
     headers = {"Authorization": f"Bearer {token}"}
     path = f"/api/jobs/{job_id}/status"
     clients = {name: app.test_client() for name, app in apps.items()}
@@ -132,18 +148,40 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
 
         return once
 
-    calls = {name: call(name) for name in apps}
+    calls_of = {name: call(name) for name in apps}
     rates: dict[str, list[float]] = {name: [] for name in apps}
     try:
         for name in apps:  # warm up: connections, scripts, caches
             metrics.count_limiter_decisions(name == "with")
-            _rate(calls[name], 0.3)
+            _calls_in(calls_of[name], 0.3)
         for round_number in range(rounds):
-            order = list(apps) if round_number % 2 == 0 else list(reversed(apps))
-            for name in order:
-                # The limiter is per process: its per-limit counting follows the variant.
-                metrics.count_limiter_decisions(name == "with")
-                rates[name].append(_rate(calls[name], seconds))
+            # Short slices in alternation, so the load of a shared machine drifting during a
+            # round falls on every variant alike.
+            totals = {name: [0, 0.0] for name in apps}
+            for slice_number in range(SLICES_PER_ROUND):
+                shift = (round_number + slice_number) % len(apps)
+                order = list(apps)[shift:] + list(apps)[:shift]  # each variant leads in turn
+                for name in order:
+                    # The limiter is per process: its per-limit counting follows the variant.
+                    metrics.count_limiter_decisions(name == "with")
+                    calls, elapsed = _calls_in(calls_of[name], seconds / SLICES_PER_ROUND)
+                    totals[name][0] += calls
+                    totals[name][1] += elapsed
+            for name, (count, elapsed) in totals.items():
+                rates[name].append(count / elapsed)
+        metrics.count_limiter_decisions(True)
+        decision = Decision(
+            True,
+            tuple(
+                LimitState(name, 10**9, 60.0, "user", 10**9 - 1, 60.0, 0.0)
+                for name in (
+                    "api_requests_per_ip_per_minute",
+                    "api_requests_global_per_minute",
+                    "api_reads_per_user_per_minute",
+                )
+            ),
+        )
+        cost_us = instrument_cost_us(apps["with"], decision)
     finally:
         metrics.count_limiter_decisions(True)
         _cleanup(conn)
@@ -154,14 +192,64 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
                 db.engine.dispose()
     with_rps = statistics.median(rates["with"])
     without_rps = statistics.median(rates["without"])
+    control_rps = statistics.median(rates["control"])
     return [
         f"monitoring.endpoint_rps with={with_rps:.0f} without={without_rps:.0f} "
         f"ratio={with_rps / without_rps:.2f} (goal >= 0.9; GET /api/jobs/<id>/status, metrics "
         f"and slow-query timing on/off, Flask test client, PostgreSQL, single thread, median "
-        f"of {rounds} interleaved rounds of {seconds:g} s)"
+        f"of {rounds} rounds of {seconds:g} s, each in {SLICES_PER_ROUND} alternating slices)",
+        f"monitoring.endpoint_rps_control same={control_rps:.0f} without={without_rps:.0f} "
+        f"ratio={control_rps / without_rps:.2f} (two identical apps without the instruments, "
+        f"in the same slices: the noise of this run)",
+        f"monitoring.instrument_cost_us per_request={cost_us:.1f} "
+        f"share={cost_us * with_rps / 1e4:.2f}% (request hooks, per-limit decisions, pool "
+        f"gauges, 3 timed statements; their own code timed directly; share of one request at "
+        f"the median rate above)",
     ]
 
 
+def instrument_cost_us(app, decision, repeat: int = 20_000) -> float:
+    """Microseconds the instruments add to one request, timing their own code directly: the
+    two request hooks, the per-limit decision counts, the pool gauges of one checkout and
+    checkin, and the timing of three statements (the status read, its ping and rollback)."""
+    from flask import Response
+
+    from server import metrics
+    from server.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    hooks = [f for f in app.before_request_funcs[None] if f.__module__ == "server.metrics"]
+    hooks += [f for f in app.after_request_funcs[None] if f.__module__ == "server.metrics"]
+    before = list(engine.dispatch.before_cursor_execute)
+    after = list(engine.dispatch.after_cursor_execute)
+    pool_events = [
+        f
+        for f in (*engine.pool.dispatch.checkout, *engine.pool.dispatch.checkin)
+        if f.__name__ == "_update"
+    ]
+    response = Response("{}", status=200)
+
+    class _Conn:
+        info: dict = {}
+
+    conn = _Conn()
+    with app.test_request_context("/api/jobs/x/status"):
+        started = time.perf_counter()
+        for _ in range(repeat):
+            hooks[0]()
+            metrics.count_decision(decision)
+            for listener in pool_events:
+                listener(None, None, None)
+            for _statement in range(3):
+                for listener in before:
+                    listener(conn, None, "SELECT 1", {}, None, False)
+                for listener in after:
+                    listener(conn, None, "SELECT 1", {}, None, False)
+            hooks[1](response)
+        return (time.perf_counter() - started) / repeat * 1e6
+
+
 def run(args) -> list[str]:
-    """The endpoint comparison."""
+    """The endpoint comparison, and the instruments' own cost per request."""
     return bench_endpoint(args.redis_url, args.rounds, args.seconds)
