@@ -36,10 +36,14 @@ def test_the_queue_benchmark_uses_only_the_redis_database_it_is_given(app, monke
 def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
     from benchmarks import bench_monitoring
 
-    [line] = bench_monitoring.run(
+    lines = bench_monitoring.run(
         argparse.Namespace(redis_url=TEST_REDIS_URL, rounds=1, seconds=0.05)
     )
-    assert line.startswith("monitoring.endpoint_rps with=")
-    ratio = float(line.split("ratio=")[1].split()[0])
+    assert [line.split()[0] for line in lines] == [
+        "monitoring.endpoint_rps",
+        "monitoring.endpoint_rps_control",
+        "monitoring.instrument_cost_us",
+    ]
+    ratio = float(lines[0].split("ratio=")[1].split()[0])
     assert ratio > 0
     assert redis_conn.keys("jobq:{default}:*") == []
