@@ -7,6 +7,9 @@ a job worker pool. Run workers on their own with `python -m server.worker`. Ever
 from the service's settings (`server/config.py`, README's configuration table).
 """
 
+import os
+import shutil
+
 from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
 
 with config_errors_exit():  # a bad variable: one line and exit code 2, before any worker
@@ -27,6 +30,14 @@ accesslog = None  # the app writes its own structured access log
 control_socket_disable = True
 forwarded_allow_ips = settings.forwarded_allow_ips
 
+# Metrics of every web process, added up at /metrics: prometheus-client reads this variable
+# when the workers first import it (after the fork), so it is set here, and the folder starts
+# empty so a previous run's counters do not come back.
+if settings.prometheus_multiproc_dir is not None:
+    shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
+    settings.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.prometheus_multiproc_dir)
+
 
 def post_worker_init(worker):
     if settings.web_runs_workers:
@@ -40,3 +51,10 @@ def worker_exit(server, worker):
         from server.runtime import stop_background_services
 
         stop_background_services(worker.wsgi)
+
+
+def child_exit(server, worker):
+    if settings.prometheus_multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # its live gauges no longer count

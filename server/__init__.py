@@ -21,8 +21,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     from server import (
         auth,
         cli,
+        database_optimizer,
         errors,
         logging_config,
+        metrics,
+        monitoring,
         openapi,
         rate_limiter,
         redis_client,
@@ -50,7 +53,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         SETTINGS=settings,
         SECRET_KEY=settings.jwt_secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        SQLALCHEMY_ENGINE_OPTIONS=database_optimizer.engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_content_length,
         TESTING=settings.is_testing,
         DEBUG=False,
@@ -59,11 +62,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     app.config.update(flask_overrides)
 
     errors.init_app(app)
+    metrics.init_app(app)  # first: times the whole request, refusals included
     schemas.init_app(app)
     request_hooks.init_app(app)
     security_manager.init_app(app)
     logging_config.init_app(app)
     db.init_app(app)
+    database_optimizer.init_app(app)  # pool per process, slow-query timing, pool gauges
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     redis_client.init_app(app)
     auth.init_app(app)
@@ -71,6 +76,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     request_gate.init_app(app)  # IP block, token, session state and limits: one round trip
     openapi.init_app(app)
     cli.init_app(app)
+    monitoring.init_app(app)  # GET /metrics
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_routes.bp)
@@ -94,9 +100,3 @@ def _resolve_settings(config) -> tuple[Settings, dict[str, Any]]:
     overrides = {k: v for k, v in config.items() if k in fields}
     flask_keys = {k: v for k, v in config.items() if k not in fields}
     return settings.replace(**overrides), flask_keys
-
-
-def _engine_options(settings: Settings) -> dict[str, Any]:
-    if settings.database_url.startswith("sqlite"):
-        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}

@@ -127,3 +127,31 @@ def init_app(app: Flask) -> None:
         click.echo(done.stdout, nl=False)
         click.echo(done.stderr, nl=False, err=True)
         ctx.exit(done.returncode)
+
+    @app.cli.group("maintenance")
+    def maintenance() -> None:
+        """Database maintenance."""
+
+    @maintenance.command("run")
+    def maintenance_run() -> None:
+        """Delete expired records, then VACUUM (ANALYZE); prints the report as JSON."""
+        import json
+
+        from server.database_optimizer import run_daily_maintenance
+
+        click.echo(json.dumps(run_daily_maintenance(), indent=2))
+
+    @app.cli.group("alerts")
+    def alerts() -> None:
+        """Alert rules."""
+
+    @alerts.command("check")
+    def alerts_check() -> None:
+        """Check every alert rule now (posts to ALERT_WEBHOOK_URL what starts or stops)."""
+        from server.monitoring import run_alert_checks
+
+        for result in run_alert_checks():
+            state = "FIRING" if result["firing"] else "ok"
+            change = f" ({result['change']})" if result["change"] else ""
+            reason = f": {result['reason']}" if result["reason"] else ""
+            click.echo(f"{result['rule']}: {state}{change}{reason}")

@@ -304,6 +304,33 @@ class Settings(BaseSettings):
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
     rate_limit_enabled: bool = True
 
+    # Database engine and pool (PostgreSQL; SQLite keeps its own settings), slow queries,
+    # maintenance (server/database_optimizer.py).
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_max_overflow: int = Field(20, ge=0, le=1000)
+    db_pool_timeout: int = Field(30, ge=1, le=3600)  # seconds to wait for a free connection
+    db_pool_recycle: int = Field(1800, ge=-1)  # seconds; -1: never
+    db_statement_timeout_ms: int = Field(30_000, ge=0)  # 0: none
+    slow_query_ms: float = Field(500.0, ge=0.0)  # 0: statements are not timed
+    slow_query_recent_max: int = Field(100, ge=1, le=10_000)
+    job_retention_days: int = Field(30, ge=1)  # finished jobs and their results
+    security_event_retention_days: int = Field(365, ge=1)  # also past IP blocks
+    side_effect_retention_days: int = Field(30, ge=1)
+
+    # Monitoring (server/monitoring.py, server/metrics.py).
+    metrics_enabled: bool = True  # per-request metrics and /metrics
+    metrics_allowed_networks: CommaList = ("127.0.0.1/32", "::1/128")
+    # Set for gunicorn: each process writes its metrics here; /metrics adds them up.
+    prometheus_multiproc_dir: Path | None = None
+    alert_webhook_url: str | None = Field(None, repr=False)  # Slack-compatible; None: log only
+    alert_queue_depth: int = Field(500, ge=1)
+    alert_oldest_wait_seconds: float = Field(900.0, ge=1.0)
+    alert_gemini_quota_percent: float = Field(90.0, gt=0.0, le=100.0)
+    alert_error_rate_percent: float = Field(5.0, gt=0.0, le=100.0)
+    alert_error_rate_min_requests: int = Field(20, ge=1)
+    alert_slow_queries: int = Field(10, ge=1)  # recorded in the last 5 minutes
+    alert_backup_max_age_hours: float = Field(26.0, gt=0.0)
+
     @classmethod
     def settings_customise_sources(
         cls,

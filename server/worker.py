@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from server import job_handlers, job_queue
+from server import job_handlers, job_queue, metrics, monitoring
 from server.errors import database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
@@ -301,9 +301,13 @@ class WorkerPool:
                     outcome = self._run_handler(spec, run)
                 finally:
                     db.session.remove()
-            duration_ms = int((time.monotonic() - started) * 1000)
+            elapsed = time.monotonic() - started
+            duration_ms = int(elapsed * 1000)
             if outcome is not None:
                 outcome.duration_ms = duration_ms
+            metrics.observe_job(
+                claimed.job_type, outcome.kind.value if outcome else "lease_lost", elapsed
+            )
             log.info(
                 "job run finished",
                 extra={
@@ -454,6 +458,7 @@ class WorkerPool:
         interval = min(HEARTBEAT_MAX_SECONDS, max(0.2, self.settings.job_queue_lease_seconds / 3))
         with self.app.app_context():
             while not self._recorder_done.wait(interval):
+                monitoring.note_worker_alive(self.name, self.threads, self.held_jobs)
                 with self._held_lock:
                     runs = [
                         run for run in self._held.values() if not run.abandoned and not run.finished

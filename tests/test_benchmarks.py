@@ -82,3 +82,19 @@ def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
     saturation = lines["tailoring.quota_saturation"]
     assert saturation["calls_over_quota"] == "0"
     assert int(saturation["calls"]) <= int(saturation["capacity"]) == 8
+
+
+def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
+    from benchmarks import bench_monitoring
+
+    lines = bench_monitoring.run(
+        argparse.Namespace(redis_url=TEST_REDIS_URL, rounds=1, seconds=0.05)
+    )
+    assert [line.split()[0] for line in lines] == [
+        "monitoring.endpoint_rps",
+        "monitoring.endpoint_rps_control",
+        "monitoring.instrument_cost_us",
+    ]
+    ratio = float(lines[0].split("ratio=")[1].split()[0])
+    assert ratio > 0
+    assert redis_conn.keys("jobq:{default}:*") == []

@@ -57,6 +57,8 @@ OPERATION_IDS = {
     ("GET", "/api/user/tailored-resumes/{tailored_id}"): "getTailoredResume",
     ("GET", "/healthz"): "getLiveness",
     ("GET", "/readyz"): "getReadiness",
+    ("GET", "/api/admin/system-status"): "adminGetSystemStatus",
+    ("GET", "/metrics"): "getMetrics",
 }
 
 

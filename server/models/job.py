@@ -63,6 +63,13 @@ class Job(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_id_idempotency_key"),
         Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
+        # Indexes the queries need (migration 0011): waiting jobs by priority in line order
+        # (reconciler, stats, running-job scans), a user's jobs filtered by status or type,
+        # finished jobs by time (throughput, retention).
+        Index("ix_jobs_status_priority_created_at", "status", "priority", "created_at"),
+        Index("ix_jobs_user_id_status_created_at", "user_id", "status", "created_at"),
+        Index("ix_jobs_user_id_job_type_created_at", "user_id", "job_type", "created_at"),
+        Index("ix_jobs_finished_at", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_job_id)
@@ -72,7 +79,7 @@ class Job(db.Model):
     job_type: Mapped[str] = mapped_column(String(50))
     priority: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    status: Mapped[str] = mapped_column(String(20), index=True, default=JobStatus.QUEUED.value)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED.value)
     progress_percent: Mapped[int] = mapped_column(Integer, default=0)
     progress_message: Mapped[str | None] = mapped_column(String(500))
     result: Mapped[Any | None] = mapped_column(JsonType)
@@ -113,5 +120,7 @@ class SideEffect(db.Model):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     job_id: Mapped[str | None] = mapped_column(String(36), index=True)
     state: Mapped[str] = mapped_column(String(20), default=SideEffectState.STARTED.value)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -29,6 +30,8 @@ class SecurityEvent(db.Model):
     """One audited action: who, from where, did what to which object, and how it ended."""
 
     __tablename__ = "security_events"
+    # Events of a kind in a period (the audit's trend, filtered pages).
+    __table_args__ = (Index("ix_security_events_action_created_at", "action", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(
@@ -38,7 +41,7 @@ class SecurityEvent(db.Model):
     actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor_email: Mapped[str | None] = mapped_column(String(320))
     client_ip: Mapped[str | None] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str | None] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
@@ -50,14 +53,16 @@ class OneTimeToken(db.Model):
     """An email-verification or password-reset token; only its SHA-256 is stored."""
 
     __tablename__ = "one_time_tokens"
+    # A user's unused tokens of a purpose are voided when a new one is issued.
+    __table_args__ = (Index("ix_one_time_tokens_user_id_purpose", "user_id", "purpose"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -72,7 +77,7 @@ class IpBlock(db.Model):
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lifted_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -98,9 +103,11 @@ class Resume(db.Model):
     """An uploaded resume: stored under a server-made name, the user's filename is metadata."""
 
     __tablename__ = "resumes"
+    # A user's resumes, newest first.
+    __table_args__ = (Index("ix_resumes_user_id_created_at", "user_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     original_filename: Mapped[str] = mapped_column(String(255))
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
     content_type: Mapped[str] = mapped_column(String(100))

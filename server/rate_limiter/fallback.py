@@ -8,13 +8,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
+from server import metrics
 from server.rate_limiter.catalogue import ConcurrencyCap, RateLimit
 from server.rate_limiter.results import Decision, Lease, LimitState
 
 log = logging.getLogger("server.rate_limiter")
 
 
-# Per-process metrics; the monitoring module exports them.
+# Per-process metrics, mirrored as Prometheus metrics (`server.metrics`, served at /metrics).
 METRICS: dict[str, float] = {
     "rate_limiter_degraded": 0,
     "rate_limiter_redis_errors_total": 0,
@@ -31,6 +32,13 @@ def count_metric(metric: str, amount: float = 1) -> None:
     """Add to one of the limiter's per-process metrics."""
     with _metrics_lock:
         METRICS[metric] = METRICS.get(metric, 0) + amount
+    metrics.count_limiter_metric(metric, amount)
+
+
+def _set_degraded(value: int) -> None:
+    if METRICS["rate_limiter_degraded"] != value:
+        metrics.set_limiter_degraded(value)
+    METRICS["rate_limiter_degraded"] = value
 
 
 class RedisUnavailable(Exception):
@@ -80,17 +88,17 @@ class RedisHealth:
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
             self._next_probe = time.monotonic() + self._backoff
-            METRICS["rate_limiter_degraded"] = 1
+            _set_degraded(1)
 
     def succeeded(self) -> None:
         if not self._degraded:
-            METRICS["rate_limiter_degraded"] = 0  # the latest observation in this process
+            _set_degraded(0)  # the latest observation in this process
             return
         with self._lock:
             if self._degraded:
                 self._degraded = False
                 self._backoff = self.initial_backoff
-                METRICS["rate_limiter_degraded"] = 0
+                _set_degraded(0)
                 log.warning("rate limiter recovered: Redis answers again")
 
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import redis
 
+from server import metrics
 from server.agent.engines.gemini_errors import gemini_pause_for
 from server.config import ConfigError, Settings
 from server.errors import NotFound, ServiceUnavailable
@@ -222,9 +223,10 @@ class RateLimiter:
 
     @staticmethod
     def note(decision: Decision) -> None:
-        """Count a refusal in the limiter's metrics."""
+        """Count a refusal in the limiter's metrics, and the decision by limit."""
         if not decision.allowed:
             count_metric("rate_limiter_rejections_total")
+        metrics.count_decision(decision)
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
         """The distinct limits of a check and the script's arguments for them."""

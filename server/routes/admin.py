@@ -3,6 +3,7 @@
 from apiflask import APIBlueprint
 from flask import request
 
+from server import monitoring
 from server.auth import admin_required, current_user
 from server.schemas.admin import (
     AuditOut,
@@ -19,6 +20,7 @@ from server.schemas.admin import (
 )
 from server.schemas.auth import UserOut
 from server.schemas.jobs import QueueStatsOut
+from server.schemas.monitoring import SystemStatusOut
 from server.services import accounts, jobs, rate_limits, security
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
@@ -180,3 +182,17 @@ def rate_limit_usage(subject):
 )
 def job_queue_stats():
     return jobs.queue_stats()
+
+
+@bp.get("/system-status")
+@admin_required
+@bp.output(SystemStatusOut)
+@bp.doc(
+    operation_id="adminGetSystemStatus",
+    summary="Quotas, queue, database pool and slow queries, security, backups, workers",
+    description="Read live. A part that cannot be read (Redis or the database down) keeps its "
+    "keys with empty figures and is named in `errors`.",
+    responses=[200, 401, 403],
+)
+def system_status():
+    return monitoring.system_status()

@@ -15,6 +15,7 @@ from flask import g, has_request_context, request
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from server import metrics
 from server.extensions import db
 from server.logging_config import SECURITY_LOGGER
 from server.models import SecurityEvent, User, utcnow
@@ -84,6 +85,7 @@ def record_event(
         "details": _redact(details or {}),
     }
     log.info(action, extra={**row, "created_at": isoformat(row["created_at"])})
+    metrics.SECURITY_EVENTS.labels(action).inc()
     try:
         with db.engine.begin() as conn:
             conn.execute(insert(SecurityEvent), row)

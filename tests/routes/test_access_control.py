@@ -63,6 +63,7 @@ PUBLIC = {
     "/static/<path:filename>",
     "/verify-email",  # the pages the mail links open
     "/reset-password",
+    "/metrics",  # its view admits configured networks, or an admin's token
 }
 
 
@@ -81,6 +82,7 @@ ADMIN_ROUTES = {
     ("POST", "/api/admin/users/<int:user_id>/disable"),
     ("POST", "/api/admin/users/<int:user_id>/enable"),
     ("POST", "/api/admin/users/<int:user_id>/unlock"),
+    ("GET", "/api/admin/system-status"),
 }
 
 

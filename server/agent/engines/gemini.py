@@ -19,7 +19,7 @@ import redis
 from google import genai
 from google.genai import errors, types
 
-from server import rate_limiter
+from server import metrics, rate_limiter
 from server.agent.engines.base import Engine, EngineError
 from server.agent.engines.cache import cache_key, get_cached, put_cached
 from server.agent.engines.gemini_errors import DEFAULT_GEMINI_PAUSE_SECONDS
@@ -75,13 +75,16 @@ class GeminiEngine(Engine):
             )
         except errors.APIError as error:
             rate_limiter.settle_gemini_call(reservation)
+            metrics.GEMINI_UPSTREAM_ERRORS.labels(str(error.code)).inc()
             raise _translate(error) from error
         except httpx2.ConnectError as error:
+            metrics.GEMINI_UPSTREAM_ERRORS.labels("unreachable").inc()
             # Nothing reached Gemini, so the slot is given back.
             rate_limiter.release_gemini_call(reservation)
             raise RetryableJobError(f"Gemini could not be reached: {error}") from error
         except httpx2.TransportError as error:  # timeouts, dropped connections
             rate_limiter.settle_gemini_call(reservation)
+            metrics.GEMINI_UPSTREAM_ERRORS.labels("transport").inc()
             raise RetryableJobError(f"Gemini did not answer: {type(error).__name__}") from error
         # The request reached Gemini somewhere between the reservation and now: the slot's
         # window starts now, so the call that reuses it can never land inside Gemini's own.

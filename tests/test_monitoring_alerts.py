@@ -1,0 +1,140 @@
+"""Alerts: a rule that starts firing posts once to the webhook, and once more when it clears."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from server import job_queue, monitoring
+from server.auth import public
+from server.models import JobPriority
+from server.monitoring import run_alert_checks
+from tests.queue_helpers import make_user
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append(
+            {"content_type": self.headers["Content-Type"], "json": json.loads(body)}
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok")  # what Slack answers
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    """A Slack-compatible incoming webhook on 127.0.0.1 that keeps what it receives."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXX"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def messages_about(webhook, rule: str) -> list[str]:
+    return [m["json"]["text"] for m in webhook.received if f"[{rule}]" in m["json"]["text"]]
+
+
+def test_a_rule_fires_once_per_incident_and_resolves(make_app, webhook):
+    app = make_app(alert_webhook_url=webhook.url, alert_queue_depth=2)
+    with app.app_context():
+        user = make_user()
+        first = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+        assert not any(r["firing"] for r in run_alert_checks() if r["rule"] == "queue_depth")
+        second = job_queue.submit_job(
+            user_id=user, job_type="diagnostic", payload={}, priority=JobPriority.HIGH
+        )
+        [fired] = [r for r in run_alert_checks() if r["rule"] == "queue_depth"]
+        assert fired == {
+            "rule": "queue_depth",
+            "firing": True,
+            "reason": "2 jobs waiting (threshold 2)",
+            "change": "fired",
+        }
+        [again] = [r for r in run_alert_checks() if r["rule"] == "queue_depth"]
+        assert (again["firing"], again["change"]) == (True, None)
+        [message] = messages_about(webhook, "queue_depth")
+        assert message.startswith(":rotating_light: FIRING Job queue too deep")
+        assert "2 jobs waiting" in message
+        assert all(m["content_type"] == "application/json" for m in webhook.received)
+
+        job_queue.cancel_job(job_id=first, user_id=user)
+        job_queue.cancel_job(job_id=second, user_id=user)
+        [resolved] = [r for r in run_alert_checks() if r["rule"] == "queue_depth"]
+        assert (resolved["firing"], resolved["change"]) == (False, "resolved")
+        run_alert_checks()
+        posted = messages_about(webhook, "queue_depth")
+        assert len(posted) == 2
+        assert posted[1].startswith(":white_check_mark: RESOLVED Job queue too deep")
+
+
+def test_one_incident_posts_once_whichever_process_checks(make_app, webhook):
+    """The firing set is in Redis: a second app (another process) does not post again."""
+    one = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
+    other = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
+    with one.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    run_alert_checks(one)
+    run_alert_checks(other)
+    assert len(messages_about(webhook, "queue_depth")) == 1
+
+
+def test_jobs_waiting_with_no_live_worker_pool_fire_the_dead_workers_rule(
+    make_app, webhook, run_pool
+):
+    app = make_app(alert_webhook_url=webhook.url)
+    with app.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    [dead] = [r for r in run_alert_checks(app) if r["rule"] == "workers_dead"]
+    assert dead["firing"] and dead["change"] == "fired"
+    pool = run_pool(app, threads=1)
+    from tests.queue_helpers import wait_for
+
+    with app.app_context():
+        wait_for(lambda: monitoring.system_status()["workers"]["alive"] >= 1)
+    [alive] = [r for r in run_alert_checks(app) if r["rule"] == "workers_dead"]
+    assert (alive["firing"], alive["change"]) == (False, "resolved")
+    assert len(messages_about(webhook, "workers_dead")) == 2
+    del pool
+
+
+def test_the_error_rate_rule_reads_the_answers_since_the_last_check(make_app, webhook):
+    app = make_app(
+        alert_webhook_url=webhook.url, alert_error_rate_percent=50, alert_error_rate_min_requests=4
+    )
+    run_alert_checks(app)  # the baseline
+    client = app.test_client()
+
+    @app.get("/boom")
+    @public
+    def _boom():  # a route that fails, standing in for a bug
+        raise RuntimeError("boom")
+
+    for _ in range(4):
+        client.get("/boom", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    [rate] = [r for r in run_alert_checks(app) if r["rule"] == "error_rate"]
+    assert rate["firing"], rate
+    assert rate["reason"].startswith("4 of 4 requests answered 5xx")
+
+
+def test_the_alerts_command_prints_each_rule(make_app, webhook):
+    app = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
+    with app.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    result = app.test_cli_runner().invoke(args=["alerts", "check"])
+    assert result.exit_code == 0, result.output
+    assert "queue_depth: FIRING (fired): 1 jobs waiting (threshold 1)" in result.output
+    assert "redis_degraded: ok" in result.output
+    assert len(messages_about(webhook, "queue_depth")) == 1
