@@ -359,6 +359,7 @@ class Settings(BaseSettings):
         "ip_allowlist",
         "job_search_sources",
         "resume_pdf_fallback_fonts",
+        "metrics_allowed_networks",
         mode="before",
     )
     @classmethod
