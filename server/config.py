@@ -314,6 +314,7 @@ class Settings(BaseSettings):
     slow_query_ms: float = Field(500.0, ge=0.0)  # 0: statements are not timed
     slow_query_recent_max: int = Field(100, ge=1, le=10_000)
     job_retention_days: int = Field(30, ge=1)  # finished jobs and their results
+    posting_retention_days: int = Field(90, ge=1)  # postings no search found again
     security_event_retention_days: int = Field(365, ge=1)  # also past IP blocks
     side_effect_retention_days: int = Field(30, ge=1)
 

@@ -311,7 +311,7 @@ def _referenced_elsewhere(table: Table):
 def cleanup_expired_records(settings: Settings, now) -> dict[str, int]:
     """Delete what has outlived its use; returns rows deleted per kind."""
     from server.extensions import db
-    from server.models import IpBlock, Job, OneTimeToken, SecurityEvent, SideEffect
+    from server.models import IpBlock, Job, OneTimeToken, Posting, SecurityEvent, SideEffect
     from server.models.job import TERMINAL_STATUSES
     from server.security_manager.token_revocations import prune_expired_revocations
 
@@ -347,6 +347,17 @@ def cleanup_expired_records(settings: Settings, now) -> dict[str, int]:
     )
     blocks = IpBlock.__table__
     deleted["ip_blocks"] = _delete_in_batches(engine, blocks, blocks.c.expires_at < event_cutoff)
+    # Postings no search has found again for a while; one an application points at stays.
+    postings = Posting.__table__
+    posting_cutoff = now - timedelta(days=settings.posting_retention_days)
+    deleted["postings"] = _delete_in_batches(
+        engine,
+        postings,
+        and_(
+            postings.c.updated_at < posting_cutoff,
+            *(~condition for condition in _referenced_elsewhere(postings)),
+        ),
+    )
     for name, cleanup in CLEANUPS.items():
         deleted[name] = cleanup(settings, now)
     return deleted

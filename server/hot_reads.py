@@ -13,6 +13,7 @@ of the route's output schema (the route keeps `@bp.output` for its documentation
 from __future__ import annotations
 
 import threading
+import time
 from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 
+from server import database_optimizer
 from server.extensions import db
 from server.models.base import isoformat
 
@@ -62,11 +64,13 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
         raw = engine.raw_connection()
         try:
             cursor = raw.driver_connection.cursor()
+            started = time.perf_counter()
             try:
                 cursor.execute(query.sql, params)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
+            _time_statement(query.sql, time.perf_counter() - started)
         except engine.dialect.loaded_dbapi.Error as exc:
             lost = engine.dialect.is_disconnect(exc, raw.driver_connection, None)
             if lost:
@@ -91,6 +95,16 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
     raise AssertionError("unreachable")
 
 
+def _time_statement(sql: str, seconds: float) -> None:
+    """Record a slow hot read like any other slow statement (these reads bypass the main
+    engine's cursor events, so they are timed here)."""
+    settings = current_app.config["SETTINGS"]
+    if settings.slow_query_ms > 0 and seconds * 1000 >= settings.slow_query_ms:
+        database_optimizer.record_slow_query(
+            current_app, sql, seconds, keep=settings.slow_query_recent_max
+        )
+
+
 def _engine(app: Flask) -> Engine:
     engine = app.extensions.get(_ENGINE_KEY)
     if engine is not None:
@@ -98,16 +112,19 @@ def _engine(app: Flask) -> Engine:
     with _lock:
         engine = app.extensions.get(_ENGINE_KEY)
         if engine is None:
-            engine = _build_engine(db.engine)
+            engine = _build_engine(app, db.engine)
             app.extensions[_ENGINE_KEY] = engine
     return engine
 
 
-def _build_engine(main: Engine) -> Engine:
+def _build_engine(app: Flask, main: Engine) -> Engine:
     if main.url.get_backend_name() == "sqlite":
         return main  # one file, no server round trips to save
+    # The main engine's connection options (the statement timeout) apply here too.
+    connect_args = database_optimizer.engine_options(app.config["SETTINGS"])["connect_args"]
     engine = create_engine(
         main.url,
+        connect_args=connect_args,
         isolation_level="AUTOCOMMIT",
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,

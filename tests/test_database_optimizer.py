@@ -26,6 +26,7 @@ from server.models import (
     IpBlock,
     Job,
     OneTimeToken,
+    Posting,
     Resume,
     SecurityEvent,
     SideEffect,
@@ -406,7 +407,22 @@ def _expired_and_fresh_rows(settings) -> dict[str, set]:
         sha256="c" * 64,
         created_at=old_event,
     )
-    db.session.add_all([*events_, *tokens, *revocations, *blocks, resume])
+    stale = now - timedelta(days=settings.posting_retention_days + 1)
+    postings = [
+        Posting(
+            user_id=user_id,
+            source="lever",
+            external_id=name,
+            company="Acme",
+            title=f"{name} engineer",
+            dedupe_key=name * 8,
+            fetched_at=when,
+            created_at=when,
+            updated_at=when,
+        )
+        for name, when in (("staleeee", stale), ("freshhhh", now))
+    ]
+    db.session.add_all([*events_, *tokens, *revocations, *blocks, resume, *postings])
     db.session.flush()
     effects = [
         SideEffect(key="old", job_id=jobs["old_done"].id, state="done", created_at=effect_cutoff),
@@ -428,6 +444,7 @@ def _expired_and_fresh_rows(settings) -> dict[str, set]:
         "ip_blocks": {blocks[1].id},
         "side_effects": {effects[1].id, effects[2].id},
         "resumes": {resume.id},
+        "postings": {postings[1].id},
         "users": {user_id},
     }
 
@@ -440,6 +457,7 @@ MODELS = {
     "ip_blocks": IpBlock,
     "side_effects": SideEffect,
     "resumes": Resume,
+    "postings": Posting,
     "users": User,
 }
 
@@ -461,6 +479,7 @@ def test_maintenance_removes_exactly_the_expired_rows_and_reports_it(app, caplog
         "token_revocations": 1,
         "security_events": 1,
         "ip_blocks": 1,
+        "postings": 1,
     }
     assert report["vacuum"] == "VACUUM (ANALYZE)"
     assert [r.report for r in caplog.records if r.getMessage() == "daily maintenance done"] == [
@@ -547,3 +566,32 @@ def test_the_maintenance_command_prints_its_report(app):
     report = json.loads(result.output)
     assert report["deleted"]["jobs"] == 2
     assert report["vacuum"] == "VACUUM (ANALYZE)"
+
+
+def test_a_slow_hot_read_is_recorded_like_any_statement(make_app, redis_conn):
+    """Job status and profile reads run on their own pool, outside the engine's events."""
+    from sqlalchemy import bindparam, func, select
+
+    from server.hot_reads import HotQuery, read_row
+
+    app = make_app(slow_query_ms=100)
+    with app.app_context():
+        query = HotQuery(select(func.pg_sleep(bindparam("seconds")).label("slept")))
+        row = read_row(query, {"seconds": 0.2})
+    assert row is not None
+    kept = [json.loads(raw) for raw in redis_conn.lrange(SLOW_QUERIES_KEY, 0, -1)]
+    assert len(kept) == 1 and kept[0]["sql"].startswith("SELECT pg_sleep(")
+    assert kept[0]["duration_ms"] >= 200
+
+
+def test_a_hot_read_over_the_statement_timeout_is_cancelled(make_app):
+    from sqlalchemy import bindparam, func, select
+    from sqlalchemy.exc import DBAPIError
+
+    from server.hot_reads import HotQuery, read_row
+
+    app = make_app(db_statement_timeout_ms=200)
+    with app.app_context(), pytest.raises(DBAPIError, match="statement timeout"):
+        read_row(
+            HotQuery(select(func.pg_sleep(bindparam("seconds")).label("slept"))), {"seconds": 2}
+        )
