@@ -255,6 +255,39 @@ class Settings(BaseSettings):
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
     rate_limit_enabled: bool = True
 
+    # Scheduler: one elected leader across every process runs the scheduled jobs
+    # (server/scheduler.py). Cron expressions are five fields, in SCHEDULER_TIMEZONE.
+    scheduler_enabled: bool = True
+    scheduler_lock_seconds: float = Field(30.0, ge=0.5)  # the leader renews every third of it
+    scheduler_timezone: str = "UTC"
+    backup_database_cron: str = "0 2 * * *"
+    backup_files_cron: str = "0 3 * * sun"
+    backup_logs_cron: str = "30 3 * * sun"
+    backup_retention_cron: str = "0 4 * * *"
+    backup_verify_cron: str = "0 5 * * sun"
+    maintenance_cron: str = "15 3 * * *"  # pruning of expired revocations and old side effects
+    side_effect_retention_days: int = Field(30, ge=1)
+
+    # Backups (server/backup_manager.py): a local folder, and S3 when a bucket is set.
+    backup_dir: Path | None = None  # None: instance/backups
+    backup_keep_local_copy: bool = True  # with S3: keep the local copy as well
+    backup_s3_bucket: str | None = None
+    backup_s3_prefix: str = "backups/"
+    backup_s3_region: str | None = None
+    backup_s3_endpoint_url: str | None = None
+    backup_s3_access_key_id: str | None = Field(None, repr=False)  # None: boto3's own chain
+    backup_s3_secret_access_key: str | None = Field(None, repr=False)
+    backup_s3_sse: Literal["", "AES256", "aws:kms"] = ""
+    backup_s3_kms_key_id: str | None = None
+    backup_s3_multipart_threshold_bytes: int = Field(64 * 1024 * 1024, ge=65536)
+    backup_s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=65536)  # S3: 5 MiB at least
+    backup_encryption_key: str = Field("", repr=False)  # empty: stored unencrypted
+    backup_retention_daily: int = Field(7, ge=0)
+    backup_retention_weekly: int = Field(4, ge=0)
+    backup_retention_monthly: int = Field(6, ge=0)
+    backup_pg_bin_dir: Path | None = None  # None: the server's major version, else PATH
+    backup_restore_jobs: int = Field(2, ge=1, le=32)  # pg_restore -j
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -399,6 +432,11 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.instance_dir / "outbox"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where backups are kept locally: BACKUP_DIR, else instance/backups."""
+        return self.backup_dir or self.instance_dir / "backups"
 
     @property
     def gunicorn_workers(self) -> int:
