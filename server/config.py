@@ -279,8 +279,8 @@ class Settings(BaseSettings):
     backup_s3_secret_access_key: str | None = Field(None, repr=False)
     backup_s3_sse: Literal["", "AES256", "aws:kms"] = ""
     backup_s3_kms_key_id: str | None = None
-    backup_s3_multipart_threshold_bytes: int = Field(64 * 1024 * 1024, ge=65536)
-    backup_s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=65536)  # S3: 5 MiB at least
+    backup_s3_multipart_threshold_bytes: int = Field(64 * 1024 * 1024, ge=5 * 1024 * 1024)
+    backup_s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)  # S3's least
     backup_encryption_key: str = Field("", repr=False)  # empty: stored unencrypted
     backup_retention_daily: int = Field(7, ge=0)
     backup_retention_weekly: int = Field(4, ge=0)

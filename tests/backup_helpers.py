@@ -29,8 +29,8 @@ def pg_table_digests(url: str, database: str | None = None) -> dict[str, tuple[i
             for name in names:
                 row = conn.execute(
                     text(
-                        f'SELECT count(*), md5(coalesce(string_agg(t::text, chr(10) '
-                        f'ORDER BY t::text), \'\')) FROM "{name}" t'
+                        f"SELECT count(*), md5(coalesce(string_agg(t::text, chr(10) "
+                        f"ORDER BY t::text), '')) FROM \"{name}\" t"
                     )
                 ).one()
                 digests[name] = (row[0], row[1])
