@@ -23,7 +23,7 @@ from server.scheduler import (
     every,
 )
 from tests.queue_helpers import wait_for
-from tests.test_worker import worker_env, worker_processes  # noqa: F401 - a fixture
+from tests.test_worker import start_worker, worker_env
 
 PROBE_KEY = "test:scheduler:probe"
 REAPER_SECONDS = 0.5
@@ -50,11 +50,28 @@ def owner_pid(run: dict) -> int:
     return int(run["owner"].split(":")[1])
 
 
+@pytest.fixture
+def scheduler_processes():
+    """Start `python -m server.worker` processes; killed at the end of the test."""
+    processes = []
+
+    def start(env):
+        process = start_worker(env)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
 def test_two_scheduler_processes_run_each_tick_once_and_the_survivor_takes_over(
     app,
     tmp_path,
-    worker_processes,
-    redis_conn,  # noqa: F811
+    scheduler_processes,
+    redis_conn,
 ):
     env = worker_env(
         tmp_path,
@@ -62,9 +79,9 @@ def test_two_scheduler_processes_run_each_tick_once_and_the_survivor_takes_over(
         JOB_QUEUE_REAPER_INTERVAL_SECONDS=str(REAPER_SECONDS),
         SCHEDULER_LOCK_SECONDS=str(LOCK_SECONDS),
     )
-    first = worker_processes(env)
+    first = scheduler_processes(env)
     wait_for(lambda: reaper_runs(redis_conn), timeout=30)
-    second = worker_processes(env)
+    second = scheduler_processes(env)
     wait_for(lambda: len(reaper_runs(redis_conn)) >= 12, timeout=30)
     time.sleep(2.0)  # both candidates are up by now (the second one started seconds ago)
 
