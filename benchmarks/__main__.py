@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
+    parser.add_argument(
+        "--backup-size-mb", type=float, default=200, help="size of the backup benchmark's database"
+    )
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = sorted(set(names) - set(available()))

@@ -521,8 +521,6 @@ def _pg_environment(target: _PgTarget) -> Iterator[dict[str, str]]:
             path.touch(mode=0o600)
             path.write_text(_pgpass_line(target.password))
             env["PGPASSFILE"] = str(path)
-        else:
-            env["PGPASSFILE"] = os.devnull
         yield env
 
 
