@@ -270,3 +270,37 @@ def test_summary_and_the_age_of_the_newest_verified_backup(backup_app):
 def test_the_pg_dump_of_the_servers_major_version_is_used(settings):
     path = backup_manager.pg_tool(settings, "pg_dump", 150020)
     assert path.startswith("/usr/lib/postgresql/15/bin/") or path.endswith("pg_dump")
+
+
+def test_a_full_backup_holds_the_database_the_files_and_the_logs_and_verifies(backup_app):
+    settings = backup_app.config["SETTINGS"]
+    (settings.instance_dir / "uploads").mkdir(parents=True, exist_ok=True)
+    (settings.instance_dir / "uploads" / "cv.docx").write_bytes(b"docx bytes")
+    add_rows(users=1)
+    made = backup_manager.create_backup(backup_type="full")
+    manifest, _store = backup_manager.load_manifest(made["id"])
+    parts = {entry["part"] for entry in manifest["files"]}
+    assert parts == {"database", "files", "logs"}
+    assert manifest["bytes"] == made["size_bytes"] == sum(e["bytes"] for e in manifest["files"])
+    assert backup_manager.verify_backup(backup_id=made["id"])["verified"]
+
+
+def test_retention_removes_expired_local_backups_and_keeps_the_newest_verified(backup_app):
+    settings = backup_app.config["SETTINGS"]
+    verified = backup_manager.create_backup(
+        backup_type="logs", backup_id="20200101T000000Z-logs-aaaaaa"
+    )
+    backup_manager.verify_backup(backup_id=verified["id"])
+    older = backup_manager.create_backup(
+        backup_type="logs", backup_id="20190101T000000Z-logs-bbbbbb"
+    )
+    newest = backup_manager.create_backup(backup_type="logs")
+    settings.__dict__.update(
+        backup_retention_daily=1, backup_retention_weekly=0, backup_retention_monthly=0
+    )
+    result = backup_manager.apply_retention()
+    assert result["deleted"] == [older["id"]]
+    assert backup_manager.LocalStore(settings.backups_dir).ids() == sorted(
+        [verified["id"], newest["id"]]
+    )
+    assert db.session.get(Backup, older["id"]) is None

@@ -209,3 +209,10 @@ def test_interval_jobs_fire_on_a_grid_every_process_shares(settings):
     trigger = every("job_queue_reaper_interval_seconds")(settings)
     now = datetime(2026, 12, 1, 0, 0, 7, 123000, tzinfo=UTC)
     assert trigger.get_next_fire_time(None, now) == datetime(2026, 12, 1, 0, 0, 10, tzinfo=UTC)
+
+
+def test_every_scheduled_job_names_a_function_that_exists():
+    ids = [job.id for job in scheduler.SCHEDULED_JOBS]
+    assert len(ids) == len(set(ids))
+    for job in scheduler.SCHEDULED_JOBS:
+        assert callable(scheduler.resolve(job.target)), job.id
