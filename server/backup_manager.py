@@ -428,8 +428,13 @@ class S3Store:
     def fetch(self, backup_id: str, name: str, destination: Path, sha256: str) -> Path:
         """Download one file into `destination`, hashing as it arrives; checked against the
         manifest's SHA-256 and the object's metadata."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         key = self.key(backup_id, name)
-        reply = self.client.get_object(Bucket=self.bucket, Key=key)
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise BackupIntegrityError(f"s3://{self.bucket}/{key} cannot be read: {exc}") from None
         target = destination / name
         digest = hashlib.sha256()
         with open(target, "wb") as out:

@@ -339,6 +339,38 @@ class Settings(BaseSettings):
             raise ValueError(f"failures and seconds must be positive, got {tiers!r}")
         return tuple(sorted(tiers))
 
+    @field_validator(
+        "backup_database_cron",
+        "backup_files_cron",
+        "backup_logs_cron",
+        "backup_retention_cron",
+        "backup_verify_cron",
+        "maintenance_cron",
+        mode="after",
+    )
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(
+                f"must be a five-field cron expression ({exc}), got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("scheduler_timezone", mode="after")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"must be a time zone name such as UTC, got {value!r}") from None
+        return value
+
     @field_validator("public_base_url", "resume_fetch_google_docs_export_base", mode="after")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -266,22 +266,13 @@ class LeaderScheduler:
         release = self._conn.register_script(RELEASE_LOCK)
         renew_every = self.lock_seconds / 3
         while not self._stopping.is_set():
-            began = time.monotonic()
             try:
-                held = bool(hold(keys=[LEADER_KEY], args=[self.owner, self._lock_ms]))
-                if held:
-                    self._valid_until = began + self.lock_seconds
-            except redis.RedisError as exc:
-                held = None
-                log.warning("scheduler lock not renewed", extra={"error": str(exc)})
-            if held:
-                if not self.is_leader:
-                    self._lead()
-            elif self.is_leader and (
-                held is False or time.monotonic() > self._valid_until - renew_every
-            ):
-                # Lost it, or cannot tell and it may lapse before the next try: step down.
-                self._step_down("lost the scheduler lock" if held is False else "Redis away")
+                self._round(hold, release, renew_every)
+            except Exception:
+                # The election must outlive any surprise; a leader that cannot lead lets go.
+                log.exception("scheduler election round failed")
+                if self.is_leader:
+                    self._step_down("election round failed")
             self._stopping.wait(renew_every)
         if self.is_leader:
             self._step_down("stopping")
@@ -289,6 +280,28 @@ class LeaderScheduler:
             release(keys=[LEADER_KEY], args=[self.owner])
         except redis.RedisError:
             log.warning("scheduler lock not released; it expires on its own")
+
+    def _round(self, hold, release, renew_every: float) -> None:
+        began = time.monotonic()
+        try:
+            held = bool(hold(keys=[LEADER_KEY], args=[self.owner, self._lock_ms]))
+            if held:
+                self._valid_until = began + self.lock_seconds
+        except redis.RedisError as exc:
+            held = None
+            log.warning("scheduler lock not renewed", extra={"error": str(exc)})
+        if held:
+            if not self.is_leader:
+                try:
+                    self._lead()
+                except Exception:
+                    release(keys=[LEADER_KEY], args=[self.owner])  # let another try
+                    raise
+        elif self.is_leader and (
+            held is False or time.monotonic() > self._valid_until - renew_every
+        ):
+            # Lost it, or cannot tell and it may lapse before the next try: step down.
+            self._step_down("lost the scheduler lock" if held is False else "Redis away")
 
     @property
     def _lock_ms(self) -> int:

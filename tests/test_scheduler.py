@@ -216,3 +216,18 @@ def test_every_scheduled_job_names_a_function_that_exists():
     assert len(ids) == len(set(ids))
     for job in scheduler.SCHEDULED_JOBS:
         assert callable(scheduler.resolve(job.target)), job.id
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BACKUP_DATABASE_CRON", "61 2 * * *"),
+        ("MAINTENANCE_CRON", "0 3 * *"),
+        ("SCHEDULER_TIMEZONE", "Mars/Base"),
+    ],
+)
+def test_a_schedule_that_does_not_parse_stops_start_up_naming_its_variable(variable, value):
+    from server.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({variable: value})
