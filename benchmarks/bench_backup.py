@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.scratch import ensure_database
 from server import backup_manager, create_app
+from server.backup_manager import postgres
 from server.config import Settings, normalise_database_url
 
 DATABASE_URL = normalise_database_url(
@@ -75,13 +76,13 @@ def _database_mb(url: str) -> float:
 def _bare_tools(settings: Settings, folder: Path) -> tuple[float, float]:
     """Seconds of a bare `pg_dump -Fc` and of a bare `pg_restore` of it (the baseline)."""
     url = make_url(settings.database_url)
-    target = backup_manager._PgTarget.from_url(url)
-    pg_dump = backup_manager.pg_tool(settings, "pg_dump", 0)
-    pg_restore = backup_manager.pg_tool(settings, "pg_restore", 0)
+    target = postgres.PgTarget.from_url(url)
+    pg_dump = postgres.pg_tool(settings, "pg_dump", 0)
+    pg_restore = postgres.pg_tool(settings, "pg_restore", 0)
     dump = folder / "bare.dump"
-    backup_manager._drop_database(url, RESTORE_DATABASE)
-    backup_manager._create_database(url, RESTORE_DATABASE)
-    with backup_manager._pg_environment(target) as env:
+    postgres.drop_database(url, RESTORE_DATABASE)
+    postgres.create_database(url, RESTORE_DATABASE)
+    with postgres.pg_environment(target) as env:
         began = time.perf_counter()
         subprocess.run(  # noqa: S603 - our own argv
             [pg_dump, "--format=custom", "-f", str(dump), *target.args()], env=env, check=True
@@ -103,7 +104,7 @@ def _bare_tools(settings: Settings, folder: Path) -> tuple[float, float]:
         )
         restored = time.perf_counter() - began
     dump.unlink()
-    backup_manager._drop_database(url, RESTORE_DATABASE)
+    postgres.drop_database(url, RESTORE_DATABASE)
     return dumped, restored
 
 
@@ -146,11 +147,11 @@ def run(args) -> list[str]:
                 began = time.perf_counter()
                 made = backup_manager.create_backup(backup_type="database")
                 our_dumps.append(time.perf_counter() - began)
-                backup_manager._drop_database(url, RESTORE_DATABASE)
+                postgres.drop_database(url, RESTORE_DATABASE)
                 began = time.perf_counter()
                 backup_manager.restore_backup(backup_id=made["id"], target=RESTORE_DATABASE)
                 our_restores.append(time.perf_counter() - began)
-                backup_manager._drop_database(url, RESTORE_DATABASE)
+                postgres.drop_database(url, RESTORE_DATABASE)
                 from server.extensions import db
 
                 db.engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from server import backup_manager, create_app
-from server.backup_manager import BackupError, BackupIntegrityError, UnsafeArchive
+from server.backup_manager import BackupError, BackupIntegrityError, UnsafeArchive, postgres
 from server.extensions import db
 from server.models import Backup, SecurityEvent
 from tests.backup_helpers import add_rows, pg_table_digests, sqlite_table_digests
@@ -35,7 +35,7 @@ def scratch_databases(settings):
     names = []
     yield names
     for name in names:
-        backup_manager._drop_database(url, name)
+        postgres.drop_database(url, name)
 
 
 def events(action: str) -> list[SecurityEvent]:
@@ -82,7 +82,7 @@ def test_the_manifest_is_written_last_so_a_failed_backup_does_not_exist(backup_a
     def broken(*_args, **_kwargs):
         raise BackupError("disk full")
 
-    monkeypatch.setattr(backup_manager, "_pg_dump", broken)
+    monkeypatch.setattr(postgres, "dump", broken)
     with pytest.raises(BackupError):
         backup_manager.create_backup(backup_type="full")
     settings = backup_app.config["SETTINGS"]
@@ -268,7 +268,7 @@ def test_summary_and_the_age_of_the_newest_verified_backup(backup_app):
 
 
 def test_the_pg_dump_of_the_servers_major_version_is_used(settings):
-    path = backup_manager.pg_tool(settings, "pg_dump", 150020)
+    path = postgres.pg_tool(settings, "pg_dump", 150020)
     assert path.startswith("/usr/lib/postgresql/15/bin/") or path.endswith("pg_dump")
 
 

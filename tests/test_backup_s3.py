@@ -6,8 +6,10 @@ import secrets
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from server import backup_manager
+from server.backup_manager import postgres
 from server.extensions import db
 from server.models import SecurityEvent
 from tests.backup_helpers import add_rows, pg_table_digests
@@ -87,7 +89,7 @@ def test_a_database_backup_in_s3_restores_into_a_new_database(s3_app, settings):
         backup_manager.restore_backup(backup_id=made["id"], target=target)
         assert pg_table_digests(settings.database_url, target)["users"][0] == 2
     finally:
-        backup_manager._drop_database(backup_manager.make_url(settings.database_url), target)
+        postgres.drop_database(make_url(settings.database_url), target)
 
 
 def test_one_flipped_byte_in_the_stored_object_fails_verification_and_is_recorded(s3_app):
