@@ -268,7 +268,7 @@ class Settings(BaseSettings):
     maintenance_cron: str = "15 3 * * *"  # pruning of expired revocations and old side effects
     side_effect_retention_days: int = Field(30, ge=1)
 
-    # Backups (server/backup_manager.py): a local folder, and S3 when a bucket is set.
+    # Backups (server/backup_manager/): a local folder, and S3 when a bucket is set.
     backup_dir: Path | None = None  # None: instance/backups
     backup_keep_local_copy: bool = True  # with S3: keep the local copy as well
     backup_s3_bucket: str | None = None
