@@ -365,6 +365,8 @@ class Settings(BaseSettings):
     def _check_timezone(cls, value: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        if value == "UTC":  # needs no time zone database
+            return value
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
