@@ -46,6 +46,9 @@ from server.extensions import db
 from server.models.base import isoformat, utcnow
 
 log = logging.getLogger("server.scheduler")
+# APScheduler logs two INFO lines per run (every few seconds for the reaper); our own record
+# of each run is in Redis, and failures are logged here.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 LEADER_KEY = "scheduler:leader"
 LAST_RUN_KEY = "scheduler:last_run"

@@ -39,7 +39,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ __all__ = [
     "create_backup",
     "decrypt_stream",
     "get_all",
+    "last_verified_backup_age",
     "newest_verified_age_seconds",
     "restore_backup",
     "select_expired",
@@ -604,6 +605,12 @@ def newest_verified_age_seconds() -> float | None:
     if created is None:
         return None
     return max(0.0, (utcnow() - as_utc(created)).total_seconds())
+
+
+def last_verified_backup_age() -> timedelta | None:
+    """`newest_verified_age_seconds` as a duration (the security audit's backup check)."""
+    seconds = newest_verified_age_seconds()
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 # --- scheduled jobs (see server/scheduler.py) ------------------------------------------------

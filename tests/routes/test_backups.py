@@ -87,3 +87,27 @@ def test_clients_cannot_submit_backup_jobs_through_the_jobs_api(admin_client):
         json={"type": "backup_create", "payload": {"type": "database"}},
     )
     assert response.status_code == 422
+
+
+def test_the_security_audit_flags_a_verified_backup_older_than_26_hours(admin_client, backup_app):
+    from datetime import timedelta
+
+    from server import backup_manager
+    from server.extensions import db
+    from server.models import Backup, utcnow
+
+    made = backup_manager.create_backup(backup_type="database")
+    backup_manager.verify_backup(backup_id=made["id"])
+
+    def backups_finding():
+        report = admin_client.post(
+            "/api/admin/security/audit", token=admin_client.admin.access_token
+        ).get_json()
+        return next(f for f in report["findings"] if f["check"] == "backups")
+
+    fresh = backups_finding()
+    assert fresh["severity"] == "info" and fresh["message"].startswith("The last verified backup")
+    row = db.session.get(Backup, made["id"])
+    row.created_at = utcnow() - timedelta(hours=27)
+    db.session.commit()
+    assert backups_finding()["severity"] == "high"
