@@ -304,3 +304,23 @@ def test_retention_removes_expired_local_backups_and_keeps_the_newest_verified(b
         [verified["id"], newest["id"]]
     )
     assert db.session.get(Backup, older["id"]) is None
+
+
+def test_the_backup_commands_create_list_verify_and_plan_retention(backup_app):
+    runner = backup_app.test_cli_runner()
+    created = runner.invoke(args=["backup", "create", "logs"])
+    assert created.exit_code == 0, created.output
+    backup_id = json.loads(created.output)["id"]
+    listed = runner.invoke(args=["backup", "list"])
+    assert listed.exit_code == 0 and backup_id in listed.output and "local" in listed.output
+    verified = runner.invoke(args=["backup", "verify", backup_id])
+    assert verified.exit_code == 0 and json.loads(verified.output)["verified"] is True
+    planned = runner.invoke(args=["backup", "retention", "--dry-run"])
+    assert json.loads(planned.output) == {
+        "dry_run": True,
+        "deleted": [],
+        "kept": [backup_id],
+        "abandoned": [],
+    }
+    unknown = runner.invoke(args=["backup", "verify", "20200101T000000Z-logs-000000"])
+    assert unknown.exit_code == 1 and "no store holds" in unknown.output
