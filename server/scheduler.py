@@ -199,6 +199,13 @@ def history(conn: redis.Redis, limit: int = HISTORY_LENGTH) -> list[dict[str, An
     return [json.loads(item) for item in conn.lrange(HISTORY_KEY, 0, limit - 1)]
 
 
+def current_leader() -> str | None:
+    """Who leads now: the owner (`host:pid:random`) of the scheduler lock, or None."""
+    from server.redis_client import get_redis
+
+    return get_redis().get(LEADER_KEY)
+
+
 def run_job(job: ScheduledJob, *, owner: str) -> dict[str, Any]:
     """Run one job now, in the current app context, and record the run."""
     from server.redis_client import get_redis

@@ -160,6 +160,8 @@ def test_a_former_leader_that_lost_its_lock_runs_nothing(make_app, candidates, r
     )
     candidate = candidates(app, (probe_often,), lock_seconds=30)
     wait_for(lambda: candidate.is_leader and redis_conn.get(PROBE_KEY), timeout=10)
+    with app.app_context():
+        assert scheduler.current_leader() == candidate.owner
     redis_conn.set(LEADER_KEY, "another-process")  # it stalled; another took over
     time.sleep(0.3)
     before = int(redis_conn.get(PROBE_KEY))
