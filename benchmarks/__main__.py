@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="tailoring: how many quota windows the saturation run measures",
     )
+    parser.add_argument(
+        "--backup-size-mb", type=float, default=200, help="size of the backup benchmark's database"
+    )
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = sorted(set(names) - set(available()))

@@ -15,6 +15,11 @@ from server.errors import ApiError
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
+    from server.backup_cli import backup_cli
+    from server.scheduler import scheduler_cli
+
+    app.cli.add_command(backup_cli)
+    app.cli.add_command(scheduler_cli)
 
     @app.cli.command("create-admin")
     @click.argument("email")

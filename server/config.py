@@ -331,6 +331,39 @@ class Settings(BaseSettings):
     alert_error_rate_min_requests: int = Field(20, ge=1)
     alert_slow_queries: int = Field(10, ge=1)  # recorded in the last 5 minutes
     alert_backup_max_age_hours: float = Field(26.0, gt=0.0)
+    alert_check_interval_seconds: float = Field(60.0, ge=5.0)  # the scheduler checks the rules
+
+    # Scheduler: one elected leader across every process runs the scheduled jobs
+    # (server/scheduler.py). Cron expressions are five fields, in SCHEDULER_TIMEZONE.
+    scheduler_enabled: bool = True
+    scheduler_lock_seconds: float = Field(30.0, ge=0.5)  # the leader renews every third of it
+    scheduler_timezone: str = "UTC"
+    backup_database_cron: str = "0 2 * * *"
+    backup_files_cron: str = "0 3 * * sun"
+    backup_logs_cron: str = "30 3 * * sun"
+    backup_retention_cron: str = "0 4 * * *"
+    backup_verify_cron: str = "0 5 * * sun"
+    maintenance_cron: str = "15 3 * * *"  # daily database maintenance
+
+    # Backups (server/backup_manager/): a local folder, and S3 when a bucket is set.
+    backup_dir: Path | None = None  # None: instance/backups
+    backup_keep_local_copy: bool = True  # with S3: keep the local copy as well
+    backup_s3_bucket: str | None = None
+    backup_s3_prefix: str = "backups/"
+    backup_s3_region: str | None = None
+    backup_s3_endpoint_url: str | None = None
+    backup_s3_access_key_id: str | None = Field(None, repr=False)  # None: boto3's own chain
+    backup_s3_secret_access_key: str | None = Field(None, repr=False)
+    backup_s3_sse: Literal["", "AES256", "aws:kms"] = ""
+    backup_s3_kms_key_id: str | None = None
+    backup_s3_multipart_threshold_bytes: int = Field(64 * 1024 * 1024, ge=5 * 1024 * 1024)
+    backup_s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)  # S3's least
+    backup_encryption_key: str = Field("", repr=False)  # empty: stored unencrypted
+    backup_retention_daily: int = Field(7, ge=0)
+    backup_retention_weekly: int = Field(4, ge=0)
+    backup_retention_monthly: int = Field(6, ge=0)
+    backup_pg_bin_dir: Path | None = None  # None: the server's major version, else PATH
+    backup_restore_jobs: int = Field(2, ge=1, le=32)  # pg_restore -j
 
     @classmethod
     def settings_customise_sources(
@@ -389,6 +422,40 @@ class Settings(BaseSettings):
         if any(failures < 1 or seconds < 1 for failures, seconds in tiers):
             raise ValueError(f"failures and seconds must be positive, got {tiers!r}")
         return tuple(sorted(tiers))
+
+    @field_validator(
+        "backup_database_cron",
+        "backup_files_cron",
+        "backup_logs_cron",
+        "backup_retention_cron",
+        "backup_verify_cron",
+        "maintenance_cron",
+        mode="after",
+    )
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(
+                f"must be a five-field cron expression ({exc}), got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("scheduler_timezone", mode="after")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value == "UTC":  # needs no time zone database
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"must be a time zone name such as UTC, got {value!r}") from None
+        return value
 
     @field_validator(
         "public_base_url",
@@ -489,6 +556,11 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.instance_dir / "outbox"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where backups are kept locally: BACKUP_DIR, else instance/backups."""
+        return self.backup_dir or self.instance_dir / "backups"
 
     @property
     def gunicorn_workers(self) -> int:

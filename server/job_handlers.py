@@ -349,3 +349,33 @@ def run_resume_tailoring(job: JobContext) -> dict[str, Any]:
 
     with job.concurrency_slot("concurrent_tailoring_sessions"):
         return tailored_resumes.tailor_for_job(job)
+
+
+# Backups: queued by `POST /api/admin/backups/create` and `.../verify` (admins only; clients
+# cannot submit these types through `POST /api/jobs`).
+@register_handler(
+    "backup_create", max_attempts=1, timeout_seconds=6 * 3600.0, admin_only=True, internal=True
+)
+def create_backup(job: JobContext) -> dict[str, Any]:
+    """Make the backup the payload names (`backup_id`, `type`)."""
+    from server import backup_manager
+
+    made = backup_manager.create_backup(
+        backup_type=job.payload["type"],
+        backup_id=job.payload["backup_id"],
+        requested_by=job.user_id,
+    )
+    return {"backup_id": made["id"], "size_bytes": made["size_bytes"], "sha256": made["sha256"]}
+
+
+@register_handler(
+    "backup_verify", max_attempts=1, timeout_seconds=6 * 3600.0, admin_only=True, internal=True
+)
+def verify_backup(job: JobContext) -> dict[str, Any]:
+    """Restore the payload's backup into a scratch database and compare it with its manifest."""
+    from server import backup_manager
+
+    result = backup_manager.verify_backup(
+        backup_id=job.payload["backup_id"], requested_by=job.user_id
+    )
+    return {**result, "verified_at": result["verified_at"] and result["verified_at"].isoformat()}

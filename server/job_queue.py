@@ -47,7 +47,6 @@ log = logging.getLogger("server.job_queue")
 QUEUE_NAME = "default"
 KEY_PREFIX = f"jobq:{{{QUEUE_NAME}}}:"
 QUEUE_KEYS = [KEY_PREFIX + name for name in scripts.KEY_NAMES]
-MAINTENANCE_LOCK_KEY = KEY_PREFIX + "maintenance"
 STATE_KEY = KEY_PREFIX + "state"
 WAKE_KEY = KEY_PREFIX + "wake"
 REBUILD_LOCK_KEY = KEY_PREFIX + "rebuild"
@@ -120,7 +119,6 @@ class _Scripts:
         self.settle = conn.register_script(scripts.SETTLE)
         self.expired = conn.register_script(scripts.EXPIRED)
         self.cancel = conn.register_script(scripts.CANCEL)
-        self.hold_lock = conn.register_script(scripts.HOLD_LOCK)
         self.release_lock = conn.register_script(scripts.RELEASE_LOCK)
         self.finish_rebuild = conn.register_script(scripts.FINISH_REBUILD)
 
@@ -1045,22 +1043,6 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
     if counts["requeued"] or counts["failed"]:
         log.warning("expired leases reaped", extra=counts)
     return counts
-
-
-def hold_maintenance_lock(*, owner: str, ttl_seconds: float) -> bool:
-    """Take (or extend) the lock that elects one maintenance runner; True while `owner` holds it.
-
-    A lease: the holder extends it every round; if the holder dies, it expires after
-    `ttl_seconds` and another process takes over.
-    """
-    _conn, registered = _redis()
-    return bool(registered.hold_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner, _ms(ttl_seconds)]))
-
-
-def release_maintenance_lock(*, owner: str) -> None:
-    """Give the maintenance lock up (if `owner` holds it), so another process takes over now."""
-    _conn, registered = _redis()
-    registered.release_lock(keys=[MAINTENANCE_LOCK_KEY], args=[owner])
 
 
 def rebuild_queue_state(*, owner: str) -> str:

@@ -274,18 +274,6 @@ return 'removed'
 """
 )
 
-# The maintenance lock (one key, declared on its own). KEYS[1]: the lock.
-# ARGV: owner, ttl ms. Take the lock when free, or extend it when this owner holds it; 1 when
-# the caller holds the lock afterwards, 0 otherwise.
-HOLD_LOCK = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-
 # KEYS[1]: the lock. ARGV: owner. Delete the lock only if this owner holds it.
 RELEASE_LOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

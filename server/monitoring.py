@@ -52,14 +52,12 @@ def init_app(app: Flask) -> None:
 # --- backups (server.backup_manager, when it is there) -------------------------------------
 
 
-def backup_figures() -> tuple[dict[str, Any], float | None, bool]:
-    """The backup catalogue's summary, the age of the newest verified backup in seconds, and
-    whether a backup module is installed at all (without one: no backups, no age)."""
-    try:
-        from server import backup_manager  # type: ignore[attr-defined]
-    except ImportError:
-        return {"total_backups": 0, "latest_backups": {}}, None, False
-    return backup_manager.summary(), backup_manager.newest_verified_age_seconds(), True
+def backup_figures() -> tuple[dict[str, Any], float | None]:
+    """The backup catalogue's summary, and the age of the newest verified backup in seconds
+    (None: there is none)."""
+    from server import backup_manager
+
+    return backup_manager.summary(), backup_manager.newest_verified_age_seconds()
 
 
 # --- workers and scheduler -----------------------------------------------------------------
@@ -104,18 +102,10 @@ def workers_status(conn) -> dict[str, Any]:
 
 
 def scheduler_leader(conn) -> dict[str, Any]:
-    """Who runs the periodic work: the elected scheduler, else the queue's maintenance lock."""
-    try:
-        from server import scheduler  # type: ignore[attr-defined]
+    """Who runs the scheduled work: the elected scheduler's leader (None: no leader now)."""
+    from server.scheduler import LEADER_KEY
 
-        leader = getattr(scheduler, "current_leader", None)
-        if leader is not None:
-            return {"leader": leader(), "source": "scheduler"}
-    except ImportError:
-        pass
-    from server.job_queue import MAINTENANCE_LOCK_KEY
-
-    return {"leader": conn.get(MAINTENANCE_LOCK_KEY), "source": "queue_maintenance"}
+    return {"leader": conn.get(LEADER_KEY), "source": "scheduler"}
 
 
 # --- system status -------------------------------------------------------------------------
@@ -203,8 +193,8 @@ def system_status() -> dict[str, Any]:
         return int(blocked or 0), int(recent or 0)
 
     blocked, recent = _section("security", errors, security_counts, (0, 0))
-    backups, backup_age, backup_module = _section(
-        "backups", errors, backup_figures, ({"total_backups": 0, "latest_backups": {}}, None, False)
+    backups, backup_age = _section(
+        "backups", errors, backup_figures, ({"total_backups": 0, "latest_backups": {}}, None)
     )
     workers = _section(
         "workers",
@@ -246,7 +236,6 @@ def system_status() -> dict[str, Any]:
         "backups": {
             **backups,
             "newest_verified_age_seconds": backup_age,
-            "module_installed": backup_module,
         },
         "workers": workers,
         "scheduler": leader,
@@ -349,7 +338,7 @@ class _LiveFigures:
         yield used
         yield limit
 
-        _summary, age, _installed = backup_figures()
+        _summary, age = backup_figures()
         backup = GaugeMetricFamily(
             "backup_newest_verified_age_seconds",
             "Age of the newest verified backup (absent when there is none)",
@@ -459,9 +448,7 @@ def _slow_queries(f, s):
 
 
 def _backup_age(f, s):
-    age, installed = f["backup_age"], f["backup_module"]
-    if not installed:
-        return None
+    age = f["backup_age"]
     limit = s.alert_backup_max_age_hours * 3600
     if age is None:
         return "no verified backup exists"
@@ -546,10 +533,10 @@ def alert_figures() -> dict[str, Any]:
     else:
         figures.update(slow_queries=None, workers=None, requests=(0, 0))
     try:
-        _summary, figures["backup_age"], figures["backup_module"] = backup_figures()
+        _summary, figures["backup_age"] = backup_figures()
     except Exception:
         log.exception("alerts: backup figures could not be read")
-        figures["backup_age"], figures["backup_module"] = None, False
+        figures["backup_age"] = None
     return figures
 
 

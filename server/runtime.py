@@ -12,9 +12,12 @@ _EXTENSION_KEY = "background_services"
 
 
 def start_background_services(app: Flask) -> dict[str, object]:
-    """Start the job worker pool and the queue maintenance (reaper, reconciler); returns
-    what runs ("maintenance", and "pool" unless `JOB_QUEUE_MAX_WORKERS` is 0)."""
-    from server.worker import MaintenanceLoop, WorkerPool, reconcile_at_start
+    """Start the job worker pool and the scheduler candidate (which, once elected, runs the
+    scheduled jobs: queue reaper and reconciler, backups, maintenance); returns what runs
+    ("scheduler" unless `SCHEDULER_ENABLED` is false, "pool" unless `JOB_QUEUE_MAX_WORKERS`
+    is 0)."""
+    from server.scheduler import LeaderScheduler
+    from server.worker import WorkerPool, reconcile_at_start
 
     running = app.extensions.get(_EXTENSION_KEY)
     if running:
@@ -23,9 +26,10 @@ def start_background_services(app: Flask) -> dict[str, object]:
     services: dict[str, object] = {}
     _restore_ip_blocks(app)
     reconcile_at_start(app)
-    maintenance = MaintenanceLoop(app)
-    maintenance.start()
-    services["maintenance"] = maintenance
+    if settings.scheduler_enabled:
+        scheduler = LeaderScheduler(app)
+        scheduler.start()
+        services["scheduler"] = scheduler
     if settings.job_queue_max_workers > 0:
         pool = WorkerPool(app)
         pool.start()
@@ -41,9 +45,9 @@ def stop_background_services(app: Flask) -> None:
     pool = services.get("pool")
     if pool is not None:
         pool.stop()  # first: stop claiming at once, then drain
-    maintenance = services.get("maintenance")
-    if maintenance is not None:
-        maintenance.stop()
+    scheduler = services.get("scheduler")
+    if scheduler is not None:
+        scheduler.stop()
     log.info("background services stopped")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import secrets
 import signal
 import socket
 import sys
@@ -514,59 +513,6 @@ class WorkerPool:
             job_queue.rebuild_queue_state(owner=self.name)
         except Exception as exc:  # noqa: BLE001 - logged by _log_failure
             _log_failure("queue state rebuild", exc, "rebuilding the queue's state failed")
-
-
-class MaintenanceLoop:
-    """Reaps expired leases and reconciles PostgreSQL with Redis, periodically.
-
-    Every process runs one, but only the holder of the maintenance lock (a Redis lease, see
-    `job_queue.hold_maintenance_lock`) does the work in a round, so the full scans run once per
-    interval across all processes. The lock lasts two intervals and the holder extends it each
-    round; when the holder stops it lets go, and when it dies the lock expires.
-    """
-
-    def __init__(self, app: Flask, *, lock_ttl_seconds: float | None = None):
-        settings = app.config["SETTINGS"]
-        self.app = app
-        self.reap_interval = settings.job_queue_reaper_interval_seconds
-        self.reconcile_interval = settings.job_queue_reconcile_interval_seconds
-        self.lock_ttl = 2 * self.reap_interval if lock_ttl_seconds is None else lock_ttl_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.rounds = 0  # rounds this loop ran as the elected runner
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="job-maintenance", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        next_reconcile = time.monotonic() + self.reconcile_interval
-        with self.app.app_context():
-            while not self._stopping.wait(self.reap_interval):
-                try:
-                    if not job_queue.hold_maintenance_lock(
-                        owner=self.owner, ttl_seconds=self.lock_ttl
-                    ):
-                        continue
-                    self.rounds += 1
-                    job_queue.reap_expired_leases()
-                    if time.monotonic() >= next_reconcile:
-                        job_queue.reconcile()
-                        next_reconcile = time.monotonic() + self.reconcile_interval
-                except Exception as exc:  # noqa: BLE001 - logged by _log_failure
-                    _log_failure(
-                        "queue maintenance", exc, "queue maintenance failed; next round retries"
-                    )
-                finally:
-                    db.session.remove()
-            try:
-                job_queue.release_maintenance_lock(owner=self.owner)
-            except redis.RedisError:
-                log.warning("maintenance lock not released; it expires on its own")
 
 
 def reconcile_at_start(app: Flask) -> None:

@@ -98,3 +98,29 @@ def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
     ratio = float(lines[0].split("ratio=")[1].split()[0])
     assert ratio > 0
     assert redis_conn.keys("jobq:{default}:*") == []
+
+
+def test_the_backup_benchmark_measures_a_tiny_database_of_its_own(settings):
+    import re
+
+    from sqlalchemy import create_engine, inspect
+
+    from benchmarks import bench_backup
+
+    lines = bench_backup.run(argparse.Namespace(redis_url=TEST_REDIS_URL, backup_size_mb=0.2))
+
+    figures = {line.split()[0]: float(line.split()[1]) for line in lines}
+    assert set(figures) == {
+        "backup.database_mb",
+        "backup.dump_mb",
+        "backup.backup_mb_per_s",
+        "backup.restore_mb_per_s",
+        "backup.backup_seconds",
+        "backup.restore_seconds",
+    }
+    assert all(value > 0 for value in figures.values())
+    assert re.search(r"ratio [0-9.]+\)$", lines[2])
+    # Its rows went to its own scratch database, not to the one under test.
+    engine = create_engine(settings.database_url)
+    assert "bench_rows" not in inspect(engine).get_table_names()
+    engine.dispose()

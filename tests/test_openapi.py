@@ -12,6 +12,9 @@ from tests.helpers import make_pdf
 
 # Generated clients name their functions after these: changing one breaks every client.
 OPERATION_IDS = {
+    ("GET", "/api/admin/backups"): "adminListBackups",
+    ("POST", "/api/admin/backups/create"): "adminCreateBackup",
+    ("POST", "/api/admin/backups/{backup_id}/verify"): "adminVerifyBackup",
     ("GET", "/api/admin/job-queue/stats"): "adminGetJobQueueStats",
     ("POST", "/api/admin/rate-limits/reset"): "adminResetRateLimit",
     ("GET", "/api/admin/rate-limits/{subject}"): "adminGetRateLimitUsage",

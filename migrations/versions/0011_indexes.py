@@ -4,14 +4,14 @@ Each index serves a query named beside it; an index that became the prefix of a 
 dropped (a `status` index inside `(status, priority, created_at)`, and so on).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

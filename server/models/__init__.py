@@ -1,6 +1,7 @@
 """SQLAlchemy 2 typed models. Import models from here so Alembic sees every table."""
 
 from server.extensions import db
+from server.models.backup import Backup
 from server.models.base import utcnow
 from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
 from server.models.posting import Posting
@@ -18,6 +19,7 @@ from server.models.user import Role, User
 __all__ = [
     "db",
     "utcnow",
+    "Backup",
     "IpBlock",
     "Job",
     "JobPriority",

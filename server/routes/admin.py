@@ -19,9 +19,10 @@ from server.schemas.admin import (
     UserPageOut,
 )
 from server.schemas.auth import UserOut
+from server.schemas.backups import BackupCreateIn, BackupJobOut, BackupListOut
 from server.schemas.jobs import QueueStatsOut
 from server.schemas.monitoring import SystemStatusOut
-from server.services import accounts, jobs, rate_limits, security
+from server.services import accounts, backups, jobs, rate_limits, security
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/admin", tag="Admin")
 
@@ -196,3 +197,40 @@ def job_queue_stats():
 )
 def system_status():
     return monitoring.system_status()
+
+
+@bp.get("/backups")
+@admin_required
+@bp.output(BackupListOut)
+@bp.doc(
+    operation_id="adminListBackups",
+    summary="The backup catalogue, newest first",
+    responses=[200, 401, 403],
+)
+def list_backups():
+    return backups.get_all()
+
+
+@bp.post("/backups/create")
+@admin_required
+@bp.input(BackupCreateIn, arg_name="body")
+@bp.output(BackupJobOut, status_code=202)
+@bp.doc(
+    operation_id="adminCreateBackup",
+    summary="Queue a backup (database, files, logs or full); it runs as a job",
+    responses=[202, 401, 403, 422],
+)
+def create_backup(body):
+    return backups.create(backup_type=body["type"], admin=current_user())
+
+
+@bp.post("/backups/<backup_id>/verify")
+@admin_required
+@bp.output(BackupJobOut, status_code=202)
+@bp.doc(
+    operation_id="adminVerifyBackup",
+    summary="Queue a restore test of a backup into a scratch database",
+    responses=[202, 401, 403, 404],
+)
+def verify_backup(backup_id):
+    return backups.verify(backup_id=backup_id, admin=current_user())

@@ -77,7 +77,6 @@ class BackupsStatusOut(Schema):
         metadata={"description": "Newest backup time by type (`database`, `files`, `logs`)"},
     )
     newest_verified_age_seconds = Float(allow_none=True)
-    module_installed = Boolean()
 
 
 class WorkerPoolOut(Schema):

@@ -70,6 +70,9 @@ PUBLIC = {
 # Pinned by hand, not read from the routes' markers: a route that loses `@admin_required`
 # must fail here instead of silently becoming a route every user may call.
 ADMIN_ROUTES = {
+    ("GET", "/api/admin/backups"),
+    ("POST", "/api/admin/backups/create"),
+    ("POST", "/api/admin/backups/<backup_id>/verify"),
     ("GET", "/api/admin/job-queue/stats"),
     ("GET", "/api/admin/rate-limits/<subject>"),
     ("POST", "/api/admin/rate-limits/reset"),

@@ -69,7 +69,6 @@ def test_system_status_has_every_key_of_the_seed_example_with_its_type(client, a
         "total_backups": 0,
         "latest_backups": {},
         "newest_verified_age_seconds": None,
-        "module_installed": False,
     }
     assert body["redis"]["healthy"] is True and body["database"]["healthy"] is True
     assert body["version"] and body["uptime_seconds"] >= 0

@@ -106,7 +106,8 @@ def test_the_audit_reports_findings_with_severities(client, app):
         assert check in checks, check
     assert checks["debug"]["severity"] == "info"
     assert checks["pinned_dependencies"]["severity"] == "info"
-    assert checks["backups"]["message"].startswith("No backups configured yet")
+    assert checks["backups"]["message"] == "No verified backup exists"
+    assert checks["backups"]["severity"] == "high"
     assert report["summary"]["total"] == len(report["findings"])
     severities = ["info", "low", "medium", "high", "critical"]
     order = [severities.index(f["severity"]) for f in report["findings"]]

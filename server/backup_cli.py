@@ -1,0 +1,89 @@
+"""`flask --app server backup ...`: make, list, verify and restore backups, apply retention."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from server import backup_manager
+from server.config import get_settings
+
+backup_cli = AppGroup("backup", help="Backups: create, list, verify, restore, retention.")
+
+
+def _echo(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@backup_cli.command("create")
+@click.argument("backup_type", type=click.Choice(backup_manager.BACKUP_TYPES))
+def create_command(backup_type: str) -> None:
+    """Make a backup now, in this process."""
+    try:
+        _echo(backup_manager.create_backup(backup_type=backup_type))
+    except backup_manager.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@backup_cli.command("list")
+def list_command() -> None:
+    """Backups in the stores (read from their manifests: works without the database)."""
+    settings = get_settings()
+    for store in backup_manager.stores(settings):
+        for backup_id in store.ids():
+            manifest = json.loads(store.read_manifest(backup_id))
+            click.echo(
+                f"{backup_id}  {store.name:<5} {manifest['bytes']:>14,} bytes"
+                f"{'  encrypted' if manifest.get('encrypted') else ''}"
+            )
+
+
+@backup_cli.command("verify")
+@click.argument("backup_id")
+def verify_command(backup_id: str) -> None:
+    """Restore a backup into a scratch database and compare it with its manifest."""
+    result = backup_manager.verify_backup(backup_id=backup_id)
+    _echo(result)
+    if not result["verified"]:
+        raise SystemExit(1)
+
+
+@backup_cli.command("restore")
+@click.argument("backup_id")
+@click.option("--target", help="Database to restore into (SQLite: a file path).")
+@click.option(
+    "--files-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to extract the files and logs archives into (<folder>/files, <folder>/logs).",
+)
+@click.option("--force", is_flag=True, help="Overwrite the live database or a non-empty target.")
+def restore_command(backup_id: str, target: str | None, files_to: Path | None, force: bool) -> None:
+    """Restore a backup (hashes are checked first). The live database needs --force and
+    typing its name."""
+    settings = get_settings()
+    live = backup_manager.live_database_name(settings)
+    into_live = target is not None and (target == live or str(Path(target).resolve()) == live)
+    if into_live:
+        if not force:
+            raise click.ClickException(f"{target} is the live database; refusing without --force")
+        typed = click.prompt(f"This overwrites the live database. Type its name ({target})")
+        if typed != target:
+            raise click.ClickException("confirmation did not match; nothing restored")
+    try:
+        _echo(
+            backup_manager.restore_backup(
+                backup_id=backup_id, target=target, files_to=files_to, force=force
+            )
+        )
+    except backup_manager.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@backup_cli.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+def retention_command(dry_run: bool) -> None:
+    """Delete backups past BACKUP_RETENTION_DAILY/WEEKLY/MONTHLY (local and S3)."""
+    _echo(backup_manager.apply_retention(dry_run=dry_run))
