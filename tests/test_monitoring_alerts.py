@@ -138,3 +138,24 @@ def test_the_alerts_command_prints_each_rule(make_app, webhook):
     assert "queue_depth: FIRING (fired): 1 jobs waiting (threshold 1)" in result.output
     assert "redis_degraded: ok" in result.output
     assert len(messages_about(webhook, "queue_depth")) == 1
+
+
+def test_the_backup_age_rule_fires_without_a_verified_backup_and_resolves_after_one(
+    make_app, webhook, tmp_path
+):
+    from server import backup_manager
+
+    app = make_app(alert_webhook_url=webhook.url, backup_dir=tmp_path / "backups")
+    with app.app_context():
+        [fired] = [r for r in run_alert_checks() if r["rule"] == "backup_age"]
+        assert (fired["firing"], fired["reason"]) == (True, "no verified backup exists")
+
+        made = backup_manager.create_backup(backup_type="database")
+        [still] = [r for r in run_alert_checks() if r["rule"] == "backup_age"]
+        assert still["firing"] is True  # made, but not yet proven to restore
+
+        assert backup_manager.verify_backup(backup_id=made["id"])["verified"]
+        [resolved] = [r for r in run_alert_checks() if r["rule"] == "backup_age"]
+        assert (resolved["firing"], resolved["change"]) == (False, "resolved")
+    posted = messages_about(webhook, "backup_age")
+    assert len(posted) == 2 and "RESOLVED" in posted[1]
