@@ -32,7 +32,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         security_manager,
     )
     from server.extensions import db, migrate
-    from server.routes import admin, health, jobs, pages, user
+    from server.routes import admin, health, jobs, pages, projects, user
     from server.routes import auth as auth_routes
 
     settings, flask_overrides = _resolve_settings(config)
@@ -77,6 +77,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(projects.bp)
     return app
 
 

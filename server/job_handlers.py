@@ -291,3 +291,7 @@ def send_email(job: JobContext) -> dict[str, Any]:
         if not mailer.send_mail(settings=settings, **mail):
             raise RetryableJobError("the mail server did not take the message")
     return {"sent": True}
+
+
+# Handlers that live in their own modules register themselves when imported.
+from server import applicant_handlers  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 typed models. Import models from here so Alembic sees every table."""
 
 from server.extensions import db
+from server.models.applicant import ApplicantProfile, Project
 from server.models.base import utcnow
 from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
 from server.models.security import (
@@ -16,6 +17,8 @@ from server.models.user import Role, User
 __all__ = [
     "db",
     "utcnow",
+    "ApplicantProfile",
+    "Project",
     "IpBlock",
     "Job",
     "JobPriority",

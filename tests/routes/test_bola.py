@@ -55,12 +55,26 @@ def _snapshot_job(client: ApiClient, owner: Account, job_id: str):
     return status.status_code, status.get_json()
 
 
+def _create_project(client: ApiClient, owner: Account) -> str:
+    response = client.post("/api/user/projects", json={"name": "A's"}, token=owner.access_token)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def _snapshot_project(client: ApiClient, owner: Account, project_id: str):
+    response = client.get(f"/api/user/projects/{project_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
+    "project_id": ObjectFactory(create=_create_project, snapshot=_snapshot_project),
 }
 # Bodies for id routes that validate a body before they look the object up.
-VALID_BODIES: dict[tuple[str, str], Any] = {}
+VALID_BODIES: dict[tuple[str, str], Any] = {
+    ("/api/user/projects/<int:project_id>", "PATCH"): {"name": "B's"},
+}
 
 
 def id_routes():

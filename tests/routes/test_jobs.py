@@ -106,7 +106,6 @@ VALID_PAYLOADS = {
     "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
     "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
     "job_application": {"job_url": "https://jobs.example/1", "resume_id": RESUME_ID},
-    "project_analysis": {"posting_id": 7},
 }
 
 
