@@ -34,6 +34,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     from server.extensions import db, migrate
     from server.routes import admin, health, jobs, pages, projects, user
     from server.routes import auth as auth_routes
+    from server.routes import postings as postings_routes
 
     settings, flask_overrides = _resolve_settings(config)
     app = APIFlask(
@@ -78,6 +79,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(projects.bp)
+    app.register_blueprint(postings_routes.bp)
     return app
 
 

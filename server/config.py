@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -86,6 +86,21 @@ class ConfigError(RuntimeError):
 CommaList = Annotated[tuple[str, ...], NoDecode]
 # "5:60,10:900" in the environment: (failures, lock seconds), ascending.
 LockoutTiers = Annotated[tuple[tuple[int, int], ...], NoDecode]
+# The job boards postings are searched on (one module each under server/agent/sources/).
+JobBoard = Literal[
+    "greenhouse",
+    "lever",
+    "ashby",
+    "recruitee",
+    "workable",
+    "smartrecruiters",
+    "remoteok",
+    "remotive",
+    "arbeitnow",
+]
+JOB_BOARDS: tuple[str, ...] = get_args(JobBoard)
+# "greenhouse,lever" in the environment.
+BoardList = Annotated[tuple[JobBoard, ...], NoDecode]
 
 # The environment mapping `load_settings` reads; None: `Settings(...)` reads no environment.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
@@ -250,6 +265,31 @@ class Settings(BaseSettings):
     # Tests only: lets link intake reach 127.0.0.1 over plain http; refused in production.
     resume_fetch_allow_loopback: bool = False
 
+    # Posting search (server/agent/sources/). Base URLs point the sources elsewhere (tests use
+    # local stand-ins); Recruitee's names each company's host with `{company}`.
+    greenhouse_base_url: str = "https://boards-api.greenhouse.io"
+    lever_base_url: str = "https://api.lever.co"
+    ashby_base_url: str = "https://api.ashbyhq.com"
+    recruitee_base_url: str = "https://{company}.recruitee.com"
+    workable_base_url: str = "https://apply.workable.com"
+    smartrecruiters_base_url: str = "https://api.smartrecruiters.com"
+    remoteok_base_url: str = "https://remoteok.com"
+    remotive_base_url: str = "https://remotive.com"
+    arbeitnow_base_url: str = "https://www.arbeitnow.com"
+    job_search_sources: BoardList = JOB_BOARDS  # boards a search uses when it names none
+    # Company slugs per board, JSON: {"greenhouse": ["stripe"], "lever": ["netflix"]}.
+    job_search_companies: dict[JobBoard, tuple[str, ...]] = Field(default_factory=dict)
+    job_search_timeout_seconds: float = Field(15.0, ge=0.1)  # one HTTP request to a board
+    job_search_retries: int = Field(2, ge=0, le=10)  # after the first try: 429, 5xx, network
+    job_search_retry_max_seconds: float = Field(30.0, ge=0.0)  # longest wait (Retry-After too)
+    job_search_max_pages: int = Field(20, ge=1, le=1000)  # per board and company
+    # Per board and company: postings whose details (screening questions, a description the
+    # list leaves out) take one request each.
+    job_search_max_detail_requests: int = Field(25, ge=0, le=1000)
+    job_search_max_workers: int = Field(8, ge=1, le=64)  # boards fetched at once per search
+    job_search_max_stored: int = Field(500, ge=1, le=10_000)  # best postings kept per search
+    job_search_user_agent: str = Field("JobApplicationAgent/1.0", min_length=1)
+
     # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter.
     rate_limit_overrides: Mapping[str, str] = Field(default_factory=dict)
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.
@@ -278,7 +318,7 @@ class Settings(BaseSettings):
     def _lower_env(cls, value: str) -> str:
         return value.strip().lower()
 
-    @field_validator("cors_origins", "ip_allowlist", mode="before")
+    @field_validator("cors_origins", "ip_allowlist", "job_search_sources", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -306,7 +346,12 @@ class Settings(BaseSettings):
             raise ValueError(f"failures and seconds must be positive, got {tiers!r}")
         return tuple(sorted(tiers))
 
-    @field_validator("public_base_url", "resume_fetch_google_docs_export_base", mode="after")
+    @field_validator(
+        "public_base_url",
+        "resume_fetch_google_docs_export_base",
+        *(f"{board}_base_url" for board in JOB_BOARDS),
+        mode="after",
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -28,7 +28,7 @@ from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
-from server.schemas.jobs import PUBLIC_JOB_TYPES, DiagnosticPayload
+from server.schemas.jobs import PUBLIC_JOB_TYPES, DiagnosticPayload, JobSearchPayload
 
 log = logging.getLogger("server.job_handlers")
 
@@ -81,6 +81,8 @@ class HandlerSpec:
     payload_schema: type | None
     admin_only: bool
     internal: bool  # queued by the service itself; clients cannot submit it
+    # A per-user window limit spent when a client submits the type (429 when it is used up).
+    submit_limit: str | None = None
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -94,12 +96,20 @@ def register_handler(
     payload_schema: type | None = None,
     admin_only: bool = False,
     internal: bool = False,
+    submit_limit: str | None = None,
 ) -> Callable[[Callable[[JobContext], Any]], Callable[[JobContext], Any]]:
     """Register the decorated function as the handler of `job_type`."""
 
     def decorate(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
         _registry[job_type] = HandlerSpec(
-            job_type, run, max_attempts, timeout_seconds, payload_schema, admin_only, internal
+            job_type,
+            run,
+            max_attempts,
+            timeout_seconds,
+            payload_schema,
+            admin_only,
+            internal,
+            submit_limit,
         )
         return run
 
@@ -291,6 +301,30 @@ def send_email(job: JobContext) -> dict[str, Any]:
         if not mailer.send_mail(settings=settings, **mail):
             raise RetryableJobError("the mail server did not take the message")
     return {"sent": True}
+
+
+@register_handler(
+    "job_search",
+    max_attempts=3,
+    timeout_seconds=600.0,
+    payload_schema=JobSearchPayload,
+    submit_limit="job_search_per_user_per_day",
+)
+def run_job_search(job: JobContext) -> dict[str, Any]:
+    """Search the chosen job boards, rank the postings against the resume, store them."""
+    from server.services import postings
+
+    result = postings.search(
+        user_id=job.user_id,
+        job_id=job.job_id,
+        payload=job.payload,
+        report_progress=job.report_progress,
+        check_cancelled=job.check_cancelled,
+    )
+    tried = [s for s in result["sources"] if s["status"] != "skipped"]
+    if tried and all(s["status"] == "failed" for s in tried):
+        raise RetryableJobError("every job board failed: " + ", ".join(result["failed_sources"]))
+    return result
 
 
 # Handlers that live in their own modules register themselves when imported.

@@ -4,6 +4,7 @@ from server.extensions import db
 from server.models.applicant import ApplicantProfile, Project
 from server.models.base import utcnow
 from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
+from server.models.posting import Posting
 from server.models.security import (
     IpBlock,
     OneTimeToken,
@@ -24,6 +25,7 @@ __all__ = [
     "JobPriority",
     "JobStatus",
     "OneTimeToken",
+    "Posting",
     "Resume",
     "Role",
     "SecurityEvent",

@@ -57,6 +57,8 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     GEMINI_DAY: RateLimit(1000, 86400, "global"),
     "resume_tailoring_per_user_per_day": RateLimit(5, 86400, "user"),
     "job_applications_per_user_per_day": RateLimit(20, 86400, "user"),
+    # Searches submitted (each one fetches every chosen board): spent when the job is queued.
+    "job_search_per_user_per_day": RateLimit(10, 86400, "user"),
     # Writes and costly work. Cheap reads of the user's own objects (views marked
     # `@cheap_read`: a job's status, the job list, an event stream...) count against
     # API_READS_PER_USER instead, so a client polling its job does not lock itself out.

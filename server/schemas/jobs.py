@@ -16,6 +16,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
+from server.config import JOB_BOARDS
 from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import MAX_ID, PageMeta, PageQuery
 from server.schemas.common import StrictSchema, UtcDateTime
@@ -23,17 +24,7 @@ from server.schemas.common import StrictSchema, UtcDateTime
 PRIORITY_NAMES = [priority.name for priority in JobPriority]
 STATUS_NAMES = [status.value for status in JobStatus]
 # The job boards a search may be limited to.
-BOARD_NAMES = [
-    "greenhouse",
-    "lever",
-    "ashby",
-    "recruitee",
-    "workable",
-    "smartrecruiters",
-    "remoteok",
-    "remotive",
-    "arbeitnow",
-]
+BOARD_NAMES = list(JOB_BOARDS)
 _COMPANY_SLUG = Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="not a company slug")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from server import job_handlers, job_queue
+from server import job_handlers, job_queue, rate_limiter
 from server.config import get_settings
 from server.errors import (
     BadRequest,
@@ -137,6 +137,8 @@ def submit(
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    if spec.submit_limit:
+        _spend_submit_limit(spec.submit_limit, user)
     submitted = job_queue.submit(
         user_id=user.id,
         job_type=job_type,
@@ -150,6 +152,16 @@ def submit(
         "status": submitted.status,
         "status_url": f"/api/jobs/{job_id}/status",
     }
+
+
+def _spend_submit_limit(limit: str, user: User) -> None:
+    """Count one submission against the type's per-user limit, or refuse it with 429."""
+    limiter = rate_limiter.get_rate_limiter()
+    if not limiter.enabled:
+        return
+    decision = limiter.hit((limit,), str(user.id))
+    if not decision.allowed:
+        raise rate_limiter.refusal(decision, anonymous=False)
 
 
 def describe(job: Job, *, with_position: bool = False) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""Posting sources: one module per job board, and a search over several boards at once.
+
+Each module maps its board's JSON to `NormalizedPosting` (see `base`). `fetch_all` asks the
+chosen boards in parallel threads; a board that fails (down, timing out, answering garbage)
+is reported in its status and the others carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from server.agent.sources import (
+    arbeitnow,
+    ashby,
+    greenhouse,
+    lever,
+    recruitee,
+    remoteok,
+    remotive,
+    smartrecruiters,
+    workable,
+)
+from server.agent.sources.base import (
+    BoardClient,
+    ClientOptions,
+    NormalizedPosting,
+    SearchQuery,
+    SourceError,
+)
+from server.config import JOB_BOARDS, Settings
+
+log = logging.getLogger("server.agent.sources")
+
+SOURCES: dict[str, ModuleType] = {
+    module.NAME: module
+    for module in (
+        greenhouse,
+        lever,
+        ashby,
+        recruitee,
+        workable,
+        smartrecruiters,
+        remoteok,
+        remotive,
+        arbeitnow,
+    )
+}
+assert tuple(SOURCES) == JOB_BOARDS, "every configured board has a source module"  # noqa: S101
+
+
+@dataclass
+class SourceStatus:
+    """How one board's part of a search went."""
+
+    source: str
+    status: str = "ok"  # ok, partial (some companies failed), failed, skipped (no companies)
+    count: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "count": self.count,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "errors": self.errors,
+        }
+
+
+def fetch_source(
+    source: str,
+    *,
+    settings: Settings,
+    query: SearchQuery,
+    companies: Sequence[str],
+    client_factory: Callable[[ClientOptions], BoardClient] = BoardClient,
+) -> tuple[list[NormalizedPosting], SourceStatus]:
+    """One board's postings for the query (each company in turn) and how that went."""
+    module = SOURCES[source]
+    status = SourceStatus(source)
+    started = time.monotonic()
+    targets: Sequence[str | None] = companies if module.NEEDS_COMPANIES else (None,)
+    postings: list[NormalizedPosting] = []
+    if not targets:
+        status.status = "skipped"
+        status.errors.append("no companies to search on this board")
+        return postings, status
+    failed = 0
+    with client_factory(ClientOptions.for_source(settings, source)) as client:
+        for company in targets:
+            try:
+                postings.extend(module.fetch(client, query, company))
+            except SourceError as exc:
+                failed += 1
+                where = f"{company}: " if company else ""
+                status.errors.append(f"{where}{exc}")
+                log.warning(
+                    "job board failed",
+                    extra={"source": source, "company": company, "problem": str(exc)},
+                )
+        status.requests = client.requests_made
+    if failed == len(targets):
+        status.status = "failed"
+    elif failed:
+        status.status = "partial"
+    status.count = len(postings)
+    status.seconds = time.monotonic() - started
+    return postings, status
+
+
+def fetch_all(
+    *,
+    settings: Settings,
+    query: SearchQuery,
+    sources: Sequence[str],
+    companies: Mapping[str, Sequence[str]],
+) -> tuple[list[NormalizedPosting], list[SourceStatus]]:
+    """Every chosen board's postings, fetched in parallel, with one status per board."""
+    chosen = [source for source in dict.fromkeys(sources) if source in SOURCES]
+    if not chosen:
+        return [], []
+    workers = min(settings.job_search_max_workers, len(chosen))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job-board") as pool:
+        futures = [
+            pool.submit(
+                fetch_source,
+                source,
+                settings=settings,
+                query=query,
+                companies=tuple(dict.fromkeys(companies.get(source, ()))),
+            )
+            for source in chosen
+        ]
+        results = []
+        for source, future in zip(chosen, futures, strict=True):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # a mapping bug in one board must not sink the search
+                log.exception("job board source crashed", extra={"source": source})
+                results.append(([], SourceStatus(source, "failed", errors=[repr(exc)[:300]])))
+    postings = [posting for found, _status in results for posting in found]
+    return postings, [status for _found, status in results]
+
+
+__all__ = [
+    "SOURCES",
+    "BoardClient",
+    "ClientOptions",
+    "NormalizedPosting",
+    "SearchQuery",
+    "SourceError",
+    "SourceStatus",
+    "fetch_all",
+    "fetch_source",
+]
