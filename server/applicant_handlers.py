@@ -1,4 +1,5 @@
-"""Job handlers of the applicant's work: `project_analysis` (and `job_application`).
+"""Job handlers of the applicant's work: `project_analysis`, `job_application` and the
+internal `application_submission`.
 
 Imported by `server.job_handlers`, which registers them by type.
 """
@@ -6,17 +7,50 @@ Imported by `server.job_handlers`, which registers them by type.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
+from server import mailer
 from server.agent import project_analysis
+from server.agent.cover_letters import resume_facts, unsupported_terms
 from server.agent.engines import get_engine
+from server.agent.screening import answer_questions, missing_required
+from server.agent.submission import (
+    Candidate,
+    SubmissionRefused,
+    SubmissionUnavailable,
+    application_mail,
+    apply_email_in,
+    recruitee_candidates_url,
+    send_to_recruitee,
+)
+from server.config import get_settings
+from server.errors import TooManyRequests
 from server.extensions import db
-from server.job_handlers import JobContext, register_handler
-from server.models import Resume
-from server.schemas.jobs import ProjectAnalysisPayload
-from server.services import projects
+from server.job_handlers import (
+    JobCancelled,
+    JobContext,
+    LeaseLost,
+    QuotaWait,
+    RetryableJobError,
+    register_handler,
+)
+from server.mailer import Attachment
+from server.models import (
+    Application,
+    ApplicationState,
+    Posting,
+    Resume,
+    SideEffect,
+    SideEffectState,
+    SubmissionChannel,
+    utcnow,
+)
+from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
+from server.services import applications, profiles, projects, resumes
+from server.services.ownership import get_owned
 
 log = logging.getLogger("server.applicant_handlers")
 
@@ -37,9 +71,8 @@ def newest_parsed_resume(user_id: int) -> dict[str, Any] | None:
 
 def posting_description(user_id: int, posting_id: int) -> str:
     """The text of one of the user's postings that a job is ranked against."""
-    from server.services import postings_lookup
-
-    return postings_lookup.description_of(user_id=user_id, posting_id=posting_id)
+    posting = get_owned(Posting, object_id=posting_id, user_id=user_id, object_type="posting")
+    return f"{posting.title}\n\n{posting.description or ''}"
 
 
 def _project_dict(project) -> dict[str, Any]:
@@ -85,3 +118,301 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
         extra={"job_id": job.job_id, "projects": len(items), "engine": result["engine"]},
     )
     return result
+
+
+# --- applications ----------------------------------------------------------------------------
+
+
+class AlreadyApplied(Exception):  # noqa: N818 - reads as an outcome
+    """The user has an application for this posting from another job."""
+
+
+def _application_for(job: JobContext) -> Application:
+    """The application this job prepares: made by `POST /api/applications`, or now (a job
+    submitted through `POST /api/jobs`)."""
+    payload = job.payload
+    key = applications.target_key(
+        posting_id=payload.get("posting_id"), job_url=payload.get("job_url")
+    )
+    application = db.session.scalar(
+        select(Application).where(Application.user_id == job.user_id, Application.target_key == key)
+    )
+    if application is None:
+        posting = None
+        if payload.get("posting_id") is not None:
+            posting = get_owned(
+                Posting, object_id=payload["posting_id"], user_id=job.user_id, object_type="posting"
+            )
+        resumes.get(user_id=job.user_id, resume_id=uuid.UUID(payload["resume_id"]))
+        application = Application(
+            user_id=job.user_id,
+            posting_id=posting.id if posting else None,
+            job_url=payload.get("job_url"),
+            target_key=key,
+            resume_id=uuid.UUID(payload["resume_id"]),
+            company=posting.company if posting else None,
+            title=posting.title if posting else None,
+            mode=payload.get("mode", "review"),
+            state=ApplicationState.SAVED.value,
+            package={},
+            job_id=job.job_id,
+        )
+        db.session.add(application)
+        db.session.commit()
+    elif application.job_id not in (None, job.job_id):
+        raise AlreadyApplied(
+            f"application {application.id} for this posting exists already "
+            f"(state {application.state})"
+        )
+    return application
+
+
+def _posting_view(application: Application) -> dict[str, Any]:
+    posting = db.session.get(Posting, application.posting_id) if application.posting_id else None
+    if posting is None:
+        return {
+            "source": None,
+            "company": application.company,
+            "title": application.title,
+            "location": None,
+            "description": "",
+            "apply_url": application.job_url,
+            "questions": [],
+        }
+    return {
+        "source": posting.source,
+        "company": posting.company,
+        "title": posting.title,
+        "location": posting.location,
+        "description": posting.description or "",
+        "apply_url": posting.apply_url,
+        "questions": list(posting.questions or []),
+    }
+
+
+def _tailored_resume(application: Application, posting: dict[str, Any]) -> dict[str, Any] | None:
+    """The resume tailored to the posting, once the tailoring pipeline is there."""
+    return None
+
+
+def prepare_package(job: JobContext, application: Application) -> dict[str, Any]:
+    """Cover letter, screening answers, channel: the package the user reviews."""
+    settings = get_settings()
+    posting = _posting_view(application)
+    resume = db.session.get(Resume, application.resume_id) if application.resume_id else None
+    parsed = resume.parsed if resume else None
+    facts = resume_facts(parsed)
+    profile = profiles.get(user_id=application.user_id)
+    db.session.rollback()  # no transaction stays open during the engine call
+    job.check_cancelled()
+    job.report_progress(30, "writing the cover letter")
+    engine = get_engine()
+    letter = engine.write_cover_letter(
+        resume=facts,
+        posting={
+            "company": posting["company"] or "",
+            "title": posting["title"] or "",
+            "description": posting["description"][:20_000],
+        },
+    )
+    job.check_cancelled()
+    job.report_progress(70, "answering the screening questions")
+    answers = answer_questions(
+        posting["questions"],
+        profile=profile,
+        resume=facts,
+        posting=posting,
+        cover_letter=letter["cover_letter"],
+    )
+    recruitee_url = None
+    if posting["source"] == "recruitee":
+        recruitee_url = recruitee_candidates_url(settings.recruitee_base_url, posting["apply_url"])
+    apply_email = apply_email_in(posting["apply_url"], posting["description"])
+    if recruitee_url:
+        channel = SubmissionChannel.RECRUITEE.value
+    elif apply_email:
+        channel = SubmissionChannel.EMAIL.value
+    else:
+        channel = SubmissionChannel.MANUAL.value
+    return {
+        "cover_letter": letter["cover_letter"],
+        "cover_letter_keywords": letter["keywords"],
+        "unsupported_terms": unsupported_terms(letter["cover_letter"], facts),
+        "engine": letter["engine"],
+        "model": letter["model"],
+        "answers": answers,
+        "unanswered_required": missing_required(answers),
+        "tailored_resume": _tailored_resume(application, posting),
+        "resume": {
+            "id": str(application.resume_id) if application.resume_id else None,
+            "filename": resume.original_filename if resume else None,
+        },
+        "channel": channel,
+        "recruitee_url": recruitee_url,
+        "apply_email": apply_email,
+        "apply_url": posting["apply_url"],
+    }
+
+
+def _fail(application_id: int, error: str) -> None:
+    db.session.rollback()
+    application = db.session.get(Application, application_id)
+    if application is not None and application.state in (
+        ApplicationState.SAVED,
+        ApplicationState.PREPARING,
+    ):
+        application.state = ApplicationState.FAILED.value
+        application.error = error[:2000]
+        db.session.commit()
+
+
+@register_handler(
+    "job_application",
+    max_attempts=3,
+    timeout_seconds=600.0,
+    payload_schema=JobApplicationPayload,
+)
+def run_job_application(job: JobContext) -> dict[str, Any]:
+    """Prepare the application package; in `auto` mode send it when nothing is missing."""
+    application = _application_for(job)
+    application_id = application.id
+    if application.state in (ApplicationState.SAVED, ApplicationState.FAILED):
+        applications.move(application, ApplicationState.PREPARING.value)
+        application.job_id = job.job_id
+        application.error = None
+        db.session.commit()
+    if application.state == ApplicationState.PREPARING:
+        try:
+            package = prepare_package(job, application)
+        except (RetryableJobError, QuotaWait, LeaseLost):
+            if job.attempt >= MAX_PREPARE_ATTEMPTS:
+                _fail(application_id, "preparing the application failed repeatedly")
+            raise
+        except JobCancelled:
+            _fail(application_id, "cancelled")
+            raise
+        except Exception as error:
+            _fail(application_id, f"{type(error).__name__}: {error}")
+            raise
+        application = db.session.get(Application, application_id)
+        application.package = package
+        application.apply_email = package["apply_email"]
+        applications.move(application, ApplicationState.READY_FOR_REVIEW.value)
+        db.session.commit()
+    result: dict[str, Any] = {"application_id": application_id, "state": application.state}
+    if application.mode != "auto" or application.state != ApplicationState.READY_FOR_REVIEW:
+        return result
+    package = application.package or {}
+    blocked = None
+    if package.get("unanswered_required"):
+        blocked = "required questions have no answer: " + "; ".join(package["unanswered_required"])
+    elif package.get("channel") == SubmissionChannel.MANUAL:
+        blocked = "the posting gives no channel to send through; apply on its page"
+    else:
+        try:
+            applications.spend_submission_allowance(application)
+        except TooManyRequests as refused:
+            blocked = refused.message
+    if blocked:
+        application.package = {**package, "auto_submit": {"sent": False, "reason": blocked}}
+        application.channel = package.get("channel")
+        db.session.commit()
+        return {**result, "sent": False, "reason": blocked}
+    application.channel = package["channel"]
+    db.session.commit()
+    return {**result, **deliver(job, application_id)}
+
+
+MAX_PREPARE_ATTEMPTS = 3
+
+
+def _candidate(application: Application) -> Candidate:
+    profile = profiles.get(user_id=application.user_id)
+    download = resumes.get_download(user_id=application.user_id, resume_id=application.resume_id)
+    package = application.package or {}
+    known = [a for a in package.get("answers") or [] if a["answer"] is not None]
+    return Candidate(
+        name=profile["name"],
+        email=profile["email"],
+        phone=profile["phone"],
+        cover_letter=package.get("cover_letter") or "",
+        cv=Attachment(download.filename, download.path.read_bytes(), download.content_type),
+        answers=known,
+    )
+
+
+def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
+    """Send a reviewed application through its channel, at most once, and record how it went."""
+    settings = get_settings()
+    application = db.session.get(Application, application_id)
+    if application is None or application.state != ApplicationState.READY_FOR_REVIEW:
+        state = application.state if application else "deleted"
+        return {"sent": False, "reason": f"the application is {state}"}
+    channel, address = application.channel, application.apply_email
+    candidate = _candidate(application)
+    title, company = application.title, application.company
+    recruitee_url = (application.package or {}).get("recruitee_url")
+    db.session.rollback()
+    key = f"application:{application_id}:{job.job_id}"
+    outcome: tuple[str, dict[str, Any]] | None = None
+    try:
+        with job.once(key) as first:
+            if first:
+                if channel == SubmissionChannel.RECRUITEE:
+                    try:
+                        detail = send_to_recruitee(
+                            url=recruitee_url,
+                            candidate=candidate,
+                            timeout_seconds=settings.application_submit_timeout_seconds,
+                            user_agent=settings.job_search_user_agent,
+                        )
+                    except SubmissionRefused as refused:
+                        outcome = ("failed", {**refused.detail, "error": str(refused)})
+                    else:
+                        outcome = ("sent", detail)
+                else:
+                    mail = application_mail(candidate=candidate, title=title, company=company)
+                    if not mailer.send_mail(settings=settings, to=address, **mail):
+                        raise SubmissionUnavailable("the mail server did not take the message")
+                    outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})
+    except SubmissionUnavailable as error:
+        application = db.session.get(Application, application_id)
+        applications.record_submission(
+            application,
+            channel=channel,
+            outcome="retrying",
+            detail={"error": str(error)},
+            job_id=job.job_id,
+        )
+        db.session.commit()
+        raise RetryableJobError(str(error)) from error
+    application = db.session.get(Application, application_id)
+    if outcome is None:  # an earlier run of this job made (or began) the effect
+        done = db.session.scalar(select(SideEffect.state).where(SideEffect.key == key))
+        outcome = (
+            ("sent", {"note": "sent by an earlier run"})
+            if done == SideEffectState.DONE
+            else ("unknown", {"note": "an earlier run stopped while sending; ask the company"})
+        )
+    status, detail = outcome
+    applications.record_submission(
+        application, channel=channel, outcome=status, detail=detail, job_id=job.job_id
+    )
+    if status == "sent":
+        application.state = ApplicationState.SUBMITTED.value
+        application.submitted_at = utcnow()
+    else:
+        application.state = ApplicationState.FAILED.value
+        application.error = str(detail.get("error") or detail.get("note"))[:2000]
+    db.session.commit()
+    log.info(
+        "application submission",
+        extra={"job_id": job.job_id, "application_id": application_id, "outcome": status},
+    )
+    return {"sent": status == "sent", "channel": channel, "outcome": status}
+
+
+@register_handler("application_submission", max_attempts=5, timeout_seconds=120.0, internal=True)
+def run_application_submission(job: JobContext) -> dict[str, Any]:
+    """Send one application the user submitted after review."""
+    return deliver(job, int(job.payload["application_id"]))

@@ -59,6 +59,11 @@ OPERATION_IDS = {
     ("PATCH", "/api/user/projects/{project_id}"): "updateProject",
     ("DELETE", "/api/user/projects/{project_id}"): "deleteProject",
     ("POST", "/api/projects/analyze"): "analyzeProjects",
+    ("GET", "/api/applications"): "listApplications",
+    ("POST", "/api/applications"): "startApplication",
+    ("GET", "/api/applications/{application_id}"): "getApplication",
+    ("PATCH", "/api/applications/{application_id}"): "updateApplication",
+    ("POST", "/api/applications/{application_id}/submit"): "submitApplication",
 }
 
 

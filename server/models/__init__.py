@@ -2,6 +2,12 @@
 
 from server.extensions import db
 from server.models.applicant import ApplicantProfile, Project
+from server.models.application import (
+    Application,
+    ApplicationState,
+    ApplicationSubmission,
+    SubmissionChannel,
+)
 from server.models.base import utcnow
 from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
 from server.models.posting import Posting
@@ -19,6 +25,10 @@ __all__ = [
     "db",
     "utcnow",
     "ApplicantProfile",
+    "Application",
+    "ApplicationState",
+    "ApplicationSubmission",
+    "SubmissionChannel",
     "Project",
     "IpBlock",
     "Job",

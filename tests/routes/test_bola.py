@@ -66,14 +66,36 @@ def _snapshot_project(client: ApiClient, owner: Account, project_id: str):
     return response.status_code, response.get_json()
 
 
+def _create_application(client: ApiClient, owner: Account) -> str:
+    # Recorded through the service that `POST /api/applications` calls (the preparing job is
+    # queued; no worker runs here, so the application stays as recorded).
+    from server.models import User
+    from server.services import applications
+
+    resume_id = _create_resume(client, owner)
+    started = applications.start(
+        user=db.session.get(User, owner.id),
+        payload={"job_url": "https://jobs.example/1", "resume_id": resume_id, "mode": "review"},
+    )
+    return str(started["application_id"])
+
+
+def _snapshot_application(client: ApiClient, owner: Account, application_id: str):
+    response = client.get(f"/api/applications/{application_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
     "project_id": ObjectFactory(create=_create_project, snapshot=_snapshot_project),
+    "application_id": ObjectFactory(create=_create_application, snapshot=_snapshot_application),
 }
 # Bodies for id routes that validate a body before they look the object up.
 VALID_BODIES: dict[tuple[str, str], Any] = {
     ("/api/user/projects/<int:project_id>", "PATCH"): {"name": "B's"},
+    ("/api/applications/<int:application_id>", "PATCH"): {"state": "withdrawn"},
+    ("/api/applications/<int:application_id>/submit", "POST"): {"channel": "manual"},
 }
 
 

@@ -105,7 +105,6 @@ RESUME_ID = "0b0f6c5e-8c6b-4c5b-9d1e-3f1e2f3a4b5c"
 VALID_PAYLOADS = {
     "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
     "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
-    "job_application": {"job_url": "https://jobs.example/1", "resume_id": RESUME_ID},
 }
 
 
