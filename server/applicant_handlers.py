@@ -69,10 +69,10 @@ def newest_parsed_resume(user_id: int) -> dict[str, Any] | None:
     )
 
 
-def posting_description(user_id: int, posting_id: int) -> str:
-    """The text of one of the user's postings that a job is ranked against."""
+def posting_text(user_id: int, posting_id: int) -> tuple[str, str]:
+    """The description and title of one of the user's postings (404 for anyone else's)."""
     posting = get_owned(Posting, object_id=posting_id, user_id=user_id, object_type="posting")
-    return f"{posting.title}\n\n{posting.description or ''}"
+    return posting.description or posting.title, posting.title
 
 
 def _project_dict(project) -> dict[str, Any]:
@@ -97,8 +97,9 @@ def _project_dict(project) -> dict[str, Any]:
 def run_project_analysis(job: JobContext) -> dict[str, Any]:
     """Rank every project of the user for the job; say which to feature or swap in."""
     payload = job.payload
+    title = None
     if payload.get("posting_id") is not None:
-        description = posting_description(job.user_id, int(payload["posting_id"]))
+        description, title = posting_text(job.user_id, int(payload["posting_id"]))
     else:
         description = payload["job_description"]
     items = [_project_dict(p) for p in projects.all_of(job.user_id)]
@@ -111,6 +112,7 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
         job_description=description,
         projects=items,
         engine=get_engine(),
+        job_title=title,
         resume_project_names=names,
     )
     log.info(

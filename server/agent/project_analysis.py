@@ -48,8 +48,8 @@ def project_text(project: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _weights(job_description: str) -> tuple[dict[str, int], dict[str, Any]]:
-    extracted = _local.extract_requirements(job_description=job_description)
+def _weights(job_description: str, job_title: str | None) -> tuple[dict[str, int], dict[str, Any]]:
+    extracted = _local.extract_requirements(job_description=job_description, job_title=job_title)
     weights: dict[str, int] = {}
     for requirement in extracted["requirements"]:
         weight = 2 if requirement["importance"] == "required" else 1
@@ -128,6 +128,7 @@ def analyse(
     job_description: str,
     projects: list[dict[str, Any]],
     engine: Engine,
+    job_title: str | None = None,
     resume_project_names: list[str] | None = None,
     today: date | None = None,
 ) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def analyse(
     `start_date`, `end_date`; `resume_project_names` names the projects the resume lists now.
     """
     today = today or date.today()
-    weights, extracted = _weights(job_description)
+    weights, extracted = _weights(job_description, job_title)
     job_words = set(_WORD.findall(job_description.lower())) - _STOPWORDS
     ranked = []
     for project in projects:

@@ -4,7 +4,7 @@ from apiflask import APIBlueprint
 
 from server.auth import current_user
 from server.schemas.jobs import JobSubmittedOut, ProjectAnalysisPayload
-from server.services import jobs
+from server.services import projects
 
 bp = APIBlueprint("projects", __name__, url_prefix="/api/projects", tag="Projects")
 
@@ -21,5 +21,5 @@ bp = APIBlueprint("projects", __name__, url_prefix="/api/projects", tag="Project
     responses=[202, 401, 404, 422],
 )
 def analyze(body):
-    submitted = jobs.submit(user=current_user(), job_type="project_analysis", payload=body)
+    submitted = projects.analyze(user=current_user(), payload=body)
     return submitted, 202, {"Location": submitted["status_url"]}

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from server.errors import ValidationFailed
 from server.extensions import db
-from server.models import Project
+from server.models import Posting, Project, User
 from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text
+from server.services import jobs
 from server.services.ownership import get_owned
 
 MAX_PROJECTS_PER_USER = 200
@@ -91,3 +92,10 @@ def delete(*, user_id: int, project_id: int) -> None:
     project = get(user_id=user_id, project_id=project_id)
     db.session.delete(project)
     db.session.commit()
+
+
+def analyze(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
+    """Queue a `project_analysis` job; 404 for a posting that is not the user's."""
+    if payload.get("posting_id") is not None:
+        get_owned(Posting, object_id=payload["posting_id"], user_id=user.id, object_type="posting")
+    return jobs.submit(user=user, job_type="project_analysis", payload=payload)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from server import rate_limiter
+from server.extensions import db
 from tests.gemini_stand_in import GeminiStandIn
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
@@ -161,3 +162,31 @@ def test_gemini_reranks_the_projects_through_the_quota(make_app, stand_in, run_p
     with app.app_context():
         used = rate_limiter.gemini_quota_status()["gemini_requests_per_minute"]["used"]
     assert used == 1
+
+
+def test_a_posting_is_analysed_by_id_and_only_the_owners(client, app, run_pool):
+    from server.models import Posting
+
+    account, other = client.create_account(), client.create_account()
+    ids = _add_projects(client, account)
+    posting = Posting(
+        user_id=account.id,
+        source="lever",
+        external_id="x1",
+        company="Acme",
+        title="Backend Engineer",
+        description=JOB,
+        dedupe_key="k" * 64,
+        questions=[],
+    )
+    db.session.add(posting)
+    db.session.commit()
+    posting_id = posting.id
+    refused = client.post(
+        "/api/projects/analyze", json={"posting_id": posting_id}, headers=other.headers
+    )
+    assert refused.status_code == 404 and error_of(refused)["details"]["resource"] == "posting"
+    run_pool(app, threads=1)
+    result = _analyse(client, account, {"posting_id": posting_id})["result"]
+    assert result["projects"][0]["project_id"] == ids["Order API"]
+    assert result["job"]["title"] == "Backend Engineer"

@@ -440,3 +440,65 @@ def test_another_users_application_is_not_found(apply_app, api, recruitee):
     assert api.get(path, headers=alice.headers).get_json()["state"] == "ready_for_review"
     with apply_app.app_context():
         assert db.session.scalars(select(ApplicationSubmission)).all() == []
+
+
+def test_a_posting_applied_to_is_one_the_search_drops(apply_app, api, recruitee):
+    from server.services import postings
+
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    other_id = recruitee_posting(apply_app, recruitee, account.id, slug="other", title="Designer")
+    assert start(api, account, posting_id, resume_id).status_code == 202
+    with apply_app.app_context():
+        keys = postings.applied_posting_keys(user_id=account.id)
+        posting, other = db.session.get(Posting, posting_id), db.session.get(Posting, other_id)
+        assert {posting.dedupe_key, "recruitee:backend-engineer"} == keys
+        assert other.dedupe_key not in keys
+
+
+def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_flagged(
+    make_app, recruitee, run_pool
+):
+    import json
+
+    from tests.gemini_stand_in import GeminiStandIn
+
+    gemini = GeminiStandIn(api_key="test-key").start()
+    try:
+        seen = []
+
+        def letter(body):
+            prompt = json.loads(body["contents"][0]["parts"][0]["text"])
+            seen.append(prompt)
+            return {
+                "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
+                "keywords": ["Django"],
+            }
+
+        gemini.answer = letter
+        app = make_app(
+            google_api_key="test-key",
+            gemini_model="gemini-test",
+            gemini_base_url=gemini.base_url,
+            gemini_timeout_seconds=5.0,
+            recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            rate_limit_overrides=GENEROUS_TEST_LIMITS,
+        )
+        run_pool(app, threads=1)
+        api = ApiClient(app.test_client())
+        account, resume_id = applicant(api)
+        posting_id = recruitee_posting(app, recruitee, account.id)
+        application = prepared(api, account, posting_id, resume_id)
+    finally:
+        gemini.stop()
+    package = application["package"]
+    assert (package["engine"], package["model"]) == ("gemini", "gemini-test")
+    assert package["cover_letter"].startswith("Dear Acme")
+    assert package["unsupported_terms"] == ["Kubernetes"]
+    [prompt] = seen
+    assert prompt["task"] == "write_cover_letter"
+    assert prompt["posting"]["title"] == "Backend Engineer"
+    # The engine sees the resume's facts, not its contact details.
+    assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
+        prompt
+    )
