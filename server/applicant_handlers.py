@@ -161,7 +161,10 @@ def _application_for(job: JobContext) -> Application:
         )
         db.session.add(application)
         db.session.commit()
-    elif application.job_id not in (None, job.job_id):
+    elif application.job_id not in (None, job.job_id) and application.state not in (
+        ApplicationState.SAVED,
+        ApplicationState.FAILED,
+    ):
         raise AlreadyApplied(
             f"application {application.id} for this posting exists already "
             f"(state {application.state})"
@@ -297,32 +300,38 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             _fail(application_id, f"{type(error).__name__}: {error}")
             raise
         application = db.session.get(Application, application_id)
+        if application.mode == "auto":
+            package["auto_submit"] = _auto_decision(application, package)
+            if package["auto_submit"]["send"]:
+                application.channel = package["channel"]
         application.package = package
         application.apply_email = package["apply_email"]
+        # The package and the auto decision land together: a re-run neither decides nor
+        # spends the daily allowance again.
         applications.move(application, ApplicationState.READY_FOR_REVIEW.value)
         db.session.commit()
     result: dict[str, Any] = {"application_id": application_id, "state": application.state}
     if application.mode != "auto" or application.state != ApplicationState.READY_FOR_REVIEW:
         return result
-    package = application.package or {}
-    blocked = None
+    decision = (application.package or {}).get("auto_submit") or {}
+    if not decision.get("send"):
+        return {**result, "sent": False, "reason": decision.get("reason")}
+    return {**result, **deliver(job, application_id)}
+
+
+def _auto_decision(application: Application, package: dict[str, Any]) -> dict[str, Any]:
+    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review."""
+    reason = None
     if package.get("unanswered_required"):
-        blocked = "required questions have no answer: " + "; ".join(package["unanswered_required"])
+        reason = "required questions have no answer: " + "; ".join(package["unanswered_required"])
     elif package.get("channel") == SubmissionChannel.MANUAL:
-        blocked = "the posting gives no channel to send through; apply on its page"
+        reason = "the posting gives no channel to send through; apply on its page"
     else:
         try:
             applications.spend_submission_allowance(application)
         except TooManyRequests as refused:
-            blocked = refused.message
-    if blocked:
-        application.package = {**package, "auto_submit": {"sent": False, "reason": blocked}}
-        application.channel = package.get("channel")
-        db.session.commit()
-        return {**result, "sent": False, "reason": blocked}
-    application.channel = package["channel"]
-    db.session.commit()
-    return {**result, **deliver(job, application_id)}
+            reason = refused.message
+    return {"send": reason is None, "reason": reason}
 
 
 MAX_PREPARE_ATTEMPTS = 3

@@ -108,7 +108,7 @@ def start(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
     """Record the application and queue its `job_application` job (one transaction).
 
     404 for a posting or resume that is not the user's; 409 when the user already has an
-    application for that posting (or job URL).
+    application for that posting (or job URL), unless it failed: then it is prepared again.
     """
     posting = None
     if payload.get("posting_id") is not None:
@@ -116,10 +116,12 @@ def start(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
     resumes.get(user_id=user.id, resume_id=uuid.UUID(payload["resume_id"]))
     key = target_key(posting_id=payload.get("posting_id"), job_url=payload.get("job_url"))
     existing = db.session.scalar(
-        select(Application.id).where(Application.user_id == user.id, Application.target_key == key)
+        select(Application).where(Application.user_id == user.id, Application.target_key == key)
     )
-    if existing is not None:
-        raise _duplicate(existing)
+    if existing is not None and existing.state != S.FAILED:
+        raise _duplicate(existing.id)
+    if existing is not None:  # a failed application is prepared again by a new job
+        return _prepare_again(user, existing, payload)
     application = Application(
         user_id=user.id,
         posting_id=posting.id if posting else None,
@@ -140,6 +142,17 @@ def start(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
         raise _duplicate(None) from None
     application_id = application.id
     # The submit commits the application and the job together.
+    submitted = jobs.submit(user=user, job_type="job_application", payload=payload)
+    application = db.session.get(Application, application_id)
+    application.job_id = submitted["job_id"]
+    db.session.commit()
+    return {**submitted, "application_id": application_id}
+
+
+def _prepare_again(user: User, application: Application, payload: dict[str, Any]) -> dict:
+    application.resume_id = uuid.UUID(payload["resume_id"])
+    application.mode = payload.get("mode", "review")
+    application_id = application.id
     submitted = jobs.submit(user=user, job_type="job_application", payload=payload)
     application = db.session.get(Application, application_id)
     application.job_id = submitted["job_id"]

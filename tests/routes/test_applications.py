@@ -268,7 +268,7 @@ def test_auto_mode_stops_for_review_when_a_required_answer_is_unknown(apply_app,
     posting_id = recruitee_posting(apply_app, recruitee, account.id)
     application = prepared(api, account, posting_id, resume_id, mode="auto")
     assert application["state"] == "ready_for_review"
-    assert application["package"]["auto_submit"]["sent"] is False
+    assert application["package"]["auto_submit"]["send"] is False
     assert "Native language" in application["package"]["auto_submit"]["reason"]
     assert recruitee.requests == []
 
@@ -502,3 +502,24 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
     assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
         prompt
     )
+
+
+def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    recruitee.required = ["name", "email", "phone", "cv", "photo"]
+    path = f"/api/applications/{application['id']}"
+    api.post(f"{path}/submit", json={}, headers=account.headers)
+    assert wait_state(api, account, application["id"], "failed")["state"] == "failed"
+
+    recruitee.required = ["name", "email", "phone", "cv"]
+    again = start(api, account, posting_id, resume_id)
+    assert again.status_code == 202
+    assert again.get_json()["application_id"] == application["id"]
+    wait_state(api, account, application["id"], "ready_for_review")
+    assert api.post(f"{path}/submit", json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["failed", "sent"]
+    assert [r["status"] for r in recruitee.requests] == [422, 201]
