@@ -27,7 +27,7 @@ from server.agent.submission import (
     send_to_recruitee,
 )
 from server.config import get_settings
-from server.errors import TooManyRequests
+from server.errors import NotFound, TooManyRequests
 from server.extensions import db
 from server.job_handlers import (
     JobCancelled,
@@ -338,6 +338,8 @@ MAX_PREPARE_ATTEMPTS = 3
 
 
 def _candidate(application: Application) -> Candidate:
+    if application.resume_id is None:
+        raise NotFound(resource="resume")
     profile = profiles.get(user_id=application.user_id)
     download = resumes.get_download(user_id=application.user_id, resume_id=application.resume_id)
     package = application.package or {}
@@ -360,7 +362,20 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
         state = application.state if application else "deleted"
         return {"sent": False, "reason": f"the application is {state}"}
     channel, address = application.channel, application.apply_email
-    candidate = _candidate(application)
+    try:
+        candidate = _candidate(application)
+    except NotFound:
+        applications.record_submission(
+            application,
+            channel=channel,
+            outcome="failed",
+            detail={"error": "the resume to send was deleted"},
+            job_id=job.job_id,
+        )
+        application.state = ApplicationState.FAILED.value
+        application.error = "the resume to send was deleted; apply again with another resume"
+        db.session.commit()
+        return {"sent": False, "reason": application.error}
     title, company = application.title, application.company
     recruitee_url = (application.package or {}).get("recruitee_url")
     db.session.rollback()

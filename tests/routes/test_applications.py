@@ -523,3 +523,16 @@ def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, 
     assert done["state"] == "submitted"
     assert [s["outcome"] for s in done["submissions"]] == ["failed", "sent"]
     assert [r["status"] for r in recruitee.requests] == [422, 201]
+
+
+def test_an_application_whose_resume_was_deleted_fails_without_sending(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    assert api.delete(f"/api/user/resumes/{resume_id}", headers=account.headers).status_code == 204
+    path = f"/api/applications/{application['id']}"
+    assert api.post(f"{path}/submit", json={}, headers=account.headers).status_code == 202
+    failed = wait_state(api, account, application["id"], "failed", "submitted")
+    assert failed["state"] == "failed" and "resume" in failed["error"]
+    assert [s["outcome"] for s in failed["submissions"]] == ["failed"]
+    assert recruitee.requests == []
