@@ -536,3 +536,40 @@ def test_an_application_whose_resume_was_deleted_fails_without_sending(apply_app
     assert failed["state"] == "failed" and "resume" in failed["error"]
     assert [s["outcome"] for s in failed["submissions"]] == ["failed"]
     assert recruitee.requests == []
+
+
+def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
+    make_app, recruitee, run_pool
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "0/86400",
+        },
+    )
+    run_pool(app, threads=1)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id, mode="auto")
+    assert application["state"] == "ready_for_review"
+    decision = application["package"]["auto_submit"]
+    assert decision["send"] is False
+    assert "job_applications_per_user_per_day" in decision["reason"]
+    assert recruitee.requests == []
+
+
+def test_an_application_to_a_job_url_is_prepared_for_a_manual_send(apply_app, api):
+    account, resume_id = applicant(api)
+    body = {"job_url": "https://careers.example/jobs/42", "resume_id": resume_id}
+    response = api.post("/api/applications", json=body, headers=account.headers)
+    assert response.status_code == 202, response.get_json()
+    application = wait_state(
+        api, account, response.get_json()["application_id"], "ready_for_review", "failed"
+    )
+    assert application["state"] == "ready_for_review", application["error"]
+    assert application["package"]["channel"] == "manual"
+    assert application["package"]["apply_url"] == "https://careers.example/jobs/42"
+    again = api.post("/api/applications", json=body, headers=account.headers)
+    assert again.status_code == 409
