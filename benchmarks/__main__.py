@@ -34,6 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
+    parser.add_argument(
+        "--tailoring-quota-window",
+        type=float,
+        default=60.0,
+        help="tailoring: the quota window of the saturation run, seconds (Gemini's: 60)",
+    )
+    parser.add_argument(
+        "--tailoring-quota-windows",
+        type=int,
+        default=3,
+        help="tailoring: how many quota windows the saturation run measures",
+    )
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = sorted(set(names) - set(available()))

@@ -191,6 +191,15 @@ class Settings(BaseSettings):
     llm_cache_ttl_seconds: int = Field(7 * 86400, ge=0)
     mimikree_email: str | None = None
     mimikree_password: str | None = Field(None, repr=False)
+    mimikree_base_url: str = "https://www.mimikree.com"
+    # Mimikree's batch answers can take about two minutes.
+    mimikree_timeout_seconds: float = Field(150.0, ge=1.0)
+    mimikree_cache_ttl_seconds: int = Field(7 * 86400, ge=0)  # answers per job description
+    # PDF downloads: a Unicode TrueType font (unset: DejaVu/Liberation/Noto from the system),
+    # and fonts for characters it lacks (CJK), comma-separated.
+    resume_pdf_font: str | None = None
+    resume_pdf_bold_font: str | None = None
+    resume_pdf_fallback_fonts: CommaList = ()
 
     job_queue_max_workers: int = Field(5, ge=0)
     job_queue_max_per_user: int = Field(2, ge=1)
@@ -324,7 +333,13 @@ class Settings(BaseSettings):
     def _lower_env(cls, value: str) -> str:
         return value.strip().lower()
 
-    @field_validator("cors_origins", "ip_allowlist", "job_search_sources", mode="before")
+    @field_validator(
+        "cors_origins",
+        "ip_allowlist",
+        "job_search_sources",
+        "resume_pdf_fallback_fonts",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -355,6 +370,7 @@ class Settings(BaseSettings):
     @field_validator(
         "public_base_url",
         "resume_fetch_google_docs_export_base",
+        "mimikree_base_url",
         *(f"{board}_base_url" for board in JOB_BOARDS),
         mode="after",
     )

@@ -28,7 +28,12 @@ from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
-from server.schemas.jobs import PUBLIC_JOB_TYPES, DiagnosticPayload, JobSearchPayload
+from server.schemas.jobs import (
+    PUBLIC_JOB_TYPES,
+    DiagnosticPayload,
+    JobSearchPayload,
+    ResumeTailoringPayload,
+)
 
 log = logging.getLogger("server.job_handlers")
 
@@ -325,6 +330,24 @@ def run_job_search(job: JobContext) -> dict[str, Any]:
     if tried and all(s["status"] == "failed" for s in tried):
         raise RetryableJobError("every job board failed: " + ", ".join(result["failed_sources"]))
     return result
+
+
+@register_handler(
+    "resume_tailoring",
+    max_attempts=3,
+    timeout_seconds=900.0,
+    payload_schema=ResumeTailoringPayload,
+)
+def run_resume_tailoring(job: JobContext) -> dict[str, Any]:
+    """Tailor one of the user's resumes to a job description (`server/agent/tailoring.py`).
+
+    Holds a `concurrent_tailoring_sessions` slot while it runs; a Gemini quota wait gives the
+    slot back and the job waits at its place in line.
+    """
+    from server.services import tailored_resumes
+
+    with job.concurrency_slot("concurrent_tailoring_sessions"):
+        return tailored_resumes.tailor_for_job(job)
 
 
 # Handlers that live in their own modules register themselves when imported.

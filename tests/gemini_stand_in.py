@@ -3,7 +3,9 @@
 `POST /{v1,v1beta}/models/{model}:generateContent` with an `x-goog-api-key` header answers
 `candidates`/`usageMetadata` JSON whose text is `answer` (a dict, or a function of the
 request body). Scripted failures (`fail_next`) answer as Google does: 429 RESOURCE_EXHAUSTED
-with a RetryInfo delay (or a per-day quota), 500, or a slow reply. Every request is recorded.
+with a RetryInfo delay (or a per-day quota), 500, or a slow reply. `quota = (n, seconds)` makes
+it enforce a quota as Google does: a request beyond n answered in any `seconds` gets a 429
+(their arrival times in `refused_at`). Every request is recorded, with its arrival time.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class GeminiStandIn:
         self.api_key = api_key
         self.answer: Any = {}
         self.requests: list[dict[str, Any]] = []
+        self.quota: tuple[int, float] | None = None
+        self.refused_at: list[float] = []  # arrival times of the requests the quota refused
+        self._answered: deque[float] = deque()
+        self._quota_lock = threading.Lock()
         self._failures: deque[tuple[str, dict[str, Any]]] = deque()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -75,6 +81,20 @@ class GeminiStandIn:
         """Answer the next request with `429`, `429-daily`, `500` or `slow` (seconds=...)."""
         self._failures.append((kind, options))
 
+    def over_quota(self, arrived: float) -> bool:
+        """Whether a request arriving now exceeds the quota (counted when it does)."""
+        if self.quota is None:
+            return False
+        limit, window = self.quota
+        with self._quota_lock:
+            while self._answered and self._answered[0] <= arrived - window:
+                self._answered.popleft()
+            if len(self._answered) >= limit:
+                self.refused_at.append(arrived)
+                return True
+            self._answered.append(arrived)
+            return False
+
     def _handler(self):
         stand_in = self
 
@@ -84,8 +104,14 @@ class GeminiStandIn:
 
             def do_POST(self):  # noqa: N802 - http.server's hook name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                arrived = time.monotonic()
                 stand_in.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "arrived": arrived,
+                    }
                 )
                 if not _PATH.match(self.path):
                     return self._json(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
@@ -100,6 +126,9 @@ class GeminiStandIn:
                             }
                         },
                     )
+                if stand_in.over_quota(arrived):
+                    delay = f"{stand_in.quota[1]:g}s"
+                    return self._json(429, quota_error(retry_delay=delay))
                 if stand_in._failures:
                     kind, options = stand_in._failures.popleft()
                     if kind == "429":

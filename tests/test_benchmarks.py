@@ -31,3 +31,31 @@ def test_the_queue_benchmark_uses_only_the_redis_database_it_is_given(app, monke
 
     chosen = int(TEST_REDIS_URL.rsplit("/", 1)[1])
     assert used == {"app": [TEST_REDIS_URL], "connections": [chosen] * len(measurements)}
+
+
+def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
+    settings, monkeypatch, capsys
+):
+    """A quick run (a 2 s quota window): every figure is printed, and no call went over."""
+    from benchmarks import bench_tailoring
+
+    monkeypatch.setattr(bench_tailoring, "DATABASE_URL", settings.database_url)
+    bench_tailoring.run(
+        argparse.Namespace(
+            redis_url=TEST_REDIS_URL,
+            rounds=1,
+            seconds=0.1,
+            tailoring_quota_window=2.0,
+            tailoring_quota_windows=1,
+        )
+    )
+    lines = {
+        line.split()[0]: dict(part.split("=", 1) for part in line.split()[1:])
+        for line in capsys.readouterr().out.splitlines()
+    }
+    assert float(lines["tailoring.local_per_minute"]["queue"]) > 0
+    calls = lines["tailoring.gemini_calls_per_tailoring"]
+    assert (float(calls["first"]), float(calls["repeat"])) == (2.0, 0.0)
+    saturation = lines["tailoring.quota_saturation"]
+    assert saturation["calls_over_quota"] == "0"
+    assert int(saturation["calls"]) <= int(saturation["capacity"]) == 8

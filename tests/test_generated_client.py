@@ -153,16 +153,15 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
     download = download_resume.sync_detailed(client=user, resume_id=resume.id)
     assert download.status_code == 200 and download.content == pdf
 
-    # The typed union: a tailoring job for that resume is checked, then refused until its
-    # handler lands; the error comes back as the documented error model.
+    # The typed union: a tailoring job for that resume is checked and accepted.
     tailoring = models.ResumeTailoringJobIn(
         type_=models.ResumeTailoringJobInType.RESUME_TAILORING,
         payload=models.ResumeTailoringPayload(
             resume_id=resume.id, job_description="Analytical engine programmer"
         ),
     )
-    refused = submit_job.sync_detailed(client=user, body=tailoring)
-    assert refused.status_code == 422 and refused.parsed.error.code == "job_type_unavailable"
+    accepted = submit_job.sync_detailed(client=user, body=tailoring)
+    assert accepted.status_code == 202 and accepted.parsed.status.value == "queued"
 
     with served_app.app_context():
         accounts.create_admin(

@@ -50,6 +50,8 @@ OPERATION_IDS = {
     ("DELETE", "/api/user/resumes/{resume_id}"): "deleteResume",
     ("GET", "/api/user/resumes/{resume_id}"): "getResume",
     ("GET", "/api/user/resumes/{resume_id}/download"): "downloadResume",
+    ("GET", "/api/user/tailored-resumes"): "listTailoredResumes",
+    ("GET", "/api/user/tailored-resumes/{tailored_id}"): "getTailoredResume",
     ("GET", "/healthz"): "getLiveness",
     ("GET", "/readyz"): "getReadiness",
     ("PATCH", "/api/user/profile"): "updateProfile",

@@ -296,6 +296,18 @@ def test_releasing_a_reservation_refunds_both_windows(limiter_with):
     assert not limiter.release_gemini_call(limiter.reserve_gemini_call())  # refused: no refund
 
 
+def test_a_settled_call_holds_its_slot_a_whole_window_from_when_it_finished(limiter_with):
+    limiter = limiter_with(gemini_requests_per_minute="1/1")
+    reservation = limiter.reserve_gemini_call()
+    time.sleep(0.6)  # the call takes a while to reach Gemini and come back
+    assert limiter.settle_gemini_call(reservation)
+    time.sleep(0.6)  # a window after the reservation, but not after the call
+    assert not limiter.reserve_gemini_call().granted
+    time.sleep(0.5)
+    assert limiter.reserve_gemini_call().granted
+    assert not limiter.settle_gemini_call(limiter.reserve_gemini_call())  # refused: nothing held
+
+
 def test_an_upstream_429_pauses_every_reservation_for_its_retry_delay(limiter_with):
     limiter = limiter_with()
     body = {

@@ -1,7 +1,7 @@
 """applications and their submissions
 
 Revision ID: 0009b
-Revises: 0008, 0009
+Revises: 0007, 0008, 0009
 Create Date: 2026-12-01 00:50:00.000000
 
 """
@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "0009b"
-# Needs the postings (0008) and the projects (0009) revisions; joins the two.
-down_revision = ("0008", "0009")
+# Needs the postings (0008) and the projects (0009) revisions; joins them with the tailored
+# resumes (0007), so the chain has one head.
+down_revision = ("0007", "0008", "0009")
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,7 @@ from server.models.security import (
     TokenRevocation,
     UserCredential,
 )
+from server.models.tailored_resume import TailoredResume
 from server.models.user import Role, User
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "SecurityEvent",
     "SideEffect",
     "SideEffectState",
+    "TailoredResume",
     "TokenRevocation",
     "User",
     "UserCredential",

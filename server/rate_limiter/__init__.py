@@ -69,6 +69,7 @@ from server.rate_limiter.hooks import (
     renew,
     reserve_gemini_call,
     reset,
+    settle_gemini_call,
     usage,
 )
 from server.rate_limiter.limiter import LIMITER_SOCKET_TIMEOUT, RateLimiter, build_limiter_redis
@@ -122,5 +123,6 @@ __all__ = [
     "renew",
     "reserve_gemini_call",
     "reset",
+    "settle_gemini_call",
     "usage",
 ]

@@ -190,6 +190,11 @@ def release_gemini_call(reservation: Reservation) -> bool:
     return get_rate_limiter().release_gemini_call(reservation)
 
 
+def settle_gemini_call(reservation: Reservation) -> bool:
+    """Count a made call's slot from the end of the call (see `RateLimiter.settle_gemini_call`)."""
+    return get_rate_limiter().settle_gemini_call(reservation)
+
+
 def pause_gemini(seconds: float, reason: str) -> float:
     """Hold every Gemini call for `seconds`."""
     return get_rate_limiter().pause_gemini(seconds, reason)

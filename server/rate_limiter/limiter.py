@@ -30,7 +30,13 @@ from server.rate_limiter.catalogue import (
 )
 from server.rate_limiter.fallback import MemoryWindows, RedisHealth, RedisUnavailable, count_metric
 from server.rate_limiter.results import Decision, Lease, LimitState, Reservation
-from server.rate_limiter.scripts import CAP_SCRIPT, HIT_SCRIPT, PAUSE_SCRIPT, PEEK_SCRIPT
+from server.rate_limiter.scripts import (
+    CAP_SCRIPT,
+    HIT_SCRIPT,
+    PAUSE_SCRIPT,
+    PEEK_SCRIPT,
+    SETTLE_SCRIPT,
+)
 
 log = logging.getLogger("server.rate_limiter")
 
@@ -369,6 +375,24 @@ class RateLimiter:
             log.warning("could not refund a Gemini reservation: Redis unavailable")
             return False
         return any(removed)
+
+    def settle_gemini_call(self, reservation: Reservation) -> bool:
+        """Count a made call's slot from when the call finished rather than when it was
+        reserved, so the next call to reuse the slot leaves a whole window after this one
+        reached Gemini, however long this one took to get there."""
+        if not reservation.granted or not reservation.token:
+            return False
+        names = (GEMINI_MINUTE, GEMINI_DAY)
+        keys = [key_for(name, GLOBAL_SUBJECT) for name in names]
+        windows = [self.rule(name).window_us for name in names]
+        try:
+            moved = self._with_redis(
+                lambda: self._eval(SETTLE_SCRIPT, keys, [reservation.token, *windows])
+            )
+        except RedisUnavailable:
+            log.warning("could not settle a Gemini reservation: Redis unavailable")
+            return False
+        return bool(moved)
 
     def pause_gemini(self, seconds: float, reason: str) -> float:
         """Hold every Gemini call, in every process, for `seconds` (never shortens a pause)."""

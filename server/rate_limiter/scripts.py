@@ -125,6 +125,23 @@ end
 return {0, count, retry}
 """
 
+# Move a Gemini reservation to the time its call finished: KEYS: the Gemini window keys;
+# ARGV: member, then each key's window (us). Only a member still held is moved (ZADD XX), so
+# a refunded or expired one stays gone. Returns how many keys held it.
+SETTLE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local moved = 0
+for i = 1, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[1 + i]) / 1000))
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
 # Pause every Gemini call: KEYS[1] pause key; ARGV: milliseconds, reason. Never shortens.
 PAUSE_SCRIPT = """
 local ms = tonumber(ARGV[1])

@@ -137,8 +137,9 @@ def submit(
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
-    if spec.submit_limit:
-        _spend_submit_limit(spec.submit_limit, user)
+    _charge_daily_limit(
+        user, spec.submit_limit or DAILY_LIMIT_OF_TYPE.get(job_type), idempotency_key
+    )
     submitted = job_queue.submit(
         user_id=user.id,
         job_type=job_type,
@@ -154,12 +155,27 @@ def submit(
     }
 
 
-def _spend_submit_limit(limit: str, user: User) -> None:
-    """Count one submission against the type's per-user limit, or refuse it with 429."""
+# Job types whose submissions count against a per-user daily limit.
+DAILY_LIMIT_OF_TYPE = {"resume_tailoring": "resume_tailoring_per_user_per_day"}
+
+
+def _charge_daily_limit(user: User, limit: str | None, idempotency_key: str | None) -> None:
+    """Count a submission against its type's limit (the handler's `submit_limit`, else
+    `DAILY_LIMIT_OF_TYPE`), or refuse it with 429.
+
+    Charged when the job is accepted, so the user hears at once (not from a failed job); a
+    retried submit with a known `Idempotency-Key` returns the first job and is not charged.
+    """
     limiter = rate_limiter.get_rate_limiter()
-    if not limiter.enabled:
+    if limit is None or not limiter.enabled:
         return
-    decision = limiter.hit((limit,), str(user.id))
+    if idempotency_key is not None:
+        known = db.session.scalar(
+            select(Job.id).where(Job.user_id == user.id, Job.idempotency_key == idempotency_key)
+        )
+        if known is not None:
+            return
+    decision = limiter.hit([limit], str(user.id))
     if not decision.allowed:
         raise rate_limiter.refusal(decision, anonymous=False)
 

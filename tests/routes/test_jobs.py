@@ -103,7 +103,6 @@ def test_the_diagnostic_type_is_for_admins_only(client):
 
 RESUME_ID = "0b0f6c5e-8c6b-4c5b-9d1e-3f1e2f3a4b5c"
 VALID_PAYLOADS = {
-    "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
     "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
 }
 

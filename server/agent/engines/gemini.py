@@ -74,13 +74,18 @@ class GeminiEngine(Engine):
                 model=self.model, contents=user, config=config
             )
         except errors.APIError as error:
+            rate_limiter.settle_gemini_call(reservation)
             raise _translate(error) from error
         except httpx2.ConnectError as error:
             # Nothing reached Gemini, so the slot is given back.
             rate_limiter.release_gemini_call(reservation)
             raise RetryableJobError(f"Gemini could not be reached: {error}") from error
         except httpx2.TransportError as error:  # timeouts, dropped connections
+            rate_limiter.settle_gemini_call(reservation)
             raise RetryableJobError(f"Gemini did not answer: {type(error).__name__}") from error
+        # The request reached Gemini somewhere between the reservation and now: the slot's
+        # window starts now, so the call that reuses it can never land inside Gemini's own.
+        rate_limiter.settle_gemini_call(reservation)
         output = _output_of(response, task)
         put_cached(self._redis, key, output, self._cache_ttl)
         usage = response.usage_metadata

@@ -1,0 +1,499 @@
+"""Renderers: a structured resume (the parser's shape) as Markdown, DOCX or PDF.
+
+All three formats come from one list of blocks built by `layout`, so a DOCX and a PDF of the
+same resume carry the same words in the same order. Text is cleaned once on the way in
+(control and bidirectional-override characters removed, lines kept), and each backend escapes
+what its format needs: Markdown and HTML syntax in Markdown, nothing in DOCX and PDF, which
+have no markup inside a run of text.
+
+The PDF uses a Unicode TrueType font (DejaVu Sans, Liberation Sans or Noto Sans from the
+system, or the files `RESUME_PDF_FONT`/`RESUME_PDF_BOLD_FONT` name). Without one, it falls
+back to the built-in Helvetica, which only covers Latin-1: characters outside it are written
+as their closest Latin-1 form (accents dropped) or "?", and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from server.config import Settings
+
+log = logging.getLogger("server.agent.rendering")
+
+FORMATS = ("md", "docx", "pdf")
+MEDIA_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
+}
+# Regular and bold faces looked for, in order, when no font is configured.
+SYSTEM_FONTS = (
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
+    (
+        "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+        "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans-Bold.ttf",
+    ),
+    ("/usr/share/fonts/TTF/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf"),
+    (
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+        "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
+    ),
+    ("/Library/Fonts/Arial Unicode.ttf", "/Library/Fonts/Arial Unicode.ttf"),
+    ("C:\\Windows\\Fonts\\arial.ttf", "C:\\Windows\\Fonts\\arialbd.ttf"),
+)
+
+DEFAULT_HEADINGS = {
+    "summary": "Summary",
+    "experience": "Experience",
+    "education": "Education",
+    "skills": "Skills",
+    "projects": "Projects",
+    "certifications": "Certifications",
+}
+SECTION_ORDER = ("summary", "experience", "education", "skills", "projects", "certifications")
+SEPARATOR = " · "
+
+# C0/C1 controls (but tab and newline), bidirectional overrides and isolates, BOM, and the
+# surrogates a broken decoder can leave behind: none is printable, and several can make text
+# read differently from what it says.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+
+
+class UnknownFormat(ValueError):
+    """The format is not one of FORMATS."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of the rendered document; `kind` decides its look in every format."""
+
+    kind: Literal["name", "headline", "contact", "heading", "entry", "meta", "text", "bullet"]
+    text: str
+
+
+def clean_text(value: Any) -> str:
+    """A value as printable text: str() of it, unsafe characters removed, blank lines and
+    runs of spaces collapsed, ends stripped."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = _UNSAFE.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " "))
+    lines = [re.sub(r"[ \u00a0]+", " ", line).strip() for line in text.split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+def _join(*parts: Any, separator: str = SEPARATOR) -> str:
+    return separator.join(text for text in (clean_text(part) for part in parts) if text)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dates(entry: dict[str, Any]) -> str:
+    """The dates as the resume wrote them, or built from the normalised ones."""
+    written = clean_text(entry.get("dates"))
+    if written:
+        return written
+    start, end = clean_text(entry.get("start_date")), clean_text(entry.get("end_date"))
+    if entry.get("is_current") and not end:
+        end = "Present"
+    if start and end:
+        return f"{start} – {end}"
+    return start or end or clean_text(entry.get("date"))
+
+
+def _text_blocks(kind: str, value: Any) -> list[Block]:
+    text = clean_text(value)
+    return [Block(kind, line) for line in text.split("\n")] if text else []  # type: ignore[arg-type]
+
+
+def _contact_blocks(resume: dict[str, Any]) -> list[Block]:
+    contact = _dict(resume.get("contact"))
+    blocks = _text_blocks("name", contact.get("name"))
+    blocks += _text_blocks("headline", contact.get("headline"))
+    line = _join(
+        contact.get("email"),
+        contact.get("phone"),
+        contact.get("location"),
+        *_list(contact.get("links")),
+        *_list(contact.get("other")),
+    )
+    return blocks + _text_blocks("contact", line)
+
+
+def _experience(entry: dict[str, Any]) -> list[Block]:
+    blocks = _text_blocks(
+        "entry", _join(entry.get("title"), entry.get("employer"), separator=" — ")
+    )
+    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
+    for detail in _list(entry.get("details")):
+        blocks += _text_blocks("text", detail)
+    for bullet in _list(entry.get("bullets")):
+        blocks += _text_blocks("bullet", bullet)
+    return blocks
+
+
+def _education(entry: dict[str, Any]) -> list[Block]:
+    degree = _join(entry.get("degree"), entry.get("field"), separator=", ")
+    blocks = _text_blocks("entry", _join(degree, entry.get("institution"), separator=" — "))
+    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
+    for detail in _list(entry.get("details")):
+        blocks += _text_blocks("bullet", detail)
+    return blocks
+
+
+def _project(entry: dict[str, Any]) -> list[Block]:
+    blocks = _text_blocks("entry", _join(entry.get("name"), entry.get("role"), separator=" — "))
+    blocks += _text_blocks("meta", _join(entry.get("url"), _dates(entry)))
+    for detail in _list(entry.get("details")):
+        blocks += _text_blocks("text", detail)
+    for bullet in _list(entry.get("bullets")):
+        blocks += _text_blocks("bullet", bullet)
+    return blocks
+
+
+def _skill_group(group: Any) -> list[Block]:
+    if isinstance(group, str):
+        return _text_blocks("text", group)
+    group = _dict(group)
+    items = ", ".join(t for t in (clean_text(i) for i in _list(group.get("items"))) if t)
+    category = clean_text(group.get("category"))
+    if category and items:
+        return _text_blocks("text", f"{category}: {items}")
+    return _text_blocks("text", category or items)
+
+
+def _certification(entry: Any) -> list[Block]:
+    if isinstance(entry, str):
+        return _text_blocks("bullet", entry)
+    entry = _dict(entry)
+    date = clean_text(entry.get("dates")) or clean_text(entry.get("date"))
+    return _text_blocks(
+        "bullet", _join(_join(entry.get("name"), entry.get("issuer"), separator=" — "), date)
+    )
+
+
+def _section_body(resume: dict[str, Any], kind: str) -> list[Block]:
+    if kind == "summary":
+        return _text_blocks("text", resume.get("summary"))
+    builders = {
+        "experience": _experience,
+        "education": _education,
+        "projects": _project,
+        "skills": _skill_group,
+        "certifications": _certification,
+    }
+    blocks: list[Block] = []
+    for entry in _list(resume.get(kind)):
+        blocks += builders[kind](entry if kind in ("skills", "certifications") else _dict(entry))
+    return blocks
+
+
+def _section(heading: Any, body: list[Block]) -> list[Block]:
+    """A heading and its body; a section with nothing in it is left out."""
+    return [*_text_blocks("heading", heading), *body] if body else []
+
+
+def layout(resume: dict[str, Any]) -> list[Block]:
+    """The document's blocks: contact first, then the sections in the resume's own order
+    (`sections`, as the parser recorded it), then any section it did not list."""
+    resume = _dict(resume)
+    blocks = _contact_blocks(resume)
+    others = [_dict(section) for section in _list(resume.get("other_sections"))]
+    unheaded = [section for section in others if not clean_text(section.get("heading"))]
+    headed = [section for section in others if clean_text(section.get("heading"))]
+    for section in unheaded:
+        for line in _list(section.get("lines")):
+            blocks += _text_blocks("text", line)
+    done: set[str] = set()
+    next_other = 0
+    for recorded in _list(resume.get("sections")):
+        recorded = _dict(recorded)
+        kind = recorded.get("kind")
+        if kind in SECTION_ORDER and kind not in done:
+            done.add(kind)
+            heading = clean_text(recorded.get("heading")) or DEFAULT_HEADINGS[kind]
+            blocks += _section(heading, _section_body(resume, kind))
+        elif kind == "other" and next_other < len(headed):
+            blocks += _other_section(headed[next_other])
+            next_other += 1
+    for kind in SECTION_ORDER:
+        if kind not in done:
+            blocks += _section(DEFAULT_HEADINGS[kind], _section_body(resume, kind))
+    for section in headed[next_other:]:
+        blocks += _other_section(section)
+    return blocks
+
+
+def _other_section(section: dict[str, Any]) -> list[Block]:
+    body: list[Block] = []
+    for line in _list(section.get("lines")):
+        body += _text_blocks("text", line)
+    return _section(section.get("heading"), body)
+
+
+# Markdown -------------------------------------------------------------------------------------
+
+# Characters with a meaning anywhere in a line (emphasis, code, links, HTML, entities, tables,
+# strikethrough), and the line openings that make a heading, quote, list, rule or fence.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>&|~!])")
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+=-])")
+_MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+
+
+def markdown_escape(text: str) -> str:
+    """Text that Markdown (and the HTML a Markdown renderer passes through) shows as written."""
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    escaped = _MARKDOWN_ORDERED.sub(r"\1\\\2", escaped)  # "1." → "1\." (a digit cannot be escaped)
+    return _MARKDOWN_LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
+
+
+def render_markdown(blocks: list[Block]) -> bytes:
+    """Plain Markdown: headings, bold entry lines, italic dates, bullets."""
+    out: list[str] = []
+    for block in blocks:
+        text = markdown_escape(block.text)
+        if block.kind == "name":
+            out += [f"# {text}", ""]
+        elif block.kind == "heading":
+            out += ["", f"## {text}", ""]
+        elif block.kind == "entry":
+            out += ["", f"**{text}**", ""]
+        elif block.kind == "meta":
+            out += [f"*{text}*", ""]
+        elif block.kind == "bullet":
+            out.append(f"- {text}")
+        else:
+            out += [text, ""]
+    markdown = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+    return markdown.encode("utf-8")
+
+
+# DOCX -----------------------------------------------------------------------------------------
+
+
+def render_docx(blocks: list[Block]) -> bytes:
+    """A Word document built with python-docx, in its built-in styles."""
+    import docx
+    from docx.shared import Pt
+
+    document = docx.Document()
+    for block in blocks:
+        if block.kind == "name":
+            document.add_heading(block.text, level=0)
+        elif block.kind == "heading":
+            document.add_heading(block.text, level=1)
+        elif block.kind == "bullet":
+            document.add_paragraph(block.text, style="List Bullet")
+        elif block.kind == "entry":
+            paragraph = document.add_paragraph()
+            paragraph.add_run(block.text).bold = True
+            paragraph.paragraph_format.space_after = Pt(0)
+        elif block.kind == "meta":
+            paragraph = document.add_paragraph()
+            paragraph.add_run(block.text).italic = True
+        else:
+            document.add_paragraph(block.text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# PDF ------------------------------------------------------------------------------------------
+
+# Fonts tried, in order, for characters the main font lacks (CJK, mostly), when present.
+SYSTEM_FALLBACK_FONTS = (
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/unifont/unifont.ttf",
+)
+
+
+@dataclass(frozen=True)
+class PdfFonts:
+    """TrueType files for the PDF; `regular` None means the Latin-1 Helvetica fallback."""
+
+    regular: str | None
+    bold: str | None
+    fallbacks: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=8)
+def find_pdf_fonts(
+    regular: str | None = None, bold: str | None = None, fallbacks: tuple[str, ...] = ()
+) -> PdfFonts:
+    """The configured font files that exist, else the first system font found."""
+    found_fallbacks = tuple(
+        path for path in (*fallbacks, *SYSTEM_FALLBACK_FONTS) if os.path.isfile(path)
+    )
+    if regular and os.path.isfile(regular):
+        return PdfFonts(
+            regular, bold if bold and os.path.isfile(bold) else regular, found_fallbacks
+        )
+    if regular:
+        log.warning("configured PDF font not found; using a system font", extra={"font": regular})
+    for system_regular, system_bold in SYSTEM_FONTS:
+        if os.path.isfile(system_regular):
+            bold_file = system_bold if os.path.isfile(system_bold) else system_regular
+            return PdfFonts(system_regular, bold_file, found_fallbacks)
+    log.warning("no Unicode TrueType font found; PDFs fall back to Latin-1 Helvetica")
+    return PdfFonts(None, None)
+
+
+# Letters and punctuation with no decomposition into Latin-1.
+_LATIN1_LOOKALIKES = {
+    "–": "-",
+    "—": "-",
+    "•": "-",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+    "…": "...",
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Œ": "OE",
+    "œ": "oe",
+    "ı": "i",
+    "€": "EUR",
+}
+
+
+def to_latin1(text: str) -> str:
+    """The closest Latin-1 text: look-alikes, accents dropped where needed, else '?'."""
+    out = []
+    for char in text:
+        if ord(char) < 256:
+            out.append(char)
+            continue
+        replacement = _LATIN1_LOOKALIKES.get(char)
+        if replacement is None:
+            decomposed = unicodedata.normalize("NFKD", char)
+            base = "".join(c for c in decomposed if not unicodedata.combining(c))
+            replacement = base if base and all(ord(c) < 256 for c in base) else "?"
+        out.append(replacement)
+    return "".join(out)
+
+
+_PDF_LOOK = {
+    # kind: (bold, size, space before, line height)
+    "name": (True, 18, 0, 9),
+    "headline": (False, 11, 0, 6),
+    "contact": (False, 9, 0, 5),
+    "heading": (True, 12, 4, 7),
+    "entry": (True, 10.5, 2, 5.5),
+    "meta": (False, 9, 0, 5),
+    "text": (False, 10, 0, 5),
+    "bullet": (False, 10, 0, 5),
+}
+
+
+def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
+    """A function that makes text printable with the loaded fonts: characters none of them
+    has become '?' (fpdf2 would otherwise print nothing for them)."""
+    if not fonts.regular:
+        return to_latin1
+    covered: set[int] = set()
+    for font in pdf.fonts.values():
+        covered.update(getattr(font, "cmap", {}) or {})
+
+    def fix(text: str) -> str:
+        return "".join(
+            c if ord(c) in covered or c in " \n" or unicodedata.combining(c) else "?" for c in text
+        )
+
+    return fix
+
+
+def render_pdf(blocks: list[Block], fonts: PdfFonts | None = None) -> bytes:
+    """A PDF written by fpdf2, with a Unicode font when one is available."""
+    from fpdf import FPDF
+
+    fonts = fonts or find_pdf_fonts()
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.set_margins(18, 15, 18)
+    if fonts.regular:
+        pdf.add_font("body", "", fonts.regular)
+        pdf.add_font("body", "B", fonts.bold or fonts.regular)
+        fallback_names = []
+        for index, path in enumerate(fonts.fallbacks):
+            pdf.add_font(f"fallback{index}", "", path)
+            fallback_names.append(f"fallback{index}")
+        if fallback_names:
+            pdf.set_fallback_fonts(fallback_names, exact_match=False)
+        family, bullet_mark = "body", "•"
+    else:
+        family, bullet_mark = "helvetica", "-"
+    fix = _pdf_text_fixer(pdf, fonts)
+    name = next((block.text for block in blocks if block.kind == "name"), "")
+    pdf.set_title(fix(name) or "Resume")
+    pdf.set_creator("Job Application Agent")
+    pdf.add_page()
+    for block in blocks:
+        bold, size, before, height = _PDF_LOOK[block.kind]
+        pdf.set_font(family, "B" if bold else "", size)
+        if before:
+            pdf.ln(before)
+        if block.kind == "bullet":
+            pdf.set_x(pdf.l_margin + 2)
+            pdf.cell(4, height, bullet_mark)
+        pdf.multi_cell(0, height, fix(block.text), new_x="LMARGIN", new_y="NEXT")
+        if block.kind == "heading":
+            y = pdf.get_y()
+            pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
+            pdf.ln(1)
+    return bytes(pdf.output())
+
+
+# Entry point ----------------------------------------------------------------------------------
+
+
+def pdf_fonts_for(settings: Settings | None) -> PdfFonts:
+    """The PDF fonts the settings name (RESUME_PDF_FONT...), or the system's."""
+    if settings is None:
+        return find_pdf_fonts()
+    return find_pdf_fonts(
+        settings.resume_pdf_font,
+        settings.resume_pdf_bold_font,
+        tuple(settings.resume_pdf_fallback_fonts),
+    )
+
+
+def render(resume: dict[str, Any], fmt: str, *, settings: Settings | None = None) -> bytes:
+    """The resume as `fmt` ("md", "docx" or "pdf") bytes; `settings` choose the PDF's fonts."""
+    if fmt not in FORMATS:
+        raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    blocks = layout(resume)
+    if fmt == "md":
+        return render_markdown(blocks)
+    if fmt == "docx":
+        return render_docx(blocks)
+    return render_pdf(blocks, pdf_fonts_for(settings))
