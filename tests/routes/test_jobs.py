@@ -71,14 +71,36 @@ def handler_for(job_type: str, run):
         yield
     finally:
         job_handlers.unregister_handler(job_type)
-        if previous is not None:
-            job_handlers.register_handler(
-                job_type,
-                max_attempts=previous.max_attempts,
-                timeout_seconds=previous.timeout_seconds,
-                payload_schema=previous.payload_schema,
-                admin_only=previous.admin_only,
-            )(previous.run)
+        _restore(job_type, previous)
+
+
+@contextmanager
+def without_handler(job_type: str):
+    """Take a public job type's handler away for the block (as before it lands)."""
+    from server import job_handlers
+
+    previous = job_handlers.get_handler(job_type)
+    job_handlers.unregister_handler(job_type)
+    try:
+        yield
+    finally:
+        _restore(job_type, previous)
+
+
+def _restore(job_type: str, previous) -> None:
+    from server import job_handlers
+
+    job_handlers.unregister_handler(job_type)
+    if previous is not None:
+        job_handlers.register_handler(
+            job_type,
+            max_attempts=previous.max_attempts,
+            timeout_seconds=previous.timeout_seconds,
+            payload_schema=previous.payload_schema,
+            admin_only=previous.admin_only,
+            internal=previous.internal,
+            submit_limit=previous.submit_limit,
+        )(previous.run)
 
 
 def test_users_may_choose_normal_low_or_bulk_only(client, app):
@@ -103,14 +125,18 @@ def test_the_diagnostic_type_is_for_admins_only(client):
 
 RESUME_ID = "0b0f6c5e-8c6b-4c5b-9d1e-3f1e2f3a4b5c"
 VALID_PAYLOADS = {
+    "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
     "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
+    "job_application": {"job_url": "https://jobs.example/1", "resume_id": RESUME_ID},
+    "project_analysis": {"posting_id": 7},
 }
 
 
 @pytest.mark.parametrize("job_type", sorted(VALID_PAYLOADS))
 def test_types_without_a_handler_yet_are_refused_clearly(client, job_type):
     user = client.create_account()
-    response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
+    with without_handler(job_type):
+        response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
     assert response.status_code == 422
     assert error_of(response)["message"] == f"job type {job_type} is not available yet"
     assert error_of(response)["code"] == "job_type_unavailable"
