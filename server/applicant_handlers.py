@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import project_analysis
+from server.agent import project_analysis, tailoring
 from server.agent.cover_letters import resume_facts, unsupported_terms
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, missing_required
@@ -49,7 +49,7 @@ from server.models import (
     utcnow,
 )
 from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
-from server.services import applications, profiles, projects, resumes
+from server.services import applications, profiles, projects, resumes, tailored_resumes
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.applicant_handlers")
@@ -195,9 +195,50 @@ def _posting_view(application: Application) -> dict[str, Any]:
     }
 
 
-def _tailored_resume(application: Application, posting: dict[str, Any]) -> dict[str, Any] | None:
-    """The resume tailored to the posting, once the tailoring pipeline is there."""
-    return None
+TAILORED_FORMAT = "pdf"
+
+
+def _tailored_resume(
+    job: JobContext,
+    *,
+    user_id: int,
+    resume_id: uuid.UUID | None,
+    parsed: dict[str, Any] | None,
+    posting: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The resume tailored to the posting (the tailoring pipeline, stored once per job), or
+    None when there is nothing to tailor to (no parsed resume, no description)."""
+    if not parsed or not posting["description"].strip():
+        return None
+
+    def progress(percent: int, message: str) -> None:
+        job.check_cancelled()
+        job.report_progress(5 + percent * 40 // 100, f"tailoring the resume: {message}")
+
+    with job.concurrency_slot("concurrent_tailoring_sessions"):
+        result = tailoring.tailor(
+            get_engine(),
+            resume=parsed,
+            job_description=posting["description"][:50_000],
+            job_title=posting["title"],
+            company=posting["company"],
+            progress=progress,
+        )
+    row = tailored_resumes.create(
+        user_id=user_id,
+        source_resume_id=resume_id,
+        result=result,
+        job_title=posting["title"],
+        company=posting["company"],
+        job_id=job.job_id,
+    )
+    return {
+        "id": str(row.id),
+        "format": TAILORED_FORMAT,
+        "match_score": {k: result["match_score"][k] for k in ("before", "after")},
+        "keywords": result["keywords"],
+        "dropped_claims": len(result["dropped_claims"]),
+    }
 
 
 def prepare_package(job: JobContext, application: Application) -> dict[str, Any]:
@@ -206,11 +247,16 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     posting = _posting_view(application)
     resume = db.session.get(Resume, application.resume_id) if application.resume_id else None
     parsed = resume.parsed if resume else None
+    resume_filename = resume.original_filename if resume else None
     facts = resume_facts(parsed)
     profile = profiles.get(user_id=application.user_id)
-    db.session.rollback()  # no transaction stays open during the engine call
+    user_id, resume_id = application.user_id, application.resume_id
+    db.session.rollback()  # no transaction stays open during the engine calls
     job.check_cancelled()
-    job.report_progress(30, "writing the cover letter")
+    tailored = _tailored_resume(
+        job, user_id=user_id, resume_id=resume_id, parsed=parsed, posting=posting
+    )
+    job.report_progress(50, "writing the cover letter")
     engine = get_engine()
     letter = engine.write_cover_letter(
         resume=facts,
@@ -247,10 +293,10 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
         "model": letter["model"],
         "answers": answers,
         "unanswered_required": missing_required(answers),
-        "tailored_resume": _tailored_resume(application, posting),
+        "tailored_resume": tailored,
         "resume": {
-            "id": str(application.resume_id) if application.resume_id else None,
-            "filename": resume.original_filename if resume else None,
+            "id": str(resume_id) if resume_id else None,
+            "filename": resume_filename,
         },
         "channel": channel,
         "recruitee_url": recruitee_url,
@@ -338,18 +384,30 @@ MAX_PREPARE_ATTEMPTS = 3
 
 
 def _candidate(application: Application) -> Candidate:
-    if application.resume_id is None:
+    if application.resume_id is None and not (application.package or {}).get("tailored_resume"):
         raise NotFound(resource="resume")
     profile = profiles.get(user_id=application.user_id)
-    download = resumes.get_download(user_id=application.user_id, resume_id=application.resume_id)
     package = application.package or {}
+    tailored = package.get("tailored_resume")
+    if tailored:  # the resume tailored to this posting, rendered
+        rendered = tailored_resumes.get_download(
+            user_id=application.user_id,
+            tailored_id=uuid.UUID(tailored["id"]),
+            fmt=tailored.get("format") or TAILORED_FORMAT,
+        )
+        cv = Attachment(rendered.filename, rendered.data, rendered.content_type)
+    else:
+        download = resumes.get_download(
+            user_id=application.user_id, resume_id=application.resume_id
+        )
+        cv = Attachment(download.filename, download.path.read_bytes(), download.content_type)
     known = [a for a in package.get("answers") or [] if a["answer"] is not None]
     return Candidate(
         name=profile["name"],
         email=profile["email"],
         phone=profile["phone"],
         cover_letter=package.get("cover_letter") or "",
-        cv=Attachment(download.filename, download.path.read_bytes(), download.content_type),
+        cv=cv,
         answers=known,
     )
 

@@ -197,8 +197,15 @@ def test_review_then_submit_through_recruitee(apply_app, api, recruitee):
         "104": "English",
         "105": "Female",
     }
+    # The resume sent is the one tailored to this posting, rendered as PDF.
     cv = sent["files"]["candidate[cv]"]
-    assert (cv["filename"], cv["data"]) == ("cv.txt", RESUME)
+    assert (cv["filename"], cv["content_type"]) == ("ada-lovelace-tailored.pdf", "application/pdf")
+    assert cv["data"].startswith(b"%PDF")
+    tailored = package["tailored_resume"]
+    stored = api.get(f"/api/user/tailored-resumes/{tailored['id']}", headers=account.headers)
+    assert stored.status_code == 200, stored.get_json()
+    assert stored.get_json()["company"] == "Acme"
+    assert tailored["match_score"]["after"] >= tailored["match_score"]["before"]
     [record] = done["submissions"]
     assert (record["channel"], record["outcome"]) == ("recruitee", "sent")
     assert record["detail"]["candidate_id"] == 1001
@@ -228,8 +235,10 @@ def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
     assert mail["Subject"] == "Application: Backend Engineer at Acme"
     assert mail["Reply-To"] == account.email
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
-    assert set(attachments) == {"cv.txt", "cover-letter.txt"}
-    assert attachments["cv.txt"].get_payload(decode=True) == RESUME
+    assert set(attachments) == {"ada-lovelace-tailored.pdf", "cover-letter.txt"}
+    resume = attachments["ada-lovelace-tailored.pdf"]
+    assert resume.get_content_type() == "application/pdf"
+    assert resume.get_payload(decode=True).startswith(b"%PDF")
     letter = attachments["cover-letter.txt"].get_payload(decode=True).decode()
     assert letter == application["package"]["cover_letter"]
     assert [(s["channel"], s["outcome"]) for s in done["submissions"]] == [("email", "sent")]
@@ -468,8 +477,24 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
         seen = []
 
         def letter(body):
+            # One answer per task: the tailoring's two calls, then the cover letter.
             prompt = json.loads(body["contents"][0]["parts"][0]["text"])
             seen.append(prompt)
+            if prompt["task"] == "extract_requirements":
+                requirement = {
+                    "text": "Django",
+                    "kind": "skill",
+                    "keywords": ["Django"],
+                    "importance": "required",
+                }
+                return {
+                    "title": "Backend Engineer",
+                    "seniority": None,
+                    "requirements": [requirement],
+                    "keywords": ["Django"],
+                }
+            if prompt["task"] == "propose_edits":
+                return {"edits": []}
             return {
                 "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
                 "keywords": ["Django"],
@@ -495,8 +520,12 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
     assert (package["engine"], package["model"]) == ("gemini", "gemini-test")
     assert package["cover_letter"].startswith("Dear Acme")
     assert package["unsupported_terms"] == ["Kubernetes"]
-    [prompt] = seen
-    assert prompt["task"] == "write_cover_letter"
+    assert [p["task"] for p in seen] == [
+        "extract_requirements",
+        "propose_edits",
+        "write_cover_letter",
+    ]
+    prompt = seen[-1]
     assert prompt["posting"]["title"] == "Backend Engineer"
     # The engine sees the resume's facts, not its contact details.
     assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
@@ -527,8 +556,10 @@ def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, 
 
 def test_an_application_whose_resume_was_deleted_fails_without_sending(apply_app, api, recruitee):
     account, resume_id = applicant(api)
-    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    # No description to tailor to: the uploaded resume itself is what would be sent.
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[], description="")
     application = prepared(api, account, posting_id, resume_id)
+    assert application["package"]["tailored_resume"] is None
     assert api.delete(f"/api/user/resumes/{resume_id}", headers=account.headers).status_code == 204
     path = f"/api/applications/{application['id']}"
     assert api.post(f"{path}/submit", json={}, headers=account.headers).status_code == 202
