@@ -59,3 +59,26 @@ def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
     saturation = lines["tailoring.quota_saturation"]
     assert saturation["calls_over_quota"] == "0"
     assert int(saturation["calls"]) <= int(saturation["capacity"]) == 8
+
+
+def test_the_search_benchmark_reports_its_figures_for_every_board(make_app, monkeypatch):
+    from benchmarks import bench_job_search
+
+    built = []
+
+    def build_app(_scratch, redis_url, overrides):
+        built.append((redis_url, overrides["job_search_max_workers"]))
+        return make_app(**overrides)  # the test database, pointed at the stand-ins
+
+    monkeypatch.setattr(bench_job_search, "_ensure_database", lambda: None)
+    monkeypatch.setattr(bench_job_search, "_build_app", build_app)
+    monkeypatch.setattr(bench_job_search, "POSTINGS_PER_BOARD", 4)
+    monkeypatch.setattr(bench_job_search, "LATENCY_MS", 0)
+
+    lines = bench_job_search.run(argparse.Namespace(redis_url=TEST_REDIS_URL, rounds=1))
+
+    assert built == [(TEST_REDIS_URL, 9), (TEST_REDIS_URL, 1)]
+    assert lines[1] == "job_search.postings found 36 unique 36 stored 36"
+    figures = dict(line.split(" ", 2)[:2] for line in lines)
+    assert float(figures["job_search.wall_seconds"]) > 0
+    assert float(figures["job_search.postings_scored_per_second"].replace(",", "")) > 0

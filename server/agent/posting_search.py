@@ -276,12 +276,22 @@ def drop_already_applied(
 
 
 def score(
-    candidate: Candidate, profile: ResumeProfile, query: SearchQuery, *, now: datetime
+    candidate: Candidate,
+    profile: ResumeProfile,
+    query: SearchQuery,
+    *,
+    now: datetime,
+    skills: frozenset[str] | None = None,
 ) -> None:
-    """Fill the candidate's `score` (0-100) and its explained `breakdown`."""
+    """Fill the candidate's `score` (0-100) and its explained `breakdown`.
+
+    `skills` is what the user has: the resume's skills and those the keywords name.
+    """
     posting = candidate.posting
+    if skills is None:
+        skills = user_skills(profile, query)
     parts = {
-        "skills": _skills_part(posting, profile, query),
+        "skills": _skills_part(posting, skills),
         "title": _title_part(posting, profile, query),
         "seniority": _seniority_part(posting, profile),
         "location": _location_part(posting, profile, query),
@@ -296,11 +306,13 @@ def score(
     candidate.breakdown = parts
 
 
-def _skills_part(
-    posting: NormalizedPosting, profile: ResumeProfile, query: SearchQuery
-) -> dict[str, Any]:
+def user_skills(profile: ResumeProfile, query: SearchQuery) -> frozenset[str]:
+    """The skills a posting is compared with: the resume's and the search keywords'."""
+    return profile.skills | frozenset(canonical_terms("\n".join(query.keywords)))
+
+
+def _skills_part(posting: NormalizedPosting, have: frozenset[str]) -> dict[str, Any]:
     wanted = canonical_terms(f"{posting.title}\n{posting.description}")
-    have = profile.skills | set(canonical_terms(" ".join(query.keywords)))
     if not wanted:
         return {"fraction": 0.5, "matched": [], "missing": [], "note": "names no known skills"}
     matched = [term for term in wanted if term in have]
@@ -373,8 +385,9 @@ def rank(
     candidates: list[Candidate], profile: ResumeProfile, query: SearchQuery, *, now: datetime
 ) -> list[Candidate]:
     """Score every candidate; best first (newer first among equals)."""
+    skills = user_skills(profile, query)
     for candidate in candidates:
-        score(candidate, profile, query, now=now)
+        score(candidate, profile, query, now=now, skills=skills)
     floor = datetime.min.replace(tzinfo=now.tzinfo)
     return sorted(
         candidates,

@@ -269,7 +269,8 @@ def _filtered(
                 Posting.location.ilike(pattern, escape="\\"),
             )
         )
-    return query.order_by(Posting.score.desc(), Posting.id.desc())
+    # Among equal scores, the order the search ranked them in (rows are inserted in it).
+    return query.order_by(Posting.score.desc(), Posting.id.asc())
 
 
 def get_all(

@@ -85,11 +85,30 @@ def _snapshot_application(client: ApiClient, owner: Account, application_id: str
     return response.status_code, response.get_json()
 
 
+def _create_posting(client: ApiClient, owner: Account) -> str:
+    # Stored by the search's own store, as a finished search leaves it.
+    from server.agent.posting_search import Candidate
+    from server.agent.sources.base import NormalizedPosting
+    from server.services import postings
+
+    posting = NormalizedPosting("lever", "owner-a", "Acme", "Python Engineer", "Berlin")
+    ids = postings.store(
+        user_id=owner.id, job_id="manual", candidates=[Candidate(posting, "k" * 64)]
+    )
+    return str(ids[("lever", "owner-a")])
+
+
+def _snapshot_posting(client: ApiClient, owner: Account, posting_id: str):
+    response = client.get(f"/api/postings/{posting_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
     "project_id": ObjectFactory(create=_create_project, snapshot=_snapshot_project),
     "application_id": ObjectFactory(create=_create_application, snapshot=_snapshot_application),
+    "posting_id": ObjectFactory(create=_create_posting, snapshot=_snapshot_posting),
 }
 # Bodies for id routes that validate a body before they look the object up.
 VALID_BODIES: dict[tuple[str, str], Any] = {

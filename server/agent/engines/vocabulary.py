@@ -166,7 +166,9 @@ class Match:
 
 
 @cache
-def _patterns() -> tuple[tuple[re.Pattern[str], Term], ...]:
+def _patterns() -> tuple[tuple[re.Pattern[str], Term, str], ...]:
+    """(pattern, term, needle): the pattern can only match text whose case-folded form
+    contains the needle, a cheap test that spares most searches on long texts."""
     patterns = []
     for term in TERMS:
         aliases = [term.canonical, *term.aliases]
@@ -182,14 +184,17 @@ def _patterns() -> tuple[tuple[re.Pattern[str], Term], ...]:
             after = r"[\w+#-]" if len(words) == 1 else r"[\w+#]"
             regex = rf"(?<![\w+#/.-]){re.escape(words)}(?!{after}|\.\w)"
             flags = 0 if case_sensitive else re.IGNORECASE
-            patterns.append((re.compile(regex, flags), term))
+            patterns.append((re.compile(regex, flags), term, words.casefold()))
     return tuple(patterns)
 
 
 def find_terms(text: str) -> list[Match]:
     """Every vocabulary term in `text`, in order, longest first where names overlap."""
     found: list[Match] = []
-    for pattern, term in _patterns():
+    folded = text.casefold()
+    for pattern, term, needle in _patterns():
+        if needle not in folded:
+            continue
         for m in pattern.finditer(text):
             found.append(Match(term, m.start(), m.end(), m.group(0)))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))

@@ -12,7 +12,9 @@ import html
 import logging
 import random
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,6 +29,7 @@ log = logging.getLogger("server.agent.sources")
 
 EMPLOYMENT_TYPES = ("full_time", "part_time", "contract", "internship", "temporary")
 RETRY_BASE_SECONDS = 0.5
+DETAIL_CONCURRENCY = 4  # detail requests in flight at once to one board
 MAX_DESCRIPTION_CHARS = 100_000
 
 
@@ -96,6 +99,7 @@ class BoardClient:
     def __init__(self, options: ClientOptions, *, transport: httpx.BaseTransport | None = None):
         self.options = options
         self.requests_made = 0
+        self._count_lock = threading.Lock()
         self._http = httpx.Client(
             timeout=options.timeout_seconds,
             headers={"User-Agent": options.user_agent, "Accept": "application/json"},
@@ -124,7 +128,8 @@ class BoardClient:
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
-            self.requests_made += 1
+            with self._count_lock:
+                self.requests_made += 1
             try:
                 response = self._http.get(url, params=params)
             except httpx.TimeoutException:
@@ -150,6 +155,20 @@ class BoardClient:
             )
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_json_each(self, urls: list[str], params: dict[str, Any] | None = None) -> list[Any]:
+        """`get_json` of each URL, a few at once; a URL that failed gives its `SourceError`."""
+
+        def one(url: str) -> Any:
+            try:
+                return self.get_json(url, params=params)
+            except SourceError as exc:
+                return exc
+
+        if len(urls) <= 1:
+            return [one(url) for url in urls]
+        with ThreadPoolExecutor(max_workers=min(DETAIL_CONCURRENCY, len(urls))) as pool:
+            return list(pool.map(one, urls))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         cap = self.options.retry_max_seconds

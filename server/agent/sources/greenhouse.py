@@ -13,7 +13,6 @@ from server.agent.sources.base import (
     BoardClient,
     NormalizedPosting,
     SearchQuery,
-    SourceError,
     clean_line,
     escaped_html_to_text,
     expect,
@@ -44,14 +43,12 @@ def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[
         if isinstance(job, dict) and (posting := _posting(job, company or "")) is not None
     ]
     postings = [p for p in postings if matches_keywords(p, query.keywords)]
-    for posting in postings[: client.options.max_detail_requests]:
-        try:
-            detail = client.get_json(
-                client.url(f"{path}/{posting.external_id}"), params={"questions": "true"}
-            )
-        except SourceError:
-            continue  # the posting stands without its questions
-        if isinstance(detail, dict):
+    detailed = postings[: client.options.max_detail_requests]
+    urls = [client.url(f"{path}/{posting.external_id}") for posting in detailed]
+    for posting, detail in zip(
+        detailed, client.get_json_each(urls, params={"questions": "true"}), strict=True
+    ):
+        if isinstance(detail, dict):  # a failed detail leaves the posting without questions
             posting.questions = questions(detail.get("questions"))
     return postings
 

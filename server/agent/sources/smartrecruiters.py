@@ -10,7 +10,6 @@ from server.agent.sources.base import (
     BoardClient,
     NormalizedPosting,
     SearchQuery,
-    SourceError,
     clean_line,
     employment_type,
     expect,
@@ -44,12 +43,10 @@ def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[
         if len(content) < PAGE_SIZE or (isinstance(total, int) and offset >= total):
             break
     postings = [p for p in postings if title_matches_keywords(p.title, query.keywords)]
-    for posting in postings[: client.options.max_detail_requests]:
-        try:
-            detail = client.get_json(f"{url}/{posting.external_id}")
-        except SourceError:
-            continue
-        if isinstance(detail, dict):
+    detailed = postings[: client.options.max_detail_requests]
+    urls = [f"{url}/{posting.external_id}" for posting in detailed]
+    for posting, detail in zip(detailed, client.get_json_each(urls), strict=True):
+        if isinstance(detail, dict):  # a failed detail leaves the posting without one
             _add_detail(posting, detail)
     return postings
 
