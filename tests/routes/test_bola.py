@@ -103,12 +103,33 @@ def _snapshot_posting(client: ApiClient, owner: Account, posting_id: str):
     return response.status_code, response.get_json()
 
 
+def _create_tailored_resume(client: ApiClient, owner: Account) -> str:
+    # Stored by the service the tailoring job stores through.
+    from server.services import tailored_resumes
+
+    row = tailored_resumes.create(
+        user_id=owner.id,
+        source_resume_id=None,
+        result={"tailored_resume": {"contact": {"name": "Owner A"}, "summary": "A's"}},
+        job_title="Engineer",
+    )
+    return str(row.id)
+
+
+def _snapshot_tailored_resume(client: ApiClient, owner: Account, tailored_id: str):
+    response = client.get(f"/api/user/tailored-resumes/{tailored_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
     "project_id": ObjectFactory(create=_create_project, snapshot=_snapshot_project),
     "application_id": ObjectFactory(create=_create_application, snapshot=_snapshot_application),
     "posting_id": ObjectFactory(create=_create_posting, snapshot=_snapshot_posting),
+    "tailored_id": ObjectFactory(
+        create=_create_tailored_resume, snapshot=_snapshot_tailored_resume
+    ),
 }
 # Bodies for id routes that validate a body before they look the object up.
 VALID_BODIES: dict[tuple[str, str], Any] = {
