@@ -39,9 +39,10 @@ _slots_lock = threading.Lock()
     description=(
         "`priority` is a name: users may choose NORMAL, LOW or BULK, admins any. "
         "An `Idempotency-Key` header makes a retried submit return the same job; the same key "
-        "with a different body is a 409."
+        "with a different body is a 409. A `resume_tailoring` job counts against "
+        "`resume_tailoring_per_user_per_day` when submitted (429 beyond it)."
     ),
-    responses=[202, 401, 403, 409, 422],
+    responses=[202, 401, 403, 409, 422, 429],
 )
 def submit(body):
     submitted = jobs.submit(
