@@ -82,3 +82,17 @@ def test_another_users_project_is_not_found(client):
     assert client.delete(path, headers=bob.headers).status_code == 404
     assert client.get("/api/user/projects", headers=bob.headers).get_json()["items"] == []
     assert client.get(path, headers=alice.headers).get_json()["name"] == "Order service"
+
+
+def test_a_nul_character_inside_a_list_is_refused_not_stored(client):
+    account = client.create_account()
+    bad = {"name": "X", "technologies": ["Python", "Post\u0000gres"]}
+    response = client.post("/api/user/projects", json=bad, headers=account.headers)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["json"]["technologies"] == [
+        "must not contain NUL characters"
+    ]
+    job = {"type": "job_search", "payload": {"keywords": ["py\u0000thon"]}}
+    response = client.post("/api/jobs", json=job, headers=account.headers)
+    assert response.status_code == 422 and "NUL" in error_of(response)["message"]
+    assert client.get("/api/user/projects", headers=account.headers).get_json()["items"] == []
