@@ -35,7 +35,16 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
         security_manager,
     )
     from server.extensions import db, migrate
-    from server.routes import admin, health, jobs, pages, tailored_resumes, user
+    from server.routes import (
+        admin,
+        applications,
+        health,
+        jobs,
+        pages,
+        projects,
+        tailored_resumes,
+        user,
+    )
     from server.routes import auth as auth_routes
     from server.routes import postings as postings_routes
 
@@ -84,6 +93,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(projects.bp)
+    app.register_blueprint(applications.bp)
     app.register_blueprint(postings_routes.bp)
     app.register_blueprint(tailored_resumes.bp)
     return app

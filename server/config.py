@@ -299,6 +299,12 @@ class Settings(BaseSettings):
     job_search_max_stored: int = Field(500, ge=1, le=10_000)  # best postings kept per search
     job_search_user_agent: str = Field("JobApplicationAgent/1.0", min_length=1)
 
+    # Applications: at most this many submissions per user to one company in the window; the
+    # Recruitee candidates POST's timeout (its base URL is RECRUITEE_BASE_URL).
+    application_company_cap: int = Field(3, ge=1)
+    application_company_window_days: int = Field(30, ge=1)
+    application_submit_timeout_seconds: float = Field(20.0, ge=0.1)
+
     # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter.
     rate_limit_overrides: Mapping[str, str] = Field(default_factory=dict)
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.

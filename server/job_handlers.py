@@ -379,3 +379,7 @@ def verify_backup(job: JobContext) -> dict[str, Any]:
         backup_id=job.payload["backup_id"], requested_by=job.user_id
     )
     return {**result, "verified_at": result["verified_at"] and result["verified_at"].isoformat()}
+
+
+# Handlers that live in their own modules register themselves when imported.
+from server import applicant_handlers  # noqa: E402, F401

@@ -133,7 +133,8 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
         base_url=served_app.base_url, token=tokens.access_token, raise_on_unexpected_status=True
     )
     profile = get_profile.sync(client=user)
-    assert type(profile) is type(tokens.user) and profile.email == email
+    assert isinstance(profile, models.ProfileOut) and profile.email == email
+    assert profile.id == tokens.user.id and profile.links == []
 
     pdf = make_pdf("Ada Lovelace, analyst")
     # The upload takes a file (multipart) or a link (JSON). openapi-python-client 0.29 cannot

@@ -1,6 +1,13 @@
 """SQLAlchemy 2 typed models. Import models from here so Alembic sees every table."""
 
 from server.extensions import db
+from server.models.applicant import ApplicantProfile, Project
+from server.models.application import (
+    Application,
+    ApplicationState,
+    ApplicationSubmission,
+    SubmissionChannel,
+)
 from server.models.backup import Backup
 from server.models.base import utcnow
 from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffectState
@@ -20,6 +27,12 @@ __all__ = [
     "db",
     "utcnow",
     "Backup",
+    "ApplicantProfile",
+    "Application",
+    "ApplicationState",
+    "ApplicationSubmission",
+    "SubmissionChannel",
+    "Project",
     "IpBlock",
     "Job",
     "JobPriority",

@@ -1,4 +1,5 @@
-"""The authenticated user's own resources: account, stored credentials, resumes."""
+"""The authenticated user's own resources: account and applicant profile, stored credentials,
+resumes, projects."""
 
 from functools import wraps
 
@@ -12,6 +13,15 @@ from server.config import get_settings
 from server.hot_reads import json_response
 from server.rate_limiter import cheap_read
 from server.request_hooks import client_subject
+from server.schemas.admin import PageQuery
+from server.schemas.applicant import (
+    ProfileOut,
+    ProfilePatchIn,
+    ProjectIn,
+    ProjectOut,
+    ProjectPageOut,
+    ProjectPatchIn,
+)
 from server.schemas.auth import MessageOut, UserOut
 from server.schemas.jobs import JobListQuery, JobPageOut
 from server.schemas.user import (
@@ -28,7 +38,7 @@ from server.schemas.user import (
     ResumeUploadIn,
 )
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
-from server.services import accounts, credentials, jobs, resumes
+from server.services import accounts, credentials, jobs, profiles, projects, resumes
 
 # A download is served as the type detected at upload.
 DOWNLOAD_MEDIA_TYPES = sorted({value.split(";")[0] for value in ALLOWED_EXTENSIONS.values()})
@@ -38,11 +48,30 @@ bp = APIBlueprint("user", __name__, url_prefix="/api/user", tag="User")
 
 @bp.get("/profile")
 @cheap_read
-@bp.output(UserOut)
-@bp.doc(operation_id="getProfile", summary="The caller's account", responses=[200, 401])
+@bp.output(ProfileOut)
+@bp.doc(
+    operation_id="getProfile",
+    summary="The caller's account and applicant profile",
+    responses=[200, 401],
+)
 def profile():
-    # Rendered here with the keys and formats of UserOut (kept for the documentation).
-    return json_response(accounts.profile(user_id=current_identity().user_id))
+    # Rendered here with the keys and formats of ProfileOut (kept for the documentation).
+    return json_response(profiles.get(user_id=current_identity().user_id))
+
+
+@bp.patch("/profile")
+@bp.input(ProfilePatchIn, arg_name="body")
+@bp.output(ProfileOut)
+@bp.doc(
+    operation_id="updateProfile",
+    summary="Change the name or the applicant profile (absent fields stay, null clears)",
+    description="What applications need beyond the resume: phone, location, links, work "
+    "authorisation per country, sponsorship, relocation, salary expectation, notice period "
+    "and optional EEO answers (stored encrypted; sent only where a form asks for them).",
+    responses=[200, 401, 422],
+)
+def update_profile(body):
+    return profiles.update(user=current_user(), changes=body)
 
 
 @bp.post("/password")
@@ -257,3 +286,54 @@ def list_jobs(query):
         status=query.get("status"),
         job_type=query.get("type"),
     )
+
+
+@bp.get("/projects")
+@cheap_read
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.output(ProjectPageOut)
+@bp.doc(
+    operation_id="listProjects",
+    summary="The caller's projects, newest first",
+    responses=[200, 401, 422],
+)
+def list_projects(query):
+    return projects.get_all(
+        user_id=current_identity().user_id, page=query["page"], per_page=query["per_page"]
+    )
+
+
+@bp.post("/projects")
+@bp.input(ProjectIn, arg_name="body")
+@bp.output(ProjectOut, status_code=201)
+@bp.doc(operation_id="createProject", summary="Add a project", responses=[201, 401, 422])
+def create_project(body):
+    return projects.create(user_id=current_identity().user_id, fields=body)
+
+
+@bp.get("/projects/<int:project_id>")
+@cheap_read
+@bp.output(ProjectOut)
+@bp.doc(operation_id="getProject", summary="One project", responses=[200, 401, 404])
+def get_project(project_id):
+    return projects.get(user_id=current_identity().user_id, project_id=project_id)
+
+
+@bp.patch("/projects/<int:project_id>")
+@bp.input(ProjectPatchIn, arg_name="body")
+@bp.output(ProjectOut)
+@bp.doc(
+    operation_id="updateProject",
+    summary="Change a project (absent fields stay)",
+    responses=[200, 401, 404, 422],
+)
+def update_project(project_id, body):
+    return projects.update(user_id=current_identity().user_id, project_id=project_id, changes=body)
+
+
+@bp.delete("/projects/<int:project_id>")
+@bp.output({}, status_code=204)
+@bp.doc(operation_id="deleteProject", summary="Delete a project", responses=[204, 401, 404])
+def delete_project(project_id):
+    projects.delete(user_id=current_identity().user_id, project_id=project_id)
+    return ""

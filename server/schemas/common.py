@@ -25,11 +25,25 @@ class StrictSchema(Schema):
             bad = {
                 key: ["must not contain NUL characters"]
                 for key, value in data.items()
-                if isinstance(value, str) and "\x00" in value
+                if _holds_nul(key) or _holds_nul(value)
             }
             if bad:
                 raise ValidationError(bad)
         return data
+
+
+def _holds_nul(value, depth: int = 0) -> bool:
+    """True when a string, or any string inside lists and objects, holds a NUL character
+    (PostgreSQL's JSON cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 32:  # deeper than any accepted body (the JSON parser refuses more)
+        return False
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k, depth + 1) or _holds_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(item, depth + 1) for item in value)
+    return False
 
 
 _DECIMAL_INTEGER = re.compile(r"[+-]?[0-9]+")

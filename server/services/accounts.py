@@ -13,7 +13,7 @@ from typing import Any
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, security_manager
@@ -28,7 +28,6 @@ from server.errors import (
     ValidationFailed,
 )
 from server.extensions import db
-from server.hot_reads import HotQuery, read_row
 from server.job_queue import JobPriority
 from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
 from server.pagination import paginate
@@ -83,30 +82,6 @@ def check_new_password(
 
 # The public view of an account (schemas.auth.UserOut), and whether it is active. Built once
 # (see `hot_reads.read_row`).
-_USERS = User.__table__.c
-_PROFILE_QUERY = HotQuery(
-    select(
-        _USERS.id,
-        _USERS.email,
-        _USERS.name,
-        _USERS.role,
-        _USERS.is_active,
-        _USERS.created_at,
-        _USERS.last_login_at,
-        _USERS.email_verified_at,
-    ).where(_USERS.id == bindparam("user_id"))
-)
-
-
-def profile(*, user_id: int) -> dict[str, Any]:
-    """The public view of an account (UserOut's keys), read in one statement outside any
-    transaction (`server.hot_reads`); 401 when the account is gone or disabled."""
-    row = read_row(_PROFILE_QUERY, {"user_id": user_id})
-    if row is None or not row.is_active:
-        raise Unauthorized("User not found or disabled")
-    return row._asdict()
-
-
 def _clean_name(name: str) -> str:
     cleaned = sanitise_text(name)
     if not cleaned:

@@ -18,7 +18,9 @@ def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str)
 
     Someone else's object is logged as an authorization failure (it may be an IDOR probe).
     """
-    obj = db.session.get(model, object_id)
+    # An integer id beyond the column's range names nothing (and must not reach the driver).
+    out_of_range = isinstance(object_id, int) and not 0 < object_id < 2**31
+    obj = None if out_of_range else db.session.get(model, object_id)
     _check_owner(obj, object_id=object_id, user_id=user_id, object_type=object_type)
     return obj
 

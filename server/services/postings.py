@@ -53,12 +53,20 @@ def latest_parsed_resume(*, user_id: int) -> Resume | None:
 
 
 def applied_posting_keys(*, user_id: int) -> set[str]:
-    """Dedupe keys and `source:external_id` of the postings this user has applied to.
+    """Dedupe keys and `source:external_id` of the postings this user has applied to (an
+    application in any state but withdrawn); the search drops those postings."""
+    from server.services.applications import applied_posting_ids
 
-    Applications are not recorded yet, so no posting counts as applied to; once they are, this
-    returns their postings' keys and the search drops those postings.
-    """
-    return set()
+    ids = applied_posting_ids(user_id=user_id)
+    if not ids:
+        return set()
+    rows = db.session.execute(
+        select(Posting.dedupe_key, Posting.source, Posting.external_id).where(Posting.id.in_(ids))
+    )
+    keys: set[str] = set()
+    for dedupe, source, external_id in rows:
+        keys.update((dedupe, f"{source}:{external_id}"))
+    return keys
 
 
 def search(

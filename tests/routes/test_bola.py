@@ -55,6 +55,36 @@ def _snapshot_job(client: ApiClient, owner: Account, job_id: str):
     return status.status_code, status.get_json()
 
 
+def _create_project(client: ApiClient, owner: Account) -> str:
+    response = client.post("/api/user/projects", json={"name": "A's"}, token=owner.access_token)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def _snapshot_project(client: ApiClient, owner: Account, project_id: str):
+    response = client.get(f"/api/user/projects/{project_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
+def _create_application(client: ApiClient, owner: Account) -> str:
+    # Recorded through the service that `POST /api/applications` calls (the preparing job is
+    # queued; no worker runs here, so the application stays as recorded).
+    from server.models import User
+    from server.services import applications
+
+    resume_id = _create_resume(client, owner)
+    started = applications.start(
+        user=db.session.get(User, owner.id),
+        payload={"job_url": "https://jobs.example/1", "resume_id": resume_id, "mode": "review"},
+    )
+    return str(started["application_id"])
+
+
+def _snapshot_application(client: ApiClient, owner: Account, application_id: str):
+    response = client.get(f"/api/applications/{application_id}", token=owner.access_token)
+    return response.status_code, response.get_json()
+
+
 def _create_posting(client: ApiClient, owner: Account) -> str:
     # Stored by the search's own store, as a finished search leaves it.
     from server.agent.posting_search import Candidate
@@ -94,13 +124,19 @@ def _snapshot_tailored_resume(client: ApiClient, owner: Account, tailored_id: st
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "resume_id": ObjectFactory(create=_create_resume, snapshot=_snapshot_resume),
     "job_id": ObjectFactory(create=_create_job, snapshot=_snapshot_job),
+    "project_id": ObjectFactory(create=_create_project, snapshot=_snapshot_project),
+    "application_id": ObjectFactory(create=_create_application, snapshot=_snapshot_application),
     "posting_id": ObjectFactory(create=_create_posting, snapshot=_snapshot_posting),
     "tailored_id": ObjectFactory(
         create=_create_tailored_resume, snapshot=_snapshot_tailored_resume
     ),
 }
 # Bodies for id routes that validate a body before they look the object up.
-VALID_BODIES: dict[tuple[str, str], Any] = {}
+VALID_BODIES: dict[tuple[str, str], Any] = {
+    ("/api/user/projects/<int:project_id>", "PATCH"): {"name": "B's"},
+    ("/api/applications/<int:application_id>", "PATCH"): {"state": "withdrawn"},
+    ("/api/applications/<int:application_id>/submit", "POST"): {"channel": "manual"},
+}
 
 
 def id_routes():

@@ -11,10 +11,10 @@ from sqlalchemy import text
 
 from server import job_handlers
 from server.extensions import db
-from server.models import Job, User
-from server.schemas.auth import UserOut
+from server.models import Job
+from server.schemas.applicant import ProfileOut
 from server.schemas.jobs import JobStatusOut
-from server.services import jobs
+from server.services import jobs, profiles
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
 
@@ -62,7 +62,7 @@ def test_status_and_profile_answer_exactly_what_their_documented_schemas_give(cl
         db.session.commit()
         job = db.session.get(Job, job_id)
         expected_status = JobStatusOut().dump(jobs.describe(job, with_position=True))
-        expected_profile = UserOut().dump(db.session.get(User, admin.id))
+        expected_profile = ProfileOut().dump(profiles.get(user_id=admin.id))
 
     status = client.get(f"/api/jobs/{job_id}/status", headers=admin.headers)
     profile = client.get("/api/user/profile", headers=admin.headers)
@@ -96,7 +96,6 @@ def test_status_shows_the_result_as_json_and_times_in_utc(client, admin, app, ru
 @contextmanager
 def handler_for(job_type: str, run):
     """Serve a public job type with a test handler for the block, then restore its own."""
-    from server import job_handlers
 
     previous = job_handlers.get_handler(job_type)
     job_handlers.register_handler(job_type)(run)
@@ -104,14 +103,34 @@ def handler_for(job_type: str, run):
         yield
     finally:
         job_handlers.unregister_handler(job_type)
-        if previous is not None:
-            job_handlers.register_handler(
-                job_type,
-                max_attempts=previous.max_attempts,
-                timeout_seconds=previous.timeout_seconds,
-                payload_schema=previous.payload_schema,
-                admin_only=previous.admin_only,
-            )(previous.run)
+        _restore(job_type, previous)
+
+
+@contextmanager
+def without_handler(job_type: str):
+    """Take a public job type's handler away for the block (as before it lands)."""
+
+    previous = job_handlers.get_handler(job_type)
+    job_handlers.unregister_handler(job_type)
+    try:
+        yield
+    finally:
+        _restore(job_type, previous)
+
+
+def _restore(job_type: str, previous) -> None:
+
+    job_handlers.unregister_handler(job_type)
+    if previous is not None:
+        job_handlers.register_handler(
+            job_type,
+            max_attempts=previous.max_attempts,
+            timeout_seconds=previous.timeout_seconds,
+            payload_schema=previous.payload_schema,
+            admin_only=previous.admin_only,
+            internal=previous.internal,
+            submit_limit=previous.submit_limit,
+        )(previous.run)
 
 
 def test_users_may_choose_normal_low_or_bulk_only(client, app):
@@ -136,18 +155,18 @@ def test_the_diagnostic_type_is_for_admins_only(client):
 
 RESUME_ID = "0b0f6c5e-8c6b-4c5b-9d1e-3f1e2f3a4b5c"
 VALID_PAYLOADS = {
+    "resume_tailoring": {"resume_id": RESUME_ID, "job_description": "Build APIs in Python"},
     "job_search": {"keywords": "python", "sources": ["lever"], "companies": {"lever": ["acme"]}},
     "job_application": {"job_url": "https://jobs.example/1", "resume_id": RESUME_ID},
     "project_analysis": {"posting_id": 7},
 }
 
 
-@pytest.mark.parametrize(
-    "job_type", sorted(t for t in VALID_PAYLOADS if job_handlers.get_handler(t) is None)
-)
+@pytest.mark.parametrize("job_type", sorted(VALID_PAYLOADS))
 def test_types_without_a_handler_yet_are_refused_clearly(client, job_type):
     user = client.create_account()
-    response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
+    with without_handler(job_type):
+        response = submit(client, user, {"type": job_type, "payload": VALID_PAYLOADS[job_type]})
     assert response.status_code == 422
     assert error_of(response)["message"] == f"job type {job_type} is not available yet"
     assert error_of(response)["code"] == "job_type_unavailable"
@@ -202,7 +221,6 @@ def test_each_types_payload_is_checked_before_its_availability(client, job_type,
 
 
 def test_internal_job_types_cannot_be_submitted(client, app):
-    from server import job_handlers
 
     job_handlers.register_handler("internal_echo")(lambda job: job.payload)
     try:

@@ -57,6 +57,13 @@ class Engine:
         """Score candidates (`[{id, text}]`) 0-100 against the query, best first."""
         return self._result("rank", {"query": query, "candidates": candidates})
 
+    def write_cover_letter(
+        self, *, resume: dict[str, Any], posting: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A cover letter for the posting (`{company, title, description}`) from the resume's
+        facts (`{name, summary, experience, skills, projects}`; no contact details)."""
+        return self._result("write_cover_letter", {"resume": resume, "posting": posting})
+
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
 

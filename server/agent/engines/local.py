@@ -74,6 +74,7 @@ class LocalEngine(Engine):
             "extract_requirements": self._extract_requirements,
             "propose_edits": self._propose_edits,
             "rank": self._rank,
+            "write_cover_letter": _write_cover_letter,
         }[task]
         return method(**inputs), {"cached": False}
 
@@ -127,6 +128,12 @@ class LocalEngine(Engine):
             rankings.append({"id": str(candidate["id"]), **_score(query, text, weights)})
         rankings.sort(key=lambda r: (-r["score"], r["id"]))
         return {"rankings": rankings}
+
+
+def _write_cover_letter(*, resume: dict[str, Any], posting: dict[str, Any]) -> dict[str, Any]:
+    from server.agent.cover_letters import local_cover_letter
+
+    return local_cover_letter(resume=resume, posting=posting)
 
 
 # --- requirements ---------------------------------------------------------------------------

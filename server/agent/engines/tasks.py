@@ -142,3 +142,23 @@ def schema_errors(task: str, output: Any) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
         for e in validator.iter_errors(output)
     ]
+
+
+# --- cover letters ---------------------------------------------------------------------------
+
+COVER_LETTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "cover_letter": {"type": "string"},
+        "keywords": _STRINGS,
+    },
+    "required": ["cover_letter", "keywords"],
+}
+SCHEMAS["write_cover_letter"] = COVER_LETTER_SCHEMA
+SYSTEM_INSTRUCTIONS["write_cover_letter"] = (
+    FAITHFUL + " Task: write a short cover letter (at most 250 words, plain text, no "
+    "placeholders) from the applicant to the company for the posting. Use only facts from the "
+    "resume: its roles, employers, bullets, skills and projects; never claim a skill, tool or "
+    "number the resume does not show. Name the posting's title and company. `keywords` lists "
+    "the posting's keywords the letter shows evidence for."
+)

@@ -1,0 +1,502 @@
+"""Job handlers of the applicant's work: `project_analysis`, `job_application` and the
+internal `application_submission`.
+
+Imported by `server.job_handlers`, which registers them by type.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from server import mailer
+from server.agent import project_analysis, tailoring
+from server.agent.cover_letters import resume_facts, unsupported_terms
+from server.agent.engines import get_engine
+from server.agent.screening import answer_questions, missing_required
+from server.agent.submission import (
+    Candidate,
+    SubmissionRefused,
+    SubmissionUnavailable,
+    application_mail,
+    apply_email_in,
+    recruitee_candidates_url,
+    send_to_recruitee,
+)
+from server.config import get_settings
+from server.errors import NotFound, TooManyRequests
+from server.extensions import db
+from server.job_handlers import (
+    JobCancelled,
+    JobContext,
+    LeaseLost,
+    QuotaWait,
+    RetryableJobError,
+    register_handler,
+)
+from server.mailer import Attachment
+from server.models import (
+    Application,
+    ApplicationState,
+    Posting,
+    Resume,
+    SideEffect,
+    SideEffectState,
+    SubmissionChannel,
+    utcnow,
+)
+from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
+from server.services import applications, profiles, projects, resumes, tailored_resumes
+from server.services.ownership import get_owned
+
+log = logging.getLogger("server.applicant_handlers")
+
+
+class PostingUnavailable(Exception):  # noqa: N818 - reads as an outcome
+    """The posting a job names is gone (deleted) or not the user's: the job cannot run."""
+
+
+def newest_parsed_resume(user_id: int) -> dict[str, Any] | None:
+    """The structure of the user's newest parsed resume, or None."""
+    return db.session.scalar(
+        select(Resume.parsed)
+        .where(Resume.user_id == user_id, Resume.parsed.is_not(None))
+        .order_by(Resume.created_at.desc())
+        .limit(1)
+    )
+
+
+def posting_text(user_id: int, posting_id: int) -> tuple[str, str]:
+    """The description and title of one of the user's postings (404 for anyone else's)."""
+    posting = get_owned(Posting, object_id=posting_id, user_id=user_id, object_type="posting")
+    return posting.description or posting.title, posting.title
+
+
+def _project_dict(project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "description": project.description,
+        "technologies": list(project.technologies or []),
+        "highlights": list(project.highlights or []),
+        "url": project.url,
+        "start_date": project.start_date,
+        "end_date": project.end_date,
+    }
+
+
+@register_handler(
+    "project_analysis",
+    max_attempts=3,
+    timeout_seconds=300.0,
+    payload_schema=ProjectAnalysisPayload,
+)
+def run_project_analysis(job: JobContext) -> dict[str, Any]:
+    """Rank every project of the user for the job; say which to feature or swap in."""
+    payload = job.payload
+    title = None
+    if payload.get("posting_id") is not None:
+        description, title = posting_text(job.user_id, int(payload["posting_id"]))
+    else:
+        description = payload["job_description"]
+    items = [_project_dict(p) for p in projects.all_of(job.user_id)]
+    resume = newest_parsed_resume(job.user_id) or {}
+    names = [str(p.get("name") or "") for p in resume.get("projects") or [] if isinstance(p, dict)]
+    db.session.rollback()  # no transaction stays open during the engine call
+    job.check_cancelled()
+    job.report_progress(20, f"ranking {len(items)} projects")
+    result = project_analysis.analyse(
+        job_description=description,
+        projects=items,
+        engine=get_engine(),
+        job_title=title,
+        resume_project_names=names,
+    )
+    log.info(
+        "projects ranked",
+        extra={"job_id": job.job_id, "projects": len(items), "engine": result["engine"]},
+    )
+    return result
+
+
+# --- applications ----------------------------------------------------------------------------
+
+
+class AlreadyApplied(Exception):  # noqa: N818 - reads as an outcome
+    """The user has an application for this posting from another job."""
+
+
+def _application_for(job: JobContext) -> Application:
+    """The application this job prepares: made by `POST /api/applications`, or now (a job
+    submitted through `POST /api/jobs`)."""
+    payload = job.payload
+    key = applications.target_key(
+        posting_id=payload.get("posting_id"), job_url=payload.get("job_url")
+    )
+    application = db.session.scalar(
+        select(Application).where(Application.user_id == job.user_id, Application.target_key == key)
+    )
+    if application is None:
+        posting = None
+        if payload.get("posting_id") is not None:
+            posting = get_owned(
+                Posting, object_id=payload["posting_id"], user_id=job.user_id, object_type="posting"
+            )
+        resumes.get(user_id=job.user_id, resume_id=uuid.UUID(payload["resume_id"]))
+        application = Application(
+            user_id=job.user_id,
+            posting_id=posting.id if posting else None,
+            job_url=payload.get("job_url"),
+            target_key=key,
+            resume_id=uuid.UUID(payload["resume_id"]),
+            company=posting.company if posting else None,
+            title=posting.title if posting else None,
+            mode=payload.get("mode", "review"),
+            state=ApplicationState.SAVED.value,
+            package={},
+            job_id=job.job_id,
+        )
+        db.session.add(application)
+        db.session.commit()
+    elif application.job_id not in (None, job.job_id) and application.state not in (
+        ApplicationState.SAVED,
+        ApplicationState.FAILED,
+    ):
+        raise AlreadyApplied(
+            f"application {application.id} for this posting exists already "
+            f"(state {application.state})"
+        )
+    return application
+
+
+def _posting_view(application: Application) -> dict[str, Any]:
+    posting = db.session.get(Posting, application.posting_id) if application.posting_id else None
+    if posting is None:
+        return {
+            "source": None,
+            "company": application.company,
+            "title": application.title,
+            "location": None,
+            "description": "",
+            "apply_url": application.job_url,
+            "questions": [],
+        }
+    return {
+        "source": posting.source,
+        "company": posting.company,
+        "title": posting.title,
+        "location": posting.location,
+        "description": posting.description or "",
+        "apply_url": posting.apply_url,
+        "questions": list(posting.questions or []),
+    }
+
+
+TAILORED_FORMAT = "pdf"
+
+
+def _tailored_resume(
+    job: JobContext,
+    *,
+    user_id: int,
+    resume_id: uuid.UUID | None,
+    parsed: dict[str, Any] | None,
+    posting: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The resume tailored to the posting (the tailoring pipeline, stored once per job), or
+    None when there is nothing to tailor to (no parsed resume, no description)."""
+    if not parsed or not posting["description"].strip():
+        return None
+
+    def progress(percent: int, message: str) -> None:
+        job.check_cancelled()
+        job.report_progress(5 + percent * 40 // 100, f"tailoring the resume: {message}")
+
+    with job.concurrency_slot("concurrent_tailoring_sessions"):
+        result = tailoring.tailor(
+            get_engine(),
+            resume=parsed,
+            job_description=posting["description"][:50_000],
+            job_title=posting["title"],
+            company=posting["company"],
+            progress=progress,
+        )
+    row = tailored_resumes.create(
+        user_id=user_id,
+        source_resume_id=resume_id,
+        result=result,
+        job_title=posting["title"],
+        company=posting["company"],
+        job_id=job.job_id,
+    )
+    return {
+        "id": str(row.id),
+        "format": TAILORED_FORMAT,
+        "match_score": {k: result["match_score"][k] for k in ("before", "after")},
+        "keywords": result["keywords"],
+        "dropped_claims": len(result["dropped_claims"]),
+    }
+
+
+def prepare_package(job: JobContext, application: Application) -> dict[str, Any]:
+    """Cover letter, screening answers, channel: the package the user reviews."""
+    settings = get_settings()
+    posting = _posting_view(application)
+    resume = db.session.get(Resume, application.resume_id) if application.resume_id else None
+    parsed = resume.parsed if resume else None
+    resume_filename = resume.original_filename if resume else None
+    facts = resume_facts(parsed)
+    profile = profiles.get(user_id=application.user_id)
+    user_id, resume_id = application.user_id, application.resume_id
+    db.session.rollback()  # no transaction stays open during the engine calls
+    job.check_cancelled()
+    tailored = _tailored_resume(
+        job, user_id=user_id, resume_id=resume_id, parsed=parsed, posting=posting
+    )
+    job.report_progress(50, "writing the cover letter")
+    engine = get_engine()
+    letter = engine.write_cover_letter(
+        resume=facts,
+        posting={
+            "company": posting["company"] or "",
+            "title": posting["title"] or "",
+            "description": posting["description"][:20_000],
+        },
+    )
+    job.check_cancelled()
+    job.report_progress(70, "answering the screening questions")
+    answers = answer_questions(
+        posting["questions"],
+        profile=profile,
+        resume=facts,
+        posting=posting,
+        cover_letter=letter["cover_letter"],
+    )
+    recruitee_url = None
+    if posting["source"] == "recruitee":
+        recruitee_url = recruitee_candidates_url(settings.recruitee_base_url, posting["apply_url"])
+    apply_email = apply_email_in(posting["apply_url"], posting["description"])
+    if recruitee_url:
+        channel = SubmissionChannel.RECRUITEE.value
+    elif apply_email:
+        channel = SubmissionChannel.EMAIL.value
+    else:
+        channel = SubmissionChannel.MANUAL.value
+    return {
+        "cover_letter": letter["cover_letter"],
+        "cover_letter_keywords": letter["keywords"],
+        "unsupported_terms": unsupported_terms(letter["cover_letter"], facts),
+        "engine": letter["engine"],
+        "model": letter["model"],
+        "answers": answers,
+        "unanswered_required": missing_required(answers),
+        "tailored_resume": tailored,
+        "resume": {
+            "id": str(resume_id) if resume_id else None,
+            "filename": resume_filename,
+        },
+        "channel": channel,
+        "recruitee_url": recruitee_url,
+        "apply_email": apply_email,
+        "apply_url": posting["apply_url"],
+    }
+
+
+def _fail(application_id: int, error: str) -> None:
+    db.session.rollback()
+    application = db.session.get(Application, application_id)
+    if application is not None and application.state in (
+        ApplicationState.SAVED,
+        ApplicationState.PREPARING,
+    ):
+        application.state = ApplicationState.FAILED.value
+        application.error = error[:2000]
+        db.session.commit()
+
+
+@register_handler(
+    "job_application",
+    max_attempts=3,
+    timeout_seconds=600.0,
+    payload_schema=JobApplicationPayload,
+)
+def run_job_application(job: JobContext) -> dict[str, Any]:
+    """Prepare the application package; in `auto` mode send it when nothing is missing."""
+    application = _application_for(job)
+    application_id = application.id
+    if application.state in (ApplicationState.SAVED, ApplicationState.FAILED):
+        applications.move(application, ApplicationState.PREPARING.value)
+        application.job_id = job.job_id
+        application.error = None
+        db.session.commit()
+    if application.state == ApplicationState.PREPARING:
+        try:
+            package = prepare_package(job, application)
+        except (RetryableJobError, QuotaWait, LeaseLost):
+            if job.attempt >= MAX_PREPARE_ATTEMPTS:
+                _fail(application_id, "preparing the application failed repeatedly")
+            raise
+        except JobCancelled:
+            _fail(application_id, "cancelled")
+            raise
+        except Exception as error:
+            _fail(application_id, f"{type(error).__name__}: {error}")
+            raise
+        application = db.session.get(Application, application_id)
+        if application.mode == "auto":
+            package["auto_submit"] = _auto_decision(application, package)
+            if package["auto_submit"]["send"]:
+                application.channel = package["channel"]
+        application.package = package
+        application.apply_email = package["apply_email"]
+        # The package and the auto decision land together: a re-run neither decides nor
+        # spends the daily allowance again.
+        applications.move(application, ApplicationState.READY_FOR_REVIEW.value)
+        db.session.commit()
+    result: dict[str, Any] = {"application_id": application_id, "state": application.state}
+    if application.mode != "auto" or application.state != ApplicationState.READY_FOR_REVIEW:
+        return result
+    decision = (application.package or {}).get("auto_submit") or {}
+    if not decision.get("send"):
+        return {**result, "sent": False, "reason": decision.get("reason")}
+    return {**result, **deliver(job, application_id)}
+
+
+def _auto_decision(application: Application, package: dict[str, Any]) -> dict[str, Any]:
+    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review."""
+    reason = None
+    if package.get("unanswered_required"):
+        reason = "required questions have no answer: " + "; ".join(package["unanswered_required"])
+    elif package.get("channel") == SubmissionChannel.MANUAL:
+        reason = "the posting gives no channel to send through; apply on its page"
+    else:
+        try:
+            applications.spend_submission_allowance(application)
+        except TooManyRequests as refused:
+            reason = refused.message
+    return {"send": reason is None, "reason": reason}
+
+
+MAX_PREPARE_ATTEMPTS = 3
+
+
+def _candidate(application: Application) -> Candidate:
+    if application.resume_id is None and not (application.package or {}).get("tailored_resume"):
+        raise NotFound(resource="resume")
+    profile = profiles.get(user_id=application.user_id)
+    package = application.package or {}
+    tailored = package.get("tailored_resume")
+    if tailored:  # the resume tailored to this posting, rendered
+        rendered = tailored_resumes.get_download(
+            user_id=application.user_id,
+            tailored_id=uuid.UUID(tailored["id"]),
+            fmt=tailored.get("format") or TAILORED_FORMAT,
+        )
+        cv = Attachment(rendered.filename, rendered.data, rendered.content_type)
+    else:
+        download = resumes.get_download(
+            user_id=application.user_id, resume_id=application.resume_id
+        )
+        cv = Attachment(download.filename, download.path.read_bytes(), download.content_type)
+    known = [a for a in package.get("answers") or [] if a["answer"] is not None]
+    return Candidate(
+        name=profile["name"],
+        email=profile["email"],
+        phone=profile["phone"],
+        cover_letter=package.get("cover_letter") or "",
+        cv=cv,
+        answers=known,
+    )
+
+
+def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
+    """Send a reviewed application through its channel, at most once, and record how it went."""
+    settings = get_settings()
+    application = db.session.get(Application, application_id)
+    if application is None or application.state != ApplicationState.READY_FOR_REVIEW:
+        state = application.state if application else "deleted"
+        return {"sent": False, "reason": f"the application is {state}"}
+    channel, address = application.channel, application.apply_email
+    try:
+        candidate = _candidate(application)
+    except NotFound:
+        applications.record_submission(
+            application,
+            channel=channel,
+            outcome="failed",
+            detail={"error": "the resume to send was deleted"},
+            job_id=job.job_id,
+        )
+        application.state = ApplicationState.FAILED.value
+        application.error = "the resume to send was deleted; apply again with another resume"
+        db.session.commit()
+        return {"sent": False, "reason": application.error}
+    title, company = application.title, application.company
+    recruitee_url = (application.package or {}).get("recruitee_url")
+    db.session.rollback()
+    key = f"application:{application_id}:{job.job_id}"
+    outcome: tuple[str, dict[str, Any]] | None = None
+    try:
+        with job.once(key) as first:
+            if first:
+                if channel == SubmissionChannel.RECRUITEE:
+                    try:
+                        detail = send_to_recruitee(
+                            url=recruitee_url,
+                            candidate=candidate,
+                            timeout_seconds=settings.application_submit_timeout_seconds,
+                            user_agent=settings.job_search_user_agent,
+                        )
+                    except SubmissionRefused as refused:
+                        outcome = ("failed", {**refused.detail, "error": str(refused)})
+                    else:
+                        outcome = ("sent", detail)
+                else:
+                    mail = application_mail(candidate=candidate, title=title, company=company)
+                    if not mailer.send_mail(settings=settings, to=address, **mail):
+                        raise SubmissionUnavailable("the mail server did not take the message")
+                    outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})
+    except SubmissionUnavailable as error:
+        application = db.session.get(Application, application_id)
+        applications.record_submission(
+            application,
+            channel=channel,
+            outcome="retrying",
+            detail={"error": str(error)},
+            job_id=job.job_id,
+        )
+        db.session.commit()
+        raise RetryableJobError(str(error)) from error
+    application = db.session.get(Application, application_id)
+    if outcome is None:  # an earlier run of this job made (or began) the effect
+        done = db.session.scalar(select(SideEffect.state).where(SideEffect.key == key))
+        outcome = (
+            ("sent", {"note": "sent by an earlier run"})
+            if done == SideEffectState.DONE
+            else ("unknown", {"note": "an earlier run stopped while sending; ask the company"})
+        )
+    status, detail = outcome
+    applications.record_submission(
+        application, channel=channel, outcome=status, detail=detail, job_id=job.job_id
+    )
+    if status == "sent":
+        application.state = ApplicationState.SUBMITTED.value
+        application.submitted_at = utcnow()
+    else:
+        application.state = ApplicationState.FAILED.value
+        application.error = str(detail.get("error") or detail.get("note"))[:2000]
+    db.session.commit()
+    log.info(
+        "application submission",
+        extra={"job_id": job.job_id, "application_id": application_id, "outcome": status},
+    )
+    return {"sent": status == "sent", "channel": channel, "outcome": status}
+
+
+@register_handler("application_submission", max_attempts=5, timeout_seconds=120.0, internal=True)
+def run_application_submission(job: JobContext) -> dict[str, Any]:
+    """Send one application the user submitted after review."""
+    return deliver(job, int(job.payload["application_id"]))

@@ -1,0 +1,95 @@
+"""Applications the agent prepares and submits, and every submission attempt's record."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.extensions import db
+from server.models.base import utcnow
+from server.models.job import JsonType
+
+
+class ApplicationState(enum.StrEnum):
+    SAVED = "saved"
+    PREPARING = "preparing"
+    READY_FOR_REVIEW = "ready_for_review"
+    SUBMITTED = "submitted"
+    RESPONDED = "responded"
+    INTERVIEW = "interview"
+    OFFER = "offer"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    FAILED = "failed"
+
+
+class SubmissionChannel(enum.StrEnum):
+    RECRUITEE = "recruitee"
+    EMAIL = "email"
+    MANUAL = "manual"
+
+
+class Application(db.Model):
+    """One candidacy of a user for one posting (or job URL): its package and its state.
+
+    `target_key` (`posting:<id>`, or `url:` and the SHA-256 of the job URL) is unique per user: one application per
+    user and posting.
+    """
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "target_key", name="uq_applications_user_id_target_key"),
+        Index("ix_applications_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    posting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("postings.id", ondelete="SET NULL"), index=True
+    )
+    job_url: Mapped[str | None] = mapped_column(String(2048))
+    target_key: Mapped[str] = mapped_column(String(100))
+    resume_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("resumes.id", ondelete="SET NULL")
+    )
+    company: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500))
+    mode: Mapped[str] = mapped_column(String(10), default="review")
+    state: Mapped[str] = mapped_column(String(20), default=ApplicationState.SAVED.value)
+    channel: Mapped[str | None] = mapped_column(String(20))
+    apply_email: Mapped[str | None] = mapped_column(String(320))
+    # The job that prepares it, and the one that sends it (while one is pending).
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    submission_job_id: Mapped[str | None] = mapped_column(String(36))
+    # {cover_letter, answers: [...], tailored_resume, resume, engine}
+    package: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApplicationSubmission(db.Model):
+    """One submission attempt, with its channel and outcome, kept server-side for good."""
+
+    __tablename__ = "application_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    company: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))  # sent, failed, marked
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

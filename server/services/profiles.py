@@ -1,0 +1,114 @@
+"""The applicant profile: what applications need beyond the resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from server.config import get_settings
+from server.errors import Unauthorized
+from server.extensions import db
+from server.hot_reads import HotQuery, read_row
+from server.models import ApplicantProfile, User
+from server.security_manager import encryption
+from server.security_manager.sanitising import sanitise_text
+
+# Every applicant field, null when not given; `eeo` is kept apart, encrypted.
+APPLICANT_FIELDS = (
+    "phone",
+    "location",
+    "links",
+    "work_authorization",
+    "requires_sponsorship",
+    "willing_to_relocate",
+    "salary_expectation",
+    "notice_period_days",
+)
+_LIST_FIELDS = ("links", "work_authorization")
+
+
+_ACCOUNT_FIELDS = (
+    "id",
+    "email",
+    "name",
+    "role",
+    "is_active",
+    "created_at",
+    "last_login_at",
+    "email_verified_at",
+)
+_USERS = User.__table__.c
+_PROFILES = ApplicantProfile.__table__.c
+# The account and its applicant profile in one statement, read on the hot path (a client
+# polls its profile): `server.hot_reads`.
+_PROFILE_QUERY = HotQuery(
+    select(
+        *(_USERS[name] for name in _ACCOUNT_FIELDS),
+        _PROFILES.details,
+        _PROFILES.eeo_encrypted,
+    )
+    .select_from(User.__table__.outerjoin(ApplicantProfile.__table__))
+    .where(_USERS.id == bindparam("user_id"))
+)
+
+
+def _view(user: Any, details: dict[str, Any] | None, eeo_encrypted: str | None) -> dict[str, Any]:
+    view: dict[str, Any] = {name: getattr(user, name) for name in _ACCOUNT_FIELDS}
+    details = details or {}
+    for field in APPLICANT_FIELDS:
+        view[field] = details.get(field, [] if field in _LIST_FIELDS else None)
+    view["eeo"] = _decrypt_eeo(eeo_encrypted)
+    return view
+
+
+def _decrypt_eeo(eeo_encrypted: str | None) -> dict[str, Any] | None:
+    if not eeo_encrypted:
+        return None
+    keys = get_settings().encryption_keys
+    return json.loads(encryption.decrypt(eeo_encrypted, keys=keys))
+
+
+def get(*, user_id: int) -> dict[str, Any]:
+    """The user's account with the applicant profile, read in one statement outside any
+    transaction (`server.hot_reads`); 401 when the account is gone or disabled."""
+    row = read_row(_PROFILE_QUERY, {"user_id": user_id})
+    if row is None or not row.is_active:
+        raise Unauthorized("User not found or disabled")
+    return _view(row, row.details, row.eeo_encrypted)
+
+
+def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply validated changes: absent fields stay, null clears one."""
+    settings = get_settings()
+    profile = db.session.get(ApplicantProfile, user.id)
+    if profile is None:
+        profile = ApplicantProfile(user_id=user.id, details={})
+        db.session.add(profile)
+    if "name" in changes:
+        user.name = sanitise_text(changes["name"])
+    details = dict(profile.details or {})
+    for field in APPLICANT_FIELDS:
+        if field in changes:
+            value = changes[field]
+            if field == "location" and value:
+                value = sanitise_text(value)
+            if field == "links" and value:
+                value = [{"label": sanitise_text(v["label"]), "url": v["url"]} for v in value]
+            details[field] = value
+    profile.details = details
+    if "eeo" in changes:
+        answers = {k: v for k, v in (changes["eeo"] or {}).items() if v is not None}
+        profile.eeo_encrypted = (
+            encryption.encrypt(json.dumps(answers), keys=settings.encryption_keys)
+            if answers
+            else None
+        )
+    db.session.commit()
+    return _view(user, profile.details, profile.eeo_encrypted)
+
+
+def applicant_of(user_id: int) -> dict[str, Any]:
+    """The profile as the application agent reads it (no commit; for job handlers)."""
+    return get(user_id=user_id)

@@ -1,0 +1,107 @@
+"""The applicant profile: what applications need beyond the resume."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from server.extensions import db
+from tests.helpers import error_of
+
+FULL_PROFILE = {
+    "name": "Ada Lovelace",
+    "phone": "+44 20 7946 0958",
+    "location": "London, UK",
+    "links": [
+        {"label": "LinkedIn", "url": "https://www.linkedin.com/in/ada"},
+        {"label": "GitHub", "url": "https://github.com/ada"},
+    ],
+    "work_authorization": [
+        {"country": "GB", "status": "citizen"},
+        {"country": "US", "status": "needs_sponsorship"},
+    ],
+    "requires_sponsorship": False,
+    "willing_to_relocate": True,
+    "salary_expectation": {"minimum": 90000, "maximum": 110000, "currency": "GBP"},
+    "notice_period_days": 30,
+    "eeo": {"gender": "female", "veteran_status": "decline_to_answer"},
+}
+
+
+def test_a_new_account_has_an_empty_applicant_profile(client):
+    account = client.create_account()
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["email"] == account.email
+    assert profile["phone"] is None and profile["links"] == [] and profile["eeo"] is None
+
+
+def test_the_profile_is_saved_and_read_back(client):
+    account = client.create_account()
+    response = client.request(
+        "PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers
+    )
+    assert response.status_code == 200, response.get_json()
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["name"] == "Ada Lovelace"
+    assert profile["links"][1] == {"label": "GitHub", "url": "https://github.com/ada"}
+    assert profile["work_authorization"][1] == {"country": "US", "status": "needs_sponsorship"}
+    assert profile["salary_expectation"] == {
+        "minimum": 90000,
+        "maximum": 110000,
+        "currency": "GBP",
+        "period": "year",
+    }
+    assert profile["notice_period_days"] == 30 and profile["willing_to_relocate"] is True
+    assert profile["eeo"] == {"gender": "female", "veteran_status": "decline_to_answer"}
+
+
+def test_absent_fields_stay_and_null_clears_one(client):
+    account = client.create_account()
+    client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
+    response = client.request(
+        "PATCH",
+        "/api/user/profile",
+        json={"phone": None, "location": "Paris"},
+        headers=account.headers,
+    )
+    profile = response.get_json()
+    assert profile["phone"] is None and profile["location"] == "Paris"
+    assert profile["notice_period_days"] == 30
+
+
+def test_eeo_answers_are_stored_encrypted(client, app):
+    account = client.create_account()
+    client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
+    stored = db.session.execute(
+        text("SELECT eeo_encrypted, details::text FROM applicant_profiles WHERE user_id = :id"),
+        {"id": account.id},
+    ).one()
+    assert "female" not in stored[0] and "female" not in stored[1]
+
+
+def test_bad_fields_are_named_and_change_nothing(client):
+    account = client.create_account()
+    bad = {
+        "phone": "call me maybe",
+        "salary_expectation": {"minimum": 100, "maximum": 50, "currency": "usd"},
+        "work_authorization": [{"country": "USA", "status": "maybe"}],
+        "eeo": {"gender": "robot"},
+        "notice_period_days": -1,
+    }
+    response = client.request("PATCH", "/api/user/profile", json=bad, headers=account.headers)
+    assert response.status_code == 422
+    fields = error_of(response)["details"]["json"]
+    assert set(fields) == set(bad)
+    unknown = client.request(
+        "PATCH", "/api/user/profile", json={"role": "admin"}, headers=account.headers
+    )
+    assert unknown.status_code == 422
+    empty = client.request("PATCH", "/api/user/profile", json={}, headers=account.headers)
+    assert empty.status_code == 422
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["phone"] is None and profile["role"] == "user"
+
+
+def test_each_user_sees_only_their_own_profile(client):
+    alice, bob = client.create_account(), client.create_account()
+    client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=alice.headers)
+    assert client.get("/api/user/profile", headers=bob.headers).get_json()["phone"] is None

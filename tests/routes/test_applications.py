@@ -1,0 +1,606 @@
+"""Applications: prepared by the `job_application` job, reviewed, submitted through the
+Recruitee candidates API or by email (local stand-ins), tracked; caps and ownership."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from server.extensions import db
+from server.models import ApplicationSubmission, Posting
+from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, error_of
+from tests.queue_helpers import wait_for
+from tests.recruitee_stand_in import RecruiteeStandIn
+
+RESUME = b"""Ada Lovelace
+ada@example.com
+
+SUMMARY
+Backend engineer building APIs in Python.
+
+EXPERIENCE
+Senior Backend Engineer | Analytical Engines Ltd | London
+Jan 2021 - Present
+- Built a Django REST API on PostgreSQL serving 2k requests a second
+- Ran the services in Docker on AWS
+
+SKILLS
+Python, Django, PostgreSQL, Docker, AWS
+"""
+PROFILE = {
+    "name": "Ada Lovelace",
+    "phone": "+44 20 7946 0958",
+    "location": "London, UK",
+    "links": [{"label": "LinkedIn", "url": "https://www.linkedin.com/in/ada"}],
+    "work_authorization": [{"country": "GB", "status": "citizen"}],
+    "requires_sponsorship": False,
+    "salary_expectation": {"minimum": 90000, "maximum": 110000, "currency": "GBP"},
+    "eeo": {"gender": "female"},
+}
+JOB = (
+    "We are hiring a Backend Engineer.\n"
+    "Requirements:\n- Python and Django\n- PostgreSQL\nNice to have: Kubernetes"
+)
+QUESTIONS = [
+    {
+        "id": "101",
+        "label": "Are you legally authorized to work in the United Kingdom?",
+        "type": "boolean",
+        "required": True,
+        "options": [],
+    },
+    {"id": "102", "label": "Desired salary", "type": "text", "required": True, "options": []},
+    {"id": "103", "label": "LinkedIn profile", "type": "text", "required": False, "options": []},
+    {"id": "104", "label": "Native language", "type": "text", "required": True, "options": []},
+    {
+        "id": "105",
+        "label": "Gender",
+        "type": "select",
+        "required": False,
+        "options": ["Female", "Male", "Decline to answer"],
+    },
+]
+
+
+@pytest.fixture
+def recruitee():
+    server = RecruiteeStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def apply_app(make_app, recruitee, smtp_server):
+    return make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+
+
+@pytest.fixture
+def api(apply_app, run_pool) -> ApiClient:
+    run_pool(apply_app, threads=2)
+    return ApiClient(apply_app.test_client())
+
+
+def applicant(api: ApiClient):
+    """An account with a profile and an uploaded resume; returns it and the resume id."""
+    account = api.create_account()
+    response = api.request("PATCH", "/api/user/profile", json=PROFILE, headers=account.headers)
+    assert response.status_code == 200, response.get_json()
+    uploaded = api.upload(account.access_token, "cv.txt", RESUME)
+    assert uploaded.status_code == 201, uploaded.get_json()
+    return account, uploaded.get_json()["id"]
+
+
+def make_posting(app, user_id: int, **fields) -> int:
+    """A posting as a search stores it."""
+    values = {
+        "source": "recruitee",
+        "external_id": str(fields.get("external_id", "77")),
+        "company": "Acme",
+        "title": "Backend Engineer",
+        "location": "London, United Kingdom",
+        "description": JOB,
+        "apply_url": None,
+        "questions": QUESTIONS,
+        **fields,
+    }
+    values["dedupe_key"] = hashlib.sha256(repr(values).encode()).hexdigest()
+    with app.app_context():
+        posting = Posting(user_id=user_id, **values)
+        db.session.add(posting)
+        db.session.commit()
+        return posting.id
+
+
+def recruitee_posting(app, recruitee, user_id, *, slug="backend-engineer", **fields) -> int:
+    apply_url = f"{recruitee.base_url}/acme/o/{slug}/c/new"
+    return make_posting(app, user_id, apply_url=apply_url, external_id=slug, **fields)
+
+
+def start(api, account, posting_id, resume_id, **extra):
+    body = {"posting_id": posting_id, "resume_id": resume_id, **extra}
+    return api.post("/api/applications", json=body, headers=account.headers)
+
+
+def wait_state(api, account, application_id, *states, timeout=30):
+    def reached():
+        response = api.get(f"/api/applications/{application_id}", headers=account.headers)
+        body = response.get_json()
+        return body if body["state"] in states else None
+
+    return wait_for(reached, timeout=timeout)
+
+
+def prepared(api, account, posting_id, resume_id, **extra):
+    response = start(api, account, posting_id, resume_id, **extra)
+    assert response.status_code == 202, response.get_json()
+    started = response.get_json()
+    assert response.headers["Location"] == started["status_url"]
+    return wait_state(api, account, started["application_id"], "ready_for_review", "failed")
+
+
+def test_review_then_submit_through_recruitee(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+
+    application = prepared(api, account, posting_id, resume_id)
+
+    assert application["state"] == "ready_for_review", application["error"]
+    package = application["package"]
+    assert package["channel"] == "recruitee" and package["engine"] == "local"
+    assert "Backend Engineer" in package["cover_letter"] and "Acme" in package["cover_letter"]
+    assert "Built a Django REST API on PostgreSQL" in package["cover_letter"]
+    answers = {a["question_id"]: a for a in package["answers"]}
+    assert answers["101"]["answer"] is True
+    assert answers["101"]["source"] == "profile.work_authorization"
+    assert answers["102"]["answer"] == "90,000-110,000 GBP per year"
+    assert answers["103"]["answer"] == "https://www.linkedin.com/in/ada"
+    assert answers["105"]["answer"] == "Female"
+    # Nothing in the profile or resume says it: left for the user, not invented.
+    assert answers["104"]["answer"] is None and answers["104"]["source"] is None
+    assert package["unanswered_required"] == ["Native language"]
+    assert recruitee.requests == []  # review mode sends nothing by itself
+
+    path = f"/api/applications/{application['id']}/submit"
+    missing = api.post(path, json={}, headers=account.headers)
+    assert missing.status_code == 422 and error_of(missing)["code"] == "answers_missing"
+    submitted = api.post(path, json={"answers": {"104": "English"}}, headers=account.headers)
+    assert submitted.status_code == 202, submitted.get_json()
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+
+    assert done["state"] == "submitted" and done["channel"] == "recruitee"
+    [sent] = recruitee.requests
+    assert (sent["company"], sent["slug"], sent["status"]) == ("acme", "backend-engineer", 201)
+    assert sent["content_type"] == "multipart/form-data"
+    form = dict(sent["form"])
+    assert form["candidate[name]"] == "Ada Lovelace"
+    assert form["candidate[email]"] == account.email
+    assert form["candidate[phone]"] == "+44 20 7946 0958"
+    assert form["candidate[cover_letter]"] == package["cover_letter"]
+    group = "candidate[open_question_answers_attributes]"
+    given = {
+        form[f"{group}[{i}][open_question_id]"]: form.get(f"{group}[{i}][content]")
+        or form.get(f"{group}[{i}][flag]")
+        for i in range(5)
+    }
+    assert given == {
+        "101": "true",
+        "102": "90,000-110,000 GBP per year",
+        "103": "https://www.linkedin.com/in/ada",
+        "104": "English",
+        "105": "Female",
+    }
+    # The resume sent is the one tailored to this posting, rendered as PDF.
+    cv = sent["files"]["candidate[cv]"]
+    assert (cv["filename"], cv["content_type"]) == ("ada-lovelace-tailored.pdf", "application/pdf")
+    assert cv["data"].startswith(b"%PDF")
+    tailored = package["tailored_resume"]
+    stored = api.get(f"/api/user/tailored-resumes/{tailored['id']}", headers=account.headers)
+    assert stored.status_code == 200, stored.get_json()
+    assert stored.get_json()["company"] == "Acme"
+    assert tailored["match_score"]["after"] >= tailored["match_score"]["before"]
+    [record] = done["submissions"]
+    assert (record["channel"], record["outcome"]) == ("recruitee", "sent")
+    assert record["detail"]["candidate_id"] == 1001
+
+
+def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
+    apply_app, api, smtp_server
+):
+    account, resume_id = applicant(api)
+    posting_id = make_posting(
+        apply_app,
+        account.id,
+        source="greenhouse",
+        description=JOB + "\nTo apply, send your resume to careers@acme.example.",
+        questions=[],
+    )
+    application = prepared(api, account, posting_id, resume_id)
+    assert application["package"]["channel"] == "email"
+    assert application["apply_email"] == "careers@acme.example"
+
+    path = f"/api/applications/{application['id']}/submit"
+    assert api.post(path, json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+
+    assert done["state"] == "submitted", done["error"]
+    [mail] = [m for m in smtp_server.messages if m["To"] == "careers@acme.example"]
+    assert mail["Subject"] == "Application: Backend Engineer at Acme"
+    assert mail["Reply-To"] == account.email
+    attachments = {part.get_filename(): part for part in mail.iter_attachments()}
+    assert set(attachments) == {"ada-lovelace-tailored.pdf", "cover-letter.txt"}
+    resume = attachments["ada-lovelace-tailored.pdf"]
+    assert resume.get_content_type() == "application/pdf"
+    assert resume.get_payload(decode=True).startswith(b"%PDF")
+    letter = attachments["cover-letter.txt"].get_payload(decode=True).decode()
+    assert letter == application["package"]["cover_letter"]
+    assert [(s["channel"], s["outcome"]) for s in done["submissions"]] == [("email", "sent")]
+
+
+def test_the_user_may_give_the_address_for_the_email_channel(apply_app, api, smtp_server):
+    account, resume_id = applicant(api)
+    posting_id = make_posting(apply_app, account.id, source="lever", questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    assert application["package"]["channel"] == "manual"
+    path = f"/api/applications/{application['id']}/submit"
+    refused = api.post(path, json={"channel": "email"}, headers=account.headers)
+    assert refused.status_code == 422 and "email" in error_of(refused)["message"]
+    body = {"channel": "email", "email": "hiring@acme.example"}
+    assert api.post(path, json=body, headers=account.headers).status_code == 202
+    assert wait_state(api, account, application["id"], "submitted")["channel"] == "email"
+    assert [m["To"] for m in smtp_server.messages] == ["hiring@acme.example"]
+
+
+def test_auto_mode_sends_at_once_when_every_required_answer_is_known(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    questions = [q for q in QUESTIONS if q["id"] != "104"]
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=questions)
+
+    response = start(api, account, posting_id, resume_id, mode="auto")
+    assert response.status_code == 202
+    done = wait_state(api, account, response.get_json()["application_id"], "submitted", "failed")
+
+    assert done["state"] == "submitted", done["error"]
+    assert len(recruitee.candidates()) == 1
+    assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+
+
+def test_auto_mode_stops_for_review_when_a_required_answer_is_unknown(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id, mode="auto")
+    assert application["state"] == "ready_for_review"
+    assert application["package"]["auto_submit"]["send"] is False
+    assert "Native language" in application["package"]["auto_submit"]["reason"]
+    assert recruitee.requests == []
+
+
+def test_a_second_application_for_the_same_posting_is_a_conflict(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    first = start(api, account, posting_id, resume_id)
+    assert first.status_code == 202
+    second = start(api, account, posting_id, resume_id, mode="auto")
+    assert second.status_code == 409
+    error = error_of(second)
+    assert error["code"] == "application_exists"
+    assert error["details"]["application_id"] == first.get_json()["application_id"]
+    listed = api.get("/api/applications", headers=account.headers).get_json()
+    assert listed["meta"]["total"] == 1
+
+
+def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_server, run_pool):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "1/86400",
+        },
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    ids = []
+    for slug, company in (("one", "Acme"), ("two", "Globex")):
+        posting_id = recruitee_posting(app, recruitee, account.id, slug=slug, company=company)
+        ids.append(prepared(api, account, posting_id, resume_id)["id"])
+    answers = {"answers": {"104": "English"}}
+    first = api.post(f"/api/applications/{ids[0]}/submit", json=answers, headers=account.headers)
+    assert first.status_code == 202
+    second = api.post(f"/api/applications/{ids[1]}/submit", json=answers, headers=account.headers)
+
+    assert second.status_code == 429
+    assert error_of(second)["details"]["limit"] == "job_applications_per_user_per_day"
+    assert "Retry-After" in second.headers
+    wait_state(api, account, ids[0], "submitted")
+    still = api.get(f"/api/applications/{ids[1]}", headers=account.headers).get_json()
+    assert still["state"] == "ready_for_review" and still["submissions"] == []
+    assert [r["slug"] for r in recruitee.requests] == ["one"]
+
+
+def test_the_per_company_cap_is_a_429(make_app, recruitee, run_pool):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        application_company_cap=1,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    ids = []
+    for slug in ("first-role", "second-role"):
+        posting_id = recruitee_posting(app, recruitee, account.id, slug=slug)
+        ids.append(prepared(api, account, posting_id, resume_id)["id"])
+    answers = {"answers": {"104": "English"}}
+    assert (
+        api.post(
+            f"/api/applications/{ids[0]}/submit", json=answers, headers=account.headers
+        ).status_code
+        == 202
+    )
+    wait_state(api, account, ids[0], "submitted")
+    refused = api.post(f"/api/applications/{ids[1]}/submit", json=answers, headers=account.headers)
+    assert refused.status_code == 429
+    assert error_of(refused)["code"] == "company_cap_reached"
+    assert len(recruitee.requests) == 1
+
+
+def test_the_tracker_allows_only_valid_transitions(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}"
+    assert application["next_states"] == ["withdrawn"]
+
+    for state in ("interview", "submitted", "offer", "saved"):
+        response = api.request("PATCH", path, json={"state": state}, headers=account.headers)
+        assert response.status_code == 409, state
+        assert error_of(response)["code"] == "invalid_transition"
+    assert api.get(path, headers=account.headers).get_json()["state"] == "ready_for_review"
+
+    marked = api.post(f"{path}/submit", json={"channel": "manual"}, headers=account.headers)
+    assert marked.status_code == 200 and marked.get_json()["state"] == "submitted"
+    for state in ("responded", "interview", "offer"):
+        moved = api.request(
+            "PATCH", path, json={"state": state, "notes": f"now {state}"}, headers=account.headers
+        )
+        assert moved.status_code == 200 and moved.get_json()["state"] == state
+    back = api.request("PATCH", path, json={"state": "interview"}, headers=account.headers)
+    assert back.status_code == 409
+    assert error_of(back)["details"]["allowed"] == ["rejected", "withdrawn"]
+    withdrawn = api.request("PATCH", path, json={"state": "withdrawn"}, headers=account.headers)
+    assert withdrawn.get_json()["next_states"] == []
+    again = api.post(f"{path}/submit", json={}, headers=account.headers)
+    assert again.status_code == 409
+    listed = api.get("/api/applications?state=withdrawn", headers=account.headers).get_json()
+    assert [a["id"] for a in listed["items"]] == [application["id"]]
+    assert listed["items"][0]["notes"] == "now offer"
+
+
+def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
+    make_app, recruitee, run_pool, redis_conn
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}/submit"
+    marked = api.post(path, json={"channel": "manual"}, headers=account.headers).get_json()
+    assert [(s["channel"], s["outcome"]) for s in marked["submissions"]] == [("manual", "marked")]
+    assert redis_conn.zcard(f"rate_limit:job_applications_per_user_per_day:{account.id}") == 0
+    assert recruitee.requests == []
+
+
+def test_a_refused_submission_is_recorded_and_the_application_fails(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    recruitee.required = ["name", "email", "phone", "cv", "photo"]
+    path = f"/api/applications/{application['id']}/submit"
+    assert api.post(path, json={}, headers=account.headers).status_code == 202
+    failed = wait_state(api, account, application["id"], "failed", "submitted")
+    assert failed["state"] == "failed"
+    [record] = failed["submissions"]
+    assert record["outcome"] == "failed" and record["detail"]["http_status"] == 422
+    assert record["detail"]["errors"] == {"photo": ["can't be blank"]}
+
+
+def test_a_board_outage_is_retried_and_sent_once(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    recruitee.fail_next(503)
+    path = f"/api/applications/{application['id']}/submit"
+    assert api.post(path, json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed", timeout=40)
+    assert done["state"] == "submitted"
+    assert [r["status"] for r in recruitee.requests] == [503, 201]
+    assert [s["outcome"] for s in done["submissions"]] == ["retrying", "sent"]
+
+
+def test_another_users_application_is_not_found(apply_app, api, recruitee):
+    alice, resume_id = applicant(api)
+    bob, bob_resume = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, alice.id)
+    application = prepared(api, alice, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}"
+    assert api.get(path, headers=bob.headers).status_code == 404
+    patched = api.request("PATCH", path, json={"state": "withdrawn"}, headers=bob.headers)
+    assert patched.status_code == 404
+    submitted = api.post(f"{path}/submit", json={"channel": "manual"}, headers=bob.headers)
+    assert submitted.status_code == 404
+    assert api.get("/api/applications", headers=bob.headers).get_json()["items"] == []
+    # Nor may Bob apply to Alice's posting, or with Alice's resume.
+    assert start(api, bob, posting_id, bob_resume).status_code == 404
+    bob_posting = recruitee_posting(apply_app, recruitee, bob.id, slug="bobs")
+    assert start(api, bob, bob_posting, resume_id).status_code == 404
+    assert api.get(path, headers=alice.headers).get_json()["state"] == "ready_for_review"
+    with apply_app.app_context():
+        assert db.session.scalars(select(ApplicationSubmission)).all() == []
+
+
+def test_a_posting_applied_to_is_one_the_search_drops(apply_app, api, recruitee):
+    from server.services import postings
+
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    other_id = recruitee_posting(apply_app, recruitee, account.id, slug="other", title="Designer")
+    assert start(api, account, posting_id, resume_id).status_code == 202
+    with apply_app.app_context():
+        keys = postings.applied_posting_keys(user_id=account.id)
+        posting, other = db.session.get(Posting, posting_id), db.session.get(Posting, other_id)
+        assert {posting.dedupe_key, "recruitee:backend-engineer"} == keys
+        assert other.dedupe_key not in keys
+
+
+def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_flagged(
+    make_app, recruitee, run_pool
+):
+    import json
+
+    from tests.gemini_stand_in import GeminiStandIn
+
+    gemini = GeminiStandIn(api_key="test-key").start()
+    try:
+        seen = []
+
+        def letter(body):
+            # One answer per task: the tailoring's two calls, then the cover letter.
+            prompt = json.loads(body["contents"][0]["parts"][0]["text"])
+            seen.append(prompt)
+            if prompt["task"] == "extract_requirements":
+                requirement = {
+                    "text": "Django",
+                    "kind": "skill",
+                    "keywords": ["Django"],
+                    "importance": "required",
+                }
+                return {
+                    "title": "Backend Engineer",
+                    "seniority": None,
+                    "requirements": [requirement],
+                    "keywords": ["Django"],
+                }
+            if prompt["task"] == "propose_edits":
+                return {"edits": []}
+            return {
+                "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
+                "keywords": ["Django"],
+            }
+
+        gemini.answer = letter
+        app = make_app(
+            google_api_key="test-key",
+            gemini_model="gemini-test",
+            gemini_base_url=gemini.base_url,
+            gemini_timeout_seconds=5.0,
+            recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            rate_limit_overrides=GENEROUS_TEST_LIMITS,
+        )
+        run_pool(app, threads=1)
+        api = ApiClient(app.test_client())
+        account, resume_id = applicant(api)
+        posting_id = recruitee_posting(app, recruitee, account.id)
+        application = prepared(api, account, posting_id, resume_id)
+    finally:
+        gemini.stop()
+    package = application["package"]
+    assert (package["engine"], package["model"]) == ("gemini", "gemini-test")
+    assert package["cover_letter"].startswith("Dear Acme")
+    assert package["unsupported_terms"] == ["Kubernetes"]
+    assert [p["task"] for p in seen] == [
+        "extract_requirements",
+        "propose_edits",
+        "write_cover_letter",
+    ]
+    prompt = seen[-1]
+    assert prompt["posting"]["title"] == "Backend Engineer"
+    # The engine sees the resume's facts, not its contact details.
+    assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
+        prompt
+    )
+
+
+def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    recruitee.required = ["name", "email", "phone", "cv", "photo"]
+    path = f"/api/applications/{application['id']}"
+    api.post(f"{path}/submit", json={}, headers=account.headers)
+    assert wait_state(api, account, application["id"], "failed")["state"] == "failed"
+
+    recruitee.required = ["name", "email", "phone", "cv"]
+    again = start(api, account, posting_id, resume_id)
+    assert again.status_code == 202
+    assert again.get_json()["application_id"] == application["id"]
+    wait_state(api, account, application["id"], "ready_for_review")
+    assert api.post(f"{path}/submit", json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["failed", "sent"]
+    assert [r["status"] for r in recruitee.requests] == [422, 201]
+
+
+def test_an_application_whose_resume_was_deleted_fails_without_sending(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    # No description to tailor to: the uploaded resume itself is what would be sent.
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[], description="")
+    application = prepared(api, account, posting_id, resume_id)
+    assert application["package"]["tailored_resume"] is None
+    assert api.delete(f"/api/user/resumes/{resume_id}", headers=account.headers).status_code == 204
+    path = f"/api/applications/{application['id']}"
+    assert api.post(f"{path}/submit", json={}, headers=account.headers).status_code == 202
+    failed = wait_state(api, account, application["id"], "failed", "submitted")
+    assert failed["state"] == "failed" and "resume" in failed["error"]
+    assert [s["outcome"] for s in failed["submissions"]] == ["failed"]
+    assert recruitee.requests == []
+
+
+def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
+    make_app, recruitee, run_pool
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "0/86400",
+        },
+    )
+    run_pool(app, threads=1)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id, mode="auto")
+    assert application["state"] == "ready_for_review"
+    decision = application["package"]["auto_submit"]
+    assert decision["send"] is False
+    assert "job_applications_per_user_per_day" in decision["reason"]
+    assert recruitee.requests == []
+
+
+def test_an_application_to_a_job_url_is_prepared_for_a_manual_send(apply_app, api):
+    account, resume_id = applicant(api)
+    body = {"job_url": "https://careers.example/jobs/42", "resume_id": resume_id}
+    response = api.post("/api/applications", json=body, headers=account.headers)
+    assert response.status_code == 202, response.get_json()
+    application = wait_state(
+        api, account, response.get_json()["application_id"], "ready_for_review", "failed"
+    )
+    assert application["state"] == "ready_for_review", application["error"]
+    assert application["package"]["channel"] == "manual"
+    assert application["package"]["apply_url"] == "https://careers.example/jobs/42"
+    again = api.post("/api/applications", json=body, headers=account.headers)
+    assert again.status_code == 409
