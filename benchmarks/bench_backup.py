@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.scratch import ensure_database
+from benchmarks.scratch import fresh_database
 from server import backup_manager, create_app
 from server.backup_manager import postgres
 from server.config import Settings, normalise_database_url
@@ -111,7 +111,7 @@ def _bare_tools(settings: Settings, folder: Path) -> tuple[float, float]:
 def run(args) -> list[str]:
     """Generate the database, then time the bare tools and ours on it; returns the lines."""
     size_mb = float(getattr(args, "backup_size_mb", DEFAULT_SIZE_MB))
-    ensure_database(DATABASE_URL)
+    fresh_database(DATABASE_URL)
     lines = []
     with tempfile.TemporaryDirectory(prefix="bench-backup-") as scratch:
         folder = Path(scratch)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from server.config import get_settings
-from server.errors import Unauthorized
+from server.errors import Unauthorized, ValidationFailed
 from server.extensions import db
 from server.hot_reads import HotQuery, read_row
 from server.models import ApplicantProfile, User
@@ -79,6 +79,20 @@ def get(*, user_id: int) -> dict[str, Any]:
     return _view(row, row.details, row.eeo_encrypted)
 
 
+def _clean(value: str, field: str, max_length: int) -> str:
+    """`value` as stored: markup and control characters removed; 422 naming the field when
+    nothing is left or the escaped text outgrows the field."""
+    cleaned = sanitise_text(value)
+    problem = None
+    if not cleaned:
+        problem = "must contain text (markup and control characters are removed)"
+    elif len(cleaned) > max_length:
+        problem = f"longer than {max_length} characters once escaped"
+    if problem:
+        raise ValidationFailed(f"{field}: {problem}", details={field: [problem]})
+    return cleaned
+
+
 def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply validated changes: absent fields stay, null clears one."""
     settings = get_settings()
@@ -87,15 +101,18 @@ def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
         profile = ApplicantProfile(user_id=user.id, details={})
         db.session.add(profile)
     if "name" in changes:
-        user.name = sanitise_text(changes["name"])
+        user.name = _clean(changes["name"], "name", 200)
     details = dict(profile.details or {})
     for field in APPLICANT_FIELDS:
         if field in changes:
             value = changes[field]
             if field == "location" and value:
-                value = sanitise_text(value)
+                value = _clean(value, "location", 200)
             if field == "links" and value:
-                value = [{"label": sanitise_text(v["label"]), "url": v["url"]} for v in value]
+                value = [
+                    {"label": _clean(v["label"], f"links.{i}.label", 50), "url": v["url"]}
+                    for i, v in enumerate(value)
+                ]
             details[field] = value
     profile.details = details
     if "eeo" in changes:

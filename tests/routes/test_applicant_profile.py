@@ -105,3 +105,23 @@ def test_each_user_sees_only_their_own_profile(client):
     alice, bob = client.create_account(), client.create_account()
     client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=alice.headers)
     assert client.get("/api/user/profile", headers=bob.headers).get_json()["phone"] is None
+
+
+def test_text_that_cleaning_empties_or_overgrows_is_refused_and_changes_nothing(client):
+    """Markup and control characters are removed before storing: a label of only those
+    would be stored empty, and escaping `&` could make a name longer than its field."""
+    account = client.create_account()
+    saved = client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
+    assert saved.status_code == 200
+    for body, field in (
+        ({"links": [{"label": "\b", "url": "https://example.com/a"}]}, "links.0.label"),
+        ({"location": "<b></b>"}, "location"),
+        ({"name": "\u0007"}, "name"),
+        ({"links": [{"label": "&" * 50, "url": "https://example.com/a"}]}, "links.0.label"),
+    ):
+        response = client.request("PATCH", "/api/user/profile", json=body, headers=account.headers)
+        assert response.status_code == 422, body
+        assert field in error_of(response)["details"]
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["links"] == FULL_PROFILE["links"] and profile["location"] == "London, UK"
+    assert profile["name"] == "Ada Lovelace"
