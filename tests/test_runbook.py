@@ -461,3 +461,22 @@ def test_the_security_breach_procedure_works_as_written(app, tmp_path):
         assert again.status_code == 403
     finally:
         assert stop(web) == 0
+
+
+def test_flask_commands_work_with_the_metrics_folder_exported_but_not_made_yet(app, tmp_path):
+    """README: "export PROMETHEUS_MULTIPROC_DIR" for gunicorn; a shell that exported it before
+    gunicorn first made the folder still runs every flask command."""
+    folder = tmp_path / "metrics" / "not-yet"
+    env = worker_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "server", "alerts", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queue_depth: ok" in done.stdout
+    assert folder.is_dir() and any(folder.glob("counter_*.db"))
