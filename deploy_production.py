@@ -710,6 +710,181 @@ def step_audit(ctx: Context) -> None:
     )
 
 
+def _major(version_num: int) -> int:
+    return version_num // 10000
+
+
+def step_backups(ctx: Context) -> None:
+    """What the scheduled backups need: a writable folder and the PostgreSQL client programs
+    of the server's major version (pg_dump refuses a newer server; an older pg_restore cannot
+    read a newer dump)."""
+    if ctx.settings is None:
+        raise StepFailed
+    settings = ctx.settings
+    folder = Path(settings.backups_dir)
+    if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+        ctx.report.ok(f"backups are written to {folder}")
+    elif folder.exists() and not folder.is_dir():
+        ctx.report.fail(f"BACKUP_DIR {folder} is not a folder", "set BACKUP_DIR to a folder")
+    elif folder.exists():
+        ctx.report.fail(
+            f"backup folder {folder} is not writable by {getpass.getuser()}",
+            f"chown {getpass.getuser()} {folder} && chmod 700 {folder}",
+        )
+    else:
+        ctx.report.ok(f"backup folder {folder} is made by the Folders step (run without --check)")
+    if settings.backup_s3_bucket:
+        ctx.report.ok(f"backups are also copied to s3://{settings.backup_s3_bucket}")
+    if not settings.backup_encryption_key:
+        ctx.report.warn(
+            "BACKUP_ENCRYPTION_KEY is not set: backups are stored unencrypted",
+            "set BACKUP_ENCRYPTION_KEY (see README, Backups and recovery) when backups leave "
+            "this machine",
+        )
+    if not ctx.database_ready:
+        ctx.report.fail("pg_dump not checked: no database", "fix the database step first")
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(_database_url(ctx))
+    if url.get_backend_name() != "postgresql":
+        ctx.report.ok(f"{url.get_backend_name()}: backups use its online backup API")
+        return
+    from server.backup_manager import BackupError
+    from server.backup_manager.postgres import pg_tool
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            server_num = int(conn.scalar(text("SHOW server_version_num")))
+    finally:
+        engine.dispose()
+    major = _major(server_num)
+    fix = (
+        f"apt-get install postgresql-client-{major} (it installs "
+        f"/usr/lib/postgresql/{major}/bin), or set BACKUP_PG_BIN_DIR to the folder of "
+        f"PostgreSQL {major}'s pg_dump"
+    )
+    for name in ("pg_dump", "pg_restore"):
+        try:
+            path = pg_tool(settings, name, server_num)
+        except BackupError as exc:
+            ctx.report.fail(f"{name}: {exc}", fix)
+            continue
+        try:
+            done = subprocess.run(  # noqa: S603 - a fixed program with --version
+                [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+            )
+        except OSError as exc:
+            ctx.report.fail(f"{name} at {path} cannot run: {exc.strerror}", fix)
+            continue
+        found = re.search(r"(\d+)(?:\.(\d+))?", done.stdout)
+        if done.returncode != 0 or found is None:
+            ctx.report.fail(f"{path} --version failed: {done.stderr.strip()[:200]}", fix)
+            continue
+        tool_major = int(found.group(1))
+        if tool_major < major:
+            ctx.report.fail(
+                f"{path} is PostgreSQL {tool_major}'s; the server is {major} "
+                f"({'it refuses a newer server' if name == 'pg_dump' else 'it cannot read its dumps'})",
+                fix,
+            )
+        else:
+            ctx.report.ok(f"{name} {found.group(0)} ({path}) for PostgreSQL {major}")
+
+
+def step_scheduler(ctx: Context) -> None:
+    """Every scheduled job's trigger builds from the settings; who leads now."""
+    if ctx.settings is None:
+        raise StepFailed
+    from datetime import UTC, datetime
+
+    from server.scheduler import LEADER_KEY, SCHEDULED_JOBS
+
+    settings = ctx.settings
+    now = datetime.now(UTC)
+    for job in SCHEDULED_JOBS:
+        try:
+            trigger = job.trigger(settings)
+            upcoming = trigger.get_next_fire_time(None, now)
+        except (ValueError, TypeError) as exc:
+            ctx.report.fail(f"scheduled job {job.id}: {exc}", "correct its setting in .env")
+            continue
+        when = upcoming.strftime("%Y-%m-%d %H:%M %Z") if upcoming else "never"
+        ctx.report.ok(f"{job.id}: {trigger}, next run {when}")
+    if not settings.scheduler_enabled:
+        ctx.report.warn(
+            "SCHEDULER_ENABLED is false: processes started with these settings never run the "
+            "scheduled jobs (lease reaper, backups, maintenance, alert checks)",
+            "leave SCHEDULER_ENABLED=true here, or make sure a process on another machine "
+            "sharing this Redis has it",
+        )
+    if ctx.redis is not None:
+        import redis
+
+        try:
+            leader = ctx.redis.get(LEADER_KEY)
+        except redis.RedisError:
+            leader = None
+        ctx.report.ok(
+            f"leader now: {leader}"
+            if leader
+            else "no leader now: the first worker process (or WEB_RUNS_WORKERS web process) "
+            "to start becomes it"
+        )
+
+
+def step_monitoring(ctx: Context) -> None:
+    """/metrics under gunicorn (PROMETHEUS_MULTIPROC_DIR) and where alerts go."""
+    if ctx.settings is None:
+        raise StepFailed
+    settings = ctx.settings
+    folder = settings.prometheus_multiproc_dir
+    if folder is None:
+        if settings.gunicorn_workers > 1:
+            ctx.report.warn(
+                f"PROMETHEUS_MULTIPROC_DIR is not set: under gunicorn ({settings.gunicorn_workers} "
+                "web processes) /metrics shows only the figures of the process that answers",
+                "set PROMETHEUS_MULTIPROC_DIR=/var/lib/job-agent/metrics (a folder only the "
+                "service uses; gunicorn.conf.py empties it at start)",
+            )
+        else:
+            ctx.report.ok("one web process: PROMETHEUS_MULTIPROC_DIR is not needed")
+    else:
+        folder = Path(folder)
+        parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if folder.exists() and not folder.is_dir():
+            ctx.report.fail(
+                f"PROMETHEUS_MULTIPROC_DIR {folder} is not a folder",
+                "set PROMETHEUS_MULTIPROC_DIR to a folder only the service uses",
+            )
+        elif parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            ctx.report.fail(
+                f"PROMETHEUS_MULTIPROC_DIR {folder} cannot be created or written by "
+                f"{getpass.getuser()} (gunicorn.conf.py empties and recreates it at start)",
+                f"mkdir -p {folder} && chown {getpass.getuser()} {folder}, or choose another "
+                "folder",
+            )
+        elif folder in {Path(settings.instance_dir), Path(settings.log_dir), ROOT}:
+            ctx.report.fail(
+                f"PROMETHEUS_MULTIPROC_DIR {folder} is a folder the service keeps other files "
+                "in: gunicorn.conf.py empties it at every start",
+                "use a folder of its own, e.g. /var/lib/job-agent/metrics",
+            )
+        else:
+            ctx.report.ok(f"gunicorn's web processes add up their metrics in {folder}")
+    if not settings.metrics_enabled:
+        ctx.report.warn("METRICS_ENABLED is false: /metrics is off", "set METRICS_ENABLED=true")
+    if settings.alert_webhook_url:
+        ctx.report.ok("alerts are posted to ALERT_WEBHOOK_URL and logged")
+    else:
+        ctx.report.warn(
+            "ALERT_WEBHOOK_URL is not set: alerts are only logged (`alert firing`)",
+            "set ALERT_WEBHOOK_URL to a Slack-compatible incoming webhook",
+        )
+
+
 STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Python version", step_python),
     ("Required packages", step_packages),
@@ -720,6 +895,9 @@ STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Indexes", step_indexes),
     ("Redis", step_redis),
     ("First admin", step_admin),
+    ("Backups", step_backups),
+    ("Scheduler", step_scheduler),
+    ("Monitoring", step_monitoring),
     ("nginx.conf", step_nginx),
     ("Security audit", step_audit),
 ]

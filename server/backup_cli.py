@@ -32,13 +32,38 @@ def create_command(backup_type: str) -> None:
 def list_command() -> None:
     """Backups in the stores (read from their manifests: works without the database)."""
     settings = get_settings()
+    verified = _verified_times()
     for store in backup_manager.stores(settings):
         for backup_id in store.ids():
             manifest = json.loads(store.read_manifest(backup_id))
+            when = (verified or {}).get(backup_id)
             click.echo(
                 f"{backup_id}  {store.name:<5} {manifest['bytes']:>14,} bytes"
                 f"{'  encrypted' if manifest.get('encrypted') else ''}"
+                f"{f'  verified {when}' if when else ''}"
             )
+    if verified is None:
+        click.echo("(the catalogue cannot be read: which backups were verified is not shown)")
+
+
+def _verified_times() -> dict[str, str] | None:
+    """When each verified backup was verified, from the catalogue; None when the database
+    cannot be read (the listing itself needs only the stores)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.extensions import db
+    from server.models.backup import Backup
+    from server.models.base import isoformat
+
+    try:
+        rows = db.session.execute(
+            select(Backup.id, Backup.verified_at).where(Backup.verified.is_(True))
+        ).all()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+    return {row.id: isoformat(row.verified_at) for row in rows}
 
 
 @backup_cli.command("verify")

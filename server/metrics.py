@@ -12,10 +12,17 @@ values to files there and `/metrics` adds them up.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from flask import Flask, g, request
 from prometheus_client import Counter, Gauge, Histogram
+
+# Each instrument below opens its file in PROMETHEUS_MULTIPROC_DIR as it is created: a folder
+# exported for gunicorn but not made yet (or removed) must not stop every `flask` command.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 REQUESTS = Counter(
     "http_requests",

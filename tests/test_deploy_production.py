@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -54,6 +55,7 @@ def production_env(tmp_path, database_url: str, **overrides: str) -> dict[str, s
         "LOG_DIR": str(tmp_path / "logs"),
         "LOG_TO_STDOUT": "false",
         "BCRYPT_ROUNDS": "4",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     values.update(overrides)
     return values
@@ -120,8 +122,14 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
     assert code == 0, output
     for change in ("created database", "migrated from", f"created admin {ADMIN_EMAIL}"):
         assert change in output, output
-    assert "READY" in output and "[11/11] Security audit" in output
+    assert "READY" in output and "[14/14] Security audit" in output
     assert stat.S_IMODE((tmp_path / "instance" / "backups").stat().st_mode) == 0o700
+    # Backups, scheduler and metrics are checked too.
+    assert re.search(r"ok +pg_dump \d+\S* \(\S+\) for PostgreSQL \d+", output), output
+    assert re.search(r"ok +pg_restore \d+\S* \(\S+\) for PostgreSQL \d+", output), output
+    assert "database_backup: cron[" in output and "next run" in output
+    assert f"add up their metrics in {tmp_path / 'metrics'}" in output
+    assert not (tmp_path / "metrics").exists()  # gunicorn.conf.py makes it at start
 
     # The deployment is ready, and stays so: --check twice, and prepare again, change nothing.
     for args in (("--check",), ("--check",), ()):
@@ -159,7 +167,7 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert "JWT_SECRET_KEY is a known placeholder" in output
     assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
     # The other steps still report what they find.
-    assert "cannot connect to postgresql" in output and "[11/11] Security audit" in output
+    assert "cannot connect to postgresql" in output and "[14/14] Security audit" in output
     assert "NOT READY" in output
 
 
@@ -220,3 +228,44 @@ def test_missing_packages_stop_the_run_with_the_install_command(tmp_path):
     assert "-m pip install -r" in done.stdout and "requirements_production.txt" in done.stdout
     assert "waitress" not in done.stdout or sys.platform == "win32"
     assert "[stopped] the remaining steps need step 2" in done.stdout
+
+
+def test_backup_tools_metrics_folder_and_scheduler_problems_are_named(tmp_path, fresh_database):
+    env_file = tmp_path / ".env"
+    write_env(env_file, production_env(tmp_path, fresh_database))
+    code, output = deploy(
+        tmp_path, env_file, "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD
+    )
+    assert code == 0, output
+
+    # An old pg_dump and no pg_restore where BACKUP_PG_BIN_DIR points; a metrics folder that
+    # cannot be made; the scheduler switched off here.
+    tools = tmp_path / "pg-9.6"
+    tools.mkdir()
+    (tools / "pg_dump").write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+    (tools / "pg_dump").chmod(0o755)
+    (tmp_path / "a-file").write_text("")
+    write_env(
+        env_file,
+        production_env(
+            tmp_path,
+            fresh_database,
+            BACKUP_PG_BIN_DIR=str(tools),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "a-file" / "metrics"),
+            SCHEDULER_ENABLED="false",
+        ),
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1, output
+    assert re.search(rf"{tools}/pg_dump is PostgreSQL 9's; the server is \d+", output), output
+    assert f"pg_restore at {tools}/pg_restore cannot run" in output
+    assert "apt-get install postgresql-client-" in output and "BACKUP_PG_BIN_DIR" in output
+    assert f"PROMETHEUS_MULTIPROC_DIR {tmp_path / 'a-file' / 'metrics'} cannot be created" in output
+    assert "SCHEDULER_ENABLED is false" in output and "NOT READY: 3 problem(s)" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    # A bad cron expression is named by the settings step.
+    write_env(env_file, production_env(tmp_path, fresh_database, BACKUP_DATABASE_CRON="0 25 * * *"))
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1 and "BACKUP_DATABASE_CRON" in output, output

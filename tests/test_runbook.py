@@ -13,18 +13,23 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
+from server.config import get_settings
 from server.extensions import db
 from server.models import User
 from server.models.security import IpBlock
 from server.rate_limiter import get_rate_limiter
+from server.scheduler import SCHEDULED_JOBS
 from server.services import accounts
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.nginx_helpers import ROOT, free_port
+from tests.test_database_optimizer import _expired_and_fresh_rows, _remaining
 from tests.test_worker import worker_env
 
 README = " ".join((ROOT / "README.md").read_text().split())
@@ -54,6 +59,29 @@ BLOCK_IP = (
     '\'{"ip": "203.0.113.7", "reason": "credential stuffing", "ttl_seconds": 604800}\''
 )
 READYZ = "curl -s http://localhost:5000/readyz"
+SYSTEM_STATUS = (
+    'curl -s -H "Authorization: Bearer $TOKEN" http://localhost:5000/api/admin/system-status'
+)
+SLOW_QUERIES = SYSTEM_STATUS + " | jq '.database.slow_queries'"
+CREATE_BACKUP = (
+    'curl -s -X POST -H "Authorization: Bearer $TOKEN" '
+    "http://localhost:5000/api/admin/backups/create"
+)
+MAINTENANCE = (
+    'python -c "from server.database_optimizer import run_daily_maintenance; '
+    'run_daily_maintenance()"'
+)
+MAINTENANCE_RUN = "flask --app server maintenance run"
+ALERTS_CHECK = "flask --app server alerts check"
+SCHEDULER_LIST = "flask --app server scheduler list"
+SCHEDULER_RUN = "flask --app server scheduler run <id>"
+LEADER = "redis-cli GET scheduler:leader"
+RUN_HISTORY = "redis-cli LRANGE scheduler:history 0 20"
+BACKUP_LIST = "flask --app server backup list"
+BACKUP_VERIFY = "flask --app server backup verify <id>"
+BACKUP_RESTORE = "flask --app server backup restore <id> --target job_agent_restored"
+DB_UPGRADE = "flask --app server db upgrade"
+RESTORE_IP_BLOCKS = "flask --app server restore-ip-blocks"
 MORE_WORKERS = "JOB_QUEUE_MAX_WORKERS=10 python -m server.worker"
 NEW_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
@@ -72,6 +100,21 @@ NEW_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
         READYZ,
         MORE_WORKERS,
         NEW_SECRET,
+        SYSTEM_STATUS,
+        SLOW_QUERIES,
+        CREATE_BACKUP,
+        MAINTENANCE,
+        MAINTENANCE_RUN,
+        ALERTS_CHECK,
+        SCHEDULER_LIST,
+        SCHEDULER_RUN,
+        LEADER,
+        RUN_HISTORY,
+        BACKUP_LIST,
+        BACKUP_VERIFY,
+        BACKUP_RESTORE,
+        DB_UPGRADE,
+        RESTORE_IP_BLOCKS,
     ],
 )
 def test_the_command_is_in_the_readme_as_tested(command):
@@ -88,7 +131,16 @@ def served(app, tmp_path):
     env = worker_env(
         tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1", WEB_RUNS_WORKERS="false"
     )
-    log = open(tmp_path / "gunicorn.out", "w")  # noqa: SIM115 - closed below
+    web = start_gunicorn(env, tmp_path / "gunicorn.out")
+    try:
+        yield port, env
+    finally:
+        stop(web)
+
+
+def start_gunicorn(env: dict[str, str], log_path) -> subprocess.Popen:
+    """`gunicorn -c gunicorn.conf.py "server:create_app()"`, once it answers /readyz."""
+    log = open(log_path, "a")  # noqa: SIM115 - closed with the process
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"],
         cwd=ROOT,
@@ -96,39 +148,56 @@ def served(app, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    log.close()
+    base = f"http://{env['GUNICORN_BIND']}"
     deadline = time.monotonic() + 60
     while True:
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
+                return web
         except requests.RequestException:
             pass
         assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not start"
         time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
     try:
-        yield port, env
+        return process.wait(timeout=60)
     finally:
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=60)
-        log.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
-def run(port: int, *commands: str) -> str:
-    """Run README commands in one bash, as an operator pastes them, after logging in."""
+def run(port: int, *commands: str, env: dict[str, str] | None = None, status: int = 0) -> str:
+    """Run README commands in one bash, as an operator pastes them, after logging in.
+
+    With `env` (the service's settings, as `.env` gives them) the commands run in the
+    project's folder with the virtualenv's `python` and `flask` first on PATH, as after
+    `. .venv/bin/activate`."""
     script = "\n".join(["set -euo pipefail", LOGIN, *commands])
-    script = script.replace("http://localhost:5000", f"http://127.0.0.1:{port}")
+    script = script.replace("localhost:5000", f"127.0.0.1:{port}")
     script = script.replace("redis-cli ", f"redis-cli -u {TEST_REDIS_URL} ")
+    shell_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PW": ADMIN_PASSWORD}
+    if env is not None:
+        shell_env = {
+            **env,
+            "PW": ADMIN_PASSWORD,
+            "PATH": f"{Path(sys.executable).parent}:{shell_env['PATH']}",
+        }
     done = subprocess.run(
         ["bash", "-c", script],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "PW": ADMIN_PASSWORD},
+        cwd=ROOT,
+        env=shell_env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    assert done.returncode == status, done.stdout + done.stderr
+    return done.stdout if status == 0 else done.stdout + done.stderr
 
 
 def test_the_runbook_commands_work_as_written(served):
@@ -201,3 +270,213 @@ def test_a_new_jwt_secret_revokes_every_token(make_app, client):
         "/api/auth/refresh", headers={"Authorization": f"Bearer {account.refresh_token}"}
     )
     assert refresh.status_code == 401
+
+
+@pytest.fixture
+def worker_process(served, tmp_path):
+    """`python -m server.worker` beside the web process: it runs jobs and is the scheduler
+    candidate (the web process runs neither, WEB_RUNS_WORKERS=false)."""
+    _port, env = served
+    log = open(tmp_path / "worker.out", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "server.worker"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        yield worker
+    finally:
+        assert stop(worker) == 0
+        log.close()
+
+
+def test_status_slow_queries_and_maintenance_work_as_written(served, make_app):
+    port, env = served
+    # A statement slower than the threshold, in any process, shows in every status answer.
+    with make_app(slow_query_ms=100).app_context():
+        db.session.execute(text("SELECT pg_sleep(0.2)"))
+        db.session.remove()
+    before = _remaining()
+    keep = _expired_and_fresh_rows(get_settings())
+    expired = {name: ids - keep[name] - before[name] for name, ids in _remaining().items()}
+    assert expired["jobs"] and expired["postings"] and not expired["resumes"]
+
+    status = json.loads(run(port, SYSTEM_STATUS))
+    assert {"timestamp", "rate_limits", "job_queue", "database", "security", "backups"} <= set(
+        status
+    )
+    assert status["rate_limits"]["gemini_minute"].keys() == {"used", "limit", "remaining"}
+    assert isinstance(status["database"]["connection_pool"]["utilization_percent"], float)
+    slow = json.loads(run(port, SLOW_QUERIES))
+    assert [q["sql"] for q in slow] == ["SELECT pg_sleep(?)"] and slow[0]["duration_ms"] >= 200
+
+    # The maintenance one-liner and the command remove exactly the expired rows.
+    run(port, MAINTENANCE, env=env)
+    remaining = _remaining()
+    assert all(not (remaining[name] & ids) for name, ids in expired.items()), remaining
+    assert all(keep[name] <= remaining[name] for name in keep), remaining
+    report = json.loads(run(port, MAINTENANCE_RUN, env=env))
+    assert report["vacuum"] == "VACUUM (ANALYZE)" and set(report["deleted"].values()) == {0}
+
+
+def test_alerts_and_the_scheduler_commands_work_as_written(served, worker_process, redis_conn):
+    port, env = served
+
+    # Alert rules: one line each; no backup was verified yet, so backup_age fires.
+    lines = run(port, ALERTS_CHECK, env=env).splitlines()
+    rules = dict(line.split(": ", 1) for line in lines)
+    assert rules.keys() >= {"queue_depth", "backup_age", "workers_dead", "redis_degraded"}
+    assert rules["backup_age"].startswith("FIRING") and rules["queue_depth"] == "ok"
+
+    # The scheduler: the worker process leads; list and run by hand; the run is recorded.
+    leader = wait_until(lambda: redis_conn.get("scheduler:leader"), 30, "a scheduler leader")
+    assert run(port, LEADER, env=env).strip() == leader
+    assert leader.split(":")[1] == str(worker_process.pid)
+    listing = run(port, SCHEDULER_LIST, env=env)
+    assert all(job.id in listing for job in SCHEDULED_JOBS)
+    ran = run(port, SCHEDULER_RUN.replace("<id>", "alert_checks") + "\n" + RUN_HISTORY, env=env)
+    outcome, end = json.JSONDecoder().raw_decode(ran)
+    history = ran[end:].strip()
+    assert outcome["outcome"] == "succeeded"
+    assert any(
+        json.loads(entry)["job"] == "alert_checks" and json.loads(entry)["owner"].startswith("cli:")
+        for entry in history.splitlines()
+    )
+    refused = run(port, SCHEDULER_RUN.replace("<id>", "nope"), env=env, status=1)
+    assert "no scheduled job 'nope'" in refused
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def restored_database():
+    """The database the data-loss procedure restores into (README: `job_agent_restored`),
+    under a name of this test's own; dropped afterwards."""
+    name = f"{make_url(TEST_DATABASE_URL).database}_restored"
+    drop_database(name)
+    yield name
+    drop_database(name)
+
+
+def drop_database(name: str) -> None:
+    engine = create_engine(make_url(TEST_DATABASE_URL).set(database="postgres"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def test_backup_and_the_data_loss_procedure_work_as_written(
+    served, worker_process, restored_database, redis_conn
+):
+    port, env = served
+    blocked = json.loads(run(port, BLOCK_IP))
+    assert blocked["ip"] == "203.0.113.7"
+
+    # Key commands: create a backup (no body: a database backup), run by the worker process.
+    created = json.loads(run(port, CREATE_BACKUP))
+    assert created["status"] == "queued" and "-database-" in created["backup_id"]
+    backup_id = created["backup_id"]
+    listed = wait_until(
+        lambda: backup_id in (text_ := run(port, BACKUP_LIST, env=env)) and text_,
+        120,
+        "the backup to be listed",
+    )
+    assert "verified" not in listed.split(backup_id)[1].splitlines()[0]
+
+    verified = json.loads(run(port, BACKUP_VERIFY.replace("<id>", backup_id), env=env))
+    assert verified["verified"] is True and verified["problems"] == []
+    line = next(x for x in run(port, BACKUP_LIST, env=env).splitlines() if backup_id in x)
+    assert "  verified 20" in line
+    rules = dict(x.split(": ", 1) for x in run(port, ALERTS_CHECK, env=env).splitlines())
+    assert rules["backup_age"].startswith("ok")
+
+    # Data loss: restore into a new database, point DATABASE_URL at it, migrate, put the IP
+    # blocks back into a Redis that lost everything.
+    restore = BACKUP_RESTORE.replace("<id>", backup_id).replace(
+        "job_agent_restored", restored_database
+    )
+    restored = json.loads(run(port, restore, env=env))
+    assert restored["database"]["target"] == restored_database
+    assert restored["database"]["rows"] > 0
+    redis_conn.flushdb()
+    moved = {
+        **env,
+        "DATABASE_URL": str(make_url(TEST_DATABASE_URL).set(database=restored_database)),
+    }
+    done = run(port, DB_UPGRADE, RESTORE_IP_BLOCKS, env=moved)
+    assert done.strip().endswith("1 block(s) restored"), done
+    assert redis_conn.exists("ip_block:203.0.113.7")
+    engine = create_engine(moved["DATABASE_URL"])
+    with engine.connect() as conn:
+        admins = conn.execute(text("SELECT email FROM users WHERE role = 'admin'")).scalars()
+        assert list(admins) == ["admin@example.com"]
+    engine.dispose()
+
+
+def test_the_security_breach_procedure_works_as_written(app, tmp_path):
+    """Block the address, then revoke every token with a new JWT_SECRET_KEY and a restart."""
+    accounts.create_admin(email="admin@example.com", name="Admin", password=ADMIN_PASSWORD)
+    port = free_port()
+    env = worker_env(
+        tmp_path,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        WEB_RUNS_WORKERS="false",
+        TRUSTED_PROXY_COUNT="1",  # behind nginx: the client's address is X-Forwarded-For's
+    )
+    base = f"http://127.0.0.1:{port}"
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    web = start_gunicorn(env, tmp_path / "gunicorn.out")
+    try:
+        assert (
+            requests.get(f"{base}/api/user/profile", headers=attacker, timeout=10).status_code
+            == 401
+        )
+        assert run(port, BLOCK_IP)
+        refused = requests.get(f"{base}/api/user/profile", headers=attacker, timeout=10)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "ip_blocked"
+        # A token issued before the breach, kept in the shell as README's login leaves it.
+        old = run(port, 'printf %s "$TOKEN"')
+        new_secret = run(port, NEW_SECRET, env=env).strip()
+        assert len(new_secret) >= 60 and new_secret != env["JWT_SECRET_KEY"]
+    finally:
+        assert stop(web) == 0
+    web = start_gunicorn({**env, "JWT_SECRET_KEY": new_secret}, tmp_path / "gunicorn.out")
+    try:
+        stale = requests.get(
+            f"{base}/api/admin/job-queue/stats",
+            headers={"Authorization": f"Bearer {old}"},
+            timeout=10,
+        )
+        assert stale.status_code == 401
+        # Everyone logs in again; the block outlived the restart.
+        assert "queue_size" in json.loads(run(port, QUEUE_STATS))
+        again = requests.get(f"{base}/api/user/profile", headers=attacker, timeout=10)
+        assert again.status_code == 403
+    finally:
+        assert stop(web) == 0
+
+
+def test_flask_commands_work_with_the_metrics_folder_exported_but_not_made_yet(app, tmp_path):
+    """README: "export PROMETHEUS_MULTIPROC_DIR" for gunicorn; a shell that exported it before
+    gunicorn first made the folder still runs every flask command."""
+    folder = tmp_path / "metrics" / "not-yet"
+    env = worker_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "server", "alerts", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queue_depth: ok" in done.stdout
+    assert folder.is_dir() and any(folder.glob("counter_*.db"))

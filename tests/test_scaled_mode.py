@@ -3,23 +3,30 @@
 `python -m server.worker` process, all on the test PostgreSQL and Redis.
 
 Jobs go in through HTTP like a client's, every one succeeds exactly once, and SIGTERM drains
-every process cleanly: running jobs finish, nothing is left running or leased.
+every process cleanly: running jobs finish, nothing is left running or leased. Exactly one of
+the three scheduler candidates (both web processes and the worker process) leads, a scheduled
+interval job runs once per interval, the lock is released on SIGTERM, and `/metrics` (with
+PROMETHEUS_MULTIPROC_DIR) adds up both web processes.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from server import job_queue
 from server.extensions import db
 from server.models import Job
+from server.scheduler import HISTORY_KEY, LEADER_KEY
 from server.services import accounts
 from tests.nginx_helpers import ROOT, free_port
 from tests.test_worker import worker_env
@@ -70,10 +77,12 @@ def test_web_processes_and_a_worker_process_run_every_job_once_and_drain_on_sigt
         JOB_QUEUE_MAX_PER_USER="9",
         JOB_QUEUE_LEASE_SECONDS="10",
         RATE_LIMIT_API_REQUESTS_PER_USER_PER_MINUTE=f"{JOBS * 2}/60",
+        # An interval job every second: a second scheduler would show as a second run.
+        JOB_QUEUE_RECONCILE_INTERVAL_SECONDS="1",
     )
     web = start(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"],
-        env,
+        {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
         tmp_path / "gunicorn.out",
     )
     worker = start([sys.executable, "-m", "server.worker"], env, tmp_path / "worker.out")
@@ -112,6 +121,28 @@ def test_web_processes_and_a_worker_process_run_every_job_once_and_drain_on_sigt
         # Pools ran in the forked web processes as well as in the worker process.
         assert str(worker.pid) in runners and len(runners) >= 2, runners
 
+        # /metrics answered by either web process counts the requests both of them served.
+        web_pids = set(
+            subprocess.run(
+                ["pgrep", "-P", str(web.pid)], capture_output=True, text=True
+            ).stdout.split()
+        )
+        assert len(web_pids) == 2 and web_pids <= runners | web_pids
+        assert len(runners & web_pids) == 2, (runners, web_pids)
+        for _ in range(4):  # a fresh connection each time: either process may answer
+            assert submitted_jobs(base) == JOBS
+
+        # One scheduler: the leader is one of the three candidates, and it alone ran the
+        # interval job, once a second.
+        leader = redis_conn.get(LEADER_KEY)
+        assert leader and leader.split(":")[1] in web_pids | {str(worker.pid)}, leader
+        wait_until(lambda: len(reconciler_runs(redis_conn)) >= 6, 30, "six reconciler runs")
+        runs = reconciler_runs(redis_conn)
+        assert {owner for owner, _ in runs} == {leader}
+        starts = sorted(at for _, at in runs)
+        gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+        assert min(gaps) > 0.5, gaps  # never twice for one fire time
+
         # SIGTERM while jobs run: they finish within the grace period, every process exits 0.
         with ThreadPoolExecutor(8) as pool:
             long_ids = list(pool.map(submit, [2000] * 6))
@@ -120,6 +151,8 @@ def test_web_processes_and_a_worker_process_run_every_job_once_and_drain_on_sigt
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         assert web.wait(timeout=60) == 0
+        # The leader let its lock go: a restarted process leads at once.
+        assert redis_conn.get(LEADER_KEY) is None
     finally:
         for process in (web, worker):
             if process.poll() is None:
@@ -138,3 +171,29 @@ def test_web_processes_and_a_worker_process_run_every_job_once_and_drain_on_sigt
     # Nothing stays leased in Redis: a restarted worker would take the queued ones at once.
     assert redis_conn.zcard(job_queue.KEY_PREFIX + "running") == 0
     assert redis_conn.hlen(job_queue.KEY_PREFIX + "active") == 0
+
+
+def submitted_jobs(base: str) -> float:
+    """POST /api/jobs answered 202, as /metrics counts them (every web process added up)."""
+    with requests.get(f"{base}/metrics", timeout=10, headers={"Connection": "close"}) as r:
+        assert r.status_code == 200, r.text
+        families = list(text_string_to_metric_families(r.text))
+    return sum(
+        sample.value
+        for family in families
+        if family.name == "http_requests"
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+        and sample.labels == {"method": "POST", "route": "/api/jobs", "status": "202"}
+    )
+
+
+def reconciler_runs(conn) -> list[tuple[str, datetime]]:
+    """(owner, start) of every recorded run of the queue reconciler."""
+    runs = []
+    for raw in conn.lrange(HISTORY_KEY, 0, -1):
+        entry = json.loads(raw)
+        if entry["job"] == "queue_reconciler":
+            started = datetime.fromisoformat(entry["started_at"].replace("Z", "+00:00"))
+            runs.append((entry["owner"], started))
+    return runs

@@ -13,9 +13,12 @@ STORAGES = ["local", "s3", "local+s3"]
 
 class BackupCreateIn(StrictSchema):
     type = String(
-        required=True,
+        load_default="database",
         validate=OneOf(list(BACKUP_TYPES)),
-        metadata={"description": "`full` is the database, the files and the logs"},
+        metadata={
+            "description": "`full` is the database, the files and the logs; without a body "
+            "(`curl -X POST .../backups/create`): `database`"
+        },
     )
 
 

@@ -111,3 +111,14 @@ def test_the_security_audit_flags_a_verified_backup_older_than_26_hours(admin_cl
     row.created_at = utcnow() - timedelta(hours=27)
     db.session.commit()
     assert backups_finding()["severity"] == "high"
+
+
+def test_create_without_a_body_queues_a_database_backup_as_the_seed_runbook_calls_it(
+    admin_client,
+):
+    # The seed's "Create backup": `curl -X POST http://localhost:5000/api/admin/backups/create`
+    response = admin_client.post("/api/admin/backups/create", token=admin_client.admin.access_token)
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert "-database-" in body["backup_id"]
+    assert fetch_job(body["job_id"]).status == "queued"
