@@ -307,8 +307,7 @@ def tailor_and_check(user: User, resume_file: str) -> dict[str, Any]:
             },
         },
     )
-    assert submitted["state"] == "ready_for_review" and submitted["submission_job_id"]
-    events = user.watch(submitted["submission_job_id"])
+    events = user.watch(submitted["job_id"])
     progress = [body for name, body in events if name == "progress"]
     # The stream shows the step under way each time it looks (a fast step may be passed).
     percents = [p["percent"] for p in progress]
@@ -669,7 +668,16 @@ def _search_apply_track(deploy, boards, site, smtp_server, mimikree):
         (application_id, "interview"),
         (second["id"], "submitted"),
     }
-    # A repeat of the same application is refused; the posting leaves later searches.
+    history = user.json("GET", f"/api/applications/{application_id}")["history"]
+    assert [change["state"] for change in history] == [
+        "saved",
+        "preparing",
+        "ready_for_review",
+        "submitted",
+        "responded",
+        "interview",
+    ], history
+    # A repeat of the same application is refused.
     again = user.call(
         "POST", "/api/applications", 409, json={"posting_id": acme["id"], "resume_id": resume_id}
     ).json()
