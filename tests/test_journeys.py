@@ -282,7 +282,7 @@ def gemini_edits(parsed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tailor_and_check(user: User, resume_file: str) -> dict[str, Any]:
+def tailor_and_check(user: User, resume_file: str, *, mimikree_answers: bool) -> dict[str, Any]:
     """The tailoring journey; returns the result after checking what the user sees."""
     upload = user.call(
         "POST",
@@ -320,7 +320,12 @@ def tailor_and_check(user: User, resume_file: str) -> dict[str, Any]:
     # What the result explains: keywords and the match score, part by part.
     keywords = result["keywords"]
     assert {"Python", "Redis", "Kafka"} <= set(keywords["present"]), keywords
-    assert "asyncio" in keywords["missing"], keywords
+    if mimikree_answers:
+        # The user's Mimikree answer is evidence, marked as theirs, and the resume shows it.
+        assert "asyncio" in keywords["added_with_evidence"], keywords
+        assert any(e["source"] == "mimikree" for e in result["evidence"]), result["evidence"]
+    else:
+        assert "asyncio" in keywords["missing"], keywords
     score = result["match_score"]
     assert 0 <= score["before"] <= score["after"] <= 100, score
     assert score["breakdown"] and all(
@@ -345,6 +350,7 @@ def tailor_and_check(user: User, resume_file: str) -> dict[str, Any]:
             assert name in flat, (fmt, name)
         for invented in INVENTED:
             assert invented not in flat, (fmt, invented)
+        assert ("asyncio" in flat) == mimikree_answers, fmt
     return result
 
 
@@ -360,9 +366,22 @@ def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, eng
             "GEMINI_BASE_URL": gemini.base_url,
             "GEMINI_TIMEOUT_SECONDS": "10",
         }
+    mimikree = MimikreeStandIn().start()
+    # With the local engine Mimikree answers; with Gemini it is down: tailoring goes on.
+    mimikree.answers = lambda question: (
+        "Yes: at Stripe I wrote the fraud pipeline's consumers with asyncio."
+        if "asyncio" in question
+        else None
+    )
+    mimikree.mode = "ok" if engine == "local" else "down"
     try:
-        service = deploy(**extra)
+        service = deploy(MIMIKREE_BASE_URL=mimikree.base_url, **extra)
         user = User(service.base, f"john-{engine}@example.com")
+        user.json(
+            "PUT",
+            "/api/user/credentials/mimikree",
+            json={"username": "jane@example.com", "secret": "correct horse"},
+        )
         if gemini is not None:
             # The stand-in answers for the resume this user uploads (parsed as the service
             # parses it: the same structure the edits point into).
@@ -383,9 +402,12 @@ def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, eng
             parsed_holder["parsed"] = upload["parsed"]
             user.call("DELETE", f"/api/user/resumes/{upload['id']}", 204)
         result = tailor_and_check(
-            user, "resume-two-column.pdf" if engine == "gemini" else "resume-single-column.pdf"
+            user,
+            "resume-two-column.pdf" if engine == "gemini" else "resume-single-column.pdf",
+            mimikree_answers=engine == "local",
         )
         assert result["engine"] == engine
+        assert result["mimikree"]["status"] == ("ok" if engine == "local" else "unavailable")
         if gemini is not None:
             assert result["engine_calls"] == 2 and len(gemini.requests) == 2
             dropped = " ".join(claim["text"] + claim["claim"] for claim in result["dropped_claims"])
@@ -393,6 +415,7 @@ def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, eng
                 assert claim in dropped, (claim, result["dropped_claims"])
             assert "18%" in json.dumps(result["tailored_resume"]["experience"][0])
     finally:
+        mimikree.stop()
         if gemini is not None:
             gemini.stop()
 
