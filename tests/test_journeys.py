@@ -655,9 +655,9 @@ def _search_apply_track(deploy, boards, site, smtp_server, mimikree):
     cv = site.requests[0]["files"]["candidate[cv]"]
     cv_text = " ".join(pdf_text(cv["data"]).split())
     assert all(name in cv_text for name in EMPLOYERS), cv_text[:300]
-    assert "True" in json.dumps(site.requests[0]["form"]) or "true" in json.dumps(
-        site.requests[0]["form"]
-    )
+    group = "candidate[open_question_answers_attributes]"
+    assert (form[f"{group}[0][open_question_id]"], form[f"{group}[0][flag]"]) == ("51", "true")
+    assert cv["content_type"] == "application/pdf" and cv["data"].startswith(b"%PDF")
 
     # A second application, to the posting that gives an email address, sent by mail.
     platform = by_title["Backend Engineer (Python)"]
