@@ -332,6 +332,22 @@ def tailor_and_check(user: User, resume_file: str, *, mimikree_answers: bool) ->
         part["after_explanation"] and part["max"] > 0 for part in score["breakdown"]
     ), score
 
+    # Nothing the resume does not hold: the same roles, education and skills, reordered at most.
+    tailored = result["tailored_resume"]
+
+    def roles(resume):
+        return [
+            (r["employer"], r["title"], r["start_date"], r["end_date"])
+            for r in resume["experience"]
+        ]
+
+    def skills(resume):
+        return sorted(item for group in resume["skills"] for item in group["items"])
+
+    assert roles(tailored) == roles(parsed) and tailored["education"] == parsed["education"]
+    assert skills(tailored) == skills(parsed)
+    assert tailored["contact"] == parsed["contact"]
+
     tailored_id = result["tailored_resume_id"]
     listed = user.json("GET", "/api/user/tailored-resumes")
     assert [item["id"] for item in listed["items"]] == [tailored_id], listed
