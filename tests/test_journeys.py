@@ -39,13 +39,11 @@ from tests.tailoring_samples import edit, task_of
 from tests.test_worker import worker_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXTERNAL = ROOT.parent / "shared" / "fixtures" / "external"
 
 
 def fixture(name: str) -> bytes:
-    """A real fixture file: the copy kept with the tests, else the shared one."""
-    path = FIXTURES / name if (FIXTURES / name).exists() else EXTERNAL / name
-    return path.read_bytes()
+    """A real fixture file kept with the tests (tests/fixtures/NOTICE.md says where from)."""
+    return (FIXTURES / name).read_bytes()
 
 
 PASSWORD = "quartz lantern orbit 4417 meadow"
