@@ -174,7 +174,9 @@ def normal_title(title: str) -> str:
 
 
 def normal_company(company: str) -> str:
-    return " ".join(_COMPANY_SUFFIXES.sub(" ", _normal(company)).split())
+    """A company as compared across boards: legal suffixes and spaces removed, so a board that
+    names it ("Northwind Labs") and one that only knows its slug ("northwindlabs") agree."""
+    return "".join(_COMPANY_SUFFIXES.sub(" ", _normal(company)).split())
 
 
 def normal_location(location: str | None) -> str:

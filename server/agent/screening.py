@@ -92,6 +92,15 @@ def _salary(profile: dict[str, Any]) -> str | None:
     return f"{amount} {salary['currency']} per {salary.get('period') or 'year'}"
 
 
+def _name_part(name: str | None, *, first: bool) -> str | None:
+    """The first word of the account's name, or the rest; None when the name has one word
+    (which part it is is not known)."""
+    words = (name or "").split()
+    if len(words) < 2:
+        return None
+    return words[0] if first else " ".join(words[1:])
+
+
 def _yes_no(value: bool | None) -> str | None:
     return None if value is None else (_YES if value else _NO)
 
@@ -151,6 +160,8 @@ def _known(
         return profile.get("email"), "account.email"
     if _has(label, r"^(full )?name$", r"your name"):
         return profile.get("name"), "account.name"
+    if _has(label, r"^(first|given) name$", r"^(last|family) name$", r"^surname$"):
+        return _name_part(profile.get("name"), first=_has(label, r"first|given")), "account.name"
     if _has(
         label, r"where are you (based|located)", r"current location", r"^location$", r"\bcity\b"
     ):

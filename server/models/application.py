@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
@@ -75,6 +85,8 @@ class Application(db.Model):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Every state it went through, oldest first: [{state, from, at}] (see _record_state).
+    state_history: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
 
 
 class ApplicationSubmission(db.Model):
@@ -93,3 +105,17 @@ class ApplicationSubmission(db.Model):
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@event.listens_for(Application.state, "set")
+def _record_state(target: Application, value: str, oldvalue: Any, _initiator: Any) -> None:
+    """Append each new state to `state_history`, whichever code path sets it (a new list, so
+    the change is saved with the state in the same flush)."""
+    if value == oldvalue:
+        return
+    change = {
+        "state": value,
+        "from": oldvalue if isinstance(oldvalue, str) else None,
+        "at": utcnow().isoformat(),
+    }
+    target.state_history = [*(target.state_history or []), change]

@@ -153,9 +153,22 @@ class ApplicationOut(Schema):
     submitted_at = UtcDateTime(allow_none=True)
 
 
+class StateChangeOut(Schema):
+    state = String(required=True, validate=OneOf(STATES))
+    from_ = String(
+        data_key="from", allow_none=True, validate=OneOf(STATES), metadata={"title": "from"}
+    )
+    at = UtcDateTime(required=True)
+
+
 class ApplicationDetailOut(ApplicationOut):
     package = Nested(PackageOut, required=True)
     submissions = List(Nested(SubmissionOut), required=True)
+    history = List(
+        Nested(StateChangeOut),
+        required=True,
+        metadata={"description": "every state the application went through, oldest first"},
+    )
 
 
 class ApplicationPageOut(Schema):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -192,6 +192,10 @@ def describe(application: Application, *, full: bool = False) -> dict[str, Any]:
     }
     if full:
         view["package"] = application.package or {}
+        view["history"] = [
+            {"state": c["state"], "from_": c["from"], "at": datetime.fromisoformat(c["at"])}
+            for c in application.state_history or []
+        ]
         view["submissions"] = [
             {
                 "channel": s.channel,

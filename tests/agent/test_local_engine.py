@@ -122,6 +122,21 @@ def test_mimikree_evidence_lets_the_summary_name_a_skill(engine):
     assert "Kafka" in with_evidence["edits"][0]["text"]
 
 
+def test_a_skill_only_mimikree_shows_comes_first_in_a_crowded_summary(engine):
+    # Six job skills the resume already shows (beyond the summary's cap of five) and one
+    # only the user's Mimikree answer shows: that one must not be crowded out.
+    skills = ["Python", "Flask", "Docker", "Postgres", "Redis", "JavaScript"]
+    resume = {**RESUME, "skills": skills}
+    requirements = [
+        {"text": s, "kind": "skill", "keywords": [s], "importance": "required"}
+        for s in ["Python", "Flask", "Docker", "PostgreSQL", "Redis", "JavaScript", "Kafka"]
+    ]
+    evidence = [{"requirement": "Kafka", "source": "mimikree", "text": "I ran Kafka at Acme."}]
+    result = engine.propose_edits(resume=resume, requirements=requirements, evidence=evidence)
+    [summary] = [e for e in result["edits"] if e["section"] == "summary"]
+    assert "Kafka" in summary["text"], summary
+
+
 def test_ranking_puts_the_best_match_first(engine):
     candidates = [
         {"id": "frontend", "text": FRONTEND_JD},

@@ -68,6 +68,14 @@ def test_different_locations_are_different_jobs():
     assert len(deduplicate([berlin, london])) == 2
 
 
+def test_a_company_named_by_its_slug_on_one_board_is_the_same_company_on_another():
+    # Ashby's API names no company: the board's slug stands in for it ("northwindlabs").
+    named = posting("greenhouse", "a", company="Northwind Labs")
+    slug = posting("ashby", "b", company="northwindlabs")
+    [kept] = deduplicate([named, slug])
+    assert [other["source"] for other in kept.also_on] == ["ashby"]
+
+
 def test_postings_already_applied_to_are_dropped_by_board_id_or_dedupe_key():
     candidates = deduplicate(
         [posting(external_id="1"), posting(external_id="2", title="Data Engineer")]

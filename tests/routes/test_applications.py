@@ -384,6 +384,28 @@ def test_the_tracker_allows_only_valid_transitions(apply_app, api, recruitee):
     assert listed["items"][0]["notes"] == "now offer"
 
 
+def test_the_tracker_shows_every_state_the_application_went_through(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}"
+    api.post(f"{path}/submit", json={"channel": "manual"}, headers=account.headers)
+    api.request("PATCH", path, json={"state": "interview"}, headers=account.headers)
+    refused = api.request("PATCH", path, json={"state": "saved"}, headers=account.headers)
+    assert refused.status_code == 409
+
+    history = api.get(path, headers=account.headers).get_json()["history"]
+    assert [(h["from"], h["state"]) for h in history] == [
+        (None, "saved"),
+        ("saved", "preparing"),
+        ("preparing", "ready_for_review"),
+        ("ready_for_review", "submitted"),
+        ("submitted", "interview"),
+    ]
+    times = [h["at"] for h in history]
+    assert times == sorted(times) and all(t.endswith("Z") for t in times)
+
+
 def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
     make_app, recruitee, run_pool, redis_conn
 ):

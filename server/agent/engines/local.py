@@ -282,12 +282,15 @@ def _summary_edit(
 ) -> list[dict[str, Any]]:
     summary = str(resume.get("summary") or "").strip()
     resume_text = _resume_text(resume)
-    evidenced = set(canonical_terms(resume_text))
+    in_resume = set(canonical_terms(resume_text))
+    evidenced = set(in_resume)
     for item in evidence:
         evidenced.update(canonical_terms(str(item.get("text", ""))))
+    # Skills only the evidence (Mimikree's answers) shows come first: the summary is the one
+    # place they can appear, while the others are in the resume already.
     wanted = sorted(
         (k for k in weights if k in evidenced),
-        key=lambda k: (-weights[k], list(weights).index(k)),
+        key=lambda k: (k in in_resume, -weights[k], list(weights).index(k)),
     )
     missing_from_summary = [k for k in wanted if k not in canonical_terms(summary)]
     chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
