@@ -68,13 +68,15 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
         if raw is None:
             raw = engine.raw_connection()
         try:
-            cursor = raw.driver_connection.cursor()
+            # A kept connection keeps its cursor too (one per thread, reused read after read).
+            cursor = _kept.cursor if kept else raw.driver_connection.cursor()
             started = time.perf_counter()
             try:
                 cursor.execute(query.sql, params)
                 row = cursor.fetchone()
             finally:
-                cursor.close()
+                if not kept:
+                    cursor.close()
             _time_statement(query.sql, time.perf_counter() - started)
         except engine.dialect.loaded_dbapi.Error as exc:
             lost = engine.dialect.is_disconnect(exc, raw.driver_connection, None)
@@ -125,14 +127,15 @@ def _keep(engine: Engine, raw: Any) -> bool:
         if count >= POOL_SIZE:
             return False
         _kept_counts[pool] = count + 1
-    _kept.pool, _kept.raw = pool, raw
+    _kept.pool, _kept.raw, _kept.cursor = pool, raw, raw.driver_connection.cursor()
     return True
 
 
 def _forget_kept(engine: Engine) -> None:
     """Drop this thread's kept connection (its read failed, or its pool was replaced)."""
     pool, raw = _kept.pool, _kept.raw
-    _kept.pool = _kept.raw = None
+    _kept.cursor.close()
+    _kept.pool = _kept.raw = _kept.cursor = None
     with _lock:
         if pool in _kept_counts:
             _kept_counts[pool] -= 1
