@@ -13,7 +13,30 @@ API_TITLE = "Job Application Agent API"
 API_VERSION = "1.0.0"
 
 
-def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
+class App(APIFlask):
+    """The service's app: Flask, with the sync/async check of each hook and view made once.
+
+    Flask asks `inspect.iscoroutinefunction` of every before/after/teardown hook and of the
+    view on every request (some fifteen calls per request here); the answer never changes
+    for a function, so it is kept.
+    """
+
+    _MAX_KEPT = 4096
+
+    def ensure_sync(self, func):
+        kept = self.__dict__.setdefault("_sync_functions", {})
+        try:
+            return kept[func]
+        except KeyError:
+            sync = super().ensure_sync(func)
+            if len(kept) < self._MAX_KEPT:
+                kept[func] = sync
+            return sync
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
     """Build the app. Starts no threads and does no network I/O.
 
     `config` is a `Settings`, or a mapping of Flask config keys and `Settings` field overrides.
@@ -49,7 +72,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> APIFlask:
     from server.routes import postings as postings_routes
 
     settings, flask_overrides = _resolve_settings(config)
-    app = APIFlask(
+    app = App(
         __name__,
         title=API_TITLE,
         version=API_VERSION,

@@ -5,7 +5,8 @@ session that read costs four PostgreSQL round trips (the pool's liveness ping, B
 SELECT, the ROLLBACK at teardown) and the ORM's and SQLAlchemy's execution bookkeeping, which
 cost more Python than the round trip. Here a `HotQuery` (a SELECT compiled once) goes
 straight to the driver on an autocommit connection of a pool of its own, which skips the
-ping: a connection found dead (PostgreSQL restarted, `pg_terminate_backend`) is discarded
+ping; each request thread keeps one of those connections checked out (up to the pool's size),
+so a read costs no checkout either: a connection found dead (PostgreSQL restarted, `pg_terminate_backend`) is discarded
 with the rest of the pool and the read runs once more on a fresh one, which a SELECT can
 safely do. The answer is rendered by orjson straight to a response, with the keys and formats
 of the route's output schema (the route keeps `@bp.output` for its documentation)."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
@@ -61,18 +63,25 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
             row = conn.execute(query.statement, params).first()
         return None if row is None else query.row_type._make(row)
     for attempt in (1, 2):
-        raw = engine.raw_connection()
+        raw = _kept_connection(engine)
+        kept = raw is not None
+        if raw is None:
+            raw = engine.raw_connection()
         try:
-            cursor = raw.driver_connection.cursor()
+            # A kept connection keeps its cursor too (one per thread, reused read after read).
+            cursor = _kept.cursor if kept else raw.driver_connection.cursor()
             started = time.perf_counter()
             try:
                 cursor.execute(query.sql, params)
                 row = cursor.fetchone()
             finally:
-                cursor.close()
+                if not kept:
+                    cursor.close()
             _time_statement(query.sql, time.perf_counter() - started)
         except engine.dialect.loaded_dbapi.Error as exc:
             lost = engine.dialect.is_disconnect(exc, raw.driver_connection, None)
+            if kept:
+                _forget_kept(engine)
             if lost:
                 # PostgreSQL restarted, or the connection was terminated: the others in the
                 # pool are likely gone too. A SELECT can run again, once, on a fresh one.
@@ -90,9 +99,48 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
                 connection_invalidated=lost,
                 dialect=engine.dialect,
             ) from exc
-        raw.close()
+        if not kept and not _keep(engine, raw):
+            raw.close()
         return None if row is None else query.row_type._make(row)
     raise AssertionError("unreachable")
+
+
+_kept = threading.local()
+# How many connections request threads keep, per pool (`engine.dispose()` replaces the pool).
+_kept_counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _kept_connection(engine: Engine) -> Any | None:
+    """This thread's kept connection of the engine's current pool, if it has one."""
+    if getattr(_kept, "pool", None) is engine.pool:
+        return _kept.raw
+    if getattr(_kept, "raw", None) is not None:
+        _forget_kept(engine)  # the pool was replaced (disposed): close the old connection
+    return None
+
+
+def _keep(engine: Engine, raw: Any) -> bool:
+    """Keep `raw` checked out for this thread while the pool has room for one more."""
+    pool = engine.pool
+    with _lock:
+        count = _kept_counts.get(pool, 0)
+        if count >= POOL_SIZE:
+            return False
+        _kept_counts[pool] = count + 1
+    _kept.pool, _kept.raw, _kept.cursor = pool, raw, raw.driver_connection.cursor()
+    return True
+
+
+def _forget_kept(engine: Engine) -> None:
+    """Drop this thread's kept connection (its read failed, or its pool was replaced)."""
+    pool, raw = _kept.pool, _kept.raw
+    _kept.cursor.close()
+    _kept.pool = _kept.raw = _kept.cursor = None
+    with _lock:
+        if pool in _kept_counts:
+            _kept_counts[pool] -= 1
+    if pool is not engine.pool:
+        raw.invalidate()  # closed now, rather than when the old pool is collected
 
 
 def _time_statement(sql: str, seconds: float) -> None:

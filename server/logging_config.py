@@ -60,12 +60,15 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        try:
-            line = orjson.dumps(entry, default=str, option=_AS_JSON_DUMPS_WOULD).decode()
-        except (orjson.JSONEncodeError, TypeError):
-            line = json.dumps(entry, default=str, ensure_ascii=False)
-        record._json_line = line
+        line = record._json_line = _json_line(entry)
         return line
+
+
+def _json_line(entry: dict) -> str:
+    try:
+        return orjson.dumps(entry, default=str, option=_AS_JSON_DUMPS_WOULD).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 # Logs name users, addresses and request paths: the owner writes, the group (log shippers)
@@ -74,14 +77,24 @@ LOG_FILE_MODE = 0o640
 LOG_DIR_MODE = 0o750
 
 
+# How often a log file's size is asked of the file system (other processes append to it too):
+# at most once a second, and whenever this process's own lines could have filled it.
+ROLLOVER_CHECK_SECONDS = 1.0
+
+
 class PrivateRotatingFileHandler(RotatingFileHandler):
     """A rotating log file created 0640 (and narrowed to it when an older file is looser).
 
     Whether the file is a regular one (only those roll over) is noted when it is opened, not
-    asked of the file system for every record as the standard library does.
+    asked of the file system for every record as the standard library does; its size is
+    asked at most once a second (`ROLLOVER_CHECK_SECONDS`) unless this process's own lines
+    since could reach `maxBytes`, so a file overshoots by at most a second of the other
+    processes' lines.
     """
 
     _regular_file = True
+    _known_size = 0  # the file's size when last asked, plus what this process wrote since
+    _next_check = 0.0
 
     def _open(self):
         stream = open(  # noqa: SIM115 - the handler owns and closes the stream
@@ -97,12 +110,29 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
         return stream
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - stdlib name
+        return self._full_after(len(self.format(record)) + 1)
+
+    def _full_after(self, size: int) -> bool:
+        """Whether writing `size` more characters should roll the file over first."""
         if self.stream is None:
             self.stream = self._open()
+            self._next_check = 0.0
         if self.maxBytes <= 0 or not self._regular_file:
             return False
-        self.stream.seek(0, 2)  # the end, where other processes may have written too
-        return self.stream.tell() + len(self.format(record)) + 1 >= self.maxBytes
+        now = time.monotonic()
+        if now >= self._next_check or self._known_size + size >= self.maxBytes:
+            self.stream.seek(0, 2)  # the end, where other processes may have written too
+            self._known_size = self.stream.tell()
+            self._next_check = now + ROLLOVER_CHECK_SECONDS
+            if self._known_size + size >= self.maxBytes:
+                return True
+        self._known_size += size
+        return False
+
+    def doRollover(self) -> None:  # noqa: N802 - stdlib name
+        super().doRollover()
+        self._known_size = 0
+        self._next_check = 0.0
 
 
 def _make_log_dir(path) -> None:
@@ -150,6 +180,64 @@ def configure_logging(settings: Settings) -> None:
     security_logger.propagate = False
 
 
+def _plain_handlers(logger: logging.Logger) -> list[logging.Handler] | None:
+    """The handlers an INFO record of `logger` reaches, when each is one of ours (a JSON file
+    or stream with no filter but `JobIdFilter`, and no logger on the way filters): those can
+    be handed a finished line. None when any other handler or filter is involved."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.disabled or current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                type(handler) not in _LINE_HANDLERS
+                or handler.level > logging.INFO
+                or type(handler.formatter) is not JsonFormatter
+                or any(type(f) is not JobIdFilter for f in handler.filters)
+            ):
+                return None
+            handlers.append(handler)
+        if not current.propagate:
+            break
+        current = current.parent  # type: ignore[assignment]
+    return handlers
+
+
+_LINE_HANDLERS = (PrivateRotatingFileHandler, logging.StreamHandler)
+_clock_second = -1
+_clock_prefix = ""
+
+
+def _timestamp(now: float) -> str:
+    """`JsonFormatter`'s time (ISO 8601 in UTC, milliseconds), the date part made once a
+    second."""
+    global _clock_second, _clock_prefix
+    second = int(now)
+    if second != _clock_second:
+        _clock_prefix = datetime.fromtimestamp(second, UTC).isoformat()[:19]
+        _clock_second = second
+    return f"{_clock_prefix}.{int((now - second) * 1000):03d}+00:00"
+
+
+def _write_line(handler: logging.Handler, line: str) -> bool:
+    """Write a finished line as `handler.emit` would; False when it failed (the caller then
+    logs the record the usual way, which reports the failure)."""
+    handler.acquire()
+    try:
+        if isinstance(handler, PrivateRotatingFileHandler):
+            if handler._full_after(len(line) + 1):
+                handler.doRollover()
+        stream = handler.stream  # type: ignore[attr-defined]
+        stream.write(line + "\n")
+        stream.flush()
+    except Exception:  # noqa: BLE001 - reported by the usual path
+        return False
+    finally:
+        handler.release()
+    return True
+
+
 def init_app(app: Flask) -> None:
     """Log one structured line per request."""
     configure_logging(app.config["SETTINGS"])
@@ -165,6 +253,30 @@ def init_app(app: Flask) -> None:
             return response
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "user_id": g.get("user_id"),
+            "client_ip": request.remote_addr,
+            "request_id": g.get("request_id"),
+        }
+        handlers = _plain_handlers(access) if current_job_id.get() is None else None
+        if handlers:
+            # The line `JsonFormatter` would write, made here and handed to the handlers:
+            # a record, its formatting and the logging machinery cost more than the view.
+            entry = {
+                "time": _timestamp(time.time()),
+                "level": "INFO",
+                "logger": ACCESS_LOGGER,
+                "message": "request",
+                **fields,
+            }
+            line = _json_line(entry)
+            handlers = [h for h in handlers if not _write_line(h, line)]
+            if not handlers:
+                return response
         # Built and handed over directly: `Logger.info` would also walk the stack to find
         # the caller's file and line, which the access log does not write.
         record = access.makeRecord(
@@ -175,15 +287,11 @@ def init_app(app: Flask) -> None:
             "request",
             (),
             None,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "user_id": g.get("user_id"),
-                "client_ip": request.remote_addr,
-                "request_id": g.get("request_id"),
-            },
+            extra=fields,
         )
-        access.handle(record)
+        if handlers:  # the handlers that failed to take the line report it the usual way
+            for handler in handlers:
+                handler.handle(record)
+        else:
+            access.handle(record)
         return response

@@ -215,10 +215,11 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
         user_key or _UNUSED_KEY,
         *keys,
     ]
-    try:
-        session_state.drop_lost_writes(get_redis())
-    except redis.RedisError as exc:
-        outage_log("redis").failed("session state cache", exc)
+    if session_state.lost_writes_pending():
+        try:
+            session_state.drop_lost_writes(get_redis())
+        except redis.RedisError as exc:
+            outage_log("redis").failed("session state cache", exc)
     signals = _take_error_signals()
     reply = limiter.run_script(
         GATE_SCRIPT,

@@ -190,10 +190,11 @@ def init_app(app: Flask) -> None:
     def _start_request() -> None:
         # `g` outlives a request that runs inside an app context pushed earlier (a test's, a
         # CLI command's): what the hooks note about one request must not leak into the next.
+        noted = vars(g._get_current_object())  # one lookup, not one per key
         for key in PER_REQUEST_KEYS:
-            g.pop(key, None)
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+            noted.pop(key, None)
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+        noted["request_id"] = incoming if _REQUEST_ID.match(incoming) else new_request_id()
 
     @app.after_request
     def _response_headers(response):

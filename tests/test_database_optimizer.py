@@ -595,3 +595,48 @@ def test_a_hot_read_over_the_statement_timeout_is_cancelled(make_app):
         read_row(
             HotQuery(select(func.pg_sleep(bindparam("seconds")).label("slept"))), {"seconds": 2}
         )
+
+
+def test_hot_reads_reuse_their_threads_connection_until_the_pool_is_replaced(make_app):
+    """One connection per request thread serves read after read; disposing of the engine (a
+    fork, shutdown) closes it, and the next read opens a fresh one."""
+    import threading
+    import time
+
+    from sqlalchemy import func
+
+    from server.hot_reads import HotQuery, read_row
+
+    backend = HotQuery(select(func.pg_backend_pid().label("pid")))
+    app = make_app()
+
+    def alive(pid: int) -> bool:
+        with db.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            return found.scalar() == 1
+
+    with app.app_context():
+        first = read_row(backend, {}).pid
+        assert read_row(backend, {}).pid == first
+        other: list[int] = []
+        thread = threading.Thread(target=lambda: other.append(_read_in(app, backend)))
+        thread.start()
+        thread.join()
+        assert other[0] != first  # another thread, its own connection
+        db.engine.dispose()
+        fresh = read_row(backend, {}).pid
+        assert fresh != first
+        deadline = time.monotonic() + 5  # the server ends a closed connection's backend soon
+        while alive(first) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(first)
+        assert read_row(backend, {}).pid == fresh
+
+
+def _read_in(app, query) -> int:
+    from server.hot_reads import read_row
+
+    with app.app_context():
+        return read_row(query, {}).pid

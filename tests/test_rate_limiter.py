@@ -431,3 +431,22 @@ def test_a_cap_of_zero_refuses_without_taking_the_limiter_offline(make_app):
         assert not lease.acquired and lease.retry_after > 0
         assert not rate_limiter.degraded()
         assert rate_limiter.reserve_gemini_call().granted
+
+
+def test_the_limiters_commands_reach_redis_as_redis_py_would_send_them(redis_conn):
+    from redis.connection import PythonRespSerializer
+
+    from server.rate_limiter.limiter import pack_command
+
+    encode = redis.connection.Encoder("utf-8", "strict", False).encode
+    command = ("EVALSHA", "ab12", 2, "k:ü", b"raw\r\nbytes", 3.5, 0, "")
+    wire = b"".join(PythonRespSerializer(6000, encode).pack(*command))
+    assert pack_command(encode, command) == wire
+    # and Redis reads it: a script echoing its arguments gets them back unchanged
+    conn = redis_conn.connection_pool.get_connection()
+    try:
+        script = "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]}"
+        conn.send_packed_command([pack_command(encode, ("EVAL", script, *command[2:]))])
+        assert conn.read_response() == ["k:ü", "raw\r\nbytes", "3.5", "0", ""]
+    finally:
+        redis_conn.connection_pool.release(conn)

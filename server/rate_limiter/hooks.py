@@ -155,14 +155,22 @@ def _window_text(state: LimitState) -> str:
     return f"{seconds:g} s"
 
 
+_policies: dict[tuple[tuple[str, int, float], ...], str] = {}
+
+
 def rate_limit_headers(decision: Decision) -> dict[str, str]:
     """IETF draft `RateLimit-Policy`/`RateLimit` and `X-RateLimit-*` (delta seconds)."""
     top = decision.most_constraining
     if top is None:
         return {}
-    policy = ", ".join(
-        f'"{s.name}";q={s.limit};w={_number(s.window_seconds)}' for s in decision.states
-    )
+    rules = tuple((s.name, s.limit, s.window_seconds) for s in decision.states)
+    policy = _policies.get(rules)
+    if policy is None:  # the same few sets of limits, request after request
+        policy = ", ".join(
+            f'"{name}";q={limit};w={_number(window)}' for name, limit, window in rules
+        )
+        if len(_policies) < 1024:
+            _policies[rules] = policy
     reset = math.ceil(top.reset_seconds)
     return {
         "RateLimit-Policy": policy,

@@ -115,6 +115,11 @@ def write_through(conn: redis.Redis, states: Sequence[SessionState]) -> None:
         )
 
 
+def lost_writes_pending() -> bool:
+    """True while some cache entry's write-through failed and is not dropped yet."""
+    return bool(_lost_writes)
+
+
 def drop_lost_writes(conn: redis.Redis) -> None:
     """Delete the cache entries whose write-through failed (so they are rebuilt on a miss)."""
     if not _lost_writes:
