@@ -4,6 +4,7 @@ Recruitee candidates API or by email (local stand-ins), tracked; caps and owners
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -428,6 +429,32 @@ def test_a_board_outage_is_retried_and_sent_once(apply_app, api, recruitee):
     assert done["state"] == "submitted"
     assert [r["status"] for r in recruitee.requests] == [503, 201]
     assert [s["outcome"] for s in done["submissions"]] == ["retrying", "sent"]
+
+
+def test_submits_at_the_same_moment_send_the_application_once(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}/submit"
+    start_together = threading.Barrier(6)
+    codes = []
+
+    def submit():
+        client = apply_app.test_client()
+        start_together.wait()
+        codes.append(client.post(path, json={}, headers=account.headers).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [202, 409, 409, 409, 409, 409]
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+    assert len(recruitee.requests) == 1
 
 
 def test_another_users_application_is_not_found(apply_app, api, recruitee):
