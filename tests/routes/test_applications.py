@@ -245,6 +245,31 @@ def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
     assert [(s["channel"], s["outcome"]) for s in done["submissions"]] == [("email", "sent")]
 
 
+def test_line_breaks_in_a_postings_title_do_not_stop_the_email_or_add_headers(
+    apply_app, api, smtp_server
+):
+    account, resume_id = applicant(api)
+    posting_id = make_posting(
+        apply_app,
+        account.id,
+        source="greenhouse",
+        title="Dev\r\nBcc: x@evil.example",
+        company="Acme\nX-Bad: 1",
+        description=JOB + "\nTo apply, send your resume to careers@acme.example.",
+        questions=[],
+    )
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}/submit"
+    assert api.post(path, json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+
+    assert done["state"] == "submitted", done["error"]
+    [mail] = smtp_server.messages
+    assert mail["To"] == "careers@acme.example"
+    assert mail["Subject"] == "Application: Dev Bcc: x@evil.example at Acme X-Bad: 1"
+    assert mail["Bcc"] is None and mail["X-Bad"] is None
+
+
 def test_the_user_may_give_the_address_for_the_email_channel(apply_app, api, smtp_server):
     account, resume_id = applicant(api)
     posting_id = make_posting(apply_app, account.id, source="lever", questions=[])
