@@ -190,6 +190,29 @@ def test_downloads_show_the_same_content_in_every_format(build, run_pool):
         assert summary.split(".")[0] in text
 
 
+def test_a_download_named_in_any_script_has_a_header_http_can_carry(build, run_pool):
+    app, client = build(google_api_key=None)
+    run_pool(app, threads=1)
+    account = client.create_account()
+    text = RESUME_TEXT.replace("Jane Doe", "Łukasz Żółć", 1)
+    uploaded = client.upload(account.access_token, "cv.txt", text.encode())
+    job = tailor_once(app, client, account, uploaded.get_json()["id"])
+    path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
+
+    for fmt in ("md", "docx", "pdf"):
+        response = client.get(f"{path}?format={fmt}", token=account.access_token)
+        assert response.status_code == 200
+        disposition = response.headers["Content-Disposition"]
+        disposition.encode("latin-1")  # a WSGI server sends nothing else (PEP 3333)
+        assert disposition.startswith("attachment;")
+        assert f"filename*=UTF-8''%C5%82ukasz-%C5%BC%C3%B3%C5%82%C4%87-tailored.{fmt}" in (
+            disposition
+        )
+    markdown = client.get(f"{path}?format=md", token=account.access_token)
+    assert markdown.content_type == "text/markdown; charset=utf-8"
+    assert "Łukasz Żółć" in markdown.data.decode()
+
+
 def test_someone_elses_tailored_resume_is_not_found(build, run_pool):
     app, client = build(google_api_key=None)
     run_pool(app, threads=1)
