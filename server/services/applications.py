@@ -391,7 +391,9 @@ def submit(
             code="invalid_transition",
             details={"state": application.state},
         )
-    sending = _open_submission_job(application)
+    # An `auto` application's own job sends it right after it becomes ready for review.
+    preparing = application.job_id if application.job_id and _job_open(application.job_id) else None
+    sending = _open_submission_job(application) or preparing
     if sending:
         db.session.rollback()
         raise Conflict(
@@ -431,6 +433,11 @@ def submit(
     application.submission_job_id = submitted.job_id
     db.session.commit()
     return describe(application, full=True)
+
+
+def _job_open(job_id: str) -> bool:
+    status = db.session.scalar(select(Job.status).where(Job.id == job_id))
+    return status is not None and status not in TERMINAL_STATUSES
 
 
 def _open_submission_job(application: Application) -> str | None:

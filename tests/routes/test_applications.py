@@ -298,6 +298,29 @@ def test_auto_mode_sends_at_once_when_every_required_answer_is_known(apply_app, 
     assert [s["outcome"] for s in done["submissions"]] == ["sent"]
 
 
+def test_a_submit_while_auto_mode_is_sending_is_a_conflict_and_sends_once(
+    apply_app, api, recruitee
+):
+    account, resume_id = applicant(api)
+    questions = [q for q in QUESTIONS if q["id"] != "104"]
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=questions)
+    recruitee.delay_seconds = 3.0  # the auto send is under way while the user submits
+    started = start(api, account, posting_id, resume_id, mode="auto").get_json()
+    application_id = started["application_id"]
+    ready = wait_state(api, account, application_id, "ready_for_review", "submitted", "failed")
+    assert ready["state"] == "ready_for_review" and ready["package"]["auto_submit"]["send"]
+
+    path = f"/api/applications/{application_id}/submit"
+    response = api.post(path, json={}, headers=account.headers)
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "submission_in_progress"
+    done = wait_state(api, account, application_id, "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+    assert len(recruitee.requests) == 1
+
+
 def test_auto_mode_stops_for_review_when_a_required_answer_is_unknown(apply_app, api, recruitee):
     account, resume_id = applicant(api)
     posting_id = recruitee_posting(apply_app, recruitee, account.id)
