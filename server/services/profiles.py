@@ -82,7 +82,10 @@ def get(*, user_id: int) -> dict[str, Any]:
 def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply validated changes: absent fields stay, null clears one."""
     settings = get_settings()
-    profile = db.session.get(ApplicantProfile, user.id)
+    # One change at a time per user: two first changes at once would both insert the
+    # profile row, and two later ones would each write back the details the other replaced.
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    profile = db.session.get(ApplicantProfile, user.id, populate_existing=True)
     if profile is None:
         profile = ApplicantProfile(user_id=user.id, details={})
         db.session.add(profile)

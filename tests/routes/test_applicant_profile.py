@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from server.extensions import db
-from tests.helpers import error_of
+from tests.helpers import at_once, error_of
 
 FULL_PROFILE = {
     "name": "Ada Lovelace",
@@ -105,3 +105,27 @@ def test_each_user_sees_only_their_own_profile(client):
     alice, bob = client.create_account(), client.create_account()
     client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=alice.headers)
     assert client.get("/api/user/profile", headers=bob.headers).get_json()["phone"] is None
+
+
+def test_changes_made_at_the_same_moment_are_all_kept(app, client):
+    account = client.create_account()
+    changes = [
+        {"phone": "+1 555 0100"},
+        {"location": "Paris"},
+        {"notice_period_days": 45},
+        {"willing_to_relocate": True},
+    ]
+
+    codes = at_once(
+        len(changes),
+        lambda i: (
+            app.test_client()
+            .patch("/api/user/profile", json=changes[i], headers=account.headers)
+            .status_code
+        ),
+    )
+
+    assert codes == [200] * len(changes)
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    for change in changes:
+        assert profile == {**profile, **change}
