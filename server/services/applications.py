@@ -253,9 +253,10 @@ def _merge_answers(application: Application, given: dict[str, Any]) -> None:
 def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Track the application (`state`), keep notes, answer questions, set the apply address.
 
-    A state the user may not move it to is a 409 naming the allowed ones.
+    A state the user may not move it to is a 409 naming the allowed ones. The row is locked:
+    changes at the same moment apply one after the other (none overwrites another's answers).
     """
-    application = _owned(user_id, application_id)
+    application = _owned(user_id, application_id, lock=True)
     state = changes.get("state")
     if state is not None and state != application.state:
         allowed = USER_TRANSITIONS.get(application.state, frozenset())

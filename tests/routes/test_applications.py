@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models import ApplicationSubmission, Posting
-from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, error_of
+from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
 from tests.recruitee_stand_in import RecruiteeStandIn
 
@@ -431,6 +431,37 @@ def test_the_tracker_allows_only_valid_transitions(apply_app, api, recruitee):
     listed = api.get("/api/applications?state=withdrawn", headers=account.headers).get_json()
     assert [a["id"] for a in listed["items"]] == [application["id"]]
     assert listed["items"][0]["notes"] == "now offer"
+
+
+def test_answers_given_at_the_same_moment_are_all_kept(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}"
+    changes = [
+        {"answers": {"104": "English"}},
+        {"answers": {"102": "100,000 GBP"}},
+        {"answers": {"103": "https://ada.example"}},
+        {"notes": "call back on Monday"},
+    ]
+
+    codes = at_once(
+        len(changes),
+        lambda i: (
+            apply_app.test_client()
+            .patch(path, json=changes[i], headers=account.headers)
+            .status_code
+        ),
+    )
+
+    assert codes == [200] * len(changes)
+    stored = api.get(path, headers=account.headers).get_json()
+    answers = {a["question_id"]: a["answer"] for a in stored["package"]["answers"]}
+    assert answers["104"] == "English"
+    assert answers["102"] == "100,000 GBP"
+    assert answers["103"] == "https://ada.example"
+    assert stored["notes"] == "call back on Monday"
+    assert stored["package"]["unanswered_required"] == []
 
 
 def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
