@@ -19,6 +19,7 @@ from tests.tailoring_samples import (
     INVENTED_EDITS,
     JOB_DESCRIPTION,
     RESUME_TEXT,
+    edit,
     gemini_answers,
 )
 
@@ -391,6 +392,57 @@ def link_mimikree(client: ApiClient, account) -> None:
         json={"username": "jane@example.com", "secret": "correct horse"},
     )
     assert response.status_code == 200, response.get_json()
+
+
+def test_claims_in_look_alike_letters_or_number_words_never_reach_the_output(
+    build, run_pool, gemini
+):
+    gemini.answer = gemini_answers(
+        edits={
+            "edits": [
+                edit(
+                    "summary",
+                    "rewrite",
+                    # Full-width letters, and a Cyrillic І opening "Initech".
+                    text="Backend engineer with 6 years building Python services. "
+                    "Previously at \uff28\uff4f\uff4f\uff4c\uff49 and \u0406nitech.",
+                ),
+                edit(
+                    "experience",
+                    "rewrite",
+                    experience_index=0,
+                    bullet_index=0,
+                    text="Mentored thirty engineers",
+                ),
+                edit(
+                    "experience",
+                    "rewrite",
+                    experience_index=0,
+                    bullet_index=2,
+                    text="Built Python APIs on Postgres serving millions of users",
+                ),
+            ]
+        }
+    )
+    app, client = build(**gemini_settings(gemini))
+    run_pool(app, threads=1)
+    account = client.create_account()
+    job = tailor_once(app, client, account, upload_resume(client, account))
+
+    result = job.result
+    everything = json.dumps(result["tailored_resume"], ensure_ascii=False)
+    for invented in ("\uff28\uff4f", "Hooli", "\u0406nitech", "thirty", "millions"):
+        assert invented not in everything
+    dropped = {d["claim"] for d in result["dropped_claims"]}
+    assert {"Hooli", "\u0406nitech", "thirty", "millions"} <= dropped
+    assert result["tailored_resume"]["summary"] == (
+        "Backend engineer with 6 years building Python services."
+    )
+    bullets = result["tailored_resume"]["experience"][0]["bullets"]
+    assert bullets[0] == "Mentored 3 engineers"
+    path = f"/api/user/tailored-resumes/{result['tailored_resume_id']}"
+    markdown = client.get(f"{path}?format=md", token=account.access_token).data.decode()
+    assert "Hooli" not in markdown and "thirty" not in markdown and "millions" not in markdown
 
 
 def test_mimikree_answers_count_as_evidence_marked_as_theirs(build, run_pool, mimikree):
