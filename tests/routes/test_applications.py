@@ -4,6 +4,7 @@ Recruitee candidates API or by email (local stand-ins), tracked; caps and owners
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 
 import pytest
@@ -637,6 +638,61 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
     assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
         prompt
     )
+
+
+def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
+    make_app, recruitee, run_pool
+):
+    from tests.gemini_stand_in import GeminiStandIn
+
+    gemini = GeminiStandIn(api_key="test-key").start()
+
+    def answer(body):
+        task = json.loads(body["contents"][0]["parts"][0]["text"])["task"]
+        if task == "extract_requirements":
+            requirement = {
+                "text": "Django",
+                "kind": "skill",
+                "keywords": ["Django"],
+                "importance": "required",
+            }
+            return {
+                "title": "Backend Engineer",
+                "seniority": None,
+                "requirements": [requirement],
+                "keywords": ["Django"],
+            }
+        if task == "propose_edits":
+            return {"edits": []}
+        return {
+            "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
+            "keywords": ["Django"],
+        }
+
+    gemini.answer = answer
+    try:
+        app = make_app(
+            google_api_key="test-key",
+            gemini_model="gemini-test",
+            gemini_base_url=gemini.base_url,
+            gemini_timeout_seconds=5.0,
+            recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            rate_limit_overrides=GENEROUS_TEST_LIMITS,
+        )
+        run_pool(app, threads=1)
+        api = ApiClient(app.test_client())
+        account, resume_id = applicant(api)
+        questions = [q for q in QUESTIONS if q["id"] != "104"]  # every required one known
+        posting_id = recruitee_posting(app, recruitee, account.id, questions=questions)
+        application = prepared(api, account, posting_id, resume_id, mode="auto")
+    finally:
+        gemini.stop()
+
+    assert application["state"] == "ready_for_review"
+    assert application["package"]["unsupported_terms"] == ["Kubernetes"]
+    decision = application["package"]["auto_submit"]
+    assert decision["send"] is False and "Kubernetes" in decision["reason"]
+    assert recruitee.requests == [] and application["submissions"] == []
 
 
 def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, api, recruitee):
