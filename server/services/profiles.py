@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from server.config import get_settings
-from server.errors import Unauthorized
+from server.errors import Unauthorized, ValidationFailed
 from server.extensions import db
 from server.hot_reads import HotQuery, read_row
 from server.models import ApplicantProfile, User
@@ -90,15 +90,18 @@ def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
         profile = ApplicantProfile(user_id=user.id, details={})
         db.session.add(profile)
     if "name" in changes:
-        user.name = sanitise_text(changes["name"])
+        user.name = _clean(changes["name"], "name", 200)
     details = dict(profile.details or {})
     for field in APPLICANT_FIELDS:
         if field in changes:
             value = changes[field]
             if field == "location" and value:
-                value = sanitise_text(value)
+                value = _clean(value, "location", 200)
             if field == "links" and value:
-                value = [{"label": sanitise_text(v["label"]), "url": v["url"]} for v in value]
+                value = [
+                    {"label": _clean(v["label"], f"links.{i}.label", 50), "url": v["url"]}
+                    for i, v in enumerate(value)
+                ]
             details[field] = value
     profile.details = details
     if "eeo" in changes:
@@ -110,6 +113,20 @@ def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
         )
     db.session.commit()
     return _view(user, profile.details, profile.eeo_encrypted)
+
+
+def _clean(value: str, field: str, limit: int) -> str:
+    """`value` without markup and control characters; 422 when nothing is left of it, or
+    when the escaped text outgrows the field's documented length ("<" is stored as "&lt;")."""
+    cleaned = sanitise_text(value)
+    problem = None
+    if not cleaned:
+        problem = "must not be blank (markup and control characters are removed)"
+    elif len(cleaned) > limit:
+        problem = f"at most {limit} characters once markup is escaped"
+    if problem:
+        raise ValidationFailed(f"{field}: {problem}", details={"json": {field: [problem]}})
+    return cleaned
 
 
 def applicant_of(user_id: int) -> dict[str, Any]:

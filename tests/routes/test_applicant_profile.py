@@ -129,3 +129,32 @@ def test_changes_made_at_the_same_moment_are_all_kept(app, client):
     profile = client.get("/api/user/profile", headers=account.headers).get_json()
     for change in changes:
         assert profile == {**profile, **change}
+
+
+def test_text_that_sanitising_would_empty_or_overgrow_is_refused_by_name(client):
+    account = client.create_account()
+    link = {"label": "GitHub", "url": "https://github.com/ada"}
+    refused = {
+        "name": {"name": "\u0001<b></b>"},
+        "location": {"location": "\u0002"},
+        "links.1.label": {"links": [link, {**link, "label": "\u0002"}]},
+        "links.0.label": {"links": [{**link, "label": "<" * 20}]},  # "&lt;" x 20: 80 characters
+    }
+    for field, change in refused.items():
+        response = client.request(
+            "PATCH", "/api/user/profile", json=change, headers=account.headers
+        )
+        assert response.status_code == 422, field
+        error = error_of(response)
+        assert error["message"].startswith(f"{field}:") and field in error["details"]["json"]
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["name"] == "Test User" and profile["location"] is None and profile["links"] == []
+    kept = client.request(
+        "PATCH",
+        "/api/user/profile",
+        json={"links": [{**link, "label": "<Git>Hub"}], "location": "Lyon <3"},
+        headers=account.headers,
+    )
+    assert kept.status_code == 200
+    assert kept.get_json()["links"][0]["label"] == "Hub"
+    assert kept.get_json()["location"] == "Lyon &lt;3"
