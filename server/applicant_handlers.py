@@ -372,6 +372,12 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         reason = "required questions have no answer: " + "; ".join(package["unanswered_required"])
     elif package.get("channel") == SubmissionChannel.MANUAL:
         reason = "the posting gives no channel to send through; apply on its page"
+    elif package.get("unsupported_terms"):
+        # Nobody reads an auto-sent letter first: one that claims more than the resume shows
+        # waits for the user.
+        reason = "the cover letter names skills the resume does not show: " + ", ".join(
+            package["unsupported_terms"]
+        )
     else:
         try:
             applications.spend_submission_allowance(application)

@@ -164,3 +164,23 @@ GENEROUS_TEST_LIMITS = {
     "RATE_LIMIT_AUTH_TOKEN_CONFIRM_PER_IP_PER_MINUTE": "100000/60",
     "RATE_LIMIT_AUTH_VERIFY_EMAIL_PER_USER_PER_HOUR": "100000/3600",
 }
+
+
+def at_once(count: int, call) -> list[Any]:
+    """`call(i)` for i in range(count), each in its own thread, all released together;
+    returns the results in order."""
+    import threading
+
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        start.wait()
+        results[index] = call(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

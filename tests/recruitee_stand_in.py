@@ -4,7 +4,8 @@
 takes (`candidate[name]`, `candidate[email]`, `candidate[phone]`, `candidate[cover_letter]`,
 the file `candidate[cv]`, `candidate[open_question_answers_attributes][i][...]`). By default
 name, email, phone and cv are required, as on Recruitee; a missing one answers 422 with
-`errors`, a success 201 with the created `candidate`. `fail_next` scripts a 500 or a 429.
+`errors`, a success 201 with the created `candidate`. `fail_next` scripts a 500 or a 429;
+`delay_seconds` makes every answer that late.
 Every request is recorded with its form fields and files.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -26,6 +28,7 @@ class RecruiteeStandIn:
         self.requests: list[dict[str, Any]] = []
         self.required = ["name", "email", "phone", "cv"]
         self._failures: list[int] = []
+        self.delay_seconds = 0.0
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -46,6 +49,7 @@ class RecruiteeStandIn:
         return [r for r in self.requests if r["status"] == 201]
 
     def _app(self, environ, start_response):
+        time.sleep(self.delay_seconds)
         request = Request(environ)
         match = _PATH.match(request.path)
         if request.method != "POST" or not match:

@@ -34,12 +34,21 @@ CLAIM_KINDS = (
 )
 
 _NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-        "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
+    **{
+        word: value
+        for value, word in enumerate(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
+        )
+    },
+    **{
+        word: 10 * tens
+        for tens, word in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)
+    },
+    "dozen": 12,
 }
+# A quantity without a number ("hundreds of users") is a claim the source must make too.
+_QUANTITY_WORD = re.compile(r"\b(?:dozens|hundreds|thousands|millions|billions)\b", re.IGNORECASE)
 _SCALES = {
     "k": 1e3,
     "thousand": 1e3,
@@ -94,7 +103,9 @@ _TITLE = re.compile(
     rf"(?:(?:(?i:{_SENIORITY})|{_CAP})\s+){{0,3}}(?i:{_ROLE_NOUNS})s?\b(?:\s+of\s+{_CAP})?"
 )
 _SENIORITY_WORD = re.compile(rf"\b(?:{_SENIORITY})\b", re.IGNORECASE)
-_TOKEN = re.compile(r"[A-Za-z][\w&+#'.-]*[\w+#]|[A-Za-z]")
+# Words begin with a letter of any script: a name spelled with a look-alike letter
+# ("Аcme" with a Cyrillic А) is still a capitalised word the source never uses.
+_TOKEN = re.compile(r"[^\W\d_][\w&+#'.-]*[\w+#]|[^\W\d_]")
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:•]\s+|\n\s*|[-–—]\s+|\(\s*)$")
 _EMPLOYER_BEFORE = re.compile(r"\b(?:at|for|with|joined|from|by)\s+$", re.IGNORECASE)
 _EMPLOYER_AFTER = re.compile(
@@ -224,6 +235,9 @@ def unsupported_claims(text: str, scope: Scope) -> list[tuple[Claim, str]]:
             digits = re.sub(r"[^\d]", "", written)
             kind = "date" if _YEAR.match(digits) and value == float(digits) else "number"
             add(kind, written, f"the {kind} {written} is not in the source material")
+    for match in _QUANTITY_WORD.finditer(text):
+        if not scope.says(match.group(0)):
+            add("number", match.group(0), f"{match.group(0)} are not in the source material")
     for level in sorted(degree_levels(text) - scope.degrees):
         add("degree", level, f"no {level} degree is in the source material")
     for match in _INSTITUTION.finditer(text):

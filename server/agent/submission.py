@@ -157,7 +157,11 @@ def application_mail(
     body += "\n" + "\n".join(contact) + "\n"
     letter = Attachment("cover-letter.txt", candidate.cover_letter.encode(), "text/plain")
     return {
-        "subject": f"Application: {role}" + (f" at {company}" if company else ""),
+        # The title and company come from the job board: line breaks in them would make
+        # the subject an invalid header (the message could not be sent at all).
+        "subject": " ".join(
+            (f"Application: {role}" + (f" at {company}" if company else "")).split()
+        ),
         "body": body,
         "reply_to": candidate.email,
         "attachments": [candidate.cv, letter],

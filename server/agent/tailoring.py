@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -405,7 +406,9 @@ def apply_and_verify(
     for edit in edits:
         if edit["action"] != "rewrite":
             continue
-        text = re.sub(r"\s+", " ", edit["text"]).strip()
+        # Compatibility forms ("Ａｃｍｅ" in full-width letters) are verified, and kept, as
+        # the plain letters they stand for.
+        text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", edit["text"])).strip()
         if edit["section"] == "summary" and once(edit):
             kept, lost = _verified_sentences(text, whole, "summary")
             dropped += lost

@@ -1,7 +1,9 @@
 """The caller's tailored resumes (made by `resume_tailoring` jobs): list and download."""
 
+import io
+
 from apiflask import APIBlueprint
-from flask import Response
+from flask import send_file
 
 from server.agent import rendering
 from server.auth import current_identity
@@ -72,5 +74,13 @@ def get_tailored_resume(tailored_id, query):
     download = tailored_resumes.get_download(
         user_id=user_id, tailored_id=tailored_id, fmt=query["format"]
     )
-    headers = {"Content-Disposition": f'attachment; filename="{download.filename}"'}
-    return Response(download.data, content_type=download.content_type, headers=headers)
+    # send_file writes the name as HTTP allows (an ASCII `filename` and a UTF-8 `filename*`):
+    # a name such as "Łukasz" cannot go into a header as it is.
+    response = send_file(
+        io.BytesIO(download.data),
+        as_attachment=True,
+        download_name=download.filename,
+        max_age=0,
+    )
+    response.content_type = download.content_type
+    return response

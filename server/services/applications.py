@@ -94,9 +94,13 @@ def move(application: Application, state: str) -> None:
     application.state = state
 
 
-def _owned(user_id: int, application_id: int) -> Application:
+def _owned(user_id: int, application_id: int, *, lock: bool = False) -> Application:
     return get_owned(
-        Application, object_id=application_id, user_id=user_id, object_type="application"
+        Application,
+        object_id=application_id,
+        user_id=user_id,
+        object_type="application",
+        lock=lock,
     )
 
 
@@ -253,9 +257,10 @@ def _merge_answers(application: Application, given: dict[str, Any]) -> None:
 def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Track the application (`state`), keep notes, answer questions, set the apply address.
 
-    A state the user may not move it to is a 409 naming the allowed ones.
+    A state the user may not move it to is a 409 naming the allowed ones. The row is locked:
+    changes at the same moment apply one after the other (none overwrites another's answers).
     """
-    application = _owned(user_id, application_id)
+    application = _owned(user_id, application_id, lock=True)
     state = changes.get("state")
     if state is not None and state != application.state:
         allowed = USER_TRANSITIONS.get(application.state, frozenset())
@@ -380,19 +385,26 @@ def submit(
 
     409 unless it is `ready_for_review` with no sending under way; 422 when a required
     question has no answer or the channel cannot be used; 429 at the daily or company cap.
+
+    The row is locked until the submission job is committed (that commit releases it), so of
+    two submits at once the second sees the first one's job and is a 409: one send, one spend.
     """
-    application = _owned(user_id, application_id)
+    application = _owned(user_id, application_id, lock=True)
     if application.state != S.READY_FOR_REVIEW:
         raise Conflict(
             f"Only an application ready for review can be submitted (it is {application.state})",
             code="invalid_transition",
             details={"state": application.state},
         )
-    if application.submission_job_id and _job_open(application.submission_job_id):
+    # An `auto` application's own job sends it right after it becomes ready for review.
+    preparing = application.job_id if application.job_id and _job_open(application.job_id) else None
+    sending = _open_submission_job(application) or preparing
+    if sending:
+        db.session.rollback()
         raise Conflict(
             "This application is being sent already",
             code="submission_in_progress",
-            details={"job_id": application.submission_job_id},
+            details={"job_id": sending},
         )
     if answers:
         _merge_answers(application, answers)
@@ -431,6 +443,21 @@ def submit(
 def _job_open(job_id: str) -> bool:
     status = db.session.scalar(select(Job.status).where(Job.id == job_id))
     return status is not None and status not in TERMINAL_STATUSES
+
+
+def _open_submission_job(application: Application) -> str | None:
+    """The id of a submission job for the application that has not finished, if any (also
+    one committed by a concurrent submit that has not yet noted it on the application)."""
+    return db.session.scalar(
+        select(Job.id)
+        .where(
+            Job.user_id == application.user_id,
+            Job.job_type == SUBMISSION_JOB,
+            Job.status.not_in(TERMINAL_STATUSES),
+            Job.payload["application_id"].as_integer() == application.id,
+        )
+        .limit(1)
+    )
 
 
 def applied_posting_ids(*, user_id: int) -> set[int]:

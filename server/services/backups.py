@@ -38,7 +38,9 @@ def create(*, backup_type: str, admin: User) -> dict[str, Any]:
 
 def verify(*, backup_id: str, admin: User) -> dict[str, Any]:
     """Queue a verification (restore into a scratch database) of a catalogued backup."""
-    row = db.session.get(Backup, backup_id)
+    # Anything not shaped like a backup id names none (and a NUL must not reach PostgreSQL).
+    known = backup_manager.ID_PATTERN.fullmatch(backup_id)
+    row = db.session.get(Backup, backup_id) if known else None
     if row is None or row.status != "completed":
         raise NotFound(f"No completed backup {backup_id}")
     job_id = job_queue.submit_job(

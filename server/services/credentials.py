@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.config import get_settings
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import UserCredential
+from server.models import User, UserCredential
 from server.security_manager import encryption
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_text
@@ -41,6 +41,8 @@ def put(*, user_id: int, service: str, username: str | None, secret: str) -> Use
     """Store or replace the user's credential for a service."""
     settings = get_settings()
     service = _check_service(service)
+    # One store at a time per user: two first stores at once would both insert the row.
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
     credential = _find(user_id, service)
     created = credential is None
     if credential is None:

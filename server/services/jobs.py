@@ -136,8 +136,15 @@ def submit(
     level = JobPriority[priority]
     if level not in USER_PRIORITIES and not user.is_admin:
         raise Forbidden(f"Priority {priority} is for admins only; choose NORMAL, LOW or BULK")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    if idempotency_key is not None and (
+        not 1 <= len(idempotency_key) <= 255
+        or any(ord(c) < 32 or ord(c) == 127 for c in idempotency_key)
+    ):
+        # A control character (NUL above all, which PostgreSQL cannot compare) names no key.
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 characters, none of them control characters",
+            details={"headers": {"Idempotency-Key": ["1 to 255 characters, no controls"]}},
+        )
     if spec.submit_limit and not _is_replay(user, idempotency_key):
         _spend_submit_limit(spec.submit_limit, user)
     submitted = job_queue.submit(

@@ -13,14 +13,21 @@ from server.security_manager.events import record_event
 T = TypeVar("T")
 
 
-def get_owned(model: type[T], *, object_id: Any, user_id: int, object_type: str) -> T:
+def get_owned(
+    model: type[T], *, object_id: Any, user_id: int, object_type: str, lock: bool = False
+) -> T:
     """The object if it belongs to the user; otherwise 404, the same as for a missing one.
 
     Someone else's object is logged as an authorization failure (it may be an IDOR probe).
+    `lock` reads the row `FOR UPDATE`: a concurrent request waits until this transaction ends.
     """
     # An integer id beyond the column's range names nothing (and must not reach the driver).
     out_of_range = isinstance(object_id, int) and not 0 < object_id < 2**31
-    obj = None if out_of_range else db.session.get(model, object_id)
+    obj = (
+        None
+        if out_of_range
+        else db.session.get(model, object_id, with_for_update=True if lock else None)
+    )
     _check_owner(obj, object_id=object_id, user_id=user_id, object_type=object_type)
     return obj
 

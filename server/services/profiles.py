@@ -79,24 +79,13 @@ def get(*, user_id: int) -> dict[str, Any]:
     return _view(row, row.details, row.eeo_encrypted)
 
 
-def _clean(value: str, field: str, max_length: int) -> str:
-    """`value` as stored: markup and control characters removed; 422 naming the field when
-    nothing is left or the escaped text outgrows the field."""
-    cleaned = sanitise_text(value)
-    problem = None
-    if not cleaned:
-        problem = "must contain text (markup and control characters are removed)"
-    elif len(cleaned) > max_length:
-        problem = f"longer than {max_length} characters once escaped"
-    if problem:
-        raise ValidationFailed(f"{field}: {problem}", details={field: [problem]})
-    return cleaned
-
-
 def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply validated changes: absent fields stay, null clears one."""
     settings = get_settings()
-    profile = db.session.get(ApplicantProfile, user.id)
+    # One change at a time per user: two first changes at once would both insert the
+    # profile row, and two later ones would each write back the details the other replaced.
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    profile = db.session.get(ApplicantProfile, user.id, populate_existing=True)
     if profile is None:
         profile = ApplicantProfile(user_id=user.id, details={})
         db.session.add(profile)
@@ -124,6 +113,20 @@ def update(*, user: User, changes: dict[str, Any]) -> dict[str, Any]:
         )
     db.session.commit()
     return _view(user, profile.details, profile.eeo_encrypted)
+
+
+def _clean(value: str, field: str, limit: int) -> str:
+    """`value` without markup and control characters; 422 when nothing is left of it, or
+    when the escaped text outgrows the field's documented length ("<" is stored as "&lt;")."""
+    cleaned = sanitise_text(value)
+    problem = None
+    if not cleaned:
+        problem = "must not be blank (markup and control characters are removed)"
+    elif len(cleaned) > limit:
+        problem = f"at most {limit} characters once markup is escaped"
+    if problem:
+        raise ValidationFailed(f"{field}: {problem}", details={"json": {field: [problem]}})
+    return cleaned
 
 
 def applicant_of(user_id: int) -> dict[str, Any]:

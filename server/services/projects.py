@@ -20,13 +20,26 @@ _LIST_FIELDS = ("technologies", "highlights")
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields without markup and control characters; 422 for a name or a list item
+    that nothing is left of."""
     cleaned = dict(fields)
+    blank: dict[str, list[str]] = {}
     for name in _TEXT_FIELDS:
         if cleaned.get(name):
             cleaned[name] = sanitise_text(cleaned[name])
+    if "name" in cleaned and not cleaned["name"]:
+        blank["name"] = ["must not be blank (markup and control characters are removed)"]
     for name in _LIST_FIELDS:
         if cleaned.get(name):
             cleaned[name] = [sanitise_text(item) for item in cleaned[name]]
+            for index, item in enumerate(cleaned[name]):
+                if not item:
+                    blank[f"{name}.{index}"] = ["must not be blank"]
+    if blank:
+        raise ValidationFailed(
+            "; ".join(f"{field}: {problems[0]}" for field, problems in blank.items()),
+            details={"json": blank},
+        )
     return cleaned
 
 

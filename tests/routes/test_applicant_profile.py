@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from server.extensions import db
-from tests.helpers import error_of
+from tests.helpers import at_once, error_of
 
 FULL_PROFILE = {
     "name": "Ada Lovelace",
@@ -107,21 +107,54 @@ def test_each_user_sees_only_their_own_profile(client):
     assert client.get("/api/user/profile", headers=bob.headers).get_json()["phone"] is None
 
 
-def test_text_that_cleaning_empties_or_overgrows_is_refused_and_changes_nothing(client):
-    """Markup and control characters are removed before storing: a label of only those
-    would be stored empty, and escaping `&` could make a name longer than its field."""
+def test_changes_made_at_the_same_moment_are_all_kept(app, client):
     account = client.create_account()
-    saved = client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
-    assert saved.status_code == 200
-    for body, field in (
-        ({"links": [{"label": "\b", "url": "https://example.com/a"}]}, "links.0.label"),
-        ({"location": "<b></b>"}, "location"),
-        ({"name": "\u0007"}, "name"),
-        ({"links": [{"label": "&" * 50, "url": "https://example.com/a"}]}, "links.0.label"),
-    ):
-        response = client.request("PATCH", "/api/user/profile", json=body, headers=account.headers)
-        assert response.status_code == 422, body
-        assert field in error_of(response)["details"]
+    changes = [
+        {"phone": "+1 555 0100"},
+        {"location": "Paris"},
+        {"notice_period_days": 45},
+        {"willing_to_relocate": True},
+    ]
+
+    codes = at_once(
+        len(changes),
+        lambda i: (
+            app.test_client()
+            .patch("/api/user/profile", json=changes[i], headers=account.headers)
+            .status_code
+        ),
+    )
+
+    assert codes == [200] * len(changes)
     profile = client.get("/api/user/profile", headers=account.headers).get_json()
-    assert profile["links"] == FULL_PROFILE["links"] and profile["location"] == "London, UK"
-    assert profile["name"] == "Ada Lovelace"
+    for change in changes:
+        assert profile == {**profile, **change}
+
+
+def test_text_that_sanitising_would_empty_or_overgrow_is_refused_by_name(client):
+    account = client.create_account()
+    link = {"label": "GitHub", "url": "https://github.com/ada"}
+    refused = {
+        "name": {"name": "\u0001<b></b>"},
+        "location": {"location": "\u0002"},
+        "links.1.label": {"links": [link, {**link, "label": "\u0002"}]},
+        "links.0.label": {"links": [{**link, "label": "<" * 20}]},  # "&lt;" x 20: 80 characters
+    }
+    for field, change in refused.items():
+        response = client.request(
+            "PATCH", "/api/user/profile", json=change, headers=account.headers
+        )
+        assert response.status_code == 422, field
+        error = error_of(response)
+        assert error["message"].startswith(f"{field}:") and field in error["details"]["json"]
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["name"] == "Test User" and profile["location"] is None and profile["links"] == []
+    kept = client.request(
+        "PATCH",
+        "/api/user/profile",
+        json={"links": [{**link, "label": "<Git>Hub"}], "location": "Lyon <3"},
+        headers=account.headers,
+    )
+    assert kept.status_code == 200
+    assert kept.get_json()["links"][0]["label"] == "Hub"
+    assert kept.get_json()["location"] == "Lyon &lt;3"

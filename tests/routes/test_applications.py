@@ -4,13 +4,15 @@ Recruitee candidates API or by email (local stand-ins), tracked; caps and owners
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 
 import pytest
 from sqlalchemy import select
 
 from server.extensions import db
 from server.models import ApplicationSubmission, Posting
-from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, error_of
+from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
 from tests.recruitee_stand_in import RecruiteeStandIn
 
@@ -244,6 +246,31 @@ def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
     assert [(s["channel"], s["outcome"]) for s in done["submissions"]] == [("email", "sent")]
 
 
+def test_line_breaks_in_a_postings_title_do_not_stop_the_email_or_add_headers(
+    apply_app, api, smtp_server
+):
+    account, resume_id = applicant(api)
+    posting_id = make_posting(
+        apply_app,
+        account.id,
+        source="greenhouse",
+        title="Dev\r\nBcc: x@evil.example",
+        company="Acme\nX-Bad: 1",
+        description=JOB + "\nTo apply, send your resume to careers@acme.example.",
+        questions=[],
+    )
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}/submit"
+    assert api.post(path, json={}, headers=account.headers).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+
+    assert done["state"] == "submitted", done["error"]
+    [mail] = smtp_server.messages
+    assert mail["To"] == "careers@acme.example"
+    assert mail["Subject"] == "Application: Dev Bcc: x@evil.example at Acme X-Bad: 1"
+    assert mail["Bcc"] is None and mail["X-Bad"] is None
+
+
 def test_the_user_may_give_the_address_for_the_email_channel(apply_app, api, smtp_server):
     account, resume_id = applicant(api)
     posting_id = make_posting(apply_app, account.id, source="lever", questions=[])
@@ -270,6 +297,29 @@ def test_auto_mode_sends_at_once_when_every_required_answer_is_known(apply_app, 
     assert done["state"] == "submitted", done["error"]
     assert len(recruitee.candidates()) == 1
     assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+
+
+def test_a_submit_while_auto_mode_is_sending_is_a_conflict_and_sends_once(
+    apply_app, api, recruitee
+):
+    account, resume_id = applicant(api)
+    questions = [q for q in QUESTIONS if q["id"] != "104"]
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=questions)
+    recruitee.delay_seconds = 3.0  # the auto send is under way while the user submits
+    started = start(api, account, posting_id, resume_id, mode="auto").get_json()
+    application_id = started["application_id"]
+    ready = wait_state(api, account, application_id, "ready_for_review", "submitted", "failed")
+    assert ready["state"] == "ready_for_review" and ready["package"]["auto_submit"]["send"]
+
+    path = f"/api/applications/{application_id}/submit"
+    response = api.post(path, json={}, headers=account.headers)
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "submission_in_progress"
+    done = wait_state(api, account, application_id, "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+    assert len(recruitee.requests) == 1
 
 
 def test_auto_mode_stops_for_review_when_a_required_answer_is_unknown(apply_app, api, recruitee):
@@ -406,6 +456,37 @@ def test_the_tracker_shows_every_state_the_application_went_through(apply_app, a
     assert times == sorted(times) and all(t.endswith("Z") for t in times)
 
 
+def test_answers_given_at_the_same_moment_are_all_kept(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id)
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}"
+    changes = [
+        {"answers": {"104": "English"}},
+        {"answers": {"102": "100,000 GBP"}},
+        {"answers": {"103": "https://ada.example"}},
+        {"notes": "call back on Monday"},
+    ]
+
+    codes = at_once(
+        len(changes),
+        lambda i: (
+            apply_app.test_client()
+            .patch(path, json=changes[i], headers=account.headers)
+            .status_code
+        ),
+    )
+
+    assert codes == [200] * len(changes)
+    stored = api.get(path, headers=account.headers).get_json()
+    answers = {a["question_id"]: a["answer"] for a in stored["package"]["answers"]}
+    assert answers["104"] == "English"
+    assert answers["102"] == "100,000 GBP"
+    assert answers["103"] == "https://ada.example"
+    assert stored["notes"] == "call back on Monday"
+    assert stored["package"]["unanswered_required"] == []
+
+
 def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
     make_app, recruitee, run_pool, redis_conn
 ):
@@ -450,6 +531,32 @@ def test_a_board_outage_is_retried_and_sent_once(apply_app, api, recruitee):
     assert done["state"] == "submitted"
     assert [r["status"] for r in recruitee.requests] == [503, 201]
     assert [s["outcome"] for s in done["submissions"]] == ["retrying", "sent"]
+
+
+def test_submits_at_the_same_moment_send_the_application_once(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    path = f"/api/applications/{application['id']}/submit"
+    start_together = threading.Barrier(6)
+    codes = []
+
+    def submit():
+        client = apply_app.test_client()
+        start_together.wait()
+        codes.append(client.post(path, json={}, headers=account.headers).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [202, 409, 409, 409, 409, 409]
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+    assert done["state"] == "submitted"
+    assert [s["outcome"] for s in done["submissions"]] == ["sent"]
+    assert len(recruitee.requests) == 1
 
 
 def test_another_users_application_is_not_found(apply_app, api, recruitee):
@@ -553,6 +660,61 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
     assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
         prompt
     )
+
+
+def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
+    make_app, recruitee, run_pool
+):
+    from tests.gemini_stand_in import GeminiStandIn
+
+    gemini = GeminiStandIn(api_key="test-key").start()
+
+    def answer(body):
+        task = json.loads(body["contents"][0]["parts"][0]["text"])["task"]
+        if task == "extract_requirements":
+            requirement = {
+                "text": "Django",
+                "kind": "skill",
+                "keywords": ["Django"],
+                "importance": "required",
+            }
+            return {
+                "title": "Backend Engineer",
+                "seniority": None,
+                "requirements": [requirement],
+                "keywords": ["Django"],
+            }
+        if task == "propose_edits":
+            return {"edits": []}
+        return {
+            "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
+            "keywords": ["Django"],
+        }
+
+    gemini.answer = answer
+    try:
+        app = make_app(
+            google_api_key="test-key",
+            gemini_model="gemini-test",
+            gemini_base_url=gemini.base_url,
+            gemini_timeout_seconds=5.0,
+            recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            rate_limit_overrides=GENEROUS_TEST_LIMITS,
+        )
+        run_pool(app, threads=1)
+        api = ApiClient(app.test_client())
+        account, resume_id = applicant(api)
+        questions = [q for q in QUESTIONS if q["id"] != "104"]  # every required one known
+        posting_id = recruitee_posting(app, recruitee, account.id, questions=questions)
+        application = prepared(api, account, posting_id, resume_id, mode="auto")
+    finally:
+        gemini.stop()
+
+    assert application["state"] == "ready_for_review"
+    assert application["package"]["unsupported_terms"] == ["Kubernetes"]
+    decision = application["package"]["auto_submit"]
+    assert decision["send"] is False and "Kubernetes" in decision["reason"]
+    assert recruitee.requests == [] and application["submissions"] == []
 
 
 def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, api, recruitee):

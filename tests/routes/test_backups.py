@@ -80,6 +80,15 @@ def test_verifying_a_backup_that_does_not_exist_is_404(admin_client):
     assert error_of(response)["code"] == "not_found"
 
 
+def test_verifying_an_id_that_is_no_backup_id_is_404(admin_client):
+    for backup_id in ("bad%00id", "..%2F..%2Fetc", "%0A", "20260101T000000Z-database-abcdef%0A"):
+        response = admin_client.post(
+            f"/api/admin/backups/{backup_id}/verify", token=admin_client.admin.access_token
+        )
+        assert response.status_code == 404, backup_id
+        assert error_of(response)["code"] == "not_found"
+
+
 def test_clients_cannot_submit_backup_jobs_through_the_jobs_api(admin_client):
     response = admin_client.post(
         "/api/jobs",

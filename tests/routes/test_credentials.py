@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from server.models import UserCredential
 from server.services import credentials
-from tests.helpers import error_of
+from tests.helpers import at_once, error_of
 
 
 def test_a_credential_is_stored_encrypted_and_never_returned(client, app):
@@ -60,3 +60,26 @@ def test_users_see_only_their_own_credentials(client):
     assert (
         len(client.get("/api/user/credentials", token=alice.access_token).get_json()["items"]) == 1
     )
+
+
+def test_stores_of_one_credential_at_the_same_moment_all_succeed(app, client):
+    account = client.create_account()
+
+    codes = at_once(
+        4,
+        lambda i: (
+            app.test_client()
+            .put(
+                "/api/user/credentials/mimikree",
+                json={"username": "me@mimikree", "secret": f"secret-{i}"},
+                headers=account.headers,
+            )
+            .status_code
+        ),
+    )
+
+    assert codes == [200] * 4
+    listed = client.get("/api/user/credentials", token=account.access_token).get_json()
+    assert [c["service"] for c in listed["items"]] == ["mimikree"]
+    stored = credentials.get_secret(user_id=account.id, service="mimikree")
+    assert stored["secret"] in {f"secret-{i}" for i in range(4)}

@@ -257,6 +257,24 @@ def test_an_idempotency_key_returns_the_same_job_and_refuses_a_different_body(cl
     assert fresh.get_json()["job_id"] != first.get_json()["job_id"]
 
 
+def test_an_idempotency_key_with_a_control_character_is_refused_by_name(client):
+    account = client.create_account()
+    body = {"type": "job_search", "payload": {"keywords": "python"}}
+    for key in ("abc\x00", "\x01", "tab\there", "del\x7f", "k" * 256):
+        response = submit(client, account, body, **{"Idempotency-Key": key})
+        assert response.status_code == 422, key
+        assert "Idempotency-Key" in error_of(response)["message"]
+    search = client.post(
+        "/api/postings/search",
+        json={"keywords": "python"},
+        headers={**account.headers, "Idempotency-Key": "nul\x00"},
+    )
+    assert search.status_code == 422 and "Idempotency-Key" in error_of(search)["message"]
+    listed = client.get("/api/user/jobs", headers=account.headers).get_json()
+    assert listed["meta"]["total"] == 0  # nothing was queued
+    assert submit(client, account, body, **{"Idempotency-Key": "ключ-1"}).status_code == 202
+
+
 def test_another_users_job_is_not_found(client, admin):
     job_id = submit(client, admin, {"type": "diagnostic"}).get_json()["job_id"]
     stranger = client.create_account()

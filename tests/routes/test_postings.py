@@ -211,6 +211,35 @@ def test_a_search_limited_by_payload_companies_and_sources_asks_only_those(
     assert all(board.count() == 0 for name, board in boards.boards.items() if name != "workable")
 
 
+def test_an_apply_link_a_browser_must_not_follow_is_not_stored(make_app, run_pool):
+    with job_boards() as running:
+        running.add(
+            "remotive",
+            listing("1", remote=True, apply_url="javascript:alert(document.cookie)"),
+            listing("2", "Python Developer", remote=True, apply_url=" JavaScript:alert(1)"),
+            listing("3", "Python Engineer", remote=True, apply_url="data:text/html,<script>"),
+            listing("4", "Python Lead", remote=True, apply_url="https://acme.example/jobs/4"),
+            listing("5", "Python Coach", remote=True, apply_url="mailto:jobs@acme.example"),
+        )
+        app = make_app(**running.settings_overrides())
+        client = ApiClient(app.test_client())
+        user = client.create_account()
+        run_search(app, client, user, run_pool, {"keywords": "python", "sources": ["remotive"]})
+
+    items = postings_of(client, user)["items"]
+    links = {item["title"]: item["apply_url"] for item in items}
+    assert links == {
+        "Senior Python Engineer": None,
+        "Python Developer": None,
+        "Python Engineer": None,
+        "Python Lead": "https://acme.example/jobs/4",
+        "Python Coach": "mailto:jobs@acme.example",
+    }
+    for item in items:
+        detail = client.get(f"/api/postings/{item['id']}", token=user.access_token).get_json()
+        assert "javascript" not in str(detail).lower() and "data:" not in str(detail)
+
+
 def test_searches_are_limited_per_user_per_day(search_app):
     app, client = search_app(
         rate_limit_overrides={"RATE_LIMIT_JOB_SEARCH_PER_USER_PER_DAY": "2/86400"}

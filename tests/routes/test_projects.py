@@ -96,3 +96,29 @@ def test_a_nul_character_inside_a_list_is_refused_not_stored(client):
     response = client.post("/api/jobs", json=job, headers=account.headers)
     assert response.status_code == 422 and "NUL" in error_of(response)["message"]
     assert client.get("/api/user/projects", headers=account.headers).get_json()["items"] == []
+
+
+def test_a_name_or_item_that_sanitising_would_empty_is_refused_by_name(client):
+    account = client.create_account()
+    for body, field in (
+        ({"name": "<b></b>\u0001"}, "name"),
+        ({"name": "Queue Lab", "technologies": ["Redis", "\u0002"]}, "technologies.1"),
+        ({"name": "Queue Lab", "highlights": ["<i></i>"]}, "highlights.0"),
+    ):
+        response = client.post("/api/user/projects", json=body, headers=account.headers)
+        assert response.status_code == 422, body
+        assert field in error_of(response)["details"]["json"]
+    listed = client.get("/api/user/projects", headers=account.headers).get_json()
+    assert listed["meta"]["total"] == 0
+    created = client.post(
+        "/api/user/projects", json={"name": "Queue Lab"}, headers=account.headers
+    ).get_json()
+    renamed = client.request(
+        "PATCH",
+        f"/api/user/projects/{created['id']}",
+        json={"name": "\u0003"},
+        headers=account.headers,
+    )
+    assert renamed.status_code == 422 and "name" in error_of(renamed)["details"]["json"]
+    kept = client.get(f"/api/user/projects/{created['id']}", headers=account.headers)
+    assert kept.get_json()["name"] == "Queue Lab"

@@ -19,6 +19,7 @@ from tests.tailoring_samples import (
     INVENTED_EDITS,
     JOB_DESCRIPTION,
     RESUME_TEXT,
+    edit,
     gemini_answers,
 )
 
@@ -188,6 +189,29 @@ def test_downloads_show_the_same_content_in_every_format(build, run_pool):
         text = downloaded_text(fmt, response.data)
         assert "Acme Corp" in text
         assert summary.split(".")[0] in text
+
+
+def test_a_download_named_in_any_script_has_a_header_http_can_carry(build, run_pool):
+    app, client = build(google_api_key=None)
+    run_pool(app, threads=1)
+    account = client.create_account()
+    text = RESUME_TEXT.replace("Jane Doe", "Łukasz Żółć", 1)
+    uploaded = client.upload(account.access_token, "cv.txt", text.encode())
+    job = tailor_once(app, client, account, uploaded.get_json()["id"])
+    path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
+
+    for fmt in ("md", "docx", "pdf"):
+        response = client.get(f"{path}?format={fmt}", token=account.access_token)
+        assert response.status_code == 200
+        disposition = response.headers["Content-Disposition"]
+        disposition.encode("latin-1")  # a WSGI server sends nothing else (PEP 3333)
+        assert disposition.startswith("attachment;")
+        assert f"filename*=UTF-8''%C5%82ukasz-%C5%BC%C3%B3%C5%82%C4%87-tailored.{fmt}" in (
+            disposition
+        )
+    markdown = client.get(f"{path}?format=md", token=account.access_token)
+    assert markdown.content_type == "text/markdown; charset=utf-8"
+    assert "Łukasz Żółć" in markdown.data.decode()
 
 
 def test_someone_elses_tailored_resume_is_not_found(build, run_pool):
@@ -368,6 +392,57 @@ def link_mimikree(client: ApiClient, account) -> None:
         json={"username": "jane@example.com", "secret": "correct horse"},
     )
     assert response.status_code == 200, response.get_json()
+
+
+def test_claims_in_look_alike_letters_or_number_words_never_reach_the_output(
+    build, run_pool, gemini
+):
+    gemini.answer = gemini_answers(
+        edits={
+            "edits": [
+                edit(
+                    "summary",
+                    "rewrite",
+                    # Full-width letters, and a Cyrillic І opening "Initech".
+                    text="Backend engineer with 6 years building Python services. "
+                    "Previously at \uff28\uff4f\uff4f\uff4c\uff49 and \u0406nitech.",
+                ),
+                edit(
+                    "experience",
+                    "rewrite",
+                    experience_index=0,
+                    bullet_index=0,
+                    text="Mentored thirty engineers",
+                ),
+                edit(
+                    "experience",
+                    "rewrite",
+                    experience_index=0,
+                    bullet_index=2,
+                    text="Built Python APIs on Postgres serving millions of users",
+                ),
+            ]
+        }
+    )
+    app, client = build(**gemini_settings(gemini))
+    run_pool(app, threads=1)
+    account = client.create_account()
+    job = tailor_once(app, client, account, upload_resume(client, account))
+
+    result = job.result
+    everything = json.dumps(result["tailored_resume"], ensure_ascii=False)
+    for invented in ("\uff28\uff4f", "Hooli", "\u0406nitech", "thirty", "millions"):
+        assert invented not in everything
+    dropped = {d["claim"] for d in result["dropped_claims"]}
+    assert {"Hooli", "\u0406nitech", "thirty", "millions"} <= dropped
+    assert result["tailored_resume"]["summary"] == (
+        "Backend engineer with 6 years building Python services."
+    )
+    bullets = result["tailored_resume"]["experience"][0]["bullets"]
+    assert bullets[0] == "Mentored 3 engineers"
+    path = f"/api/user/tailored-resumes/{result['tailored_resume_id']}"
+    markdown = client.get(f"{path}?format=md", token=account.access_token).data.decode()
+    assert "Hooli" not in markdown and "thirty" not in markdown and "millions" not in markdown
 
 
 def test_mimikree_answers_count_as_evidence_marked_as_theirs(build, run_pool, mimikree):

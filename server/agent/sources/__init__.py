@@ -32,6 +32,7 @@ from server.agent.sources.base import (
     NormalizedPosting,
     SearchQuery,
     SourceError,
+    web_link,
 )
 from server.config import JOB_BOARDS, Settings
 
@@ -98,7 +99,7 @@ def fetch_source(
     with client_factory(ClientOptions.for_source(settings, source)) as client:
         for company in targets:
             try:
-                postings.extend(module.fetch(client, query, company))
+                found = module.fetch(client, query, company)
             except SourceError as exc:
                 failed += 1
                 where = f"{company}: " if company else ""
@@ -107,6 +108,10 @@ def fetch_source(
                     "job board failed",
                     extra={"source": source, "company": company, "problem": str(exc)},
                 )
+                continue
+            for posting in found:
+                posting.apply_url = web_link(posting.apply_url)
+            postings.extend(found)
         status.requests = client.requests_made
     if failed == len(targets):
         status.status = "failed"

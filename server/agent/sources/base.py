@@ -260,6 +260,20 @@ def escaped_html_to_text(escaped: str | None) -> str:
     return html_to_text(html.unescape(escaped or ""))
 
 
+def web_link(url: str | None) -> str | None:
+    """A board's link when it is one a browser may follow (http, https with a host, or
+    mailto), else None: a `javascript:` or `data:` "apply URL" would run in the client."""
+    if not url:
+        return None
+    scheme, _, rest = url.partition(":")
+    scheme = scheme.strip().lower()
+    if scheme == "mailto" and rest:
+        return url
+    if scheme in ("http", "https") and rest.startswith("//") and len(rest) > 2:
+        return url
+    return None
+
+
 def clean_line(value: Any, limit: int = 500) -> str | None:
     """A one-line string (whitespace collapsed, cut to `limit`), or None when empty."""
     if value is None:
