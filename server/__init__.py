@@ -46,6 +46,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
         cli,
         database_optimizer,
         errors,
+        fast_path,
         logging_config,
         metrics,
         monitoring,
@@ -96,6 +97,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
     errors.init_app(app)
     metrics.init_app(app)  # first: times the whole request, refusals included
     schemas.init_app(app)
+    fast_path.init_app(app)  # innermost WSGI layer: the polled reads below Flask
     request_hooks.init_app(app)
     security_manager.init_app(app)
     logging_config.init_app(app)

@@ -140,9 +140,17 @@ def _accept_any_case_of_bearer() -> None:
     name the same scheme.
     """
     header = request.environ.get("HTTP_AUTHORIZATION", "")
+    spelled = bearer_spelled(header)
+    if spelled != header:
+        request.environ["HTTP_AUTHORIZATION"] = spelled
+
+
+def bearer_spelled(header: str) -> str:
+    """An `Authorization` header with any case of the `Bearer` scheme spelled `Bearer`."""
     scheme, space, credentials = header.strip().partition(" ")
     if space and scheme != "Bearer" and scheme.lower() == "bearer":
-        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + credentials.strip()
+        return "Bearer " + credentials.strip()
+    return header
 
 
 def _jwt_error(message: str):
@@ -194,12 +202,9 @@ def decode_request_token(app: Flask, mode: str) -> dict[str, Any]:
     _accept_any_case_of_bearer()
     header = request.environ.get("HTTP_AUTHORIZATION")
     cache = app.extensions[_CLAIMS_CACHE]
-    cached = cache.get((mode, header)) if header else None
-    if cached is not None:
-        claims, expires = cached
-        if time.time() < expires:  # PyJWT: expired when exp <= now (no leeway)
-            return dict(claims)
-        cache.pop((mode, header), None)
+    claims = verified_claims(app, mode, header) if header else None
+    if claims is not None:
+        return claims
     payload = _verify_request_token(mode)
     exp = payload.get("exp")
     if header and isinstance(exp, int | float):
@@ -207,6 +212,21 @@ def decode_request_token(app: Flask, mode: str) -> dict[str, Any]:
             cache.clear()  # tokens live minutes: refilling costs one verification each
         cache[(mode, header)] = (dict(payload), exp)
     return payload
+
+
+def verified_claims(app: Flask, mode: str, header: str) -> dict[str, Any] | None:
+    """The claims of a token (an `Authorization` header as `bearer_spelled` gives it) that
+    this process has verified for an endpoint of `mode` and that have not expired yet; None
+    when it has not (the token is then verified as usual)."""
+    cache = app.extensions[_CLAIMS_CACHE]
+    cached = cache.get((mode, header))
+    if cached is None:
+        return None
+    claims, expires = cached
+    if time.time() < expires:  # PyJWT: expired when exp <= now (no leeway)
+        return dict(claims)
+    cache.pop((mode, header), None)
+    return None
 
 
 def _verify_request_token(mode: str) -> dict[str, Any]:

@@ -48,7 +48,10 @@ class HotQuery:
     def __init__(self, statement: Select):
         self.statement = statement
         self.row_type = namedtuple("HotRow", statement.selected_columns.keys())  # noqa: PYI024
-        self.sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
+        # Positional parameters (`%s`): the driver binds a tuple for less than a mapping.
+        compiled = statement.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
+        self.sql = str(compiled)
+        self.parameter_names = tuple(compiled.positiontup or ())
 
 
 def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
@@ -72,7 +75,7 @@ def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:
             cursor = _kept.cursor if kept else raw.driver_connection.cursor()
             started = time.perf_counter()
             try:
-                cursor.execute(query.sql, params)
+                cursor.execute(query.sql, [params[name] for name in query.parameter_names])
                 row = cursor.fetchone()
             finally:
                 if not kept:
@@ -195,18 +198,27 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def json_response(data: Mapping[str, Any], status: int = 200) -> Response:
-    """`data` as the JSON answer Flask would give (sorted keys, trailing newline); datetimes
-    as ISO 8601 in UTC with a Z suffix, as the schemas' `UtcDateTime` renders them."""
+def render_json(data: Mapping[str, Any]) -> bytes | None:
+    """`data` as the JSON body Flask would give (sorted keys, trailing newline); datetimes
+    as ISO 8601 in UTC with a Z suffix, as the schemas' `UtcDateTime` renders them. None
+    when orjson cannot (an integer wider than 64 bits in a stored result)."""
     try:
         body = orjson.dumps(
             data,
             default=_default,
             option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
         )
-    except orjson.JSONEncodeError:  # an integer wider than 64 bits in a stored result
+    except orjson.JSONEncodeError:
+        return None
+    return body + b"\n"
+
+
+def json_response(data: Mapping[str, Any], status: int = 200) -> Response:
+    """`data` as Flask's JSON answer, rendered by `render_json`."""
+    body = render_json(data)
+    if body is None:
         return current_app.json.response(_plain(data), status=status)
-    return Response(body + b"\n", status=status, mimetype="application/json")
+    return Response(body, status=status, mimetype="application/json")
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,7 @@ import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
+from typing import Any
 
 import orjson
 from flask import Flask, g, request
@@ -252,46 +253,56 @@ def init_app(app: Flask) -> None:
         if not access.isEnabledFor(logging.INFO):
             return response
         started = g.get("request_started")
-        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        fields = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "user_id": g.get("user_id"),
-            "client_ip": request.remote_addr,
-            "request_id": g.get("request_id"),
-        }
-        handlers = _plain_handlers(access) if current_job_id.get() is None else None
-        if handlers:
-            # The line `JsonFormatter` would write, made here and handed to the handlers:
-            # a record, its formatting and the logging machinery cost more than the view.
-            entry = {
-                "time": _timestamp(time.time()),
-                "level": "INFO",
-                "logger": ACCESS_LOGGER,
-                "message": "request",
-                **fields,
-            }
-            line = _json_line(entry)
-            handlers = [h for h in handlers if not _write_line(h, line)]
-            if not handlers:
-                return response
-        # Built and handed over directly: `Logger.info` would also walk the stack to find
-        # the caller's file and line, which the access log does not write.
-        record = access.makeRecord(
-            ACCESS_LOGGER,
-            logging.INFO,
-            __file__,
-            0,
-            "request",
-            (),
-            None,
-            extra=fields,
+        log_access(
+            access,
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+            user_id=g.get("user_id"),
+            client_ip=request.remote_addr,
+            request_id=g.get("request_id"),
         )
-        if handlers:  # the handlers that failed to take the line report it the usual way
-            for handler in handlers:
-                handler.handle(record)
-        else:
-            access.handle(record)
         return response
+
+
+def access_logger() -> logging.Logger:
+    """The logger of the one line per request."""
+    return logging.getLogger(ACCESS_LOGGER)
+
+
+def log_access(access: logging.Logger, **fields: Any) -> None:
+    """Write one request's access-log line (fields: method, path, status, duration_ms,
+    user_id, client_ip, request_id)."""
+    handlers = _plain_handlers(access) if current_job_id.get() is None else None
+    if handlers:
+        # The line `JsonFormatter` would write, made here and handed to the handlers:
+        # a record, its formatting and the logging machinery cost more than the view.
+        entry = {
+            "time": _timestamp(time.time()),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": "request",
+            **fields,
+        }
+        line = _json_line(entry)
+        handlers = [h for h in handlers if not _write_line(h, line)]
+        if not handlers:
+            return
+    # Built and handed over directly: `Logger.info` would also walk the stack to find
+    # the caller's file and line, which the access log does not write.
+    record = access.makeRecord(
+        ACCESS_LOGGER,
+        logging.INFO,
+        __file__,
+        0,
+        "request",
+        (),
+        None,
+        extra=fields,
+    )
+    if handlers:  # the handlers that failed to take the line report it the usual way
+        for handler in handlers:
+            handler.handle(record)
+    else:
+        access.handle(record)

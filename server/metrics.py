@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request
 from prometheus_client import Counter, Gauge, Histogram
@@ -135,7 +136,6 @@ def init_app(app: Flask) -> None:
     count_limiter_decisions(app.config["SETTINGS"].metrics_enabled)
     if not app.config["SETTINGS"].metrics_enabled:
         return
-    children: dict[tuple[str, str, int], tuple[object, object]] = {}
     clock = time.perf_counter
 
     @app.before_request
@@ -148,13 +148,27 @@ def init_app(app: Flask) -> None:
         if started is None:
             return response
         rule = request.url_rule
-        key = (request.method, rule.rule if rule is not None else "unmatched", response.status_code)
-        pair = children.get(key)
-        if pair is None:
-            pair = children[key] = (
-                REQUESTS.labels(key[0], key[1], str(key[2])),
-                REQUEST_SECONDS.labels(key[0], key[1]),
-            )
-        pair[0].inc()  # type: ignore[attr-defined]
-        pair[1].observe(clock() - started)  # type: ignore[attr-defined]
+        observe_request(
+            request.method,
+            rule.rule if rule is not None else "unmatched",
+            response.status_code,
+            clock() - started,
+        )
         return response
+
+
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(method: str, rule: str, status: int, seconds: float) -> None:
+    """Count one answered request by route and status, and time it (callers check
+    `METRICS_ENABLED`)."""
+    key = (method, rule, status)
+    pair = _request_children.get(key)
+    if pair is None:
+        pair = _request_children[key] = (
+            REQUESTS.labels(method, rule, str(status)),
+            REQUEST_SECONDS.labels(method, rule),
+        )
+    pair[0].inc()
+    pair[1].observe(seconds)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from flask import Flask, current_app, g, request
@@ -161,12 +161,36 @@ def init_app(app: Flask) -> None:
         subjects = {"ip": subject, "user": str(user_id) if user_id is not None else subject}
         keys = limiter.keys_for(plan, subjects)
         refused_count = 1 if plan.limits and plan.limits[0][0] == API_PER_IP else 0
-        try:
-            reply = _run(
-                limiter, check_block, subject, payload, mode, early, plan, keys, refused_count
+        handed = request.environ.pop(HANDED_CALL, None)
+        if handed is not None:
+            call = handed  # the fast path's call (`server.fast_path`): the same request's
+        else:
+            ranked = _rank_to_prefetch() if payload is not None and early is None else None
+            try:
+                call = call_gate(
+                    limiter,
+                    check_block=check_block,
+                    subject=subject,
+                    payload=payload,
+                    mode=mode,
+                    early=early,
+                    plan=plan,
+                    keys=keys,
+                    refused=refused_count,
+                    ranked=ranked,
+                )
+            except RedisUnavailable:
+                call = UNREACHABLE
+        reply = call.reply
+        if call.ranked:
+            g.prefetched_rank = call.rank
+        if call.blocked_here:
+            g.ip_blocked = True
+            raise Forbidden(
+                "Requests from this address are blocked for a while",
+                code="ip_blocked",
+                headers={"Retry-After": str(settings.ip_block_seconds)},
             )
-        except RedisUnavailable:
-            reply = None
         if reply is None or reply[0] == "U":
             # Redis unreachable, or it lost what it needed: decide as before, from PostgreSQL.
             _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply)
@@ -193,8 +217,40 @@ def init_app(app: Flask) -> None:
         _apply(decision, anonymous=user_id is None)
 
 
-def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan, keys, refused):
-    """One round trip: the gate script's reply, split on spaces."""
+class GateCall(NamedTuple):
+    """What one gate script call said: the reply (split on spaces: the outcome first; None
+    when Redis could not be reached), the rank it read (when `ranked`), and whether the error
+    counters it advanced have just blocked this request's own address."""
+
+    reply: list[str] | None
+    ranked: bool = False
+    rank: int | None = None
+    blocked_here: bool = False
+
+
+UNREACHABLE = GateCall(None)
+# Where the fast path (`server.fast_path`) leaves the call it made for a request it then
+# hands to Flask, so the gate decides from that call rather than spending the limits twice.
+HANDED_CALL = "server.request_gate.call"
+
+
+def call_gate(
+    limiter: RateLimiter,
+    *,
+    check_block: bool,
+    subject: str,
+    payload: dict[str, Any] | None,
+    mode: str,
+    early: Unauthorized | None,
+    plan,
+    keys: list[str],
+    refused: int,
+    ranked: tuple[str, str] | None,
+) -> GateCall:
+    """One round trip: the gate script for a request (RedisUnavailable when Redis is down).
+
+    Needs an app context, not a request: the fast path calls it too. `ranked` names the
+    sorted set and member whose rank the view wants (authenticated requests only)."""
     checks = "b" if check_block else ""
     sgen = "0"
     if early is not None:
@@ -203,7 +259,6 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
         behind = token_revocations.cache_behind()
         checks += "tu" + ("d" if behind else "") + ("a" if mode == "admin" else "")
         sgen = str(payload.get("sgen", 0))
-    ranked = _rank_to_prefetch() if payload is not None and early is None else None
     if ranked is not None:
         checks += "q"
     ranked = ranked or ()
@@ -238,12 +293,15 @@ def _run(limiter: RateLimiter, check_block, subject, payload, mode, early, plan,
     if "t" in checks:
         token_revocations.cache_reached(dropped_marker="d" in checks)
     counts, _, rank = reply[0].partition("|")
-    reply = reply[1:]
-    if rank:
-        g.prefetched_rank = None if rank == "-" else int(rank)
+    blocked_here = False
     if signals:
-        _block_bursts(signals, [int(count) for count in counts.split(",")], subject)
-    return reply
+        blocked_here = _block_bursts(signals, [int(count) for count in counts.split(",")], subject)
+    return GateCall(
+        reply[1:],
+        ranked=bool(rank),
+        rank=None if rank in ("", "-") else int(rank),
+        blocked_here=blocked_here,
+    )
 
 
 def prefetch_rank(locate: Callable[[dict[str, Any]], tuple[str, str]]) -> Callable:
@@ -290,9 +348,9 @@ def _take_error_signals() -> list[ip_blocking.ErrorSignal]:
     return signals
 
 
-def _block_bursts(signals, counts, subject: str) -> None:
-    """Block the addresses whose error counters have just reached their limit; this request
-    too, when it comes from one of them."""
+def _block_bursts(signals, counts, subject: str) -> bool:
+    """Block the addresses whose error counters have just reached their limit; True when
+    `subject` is one of them (this request is then refused too)."""
     settings = get_settings()
     blocked_here = False
     for signal, count in zip(signals, counts, strict=True):
@@ -302,13 +360,7 @@ def _block_bursts(signals, counts, subject: str) -> None:
             outage_log("redis").failed("IP block", exc)
             continue
         blocked_here = blocked_here or (row is not None and signal.subject == subject)
-    if blocked_here:
-        g.ip_blocked = True
-        raise Forbidden(
-            "Requests from this address are blocked for a while",
-            code="ip_blocked",
-            headers={"Retry-After": str(settings.ip_block_seconds)},
-        )
+    return blocked_here
 
 
 def _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply) -> None:

@@ -123,11 +123,22 @@ def new_request_id() -> str:
 
 def client_subject() -> str:
     """This request's client as per-address limits and blocks count it (IPv6: its /64)."""
-    address = request.remote_addr or "unknown"
+    return subject_of(request.remote_addr)
+
+
+def subject_of(address: str | None) -> str:
+    """A client address as per-address limits and blocks count it (IPv6: its /64)."""
+    address = address or "unknown"
     try:
         return address_subject(address)
     except ValueError:
         return address
+
+
+def request_id_of(environ: dict) -> str:
+    """The request's id: the client's `X-Request-ID` when it is a sensible one, else new."""
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _REQUEST_ID.match(incoming) else new_request_id()
 
 
 def init_app(app: Flask) -> None:
@@ -193,8 +204,7 @@ def init_app(app: Flask) -> None:
         noted = vars(g._get_current_object())  # one lookup, not one per key
         for key in PER_REQUEST_KEYS:
             noted.pop(key, None)
-        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-        noted["request_id"] = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+        noted["request_id"] = request_id_of(request.environ)
 
     @app.after_request
     def _response_headers(response):

@@ -99,11 +99,23 @@ _ADDRESS_ONLY = (API_PER_IP,)
 
 def limits_of_request(app: Flask, *, authenticated: bool) -> tuple[str, ...]:
     """The limits of this request: its address's, then the /api budget and the view's own."""
-    if request.method == "OPTIONS":
+    return limits_for(
+        app,
+        method=request.method,
+        path=request.path,
+        endpoint=request.endpoint,
+        authenticated=authenticated,
+    )
+
+
+def limits_for(
+    app: Flask, *, method: str, path: str, endpoint: str | None, authenticated: bool
+) -> tuple[str, ...]:
+    """The limits of a request to `endpoint` (see `limits_of_request`)."""
+    if method == "OPTIONS":
         return _ADDRESS_ONLY
-    path = request.path
     names = [API_PER_IP]
-    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+    view = app.view_functions.get(endpoint) if endpoint else None
     if (path == "/api" or path.startswith("/api/")) and not path.startswith(EXEMPT_PATH_PREFIXES):
         names.append(API_GLOBAL)
         if authenticated:

@@ -514,7 +514,13 @@ def pack_command(encode: Callable[[Any], bytes], command: Sequence[Any]) -> byte
     some 25 arguments, and redis-py's general packer costs more per argument."""
     parts = [b"*%d\r\n" % len(command)]
     for arg in command:
-        data = arg if type(arg) is bytes else encode(arg)
+        kind = type(arg)
+        if kind is bytes:
+            data = arg
+        elif kind is str:
+            data = arg.encode()  # what redis-py's encoder does with its default utf-8
+        else:
+            data = encode(arg)
         parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 

@@ -24,7 +24,7 @@ from server.errors import (
     _flatten_validation_detail,
 )
 from server.extensions import db
-from server.hot_reads import HotQuery
+from server.hot_reads import HotQuery, read_row
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
@@ -255,6 +255,18 @@ def get_status(
         user_id=user_id,
         object_type="job",
     )
+    return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
+
+
+def status_if_owned(
+    *, user_id: int, job_id: str, known_rank: tuple[int | None]
+) -> dict[str, Any] | None:
+    """`get_status` for the fast path (`server.fast_path`): None, with nothing recorded,
+    when the job is missing or someone else's (the request then takes the usual path,
+    which answers 404 and records the probe)."""
+    job = read_row(_STATUS_QUERY, {"job_id": job_id})
+    if job is None or job.user_id != user_id:
+        return None
     return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
 
 
