@@ -5,7 +5,9 @@ progress with `job.report_progress(percent, message)` and calls `job.check_cance
 between steps. It raises `RetryableJobError` for a transient failure (retried with backoff up
 to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is not available
 (the job waits at its place in line; no attempt is counted), and anything else for a
-permanent failure. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
+permanent failure. The owner reads the message of a `RetryableJobError` or another
+`UserFacingError` (or `ApiError`); any other exception is shown only as an internal error with
+a reference (the job id), its message and traceback going to the log. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
 raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
 or not. Delivery is at least once, so handlers must be idempotent; an effect outside our
 databases (a mail, an application sent to a board) goes through `job.once(key)`, which records
@@ -26,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
+from server.errors import ApiError, UserFacingError
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.schemas.jobs import (
@@ -48,8 +51,8 @@ KNOWN_JOB_TYPES = PUBLIC_JOB_TYPES
 CAP_RECHECK_SECONDS = 2.0
 
 
-class RetryableJobError(Exception):
-    """A transient failure: the job is tried again after a backoff."""
+class RetryableJobError(UserFacingError):
+    """A transient failure: the job is tried again after a backoff (its message is shown)."""
 
 
 class JobTimeout(RetryableJobError):
@@ -75,6 +78,20 @@ class QuotaWait(Exception):  # noqa: N818
         super().__init__(f"waiting {retry_after_seconds:.1f}s for {reason}")
         self.retry_after_seconds = max(0.0, float(retry_after_seconds))
         self.reason = reason
+
+
+def error_for_owner(exc: BaseException, *, job_id: str) -> str:
+    """What a job's owner reads of the failure that ended (or postponed) a run.
+
+    The message of an error written for them (`UserFacingError`, `ApiError`); for any other
+    exception, whose message may carry SQL text, paths or keys, a generic line whose reference
+    is the job id that the log line with the full error and traceback carries.
+    """
+    if isinstance(exc, ApiError) and exc.message:
+        return str(exc.message)
+    if isinstance(exc, UserFacingError) and str(exc):
+        return str(exc)
+    return f"internal error while running the job (reference {job_id})"
 
 
 @dataclass(frozen=True)
