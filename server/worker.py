@@ -262,6 +262,10 @@ class WorkerPool:
                     # behind earlier batches while its thread already ran the next job).
                     with self.app.app_context():
                         self.record([outcome])
+                        if outcome.kind == OutcomeKind.DEFER and outcome.waits_for:
+                            job_handlers.bring_forward_cap_waiter(
+                                outcome.waits_for, only_if_free=True
+                            )
             finally:
                 self._free.release()
 
@@ -345,6 +349,7 @@ class WorkerPool:
                 OutcomeKind.DEFER,
                 delay_seconds=wait.retry_after_seconds,
                 message=f"waiting for {wait.reason}",
+                waits_for=wait.cap,
             )
         except Exception as exc:
             # The owner reads `shown`; the log keeps the whole error, under the job id that

@@ -548,6 +548,104 @@ def test_a_user_at_the_cap_gets_the_next_job_started_as_soon_as_a_slot_frees(
     assert starts[1] - ends[0] < 1.0
 
 
+def test_a_job_waiting_for_a_concurrency_slot_starts_as_soon_as_the_holder_gives_it_back(
+    make_app, run_pool, handler
+):
+    """Its wait (2 s: the holder's lease is long) ends when the slot frees, not at its end."""
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "1/600"})
+    starts, ends, refused = [], [], []
+
+    def one_at_a_time(job):
+        try:
+            with job.concurrency_slot(cap):
+                starts.append(time.monotonic())
+                time.sleep(0.5)
+                ends.append(time.monotonic())
+        except QuotaWait:
+            refused.append(time.monotonic())
+            raise
+        return {}
+
+    handler("one_at_a_time", one_at_a_time)
+    with app.app_context():
+        for _ in range(2):
+            job_queue.submit_job(user_id=make_user(), job_type="one_at_a_time", payload={})
+        run_pool(app, threads=2)
+        wait_for(lambda: len(ends) == 2, timeout=15, interval=0.005)
+    assert refused  # the second job met the holder
+    assert starts[1] - ends[0] < 0.15
+
+
+def test_a_slot_given_back_before_the_refused_jobs_wait_is_recorded_is_not_missed(
+    make_app, run_pool, handler
+):
+    """The holder gives its slot back after the waiter was refused but before the waiter's
+    wait reached the queue: nobody waited yet, so the waiter's own record looks again."""
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "1/600"})
+    holding, let_go, given_back = threading.Event(), threading.Event(), threading.Event()
+    waiter_starts = []
+
+    def holder_or_waiter(job):
+        if job.payload["holder"]:
+            with job.concurrency_slot(cap):
+                holding.set()
+                let_go.wait(10)
+            given_back.set()
+            return {}
+        try:
+            with job.concurrency_slot(cap):
+                waiter_starts.append(time.monotonic())
+        except QuotaWait:
+            let_go.set()
+            assert given_back.wait(10)
+            raise
+        return {}
+
+    handler("holder_or_waiter", holder_or_waiter)
+    with app.app_context():
+        job_queue.submit_job(
+            user_id=make_user(), job_type="holder_or_waiter", payload={"holder": 1}
+        )
+        run_pool(app, threads=2)
+        assert holding.wait(15)
+        job_queue.submit_job(
+            user_id=make_user(), job_type="holder_or_waiter", payload={"holder": 0}
+        )
+        assert given_back.wait(15)
+        released = time.monotonic()
+        wait_for(lambda: waiter_starts, timeout=15, interval=0.005)
+    assert waiter_starts[0] - released < 0.3  # its wait was 2 s
+
+
+def test_jobs_brought_forward_for_slots_never_run_beyond_the_cap(make_app, run_pool, handler):
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "2/600"})
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def two_at_a_time(job):
+        with job.concurrency_slot(cap):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+        return {}
+
+    handler("two_at_a_time", two_at_a_time)
+    with app.app_context():
+        ids = [
+            job_queue.submit_job(user_id=make_user(), job_type="two_at_a_time", payload={})
+            for _ in range(12)
+        ]
+        run_pool(app, threads=6)
+        for job_id in ids:
+            assert wait_for(lambda job_id=job_id: finished(job_id)).status == "succeeded"
+    assert most[0] == 2
+
+
 def test_a_job_submitted_elsewhere_wakes_an_idle_pool(make_app, run_pool, handler):
     """The wake-up goes through Redis: a submit by another app (another process's connection)
     wakes this pool."""
