@@ -27,7 +27,7 @@ from server.agent.submission import (
     send_to_recruitee,
 )
 from server.config import get_settings
-from server.errors import NotFound, TooManyRequests
+from server.errors import NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
     JobCancelled,
@@ -35,6 +35,7 @@ from server.job_handlers import (
     LeaseLost,
     QuotaWait,
     RetryableJobError,
+    error_for_owner,
     register_handler,
 )
 from server.mailer import Attachment
@@ -55,7 +56,7 @@ from server.services.ownership import get_owned
 log = logging.getLogger("server.applicant_handlers")
 
 
-class PostingUnavailable(Exception):  # noqa: N818 - reads as an outcome
+class PostingUnavailable(UserFacingError):  # noqa: N818 - reads as an outcome
     """The posting a job names is gone (deleted) or not the user's: the job cannot run."""
 
 
@@ -125,7 +126,7 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
 # --- applications ----------------------------------------------------------------------------
 
 
-class AlreadyApplied(Exception):  # noqa: N818 - reads as an outcome
+class AlreadyApplied(UserFacingError):  # noqa: N818 - reads as an outcome
     """The user has an application for this posting from another job."""
 
 
@@ -343,7 +344,7 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             _fail(application_id, "cancelled")
             raise
         except Exception as error:
-            _fail(application_id, f"{type(error).__name__}: {error}")
+            _fail(application_id, error_for_owner(error, job_id=job.job_id))
             raise
         application = db.session.get(Application, application_id)
         if application.mode == "auto":

@@ -130,6 +130,16 @@ class ServiceUnavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
+class UserFacingError(Exception):
+    """A failure whose message is written for the person who asked for the work (a job's
+    owner, an operator running a command): it is shown to them as it is.
+
+    Any other exception's message may carry internals (SQL text, file paths, keys): a job
+    failing with one shows its owner a reference to the log instead (see
+    `job_handlers.error_for_owner`).
+    """
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when PostgreSQL could not be reached or the connection died: worth retrying.
 

@@ -5,7 +5,9 @@ progress with `job.report_progress(percent, message)` and calls `job.check_cance
 between steps. It raises `RetryableJobError` for a transient failure (retried with backoff up
 to the type's `max_attempts`), `QuotaWait` when a quota or concurrency cap is not available
 (the job waits at its place in line; no attempt is counted), and anything else for a
-permanent failure. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
+permanent failure. The owner reads the message of a `RetryableJobError` or another
+`UserFacingError` (or `ApiError`); any other exception is shown only as an internal error with
+a reference (the job id), its message and traceback going to the log. The type's `timeout_seconds` is enforced cooperatively: `check_cancelled`
 raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
 or not. Delivery is at least once, so handlers must be idempotent; an effect outside our
 databases (a mail, an application sent to a board) goes through `job.once(key)`, which records
@@ -21,13 +23,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
+from server.errors import ApiError, UserFacingError
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
+from server.outages import outage_log
 from server.schemas.jobs import (
     PUBLIC_JOB_TYPES,
     DiagnosticPayload,
@@ -44,12 +49,14 @@ log = logging.getLogger("server.job_handlers")
 KNOWN_JOB_TYPES = PUBLIC_JOB_TYPES
 
 
-# How long a job waiting for a concurrency slot waits before it looks again.
+# How long a job waiting for a concurrency slot waits at most before it looks again: a slot
+# that frees brings the earliest waiter forward at once (`bring_forward_cap_waiter`), so this
+# only matters when that call is lost (a crashed holder, Redis's data lost).
 CAP_RECHECK_SECONDS = 2.0
 
 
-class RetryableJobError(Exception):
-    """A transient failure: the job is tried again after a backoff."""
+class RetryableJobError(UserFacingError):
+    """A transient failure: the job is tried again after a backoff (its message is shown)."""
 
 
 class JobTimeout(RetryableJobError):
@@ -69,12 +76,31 @@ class LeaseLost(Exception):  # noqa: N818
 
 
 class QuotaWait(Exception):  # noqa: N818
-    """A quota or concurrency cap is not available: wait, at the same place in line."""
+    """A quota or concurrency cap is not available: wait, at the same place in line.
 
-    def __init__(self, retry_after_seconds: float, reason: str):
+    `cap`: the concurrency cap whose slot the job waits for; the job is then brought forward
+    as soon as a slot frees, and `retry_after_seconds` is only the longest wait.
+    """
+
+    def __init__(self, retry_after_seconds: float, reason: str, *, cap: str | None = None):
         super().__init__(f"waiting {retry_after_seconds:.1f}s for {reason}")
         self.retry_after_seconds = max(0.0, float(retry_after_seconds))
         self.reason = reason
+        self.cap = cap
+
+
+def error_for_owner(exc: BaseException, *, job_id: str) -> str:
+    """What a job's owner reads of the failure that ended (or postponed) a run.
+
+    The message of an error written for them (`UserFacingError`, `ApiError`); for any other
+    exception, whose message may carry SQL text, paths or keys, a generic line whose reference
+    is the job id that the log line with the full error and traceback carries.
+    """
+    if isinstance(exc, ApiError) and exc.message:
+        return str(exc.message)
+    if isinstance(exc, UserFacingError) and str(exc):
+        return str(exc)
+    return f"internal error while running the job (reference {job_id})"
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,23 @@ def unregister_handler(job_type: str) -> None:
 def get_handler(job_type: str) -> HandlerSpec | None:
     """The handler registered for a type, or None."""
     return _registry.get(job_type)
+
+
+def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False) -> None:
+    """Make the earliest job waiting for a slot of `cap_name` ready to run now.
+
+    Called when a holder gives its slot back, and (`only_if_free`) once a job's wait has been
+    recorded: a slot given back between the job's refusal and that record found nobody
+    waiting. Never raises: a lost call only costs the waiting job its delay.
+    """
+    try:
+        if only_if_free and rate_limiter.free_slots(cap_name) == 0:
+            return
+        job_queue.promote_cap_waiters(cap_name=cap_name)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        outage_log("redis").failed("bringing a cap waiter forward", exc)
+    except Exception:
+        log.exception("bringing a cap waiter forward failed", extra={"cap": cap_name})
 
 
 def reserve_gemini_call() -> rate_limiter.Reservation:
@@ -197,15 +240,16 @@ class JobContext:
         """
         lease = rate_limiter.acquire(cap_name, self.job_id)
         if not lease.acquired:
-            # Holders usually release long before their lease ends: look again soon.
+            # Brought forward when a holder gives its slot back; else look again soon.
             retry = min(max(lease.retry_after, 0.5), CAP_RECHECK_SECONDS)
-            raise QuotaWait(retry, f"a free {cap_name} slot")
+            raise QuotaWait(retry, f"a free {cap_name} slot", cap=cap_name)
         self._held_caps.append(cap_name)
         try:
             yield
         finally:
             self._held_caps.remove(cap_name)
             rate_limiter.release(cap_name, self.job_id)
+            bring_forward_cap_waiter(cap_name)
 
     @contextmanager
     def once(self, key: str) -> Iterator[bool]:

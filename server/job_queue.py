@@ -93,6 +93,9 @@ class Outcome:
     duration_ms: int | None = None
     message: str | None = None
     uncount_attempt: bool = False
+    # DEFER only: the concurrency cap whose slot the job waits for. It is brought forward
+    # when one frees (`promote_cap_waiters`); `delay_seconds` is then only the fallback.
+    waits_for: str | None = None
 
 
 @dataclass
@@ -121,6 +124,7 @@ class _Scripts:
         self.cancel = conn.register_script(scripts.CANCEL)
         self.release_lock = conn.register_script(scripts.RELEASE_LOCK)
         self.finish_rebuild = conn.register_script(scripts.FINISH_REBUILD)
+        self.promote_waiters = conn.register_script(scripts.PROMOTE_WAITERS)
 
 
 class QueueStateLost(Exception):
@@ -628,6 +632,18 @@ def _settle(ops: Sequence[tuple[str, str, str, int]]) -> list[int]:
     return [int(x) for x in registered.settle(keys=QUEUE_KEYS, args=args)]
 
 
+def promote_cap_waiters(*, cap_name: str, count: int = 1) -> int:
+    """Make ready the `count` earliest jobs deferred for a slot of the concurrency cap
+    `cap_name`, and wake claimers for them: call it when a slot frees. Returns how many.
+
+    A job brought forward still has to take the slot when it runs, so the cap holds; one that
+    finds it taken again waits again.
+    """
+    _conn, registered = _redis()
+    args = [_settings().job_queue_max_per_user, cap_name, count]
+    return int(registered.promote_waiters(keys=QUEUE_KEYS, args=args))
+
+
 def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, Any]:
     kind = outcome.kind
     values: dict[str, Any] = {"updated_at": now}
@@ -702,7 +718,10 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
                 )
                 continue
             accepted.append(outcome)
-            if kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
+            if kind == OutcomeKind.DEFER and outcome.waits_for:
+                op = f"wait:{outcome.waits_for}"
+                ops.append((outcome.job_id, outcome.lease_token, op, _ms(outcome.delay_seconds)))
+            elif kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
                 ops.append(
                     (outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds))
                 )

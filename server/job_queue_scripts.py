@@ -21,9 +21,15 @@ Layout:
   state    STRING  written when the state is rebuilt from PostgreSQL; its absence means Redis
                    lost the queue's data (a flush, a restart without persistence, a failover)
   wake     LIST    wake-up calls for idle claimers (`BLPOP`): one pushed per job that became
-                   claimable (enqueued ready, put back, or its user's slot freed), at most
-                   256; emptied by a claim that leaves nothing claimable, since every
-                   call in it is then stale
+                   claimable (enqueued ready, put back, its user's slot freed, or brought
+                   forward for a concurrency slot), at most 256; emptied by a claim that leaves
+                   nothing claimable, since every call in it is then stale
+  waiters  ZSET    (lex, all scores 0) `<cap>|<score>|<job>`: delayed jobs that wait for a slot
+                   of a concurrency cap (`rate_limiter`), in line; `PROMOTE_WAITERS` brings
+                   the earliest forward when a slot frees, and their delay is only the
+                   fallback
+  waiting  HASH    job -> the cap it waits for: every job in `waiters`, and only while it is
+                   in `delayed`
 """
 
 KEY_NAMES = (
@@ -39,6 +45,8 @@ KEY_NAMES = (
     "cancel",
     "state",
     "wake",
+    "waiters",
+    "waiting",
 )
 
 # 2^40: room for a trillion jobs per band; band * 2^40 + seq stays exact below 2^53.
@@ -47,7 +55,7 @@ BAND_WIDTH = 1 << 40
 _PRELUDE = r"""
 local K_SEQ, K_READY, K_QUEUE, K_HEADS, K_JOBS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_DELAYED, K_RUNNING, K_LEASES, K_ACTIVE, K_CANCEL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local K_STATE, K_WAKE = KEYS[11], KEYS[12]
+local K_STATE, K_WAKE, K_WAITERS, K_WAITING = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -96,6 +104,14 @@ local function wake(n)
 end
 local function claimable(uid)
   return redis.call('ZSCORE', K_HEADS, uid) ~= false
+end
+-- A job leaving `delayed` no longer waits for a concurrency slot.
+local function forget_wait(id, score)
+  local cap_name = redis.call('HGET', K_WAITING, id)
+  if cap_name then
+    redis.call('HDEL', K_WAITING, id)
+    redis.call('ZREM', K_WAITERS, member(cap_name, score, id))
+  end
 end
 local function release(id, uid)
   redis.call('ZREM', K_RUNNING, id)
@@ -149,6 +165,7 @@ for _, id in ipairs(due) do
   if meta then
     local uid, score = parse_meta(meta)
     make_ready(id, uid, score, cap)
+    forget_wait(id, score)
   end
 end
 local out = {}
@@ -203,8 +220,9 @@ return out
 )
 
 # ARGV: cap, then (job, token, op, delay ms) per job; op 'ack' removes the job, 'retry' puts it
-# back (after the delay) with its original score. Fenced: a wrong token changes nothing.
-# Per job: 1 settled, 0 refused.
+# back (after the delay) with its original score, 'wait:<cap name>' too, and the job waits in
+# `waiters` for a slot of that concurrency cap (the delay is the fallback). Fenced: a wrong
+# token changes nothing. Per job: 1 settled, 0 refused.
 SETTLE = (
     _PRELUDE
     + r"""
@@ -224,6 +242,11 @@ for i = 2, #ARGV, 4 do
     elseif delay > 0 then
       now = now or now_ms()
       redis.call('ZADD', K_DELAYED, fmt(now + delay), id)
+      local cap_name = string.match(op, '^wait:(.+)$')
+      if cap_name then
+        redis.call('HSET', K_WAITING, id, cap_name)
+        redis.call('ZADD', K_WAITERS, 0, member(cap_name, score, id))
+      end
     else
       make_ready(id, uid, score, cap)
     end
@@ -266,11 +289,56 @@ if redis.call('HEXISTS', K_LEASES, id) == 1 then
 end
 local uid, score = parse_meta(meta)
 redis.call('ZREM', K_DELAYED, id)
+forget_wait(id, score)
 redis.call('ZREM', K_READY, member(uid, score, id))
 redis.call('ZREM', K_QUEUE, id)
 redis.call('HDEL', K_JOBS, id)
 refresh_head(uid, cap)
 return 'removed'
+"""
+)
+
+# ARGV: cap, cap name, n. A slot of the concurrency cap `cap name` freed: make ready the n
+# earliest jobs that wait for one (`waiters`), passing over those whose user is at the per-user
+# cap (they could not start now and keep their place in `waiters`) unless no other waits, and
+# wake claimers for them. Returns how many were made ready. The claim still takes the slot
+# itself (`rate_limiter.acquire`), so a job brought forward never runs beyond the cap: one
+# that finds the slot taken waits again.
+PROMOTE_WAITERS = (
+    _PRELUDE
+    + r"""
+if redis.call('EXISTS', K_STATE) == 0 then return 0 end
+local cap, cap_name, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local line = redis.call(
+  'ZRANGEBYLEX', K_WAITERS, '[' .. cap_name .. '|', '[' .. cap_name .. '|\255', 'LIMIT', 0, 20)
+local chosen, at_cap = {}, {}
+for _, m in ipairs(line) do
+  if #chosen >= n then break end
+  local id = string.match(m, '^[^|]+|%d+|(.+)$')
+  local meta = redis.call('HGET', K_JOBS, id)
+  if meta and redis.call('ZSCORE', K_DELAYED, id) then
+    local uid, score = parse_meta(meta)
+    if active_of(uid) < cap then
+      chosen[#chosen + 1] = {id, uid, score}
+    else
+      at_cap[#at_cap + 1] = {id, uid, score}
+    end
+  else  -- not delayed any more: it does not wait
+    redis.call('ZREM', K_WAITERS, m)
+    redis.call('HDEL', K_WAITING, id)
+  end
+end
+if #chosen == 0 and at_cap[1] then chosen[1] = at_cap[1] end
+local woken = 0
+for _, job in ipairs(chosen) do
+  local id, uid, score = job[1], job[2], job[3]
+  redis.call('ZREM', K_DELAYED, id)
+  forget_wait(id, score)
+  make_ready(id, uid, score, cap)
+  if claimable(uid) then woken = woken + 1 end
+end
+wake(woken)
+return #chosen
 """
 )
 

@@ -30,7 +30,7 @@ import redis
 from flask import Flask
 
 from server import job_handlers, job_queue, metrics, monitoring
-from server.errors import database_unavailable
+from server.errors import ApiError, UserFacingError, database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
 from server.logging_config import current_job_id
@@ -262,6 +262,10 @@ class WorkerPool:
                     # behind earlier batches while its thread already ran the next job).
                     with self.app.app_context():
                         self.record([outcome])
+                        if outcome.kind == OutcomeKind.DEFER and outcome.waits_for:
+                            job_handlers.bring_forward_cap_waiter(
+                                outcome.waits_for, only_if_free=True
+                            )
             finally:
                 self._free.release()
 
@@ -345,29 +349,35 @@ class WorkerPool:
                 OutcomeKind.DEFER,
                 delay_seconds=wait.retry_after_seconds,
                 message=f"waiting for {wait.reason}",
+                waits_for=wait.cap,
             )
         except Exception as exc:
-            if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
-                log.exception("job failed with a non-retryable error")
-                return Outcome(
-                    job_id, token, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}"
-                )
+            # The owner reads `shown`; the log keeps the whole error, under the job id that
+            # `shown` gives as the reference of an internal one.
             error = f"{type(exc).__name__}: {exc}"
+            shown = job_handlers.error_for_owner(exc, job_id=job_id)
+            extra = {"job_id": job_id, "error": error}
+            if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
+                if isinstance(exc, UserFacingError | ApiError):
+                    log.warning("job failed", extra=extra)
+                else:
+                    log.exception("job failed with an internal error", extra=extra)
+                return Outcome(job_id, token, OutcomeKind.FAILED, error=shown)
             if claimed.attempt >= spec.max_attempts:
-                log.warning("job failed after its last attempt", extra={"error": error})
+                log.warning("job failed after its last attempt", extra=extra)
                 return Outcome(
                     job_id,
                     token,
                     OutcomeKind.FAILED,
-                    error=f"{error} (after {claimed.attempt} attempts)",
+                    error=f"{shown} (after {claimed.attempt} attempts)",
                 )
             delay = job_queue.retry_delay_seconds(
                 claimed.attempt,
                 base=self.settings.job_queue_retry_base_seconds,
                 maximum=self.settings.job_queue_retry_max_seconds,
             )
-            log.info("job will be retried", extra={"error": error, "delay_seconds": delay})
-            return Outcome(job_id, token, OutcomeKind.RETRY, error=error, delay_seconds=delay)
+            log.info("job will be retried", extra={**extra, "delay_seconds": delay})
+            return Outcome(job_id, token, OutcomeKind.RETRY, error=shown, delay_seconds=delay)
         try:
             # Checked here, once: a result PostgreSQL cannot store must not poison the batch.
             encoded = job_queue.encode_result(result)
@@ -441,8 +451,8 @@ class WorkerPool:
                 )
                 if is_transient_outage(exc) or outcome.kind == OutcomeKind.FAILED:
                     continue  # its lease expires and the reaper puts it back in line
-                reason = str(exc).splitlines()[0][:300] if str(exc) else ""
-                error = f"the job's outcome could not be recorded: {type(exc).__name__}: {reason}"
+                # The database's words stay in the log line above, which names the job.
+                error = f"the job's outcome could not be recorded (reference {outcome.job_id})"
             # Deterministic (e.g. a result the database refuses): fail it rather than rerun it.
             try:
                 job_queue.record_outcomes(

@@ -254,6 +254,70 @@ def test_retry_and_quota_wait_keep_the_place_in_line(app):
     assert claim_one().job_id == behind
 
 
+CAP = "concurrent_tailoring_sessions"
+
+
+def wait_for_a_slot(job, delay_seconds=60.0):
+    """Record that the claimed job waits for a slot of `CAP` (at most `delay_seconds`)."""
+    outcome = Outcome(
+        job.job_id, job.lease_token, OutcomeKind.DEFER, delay_seconds=delay_seconds, waits_for=CAP
+    )
+    assert job_queue.record_outcomes([outcome]) == [job.job_id]
+
+
+def test_a_freed_slot_brings_the_earliest_job_waiting_for_it_forward(app, redis_conn):
+    first, second = (
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        for _ in range(2)
+    )
+    for job in job_queue.claim_jobs(worker_id="w1", limit=2):
+        wait_for_a_slot(job)
+    assert claim_one() is None and fetch_job(first).status == JobStatus.SCHEDULED.value
+    assert job_queue.promote_cap_waiters(cap_name="another_cap") == 0
+
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 1
+    assert redis_conn.llen(job_queue.WAKE_KEY) == 1  # an idle claimer is woken for it
+    assert claim_one().job_id == first  # the earliest in line, long before its delay
+    assert claim_one() is None  # one slot freed, one job brought forward
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 1
+    assert claim_one().job_id == second
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 0  # nobody waits any more
+
+
+def test_a_waiting_job_whose_user_is_at_the_cap_lets_another_users_job_go_first(app):
+    busy, other = make_user(), make_user()
+    waiting = job_queue.submit_job(user_id=busy, job_type="diagnostic", payload={})
+    behind = job_queue.submit_job(user_id=other, job_type="diagnostic", payload={})
+    for job in job_queue.claim_jobs(worker_id="w1", limit=2):
+        wait_for_a_slot(job)
+    job_queue.submit_jobs(jobs=[NewJob(busy, "diagnostic") for _ in range(2)])
+    assert len(job_queue.claim_jobs(worker_id="w1", limit=2)) == 2  # `busy` is at the cap
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 1
+    assert claim_one().job_id == behind
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 1  # none other: it is made ready
+    assert claim_one() is None  # and starts once its user has a slot free
+    assert fetch_job(waiting).status == JobStatus.SCHEDULED.value
+
+
+def test_a_job_that_stopped_waiting_for_a_slot_is_not_brought_forward(app):
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    wait_for_a_slot(claim_one(), delay_seconds=0.05)
+    time.sleep(0.1)
+    claimed = claim_one()  # its delay ran out first
+    assert claimed.job_id == job_id
+    assert job_queue.retry_job(
+        job_id=job_id, lease_token=claimed.lease_token, error="flaky", delay_seconds=60
+    )
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 0  # its backoff is kept
+    assert claim_one() is None
+
+    job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    cancelled = claim_one()
+    wait_for_a_slot(cancelled)
+    job_queue.cancel_job(job_id=cancelled.job_id, user_id=fetch_job(cancelled.job_id).user_id)
+    assert job_queue.promote_cap_waiters(cap_name=CAP) == 0
+
+
 def test_after_a_redis_wipe_the_reconciler_restores_every_waiting_job_once_in_order(
     wide_app, redis_conn
 ):

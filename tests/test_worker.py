@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from server import job_handlers, job_queue, rate_limiter
+from server.errors import NotFound
+from server.extensions import db
 from server.job_handlers import QuotaWait
 from server.job_queue import JobPriority, Outcome, OutcomeKind
 from server.redis_client import get_redis
+from server.services.tailored_resumes import TailoringFailed
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import fetch_job, make_user, wait_for
 from tests.test_rate_limiter_redis_down import private_redis  # noqa: F401 - a fixture
@@ -56,13 +60,7 @@ def test_every_log_line_of_a_job_carries_its_job_id(app, run_pool, settings):
     run_pool(app)
     wait_for(lambda: finished(job_id))
     time.sleep(0.1)
-    # The suite's log may have rotated: read the current file and its backups. Other threads
-    # may be writing, so only complete lines count.
-    lines = [
-        json.loads(line)
-        for path in sorted(settings.log_dir.glob("api_server.log*"))
-        for line in path.read_text().split("\n")[:-1]
-    ]
+    lines = log_lines(settings)
     done = [line for line in lines if line.get("message") == "diagnostic done"]
     assert all("job_id" in line for line in done)
     assert any(line["job_id"] == job_id for line in done)
@@ -110,7 +108,69 @@ def test_a_non_retryable_error_fails_at_once(app, run_pool, handler):
     run_pool(app)
     row = wait_for(lambda: finished(job_id))
     assert row.status == "failed" and row.attempts == 1
-    assert row.error == "ValueError: the payload makes no sense"
+    assert row.error == f"internal error while running the job (reference {job_id})"
+
+
+def log_lines(settings):
+    """Every complete line of the suite's log: it may have rotated, so the current file and
+    its backups; other threads may be writing, so only complete lines."""
+    return [
+        json.loads(line)
+        for path in sorted(settings.log_dir.glob("api_server.log*"))
+        for line in path.read_text().split("\n")[:-1]
+    ]
+
+
+def test_an_internal_error_shows_its_owner_a_reference_and_logs_the_sql_under_it(
+    app, client, run_pool, handler, settings
+):
+    def leaks(job):
+        db.session.execute(text("SELECT card_number FROM users WHERE password_hash = 'h4sh'"))
+
+    handler("leaks", leaks, max_attempts=5)
+    owner = client.create_account()
+    job_id = job_queue.submit_job(user_id=owner.id, job_type="leaks", payload={})
+    run_pool(app)
+    wait_for(lambda: finished(job_id))
+    status = client.get(f"/api/jobs/{job_id}/status", token=owner.access_token).get_json()
+    assert status["status"] == "failed" and status["attempts"] == 1
+    assert status["error"] == f"internal error while running the job (reference {job_id})"
+    assert not any(word in status["error"] for word in ("SELECT", "card_number", "Error"))
+    time.sleep(0.1)
+    [logged] = [
+        line
+        for line in log_lines(settings)
+        if line.get("job_id") == job_id and line["message"] == "job failed with an internal error"
+    ]
+    assert logged["error"].startswith("ProgrammingError: ") and "card_number" in logged["error"]
+    assert "[SQL: SELECT card_number FROM users" in logged["exception"]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (TailoringFailed("resume 42 not found"), "resume 42 not found"),
+        (NotFound(resource="posting"), "No such posting"),
+        (
+            job_handlers.RetryableJobError("every job board failed: lever"),
+            "every job board failed: lever (after 1 attempts)",
+        ),
+    ],
+    ids=["user-facing", "api-error", "retryable"],
+)
+def test_an_error_written_for_the_owner_is_shown_as_it_is(
+    app, client, run_pool, handler, error, shown
+):
+    def refuses(job):
+        raise error
+
+    handler("refuses", refuses, max_attempts=1)
+    owner = client.create_account()
+    job_id = job_queue.submit_job(user_id=owner.id, job_type="refuses", payload={})
+    run_pool(app)
+    wait_for(lambda: finished(job_id))
+    status = client.get(f"/api/jobs/{job_id}/status", token=owner.access_token).get_json()
+    assert (status["status"], status["error"]) == ("failed", shown)
 
 
 def test_waiting_for_quota_schedules_without_counting_then_runs_in_priority_order(
@@ -219,7 +279,7 @@ def test_an_outcome_the_database_refuses_does_not_take_the_rest_of_its_batch_wit
         rows = [(row.status, row.result, row.error) for row in map(fetch_job, ids)]
     assert rows[0] == ("succeeded", {"n": 0}, None) and rows[2] == ("succeeded", {"n": 2}, None)
     assert rows[1][0] == "failed"
-    assert rows[1][2].startswith("the job's outcome could not be recorded: DataError")
+    assert rows[1][2] == f"the job's outcome could not be recorded (reference {ids[1]})"
 
 
 def test_a_job_that_returns_after_its_time_limit_keeps_its_result(app, run_pool, handler):
@@ -345,6 +405,25 @@ def test_a_lost_connection_during_a_run_is_retried_not_failed(make_app, run_pool
         assert (row.status, row.result, row.attempts) == ("succeeded", {"attempt": 2}, 2)
 
 
+def test_an_outage_that_outlasts_the_retries_fails_with_a_reference_not_the_sql(
+    make_app, run_pool, handler
+):
+    app = make_app(job_queue_retry_base_seconds=0.05)
+
+    def always_down(job):
+        raise OperationalError("SELECT secret FROM vault", {}, Exception("connection refused"))
+
+    handler("always_down", always_down, max_attempts=2)
+    with app.app_context():
+        job_id = job_queue.submit_job(user_id=make_user(), job_type="always_down", payload={})
+        run_pool(app)
+        row = wait_for(lambda: finished(job_id))
+    assert (row.status, row.attempts) == ("failed", 2)
+    assert row.error == (
+        f"internal error while running the job (reference {job_id}) (after 2 attempts)"
+    )
+
+
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):
     steps = []
 
@@ -467,6 +546,104 @@ def test_a_user_at_the_cap_gets_the_next_job_started_as_soon_as_a_slot_frees(
         run_pool(app, threads=2, **SLOW_POLL)
         wait_for(lambda: len(starts) == 2, timeout=15, interval=0.005)
     assert starts[1] - ends[0] < 1.0
+
+
+def test_a_job_waiting_for_a_concurrency_slot_starts_as_soon_as_the_holder_gives_it_back(
+    make_app, run_pool, handler
+):
+    """Its wait (2 s: the holder's lease is long) ends when the slot frees, not at its end."""
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "1/600"})
+    starts, ends, refused = [], [], []
+
+    def one_at_a_time(job):
+        try:
+            with job.concurrency_slot(cap):
+                starts.append(time.monotonic())
+                time.sleep(0.5)
+                ends.append(time.monotonic())
+        except QuotaWait:
+            refused.append(time.monotonic())
+            raise
+        return {}
+
+    handler("one_at_a_time", one_at_a_time)
+    with app.app_context():
+        for _ in range(2):
+            job_queue.submit_job(user_id=make_user(), job_type="one_at_a_time", payload={})
+        run_pool(app, threads=2)
+        wait_for(lambda: len(ends) == 2, timeout=15, interval=0.005)
+    assert refused  # the second job met the holder
+    assert starts[1] - ends[0] < 0.15
+
+
+def test_a_slot_given_back_before_the_refused_jobs_wait_is_recorded_is_not_missed(
+    make_app, run_pool, handler
+):
+    """The holder gives its slot back after the waiter was refused but before the waiter's
+    wait reached the queue: nobody waited yet, so the waiter's own record looks again."""
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "1/600"})
+    holding, let_go, given_back = threading.Event(), threading.Event(), threading.Event()
+    waiter_starts = []
+
+    def holder_or_waiter(job):
+        if job.payload["holder"]:
+            with job.concurrency_slot(cap):
+                holding.set()
+                let_go.wait(10)
+            given_back.set()
+            return {}
+        try:
+            with job.concurrency_slot(cap):
+                waiter_starts.append(time.monotonic())
+        except QuotaWait:
+            let_go.set()
+            assert given_back.wait(10)
+            raise
+        return {}
+
+    handler("holder_or_waiter", holder_or_waiter)
+    with app.app_context():
+        job_queue.submit_job(
+            user_id=make_user(), job_type="holder_or_waiter", payload={"holder": 1}
+        )
+        run_pool(app, threads=2)
+        assert holding.wait(15)
+        job_queue.submit_job(
+            user_id=make_user(), job_type="holder_or_waiter", payload={"holder": 0}
+        )
+        assert given_back.wait(15)
+        released = time.monotonic()
+        wait_for(lambda: waiter_starts, timeout=15, interval=0.005)
+    assert waiter_starts[0] - released < 0.3  # its wait was 2 s
+
+
+def test_jobs_brought_forward_for_slots_never_run_beyond_the_cap(make_app, run_pool, handler):
+    cap = "concurrent_tailoring_sessions"
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_CONCURRENT_TAILORING_SESSIONS": "2/600"})
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def two_at_a_time(job):
+        with job.concurrency_slot(cap):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+        return {}
+
+    handler("two_at_a_time", two_at_a_time)
+    with app.app_context():
+        ids = [
+            job_queue.submit_job(user_id=make_user(), job_type="two_at_a_time", payload={})
+            for _ in range(12)
+        ]
+        run_pool(app, threads=6)
+        for job_id in ids:
+            assert wait_for(lambda job_id=job_id: finished(job_id)).status == "succeeded"
+    assert most[0] == 2
 
 
 def test_a_job_submitted_elsewhere_wakes_an_idle_pool(make_app, run_pool, handler):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from server.errors import UserFacingError
 
-class BackupError(Exception):
+
+class BackupError(UserFacingError):
     """A backup, verify or restore could not be done; the message says why."""
 
 

@@ -245,6 +245,11 @@ def release(cap_name: str, holder_id: str, subject: str = GLOBAL_SUBJECT) -> Non
     get_rate_limiter().release(cap_name, holder_id, subject)
 
 
+def free_slots(cap_name: str, subject: str = GLOBAL_SUBJECT) -> int:
+    """How many slots of a concurrency cap have no holder now."""
+    return get_rate_limiter().free_slots(cap_name, subject)
+
+
 def usage(subject: str, scope: str | None = None) -> list[dict[str, Any]]:
     """Every limit's use by `subject` (only the limits of `scope` when given)."""
     return get_rate_limiter().usage(subject, scope)

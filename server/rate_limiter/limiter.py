@@ -495,6 +495,18 @@ class RateLimiter:
         except RedisUnavailable:
             pass  # the lease expires on its own
 
+    def free_slots(self, cap_name: str, subject: str = GLOBAL_SUBJECT) -> int:
+        """How many slots of a cap have no holder now (0 while Redis is unreachable)."""
+        cap = self.cap(cap_name)
+        key = key_for(cap_name, self.subject_for(cap, subject))
+        try:
+            _granted, holders, _reset = self._with_redis(
+                lambda: self._eval(CAP_SCRIPT, [key], ["count", "", 0, 0])
+            )
+        except RedisUnavailable:
+            return 0
+        return max(0, cap.limit - int(holders))
+
     def _lease(self, cap_name: str, holder_id: str, subject: str, mode: str) -> Lease:
         cap = self.cap(cap_name)
         key = key_for(cap_name, self.subject_for(cap, subject))

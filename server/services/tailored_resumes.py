@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from server.agent import mimikree, rendering, tailoring
 from server.agent.engines import get_engine
 from server.config import get_settings
+from server.errors import UserFacingError
 from server.extensions import db
 from server.models import Resume, TailoredResume
 from server.pagination import paginate
@@ -40,7 +41,7 @@ RESULT_KEYS = (
 )
 
 
-class TailoringFailed(Exception):
+class TailoringFailed(UserFacingError):
     """The tailoring cannot be done, and trying again will not help (no such resume...)."""
 
 

@@ -8,7 +8,7 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from server.extensions import db
 from server.models import ApplicationSubmission, Posting
@@ -736,6 +736,35 @@ def test_a_failed_application_is_prepared_again_and_can_then_be_sent(apply_app, 
     assert done["state"] == "submitted"
     assert [s["outcome"] for s in done["submissions"]] == ["failed", "sent"]
     assert [r["status"] for r in recruitee.requests] == [422, 201]
+
+
+def test_an_internal_error_while_preparing_shows_a_reference_not_the_sql(apply_app, api, recruitee):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+
+    def broken_resumes_table(_conn, _cursor, statement, parameters, _context, _many):
+        # Only the job's reads (the API's stay intact): PostgreSQL refuses the statement, and
+        # SQLAlchemy's error quotes it.
+        if threading.current_thread().name.startswith("job-worker") and "FROM resumes" in (
+            statement
+        ):
+            statement = statement.replace("FROM resumes", "FROM resumes_internal_copy")
+        return statement, parameters
+
+    with apply_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", broken_resumes_table, retval=True)
+    try:
+        response = start(api, account, posting_id, resume_id)
+        assert response.status_code == 202, response.get_json()
+        started = response.get_json()
+        failed = wait_state(api, account, started["application_id"], "failed", "ready_for_review")
+    finally:
+        event.remove(engine, "before_cursor_execute", broken_resumes_table)
+    status = api.get(started["status_url"], headers=account.headers).get_json()
+    shown = f"internal error while running the job (reference {started['job_id']})"
+    assert (failed["state"], failed["error"]) == ("failed", shown)
+    assert (status["status"], status["error"]) == ("failed", shown)
 
 
 def test_an_application_whose_resume_was_deleted_fails_without_sending(apply_app, api, recruitee):

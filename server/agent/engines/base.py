@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.engines.tasks import schema_errors
+from server.errors import UserFacingError
 
 EDITABLE_SECTIONS = ("summary", "experience", "skills", "projects")
 
 
-class EngineError(Exception):
+class EngineError(UserFacingError):
     """An engine could not do a task and trying again will not help (a bad key, a bad reply)."""
 
 
