@@ -11,7 +11,9 @@ the same address) answers the ordinary case itself, with the same checks, body a
 2. The request gate's one Redis call (`request_gate.call_gate`), made as the gate makes it:
    the address's block, the token's revocation, the user's session state, every limit, and
    the job's place in line.
-3. The row, in one statement (`server.hot_reads`), rendered as the view renders it.
+3. The row, in one statement (`server.hot_reads`), read while Redis runs the gate's script
+   (so the two round trips overlap; it is answered only if the gate admits the request),
+   rendered as the view renders it.
 4. A 200 with the headers Flask's hooks add (request id, security headers, `Cache-Control`,
    rate-limit headers), counted in the metrics and written to the access log.
 
@@ -61,24 +63,36 @@ class _Route(NamedTuple):
     endpoint: str
     rule: str  # as the metrics label it
     mode: str  # `auth.auth_mode` of the view
-    # The view's body for the user, the URL's object id and the gate's call; None when the
-    # view would not answer 200 (the request then goes to Flask).
-    answer: Callable[[int, str | None, GateCall], dict[str, Any] | None]
+    # The view's row for the user and the URL's object id (None when the view would not
+    # answer 200: the request then goes to Flask), and its body from the row and the gate's
+    # call.
+    read: Callable[[int, str | None], Any | None]
+    render: Callable[[Any, GateCall], dict[str, Any]]
     locate_rank: Callable[[dict[str, Any]], tuple[str, str]] | None
 
 
-def _job_status(user_id: int, job_id: str | None, call: GateCall) -> dict[str, Any] | None:
+def _job_status_row(user_id: int, job_id: str | None) -> Any | None:
     from server.services import jobs
 
-    return jobs.status_if_owned(
-        user_id=user_id, job_id=job_id or "", known_rank=(call.rank,) if call.ranked else None
-    )
+    return jobs.status_row_if_owned(user_id=user_id, job_id=job_id or "")
 
 
-def _profile(user_id: int, _object_id: str | None, _call: GateCall) -> dict[str, Any] | None:
+def _job_status(row: Any, call: GateCall) -> dict[str, Any]:
+    from server.services import jobs
+
+    return jobs.describe(row, with_position=True, known_rank=(call.rank,) if call.ranked else None)
+
+
+def _profile_row(user_id: int, _object_id: str | None) -> Any | None:
     from server.services import profiles
 
-    return profiles.get_if_active(user_id=user_id)
+    return profiles.row_if_active(user_id=user_id)
+
+
+def _profile(row: Any, _call: GateCall) -> dict[str, Any]:
+    from server.services import profiles
+
+    return profiles.view_of(row)
 
 
 class FastPath:
@@ -148,6 +162,16 @@ class FastPath:
             app, method="GET", path=path, endpoint=route.endpoint, authenticated=True
         )
         plan = limiter.plan_for(names if limiter.enabled else ())
+        # The row is read while Redis runs the gate's script (it is answered only if the gate
+        # admits the request): the two round trips overlap.
+        read: list[Any] = []
+
+        def read_row() -> None:
+            try:
+                read.append(route.read(user_id, object_id))
+            except Exception as exc:  # noqa: BLE001 - the view reads again and answers
+                read.append(exc)
+
         try:
             call = call_gate(
                 limiter,
@@ -160,6 +184,7 @@ class FastPath:
                 keys=limiter.keys_for(plan, {"ip": subject, "user": str(user_id)}),
                 refused=1 if plan.limits and plan.limits[0][0] == API_PER_IP else 0,
                 ranked=route.locate_rank({"job_id": object_id}) if route.locate_rank else None,
+                meanwhile=read_row,
             )
         except RedisUnavailable:
             return UNREACHABLE
@@ -171,12 +196,11 @@ class FastPath:
         decision = limiter.decision_from_reply(plan, call.reply[2:])
         if not decision.allowed:
             return call
-        try:
-            data = route.answer(user_id, object_id, call)
-        except Exception:  # noqa: BLE001 - the view reads again and answers as it would
-            log.debug("fast path: the read failed; handing over", exc_info=True)
+        row = read[0] if read else None
+        if isinstance(row, Exception):
+            log.debug("fast path: the read failed; handing over", exc_info=row)
             return call
-        body = render_json(data) if data is not None else None
+        body = render_json(route.render(row, call)) if row is not None else None
         if body is None:
             return call
         limiter.note(decision)
@@ -219,7 +243,10 @@ class FastPath:
 def _routes_of(app: Flask) -> dict[str, _Route]:
     """The fast path's routes, from the app's own rules and views (built on first use, when
     every blueprint is registered). A view that takes `?token=` is left to Flask."""
-    wanted = {"jobs.status": ("status", _job_status), "user.profile": ("profile", _profile)}
+    wanted = {
+        "jobs.status": ("status", _job_status_row, _job_status),
+        "user.profile": ("profile", _profile_row, _profile),
+    }
     routes = {}
     for rule in app.url_map.iter_rules():
         if rule.endpoint not in wanted or "GET" not in (rule.methods or ()):
@@ -227,12 +254,13 @@ def _routes_of(app: Flask) -> dict[str, _Route]:
         view = app.view_functions[rule.endpoint]
         if getattr(view, "_scoped_token", None) is not None:
             continue
-        name, answer = wanted[rule.endpoint]
+        name, read, render = wanted[rule.endpoint]
         routes[name] = _Route(
             endpoint=rule.endpoint,
             rule=rule.rule,
             mode=auth_mode(app, rule.endpoint),
-            answer=answer,
+            read=read,
+            render=render,
             locate_rank=getattr(view, "_prefetch_rank", None),
         )
     return routes

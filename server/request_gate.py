@@ -246,11 +246,13 @@ def call_gate(
     keys: list[str],
     refused: int,
     ranked: tuple[str, str] | None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> GateCall:
     """One round trip: the gate script for a request (RedisUnavailable when Redis is down).
 
     Needs an app context, not a request: the fast path calls it too. `ranked` names the
-    sorted set and member whose rank the view wants (authenticated requests only)."""
+    sorted set and member whose rank the view wants (authenticated requests only);
+    `meanwhile` runs while Redis runs the script (see `RateLimiter.run_script`)."""
     checks = "b" if check_block else ""
     sgen = "0"
     if early is not None:
@@ -289,6 +291,7 @@ def call_gate(
             *(signal.window_seconds for signal in signals),
             *ranked[1:],
         ),
+        meanwhile,
     ).split(" ")
     if "t" in checks:
         token_revocations.cache_reached(dropped_marker="d" in checks)

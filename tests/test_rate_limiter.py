@@ -450,3 +450,17 @@ def test_the_limiters_commands_reach_redis_as_redis_py_would_send_them(redis_con
         assert conn.read_response() == ["k:ü", "raw\r\nbytes", "3.5", "0", ""]
     finally:
         redis_conn.connection_pool.release(conn)
+
+
+def test_work_overlapping_a_script_runs_once_even_when_the_script_must_be_loaded_again(
+    limiter_with, redis_conn
+):
+    limiter = limiter_with()
+    script = "return redis.call('INCR', KEYS[1])"
+    ran: list[int] = []
+    replies = [limiter.run_script(script, ["overlap:count"], [], lambda: ran.append(1))]
+    redis_conn.script_flush()  # the next EVALSHA answers NOSCRIPT: loaded and run again
+    replies.append(limiter.run_script(script, ["overlap:count"], [], lambda: ran.append(2)))
+    replies.append(limiter.run_script(script, ["overlap:count"], []))
+    assert replies == [1, 2, 3]  # each call ran the script exactly once
+    assert ran == [1, 2]

@@ -132,13 +132,19 @@ class RateLimiter:
             local.pool = pool
         return local.conn
 
-    def _call(self, *command: Any) -> Any:
-        """Send one command on this thread's connection; reconnect once if it went stale."""
+    def _call(self, *command: Any, meanwhile: Callable[[], None] | None = None) -> Any:
+        """Send one command on this thread's connection; reconnect once if it went stale.
+
+        `meanwhile` (which must not raise) runs once, between sending the command and reading
+        its reply: work of the caller's that overlaps Redis's."""
         conn = self._connection()
         packed = [pack_command(conn.encoder.encode, command)]
         for attempt in (1, 2):
             try:
                 conn.send_packed_command(packed)
+                if meanwhile is not None:
+                    overlapping, meanwhile = meanwhile, None
+                    overlapping()
                 return conn.read_response()
             except redis.ConnectionError:
                 conn.disconnect()
@@ -149,15 +155,21 @@ class RateLimiter:
                 raise
         raise AssertionError("unreachable")
 
-    def _eval(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _eval(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        meanwhile: Callable[[], None] | None = None,
+    ) -> Any:
         """EVALSHA, loading the script once per process (and again after a flush)."""
         sha = self._shas.get(script)
         if sha is not None:
             try:
-                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+                return self._call("EVALSHA", sha, len(keys), *keys, *args, meanwhile=meanwhile)
             except redis.exceptions.NoScriptError:
-                pass
-        self._shas[script] = sha = self._call("SCRIPT", "LOAD", script)
+                meanwhile = None  # it ran
+        self._shas[script] = sha = self._call("SCRIPT", "LOAD", script, meanwhile=meanwhile)
         return self._call("EVALSHA", sha, len(keys), *keys, *args)
 
     def _with_redis(self, action: Callable[..., Any], *args: Any) -> Any:
@@ -173,9 +185,18 @@ class RateLimiter:
         self.health.succeeded()
         return result
 
-    def run_script(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run a Lua script on this thread's limiter connection (RedisUnavailable if down)."""
-        return self._with_redis(self._eval, script, keys, args)
+    def run_script(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        meanwhile: Callable[[], None] | None = None,
+    ) -> Any:
+        """Run a Lua script on this thread's limiter connection (RedisUnavailable if down).
+
+        `meanwhile`, a callable that must not raise, runs at most once while Redis runs the
+        script (not at all when Redis is skipped as down)."""
+        return self._with_redis(self._eval, script, keys, args, meanwhile)
 
     @property
     def degraded(self) -> bool:

@@ -258,16 +258,12 @@ def get_status(
     return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
 
 
-def status_if_owned(
-    *, user_id: int, job_id: str, known_rank: tuple[int | None]
-) -> dict[str, Any] | None:
-    """`get_status` for the fast path (`server.fast_path`): None, with nothing recorded,
-    when the job is missing or someone else's (the request then takes the usual path,
-    which answers 404 and records the probe)."""
+def status_row_if_owned(*, user_id: int, job_id: str) -> Any | None:
+    """The row `get_status` describes, for the fast path (`server.fast_path`): None, with
+    nothing recorded, when the job is missing or someone else's (the request then takes the
+    usual path, which answers 404 and records the probe)."""
     job = read_row(_STATUS_QUERY, {"job_id": job_id})
-    if job is None or job.user_id != user_id:
-        return None
-    return describe(job, with_position=True, known_rank=known_rank)  # type: ignore[arg-type]
+    return job if job is not None and job.user_id == user_id else None
 
 
 def get_all(

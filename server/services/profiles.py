@@ -79,12 +79,15 @@ def get(*, user_id: int) -> dict[str, Any]:
     return _view(row, row.details, row.eeo_encrypted)
 
 
-def get_if_active(*, user_id: int) -> dict[str, Any] | None:
-    """`get` for the fast path (`server.fast_path`): None when the account is gone or
-    disabled (the request then takes the usual path, which answers 401)."""
+def row_if_active(*, user_id: int) -> Any | None:
+    """The row `get` describes, for the fast path (`server.fast_path`): None when the
+    account is gone or disabled (the request then takes the usual path, which answers 401)."""
     row = read_row(_PROFILE_QUERY, {"user_id": user_id})
-    if row is None or not row.is_active:
-        return None
+    return row if row is not None and row.is_active else None
+
+
+def view_of(row: Any) -> dict[str, Any]:
+    """The profile answer for a row of `row_if_active`."""
     return _view(row, row.details, row.eeo_encrypted)
 
 
