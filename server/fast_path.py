@@ -200,7 +200,11 @@ class FastPath:
         if isinstance(row, Exception):
             log.debug("fast path: the read failed; handing over", exc_info=row)
             return call
-        body = render_json(route.render(row, call)) if row is not None else None
+        try:
+            body = render_json(route.render(row, call)) if row is not None else None
+        except Exception:  # noqa: BLE001 - the view renders again and answers as Flask does
+            log.debug("fast path: the answer could not be rendered; handing over", exc_info=True)
+            return call
         if body is None:
             return call
         limiter.note(decision)

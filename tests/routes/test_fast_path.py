@@ -15,7 +15,7 @@ from functools import partial
 import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.test import Client
 
 from server.extensions import db
@@ -266,3 +266,28 @@ def _status_polls_counted(client: ApiClient) -> float:
         and sample.labels.get("route") == "/api/jobs/<uuid:job_id>/status"
         and sample.labels.get("status") == "200"
     )
+
+
+def test_a_profile_that_cannot_be_rendered_is_answered_as_flask_answers_it(client, app):
+    account = client.create_account()
+    patched = client.request(
+        "PATCH", "/api/user/profile", json={"eeo": {"gender": "female"}}, headers=account.headers
+    )
+    assert patched.status_code == 200, patched.get_json()
+    # EEO answers encrypted with a key no longer configured.
+    db.session.execute(
+        text("UPDATE applicant_profiles SET eeo_encrypted = 'gAAAAA-not-ours' WHERE user_id = :id"),
+        {"id": account.id},
+    )
+    db.session.commit()
+    flask_only = Client(partial(Flask.wsgi_app, app))
+    by_flask = flask_only.get(
+        "/api/user/profile", headers={"Authorization": f"Bearer {account.access_token}"}
+    )
+    assert by_flask.status_code >= 500
+    fast = client.get("/api/user/profile", token=account.access_token)
+    assert fast.status_code == by_flask.status_code
+    assert fast.content_type == "application/json"
+    assert error_of(fast)["code"] == error_of(by_flask)["code"]
+    assert "X-Request-ID" in fast.headers
+    assert _remaining(fast) == _remaining(by_flask) - 1  # spent once
