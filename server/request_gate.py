@@ -207,9 +207,14 @@ def init_app(app: Flask) -> None:
             g.rate_limit_counted = True
             refused_plan = limiter.plan_for(names[:refused_count])
             limiter.note(limiter.decision_from_reply(refused_plan, reply[2:]))
-            if reply[1] == "early":
-                raise early  # type: ignore[misc]
+            if early is not None:
+                raise early
             _refuse(payload, reply[1])
+        if early is not None:
+            # The fast path's call, made while the token was still good: it has expired
+            # since. The request is counted already; it is refused as the token now is.
+            g.rate_limit_counted = True
+            raise early
         decision = limiter.decision_from_reply(plan, reply[2:])
         limiter.note(decision)
         if user_id is not None:

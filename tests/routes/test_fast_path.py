@@ -10,16 +10,21 @@ of the test's own.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from datetime import timedelta
 from functools import partial
 
+import jwt as pyjwt
 import pytest
 from flask import Flask
+from flask_jwt_extended import create_access_token
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from werkzeug.test import Client
 
 from server.extensions import db
-from server.models import SecurityEvent
+from server.models import SecurityEvent, User
 from server.security_manager import ip_blocking
 from tests.helpers import ApiClient, error_of
 
@@ -291,3 +296,34 @@ def test_a_profile_that_cannot_be_rendered_is_answered_as_flask_answers_it(clien
     assert error_of(fast)["code"] == error_of(by_flask)["code"]
     assert "X-Request-ID" in fast.headers
     assert _remaining(fast) == _remaining(by_flask) - 1  # spent once
+
+
+def test_a_token_that_expires_while_its_poll_is_handed_to_flask_is_refused_as_expired(client, app):
+    account = client.create_account()
+    user = db.session.get(User, account.id)
+    short = create_access_token(identity=user, expires_delta=timedelta(seconds=3))
+    expires = pyjwt.decode(short, options={"verify_signature": False})["exp"]
+    assert client.get("/api/user/profile", token=short).status_code == 200  # verified, cached
+    engine = db.engine
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_the_jobs_table() -> None:
+        # The fast path's read of the job waits until the token has expired.
+        with engine.connect() as other:
+            other.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            time.sleep(max(0.0, expires - time.time()) + 0.3)
+            other.rollback()
+        released.set()
+
+    holder = threading.Thread(target=hold_the_jobs_table)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        assert time.time() < expires - 0.5
+        answer = client.get("/api/jobs/00000000-0000-4000-8000-000000000000/status", token=short)
+    finally:
+        holder.join()
+    assert released.is_set()
+    assert answer.status_code == 401
+    assert error_of(answer)["message"] == "Token has expired"
