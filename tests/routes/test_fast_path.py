@@ -327,3 +327,23 @@ def test_a_token_that_expires_while_its_poll_is_handed_to_flask_is_refused_as_ex
     assert released.is_set()
     assert answer.status_code == 401
     assert error_of(answer)["message"] == "Token has expired"
+
+
+def test_a_job_result_with_an_integer_wider_than_64_bits_is_answered_in_full(client, app):
+    account = client.create_account()
+    job_id = _submit_job(client, account)
+    db.session.execute(
+        text("UPDATE jobs SET result = CAST(:result AS jsonb) WHERE id = :id"),
+        {"result": '{"count": 1180591620717411303424}', "id": job_id},
+    )
+    db.session.commit()
+    url = f"/api/jobs/{job_id}/status"
+    flask_only = Client(partial(Flask.wsgi_app, app))
+    by_flask = flask_only.get(url, headers={"Authorization": f"Bearer {account.access_token}"})
+    fast = client.get(url, token=account.access_token)  # rendered by Flask, on the handed call
+    for answer in (by_flask, fast):
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.content_type == "application/json"
+        assert answer.get_json()["result"] == {"count": 2**70}
+    assert fast.get_data() == by_flask.get_data()
+    assert _remaining(fast) == _remaining(by_flask) - 1
