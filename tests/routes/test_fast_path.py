@@ -347,3 +347,43 @@ def test_a_job_result_with_an_integer_wider_than_64_bits_is_answered_in_full(cli
         assert answer.get_json()["result"] == {"count": 2**70}
     assert fast.get_data() == by_flask.get_data()
     assert _remaining(fast) == _remaining(by_flask) - 1
+
+
+def test_an_automatic_block_that_cannot_be_recorded_spends_the_carrying_poll_once(
+    make_app, redis_conn
+):
+    app = make_app(ip_block_error_burst=1)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    prober = {"environ_base": {"REMOTE_ADDR": "203.0.113.91"}}
+    poller = {"environ_base": {"REMOTE_ADDR": "198.51.100.7"}}
+    assert client.get("/api/user/profile", token=account.access_token, **poller).status_code == 200
+    missing = client.get(
+        "/api/jobs/00000000-0000-4000-8000-000000000000/status",
+        token=account.access_token,
+        **prober,
+    )
+    assert missing.status_code == 404  # its error signal is counted by the next gate call
+    with app.app_context():
+        engine = db.engine
+    refuse = (
+        "CREATE FUNCTION refuse_ip_blocks() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'ip_blocks refuses rows'; END $$",
+        "CREATE TRIGGER refuse_ip_blocks BEFORE INSERT ON ip_blocks "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_ip_blocks()",
+    )
+    with engine.begin() as sql:
+        for statement in refuse:
+            sql.execute(text(statement))
+    try:
+        # The poll that carries the prober's signal blocks the prober; the block's record
+        # cannot be stored.
+        poll = client.get("/api/user/profile", token=account.access_token, **poller)
+    finally:
+        with engine.begin() as sql:
+            sql.execute(text("DROP TRIGGER refuse_ip_blocks ON ip_blocks"))
+            sql.execute(text("DROP FUNCTION refuse_ip_blocks()"))
+    assert poll.status_code == 200, poll.get_json()
+    assert redis_conn.exists(ip_blocking.BLOCK_PREFIX + "203.0.113.91")
+    key = f"rate_limit:api_reads_per_user_per_minute:{account.id}"
+    assert redis_conn.zcard(key) == 3  # each request counted once
