@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from flask import Flask
+from flask import Flask, g
 
 from server import metrics
 from server.auth import auth_mode, bearer_spelled, verified_claims
@@ -162,6 +162,7 @@ class FastPath:
             app, method="GET", path=path, endpoint=route.endpoint, authenticated=True
         )
         plan = limiter.plan_for(names if limiter.enabled else ())
+        request_id = g.request_id = request_id_of(environ)  # for the slow-query log
         # The row is read while Redis runs the gate's script (it is answered only if the gate
         # admits the request): the two round trips overlap.
         read: list[Any] = []
@@ -208,7 +209,6 @@ class FastPath:
         if body is None:
             return call
         limiter.note(decision)
-        request_id = request_id_of(environ)
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from werkzeug.test import Client
 
+from server.database_optimizer import SLOW_QUERIES_KEY
 from server.extensions import db
 from server.models import SecurityEvent, User
 from server.security_manager import ip_blocking
@@ -387,3 +388,17 @@ def test_an_automatic_block_that_cannot_be_recorded_spends_the_carrying_poll_onc
     assert redis_conn.exists(ip_blocking.BLOCK_PREFIX + "203.0.113.91")
     key = f"rate_limit:api_reads_per_user_per_minute:{account.id}"
     assert redis_conn.zcard(key) == 3  # each request counted once
+
+
+def test_a_slow_poll_read_is_kept_with_the_polls_request_id(make_app, redis_conn):
+    app = make_app(slow_query_ms=0.001)  # every statement is slow
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    client.get("/api/user/profile", token=account.access_token)
+    poll = client.get(
+        "/api/user/profile", token=account.access_token, headers={"X-Request-ID": "poll-slow"}
+    )
+    assert poll.status_code == 200
+    newest = json.loads(redis_conn.lindex(SLOW_QUERIES_KEY, 0))
+    assert "FROM users" in newest["sql"]
+    assert newest["request_id"] == "poll-slow"
