@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, g, has_app_context, has_request_context
+from flask import Flask, g, has_app_context
 from sqlalchemy import Table, and_, delete, event, exists, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -125,7 +125,9 @@ def normalise_sql(statement: str) -> str:
 
 
 def _context_ids() -> dict[str, str | None]:
-    request_id = g.get("request_id") if has_request_context() else None
+    # The fast path (`server.fast_path`) answers in an app context of its own, with the
+    # request's id in `g`.
+    request_id = g.get("request_id") if has_app_context() else None
     return {"request_id": request_id, "job_id": current_job_id.get()}
 
 

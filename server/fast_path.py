@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from flask import Flask
+from flask import Flask, g
 
 from server import metrics
 from server.auth import auth_mode, bearer_spelled, verified_claims
@@ -162,6 +162,7 @@ class FastPath:
             app, method="GET", path=path, endpoint=route.endpoint, authenticated=True
         )
         plan = limiter.plan_for(names if limiter.enabled else ())
+        request_id = g.request_id = request_id_of(environ)  # for the slow-query log
         # The row is read while Redis runs the gate's script (it is answered only if the gate
         # admits the request): the two round trips overlap.
         read: list[Any] = []
@@ -200,11 +201,14 @@ class FastPath:
         if isinstance(row, Exception):
             log.debug("fast path: the read failed; handing over", exc_info=row)
             return call
-        body = render_json(route.render(row, call)) if row is not None else None
+        try:
+            body = render_json(route.render(row, call)) if row is not None else None
+        except Exception:  # noqa: BLE001 - the view renders again and answers as Flask does
+            log.debug("fast path: the answer could not be rendered; handing over", exc_info=True)
+            return call
         if body is None:
             return call
         limiter.note(decision)
-        request_id = request_id_of(environ)
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),

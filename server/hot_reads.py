@@ -217,7 +217,9 @@ def json_response(data: Mapping[str, Any], status: int = 200) -> Response:
     """`data` as Flask's JSON answer, rendered by `render_json`."""
     body = render_json(data)
     if body is None:
-        return current_app.json.response(_plain(data), status=status)
+        response = current_app.json.response(_plain(data))
+        response.status_code = status
+        return response
     return Response(body, status=status, mimetype="application/json")
 
 

@@ -19,12 +19,14 @@ and limits fall back to per-process windows.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import redis
 from flask import Flask, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.auth import auth_mode, decode_request_token
 from server.config import get_settings
@@ -121,6 +123,8 @@ return head .. ' A ' .. role .. ' ' .. hit(keys, argv)
 """
 )
 
+log = logging.getLogger(__name__)
+
 _UNUSED_KEY = "{request_gate}:unused"
 _EXTENSION_KEY = "request_gate_error_signals"
 # Error counters folded into one gate call at most (the rest wait for the next request).
@@ -207,9 +211,14 @@ def init_app(app: Flask) -> None:
             g.rate_limit_counted = True
             refused_plan = limiter.plan_for(names[:refused_count])
             limiter.note(limiter.decision_from_reply(refused_plan, reply[2:]))
-            if reply[1] == "early":
-                raise early  # type: ignore[misc]
+            if early is not None:
+                raise early
             _refuse(payload, reply[1])
+        if early is not None:
+            # The fast path's call, made while the token was still good: it has expired
+            # since. The request is counted already; it is refused as the token now is.
+            g.rate_limit_counted = True
+            raise early
         decision = limiter.decision_from_reply(plan, reply[2:])
         limiter.note(decision)
         if user_id is not None:
@@ -361,6 +370,16 @@ def _block_bursts(signals, counts, subject: str) -> bool:
             row = ip_blocking.block_on_burst(get_redis(), signal, count, settings=settings)
         except redis.RedisError as exc:
             outage_log("redis").failed("IP block", exc)
+            continue
+        except SQLAlchemyError:
+            # In force (Redis has it) but not recorded: the request that carried the signal
+            # is not failed for it (nor, on the fast path, checked twice).
+            log.warning(
+                "automatic IP block not recorded in the database",
+                extra={"client_ip": signal.subject},
+                exc_info=True,
+            )
+            blocked_here = blocked_here or signal.subject == subject
             continue
         blocked_here = blocked_here or (row is not None and signal.subject == subject)
     return blocked_here

@@ -10,16 +10,22 @@ of the test's own.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from datetime import timedelta
 from functools import partial
 
+import jwt as pyjwt
 import pytest
 from flask import Flask
+from flask_jwt_extended import create_access_token
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.test import Client
 
+from server.database_optimizer import SLOW_QUERIES_KEY
 from server.extensions import db
-from server.models import SecurityEvent
+from server.models import SecurityEvent, User
 from server.security_manager import ip_blocking
 from tests.helpers import ApiClient, error_of
 
@@ -266,3 +272,133 @@ def _status_polls_counted(client: ApiClient) -> float:
         and sample.labels.get("route") == "/api/jobs/<uuid:job_id>/status"
         and sample.labels.get("status") == "200"
     )
+
+
+def test_a_profile_that_cannot_be_rendered_is_answered_as_flask_answers_it(client, app):
+    account = client.create_account()
+    patched = client.request(
+        "PATCH", "/api/user/profile", json={"eeo": {"gender": "female"}}, headers=account.headers
+    )
+    assert patched.status_code == 200, patched.get_json()
+    # EEO answers encrypted with a key no longer configured.
+    db.session.execute(
+        text("UPDATE applicant_profiles SET eeo_encrypted = 'gAAAAA-not-ours' WHERE user_id = :id"),
+        {"id": account.id},
+    )
+    db.session.commit()
+    flask_only = Client(partial(Flask.wsgi_app, app))
+    by_flask = flask_only.get(
+        "/api/user/profile", headers={"Authorization": f"Bearer {account.access_token}"}
+    )
+    assert by_flask.status_code >= 500
+    fast = client.get("/api/user/profile", token=account.access_token)
+    assert fast.status_code == by_flask.status_code
+    assert fast.content_type == "application/json"
+    assert error_of(fast)["code"] == error_of(by_flask)["code"]
+    assert "X-Request-ID" in fast.headers
+    assert _remaining(fast) == _remaining(by_flask) - 1  # spent once
+
+
+def test_a_token_that_expires_while_its_poll_is_handed_to_flask_is_refused_as_expired(client, app):
+    account = client.create_account()
+    user = db.session.get(User, account.id)
+    short = create_access_token(identity=user, expires_delta=timedelta(seconds=3))
+    expires = pyjwt.decode(short, options={"verify_signature": False})["exp"]
+    assert client.get("/api/user/profile", token=short).status_code == 200  # verified, cached
+    engine = db.engine
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_the_jobs_table() -> None:
+        # The fast path's read of the job waits until the token has expired.
+        with engine.connect() as other:
+            other.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            time.sleep(max(0.0, expires - time.time()) + 0.3)
+            other.rollback()
+        released.set()
+
+    holder = threading.Thread(target=hold_the_jobs_table)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        assert time.time() < expires - 0.5
+        answer = client.get("/api/jobs/00000000-0000-4000-8000-000000000000/status", token=short)
+    finally:
+        holder.join()
+    assert released.is_set()
+    assert answer.status_code == 401
+    assert error_of(answer)["message"] == "Token has expired"
+
+
+def test_a_job_result_with_an_integer_wider_than_64_bits_is_answered_in_full(client, app):
+    account = client.create_account()
+    job_id = _submit_job(client, account)
+    db.session.execute(
+        text("UPDATE jobs SET result = CAST(:result AS jsonb) WHERE id = :id"),
+        {"result": '{"count": 1180591620717411303424}', "id": job_id},
+    )
+    db.session.commit()
+    url = f"/api/jobs/{job_id}/status"
+    flask_only = Client(partial(Flask.wsgi_app, app))
+    by_flask = flask_only.get(url, headers={"Authorization": f"Bearer {account.access_token}"})
+    fast = client.get(url, token=account.access_token)  # rendered by Flask, on the handed call
+    for answer in (by_flask, fast):
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.content_type == "application/json"
+        assert answer.get_json()["result"] == {"count": 2**70}
+    assert fast.get_data() == by_flask.get_data()
+    assert _remaining(fast) == _remaining(by_flask) - 1
+
+
+def test_an_automatic_block_that_cannot_be_recorded_spends_the_carrying_poll_once(
+    make_app, redis_conn
+):
+    app = make_app(ip_block_error_burst=1)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    prober = {"environ_base": {"REMOTE_ADDR": "203.0.113.91"}}
+    poller = {"environ_base": {"REMOTE_ADDR": "198.51.100.7"}}
+    assert client.get("/api/user/profile", token=account.access_token, **poller).status_code == 200
+    missing = client.get(
+        "/api/jobs/00000000-0000-4000-8000-000000000000/status",
+        token=account.access_token,
+        **prober,
+    )
+    assert missing.status_code == 404  # its error signal is counted by the next gate call
+    with app.app_context():
+        engine = db.engine
+    refuse = (
+        "CREATE FUNCTION refuse_ip_blocks() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'ip_blocks refuses rows'; END $$",
+        "CREATE TRIGGER refuse_ip_blocks BEFORE INSERT ON ip_blocks "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_ip_blocks()",
+    )
+    with engine.begin() as sql:
+        for statement in refuse:
+            sql.execute(text(statement))
+    try:
+        # The poll that carries the prober's signal blocks the prober; the block's record
+        # cannot be stored.
+        poll = client.get("/api/user/profile", token=account.access_token, **poller)
+    finally:
+        with engine.begin() as sql:
+            sql.execute(text("DROP TRIGGER refuse_ip_blocks ON ip_blocks"))
+            sql.execute(text("DROP FUNCTION refuse_ip_blocks()"))
+    assert poll.status_code == 200, poll.get_json()
+    assert redis_conn.exists(ip_blocking.BLOCK_PREFIX + "203.0.113.91")
+    key = f"rate_limit:api_reads_per_user_per_minute:{account.id}"
+    assert redis_conn.zcard(key) == 3  # each request counted once
+
+
+def test_a_slow_poll_read_is_kept_with_the_polls_request_id(make_app, redis_conn):
+    app = make_app(slow_query_ms=0.001)  # every statement is slow
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    client.get("/api/user/profile", token=account.access_token)
+    poll = client.get(
+        "/api/user/profile", token=account.access_token, headers={"X-Request-ID": "poll-slow"}
+    )
+    assert poll.status_code == 200
+    newest = json.loads(redis_conn.lindex(SLOW_QUERIES_KEY, 0))
+    assert "FROM users" in newest["sql"]
+    assert newest["request_id"] == "poll-slow"
