@@ -21,6 +21,10 @@ Any other outcome (blocked, revoked, disabled, over a limit, Redis unreachable, 
 someone else's row, a failed read) hands the request to Flask with the gate's call attached
 (`request_gate.HANDED_CALL`): the gate decides from that call, so nothing is spent twice, and
 Flask answers as it answers any request (the 404 for someone else's job records the probe).
+A handed request keeps its request id and is timed from when the fast path began on it.
+
+The price of the overlap: a poll the gate refuses has read its row all the same (one
+primary-key SELECT, never answered), and a 404 reads twice (here, then in the view).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from flask import Flask, g
 from server import metrics
 from server.auth import auth_mode, bearer_spelled, verified_claims
 from server.hot_reads import render_json
-from server.logging_config import access_logger, log_access
+from server.logging_config import STARTED_KEY, access_logger, log_access
 from server.outages import outage_log
 from server.rate_limiter import (
     API_PER_IP,
@@ -130,12 +134,16 @@ class FastPath:
         if claims is None:
             return self.flask_wsgi(environ, start_response)
         started = time.perf_counter()
+        request_id = request_id_of(environ)
         with self.app.app_context():
-            answered = self._answer(environ, path, route, object_id, claims, started)
-        if isinstance(answered, GateCall):
-            environ[HANDED_CALL] = answered
-            return self.flask_wsgi(environ, start_response)
-        if answered is None:
+            g.request_id = request_id  # for the slow-query log
+            answered = self._answer(environ, path, route, object_id, claims, started, request_id)
+        if isinstance(answered, GateCall) or answered is None:
+            # One id for the request, whichever part answers it (Flask takes the header's).
+            environ["HTTP_X_REQUEST_ID"] = request_id
+            environ[STARTED_KEY] = started  # timed from here in the log and the metrics
+            if answered is not None:
+                environ[HANDED_CALL] = answered
             return self.flask_wsgi(environ, start_response)
         headers, body = answered
         start_response("200 OK", headers)
@@ -149,6 +157,7 @@ class FastPath:
         object_id: str | None,
         claims: dict[str, Any],
         started: float,
+        request_id: str,
     ) -> tuple[list[tuple[str, str]], bytes] | GateCall | None:
         """The 200's headers and body; else the gate's call to hand to Flask with the
         request (None: no call was made)."""
@@ -162,7 +171,6 @@ class FastPath:
             app, method="GET", path=path, endpoint=route.endpoint, authenticated=True
         )
         plan = limiter.plan_for(names if limiter.enabled else ())
-        request_id = g.request_id = request_id_of(environ)  # for the slow-query log
         # The row is read while Redis runs the gate's script (it is answered only if the gate
         # admits the request): the two round trips overlap.
         read: list[Any] = []

@@ -20,6 +20,8 @@ from typing import Any
 from flask import Flask, g, request
 from prometheus_client import Counter, Gauge, Histogram
 
+from server.logging_config import STARTED_KEY
+
 # Each instrument below opens its file in PROMETHEUS_MULTIPROC_DIR as it is created: a folder
 # exported for gunicorn but not made yet (or removed) must not stop every `flask` command.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -140,7 +142,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_timer() -> None:
-        g._metrics_started = clock()
+        g._metrics_started = request.environ.get(STARTED_KEY) or clock()
 
     @app.after_request
     def _observe(response):

@@ -402,3 +402,58 @@ def test_a_slow_poll_read_is_kept_with_the_polls_request_id(make_app, redis_conn
     newest = json.loads(redis_conn.lindex(SLOW_QUERIES_KEY, 0))
     assert "FROM users" in newest["sql"]
     assert newest["request_id"] == "poll-slow"
+
+
+def test_a_handed_over_poll_keeps_one_request_id_for_both_its_reads(make_app, redis_conn):
+    app = make_app(slow_query_ms=0.001)  # every statement is slow
+    client = ApiClient(app.test_client())
+    owner, prober = client.create_account(), client.create_account()
+    job_id = _submit_job(client, owner)
+    client.get("/api/user/profile", token=prober.access_token)  # the token is verified
+    redis_conn.delete(SLOW_QUERIES_KEY)
+    foreign = client.get(f"/api/jobs/{job_id}/status", token=prober.access_token)
+    assert foreign.status_code == 404  # read by the fast path, then again by Flask's view
+    reads = [
+        entry
+        for entry in map(json.loads, redis_conn.lrange(SLOW_QUERIES_KEY, 0, -1))
+        if "FROM jobs" in entry["sql"]
+    ]
+    assert len(reads) == 2
+    assert {entry["request_id"] for entry in reads} == {foreign.headers["X-Request-ID"]}
+
+
+def test_a_handed_over_poll_is_timed_from_its_start(make_app, tmp_path):
+    app = make_app(log_dir=tmp_path / "logs")
+    client = ApiClient(app.test_client())
+    owner, prober = client.create_account(), client.create_account()
+    job_id = _submit_job(client, owner)
+    client.get("/api/user/profile", token=prober.access_token)  # the token is verified
+    with app.app_context():
+        engine = db.engine
+    locked = threading.Event()
+
+    def hold_the_jobs_table() -> None:
+        # The fast path's read waits for the lock, then the request goes to Flask (a 404).
+        with engine.connect() as other:
+            other.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            time.sleep(0.6)
+            other.rollback()
+
+    holder = threading.Thread(target=hold_the_jobs_table)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        foreign = client.get(f"/api/jobs/{job_id}/status", token=prober.access_token)
+    finally:
+        holder.join()
+    assert foreign.status_code == 404
+    lines = [
+        json.loads(line) for line in (tmp_path / "logs" / "api_server.log").read_text().splitlines()
+    ]
+    [logged] = [
+        e
+        for e in lines
+        if e["logger"] == "server.access" and e["request_id"] == foreign.headers["X-Request-ID"]
+    ]
+    assert logged["status"] == 404 and logged["duration_ms"] >= 500
