@@ -15,7 +15,8 @@ database --redis-url names (emptied).
    `diagnostic` jobs for the worker.
 2. Raw throughput (wrk, `benchmarks/load/report.lua`): --connections connections on
    `GET /api/jobs/<id>/status` with one access token, the per-user and per-address limits
-   raised out of reach (the global limit stays as configured).
+   raised out of reach (the global limit stays as configured), against the web processes
+   alone: a worker would spend the same cores on the jobs the journeys left queued.
 
 Nothing leaves loopback: every job board's base URL (`<BOARD>_BASE_URL`) points at a stand-in
 on 127.0.0.1 that answers Remotive's `GET /api/remote-jobs` (the board the journeys search) with
@@ -307,7 +308,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def prepare_status_probe(base: str, email: str) -> tuple[str, str]:
-    """An access token and a finished job of its account, for the raw-throughput run."""
+    """An access token and a job of its account, for the raw-throughput run."""
     headers = {"X-Forwarded-For": "198.19.1.1"}
     login = requests.post(
         f"{base}/api/auth/login",
@@ -357,7 +358,9 @@ def parse_args(argv):
     parser.add_argument("--connections", type=int, default=100, help="wrk connections (100)")
     parser.add_argument("--operators", type=int, default=5, help="admin users submitting jobs")
     parser.add_argument("--web-processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="HTTP threads per web process")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="HTTP threads per web process (GUNICORN_THREADS)"
+    )
     parser.add_argument("--bcrypt-rounds", type=int, default=10)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -436,7 +439,9 @@ def measure(args: argparse.Namespace) -> list[str]:
             RATE_LIMIT_API_READS_PER_USER_PER_MINUTE=OUT_OF_REACH,
             RATE_LIMIT_API_REQUESTS_PER_IP_PER_MINUTE=OUT_OF_REACH,
         )
-        service = Service(env, port, scratch, worker=True)
+        # Web processes only: a worker would spend the same two cores on the jobs the journeys
+        # left queued. The probe's job waits in the queue (its status has a place in line).
+        service = Service(env, port, scratch, worker=False)
         try:
             token, job_id = prepare_status_probe(service.base, operators[0])
             raw = run_wrk(args, f"{service.base}/api/jobs/{job_id}/status", token)
