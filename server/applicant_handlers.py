@@ -50,6 +50,7 @@ from server.models import (
     utcnow,
 )
 from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
+from server.security_manager.outbound import OutboundPolicy
 from server.services import applications, profiles, projects, resumes, tailored_resumes
 from server.services.ownership import get_owned
 
@@ -456,6 +457,7 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
                             candidate=candidate,
                             timeout_seconds=settings.application_submit_timeout_seconds,
                             user_agent=settings.job_search_user_agent,
+                            policy=OutboundPolicy.of(settings),
                         )
                     except SubmissionRefused as refused:
                         outcome = ("failed", {**refused.detail, "error": str(refused)})

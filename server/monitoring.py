@@ -29,6 +29,8 @@ from typing import Any
 
 from flask import Flask, has_app_context
 
+from server.security_manager.outbound import OutboundClient, OutboundError, OutboundPolicy
+
 log = logging.getLogger("server.monitoring")
 
 STARTED_AT = time.time()
@@ -571,22 +573,22 @@ def _end_incident(conn, rule: AlertRule) -> dict[str, Any] | None:
     return json.loads(record) if record else None
 
 
-def post_to_webhook(url: str | None, text: str) -> bool:
+def post_to_webhook(settings, text: str) -> bool:
     """Post `{"text": ...}` (Slack-compatible) to the alert webhook; False when it failed."""
-    if not url:
+    if not settings.alert_webhook_url:
         return False
-    import urllib3
-
+    client = OutboundClient(
+        policy=OutboundPolicy.of(settings),
+        user_agent="JobApplicationAgent-Alerts/1",
+        timeout_seconds=8.0,
+        connect_timeout_seconds=3.0,
+        max_bytes=64 * 1024,
+        connections_per_host=1,
+    )
     try:
-        response = urllib3.request(
-            "POST",
-            url,
-            body=json.dumps({"text": text}).encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=urllib3.Timeout(connect=3.0, read=5.0),
-            retries=False,
-        )
-    except urllib3.exceptions.HTTPError as exc:
+        with client:
+            response = client.post(settings.alert_webhook_url, json={"text": text})
+    except OutboundError as exc:
         log.warning("alert webhook unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
         return False
     if response.status >= 300:
@@ -615,7 +617,7 @@ def check_alerts(settings) -> list[dict[str, Any]]:
             change = "fired"
             log.error("alert firing", extra={"rule": rule.name, "reason": message})
             post_to_webhook(
-                settings.alert_webhook_url,
+                settings,
                 f":rotating_light: FIRING {rule.summary} [{rule.name}] on {host}: {message}",
             )
         elif message is None:
@@ -627,7 +629,7 @@ def check_alerts(settings) -> list[dict[str, Any]]:
                     "alert resolved", extra={"rule": rule.name, "lasted_seconds": round(lasted)}
                 )
                 post_to_webhook(
-                    settings.alert_webhook_url,
+                    settings,
                     f":white_check_mark: RESOLVED {rule.summary} [{rule.name}] on {host} after {lasted / 60:.0f} min",
                 )
         results.append(

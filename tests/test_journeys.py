@@ -389,7 +389,11 @@ def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, eng
     )
     mimikree.mode = "ok" if engine == "local" else "down"
     try:
-        service = deploy(MIMIKREE_BASE_URL=mimikree.base_url, **extra)
+        service = deploy(
+            MIMIKREE_BASE_URL=mimikree.base_url,
+            OUTBOUND_ALLOW_LOOPBACK_PORTS=str(mimikree.port),
+            **extra,
+        )
         user = User(service.base, f"john-{engine}@example.com")
         user.json(
             "PUT",
@@ -554,8 +558,15 @@ def _search_apply_track(deploy, boards, site, smtp_server, mimikree):
             description_html="<p>Python, Django and PostgreSQL, fully remote.</p>",
         ),
     )
-    env = {name.upper(): url for name, url in boards.settings_overrides().items()}
+    env = {
+        name.upper(): url
+        for name, url in boards.settings_overrides().items()
+        if name.endswith("_base_url")
+    }
     env["RECRUITEE_BASE_URL"] = f"{site.base_url}/{{company}}"
+    env["OUTBOUND_ALLOW_LOOPBACK_PORTS"] = ",".join(
+        str(port) for port in (*boards.ports, site.port, mimikree.port)
+    )
     mimikree_account = next(iter(mimikree.accounts.items()))
     service = deploy(
         **{k.upper(): v for k, v in env.items()},

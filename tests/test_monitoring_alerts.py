@@ -38,6 +38,7 @@ def webhook():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXX"
+    server.ports = (server.server_address[1],)
     yield server
     server.shutdown()
     server.server_close()
@@ -48,7 +49,11 @@ def messages_about(webhook, rule: str) -> list[str]:
 
 
 def test_a_rule_fires_once_per_incident_and_resolves(make_app, webhook):
-    app = make_app(alert_webhook_url=webhook.url, alert_queue_depth=2)
+    app = make_app(
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        alert_queue_depth=2,
+    )
     with app.app_context():
         user = make_user()
         first = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
@@ -82,8 +87,16 @@ def test_a_rule_fires_once_per_incident_and_resolves(make_app, webhook):
 
 def test_one_incident_posts_once_whichever_process_checks(make_app, webhook):
     """The firing set is in Redis: a second app (another process) does not post again."""
-    one = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
-    other = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
+    one = make_app(
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        alert_queue_depth=1,
+    )
+    other = make_app(
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        alert_queue_depth=1,
+    )
     with one.app_context():
         job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
     run_alert_checks(one)
@@ -91,10 +104,19 @@ def test_one_incident_posts_once_whichever_process_checks(make_app, webhook):
     assert len(messages_about(webhook, "queue_depth")) == 1
 
 
+def test_a_webhook_on_an_internal_address_is_not_posted_to(make_app, webhook):
+    app = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)  # its port not allowed
+    with app.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        [fired] = [r for r in run_alert_checks(app) if r["rule"] == "queue_depth"]
+    assert fired["change"] == "fired"
+    assert webhook.received == []
+
+
 def test_jobs_waiting_with_no_live_worker_pool_fire_the_dead_workers_rule(
     make_app, webhook, run_pool
 ):
-    app = make_app(alert_webhook_url=webhook.url)
+    app = make_app(alert_webhook_url=webhook.url, outbound_allow_loopback_ports=webhook.ports)
     with app.app_context():
         job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
     [dead] = [r for r in run_alert_checks(app) if r["rule"] == "workers_dead"]
@@ -112,7 +134,10 @@ def test_jobs_waiting_with_no_live_worker_pool_fire_the_dead_workers_rule(
 
 def test_the_error_rate_rule_reads_the_answers_since_the_last_check(make_app, webhook):
     app = make_app(
-        alert_webhook_url=webhook.url, alert_error_rate_percent=50, alert_error_rate_min_requests=4
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        alert_error_rate_percent=50,
+        alert_error_rate_min_requests=4,
     )
     run_alert_checks(app)  # the baseline
     client = app.test_client()
@@ -130,7 +155,11 @@ def test_the_error_rate_rule_reads_the_answers_since_the_last_check(make_app, we
 
 
 def test_the_alerts_command_prints_each_rule(make_app, webhook):
-    app = make_app(alert_webhook_url=webhook.url, alert_queue_depth=1)
+    app = make_app(
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        alert_queue_depth=1,
+    )
     with app.app_context():
         job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
     result = app.test_cli_runner().invoke(args=["alerts", "check"])
@@ -145,7 +174,11 @@ def test_the_backup_age_rule_fires_without_a_verified_backup_and_resolves_after_
 ):
     from server import backup_manager
 
-    app = make_app(alert_webhook_url=webhook.url, backup_dir=tmp_path / "backups")
+    app = make_app(
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+        backup_dir=tmp_path / "backups",
+    )
     with app.app_context():
         [fired] = [r for r in run_alert_checks() if r["rule"] == "backup_age"]
         assert (fired["firing"], fired["reason"]) == (True, "no verified backup exists")

@@ -77,6 +77,7 @@ def recruitee():
 def apply_app(make_app, recruitee, smtp_server):
     return make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         smtp_host="127.0.0.1",
         smtp_port=smtp_server.port,
         smtp_use_tls=False,
@@ -349,6 +350,7 @@ def test_a_second_application_for_the_same_posting_is_a_conflict(apply_app, api,
 def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_server, run_pool):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides={
             **GENEROUS_TEST_LIMITS,
             "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "1/86400",
@@ -378,6 +380,7 @@ def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_serv
 def test_the_per_company_cap_is_a_429(make_app, recruitee, run_pool):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         application_company_cap=1,
         rate_limit_overrides=GENEROUS_TEST_LIMITS,
     )
@@ -492,6 +495,7 @@ def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
 ):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides=GENEROUS_TEST_LIMITS,
     )
     run_pool(app, threads=2)
@@ -636,6 +640,7 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
             gemini_base_url=gemini.base_url,
             gemini_timeout_seconds=5.0,
             recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            outbound_allow_loopback_ports=(recruitee.port,),
             rate_limit_overrides=GENEROUS_TEST_LIMITS,
         )
         run_pool(app, threads=1)
@@ -699,6 +704,7 @@ def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
             gemini_base_url=gemini.base_url,
             gemini_timeout_seconds=5.0,
             recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            outbound_allow_loopback_ports=(recruitee.port,),
             rate_limit_overrides=GENEROUS_TEST_LIMITS,
         )
         run_pool(app, threads=1)
@@ -787,6 +793,7 @@ def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
 ):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides={
             **GENEROUS_TEST_LIMITS,
             "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "0/86400",
