@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import project_analysis, tailoring
+from server.agent import posting_page, project_analysis, tailoring
 from server.agent.cover_letters import resume_facts, unsupported_terms
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, missing_required
@@ -50,7 +50,7 @@ from server.models import (
     utcnow,
 )
 from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
-from server.security_manager.outbound import OutboundPolicy
+from server.security_manager.outbound import OutboundClient, OutboundPolicy
 from server.services import applications, profiles, projects, resumes, tailored_resumes
 from server.services.ownership import get_owned
 
@@ -148,14 +148,16 @@ def _application_for(job: JobContext) -> Application:
                 Posting, object_id=payload["posting_id"], user_id=job.user_id, object_type="posting"
             )
         resumes.get(user_id=job.user_id, resume_id=uuid.UUID(payload["resume_id"]))
+        details = applications.clean_details(payload)
         application = Application(
             user_id=job.user_id,
             posting_id=posting.id if posting else None,
             job_url=payload.get("job_url"),
             target_key=key,
             resume_id=uuid.UUID(payload["resume_id"]),
-            company=posting.company if posting else None,
-            title=posting.title if posting else None,
+            company=posting.company if posting else details.get("company"),
+            title=posting.title if posting else details.get("title"),
+            job_description=None if posting else details.get("job_description"),
             mode=payload.get("mode", "review"),
             state=ApplicationState.SAVED.value,
             package={},
@@ -182,7 +184,7 @@ def _posting_view(application: Application) -> dict[str, Any]:
             "company": application.company,
             "title": application.title,
             "location": None,
-            "description": "",
+            "description": application.job_description or "",
             "apply_url": application.job_url,
             "questions": [],
         }
@@ -241,6 +243,50 @@ def _tailored_resume(
         "keywords": result["keywords"],
         "dropped_claims": len(result["dropped_claims"]),
     }
+
+
+def complete_details(job: JobContext, application_id: int) -> list[str]:
+    """Read a job URL's page for the title, company and description the user did not give;
+    the details still missing (the application then waits in `needs_details`)."""
+    application = db.session.get(Application, application_id)
+    if application.posting_id is not None or (
+        application.title and application.company and application.job_description
+    ):
+        return []
+    settings = get_settings()
+    url = application.job_url
+    db.session.rollback()  # no transaction stays open during the fetch
+    job.check_cancelled()
+    job.report_progress(2, "reading the job's page")
+    client = OutboundClient(
+        policy=OutboundPolicy.of(settings),
+        user_agent=f"{settings.job_search_user_agent} (+{settings.public_base_url})",
+        timeout_seconds=settings.job_search_timeout_seconds,
+        max_bytes=posting_page.MAX_PAGE_BYTES,
+        max_redirects=posting_page.MAX_REDIRECTS,
+    )
+    problem = None
+    try:
+        with client:
+            page = posting_page.read_posting(url=url, client=client)
+    except posting_page.PageUnreadable as unreadable:
+        page, problem = None, str(unreadable)
+        log.info("job page unreadable", extra={"job_id": job.job_id, "problem": problem})
+    application = db.session.get(Application, application_id)
+    if page is not None:  # what the user gave wins over what the page says
+        application.title = application.title or page.title
+        application.company = application.company or page.company
+        application.job_description = application.job_description or page.description or None
+    missing = applications.missing_details(application)
+    if missing:
+        applications.move(application, ApplicationState.NEEDS_DETAILS.value)
+        said = f"could not be read ({problem})" if problem else "does not say it"
+        application.error = (
+            f"The job's {' and '.join(missing)}: the page {said}; give "
+            f"{' and '.join(missing)} with PATCH /api/applications/{application_id}"
+        )
+    db.session.commit()
+    return missing
 
 
 def prepare_package(job: JobContext, application: Application) -> dict[str, Any]:
@@ -330,6 +376,14 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
     application = _application_for(job)
     application_id = application.id
     if application.state in (ApplicationState.SAVED, ApplicationState.FAILED):
+        missing = complete_details(job, application_id)
+        if missing:
+            return {
+                "application_id": application_id,
+                "state": ApplicationState.NEEDS_DETAILS.value,
+                "missing_details": missing,
+            }
+        application = db.session.get(Application, application_id)
         applications.move(application, ApplicationState.PREPARING.value)
         application.job_id = job.job_id
         application.error = None

@@ -813,7 +813,12 @@ def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
 
 def test_an_application_to_a_job_url_is_prepared_for_a_manual_send(apply_app, api):
     account, resume_id = applicant(api)
-    body = {"job_url": "https://careers.example/jobs/42", "resume_id": resume_id}
+    body = {
+        "job_url": "https://careers.example/jobs/42",  # its page cannot be read from here
+        "resume_id": resume_id,
+        "title": "Backend Engineer",
+        "company": "Acme",
+    }
     response = api.post("/api/applications", json=body, headers=account.headers)
     assert response.status_code == 202, response.get_json()
     application = wait_state(
