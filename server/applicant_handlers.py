@@ -27,7 +27,7 @@ from server.agent.submission import (
     send_to_recruitee,
 )
 from server.config import get_settings
-from server.errors import NotFound, TooManyRequests, UserFacingError
+from server.errors import Forbidden, NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
     JobCancelled,
@@ -329,7 +329,7 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     apply_email = apply_email_in(posting["apply_url"], posting["description"])
     if recruitee_url:
         channel = SubmissionChannel.RECRUITEE.value
-    elif apply_email:
+    elif apply_email and tailored:  # a mail carries only the resume the service made
         channel = SubmissionChannel.EMAIL.value
     else:
         channel = SubmissionChannel.MANUAL.value
@@ -436,8 +436,10 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         )
     else:
         try:
-            applications.spend_submission_allowance(application)
-        except TooManyRequests as refused:
+            applications.require_verified_sender(application.user_id)
+            recipient = package["apply_email"] if package["channel"] == "email" else None
+            applications.spend_submission_allowance(application, recipient=recipient)
+        except (Forbidden, TooManyRequests) as refused:
             reason = refused.message
     return {"send": reason is None, "reason": reason}
 
@@ -484,20 +486,33 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
     channel, address = application.channel, application.apply_email
     try:
         candidate = _candidate(application)
+        applications.require_verified_sender(application.user_id)  # it may have changed since
     except NotFound:
+        problem = ("the resume to send was deleted", "apply again with another resume")
+    except Forbidden:
+        problem = ("the account's email address is not verified", "verify it and apply again")
+    else:
+        problem = None
+        if channel == SubmissionChannel.EMAIL and not (application.package or {}).get(
+            "tailored_resume"
+        ):
+            problem = ("there is no tailored resume to mail", "apply on the job's page")
+    if problem is not None:
         applications.record_submission(
             application,
             channel=channel,
             outcome="failed",
-            detail={"error": "the resume to send was deleted"},
+            detail={"error": problem[0]},
             job_id=job.job_id,
         )
         application.state = ApplicationState.FAILED.value
-        application.error = "the resume to send was deleted; apply again with another resume"
+        application.error = "; ".join(problem)
         db.session.commit()
         return {"sent": False, "reason": application.error}
     title, company = application.title, application.company
     recruitee_url = (application.package or {}).get("recruitee_url")
+    # The user's own answers go only to the address the posting gives, never to one they typed.
+    user_answers = not applications.recipient_typed(application, address)
     db.session.rollback()
     key = f"application:{application_id}:{job.job_id}"
     outcome: tuple[str, dict[str, Any]] | None = None
@@ -518,7 +533,12 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
                     else:
                         outcome = ("sent", detail)
                 else:
-                    mail = application_mail(candidate=candidate, title=title, company=company)
+                    mail = application_mail(
+                        candidate=candidate,
+                        title=title,
+                        company=company,
+                        user_answers=user_answers,
+                    )
                     if not mailer.send_mail(settings=settings, to=address, **mail):
                         raise SubmissionUnavailable("the mail server did not take the message")
                     outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})

@@ -150,12 +150,21 @@ def apply_email_in(*texts: str | None) -> str | None:
 
 
 def application_mail(
-    *, candidate: Candidate, title: str | None, company: str | None
+    *, candidate: Candidate, title: str | None, company: str | None, user_answers: bool
 ) -> dict[str, Any]:
-    """Subject, body, reply-to and attachments of an application sent by email."""
+    """Subject, body, reply-to and attachments of an application sent by email.
+
+    It carries only what the service made: the cover letter, the answers it found, and the
+    resume it tailored (the caller's `cv`); the user's own answers only with `user_answers`
+    (the mail goes to the address the posting gives, which asked the questions).
+    """
     role = title or "the advertised position"
     body = candidate.cover_letter.rstrip() + "\n"
-    answered = [a for a in candidate.answers if a["type"] != "file"]
+    answered = [
+        a
+        for a in candidate.answers
+        if a["type"] != "file" and (user_answers or a.get("source") != "user")
+    ]
     if answered:
         body += "\nAnswers to your questions:\n"
         for answer in answered:

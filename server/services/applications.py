@@ -19,10 +19,12 @@ An application to a job URL is prepared only once its title and company are know
 or read from the job's page): until then it waits in `needs_details`, saying what is missing,
 and `PATCH` (or applying again) with them queues its preparation.
 
-A submission through a channel that sends (Recruitee, email) spends one
-`job_applications_per_user_per_day` and counts against the per-company cap
-(`APPLICATION_COMPANY_CAP` submissions to one company in `APPLICATION_COMPANY_WINDOW_DAYS`);
-marking one as sent elsewhere (`manual`) spends neither.
+A submission through a channel that sends (Recruitee, email) needs the account's address
+verified, spends one `job_applications_per_user_per_day` and counts against the per-company
+cap (`APPLICATION_COMPANY_CAP` submissions to one company, whatever its case, in
+`APPLICATION_COMPANY_WINDOW_DAYS`); a mail to an address the user typed also counts against
+the same cap for the address's domain (and for the domain alone when no company is known).
+Marking one as sent elsewhere (`manual`) spends nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, rate_limiter
 from server.config import get_settings
-from server.errors import Conflict, TooManyRequests, ValidationFailed
+from server.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import (
@@ -400,38 +402,72 @@ def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dic
     return describe(application, full=True)
 
 
-def _company_submissions(user_id: int, company: str | None, since) -> int:
-    if not company:
-        return 0
-    return db.session.scalar(
+def require_verified_sender(user_id: int) -> None:
+    """403 `email_unverified` unless the account's address is verified: whatever the service
+    sends for a user carries that address (the candidate's email, the mail's Reply-To)."""
+    verified = db.session.scalar(select(User.email_verified_at).where(User.id == user_id))
+    if verified is None:
+        raise Forbidden(
+            "Verify your email address before anything is sent on your behalf "
+            "(POST /api/auth/verify-email/request)",
+            code="email_unverified",
+        )
+
+
+def recipient_typed(application: Application, address: str | None) -> bool:
+    """Whether a mail goes to an address the user gave, not the one the posting gives."""
+    found = (application.package or {}).get("apply_email") or ""
+    return bool(address) and address.strip().lower() != found.strip().lower()
+
+
+def _sent_since(user_id: int, since, *, company: str | None = None, domain: str | None = None):
+    query = (
         select(func.count())
         .select_from(ApplicationSubmission)
         .where(
             ApplicationSubmission.user_id == user_id,
-            func.lower(ApplicationSubmission.company) == company.lower(),
             ApplicationSubmission.outcome == "sent",
             ApplicationSubmission.created_at >= since,
         )
     )
-
-
-def spend_submission_allowance(application: Application) -> None:
-    """Check the per-company cap, then spend one daily application; 429 when either is used
-    up (nothing is spent then)."""
-    settings = get_settings()
-    window = timedelta(days=settings.application_company_window_days)
-    sent = _company_submissions(application.user_id, application.company, utcnow() - window)
-    if sent >= settings.application_company_cap:
-        raise TooManyRequests(
-            f"At most {settings.application_company_cap} applications to {application.company} "
-            f"in {settings.application_company_window_days} days",
-            code="company_cap_reached",
-            details={
-                "company": application.company,
-                "limit_value": settings.application_company_cap,
-                "window_days": settings.application_company_window_days,
-            },
+    if company is not None:
+        query = query.where(func.lower(ApplicationSubmission.company) == company.lower())
+    else:
+        to = func.lower(ApplicationSubmission.detail["to"].as_string())
+        query = query.where(
+            ApplicationSubmission.channel == SubmissionChannel.EMAIL.value,
+            to.endswith(f"@{domain}", autoescape=True),
         )
+    return db.session.scalar(query)
+
+
+def spend_submission_allowance(
+    application: Application, *, recipient: str | None = None, typed: bool = False
+) -> None:
+    """Check the per-company cap (for a mail to an address the user typed, or with no company
+    known, the recipient domain's too), then spend one daily application; 429 when either is
+    used up (nothing is spent then)."""
+    settings = get_settings()
+    cap, days = settings.application_company_cap, settings.application_company_window_days
+    since = utcnow() - timedelta(days=days)
+    subjects: list[tuple[str | None, str | None]] = []
+    if application.company:
+        subjects.append((application.company, None))
+    if recipient and "@" in recipient and (typed or not application.company):
+        subjects.append((None, recipient.rsplit("@", 1)[1].strip().lower()))
+    for company, domain in subjects:
+        if _sent_since(application.user_id, since, company=company, domain=domain) >= cap:
+            raise TooManyRequests(
+                f"At most {cap} applications to {company or f'addresses at {domain}'} "
+                f"in {days} days",
+                code="company_cap_reached",
+                details={
+                    "company": company,
+                    "recipient_domain": domain,
+                    "limit_value": cap,
+                    "window_days": days,
+                },
+            )
     limiter = rate_limiter.get_rate_limiter()
     if not limiter.enabled:
         return
@@ -451,6 +487,14 @@ def choose_channel(
         raise ValidationFailed(
             "email: the posting gives no address to apply to; give one",
             details={"json": {"email": ["required for the email channel"]}},
+        )
+    if channel == SubmissionChannel.EMAIL and not package.get("tailored_resume"):
+        # A mail carries only what the service made: never an upload as it was given.
+        raise ValidationFailed(
+            "channel: a mail carries the resume tailored to this posting, and there is none "
+            "(no description to tailor to, or no parsed resume); apply on the job's page "
+            "and mark it `manual`",
+            details={"json": {"channel": ["no tailored resume to send by email"]}},
         )
     if channel == SubmissionChannel.RECRUITEE and not package.get("recruitee_url"):
         raise ValidationFailed(
@@ -534,7 +578,11 @@ def submit(
             code="answers_missing",
             details={"unanswered_required": missing},
         )
-    spend_submission_allowance(application)
+    require_verified_sender(user_id)
+    mailed = address if chosen == SubmissionChannel.EMAIL else None
+    spend_submission_allowance(
+        application, recipient=mailed, typed=recipient_typed(application, mailed)
+    )
     application.channel = chosen
     application.apply_email = address
     application_id = application.id

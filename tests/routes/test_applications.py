@@ -91,9 +91,12 @@ def api(apply_app, run_pool) -> ApiClient:
     return ApiClient(apply_app.test_client())
 
 
-def applicant(api: ApiClient):
-    """An account with a profile and an uploaded resume; returns it and the resume id."""
+def applicant(api: ApiClient, *, verified: bool = True):
+    """An account (its address verified) with a profile and an uploaded resume; returns it and
+    the resume id."""
     account = api.create_account()
+    if verified:
+        api.verify_email(account)
     response = api.request("PATCH", "/api/user/profile", json=PROFILE, headers=account.headers)
     assert response.status_code == 200, response.get_json()
     uploaded = api.upload(account.access_token, "cv.txt", RESUME)
