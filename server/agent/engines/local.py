@@ -360,6 +360,9 @@ def _respell(text: str, weights: dict[str, int]) -> tuple[str, list[tuple[str, s
     pieces, last = [], 0
     for match in find_terms(text):
         canonical = match.term.canonical
+        # A related word ("containerization") is not a spelling of the term: never renamed.
+        if match.related:
+            continue
         if canonical in weights and match.text.lower() != canonical.lower():
             pieces += [text[last : match.start], canonical]
             last = match.end
