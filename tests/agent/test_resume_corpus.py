@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 
-import docx
 import pytest
-from pypdf import PdfReader
 
 from tests.resume_corpus import CorpusResume, load_expected, notice_rows
 
@@ -31,22 +28,6 @@ YEAR_OR_MONTH = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
 
 def by_file(resume: CorpusResume) -> str:
     return resume.expected["file"]
-
-
-def folded(text: str) -> str:
-    """Text reduced to what survives any extraction: no spacing, hyphens, quote styles or case."""
-    text = unicodedata.normalize("NFKC", text)
-    text = re.sub("[\u00ad\u2010\u2011\u2013\u2014-]", "", text)
-    text = text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
-    return re.sub(r"\s+", "", text).casefold()
-
-
-def document_text(path: Path) -> str:
-    if path.suffix == ".pdf":
-        return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
-    if path.suffix == ".docx":
-        return "\n".join(paragraph.text for paragraph in docx.Document(str(path)).paragraphs)
-    return path.read_text(encoding="utf-8")
 
 
 def test_the_corpus_holds_at_least_fifteen_distinct_resumes():
