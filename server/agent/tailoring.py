@@ -37,9 +37,10 @@ from server.agent.verifier import (
     bullet_scope,
     display_form,
     project_scope,
+    report,
     resume_scope,
-    split_sentences,
     verify,
+    verify_text,
 )
 
 log = logging.getLogger("server.agent.tailoring")
@@ -416,10 +417,10 @@ def apply_and_verify(
         # invisible characters removed).
         text = display_form(edit["text"])
         if edit["section"] == "summary" and once(edit):
-            kept, lost = verified_sentences(text, whole, "summary")
+            new, lost = verify_text(text, whole, "summary")
             dropped += lost
-            new = " ".join(kept)
-            if kept and new != source["summary"] and keeps_keywords(edit, source["summary"], new):
+            new = new.replace("\n\n", " ")
+            if new and new != source["summary"] and keeps_keywords(edit, source["summary"], new):
                 tailored["summary"] = new
                 diff.append(_change("summary", "rewrite", source["summary"], new, edit))
         elif edit["section"] in ("experience", "projects"):
@@ -432,7 +433,7 @@ def apply_and_verify(
             original = source[section][i]["bullets"][j]
             verdict = verify(text, scope_of(section, i))
             if verdict.claims:
-                dropped += [_dropped(path, verdict.text, claim) for claim in verdict.claims]
+                dropped += report(path, verdict)
             elif verdict.text != original and keeps_keywords(edit, original, verdict.text):
                 tailored[section][i]["bullets"][j] = verdict.text
                 diff.append(_change(path, "rewrite", original, verdict.text, edit))
@@ -462,30 +463,6 @@ def apply_and_verify(
                 diff.append(_change("projects", "select", before, after, edit))
     dropped += _structural_drift(source, tailored)
     return tailored, diff, dropped, rejected
-
-
-def verified_sentences(
-    text: str, scope: Scope, path: str
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The sentences of `text` the verifier keeps (as read), and the claims of the others."""
-    kept, dropped = [], []
-    for sentence in split_sentences(text):
-        verdict = verify(sentence, scope)
-        if verdict.claims:
-            dropped += [_dropped(path, verdict.text, claim) for claim in verdict.claims]
-        else:
-            kept.append(verdict.text)
-    return kept, dropped
-
-
-def _dropped(path: str, text: str, claim: Any) -> dict[str, Any]:
-    return {
-        "section": path,
-        "text": text,
-        "claim": claim.text,
-        "kind": claim.kind,
-        "reason": claim.reason,
-    }
 
 
 def _change(

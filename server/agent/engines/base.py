@@ -65,6 +65,15 @@ class Engine:
         facts (`{name, summary, experience, skills, projects}`; no contact details)."""
         return self._result("write_cover_letter", {"resume": resume, "posting": posting})
 
+    def answer_question(
+        self, *, question: str, resume: dict[str, Any], posting: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An answer (`{answer: str | null}`) to an application form's free-text question
+        from the resume's facts; null when they do not say."""
+        return self._result(
+            "answer_question", {"question": question, "resume": resume, "posting": posting}
+        )
+
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
 

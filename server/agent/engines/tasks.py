@@ -161,9 +161,27 @@ COVER_LETTER_SCHEMA: dict[str, Any] = {
 }
 SCHEMAS["write_cover_letter"] = COVER_LETTER_SCHEMA
 SYSTEM_INSTRUCTIONS["write_cover_letter"] = (
-    FAITHFUL + " Task: write a short cover letter (at most 250 words, plain text, no "
-    "placeholders) from the applicant to the company for the posting. Use only facts from the "
-    "resume: its roles, employers, bullets, skills and projects; never claim a skill, tool or "
-    "number the resume does not show. Name the posting's title and company. `keywords` lists "
-    "the posting's keywords the letter shows evidence for."
+    FAITHFUL + " Task: write the body of a short cover letter (at most 200 words, plain text, "
+    "one to three paragraphs separated by a blank line, first person) from the applicant's "
+    "resume facts for the posting. Write no greeting, no sign-off and no placeholders, and do "
+    "not name the company or the posting's title: the opening and closing are added for you. "
+    "State only what the resume says: its roles, employers, bullets, skills and projects; "
+    "never claim a skill, tool, title, degree or number the resume does not show. Every "
+    "sentence is checked against the resume and one that states more is left out. "
+    "`keywords` lists the posting's keywords the letter shows evidence for."
+)
+
+# --- screening answers -----------------------------------------------------------------------
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": ["string", "null"]}},
+    "required": ["answer"],
+}
+SCHEMAS["answer_question"] = ANSWER_SCHEMA
+SYSTEM_INSTRUCTIONS["answer_question"] = (
+    FAITHFUL + " Task: answer an application form's question for the applicant in one to three "
+    "plain sentences, first person, from the resume facts only. When the resume does not say "
+    "what the question asks, answer null: the applicant will answer it. Every sentence is "
+    "checked against the resume and one that states more is left out."
 )

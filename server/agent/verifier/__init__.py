@@ -7,7 +7,7 @@ bullet, a project line, or the whole resume with the user's answers and profile 
 `scope`.
 """
 
-from server.agent.verifier.gate import Claim, Verdict, verify
+from server.agent.verifier.gate import Claim, Verdict, report, verify, verify_text
 from server.agent.verifier.labels import CLAIM_KINDS, degree_levels
 from server.agent.verifier.scope import (
     Scope,
@@ -30,7 +30,9 @@ __all__ = [
     "display_form",
     "profile_sources",
     "project_scope",
+    "report",
     "resume_scope",
     "split_sentences",
     "verify",
+    "verify_text",
 ]

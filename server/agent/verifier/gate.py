@@ -43,6 +43,7 @@ from server.agent.verifier.lexicon import (
     CLASS_NOUNS,
     DEGREE_QUALIFIERS,
     FUNCTION_WORDS,
+    LETTER_WORDS,
     ROLE_NOUNS,
     SENIORITY_WORDS,
     class_of,
@@ -56,6 +57,7 @@ from server.agent.verifier.text import (
     fold,
     key,
     mixed_script,
+    split_sentences,
     stem,
     tokens,
 )
@@ -112,6 +114,37 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.phrases()
     check.actions()
     return Verdict(text, tuple(check.claims))
+
+
+def report(section: str, verdict: Verdict) -> list[dict[str, str]]:
+    """A refused sentence's claims as `dropped_claims` entries."""
+    return [
+        {
+            "section": section,
+            "text": verdict.text,
+            "claim": claim.text,
+            "kind": claim.kind,
+            "reason": claim.reason,
+        }
+        for claim in verdict.claims
+    ]
+
+
+def verify_text(text: str, scope: Scope, section: str) -> tuple[str, list[dict[str, str]]]:
+    """A text with every sentence the verifier refuses left out (paragraphs, separated by a
+    blank line, kept), and the refused sentences' claims as `dropped_claims` entries."""
+    paragraphs, dropped = [], []
+    for paragraph in re.split(r"\n\s*\n", text or ""):
+        kept = []
+        for sentence in split_sentences(display_form(paragraph)):
+            verdict = verify(sentence, scope)
+            if verdict.claims:
+                dropped += report(section, verdict)
+            else:
+                kept.append(verdict.text)
+        if kept:
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs), dropped
 
 
 class _Check:
@@ -296,6 +329,8 @@ class _Check:
         if k in _PROTECTED or singular in _PROTECTED:
             return singular in scope.keys or k + "s" in scope.keys
         if not in_name_slot and is_neutral(k):
+            return True
+        if not in_name_slot and scope.purpose == "letter" and k in LETTER_WORDS:
             return True
         cls = self.class_at(i)
         if cls is not None and not in_name_slot:

@@ -44,6 +44,17 @@ RESUME_WORDS = frozenset(
     """.split()
 )
 
+# Words a cover letter or an answer uses about the application itself (intent, thanks): they
+# state nothing about the person's past. Accounted for in a letter's scope only.
+LETTER_WORDS = frozenset(
+    """
+    excited eager keen glad happy interested interest apply applying application opportunity
+    contribute contributing bring bringing discuss discussing consider considering thank
+    thanks hope welcome look looking forward join joining position team company match
+    matches fit posting asks ask needs need would love like believe chance value values
+    """.split()
+)
+
 # Action verbs that rephrase without adding a fact: what was built is what the sentence's
 # other words say, and those must be in scope.
 _NEUTRAL_VERBS = """

@@ -136,6 +136,7 @@ class Scope:
     sources: tuple[Source, ...]
     keywords: tuple[str, ...] = ()
     roles: tuple[RoleFacts, ...] = ()
+    purpose: str = "resume"  # or "letter": a cover letter's or an answer's sentences
     clauses: list[Clause] = field(init=False)
     keys: set[str] = field(init=False)
     stems: set[str] = field(init=False)
@@ -224,7 +225,10 @@ class Scope:
                 if s.role in wanted or (s.role is None and s.kind in ("answer", "contact"))
             )
             self._restricted[wanted] = Scope(
-                kept, self.keywords, tuple(r for r in self.roles if r.index in wanted)
+                kept,
+                self.keywords,
+                tuple(r for r in self.roles if r.index in wanted),
+                self.purpose,
             )
         return self._restricted[wanted]
 
@@ -414,6 +418,7 @@ def resume_scope(
     answers: Iterable[str] = (),
     keywords: Iterable[str] = (),
     extra: Iterable[Source] = (),
+    purpose: str = "resume",
 ) -> Scope:
     """What a summary, a cover letter or an answer may rest on: the whole resume (every
     role, bound to its employer), the user's answers, and any extra sources (the profile)."""
@@ -424,7 +429,7 @@ def resume_scope(
     sources += _resume_wide_sources(resume)
     sources += answer_sources(answers, roles)
     sources += list(extra)
-    return Scope(tuple(sources), tuple(keywords), roles)
+    return Scope(tuple(sources), tuple(keywords), roles, purpose)
 
 
 def profile_sources(profile: dict | None) -> list[Source]:
