@@ -50,3 +50,60 @@ def notice_rows() -> dict[str, dict[str, str]]:
         row = dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
         rows[row["File"]] = row
     return rows
+
+
+def as_parsed(expected: dict, projects: list[dict] | None = None) -> dict:
+    """An expected structure as the parser's output shape (what tailoring takes)."""
+    experience = []
+    for role in expected["experience"]:
+        end = role.get("end")
+        experience.append(
+            {
+                "title": role.get("title"),
+                "employer": role.get("employer"),
+                "location": None,
+                "dates": role.get("dates"),
+                "start_date": role.get("start"),
+                "end_date": None if end == "present" else end,
+                "is_current": end == "present",
+                "bullets": list(role.get("bullets") or []),
+                "details": [],
+            }
+        )
+    return {
+        "contact": {
+            "name": expected.get("name"),
+            "headline": None,
+            "email": expected.get("email"),
+            "phone": expected.get("phone"),
+            "location": None,
+            "links": list(expected.get("links") or []),
+        },
+        "summary": expected.get("summary") or "",
+        "experience": experience,
+        "education": [
+            {
+                "degree": school.get("degree"),
+                "field": None,
+                "institution": school.get("institution"),
+                "dates": school.get("dates"),
+                "details": [],
+            }
+            for school in expected["education"]
+        ],
+        "skills": [{"category": None, "items": list(expected.get("skills") or [])}],
+        "projects": [
+            {"name": p.get("name"), "role": None, "bullets": list(p.get("bullets") or [])}
+            for p in projects or []
+        ],
+        "certifications": [],
+        "other_sections": [],
+    }
+
+
+def expected_by_file() -> dict[str, dict]:
+    """Every expected structure, keyed by its file name (`<name>.expected.json`)."""
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(CORPUS_DIR.glob("*.expected.json"))
+    }

@@ -59,6 +59,11 @@ _STOPWORDS = frozenset(
     "their they them using use used able work working team role job years year experience "
     "strong good great plus also well other more most any all can including across".split()
 )
+# Words of a question that say what is asked, not what about.
+_QUESTION_WORDS = frozenset(
+    "describe tell explain share please example give why how which what when where "
+    "want like would you your have had been worked time times".split()
+)
 MAX_SUMMARY_KEYWORDS = 5
 MAX_QUOTED_BULLETS = 3
 MAX_NAMED_SKILLS = 6
@@ -158,8 +163,12 @@ def _answer_question(
     wanted = set(canonical_terms(question))
     quoted = _quoted_bullets(resume, wanted, 2) if wanted else []
     if not quoted:
-        words = {w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS}
-        quoted = _quoted_bullets(resume, set(), 2, words=words)
+        words = {
+            w.rstrip(".")
+            for w in _WORD.findall(question.lower())
+            if w.rstrip(".") not in _STOPWORDS | _QUESTION_WORDS
+        }
+        quoted = _quoted_bullets(resume, set(), 2, words=words) if words else []
     return {"answer": " ".join(quoted) or None}
 
 
@@ -174,8 +183,8 @@ def _quoted_bullets(
         employer = str(job.get("employer") or "")
         for bullet in _strings(job.get("bullets")):
             if words is not None:
-                hits = len(words & set(_WORD.findall(bullet.lower())))
-                hits = hits if hits >= 2 else 0
+                hits = len(words & {w.rstrip(".") for w in _WORD.findall(bullet.lower())})
+                hits = hits if hits >= min(2, len(words)) else 0
             else:
                 hits = len(set(canonical_terms(bullet)) & wanted)
             if hits and employer:

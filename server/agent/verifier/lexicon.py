@@ -52,6 +52,7 @@ LETTER_WORDS = frozenset(
     contribute contributing bring bringing discuss discussing consider considering thank
     thanks hope welcome look looking forward join joining position team company match
     matches fit posting asks ask needs need would love like believe chance value values
+    based located
     """.split()
 )
 
