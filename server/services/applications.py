@@ -550,8 +550,10 @@ def submit(
             code="invalid_transition",
             details={"state": application.state},
         )
-    # An `auto` application's own job sends it right after it becomes ready for review.
-    preparing = application.job_id if application.job_id and _job_open(application.job_id) else None
+    # An `auto` application's own job sends it right after it becomes ready for review; any
+    # other preparing job is only finishing (its package is ready), and sends nothing.
+    auto_sending = ((application.package or {}).get("auto_submit") or {}).get("send")
+    preparing = application.job_id if auto_sending and _job_open(application.job_id) else None
     sending = _open_submission_job(application) or preparing
     if sending:
         db.session.rollback()

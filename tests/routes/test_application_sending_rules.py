@@ -245,3 +245,28 @@ def test_the_tracker_only_moves_forward(build, recruitee):
             assert back.status_code == 409, f"{state} -> {earlier}"
             assert earlier not in error_of(back)["details"]["allowed"]
         assert api.get(path, headers=account.headers).get_json()["state"] == state
+
+
+def test_a_submit_while_the_preparing_job_is_still_finishing_is_taken(build, recruitee):
+    """Review mode: the package is ready the moment the state says so; the job that wrote it
+    may still be closing, and sends nothing."""
+    from sqlalchemy import update
+
+    from server.extensions import db
+    from server.models import Job
+
+    app, api = build()
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    with app.app_context():  # as if the worker had not yet marked the job finished
+        db.session.execute(
+            update(Job).where(Job.id == application["job_id"]).values(status="running")
+        )
+        db.session.commit()
+
+    response = submit(api, account, application["id"])
+
+    assert response.status_code == 202, response.get_json()
+    assert wait_state(api, account, application["id"], "submitted")["channel"] == "recruitee"
+    assert len(recruitee.requests) == 1
