@@ -245,7 +245,7 @@ def test_a_tool_the_role_does_not_show_is_refused(text, contoso):
 )
 def test_a_word_spelled_with_look_alike_letters_is_refused(text, contoso):
     claims = refused(text, contoso)
-    assert {k for k, _ in claims} == {"look-alike"}, claims
+    assert "look-alike" in {k for k, _ in claims}, claims
 
 
 @pytest.mark.parametrize(
@@ -427,7 +427,7 @@ def test_a_negative_answer_is_no_evidence(whole):
     refused("Built SQL reports on SAP.", whole)
     refused("Experienced with SAP.", whole)
     mixed = resume_scope(RESUME, answers=["I used Looker at Northwind but never SAP."])
-    kept("Built Looker dashboards at Northwind Traders.", mixed)
+    kept("Used Looker at Northwind Traders.", mixed)
     refused("Built SAP reports at Northwind Traders.", mixed)
 
 
