@@ -80,13 +80,13 @@ def test_a_no_from_the_user_is_never_evidence():
     tailored, _diff, dropped, _rejected = applied(
         [
             rewrite("experience", 0, 0, "Cut inventory write-offs by 18% with SAP reports."),
-            rewrite("experience", 0, 1, "Built weekly Looker reports on the freight budget."),
+            rewrite("experience", 0, 1, "Used Looker for weekly reports."),
         ],
         answers,
     )
     bullets = tailored["experience"][0]["bullets"]
     assert bullets[0] == SOURCE["experience"][0]["bullets"][0]
-    assert bullets[1] == "Built weekly Looker reports on the freight budget."
+    assert bullets[1] == "Used Looker for weekly reports."
     assert [d["claim"] for d in dropped] == ["SAP"]
 
 

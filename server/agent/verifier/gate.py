@@ -41,16 +41,24 @@ from server.agent.verifier.labels import (
 )
 from server.agent.verifier.lexicon import (
     CLASS_NOUNS,
+    COVERING_CLASSES,
     DEGREE_QUALIFIERS,
     FUNCTION_WORDS,
     LETTER_WORDS,
+    PAST_WORDS,
+    PRESENT_WORDS,
     ROLE_NOUNS,
     SENIORITY_WORDS,
+    VENDORS,
     class_of,
+    free_gerunds,
+    is_free,
     is_neutral,
+    is_past,
+    is_verb,
 )
 from server.agent.verifier.numbers import Figure, figures
-from server.agent.verifier.scope import Clause, Scope
+from server.agent.verifier.scope import Clause, Scope, names_employer
 from server.agent.verifier.text import (
     Token,
     display_form,
@@ -66,7 +74,7 @@ from server.agent.verifier.text import (
 _OPENERS = re.compile(r"(?:^|[(:;•·\"“‘'\[—–-]|[.!?]\s)\s*$")
 _CLAUSE_STOP = re.compile(r"[,;:()\[\]—–]|\.\s")
 _OTHER_PEOPLE = frozenset(
-    "the our their his her its with for to other fellow and of other's every each".split()
+    "the our their his her its with for to other fellow of other's every each".split()
 )
 _SELF_CUES = frozenset({"as", "promoted", "became"})
 _PROTECTED = ROLE_NOUNS | SENIORITY_WORDS
@@ -99,12 +107,10 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     toks = tokens(text)
     if not toks:
         return Verdict(text, ())
-    folded = " " + " ".join(fold(t.text) for t in toks) + " "
-    named = scope.roles_named_in(folded)
-    bound = scope.restricted(named) if named and len(scope.roles) > 1 else scope
-    check = _Check(text, toks, bound, scope)
+    check = _Check(text, toks, scope)
     check.find_figures()
     check.terms()
+    check.definitions()
     check.words()
     check.figures()
     check.titles()
@@ -113,6 +119,7 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.degrees()
     check.phrases()
     check.actions()
+    check.locality()
     return Verdict(text, tuple(check.claims))
 
 
@@ -150,12 +157,17 @@ def verify_text(text: str, scope: Scope, section: str) -> tuple[str, list[dict[s
 class _Check:
     """One sentence's accounting (the steps of `verify`)."""
 
-    def __init__(self, text: str, toks: list[Token], scope: Scope, whole: Scope):
-        self.text, self.toks, self.scope, self.whole = text, toks, scope, whole
+    def __init__(self, text: str, toks: list[Token], whole: Scope):
+        self.text, self.toks, self.whole = text, toks, whole
         self.claims: list[Claim] = []
         self.covered: set[int] = set()  # tokens already accounted for (figures, terms)
+        self.term_tokens: set[int] = set()  # tokens of vocabulary terms (a list of skills)
+        self.defined: set[int] = set()  # words spelling out an abbreviation beside it
         self.unsupported: set[int] = set()
         self.figs: list[Figure] = []
+        self.segments = self.find_segments()
+        self.segment_of = {i: n for n, (a, b) in enumerate(self.segments) for i in range(a, b + 1)}
+        self.scopes = self.segment_scopes()
 
     def claim(self, kind: str, text: str, reason: str) -> None:
         text = text.strip(" .,;:")
@@ -167,6 +179,11 @@ class _Check:
                     self.claims[n] = Claim(kind, text, reason)
                 return
         self.claims.append(Claim(kind, text, reason))
+
+    def scope_at(self, i: int) -> Scope:
+        """The scope of token i's segment (its role's lines, when the segment names one of
+        the person's employers)."""
+        return self.scopes[self.segment_of[i]]
 
     # --- positions ---------------------------------------------------------------------
 
@@ -186,20 +203,104 @@ class _Check:
         previous = self.toks[i - 1].key if i else ""
         return previous in EMPLOYER_CUES and token.key not in FUNCTION_WORDS
 
+    def verb_at(self, i: int) -> bool:
+        """Whether token i is a verb (one the lexicon knows, or a past form)."""
+        if not 0 <= i < len(self.toks):
+            return False
+        token = self.toks[i]
+        if token.kind != "word" or (token.capitalised and not self.opens(i)):
+            return False
+        k = token.key
+        if k == "to":
+            return self.verb_at(i + 1)
+        return is_verb(k) or (k.endswith("ed") and len(k) > 4 and "-" not in k)
+
+    def between(self, i: int) -> str:
+        """The text between token i-1 and token i."""
+        return self.text[self.toks[i - 1].end : self.toks[i].start]
+
+    def find_segments(self) -> list[tuple[int, int]]:
+        """The sentence's segments, (first, last) token: it is cut at clause punctuation,
+        before "and"/"or" that start a new predicate, before relative words, and before
+        "with" after a phrase that has no verb ("Analyst at Acme with a B.S. ...").
+        An apposition (", a game for ...") stays with the name it describes."""
+        cuts = [0]
+        has_verb = self.verb_at(0)
+        for i in range(1, len(self.toks)):
+            k = self.toks[i].key
+            cut = self.stops_before(i)
+            if not cut and k in ("and", "or", "but") and self.verb_at(i + 1):
+                cut = True
+            if not cut and k in _SUBORDINATORS:
+                cut = True
+            if not cut and k == "with" and not has_verb:
+                cut = True
+            if cut:
+                cuts.append(i)
+                has_verb = False
+            if self.verb_at(i):
+                has_verb = True
+        cuts.append(len(self.toks))
+        segments = [(cuts[n], cuts[n + 1] - 1) for n in range(len(cuts) - 1)]
+        merged: list[tuple[int, int]] = []
+        for first, last in segments:
+            if merged and self.apposition(merged[-1], first):
+                merged[-1] = (merged[-1][0], last)
+            else:
+                merged.append((first, last))
+        return merged
+
+    def stops_before(self, i: int) -> bool:
+        """Whether clause punctuation stands between token i-1 and token i (a full stop
+        only after a word, not after an abbreviation's: "B.A. in Economics")."""
+        gap = self.between(i)
+        if _SEGMENT_STOP.search(gap):
+            return True
+        if gap.startswith(".") and gap[1:2].isspace():
+            previous = self.toks[i - 1].text
+            return "." not in previous and len(previous) > 1
+        return False
+
+    def apposition(self, previous: tuple[int, int], first: int) -> bool:
+        """Whether a segment describes the name the previous one ends with."""
+        name = self.toks[previous[1]]
+        return (
+            self.toks[first].key in ("a", "an", "the")
+            and self.between(first).strip() == ","
+            and name.capitalised
+            and not canonical_name(name.text)
+        )
+
+    def segment_scopes(self) -> list[Scope]:
+        """Each segment's scope: a segment that names one of the person's employers rests
+        on that role's lines; an opening "At Acme," binds what follows it too."""
+        scopes: list[Scope] = []
+        carried: Scope | None = None
+        for first, last in self.segments:
+            folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
+            named = self.whole.roles_named_in(folded)
+            if named and len(self.whole.roles) > 1:
+                scope = self.whole.restricted(named)
+                if self.toks[first].key in _BINDING_OPENERS and last - first <= 5:
+                    carried = scope
+            else:
+                scope = carried or self.whole
+            scopes.append(scope)
+        return scopes
+
     def clause_words(self, start: int, step: int, limit: int) -> list[int]:
         """Indexes of the content words next to token `start` (before it for step -1, after
-        it for +1), at most `limit` tokens away, not across a clause's punctuation."""
+        it for +1), at most `limit` words away, within its segment."""
         found = []
         i, words = start + step, 0
-        while 0 <= i < len(self.toks) and words < limit:
-            left, right = (i, start) if step < 0 else (start, i)
-            between = self.text[self.toks[left].end : self.toks[right].start]
-            if _CLAUSE_STOP.search(between):
-                break
+        segment = self.segment_of[start]
+        while 0 <= i < len(self.toks) and words < limit and self.segment_of[i] == segment:
             token = self.toks[i]
-            if token.kind == "word" and not self.in_figure(i):
+            if self.in_figure(i) or (step > 0 and token.key in _CONTEXT_STOPS):
+                break  # another figure's words, or a phrase of its own ("by doing X")
+            if token.kind == "word" and i not in self.defined:
                 words += 1
-                if not _filler(token.key):
+                if not self.filler(i):
                     found.append(i)
             i += step
         return found
@@ -209,8 +310,41 @@ class _Check:
         following = self.toks[i + 1].key if i + 1 < len(self.toks) else ""
         return class_of(self.toks[i].key, following)
 
+    def as_verb(self, i: int) -> bool:
+        """Whether a neutral word at i is used as a verb: written in the past, opening its
+        segment, or after "to", "and", an auxiliary or a subject."""
+        k = self.toks[i].key
+        if is_past(k) or k in free_gerunds():
+            return True
+        if self.segments[self.segment_of[i]][0] == i or self.opens(i):
+            return True
+        return i > 0 and self.toks[i - 1].key in _VERB_BEFORE
+
+    def filler(self, i: int) -> bool:
+        """Whether token i says nothing of its own: a function word, or a neutral verb used
+        as a verb."""
+        k = self.toks[i].key
+        if is_free(k) or k in PAST_WORDS or k in PRESENT_WORDS:
+            return True
+        return is_neutral(k) and class_of(k) is None and self.as_verb(i)
+
     def in_figure(self, i: int) -> bool:
         return any(f.first <= i <= f.last for f in self.figs)
+
+    def vendor_prefix(self, i: int) -> bool:
+        """Whether token i is a maker's name before a product the scope names ("Microsoft
+        Excel"), not in an employer's place."""
+        if self.toks[i].key not in VENDORS or i + 1 >= len(self.toks):
+            return False
+        previous = self.toks[i - 1].key if i else ""
+        product = self.toks[i + 1]
+        scope = self.scope_at(i)
+        first_part = re.split(r"[-/]", product.key)[0]
+        return (
+            previous not in EMPLOYER_CUES
+            and product.capitalised
+            and (product.key in scope.keys or first_part in scope.keys or i + 1 in self.term_tokens)
+        )
 
     # --- 1. figures --------------------------------------------------------------------
 
@@ -234,32 +368,43 @@ class _Check:
 
     def context(self, figure: Figure) -> list[Token]:
         """The content words that say what the figure counts: the nearest before and after
-        it in its clause (words that are themselves unsupported are reported on their own)."""
+        it in its segment (words that are themselves unsupported are reported on their
+        own)."""
         words = []
         for step, start in ((-1, figure.first), (1, figure.last)):
             near = self.clause_words(start, step, _FIGURE_REACH)
-            if figure.unit in ("year", "month", "week", "day", "hour") and step == 1:
-                near = [i for i in near if self.toks[i].key.rstrip("s") not in _DURATION_UNITS]
             if near and near[0] not in self.unsupported:
                 words.append(self.toks[near[0]])
         return words
 
     def figure_supported(self, figure: Figure) -> bool:
         context = self.context(figure)
-        for clause in self.scope.clauses:
+        scope = self.scope_at(figure.first)
+        for clause in scope.clauses:
             for fact in clause.figures:
-                if fact.same_fact(figure) and all(_in_clause(w, clause) for w in context):
+                if fact.same_fact(figure) and all(_near(word, clause, fact) for word in context):
                     return True
-        if figure.unit in ("year", "month"):
-            years = self.scope.experience_years()
+        if figure.unit in ("year", "month") and self.speaks_of_experience(figure):
+            folded = " " + " ".join(fold(t.text) for t in self.toks) + " "
+            named = self.whole.roles_named_in(folded)
+            years = (self.whole.restricted(named) if named else self.whole).experience_years()
             if years is not None:
                 most = math.floor(years + 0.5) if figure.unit == "year" else years * 12 + 0.5
                 return figure.value <= most
         return False
 
+    def speaks_of_experience(self, figure: Figure) -> bool:
+        """Whether "N years" counts the person's experience ("6 years of experience", "for
+        6 years at Acme", "with 6 years in retail"), which the roles' dates may support, and
+        not some other span ("sped up by 6 months")."""
+        before = self.toks[figure.first - 1].key if figure.first else ""
+        after = [t.key for t in self.toks[figure.last + 1 : figure.last + 4]]
+        return before in _EXPERIENCE_CUES or "experience" in after or "experienced" in after
+
     def figure_reason(self, figure: Figure) -> str:
         context = " ".join(w.text for w in self.context(figure))
-        if any(f.same_fact(figure) for c in self.scope.clauses for f in c.figures):
+        scope = self.scope_at(figure.first)
+        if any(f.same_fact(figure) for c in scope.clauses for f in c.figures):
             return (
                 f"{self.written(figure)} is in the source material, but not for {context!r}"
                 if context
@@ -269,18 +414,56 @@ class _Check:
             return f"{figure.text} {figure.unit}s do not follow from the source's dates or words"
         return f"{self.written(figure)} is not in the source material"
 
-    # --- 2. vocabulary terms by their canonical name -----------------------------------
+    # --- 2. vocabulary terms, abbreviations defined in place ------------------------------
 
     def terms(self) -> None:
-        writable = self.scope.writable_terms
+        """A term the material spells may be written by its name or another spelling of it
+        ("PostgreSQL" for "Postgres"), never on a related word's evidence."""
         for match in find_terms(self.text):
-            if match.related or match.term.canonical not in writable:
-                continue
-            if match.text.casefold() != match.term.canonical.casefold():
-                continue  # only the canonical name is written on another spelling's evidence
-            self.covered.update(
+            inside = [
                 i for i, t in enumerate(self.toks) if t.start >= match.start and t.end <= match.end
-            )
+            ]
+            self.term_tokens.update(inside)
+            if match.related or not inside:
+                continue
+            if match.term.canonical in self.scope_at(inside[0]).writable_terms:
+                self.covered.update(inside)
+
+    def definitions(self) -> None:
+        """An abbreviation the material uses may be spelled out beside it, in brackets:
+        "enterprise resource planning (ERP)", "ERP (enterprise resource planning)"."""
+        for j, token in enumerate(self.toks):
+            keys = self.scope_at(j).keys
+            if token.kind != "word" or not (token.key in keys or token.key.rstrip("s") in keys):
+                continue
+            inside = self.text[max(0, token.start - 1) : token.end + 1]
+            letters = re.sub(r"[^a-z]", "", token.key)
+            if len(letters) < 2:
+                continue
+            if inside.startswith("(") and inside.endswith(")"):
+                self._cover_initials(range(j - 1, max(-1, j - 9), -1), letters, backwards=True)
+            elif token.end < len(self.text) and self.text[token.end : token.end + 2] == " (":
+                self._cover_initials(range(j + 1, min(len(self.toks), j + 9)), letters)
+
+    def _cover_initials(self, indexes, letters: str, *, backwards: bool = False) -> None:
+        words: list[int] = []
+        for i in indexes:
+            words.append(i)
+            ordered = sorted(words)
+            kept = [
+                self.toks[k].key
+                for k in ordered
+                if self.toks[k].key not in _SKIPPED_IN_INITIALS and self.toks[k].key[:1].isalpha()
+            ]
+            whole = "".join(w[0] for w in kept)
+            parts = "".join(p[0] for w in kept for p in re.split(r"[-/]", w) if p)
+            singular = letters[:-1] if letters.endswith("s") else letters
+            if whole in (letters, singular) or parts in (letters, singular):
+                self.covered.update(ordered)
+                self.defined.update(ordered)
+                return
+            if min(len(whole), len(parts)) > len(letters):
+                return
 
     # --- 3. words -----------------------------------------------------------------------
 
@@ -289,7 +472,7 @@ class _Check:
             if i in self.covered or token.kind == "sign":
                 continue
             if token.kind == "symbol":
-                if token.text not in self.scope.symbols:
+                if token.text not in self.scope_at(i).symbols:
                     self.claim(
                         "symbol", token.text, f"the sign {token.text!r} is not in the source"
                     )
@@ -319,28 +502,45 @@ class _Check:
     def word_supported(self, i: int) -> bool:
         token = self.toks[i]
         k = token.key
-        scope = self.scope
-        if k in scope.keys:
+        scope = self.scope_at(i)
+        if k in scope.keys or (k.endswith("s") and k[:-1] in scope.keys and len(k) > 3):
             return True
         if mixed_script(token.text):
             return False
         in_name_slot = self.name_slot(i)
         singular = k[:-1] if k.endswith("s") else k
-        if k in _PROTECTED or singular in _PROTECTED:
+        protected = k in _PROTECTED or singular in _PROTECTED
+        if protected and (singular not in ("lead", "head") or self._title_use(i)):
             return singular in scope.keys or k + "s" in scope.keys
-        if not in_name_slot and is_neutral(k):
+        if not in_name_slot and (is_free(k) or (is_neutral(k) and self.as_verb(i))):
             return True
+        if k in FUNCTION_WORDS:
+            return True
+        if k in PAST_WORDS or k in PRESENT_WORDS:
+            return self.tense_fits(i, k in PRESENT_WORDS)
         if not in_name_slot and scope.purpose == "letter" and k in LETTER_WORDS:
+            return True
+        if self.vendor_prefix(i):
             return True
         cls = self.class_at(i)
         if cls is not None and not in_name_slot:
-            return cls in scope.classes
+            return _class_in(cls, scope.classes)
         if in_name_slot:
             return singular in scope.keys or k + "s" in scope.keys
         parts = [p for p in re.split(r"[-/]", k) if p]
         if len(parts) > 1 and all(p in scope.keys or stem(p) in scope.stems for p in parts):
             return True
-        return stem(k) in scope.stems
+        return _stem_of(k) in scope.stems
+
+    def tense_fits(self, i: int, present: bool) -> bool:
+        """Whether "currently"/"previously" fits the roles its segment names (a current role
+        ends today); a segment that names no role states no such fact."""
+        roles = self.scope_at(i).roles if self.scope_at(i) is not self.whole else ()
+        if not roles:
+            return True
+        today = max((r.end for r in self.whole.roles if r.end), default=None)
+        current = [r.end is not None and r.end == today for r in roles]
+        return all(current) if present else not any(current)
 
     def label(self, run: list[int], words: str) -> tuple[str, str]:
         """The kind of claim a run of unsupported words makes, and why it is refused."""
@@ -354,7 +554,7 @@ class _Check:
         if degree_mentions(words):
             return "degree", f"no {words} is in the source material"
         lowered = words.lower()
-        if find_terms(words) or any(k.lower() in lowered for k in self.scope.keywords):
+        if find_terms(words) or any(k.lower() in lowered for k in self.whole.keywords):
             return "skill", f"the skill {words} is not shown in the source material"
         if any(t.key in _PROTECTED or t.key.rstrip("s") in _PROTECTED for t in run_tokens):
             return "title", f"the title word {words!r} is not in the source material"
@@ -373,32 +573,46 @@ class _Check:
     def titles(self) -> None:
         """A title the person claims must be one of theirs; one of others must be in scope."""
         for start, end in self.title_spans():
-            phrase = self.text[self.toks[start].start : self.toks[end].end]
             if any(i in self.unsupported for i in range(start, end + 1)):
                 continue
+            phrase = self.text[self.toks[start].start : self.toks[end].end]
+            scope = self.scope_at(start)
             previous = self.toks[start - 1].key if start else ""
-            plural = self.toks[end].key.endswith("s") and self.toks[end].key[:-1] in ROLE_NOUNS
+            last = self.toks[end].key
+            plural = last.endswith("s") and last[:-1] in ROLE_NOUNS
             if plural or previous in _OTHER_PEOPLE:
-                if not self.scope.has_phrase(phrase):
+                if not scope.has_phrase(phrase):
                     self.claim(
                         "title", phrase, f"{phrase!r} does not appear in the source material"
                     )
-            elif not self.title_held(phrase):
+            elif not self.title_held(start, end, scope):
                 self.claim("title", phrase, f"the title {phrase!r} is not one the person holds")
 
-    def title_held(self, phrase: str) -> bool:
-        if self.scope.has_phrase(phrase, titles_only=True):
+    def title_held(self, start: int, end: int, scope: Scope) -> bool:
+        """Whether the person holds the title: a role's title or the headline (in the role
+        whose employer follows "of"/"at"), said of them in the material ("as", "promoted
+        to"), or opening one of its lines."""
+        phrase = self.text[self.toks[start].start : self.toks[end].end]
+        for n in range(start + 1, end):
+            if self.toks[n].key in ("of", "at"):
+                folded_tail = " " + " ".join(fold(t.text) for t in self.toks[n + 1 : end + 1]) + " "
+                roles = [r for r in scope.roles if names_employer(folded_tail, r.employer)]
+                if roles:
+                    title = self.text[self.toks[start].start : self.toks[n - 1].end]
+                    words = " ".join(fold(t.text) for t in tokens(title))
+                    return any(
+                        f" {words} " in " " + " ".join(fold(t.text) for t in tokens(r.title)) + " "
+                        for r in roles
+                    )
+        if scope.has_phrase(phrase, titles_only=True):
             return True
-        if not self.scope.title_text.strip():
-            return self.scope.has_phrase(phrase)  # plain texts: no line is known as a title
+        if not scope.title_text.strip():
+            return scope.has_phrase(phrase)  # plain texts: no line is known as a title
         words = " ".join(fold(t.text) for t in tokens(phrase))
         return any(
-            f" {cue} {words} " in c.folded
-            or f" {cue} a {words} " in c.folded
-            or f" {cue} an {words} " in c.folded
-            or f" {cue} to {words} " in c.folded
-            for c in self.scope.clauses
-            for cue in _SELF_CUES
+            c.folded.startswith(f" {words} ")
+            or any(f" {cue} {words} " in c.folded for cue in _SELF_CUES)
+            for c in scope.clauses
         )
 
     def title_spans(self) -> list[tuple[int, int]]:
@@ -409,13 +623,16 @@ class _Check:
         for i, token in enumerate(self.toks):
             k = token.key
             singular = k[:-1] if k.endswith("s") else k
-            if token.kind != "word" or (k not in ROLE_NOUNS and singular not in ROLE_NOUNS):
+            parts = [p for p in re.split(r"[-/]", k) if p]
+            if token.kind != "word" or not (
+                k in ROLE_NOUNS or singular in ROLE_NOUNS or any(p in ROLE_NOUNS for p in parts)
+            ):
                 continue
-            if k in ("lead", "head") and not self._title_use(i):
+            if singular in ("lead", "head") and not self._title_use(i):
                 continue
             start = i
             seniority = False
-            while start > 0 and i - start < 4:
+            while start > 0 and i - start < 4 and self.between(start).strip() in ("", "&"):
                 before = self.toks[start - 1]
                 if before.key in SENIORITY_WORDS:
                     seniority = True
@@ -434,14 +651,16 @@ class _Check:
             end = i
             if (
                 end + 2 < len(self.toks)
-                and self.toks[end + 1].key == "of"
+                and self.toks[end + 1].key in ("of", "at")
                 and self.toks[end + 2].capitalised
             ):
                 end += 2
                 while end + 1 < len(self.toks) and self.toks[end + 1].capitalised:
                     end += 1
-            if any(self.toks[k].key in _CREDENTIAL_WORDS for k in range(start, end + 1)):
+            if any(self.toks[n].key in _CREDENTIAL_WORDS for n in range(start, end + 1)):
                 continue  # a certification's name: `phrases` decides
+            if all(n in self.defined for n in range(start, i + 1)):
+                continue  # an abbreviation spelled out ("Chief Technology Officer (CTO)")
             modifiers = start < i or end > i
             lone_title = token.capitalised and (
                 (i + 1 < len(self.toks) and self.toks[i + 1].key in ("at", "for", "with"))
@@ -458,52 +677,77 @@ class _Check:
         return nxt in ROLE_NOUNS or nxt == "of" or (self.toks[i].capitalised and not self.opens(i))
 
     def employers(self) -> None:
-        """A name after "at"/"joined", or before "Inc", is an employer: it must be one of the
-        roles in scope, or appear after the same word in the material."""
+        """A name after "at"/"joined" is an employer: it must be one of the roles in scope,
+        or appear after the same word in the material (an event: "at NeurIPS 2022")."""
         for i, token in enumerate(self.toks):
             if token.key not in EMPLOYER_CUES or i + 1 >= len(self.toks):
                 continue
-            run = self.name_run(i + 1)
-            if not run or any(j in self.unsupported for j in run):
-                continue
-            name = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
-            if self.toks[run[-1]].key in ROLE_NOUNS:
-                continue  # a title: `titles` decides
-            core = " ".join(
-                fold(self.toks[j].text) for j in run if self.toks[j].key not in LEGAL_SUFFIXES
-            )
-            held = any(
-                core and (core in f" {_employer_words(r.employer)} ") for r in self.scope.roles
-            )
-            if not held and not self.scope.has_phrase(f"{token.text} {name}"):
-                if any(s.kind == "role" for s in self.scope.sources) or self.scope.roles:
+            for run in self.name_runs(i + 1):
+                if any(j in self.unsupported for j in run):
+                    continue
+                if self.toks[run[-1]].key in ROLE_NOUNS:
+                    continue  # a title: `titles` decides
+                scope = self.scope_at(run[0])
+                name = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+                folded = " " + " ".join(fold(self.toks[j].text) for j in run) + " "
+                if any(names_employer(folded, r.employer) for r in scope.roles):
+                    continue
+                if scope.has_phrase(f"{token.text} {name}") or self.event(run, scope):
+                    continue
+                if scope.roles or any(s.kind == "role" for s in scope.sources):
                     self.claim("employer", name, f"{name!r} is not one of the person's employers")
-                elif not self.scope.has_phrase(name):
+                elif not scope.has_phrase(name):
                     self.claim("employer", name, f"{name!r} is not named in the source material")
 
-    def name_run(self, i: int) -> list[int]:
-        """The capitalised words starting at token i (a name), or the one lower-case word."""
-        run = []
+    def event(self, run: list[int], scope: Scope) -> bool:
+        """Whether a name after "at" is an event the material names (a year follows it, or
+        the sentence presents or publishes)."""
+        if not scope.has_phrase(self.text[self.toks[run[0]].start : self.toks[run[-1]].end]):
+            return False
+        after = run[-1] + 1
+        dated = any(f.first == after and f.unit == "date" for f in self.figs)
+        presenting = any(t.key in _EVENT_WORDS for t in self.toks)
+        return dated or presenting
+
+    def name_runs(self, i: int) -> list[list[int]]:
+        """The names starting at token i: capitalised words (joined by "&" or "of"), each
+        name of a list ("X, Y and Z") on its own; or the one lower-case word."""
+        runs: list[list[int]] = []
+        run: list[int] = []
         j = i
         while j < len(self.toks) and self.toks[j].kind in ("word", "number"):
             t = self.toks[j]
-            between = self.text[self.toks[j - 1].end : t.start] if j > i else ""
-            if j > i and _CLAUSE_STOP.search(between):
+            gap = self.between(j).strip() if j > i else ""
+            if gap not in ("", ",", "&") or (
+                gap == "," and (not t.capitalised or t.key == "i" or self.verb_at(j))
+            ):
                 break
+            if gap == "," and t.key.rstrip(".") in LEGAL_SUFFIXES and run:
+                run.append(j)  # "ABC Company, Inc."
+                j += 1
+                continue
+            if t.key in ("and", "or") or gap == ",":
+                following = (
+                    self.toks[j + 1] if t.key in ("and", "or") and j + 1 < len(self.toks) else t
+                )
+                if run and canonical_name(following.text):
+                    break  # "at Google and JS": a tool, not another employer
+                if run:
+                    runs.append(run)
+                run = []
+                if t.key in ("and", "or"):
+                    j += 1
+                    continue
             if t.capitalised or (j == i and t.key not in FUNCTION_WORDS):
                 run.append(j)
-                j += 1
-            elif (
-                t.key in ("&", "of", "and")
-                and j + 1 < len(self.toks)
-                and self.toks[j + 1].capitalised
-                and run
-            ):
+            elif t.key == "of" and run and j + 1 < len(self.toks) and self.toks[j + 1].capitalised:
                 run.append(j)
-                j += 1
             else:
                 break
-        return run
+            j += 1
+        if run:
+            runs.append(run)
+        return runs
 
     def capitalised_runs(self) -> None:
         """Capitalised words that stand together must stand together in the material."""
@@ -513,25 +757,37 @@ class _Check:
                 i += 1
                 continue
             j = i + 1
-            while (
-                j < size
-                and self._capital_word(j)
-                and not self.text[self.toks[j - 1].end : self.toks[j].start].strip()
-            ):
+            while j < size and self._capital_word(j) and not self.between(j).strip():
                 j += 1
             run = list(range(i, j))
-            if self.opens(i) and is_neutral(self.toks[i].key):
+            if self.opens(i) and (is_neutral(self.toks[i].key) or is_verb(self.toks[i].key)):
                 run = run[1:]
+            run = [k for k in run if not self.vendor_prefix(k)]
             if len(run) >= 2 and not any(k in self.unsupported or k in self.covered for k in run):
                 phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
                 last = self.toks[run[-1]].key
                 is_title = last in ROLE_NOUNS or last.rstrip("s") in ROLE_NOUNS
                 all_terms = all(canonical_name(self.toks[k].text) for k in run)
-                if not is_title and not all_terms and not self.scope.has_phrase(phrase):
+                if not is_title and not all_terms and not self.run_in_scope(run):
                     self.claim(
                         "name", phrase, f"{phrase!r} does not appear as such in the source material"
                     )
             i = j
+
+    def run_in_scope(self, run: list[int]) -> bool:
+        """Whether a run of capitalised words stands so in scope: as written, written as one
+        word ("Argo CD" for "ArgoCD"), or after an honorific ("Professor Ada Byron" for
+        "Prof Ada Byron")."""
+        scope = self.scope_at(run[0])
+        phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+        if scope.has_phrase(phrase):
+            return True
+        if "".join(self.toks[k].key for k in run) in scope.keys:
+            return True
+        if self.toks[run[0]].key in _HONORIFICS and len(run) > 2:
+            rest = self.text[self.toks[run[1]].start : self.toks[run[-1]].end]
+            return scope.has_phrase(rest)
+        return False
 
     def _capital_word(self, i: int) -> bool:
         token = self.toks[i]
@@ -541,19 +797,18 @@ class _Check:
         """A degree must be one the person holds, with its own field and school."""
         for level, start, end in degree_mentions(self.text):
             mention = self.text[start:end]
-            clauses = self.scope.degrees.get(level) or []
+            first = next((i for i, t in enumerate(self.toks) if t.end > start), 0)
+            clauses = self.scope_at(first).degrees.get(level) or []
             if not clauses:
                 self.claim("degree", mention, f"no {level} degree is in the source material")
                 continue
-            after = [
-                t
-                for t in self.toks
-                if t.start >= end
-                and not _CLAUSE_STOP.search(self.text[end : t.start])
-                and t.kind in ("word", "number")
-                and not _filler(t.key)
-            ]
-            after = _until_verb(after)
+            after = _degree_words(
+                [
+                    t
+                    for i, t in enumerate(self.toks)
+                    if t.start >= end and self.segment_of[i] == self.segment_of[first]
+                ]
+            )
             if not any(all(_in_clause(t, c) for t in after) for c in clauses):
                 words = " ".join(t.text for t in after)
                 self.claim(
@@ -577,7 +832,8 @@ class _Check:
         for pattern, kind in ((INSTITUTION, "institution"), (CERTIFICATION, "certification")):
             for match in pattern.finditer(self.text):
                 phrase = match.group(0).strip()
-                if phrase and not self.scope.has_phrase(phrase):
+                first = next((i for i, t in enumerate(self.toks) if t.end > match.start()), 0)
+                if phrase and not self.scope_at(first).has_phrase(phrase):
                     self.claim(kind, phrase, f"the {kind} {phrase!r} is not in the source material")
 
     def actions(self) -> None:
@@ -591,11 +847,22 @@ class _Check:
             if self.in_figure(i) or self.name_slot(i):
                 continue
             objects = self.clause_words(i, 1, 3)
-            objects = [j for j in objects if self.class_at(j) is None][:1]
+            objects = [
+                j for j in objects if self.class_at(j) is None and not self.vendor_prefix(j)
+            ][:1]
             if not objects:
                 continue
             target = self.toks[objects[0]]
-            if not any(cls in c.classes and _in_clause(target, c) for c in self.scope.clauses):
+            scope = self.scope_at(i)
+            if not any(
+                scope.holds_together(
+                    c,
+                    lambda c, cls=cls, target=target: (
+                        _class_in(cls, c.classes) and _in_clause(target, c)
+                    ),
+                )
+                for c in scope.clauses
+            ):
                 phrase = self.text[token.start : target.end]
                 self.claim(
                     "action",
@@ -603,11 +870,93 @@ class _Check:
                     f"the source material does not say it {token.text.lower()} {target.text}",
                 )
 
+    def term_names(self) -> dict[int, str]:
+        """Token index -> the canonical name of the vocabulary term it is part of."""
+        names = {}
+        for match in find_terms(self.text):
+            for i, t in enumerate(self.toks):
+                if t.start >= match.start and t.end <= match.end:
+                    names[i] = match.term.canonical
+        return names
 
+    def conjuncts(self) -> list[tuple[int, int, int]]:
+        """(segment, first, last) of each part of a segment between "and"/"or": the items
+        of "built SQL reports and Tableau dashboards" are said one by one."""
+        parts = []
+        for n, (first, last) in enumerate(self.segments):
+            start = first
+            for i in range(first, last + 1):
+                if self.toks[i].key in ("and", "or"):
+                    parts.append((n, start, i - 1))
+                    start = i + 1
+            parts.append((n, start, last))
+        return [(n, a, b) for n, a, b in parts if a <= b]
+
+    def locality(self) -> None:
+        """The content words of a segment must be said together: in one line of the
+        material (a bullet read with its role's title, employer and dates). A list of
+        skills is exempt; a sentence made of one role's words and another's is not."""
+        for n, first, last in self.conjuncts():
+            content = [
+                i
+                for i in range(first, last + 1)
+                if self.toks[i].kind == "word"
+                and not self.in_figure(i)
+                and not self.filler(i)
+                and i not in self.defined
+                and not self.vendor_prefix(i)
+                and not (self.scopes[n].purpose == "letter" and self.toks[i].key in LETTER_WORDS)
+                and self.toks[i].key != "i"
+            ]
+            scope = self.scopes[n]
+            if scope is self.whole:
+                # Said of no role in particular: the tools it names are each the person's
+                # (checked word by word); what must hold together is the rest.
+                content = [i for i in content if i not in self.term_tokens]
+            if len(content) < 2 or any(i in self.unsupported for i in content):
+                continue
+            if all(i in self.term_tokens for i in content):
+                continue
+            names = self.term_names()
+
+            def says_all(clause: Clause, content=content, names=names) -> bool:
+                return all(
+                    (i in names and names[i] in clause.terms) or _in_clause(self.toks[i], clause)
+                    for i in content
+                )
+
+            if not any(scope.holds_together(c, says_all) for c in scope.clauses):
+                phrase = self.text[self.toks[first].start : self.toks[last].end]
+                self.claim(
+                    "combination",
+                    phrase,
+                    "each word is in the source material, but no line of it says them together",
+                )
+
+
+_HONORIFICS = frozenset({"professor", "prof", "dr", "mr", "ms", "mrs", "sir", "dame"})
 _CREDENTIAL_WORDS = frozenset({"certified", "certificate", "certification", "licensed", "license"})
+# Words before "N years" that make it a length of experience.
+_EXPERIENCE_CUES = frozenset({"with", "for", "over", "spent", "than", "nearly", "almost", "of"})
 # How many words away a figure's context may stand.
 _FIGURE_REACH = 6
-_DURATION_UNITS = frozenset({"year", "yr", "month", "week", "day", "hour"})
+# How far, in content words, a figure's context may stand from it in the material.
+_FIGURE_WINDOW = 6
+_SEGMENT_STOP = re.compile(r"[,;:()\[\]—–!?]|\s-\s")
+_SUBORDINATORS = frozenset(
+    {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
+)
+_BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
+_SKIPPED_IN_INITIALS = frozenset({"of", "for", "and", "on", "the", "in", "to", "a", "&"})
+_EVENT_WORDS = frozenset(
+    "presented present presenting spoke speaker talk talks paper papers published "
+    "conference workshop keynote award awards won".split()
+)
+_DERIVED = {"analysis": "analyz", "analyses": "analyz", "internship": "intern"}
+# Words that start a phrase of its own after a figure: its context ends there.
+_CONTEXT_STOPS = frozenset(
+    "by through via using with across for from to at in on during while and which".split()
+)
 
 
 def _filler(k: str) -> bool:
@@ -615,28 +964,84 @@ def _filler(k: str) -> bool:
     return k in FUNCTION_WORDS or (is_neutral(k) and class_of(k) is None)
 
 
+# Words after which a neutral word is used as a verb ("to design", "has built", "by
+# rebalancing"), not as a noun that names a skill ("UI design", "financial reporting").
+_VERB_BEFORE = frozenset(
+    "to and or by i we also has have had was were is are been will would then who which that "
+    "while when after before experience".split()
+)
+
+
+def _stem_of(k: str) -> str:
+    """A word's stem, with the few derivations Snowball leaves apart ("analysis")."""
+    return _DERIVED.get(k, stem(k))
+
+
+def _class_in(cls: str, classes: set[str]) -> bool:
+    """Whether a class, or one that covers it ("lead" covers "operate"), is among these."""
+    return cls in classes or bool(COVERING_CLASSES.get(cls, frozenset()) & classes)
+
+
 def _in_clause(token: Token, clause: Clause) -> bool:
     """Whether a word is in a clause (as written, a tense or number of it, a word of its
     class, or the canonical name of a term the clause spells)."""
     k = token.key
-    if k in clause.keys or stem(k) in clause.stems:
+    if k in clause.keys or _stem_of(k) in clause.stems:
+        return True
+    if k.endswith("s") and k[:-1] in clause.keys:
+        return True
+    parts = [p for p in re.split(r"[-/]", k) if p]
+    if len(parts) > 1 and all(p in clause.keys or stem(p) in clause.stems for p in parts):
         return True
     name = canonical_name(token.text)
     if name and name in clause.terms:
         return True
     cls = class_of(k)
-    return cls is not None and cls in clause.classes
+    return cls is not None and _class_in(cls, clause.classes)
 
 
-def _until_verb(words: list[Token]) -> list[Token]:
-    """The words of a degree's clause up to the next verb ("... and led ...")."""
+def _near(word: Token, clause: Clause, fact: Figure) -> bool:
+    """Whether a figure's context word stands near the same figure in a clause of the
+    material (a few content words away), not merely somewhere in it."""
+    if fact.unit in ("date", "decade"):
+        return _in_clause(word, clause)  # a date stands for its whole line (a role's dates)
+    toks = tokens(clause.text)
+    others = {i for f in clause.figures if f is not fact for i in range(f.first, f.last + 1)}
+    window: list[Token] = []
+    for step, start in ((-1, fact.first), (1, fact.last)):
+        i, count = start + step, 0
+        while 0 <= i < len(toks) and count < _FIGURE_WINDOW and i not in others:
+            if toks[i].kind == "word":
+                window.append(toks[i])
+                if not _filler(toks[i].key):
+                    count += 1
+            i += step
+    keys = {t.key for t in window}
+    stems = {_stem_of(t.key) for t in window}
+    classes = {c for t in window if (c := class_of(t.key))}
+    k = word.key
+    if k in keys or _stem_of(k) in stems or (k.endswith("s") and k[:-1] in keys):
+        return True
+    name = canonical_name(word.text)
+    if name and any(canonical_name(t.text) == name for t in window):
+        return True
+    cls = class_of(k)
+    return cls is not None and _class_in(cls, classes)
+
+
+def _degree_words(words: list[Token]) -> list[Token]:
+    """The words of a degree's phrase: its field and school, up to the next verb or "and"."""
     kept = []
     for t in words:
-        if class_of(t.key) or (is_neutral(t.key) and t.key not in FUNCTION_WORDS):
+        if (
+            t.key in _DEGREE_STOPS
+            or class_of(t.key)
+            or (is_neutral(t.key) and t.key not in FUNCTION_WORDS)
+        ):
             break
-        kept.append(t)
+        if t.kind in ("word", "number") and not _filler(t.key):
+            kept.append(t)
     return kept
 
 
-def _employer_words(employer: str) -> str:
-    return " ".join(fold(t.text) for t in tokens(display_form(employer or "")))
+_DEGREE_STOPS = frozenset({"and", "with", "who", "which", "while", "where", "plus", "as"})

@@ -18,6 +18,7 @@ CLAIM_KINDS = (
     "number",
     "skill",
     "action",
+    "combination",
     "look-alike",
     "symbol",
     "word",
@@ -56,7 +57,7 @@ DEGREE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _CAP = r"[A-Z][\w&.'-]*"
 INSTITUTION = re.compile(
     rf"(?:{_CAP}\s+){{0,4}}(?:University|College|Institute|Polytechnic|Academy|School)"
-    rf"(?:\s+(?:of|for|and|at)(?:\s+the)?)?(?:\s+{_CAP}){{0,4}}"
+    rf"(?:\s+(?:of|for|at)(?:\s+the)?(?:\s+{_CAP}){{1,4}}|(?:\s+{_CAP}){{0,4}})"
 )
 CERTIFICATION = re.compile(
     rf"(?:{_CAP}\s+){{0,4}}(?:Certified|Certification|Certificate|Licensed|License|Licence)"

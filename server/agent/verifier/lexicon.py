@@ -40,9 +40,31 @@ FUNCTION_WORDS = frozenset(
 RESUME_WORDS = frozenset(
     """
     experience experiences experienced role roles responsible responsibility
-    responsibilities work works worked working
+    responsibilities work works worked working skills part place professional
     """.split()
 )
+# Verb forms that join a phrase like a preposition ("using X", "resulting in"): neutral
+# wherever they stand.
+CONNECTIVES = frozenset(
+    "using leveraging utilizing utilising resulting based focusing focused working involving "
+    "including following".split()
+)
+AUXILIARIES = frozenset(
+    "is are was were be been being am has have had do does did will would".split()
+)
+
+
+# Irregular past forms: a verb written in the past is used as a verb, not as a noun.
+def is_past(word: str) -> bool:
+    """Whether a word is a past form of a verb ("built", "migrated")."""
+    lowered = word.lower()
+    return lowered.endswith("ed") or lowered in _IRREGULAR_PAST
+
+
+# When and how long: a word that puts a role in the past or the present, checked against the
+# role's own dates.
+PAST_WORDS = frozenset({"previously", "formerly", "former"})
+PRESENT_WORDS = frozenset({"currently", "current", "now", "presently", "today"})
 
 # Words a cover letter or an answer uses about the application itself (intent, thanks): they
 # state nothing about the person's past. Accounted for in a letter's scope only.
@@ -59,12 +81,14 @@ LETTER_WORDS = frozenset(
 # Action verbs that rephrase without adding a fact: what was built is what the sentence's
 # other words say, and those must be in scope.
 _NEUTRAL_VERBS = """
-achieve adapt address adopt attend earn hold obtain study analyze analyse apply architect assess assist automate build
+achieve adapt add address adopt allow attend become carry connect cultivate demonstrate earn
+find foster get give hold join keep meet obtain put reach receive send show showcase spend
+study take turn analyze analyse apply architect assess assist automate build
 collaborate communicate complete conduct configure consolidate contribute convert coordinate
-create debug define deliver deploy design develop document draft drive enable engineer
-enhance ensure establish evaluate execute facilitate fix formulate handle help identify
-implement improve integrate introduce investigate launch maintain make migrate model
-modernize modernise monitor operate optimize optimise organize organise participate partner
+create debug define deliver deploy design develop document draft enable
+enhance ensure establish evaluate facilitate fix formulate handle help identify
+implement improve integrate introduce investigate launch maintain make migrate
+modernize modernise monitor optimize optimise organize organise participate partner
 perform plan prepare present produce prototype provide publish rebuild redesign refactor
 release replace report research resolve restructure review rewrite serve set ship simplify
 solve standardize standardise streamline support test track translate troubleshoot update
@@ -79,8 +103,12 @@ VERB_CLASSES: dict[str, str] = {
         management manager managers head headed heading heads direct directed directing
         directs director directors oversee oversaw overseen oversees overseeing supervise
         supervised supervises supervising supervisor supervisors spearhead spearheaded
-        spearheading spearheads run ran running runs own owned owning owns owner owners
-        ownership chair chaired chairing steer steered steering
+        spearheading spearheads own owned owning owns owner owners ownership chair chaired
+        chairing steer steered steering
+    """,
+    "operate": """
+        run ran running runs operate operated operating operates execute executed executing
+        executes drive drove driven driving drives
     """,
     "mentor": """
         mentor mentored mentoring mentors mentorship coach coached coaching coaches train
@@ -96,7 +124,8 @@ VERB_CLASSES: dict[str, str] = {
         raised raises raising boost boosted boosting boosts expand expanded expanding expands
         expansion accelerate accelerated accelerating accelerates maximize maximized
         maximizing maximise maximised gain gained gains lift lifted lifts scale scaled scales
-        scaling double doubled doubling triple tripled tripling quadrupled
+        scaling double doubled doubling triple tripled tripling quadrupled rise rises rose
+        risen rising
     """,
     "decrease": """
         reduce reduced reduces reducing reduction reductions cut cuts cutting decrease
@@ -104,7 +133,7 @@ VERB_CLASSES: dict[str, str] = {
         trimmed trimming shorten shortened shortening shrink shrank shrunk shrinking slash
         slashed slashing minimize minimized minimizing minimise minimised halve halved halving
         drop dropped dropping eliminate eliminated eliminating curb curbed save saved saves
-        saving savings
+        saving savings fall fell fallen falling decline declined declining
     """,
 }
 
@@ -165,15 +194,29 @@ DEGREE_QUALIFIERS = frozenset(
 # Irregular forms of the neutral verbs (the regular ones are generated).
 _IRREGULAR = {
     "build": ("built",),
-    "drive": ("drove", "driven"),
     "make": ("made",),
     "rebuild": ("rebuilt",),
     "rewrite": ("rewrote", "rewritten"),
     "write": ("wrote", "written"),
     "set": ("set",),
     "hold": ("held",),
+    "take": ("took", "taken"),
+    "find": ("found",),
+    "spend": ("spent",),
+    "become": ("became",),
+    "send": ("sent",),
+    "keep": ("kept",),
+    "give": ("gave", "given"),
+    "get": ("got", "gotten"),
+    "put": ("put",),
+    "meet": ("met",),
 }
-_DOUBLED_FINAL = {"ship", "plan", "set"}
+_IRREGULAR_PAST = frozenset(
+    "built drove driven made rebuilt rewrote rewritten wrote written set held took taken found "
+    "spent became sent kept gave given got gotten put met led ran taught grew grown rose risen "
+    "cut fell fallen shrank shrunk oversaw overseen won".split()
+)
+_DOUBLED_FINAL = {"ship", "plan", "set", "put", "get"}
 
 
 def _inflections(verb: str) -> set[str]:
@@ -207,6 +250,10 @@ def word_classes() -> dict[str, str]:
     return {word: name for name, words in VERB_CLASSES.items() for word in words.split()}
 
 
+# A class that a wider one covers: whoever led something also ran it.
+COVERING_CLASSES = {"operate": frozenset({"lead"})}
+
+
 def class_of(word: str, following: str = "") -> str | None:
     """The fact-bearing class of a word ("led" -> "lead"), or None; `following` is the next
     word, which may make it part of a noun ("lead times")."""
@@ -216,6 +263,125 @@ def class_of(word: str, following: str = "") -> str | None:
     return word_classes().get(lowered)
 
 
+@cache
+def verb_forms() -> frozenset[str]:
+    """Every form of the verbs listed here (neutral and fact-bearing, nouns aside)."""
+    verbs = {form for verb in _NEUTRAL_VERBS.split() for form in _inflections(verb)}
+    classed = {w for w in word_classes() if w not in CLASS_NOUNS}
+    nouns = ROLE_NOUNS | {noun + "s" for noun in ROLE_NOUNS}
+    return frozenset((verbs | classed | AUXILIARIES) - nouns)
+
+
+def is_verb(word: str) -> bool:
+    """Whether the word is a form of a verb this list knows (or an auxiliary)."""
+    return word.lower() in verb_forms()
+
+
+# Neutral verbs whose -ing form names a skill or a field as often as an action ("testing",
+# "financial reporting", "team building"): only free where a verb stands.
+_NOUN_LIKE = frozenset(
+    """
+    test plan report monitor track write build troubleshoot debug prototype publish translate
+    design document research review release support deploy integrate migrate automate optimize
+    optimise analyze analyse produce develop present configure maintain model engineer
+    """.split()
+)
+
+
+@cache
+def free_gerunds() -> frozenset[str]:
+    """The -ing forms of neutral verbs that only ever act ("allowing", "enabling")."""
+    return frozenset(
+        form
+        for verb in _NEUTRAL_VERBS.split()
+        if verb not in _NOUN_LIKE
+        for form in _inflections(verb)
+        if form.endswith("ing")
+    )
+
+
+def is_free(word: str) -> bool:
+    """Whether the word carries no fact wherever it stands (a function word, a word about
+    the resume itself, a connective)."""
+    lowered = word.lower()
+    return lowered in FUNCTION_WORDS or lowered in RESUME_WORDS or lowered in CONNECTIVES
+
+
 def is_neutral(word: str) -> bool:
     """Whether the word carries no fact (a function word, a connective, a neutral verb)."""
     return word.lower() in neutral_words()
+
+
+# Abbreviations and what they stand for, both ways: the material that spells one supports
+# the other ("KPIs" and "key performance indicators"). Reviewed like the lists above.
+ABBREVIATIONS: dict[str, str] = {
+    "kpi": "key performance indicator",
+    "kpis": "key performance indicators",
+    "seo": "search engine optimization",
+    "sem": "search engine marketing",
+    "ml": "machine learning",
+    "ai": "artificial intelligence",
+    "bi": "business intelligence",
+    "erp": "enterprise resource planning",
+    "crm": "customer relationship management",
+    "ocr": "optical character recognition",
+    "roi": "return on investment",
+    "ux": "user experience",
+    "ui": "user interface",
+    "qa": "quality assurance",
+    "hr": "human resources",
+    "api": "application programming interface",
+    "apis": "application programming interfaces",
+    "nlp": "natural language processing",
+    "cv": "computer vision",
+    "sla": "service level agreement",
+    "slas": "service level agreements",
+    "sre": "site reliability engineering",
+    "ha": "high availability",
+    "etl": "extract, transform, load",
+    "elt": "extract, load, transform",
+    "vba": "visual basic for applications",
+    "sox": "sarbanes-oxley",
+    "gaap": "generally accepted accounting principles",
+    "ifrs": "international financial reporting standards",
+    "p&l": "profit and loss",
+    "fp&a": "financial planning and analysis",
+    "ar": "accounts receivable",
+    "ap": "accounts payable",
+    "b2b": "business-to-business",
+    "b2c": "business-to-consumer",
+    "saas": "software as a service",
+    "ehr": "electronic health record",
+    "emr": "electronic medical record",
+    "ppc": "pay-per-click",
+    "cro": "conversion rate optimization",
+    "ctr": "click-through rate",
+    "gtm": "go-to-market",
+    "okr": "objectives and key results",
+    "okrs": "objectives and key results",
+    "r&d": "research and development",
+    "msa": "microservices architecture",
+    "dns": "domain name system",
+    "vpc": "virtual private cloud",
+    "iac": "infrastructure as code",
+    "ci": "continuous integration",
+    "cd": "continuous delivery",
+    "ceo": "chief executive officer",
+    "cto": "chief technology officer",
+    "cfo": "chief financial officer",
+    "coo": "chief operating officer",
+    "cio": "chief information officer",
+    "vp": "vice president",
+    "prof": "professor",
+    "dept": "department",
+    "mgmt": "management",
+    "govt": "government",
+    "univ": "university",
+    "intl": "international",
+}
+
+# Makers whose name may stand before a product the material names ("Microsoft Excel" for
+# "Excel"): a product's full name, not a claim about the person.
+VENDORS = frozenset(
+    "microsoft amazon aws google oracle hashicorp apache adobe atlassian ibm salesforce".split()
+)

@@ -125,6 +125,7 @@ _DIGITS = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"^(?:19[5-9]\d|20[0-4]\d)$")
+_ISO_DATE = re.compile(r"^(?:19[5-9]\d|20[0-4]\d)-\d{1,2}(?:-\d{1,2})?$")
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,16 @@ def figures(toks: list[Token]) -> list[Figure]:
     while i < len(toks):
         token, word = toks[i], lowered[i]
         first, value, unit = i, None, ""
+        if token.kind == "number" and _ISO_DATE.match(token.text):
+            year = float(token.text[:4])
+            found.append(Figure(year, "date", i, i, token.text))
+            i += 1
+            continue
+        if word in ("a", "an") and i + 1 < len(toks) and lowered[i + 1] in _DURATION_WORDS:
+            unit = _DURATION_WORDS[lowered[i + 1]]
+            found.append(Figure(1.0, unit, i, i + 1, _span_text(toks, i, i + 1)))
+            i += 2
+            continue
         if token.kind == "number":
             match = _DIGITS.match(token.text)
             if match is None:
@@ -258,7 +269,7 @@ def figures(toks: list[Token]) -> list[Figure]:
             elif after in _CURRENCY_WORDS and not unit:
                 unit, last = _CURRENCY_WORDS[after], nxt
             elif after in _DURATION_WORDS and unit in ("", "date"):
-                unit = _DURATION_WORDS[after]
+                unit, last = _DURATION_WORDS[after], nxt
         if unit in ("", "date") and _percent_follows(toks, last):
             unit = "%"
         found.append(Figure(float(value), unit, first, last, _span_text(toks, first, last)))

@@ -21,7 +21,7 @@ from functools import cached_property
 
 from server.agent.engines.vocabulary import spelled_terms
 from server.agent.verifier.labels import LEGAL_SUFFIXES, degree_mentions
-from server.agent.verifier.lexicon import class_of
+from server.agent.verifier.lexicon import ABBREVIATIONS, class_of
 from server.agent.verifier.numbers import Figure, figures
 from server.agent.verifier.text import display_form, fold, split_sentences, stem, tokens
 
@@ -92,12 +92,42 @@ class Clause:
     terms: set[str]  # canonical names of the vocabulary terms it spells
 
 
+_MONTHS = (
+    "january february march april may june july august september october november december"
+).split()
+_NUMERIC_MONTH = re.compile(r"\b(?:19|20)\d{2}-(\d{1,2})\b|\b(\d{1,2})/(?:19|20)\d{2}\b")
+
+
+def _month_names(text: str) -> set[str]:
+    """Month names of the numeric dates in a line ("2013-12" -> december, dec)."""
+    names = set()
+    for match in _NUMERIC_MONTH.finditer(text):
+        month = int(match[1] or match[2])
+        if 1 <= month <= 12:
+            names |= {_MONTHS[month - 1], _MONTHS[month - 1][:3]}
+    return names
+
+
+def _abbreviated(piece: str, keys: set[str]) -> set[str]:
+    """The other side of each abbreviation a clause uses: the words an abbreviation stands
+    for, and the abbreviation of words it spells out."""
+    extra: set[str] = set()
+    lowered = " " + " ".join(t.key for t in tokens(piece.lower())) + " "
+    for short, long in ABBREVIATIONS.items():
+        long_words = [t.key for t in tokens(long)]
+        if short in keys:
+            extra.update(long_words)
+        if " " + " ".join(long_words) + " " in lowered:
+            extra.add(short)
+    return extra
+
+
 def _clauses_of(source: Source) -> list[Clause]:
     text = display_form(source.text)
     if source.kind == "answer":
         pieces = [p for p in _CLAUSE_BREAK.split(text) if p and not _NEGATION.search(p)]
-    elif source.kind in ("role", "skills", "contact"):
-        pieces = [text]
+    elif source.kind in ("role", "bullet", "skills", "contact"):
+        pieces = [text]  # one item: its sentences describe one thing
     else:
         pieces = split_sentences(text)
     clauses = []
@@ -112,6 +142,9 @@ def _clauses_of(source: Source) -> list[Clause]:
                 following = toks[n + 1].key if n + 1 < len(toks) else ""
                 if cls := class_of(t.key, following):
                     classes.add(cls)
+        if source.kind in ("role", "education"):
+            keys |= _month_names(piece)
+        keys |= _abbreviated(piece, keys)
         clauses.append(
             Clause(
                 text=piece,
@@ -177,6 +210,19 @@ class Scope:
         """The folded lines that state a title the person holds."""
         return "\n".join(c.folded for c in self.clauses if c.kind in TITLE_KINDS)
 
+    @cached_property
+    def headers(self) -> dict[int, Clause]:
+        """Each role's own line (title, employer, location, dates), by role."""
+        return {c.role: c for c in self.clauses if c.kind == "role" and c.role is not None}
+
+    def holds_together(self, clause: Clause, check) -> bool:
+        """Whether `check(clause)` holds for a clause read with its role's own line: a
+        bullet is said of its role's title, employer and dates."""
+        header = self.headers.get(clause.role) if clause.role is not None else None
+        if header is None or header is clause:
+            return check(clause)
+        return check(_joined(clause, header))
+
     def has_phrase(self, phrase: str, *, titles_only: bool = False) -> bool:
         """Whether the words of `phrase` appear together, in order, in one clause (a plural
         of the last word too)."""
@@ -215,15 +261,11 @@ class Scope:
         return {r.index for r in self.roles if names_employer(folded_sentence, r.employer)}
 
     def restricted(self, roles: set[int]) -> Scope:
-        """This scope narrowed to the lines of some roles (and the answers that name no other
-        role): what a sentence naming those employers may rest on."""
+        """This scope without the other roles' lines: what a segment naming those employers
+        may rest on (their lines, and what is said of no role in particular)."""
         wanted = frozenset(roles)
         if wanted not in self._restricted:
-            kept = tuple(
-                s
-                for s in self.sources
-                if s.role in wanted or (s.role is None and s.kind in ("answer", "contact"))
-            )
+            kept = tuple(s for s in self.sources if s.role is None or s.role in wanted)
             self._restricted[wanted] = Scope(
                 kept,
                 self.keywords,
@@ -248,12 +290,27 @@ class Scope:
         return total / 365.25
 
 
+def _joined(clause: Clause, header: Clause) -> Clause:
+    """A clause with its role's line added to it."""
+    return Clause(
+        text=clause.text,
+        kind=clause.kind,
+        role=clause.role,
+        keys=clause.keys | header.keys,
+        stems=clause.stems | header.stems,
+        classes=clause.classes | header.classes,
+        figures=clause.figures,
+        folded=clause.folded + header.folded,
+        terms=clause.terms | header.terms,
+    )
+
+
 def employer_core(employer: str) -> str:
     """An employer's name as folded words without its legal suffix ("Acme Corp" -> "acme")."""
-    words = [fold(t.text) for t in tokens(display_form(employer or ""))]
-    while words and words[-1].rstrip(".") in LEGAL_SUFFIXES | {"the"}:
-        words.pop()
-    return " ".join(words)
+    toks = tokens(display_form(employer or ""))
+    while toks and toks[-1].key.rstrip(".") in LEGAL_SUFFIXES | {"the"}:
+        toks.pop()
+    return " ".join(fold(t.text) for t in toks)
 
 
 # First words of employers' names that do not name one on their own ("Bank of ...").
@@ -265,21 +322,25 @@ _GENERIC_FIRST_WORDS = frozenset(
 )
 
 
+def employer_names(employer: str) -> list[str]:
+    """The folded names an employer goes by: its name without the legal suffix, the name in
+    brackets after it ("Danggeun Pay Inc. (KarrotPay)"), and its distinctive first word
+    ("northwind" for "Northwind Traders")."""
+    names = []
+    for part in re.split(r"[()]", employer or ""):
+        core = employer_core(part)
+        if not core:
+            continue
+        names.append(core)
+        first = core.split()[0]
+        if " " in core and len(first) >= 4 and first not in _GENERIC_FIRST_WORDS:
+            names.append(first)
+    return names
+
+
 def names_employer(folded_sentence: str, employer: str) -> bool:
-    """Whether a sentence (folded words, space-padded) names an employer: its name without
-    the legal suffix, or its distinctive first word ("Northwind" for "Northwind Traders")."""
-    core = employer_core(employer)
-    if not core:
-        return False
-    if f" {core} " in folded_sentence:
-        return True
-    first = core.split()[0]
-    return (
-        " " in core
-        and len(first) >= 4
-        and first not in _GENERIC_FIRST_WORDS
-        and f" {first} " in folded_sentence
-    )
+    """Whether a sentence (folded words, space-padded) names an employer."""
+    return any(f" {name} " in folded_sentence for name in employer_names(employer))
 
 
 # --- building scopes from a parsed resume ------------------------------------------------
@@ -329,20 +390,31 @@ def role_sources(job: dict, index: int) -> list[Source]:
 
 
 def answer_sources(answers: Iterable[str], roles: tuple[RoleFacts, ...]) -> list[Source]:
-    """The user's answers: one that names a role's employer belongs to that role alone."""
+    """The user's answers, sentence by sentence: a sentence that names a role's employer
+    belongs to that role alone; one that names none, to the role named before it in the
+    answer (or the one role the answer names), else to every role."""
+
+    def named_in(text: str) -> list[int]:
+        folded = " " + " ".join(fold(t.text) for t in tokens(text)) + " "
+        return [r.index for r in roles if names_employer(folded, r.employer)]
+
     sources = []
     for answer in answers:
         text = display_form(str(answer or ""))
         if not text:
             continue
-        folded = " " + " ".join(fold(t.text) for t in tokens(text)) + " "
-        named = [r.index for r in roles if names_employer(folded, r.employer)]
-        if len(named) == 1:
-            sources.append(Source(text, "answer", named[0]))
-        elif named:
-            sources += [Source(text, "answer", i) for i in named]
-        else:
-            sources.append(Source(text, "answer"))
+        whole = named_in(text)
+        previous: list[int] = whole if len(whole) == 1 else []
+        for sentence in _CLAUSE_BREAK.split(text):
+            if not sentence.strip():
+                continue
+            # A sentence that names no employer goes on about the one named before it.
+            named = named_in(sentence) or previous
+            previous = named
+            if named:
+                sources += [Source(sentence, "answer", i) for i in named]
+            else:
+                sources.append(Source(sentence, "answer"))
     return sources
 
 

@@ -7,7 +7,7 @@ and control characters turned into spaces. The verifier reads exactly this text,
 split by a zero-width space is read, and shown, as the word it forms.
 
 `fold` is for comparison only: the display form's Unicode TR39 confusable skeleton, case
-folded. Two words with the same fold look alike; the verifier still accounts for a word only
+folded (before and after the skeleton, so capitals and small letters compare alike). Two words with the same fold look alike; the verifier still accounts for a word only
 by its exact (case-folded) spelling, so a word in mixed scripts that only looks like a source
 word is unsupported, and the fold names what it imitates.
 """
@@ -101,8 +101,9 @@ def skeleton(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def fold(word: str) -> str:
-    """The form two look-alike words share: the skeleton of the display form, case folded."""
-    return skeleton(display_form(word)).casefold()
+    """The form two look-alike words share: the skeleton of the display form, case folded
+    (before the skeleton too, so "I" and "i" do not part ways: TR39 maps "I" to "l")."""
+    return skeleton(display_form(word).casefold()).casefold()
 
 
 def mixed_script(word: str) -> bool:
@@ -187,9 +188,10 @@ def tokens(text: str) -> list[Token]:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-# Abbreviations that end in a full stop without ending a sentence.
+# Abbreviations that end in a full stop without ending a sentence ("Inc." and "etc." end one
+# when they close a name or a list, so they are not here).
 _ABBREVIATIONS = re.compile(
-    r"(?:\b(?:[A-Z]\.){1,3}|\b(?:Mr|Ms|Mrs|Dr|Prof|Inc|Ltd|Corp|Co|Jr|Sr|St|vs|etc|e\.g|i\.e|"
+    r"(?:\b(?:[A-Z]\.){1,3}|\b(?:Mr|Ms|Mrs|Dr|Prof|Jr|Sr|St|vs|e\.g|i\.e|"
     r"approx|incl|dept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.)$"
 )
 
