@@ -1,8 +1,8 @@
 """Backups: database, files and logs; a manifest; local and S3 storage; retention; verify; restore.
 
 This module holds the operations (create, verify, restore, retention, figures); its parts are
-`streams` (hashing, encryption), `stores` (local, S3), `postgres`, `sqlite`, `archives` and
-`retention`.
+`streams` (hashing, encryption), `manifests` (signing, checking), `stores` (local, S3),
+`postgres`, `sqlite`, `archives` and `retention`.
 
 A backup is a folder of files (`database.dump` or `database.sqlite3`, `globals.sql`,
 `files.tar.gz`, `logs.tar.gz`) and a `manifest.json` written last: a backup without a
@@ -18,7 +18,9 @@ the file's.
 - `files`: the uploaded resumes and generated documents under INSTANCE_DIR; `logs`: LOG_DIR;
   `full`: all three.
 - Encryption (BACKUP_ENCRYPTION_KEY): AES-256-GCM over 1 MiB chunks, streamed (see
-  `EncryptingWriter`); each file has its own key derived with HKDF from a random salt.
+  `EncryptingWriter`); each file has its own key derived with HKDF from a random salt. The
+  manifest carries an HMAC under the key, and with a key set only such manifests of encrypted
+  backups are read; every name and part in a manifest must be one a backup writes.
 - Verify: restore into a scratch database, compare row counts per table and the migration
   version with the manifest, drop it. Restore: hashes first, then `pg_restore`; never the live
   database unless forced. Archives are extracted only when every member is a plain file or
@@ -46,7 +48,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from server.backup_manager import archives, postgres, sqlite
+from server.backup_manager import archives, manifests, postgres, sqlite
 from server.backup_manager.errors import (
     BackupError,
     BackupIntegrityError,
@@ -92,13 +94,7 @@ __all__ = [
 log = logging.getLogger("server.backup_manager")
 
 BACKUP_TYPES = ("database", "files", "logs", "full")
-PARTS = {
-    "database": ("database",),
-    "files": ("files",),
-    "logs": ("logs",),
-    "full": ("database", "files", "logs"),
-}
-MANIFEST_FORMAT = 1
+PARTS = manifests.PARTS
 # Folders under INSTANCE_DIR that the `files` backup archives (when present).
 FILES_FOLDERS = ("uploads", "documents")
 
@@ -179,7 +175,7 @@ def create_backup(
         folder.mkdir(parents=True, mode=0o700)
         files: list[WrittenFile] = []
         manifest: dict[str, Any] = {
-            "format": MANIFEST_FORMAT,
+            "format": manifests.FORMAT,
             "id": backup_id,
             "type": backup_type,
             "created_at": isoformat(started),
@@ -211,6 +207,8 @@ def create_backup(
         manifest["files"] = [entry.as_manifest() for entry in files]
         manifest["bytes"] = sum(entry.bytes for entry in files)
         manifest["finished_at"] = isoformat(utcnow())
+        if secret:
+            manifest["hmac"] = manifests.sign(manifest, secret)
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         s3 = S3Store(settings) if settings.backup_s3_bucket else None
         if s3 is not None:
@@ -296,7 +294,8 @@ def get_all() -> list[dict[str, Any]]:
 
 
 def load_manifest(backup_id: str, settings: Settings | None = None) -> tuple[dict, Any]:
-    """The manifest of a backup and the store it was read from (local first, then S3).
+    """The manifest of a backup, checked (see `manifests.check`), and the store it was read
+    from (local first, then S3).
 
     Works without the database (the catalogue), so a restore after losing it is possible.
     """
@@ -306,7 +305,7 @@ def load_manifest(backup_id: str, settings: Settings | None = None) -> tuple[dic
     for store in stores(settings):
         data = store.read_manifest(backup_id)
         if data is not None:
-            return json.loads(data), store
+            return manifests.check(data, backup_id, settings.backup_encryption_key), store
     raise BackupNotFound(f"no store holds a complete backup {backup_id}")
 
 
@@ -324,10 +323,6 @@ def _fetched(backup_id: str, settings: Settings) -> Iterator[tuple[dict, dict[st
         plain: dict[str, Path] = {}
         for name, path in stored.items():
             if manifest.get("encrypted"):
-                if not settings.backup_encryption_key:
-                    raise BackupError(
-                        f"{backup_id} is encrypted and BACKUP_ENCRYPTION_KEY is unset"
-                    )
                 target = folder / f"plain-{name}"
                 with open(path, "rb") as source, open(target, "wb") as out:
                     decrypt_stream(source, out, settings.backup_encryption_key)
