@@ -457,6 +457,16 @@ def _backup_age(f, s):
     return None
 
 
+def _backup_failed(f, s):
+    failures = f["backup_failures"] or []
+    if not failures:
+        return None
+    return "; ".join(
+        f"the {item['type']} backup {item['id']} failed: {(item['error'] or '')[:300]}"
+        for item in failures
+    )
+
+
 def _workers_dead(f, s):
     workers, queue = f["workers"], f["queue"]
     if workers is None or not queue or not queue["queued"]:
@@ -481,6 +491,7 @@ ALERT_RULES: tuple[AlertRule, ...] = (
     AlertRule("error_rate", "High rate of server errors", _error_rate),
     AlertRule("slow_queries", "Many slow database queries", _slow_queries),
     AlertRule("backup_age", "No recent successful backup", _backup_age),
+    AlertRule("backup_failed", "Backup failed", _backup_failed),
     AlertRule("workers_dead", "Worker pool dead", _workers_dead),
     AlertRule("redis_degraded", "Redis degraded", _redis_degraded),
 )
@@ -537,6 +548,13 @@ def alert_figures() -> dict[str, Any]:
     except Exception:
         log.exception("alerts: backup figures could not be read")
         figures["backup_age"] = None
+    try:
+        from server import backup_manager
+
+        figures["backup_failures"] = backup_manager.latest_failures()
+    except Exception:
+        log.exception("alerts: failed backups could not be read")
+        figures["backup_failures"] = None
     return figures
 
 

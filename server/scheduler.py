@@ -134,6 +134,13 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
         "weekly backup of the logs",
     ),
     ScheduledJob(
+        "backup_reaper",
+        "server.backup_manager:scheduled_reaping",
+        every("alert_check_interval_seconds"),
+        "mark backups whose process died as failed and remove their files",
+        misfire_grace_seconds=60,
+    ),
+    ScheduledJob(
         "backup_retention",
         "server.backup_manager:scheduled_retention",
         cron("backup_retention_cron"),
