@@ -2,7 +2,7 @@
 
     gunicorn -c gunicorn.conf.py "server:create_app()"
 
-Web processes serve HTTP only unless WEB_RUNS_WORKERS=1, in which case each process also runs
+Web processes serve HTTP and are scheduler candidates; with WEB_RUNS_WORKERS=1 each also runs
 a job worker pool. Run workers on their own with `python -m server.worker`. Every figure comes
 from the service's settings (`server/config.py`, README's configuration table).
 """
@@ -40,17 +40,17 @@ if settings.prometheus_multiproc_dir is not None:
 
 
 def post_worker_init(worker):
-    if settings.web_runs_workers:
-        from server.runtime import start_background_services
+    # Every web process is a scheduler candidate (so alerts and backups go on when the worker
+    # processes are dead); with WEB_RUNS_WORKERS it runs a worker pool too.
+    from server.runtime import start_background_services
 
-        start_background_services(worker.wsgi)
+    start_background_services(worker.wsgi, workers=settings.web_runs_workers)
 
 
 def worker_exit(server, worker):
-    if settings.web_runs_workers:
-        from server.runtime import stop_background_services
+    from server.runtime import stop_background_services
 
-        stop_background_services(worker.wsgi)
+    stop_background_services(worker.wsgi)
 
 
 def child_exit(server, worker):

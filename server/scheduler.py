@@ -180,6 +180,13 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
         "side-effect records, security events, stale postings",
     ),
     ScheduledJob(
+        "worker_watch",
+        "server.monitoring:watch_workers",
+        every("job_queue_reaper_interval_seconds"),
+        "alert at once when no worker pool is alive (the workers_dead rule alone)",
+        misfire_grace_seconds=60,
+    ),
+    ScheduledJob(
         "alert_checks",
         "server.monitoring:run_alert_checks",
         every("alert_check_interval_seconds"),
