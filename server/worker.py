@@ -574,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.wait(1.0):
         pass
     stop_background_services(app)
+    if settings.prometheus_multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # its live gauges no longer count
     print(f"worker {name} stopped", flush=True)
     return 0
 
