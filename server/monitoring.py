@@ -684,7 +684,8 @@ def check_alerts(
 
 def watch_workers() -> list[dict[str, Any]]:
     """The `workers_dead` rule alone, on the figures it needs: the scheduler runs it every
-    JOB_QUEUE_REAPER_INTERVAL_SECONDS, so a dead worker pool alerts within a minute."""
+    third of JOB_QUEUE_LEASE_SECONDS (at most 10 s), so a dead worker pool alerts within a
+    minute."""
     from sqlalchemy import func, select
 
     from server.config import get_settings

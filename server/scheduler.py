@@ -182,7 +182,11 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "worker_watch",
         "server.monitoring:watch_workers",
-        every("job_queue_reaper_interval_seconds"),
+        # A third of the time after which a silent pool is dead, at most 10 s: with the
+        # defaults a killed worker alerts within a minute even when it led the scheduler.
+        lambda settings: IntervalTrigger(
+            seconds=min(10.0, settings.job_queue_lease_seconds / 3), start_date=EPOCH, timezone=UTC
+        ),
         "alert at once when no worker pool is alive (the workers_dead rule alone)",
         misfire_grace_seconds=60,
     ),

@@ -214,9 +214,9 @@ def test_a_killed_worker_process_is_alerted_by_a_web_process_that_takes_the_lead
         [message] = wait_for(lambda: messages_about(webhook, "workers_dead"), timeout=30)
         elapsed = time.monotonic() - killed
         # The lock lapses and the web process takes it (lock + a third), the pool counts as
-        # dead once silent for a lease, and the watch runs every reaper interval (0.2 s); a
-        # second of slack for a loaded machine.
-        assert elapsed <= lock + lock / 3 + lease + 0.2 + 1.0, elapsed
+        # dead once silent for a lease, and the watch runs every third of a lease; a second
+        # of slack for a loaded machine.
+        assert elapsed <= lock + lock / 3 + lease + lease / 3 + 1.0, elapsed
         assert leader_pid() in {int(pid) for pid in child_pids(web.pid)}
         assert message.startswith(":rotating_light: FIRING Worker pool dead [workers_dead]")
         assert "no worker pool alive" in message and f":{worker.pid} was last heard" in message
