@@ -677,6 +677,15 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
     return values
 
 
+def metrics_folder(environ: Mapping[str, str] | None = None) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR from the environment and `.env`, read on its own: the metrics
+    module needs it before it creates its instruments, which is before any settings exist."""
+    value = (read_environment() if environ is None else environ).get(
+        environment_variable("prometheus_multiproc_dir"), ""
+    )
+    return Path(value.strip()) if value.strip() else None
+
+
 # What a shutting-down process needs beyond the job grace period: the dispatcher's join, the
 # recorder writing the last outcomes and releasing leases.
 SHUTDOWN_MARGIN_SECONDS = 15.0

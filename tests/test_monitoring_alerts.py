@@ -192,3 +192,85 @@ def test_the_backup_age_rule_fires_without_a_verified_backup_and_resolves_after_
         assert (resolved["firing"], resolved["change"]) == (False, "resolved")
     posted = messages_about(webhook, "backup_age")
     assert len(posted) == 2 and "RESOLVED" in posted[1]
+
+
+def test_a_killed_worker_process_is_alerted_by_a_web_process_that_takes_the_lead(
+    app, tmp_path, webhook, redis_conn
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from server.scheduler import LEADER_KEY
+    from tests.nginx_helpers import ROOT, free_port
+    from tests.queue_helpers import wait_for
+    from tests.test_scaled_mode import healthy
+    from tests.test_worker import worker_env
+
+    lock, lease = 2.0, 2.0
+    port = free_port()
+    env = worker_env(
+        tmp_path,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        JOB_QUEUE_MAX_WORKERS="1",
+        JOB_QUEUE_LEASE_SECONDS=str(lease),
+        SCHEDULER_LOCK_SECONDS=str(lock),
+        ALERT_WEBHOOK_URL=webhook.url,
+    )
+    processes = []
+
+    def start(command, log_name):
+        out = open(tmp_path / log_name, "w")  # noqa: SIM115 - closed with the test's folder
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+        processes.append(process)
+        return process
+
+    def leader_pid():
+        owner = redis_conn.get(LEADER_KEY)
+        return int(owner.split(":")[1]) if owner else None
+
+    try:
+        worker = start([sys.executable, "-m", "server.worker"], "worker.out")
+        wait_for(lambda: leader_pid() == worker.pid and workers_alive(app), timeout=30)
+        web = start(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"],
+            "gunicorn.out",
+        )
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), timeout=60)
+        assert leader_pid() == worker.pid  # the web process stands by
+
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        killed = time.monotonic()
+        [message] = wait_for(lambda: messages_about(webhook, "workers_dead"), timeout=30)
+        elapsed = time.monotonic() - killed
+        # The lock lapses and the web process takes it (lock + a third), the pool counts as
+        # dead once silent for a lease, and the watch runs every third of a lease; a second
+        # of slack for a loaded machine.
+        assert elapsed <= lock + lock / 3 + lease + lease / 3 + 1.0, elapsed
+        assert leader_pid() in {int(pid) for pid in child_pids(web.pid)}
+        assert message.startswith(":rotating_light: FIRING Worker pool dead [workers_dead]")
+        assert "no worker pool alive" in message and f":{worker.pid} was last heard" in message
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+
+
+def workers_alive(app) -> int:
+    with app.app_context():
+        return monitoring.system_status()["workers"]["alive"]
+
+
+def child_pids(pid: int) -> list[str]:
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return found.stdout.split()
