@@ -110,7 +110,11 @@ def test_a_scheduled_backup_on_a_full_disk_ends_releases_everything_and_alerts(
     webhook,  # noqa: F811 - the fixture
     redis_conn,
 ):
-    app = make_app(backup_dir=full_disk, alert_webhook_url=webhook.url)
+    app = make_app(
+        backup_dir=full_disk,
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+    )
     outcome = []
 
     def scheduled_run():
@@ -137,7 +141,11 @@ def test_a_scheduled_backup_on_a_full_disk_ends_releases_everything_and_alerts(
         assert message.startswith(":rotating_light: FIRING Backup failed")
         assert backup_id in message and "No space left on device" in message
 
-    roomy = make_app(backup_dir=tmp_path / "roomy", alert_webhook_url=webhook.url)
+    roomy = make_app(
+        backup_dir=tmp_path / "roomy",
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+    )
     with roomy.app_context():
         assert backup_manager.create_backup(backup_type="database")["status"] == "completed"
         [resolved] = [r for r in run_alert_checks() if r["rule"] == "backup_failed"]
@@ -165,7 +173,12 @@ def test_a_backup_whose_process_was_killed_is_reaped_and_alerts(
     webhook,  # noqa: F811 - the fixture
 ):
     backups = tmp_path / "backups"
-    app = make_app(backup_dir=backups, scheduler_lock_seconds=1, alert_webhook_url=webhook.url)
+    app = make_app(
+        backup_dir=backups,
+        scheduler_lock_seconds=1,
+        alert_webhook_url=webhook.url,
+        outbound_allow_loopback_ports=webhook.ports,
+    )
     env = worker_env(tmp_path, BACKUP_DIR=str(backups), SCHEDULER_LOCK_SECONDS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "server", "backup", "create", "database"],

@@ -218,6 +218,7 @@ def test_a_killed_worker_process_is_alerted_by_a_web_process_that_takes_the_lead
         JOB_QUEUE_LEASE_SECONDS=str(lease),
         SCHEDULER_LOCK_SECONDS=str(lock),
         ALERT_WEBHOOK_URL=webhook.url,
+        OUTBOUND_ALLOW_LOOPBACK_PORTS=",".join(str(p) for p in webhook.ports),
     )
     processes = []
 
