@@ -464,3 +464,77 @@ def test_rephrasing_words_standing_where_a_name_stands_are_names():
     scope = Scope((Source("Built order reports", "bullet", 0),))
     refused("Built order reports at Delivered.", scope)
     refused("Built order reports at Using Labs.", scope)
+
+
+# --- a sentence that names one role may not borrow another's facts (found by attack) -------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Operations Analyst at Contoso Retail who cut inventory write-offs by 18%.",
+        "Cut inventory write-offs by 18% while at Contoso Retail.",
+        "While an Operations Analyst at Contoso Retail, trained 6 store managers.",
+        "Trained 6 store managers at both Northwind Traders and Contoso Retail.",
+        "Built SQL reports at Northwind Traders and Contoso Retail.",
+        "Contoso analyst who managed a $1.2 million freight budget.",
+    ],
+)
+def test_every_part_of_a_sentence_naming_a_role_rests_on_that_role(text, whole):
+    refused(text, whole)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A result or a tool put after a comma belongs to the action before it.
+        "Trained 6 store managers on the replenishment process, cutting inventory write-offs "
+        "by 18%.",
+        "Managed a $1.2 million freight budget across 14 warehouses, using Tableau.",
+        # The last item of a list is a claim too.
+        "Cut inventory write-offs by 18% with a weekly Tableau dashboard and Power BI.",
+    ],
+)
+def test_what_follows_an_action_is_checked_with_it(text, northwind):
+    refused(text, northwind)
+
+
+def test_a_dropped_hedge_or_qualifier_is_refused():
+    resume = {
+        "experience": [
+            {
+                "title": "Junior Data Analyst",
+                "employer": "Fabrikam",
+                "dates": "2019 - 2021",
+                "start_date": "2019",
+                "end_date": "2021",
+                "bullets": ["Assisted in preparing the quarterly forecasts"],
+            }
+        ],
+        "skills": [{"category": None, "items": ["Python (Intermediate)", "SQL (Advanced)"]}],
+        "certifications": [{"name": "CPA eligible (exam in progress)"}],
+    }
+    scope = resume_scope(resume)
+    refused("Prepared the quarterly forecasts.", scope)
+    kept("Helped prepare the quarterly forecasts.", scope)
+    refused("Data Analyst at Fabrikam.", scope)
+    kept("Junior Data Analyst at Fabrikam.", scope)
+    refused("Analyst and CPA.", scope)
+    refused("Advanced Python.", scope)
+    kept("Advanced SQL.", scope)
+
+
+def test_years_of_a_skill_follow_from_the_roles_that_show_it(whole):
+    refused("Operations analyst with 7 years of Tableau experience.", whole)
+    kept("Operations analyst with 5 years of Tableau experience.", whole)
+
+
+def test_a_date_comes_from_its_own_line(whole):
+    refused("Holds a B.A. in Economics from San Francisco State University, earned in 2018.", whole)
+    refused("Operations Analyst at Contoso Retail from 2018 to 2016.", whole)
+
+
+def test_currently_and_previously_follow_the_roles_dates(whole):
+    refused("Currently building SQL reports on vendor lead times.", whole)
+    kept("Previously built SQL reports on vendor lead times.", whole)
+    refused("Previously cut inventory write-offs by 18% with a weekly Tableau dashboard.", whole)

@@ -122,6 +122,8 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.phrases()
     check.actions()
     check.locality()
+    check.grades()
+    check.credentials()
     return Verdict(text, tuple(check.claims))
 
 
@@ -165,6 +167,7 @@ class _Check:
         self.covered: set[int] = set()  # tokens already accounted for (figures, terms)
         self.term_tokens: set[int] = set()  # tokens of vocabulary terms (a list of skills)
         self.defined: set[int] = set()  # words spelling out an abbreviation beside it
+        self.joined: set[int] = set()  # halves of a word the material writes as one
         self.unsupported: set[int] = set()
         self.figs: list[Figure] = []
         self.segments = self.find_segments()
@@ -272,8 +275,10 @@ class _Check:
         if _SEGMENT_STOP.search(gap):
             return True
         if gap.startswith(".") and gap[1:2].isspace():
-            previous = self.toks[i - 1].text
-            return "." not in previous and len(previous) > 1
+            previous = self.toks[i - 1]
+            if previous.kind in ("number", "sign"):
+                return True
+            return "." not in previous.text and len(previous.text) > 1
         return False
 
     def apposition(self, previous: tuple[int, int], first: int) -> bool:
@@ -296,13 +301,16 @@ class _Check:
         for first, last in self.segments:
             folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
             self.named.append(self.whole.roles_named_in(folded))
+        self.bound: list[set[int]] = [set() for _ in self.segments]
         for n, (first, last) in enumerate(self.segments):
             head = self.toks[first].key
             # "..., while at Netflix": a trailing employer binds what it follows too.
             if n and self.named[n] and head in _TRAILING_BINDERS and self._only_binds(first, last):
+                self.bound[n - 1] |= self.named[n]
                 self.named[n - 1] |= self.named[n]
             # "... at Apple who ...": a relative clause is said of what it follows.
             if n and head in _RELATIVES:
+                self.bound[n] |= self.named[n - 1]
                 self.named[n] |= self.named[n - 1]
         sentence = set().union(*self.named) | self.roles_by_title()
         scopes: list[Scope] = []
@@ -388,6 +396,8 @@ class _Check:
         k = self.toks[i].key
         if is_free(k) or k in PAST_WORDS or k in PRESENT_WORDS:
             return True
+        if k in _HOLD and (degree_mentions(self.text) or CERTIFICATION.search(self.text)):
+            return True
         return is_neutral(k) and class_of(k) is None and self.as_verb(i)
 
     def in_figure(self, i: int) -> bool:
@@ -442,18 +452,66 @@ class _Check:
     def figure_supported(self, figure: Figure) -> bool:
         context = self.context(figure)
         scope = self.scope_at(figure.first)
-        for clause in scope.clauses:
+        for clause in self.clauses_for(figure, scope):
             for fact in clause.figures:
                 if fact.same_fact(figure) and all(_near(word, clause, fact) for word in context):
                     return True
         if figure.unit in ("year", "month") and self.speaks_of_experience(figure):
-            folded = " " + " ".join(fold(t.text) for t in self.toks) + " "
-            named = self.whole.roles_named_in(folded)
-            years = (self.whole.restricted(named) if named else self.whole).experience_years()
+            years = self.years_of_subject(figure)
             if years is not None:
                 most = math.floor(years + 0.5) if figure.unit == "year" else years * 12 + 0.5
                 return figure.value <= most
         return False
+
+    def years_of_subject(self, figure: Figure) -> float | None:
+        """How long the roles span that show what the years are of: "10 years of MongoDB"
+        counts the roles that name MongoDB; "6 years of experience", the whole career (or
+        the roles the sentence names)."""
+        folded = " " + " ".join(fold(t.text) for t in self.toks) + " "
+        named = self.whole.roles_named_in(folded)
+        pool = self.whole.restricted(named) if named else self.whole
+        roles: set[int] = set()
+        start = self.segment_of[figure.first]
+        for n in range(start, len(self.segments)):
+            first, last = self.segments[n]
+            if n > start and self.toks[first].key in _SUBORDINATORS | _RELATIVES:
+                break  # another statement ("after an internship at ...")
+            if n == start:
+                first = figure.last + 1
+            roles |= self.named[n]
+            words = [
+                i
+                for i in self.content_of(first, last, pool)
+                if self.toks[i].key not in _YEARS_WORDS and i not in self.unsupported
+            ]
+            if not words:
+                continue
+            showing = {
+                c.role
+                for c in pool.clauses
+                if c.role is not None
+                and pool.holds_together(
+                    c, lambda c, words=words: all(_in_clause(self.toks[i], c) for i in words)
+                )
+            }
+            if not showing:
+                return 0.0  # what the years are of, no role shows
+            roles |= showing
+        if not roles:
+            return pool.experience_years()
+        return self.whole.restricted(roles).experience_years()
+
+    def clauses_for(self, figure: Figure, scope: Scope) -> list[Clause]:
+        """The lines a figure may come from: a date in a part that names a role comes from
+        that role's lines; a date in a sentence about a degree, from education."""
+        if figure.unit not in ("date", "decade"):
+            return scope.clauses
+        named = self.named[self.segment_of[figure.first]]
+        if named:
+            return [c for c in scope.clauses if c.role in named]
+        if degree_mentions(self.text):
+            return [c for c in scope.clauses if c.kind == "education"]
+        return scope.clauses
 
     def speaks_of_experience(self, figure: Figure) -> bool:
         """Whether "N years" counts the person's experience ("6 years of experience", "for
@@ -580,6 +638,10 @@ class _Check:
             return True
         if k in PAST_WORDS or k in PRESENT_WORDS:
             return self.tense_fits(i, k in PRESENT_WORDS)
+        if k in _HOLD and (degree_mentions(self.text) or CERTIFICATION.search(self.text)):
+            return True  # "holds a B.S.": the degree check decides (not "holds 2 patents")
+        if k in _GRADUATE and scope.degrees:
+            return True  # a graduate of the degree the material shows
         if not in_name_slot and scope.purpose == "letter" and k in LETTER_WORDS:
             return True
         if self.vendor_prefix(i):
@@ -587,6 +649,9 @@ class _Check:
         cls = self.class_at(i)
         if cls is not None and not in_name_slot:
             return _class_in(cls, scope.classes)
+        if self.joined_in(i, scope):
+            self.joined.add(i)
+            return True  # "Argo CD" for "ArgoCD"
         if in_name_slot:
             return singular in scope.keys or k + "s" in scope.keys
         parts = [p for p in re.split(r"[-/]", k) if p]
@@ -612,10 +677,32 @@ class _Check:
         ends today); a segment that names no role states no such fact."""
         roles = self.scope_at(i).roles if self.scope_at(i) is not self.whole else ()
         if not roles:
+            roles = self.roles_saying(i)
+        if not roles:
             return True
         today = max((r.end for r in self.whole.roles if r.end), default=None)
         current = [r.end is not None and r.end == today for r in roles]
         return all(current) if present else not any(current)
+
+    def roles_saying(self, i: int) -> tuple:
+        """The roles whose lines say what token i's segment says (without the time word)."""
+        first, last = self.segments[self.segment_of[i]]
+        words = [
+            j
+            for j in self.content_of(first, last, self.whole)
+            if self.toks[j].key not in PAST_WORDS | PRESENT_WORDS
+        ]
+        if not words:
+            return ()
+        indexes = {
+            c.role
+            for c in self.whole.clauses
+            if c.role is not None
+            and self.whole.holds_together(
+                c, lambda c: all(_in_clause(self.toks[j], c) for j in words)
+            )
+        }
+        return tuple(r for r in self.whole.roles if r.index in indexes)
 
     def label(self, run: list[int], words: str) -> tuple[str, str]:
         """The kind of claim a run of unsupported words makes, and why it is refused."""
@@ -986,7 +1073,12 @@ class _Check:
             continues = (
                 comma
                 and acting
-                and (self.reports_result(n) or self.lists_on(n) or self.with_whom_or_what(n))
+                and (
+                    self.reports_result(n)
+                    or self.lists_on(n)
+                    or self.with_whom_or_what(n)
+                    or self.toks[first].key in _TOOL_CUES
+                )
             )
             if continues:
                 previous.append(n)
@@ -1032,7 +1124,9 @@ class _Check:
     def lists_on(self, n: int) -> bool:
         """A segment without a verb that is not an attribute ("with ..."): a list goes on."""
         first, _last = self.segments[n]
-        return self.toks[first].key != "with" and not any(self.verb_at(i) for i in self._range(n))
+        if self.toks[first].key == "with" or _participle(self.toks[first].key):
+            return False
+        return not any(self.verb_at(i) for i in self._range(n))
 
     def opening_participle(self, n: int) -> bool:
         first, last = self.segments[n]
@@ -1048,6 +1142,7 @@ class _Check:
             and not self.in_figure(i)
             and not self.filler(i)
             and i not in self.defined
+            and i not in self.joined
             and i not in self.employer_tokens
             and not self.vendor_prefix(i)
             and not (scope.purpose == "letter" and self.toks[i].key in LETTER_WORDS)
@@ -1070,37 +1165,104 @@ class _Check:
         return found | {i for i in suffixes if i - 1 in found}
 
     def roles_in(self, first: int, last: int) -> set[int]:
+        """The roles a stretch names, and those its segment is bound to by what follows or
+        precedes it ("..., while at Netflix", "at Apple who ...")."""
         folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
-        return self.whole.roles_named_in(folded) if len(self.whole.roles) > 1 else set()
+        if len(self.whole.roles) <= 1:
+            return set()
+        return self.whole.roles_named_in(folded) | self.bound[self.segment_of[first]]
 
-    def units(self) -> list[tuple[int, int, list[int], set[int], int]]:
+    def units(self) -> list[tuple[int, int, list[int], set[int], int, bool]]:
         """The statements locality checks: (first, last, head words, roles, segment). A
         conjunct that is only an employer's name ("at OpenAI and Uber") extends the one
         before it to that employer too; a short item of a continued list is checked with
         the words of the action it continues."""
-        units: list[tuple[int, int, list[int], set[int], int]] = []
+        units: list[tuple[int, int, list[int], set[int], int, bool]] = []
         for members in self.groups():
             head = members[0]
             head_scope = self.scopes[head]
-            for _n, a, b in self.conjuncts_of(head):
+            lead: list[int] = []  # the first conjunct's words, when it states a figure
+            for number, (_n, a, b) in enumerate(self.conjuncts_of(head)):
                 content = self.content_of(a, b, head_scope)
                 roles = self.roles_in(a, b)
                 if units and not content and roles and units[-1][4] == head:
-                    first, last, extra, previous_roles, seg = units[-1]
-                    units[-1] = (first, last, extra, previous_roles | roles, seg)
+                    first, last, extra, previous_roles, seg, measured = units[-1]
+                    units[-1] = (first, last, extra, previous_roles | roles, seg, measured)
                     continue
-                units.append((a, b, [], roles, head))
+                if number == 0 and any(self.in_figure(i) for i in range(a, b + 1)):
+                    lead = content
+                # "Saved 30% ... by introducing Graviton and Kubernetes", "..., establishing
+                # X and reducing Y by 18%": an item or a result goes with the figure's words.
+                item = 0 < len(content) <= 2 and all(i in self.term_tokens for i in content)
+                result = _participle(self.toks[a].key) and self.has_figure(a, b)
+                tied = bool(number > 0 and lead and (item or result))
+                units.append(
+                    (a, b, lead if tied else [], roles, head, tied or self.has_figure(a, b))
+                )
             head_words = self.content_of(*self.segments[head], head_scope)
             for n in members[1:]:
                 if self.reports_result(n):
-                    units.append(
-                        (*self.segments[n], head_words, self.roles_in(*self.segments[n]), n)
-                    )
+                    roles = self.roles_in(*self.segments[n])
+                    units.append((*self.segments[n], head_words, roles, n, True))
                     continue
                 for _m, a, b in self.conjuncts_of(n):
                     short = len(self.content_of(a, b, self.scopes[n])) <= 2
-                    units.append((a, b, head_words if short else [], self.roles_in(a, b), n))
+                    extra = head_words if short else []
+                    units.append((a, b, extra, self.roles_in(a, b), n, self.has_figure(a, b)))
         return units
+
+    def grades(self) -> None:
+        """A level given to a skill ("advanced Python") must be the level the material
+        gives that skill: the same word next to it ("Python (Advanced)")."""
+        for i, token in enumerate(self.toks):
+            if token.key not in _PROFICIENCY or i in self.unsupported or i in self.defined:
+                continue
+            if token.capitalised and not self.opens(i) and i in self.term_tokens:
+                continue  # part of a name ("Visual Basic")
+            graded = [
+                j
+                for j in range(i + 1, min(len(self.toks), i + 8))
+                if self.segment_of[j] == self.segment_of[i] and j in self.term_tokens
+            ] or [
+                j
+                for j in range(i + 1, min(len(self.toks), i + 4))
+                if self.toks[j].kind == "word" and not self.filler(j)
+            ][:1]
+            for j in graded:
+                skill = self.toks[j]
+                if not any(
+                    _graded_in(clause, token.key, skill) for clause in self.scope_at(i).clauses
+                ):
+                    self.claim(
+                        "skill",
+                        f"{token.text} {skill.text}",
+                        f"the source material does not rate {skill.text} {token.key}",
+                    )
+
+    def credentials(self) -> None:
+        """A credential the material only qualifies ("CPA eligible", "pursuing the PMP")
+        must keep its qualifier."""
+        for match in CERTIFICATION.finditer(self.text):
+            phrase = match.group(0).strip()
+            words = [t for t in tokens(phrase) if t.key not in _CREDENTIAL_WORDS]
+            if not words:
+                continue
+            holding = [c for c in self.scope_at(0).clauses if all(t.key in c.keys for t in words)]
+            qualified = [c for c in holding if c.keys & _CREDENTIAL_QUALIFIERS]
+            if holding and len(qualified) == len(holding):
+                said = {t.key for t in self.toks}
+                if not said & _CREDENTIAL_QUALIFIERS:
+                    self.claim(
+                        "certification",
+                        phrase,
+                        f"the source material says {phrase} is not held yet",
+                    )
+
+    def has_figure(self, first: int, last: int) -> bool:
+        """Whether a stretch states a measured figure (not a date or a length of time)."""
+        return any(
+            f.first <= last and first <= f.last and f.unit not in _TIME_UNITS for f in self.figs
+        )
 
     def locality(self) -> None:
         """The content words of a statement must be said together: in one line of the
@@ -1109,17 +1271,24 @@ class _Check:
         another's is not. A statement naming several employers must hold for each."""
         names = self.term_names()
         hedged_here = self.hedged(self.toks)
-        for first, last, extra, roles, n in self.units():
+        for first, last, extra, roles, n, measured in self.units():
             scope = self.scopes[n]
             content = sorted(set(self.content_of(first, last, scope)) | set(extra))
             graded = any(self.toks[i].key in _PROFICIENCY for i in content)
-            if scope is self.whole and not graded:
+            # A figure is one fact: the tools it is credited to are part of it.
+            free_terms = scope is self.whole and len(scope.roles) != 1
+            if free_terms and not graded and not measured:
                 # Said of no role in particular: the tools it names are each the person's
                 # (checked word by word); what must hold together is the rest.
                 content = [i for i in content if i not in self.term_tokens]
             if len(content) < 2 or any(i in self.unsupported for i in content):
                 continue
-            if all(i in self.term_tokens for i in content) and not graded:
+            if (
+                all(i in self.term_tokens for i in content)
+                and free_terms
+                and not graded
+                and not measured
+            ):
                 continue
 
             def says_all(clause: Clause, content=content) -> bool:
@@ -1131,7 +1300,9 @@ class _Check:
             scopes = [self.whole.restricted({r}) for r in sorted(roles)] if roles else [scope]
             phrase = self.text[self.toks[first].start : self.toks[last].end]
             for each in scopes:
-                saying = [c for c in each.clauses if each.holds_together(c, says_all)]
+                # A figure must hold in one sentence, not across a bullet's sentences.
+                lines = each.sentence_clauses if measured else each.clauses
+                saying = [c for c in lines if each.holds_together(c, says_all)]
                 if not saying:
                     self.claim(
                         "combination",
@@ -1174,6 +1345,29 @@ _ING_NOUNS = frozenset(
 )
 
 
+_CREDENTIAL_QUALIFIERS = frozenset(
+    "eligible candidate pursuing expected studying preparing progress ongoing exam".split()
+)
+
+
+def _graded_in(clause: Clause, level: str, skill: Token) -> bool:
+    """Whether a line gives the skill that level: the level word within two words of it."""
+    toks = tokens(clause.text)
+    name = canonical_name(skill.text)
+    for n, t in enumerate(toks):
+        same = t.key == skill.key or (name and canonical_name(t.text) == name)
+        if not same:
+            continue
+        # "Python (Advanced)": the level right after the skill.
+        if any(x.key == level for x in toks[n + 1 : n + 3]):
+            return True
+        # "Proficient in Go, Python and Node.js": the nearest level before it.
+        before = [x.key for x in toks[:n] if x.key in _PROFICIENCY]
+        if before and before[-1] == level:
+            return True
+    return False
+
+
 def _participle(k: str) -> bool:
     """Whether a word is a present participle that opens a phrase ("reducing", "processing")."""
     return k.endswith("ing") and len(k) > 5 and k not in _ING_NOUNS and "-" not in k
@@ -1210,6 +1404,13 @@ _PROFICIENCY = frozenset(
 _HONORIFICS = frozenset({"professor", "prof", "dr", "mr", "ms", "mrs", "sir", "dame"})
 _CREDENTIAL_WORDS = frozenset({"certified", "certificate", "certification", "licensed", "license"})
 # Words before "N years" that make it a length of experience.
+_HOLD = frozenset({"hold", "holds", "held", "holding"})
+_GRADUATE = frozenset({"graduate", "graduated", "graduates", "graduating"})
+_TIME_UNITS = frozenset({"date", "decade", "year", "month", "week", "day", "hour"})
+_YEARS_WORDS = frozenset(
+    "experience experienced years year professional industry total hands-on combined roles "
+    "role career".split()
+)
 _EXPERIENCE_CUES = frozenset({"with", "for", "over", "spent", "than", "nearly", "almost", "of"})
 # How many words away a figure's context may stand.
 _FIGURE_REACH = 6
@@ -1220,6 +1421,7 @@ _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
+_TOOL_CUES = frozenset({"using", "leveraging", "utilizing", "utilising", "via"})
 _TRAILING_BINDERS = frozenset({"while", "during", "at", "when"})
 _RELATIVES = frozenset({"who", "whose", "which", "that"})
 _SKIPPED_IN_INITIALS = frozenset({"of", "for", "and", "on", "the", "in", "to", "a", "&"})
@@ -1227,7 +1429,6 @@ _EVENT_WORDS = frozenset(
     "presented present presenting spoke speaker talk talks paper papers published "
     "conference workshop keynote award awards won".split()
 )
-_DERIVED = {"analysis": "analyz", "analyses": "analyz", "internship": "intern"}
 # Words that start a phrase of its own after a figure: its context ends there.
 _CONTEXT_STOPS = frozenset(
     "by through via using with across for from to at in on during while and which".split()
@@ -1248,8 +1449,8 @@ _VERB_BEFORE = frozenset(
 
 
 def _stem_of(k: str) -> str:
-    """A word's stem, with the few derivations Snowball leaves apart ("analysis")."""
-    return _DERIVED.get(k, stem(k))
+    """A word's stem (`text.stem`: Snowball with a few derivations)."""
+    return stem(k)
 
 
 def _class_in(cls: str, classes: set[str]) -> bool:

@@ -31,7 +31,7 @@ FUNCTION_WORDS = frozenset(
     and or but so yet both either also plus then thus therefore hence whereby wherein
     is are was were be been being am has have had having do does did done doing will would
     can could shall should may might must
-    each other another such same own more most very well just up out down off
+    each other another such same own more very well just up out down off
     new key various e.g. i.e. etc
     """.split()
 )
@@ -82,7 +82,7 @@ LETTER_WORDS = frozenset(
 # other words say, and those must be in scope.
 _NEUTRAL_VERBS = """
 achieve adapt add address adopt allow attend become carry connect cultivate demonstrate earn
-find foster get give hold join keep meet obtain put reach receive send show showcase spend
+find foster get give join keep meet obtain put reach receive send show showcase spend
 study take turn analyze analyse apply architect assess assist automate build
 collaborate communicate complete conduct configure consolidate contribute convert coordinate
 create debug define deliver deploy design develop document draft enable
@@ -132,8 +132,12 @@ VERB_CLASSES: dict[str, str] = {
         decreased decreases decreasing lower lowered lowering lowers lessen lessened trim
         trimmed trimming shorten shortened shortening shrink shrank shrunk shrinking slash
         slashed slashing minimize minimized minimizing minimise minimised halve halved halving
-        drop dropped dropping eliminate eliminated eliminating curb curbed save saved saves
-        saving savings fall fell fallen falling decline declined declining
+        drop dropped dropping curb curbed save saved saves saving savings fall fell fallen
+        falling decline declined declining
+    """,
+    "eliminate": """
+        eliminate eliminated eliminates eliminating elimination eradicate eradicated
+        prevented zero
     """,
 }
 
@@ -173,6 +177,7 @@ ROLE_NOUNS = frozenset(
     bookkeeper controller auditor recruiter strategist editor producer instructor professor
     lecturer physician therapist pharmacist paralegal attorney counsel electrician mechanic
     operator planner buyer agent advisor adviser partner principal fellow chef receptionist
+    member
     """.split()
 )
 SENIORITY_WORDS = frozenset(

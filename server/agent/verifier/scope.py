@@ -223,6 +223,18 @@ class Scope:
         return "\n".join(c.folded for c in self.clauses if c.kind in TITLE_KINDS)
 
     @cached_property
+    def sentence_clauses(self) -> list[Clause]:
+        """The clauses, with a bullet of several sentences cut into its sentences."""
+        found: list[Clause] = []
+        for source in self.sources:
+            if source.kind == "bullet" and len(split_sentences(display_form(source.text))) > 1:
+                for sentence in split_sentences(display_form(source.text)):
+                    found += _clauses_of(Source(sentence, "bullet", source.role))
+            else:
+                found += _clauses_of(source)
+        return found
+
+    @cached_property
     def headers(self) -> dict[int, Clause]:
         """Each role's own line (title, employer, location, dates), by role."""
         return {c.role: c for c in self.clauses if c.kind == "role" and c.role is not None}

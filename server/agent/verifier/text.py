@@ -114,10 +114,23 @@ def mixed_script(word: str) -> bool:
 _stemmer = snowballstemmer.stemmer("english")
 
 
+# Derivations Snowball leaves apart: the noun of a field and the noun of its practitioner or
+# its verb ("data science" and "data scientist", "analysis" and "analyzed").
+_DERIVATIONS = {
+    "analysis": "analyz",
+    "analyses": "analyz",
+    "science": "scientist",
+    "sciences": "scientist",
+    "internship": "intern",
+    "internships": "intern",
+}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """The Snowball (Porter 2) stem of a lower-case word: tense and number aside."""
-    return _stemmer.stemWord(word)
+    """The Snowball (Porter 2) stem of a lower-case word (tense and number aside), with the
+    few derivations it leaves apart."""
+    return _DERIVATIONS.get(word) or _stemmer.stemWord(word)
 
 
 def key(word: str) -> str:
