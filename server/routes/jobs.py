@@ -43,7 +43,10 @@ _slots_lock = threading.Lock()
         "`priority` is a name: users may choose NORMAL, LOW or BULK, admins any. "
         "An `Idempotency-Key` header makes a retried submit return the same job; the same key "
         "with a different body is a 409. A `resume_tailoring` job counts against "
-        "`resume_tailoring_per_user_per_day` when submitted (429 beyond it)."
+        "`resume_tailoring_per_user_per_day` when submitted (429 beyond it), a "
+        "`job_application` job against `application_preparations_per_user_per_day`, a "
+        "`project_analysis` job against `project_analysis_per_user_per_day`, a `job_search` "
+        "job against `job_search_per_user_per_day`."
     ),
     responses=[202, 401, 403, 409, 422, 429],
 )

@@ -110,6 +110,30 @@ def test_the_analysis_payload_needs_exactly_one_target(client):
         assert "exactly one of job_description and posting_id" in error_of(response)["message"]
 
 
+def test_project_analyses_are_capped_per_user_per_day(make_app):
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_PROJECT_ANALYSIS_PER_USER_PER_DAY": "2/86400"})
+    client = ApiClient(app.test_client())
+    account, other = client.create_account(), client.create_account()
+    answers = [
+        client.post("/api/projects/analyze", json={"job_description": JOB}, headers=account.headers)
+        for _ in range(3)
+    ]
+    through_jobs = client.post(
+        "/api/jobs",
+        json={"type": "project_analysis", "payload": {"job_description": JOB}},
+        headers=account.headers,
+    )
+    others = client.post(
+        "/api/projects/analyze", json={"job_description": JOB}, headers=other.headers
+    )
+
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert error_of(answers[2])["details"]["limit"] == "project_analysis_per_user_per_day"
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert through_jobs.status_code == 429
+    assert others.status_code == 202  # another user's own allowance
+
+
 @pytest.fixture
 def stand_in():
     server = GeminiStandIn(api_key="test-key").start()
