@@ -11,6 +11,7 @@ import os
 import shutil
 
 from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
+from server.request_lanes import server_threads
 
 with config_errors_exit():  # a bad variable: one line and exit code 2, before any worker
     settings = load_settings()
@@ -18,7 +19,9 @@ with config_errors_exit():  # a bad variable: one line and exit code 2, before a
 bind = settings.gunicorn_address
 workers = settings.gunicorn_workers
 worker_class = "gthread"
-threads = settings.gunicorn_threads
+# GUNICORN_THREADS for requests, and one more per event stream a process allows
+# (JOB_EVENTS_MAX_STREAMS): an open stream never takes a thread other requests need.
+threads = server_threads(settings, http_threads=settings.gunicorn_threads)
 timeout = 120
 # The job grace period (JOB_QUEUE_SHUTDOWN_GRACE_SECONDS) plus a margin: a web process that
 # runs workers must be able to release its running jobs' leases before it is killed.
@@ -40,6 +43,9 @@ if settings.prometheus_multiproc_dir is not None:
 
 
 def post_worker_init(worker):
+    from server import request_lanes
+
+    request_lanes.install(worker.wsgi, http_threads=settings.gunicorn_threads)
     if settings.web_runs_workers:
         from server.runtime import start_background_services
 

@@ -215,6 +215,12 @@ def spend_once(name: str, *, subject: str, token: str) -> Decision:
     return limiter.spend_once(name, subject, token)
 
 
+def give_back_thread_connection() -> None:
+    """Return this thread's limiter connection to its pool (see
+    `RateLimiter.give_back_thread_connection`)."""
+    get_rate_limiter().give_back_thread_connection()
+
+
 def leave_gemini_share(caller: GeminiCaller) -> None:
     """The caller's job has stopped asking for Gemini: it leaves the share of the window."""
     get_rate_limiter().leave_gemini_share(caller)

@@ -148,6 +148,15 @@ class RateLimiter:
             local.pool = pool
         return local.conn
 
+    def give_back_thread_connection(self) -> None:
+        """Return this thread's connection to the pool: a thread about to wait for minutes
+        (an event stream) must not hold one of the pool's connections meanwhile."""
+        local = self._local
+        conn, pool = getattr(local, "conn", None), getattr(local, "pool", None)
+        local.conn = local.pool = None
+        if conn is not None and pool is not None:
+            pool.release(conn)
+
     def _call(self, *command: Any, meanwhile: Callable[[], None] | None = None) -> Any:
         """Send one command on this thread's connection; reconnect once if it went stale.
 
