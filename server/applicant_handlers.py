@@ -30,6 +30,7 @@ from server.config import get_settings
 from server.errors import NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
+    RESUME_PARSE_WAIT_SECONDS,
     JobCancelled,
     JobContext,
     LeaseLost,
@@ -44,6 +45,7 @@ from server.models import (
     ApplicationState,
     Posting,
     Resume,
+    ResumeParseStatus,
     SideEffect,
     SideEffectState,
     SubmissionChannel,
@@ -261,6 +263,8 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     settings = get_settings()
     posting = _posting_view(application)
     resume = db.session.get(Resume, application.resume_id) if application.resume_id else None
+    if resume is not None and resume.parse_status == ResumeParseStatus.PENDING.value:
+        raise QuotaWait(RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")
     parsed = resume.parsed if resume else None
     resume_filename = resume.original_filename if resume else None
     facts = resume_facts(parsed)

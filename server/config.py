@@ -265,9 +265,9 @@ class Settings(BaseSettings):
     upload_quota_bytes_per_user: int = Field(50 * 1024 * 1024, ge=1024)
 
     # Resume parsing (PDF/DOCX read in a child process under these limits) and intake by link.
-    resume_parse_cpu_seconds: int = Field(10, ge=1)
+    resume_parse_cpu_seconds: int = Field(3, ge=1)
     resume_parse_memory_mb: int = Field(512, ge=64)
-    resume_parse_timeout_seconds: float = Field(20.0, ge=1.0)
+    resume_parse_timeout_seconds: float = Field(10.0, ge=1.0)
     resume_parse_max_pages: int = Field(30, ge=1)
     resume_parse_max_concurrent: int = Field(2, ge=1)  # per process
     resume_fetch_timeout_seconds: float = Field(15.0, ge=1.0)

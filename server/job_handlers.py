@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
-from server.errors import ApiError, UserFacingError
+from server.errors import ApiError, ServiceUnavailable, UserFacingError
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
@@ -60,6 +61,8 @@ GEMINI_SHARE_WAIT = "gemini_share"
 # that frees brings the earliest waiter forward at once (`bring_forward_cap_waiter`), so this
 # only matters when that call is lost (a crashed holder, Redis's data lost).
 CAP_RECHECK_SECONDS = 2.0
+# How often a job whose resume is still being parsed (a `resume_parsing` job) looks again.
+RESUME_PARSE_WAIT_SECONDS = 2.0
 
 
 class RetryableJobError(UserFacingError):
@@ -245,7 +248,7 @@ class JobContext:
         # Set by the worker's heartbeat or at shutdown; checked by `check_cancelled`.
         self.cancel_requested = False
         self.lease_lost = False
-        self._held_caps: list[str] = []
+        self._held_caps: list[tuple[str, str]] = []
         # Set once the job asks for Gemini: it then takes part in the share of the window.
         self.gemini_caller: rate_limiter.GeminiCaller | None = None
 
@@ -270,8 +273,8 @@ class JobContext:
     def renew_slots(self) -> None:
         """Extend the leases of the concurrency slots the handler holds (the heartbeat calls
         this, so a slot is kept however long a step runs between checks)."""
-        for cap_name in list(self._held_caps):
-            rate_limiter.renew(cap_name, self.job_id)
+        for cap_name, subject in list(self._held_caps):
+            rate_limiter.renew(cap_name, self.job_id, subject)
 
     def reserve_gemini_call(self) -> rate_limiter.Reservation:
         """Take one slot of the Gemini quota, or raise `QuotaWait` so the job waits its turn.
@@ -291,24 +294,31 @@ class JobContext:
         return rate_limiter.spend_once(name, subject=str(self.user_id), token=f"job:{self.job_id}")
 
     @contextmanager
-    def concurrency_slot(self, cap_name: str) -> Iterator[None]:
+    def concurrency_slot(
+        self, cap_name: str, *, subject: str = rate_limiter.GLOBAL_SUBJECT
+    ) -> Iterator[None]:
         """Hold one slot of a concurrency cap for the block, or raise `QuotaWait`.
 
         The slot is a lease held by this job; the worker's heartbeat renews it while the job
-        runs, and a crashed worker's slot frees itself when the lease runs out.
+        runs, and a crashed worker's slot frees itself when the lease runs out. `subject`: the
+        user a per-user cap counts (its waiters look again after `CAP_RECHECK_SECONDS`; a
+        global cap's are brought forward as soon as a slot frees).
         """
-        lease = rate_limiter.acquire(cap_name, self.job_id)
+        lease = rate_limiter.acquire(cap_name, self.job_id, subject)
+        shared = subject == rate_limiter.GLOBAL_SUBJECT
         if not lease.acquired:
             # Brought forward when a holder gives its slot back; else look again soon.
             retry = min(max(lease.retry_after, 0.5), CAP_RECHECK_SECONDS)
-            raise QuotaWait(retry, f"a free {cap_name} slot", cap=cap_name)
-        self._held_caps.append(cap_name)
+            raise QuotaWait(retry, f"a free {cap_name} slot", cap=cap_name if shared else None)
+        held = (cap_name, subject)
+        self._held_caps.append(held)
         try:
             yield
         finally:
-            self._held_caps.remove(cap_name)
-            rate_limiter.release(cap_name, self.job_id)
-            bring_forward_cap_waiter(cap_name)
+            self._held_caps.remove(held)
+            rate_limiter.release(cap_name, self.job_id, subject)
+            if shared:
+                bring_forward_cap_waiter(cap_name)
 
     @contextmanager
     def once(self, key: str) -> Iterator[bool]:
@@ -452,6 +462,29 @@ def run_resume_tailoring(job: JobContext) -> dict[str, Any]:
 
     with job.concurrency_slot("concurrent_tailoring_sessions"):
         return tailored_resumes.tailor_for_job(job)
+
+
+@register_handler("resume_parsing", max_attempts=3, timeout_seconds=120.0, internal=True)
+def parse_resume(job: JobContext) -> dict[str, Any]:
+    """Read an uploaded resume into its structure (queued by the upload).
+
+    Holds a slot of the user's own parser share first, then one of all the parsers: one
+    user's documents wait for each other, never for another user's.
+    """
+    from server.agent.resume_parsing import DocumentUnreadable
+    from server.services import resumes
+
+    resume_id = uuid.UUID(job.payload["resume_id"])
+    with job.concurrency_slot("concurrent_resume_parses_per_user", subject=str(job.user_id)):
+        with job.concurrency_slot("concurrent_resume_parses"):
+            try:
+                resume = resumes.parse(resume_id=resume_id)
+            except DocumentUnreadable:
+                raise  # recorded on the resume; the job fails with the same reason
+            except ServiceUnavailable as exc:  # this process's readers are all busy
+                raise RetryableJobError(str(exc.message)) from exc
+    status = resume.parse_status if resume is not None else "deleted"
+    return {"resume_id": str(resume_id), "parse_status": status}
 
 
 # Backups: queued by `POST /api/admin/backups/create` and `.../verify` (admins only; clients

@@ -95,6 +95,12 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "auth_token_confirm_per_ip_per_minute": RateLimit(10, 60, "ip"),
     "auth_verify_email_per_user_per_hour": RateLimit(5, 3600, "user"),
     "concurrent_tailoring_sessions": ConcurrencyCap(3, lease_seconds=600, scope="global"),
+    # Resume parsing (a child process under a CPU limit, run as a job): every document added
+    # spends one parse before it is stored; documents read at once in all processes, and by
+    # one user at once, so one user's documents never take all the parser capacity.
+    "resume_parses_per_user_per_day": RateLimit(30, 86400, "user"),
+    "concurrent_resume_parses": ConcurrencyCap(2, lease_seconds=60, scope="global"),
+    "concurrent_resume_parses_per_user": ConcurrencyCap(1, lease_seconds=60, scope="user"),
 }
 
 # Paths under /api that only the per-address limit applies to (the API description and its

@@ -88,8 +88,7 @@ def test_a_project_not_on_the_resume_is_suggested_in_place_of_a_weaker_one(clien
     account = client.create_account()
     ids = _add_projects(client, account)
     resume = "Ada Lovelace\n\nPROJECTS\nWatercolour portfolio\n- Paintings of the seaside\n"
-    uploaded = client.upload(account.access_token, "cv.txt", resume.encode())
-    assert uploaded.status_code == 201, uploaded.get_json()
+    uploaded = client.upload_parsed(account.access_token, "cv.txt", resume.encode())
     assert [p["name"] for p in uploaded.get_json()["parsed"]["projects"]] == [
         "Watercolour portfolio"
     ]

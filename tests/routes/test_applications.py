@@ -95,8 +95,7 @@ def applicant(api: ApiClient):
     account = api.create_account()
     response = api.request("PATCH", "/api/user/profile", json=PROFILE, headers=account.headers)
     assert response.status_code == 200, response.get_json()
-    uploaded = api.upload(account.access_token, "cv.txt", RESUME)
-    assert uploaded.status_code == 201, uploaded.get_json()
+    uploaded = api.upload_parsed(account.access_token, "cv.txt", RESUME)
     return account, uploaded.get_json()["id"]
 
 
