@@ -471,16 +471,15 @@ def parse_resume(job: JobContext) -> dict[str, Any]:
     Holds a slot of the user's own parser share first, then one of all the parsers: one
     user's documents wait for each other, never for another user's.
     """
-    from server.agent.resume_parsing import DocumentUnreadable
     from server.services import resumes
 
     resume_id = uuid.UUID(job.payload["resume_id"])
     with job.concurrency_slot("concurrent_resume_parses_per_user", subject=str(job.user_id)):
         with job.concurrency_slot("concurrent_resume_parses"):
             try:
+                # A document that cannot be read (`DocumentUnreadable`) is recorded on the
+                # resume, and fails the job with the same reason.
                 resume = resumes.parse(resume_id=resume_id)
-            except DocumentUnreadable:
-                raise  # recorded on the resume; the job fails with the same reason
             except ServiceUnavailable as exc:  # this process's readers are all busy
                 raise RetryableJobError(str(exc.message)) from exc
     status = resume.parse_status if resume is not None else "deleted"

@@ -250,33 +250,39 @@ def test_a_hostile_document_is_accepted_at_once_and_read_under_the_cpu_limit(mak
     assert resume["parse_error"]["code"] == "resume_too_complex"
 
 
-def test_one_users_documents_wait_for_each_other_not_for_other_users(make_app, run_pool):
+def test_one_users_documents_wait_for_each_other_not_for_other_users(
+    make_app, run_pool, redis_conn
+):
     app = make_app(resume_parse_cpu_seconds=2)
     client = ApiClient(app.test_client())
     hostile, other = client.create_account(), client.create_account()
     first = client.upload(hostile.access_token, "a.pdf", cpu_bomb_pdf()).get_json()
-    second = client.upload(hostile.access_token, "b.pdf", cpu_bomb_pdf()).get_json()
     run_pool(app, threads=3)
-    queue_helpers.wait_for(
-        lambda: (
-            client.get(
-                f"/api/jobs/{first['parse_job_id']}/status", headers=hostile.headers
-            ).get_json()["status"]
-            == "running"
-        )
-    )
+
+    def job(account, resume):
+        path = f"/api/jobs/{resume['parse_job_id']}/status"
+        return client.get(path, headers=account.headers).get_json()
+
+    # The first document holds the hostile user's share of the parser.
+    share = f"rate_limit:concurrent_resume_parses_per_user:{hostile.id}"
+    queue_helpers.wait_for(lambda: redis_conn.zscore(share, first["parse_job_id"]))
+    second = client.upload(hostile.access_token, "b.pdf", cpu_bomb_pdf()).get_json()
     mine = client.upload(other.access_token, "cv.pdf", make_pdf("Jane Roe")).get_json()
-
-    def parsed():
-        got = client.get(f"/api/user/resumes/{mine['id']}", headers=other.headers).get_json()
-        return got if got["parse_status"] != "pending" else None
-
-    assert queue_helpers.wait_for(parsed, timeout=30)["parse_status"] == "parsed"
-    # The hostile user's second document still waits for their own share of the parser.
-    waiting = client.get(f"/api/user/resumes/{second['id']}", headers=hostile.headers)
-    assert waiting.get_json()["parse_status"] == "pending"
-    job = client.get(f"/api/jobs/{second['parse_job_id']}/status", headers=hostile.headers)
-    assert job.get_json()["status"] in ("queued", "scheduled")
+    ended = ("succeeded", "failed")
+    for account, resume in ((hostile, first), (hostile, second), (other, mine)):
+        queue_helpers.wait_for(lambda a=account, r=resume: job(a, r)["status"] in ended, 60)
+    hostile_first, hostile_second, others = (
+        job(hostile, first),
+        job(hostile, second),
+        job(other, mine),
+    )
+    assert others["status"] == "succeeded"
+    # The other user's document was read while the hostile user's first one was (which takes
+    # its whole CPU limit), not after the hostile user's documents.
+    assert others["finished_at"] < hostile_first["finished_at"]
+    # The hostile user's second document waited for their first one.
+    assert hostile_second["finished_at"] > hostile_first["finished_at"]
+    assert hostile_first["status"] == hostile_second["status"] == "failed"
 
 
 def test_every_upload_spends_a_parse_of_the_daily_allowance_before_anything_is_stored(make_app):
