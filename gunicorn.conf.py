@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
+from server.request_lanes import server_threads
 
 with config_errors_exit():  # a bad variable: one line and exit code 2, before any worker
     settings = load_settings()
@@ -18,7 +19,9 @@ with config_errors_exit():  # a bad variable: one line and exit code 2, before a
 bind = settings.gunicorn_address
 workers = settings.gunicorn_workers
 worker_class = "gthread"
-threads = settings.gunicorn_threads
+# GUNICORN_THREADS for requests, and one more per event stream a process allows
+# (JOB_EVENTS_MAX_STREAMS): an open stream never takes a thread other requests need.
+threads = server_threads(settings, http_threads=settings.gunicorn_threads)
 timeout = 120
 # The job grace period (JOB_QUEUE_SHUTDOWN_GRACE_SECONDS) plus a margin: a web process that
 # runs workers must be able to release its running jobs' leases before it is killed.
@@ -62,8 +65,10 @@ if settings.prometheus_multiproc_dir is not None:
 def post_worker_init(worker):
     # Every web process is a scheduler candidate (so alerts and backups go on when the worker
     # processes are dead); with WEB_RUNS_WORKERS it runs a worker pool too.
+    from server import request_lanes
     from server.runtime import start_background_services
 
+    request_lanes.install(worker.wsgi, http_threads=settings.gunicorn_threads)
     start_background_services(worker.wsgi, workers=settings.web_runs_workers)
 
 

@@ -184,12 +184,14 @@ def _set_role(email: str, role: str) -> None:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk(url: str, seconds: float, token: str | None = None) -> tuple[float, float, int]:
+def _wrk(
+    url: str, seconds: float, token: str | None = None, *, connections: int = CONNECTIONS
+) -> tuple[float, float, int]:
     """One wrk run: requests per second, p99 latency in ms, non-2xx/3xx answers."""
     command = [
         "wrk",
         f"-t{WRK_THREADS}",
-        f"-c{CONNECTIONS}",
+        f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--latency",
     ]

@@ -33,7 +33,12 @@ def parse_args(argv: list[str] | None = None, *, default_host: str, default_port
     parser.add_argument(
         "--port", type=int, default=default_port, help=f"port (default {default_port})"
     )
-    parser.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="HTTP threads (default 8), besides JOB_EVENTS_MAX_STREAMS threads for event streams",
+    )
     parser.add_argument(
         "--no-migrate", action="store_true", help="do not apply database migrations at start-up"
     )
@@ -75,12 +80,15 @@ def apply_migrations(app) -> None:
 
 
 def gunicorn_options(settings, *, host: str, port: int, threads: int) -> dict:
-    """The all-in-one server's gunicorn settings (one worker process, threads for HTTP)."""
+    """The all-in-one server's gunicorn settings: one worker process, `threads` for requests
+    and one more per event stream it allows (`server.request_lanes`)."""
+    from server.request_lanes import server_threads
+
     return {
         "bind": f"{host}:{port}",
         "workers": 1,
         "worker_class": "gthread",
-        "threads": threads,
+        "threads": server_threads(settings, http_threads=threads),
         "timeout": 120,
         # Longer than the job grace period, or the arbiter kills the worker before it has
         # released the leases of the jobs still running.
@@ -102,18 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
 
-    from server import create_app
+    from server import create_app, request_lanes
     from server.runtime import start_background_services
 
     app = create_app(settings)
     if settings.auto_migrate and not args.no_migrate:
         apply_migrations(app)
+    request_lanes.install(app, http_threads=args.threads)
 
     if sys.platform == "win32":  # pragma: no cover - gunicorn needs fork
         from waitress import serve
 
         start_background_services(app)
-        serve(app, host=args.host, port=args.port, threads=args.threads)
+        threads = request_lanes.server_threads(settings, http_threads=args.threads)
+        serve(app, host=args.host, port=args.port, threads=threads)
         return 0
 
     from gunicorn.app.base import BaseApplication

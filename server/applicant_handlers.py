@@ -30,6 +30,7 @@ from server.config import get_settings
 from server.errors import Forbidden, NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
+    RESUME_PARSE_WAIT_SECONDS,
     JobCancelled,
     JobContext,
     LeaseLost,
@@ -44,6 +45,7 @@ from server.models import (
     ApplicationState,
     Posting,
     Resume,
+    ResumeParseStatus,
     SideEffect,
     SideEffectState,
     SubmissionChannel,
@@ -95,6 +97,7 @@ def _project_dict(project) -> dict[str, Any]:
     max_attempts=3,
     timeout_seconds=300.0,
     payload_schema=ProjectAnalysisPayload,
+    submit_limit="project_analysis_per_user_per_day",
 )
 def run_project_analysis(job: JobContext) -> dict[str, Any]:
     """Rank every project of the user for the job; say which to feature or swap in."""
@@ -200,6 +203,11 @@ def _posting_view(application: Application) -> dict[str, Any]:
 
 
 TAILORED_FORMAT = "pdf"
+TAILORING_LIMIT = "resume_tailoring_per_user_per_day"
+
+
+class TailoringSkipped(Exception):  # noqa: N818 - reads as an outcome
+    """The application goes without a tailored resume; the message says why."""
 
 
 def _tailored_resume(
@@ -211,9 +219,17 @@ def _tailored_resume(
     posting: dict[str, Any],
 ) -> dict[str, Any] | None:
     """The resume tailored to the posting (the tailoring pipeline, stored once per job), or
-    None when there is nothing to tailor to (no parsed resume, no description)."""
+    None when there is nothing to tailor to (no parsed resume, no description).
+
+    The tailoring counts once against the user's `resume_tailoring_per_user_per_day`, as one
+    submitted on its own does; with none left it raises `TailoringSkipped`.
+    """
     if not parsed or not posting["description"].strip():
         return None
+    if not job.spend_daily_limit(TAILORING_LIMIT).allowed:
+        raise TailoringSkipped(
+            f"{TAILORING_LIMIT} reached: the resume is sent as uploaded, not tailored"
+        )
 
     def progress(percent: int, message: str) -> None:
         job.check_cancelled()
@@ -294,6 +310,8 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     settings = get_settings()
     posting = _posting_view(application)
     resume = db.session.get(Resume, application.resume_id) if application.resume_id else None
+    if resume is not None and resume.parse_status == ResumeParseStatus.PENDING.value:
+        raise QuotaWait(RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")
     parsed = resume.parsed if resume else None
     resume_filename = resume.original_filename if resume else None
     facts = resume_facts(parsed)
@@ -301,9 +319,13 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     user_id, resume_id = application.user_id, application.resume_id
     db.session.rollback()  # no transaction stays open during the engine calls
     job.check_cancelled()
-    tailored = _tailored_resume(
-        job, user_id=user_id, resume_id=resume_id, parsed=parsed, posting=posting
-    )
+    tailoring_skipped = None
+    try:
+        tailored = _tailored_resume(
+            job, user_id=user_id, resume_id=resume_id, parsed=parsed, posting=posting
+        )
+    except TailoringSkipped as skipped:
+        tailored, tailoring_skipped = None, str(skipped)
     job.report_progress(50, "writing the cover letter")
     engine = get_engine()
     letter = cover_letters.write_letter(engine, parsed=parsed, posting=posting, profile=profile)
@@ -343,6 +365,7 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
         "answers": answers,
         "unanswered_required": missing_required(answers),
         "tailored_resume": tailored,
+        "tailoring_skipped": tailoring_skipped,
         "resume": {
             "id": str(resume_id) if resume_id else None,
             "filename": resume_filename,
@@ -371,6 +394,7 @@ def _fail(application_id: int, error: str) -> None:
     max_attempts=3,
     timeout_seconds=600.0,
     payload_schema=JobApplicationPayload,
+    submit_limit="application_preparations_per_user_per_day",
 )
 def run_job_application(job: JobContext) -> dict[str, Any]:
     """Prepare the application package; in `auto` mode send it when nothing is missing."""

@@ -212,9 +212,11 @@ class Settings(BaseSettings):
     job_queue_retry_max_seconds: float = Field(300.0, ge=0.0)
     job_queue_reaper_interval_seconds: float = Field(5.0, ge=0.05)
     job_queue_reconcile_interval_seconds: float = Field(60.0, ge=0.1)
-    # Server-Sent Events streams of job progress: each holds an HTTP thread while open.
-    job_events_max_streams: int = Field(4, ge=1)  # per process; all-in-one has 8 HTTP threads
-    job_events_max_streams_per_user: int = Field(2, ge=1)  # per process
+    # Server-Sent Events streams of job progress. Each open stream holds a thread: the web
+    # servers run this many threads per process beside their HTTP threads, kept for streams
+    # (`server.request_lanes`), so open streams never take the threads other requests need.
+    job_events_max_streams: int = Field(200, ge=1, le=5000)  # per process
+    job_events_max_streams_per_user: int = Field(10, ge=1)  # per process
     job_events_max_seconds: float = Field(120.0, ge=1.0)  # then the client reconnects
     job_events_token_seconds: int = Field(60, ge=1)  # life of a stream token (`?token=`)
 
@@ -265,9 +267,9 @@ class Settings(BaseSettings):
     upload_quota_bytes_per_user: int = Field(50 * 1024 * 1024, ge=1024)
 
     # Resume parsing (PDF/DOCX read in a child process under these limits) and intake by link.
-    resume_parse_cpu_seconds: int = Field(10, ge=1)
+    resume_parse_cpu_seconds: int = Field(3, ge=1)
     resume_parse_memory_mb: int = Field(512, ge=64)
-    resume_parse_timeout_seconds: float = Field(20.0, ge=1.0)
+    resume_parse_timeout_seconds: float = Field(10.0, ge=1.0)
     resume_parse_max_pages: int = Field(30, ge=1)
     resume_parse_max_concurrent: int = Field(2, ge=1)  # per process
     resume_fetch_timeout_seconds: float = Field(15.0, ge=1.0)

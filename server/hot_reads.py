@@ -146,6 +146,22 @@ def _forget_kept(engine: Engine) -> None:
         raw.invalidate()  # closed now, rather than when the old pool is collected
 
 
+def give_back_thread_connection() -> None:
+    """Return this thread's kept connection to its pool, if it keeps one: called by a thread
+    about to wait for minutes (an event stream), so the threads serving reads keep theirs
+    (only `POOL_SIZE` are kept, and a read on a thread without one opens a connection)."""
+    raw = getattr(_kept, "raw", None)
+    if raw is None:
+        return
+    pool = _kept.pool
+    _kept.cursor.close()
+    _kept.pool = _kept.raw = _kept.cursor = None
+    with _lock:
+        if pool in _kept_counts:
+            _kept_counts[pool] -= 1
+    raw.close()
+
+
 def _time_statement(sql: str, seconds: float) -> None:
     """Record a slow hot read like any other slow statement (these reads bypass the main
     engine's cursor events, so they are timed here)."""

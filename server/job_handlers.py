@@ -16,10 +16,13 @@ the key in PostgreSQL before the effect and makes a re-run skip it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
-from server.errors import ApiError, UserFacingError
+from server.errors import ApiError, ServiceUnavailable, UserFacingError
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
@@ -49,10 +52,17 @@ log = logging.getLogger("server.job_handlers")
 KNOWN_JOB_TYPES = PUBLIC_JOB_TYPES
 
 
+# What a job waits for when its user is at their share of the Gemini window while the window
+# has room: a job that stops asking (its run ends) brings such waiters forward, since the
+# share of each user left grows.
+GEMINI_SHARE_WAIT = "gemini_share"
+
 # How long a job waiting for a concurrency slot waits at most before it looks again: a slot
 # that frees brings the earliest waiter forward at once (`bring_forward_cap_waiter`), so this
 # only matters when that call is lost (a crashed holder, Redis's data lost).
 CAP_RECHECK_SECONDS = 2.0
+# How often a job whose resume is still being parsed (a `resume_parsing` job) looks again.
+RESUME_PARSE_WAIT_SECONDS = 2.0
 
 
 class RetryableJobError(UserFacingError):
@@ -117,6 +127,8 @@ class HandlerSpec:
 
 
 _registry: dict[str, HandlerSpec] = {}
+# The job this thread is running: whose allowance and share an engine call spends.
+_running_job: ContextVar[JobContext | None] = ContextVar("running_job", default=None)
 
 
 def register_handler(
@@ -134,7 +146,7 @@ def register_handler(
     def decorate(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
         _registry[job_type] = HandlerSpec(
             job_type,
-            run,
+            _as_running_job(run),
             max_attempts,
             timeout_seconds,
             payload_schema,
@@ -147,6 +159,29 @@ def register_handler(
     return decorate
 
 
+def _as_running_job(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
+    """`run` with its job known to the engines' quota gate (`reserve_gemini_call`); when
+    the run ends other than by waiting for quota, the job leaves the Gemini share."""
+
+    @functools.wraps(run)
+    def running(job: JobContext) -> Any:
+        token = _running_job.set(job)
+        waiting = False
+        try:
+            return run(job)
+        except QuotaWait:
+            waiting = True
+            raise
+        finally:
+            _running_job.reset(token)
+            if job.gemini_caller is not None and not waiting:
+                rate_limiter.leave_gemini_share(job.gemini_caller)
+                limit = rate_limiter.get_rate_limiter().rule(rate_limiter.GEMINI_MINUTE).limit
+                bring_forward_cap_waiter(GEMINI_SHARE_WAIT, count=limit)
+
+    return running
+
+
 def unregister_handler(job_type: str) -> None:
     """Forget a handler (tests register their own types)."""
     _registry.pop(job_type, None)
@@ -157,17 +192,21 @@ def get_handler(job_type: str) -> HandlerSpec | None:
     return _registry.get(job_type)
 
 
-def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False) -> None:
-    """Make the earliest job waiting for a slot of `cap_name` ready to run now.
+def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False, count: int = 1) -> None:
+    """Make the earliest `count` jobs waiting for a slot of `cap_name` ready to run now.
 
     Called when a holder gives its slot back, and (`only_if_free`) once a job's wait has been
     recorded: a slot given back between the job's refusal and that record found nobody
-    waiting. Never raises: a lost call only costs the waiting job its delay.
+    waiting. Waiters for a larger Gemini share (`GEMINI_SHARE_WAIT`) are brought forward when
+    a job leaves the share only: one that missed it looks again after its delay. Never
+    raises: a lost call only costs the waiting job its delay.
     """
     try:
-        if only_if_free and rate_limiter.free_slots(cap_name) == 0:
+        if only_if_free and (
+            cap_name == GEMINI_SHARE_WAIT or rate_limiter.free_slots(cap_name) == 0
+        ):
             return
-        job_queue.promote_cap_waiters(cap_name=cap_name)
+        job_queue.promote_cap_waiters(cap_name=cap_name, count=count)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         outage_log("redis").failed("bringing a cap waiter forward", exc)
     except Exception:
@@ -175,10 +214,22 @@ def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False) -> No
 
 
 def reserve_gemini_call() -> rate_limiter.Reservation:
-    """Take one slot of the Gemini quota, or raise `QuotaWait` so the caller's job waits."""
-    reservation = rate_limiter.reserve_gemini_call()
+    """Take one slot of the Gemini quota, or raise `QuotaWait` so the caller's job waits.
+
+    Inside a job the slot counts against the job's user: their daily allowance and their
+    share of each window (see `RateLimiter.reserve_gemini_call`).
+    """
+    job = _running_job.get()
+    caller = None
+    if job is not None and job.user_id is not None:
+        caller = job.gemini_caller = rate_limiter.GeminiCaller(str(job.user_id), job.job_id)
+    reservation = rate_limiter.reserve_gemini_call(caller)
     if not reservation.granted:
-        raise QuotaWait(reservation.retry_after, f"the Gemini quota ({reservation.reason})")
+        # At their share while the window has room: brought forward when the share grows.
+        cap = GEMINI_SHARE_WAIT if reservation.refused_by == ("share",) else None
+        raise QuotaWait(
+            reservation.retry_after, f"the Gemini quota ({reservation.reason})", cap=cap
+        )
     return reservation
 
 
@@ -197,7 +248,9 @@ class JobContext:
         # Set by the worker's heartbeat or at shutdown; checked by `check_cancelled`.
         self.cancel_requested = False
         self.lease_lost = False
-        self._held_caps: list[str] = []
+        self._held_caps: list[tuple[str, str]] = []
+        # Set once the job asks for Gemini: it then takes part in the share of the window.
+        self.gemini_caller: rate_limiter.GeminiCaller | None = None
 
     @property
     def timed_out(self) -> bool:
@@ -220,36 +273,52 @@ class JobContext:
     def renew_slots(self) -> None:
         """Extend the leases of the concurrency slots the handler holds (the heartbeat calls
         this, so a slot is kept however long a step runs between checks)."""
-        for cap_name in list(self._held_caps):
-            rate_limiter.renew(cap_name, self.job_id)
+        for cap_name, subject in list(self._held_caps):
+            rate_limiter.renew(cap_name, self.job_id, subject)
 
     def reserve_gemini_call(self) -> rate_limiter.Reservation:
         """Take one slot of the Gemini quota, or raise `QuotaWait` so the job waits its turn.
 
-        Every Gemini call goes through here (or `rate_limiter.reserve_gemini_call`); a call
+        Every Gemini call goes through here (or the module's `reserve_gemini_call`); a call
         that is not made after all is refunded with `rate_limiter.release_gemini_call`.
         """
-        return reserve_gemini_call()
+        token = _running_job.set(self)
+        try:
+            return reserve_gemini_call()
+        finally:
+            _running_job.reset(token)
+
+    def spend_daily_limit(self, name: str) -> rate_limiter.Decision:
+        """Count this job once against one of its user's window limits (a run of the job
+        again spends nothing more); the decision says whether there was room."""
+        return rate_limiter.spend_once(name, subject=str(self.user_id), token=f"job:{self.job_id}")
 
     @contextmanager
-    def concurrency_slot(self, cap_name: str) -> Iterator[None]:
+    def concurrency_slot(
+        self, cap_name: str, *, subject: str = rate_limiter.GLOBAL_SUBJECT
+    ) -> Iterator[None]:
         """Hold one slot of a concurrency cap for the block, or raise `QuotaWait`.
 
         The slot is a lease held by this job; the worker's heartbeat renews it while the job
-        runs, and a crashed worker's slot frees itself when the lease runs out.
+        runs, and a crashed worker's slot frees itself when the lease runs out. `subject`: the
+        user a per-user cap counts (its waiters look again after `CAP_RECHECK_SECONDS`; a
+        global cap's are brought forward as soon as a slot frees).
         """
-        lease = rate_limiter.acquire(cap_name, self.job_id)
+        lease = rate_limiter.acquire(cap_name, self.job_id, subject)
+        shared = subject == rate_limiter.GLOBAL_SUBJECT
         if not lease.acquired:
             # Brought forward when a holder gives its slot back; else look again soon.
             retry = min(max(lease.retry_after, 0.5), CAP_RECHECK_SECONDS)
-            raise QuotaWait(retry, f"a free {cap_name} slot", cap=cap_name)
-        self._held_caps.append(cap_name)
+            raise QuotaWait(retry, f"a free {cap_name} slot", cap=cap_name if shared else None)
+        held = (cap_name, subject)
+        self._held_caps.append(held)
         try:
             yield
         finally:
-            self._held_caps.remove(cap_name)
-            rate_limiter.release(cap_name, self.job_id)
-            bring_forward_cap_waiter(cap_name)
+            self._held_caps.remove(held)
+            rate_limiter.release(cap_name, self.job_id, subject)
+            if shared:
+                bring_forward_cap_waiter(cap_name)
 
     @contextmanager
     def once(self, key: str) -> Iterator[bool]:
@@ -393,6 +462,28 @@ def run_resume_tailoring(job: JobContext) -> dict[str, Any]:
 
     with job.concurrency_slot("concurrent_tailoring_sessions"):
         return tailored_resumes.tailor_for_job(job)
+
+
+@register_handler("resume_parsing", max_attempts=3, timeout_seconds=120.0, internal=True)
+def parse_resume(job: JobContext) -> dict[str, Any]:
+    """Read an uploaded resume into its structure (queued by the upload).
+
+    Holds a slot of the user's own parser share first, then one of all the parsers: one
+    user's documents wait for each other, never for another user's.
+    """
+    from server.services import resumes
+
+    resume_id = uuid.UUID(job.payload["resume_id"])
+    with job.concurrency_slot("concurrent_resume_parses_per_user", subject=str(job.user_id)):
+        with job.concurrency_slot("concurrent_resume_parses"):
+            try:
+                # A document that cannot be read (`DocumentUnreadable`) is recorded on the
+                # resume, and fails the job with the same reason.
+                resume = resumes.parse(resume_id=resume_id)
+            except ServiceUnavailable as exc:  # this process's readers are all busy
+                raise RetryableJobError(str(exc.message)) from exc
+    status = resume.parse_status if resume is not None else "deleted"
+    return {"resume_id": str(resume_id), "parse_status": status}
 
 
 # Backups: queued by `POST /api/admin/backups/create` and `.../verify` (admins only; clients

@@ -60,6 +60,31 @@ class ApiClient:
             **kw,
         )
 
+    def upload_parsed(self, token: str, filename: str, data: bytes, **kw):
+        """Upload a resume (202) and wait until its parsing job has run; returns the resume
+        (`GET /api/user/resumes/<id>`), parsed or failed."""
+        response = self.upload(token, filename, data, **kw)
+        assert response.status_code == 202, response.get_json()
+        return self.wait_parsed(token, response.get_json()["id"])
+
+    def wait_parsed(self, token: str, resume_id: str, timeout: float = 30.0):
+        """Run the app's queued jobs with a worker pool of its own until the resume's parsing
+        has ended; returns `GET /api/user/resumes/<id>`."""
+        from server.worker import WorkerPool
+        from tests.queue_helpers import wait_for
+
+        pool = WorkerPool(self.raw.application, threads=1, name="test-parsing-pool")
+        pool.start()
+        try:
+
+            def parsed():
+                got = self.get(f"/api/user/resumes/{resume_id}", token=token)
+                return got if got.get_json()["parse_status"] != "pending" else None
+
+            return wait_for(parsed, timeout=timeout)
+        finally:
+            pool.stop(grace_seconds=2)
+
     def register(
         self, email: str | None = None, password: str = DEFAULT_PASSWORD, name: str = "Test User"
     ):

@@ -84,6 +84,24 @@ def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
     assert int(saturation["calls"]) <= int(saturation["capacity"]) == 8
 
 
+def test_the_fair_share_benchmark_measures_the_flooded_wait_in_windows(settings, monkeypatch):
+    """A quick run (a 2 s quota window): both figures, and no call went over the quota."""
+    from benchmarks import bench_fair_share
+
+    monkeypatch.setattr(bench_fair_share, "DATABASE_URL", settings.database_url)
+    lines = bench_fair_share.run(
+        argparse.Namespace(redis_url=TEST_REDIS_URL, tailoring_quota_window=2.0)
+    )
+    figures = {
+        line.split()[0]: dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+        for line in lines
+    }
+    wait = figures["fair_share.tailoring_wait_seconds"]
+    assert float(wait["flooded"]) > float(wait["alone"]) > 0
+    flood = figures["fair_share.flood_windows"]
+    assert (flood["calls"], flood["upstream_429s"]) == ("29", "0")
+
+
 def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
     from benchmarks import bench_monitoring
 

@@ -328,6 +328,7 @@ def test_gunicorn_takes_its_figures_from_the_settings(tmp_path):
         PORT="6123",
         WEB_CONCURRENCY="3",
         GUNICORN_THREADS="6",
+        JOB_EVENTS_MAX_STREAMS="50",
         FORWARDED_ALLOW_IPS="10.0.0.1",
     )
     script = (
@@ -338,7 +339,8 @@ def test_gunicorn_takes_its_figures_from_the_settings(tmp_path):
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["127.0.0.2:6123", 3, 6, "10.0.0.1"]
+    # 6 threads for requests, and 50 more kept for event streams.
+    assert json.loads(done.stdout) == ["127.0.0.2:6123", 3, 56, "10.0.0.1"]
     env["GUNICORN_BIND"] = "unix:/tmp/agent.sock"
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True

@@ -105,9 +105,10 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
     register, login = operation("auth.register"), operation("auth.login")
     refresh_tokens = operation("auth.refresh_tokens")
     get_profile = operation("user.get_profile")
-    download_resume, list_my_jobs = (
+    download_resume, list_my_jobs, get_resume = (
         operation("user.download_resume"),
         operation("user.list_my_jobs"),
+        operation("user.get_resume"),
     )
     submit_job, get_job_status = operation("jobs.submit_job"), operation("jobs.get_job_status")
     models = importlib.import_module(f"{PACKAGE}.models")
@@ -146,10 +147,19 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
         file=types.File(payload=io.BytesIO(pdf), file_name="ada.pdf", mime_type="application/pdf")
     )
     answer = user.get_httpx_client().post("/api/user/resumes", files=upload.to_multipart())
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 202, answer.text
     resume = models.ResumeDetailOut.from_dict(answer.json())
     assert isinstance(resume.id, uuid.UUID)
     assert resume.content_type.value == "application/pdf"
+    assert resume.parse_status.value == "pending" and resume.parse_error is None
+    assert answer.headers["Location"] == f"/api/user/resumes/{resume.id}"
+    # Parsed by a job: the resume's own status, and the job's, say when it is done.
+    run_pool(served_app)
+    parsing = wait_for_status(get_job_status, user, resume.parse_job_id, "succeeded")
+    assert parsing.status == models.JobStatus.SUCCEEDED, parsing.to_dict()
+    resume = get_resume.sync(client=user, resume_id=resume.id)
+    assert resume.parse_status.value == "parsed"
+    assert resume.parsed["contact"]["name"] == "Ada Lovelace, analyst"
     download = download_resume.sync_detailed(client=user, resume_id=resume.id)
     assert download.status_code == 200 and download.content == pdf
 
@@ -177,7 +187,6 @@ def test_a_generated_client_runs_a_users_flow(served_app, generated_client, run_
         token=admin_tokens.access_token,
         raise_on_unexpected_status=True,
     )
-    run_pool(served_app)
     diagnostic = models.DiagnosticJobIn(
         type_=models.DiagnosticJobInType.DIAGNOSTIC,
         payload=models.DiagnosticPayload(sleep_ms=100),

@@ -1,8 +1,17 @@
 """Handlers and the shared quotas: the real Gemini quota and concurrency caps defer jobs."""
 
+import json
+import time
+import uuid
+
 from server import job_handlers, job_queue, rate_limiter
+from server.agent.resume_parsing import parse_resume_text
+from server.extensions import db
 from server.job_queue import JobPriority
+from server.models import Project, Resume
+from tests.gemini_stand_in import GeminiStandIn
 from tests.queue_helpers import fetch_job, make_user, wait_for
+from tests.tailoring_samples import JOB_DESCRIPTION, RESUME_TEXT, gemini_answers, task_of
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -126,3 +135,89 @@ def test_an_effect_whose_block_raised_is_made_by_the_retry(make_app, run_pool, h
         row = fetch_job(job_id)
     assert (row.status, row.attempts, row.result) == ("succeeded", 2, {"first": True})
     assert effects == [2]
+
+
+def _flood_answers(body):
+    """The stand-in's reply to each task: a score per project at once, or the tailoring's
+    script, its first answer after a while (a long prompt), so its second call comes later
+    in the window than the flood's next ones."""
+    if task_of(body) == "extract_requirements":
+        time.sleep(0.5)
+    if task_of(body) == "rank":
+        prompt = json.loads(body["contents"][0]["parts"][0]["text"])
+        rankings = [
+            {
+                "id": c["id"],
+                "score": 50,
+                "matched_keywords": [],
+                "missing_keywords": [],
+                "reason": "ranked",
+            }
+            for c in prompt["candidates"]
+        ]
+        return {"rankings": rankings}
+    return gemini_answers()(body)
+
+
+def test_one_users_flood_of_gemini_jobs_holds_another_users_tailoring_one_window_at_most(
+    make_app, run_pool
+):
+    window, per_window = 2, 8
+    stand_in = GeminiStandIn(api_key="test-key").start()
+    stand_in.answer = _flood_answers
+    app = make_app(
+        google_api_key="test-key",
+        gemini_model="gemini-test",
+        gemini_base_url=stand_in.base_url,
+        gemini_timeout_seconds=5.0,
+        rate_limit_overrides={"RATE_LIMIT_GEMINI_REQUESTS_PER_MINUTE": f"{per_window}/{window}"},
+    )
+    try:
+        with app.app_context():
+            flooder, other = make_user(), make_user()
+            for name in ("Order API", "Queue Lab"):
+                db.session.add(Project(user_id=flooder, name=name, description="Python service"))
+            resume = Resume(
+                id=uuid.uuid4(),
+                user_id=other,
+                original_filename="jane.txt",
+                storage_key=uuid.uuid4().hex,
+                content_type="text/plain; charset=utf-8",
+                size_bytes=len(RESUME_TEXT),
+                sha256="0" * 64,
+                parsed=parse_resume_text(RESUME_TEXT),
+            )
+            db.session.add(resume)
+            db.session.commit()
+            flood = [
+                job_queue.submit_job(
+                    user_id=flooder,
+                    job_type="project_analysis",
+                    payload={"job_description": f"Backend engineer, Python, team {n}"},
+                )
+                for n in range(29)
+            ]
+            run_pool(app, threads=5)
+            wait_for(lambda: len(stand_in.requests) >= per_window)  # the flood fills a window
+            asked = time.monotonic()
+            tailoring = job_queue.submit_job(
+                user_id=other,
+                job_type="resume_tailoring",
+                payload={"resume_id": str(resume.id), "job_description": JOB_DESCRIPTION},
+            )
+            wait_for(lambda: fetch_job(tailoring).status in TERMINAL, timeout=30)
+            status, error = fetch_job(tailoring).status, fetch_job(tailoring).error
+            wait_for(lambda: all(fetch_job(i).status in TERMINAL for i in flood), timeout=60)
+    finally:
+        stand_in.stop()
+    assert status == "succeeded", error
+    calls = [(task_of(r["body"]), r["arrived"]) for r in stand_in.requests]
+    tailoring_calls = [arrived for task, arrived in calls if task != "rank"]
+    assert len(tailoring_calls) == 2
+    flood_meanwhile = [
+        t for task, t in calls if task == "rank" and asked < t <= tailoring_calls[-1]
+    ]
+    # While the tailoring waited, the flooder had its share of one window (half of it), not
+    # the rest of its backlog.
+    assert len(flood_meanwhile) <= per_window // 2
+    assert len([task for task, _t in calls if task == "rank"]) == len(flood)

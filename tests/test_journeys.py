@@ -162,6 +162,19 @@ class User:
         token = re.search(r"^([A-Za-z0-9_-]{40,})\s*$", body, re.MULTILINE).group(1)
         self.call("POST", "/api/auth/verify-email/confirm", 200, json={"token": token})
 
+    def upload_resume(self, filename: str, data: bytes) -> dict[str, Any]:
+        """Upload a PDF resume (202), follow its parsing job's events to the end; the resume
+        as `GET /api/user/resumes/<id>` then shows it, parsed."""
+        accepted = self.call(
+            "POST", "/api/user/resumes", 202, files={"file": (filename, data, "application/pdf")}
+        ).json()
+        assert accepted["parse_status"] == "pending", accepted
+        events = self.watch(accepted["parse_job_id"])
+        assert events[-1][1]["status"] == "succeeded", events
+        resume = self.json("GET", f"/api/user/resumes/{accepted['id']}")
+        assert resume["parse_status"] == "parsed", resume
+        return resume
+
     def watch(self, job_id: str, timeout: float = 60) -> list[tuple[str, dict[str, Any]]]:
         """Follow a job's event stream with an events token until it ends, as a browser's
         EventSource does (reconnecting with Last-Event-ID when the stream closes)."""
@@ -291,13 +304,8 @@ def gemini_edits(parsed: dict[str, Any]) -> dict[str, Any]:
 
 def tailor_and_check(user: User, resume_file: str, *, mimikree_answers: bool) -> dict[str, Any]:
     """The tailoring journey; returns the result after checking what the user sees."""
-    upload = user.call(
-        "POST",
-        "/api/user/resumes",
-        201,
-        files={"file": (resume_file, fixture(resume_file), "application/pdf")},
-    ).json()
-    parsed = user.json("GET", f"/api/user/resumes/{upload['id']}")["parsed"]
+    upload = user.upload_resume(resume_file, fixture(resume_file))
+    parsed = upload["parsed"]
     assert [role["employer"] for role in parsed["experience"]] == list(EMPLOYERS), parsed
     job_description = fixture(JD_BACKEND).decode()
     submitted = user.json(
@@ -420,12 +428,7 @@ def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, eng
                 return gemini_edits(parsed_holder["parsed"])
 
             gemini.answer = answer
-            upload = user.call(
-                "POST",
-                "/api/user/resumes",
-                201,
-                files={"file": ("probe.pdf", fixture("resume-two-column.pdf"), "application/pdf")},
-            ).json()
+            upload = user.upload_resume("probe.pdf", fixture("resume-two-column.pdf"))
             parsed_holder["parsed"] = upload["parsed"]
             user.call("DELETE", f"/api/user/resumes/{upload['id']}", 204)
         result = tailor_and_check(
@@ -589,12 +592,7 @@ def _search_apply_track(deploy, boards, site, smtp_server, mimikree):
     user = User(service.base, "john@example.com")
     user.verify_email(smtp_server, "john@example.com")  # nothing is sent for an unverified one
     user.json("PATCH", "/api/user/profile", json=PROFILE)
-    resume_id = user.call(
-        "POST",
-        "/api/user/resumes",
-        201,
-        files={"file": ("john.pdf", fixture("resume-single-column.pdf"), "application/pdf")},
-    ).json()["id"]
+    resume_id = user.upload_resume("john.pdf", fixture("resume-single-column.pdf"))["id"]
 
     # Search several boards at once.
     search = user.json(

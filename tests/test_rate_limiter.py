@@ -15,8 +15,10 @@ from server.agent.engines.gemini_errors import seconds_until_pacific_midnight
 from server.config import ConfigError
 from server.rate_limiter import (
     API_PER_USER,
+    GEMINI_USER_DAY,
     LIMITS,
     ConcurrencyCap,
+    GeminiCaller,
     RateLimit,
     RateLimiter,
     get_rate_limiter,
@@ -306,6 +308,75 @@ def test_a_settled_call_holds_its_slot_a_whole_window_from_when_it_finished(limi
     time.sleep(0.5)
     assert limiter.reserve_gemini_call().granted
     assert not limiter.settle_gemini_call(limiter.reserve_gemini_call())  # refused: nothing held
+
+
+def test_a_user_at_their_share_of_the_gemini_window_waits_while_another_users_job_asks(
+    limiter_with,
+):
+    limiter = limiter_with(gemini_requests_per_minute="6/60")
+    flooder, other = GeminiCaller("1", "job-a"), GeminiCaller("2", "job-b")
+    # Alone, a user may use the whole window.
+    assert limiter.reserve_gemini_call(flooder).granted
+    assert limiter.reserve_gemini_call(flooder).granted
+    # Another user's job asks: the window is shared by two, 3 calls each.
+    assert limiter.reserve_gemini_call(other).granted
+    assert limiter.reserve_gemini_call(flooder).granted
+    refused = limiter.reserve_gemini_call(flooder)
+    assert not refused.granted  # though the window has room for two more
+    assert "share of gemini_requests_per_minute: 3 a window while 2 users" in refused.reason
+    assert 55 < refused.retry_after <= 60
+    assert limiter.reserve_gemini_call(other).granted  # the room is the other user's
+    # The other user's job has finished: the flooder may use what the window has left.
+    limiter.leave_gemini_share(other)
+    assert limiter.reserve_gemini_call(flooder).granted
+    assert limiter.gemini_quota_status()["gemini_requests_per_minute"]["used"] == 6
+
+
+def test_the_share_is_per_user_however_many_jobs_they_have_asking(limiter_with):
+    limiter = limiter_with(gemini_requests_per_minute="4/60")
+    for job in range(5):  # one user's five jobs count as one user
+        assert limiter.reserve_gemini_call(GeminiCaller("1", f"job-{job}")).granted is (job < 4)
+    limiter.release_gemini_call(limiter.reserve_gemini_call())  # a call outside any job
+    status = limiter.gemini_quota_status()["gemini_requests_per_minute"]
+    assert status["used"] == 4
+
+
+def test_every_gemini_call_of_a_job_counts_against_its_users_daily_allowance(limiter_with):
+    limiter = limiter_with(gemini_requests_per_user_per_day="2/86400")
+    spender, other = GeminiCaller("7", "job-1"), GeminiCaller("8", "job-2")
+    assert limiter.reserve_gemini_call(spender).granted
+    assert limiter.reserve_gemini_call(GeminiCaller("7", "job-3")).granted
+    refused = limiter.reserve_gemini_call(spender)
+    assert not refused.granted
+    assert refused.reason == "gemini_requests_per_user_per_day reached"
+    assert refused.retry_after > 86_000
+    assert limiter.reserve_gemini_call(other).granted  # someone else's allowance is untouched
+    [row] = [r for r in limiter.usage("7", "user") if r["limit"] == GEMINI_USER_DAY]
+    assert (row["used"], row["remaining"]) == (2, 0)
+
+
+def test_a_refunded_call_gives_back_the_users_allowance_and_share(limiter_with):
+    limiter = limiter_with(
+        gemini_requests_per_minute="1/60", gemini_requests_per_user_per_day="1/86400"
+    )
+    caller = GeminiCaller("3", "job-1")
+    reservation = limiter.reserve_gemini_call(caller)
+    assert reservation.granted and not limiter.reserve_gemini_call(caller).granted
+    assert limiter.release_gemini_call(reservation)
+    assert limiter.reserve_gemini_call(caller).granted
+
+
+def test_a_token_spent_once_is_admitted_again_without_spending_again(limiter_with):
+    limiter = limiter_with(resume_tailoring_per_user_per_day="2/86400")
+    name = "resume_tailoring_per_user_per_day"
+    assert limiter.spend_once(name, "5", "job:a").allowed
+    assert limiter.spend_once(name, "5", "job:a").allowed  # the same job, run again
+    assert limiter.spend_once(name, "5", "job:b").allowed
+    refused = limiter.spend_once(name, "5", "job:c")
+    assert not refused.allowed and refused.retry_after > 86_000
+    assert limiter.spend_once(name, "5", "job:a").allowed
+    [row] = [r for r in limiter.usage("5", "user") if r["limit"] == name]
+    assert row["used"] == 2
 
 
 def test_an_upstream_429_pauses_every_reservation_for_its_retry_delay(limiter_with):

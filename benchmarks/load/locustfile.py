@@ -149,9 +149,9 @@ class JobSeeker(_Client):
             "/api/user/resumes",
             name="/api/user/resumes [upload]",
             files={"file": ("resume.txt", RESUME, "text/plain")},
-            expected=(201,),
+            expected=(202,),  # stored; parsed by a `resume_parsing` job on the worker
         )
-        if upload.status_code == 201:
+        if upload.status_code == 202:
             self.resume_id = upload.json()["id"]
 
     @task(6)

@@ -3,6 +3,7 @@ secrets and uploads."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -99,6 +100,12 @@ class UserCredential(db.Model):
     )
 
 
+class ResumeParseStatus(enum.StrEnum):
+    PENDING = "pending"
+    PARSED = "parsed"
+    FAILED = "failed"
+
+
 class Resume(db.Model):
     """An uploaded resume: stored under a server-made name, the user's filename is metadata."""
 
@@ -114,11 +121,19 @@ class Resume(db.Model):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The structured resume (its own `parser_version` inside); None for uploads made before
-    # parsing existed.
+    # The structured resume (its own `parser_version` inside); None until it is parsed.
     parsed: Mapped[dict[str, Any] | None] = mapped_column(
         JSON().with_variant(JSONB(), "postgresql")
     )
+    # Parsing runs as a job (`resume_parsing`, its id below): `pending` until it ends, then
+    # `parsed`, or `failed` with `parse_error` ({code, message}, as a 422 would say).
+    parse_status: Mapped[str] = mapped_column(
+        String(16), default=ResumeParseStatus.PARSED.value, server_default="parsed"
+    )
+    parse_error: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql")
+    )
+    parse_job_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class TokenRevocation(db.Model):

@@ -35,6 +35,7 @@ from server.rate_limiter.catalogue import (
     GEMINI_DAY,
     GEMINI_MINUTE,
     GEMINI_PAUSE,
+    GEMINI_USER_DAY,
     GLOBAL_SUBJECT,
     KEY_PREFIX,
     LIMITS,
@@ -58,7 +59,9 @@ from server.rate_limiter.hooks import (
     free_slots,
     gemini_quota_status,
     get_rate_limiter,
+    give_back_thread_connection,
     init_app,
+    leave_gemini_share,
     limits_for,
     limits_of_request,
     pause_gemini,
@@ -72,10 +75,11 @@ from server.rate_limiter.hooks import (
     reserve_gemini_call,
     reset,
     settle_gemini_call,
+    spend_once,
     usage,
 )
 from server.rate_limiter.limiter import LIMITER_SOCKET_TIMEOUT, RateLimiter, build_limiter_redis
-from server.rate_limiter.results import Decision, Lease, LimitState, Reservation
+from server.rate_limiter.results import Decision, GeminiCaller, Lease, LimitState, Reservation
 from server.rate_limiter.scripts import HIT_FUNCTION
 
 __all__ = [
@@ -90,6 +94,8 @@ __all__ = [
     "GEMINI_DAY",
     "GEMINI_MINUTE",
     "GEMINI_PAUSE",
+    "GEMINI_USER_DAY",
+    "GeminiCaller",
     "GLOBAL_SUBJECT",
     "HIT_FUNCTION",
     "KEY_PREFIX",
@@ -112,7 +118,9 @@ __all__ = [
     "free_slots",
     "gemini_quota_status",
     "get_rate_limiter",
+    "give_back_thread_connection",
     "init_app",
+    "leave_gemini_share",
     "key_for",
     "limits_from_settings",
     "limits_for",
@@ -128,5 +136,6 @@ __all__ = [
     "reserve_gemini_call",
     "reset",
     "settle_gemini_call",
+    "spend_once",
     "usage",
 ]

@@ -47,6 +47,12 @@ class ConcurrencyCap:
 GEMINI_MINUTE = "gemini_requests_per_minute"
 GEMINI_DAY = "gemini_requests_per_day"
 GEMINI_PAUSE = "gemini_pause"
+GEMINI_USER_DAY = "gemini_requests_per_user_per_day"
+# Not limits but the fair share's own keys: each user's calls in the minute window, and the
+# users whose jobs are asking for Gemini (see `RateLimiter.reserve_gemini_call`).
+GEMINI_SHARE = "gemini_share"
+GEMINI_CONTENDERS = "gemini_contenders"
+RESERVED_NAMES = frozenset({GEMINI_PAUSE, GEMINI_SHARE, GEMINI_CONTENDERS})
 API_PER_USER = "api_requests_per_user_per_minute"
 API_PER_IP = "api_requests_per_ip_per_minute"
 API_READS_PER_USER = "api_reads_per_user_per_minute"
@@ -55,8 +61,16 @@ API_GLOBAL = "api_requests_global_per_minute"
 LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     GEMINI_MINUTE: RateLimit(8, 60, "global"),
     GEMINI_DAY: RateLimit(1000, 86400, "global"),
+    # Every Gemini call a user's job makes, whatever the job type: no one user can spend the
+    # day's shared quota (a cached answer spends nothing).
+    GEMINI_USER_DAY: RateLimit(150, 86400, "user"),
     "resume_tailoring_per_user_per_day": RateLimit(5, 86400, "user"),
     "job_applications_per_user_per_day": RateLimit(20, 86400, "user"),
+    # Every job type that calls an engine has a daily cap, spent when the job is queued:
+    # resume_tailoring above, and these two. A tailoring made inside an application spends
+    # one `resume_tailoring_per_user_per_day` as well (once per job).
+    "application_preparations_per_user_per_day": RateLimit(30, 86400, "user"),
+    "project_analysis_per_user_per_day": RateLimit(20, 86400, "user"),
     # Searches submitted (each one fetches every chosen board): spent when the job is queued.
     "job_search_per_user_per_day": RateLimit(10, 86400, "user"),
     # Writes and costly work. Cheap reads of the user's own objects (views marked
@@ -81,6 +95,12 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "auth_token_confirm_per_ip_per_minute": RateLimit(10, 60, "ip"),
     "auth_verify_email_per_user_per_hour": RateLimit(5, 3600, "user"),
     "concurrent_tailoring_sessions": ConcurrencyCap(3, lease_seconds=600, scope="global"),
+    # Resume parsing (a child process under a CPU limit, run as a job): every document added
+    # spends one parse before it is stored; documents read at once in all processes, and by
+    # one user at once, so one user's documents never take all the parser capacity.
+    "resume_parses_per_user_per_day": RateLimit(30, 86400, "user"),
+    "concurrent_resume_parses": ConcurrencyCap(2, lease_seconds=60, scope="global"),
+    "concurrent_resume_parses_per_user": ConcurrencyCap(1, lease_seconds=60, scope="user"),
 }
 
 # Paths under /api that only the per-address limit applies to (the API description and its
@@ -118,7 +138,7 @@ def limits_from_settings(settings: Settings) -> dict[str, RateLimit | Concurrenc
         if not variable.startswith(_OVERRIDE_PREFIX):
             raise ConfigError(f"{variable}: rate limit overrides must start with RATE_LIMIT_")
         name = variable[len(_OVERRIDE_PREFIX) :].lower()
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == GEMINI_PAUSE:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED_NAMES:
             raise ConfigError(f"{variable}: not a usable limit name")
         match = _OVERRIDE.match(str(raw))
         if not match:

@@ -26,7 +26,7 @@ from server.rate_limiter.catalogue import (
 )
 from server.rate_limiter.fallback import count_metric
 from server.rate_limiter.limiter import RateLimiter, build_limiter_redis
-from server.rate_limiter.results import Decision, Lease, LimitState, Reservation
+from server.rate_limiter.results import Decision, GeminiCaller, Lease, LimitState, Reservation
 
 EXTENSION_KEY = "rate_limiter"
 
@@ -200,9 +200,30 @@ def _number(value: float) -> str:
 # Module-level shortcuts on the current app's limiter, for services, handlers and workers.
 
 
-def reserve_gemini_call() -> Reservation:
-    """Take one Gemini call slot (both windows), or learn how long until one frees."""
-    return get_rate_limiter().reserve_gemini_call()
+def reserve_gemini_call(caller: GeminiCaller | None = None) -> Reservation:
+    """Take one Gemini call slot (both windows, and the caller's allowance and share), or
+    learn how long until one frees."""
+    return get_rate_limiter().reserve_gemini_call(caller)
+
+
+def spend_once(name: str, *, subject: str, token: str) -> Decision:
+    """Count `token` once against a window limit of `subject` (admitted without counting
+    when it was counted before; always admitted while request limits are off)."""
+    limiter = get_rate_limiter()
+    if not limiter.enabled:
+        return Decision(True, ())
+    return limiter.spend_once(name, subject, token)
+
+
+def give_back_thread_connection() -> None:
+    """Return this thread's limiter connection to its pool (see
+    `RateLimiter.give_back_thread_connection`)."""
+    get_rate_limiter().give_back_thread_connection()
+
+
+def leave_gemini_share(caller: GeminiCaller) -> None:
+    """The caller's job has stopped asking for Gemini: it leaves the share of the window."""
+    get_rate_limiter().leave_gemini_share(caller)
 
 
 def release_gemini_call(reservation: Reservation) -> bool:

@@ -20,9 +20,12 @@ from server.agent.engines.gemini_errors import gemini_pause_for
 from server.config import ConfigError, Settings
 from server.errors import NotFound, ServiceUnavailable
 from server.rate_limiter.catalogue import (
+    GEMINI_CONTENDERS,
     GEMINI_DAY,
     GEMINI_MINUTE,
     GEMINI_PAUSE,
+    GEMINI_SHARE,
+    GEMINI_USER_DAY,
     GLOBAL_SUBJECT,
     KEY_PREFIX,
     ConcurrencyCap,
@@ -30,10 +33,12 @@ from server.rate_limiter.catalogue import (
     key_for,
 )
 from server.rate_limiter.fallback import MemoryWindows, RedisHealth, RedisUnavailable, count_metric
-from server.rate_limiter.results import Decision, Lease, LimitState, Reservation
+from server.rate_limiter.results import Decision, GeminiCaller, Lease, LimitState, Reservation
 from server.rate_limiter.scripts import (
     CAP_SCRIPT,
+    GEMINI_RESERVE_SCRIPT,
     HIT_SCRIPT,
+    ONCE_SCRIPT,
     PAUSE_SCRIPT,
     PEEK_SCRIPT,
     SETTLE_SCRIPT,
@@ -50,6 +55,16 @@ class _Plan(NamedTuple):
 
 
 _GEMINI_PAUSE_KEY = key_for(GEMINI_PAUSE, GLOBAL_SUBJECT)
+_GEMINI_CONTENDERS_KEY = key_for(GEMINI_CONTENDERS, GLOBAL_SUBJECT)
+# A job takes part in the Gemini share for this many minute windows after it last asked (its
+# run ends it sooner): a job waiting for a slot asks again within a window.
+_CONTENDER_LEASE_WINDOWS = 2
+_GEMINI_REFUSALS = {
+    "paused": "Gemini calls are paused",
+    "minute": f"{GEMINI_MINUTE} reached",
+    "day": f"{GEMINI_DAY} reached",
+    "user_day": f"{GEMINI_USER_DAY} reached",
+}
 # A refused Gemini reservation while Redis is down asks to come back within this range.
 _DEGRADED_GEMINI_RETRY = (1.0, 5.0)
 # The limiter's own connection: short timeouts and one immediate retry, so a dead Redis costs
@@ -100,7 +115,8 @@ class RateLimiter:
         for name in (GEMINI_MINUTE, GEMINI_DAY):
             if not isinstance(self.limits.get(name), RateLimit):
                 raise ConfigError(f"{name} must be a window limit")
-        self._gemini_plan = self._plan((GEMINI_MINUTE, GEMINI_DAY))
+        if not isinstance(self.limits.get(GEMINI_USER_DAY, RateLimit(1, 1)), RateLimit):
+            raise ConfigError(f"{GEMINI_USER_DAY} must be a window limit")
 
     # Redis plumbing
 
@@ -131,6 +147,15 @@ class RateLimiter:
             local.conn = pool.get_connection()
             local.pool = pool
         return local.conn
+
+    def give_back_thread_connection(self) -> None:
+        """Return this thread's connection to the pool: a thread about to wait for minutes
+        (an event stream) must not hold one of the pool's connections meanwhile."""
+        local = self._local
+        conn, pool = getattr(local, "conn", None), getattr(local, "pool", None)
+        local.conn = local.pool = None
+        if conn is not None and pool is not None:
+            pool.release(conn)
 
     def _call(self, *command: Any, meanwhile: Callable[[], None] | None = None) -> Any:
         """Send one command on this thread's connection; reconnect once if it went stale.
@@ -234,6 +259,32 @@ class RateLimiter:
             decision = self._with_redis(self._hit_redis, plan, keys)
         except RedisUnavailable:
             decision = self.hit_in_memory(plan, keys)
+        self.note(decision)
+        return decision
+
+    def spend_once(self, name: str, subject: str, token: str) -> Decision:
+        """Admit `token` against one window limit of `subject`, counting it only the first
+        time: a job that runs again is admitted without spending again."""
+        rule = self.rule(name)
+        key = key_for(name, self.subject_for(rule, subject))
+        try:
+            reply = self._with_redis(
+                self._eval, ONCE_SCRIPT, [key], [token, rule.limit, rule.window_us]
+            ).split(" ")
+        except RedisUnavailable:
+            decision = self.hit_in_memory(self.plan_for((name,)), [key])
+        else:
+            admitted, count, retry = reply[0] == "1", int(reply[1]), int(reply[2]) / 1e6
+            state = LimitState(
+                name,
+                rule.limit,
+                rule.window_seconds,
+                rule.scope,
+                max(0, rule.limit - count),
+                retry or rule.window_seconds,
+                retry,
+            )
+            decision = Decision(admitted, (state,))
         self.note(decision)
         return decision
 
@@ -358,29 +409,92 @@ class RateLimiter:
 
     # Gemini quota
 
-    def reserve_gemini_call(self) -> Reservation:
+    def reserve_gemini_call(self, caller: GeminiCaller | None = None) -> Reservation:
         """Take one slot of both Gemini windows atomically, or say how long until one frees.
 
-        Fails closed: while Redis is unreachable, or a pause is set, nothing is granted.
+        With a `caller` (the user and job the call is for), the slot also counts against the
+        user's `gemini_requests_per_user_per_day`, and against their share of the minute
+        window: the minute limit divided among the users whose jobs are asking (until each
+        job's run ends, `leave_gemini_share`), so one user's backlog cannot keep another's
+        calls waiting for more than a window. Fails closed: while Redis is unreachable, or a
+        pause is set, nothing is granted.
         """
-        plan = self._gemini_plan
-        keys = [prefix + GLOBAL_SUBJECT for _name, prefix, _rule in plan.limits]
+        minute, day = self.rule(GEMINI_MINUTE), self.rule(GEMINI_DAY)
+        keys = [key_for(GEMINI_MINUTE, GLOBAL_SUBJECT), key_for(GEMINI_DAY, GLOBAL_SUBJECT)]
+        keys.append(_GEMINI_PAUSE_KEY)
+        args: list[Any] = [
+            self.new_member(),
+            minute.limit,
+            minute.window_us,
+            day.limit,
+            day.window_us,
+        ]
+        if caller is not None:
+            allowance = self.limits.get(GEMINI_USER_DAY)
+            if not isinstance(allowance, RateLimit):
+                allowance = RateLimit(day.limit, day.window_seconds, "user")
+            keys += [
+                key_for(GEMINI_USER_DAY, caller.user_id),
+                key_for(GEMINI_SHARE, caller.user_id),
+                _GEMINI_CONTENDERS_KEY,
+            ]
+            args += [
+                allowance.limit,
+                allowance.window_us,
+                f"{caller.user_id}:{caller.job_id}",
+                minute.window_us * _CONTENDER_LEASE_WINDOWS,
+            ]
         try:
-            decision = self._with_redis(self._hit_redis, plan, [*keys, _GEMINI_PAUSE_KEY])
+            reply = self._with_redis(self._eval, GEMINI_RESERVE_SCRIPT, keys, args)
         except RedisUnavailable:
             count_metric("gemini_reservations_refused_total")
             low, high = _DEGRADED_GEMINI_RETRY
             retry = min(high, max(low, self.health.seconds_to_probe()))
             return Reservation(False, retry, None, "rate-limit store unavailable")
-        if decision.allowed:
+        member, retry_us, contenders, share, *refusals = reply.split(" ")
+        user_id = caller.user_id if caller is not None else None
+        if member != "-":
             count_metric("gemini_reservations_granted_total")
-            return Reservation(True, 0.0, decision.token)
+            return Reservation(True, 0.0, member, user_id=user_id)
         count_metric("gemini_reservations_refused_total")
-        if decision.paused_seconds > 0:
-            reason = "Gemini calls are paused"
+        refused_by = tuple(refusals[0].split(",")) if refusals else ()
+        if "paused" in refused_by:
+            reason = _GEMINI_REFUSALS["paused"]
         else:
-            reason = ", ".join(s.name for s in decision.refused_by) + " reached"
-        return Reservation(False, decision.retry_after, None, reason)
+            reason = ", ".join(
+                _GEMINI_REFUSALS.get(
+                    refusal,
+                    f"this user's share of {GEMINI_MINUTE}: {share} a window while "
+                    f"{contenders} users' jobs ask",
+                )
+                for refusal in refused_by
+            )
+        return Reservation(
+            False, int(retry_us) / 1e6, None, reason, user_id=user_id, refused_by=refused_by
+        )
+
+    def leave_gemini_share(self, caller: GeminiCaller) -> None:
+        """The caller's job has stopped asking for Gemini (its run ended): it no longer
+        takes part in the share of the minute window. Never raises."""
+        try:
+            self._with_redis(
+                lambda: self.redis.zrem(_GEMINI_CONTENDERS_KEY, f"{caller.user_id}:{caller.job_id}")
+            )
+        except RedisUnavailable:
+            pass  # the job's part lapses on its own
+
+    def _gemini_keys(self, reservation: Reservation) -> list[tuple[str, RateLimit]]:
+        """The window keys a granted reservation was counted in, with their rules."""
+        keyed = [
+            (key_for(GEMINI_MINUTE, GLOBAL_SUBJECT), self.rule(GEMINI_MINUTE)),
+            (key_for(GEMINI_DAY, GLOBAL_SUBJECT), self.rule(GEMINI_DAY)),
+        ]
+        if reservation.user_id is not None:
+            allowance = self.limits.get(GEMINI_USER_DAY)
+            if isinstance(allowance, RateLimit):
+                keyed.append((key_for(GEMINI_USER_DAY, reservation.user_id), allowance))
+            keyed.append((key_for(GEMINI_SHARE, reservation.user_id), self.rule(GEMINI_MINUTE)))
+        return keyed
 
     def release_gemini_call(self, reservation: Reservation) -> bool:
         """Refund a granted reservation whose call was never made."""
@@ -389,8 +503,8 @@ class RateLimiter:
 
         def refund():
             pipe = self.redis.pipeline(transaction=True)
-            for name in (GEMINI_MINUTE, GEMINI_DAY):
-                pipe.zrem(key_for(name, GLOBAL_SUBJECT), reservation.token)
+            for key, _rule in self._gemini_keys(reservation):
+                pipe.zrem(key, reservation.token)
             return pipe.execute()
 
         try:
@@ -406,9 +520,9 @@ class RateLimiter:
         reached Gemini, however long this one took to get there."""
         if not reservation.granted or not reservation.token:
             return False
-        names = (GEMINI_MINUTE, GEMINI_DAY)
-        keys = [key_for(name, GLOBAL_SUBJECT) for name in names]
-        windows = [self.rule(name).window_us for name in names]
+        keyed = self._gemini_keys(reservation)
+        keys = [key for key, _rule in keyed]
+        windows = [rule.window_us for _key, rule in keyed]
         try:
             moved = self._with_redis(
                 lambda: self._eval(SETTLE_SCRIPT, keys, [reservation.token, *windows])

@@ -56,6 +56,13 @@ class Decision(NamedTuple):
         return min(self.states, key=lambda s: (s.remaining, -s.reset_seconds))
 
 
+class GeminiCaller(NamedTuple):
+    """Whose job a Gemini call is for: the user whose allowance and share it spends."""
+
+    user_id: str
+    job_id: str
+
+
 @dataclass(frozen=True)
 class Reservation:
     """A Gemini call slot: granted, or how long until one frees."""
@@ -64,6 +71,10 @@ class Reservation:
     retry_after: float
     token: str | None = None
     reason: str = ""
+    user_id: str | None = None  # the caller whose allowance and share the slot counts in
+    # What refused it: "paused", "minute", "day", "user_day" (the caller's allowance), "share"
+    # (the caller is at their share of the window while it has room for others).
+    refused_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

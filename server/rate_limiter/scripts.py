@@ -151,3 +151,101 @@ if redis.call('PTTL', KEYS[1]) < ms then
 end
 return redis.call('PTTL', KEYS[1])
 """
+
+# Reserve one Gemini call. KEYS: 1 the minute window, 2 the day window (both global), 3 the
+# pause key; for a user's job also 4 the user's day allowance, 5 the user's calls in the minute
+# window (their share's log), 6 the contenders (member "<user>:<job>", score = lease expiry).
+# ARGV: 1 member suffix, 2-3 minute limit and window (us), 4-5 day limit and window; for a user
+# also 6-7 the user's day limit and window, 8 the contender member, 9 its lease (us).
+# A user's job takes part in the share while it asks: the share of each window is the minute
+# limit divided among the users with a job asking (rounded up), and a user at their share
+# waits even when the window has room, so that another user's next call finds room in it.
+# Returns "member|- retry_us contenders share reason,...": retry is until every refusing
+# window can admit one more.
+GEMINI_RESERVE_SCRIPT = """
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local retry, reasons = 0, {}
+local function refuse(wait, reason)
+  if wait > retry then retry = wait end
+  reasons[#reasons + 1] = reason
+end
+local function check(key, limit, window, reason)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count >= limit then
+    local wait = window
+    if limit > 0 then
+      local e = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+      wait = e[2] + window - now
+    end
+    refuse(wait, reason)
+    return false
+  end
+  return true
+end
+local paused = redis.call('PTTL', KEYS[3])
+if paused > 0 then refuse(paused * 1000, 'paused') end
+local minute_limit, minute_window = tonumber(ARGV[2]), tonumber(ARGV[3])
+check(KEYS[1], minute_limit, minute_window, 'minute')
+check(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 'day')
+local contenders, share = 0, 0
+if #KEYS > 3 then
+  -- A user whose own allowance is spent cannot use a share: they take no part in it.
+  if check(KEYS[4], tonumber(ARGV[6]), tonumber(ARGV[7]), 'user_day') then
+    local lease = tonumber(ARGV[9])
+    redis.call('ZADD', KEYS[6], now + lease, ARGV[8])
+    redis.call('PEXPIRE', KEYS[6], math.ceil(lease / 1000))
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+    local seen = {}
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+      local user = string.match(m, '^([^:]*):')
+      if user and not seen[user] then
+        seen[user] = true
+        contenders = contenders + 1
+      end
+    end
+    share = math.max(1, math.ceil(minute_limit / math.max(contenders, 1)))
+    check(KEYS[5], share, minute_window, 'share')
+  end
+end
+local member = '-'
+if #reasons == 0 then
+  member = t[1] .. '.' .. t[2] .. '-' .. ARGV[1]
+  local windows = {minute_window, tonumber(ARGV[5]), 0, tonumber(ARGV[7]), minute_window}
+  for i = 1, #KEYS - 1 do
+    if i ~= 3 then
+      redis.call('ZADD', KEYS[i], now, member)
+      redis.call('PEXPIRE', KEYS[i], math.ceil(windows[i] / 1000))
+    end
+  end
+end
+return member .. ' ' .. string.format('%d', retry) .. ' ' .. contenders .. ' ' .. share ..
+  ' ' .. table.concat(reasons, ',')
+"""
+
+# Count one token once in a window limit: KEYS[1] the window key; ARGV: token, limit, window
+# (us). A token counted already is admitted again without counting (a job that runs again).
+# Returns "admitted count retry_us".
+ONCE_SCRIPT = """
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local key, token = KEYS[1], ARGV[1]
+local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if redis.call('ZSCORE', key, token) then
+  return '1 ' .. count .. ' 0'
+end
+if count >= limit then
+  local retry = window
+  if limit > 0 then
+    local e = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    retry = e[2] + window - now
+  end
+  return '0 ' .. count .. ' ' .. string.format('%d', retry)
+end
+redis.call('ZADD', key, now, token)
+redis.call('PEXPIRE', key, math.ceil(window / 1000))
+return '1 ' .. (count + 1) .. ' 0'
+"""

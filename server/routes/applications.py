@@ -28,7 +28,8 @@ bp = APIBlueprint("applications", __name__, url_prefix="/api/applications", tag=
     "application's id. The job writes a cover letter, answers the posting's screening "
     "questions from the profile and resume (unknown answers stay empty for you) and stops at "
     "`ready_for_review`; in `auto` mode it sends at once when every required answer is known. "
-    "A second application for the same posting is a 409.",
+    "A second application for the same posting is a 409. Counts against "
+    "`application_preparations_per_user_per_day` when queued (429 beyond it).",
     responses=[202, 401, 404, 409, 422, 429],
 )
 def start(body):

@@ -30,6 +30,7 @@ bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", tag="Jobs")
 
 RECONNECT_MILLISECONDS = 3000  # the `retry:` an event stream suggests to its client
 _SLOTS_KEY = "job_event_streams"
+_WATCHER_KEY = "job_events_watcher"
 _slots_lock = threading.Lock()
 
 
@@ -43,7 +44,10 @@ _slots_lock = threading.Lock()
         "`priority` is a name: users may choose NORMAL, LOW or BULK, admins any. "
         "An `Idempotency-Key` header makes a retried submit return the same job; the same key "
         "with a different body is a 409. A `resume_tailoring` job counts against "
-        "`resume_tailoring_per_user_per_day` when submitted (429 beyond it)."
+        "`resume_tailoring_per_user_per_day` when submitted (429 beyond it), a "
+        "`job_application` job against `application_preparations_per_user_per_day`, a "
+        "`project_analysis` job against `project_analysis_per_user_per_day`, a `job_search` "
+        "job against `job_search_per_user_per_day`."
     ),
     responses=[202, 401, 403, 409, 422, 429],
 )
@@ -144,6 +148,7 @@ def events(job_id, query):
         user=current_user(),
         job_id=str(job_id),
         slots=_stream_slots(),
+        watcher=_job_watcher(),
         max_seconds=get_settings().job_events_max_seconds,
         last_event_id=request.headers.get("Last-Event-ID") or query.get("last_event_id"),
     )
@@ -185,3 +190,13 @@ def _stream_slots() -> jobs.EventStreamSlots:
                 ),
             )
     return slots
+
+
+def _job_watcher() -> jobs.JobWatcher:
+    watcher = current_app.extensions.get(_WATCHER_KEY)
+    if watcher is None:
+        with _slots_lock:
+            watcher = current_app.extensions.setdefault(
+                _WATCHER_KEY, jobs.JobWatcher(current_app._get_current_object())
+            )
+    return watcher

@@ -17,8 +17,9 @@ bp = APIBlueprint("projects", __name__, url_prefix="/api/projects", tag="Project
     summary="Queue a `project_analysis` job: rank every project for a job description or a posting",
     description="The same job as `POST /api/jobs` with type `project_analysis`; its result "
     "ranks every project with a score, its breakdown and reasons, and says which to "
-    "feature and which to swap into the resume.",
-    responses=[202, 401, 404, 422],
+    "feature and which to swap into the resume. Counts against "
+    "`project_analysis_per_user_per_day` when queued (429 beyond it).",
+    responses=[202, 401, 404, 422, 429],
 )
 def analyze(body):
     submitted = projects.analyze(user=current_user(), payload=body)

@@ -194,29 +194,32 @@ def _resume_intake_body(view):
 
 
 @bp.post("/resumes")
-@bp.output(ResumeDetailOut, status_code=201)
+@bp.output(ResumeDetailOut, status_code=202)
 @bp.doc(
     operation_id="uploadResume",
-    summary="Add a resume: upload a file, or give a link; it is parsed into a structure",
+    summary="Add a resume: upload a file, or give a link; it is then parsed by a job",
     description="Multipart with one field `file` (PDF, DOCX, TXT or MD), or JSON "
     '`{"url": ...}` with a Google Docs link (read through its public export) or a direct '
-    "https link to a PDF or DOCX. A document without extractable text (a scanned PDF), or "
-    "one that exceeds the parser's limits, is refused with 422.",
-    responses=[201, 401, 409, 413, 415, 422],
+    "https link to a PDF or DOCX. The file is checked and stored at once (202, "
+    "`Location`: the resume), with `parse_status` `pending`; the `resume_parsing` job "
+    "(`parse_job_id`) reads it, under a CPU-time limit: poll the resume (or the job's "
+    "status) until `parse_status` is `parsed`, or `failed` with `parse_error` (a document "
+    "without extractable text, or one over the parser's limits). Counts against the upload "
+    "quota (409) and `resume_parses_per_user_per_day` (429) before anything is stored.",
+    responses=[202, 401, 409, 413, 415, 422, 429],
 )
 @_resume_intake_body
 def upload_resume(body):
     if "url" in body:
-        return resumes.create_from_link(user_id=current_user().id, url=body["url"])
-    settings = get_settings()
-    upload = body["file"]
-    # One byte more than allowed is enough to know it is too large.
-    data = upload.stream.read(settings.upload_max_bytes + 1)
-    return resumes.create(
-        user_id=current_user().id,
-        filename=upload.filename or "",
-        data=data,
-    )
+        resume = resumes.create_from_link(user_id=current_user().id, url=body["url"])
+    else:
+        upload = body["file"]
+        # One byte more than allowed is enough to know it is too large.
+        data = upload.stream.read(get_settings().upload_max_bytes + 1)
+        resume = resumes.create(
+            user_id=current_user().id, filename=upload.filename or "", data=data
+        )
+    return resume, 202, {"Location": f"/api/user/resumes/{resume.id}"}
 
 
 @bp.get("/resumes")

@@ -136,6 +136,10 @@ class PackageOut(Schema):
     answers = List(Nested(AnswerOut))
     unanswered_required = List(String())
     tailored_resume = Dict(allow_none=True)
+    tailoring_skipped = String(
+        allow_none=True,
+        metadata={"description": "Why the resume is sent untailored (a daily limit reached)"},
+    )
     resume = Dict()
     channel = String(validate=OneOf(CHANNELS))
     recruitee_url = String(allow_none=True)

@@ -5,6 +5,7 @@ from apiflask.fields import UUID, Dict, Email, File, Integer, List, Nested, Stri
 from apiflask.validators import Length, OneOf
 from marshmallow import ValidationError, pre_load
 
+from server.models import ResumeParseStatus
 from server.schemas.common import StrictSchema, UtcDateTime
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
 from server.services.credentials import KNOWN_SERVICES
@@ -98,6 +99,14 @@ class ResumeIntakeDoc(Schema):
     )
 
 
+class ParseErrorOut(Schema):
+    code = String(
+        required=True,
+        validate=OneOf(["resume_no_text", "resume_too_complex", "resume_unreadable"]),
+    )
+    message = String(required=True)
+
+
 class ResumeOut(Schema):
     id = UUID(required=True)
     original_filename = String(required=True, metadata={"description": "as uploaded, metadata"})
@@ -109,6 +118,25 @@ class ResumeOut(Schema):
     size_bytes = Integer(required=True)
     sha256 = String(required=True)
     created_at = UtcDateTime(required=True)
+    parse_status = String(
+        required=True,
+        validate=OneOf([status.value for status in ResumeParseStatus]),
+        metadata={
+            "description": "`pending` until the `resume_parsing` job has read the document, "
+            "then `parsed`, or `failed` (see `parse_error`)"
+        },
+    )
+    parse_error = Nested(
+        ParseErrorOut,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Why the document could not be read (null unless failed)"},
+    )
+    parse_job_id = String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The parsing job (`GET /api/jobs/{job_id}/status`)"},
+    )
 
 
 class ResumeDetailOut(ResumeOut):
@@ -118,7 +146,7 @@ class ResumeDetailOut(ResumeOut):
         metadata={
             "description": "The structured resume (contact, summary, experience, education, "
             "skills, projects, certifications, other_sections, raw_text, parser_version); "
-            "null for uploads made before parsing existed"
+            "null until `parse_status` is `parsed`"
         },
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from server.errors import (
     _flatten_validation_detail,
 )
 from server.extensions import db
-from server.hot_reads import HotQuery, read_row
+from server.hot_reads import HotQuery, give_back_thread_connection, read_row
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
@@ -32,6 +33,8 @@ from server.models.job import TERMINAL_STATUSES
 from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
 from server.security_manager import scoped_tokens
 from server.services.ownership import get_owned, read_owned
+
+log = logging.getLogger("server.services.jobs")
 
 USER_PRIORITIES = frozenset({JobPriority.NORMAL, JobPriority.LOW, JobPriority.BULK})
 EVENTS_POLL_SECONDS = 0.5
@@ -46,9 +49,11 @@ JobEvent = tuple[str, dict[str, Any] | None, str | None]
 class EventStreamSlots:
     """Caps on the event streams open in this process: in all, and per user.
 
-    Each stream holds an HTTP thread while it is open, so without a cap a few clients could
-    take every thread. Per process (no shared state to leak when a process dies): with several
-    processes, a user may hold the per-user cap in each.
+    Each open stream holds one of the threads the web server keeps for streams
+    (`server.request_lanes`); the cap in all is their number, so a stream beyond it is
+    refused (503) rather than left waiting for a thread. The cap per user keeps one user
+    from taking them all. Per process (no shared state to leak when a process dies): with
+    several processes, a user may hold the per-user cap in each.
     """
 
     def __init__(self, *, total: int, per_user: int):
@@ -343,14 +348,126 @@ def _position_of(job: Job) -> StreamPosition:
     return StreamPosition(job.status, job.progress_percent, _digest(job.progress_message))
 
 
+@dataclass(frozen=True)
+class _WatchedRow:
+    status: str
+    progress_percent: int
+    progress_message: str | None
+    attempts: int
+
+
+class JobWatcher:
+    """Reads the jobs this process's event streams watch, all in one query a tick, and wakes
+    the streams whose job changed.
+
+    One thread per process, started with the first stream and idle while none is open: the
+    database sees one query every `poll_seconds` however many streams are open, and a stream
+    costs nothing while it waits.
+    """
+
+    def __init__(self, app: Any, *, poll_seconds: float = EVENTS_POLL_SECONDS):
+        self._app = app
+        self._poll_seconds = poll_seconds
+        self._lock = threading.Condition()
+        self._watches: dict[str, set[JobWatch]] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, job_id: str, row: Any) -> JobWatch:
+        """Follow a job from `row` (its state now): the returned watch wakes when it changes."""
+        watch = JobWatch(self, job_id, row)
+        with self._lock:
+            self._watches.setdefault(job_id, set()).add(watch)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="job-events-watcher", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+        return watch
+
+    def forget(self, watch: JobWatch) -> None:
+        """Stop following one stream's job."""
+        with self._lock:
+            watches = self._watches.get(watch.job_id)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._watches[watch.job_id]
+
+    @property
+    def watched_jobs(self) -> int:
+        with self._lock:
+            return len(self._watches)
+
+    def _run(self) -> None:
+        with self._app.app_context():
+            while True:
+                with self._lock:
+                    while not self._watches:
+                        self._lock.wait()
+                    ids = list(self._watches)
+                try:
+                    rows = {row.id: _WatchedRow(*row[1:]) for row in _read_watched(ids)}
+                except Exception:  # noqa: BLE001 - the streams keep waiting; logged
+                    log.warning("reading the watched jobs failed", exc_info=True)
+                else:
+                    with self._lock:
+                        for job_id in ids:
+                            for watch in self._watches.get(job_id, ()):
+                                watch.offer(rows.get(job_id))
+                time.sleep(self._poll_seconds)
+
+
+def _read_watched(ids: list[str]) -> list[Any]:
+    try:
+        return list(
+            db.session.execute(
+                select(
+                    Job.id, Job.status, Job.progress_percent, Job.progress_message, Job.attempts
+                ).where(Job.id.in_(ids))
+            )
+        )
+    finally:
+        db.session.rollback()  # no transaction left open between polls
+
+
+class JobWatch:
+    """One stream's view of its job: the newest state the watcher read, and a wake-up."""
+
+    def __init__(self, watcher: JobWatcher, job_id: str, row: Any):
+        self.job_id = job_id
+        self._watcher = watcher
+        self._row = row
+        self._changed = threading.Event()
+
+    def offer(self, row: _WatchedRow | None) -> None:
+        """The watcher's newest read (None: the job is gone); wakes the stream if it changed."""
+        if row != self._row:
+            self._row = row
+            self._changed.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the job changes (True) or `timeout` passes (False)."""
+        changed = self._changed.wait(max(0.0, timeout))
+        self._changed.clear()
+        return changed
+
+    @property
+    def row(self) -> _WatchedRow | None:
+        return self._row
+
+    def close(self) -> None:
+        self._watcher.forget(self)
+
+
 def watch(
     *,
     user: User,
     job_id: str,
     slots: EventStreamSlots,
+    watcher: JobWatcher,
     max_seconds: float,
     last_event_id: str | None = None,
-    poll_seconds: float = EVENTS_POLL_SECONDS,
 ) -> tuple[Iterator[JobEvent], Callable[[], None]] | None:
     """Events as the job's status or progress changes, until it finishes or `max_seconds`
     pass; a keep-alive when nothing was sent for a while. After `last_event_id`, only what
@@ -363,42 +480,38 @@ def watch(
     since = StreamPosition.parse(last_event_id) if last_event_id else StreamPosition()
     job = _owned_job(user, job_id)  # 404 before the stream starts
     finished = job.status in TERMINAL_STATUSES and _position_of(job) == since
+    row = _WatchedRow(job.status, job.progress_percent, job.progress_message, job.attempts)
     db.session.rollback()
     if finished:
         return None
     release = slots.acquire(user.id)
 
     def events() -> Iterator[JobEvent]:
+        # This thread now waits for minutes: the connections threads keep for the hot path
+        # go back to their pools, for the threads that serve requests meanwhile.
+        give_back_thread_connection()
+        rate_limiter.give_back_thread_connection()
+        followed = watcher.watch(job_id, row)
         try:
-            yield from _job_events(
-                job_id, since=since, poll_seconds=poll_seconds, max_seconds=max_seconds
-            )
+            yield from _job_events(job_id, followed, since=since, max_seconds=max_seconds)
         finally:  # also on GeneratorExit, when the client went away
+            followed.close()
             release()
 
     return events(), release
 
 
 def _job_events(
-    job_id: str, *, since: StreamPosition, poll_seconds: float, max_seconds: float
+    job_id: str, followed: JobWatch, *, since: StreamPosition, max_seconds: float
 ) -> Iterator[JobEvent]:
     sent = since
     now = time.monotonic()
     deadline = now + max_seconds
     last_sent = now
     while True:
-        row = db.session.execute(
-            select(
-                Job.status,
-                Job.progress_percent,
-                Job.progress_message,
-                Job.attempts,
-                Job.error,
-                Job.result,
-                Job.finished_at,
-            ).where(Job.id == job_id)
-        ).one()
-        db.session.rollback()  # no transaction left open between polls
+        row = followed.row
+        if row is None:
+            return  # the job is gone (removed with the finished jobs past their retention)
         digest = _digest(row.progress_message)
         if (row.progress_percent, digest) != (sent.percent, sent.message_digest):
             sent = StreamPosition(sent.status, row.progress_percent, digest)
@@ -409,9 +522,7 @@ def _job_events(
             sent = StreamPosition(row.status, sent.percent, sent.message_digest)
             data = {"job_id": job_id, "status": row.status, "attempts": row.attempts}
             if row.status in TERMINAL_STATUSES:
-                data.update(
-                    result=row.result, error=row.error, finished_at=isoformat(row.finished_at)
-                )
+                data.update(_outcome_of(job_id))
             last_sent = time.monotonic()
             yield "status", data, str(sent)
         if row.status in TERMINAL_STATUSES:
@@ -423,7 +534,18 @@ def _job_events(
         if now - last_sent >= EVENTS_KEEPALIVE_SECONDS:
             last_sent = now
             yield "keep-alive", None, None
-        time.sleep(poll_seconds)
+        followed.wait(min(deadline, last_sent + EVENTS_KEEPALIVE_SECONDS) - time.monotonic())
+
+
+def _outcome_of(job_id: str) -> dict[str, Any]:
+    """A finished job's result, error and end time (read once, at the stream's last event)."""
+    try:
+        row = db.session.execute(
+            select(Job.result, Job.error, Job.finished_at).where(Job.id == job_id)
+        ).one()
+    finally:
+        db.session.rollback()
+    return {"result": row.result, "error": row.error, "finished_at": isoformat(row.finished_at)}
 
 
 def queue_stats() -> dict[str, Any]:

@@ -8,15 +8,22 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
+from server import job_queue, rate_limiter
 from server.agent.intake import fetch_resume
-from server.agent.resume_parsing import PARSER_VERSION, ExtractionLimits, parse_document
+from server.agent.resume_parsing import (
+    PARSER_VERSION,
+    DocumentUnreadable,
+    ExtractionLimits,
+    parse_document,
+)
 from server.config import Settings, get_settings
 from server.errors import ApiError, Conflict, NotFound
 from server.extensions import db
-from server.models import Resume, User
+from server.models import Resume, ResumeParseStatus, User
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_filename, strip_control_characters
 from server.security_manager.uploads import ALLOWED_EXTENSIONS, validate_upload
@@ -74,16 +81,23 @@ def parsing_limits(settings: Settings) -> ExtractionLimits:
     )
 
 
-def create(*, user_id: int, filename: str, data: bytes) -> Resume:
-    """Validate, parse and store an upload; the user's filename is kept as metadata only.
+PARSE_JOB = "resume_parsing"
+PARSE_LIMIT = "resume_parses_per_user_per_day"
 
-    Parsing happens before the quota check takes its row lock, so a slow document never holds
-    the lock; a document that cannot be parsed is refused (422) and nothing is stored.
+
+def create(*, user_id: int, filename: str, data: bytes) -> Resume:
+    """Validate and store an upload, and queue its parsing; the user's filename is kept as
+    metadata only.
+
+    Nothing is parsed here (a hostile document costs its reader seconds of CPU): the file is
+    checked (type, size, archive limits), counted against the upload quota and against
+    `resume_parses_per_user_per_day`, stored with `parse_status` `pending`, and a
+    `resume_parsing` job reads it (`parse`). Refusals (413, 415, 422, 409, 429) store nothing.
     """
     settings = get_settings()
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
-    parsed = parse_document(extension=checked.extension, data=data, limits=parsing_limits(settings))
     _check_quota(user_id, len(data), settings)
+    _spend_parse(user_id)
     resume = Resume(
         id=uuid.uuid4(),
         user_id=user_id,
@@ -92,7 +106,7 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
         content_type=checked.content_type,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        parsed=parsed,
+        parse_status=ResumeParseStatus.PENDING.value,
     )
     path = storage_path(resume=resume)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -102,11 +116,19 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
         handle.write(data)
     temporary.replace(path)
     db.session.add(resume)
+    resume_id = resume.id
     try:
-        db.session.commit()
+        # Commits the resume and its job together (the job first in PostgreSQL, then queued).
+        job_id = job_queue.submit(
+            user_id=user_id, job_type=PARSE_JOB, payload={"resume_id": str(resume_id)}
+        ).job_id
     except Exception:
+        db.session.rollback()
         path.unlink(missing_ok=True)
         raise
+    resume = db.session.get(Resume, resume_id)
+    resume.parse_job_id = job_id
+    db.session.commit()
     record_event(
         action="resume_uploaded",
         outcome="success",
@@ -114,6 +136,55 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
         object_id=resume.id,
         details={"size_bytes": resume.size_bytes, "content_type": resume.content_type},
     )
+    return resume
+
+
+def _spend_parse(user_id: int) -> None:
+    """Count one parse against the user's daily allowance before anything is stored (429)."""
+    limiter = rate_limiter.get_rate_limiter()
+    if not limiter.enabled:
+        return
+    decision = limiter.hit((PARSE_LIMIT,), str(user_id))
+    if not decision.allowed:
+        raise rate_limiter.refusal(decision, anonymous=False)
+
+
+def parse(*, resume_id: uuid.UUID) -> Resume | None:
+    """Read a stored resume into its structure (the `resume_parsing` job's work): `parsed`, or
+    `failed` with the reason a 422 would give, which is raised again (`DocumentUnreadable`).
+
+    None when the resume is gone (deleted meanwhile); a resume parsed already is left as it is.
+    """
+    settings = get_settings()
+    resume = db.session.get(Resume, resume_id)
+    if resume is None or resume.parse_status != ResumeParseStatus.PENDING.value:
+        return resume
+    extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
+    data = storage_path(resume=resume).read_bytes()
+    db.session.rollback()  # no transaction stays open while the document is read
+    try:
+        parsed = parse_document(extension=extension, data=data, limits=parsing_limits(settings))
+    except DocumentUnreadable as exc:
+        _finish_parse(resume_id, error={"code": exc.code, "message": str(exc.message)})
+        raise
+    return _finish_parse(resume_id, parsed=parsed)
+
+
+def _finish_parse(
+    resume_id: uuid.UUID,
+    *,
+    parsed: dict[str, Any] | None = None,
+    error: dict[str, str] | None = None,
+) -> Resume | None:
+    resume = db.session.get(Resume, resume_id, with_for_update=True)
+    if resume is None:
+        db.session.rollback()
+        return None
+    resume.parsed = parsed
+    resume.parse_error = error
+    failed = ResumeParseStatus.FAILED.value
+    resume.parse_status = failed if error is not None else ResumeParseStatus.PARSED.value
+    db.session.commit()
     return resume
 
 
@@ -142,6 +213,7 @@ def reparse_outdated() -> tuple[int, int]:
             resume.parsed = parse_document(
                 extension=extension, data=path.read_bytes(), limits=parsing_limits(settings)
             )
+            resume.parse_status, resume.parse_error = ResumeParseStatus.PARSED.value, None
         except (OSError, ApiError) as exc:
             log.warning(
                 "resume not reparsed", extra={"resume_id": str(resume_id), "error": str(exc)}

@@ -15,7 +15,7 @@ from server.agent.engines import get_engine
 from server.config import get_settings
 from server.errors import UserFacingError
 from server.extensions import db
-from server.models import Resume, TailoredResume
+from server.models import Resume, ResumeParseStatus, TailoredResume
 from server.pagination import paginate
 from server.redis_client import get_redis
 from server.services import mimikree as mimikree_accounts
@@ -188,10 +188,12 @@ def tailor_for_job(job: Any) -> dict[str, Any]:
     resume = db.session.get(Resume, uuid.UUID(payload["resume_id"]))
     if resume is None or resume.user_id != job.user_id:
         raise TailoringFailed(f"resume {payload['resume_id']} not found")
+    if resume.parse_status == ResumeParseStatus.PENDING.value:
+        from server.job_handlers import RESUME_PARSE_WAIT_SECONDS, QuotaWait
+
+        raise QuotaWait(RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")  # then tailored
     if not resume.parsed:
-        raise TailoringFailed(
-            "the resume has not been parsed yet; upload it again or run reparse-resumes"
-        )
+        raise TailoringFailed("the resume could not be parsed; upload a readable version")
     parsed, resume_id = resume.parsed, resume.id
     ask_mimikree = mimikree_asker(user_id=job.user_id, job_description=payload["job_description"])
     db.session.rollback()  # hold no transaction open while engines work

@@ -88,8 +88,7 @@ def test_a_project_not_on_the_resume_is_suggested_in_place_of_a_weaker_one(clien
     account = client.create_account()
     ids = _add_projects(client, account)
     resume = "Ada Lovelace\n\nPROJECTS\nWatercolour portfolio\n- Paintings of the seaside\n"
-    uploaded = client.upload(account.access_token, "cv.txt", resume.encode())
-    assert uploaded.status_code == 201, uploaded.get_json()
+    uploaded = client.upload_parsed(account.access_token, "cv.txt", resume.encode())
     assert [p["name"] for p in uploaded.get_json()["parsed"]["projects"]] == [
         "Watercolour portfolio"
     ]
@@ -108,6 +107,30 @@ def test_the_analysis_payload_needs_exactly_one_target(client):
         response = client.post("/api/projects/analyze", json=payload, headers=account.headers)
         assert response.status_code == 422
         assert "exactly one of job_description and posting_id" in error_of(response)["message"]
+
+
+def test_project_analyses_are_capped_per_user_per_day(make_app):
+    app = make_app(rate_limit_overrides={"RATE_LIMIT_PROJECT_ANALYSIS_PER_USER_PER_DAY": "2/86400"})
+    client = ApiClient(app.test_client())
+    account, other = client.create_account(), client.create_account()
+    answers = [
+        client.post("/api/projects/analyze", json={"job_description": JOB}, headers=account.headers)
+        for _ in range(3)
+    ]
+    through_jobs = client.post(
+        "/api/jobs",
+        json={"type": "project_analysis", "payload": {"job_description": JOB}},
+        headers=account.headers,
+    )
+    others = client.post(
+        "/api/projects/analyze", json={"job_description": JOB}, headers=other.headers
+    )
+
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert error_of(answers[2])["details"]["limit"] == "project_analysis_per_user_per_day"
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert through_jobs.status_code == 429
+    assert others.status_code == 202  # another user's own allowance
 
 
 @pytest.fixture

@@ -99,8 +99,7 @@ def applicant(api: ApiClient, *, verified: bool = True):
         api.verify_email(account)
     response = api.request("PATCH", "/api/user/profile", json=PROFILE, headers=account.headers)
     assert response.status_code == 200, response.get_json()
-    uploaded = api.upload(account.access_token, "cv.txt", RESUME)
-    assert uploaded.status_code == 201, uploaded.get_json()
+    uploaded = api.upload_parsed(account.access_token, "cv.txt", RESUME)
     return account, uploaded.get_json()["id"]
 
 
@@ -384,6 +383,69 @@ def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_serv
     still = api.get(f"/api/applications/{ids[1]}", headers=account.headers).get_json()
     assert still["state"] == "ready_for_review" and still["submissions"] == []
     assert [r["slug"] for r in recruitee.requests] == ["one"]
+
+
+def test_preparing_applications_is_capped_per_user_per_day(make_app, recruitee, run_pool):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_APPLICATION_PREPARATIONS_PER_USER_PER_DAY": "1/86400",
+        },
+    )
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    first = start(api, account, recruitee_posting(app, recruitee, account.id), resume_id)
+    second = start(
+        api, account, recruitee_posting(app, recruitee, account.id, slug="two"), resume_id
+    )
+
+    assert first.status_code == 202
+    assert second.status_code == 429
+    assert error_of(second)["details"]["limit"] == "application_preparations_per_user_per_day"
+    listed = api.get("/api/applications", headers=account.headers).get_json()
+    assert [a["id"] for a in listed["items"]] == [first.get_json()["application_id"]]
+
+
+def test_a_tailoring_inside_an_application_spends_the_daily_tailoring_limit(
+    make_app, recruitee, run_pool
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_RESUME_TAILORING_PER_USER_PER_DAY": "1/86400",
+        },
+    )
+    run_pool(app, threads=1)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    tailored = prepared(api, account, recruitee_posting(app, recruitee, account.id), resume_id)
+    assert tailored["package"]["tailored_resume"] is not None
+    assert tailored["package"]["tailoring_skipped"] is None
+
+    # The day's one tailoring is spent: neither a tailoring job nor an application makes one.
+    alone = api.post(
+        "/api/jobs",
+        json={
+            "type": "resume_tailoring",
+            "payload": {"resume_id": resume_id, "job_description": JOB},
+        },
+        headers=account.headers,
+    )
+    assert alone.status_code == 429
+    assert error_of(alone)["details"]["limit"] == "resume_tailoring_per_user_per_day"
+    second = prepared(
+        api, account, recruitee_posting(app, recruitee, account.id, slug="two"), resume_id
+    )
+    assert second["state"] == "ready_for_review", second["error"]
+    package = second["package"]
+    assert package["tailored_resume"] is None and package["cover_letter"]
+    assert package["tailoring_skipped"] == (
+        "resume_tailoring_per_user_per_day reached: the resume is sent as uploaded, not tailored"
+    )
+    listed = api.get("/api/user/tailored-resumes", headers=account.headers).get_json()
+    assert len(listed["items"]) == 1
 
 
 def test_the_per_company_cap_is_a_429(make_app, recruitee, run_pool):

@@ -31,7 +31,7 @@ class ObjectFactory:
 
 def _create_resume(client: ApiClient, owner: Account) -> str:
     response = client.upload(owner.access_token, "a.pdf", make_pdf("owner A"))
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     return response.get_json()["id"]
 
 

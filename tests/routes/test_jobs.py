@@ -428,8 +428,8 @@ def test_event_streams_are_capped_per_process_and_a_closed_stream_frees_its_slot
     again.close()
 
 
-def test_a_user_may_hold_two_event_streams_and_others_are_not_blocked(make_app):
-    app = make_app(job_events_max_streams=4)
+def test_a_user_may_hold_their_cap_of_event_streams_and_others_are_not_blocked(make_app):
+    app = make_app(job_events_max_streams=4, job_events_max_streams_per_user=2)
     client = ApiClient(app.test_client())
     busy, other = client.create_admin(app), client.create_admin(app)
     url = events_url(client, busy)

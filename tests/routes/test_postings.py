@@ -113,7 +113,7 @@ def test_a_search_across_every_board_stores_deduplicated_ranked_postings(
 ):
     app, client = search_app()
     user = client.create_account()
-    assert client.upload(user.access_token, "cv.txt", RESUME_TEXT).status_code == 201
+    assert client.upload_parsed(user.access_token, "cv.txt", RESUME_TEXT).status_code == 200
 
     result = run_search(app, client, user, run_pool, {"keywords": ["python"]})
 

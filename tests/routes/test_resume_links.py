@@ -154,8 +154,8 @@ def test_a_google_docs_link_is_fetched_through_the_export_and_parsed(link_client
     response = add_link(
         link_client, account, f"https://docs.google.com/document/d/{DOC_ID}/edit?usp=sharing"
     )
-    assert response.status_code == 201, response.get_json()
-    body = response.get_json()
+    assert response.status_code == 202, response.get_json()
+    body = link_client.wait_parsed(account.access_token, response.get_json()["id"]).get_json()
     assert body["original_filename"] == "google-doc.docx"
     assert body["content_type"].startswith("application/vnd.openxmlformats")
     assert body["parsed"]["skills"] == [{"category": "Languages", "items": ["Python", "SQL"]}]
@@ -179,8 +179,8 @@ def test_a_google_doc_that_is_not_shared_says_so(link_client):
 def test_a_direct_pdf_link_is_fetched_and_parsed(link_client, documents):
     account = link_client.create_account()
     response = add_link(link_client, account, f"{documents.base}/files/jane-roe.pdf")
-    assert response.status_code == 201, response.get_json()
-    body = response.get_json()
+    assert response.status_code == 202, response.get_json()
+    body = link_client.wait_parsed(account.access_token, response.get_json()["id"]).get_json()
     assert body["original_filename"] == "jane-roe.pdf"
     [job] = body["parsed"]["experience"]
     assert (job["employer"], job["title"], job["start_date"]) == (
@@ -194,7 +194,7 @@ def test_a_direct_pdf_link_is_fetched_and_parsed(link_client, documents):
 
 def test_redirects_are_followed_up_to_the_cap(link_client, documents):
     account = link_client.create_account()
-    assert add_link(link_client, account, f"{documents.base}/hops/2").status_code == 201
+    assert add_link(link_client, account, f"{documents.base}/hops/2").status_code == 202
     response = add_link(link_client, account, f"{documents.base}/hops/3")
     assert response.status_code == 422
     assert error_of(response)["code"] == "resume_url_refused"
@@ -307,7 +307,7 @@ def test_the_connection_goes_to_the_address_that_was_checked(link_client, docume
     account = link_client.create_account()
     url = f"http://rebind.example.test:{documents.port}/files/jane-roe.pdf"
     response = add_link(link_client, account, url)
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     assert documents.requests == [("/files/jane-roe.pdf", f"rebind.example.test:{documents.port}")]
 
 
@@ -330,7 +330,7 @@ def test_a_link_counts_against_the_upload_quota(make_app, documents):
     client = ApiClient(app.test_client())
     account = client.create_account()
     url = f"{documents.base}/files/jane-roe.pdf"
-    assert add_link(client, account, url).status_code == 201
+    assert add_link(client, account, url).status_code == 202
     response = add_link(client, account, url)
     assert response.status_code == 409
     assert error_of(response)["code"] == "upload_quota_exceeded"

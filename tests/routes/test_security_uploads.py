@@ -25,7 +25,7 @@ def test_a_pdf_is_stored_under_a_server_made_name_and_downloaded_as_attachment(
     account = client.create_account()
     data = make_pdf("my resume")
     response = client.upload(account.access_token, "../../etc/My CV.pdf", data)
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     body = response.get_json()
     assert body["original_filename"] == "My CV.pdf"
     assert body["content_type"] == "application/pdf"
@@ -87,8 +87,8 @@ def test_a_docx_with_thousands_of_parts_is_refused(client):
 
 def test_a_valid_docx_and_markdown_are_accepted(client):
     account = client.create_account()
-    assert client.upload(account.access_token, "cv.docx", make_docx()).status_code == 201
-    assert client.upload(account.access_token, "cv.md", "# Ünïcode CV".encode()).status_code == 201
+    assert client.upload(account.access_token, "cv.docx", make_docx()).status_code == 202
+    assert client.upload(account.access_token, "cv.md", "# Ünïcode CV".encode()).status_code == 202
 
 
 def test_a_file_over_the_cap_is_413(make_app):
@@ -112,7 +112,7 @@ def test_the_per_user_quota_is_enforced(make_app):
     client = ApiClient(app.test_client())
     account = client.create_account()
     for index in range(2):
-        assert client.upload(account.access_token, f"{index}.pdf", make_pdf()).status_code == 201
+        assert client.upload(account.access_token, f"{index}.pdf", make_pdf()).status_code == 202
     response = client.upload(account.access_token, "3.pdf", make_pdf())
     assert response.status_code == 409
     assert error_of(response)["code"] == "upload_quota_exceeded"
@@ -134,7 +134,7 @@ def test_simultaneous_uploads_cannot_overrun_the_quota(make_app):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(statuses) == [201, 201] + [409] * 6
+    assert sorted(statuses) == [202, 202] + [409] * 6
 
 
 def test_a_missing_file_field_is_422(client):
@@ -203,7 +203,7 @@ def test_a_filename_with_a_newline_is_stored_on_one_line_and_downloads(client):
     response = upload_with_disposition(
         client, account.access_token, "filename*=UTF-8''a%0Ab%09c%E2%80%AE.txt", b"hello"
     )
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     assert response.get_json()["original_filename"] == "abc.txt"
     download = client.get(
         f"/api/user/resumes/{response.get_json()['id']}/download", token=account.access_token

@@ -51,8 +51,7 @@ def gemini_settings(stand_in: GeminiStandIn) -> dict:
 
 
 def upload_resume(client: ApiClient, account) -> str:
-    response = client.upload(account.access_token, "jane.txt", RESUME_TEXT.encode())
-    assert response.status_code == 201, response.get_json()
+    response = client.upload_parsed(account.access_token, "jane.txt", RESUME_TEXT.encode())
     return response.get_json()["id"]
 
 
@@ -182,7 +181,7 @@ def test_a_download_named_in_any_script_has_a_header_http_can_carry(build, run_p
     run_pool(app, threads=1)
     account = client.create_account()
     text = RESUME_TEXT.replace("Jane Doe", "Łukasz Żółć", 1)
-    uploaded = client.upload(account.access_token, "cv.txt", text.encode())
+    uploaded = client.upload_parsed(account.access_token, "cv.txt", text.encode())
     job = tailor_once(app, client, account, uploaded.get_json()["id"])
     path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
 
@@ -269,6 +268,18 @@ def test_the_daily_limit_is_charged_at_submission(build):
     error = error_of(third)
     assert error["details"]["limit"] == "resume_tailoring_per_user_per_day"
     assert int(third.headers["Retry-After"]) > 0
+
+
+def test_a_tailoring_asked_for_while_the_resume_is_parsed_waits_for_it_then_runs(build, run_pool):
+    app, client = build()
+    account = client.create_account()
+    uploaded = client.upload(account.access_token, "jane.txt", RESUME_TEXT.encode())
+    assert uploaded.get_json()["parse_status"] == "pending"
+    job_id = submit(client, account, uploaded.get_json()["id"]).get_json()["job_id"]
+    run_pool(app, threads=2)
+    job = finished(app, job_id)
+    assert job.status == "succeeded", job.error
+    assert job.result["tailored_resume"]["contact"]["name"] == "Jane Doe"
 
 
 def test_a_job_waits_for_a_free_tailoring_session(build, run_pool):
