@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     job_queue_max_per_user: int = Field(2, ge=1)
     job_queue_lease_seconds: float = Field(30.0, ge=1.0)
     job_queue_max_lost_leases: int = Field(3, ge=1)
+    # Runs cut short by a lost connection to Redis or PostgreSQL: retried without counting an
+    # attempt, this many times at most.
+    job_queue_max_outage_retries: int = Field(10, ge=0)
     job_queue_shutdown_grace_seconds: float = Field(30.0, ge=0.0)
     job_queue_retry_base_seconds: float = Field(2.0, ge=0.0)
     job_queue_retry_max_seconds: float = Field(300.0, ge=0.0)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
-from server.errors import ApiError, UserFacingError
+from server.errors import ApiError, UserFacingError, database_unavailable
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
@@ -275,10 +275,26 @@ class JobContext:
         _finish_side_effect(key)
 
     def report_progress(self, percent: int, message: str | None = None) -> None:
-        """Record progress (0-100) and a short message for status and event readers."""
-        job_queue.set_progress(
-            job_id=self.job_id, lease_token=self.lease_token, percent=percent, message=message
-        )
+        """Record progress (0-100) and a short message for status and event readers.
+
+        Progress is only news: a connection that dies under the update is replaced and the
+        update tried once more, and an update that still fails is skipped (logged as an
+        outage), so a killed connection never cuts the run short.
+        """
+        for last in (False, True):
+            try:
+                job_queue.set_progress(
+                    job_id=self.job_id,
+                    lease_token=self.lease_token,
+                    percent=percent,
+                    message=message,
+                )
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                if last:
+                    outage_log("database").failed("progress update", exc)
 
 
 def _record_side_effect(key: str, job_id: str) -> bool:

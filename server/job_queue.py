@@ -29,7 +29,7 @@ from typing import Any
 import redis
 import sqlalchemy.exc
 from flask import current_app
-from sqlalchemy import Text, bindparam, cast, func, select, text, update
+from sqlalchemy import Text, bindparam, case, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
@@ -79,6 +79,7 @@ class ClaimedJob:
     priority: int
     attempt: int
     lease_token: str
+    outage_retries: int = 0  # earlier runs cut short by an outage (not counted as attempts)
 
 
 @dataclass
@@ -95,6 +96,9 @@ class Outcome:
     duration_ms: int | None = None
     message: str | None = None
     uncount_attempt: bool = False
+    # RETRY only: the run was cut short by a lost connection to Redis or PostgreSQL; counted in
+    # `outage_retries`, not as an attempt.
+    outage: bool = False
     # DEFER only: the concurrency cap whose slot the job waits for. It is brought forward
     # when one frees (`promote_cap_waiters`); `delay_seconds` is then only the fallback.
     waits_for: str | None = None
@@ -491,6 +495,7 @@ def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
             "progress_percent": 0,
             "attempts": 0,
             "lost_leases": 0,
+            "outage_retries": 0,
             "cancel_requested": False,
             "created_at": now,
             "updated_at": now,
@@ -566,6 +571,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
                     JOBS.c.payload,
                     JOBS.c.priority,
                     JOBS.c.attempts,
+                    JOBS.c.outage_retries,
                 )
             ).all()
     except Exception:
@@ -581,6 +587,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
             priority=row.priority,
             attempt=row.attempts,
             lease_token=token,
+            outage_retries=row.outage_retries,
         )
         for row in rows
     }
@@ -713,8 +720,15 @@ def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, 
         if outcome.message:
             values["progress_message"] = outcome.message[:500]
         if outcome.uncount_attempt or kind == OutcomeKind.DEFER:
-            values["attempts"] = JOBS.c.attempts - 1
+            values["attempts"] = _UNCOUNTED_ATTEMPTS
+        if outcome.outage:
+            values["outage_retries"] = JOBS.c.outage_retries + 1
     return values
+
+
+# The run that ends does not count as an attempt (a quota wait, a shutdown, an outage, a lost
+# worker): the infrastructure's faults never use up a job's own attempts.
+_UNCOUNTED_ATTEMPTS = case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)
 
 
 def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
@@ -1092,7 +1106,12 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     ops.append((job_id, token, "ack", 0))
                     counts["failed"] += 1
                 else:
-                    values = {"status": JobStatus.QUEUED.value, "worker_id": None}
+                    # The worker's fault, not the job's: the run is not one of its attempts.
+                    values = {
+                        "status": JobStatus.QUEUED.value,
+                        "worker_id": None,
+                        "attempts": _UNCOUNTED_ATTEMPTS,
+                    }
                     ops.append((job_id, token, "retry", 0))
                     counts["requeued"] += 1
                 sql.execute(
@@ -1152,7 +1171,7 @@ def reconcile() -> dict[str, int]:
     """Enqueue every job PostgreSQL says is waiting (or running) that Redis does not hold.
 
     A running job whose lease Redis lost goes back to waiting first (whoever runs it is fenced
-    out), and every job takes its own
+    out, and the lost run is not counted as an attempt), and every job takes its own
     place in line (`queue_seq`), so after a Redis wipe the line comes back in the same order.
     Enqueueing is idempotent, so a job is never held twice. When Redis lost the queue's state
     this is the rebuild (`rebuild_queue_state`), done once across processes.
@@ -1185,6 +1204,7 @@ def _reconcile(*, rebuilding: bool) -> dict[str, int]:
                         status=JobStatus.QUEUED.value,
                         lease_token=None,
                         worker_id=None,
+                        attempts=_UNCOUNTED_ATTEMPTS,
                         updated_at=utcnow(),
                     )
                 ).rowcount

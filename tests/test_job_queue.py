@@ -115,7 +115,7 @@ def test_a_stale_workers_late_completion_is_refused(make_app):
         )
         row = fetch_job(job_id)
         assert row.status == "succeeded" and row.result == {"by": "fresh"}
-        assert row.lost_leases == 1 and row.attempts == 2
+        assert row.lost_leases == 1 and row.attempts == 1
 
 
 def test_a_stale_workers_batch_of_successes_is_refused(make_app):
@@ -210,6 +210,16 @@ def test_a_job_fails_clearly_after_too_many_lost_leases(make_app):
         assert row.status == JobStatus.FAILED.value
         assert "lost its worker lease 2 times" in row.error
         assert claim_one() is None
+
+
+def test_a_run_lost_with_its_worker_does_not_use_up_one_of_the_jobs_attempts(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        assert claim_one().attempt == 1
+        wait_for(lambda: job_queue.reap_expired_leases()["requeued"] == 1)
+        again = claim_one()
+        assert again.attempt == 1 and fetch_job(again.job_id).lost_leases == 1
 
 
 def test_cancel_removes_a_waiting_job_at_once_and_keeps_the_users_other_jobs(app):

@@ -1,4 +1,4 @@
-"""jobs keep their place in line in PostgreSQL
+"""jobs keep their place in line in PostgreSQL, and count runs cut short by outages
 
 Revision ID: 0014
 Revises: 0013
@@ -26,6 +26,10 @@ def upgrade():
     if postgres:
         op.execute(f"CREATE SEQUENCE jobs_queue_seq START WITH {SEQUENCE_START}")
     op.add_column("jobs", sa.Column("queue_seq", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "jobs",
+        sa.Column("outage_retries", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    )
     if postgres:
         # Jobs waiting now keep their order (by when they were recorded), ahead of new ones.
         op.execute(
@@ -37,6 +41,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_column("jobs", "outage_retries")
     op.drop_column("jobs", "queue_seq")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP SEQUENCE jobs_queue_seq")

@@ -102,6 +102,9 @@ class Job(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lost_leases: Mapped[int] = mapped_column(Integer, default=0)
+    # Runs cut short by a lost connection to Redis or PostgreSQL; like lost leases, they do not
+    # count as attempts.
+    outage_retries: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
