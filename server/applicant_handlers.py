@@ -30,6 +30,8 @@ from server.config import get_settings
 from server.errors import NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
+    MAIL_JOB_SECONDS,
+    EffectUncertain,
     JobCancelled,
     JobContext,
     LeaseLost,
@@ -463,9 +465,17 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
                         outcome = ("sent", detail)
                 else:
                     mail = application_mail(candidate=candidate, title=title, company=company)
-                    if not mailer.send_mail(settings=settings, to=address, **mail):
+                    try:
+                        taken = mailer.send_mail(
+                            settings=settings, to=address, keep_waiting=job.keeps_lease, **mail
+                        )
+                    except mailer.MailOutcomeUnknown as unknown:
+                        raise EffectUncertain(str(unknown)) from unknown
+                    if not taken:
                         raise SubmissionUnavailable("the mail server did not take the message")
                     outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})
+    except EffectUncertain as uncertain:
+        outcome = ("unknown", {"note": f"{uncertain}; it may have been delivered"})
     except SubmissionUnavailable as error:
         application = db.session.get(Application, application_id)
         applications.record_submission(
@@ -503,7 +513,10 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
     return {"sent": status == "sent", "channel": channel, "outcome": status}
 
 
-@register_handler("application_submission", max_attempts=5, timeout_seconds=120.0, internal=True)
+# Sending by email may wait for the mail server's final reply (see `MAIL_JOB_SECONDS`).
+@register_handler(
+    "application_submission", max_attempts=5, timeout_seconds=MAIL_JOB_SECONDS, internal=True
+)
 def run_application_submission(job: JobContext) -> dict[str, Any]:
     """Send one application the user submitted after review."""
     return deliver(job, int(job.payload["application_id"]))

@@ -256,6 +256,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(None, repr=False)
     smtp_use_tls: bool = True
+    # Each SMTP command's reply (a failure before the message is out is safe to retry); the
+    # final reply after the message, for which RFC 5321 (4.5.3.2.6) allows 10 minutes.
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_final_reply_timeout_seconds: float = Field(600.0, gt=0)
     mail_from: str = "Job Application Agent <no-reply@localhost>"
     public_base_url: str = "http://127.0.0.1:5000"
     email_verification_hours: int = Field(24, ge=1)

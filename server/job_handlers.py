@@ -75,6 +75,11 @@ class LeaseLost(Exception):  # noqa: N818
     """Raised by `check_cancelled` when this worker no longer holds the job."""
 
 
+class EffectUncertain(Exception):  # noqa: N818 - reads as an outcome
+    """Raised in a `job.once` block when its effect may have been made (the request went out
+    whole, its answer never came): the key stays `started`, so no run makes it again."""
+
+
 class QuotaWait(Exception):  # noqa: N818
     """A quota or concurrency cap is not available: wait, at the same place in line.
 
@@ -259,9 +264,11 @@ class JobContext:
         committed to PostgreSQL (state `started`) before the block runs, and marked `done` when
         the block ends. It yields False when any run recorded the key before: skip the effect.
         If the block raises, the effect is taken as not made and the key is forgotten, so a
-        retry makes it; put nothing in the block that could fail after the effect. If the
-        process dies inside the block, the key stays `started` and no run repeats the effect:
-        at most once (a lost mail can be asked for again; a duplicate cannot be taken back).
+        retry makes it; put nothing in the block that could fail after the effect. If it
+        raises `EffectUncertain` (the effect may have been made: a request went out whole and
+        its answer never came), or the process dies inside the block, the key stays `started`
+        and no run repeats the effect: at most once (a lost mail can be asked for again; a
+        duplicate cannot be taken back).
         """
         if not _record_side_effect(key, self.job_id):
             log.info("side effect already recorded; not repeating it", extra={"key": key})
@@ -269,10 +276,17 @@ class JobContext:
             return
         try:
             yield True
+        except EffectUncertain:
+            log.warning("side effect may have been made; not repeating it", extra={"key": key})
+            raise
         except Exception:
             _forget_side_effect(key)
             raise
         _finish_side_effect(key)
+
+    def keeps_lease(self) -> bool:
+        """Whether this worker still holds the job (a long wait stops when it does not)."""
+        return not self.lease_lost
 
     def report_progress(self, percent: int, message: str | None = None) -> None:
         """Record progress (0-100) and a short message for status and event readers.
@@ -351,20 +365,39 @@ def run_diagnostic(job: JobContext) -> dict[str, Any]:
     return {"slept_ms": sleep_ms, "attempt": job.attempt}
 
 
-@register_handler("send_email", max_attempts=8, timeout_seconds=60.0, internal=True)
+class MailUnconfirmed(UserFacingError):  # noqa: N818 - reads as an outcome
+    """The mail server received a message but never confirmed it: it is not sent again."""
+
+
+# The time limit leaves room for the mail server's final reply (`SMTP_FINAL_REPLY_TIMEOUT_
+# SECONDS`, 10 minutes by RFC 5321); the worker's heartbeat keeps the lease meanwhile.
+MAIL_JOB_SECONDS = 900.0
+
+
+@register_handler("send_email", max_attempts=8, timeout_seconds=MAIL_JOB_SECONDS, internal=True)
 def send_email(job: JobContext) -> dict[str, Any]:
-    """Compose and send one queued mail, at most once; a refused SMTP attempt is retried."""
+    """Compose and send one queued mail, at most once; a refused SMTP attempt is retried, a
+    mail the server received but never confirmed is not (the job fails saying so)."""
     from server.services import accounts
 
     settings = get_settings()
-    with job.once(f"mail:{job.job_id}") as first:
-        if not first:
-            return {"sent": False, "reason": "already handled by an earlier run"}
-        mail = accounts.compose_mail(payload=job.payload)
-        if mail is None:
-            return {"sent": False, "reason": "nothing to send"}
-        if not mailer.send_mail(settings=settings, **mail):
-            raise RetryableJobError("the mail server did not take the message")
+    try:
+        with job.once(f"mail:{job.job_id}") as first:
+            if not first:
+                return {"sent": False, "reason": "already handled by an earlier run"}
+            mail = accounts.compose_mail(payload=job.payload)
+            if mail is None:
+                return {"sent": False, "reason": "nothing to send"}
+            try:
+                taken = mailer.send_mail(settings=settings, keep_waiting=job.keeps_lease, **mail)
+            except mailer.MailOutcomeUnknown as unknown:
+                raise EffectUncertain(str(unknown)) from unknown
+            if not taken:
+                raise RetryableJobError("the mail server did not take the message")
+    except EffectUncertain as uncertain:
+        raise MailUnconfirmed(
+            f"{uncertain}; it may have been delivered, so it is not sent again"
+        ) from uncertain
     return {"sent": True}
 
 

@@ -197,15 +197,23 @@ def client(app) -> ApiClient:
 
 
 class CapturedMail:
-    """Messages the SMTP stand-in received."""
+    """Messages the SMTP stand-in received.
+
+    `reply_delays`: seconds the server waits, after storing each next message, before its
+    final reply (a slow server that has the message already).
+    """
 
     def __init__(self):
         self.messages = []
+        self.reply_delays: list[float] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import asyncio
         from email import message_from_bytes, policy
 
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        if self.reply_delays:
+            await asyncio.sleep(self.reply_delays.pop(0))
         return "250 Message accepted for delivery"
 
     def bodies_to(self, address: str) -> list[str]:

@@ -252,6 +252,28 @@ def test_a_run_that_died_after_recording_its_mail_does_not_send_it_again(
     assert smtp_server.messages == []
 
 
+def test_a_mail_the_server_stored_but_confirmed_too_late_is_not_sent_again(
+    make_app, smtp_server, deliver_mail
+):
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        smtp_final_reply_timeout_seconds=0.5,
+        job_queue_retry_base_seconds=0.05,
+    )
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    smtp_server.reply_delays = [2.0]  # stored at once, confirmed after the client gave up
+    client.post("/api/auth/verify-email/request", token=account.access_token)
+    with app.app_context():
+        deliver_mail(app)
+        [job] = mail_jobs(app)
+        assert (job.status, job.attempts) == (JobStatus.FAILED.value, 1)
+        assert "may have been delivered, so it is not sent again" in job.error
+    assert len(smtp_server.bodies_to(account.email)) == 1
+
+
 class RefusesFirstMessage(CapturedMail):
     """An SMTP server that answers the first message with a temporary failure."""
 
