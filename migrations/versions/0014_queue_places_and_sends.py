@@ -1,4 +1,5 @@
-"""jobs keep their place in line in PostgreSQL, and count runs cut short by outages
+"""jobs keep their place in line in PostgreSQL and count runs cut short by outages;
+applications may be submitted_unconfirmed
 
 Revision ID: 0014
 Revises: 0013
@@ -39,8 +40,37 @@ def upgrade():
             " WHERE jobs.id = ordered.id"
         )
 
+    with op.batch_alter_table("applications") as batch:
+        batch.alter_column("state", existing_type=sa.String(length=20), type_=sa.String(length=30))
+    # An application waiting for review whose send was recorded (the key's format then was
+    # `application:<id>:<job id>`) may have been sent: it waits for the user's word.
+    op.execute(UNCONFIRMED_POSTGRES if postgres else UNCONFIRMED_SQLITE)
+
+
+UNCONFIRMED_POSTGRES = """
+UPDATE applications SET state = 'submitted_unconfirmed',
+    state_history = state_history || jsonb_build_array(jsonb_build_object(
+        'state', 'submitted_unconfirmed', 'from', 'ready_for_review',
+        'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')))
+WHERE state = 'ready_for_review' AND EXISTS (SELECT 1 FROM side_effects
+    WHERE side_effects.key LIKE 'application:' || applications.id || ':%')
+"""
+UNCONFIRMED_SQLITE = """
+UPDATE applications SET state = 'submitted_unconfirmed',
+    state_history = json_insert(state_history, '$[#]', json_object(
+        'state', 'submitted_unconfirmed', 'from', 'ready_for_review',
+        'at', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')))
+WHERE state = 'ready_for_review' AND EXISTS (SELECT 1 FROM side_effects
+    WHERE side_effects.key LIKE 'application:' || applications.id || ':%')
+"""
+
 
 def downgrade():
+    op.execute(
+        "UPDATE applications SET state = 'ready_for_review' WHERE state = 'submitted_unconfirmed'"
+    )
+    with op.batch_alter_table("applications") as batch:
+        batch.alter_column("state", existing_type=sa.String(length=30), type_=sa.String(length=20))
     op.drop_column("jobs", "outage_retries")
     op.drop_column("jobs", "queue_seq")
     if op.get_bind().dialect.name == "postgresql":

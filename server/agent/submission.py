@@ -35,6 +35,11 @@ class SubmissionUnavailable(Exception):  # noqa: N818
     """The channel could not be reached or failed on its side: worth trying again."""
 
 
+class SubmissionUncertain(Exception):  # noqa: N818
+    """The application went out whole but no answer came: the channel may have it, so it is
+    not sent again by itself."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str
@@ -101,6 +106,12 @@ def send_to_recruitee(
             timeout=timeout_seconds,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
         )
+    except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as error:
+        # The request was written: Recruitee may have created the candidate before failing to
+        # answer (an answer that comes too late is still an application).
+        raise SubmissionUncertain(
+            f"Recruitee did not answer the application it was sent: {type(error).__name__}"
+        ) from error
     except httpx.TransportError as error:
         raise SubmissionUnavailable(
             f"Recruitee could not be reached: {type(error).__name__}"
