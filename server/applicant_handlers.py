@@ -352,7 +352,7 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             raise
         application = db.session.get(Application, application_id)
         if application.mode == "auto":
-            package["auto_submit"] = _auto_decision(application, package)
+            package["auto_submit"] = _auto_decision(job, application, package)
             if package["auto_submit"]["send"]:
                 application.channel = package["channel"]
         application.package = package
@@ -379,8 +379,14 @@ _SENDING_STATES = (
 )
 
 
-def _auto_decision(application: Application, package: dict[str, Any]) -> dict[str, Any]:
-    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review."""
+def _auto_decision(
+    job: JobContext, application: Application, package: dict[str, Any]
+) -> dict[str, Any]:
+    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review.
+
+    The allowance is spent at most once per job: a run cut short before its package landed
+    (which records the decision) decides again without spending again.
+    """
     reason = None
     if package.get("unanswered_required"):
         reason = "required questions have no answer: " + "; ".join(package["unanswered_required"])
@@ -394,8 +400,10 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         )
     else:
         try:
-            applications.spend_submission_allowance(application)
-        except TooManyRequests as refused:
+            with job.once(f"allowance:{job.job_id}") as first:
+                if first:
+                    applications.spend_submission_allowance(application)
+        except TooManyRequests as refused:  # nothing was spent: the key is given back
             reason = refused.message
     return {"send": reason is None, "reason": reason}
 

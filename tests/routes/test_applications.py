@@ -1017,3 +1017,121 @@ def test_an_application_may_be_submitted_the_moment_it_is_ready_for_review(
     assert submitted.status_code == 202, submitted.get_json()
     done = wait_state(api, account, started["application_id"], "submitted", "failed")
     assert done["state"] == "submitted" and len(recruitee.candidates()) == 1
+
+
+def test_a_worker_killed_between_sending_and_recording_the_outcome_sends_once(
+    make_app,
+    smtp_server,
+    run_pool,
+    tmp_path,
+    worker_processes,  # noqa: F811 - the fixture imported above
+):
+    import signal
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import TEST_DATABASE_URL
+    from tests.test_worker import worker_env
+
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    pool = run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    application = prepared(api, account, email_posting(app, account.id), resume_id)
+    pool.stop(grace_seconds=2)  # from here on worker processes send it
+    smtp_server.reply_delays = [1.0]  # time to lock the job's row while the mail goes out
+    job_id = submit(api, account, application["id"]).get_json()["submission_job_id"]
+    env = worker_env(
+        tmp_path,
+        ENCRYPTION_KEY=app.config["SETTINGS"].encryption_key,  # it reads the profile
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_USE_TLS="false",
+    )
+    status_path = f"/api/jobs/{job_id}/status"
+
+    def job_status():
+        return api.get(status_path, headers=account.headers).get_json()
+
+    dba = create_engine(TEST_DATABASE_URL)
+    try:
+        with dba.connect() as lock:
+            doomed = worker_processes(env)
+            wait_for(lambda: job_status()["status"] == "running", timeout=30)
+            # Hold the job's row: the handler runs to its end (the mail is sent, the
+            # application marked submitted), then its outcome's write waits here.
+            lock.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE jobs SET%' AND datname = current_database()"
+            )
+
+            def outcome_waits() -> bool:
+                with dba.connect() as watch:  # a new snapshot of the activity each time
+                    return watch.execute(waiting).scalar() == 1
+
+            wait_for(outcome_waits, timeout=30)
+            sent = api.get(f"/api/applications/{application['id']}", headers=account.headers)
+            assert sent.get_json()["state"] == "submitted" and len(smtp_server.messages) == 1
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+            lock.rollback()
+    finally:
+        dba.dispose()
+
+    worker_processes(env)  # its reaper finds the lost lease; the job runs again
+    wait_for(lambda: job_status()["status"] in ("succeeded", "failed"), timeout=40)
+    final = job_status()
+    assert final["status"] == "succeeded" and final["attempts"] == 1
+    assert final["result"] == {"sent": True, "channel": "email", "outcome": "sent"}
+    done = api.get(f"/api/applications/{application['id']}", headers=account.headers).get_json()
+    assert [(s["outcome"], s["job_id"]) for s in done["submissions"]] == [("sent", job_id)]
+    assert len(smtp_server.messages) == 1
+
+
+def test_an_auto_run_cut_short_after_its_decision_spends_the_daily_allowance_once(
+    apply_app, api, recruitee, redis_conn
+):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import TEST_DATABASE_URL
+
+    account, resume_id = applicant(api)
+    questions = [q for q in QUESTIONS if q["id"] != "104"]
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=questions)
+    dba = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    killed = []
+
+    def kill_the_package_write(connection, _cursor, statement, *_args):
+        # The run spent the allowance and decided to send; the connection that would record
+        # its package and decision dies (a failover): the run is cut short and runs again.
+        if (
+            threading.current_thread().name.startswith("job-worker")
+            and statement.startswith("UPDATE applications SET")
+            and "package" in statement
+            and not killed
+        ):
+            killed.append(connection.connection.dbapi_connection.info.backend_pid)
+            with dba.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": killed[0]})
+
+    with apply_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", kill_the_package_write)
+    try:
+        started = start(api, account, posting_id, resume_id, mode="auto").get_json()
+        done = wait_state(
+            api, account, started["application_id"], "submitted", "failed", timeout=60
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", kill_the_package_write)
+        dba.dispose()
+    assert killed and done["state"] == "submitted"
+    assert len(recruitee.candidates()) == 1
+    spent = redis_conn.zcard(f"rate_limit:job_applications_per_user_per_day:{account.id}")
+    assert spent == 1
