@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-soak soak lint bench load migrate clean
+.PHONY: install run test test-soak soak lint eval bench load migrate clean
 
 $(STAMP): requirements_production.txt requirements_dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The tailoring evaluation: the verifier against a lying model over real resumes (fabrications
+# caught, true rephrasings kept) and the eval set of tailorings; prints its figures at the end.
+eval: install
+	$(BIN)/pytest tests/eval -q -p no:randomly
 
 # SOAK_JOBS=20000 make soak for a longer run (default 2,000 jobs).
 test-soak soak: install

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import project_analysis, tailoring
-from server.agent.cover_letters import resume_facts, unsupported_terms
+from server.agent import cover_letters, project_analysis, tailoring
+from server.agent.cover_letters import resume_facts
 from server.agent.engines import get_engine
-from server.agent.screening import answer_questions, missing_required
+from server.agent.screening import answer_questions, engine_answers, missing_required
 from server.agent.submission import (
     Candidate,
     SubmissionRefused,
@@ -263,14 +263,7 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     )
     job.report_progress(50, "writing the cover letter")
     engine = get_engine()
-    letter = engine.write_cover_letter(
-        resume=facts,
-        posting={
-            "company": posting["company"] or "",
-            "title": posting["title"] or "",
-            "description": posting["description"][:20_000],
-        },
-    )
+    letter = cover_letters.write_letter(engine, parsed=parsed, posting=posting, profile=profile)
     job.check_cancelled()
     job.report_progress(70, "answering the screening questions")
     answers = answer_questions(
@@ -279,6 +272,10 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
         resume=facts,
         posting=posting,
         cover_letter=letter["cover_letter"],
+    )
+    scope = cover_letters.letter_scope(parsed, profile=profile, answers=[])
+    dropped = letter["dropped_claims"] + engine_answers(
+        answers, engine=engine, parsed=parsed, posting=posting, scope=scope
     )
     recruitee_url = None
     if posting["source"] == "recruitee":
@@ -293,7 +290,11 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     return {
         "cover_letter": letter["cover_letter"],
         "cover_letter_keywords": letter["keywords"],
-        "unsupported_terms": unsupported_terms(letter["cover_letter"], facts),
+        "unsupported_terms": list(
+            dict.fromkeys(d["claim"] for d in dropped if d["kind"] == "skill")
+        ),
+        "dropped_claims": dropped,
+        "missing_details": letter["missing_details"],
         "engine": letter["engine"],
         "model": letter["model"],
         "answers": answers,
@@ -388,16 +389,27 @@ def _auto_decision(
     (which records the decision) decides again without spending again.
     """
     reason = None
-    if package.get("unanswered_required"):
+    tailored = package.get("tailored_resume") or {}
+    written = [a["label"] for a in package.get("answers") or [] if a.get("source") == "engine"]
+    if package.get("missing_details"):
+        reason = "the posting's " + " and ".join(package["missing_details"]) + " are unknown"
+    elif package.get("unanswered_required"):
         reason = "required questions have no answer: " + "; ".join(package["unanswered_required"])
     elif package.get("channel") == SubmissionChannel.MANUAL:
         reason = "the posting gives no channel to send through; apply on its page"
-    elif package.get("unsupported_terms"):
-        # Nobody reads an auto-sent letter first: one that claims more than the resume shows
-        # waits for the user.
-        reason = "the cover letter names skills the resume does not show: " + ", ".join(
-            package["unsupported_terms"]
+    elif package.get("dropped_claims") or tailored.get("dropped_claims"):
+        # Nobody reads an auto-sent package first: when the engine wrote anything the
+        # person's material does not support, even though it was left out, the user looks
+        # before anything is sent.
+        kinds = sorted({d["kind"] for d in package.get("dropped_claims") or []})
+        terms = package.get("unsupported_terms") or []
+        reason = (
+            "the engine wrote claims the resume does not support (left out"
+            + (f": {', '.join(terms)}" if terms else (f": {', '.join(kinds)}" if kinds else ""))
+            + "); review before sending"
         )
+    elif written:
+        reason = "the engine wrote answers to review first: " + "; ".join(written)
     else:
         try:
             with job.once(f"allowance:{job.job_id}") as first:

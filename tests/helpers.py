@@ -117,6 +117,21 @@ def without_request_id(response) -> dict[str, Any]:
     return body
 
 
+def downloaded_text(fmt: str, data: bytes) -> str:
+    """The words of a downloaded resume (md, docx or pdf)."""
+    if fmt == "docx":
+        import docx
+
+        return "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
+    if fmt == "pdf":
+        from pypdf import PdfReader
+
+        return " ".join(
+            " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(data)).pages
+        )
+    return data.decode().replace("\\", "")
+
+
 def make_pdf(text: str = "resume", *, pages: int = 1) -> bytes:
     """A real PDF whose pages carry `text` (one line per line of text), written by fpdf2."""
     from fpdf import FPDF

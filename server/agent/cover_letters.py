@@ -1,24 +1,26 @@
-"""Cover letters grounded in the resume and the posting.
+"""Cover letters that state nothing about the person their own material does not support.
 
-`resume_facts` turns a parsed resume into what an engine may read (no contact details but the
-name). The local engine's letter is deterministic: it quotes the resume's own bullets that show
-the posting's keywords and names the matching skills, so it states nothing the resume does not.
-A letter from another engine is checked the same way: `unsupported_terms` lists the skills and
-tools it names that neither the resume nor the posting shows, for the user's review.
+A letter has three parts. The opening ("Dear <company> hiring team, I am applying for the
+<title> position at <company>.") and the closing are written here: they name the posting and
+state nothing about the person. The body is the engine's, and every one of its sentences goes
+through the verifier against the person's material (the whole resume with its skills list,
+the applicant profile, the user's own answers): a sentence with an unsupported claim is left
+out and listed in `dropped_claims`. A letter is never written with a placeholder: without the
+posting's company and title there is no letter (`missing_details` says what to add).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from server.agent.engines.vocabulary import canonical_terms
-
-MAX_QUOTED_BULLETS = 3
-MAX_NAMED_SKILLS = 6
+from server.agent.engines.base import Engine
+from server.agent.engines.vocabulary import canonical_terms, keyword_in
+from server.agent.verifier import Scope, Source, profile_sources, resume_scope, verify_text
 
 
 def resume_facts(parsed: dict[str, Any] | None) -> dict[str, Any]:
-    """The parts of a parsed resume a cover letter may use."""
+    """The parts of a parsed resume an engine may read for a letter (no contact details but
+    the name)."""
     parsed = parsed or {}
     contact = parsed.get("contact") if isinstance(parsed.get("contact"), dict) else {}
     skills: list[str] = []
@@ -31,6 +33,7 @@ def resume_facts(parsed: dict[str, Any] | None) -> dict[str, Any]:
         {
             "title": job.get("title") or "",
             "employer": job.get("employer") or "",
+            "current": bool(job.get("is_current")),
             "bullets": [str(b) for b in job.get("bullets") or []],
         }
         for job in parsed.get("experience") or []
@@ -50,65 +53,78 @@ def resume_facts(parsed: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _resume_text(resume: dict[str, Any]) -> str:
-    parts = [resume.get("summary") or "", *resume.get("skills", [])]
-    for job in resume.get("experience", []):
-        parts += [job["title"], *job["bullets"]]
-    for project in resume.get("projects", []):
-        parts += [project["name"], *project["bullets"]]
-    return "\n".join(parts)
+def missing_details(posting: dict[str, Any]) -> list[str]:
+    """What a letter needs from the posting and does not have (`company`, `title`)."""
+    return [field for field in ("company", "title") if not (posting.get(field) or "").strip()]
 
 
-def unsupported_terms(letter: str, resume: dict[str, Any]) -> list[str]:
-    """Skills and tools the letter names that the resume does not show."""
-    shown = set(canonical_terms(_resume_text(resume)))
-    return [term for term in canonical_terms(letter) if term not in shown]
+def letter_scope(
+    parsed: dict[str, Any] | None, *, profile: dict[str, Any] | None, answers: list[str]
+) -> Scope:
+    """What a letter's or an answer's sentences may rest on: the whole resume (skills list
+    included), the applicant profile and the user's own answers."""
+    extra: list[Source] = profile_sources(profile)
+    return resume_scope(parsed or {}, answers=answers, extra=extra, purpose="letter")
 
 
-def _sentence(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:] + "."
+def write_letter(
+    engine: Engine,
+    *,
+    parsed: dict[str, Any] | None,
+    posting: dict[str, Any],
+    profile: dict[str, Any] | None = None,
+    answers: list[str] | None = None,
+) -> dict[str, Any]:
+    """A verified letter for the posting (`{company, title, description}`), or none (and no
+    engine call) when the posting's company or title is unknown."""
+    missing = missing_details(posting)
+    result: dict[str, Any] = {
+        "cover_letter": "",
+        "keywords": [],
+        "dropped_claims": [],
+        "missing_details": missing,
+        "engine": engine.name,
+        "model": engine.model,
+    }
+    if missing:
+        return result
+    facts = resume_facts(parsed)
+    written = engine.write_cover_letter(
+        resume=facts,
+        posting={
+            "company": posting["company"],
+            "title": posting["title"],
+            "description": (posting.get("description") or "")[:20_000],
+        },
+    )
+    scope = letter_scope(parsed, profile=profile, answers=list(answers or []))
+    body, dropped = verify_text(written["cover_letter"], scope, "cover_letter")
+    name = (profile or {}).get("name") or facts["name"]
+    letter = compose(body=body, posting=posting, name=name)
+    return {
+        **result,
+        "cover_letter": letter,
+        "keywords": letter_keywords(letter, posting),
+        "dropped_claims": dropped,
+        "engine": written["engine"],
+        "model": written["model"],
+    }
 
 
-def local_cover_letter(*, resume: dict[str, Any], posting: dict[str, Any]) -> dict[str, Any]:
-    """A deterministic letter quoting the resume's bullets that show the posting's keywords."""
-    company = (posting.get("company") or "").strip() or "your company"
-    title = (posting.get("title") or "").strip() or "this role"
-    wanted = canonical_terms(f"{posting.get('title') or ''}\n{posting.get('description') or ''}")
-    wanted_set = set(wanted)
-    scored: list[tuple[int, int, str, dict[str, Any]]] = []
-    position = 0
-    for job in resume.get("experience", []):
-        for bullet in job["bullets"]:
-            hits = len(set(canonical_terms(bullet)) & wanted_set)
-            if hits:
-                scored.append((-hits, position, bullet, job))
-            position += 1
-    quoted = sorted(scored)[:MAX_QUOTED_BULLETS]
-    skills = [s for s in canonical_terms("\n".join(resume.get("skills", []))) if s in wanted_set]
-    shown = [k for k in wanted if k in set(canonical_terms(_resume_text(resume)))]
-    lines = [f"Dear {company} hiring team,", ""]
-    opening = f"I am writing to apply for the {title} position at {company}."
-    jobs = resume.get("experience", [])
-    if jobs and jobs[0]["title"]:
-        where = f" at {jobs[0]['employer']}" if jobs[0]["employer"] else ""
-        opening += f" My most recent role is {jobs[0]['title']}{where}."
-    lines.append(opening)
-    if quoted:
-        lines += ["", "From my experience, what matches your posting:"]
-        for _hits, _position, bullet, job in quoted:
-            at = f" ({job['title']}, {job['employer']})" if job["employer"] else ""
-            lines.append(f"- {_sentence(bullet)[:-1]}{at}")
-    if skills:
-        named = skills[:MAX_NAMED_SKILLS]
-        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-        lines += ["", f"The role asks for {listed}, which I work with."]
-    lines += [
-        "",
-        f"Thank you for considering my application; I would welcome the chance to discuss "
-        f"the {title} role with you.",
-        "",
-        "Kind regards,",
-        resume.get("name") or "",
+def compose(*, body: str, posting: dict[str, Any], name: str) -> str:
+    """The letter: our opening and closing around the verified body."""
+    company, title = posting["company"].strip(), posting["title"].strip()
+    parts = [
+        f"Dear {company} hiring team,",
+        f"I am applying for the {title} position at {company}.",
     ]
-    return {"cover_letter": "\n".join(lines).strip() + "\n", "keywords": shown}
+    if body:
+        parts.append(body)
+    parts += ["Thank you for considering my application.", f"Kind regards,\n{name}".rstrip()]
+    return "\n\n".join(parts) + "\n"
+
+
+def letter_keywords(letter: str, posting: dict[str, Any]) -> list[str]:
+    """The posting's vocabulary terms the finished letter names."""
+    wanted = canonical_terms(f"{posting.get('title') or ''}\n{posting.get('description') or ''}")
+    return [k for k in wanted if keyword_in(letter, k)]

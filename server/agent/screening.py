@@ -2,13 +2,19 @@
 
 A question is answered only when the profile or the resume states the answer; anything else
 is left for the user (`answer: null`, `source: null`), never guessed. Each answer says where
-it came from.
+it came from. A free-text question no profile field answers may be answered by the engine
+(`source: "engine"`): every sentence it writes goes through the verifier against the resume,
+the profile and the user's answers, and an answer left with no sentence stays null.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from server.agent.cover_letters import resume_facts
+from server.agent.engines.base import Engine
+from server.agent.verifier import Scope, verify_text
 
 # Country names and codes a question may name, to its ISO 3166-1 alpha-2 code.
 COUNTRIES = {
@@ -223,3 +229,37 @@ def answer_questions(
 def missing_required(answers: list[dict[str, Any]]) -> list[str]:
     """Labels of required questions without an answer."""
     return [a["label"] for a in answers if a["required"] and a["answer"] is None]
+
+
+FREE_TEXT_TYPES = frozenset({"text", "textarea"})
+MAX_ENGINE_ANSWERS = 5
+
+
+def engine_answers(
+    answered: list[dict[str, Any]],
+    *,
+    engine: Engine,
+    parsed: dict[str, Any] | None,
+    posting: dict[str, Any],
+    scope: Scope,
+) -> list[dict[str, Any]]:
+    """Answer the free-text questions still open with the engine, in place (at most
+    `MAX_ENGINE_ANSWERS`); returns the claims the verifier refused."""
+    dropped: list[dict[str, Any]] = []
+    facts = resume_facts(parsed)
+    open_questions = [
+        a for a in answered if a["answer"] is None and a["type"] in FREE_TEXT_TYPES and a["label"]
+    ]
+    for item in open_questions[:MAX_ENGINE_ANSWERS]:
+        written = engine.answer_question(
+            question=item["label"][:1000],
+            resume=facts,
+            posting={"company": posting.get("company") or "", "title": posting.get("title") or ""},
+        )
+        text, lost = verify_text(
+            written.get("answer") or "", scope, f"answers[{item['question_id']}]"
+        )
+        dropped += lost
+        if text:
+            item["answer"], item["source"] = text, "engine"
+    return dropped

@@ -9,13 +9,15 @@ that claims nothing the source material does not support out.
    marked `mimikree`;
 3. the engine proposes section-scoped edits (one engine call): rewrite the summary or one
    bullet, reorder bullets or skills, select projects;
-4. every rewritten sentence is checked claim by claim (`server.agent.claims`): employers,
-   titles, dates, degrees, institutions, certifications, numbers and skills must appear in the
-   source material (for a bullet: its own role and the user's answers; for the summary: the
-   whole resume and the answers). A bullet with an unsupported claim keeps its original words;
-   a summary loses the sentences that hold one. Each is listed in `dropped_claims`. Anything
-   the edits cannot touch (contact details, education, certifications, dates, employers) is
-   copied from the source and checked again;
+4. every rewritten sentence goes through the verifier (`server.agent.verifier`), default
+   deny: each of its content words must be accounted for by the material in scope (for a
+   bullet: its own role and the user's answers; for a project line: that project and the
+   answers; for the summary: the whole resume and the answers), figures with their units and
+   context, titles, employers and degrees as the person holds them. A bullet with an
+   unsupported claim keeps its original words; a summary loses the sentences that hold one.
+   Each claim is listed in `dropped_claims` with its kind and reason. Anything the edits
+   cannot touch (contact details, education, certifications, dates, employers) is copied
+   from the source and checked again;
 5. an edit that would lose one of the job's keywords, or a project selection that would drop
    the only mention of one, is undone, so keyword coverage never falls.
 """
@@ -25,18 +27,21 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from server.agent.claims import (
-    Scope,
-    keyword_in,
-    split_sentences,
-    unsupported_claims,
-)
 from server.agent.engines.base import Engine
-from server.agent.engines.vocabulary import canonical_name
+from server.agent.engines.vocabulary import canonical_name, keyword_in
+from server.agent.verifier import (
+    Scope,
+    bullet_scope,
+    display_form,
+    project_scope,
+    report,
+    resume_scope,
+    verify,
+    verify_text,
+)
 
 log = logging.getLogger("server.agent.tailoring")
 
@@ -159,6 +164,8 @@ def normalised(resume: dict[str, Any]) -> dict[str, Any]:
         job["bullets"] = [str(b) for b in job.get("bullets") or []]
     for group in result["skills"]:
         group["items"] = [str(i) for i in group.get("items") or []]
+    for project in result["projects"]:
+        project["bullets"] = [str(b) for b in project.get("bullets") or []]
     result.setdefault("other_sections", [])
     return result
 
@@ -366,13 +373,6 @@ def engine_view(resume: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _role_scope_texts(job: dict[str, Any]) -> list[str]:
-    parts = [job.get(k) for k in ("title", "employer", "location", "dates")]
-    return (
-        [str(p) for p in parts if p] + job["bullets"] + [str(d) for d in job.get("details") or []]
-    )
-
-
 def apply_and_verify(
     source: dict[str, Any],
     edits: list[dict[str, Any]],
@@ -385,7 +385,8 @@ def apply_and_verify(
     diff: list[dict[str, Any]] = []
     dropped: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    whole = Scope.of([plain_text(source), str(source.get("raw_text") or ""), *answers], keywords)
+    whole = resume_scope(source, answers=answers, keywords=keywords)
+    scopes: dict[tuple[str, int], Scope] = {}
     done: set[tuple[Any, ...]] = set()
 
     def once(edit: dict[str, Any], *target: Any) -> bool:
@@ -402,33 +403,40 @@ def apply_and_verify(
             rejected.append({"edit": edit, "reason": "it would drop " + ", ".join(lost)})
         return not lost
 
+    def scope_of(section: str, index: int) -> Scope:
+        if (section, index) not in scopes:
+            build = bullet_scope if section == "experience" else project_scope
+            scopes[(section, index)] = build(source, index, answers=answers, keywords=keywords)
+        return scopes[(section, index)]
+
     # Rewrites first, by the source's indexes; then reorders and selections.
     for edit in edits:
         if edit["action"] != "rewrite":
             continue
-        # Compatibility forms ("Ａｃｍｅ" in full-width letters) are verified, and kept, as
-        # the plain letters they stand for.
-        text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", edit["text"])).strip()
+        # What is verified, stored and rendered is one text: the display form (NFKC, with
+        # invisible characters removed).
+        text = display_form(edit["text"])
         if edit["section"] == "summary" and once(edit):
-            kept, lost = _verified_sentences(text, whole, "summary")
+            new, lost = verify_text(text, whole, "summary")
             dropped += lost
-            new = " ".join(kept)
-            if kept and new != source["summary"] and keeps_keywords(edit, source["summary"], new):
+            new = new.replace("\n\n", " ")
+            if new and new != source["summary"] and keeps_keywords(edit, source["summary"], new):
                 tailored["summary"] = new
                 diff.append(_change("summary", "rewrite", source["summary"], new, edit))
-        elif edit["section"] == "experience":
-            i, j = edit["experience_index"], edit["bullet_index"]
+        elif edit["section"] in ("experience", "projects"):
+            section = edit["section"]
+            i = edit["experience_index"] if section == "experience" else edit["project_index"]
+            j = edit["bullet_index"]
             if not once(edit, i, j):
                 continue
-            job = source["experience"][i]
-            path = f"experience[{i}].bullets[{j}]"
-            scope = Scope.of([*_role_scope_texts(job), *answers], keywords)
-            problems = unsupported_claims(text, scope)
-            if problems:
-                dropped += [_dropped(path, text, claim, reason) for claim, reason in problems]
-            elif text != job["bullets"][j] and keeps_keywords(edit, job["bullets"][j], text):
-                tailored["experience"][i]["bullets"][j] = text
-                diff.append(_change(path, "rewrite", job["bullets"][j], text, edit))
+            path = f"{section}[{i}].bullets[{j}]"
+            original = source[section][i]["bullets"][j]
+            verdict = verify(text, scope_of(section, i))
+            if verdict.claims:
+                dropped += report(path, verdict)
+            elif verdict.text != original and keeps_keywords(edit, original, verdict.text):
+                tailored[section][i]["bullets"][j] = verdict.text
+                diff.append(_change(path, "rewrite", original, verdict.text, edit))
     for edit in edits:
         section, action = edit["section"], edit["action"]
         if action == "reorder" and section == "experience":
@@ -455,30 +463,6 @@ def apply_and_verify(
                 diff.append(_change("projects", "select", before, after, edit))
     dropped += _structural_drift(source, tailored)
     return tailored, diff, dropped, rejected
-
-
-def _verified_sentences(
-    text: str, scope: Scope, path: str
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The sentences every claim of which the scope supports, and the dropped claims."""
-    kept, dropped = [], []
-    for sentence in split_sentences(text):
-        problems = unsupported_claims(sentence, scope)
-        if problems:
-            dropped += [_dropped(path, sentence, claim, reason) for claim, reason in problems]
-        else:
-            kept.append(sentence)
-    return kept, dropped
-
-
-def _dropped(path: str, text: str, claim: Any, reason: str) -> dict[str, Any]:
-    return {
-        "section": path,
-        "text": text,
-        "claim": claim.text,
-        "kind": claim.kind,
-        "reason": reason,
-    }
 
 
 def _change(
@@ -546,13 +530,18 @@ def _structural_drift(source: dict[str, Any], tailored: dict[str, Any]) -> list[
         for item in extra:
             dropped.append(_field_drift("skills", item, "skill"))
         group["items"] = [item for item in group["items"] if item in known]
-    source_projects = list(source["projects"])
-    kept = [p for p in tailored["projects"] if p in source_projects]
+    # A project's lines may change only through verified rewrites; anything else is its own.
+    identities = [_project_identity(p) for p in source["projects"]]
+    kept = [p for p in tailored["projects"] if _project_identity(p) in identities]
     for project in tailored["projects"]:
-        if project not in source_projects:
+        if _project_identity(project) not in identities:
             dropped.append(_field_drift("projects", project.get("name"), "project"))
     tailored["projects"] = kept
     return dropped
+
+
+def _project_identity(project: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in project.items() if k != "bullets"}
 
 
 def _field_drift(path: str, value: Any, what: str) -> dict[str, Any]:

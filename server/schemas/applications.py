@@ -7,7 +7,7 @@ from marshmallow import ValidationError, validates_schema
 
 from server.models.application import ApplicationState, SubmissionChannel
 from server.schemas.admin import PageMeta, PageQuery
-from server.schemas.common import StrictSchema, UtcDateTime
+from server.schemas.common import DroppedClaimOut, StrictSchema, UtcDateTime
 from server.schemas.jobs import JobSubmittedOut
 
 STATES = [state.value for state in ApplicationState]
@@ -98,7 +98,10 @@ class AnswerOut(Schema):
     answer = Raw(allow_none=True, metadata=_ANSWER_DOC)
     source = String(
         allow_none=True,
-        metadata={"description": "Where the answer came from (profile field, resume, user)"},
+        metadata={
+            "description": "Where the answer came from (profile field, resume, user, or "
+            "`engine`: written by the engine and verified, always reviewed before sending)"
+        },
     )
 
 
@@ -109,7 +112,23 @@ class PackageOut(Schema):
     cover_letter_keywords = List(String())
     unsupported_terms = List(
         String(),
-        metadata={"description": "Skills the letter names that the resume does not show"},
+        metadata={
+            "description": "Skills the engine wrote that the resume does not show (left out)"
+        },
+    )
+    dropped_claims = List(
+        Nested(DroppedClaimOut),
+        metadata={
+            "description": "Claims the verifier left out of the letter and of the engine's "
+            "answers (section `cover_letter` or `answers[<question_id>]`)"
+        },
+    )
+    missing_details = List(
+        String(),
+        metadata={
+            "description": "What the posting does not say and a letter needs (`company`, "
+            "`title`): no letter is written without them"
+        },
     )
     engine = String()
     model = String()

@@ -4,7 +4,7 @@ import re
 from collections.abc import Mapping
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, DateTime, Integer
+from apiflask.fields import AwareDateTime, DateTime, Integer, String
 from marshmallow import RAISE, ValidationError, pre_load
 
 from server.models.base import isoformat
@@ -88,3 +88,20 @@ class UtcDateTime(DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return isoformat(value)
+
+
+class DroppedClaimOut(Schema):
+    """A claim the verifier left out: where, the sentence, the words, their kind, why."""
+
+    section = String(required=True)
+    text = String(required=True)
+    claim = String(required=True)
+    kind = String(
+        required=True,
+        metadata={
+            "description": "employer, name, title, date, degree, institution, certification, "
+            "number, skill, action, look-alike, symbol or word (a best guess); or the field a "
+            "structural check put back"
+        },
+    )
+    reason = String(required=True)

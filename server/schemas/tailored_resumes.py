@@ -5,7 +5,7 @@ from apiflask.fields import UUID, Dict, List, Nested, String
 from apiflask.validators import OneOf
 
 from server.schemas.admin import PageMeta, PageQuery
-from server.schemas.common import StrictSchema, UtcDateTime
+from server.schemas.common import DroppedClaimOut, StrictSchema, UtcDateTime
 from server.services.tailored_resumes import DOWNLOAD_FORMATS
 
 
@@ -39,7 +39,7 @@ class TailoredResumeDetailOut(TailoredResumeOut):
         metadata={"description": "`{present, added_with_evidence, missing}`: the job's keywords"},
     )
     dropped_claims = List(
-        Dict(),
+        Nested(DroppedClaimOut),
         required=True,
         metadata={"description": "What verification removed: section, text, claim, kind, reason"},
     )

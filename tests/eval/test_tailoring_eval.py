@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from server.agent.claims import degree_levels, keyword_in
 from server.agent.engines.local import LocalEngine
-from server.agent.engines.vocabulary import TERMS, canonical_terms
+from server.agent.engines.vocabulary import TERMS, canonical_terms, keyword_in
 from server.agent.resume_parsing import ExtractionLimits, parse_document, parse_resume_text
 from server.agent.tailoring import apply_and_verify, normalised, plain_text, tailor
+from server.agent.verifier import degree_levels
 from tests.tailoring_samples import JOB_DESCRIPTION, RESUME_TEXT
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"

@@ -158,8 +158,14 @@ def test_review_then_submit_through_recruitee(apply_app, api, recruitee):
     assert application["state"] == "ready_for_review", application["error"]
     package = application["package"]
     assert package["channel"] == "recruitee" and package["engine"] == "local"
-    assert "Backend Engineer" in package["cover_letter"] and "Acme" in package["cover_letter"]
-    assert "Built a Django REST API on PostgreSQL" in package["cover_letter"]
+    assert package["cover_letter"].startswith(
+        "Dear Acme hiring team,\n\nI am applying for the Backend Engineer position at Acme."
+    )
+    assert (
+        "At Analytical Engines Ltd, I built a Django REST API on PostgreSQL"
+        in (package["cover_letter"])
+    )
+    assert package["dropped_claims"] == [] and package["missing_details"] == []
     answers = {a["question_id"]: a for a in package["answers"]}
     assert answers["101"]["answer"] is True
     assert answers["101"]["source"] == "profile.work_authorization"
@@ -596,7 +602,7 @@ def test_a_posting_applied_to_is_one_the_search_drops(apply_app, api, recruitee)
         assert other.dedupe_key not in keys
 
 
-def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_flagged(
+def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_claims_are_left_out(
     make_app, recruitee, run_pool
 ):
     import json
@@ -626,6 +632,8 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
                 }
             if prompt["task"] == "propose_edits":
                 return {"edits": []}
+            if prompt["task"] == "answer_question":
+                return {"answer": None}
             return {
                 "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
                 "keywords": ["Django"],
@@ -649,14 +657,18 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_skills_are_
         gemini.stop()
     package = application["package"]
     assert (package["engine"], package["model"]) == ("gemini", "gemini-test")
-    assert package["cover_letter"].startswith("Dear Acme")
+    assert package["cover_letter"].startswith("Dear Acme hiring team,")
+    # The model's sentence claims a tool the resume does not show: it is left out, and said.
+    assert "Kubernetes" not in package["cover_letter"]
     assert package["unsupported_terms"] == ["Kubernetes"]
+    assert {d["section"] for d in package["dropped_claims"]} == {"cover_letter"}
     assert [p["task"] for p in seen] == [
         "extract_requirements",
         "propose_edits",
         "write_cover_letter",
+        "answer_question",  # "Native language": nothing in the profile answers it
     ]
-    prompt = seen[-1]
+    prompt = seen[2]
     assert prompt["posting"]["title"] == "Backend Engineer"
     # The engine sees the resume's facts, not its contact details.
     assert prompt["resume"]["name"] == "Ada Lovelace" and "ada@example.com" not in json.dumps(
@@ -688,6 +700,8 @@ def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
             }
         if task == "propose_edits":
             return {"edits": []}
+        if task == "answer_question":
+            return {"answer": None}
         return {
             "cover_letter": "Dear Acme, I built Django APIs and I run Kubernetes clusters.",
             "keywords": ["Django"],
@@ -714,6 +728,7 @@ def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
 
     assert application["state"] == "ready_for_review"
     assert application["package"]["unsupported_terms"] == ["Kubernetes"]
+    assert "Kubernetes" not in application["package"]["cover_letter"]
     decision = application["package"]["auto_submit"]
     assert decision["send"] is False and "Kubernetes" in decision["reason"]
     assert recruitee.requests == [] and application["submissions"] == []

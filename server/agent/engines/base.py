@@ -65,6 +65,15 @@ class Engine:
         facts (`{name, summary, experience, skills, projects}`; no contact details)."""
         return self._result("write_cover_letter", {"resume": resume, "posting": posting})
 
+    def answer_question(
+        self, *, question: str, resume: dict[str, Any], posting: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An answer (`{answer: str | null}`) to an application form's free-text question
+        from the resume's facts; null when they do not say."""
+        return self._result(
+            "answer_question", {"question": question, "resume": resume, "posting": posting}
+        )
+
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
 
@@ -99,7 +108,7 @@ def _edit_problem(edit: dict[str, Any], resume: dict[str, Any]) -> str | None:
         "summary": ("rewrite",),
         "experience": ("rewrite", "reorder"),
         "skills": ("reorder",),
-        "projects": ("select",),
+        "projects": ("select", "rewrite"),
     }[section]
     if action not in allowed:
         return f"{section} edits may only {' or '.join(allowed)}"
@@ -116,6 +125,15 @@ def _edit_problem(edit: dict[str, Any], resume: dict[str, Any]) -> str | None:
         bullet = edit.get("bullet_index")
         if action == "rewrite" and (not isinstance(bullet, int) or not 0 <= bullet < size):
             return f"no bullet {bullet} in experience entry {index}"
+    if section == "projects" and action == "rewrite":
+        projects = resume.get("projects") if isinstance(resume.get("projects"), list) else []
+        index = edit.get("project_index")
+        if not isinstance(index, int) or not 0 <= index < len(projects):
+            return f"no project {index}"
+        project = projects[index] if isinstance(projects[index], dict) else {}
+        bullet = edit.get("bullet_index")
+        if not isinstance(bullet, int) or not 0 <= bullet < _count(project, "bullets"):
+            return f"no bullet {bullet} in project {index}"
     if action == "reorder" and sorted(order or []) != list(range(size)):
         return "the order must list every index once"
     if action == "select" and (

@@ -11,6 +11,7 @@ from typing import Any
 
 from server.agent.engines.base import Engine
 from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
+from server.agent.verifier.lexicon import class_of, is_neutral
 
 LOCAL_MODEL = "local-keywords-1"
 
@@ -58,7 +59,14 @@ _STOPWORDS = frozenset(
     "their they them using use used able work working team role job years year experience "
     "strong good great plus also well other more most any all can including across".split()
 )
+# Words of a question that say what is asked, not what about.
+_QUESTION_WORDS = frozenset(
+    "describe tell explain share please example give why how which what when where "
+    "want like would you your have had been worked time times".split()
+)
 MAX_SUMMARY_KEYWORDS = 5
+MAX_QUOTED_BULLETS = 3
+MAX_NAMED_SKILLS = 6
 # Lines at least this long are taken as wrapped prose; shorter ones as list items.
 _WRAPPED_LINE = 60
 
@@ -75,6 +83,7 @@ class LocalEngine(Engine):
             "propose_edits": self._propose_edits,
             "rank": self._rank,
             "write_cover_letter": _write_cover_letter,
+            "answer_question": _answer_question,
         }[task]
         return method(**inputs), {"cached": False}
 
@@ -131,9 +140,65 @@ class LocalEngine(Engine):
 
 
 def _write_cover_letter(*, resume: dict[str, Any], posting: dict[str, Any]) -> dict[str, Any]:
-    from server.agent.cover_letters import local_cover_letter
+    """A letter's body in the resume's own words: the latest role, the bullets that show the
+    posting's keywords (as "At <employer>, I ..."), the matching skills of the skills list."""
+    wanted = canonical_terms(f"{posting.get('title') or ''}\n{posting.get('description') or ''}")
+    sentences: list[str] = []
+    jobs = [j for j in _list(resume.get("experience")) if j.get("title") and j.get("employer")]
+    if jobs:
+        verb = "work" if jobs[0].get("current") else "worked"
+        sentences.append(f"I {verb} as {jobs[0]['title']} at {jobs[0]['employer']}.")
+    sentences += _quoted_bullets(resume, set(wanted), MAX_QUOTED_BULLETS)
+    skills = [s for s in canonical_terms("\n".join(_strings(resume.get("skills")))) if s in wanted]
+    if skills:
+        sentences.append(f"I work with {_join(skills[:MAX_NAMED_SKILLS])}.")
+    return {"cover_letter": " ".join(sentences), "keywords": []}
 
-    return local_cover_letter(resume=resume, posting=posting)
+
+def _answer_question(
+    *, question: str, resume: dict[str, Any], posting: dict[str, Any]
+) -> dict[str, Any]:
+    """An answer in the resume's own words: the bullets that show the question's terms (or
+    share most of its words), or null when none does."""
+    wanted = set(canonical_terms(question))
+    quoted = _quoted_bullets(resume, wanted, 2) if wanted else []
+    if not quoted:
+        words = {
+            w.rstrip(".")
+            for w in _WORD.findall(question.lower())
+            if w.rstrip(".") not in _STOPWORDS | _QUESTION_WORDS
+        }
+        quoted = _quoted_bullets(resume, set(), 2, words=words) if words else []
+    return {"answer": " ".join(quoted) or None}
+
+
+def _quoted_bullets(
+    resume: dict[str, Any], wanted: set[str], most: int, *, words: set[str] | None = None
+) -> list[str]:
+    """Up to `most` bullets that name the most `wanted` terms (or share at least two of
+    `words`), as sentences: "At <employer>, I <bullet>"."""
+    scored: list[tuple[int, int, str, str]] = []
+    position = 0
+    for job in _list(resume.get("experience")):
+        employer = str(job.get("employer") or "")
+        for bullet in _strings(job.get("bullets")):
+            if words is not None:
+                hits = len(words & {w.rstrip(".") for w in _WORD.findall(bullet.lower())})
+                hits = hits if hits >= min(2, len(words)) else 0
+            else:
+                hits = len(set(canonical_terms(bullet)) & wanted)
+            if hits and employer:
+                scored.append((-hits, position, bullet, employer))
+            position += 1
+    sentences = []
+    for _hits, _position, bullet, employer in sorted(scored)[:most]:
+        text = bullet.strip().rstrip(".")
+        first = text.split(" ", 1)[0]
+        if is_neutral(first) or class_of(first) or first.lower().endswith("ed"):
+            sentences.append(f"At {employer}, I {first.lower()}{text[len(first) :]}.")
+        else:
+            sentences.append(f"At {employer}: {text}.")
+    return sentences
 
 
 # --- requirements ---------------------------------------------------------------------------
@@ -360,6 +425,9 @@ def _respell(text: str, weights: dict[str, int]) -> tuple[str, list[tuple[str, s
     pieces, last = [], 0
     for match in find_terms(text):
         canonical = match.term.canonical
+        # A related word ("containerization") is not a spelling of the term: never renamed.
+        if match.related:
+            continue
         if canonical in weights and match.text.lower() != canonical.lower():
             pieces += [text[last : match.start], canonical]
             last = match.end

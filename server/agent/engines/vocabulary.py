@@ -2,13 +2,16 @@
 
 Each term has a canonical spelling, a category and the aliases that mean it; matching is
 case-insensitive except for aliases that are ordinary words in lower case ("Go", "Spring").
+An alias marked "=" matches only as written; one marked "~" is a related word, not a spelling
+of the term ("containerization" for Docker): it shows the term is related when matching a
+requirement to evidence, but it never lets anyone write the term's name.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,9 @@ TERMS: tuple[Term, ...] = (
     _t("scikit-learn", "framework", "sklearn"),
     _t("TensorFlow", "framework"),
     _t("PyTorch", "framework"),
-    _t("Spark", "framework", "Apache Spark", "PySpark", "=Spark"),
+    _t("Spark", "framework", "Apache Spark", "~PySpark", "=Spark"),
     _t("Airflow", "tool", "Apache Airflow"),
-    _t(".NET", "framework", "dotnet", "ASP.NET"),
+    _t(".NET", "framework", "dotnet", "~ASP.NET"),
     _t("Ruby on Rails", "framework", "Rails"),
     _t("Laravel", "framework"),
     # Data stores and messaging
@@ -91,7 +94,7 @@ TERMS: tuple[Term, ...] = (
     _t("SQLite", "database"),
     _t("MongoDB", "database", "Mongo"),
     _t("Redis", "database"),
-    _t("Elasticsearch", "database", "Elastic Search", "OpenSearch"),
+    _t("Elasticsearch", "database", "Elastic Search", "~OpenSearch"),
     _t("Cassandra", "database"),
     _t("DynamoDB", "database"),
     _t("Snowflake", "database"),
@@ -109,7 +112,7 @@ TERMS: tuple[Term, ...] = (
     _t("Lambda", "cloud", "AWS Lambda", "=Lambda"),
     _t("GCP", "cloud", "Google Cloud", "Google Cloud Platform"),
     _t("Azure", "cloud", "Microsoft Azure"),
-    _t("Docker", "tool", "containerization"),
+    _t("Docker", "tool", "~containerization"),
     _t("Kubernetes", "tool", "k8s"),
     _t("Helm", "tool"),
     _t("Terraform", "tool"),
@@ -143,15 +146,15 @@ TERMS: tuple[Term, ...] = (
     _t("Test-driven development", "practice", "TDD"),
     _t("Unit testing", "practice", "unit tests"),
     _t("End-to-end testing", "practice", "end-to-end tests", "e2e testing"),
-    _t("Agile", "practice", "Scrum"),
+    _t("Agile", "practice", "~Scrum"),
     _t("Code review", "practice", "code reviews"),
-    _t("Accessibility", "practice", "a11y", "WCAG", "WCAG 2.1 AA"),
-    _t("Server-side rendering", "practice", "SSR", "streaming SSR"),
+    _t("Accessibility", "practice", "a11y", "~WCAG", "~WCAG 2.1 AA"),
+    _t("Server-side rendering", "practice", "SSR", "~streaming SSR"),
     _t("Core Web Vitals", "practice"),
     _t("Design systems", "practice", "design-system", "design system"),
-    _t("Performance optimization", "practice", "performance budgets"),
+    _t("Performance optimization", "practice", "~performance budgets"),
     _t("Machine learning", "domain", "ML"),
-    _t("Data engineering", "domain", "ETL", "data pipelines"),
+    _t("Data engineering", "domain", "~ETL", "~data pipelines"),
     _t("Security", "domain", "application security", "AppSec"),
     _t("Mentoring", "practice", "mentorship"),
 )
@@ -163,19 +166,21 @@ class Match:
     start: int
     end: int
     text: str  # the words as written
+    related: bool = False  # matched by a related word ("~"), not a spelling of the term
 
 
 @cache
-def _patterns() -> tuple[tuple[re.Pattern[str], Term, str], ...]:
-    """(pattern, term, needle): the pattern can only match text whose case-folded form
-    contains the needle, a cheap test that spares most searches on long texts."""
+def _patterns() -> tuple[tuple[re.Pattern[str], Term, str, bool], ...]:
+    """(pattern, term, needle, related): the pattern can only match text whose case-folded
+    form contains the needle, a cheap test that spares most searches on long texts."""
     patterns = []
     for term in TERMS:
         aliases = [term.canonical, *term.aliases]
         if f"={term.canonical}" in aliases:
             aliases.remove(term.canonical)
         for alias in aliases:
-            words = alias.removeprefix("=")
+            related = alias.startswith("~")
+            words = alias.removeprefix("=").removeprefix("~")
             # Ordinary words ("=Spring") and names of one or two letters ("C", "TS") match
             # only as written.
             case_sensitive = alias.startswith("=") or len(words) <= 2
@@ -184,7 +189,7 @@ def _patterns() -> tuple[tuple[re.Pattern[str], Term, str], ...]:
             after = r"[\w+#-]" if len(words) == 1 else r"[\w+#]"
             regex = rf"(?<![\w+#/.-]){re.escape(words)}(?!{after}|\.\w)"
             flags = 0 if case_sensitive else re.IGNORECASE
-            patterns.append((re.compile(regex, flags), term, words.casefold()))
+            patterns.append((re.compile(regex, flags), term, words.casefold(), related))
     return tuple(patterns)
 
 
@@ -192,11 +197,11 @@ def find_terms(text: str) -> list[Match]:
     """Every vocabulary term in `text`, in order, longest first where names overlap."""
     found: list[Match] = []
     folded = text.casefold()
-    for pattern, term, needle in _patterns():
+    for pattern, term, needle, related in _patterns():
         if needle not in folded:
             continue
         for m in pattern.finditer(text):
-            found.append(Match(term, m.start(), m.end(), m.group(0)))
+            found.append(Match(term, m.start(), m.end(), m.group(0), related))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     chosen: list[Match] = []
     last_end = -1
@@ -215,9 +220,37 @@ def canonical_terms(text: str) -> list[str]:
     return list(seen)
 
 
+def spelled_terms(text: str) -> list[str]:
+    """The canonical names of the terms `text` spells (by name or a spelling, not a related
+    word), each once: the names an edit may write on this text's evidence."""
+    return list(dict.fromkeys(m.term.canonical for m in find_terms(text) if not m.related))
+
+
 def canonical_name(phrase: str) -> str | None:
     """The canonical name when `phrase` as a whole names one term ("Postgres" → PostgreSQL)."""
     matches = find_terms(phrase.strip())
     if len(matches) == 1 and matches[0].text.lower() == phrase.strip().lower():
         return matches[0].term.canonical
     return None
+
+
+@lru_cache(maxsize=8192)
+def terms_of(text: str) -> frozenset[str]:
+    """The terms `text` names, by canonical name (cached: the same lines are asked about
+    often)."""
+    return frozenset(canonical_terms(text))
+
+
+@lru_cache(maxsize=4096)
+def _canonical(keyword: str) -> str | None:
+    return canonical_name(keyword)
+
+
+def keyword_in(text: str, keyword: str) -> bool:
+    """Whether `text` names the keyword: a vocabulary term in any of its spellings or related
+    words, any other keyword as written (case aside)."""
+    canonical = _canonical(keyword)
+    if canonical:
+        return canonical in terms_of(text)
+    pattern = rf"(?<![\w]){re.escape(keyword.strip())}(?![\w])"
+    return bool(keyword.strip()) and re.search(pattern, text, re.IGNORECASE) is not None

@@ -1,0 +1,1047 @@
+"""The gate: a sentence is kept only when every content word in it is accounted for.
+
+`verify(sentence, scope)` reads the sentence in its display form (what is stored and shown)
+and accounts for each of its words, in this order:
+
+1. a figure (digits, number words, multipliers) is accounted for by a clause in scope that
+   states the same value in the same unit, next to the same words ("99% of deadlines" does
+   not support "99% uptime"); "N years" may also follow from the roles' own dates;
+2. a vocabulary term written by its canonical name is accounted for when the material spells
+   that term (by name or a spelling: "Postgres" lets "PostgreSQL" be written; the related
+   word "containerization" lets no "Docker" be written);
+3. a word is accounted for when the material in scope has it as written (case aside), or a
+   tense or number of it, or when it is one of the reviewed rephrasing words of
+   `lexicon` (not when it stands where a name stands: capitalised inside a sentence, or after
+   "at"/"joined"); a verb that states a fact (led, mentored, reduced...) needs a word of its
+   class in scope, next to the same object; role, seniority and degree words must appear as
+   written, and a word in mixed scripts only as written.
+
+Then the words that are each accounted for must also hold together: a title the person
+claims must be a title they hold, an employer after "at" must be one of theirs, a run of
+capitalised words must appear as a run, a degree must come with its own field and school, and
+a sentence that names one of the person's employers must rest on that role's lines alone.
+
+Everything else is an unsupported claim, labelled with its kind (best guess) and a reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from server.agent.engines.vocabulary import canonical_name, find_terms
+from server.agent.verifier.labels import (
+    CERTIFICATION,
+    EMPLOYER_CUES,
+    INSTITUTION,
+    LEGAL_SUFFIXES,
+    degree_mentions,
+)
+from server.agent.verifier.lexicon import (
+    CLASS_NOUNS,
+    COVERING_CLASSES,
+    DEGREE_QUALIFIERS,
+    FUNCTION_WORDS,
+    LETTER_WORDS,
+    PAST_WORDS,
+    PRESENT_WORDS,
+    ROLE_NOUNS,
+    SENIORITY_WORDS,
+    VENDORS,
+    class_of,
+    free_gerunds,
+    is_free,
+    is_neutral,
+    is_past,
+    is_verb,
+)
+from server.agent.verifier.numbers import Figure, figures
+from server.agent.verifier.scope import Clause, Scope, names_employer
+from server.agent.verifier.text import (
+    Token,
+    display_form,
+    fold,
+    key,
+    mixed_script,
+    split_sentences,
+    stem,
+    tokens,
+)
+
+# What opens a sentence or a clause, so the next word's capital is not a name's.
+_OPENERS = re.compile(r"(?:^|[(:;•·\"“‘'\[—–-]|[.!?]\s)\s*$")
+_CLAUSE_STOP = re.compile(r"[,;:()\[\]—–]|\.\s")
+_OTHER_PEOPLE = frozenset(
+    "the our their his her its with for to other fellow of other's every each".split()
+)
+_SELF_CUES = frozenset({"as", "promoted", "became"})
+_PROTECTED = ROLE_NOUNS | SENIORITY_WORDS
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An unsupported claim: its kind (best guess), the words, and why it was refused."""
+
+    kind: str
+    text: str
+    reason: str
+
+
+class Verdict(NamedTuple):
+    """What the gate decided: the sentence as read (display form) and its unsupported claims.
+    The sentence may be kept only when `claims` is empty."""
+
+    text: str
+    claims: tuple[Claim, ...]
+
+    @property
+    def kept(self) -> bool:
+        return not self.claims
+
+
+def verify(sentence: str, scope: Scope) -> Verdict:
+    """Account for every content word of `sentence` in `scope`; see the module docstring."""
+    text = display_form(sentence)
+    toks = tokens(text)
+    if not toks:
+        return Verdict(text, ())
+    check = _Check(text, toks, scope)
+    check.find_figures()
+    check.terms()
+    check.definitions()
+    check.words()
+    check.figures()
+    check.titles()
+    check.employers()
+    check.capitalised_runs()
+    check.degrees()
+    check.phrases()
+    check.actions()
+    check.locality()
+    return Verdict(text, tuple(check.claims))
+
+
+def report(section: str, verdict: Verdict) -> list[dict[str, str]]:
+    """A refused sentence's claims as `dropped_claims` entries."""
+    return [
+        {
+            "section": section,
+            "text": verdict.text,
+            "claim": claim.text,
+            "kind": claim.kind,
+            "reason": claim.reason,
+        }
+        for claim in verdict.claims
+    ]
+
+
+def verify_text(text: str, scope: Scope, section: str) -> tuple[str, list[dict[str, str]]]:
+    """A text with every sentence the verifier refuses left out (paragraphs, separated by a
+    blank line, kept), and the refused sentences' claims as `dropped_claims` entries."""
+    paragraphs, dropped = [], []
+    for paragraph in re.split(r"\n\s*\n", text or ""):
+        kept = []
+        for sentence in split_sentences(display_form(paragraph)):
+            verdict = verify(sentence, scope)
+            if verdict.claims:
+                dropped += report(section, verdict)
+            else:
+                kept.append(verdict.text)
+        if kept:
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs), dropped
+
+
+class _Check:
+    """One sentence's accounting (the steps of `verify`)."""
+
+    def __init__(self, text: str, toks: list[Token], whole: Scope):
+        self.text, self.toks, self.whole = text, toks, whole
+        self.claims: list[Claim] = []
+        self.covered: set[int] = set()  # tokens already accounted for (figures, terms)
+        self.term_tokens: set[int] = set()  # tokens of vocabulary terms (a list of skills)
+        self.defined: set[int] = set()  # words spelling out an abbreviation beside it
+        self.unsupported: set[int] = set()
+        self.figs: list[Figure] = []
+        self.segments = self.find_segments()
+        self.segment_of = {i: n for n, (a, b) in enumerate(self.segments) for i in range(a, b + 1)}
+        self.scopes = self.segment_scopes()
+
+    def claim(self, kind: str, text: str, reason: str) -> None:
+        text = text.strip(" .,;:")
+        for n, existing in enumerate(self.claims):
+            if existing.text.lower() == text.lower():
+                # A specific kind (a degree, a certification) names the claim better than
+                # the word-level guess made first.
+                if existing.kind in ("word", "name") and kind not in ("word", "name"):
+                    self.claims[n] = Claim(kind, text, reason)
+                return
+        self.claims.append(Claim(kind, text, reason))
+
+    def scope_at(self, i: int) -> Scope:
+        """The scope of token i's segment (its role's lines, when the segment names one of
+        the person's employers)."""
+        return self.scopes[self.segment_of[i]]
+
+    # --- positions ---------------------------------------------------------------------
+
+    def opens(self, i: int) -> bool:
+        """Whether token i opens the sentence or a clause (its capital is no name's)."""
+        before = self.text[: self.toks[i].start]
+        return i == 0 or bool(_OPENERS.search(before))
+
+    def name_slot(self, i: int) -> bool:
+        """Whether token i stands where a name stands: capitalised inside the sentence, or
+        right after "at", "joined" or "@"."""
+        token = self.toks[i]
+        if token.key == "i":
+            return False
+        if token.capitalised and not self.opens(i):
+            return True
+        previous = self.toks[i - 1].key if i else ""
+        return previous in EMPLOYER_CUES and token.key not in FUNCTION_WORDS
+
+    def verb_at(self, i: int) -> bool:
+        """Whether token i is a verb (one the lexicon knows, or a past form)."""
+        if not 0 <= i < len(self.toks):
+            return False
+        token = self.toks[i]
+        if token.kind != "word" or (token.capitalised and not self.opens(i)):
+            return False
+        k = token.key
+        if k == "to":
+            return self.verb_at(i + 1)
+        return is_verb(k) or (k.endswith("ed") and len(k) > 4 and "-" not in k)
+
+    def between(self, i: int) -> str:
+        """The text between token i-1 and token i."""
+        return self.text[self.toks[i - 1].end : self.toks[i].start]
+
+    def find_segments(self) -> list[tuple[int, int]]:
+        """The sentence's segments, (first, last) token: it is cut at clause punctuation,
+        before "and"/"or" that start a new predicate, before relative words, and before
+        "with" after a phrase that has no verb ("Analyst at Acme with a B.S. ...").
+        An apposition (", a game for ...") stays with the name it describes."""
+        cuts = [0]
+        has_verb = self.verb_at(0)
+        for i in range(1, len(self.toks)):
+            k = self.toks[i].key
+            cut = self.stops_before(i)
+            if not cut and k in ("and", "or", "but") and self.verb_at(i + 1):
+                cut = True
+            if not cut and k in _SUBORDINATORS:
+                cut = True
+            if not cut and k == "with" and not has_verb:
+                cut = True
+            if cut:
+                cuts.append(i)
+                has_verb = False
+            if self.verb_at(i):
+                has_verb = True
+        cuts.append(len(self.toks))
+        segments = [(cuts[n], cuts[n + 1] - 1) for n in range(len(cuts) - 1)]
+        merged: list[tuple[int, int]] = []
+        for first, last in segments:
+            if merged and self.apposition(merged[-1], first):
+                merged[-1] = (merged[-1][0], last)
+            else:
+                merged.append((first, last))
+        return merged
+
+    def stops_before(self, i: int) -> bool:
+        """Whether clause punctuation stands between token i-1 and token i (a full stop
+        only after a word, not after an abbreviation's: "B.A. in Economics")."""
+        gap = self.between(i)
+        if _SEGMENT_STOP.search(gap):
+            return True
+        if gap.startswith(".") and gap[1:2].isspace():
+            previous = self.toks[i - 1].text
+            return "." not in previous and len(previous) > 1
+        return False
+
+    def apposition(self, previous: tuple[int, int], first: int) -> bool:
+        """Whether a segment describes the name the previous one ends with."""
+        name = self.toks[previous[1]]
+        return (
+            self.toks[first].key in ("a", "an", "the")
+            and self.between(first).strip() == ","
+            and name.capitalised
+            and not canonical_name(name.text)
+        )
+
+    def segment_scopes(self) -> list[Scope]:
+        """Each segment's scope: a segment that names one of the person's employers rests
+        on that role's lines; an opening "At Acme," binds what follows it too."""
+        scopes: list[Scope] = []
+        carried: Scope | None = None
+        for first, last in self.segments:
+            folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
+            named = self.whole.roles_named_in(folded)
+            if named and len(self.whole.roles) > 1:
+                scope = self.whole.restricted(named)
+                if self.toks[first].key in _BINDING_OPENERS and last - first <= 5:
+                    carried = scope
+            else:
+                scope = carried or self.whole
+            scopes.append(scope)
+        return scopes
+
+    def clause_words(self, start: int, step: int, limit: int) -> list[int]:
+        """Indexes of the content words next to token `start` (before it for step -1, after
+        it for +1), at most `limit` words away, within its segment."""
+        found = []
+        i, words = start + step, 0
+        segment = self.segment_of[start]
+        while 0 <= i < len(self.toks) and words < limit and self.segment_of[i] == segment:
+            token = self.toks[i]
+            if self.in_figure(i) or (step > 0 and token.key in _CONTEXT_STOPS):
+                break  # another figure's words, or a phrase of its own ("by doing X")
+            if token.kind == "word" and i not in self.defined:
+                words += 1
+                if not self.filler(i):
+                    found.append(i)
+            i += step
+        return found
+
+    def class_at(self, i: int) -> str | None:
+        """The fact-bearing class of token i, read with the word after it."""
+        following = self.toks[i + 1].key if i + 1 < len(self.toks) else ""
+        return class_of(self.toks[i].key, following)
+
+    def as_verb(self, i: int) -> bool:
+        """Whether a neutral word at i is used as a verb: written in the past, opening its
+        segment, or after "to", "and", an auxiliary or a subject."""
+        k = self.toks[i].key
+        if is_past(k) or k in free_gerunds():
+            return True
+        if self.segments[self.segment_of[i]][0] == i or self.opens(i):
+            return True
+        return i > 0 and self.toks[i - 1].key in _VERB_BEFORE
+
+    def filler(self, i: int) -> bool:
+        """Whether token i says nothing of its own: a function word, or a neutral verb used
+        as a verb."""
+        k = self.toks[i].key
+        if is_free(k) or k in PAST_WORDS or k in PRESENT_WORDS:
+            return True
+        return is_neutral(k) and class_of(k) is None and self.as_verb(i)
+
+    def in_figure(self, i: int) -> bool:
+        return any(f.first <= i <= f.last for f in self.figs)
+
+    def vendor_prefix(self, i: int) -> bool:
+        """Whether token i is a maker's name before a product the scope names ("Microsoft
+        Excel"), not in an employer's place."""
+        if self.toks[i].key not in VENDORS or i + 1 >= len(self.toks):
+            return False
+        previous = self.toks[i - 1].key if i else ""
+        product = self.toks[i + 1]
+        scope = self.scope_at(i)
+        first_part = re.split(r"[-/]", product.key)[0]
+        return (
+            previous not in EMPLOYER_CUES
+            and product.capitalised
+            and (product.key in scope.keys or first_part in scope.keys or i + 1 in self.term_tokens)
+        )
+
+    # --- 1. figures --------------------------------------------------------------------
+
+    def find_figures(self) -> None:
+        self.figs = figures(self.toks)
+        for figure in self.figs:
+            self.covered.update(range(figure.first, figure.last + 1))
+
+    def figures(self) -> None:
+        for figure in self.figs:
+            if not self.figure_supported(figure):
+                kind = "date" if figure.unit in ("date", "decade") else "number"
+                self.claim(kind, self.written(figure), self.figure_reason(figure))
+
+    def written(self, figure: Figure) -> str:
+        """The figure as written, with its signs ("$2M", "40%")."""
+        end = self.toks[figure.last].end
+        if figure.last + 1 < len(self.toks) and self.toks[figure.last + 1].text == "%":
+            end = self.toks[figure.last + 1].end
+        return self.text[self.toks[figure.first].start : end]
+
+    def context(self, figure: Figure) -> list[Token]:
+        """The content words that say what the figure counts: the nearest before and after
+        it in its segment (words that are themselves unsupported are reported on their
+        own)."""
+        words = []
+        for step, start in ((-1, figure.first), (1, figure.last)):
+            near = self.clause_words(start, step, _FIGURE_REACH)
+            if near and near[0] not in self.unsupported:
+                words.append(self.toks[near[0]])
+        return words
+
+    def figure_supported(self, figure: Figure) -> bool:
+        context = self.context(figure)
+        scope = self.scope_at(figure.first)
+        for clause in scope.clauses:
+            for fact in clause.figures:
+                if fact.same_fact(figure) and all(_near(word, clause, fact) for word in context):
+                    return True
+        if figure.unit in ("year", "month") and self.speaks_of_experience(figure):
+            folded = " " + " ".join(fold(t.text) for t in self.toks) + " "
+            named = self.whole.roles_named_in(folded)
+            years = (self.whole.restricted(named) if named else self.whole).experience_years()
+            if years is not None:
+                most = math.floor(years + 0.5) if figure.unit == "year" else years * 12 + 0.5
+                return figure.value <= most
+        return False
+
+    def speaks_of_experience(self, figure: Figure) -> bool:
+        """Whether "N years" counts the person's experience ("6 years of experience", "for
+        6 years at Acme", "with 6 years in retail"), which the roles' dates may support, and
+        not some other span ("sped up by 6 months")."""
+        before = self.toks[figure.first - 1].key if figure.first else ""
+        after = [t.key for t in self.toks[figure.last + 1 : figure.last + 4]]
+        return before in _EXPERIENCE_CUES or "experience" in after or "experienced" in after
+
+    def figure_reason(self, figure: Figure) -> str:
+        context = " ".join(w.text for w in self.context(figure))
+        scope = self.scope_at(figure.first)
+        if any(f.same_fact(figure) for c in scope.clauses for f in c.figures):
+            return (
+                f"{self.written(figure)} is in the source material, but not for {context!r}"
+                if context
+                else f"{self.written(figure)} is in the source material, but not in this context"
+            )
+        if figure.unit in ("year", "month"):
+            return f"{figure.text} {figure.unit}s do not follow from the source's dates or words"
+        return f"{self.written(figure)} is not in the source material"
+
+    # --- 2. vocabulary terms, abbreviations defined in place ------------------------------
+
+    def terms(self) -> None:
+        """A term the material spells may be written by its name or another spelling of it
+        ("PostgreSQL" for "Postgres"), never on a related word's evidence."""
+        for match in find_terms(self.text):
+            inside = [
+                i for i, t in enumerate(self.toks) if t.start >= match.start and t.end <= match.end
+            ]
+            self.term_tokens.update(inside)
+            if match.related or not inside:
+                continue
+            if match.term.canonical in self.scope_at(inside[0]).writable_terms:
+                self.covered.update(inside)
+
+    def definitions(self) -> None:
+        """An abbreviation the material uses may be spelled out beside it, in brackets:
+        "enterprise resource planning (ERP)", "ERP (enterprise resource planning)"."""
+        for j, token in enumerate(self.toks):
+            keys = self.scope_at(j).keys
+            if token.kind != "word" or not (token.key in keys or token.key.rstrip("s") in keys):
+                continue
+            inside = self.text[max(0, token.start - 1) : token.end + 1]
+            letters = re.sub(r"[^a-z]", "", token.key)
+            if len(letters) < 2:
+                continue
+            if inside.startswith("(") and inside.endswith(")"):
+                self._cover_initials(range(j - 1, max(-1, j - 9), -1), letters, backwards=True)
+            elif token.end < len(self.text) and self.text[token.end : token.end + 2] == " (":
+                self._cover_initials(range(j + 1, min(len(self.toks), j + 9)), letters)
+
+    def _cover_initials(self, indexes, letters: str, *, backwards: bool = False) -> None:
+        words: list[int] = []
+        for i in indexes:
+            words.append(i)
+            ordered = sorted(words)
+            kept = [
+                self.toks[k].key
+                for k in ordered
+                if self.toks[k].key not in _SKIPPED_IN_INITIALS and self.toks[k].key[:1].isalpha()
+            ]
+            whole = "".join(w[0] for w in kept)
+            parts = "".join(p[0] for w in kept for p in re.split(r"[-/]", w) if p)
+            singular = letters[:-1] if letters.endswith("s") else letters
+            if whole in (letters, singular) or parts in (letters, singular):
+                self.covered.update(ordered)
+                self.defined.update(ordered)
+                return
+            if min(len(whole), len(parts)) > len(letters):
+                return
+
+    # --- 3. words -----------------------------------------------------------------------
+
+    def words(self) -> None:
+        for i, token in enumerate(self.toks):
+            if i in self.covered or token.kind == "sign":
+                continue
+            if token.kind == "symbol":
+                if token.text not in self.scope_at(i).symbols:
+                    self.claim(
+                        "symbol", token.text, f"the sign {token.text!r} is not in the source"
+                    )
+                continue
+            if not self.word_supported(i):
+                self.unsupported.add(i)
+        for run in self.claim_runs(sorted(self.unsupported)):
+            words = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+            kind, reason = self.label(run, words)
+            self.claim(kind, words, reason)
+
+    def claim_runs(self, indexes: list[int]) -> list[list[int]]:
+        """Adjacent unsupported words as one claim, a vocabulary term always on its own."""
+        term_of = {}
+        for n, match in enumerate(find_terms(self.text)):
+            for i, t in enumerate(self.toks):
+                if t.start >= match.start and t.end <= match.end:
+                    term_of[i] = n
+        runs: list[list[int]] = []
+        for i in indexes:
+            if runs and runs[-1][-1] == i - 1 and term_of.get(i) == term_of.get(runs[-1][-1]):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return runs
+
+    def word_supported(self, i: int) -> bool:
+        token = self.toks[i]
+        k = token.key
+        scope = self.scope_at(i)
+        if k in scope.keys or (k.endswith("s") and k[:-1] in scope.keys and len(k) > 3):
+            return True
+        if mixed_script(token.text):
+            return False
+        in_name_slot = self.name_slot(i)
+        singular = k[:-1] if k.endswith("s") else k
+        protected = k in _PROTECTED or singular in _PROTECTED
+        if protected and (singular not in ("lead", "head") or self._title_use(i)):
+            return singular in scope.keys or k + "s" in scope.keys
+        if not in_name_slot and (is_free(k) or (is_neutral(k) and self.as_verb(i))):
+            return True
+        if k in FUNCTION_WORDS:
+            return True
+        if k in PAST_WORDS or k in PRESENT_WORDS:
+            return self.tense_fits(i, k in PRESENT_WORDS)
+        if not in_name_slot and scope.purpose == "letter" and k in LETTER_WORDS:
+            return True
+        if self.vendor_prefix(i):
+            return True
+        cls = self.class_at(i)
+        if cls is not None and not in_name_slot:
+            return _class_in(cls, scope.classes)
+        if in_name_slot:
+            return singular in scope.keys or k + "s" in scope.keys
+        parts = [p for p in re.split(r"[-/]", k) if p]
+        if len(parts) > 1 and all(p in scope.keys or stem(p) in scope.stems for p in parts):
+            return True
+        return _stem_of(k) in scope.stems
+
+    def tense_fits(self, i: int, present: bool) -> bool:
+        """Whether "currently"/"previously" fits the roles its segment names (a current role
+        ends today); a segment that names no role states no such fact."""
+        roles = self.scope_at(i).roles if self.scope_at(i) is not self.whole else ()
+        if not roles:
+            return True
+        today = max((r.end for r in self.whole.roles if r.end), default=None)
+        current = [r.end is not None and r.end == today for r in roles]
+        return all(current) if present else not any(current)
+
+    def label(self, run: list[int], words: str) -> tuple[str, str]:
+        """The kind of claim a run of unsupported words makes, and why it is refused."""
+        run_tokens = [self.toks[i] for i in run]
+        if any(mixed_script(t.text) for t in run_tokens):
+            return "look-alike", f"{words!r} mixes letters of different scripts"
+        for t in run_tokens:
+            imitated = self.whole.folds.get(fold(t.text))
+            if imitated and key(imitated) != t.key:
+                return "look-alike", f"{t.text!r} looks like {imitated!r} but is spelled otherwise"
+        if degree_mentions(words):
+            return "degree", f"no {words} is in the source material"
+        lowered = words.lower()
+        if find_terms(words) or any(k.lower() in lowered for k in self.whole.keywords):
+            return "skill", f"the skill {words} is not shown in the source material"
+        if any(t.key in _PROTECTED or t.key.rstrip("s") in _PROTECTED for t in run_tokens):
+            return "title", f"the title word {words!r} is not in the source material"
+        previous = self.toks[run[0] - 1].key if run[0] else ""
+        following = self.toks[run[-1] + 1].key if run[-1] + 1 < len(self.toks) else ""
+        if previous in EMPLOYER_CUES | {"for", "with", "from", "by"} or following in LEGAL_SUFFIXES:
+            return "employer", f"{words!r} is not named in the source material"
+        if any(class_of(t.key) for t in run_tokens):
+            return "action", f"{words!r}: the source material says nothing of the kind"
+        if (run_tokens[0].capitalised and not self.opens(run[0])) or self.name_slot(run[0]):
+            return "name", f"{words!r} is not named in the source material"
+        return "word", f"{words!r} is not in the source material"
+
+    # --- 4. words that must hold together -----------------------------------------------
+
+    def titles(self) -> None:
+        """A title the person claims must be one of theirs; one of others must be in scope."""
+        for start, end in self.title_spans():
+            if any(i in self.unsupported for i in range(start, end + 1)):
+                continue
+            phrase = self.text[self.toks[start].start : self.toks[end].end]
+            scope = self.scope_at(start)
+            previous = self.toks[start - 1].key if start else ""
+            last = self.toks[end].key
+            plural = last.endswith("s") and last[:-1] in ROLE_NOUNS
+            if plural or previous in _OTHER_PEOPLE:
+                if not scope.has_phrase(phrase):
+                    self.claim(
+                        "title", phrase, f"{phrase!r} does not appear in the source material"
+                    )
+            elif not self.title_held(start, end, scope):
+                self.claim("title", phrase, f"the title {phrase!r} is not one the person holds")
+
+    def title_held(self, start: int, end: int, scope: Scope) -> bool:
+        """Whether the person holds the title: a role's title or the headline (in the role
+        whose employer follows "of"/"at"), said of them in the material ("as", "promoted
+        to"), or opening one of its lines."""
+        phrase = self.text[self.toks[start].start : self.toks[end].end]
+        for n in range(start + 1, end):
+            if self.toks[n].key in ("of", "at"):
+                folded_tail = " " + " ".join(fold(t.text) for t in self.toks[n + 1 : end + 1]) + " "
+                roles = [r for r in scope.roles if names_employer(folded_tail, r.employer)]
+                if roles:
+                    title = self.text[self.toks[start].start : self.toks[n - 1].end]
+                    words = " ".join(fold(t.text) for t in tokens(title))
+                    return any(
+                        f" {words} " in " " + " ".join(fold(t.text) for t in tokens(r.title)) + " "
+                        for r in roles
+                    )
+        if scope.has_phrase(phrase, titles_only=True):
+            return True
+        if not scope.title_text.strip():
+            return scope.has_phrase(phrase)  # plain texts: no line is known as a title
+        words = " ".join(fold(t.text) for t in tokens(phrase))
+        return any(
+            c.folded.startswith(f" {words} ")
+            or any(f" {cue} {words} " in c.folded for cue in _SELF_CUES)
+            for c in scope.clauses
+        )
+
+    def title_spans(self) -> list[tuple[int, int]]:
+        """(first, last) token of each title phrase: a role noun with seniority words or
+        capitalised words before it, or "Head of Sales", or a capitalised role noun alone
+        where a title stands ("Engineer at Acme")."""
+        spans = []
+        for i, token in enumerate(self.toks):
+            k = token.key
+            singular = k[:-1] if k.endswith("s") else k
+            parts = [p for p in re.split(r"[-/]", k) if p]
+            if token.kind != "word" or not (
+                k in ROLE_NOUNS or singular in ROLE_NOUNS or any(p in ROLE_NOUNS for p in parts)
+            ):
+                continue
+            if singular in ("lead", "head") and not self._title_use(i):
+                continue
+            start = i
+            seniority = False
+            while start > 0 and i - start < 4 and self.between(start).strip() in ("", "&"):
+                before = self.toks[start - 1]
+                if before.key in SENIORITY_WORDS:
+                    seniority = True
+                elif (
+                    not (before.capitalised and before.kind == "word")
+                    or before.key in FUNCTION_WORDS
+                ):
+                    if not (
+                        seniority
+                        and before.kind == "word"
+                        and before.key not in FUNCTION_WORDS
+                        and not is_neutral(before.key)
+                    ):
+                        break
+                start -= 1
+            end = i
+            if (
+                end + 2 < len(self.toks)
+                and self.toks[end + 1].key in ("of", "at")
+                and self.toks[end + 2].capitalised
+            ):
+                end += 2
+                while end + 1 < len(self.toks) and self.toks[end + 1].capitalised:
+                    end += 1
+            if any(self.toks[n].key in _CREDENTIAL_WORDS for n in range(start, end + 1)):
+                continue  # a certification's name: `phrases` decides
+            if all(n in self.defined for n in range(start, i + 1)):
+                continue  # an abbreviation spelled out ("Chief Technology Officer (CTO)")
+            modifiers = start < i or end > i
+            lone_title = token.capitalised and (
+                (i + 1 < len(self.toks) and self.toks[i + 1].key in ("at", "for", "with"))
+                or (i >= 2 and self.toks[i - 1].key in ("a", "an") and self.toks[i - 2].key == "as")
+            )
+            if modifiers and (seniority or self.toks[start].capitalised) or lone_title:
+                spans.append((start, end))
+        return spans
+
+    def _title_use(self, i: int) -> bool:
+        """Whether "lead"/"head" is a title here (before a role noun or "of", or capitalised
+        inside the sentence), not the verb."""
+        nxt = self.toks[i + 1].key if i + 1 < len(self.toks) else ""
+        return nxt in ROLE_NOUNS or nxt == "of" or (self.toks[i].capitalised and not self.opens(i))
+
+    def employers(self) -> None:
+        """A name after "at"/"joined" is an employer: it must be one of the roles in scope,
+        or appear after the same word in the material (an event: "at NeurIPS 2022")."""
+        for i, token in enumerate(self.toks):
+            if token.key not in EMPLOYER_CUES or i + 1 >= len(self.toks):
+                continue
+            for run in self.name_runs(i + 1):
+                if any(j in self.unsupported for j in run):
+                    continue
+                if self.toks[run[-1]].key in ROLE_NOUNS:
+                    continue  # a title: `titles` decides
+                scope = self.scope_at(run[0])
+                name = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+                folded = " " + " ".join(fold(self.toks[j].text) for j in run) + " "
+                if any(names_employer(folded, r.employer) for r in scope.roles):
+                    continue
+                if scope.has_phrase(f"{token.text} {name}") or self.event(run, scope):
+                    continue
+                if scope.roles or any(s.kind == "role" for s in scope.sources):
+                    self.claim("employer", name, f"{name!r} is not one of the person's employers")
+                elif not scope.has_phrase(name):
+                    self.claim("employer", name, f"{name!r} is not named in the source material")
+
+    def event(self, run: list[int], scope: Scope) -> bool:
+        """Whether a name after "at" is an event the material names (a year follows it, or
+        the sentence presents or publishes)."""
+        if not scope.has_phrase(self.text[self.toks[run[0]].start : self.toks[run[-1]].end]):
+            return False
+        after = run[-1] + 1
+        dated = any(f.first == after and f.unit == "date" for f in self.figs)
+        presenting = any(t.key in _EVENT_WORDS for t in self.toks)
+        return dated or presenting
+
+    def name_runs(self, i: int) -> list[list[int]]:
+        """The names starting at token i: capitalised words (joined by "&" or "of"), each
+        name of a list ("X, Y and Z") on its own; or the one lower-case word."""
+        runs: list[list[int]] = []
+        run: list[int] = []
+        j = i
+        while j < len(self.toks) and self.toks[j].kind in ("word", "number"):
+            t = self.toks[j]
+            gap = self.between(j).strip() if j > i else ""
+            if gap not in ("", ",", "&") or (
+                gap == "," and (not t.capitalised or t.key == "i" or self.verb_at(j))
+            ):
+                break
+            if gap == "," and t.key.rstrip(".") in LEGAL_SUFFIXES and run:
+                run.append(j)  # "ABC Company, Inc."
+                j += 1
+                continue
+            if t.key in ("and", "or") or gap == ",":
+                following = (
+                    self.toks[j + 1] if t.key in ("and", "or") and j + 1 < len(self.toks) else t
+                )
+                if run and canonical_name(following.text):
+                    break  # "at Google and JS": a tool, not another employer
+                if run:
+                    runs.append(run)
+                run = []
+                if t.key in ("and", "or"):
+                    j += 1
+                    continue
+            if t.capitalised or (j == i and t.key not in FUNCTION_WORDS):
+                run.append(j)
+            elif t.key == "of" and run and j + 1 < len(self.toks) and self.toks[j + 1].capitalised:
+                run.append(j)
+            else:
+                break
+            j += 1
+        if run:
+            runs.append(run)
+        return runs
+
+    def capitalised_runs(self) -> None:
+        """Capitalised words that stand together must stand together in the material."""
+        i, size = 0, len(self.toks)
+        while i < size:
+            if not self._capital_word(i):
+                i += 1
+                continue
+            j = i + 1
+            while j < size and self._capital_word(j) and not self.between(j).strip():
+                j += 1
+            run = list(range(i, j))
+            if self.opens(i) and (is_neutral(self.toks[i].key) or is_verb(self.toks[i].key)):
+                run = run[1:]
+            run = [k for k in run if not self.vendor_prefix(k)]
+            if len(run) >= 2 and not any(k in self.unsupported or k in self.covered for k in run):
+                phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+                last = self.toks[run[-1]].key
+                is_title = last in ROLE_NOUNS or last.rstrip("s") in ROLE_NOUNS
+                all_terms = all(canonical_name(self.toks[k].text) for k in run)
+                if not is_title and not all_terms and not self.run_in_scope(run):
+                    self.claim(
+                        "name", phrase, f"{phrase!r} does not appear as such in the source material"
+                    )
+            i = j
+
+    def run_in_scope(self, run: list[int]) -> bool:
+        """Whether a run of capitalised words stands so in scope: as written, written as one
+        word ("Argo CD" for "ArgoCD"), or after an honorific ("Professor Ada Byron" for
+        "Prof Ada Byron")."""
+        scope = self.scope_at(run[0])
+        phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
+        if scope.has_phrase(phrase):
+            return True
+        if "".join(self.toks[k].key for k in run) in scope.keys:
+            return True
+        if self.toks[run[0]].key in _HONORIFICS and len(run) > 2:
+            rest = self.text[self.toks[run[1]].start : self.toks[run[-1]].end]
+            return scope.has_phrase(rest)
+        return False
+
+    def _capital_word(self, i: int) -> bool:
+        token = self.toks[i]
+        return token.kind == "word" and token.capitalised and token.key != "i"
+
+    def degrees(self) -> None:
+        """A degree must be one the person holds, with its own field and school."""
+        for level, start, end in degree_mentions(self.text):
+            mention = self.text[start:end]
+            first = next((i for i, t in enumerate(self.toks) if t.end > start), 0)
+            clauses = self.scope_at(first).degrees.get(level) or []
+            if not clauses:
+                self.claim("degree", mention, f"no {level} degree is in the source material")
+                continue
+            after = _degree_words(
+                [
+                    t
+                    for i, t in enumerate(self.toks)
+                    if t.start >= end and self.segment_of[i] == self.segment_of[first]
+                ]
+            )
+            if not any(all(_in_clause(t, c) for t in after) for c in clauses):
+                words = " ".join(t.text for t in after)
+                self.claim(
+                    "degree",
+                    f"{mention} {words}".strip(),
+                    f"the {level} degree in the source is not {words!r}",
+                )
+                continue
+            qualified = [c for c in clauses if c.keys & DEGREE_QUALIFIERS]
+            if len(qualified) == len(clauses):
+                wanted = set().union(*(c.keys & DEGREE_QUALIFIERS for c in qualified))
+                if not any(t.key in wanted for t in self.toks):
+                    self.claim(
+                        "degree",
+                        mention,
+                        f"the source's {level} degree is qualified ({', '.join(sorted(wanted))})",
+                    )
+
+    def phrases(self) -> None:
+        """Institutions and certifications must be named as such in the material."""
+        for pattern, kind in ((INSTITUTION, "institution"), (CERTIFICATION, "certification")):
+            for match in pattern.finditer(self.text):
+                phrase = match.group(0).strip()
+                first = next((i for i, t in enumerate(self.toks) if t.end > match.start()), 0)
+                if phrase and not self.scope_at(first).has_phrase(phrase):
+                    self.claim(kind, phrase, f"the {kind} {phrase!r} is not in the source material")
+
+    def actions(self) -> None:
+        """A verb that states a fact must stand next to the same object in one clause of the
+        material that has a word of its class ("led the migration" needs a line that led
+        the migration)."""
+        for i, token in enumerate(self.toks):
+            cls = self.class_at(i)
+            if cls is None or token.key in CLASS_NOUNS or i in self.unsupported:
+                continue
+            if self.in_figure(i) or self.name_slot(i):
+                continue
+            objects = self.clause_words(i, 1, 3)
+            objects = [
+                j for j in objects if self.class_at(j) is None and not self.vendor_prefix(j)
+            ][:1]
+            if not objects:
+                continue
+            target = self.toks[objects[0]]
+            scope = self.scope_at(i)
+            if not any(
+                scope.holds_together(
+                    c,
+                    lambda c, cls=cls, target=target: (
+                        _class_in(cls, c.classes) and _in_clause(target, c)
+                    ),
+                )
+                for c in scope.clauses
+            ):
+                phrase = self.text[token.start : target.end]
+                self.claim(
+                    "action",
+                    phrase,
+                    f"the source material does not say it {token.text.lower()} {target.text}",
+                )
+
+    def term_names(self) -> dict[int, str]:
+        """Token index -> the canonical name of the vocabulary term it is part of."""
+        names = {}
+        for match in find_terms(self.text):
+            for i, t in enumerate(self.toks):
+                if t.start >= match.start and t.end <= match.end:
+                    names[i] = match.term.canonical
+        return names
+
+    def conjuncts(self) -> list[tuple[int, int, int]]:
+        """(segment, first, last) of each part of a segment between "and"/"or": the items
+        of "built SQL reports and Tableau dashboards" are said one by one."""
+        parts = []
+        for n, (first, last) in enumerate(self.segments):
+            start = first
+            for i in range(first, last + 1):
+                if self.toks[i].key in ("and", "or"):
+                    parts.append((n, start, i - 1))
+                    start = i + 1
+            parts.append((n, start, last))
+        return [(n, a, b) for n, a, b in parts if a <= b]
+
+    def locality(self) -> None:
+        """The content words of a segment must be said together: in one line of the
+        material (a bullet read with its role's title, employer and dates). A list of
+        skills is exempt; a sentence made of one role's words and another's is not."""
+        for n, first, last in self.conjuncts():
+            content = [
+                i
+                for i in range(first, last + 1)
+                if self.toks[i].kind == "word"
+                and not self.in_figure(i)
+                and not self.filler(i)
+                and i not in self.defined
+                and not self.vendor_prefix(i)
+                and not (self.scopes[n].purpose == "letter" and self.toks[i].key in LETTER_WORDS)
+                and self.toks[i].key != "i"
+            ]
+            scope = self.scopes[n]
+            if scope is self.whole:
+                # Said of no role in particular: the tools it names are each the person's
+                # (checked word by word); what must hold together is the rest.
+                content = [i for i in content if i not in self.term_tokens]
+            if len(content) < 2 or any(i in self.unsupported for i in content):
+                continue
+            if all(i in self.term_tokens for i in content):
+                continue
+            names = self.term_names()
+
+            def says_all(clause: Clause, content=content, names=names) -> bool:
+                return all(
+                    (i in names and names[i] in clause.terms) or _in_clause(self.toks[i], clause)
+                    for i in content
+                )
+
+            if not any(scope.holds_together(c, says_all) for c in scope.clauses):
+                phrase = self.text[self.toks[first].start : self.toks[last].end]
+                self.claim(
+                    "combination",
+                    phrase,
+                    "each word is in the source material, but no line of it says them together",
+                )
+
+
+_HONORIFICS = frozenset({"professor", "prof", "dr", "mr", "ms", "mrs", "sir", "dame"})
+_CREDENTIAL_WORDS = frozenset({"certified", "certificate", "certification", "licensed", "license"})
+# Words before "N years" that make it a length of experience.
+_EXPERIENCE_CUES = frozenset({"with", "for", "over", "spent", "than", "nearly", "almost", "of"})
+# How many words away a figure's context may stand.
+_FIGURE_REACH = 6
+# How far, in content words, a figure's context may stand from it in the material.
+_FIGURE_WINDOW = 6
+_SEGMENT_STOP = re.compile(r"[,;:()\[\]—–!?]|\s-\s")
+_SUBORDINATORS = frozenset(
+    {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
+)
+_BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
+_SKIPPED_IN_INITIALS = frozenset({"of", "for", "and", "on", "the", "in", "to", "a", "&"})
+_EVENT_WORDS = frozenset(
+    "presented present presenting spoke speaker talk talks paper papers published "
+    "conference workshop keynote award awards won".split()
+)
+_DERIVED = {"analysis": "analyz", "analyses": "analyz", "internship": "intern"}
+# Words that start a phrase of its own after a figure: its context ends there.
+_CONTEXT_STOPS = frozenset(
+    "by through via using with across for from to at in on during while and which".split()
+)
+
+
+def _filler(k: str) -> bool:
+    """Words that say nothing about what a figure counts (function words, neutral verbs)."""
+    return k in FUNCTION_WORDS or (is_neutral(k) and class_of(k) is None)
+
+
+# Words after which a neutral word is used as a verb ("to design", "has built", "by
+# rebalancing"), not as a noun that names a skill ("UI design", "financial reporting").
+_VERB_BEFORE = frozenset(
+    "to and or by i we also has have had was were is are been will would then who which that "
+    "while when after before experience".split()
+)
+
+
+def _stem_of(k: str) -> str:
+    """A word's stem, with the few derivations Snowball leaves apart ("analysis")."""
+    return _DERIVED.get(k, stem(k))
+
+
+def _class_in(cls: str, classes: set[str]) -> bool:
+    """Whether a class, or one that covers it ("lead" covers "operate"), is among these."""
+    return cls in classes or bool(COVERING_CLASSES.get(cls, frozenset()) & classes)
+
+
+def _in_clause(token: Token, clause: Clause) -> bool:
+    """Whether a word is in a clause (as written, a tense or number of it, a word of its
+    class, or the canonical name of a term the clause spells)."""
+    k = token.key
+    if k in clause.keys or _stem_of(k) in clause.stems:
+        return True
+    if k.endswith("s") and k[:-1] in clause.keys:
+        return True
+    parts = [p for p in re.split(r"[-/]", k) if p]
+    if len(parts) > 1 and all(p in clause.keys or stem(p) in clause.stems for p in parts):
+        return True
+    name = canonical_name(token.text)
+    if name and name in clause.terms:
+        return True
+    cls = class_of(k)
+    return cls is not None and _class_in(cls, clause.classes)
+
+
+def _near(word: Token, clause: Clause, fact: Figure) -> bool:
+    """Whether a figure's context word stands near the same figure in a clause of the
+    material (a few content words away), not merely somewhere in it."""
+    if fact.unit in ("date", "decade"):
+        return _in_clause(word, clause)  # a date stands for its whole line (a role's dates)
+    toks = tokens(clause.text)
+    others = {i for f in clause.figures if f is not fact for i in range(f.first, f.last + 1)}
+    window: list[Token] = []
+    for step, start in ((-1, fact.first), (1, fact.last)):
+        i, count = start + step, 0
+        while 0 <= i < len(toks) and count < _FIGURE_WINDOW and i not in others:
+            if toks[i].kind == "word":
+                window.append(toks[i])
+                if not _filler(toks[i].key):
+                    count += 1
+            i += step
+    keys = {t.key for t in window}
+    stems = {_stem_of(t.key) for t in window}
+    classes = {c for t in window if (c := class_of(t.key))}
+    k = word.key
+    if k in keys or _stem_of(k) in stems or (k.endswith("s") and k[:-1] in keys):
+        return True
+    name = canonical_name(word.text)
+    if name and any(canonical_name(t.text) == name for t in window):
+        return True
+    cls = class_of(k)
+    return cls is not None and _class_in(cls, classes)
+
+
+def _degree_words(words: list[Token]) -> list[Token]:
+    """The words of a degree's phrase: its field and school, up to the next verb or "and"."""
+    kept = []
+    for t in words:
+        if (
+            t.key in _DEGREE_STOPS
+            or class_of(t.key)
+            or (is_neutral(t.key) and t.key not in FUNCTION_WORDS)
+        ):
+            break
+        if t.kind in ("word", "number") and not _filler(t.key):
+            kept.append(t)
+    return kept
+
+
+_DEGREE_STOPS = frozenset({"and", "with", "who", "which", "while", "where", "plus", "as"})

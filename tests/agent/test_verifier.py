@@ -1,0 +1,457 @@
+"""The verifier, default deny: what a person's material supports passes however it is worded;
+anything else is refused, with its kind and a reason. One test per family of lies a model tells.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from server.agent.verifier import (
+    Scope,
+    Source,
+    bullet_scope,
+    display_form,
+    profile_sources,
+    resume_scope,
+    verify,
+)
+
+RESUME = {
+    "contact": {
+        "name": "Dana Ortiz",
+        "headline": "Operations Analyst",
+        "email": "dana@example.com",
+        "phone": "+1 (415) 555-0199",
+        "location": "Oakland, CA 94607",
+        "links": [],
+    },
+    "summary": "Operations analyst with 7 years in retail supply chains.",
+    "experience": [
+        {
+            "title": "Senior Operations Analyst",
+            "employer": "Northwind Traders",
+            "location": "Oakland, CA",
+            "dates": "Mar 2021 - Present",
+            "start_date": "2021-03",
+            "end_date": None,
+            "is_current": True,
+            "bullets": [
+                "Cut inventory write-offs by 18% with a weekly Tableau dashboard",
+                "Managed a $1.2 million freight budget across 14 warehouses",
+                "Trained 6 store managers on the replenishment process",
+                "Met 99% of delivery deadlines during the 2022 peak season",
+            ],
+        },
+        {
+            "title": "Operations Analyst",
+            "employer": "Contoso Retail",
+            "location": "San Jose, CA",
+            "dates": "2018 - 2021",
+            "start_date": "2018",
+            "end_date": "2021",
+            "is_current": False,
+            "bullets": [
+                "Built SQL reports on vendor lead times for a team of 4 buyers",
+                "Contributed to the migration of order data to Snowflake",
+                "Reduced stockouts 30% by rebalancing safety stock",
+            ],
+        },
+    ],
+    "education": [
+        {
+            "degree": "B.A. Economics",
+            "institution": "San Francisco State University",
+            "dates": "2012 - 2016",
+            "details": [],
+        },
+        {
+            "degree": "MBA candidate (coursework only)",
+            "institution": "Golden Gate University",
+            "dates": "2019",
+            "details": [],
+        },
+    ],
+    "skills": [{"category": "Tools", "items": ["Excel", "SQL", "Tableau", "Power BI"]}],
+    "projects": [],
+    "certifications": [{"name": "APICS CPIM", "issuer": "ASCM", "dates": "2020"}],
+    "other_sections": [],
+}
+ANSWERS = [
+    "Yes, at Northwind I forecast demand in Python for the holiday season.",
+    "No, I have not used SAP.",
+]
+
+
+@pytest.fixture(scope="module")
+def whole():
+    return resume_scope(RESUME, answers=ANSWERS, keywords=["SAP", "Python", "forecasting"])
+
+
+@pytest.fixture(scope="module")
+def northwind():
+    return bullet_scope(RESUME, 0, answers=ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def contoso():
+    return bullet_scope(RESUME, 1, answers=ANSWERS)
+
+
+def refused(text: str, scope: Scope) -> set[tuple[str, str]]:
+    verdict = verify(text, scope)
+    assert not verdict.kept, f"kept: {text!r}"
+    for claim in verdict.claims:
+        assert claim.reason and claim.text
+    return {(c.kind, c.text) for c in verdict.claims}
+
+
+def kept(text: str, scope: Scope) -> str:
+    verdict = verify(text, scope)
+    assert verdict.kept, [(c.kind, c.text, c.reason) for c in verdict.claims]
+    return verdict.text
+
+
+# --- what the material supports passes ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cut inventory write-offs by 18% with a weekly Tableau dashboard.",
+        "Reduced inventory write-offs 18% using a weekly Tableau dashboard.",
+        "Using a weekly Tableau dashboard, cut inventory write-offs by 18%.",
+        "Managed a $1.2M freight budget across 14 warehouses.",
+        "Managing a freight budget of $1.2 million across fourteen warehouses.",
+        "Trained six store managers on the replenishment process.",
+        "Trains 6 store managers on replenishment.",
+        "Met 99% of delivery deadlines in the 2022 peak season.",
+        "Forecast holiday demand in Python.",
+    ],
+)
+def test_a_bullet_reworded_from_its_own_role_passes(text, northwind):
+    kept(text, northwind)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Operations analyst with 7 years in retail supply chains.",
+        "Senior Operations Analyst at Northwind Traders since 2021.",
+        "Operations Analyst at Contoso Retail from 2018 to 2021.",
+        "Holds a B.A. in Economics from San Francisco State University.",
+        "Builds SQL reports and Tableau dashboards.",
+        "Experienced with Excel, SQL, Tableau and Power BI.",
+        "Operations analyst with 8 years of experience.",
+        "Trained 6 store managers at Northwind Traders.",
+    ],
+)
+def test_a_summary_reworded_from_the_resume_passes(text, whole):
+    kept(text, whole)
+
+
+def test_the_kept_text_is_what_was_read_without_invisible_characters(northwind):
+    text = "Cut inventory write\u00ad-offs by 18% with a week\u200bly Tableau dash\u2060board."
+    assert (
+        kept(text, northwind) == "Cut inventory write-offs by 18% with a weekly Tableau dashboard."
+    )
+    assert display_form("Ｔａｂｌｅａｕ\u200d") == "Tableau"
+
+
+# --- employers and names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Built SQL reports for Initech buyers.",
+        "Built SQL reports at Initech.",
+        "Built SQL reports at initech.",
+        "Joined initech to build SQL reports.",
+        "Built SQL reports (Initech).",
+        "Initech buyers used the SQL reports.",
+        "Built SQL reports at Target.",
+        "Built SQL reports at Apple.",
+        "Built SQL reports for Square and Target.",
+        "Built SQL reports at Northwind Traders.",  # another role's employer
+        "Built SQL reports at Contoso Logistics.",  # the right name, a different company
+    ],
+)
+def test_an_employer_the_role_does_not_name_is_refused_wherever_it_stands(text, contoso):
+    refused(text, contoso)
+
+
+def test_a_common_word_written_as_a_name_inside_a_sentence_is_refused(whole):
+    assert refused("Analyst at Target since 2018.", whole) & {("employer", "Target")}
+    assert refused("Led Replenishment at Build.", whole)
+
+
+def test_a_name_only_after_a_bracket_or_at_the_start_is_still_a_name(whole):
+    refused("(Globex) Operations analyst.", whole)
+    refused("Globex operations analyst.", whole)
+
+
+# --- schools, degrees, certifications -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Holds an MBA from Golden Gate University.", "degree"),  # coursework only
+        ("Holds an M.A. in Economics.", "degree"),
+        ("Holds a postgraduate diploma in logistics.", "degree"),
+        ("Holds an associate degree in supply chain.", "degree"),
+        ("Holds a PhD in Economics.", "degree"),
+        ("Holds a B.A. in Statistics from San Francisco State University.", "degree"),
+        ("Studied economics at Stanford University.", "institution"),
+        ("Holds a B.A. from Golden Gate University.", "degree"),
+        ("CPA with supply chain experience.", "certification"),
+        ("Certified Supply Chain Professional.", "certification"),
+        ("PMP-certified operations analyst.", "word"),
+    ],
+)
+def test_schools_degrees_and_certifications_must_be_the_persons_own(text, kind, whole):
+    claims = refused(text, whole)
+    assert kind in {k for k, _ in claims} or kind == "word", claims
+
+
+# --- products and tools -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Built SQL reports in Looker.",
+        "Built SQL reports on SAP.",  # the user said no
+        "Built dbt models on vendor lead times.",
+        "Automated reports with Google Analytics 4.",
+        "Built SQL reports with ETL pipelines.",
+    ],
+)
+def test_a_tool_the_role_does_not_show_is_refused(text, contoso):
+    refused(text, contoso)
+
+
+# --- look-alikes and invisible characters -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Built SQL rеports for 4 buyers.",  # Cyrillic е in a lower-case word
+        "Built SQL reports for 4 bυyers.",  # Greek upsilon
+        "Built ЅQL reports for 4 buyers.",  # Cyrillic Ѕ
+        "Contributed to the migration of order data to Snowflаke.",
+    ],
+)
+def test_a_word_spelled_with_look_alike_letters_is_refused(text, contoso):
+    claims = refused(text, contoso)
+    assert "look-alike" in {k for k, _ in claims}, claims
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Built SQL reports at Ini\u200btech.",
+        "Built SQL reports at In\u00aditech.",
+        "Built SQL reports at Ini\u2062tech.",
+        "Built SQL reports at \u202eInitech\u202c.",
+        "Built SQL reports at Ini\U000e0041tech.",
+        "Built SQL reports at Ini\u034ftech.",
+    ],
+)
+def test_an_invisible_character_never_hides_a_word(text, contoso):
+    verdict = verify(text, contoso)
+    assert not verdict.kept
+    assert "Initech" in verdict.text
+
+
+def test_a_combining_mark_makes_another_word(contoso):
+    refused("Built SQL reports for 4 bu\u0301yers.", contoso)
+
+
+def test_a_symbol_the_material_never_uses_is_refused(northwind):
+    assert refused("Cut write-offs by 18% ★★★★★", northwind) == {("symbol", "★")}
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cut inventory write-offs by 19% with a weekly Tableau dashboard.",
+        "Cut inventory write-offs by 17% with a weekly Tableau dashboard.",
+        "Cut inventory write-offs by 180% with a weekly Tableau dashboard.",
+        "Managed a $1.3 million freight budget.",
+        "Managed a $12 million freight budget.",
+        "Trained 7 store managers.",
+        "Trained seven store managers.",
+        "Trained a dozen store managers.",
+        "Trained sixty store managers.",
+        "Trained two hundred store managers.",
+        "Trained a hundred store managers.",
+        "Trained hundreds of store managers.",
+        "Trained 6,000 store managers.",
+        "Trained 6k store managers.",
+        "Halved inventory write-offs with a weekly Tableau dashboard.",
+        "Doubled on-time deliveries across 14 warehouses.",
+        "Cut inventory write-offs 3x with a weekly Tableau dashboard.",
+        "Tripled delivery deadlines met.",
+    ],
+)
+def test_a_figure_the_role_does_not_state_is_refused(text, northwind):
+    refused(text, northwind)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kept 99% uptime for the delivery systems.",  # 99% of deadlines, not uptime
+        "Cut freight costs by 18%.",  # 18% of write-offs
+        "Saved $1.2 million in freight.",  # a budget managed is not money saved
+        "Managed 14 store managers.",  # 14 warehouses
+        "Managed a $1.2 million budget for 6 warehouses.",
+        "Cut inventory write-offs by 18% across 14 warehouses.",
+    ],
+)
+def test_a_figure_moved_to_another_noun_or_verb_is_refused(text, northwind):
+    refused(text, northwind)
+
+
+def test_a_figure_borrowed_from_another_role_is_refused(northwind):
+    refused("Reduced stockouts 30% with a weekly Tableau dashboard.", northwind)
+    refused("Built SQL reports for a team of 4 store managers.", northwind)
+
+
+def test_a_year_borrowed_from_education_or_another_role_is_refused(whole, northwind):
+    refused("Senior Operations Analyst at Northwind Traders since 2016.", whole)
+    refused("Senior Operations Analyst at Northwind Traders since 2018.", whole)
+    refused("Operations analyst since 2012.", whole)
+    refused("Met 99% of delivery deadlines during the 2021 peak season.", northwind)
+
+
+def test_digits_from_the_contact_line_are_never_evidence(whole):
+    refused("Managed 415 vendors across 94607 orders.", whole)
+    refused("Analyst with 555 store managers trained.", whole)
+    refused("Cut costs by 199 dollars.", whole)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Operations analyst with 10 years in retail supply chains.",
+        "Operations analyst with 10+ years of experience.",
+        "Operations analyst with over a decade of experience.",
+        "Senior Operations Analyst at Northwind Traders for 7 years.",
+        "Operations analyst with twelve years of experience.",
+    ],
+)
+def test_years_of_experience_must_follow_from_the_resume(text, whole):
+    refused(text, whole)
+
+
+# --- titles and seniority -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Senior operations analyst building SQL reports.",  # Contoso's title had no "senior"
+        "Lead Operations Analyst building SQL reports.",
+        "Operations manager building SQL reports.",
+        "Head of Operations building SQL reports.",
+        "As a senior analyst, built SQL reports on vendor lead times.",
+        "Led a team of 4 buyers building SQL reports.",
+        "Managed the migration of order data to Snowflake.",
+        "Led the migration of order data to Snowflake.",
+    ],
+)
+def test_a_title_or_leadership_the_role_does_not_show_is_refused(text, contoso):
+    refused(text, contoso)
+
+
+def test_a_title_held_in_one_role_is_not_claimed_for_another(whole):
+    refused("Senior Operations Analyst at Contoso Retail.", whole)
+    kept("Operations Analyst at Contoso Retail.", whole)
+
+
+# --- claims false in combination ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Forecast demand in Python at Contoso Retail.",  # the answer was about Northwind
+        "Built Tableau dashboards at Contoso Retail.",  # Tableau was at Northwind
+        "Cut stockouts by 18% at Northwind Traders.",  # 18% was write-offs
+        "Increased inventory write-offs by 18%.",  # the direction is the fact
+        "Trained 4 buyers on the replenishment process.",
+    ],
+)
+def test_words_of_the_resume_put_together_falsely_are_refused(text, whole):
+    refused(text, whole)
+
+
+# --- hand-made slips a broken gate would make ----------------------------------------------
+
+
+def test_a_number_near_the_source_is_no_evidence(northwind):
+    """Slip: a number accepted within +-1 of the source's."""
+    refused("Trained 5 store managers on the replenishment process.", northwind)
+    refused("Met 98% of delivery deadlines.", northwind)
+    refused("Met 100% of delivery deadlines.", northwind)
+
+
+def test_a_capitalised_common_word_names_something_anywhere_in_the_sentence(contoso):
+    """Slip: a capitalised common word treated as no name wherever it stands."""
+    refused("Built SQL reports at Target.", contoso)
+    refused("Target buyers used the SQL reports.", contoso)
+    refused("Built SQL reports for buyers (Target).", contoso)
+
+
+def test_lower_case_seniority_is_checked(contoso):
+    """Slip: lower-case seniority titles ("senior analyst") not checked."""
+    refused("Worked as a senior analyst on vendor lead times.", contoso)
+    refused("Built SQL reports as lead analyst.", contoso)
+
+
+def test_a_bullet_is_judged_by_its_own_role(northwind, contoso):
+    """Slip: a bullet verified against the whole resume instead of its own role."""
+    refused("Built SQL reports with a weekly Tableau dashboard.", contoso)
+    refused("Reduced stockouts 30% by rebalancing safety stock.", northwind)
+    kept("Reduced stockouts 30% by rebalancing safety stock.", contoso)
+
+
+def test_a_negative_answer_is_no_evidence(whole):
+    """Slip: a negative Mimikree answer ("no, I have not used SAP") counted as evidence."""
+    refused("Built SQL reports on SAP.", whole)
+    refused("Experienced with SAP.", whole)
+    mixed = resume_scope(RESUME, answers=["I used Looker at Northwind but never SAP."])
+    kept("Used Looker at Northwind Traders.", mixed)
+    refused("Built SAP reports at Northwind Traders.", mixed)
+
+
+def test_the_skills_list_counts_for_a_cover_letter():
+    """Slip: the resume's skills list not counted when judging a cover letter."""
+    scope = resume_scope(RESUME, extra=profile_sources({"name": "Dana Ortiz"}))
+    kept("I work with Power BI and Excel.", scope)
+
+
+def test_a_role_noun_needs_its_own_spelling_not_a_verb_of_the_same_stem():
+    """Slip: stems matching role nouns ("managed" making a "manager")."""
+    scope = Scope((Source("Managed a freight budget", "bullet", 0),))
+    refused("Freight manager.", scope)
+
+
+def test_a_fact_bearing_verb_needs_its_class_in_scope():
+    """Slip: every action verb taken as rephrasing."""
+    scope = Scope((Source("Contributed to the order data migration", "bullet", 0),))
+    refused("Spearheaded the order data migration.", scope)
+    kept("Contributed to the migration of order data.", scope)
+
+
+def test_rephrasing_words_standing_where_a_name_stands_are_names():
+    """Slip: the rephrasing list exempting words in a name's place."""
+    scope = Scope((Source("Built order reports", "bullet", 0),))
+    refused("Built order reports at Delivered.", scope)
+    refused("Built order reports at Using Labs.", scope)
