@@ -11,7 +11,7 @@ may have been delivered, and must not be sent again by itself.
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import smtplib
 import ssl
 import time
@@ -176,21 +176,23 @@ class _Smtp(smtplib.SMTP):
 
     def _wait_for_final_reply(self) -> None:
         deadline = time.monotonic() + self.final_reply_seconds
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise MailOutcomeUnknown(
-                    "the mail server received the message but did not confirm it within "
-                    f"{self.final_reply_seconds:g} s"
-                )
-            readable, _, _ = select.select([self.sock], [], [], min(left, 1.0))
-            if readable:
-                self.sock.settimeout(max(left, 1.0))  # the reply has begun: read it whole
-                return
-            if self.keep_waiting is not None and not self.keep_waiting():
-                raise MailOutcomeUnknown(
-                    "stopped waiting for the mail server to confirm the message it received"
-                )
+        # A selector, not select(): a busy process has file descriptors past select's 1024.
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise MailOutcomeUnknown(
+                        "the mail server received the message but did not confirm it within "
+                        f"{self.final_reply_seconds:g} s"
+                    )
+                if selector.select(min(left, 1.0)):
+                    self.sock.settimeout(max(left, 1.0))  # the reply has begun: read it whole
+                    return
+                if self.keep_waiting is not None and not self.keep_waiting():
+                    raise MailOutcomeUnknown(
+                        "stopped waiting for the mail server to confirm the message it received"
+                    )
 
 
 def _close(smtp: smtplib.SMTP) -> None:

@@ -54,6 +54,26 @@ def test_the_wait_for_the_final_reply_ends_when_the_caller_stops_holding_its_job
     assert len(smtp_server.messages) == 1
 
 
+def test_the_final_reply_is_awaited_in_a_process_with_many_open_files(
+    smtp_settings, smtp_server, tmp_path
+):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    # A busy worker's sockets get descriptors past 1024, where select() cannot go.
+    held = [(tmp_path / "held").open("w") for _ in range(1100)]
+    try:
+        settings = smtp_settings(smtp_timeout_seconds=0.5, smtp_final_reply_timeout_seconds=10)
+        smtp_server.reply_delays = [1.0]
+        assert send(settings) is True
+    finally:
+        for handle in held:
+            handle.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(smtp_server.messages) == 1
+
+
 def test_a_server_that_cannot_be_reached_took_nothing(smtp_settings, unused_port):
     settings = smtp_settings(smtp_port=unused_port, smtp_timeout_seconds=1)
     assert send(settings) is False
