@@ -413,6 +413,15 @@ def test_lower_case_seniority_is_checked(contoso):
     """Slip: lower-case seniority titles ("senior analyst") not checked."""
     refused("Worked as a senior analyst on vendor lead times.", contoso)
     refused("Built SQL reports as lead analyst.", contoso)
+    # Every word is in scope, but the title is someone else's: only the title check sees it.
+    scope = Scope(
+        (
+            Source("Operations Analyst | Contoso Retail | 2018 - 2021", "role", 0),
+            Source("Trained senior analysts on SQL reports", "bullet", 0),
+        )
+    )
+    refused("As a senior analyst, built SQL reports.", scope)
+    kept("Trained senior analysts on SQL reports.", scope)
 
 
 def test_a_bullet_is_judged_by_its_own_role(northwind, contoso):
