@@ -165,11 +165,13 @@ def _fill(conn: redis.Redis, app, waiting: int, users: int) -> None:
     with app.app_context():
         _redis, registered = job_queue._redis()
         cap = app.config["SETTINGS"].job_queue_max_per_user
+        # The queue's state is whole (as the claim and the enqueue require): no rebuild.
+        conn.set(job_queue.STATE_KEY, "bench")
         pipe = conn.pipeline(transaction=False)
         for start in range(0, waiting, 1000):
-            args: list = [cap]
+            args: list = [cap, "0"]
             for i in range(start, min(waiting, start + 1000)):
-                args += [f"j{i:07d}", i % users + 1, int(JobPriority.NORMAL), 0]
+                args += [f"j{i:07d}", i % users + 1, int(JobPriority.NORMAL), 0, i + 1]
             registered.enqueue(keys=job_queue.QUEUE_KEYS, args=args, client=pipe)
             if len(pipe) >= 20:
                 pipe.execute()

@@ -21,6 +21,7 @@ from server.agent.submission import (
     Candidate,
     SubmissionRefused,
     SubmissionUnavailable,
+    SubmissionUncertain,
     application_mail,
     apply_email_in,
     recruitee_candidates_url,
@@ -30,7 +31,9 @@ from server.config import get_settings
 from server.errors import Forbidden, NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
+    MAIL_JOB_SECONDS,
     RESUME_PARSE_WAIT_SECONDS,
+    EffectUncertain,
     JobCancelled,
     JobContext,
     LeaseLost,
@@ -43,6 +46,7 @@ from server.mailer import Attachment
 from server.models import (
     Application,
     ApplicationState,
+    ApplicationSubmission,
     Posting,
     Resume,
     ResumeParseStatus,
@@ -428,7 +432,7 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             raise
         application = db.session.get(Application, application_id)
         if application.mode == "auto":
-            package["auto_submit"] = _auto_decision(application, package)
+            package["auto_submit"] = _auto_decision(job, application, package)
             if package["auto_submit"]["send"]:
                 application.channel = package["channel"]
         application.package = package
@@ -438,7 +442,7 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
         applications.move(application, ApplicationState.READY_FOR_REVIEW.value)
         db.session.commit()
     result: dict[str, Any] = {"application_id": application_id, "state": application.state}
-    if application.mode != "auto" or application.state != ApplicationState.READY_FOR_REVIEW:
+    if application.mode != "auto" or application.state not in _SENDING_STATES:
         return result
     decision = (application.package or {}).get("auto_submit") or {}
     if not decision.get("send"):
@@ -446,8 +450,23 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
     return {**result, **deliver(job, application_id)}
 
 
-def _auto_decision(application: Application, package: dict[str, Any]) -> dict[str, Any]:
-    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review."""
+# States in which an `auto` job's send is still to make, under way, or made by an earlier run
+# of the job (which `deliver` then reports).
+_SENDING_STATES = (
+    ApplicationState.READY_FOR_REVIEW,
+    ApplicationState.SUBMITTED_UNCONFIRMED,
+    ApplicationState.SUBMITTED,
+)
+
+
+def _auto_decision(
+    job: JobContext, application: Application, package: dict[str, Any]
+) -> dict[str, Any]:
+    """Whether `auto` mode sends now (the allowance then spent), or why it waits for review.
+
+    The allowance is spent at most once per job: a run cut short before its package landed
+    (which records the decision) decides again without spending again.
+    """
     reason = None
     tailored = package.get("tailored_resume") or {}
     written = [a["label"] for a in package.get("answers") or [] if a.get("source") == "engine"]
@@ -474,8 +493,10 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         try:
             applications.require_verified_sender(application.user_id)
             recipient = package["apply_email"] if package["channel"] == "email" else None
-            applications.spend_submission_allowance(application, recipient=recipient)
-        except (Forbidden, TooManyRequests) as refused:
+            with job.once(f"allowance:{job.job_id}") as first:
+                if first:
+                    applications.spend_submission_allowance(application, recipient=recipient)
+        except (Forbidden, TooManyRequests) as refused:  # nothing was spent: the key goes
             reason = refused.message
     return {"send": reason is None, "reason": reason}
 
@@ -513,13 +534,24 @@ def _candidate(application: Application) -> Candidate:
 
 
 def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
-    """Send a reviewed application through its channel, at most once, and record how it went."""
-    settings = get_settings()
+    """Send a reviewed application through its channel, at most once, and record how it went.
+
+    At most once per application and channel (`applications.send_key`), whatever job sends
+    it. The application becomes `submitted_unconfirmed` before the send begins, so one whose
+    send may have happened is never offered for sending again: it stays so when the outcome
+    is unknown (this worker died while sending, the channel never answered) until the user
+    says whether it arrived. A run that finds the send made (or begun) by an earlier one
+    reports that send instead of making another.
+    """
     application = db.session.get(Application, application_id)
-    if application is None or application.state != ApplicationState.READY_FOR_REVIEW:
-        state = application.state if application else "deleted"
-        return {"sent": False, "reason": f"the application is {state}"}
-    channel, address = application.channel, application.apply_email
+    if application is None:
+        return {"sent": False, "reason": "the application is deleted"}
+    channel = application.channel
+    key = applications.send_key(application_id, channel)
+    if application.state != ApplicationState.READY_FOR_REVIEW:
+        earlier = _earlier_send(job, application, key)
+        if earlier is not None:
+            return earlier
     try:
         candidate = _candidate(application)
         applications.require_verified_sender(application.user_id)  # it may have changed since
@@ -545,41 +577,82 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
         application.error = "; ".join(problem)
         db.session.commit()
         return {"sent": False, "reason": application.error}
+    if application.state == ApplicationState.READY_FOR_REVIEW:
+        applications.move(application, ApplicationState.SUBMITTED_UNCONFIRMED.value)
+    db.session.commit()  # before the key and the send: a send that may happen shows
+    outcome = _send_once(job, key, application, candidate)
+    application = db.session.get(Application, application_id)
+    status, detail = outcome
+    applications.record_submission(
+        application, channel=channel, outcome=status, detail=detail, job_id=job.job_id
+    )
+    if status == "sent":
+        applications.move(application, ApplicationState.SUBMITTED.value)
+        application.submitted_at = utcnow()
+    elif status == "failed":
+        applications.move(application, ApplicationState.FAILED.value)
+        application.error = str(detail.get("error"))[:2000]
+    else:  # "unknown": stays submitted_unconfirmed until the user says
+        application.error = str(detail.get("note"))[:2000]
+    db.session.commit()
+    log.info(
+        "application submission",
+        extra={"job_id": job.job_id, "application_id": application_id, "outcome": status},
+    )
+    return {"sent": status == "sent", "channel": channel, "outcome": status}
+
+
+def _send_once(
+    job: JobContext, key: str, application: Application, candidate: Candidate
+) -> tuple[str, dict[str, Any]]:
+    """Make the send under its key; (outcome, detail). A send that surely did not happen
+    gives the key back: refused, the application fails (it may be prepared and sent again);
+    unavailable, it goes back to `ready_for_review` and the job is retried."""
+    settings = get_settings()
+    application_id, channel, address = application.id, application.channel, application.apply_email
     title, company = application.title, application.company
     recruitee_url = (application.package or {}).get("recruitee_url")
     # The user's own answers go only to the address the posting gives, never to one they typed.
     user_answers = not applications.recipient_typed(application, address)
     db.session.rollback()
-    key = f"application:{application_id}:{job.job_id}"
-    outcome: tuple[str, dict[str, Any]] | None = None
     try:
         with job.once(key) as first:
-            if first:
-                if channel == SubmissionChannel.RECRUITEE:
-                    try:
-                        detail = send_to_recruitee(
-                            url=recruitee_url,
-                            candidate=candidate,
-                            timeout_seconds=settings.application_submit_timeout_seconds,
-                            user_agent=settings.job_search_user_agent,
-                            policy=OutboundPolicy.of(settings),
-                        )
-                    except SubmissionRefused as refused:
-                        outcome = ("failed", {**refused.detail, "error": str(refused)})
-                    else:
-                        outcome = ("sent", detail)
-                else:
-                    mail = application_mail(
+            if not first:  # an earlier run made (or began) it: only the key knows which
+                state = db.session.scalar(select(SideEffect.state).where(SideEffect.key == key))
+                db.session.rollback()
+                if state == SideEffectState.DONE:
+                    return "sent", {"note": "sent by an earlier run"}
+                return "unknown", {"note": _UNKNOWN_NOTE}
+            if channel == SubmissionChannel.RECRUITEE:
+                try:
+                    return "sent", send_to_recruitee(
+                        url=recruitee_url,
                         candidate=candidate,
-                        title=title,
-                        company=company,
-                        user_answers=user_answers,
+                        timeout_seconds=settings.application_submit_timeout_seconds,
+                        user_agent=settings.job_search_user_agent,
+                        policy=OutboundPolicy.of(settings),
                     )
-                    if not mailer.send_mail(settings=settings, to=address, **mail):
-                        raise SubmissionUnavailable("the mail server did not take the message")
-                    outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})
+                except SubmissionUncertain as uncertain:
+                    raise EffectUncertain(str(uncertain)) from uncertain
+            mail = application_mail(
+                candidate=candidate, title=title, company=company, user_answers=user_answers
+            )
+            try:
+                taken = mailer.send_mail(
+                    settings=settings, to=address, keep_waiting=job.keeps_lease, **mail
+                )
+            except mailer.MailOutcomeUnknown as unknown:
+                raise EffectUncertain(str(unknown)) from unknown
+            if not taken:
+                raise SubmissionUnavailable("the mail server did not take the message")
+            return "sent", {"to": address, "attachments": len(mail["attachments"])}
+    except EffectUncertain as uncertain:
+        to = {"to": address} if channel == SubmissionChannel.EMAIL else {}
+        return "unknown", {"note": f"{uncertain}; it may have been received: {_ASK}", **to}
+    except SubmissionRefused as refused:  # nothing was made: the key is given back
+        return "failed", {**refused.detail, "error": str(refused)}
     except SubmissionUnavailable as error:
-        application = db.session.get(Application, application_id)
+        application = _back_to_review(application_id)
         applications.record_submission(
             application,
             channel=channel,
@@ -589,33 +662,82 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
         )
         db.session.commit()
         raise RetryableJobError(str(error)) from error
+    except Exception:
+        _back_to_review(application_id)
+        db.session.commit()
+        raise
+
+
+_ASK = "ask the company, then say whether it arrived"
+_UNKNOWN_NOTE = f"an earlier run stopped while sending; it may have been received: {_ASK}"
+
+
+def _back_to_review(application_id: int) -> Application:
+    """Nothing was sent after all: the application may be sent again (the caller commits)."""
+    db.session.rollback()
     application = db.session.get(Application, application_id)
-    if outcome is None:  # an earlier run of this job made (or began) the effect
-        done = db.session.scalar(select(SideEffect.state).where(SideEffect.key == key))
-        outcome = (
-            ("sent", {"note": "sent by an earlier run"})
-            if done == SideEffectState.DONE
-            else ("unknown", {"note": "an earlier run stopped while sending; ask the company"})
+    if application.state == ApplicationState.SUBMITTED_UNCONFIRMED:
+        applications.move(application, ApplicationState.READY_FOR_REVIEW.value)
+    return application
+
+
+def _earlier_send(job: JobContext, application: Application, key: str) -> dict[str, Any] | None:
+    """What an earlier run of this send did, for a run that finds the application past
+    `ready_for_review`; None when this run must still send it (the earlier one stopped
+    before its key was recorded, so nothing went out)."""
+    channel = application.channel
+    if application.state == ApplicationState.SUBMITTED_UNCONFIRMED:
+        state = db.session.scalar(select(SideEffect.state).where(SideEffect.key == key))
+        if state is None:
+            return (
+                None
+                if job.job_id in (application.submission_job_id, application.job_id)
+                else {
+                    "sent": False,
+                    "reason": "another job sends this application",
+                }
+            )
+        if state == SideEffectState.DONE:  # sent; that run stopped before recording it
+            applications.record_submission(
+                application,
+                channel=channel,
+                outcome="sent",
+                detail={"note": "sent by an earlier run"},
+                job_id=job.job_id,
+            )
+            applications.move(application, ApplicationState.SUBMITTED.value)
+            application.submitted_at = utcnow()
+            db.session.commit()
+            return {"sent": True, "channel": channel, "outcome": "sent"}
+        recorded = db.session.scalar(
+            select(ApplicationSubmission.id).where(
+                ApplicationSubmission.application_id == application.id,
+                ApplicationSubmission.job_id == job.job_id,
+                ApplicationSubmission.outcome == "unknown",
+            )
         )
-    status, detail = outcome
-    applications.record_submission(
-        application, channel=channel, outcome=status, detail=detail, job_id=job.job_id
-    )
-    if status == "sent":
-        application.state = ApplicationState.SUBMITTED.value
-        application.submitted_at = utcnow()
-    else:
-        application.state = ApplicationState.FAILED.value
-        application.error = str(detail.get("error") or detail.get("note"))[:2000]
-    db.session.commit()
-    log.info(
-        "application submission",
-        extra={"job_id": job.job_id, "application_id": application_id, "outcome": status},
-    )
-    return {"sent": status == "sent", "channel": channel, "outcome": status}
+        if recorded is None:
+            applications.record_submission(
+                application,
+                channel=channel,
+                outcome="unknown",
+                detail={"note": _UNKNOWN_NOTE},
+                job_id=job.job_id,
+            )
+            application.error = _UNKNOWN_NOTE
+            db.session.commit()
+        return {"sent": False, "channel": channel, "outcome": "unknown"}
+    if application.state == ApplicationState.SUBMITTED and application.channel in (
+        applications.SENDING_CHANNELS
+    ):
+        return {"sent": True, "channel": channel, "outcome": "sent"}
+    return {"sent": False, "reason": f"the application is {application.state}"}
 
 
-@register_handler("application_submission", max_attempts=5, timeout_seconds=120.0, internal=True)
+# Sending by email may wait for the mail server's final reply (see `MAIL_JOB_SECONDS`).
+@register_handler(
+    "application_submission", max_attempts=5, timeout_seconds=MAIL_JOB_SECONDS, internal=True
+)
 def run_application_submission(job: JobContext) -> dict[str, Any]:
     """Send one application the user submitted after review."""
     return deliver(job, int(job.payload["application_id"]))

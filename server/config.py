@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     job_queue_max_per_user: int = Field(2, ge=1)
     job_queue_lease_seconds: float = Field(30.0, ge=1.0)
     job_queue_max_lost_leases: int = Field(3, ge=1)
+    # Runs cut short by a lost connection to Redis or PostgreSQL: retried without counting an
+    # attempt, this many times at most.
+    job_queue_max_outage_retries: int = Field(10, ge=0)
     job_queue_shutdown_grace_seconds: float = Field(30.0, ge=0.0)
     job_queue_retry_base_seconds: float = Field(2.0, ge=0.0)
     job_queue_retry_max_seconds: float = Field(300.0, ge=0.0)
@@ -257,6 +260,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(None, repr=False)
     smtp_use_tls: bool = True
+    # Each SMTP command's reply (a failure before the message is out is safe to retry); the
+    # final reply after the message, for which RFC 5321 (4.5.3.2.6) allows 10 minutes.
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_final_reply_timeout_seconds: float = Field(600.0, gt=0)
     mail_from: str = "Job Application Agent <no-reply@localhost>"
     public_base_url: str = "http://127.0.0.1:5000"
     email_verification_hours: int = Field(24, ge=1)

@@ -11,7 +11,9 @@ a reference (the job id), its message and traceback going to the log. The type's
 raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
 or not. Delivery is at least once, so handlers must be idempotent; an effect outside our
 databases (a mail, an application sent to a board) goes through `job.once(key)`, which records
-the key in PostgreSQL before the effect and makes a re-run skip it.
+the key in PostgreSQL before the effect and makes a re-run skip it. README's "Side effects
+once" lists every handler's effects and what guards each on a re-run; a new handler's effects
+go there too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
-from server.errors import ApiError, ServiceUnavailable, UserFacingError
+from server.errors import ApiError, ServiceUnavailable, UserFacingError, database_unavailable
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
@@ -83,6 +85,11 @@ class JobCancelled(Exception):  # noqa: N818 - reads as an event, like KeyboardI
 
 class LeaseLost(Exception):  # noqa: N818
     """Raised by `check_cancelled` when this worker no longer holds the job."""
+
+
+class EffectUncertain(Exception):  # noqa: N818 - reads as an outcome
+    """Raised in a `job.once` block when its effect may have been made (the request went out
+    whole, its answer never came): the key stays `started`, so no run makes it again."""
 
 
 class QuotaWait(Exception):  # noqa: N818
@@ -328,9 +335,11 @@ class JobContext:
         committed to PostgreSQL (state `started`) before the block runs, and marked `done` when
         the block ends. It yields False when any run recorded the key before: skip the effect.
         If the block raises, the effect is taken as not made and the key is forgotten, so a
-        retry makes it; put nothing in the block that could fail after the effect. If the
-        process dies inside the block, the key stays `started` and no run repeats the effect:
-        at most once (a lost mail can be asked for again; a duplicate cannot be taken back).
+        retry makes it; put nothing in the block that could fail after the effect. If it
+        raises `EffectUncertain` (the effect may have been made: a request went out whole and
+        its answer never came), or the process dies inside the block, the key stays `started`
+        and no run repeats the effect: at most once (a lost mail can be asked for again; a
+        duplicate cannot be taken back).
         """
         if not _record_side_effect(key, self.job_id):
             log.info("side effect already recorded; not repeating it", extra={"key": key})
@@ -338,16 +347,39 @@ class JobContext:
             return
         try:
             yield True
+        except EffectUncertain:
+            log.warning("side effect may have been made; not repeating it", extra={"key": key})
+            raise
         except Exception:
             _forget_side_effect(key)
             raise
         _finish_side_effect(key)
 
+    def keeps_lease(self) -> bool:
+        """Whether this worker still holds the job (a long wait stops when it does not)."""
+        return not self.lease_lost
+
     def report_progress(self, percent: int, message: str | None = None) -> None:
-        """Record progress (0-100) and a short message for status and event readers."""
-        job_queue.set_progress(
-            job_id=self.job_id, lease_token=self.lease_token, percent=percent, message=message
-        )
+        """Record progress (0-100) and a short message for status and event readers.
+
+        Progress is only news: a connection that dies under the update is replaced and the
+        update tried once more, and an update that still fails is skipped (logged as an
+        outage), so a killed connection never cuts the run short.
+        """
+        for last in (False, True):
+            try:
+                job_queue.set_progress(
+                    job_id=self.job_id,
+                    lease_token=self.lease_token,
+                    percent=percent,
+                    message=message,
+                )
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                if last:
+                    outage_log("database").failed("progress update", exc)
 
 
 def _record_side_effect(key: str, job_id: str) -> bool:
@@ -404,20 +436,39 @@ def run_diagnostic(job: JobContext) -> dict[str, Any]:
     return {"slept_ms": sleep_ms, "attempt": job.attempt}
 
 
-@register_handler("send_email", max_attempts=8, timeout_seconds=60.0, internal=True)
+class MailUnconfirmed(UserFacingError):  # noqa: N818 - reads as an outcome
+    """The mail server received a message but never confirmed it: it is not sent again."""
+
+
+# The time limit leaves room for the mail server's final reply (`SMTP_FINAL_REPLY_TIMEOUT_
+# SECONDS`, 10 minutes by RFC 5321); the worker's heartbeat keeps the lease meanwhile.
+MAIL_JOB_SECONDS = 900.0
+
+
+@register_handler("send_email", max_attempts=8, timeout_seconds=MAIL_JOB_SECONDS, internal=True)
 def send_email(job: JobContext) -> dict[str, Any]:
-    """Compose and send one queued mail, at most once; a refused SMTP attempt is retried."""
+    """Compose and send one queued mail, at most once; a refused SMTP attempt is retried, a
+    mail the server received but never confirmed is not (the job fails saying so)."""
     from server.services import accounts
 
     settings = get_settings()
-    with job.once(f"mail:{job.job_id}") as first:
-        if not first:
-            return {"sent": False, "reason": "already handled by an earlier run"}
-        mail = accounts.compose_mail(payload=job.payload)
-        if mail is None:
-            return {"sent": False, "reason": "nothing to send"}
-        if not mailer.send_mail(settings=settings, **mail):
-            raise RetryableJobError("the mail server did not take the message")
+    try:
+        with job.once(f"mail:{job.job_id}") as first:
+            if not first:
+                return {"sent": False, "reason": "already handled by an earlier run"}
+            mail = accounts.compose_mail(payload=job.payload)
+            if mail is None:
+                return {"sent": False, "reason": "nothing to send"}
+            try:
+                taken = mailer.send_mail(settings=settings, keep_waiting=job.keeps_lease, **mail)
+            except mailer.MailOutcomeUnknown as unknown:
+                raise EffectUncertain(str(unknown)) from unknown
+            if not taken:
+                raise RetryableJobError("the mail server did not take the message")
+    except EffectUncertain as uncertain:
+        raise MailUnconfirmed(
+            f"{uncertain}; it may have been delivered, so it is not sent again"
+        ) from uncertain
     return {"sent": True}
 
 

@@ -15,9 +15,11 @@ import enum
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from typing import Any
 import redis
 import sqlalchemy.exc
 from flask import current_app
-from sqlalchemy import Text, bindparam, cast, func, select, text, update
+from sqlalchemy import Text, bindparam, case, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
@@ -77,6 +79,7 @@ class ClaimedJob:
     priority: int
     attempt: int
     lease_token: str
+    outage_retries: int = 0  # earlier runs cut short by an outage (not counted as attempts)
 
 
 @dataclass
@@ -93,6 +96,9 @@ class Outcome:
     duration_ms: int | None = None
     message: str | None = None
     uncount_attempt: bool = False
+    # RETRY only: the run was cut short by a lost connection to Redis or PostgreSQL; counted in
+    # `outage_retries`, not as an attempt.
+    outage: bool = False
     # DEFER only: the concurrency cap whose slot the job waits for. It is brought forward
     # when one frees (`promote_cap_waiters`); `delay_seconds` is then only the fallback.
     waits_for: str | None = None
@@ -196,24 +202,45 @@ def retry_delay_seconds(attempt: int, *, base: float, maximum: float) -> float:
 # --- submit -------------------------------------------------------------------------------
 
 
-def enqueue(jobs: Sequence[tuple[str, int, int, float]]) -> int:
-    """Put (job id, user id, priority, delay seconds) in Redis; jobs already held are skipped."""
+# (job id, user id, priority, delay seconds[, place in line: the row's `queue_seq`])
+EnqueueItem = tuple[Any, ...]
+
+
+def enqueue(jobs: Sequence[EnqueueItem], *, rebuilding: bool = False) -> int:
+    """Put (job id, user id, priority, delay seconds[, queue_seq]) in Redis; jobs already held
+    are skipped. Returns how many were added.
+
+    While Redis has lost the queue's state (no marker) nothing is added and `QueueStateLost`
+    is raised: the state must be rebuilt from PostgreSQL first (`rebuild_queue_state`, which
+    enqueues every waiting job in its place). `rebuilding` is for the rebuild's own enqueues.
+    """
     conn, registered = _redis()
     cap = _settings().job_queue_max_per_user
     added = 0
     for start in range(0, len(jobs), ENQUEUE_CHUNK):
-        args: list[Any] = [cap]
-        for job_id, user_id, priority, delay in jobs[start : start + ENQUEUE_CHUNK]:
+        args: list[Any] = [cap, "1" if rebuilding else "0"]
+        for job_id, user_id, priority, delay, *place in jobs[start : start + ENQUEUE_CHUNK]:
             subject = SERVICE_SUBJECT if user_id is None else user_id
-            args += [job_id, subject, int(priority), _ms(delay)]
-        added += int(registered.enqueue(keys=QUEUE_KEYS, args=args))
+            args += [job_id, subject, int(priority), _ms(delay), int(place[0] or 0) if place else 0]
+        outcome = registered.enqueue(keys=QUEUE_KEYS, args=args)
+        if outcome == "lost":
+            raise QueueStateLost("the queue's Redis state is gone")
+        added += int(outcome)
     return added
 
 
-def _enqueue_after_commit(jobs: Sequence[tuple[str, int, int, float]]) -> None:
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _enqueue_after_commit(jobs: Sequence[EnqueueItem]) -> None:
     try:
         enqueue(jobs)
         outage_log("redis").recovered()
+    except QueueStateLost:
+        # Redis lost the line: the late enqueues rebuild it from PostgreSQL (these rows with
+        # it), off the request, which touches PostgreSQL no more after its commit.
+        _late_enqueues().add([job_id for job_id, *_ in jobs])
     except redis.RedisError as exc:
         # The rows are committed: a background thread enqueues them as soon as Redis answers.
         outage_log("redis").failed("enqueue", exc)
@@ -270,7 +297,9 @@ class LateEnqueues:
                 try:
                     enqueue_waiting(ids)
                 except Exception as exc:
-                    if isinstance(exc, redis.RedisError):
+                    if isinstance(exc, QueueStateLost):
+                        log.info("late enqueue waits for the queue's rebuild")
+                    elif isinstance(exc, redis.RedisError):
                         outage_log("redis").failed("late enqueue", exc)
                     elif database_unavailable(exc):
                         outage_log("database").failed("late enqueue", exc)
@@ -307,25 +336,33 @@ def enqueue_waiting(job_ids: Sequence[str]) -> int:
     now = utcnow()
     with db.engine.connect() as sql:
         rows = sql.execute(
-            select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
+            select(*_ENQUEUE_COLUMNS)
             .where(JOBS.c.id.in_(list(job_ids)), JOBS.c.status.in_(WAITING_STATUSES))
             .order_by(JOBS.c.priority, JOBS.c.created_at, JOBS.c.id)
         ).all()
     if not rows:
         return 0
-    added = enqueue(
-        [
-            (
-                row.id,
-                row.user_id,
-                row.priority,
-                (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0,
-            )
-            for row in rows
-        ]
-    )
+    items = [_enqueue_item(row, now) for row in rows]
+    try:
+        added = enqueue(items)
+    except QueueStateLost:
+        # Rebuild the line from PostgreSQL (which enqueues these jobs with the rest, in their
+        # places); another process rebuilding it raises `QueueStateLost` again: retry later.
+        outcome, counts = _rebuild(_process_name())
+        if outcome == "busy":
+            raise
+        added = counts["enqueued"] if outcome == "rebuilt" else enqueue(items)
     outage_log("redis").recovered()
     return added
+
+
+_ENQUEUE_COLUMNS = (JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after, JOBS.c.queue_seq)
+
+
+def _enqueue_item(row, now: datetime) -> EnqueueItem:
+    """What `enqueue` takes, from a row of `_ENQUEUE_COLUMNS`."""
+    delay = (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0
+    return (row.id, row.user_id, row.priority, delay, row.queue_seq)
 
 
 @dataclass
@@ -377,19 +414,21 @@ def submit(
         if existing:
             return existing
     job_id = new_job_id()
-    db.session.add(
-        Job(
-            id=job_id,
-            user_id=user_id,
-            job_type=job_type,
-            priority=int(priority),
-            payload=payload,
-            status=JobStatus.QUEUED.value,
-            idempotency_key=idempotency_key,
-            idempotency_fingerprint=fingerprint,
-        )
+    job = Job(
+        id=job_id,
+        user_id=user_id,
+        job_type=job_type,
+        priority=int(priority),
+        payload=payload,
+        status=JobStatus.QUEUED.value,
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=fingerprint,
     )
+    db.session.add(job)
+    place = None
     try:
+        db.session.flush()  # the INSERT returns the job's place in line
+        place = job.queue_seq
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -401,7 +440,7 @@ def submit(
     except sqlalchemy.exc.DBAPIError as exc:
         if not database_unavailable(exc) or not _committed_after_all(job_id):
             raise
-    _enqueue_after_commit([(job_id, user_id, int(priority), 0.0)])
+    _enqueue_after_commit([(job_id, user_id, int(priority), 0.0, place)])
     log.info("job submitted", extra={"job_id": job_id, "job_type": job_type, "user_id": user_id})
     return SubmittedJob(job_id, JobStatus.QUEUED.value)
 
@@ -456,6 +495,7 @@ def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
             "progress_percent": 0,
             "attempts": 0,
             "lost_leases": 0,
+            "outage_retries": 0,
             "cancel_requested": False,
             "created_at": now,
             "updated_at": now,
@@ -464,9 +504,16 @@ def submit_jobs(*, jobs: Iterable[NewJob]) -> list[str]:
     ]
     if not rows:
         return []
-    db.session.execute(JOBS.insert(), rows)
+    places = dict(
+        db.session.execute(
+            JOBS.insert().returning(JOBS.c.id, JOBS.c.queue_seq, sort_by_parameter_order=True),
+            rows,
+        ).all()
+    )
     db.session.commit()
-    _enqueue_after_commit([(r["id"], r["user_id"], r["priority"], 0.0) for r in rows])
+    _enqueue_after_commit(
+        [(r["id"], r["user_id"], r["priority"], 0.0, places[r["id"]]) for r in rows]
+    )
     return [r["id"] for r in rows]
 
 
@@ -524,6 +571,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
                     JOBS.c.payload,
                     JOBS.c.priority,
                     JOBS.c.attempts,
+                    JOBS.c.outage_retries,
                 )
             ).all()
     except Exception:
@@ -539,6 +587,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
             priority=row.priority,
             attempt=row.attempts,
             lease_token=token,
+            outage_retries=row.outage_retries,
         )
         for row in rows
     }
@@ -671,8 +720,15 @@ def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, 
         if outcome.message:
             values["progress_message"] = outcome.message[:500]
         if outcome.uncount_attempt or kind == OutcomeKind.DEFER:
-            values["attempts"] = JOBS.c.attempts - 1
+            values["attempts"] = _UNCOUNTED_ATTEMPTS
+        if outcome.outage:
+            values["outage_retries"] = JOBS.c.outage_retries + 1
     return values
+
+
+# The run that ends does not count as an attempt (a quota wait, a shutdown, an outage, a lost
+# worker): the infrastructure's faults never use up a job's own attempts.
+_UNCOUNTED_ATTEMPTS = case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)
 
 
 def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
@@ -1050,7 +1106,12 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     ops.append((job_id, token, "ack", 0))
                     counts["failed"] += 1
                 else:
-                    values = {"status": JobStatus.QUEUED.value, "worker_id": None}
+                    # The worker's fault, not the job's: the run is not one of its attempts.
+                    values = {
+                        "status": JobStatus.QUEUED.value,
+                        "worker_id": None,
+                        "attempts": _UNCOUNTED_ATTEMPTS,
+                    }
                     ops.append((job_id, token, "retry", 0))
                     counts["requeued"] += 1
                 sql.execute(
@@ -1068,29 +1129,36 @@ def rebuild_queue_state(*, owner: str) -> str:
     """Rebuild the queue's Redis state from PostgreSQL when Redis lost it; once across
     processes.
 
-    The claim and the heartbeat see the loss (the state marker is gone) and call this. One
-    caller takes the rebuild lock and reconciles; the marker is written at the end, and only
-    if the lock survived (a flush during the rebuild is seen again). Returns "whole" (nothing
-    was lost), "rebuilt", or "busy" (another caller is rebuilding).
+    The claim, the heartbeat, the late enqueues and the reconciler see the loss (the state
+    marker is gone) and call this. One caller takes the rebuild lock and reconciles; the marker is written at the end,
+    and only if the lock survived (a flush during the rebuild is seen again). Returns "whole"
+    (nothing was lost), "rebuilt", or "busy" (another caller is rebuilding).
     """
+    return _rebuild(owner)[0]
+
+
+_NOTHING_RECONCILED = {"enqueued": 0, "requeued_running": 0}
+
+
+def _rebuild(owner: str) -> tuple[str, dict[str, int]]:
     conn, registered = _redis()
     if conn.exists(STATE_KEY):
-        return "whole"
+        return "whole", dict(_NOTHING_RECONCILED)
     if not conn.set(REBUILD_LOCK_KEY, owner, nx=True, px=_ms(REBUILD_LOCK_SECONDS)):
-        return "busy"
+        return "busy", dict(_NOTHING_RECONCILED)
     log.warning(
         "the queue's Redis state is gone (flushed, or restarted without its data); "
         "rebuilding it from PostgreSQL",
         extra={"owner": owner},
     )
     try:
-        counts = reconcile()
+        counts = _reconcile(rebuilding=True)
     except BaseException:
         registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
         raise
     finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY, WAKE_KEY], args=[owner])
     log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
-    return "rebuilt"
+    return "rebuilt", counts
 
 
 def _iter_rows(statement, size: int = 1000) -> Iterator[list[Any]]:
@@ -1103,12 +1171,22 @@ def reconcile() -> dict[str, int]:
     """Enqueue every job PostgreSQL says is waiting (or running) that Redis does not hold.
 
     A running job whose lease Redis lost goes back to waiting first (whoever runs it is fenced
-    out), so it takes its old place: jobs are enqueued in (priority, created) order, and after
-    a Redis wipe the line comes back in the same order. Enqueueing is idempotent, so a job is
-    never held twice.
+    out, and the lost run is not counted as an attempt), and every job takes its own
+    place in line (`queue_seq`), so after a Redis wipe the line comes back in the same order.
+    Enqueueing is idempotent, so a job is never held twice. When Redis lost the queue's state
+    this is the rebuild (`rebuild_queue_state`), done once across processes.
     """
+    if get_redis().exists(STATE_KEY):
+        try:
+            return _reconcile(rebuilding=False)
+        except QueueStateLost:
+            pass  # lost on the way
+    return _rebuild(_process_name())[1]
+
+
+def _reconcile(*, rebuilding: bool) -> dict[str, int]:
     conn = get_redis()
-    counts = {"enqueued": 0, "requeued_running": 0}
+    counts = dict(_NOTHING_RECONCILED)
     running = select(JOBS.c.id, JOBS.c.lease_token).where(JOBS.c.status == JobStatus.RUNNING.value)
     for rows in _iter_rows(running):
         held = conn.hmget(_key("jobs"), [row.id for row in rows])
@@ -1126,29 +1204,25 @@ def reconcile() -> dict[str, int]:
                         status=JobStatus.QUEUED.value,
                         lease_token=None,
                         worker_id=None,
+                        attempts=_UNCOUNTED_ATTEMPTS,
                         updated_at=utcnow(),
                     )
                 ).rowcount
     now = utcnow()
     waiting = (
-        select(JOBS.c.id, JOBS.c.user_id, JOBS.c.priority, JOBS.c.run_after)
+        select(*_ENQUEUE_COLUMNS)
         .where(JOBS.c.status.in_(WAITING_STATUSES))
         .order_by(JOBS.c.priority, JOBS.c.created_at, JOBS.c.id)
     )
     for rows in _iter_rows(waiting):
         held = conn.hmget(_key("jobs"), [row.id for row in rows])
         missing = [
-            (
-                row.id,
-                row.user_id,
-                row.priority,
-                (as_utc(row.run_after) - now).total_seconds() if row.run_after else 0.0,
-            )
+            _enqueue_item(row, now)
             for row, present in zip(rows, held, strict=True)
             if present is None
         ]
         if missing:
-            counts["enqueued"] += enqueue(missing)
+            counts["enqueued"] += enqueue(missing, rebuilding=rebuilding)
     if counts["enqueued"] or counts["requeued_running"]:
         log.warning("reconciler enqueued jobs Redis did not hold", extra=counts)
     return counts

@@ -8,7 +8,9 @@ best job is one `ZRANGEBYLEX` (O(log n)) on a declared key. Time comes from the 
 (`TIME`), never from a client clock (needs Redis 5+, where scripts replicate their effects).
 
 Layout:
-  seq      STRING  the sequence behind FIFO order within a priority band
+  seq      STRING  the counter behind FIFO order within a priority band for jobs PostgreSQL
+                   gives no place in line (SQLite); on PostgreSQL a job's place is its row's
+                   `queue_seq`, so the line survives Redis losing its data
   ready    ZSET    (lex, all scores 0) `<user>|<score>|<job>`: every job ready to run
   queue    ZSET    job -> score: global order of ready jobs (positions, sizes)
   heads    ZSET    user -> score of that user's best ready job, only for users under the cap
@@ -120,18 +122,25 @@ local function release(id, uid)
 end
 """
 
-# ARGV: cap, then (job id, user id, band, delay ms) per job. Idempotent: a job Redis already
-# holds is left alone, so the reconciler and a late submit can both enqueue safely.
+# ARGV: cap, rebuilding ('1' only for the rebuild itself), then (job id, user id, band,
+# delay ms, place) per job; place is the job's `queue_seq` (0: none, the `seq` counter gives
+# one). Idempotent: a job Redis already holds is left alone, so the reconciler and a late
+# submit can both enqueue safely. Returns how many were added, or 'lost' (adding nothing) when
+# the state marker is gone: a job enqueued before the rebuild would take a place in a line
+# that is about to be rebuilt around it.
 ENQUEUE = (
     _PRELUDE
     + r"""
+if ARGV[2] ~= '1' and redis.call('EXISTS', K_STATE) == 0 then return 'lost' end
 local cap = tonumber(ARGV[1])
 local now = nil
 local added, ready = 0, 0
-for i = 2, #ARGV, 4 do
+for i = 3, #ARGV, 5 do
   local id, uid, band, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   if redis.call('HEXISTS', K_JOBS, id) == 0 then
-    local score = band * 1099511627776 + redis.call('INCR', K_SEQ)
+    local place = tonumber(ARGV[i + 4])
+    if place <= 0 then place = redis.call('INCR', K_SEQ) end
+    local score = band * 1099511627776 + place
     redis.call('HSET', K_JOBS, id, uid .. '|' .. fmt(score))
     if delay > 0 then
       now = now or now_ms()
@@ -356,6 +365,6 @@ FINISH_REBUILD = r"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
-redis.call('RPUSH', KEYS[3], '1')
+if redis.call('LLEN', KEYS[3]) < 256 then redis.call('RPUSH', KEYS[3], '1') end
 return 1
 """

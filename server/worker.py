@@ -171,7 +171,8 @@ class WorkerPool:
                     run.claimed.job_id,
                     run.claimed.lease_token,
                     OutcomeKind.RELEASE,
-                    uncount_attempt=not run.started,
+                    # A run cut short by a shutdown is not one of the job's attempts.
+                    uncount_attempt=True,
                     message="released by a worker shutting down",
                 )
             )
@@ -357,7 +358,9 @@ class WorkerPool:
             error = f"{type(exc).__name__}: {exc}"
             shown = job_handlers.error_for_owner(exc, job_id=job_id)
             extra = {"job_id": job_id, "error": error}
-            if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
+            if not isinstance(exc, job_handlers.RetryableJobError) and is_transient_outage(exc):
+                return self._after_an_outage(claimed, error=shown, extra=extra)
+            if not isinstance(exc, job_handlers.RetryableJobError):
                 if isinstance(exc, UserFacingError | ApiError):
                     log.warning("job failed", extra=extra)
                 else:
@@ -385,6 +388,38 @@ class WorkerPool:
             log.warning("job result refused", extra={"error": str(exc)})
             return Outcome(job_id, token, OutcomeKind.FAILED, error=str(exc))
         return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result, result_json=encoded)
+
+    def _after_an_outage(self, claimed: ClaimedJob, *, error: str, extra: dict) -> Outcome:
+        """A run cut short by a lost connection to Redis or PostgreSQL: retried with backoff,
+        without counting an attempt (the job did nothing wrong), up to
+        `JOB_QUEUE_MAX_OUTAGE_RETRIES` times (a connection lost every time, say a statement
+        PostgreSQL always cancels, must not retry for ever)."""
+        job_id, token = claimed.job_id, claimed.lease_token
+        retries = claimed.outage_retries
+        if retries >= self.settings.job_queue_max_outage_retries:
+            log.warning("job failed after an outage on every run", extra=extra)
+            runs = retries + 1
+            return Outcome(
+                job_id,
+                token,
+                OutcomeKind.FAILED,
+                error=f"{error} (after {runs} runs cut short by an outage)",
+            )
+        delay = job_queue.retry_delay_seconds(
+            retries + 1,
+            base=self.settings.job_queue_retry_base_seconds,
+            maximum=self.settings.job_queue_retry_max_seconds,
+        )
+        log.info("job cut short by an outage; retried", extra={**extra, "delay_seconds": delay})
+        return Outcome(
+            job_id,
+            token,
+            OutcomeKind.RETRY,
+            error=error,
+            delay_seconds=delay,
+            uncount_attempt=True,
+            outage=True,
+        )
 
     def _record_loop(self) -> None:
         with self.app.app_context():

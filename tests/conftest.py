@@ -134,7 +134,13 @@ def redis_conn() -> redis.Redis:
 
 @pytest.fixture(autouse=True)
 def _isolated_state(request):
-    """Empty Redis before, empty tables after: each test sees a clean world."""
+    """Empty Redis before, empty tables after: each test sees a clean world.
+
+    The queue's state marker is there, as a running service has it (written at start-up): a
+    test that wants Redis to have lost its data flushes it itself.
+    """
+    from server.job_queue import STATE_KEY
+
     needs_state = any(
         name in request.fixturenames for name in ("settings", "app", "client", "redis_conn")
     )
@@ -143,6 +149,7 @@ def _isolated_state(request):
         return
     conn = redis.Redis.from_url(TEST_REDIS_URL)
     conn.flushdb()
+    conn.set(STATE_KEY, "tests")
     yield
     conn.flushdb()
     conn.close()
@@ -190,15 +197,23 @@ def client(app) -> ApiClient:
 
 
 class CapturedMail:
-    """Messages the SMTP stand-in received."""
+    """Messages the SMTP stand-in received.
+
+    `reply_delays`: seconds the server waits, after storing each next message, before its
+    final reply (a slow server that has the message already).
+    """
 
     def __init__(self):
         self.messages = []
+        self.reply_delays: list[float] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import asyncio
         from email import message_from_bytes, policy
 
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        if self.reply_delays:
+            await asyncio.sleep(self.reply_delays.pop(0))
         return "250 Message accepted for delivery"
 
     def bodies_to(self, address: str) -> list[str]:

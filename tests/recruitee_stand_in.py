@@ -5,7 +5,8 @@ takes (`candidate[name]`, `candidate[email]`, `candidate[phone]`, `candidate[cov
 the file `candidate[cv]`, `candidate[open_question_answers_attributes][i][...]`). By default
 name, email, phone and cv are required, as on Recruitee; a missing one answers 422 with
 `errors`, a success 201 with the created `candidate`. `fail_next` scripts a 500 or a 429;
-`delay_seconds` makes every answer that late.
+`delay_seconds` makes every answer that late; `answer_delay_seconds` makes a success answer
+that late after the candidate was created (a board that answers too late).
 Every request is recorded with its form fields and files.
 """
 
@@ -29,6 +30,7 @@ class RecruiteeStandIn:
         self.required = ["name", "email", "phone", "cv"]
         self._failures: list[int] = []
         self.delay_seconds = 0.0
+        self.answer_delay_seconds = 0.0
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -89,6 +91,7 @@ class RecruiteeStandIn:
             return self._json(422, {"errors": errors}, environ, start_response)
         record["status"] = 201
         self.requests.append(record)
+        time.sleep(self.answer_delay_seconds)
         candidate = {
             "id": 1000 + len(self.candidates()),
             "name": fields["candidate[name]"],

@@ -115,7 +115,7 @@ def test_a_stale_workers_late_completion_is_refused(make_app):
         )
         row = fetch_job(job_id)
         assert row.status == "succeeded" and row.result == {"by": "fresh"}
-        assert row.lost_leases == 1 and row.attempts == 2
+        assert row.lost_leases == 1 and row.attempts == 1
 
 
 def test_a_stale_workers_batch_of_successes_is_refused(make_app):
@@ -210,6 +210,16 @@ def test_a_job_fails_clearly_after_too_many_lost_leases(make_app):
         assert row.status == JobStatus.FAILED.value
         assert "lost its worker lease 2 times" in row.error
         assert claim_one() is None
+
+
+def test_a_run_lost_with_its_worker_does_not_use_up_one_of_the_jobs_attempts(make_app):
+    app = make_app(job_queue_lease_seconds=1.0)
+    with app.app_context():
+        job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+        assert claim_one().attempt == 1
+        wait_for(lambda: job_queue.reap_expired_leases()["requeued"] == 1)
+        again = claim_one()
+        assert again.attempt == 1 and fetch_job(again.job_id).lost_leases == 1
 
 
 def test_cancel_removes_a_waiting_job_at_once_and_keeps_the_users_other_jobs(app):
@@ -344,9 +354,48 @@ def test_after_a_redis_wipe_the_reconciler_restores_every_waiting_job_once_in_or
     assert claimed == [job_id for _p, _i, job_id in sorted(expected)]
 
 
+def test_jobs_submitted_after_redis_lost_its_data_queue_behind_the_older_ones(wide_app, redis_conn):
+    user = make_user()
+    older = [
+        job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(5)
+    ]
+    redis_conn.flushdb()  # what FLUSHALL does to this database
+    newer = [
+        job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(5)
+    ]
+    # Claims wait while the line is being rebuilt (by the submits' late enqueues).
+    assert [job.job_id for job in wait_for(claim_all)] == older + newer
+
+
+def test_enqueue_adds_nothing_while_another_process_rebuilds_the_line(app, redis_conn):
+    user = make_user()
+    older = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    redis_conn.flushdb()
+    redis_conn.set(job_queue.REBUILD_LOCK_KEY, "another-process", px=60_000)
+    newer = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+    time.sleep(0.3)  # the late enqueue tries again meanwhile, and is refused again
+    assert redis_conn.hlen(job_queue.QUEUE_KEYS[4]) == 0
+    redis_conn.delete(job_queue.REBUILD_LOCK_KEY)  # that process died: its lock is gone
+    wait_for(lambda: redis_conn.hexists(job_queue.QUEUE_KEYS[4], newer), timeout=5)
+    assert [job.job_id for job in wait_for(claim_all)] == [older, newer]
+
+
+def test_a_job_enqueued_again_by_the_reconciler_takes_its_old_place(wide_app, redis_conn):
+    user = make_user()
+    first, lost, last = (
+        job_queue.submit_job(user_id=user, job_type="diagnostic", payload={}) for _ in range(3)
+    )
+    jobs_hash, queue = job_queue.QUEUE_KEYS[4], job_queue.queue_key()
+    member = next(m for m in redis_conn.zrange(job_queue.QUEUE_KEYS[1], 0, -1) if lost in m)
+    redis_conn.zrem(job_queue.QUEUE_KEYS[1], member)  # Redis lost this one job (a failover)
+    redis_conn.zrem(queue, lost)
+    redis_conn.hdel(jobs_hash, lost)
+    assert job_queue.reconcile()["enqueued"] == 1
+    assert [job.job_id for job in claim_all()] == [first, lost, last]
+
+
 def test_a_job_whose_enqueue_was_lost_is_found_by_the_reconciler(app, redis_conn):
     user = make_user()
-    assert job_queue.rebuild_queue_state(owner="test") == "rebuilt"  # Redis's state is whole
     job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
     # Redis loses the job but not its state marker: only the reconciler can find it.
     redis_conn.delete(*(key for key in job_queue.QUEUE_KEYS if key != job_queue.STATE_KEY))

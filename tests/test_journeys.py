@@ -730,7 +730,8 @@ def _search_apply_track(deploy, boards, site, smtp_server, mimikree):
         "saved",
         "preparing",
         "ready_for_review",
-        "submitted",
+        "submitted_unconfirmed",  # the send began
+        "submitted",  # and the board confirmed it
         "responded",
         "interview",
     ], history

@@ -389,38 +389,47 @@ def test_a_slot_stays_held_through_a_long_step_without_checks(make_app, run_pool
     ],
     ids=["redis-connection", "redis-timeout", "postgres-operational"],
 )
-def test_a_lost_connection_during_a_run_is_retried_not_failed(make_app, run_pool, handler, outage):
+def test_a_lost_connection_during_a_run_is_retried_without_using_an_attempt(
+    make_app, run_pool, handler, outage
+):
     app = make_app(job_queue_retry_base_seconds=0.05)
+    runs = []
 
     def meets_an_outage(job):
-        if job.attempt == 1:
+        runs.append(job.attempt)
+        if len(runs) == 1:
             raise outage
         return {"attempt": job.attempt}
 
-    handler("meets_an_outage", meets_an_outage, max_attempts=3)
+    # One attempt only: the outage is not the job's fault and does not use it up.
+    handler("meets_an_outage", meets_an_outage, max_attempts=1)
     with app.app_context():
         job_id = job_queue.submit_job(user_id=make_user(), job_type="meets_an_outage", payload={})
         run_pool(app)
         row = wait_for(lambda: finished(job_id))
-        assert (row.status, row.result, row.attempts) == ("succeeded", {"attempt": 2}, 2)
+        assert (row.status, row.result, row.attempts) == ("succeeded", {"attempt": 1}, 1)
+        assert runs == [1, 1] and row.outage_retries == 1
 
 
 def test_an_outage_that_outlasts_the_retries_fails_with_a_reference_not_the_sql(
     make_app, run_pool, handler
 ):
-    app = make_app(job_queue_retry_base_seconds=0.05)
+    app = make_app(job_queue_retry_base_seconds=0.05, job_queue_max_outage_retries=2)
+    runs = []
 
     def always_down(job):
+        runs.append(job.attempt)
         raise OperationalError("SELECT secret FROM vault", {}, Exception("connection refused"))
 
-    handler("always_down", always_down, max_attempts=2)
+    handler("always_down", always_down, max_attempts=1)
     with app.app_context():
         job_id = job_queue.submit_job(user_id=make_user(), job_type="always_down", payload={})
         run_pool(app)
         row = wait_for(lambda: finished(job_id))
-    assert (row.status, row.attempts) == ("failed", 2)
+    assert (row.status, row.attempts, runs) == ("failed", 1, [1, 1, 1])
     assert row.error == (
-        f"internal error while running the job (reference {job_id}) (after 2 attempts)"
+        f"internal error while running the job (reference {job_id}) "
+        "(after 3 runs cut short by an outage)"
     )
 
 
@@ -727,7 +736,8 @@ def test_a_job_of_a_worker_killed_mid_run_is_rerun_by_another_worker(
     rescuer = worker_processes(env)
     row = wait_for(lambda: finished(job_id), timeout=40)
     assert row.status == "succeeded"
-    assert row.attempts == 2 and row.lost_leases == 1
+    # The dead worker's run is not one of the job's attempts.
+    assert row.attempts == 1 and row.lost_leases == 1
     assert row.worker_id.endswith(f":{rescuer.pid}")
 
 

@@ -41,6 +41,11 @@ class SubmissionUnavailable(Exception):  # noqa: N818
     """The channel could not be reached or failed on its side: worth trying again."""
 
 
+class SubmissionUncertain(Exception):  # noqa: N818
+    """The application went out whole but no answer came: the channel may have it, so it is
+    not sent again by itself."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str
@@ -114,9 +119,15 @@ def send_to_recruitee(
             response = client.post(url, fields=[*_recruitee_form(candidate), cv])
     except OutboundRefused as refused:
         raise SubmissionRefused(f"Recruitee cannot be reached from here: {refused}") from None
-    except OutboundUnavailable as error:
-        raise SubmissionUnavailable(f"Recruitee could not be reached: {error}") from error
-    except OutboundError as error:  # an answer larger than any candidate record
+    except OutboundError as error:
+        if error.request_sent:
+            # Recruitee may have created the candidate before its answer was lost (an answer
+            # that comes too late is still an application).
+            raise SubmissionUncertain(
+                f"Recruitee did not answer the application it was sent: {error}"
+            ) from error
+        if isinstance(error, OutboundUnavailable):
+            raise SubmissionUnavailable(f"Recruitee could not be reached: {error}") from error
         raise SubmissionUnavailable(f"Recruitee answered oddly: {error}") from error
     status = response.status
     detail: dict[str, Any] = {"http_status": status, "url": url}

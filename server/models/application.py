@@ -30,6 +30,9 @@ class ApplicationState(enum.StrEnum):
     NEEDS_DETAILS = "needs_details"  # a job URL whose title or company is unknown
     PREPARING = "preparing"
     READY_FOR_REVIEW = "ready_for_review"
+    # A send began and may have reached the company, unconfirmed: never offered for sending
+    # again until the user says whether it arrived.
+    SUBMITTED_UNCONFIRMED = "submitted_unconfirmed"
     SUBMITTED = "submitted"
     RESPONDED = "responded"
     INTERVIEW = "interview"
@@ -73,7 +76,7 @@ class Application(db.Model):
     # A job URL's posting text (given, or read from its page); a posting has its own.
     job_description: Mapped[str | None] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(10), default="review")
-    state: Mapped[str] = mapped_column(String(20), default=ApplicationState.SAVED.value)
+    state: Mapped[str] = mapped_column(String(30), default=ApplicationState.SAVED.value)
     channel: Mapped[str | None] = mapped_column(String(20))
     apply_email: Mapped[str | None] = mapped_column(String(320))
     # The job that prepares it, and the one that sends it (while one is pending).
@@ -104,7 +107,7 @@ class ApplicationSubmission(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     company: Mapped[str | None] = mapped_column(String(255))
     channel: Mapped[str] = mapped_column(String(20))
-    outcome: Mapped[str] = mapped_column(String(20))  # sent, failed, marked
+    outcome: Mapped[str] = mapped_column(String(20))  # sent, failed, marked, retrying, unknown
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

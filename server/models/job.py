@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -58,6 +60,12 @@ def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
+# A job's place in line within its priority band (PostgreSQL only; see `Job.queue_seq`). It
+# starts above any number the Redis-side counter it replaces could have reached, so jobs
+# recorded after the change queue behind those Redis held already.
+QUEUE_SEQUENCE = Sequence("jobs_queue_seq", start=2**32)
+
+
 class Job(db.Model):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -71,6 +79,9 @@ class Job(db.Model):
         Index("ix_jobs_user_id_job_type_created_at", "user_id", "job_type", "created_at"),
         Index("ix_jobs_finished_at", "finished_at"),
     )
+    # The INSERT returns `queue_seq` (drawn from its sequence), so a submit can enqueue the job
+    # without reading its row again after the commit.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_job_id)
     # None for the service's own jobs (mail): they belong to no user, count against no
@@ -78,6 +89,11 @@ class Job(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_type: Mapped[str] = mapped_column(String(50))
     priority: Mapped[int] = mapped_column(Integer)
+    # Its place in line within the priority band (the queue's score is band * 2^40 + this),
+    # drawn from a PostgreSQL sequence when the row is inserted: the line survives Redis losing
+    # its data, and a job enqueued again takes its old place. None on SQLite, where the Redis
+    # counter `jobq:{default}:seq` numbers jobs as they are enqueued.
+    queue_seq: Mapped[int | None] = mapped_column(BigInteger, QUEUE_SEQUENCE)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED.value)
     progress_percent: Mapped[int] = mapped_column(Integer, default=0)
@@ -86,6 +102,9 @@ class Job(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lost_leases: Mapped[int] = mapped_column(Integer, default=0)
+    # Runs cut short by a lost connection to Redis or PostgreSQL; like lost leases, they do not
+    # count as attempts.
+    outage_retries: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))

@@ -76,7 +76,10 @@ def get_application(application_id):
     description="`state` may only take one of the application's `next_states` (409 "
     "otherwise). `answers` and `apply_email` change only while it waits for review. "
     "`title`, `company` and `job_description` are for a `job_url` application in "
-    "`needs_details` (or `failed`): giving the last missing one queues its preparation.",
+    "`needs_details` (or `failed`): giving the last missing one queues its preparation. An "
+    "application `submitted_unconfirmed` (a send whose outcome is unknown) waits for your "
+    "word: `submitted` if it arrived, `ready_for_review` if it did not (it may then be sent "
+    "again); 409 `submission_in_progress` while a job is still sending it.",
     responses=[200, 401, 404, 409, 422],
 )
 def update_application(application_id, body):
@@ -96,7 +99,9 @@ def update_application(application_id, body):
     "`manual` (you applied on the posting's page). Sending needs a verified email address "
     "(403 `email_unverified`), spends one `job_applications_per_user_per_day` and counts "
     "against the per-company cap, and a typed `email` against the cap of its domain (429 at "
-    "either); a required question without an answer is a 422.",
+    "either); a required question without an answer is a 422. At most one send per "
+    "application and channel: one that may have been sent already (`submitted_unconfirmed`) "
+    "is a 409 until you say whether it arrived.",
     responses=[200, 202, 401, 403, 404, 409, 422, 429],
 )
 def submit_application(application_id, body):

@@ -25,13 +25,20 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http.client import RemoteDisconnected
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import connection
@@ -46,7 +53,14 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
 class OutboundError(Exception):
-    """A request that could not be made or completed; the message is fit for the user."""
+    """A request that could not be made or completed; the message is fit for the user.
+
+    `request_sent`: the request went out whole and its answer is what failed (no answer in
+    time, a connection closed before it, an answer that could not be read), so the other
+    side may have acted on it: a caller that must not repeat the request learns it here.
+    """
+
+    request_sent = False
 
 
 class OutboundRefused(OutboundError):  # noqa: N818 - reads as an outcome
@@ -324,11 +338,11 @@ class OutboundClient:
         except NewConnectionError as error:  # before timeouts: urllib3 derives it from one
             log.info("outbound connection failed", extra={"url": url, "error": repr(error)[:300]})
             raise OutboundUnavailable(_failure(error)) from None
-        except Urllib3Timeout:
-            raise OutboundTimeout("timed out") from None
+        except Urllib3Timeout as error:
+            raise _answer_lost(OutboundTimeout("timed out"), error) from None
         except Urllib3Error as error:
             log.info("outbound request failed", extra={"url": url, "error": repr(error)[:300]})
-            raise OutboundUnavailable(_failure(error)) from None
+            raise _answer_lost(OutboundUnavailable(_failure(error)), error) from None
 
     @staticmethod
     def _read(response, limit: int, deadline: float) -> bytes:
@@ -343,11 +357,29 @@ class OutboundClient:
                     raise OutboundTooLarge(f"The answer is larger than {limit} bytes")
                 if time.monotonic() > deadline:
                     raise OutboundTimeout("timed out")
+        except OutboundError as error:  # the request was answered: it was sent
+            error.request_sent = True
+            raise
         except Urllib3Timeout:
-            raise OutboundTimeout("timed out") from None
+            raise _sent(OutboundTimeout("timed out")) from None
         except Urllib3Error as error:
-            raise OutboundUnavailable(_failure(error)) from None
+            raise _sent(OutboundUnavailable(_failure(error))) from None
         return bytes(received)
+
+
+def _sent(error: OutboundError) -> OutboundError:
+    error.request_sent = True
+    return error
+
+
+def _answer_lost(error: OutboundError, cause: Exception) -> OutboundError:
+    """`error`, marked sent when urllib3's `cause` came after the request went out: waiting
+    for the answer timed out, or the connection closed before one came."""
+    waited = isinstance(cause, ReadTimeoutError)
+    dropped = isinstance(cause, ProtocolError) and isinstance(
+        cause.__context__ or (cause.args[1] if len(cause.args) > 1 else None), RemoteDisconnected
+    )
+    return _sent(error) if waited or dropped else error
 
 
 def _failure(error: Exception) -> str:

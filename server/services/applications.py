@@ -7,7 +7,8 @@ States and who moves them:
 | saved | preparing, needs_details | withdrawn |
 | needs_details | saved (the details given: prepared again) | withdrawn |
 | preparing | ready_for_review, submitted (auto), failed | withdrawn |
-| ready_for_review | submitted, failed, preparing (prepared again) | withdrawn |
+| ready_for_review | submitted_unconfirmed (a send begins), submitted, failed, preparing (prepared again) | withdrawn |
+| submitted_unconfirmed | submitted, failed, ready_for_review (nothing went out) | submitted (it arrived), ready_for_review (it did not: send it again), responded, interview, offer, rejected, withdrawn |
 | submitted | | responded, interview, offer, rejected, withdrawn |
 | responded | | interview, offer, rejected, withdrawn |
 | interview | | offer, rejected, withdrawn |
@@ -21,10 +22,15 @@ and `PATCH` (or applying again) with them queues its preparation.
 
 A submission through a channel that sends (Recruitee, email) needs the account's address
 verified, spends one `job_applications_per_user_per_day` and counts against the per-company
-cap (`APPLICATION_COMPANY_CAP` submissions to one company, whatever its case, in
-`APPLICATION_COMPANY_WINDOW_DAYS`); a mail to an address the user typed also counts against
-the same cap for the address's domain (and for the domain alone when no company is known).
-Marking one as sent elsewhere (`manual`) spends nothing.
+cap (`APPLICATION_COMPANY_CAP` applications sent or maybe sent to one company, whatever its
+case, in `APPLICATION_COMPANY_WINDOW_DAYS`); a mail to an address the user typed also counts
+against the same cap for the address's domain (and for the domain alone when no company is
+known). Marking one as sent elsewhere (`manual`) spends nothing.
+
+Sending is at most once per application and channel (`send_key`), whatever job makes it: the
+state becomes `submitted_unconfirmed` before the send begins, and stays so when its outcome is
+unknown (a worker that died while sending, a server that never answered), until the user
+says whether it arrived.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from server.models import (
     ApplicationSubmission,
     Job,
     Posting,
+    SideEffect,
+    SideEffectState,
     SubmissionChannel,
     User,
     utcnow,
@@ -67,14 +75,19 @@ SYSTEM_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SAVED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
     S.NEEDS_DETAILS: frozenset({S.SAVED}),
     S.PREPARING: frozenset({S.READY_FOR_REVIEW, S.SUBMITTED, S.FAILED}),
-    S.READY_FOR_REVIEW: frozenset({S.SUBMITTED, S.FAILED, S.PREPARING}),
+    S.READY_FOR_REVIEW: frozenset({S.SUBMITTED_UNCONFIRMED, S.SUBMITTED, S.FAILED, S.PREPARING}),
+    S.SUBMITTED_UNCONFIRMED: frozenset({S.SUBMITTED, S.FAILED, S.READY_FOR_REVIEW}),
     S.FAILED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
 }
+# Moves from `submitted_unconfirmed` that say the application arrived (a reply proves it).
+ARRIVED = frozenset({S.SUBMITTED, S.RESPONDED, S.INTERVIEW, S.OFFER, S.REJECTED})
 USER_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SAVED: frozenset({S.WITHDRAWN}),
     S.NEEDS_DETAILS: frozenset({S.WITHDRAWN}),
     S.PREPARING: frozenset({S.WITHDRAWN}),
     S.READY_FOR_REVIEW: frozenset({S.WITHDRAWN}),
+    # `ready_for_review`: it never arrived, and may be sent again.
+    S.SUBMITTED_UNCONFIRMED: ARRIVED | {S.READY_FOR_REVIEW, S.WITHDRAWN},
     S.SUBMITTED: frozenset({S.RESPONDED, S.INTERVIEW, S.OFFER, S.REJECTED, S.WITHDRAWN}),
     S.RESPONDED: frozenset({S.INTERVIEW, S.OFFER, S.REJECTED, S.WITHDRAWN}),
     S.INTERVIEW: frozenset({S.OFFER, S.REJECTED, S.WITHDRAWN}),
@@ -83,6 +96,13 @@ USER_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset(),
     S.WITHDRAWN: frozenset(),
 }
+
+
+def send_key(application_id: int, channel: str) -> str:
+    """The `job.once` key of sending an application through a channel: one send per
+    application and channel, whatever job makes it (only the user saying that it never
+    arrived frees it)."""
+    return f"application:{application_id}:{channel}"
 
 
 # What a job URL application needs before a letter can be written (the description is
@@ -365,8 +385,11 @@ def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dic
     application = _owned(user_id, application_id, lock=True)
     _set_details(application, changes)
     state = changes.get("state")
+    previous = application.state
     if state is not None and state != application.state:
         allowed = USER_TRANSITIONS.get(application.state, frozenset())
+        if application.state == S.SUBMITTED_UNCONFIRMED and state in allowed:
+            _refuse_while_sending(application)
         if state not in allowed:
             raise Conflict(
                 f"An application in state {application.state} cannot be moved to {state}"
@@ -393,13 +416,48 @@ def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dic
         application.apply_email = changes["apply_email"]
     if "notes" in changes:
         application.notes = sanitise_text(changes["notes"]) if changes["notes"] else None
-    if state is not None:
+    if state is not None and state != previous:
         application.state = state
+        if previous == S.SUBMITTED_UNCONFIRMED:
+            _settle_unconfirmed_send(
+                application, arrived=state in ARRIVED, reopen=state == S.READY_FOR_REVIEW
+            )
     if application.state == S.NEEDS_DETAILS and not missing_details(application):
         _prepare_with_details(application, user_id)
         application = _owned(user_id, application_id)
     db.session.commit()
     return describe(application, full=True)
+
+
+def _settle_unconfirmed_send(application: Application, *, arrived: bool, reopen: bool) -> None:
+    """Record what the user says of a send whose outcome was unknown (the caller commits).
+
+    It arrived: its send-once key is `done` and the application counts as sent from when the
+    send began. It did not (back to `ready_for_review`): the key is forgotten, so the next
+    submit sends it again.
+    """
+    key = send_key(application.id, application.channel or "")
+    effect = db.session.scalar(select(SideEffect).where(SideEffect.key == key))
+    application.error = None  # what the send left unknown is known now
+    if arrived:
+        application.submitted_at = effect.created_at if effect is not None else utcnow()
+        if effect is not None and effect.state != SideEffectState.DONE:
+            effect.state = SideEffectState.DONE.value
+            effect.finished_at = utcnow()
+    elif reopen and effect is not None:
+        db.session.delete(effect)
+
+
+def _refuse_while_sending(application: Application) -> None:
+    """409 while a job is still sending the application: its outcome is not known yet."""
+    sending = _sending_job(application)
+    if sending:
+        db.session.rollback()
+        raise Conflict(
+            "This application is being sent; wait for the outcome",
+            code="submission_in_progress",
+            details={"job_id": sending},
+        )
 
 
 def require_verified_sender(user_id: int) -> None:
@@ -421,14 +479,12 @@ def recipient_typed(application: Application, address: str | None) -> bool:
 
 
 def _sent_since(user_id: int, since, *, company: str | None = None, domain: str | None = None):
-    query = (
-        select(func.count())
-        .select_from(ApplicationSubmission)
-        .where(
-            ApplicationSubmission.user_id == user_id,
-            ApplicationSubmission.outcome == "sent",
-            ApplicationSubmission.created_at >= since,
-        )
+    # Applications, not attempts: one sent after the user said an unconfirmed send never
+    # arrived counts once; one that may have been sent counts.
+    query = select(func.count(func.distinct(ApplicationSubmission.application_id))).where(
+        ApplicationSubmission.user_id == user_id,
+        ApplicationSubmission.outcome.in_(("sent", "unknown")),
+        ApplicationSubmission.created_at >= since,
     )
     if company is not None:
         query = query.where(func.lower(ApplicationSubmission.company) == company.lower())
@@ -538,6 +594,14 @@ def submit(
     two submits at once the second sees the first one's job and is a 409: one send, one spend.
     """
     application = _owned(user_id, application_id, lock=True)
+    if application.state == S.SUBMITTED_UNCONFIRMED:
+        _refuse_while_sending(application)
+        raise Conflict(
+            "This application may have been sent already (state submitted_unconfirmed): say "
+            "whether it arrived with PATCH state submitted, or ready_for_review to send it again",
+            code="invalid_transition",
+            details={"state": application.state},
+        )
     if application.state != S.READY_FOR_REVIEW:
         raise Conflict(
             f"Only an application ready for review can be submitted (it is {application.state})",
@@ -550,11 +614,7 @@ def submit(
             code="invalid_transition",
             details={"state": application.state},
         )
-    # An `auto` application's own job sends it right after it becomes ready for review; any
-    # other preparing job is only finishing (its package is ready), and sends nothing.
-    auto_sending = ((application.package or {}).get("auto_submit") or {}).get("send")
-    preparing = application.job_id if auto_sending and _job_open(application.job_id) else None
-    sending = _open_submission_job(application) or preparing
+    sending = _sending_job(application)
     if sending:
         db.session.rollback()
         raise Conflict(
@@ -598,6 +658,19 @@ def submit(
     application.submission_job_id = submitted.job_id
     db.session.commit()
     return describe(application, full=True)
+
+
+def _sending_job(application: Application) -> str | None:
+    """The id of a job that sends (or is about to send) the application, if any: an open
+    submission job, or its own `auto` job that decided to send it (in `review` mode the
+    preparing job never sends, so one not yet recorded as finished is no obstacle)."""
+    submission = _open_submission_job(application)
+    if submission:
+        return submission
+    decision = (application.package or {}).get("auto_submit") or {}
+    if application.mode == "auto" and decision.get("send") and application.job_id:
+        return application.job_id if _job_open(application.job_id) else None
+    return None
 
 
 def _job_open(job_id: str) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from server import job_handlers, job_queue, rate_limiter
 from server.config import get_settings
@@ -150,6 +150,8 @@ def submit(
             "Idempotency-Key must be 1 to 255 characters, none of them control characters",
             details={"headers": {"Idempotency-Key": ["1 to 255 characters, no controls"]}},
         )
+    if idempotency_key is not None:
+        _hold_key(user, idempotency_key)
     if spec.submit_limit and not _is_replay(user, idempotency_key):
         _spend_submit_limit(spec.submit_limit, user)
     submitted = job_queue.submit(
@@ -165,6 +167,22 @@ def submit(
         "status": submitted.status,
         "status_url": f"/api/jobs/{job_id}/status",
     }
+
+
+def _hold_key(user: User, idempotency_key: str) -> None:
+    """Hold this user's Idempotency-Key until the transaction ends (PostgreSQL).
+
+    Retries sent at the same moment then run one after the other: the first spends the limit
+    and records the job (its commit lets the next go), the others find that job and spend
+    nothing. Without it each would see no job yet and spend the limit again.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return  # SQLite (development only) has no such lock
+    digest = hashlib.blake2b(
+        f"idempotency-key:{user.id}:{idempotency_key}".encode(), digest_size=8
+    ).digest()
+    lock = int.from_bytes(digest, "big", signed=True)
+    db.session.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
 def _is_replay(user: User, idempotency_key: str | None) -> bool:

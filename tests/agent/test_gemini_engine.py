@@ -153,6 +153,26 @@ def test_an_upstream_500_is_retryable_and_made_once(gemini_app, stand_in):
     assert status["paused_until"] is None
 
 
+@pytest.mark.parametrize(
+    ("key", "failure", "raised"),
+    [("test-key", "500", RetryableJobError), ("wrong-key", None, EngineError)],
+    ids=["server-error", "refused-key"],
+)
+def test_a_call_gemini_answered_with_an_error_still_counts_against_the_quota(
+    gemini_app, stand_in, key, failure, raised
+):
+    if failure:
+        stand_in.fail_next(failure)
+    with gemini_app(google_api_key=key).app_context():
+        with pytest.raises(raised):
+            get_engine().extract_requirements(job_description=JOB_DESCRIPTION)
+        quota = rate_limiter.gemini_quota_status()
+    # The request reached Gemini, which counts it: the slot is kept, not given back.
+    assert len(stand_in.requests) == 1
+    assert quota["gemini_requests_per_minute"]["used"] == 1
+    assert quota["gemini_requests_per_day"]["used"] == 1
+
+
 def test_a_slow_answer_times_out_as_retryable(gemini_app, stand_in):
     stand_in.fail_next("slow", seconds=3)
     with gemini_app(gemini_timeout_seconds=0.5).app_context():

@@ -15,6 +15,7 @@ from server.models import ApplicationSubmission, Posting
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
 from tests.recruitee_stand_in import RecruiteeStandIn
+from tests.test_worker import worker_processes  # noqa: F401 - a fixture
 
 RESUME = b"""Ada Lovelace
 ada@example.com
@@ -317,8 +318,9 @@ def test_a_submit_while_auto_mode_is_sending_is_a_conflict_and_sends_once(
     recruitee.delay_seconds = 3.0  # the auto send is under way while the user submits
     started = start(api, account, posting_id, resume_id, mode="auto").get_json()
     application_id = started["application_id"]
-    ready = wait_state(api, account, application_id, "ready_for_review", "submitted", "failed")
-    assert ready["state"] == "ready_for_review" and ready["package"]["auto_submit"]["send"]
+    sending = ("ready_for_review", "submitted_unconfirmed")
+    ready = wait_state(api, account, application_id, *sending, "submitted", "failed")
+    assert ready["state"] in sending and ready["package"]["auto_submit"]["send"]
 
     path = f"/api/applications/{application_id}/submit"
     response = api.post(path, json={}, headers=account.headers)
@@ -909,3 +911,320 @@ def test_an_application_to_a_job_url_is_prepared_for_a_manual_send(apply_app, ap
     assert application["package"]["apply_url"] == "https://careers.example/jobs/42"
     again = api.post("/api/applications", json=body, headers=account.headers)
     assert again.status_code == 409
+
+
+# --- sends whose outcome is unknown ---------------------------------------------------------
+
+
+def email_posting(app, user_id: int) -> int:
+    description = JOB + "\nTo apply, send your resume to careers@acme.example."
+    return make_posting(app, user_id, source="greenhouse", description=description, questions=[])
+
+
+def submit(api, account, application_id, **body):
+    return api.post(
+        f"/api/applications/{application_id}/submit", json=body, headers=account.headers
+    )
+
+
+def patch_state(api, account, application_id, state):
+    path = f"/api/applications/{application_id}"
+    return api.request("PATCH", path, json={"state": state}, headers=account.headers)
+
+
+def job_finished(api, account, job_id):
+    status = api.get(f"/api/jobs/{job_id}/status", headers=account.headers).get_json()
+    return status["status"] in ("succeeded", "failed", "cancelled")
+
+
+def test_a_mail_the_server_never_confirmed_is_not_sent_again_until_the_user_says(
+    make_app, smtp_server, run_pool
+):
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        smtp_final_reply_timeout_seconds=0.5,
+        job_queue_retry_base_seconds=0.05,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    application = prepared(api, account, email_posting(app, account.id), resume_id)
+    smtp_server.reply_delays = [3.0]  # the server stores the mail and confirms it too late
+
+    submitted = submit(api, account, application["id"])
+    assert submitted.status_code == 202
+    wait_for(lambda: job_finished(api, account, submitted.get_json()["submission_job_id"]))
+
+    unsure = api.get(f"/api/applications/{application['id']}", headers=account.headers).get_json()
+    assert unsure["state"] == "submitted_unconfirmed"
+    assert [s["outcome"] for s in unsure["submissions"]] == ["unknown"]
+    assert {"submitted", "ready_for_review"} <= set(unsure["next_states"])
+    again = submit(api, account, application["id"])
+    assert again.status_code == 409 and "may have been sent" in error_of(again)["message"]
+    assert len(smtp_server.messages) == 1
+
+    # The user hears nothing from the company: it is offered for sending again, and sent.
+    assert patch_state(api, account, application["id"], "ready_for_review").status_code == 200
+    assert submit(api, account, application["id"]).status_code == 202
+    done = wait_state(api, account, application["id"], "submitted", "failed")
+    assert [s["outcome"] for s in done["submissions"]] == ["unknown", "sent"]
+    assert len(smtp_server.messages) == 2
+    assert [c["state"] for c in done["history"]][-4:] == [
+        "submitted_unconfirmed",
+        "ready_for_review",
+        "submitted_unconfirmed",
+        "submitted",
+    ]
+
+
+def test_a_board_that_answers_too_late_is_not_sent_the_application_again(
+    make_app, recruitee, run_pool
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
+        # Longer than the board takes to create the candidate, shorter than its answer.
+        application_submit_timeout_seconds=1.0,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    recruitee.answer_delay_seconds = 2.0
+
+    submitted = submit(api, account, application["id"])
+    assert submitted.status_code == 202
+    wait_for(lambda: job_finished(api, account, submitted.get_json()["submission_job_id"]))
+
+    unsure = api.get(f"/api/applications/{application['id']}", headers=account.headers).get_json()
+    assert unsure["state"] == "submitted_unconfirmed"
+    assert [s["outcome"] for s in unsure["submissions"]] == ["unknown"]
+    assert len(recruitee.candidates()) == 1
+
+    # The company replied: the application did arrive.
+    confirmed = patch_state(api, account, application["id"], "submitted")
+    assert confirmed.status_code == 200
+    body = confirmed.get_json()
+    assert body["state"] == "submitted" and body["submitted_at"] is not None
+    assert body["error"] is None
+    assert submit(api, account, application["id"]).status_code == 409
+    assert len(recruitee.requests) == 1
+
+
+def test_an_application_whose_worker_died_after_sending_is_not_offered_for_sending_again(
+    make_app,
+    smtp_server,
+    run_pool,
+    tmp_path,
+    worker_processes,  # noqa: F811 - the fixture imported above
+):
+    import signal
+
+    from server import job_queue
+    from tests.test_worker import worker_env
+
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        job_queue_max_lost_leases=1,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    pool = run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    application = prepared(api, account, email_posting(app, account.id), resume_id)
+    pool.stop(grace_seconds=2)  # from here on a worker process sends it
+    smtp_server.reply_delays = [30.0]  # the mail is stored; its worker waits for the reply
+    submitted = submit(api, account, application["id"])
+    assert submitted.status_code == 202
+    env = worker_env(
+        tmp_path,
+        ENCRYPTION_KEY=app.config["SETTINGS"].encryption_key,  # it reads the profile
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_USE_TLS="false",
+    )
+    worker = worker_processes(env)
+    wait_for(lambda: smtp_server.messages, timeout=30)
+    # While the send waits for its outcome, the user cannot say how it went.
+    refused = patch_state(api, account, application["id"], "ready_for_review")
+    assert refused.status_code == 409 and error_of(refused)["code"] == "submission_in_progress"
+
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    with app.app_context():  # the reaper gives up on the job (one lost lease allowed)
+        wait_for(lambda: job_queue.reap_expired_leases()["failed"] == 1, timeout=15)
+    job = api.get(
+        f"/api/jobs/{submitted.get_json()['submission_job_id']}/status", headers=account.headers
+    ).get_json()
+    assert job["status"] == "failed"
+
+    shown = api.get(f"/api/applications/{application['id']}", headers=account.headers).get_json()
+    assert shown["state"] == "submitted_unconfirmed"
+    again = submit(api, account, application["id"])
+    assert again.status_code == 409 and error_of(again)["code"] == "invalid_transition"
+    assert len(smtp_server.messages) == 1
+    confirmed = patch_state(api, account, application["id"], "submitted")
+    assert confirmed.status_code == 200 and confirmed.get_json()["state"] == "submitted"
+
+
+def test_an_application_may_be_submitted_the_moment_it_is_ready_for_review(
+    apply_app, api, recruitee
+):
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=[])
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_outcome(_conn, _cursor, statement, *_args):
+        # The preparing job wrote `ready_for_review` and returned; its outcome is not
+        # recorded yet (held here until the user has submitted).
+        if (
+            threading.current_thread().name.startswith("job-worker")
+            and statement.startswith("UPDATE jobs SET")
+            and "finished_at" in statement
+            and not holding.is_set()
+        ):
+            holding.set()
+            release.wait(timeout=20)
+
+    with apply_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", hold_the_outcome)
+    try:
+        started = start(api, account, posting_id, resume_id).get_json()
+        assert holding.wait(timeout=30)
+        ready = api.get(f"/api/applications/{started['application_id']}", headers=account.headers)
+        assert ready.get_json()["state"] == "ready_for_review"
+        status = api.get(started["status_url"], headers=account.headers).get_json()
+        assert status["status"] == "running"
+        submitted = submit(api, account, started["application_id"])
+    finally:
+        release.set()
+        event.remove(engine, "before_cursor_execute", hold_the_outcome)
+    assert submitted.status_code == 202, submitted.get_json()
+    done = wait_state(api, account, started["application_id"], "submitted", "failed")
+    assert done["state"] == "submitted" and len(recruitee.candidates()) == 1
+
+
+def test_a_worker_killed_between_sending_and_recording_the_outcome_sends_once(
+    make_app,
+    smtp_server,
+    run_pool,
+    tmp_path,
+    worker_processes,  # noqa: F811 - the fixture imported above
+):
+    import signal
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import TEST_DATABASE_URL
+    from tests.test_worker import worker_env
+
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        rate_limit_overrides=GENEROUS_TEST_LIMITS,
+    )
+    pool = run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    application = prepared(api, account, email_posting(app, account.id), resume_id)
+    pool.stop(grace_seconds=2)  # from here on worker processes send it
+    smtp_server.reply_delays = [1.0]  # time to lock the job's row while the mail goes out
+    job_id = submit(api, account, application["id"]).get_json()["submission_job_id"]
+    env = worker_env(
+        tmp_path,
+        ENCRYPTION_KEY=app.config["SETTINGS"].encryption_key,  # it reads the profile
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_USE_TLS="false",
+    )
+    status_path = f"/api/jobs/{job_id}/status"
+
+    def job_status():
+        return api.get(status_path, headers=account.headers).get_json()
+
+    dba = create_engine(TEST_DATABASE_URL)
+    try:
+        with dba.connect() as lock:
+            doomed = worker_processes(env)
+            wait_for(lambda: job_status()["status"] == "running", timeout=30)
+            # Hold the job's row: the handler runs to its end (the mail is sent, the
+            # application marked submitted), then its outcome's write waits here.
+            lock.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE jobs SET%' AND datname = current_database()"
+            )
+
+            def outcome_waits() -> bool:
+                with dba.connect() as watch:  # a new snapshot of the activity each time
+                    return watch.execute(waiting).scalar() == 1
+
+            wait_for(outcome_waits, timeout=30)
+            sent = api.get(f"/api/applications/{application['id']}", headers=account.headers)
+            assert sent.get_json()["state"] == "submitted" and len(smtp_server.messages) == 1
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+            lock.rollback()
+    finally:
+        dba.dispose()
+
+    worker_processes(env)  # its reaper finds the lost lease; the job runs again
+    wait_for(lambda: job_status()["status"] in ("succeeded", "failed"), timeout=40)
+    final = job_status()
+    assert final["status"] == "succeeded" and final["attempts"] == 1
+    assert final["result"] == {"sent": True, "channel": "email", "outcome": "sent"}
+    done = api.get(f"/api/applications/{application['id']}", headers=account.headers).get_json()
+    assert [(s["outcome"], s["job_id"]) for s in done["submissions"]] == [("sent", job_id)]
+    assert len(smtp_server.messages) == 1
+
+
+def test_an_auto_run_cut_short_after_its_decision_spends_the_daily_allowance_once(
+    apply_app, api, recruitee, redis_conn
+):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import TEST_DATABASE_URL
+
+    account, resume_id = applicant(api)
+    questions = [q for q in QUESTIONS if q["id"] != "104"]
+    posting_id = recruitee_posting(apply_app, recruitee, account.id, questions=questions)
+    dba = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    killed = []
+
+    def kill_the_package_write(connection, _cursor, statement, *_args):
+        # The run spent the allowance and decided to send; the connection that would record
+        # its package and decision dies (a failover): the run is cut short and runs again.
+        if (
+            threading.current_thread().name.startswith("job-worker")
+            and statement.startswith("UPDATE applications SET")
+            and "package" in statement
+            and not killed
+        ):
+            killed.append(connection.connection.dbapi_connection.info.backend_pid)
+            with dba.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": killed[0]})
+
+    with apply_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", kill_the_package_write)
+    try:
+        started = start(api, account, posting_id, resume_id, mode="auto").get_json()
+        done = wait_state(
+            api, account, started["application_id"], "submitted", "failed", timeout=60
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", kill_the_package_write)
+        dba.dispose()
+    assert killed and done["state"] == "submitted"
+    assert len(recruitee.candidates()) == 1
+    spent = redis_conn.zcard(f"rate_limit:job_applications_per_user_per_day:{account.id}")
+    assert spent == 1

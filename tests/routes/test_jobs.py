@@ -15,7 +15,7 @@ from server.models import Job
 from server.schemas.applicant import ProfileOut
 from server.schemas.jobs import JobStatusOut
 from server.services import jobs, profiles
-from tests.helpers import ApiClient, error_of
+from tests.helpers import ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -255,6 +255,27 @@ def test_an_idempotency_key_returns_the_same_job_and_refuses_a_different_body(cl
     assert error_of(other)["code"] == "idempotency_key_reused"
     fresh = submit(client, admin, body, **{"Idempotency-Key": "abc-2"})
     assert fresh.get_json()["job_id"] != first.get_json()["job_id"]
+
+
+def test_retries_at_the_same_moment_with_one_key_spend_the_daily_limit_once(
+    app, client, redis_conn
+):
+    account = client.create_account()
+    body = {
+        "type": "resume_tailoring",
+        "payload": {"resume_id": str(uuid.uuid4()), "job_description": "Python developer"},
+    }
+
+    def submit_with(index):
+        key = f"retry-{index % 2}"  # two requests, each sent five times at once
+        return submit(ApiClient(app.test_client()), account, body, **{"Idempotency-Key": key})
+
+    responses = at_once(10, submit_with)
+
+    assert [r.status_code for r in responses] == [202] * 10
+    assert len({r.get_json()["job_id"] for r in responses}) == 2
+    spent = redis_conn.zcard(f"rate_limit:resume_tailoring_per_user_per_day:{account.id}")
+    assert spent == 2
 
 
 def test_an_idempotency_key_with_a_control_character_is_refused_by_name(client):

@@ -17,7 +17,7 @@ from server.models import Job, JobStatus, OneTimeToken, SideEffect, utcnow
 from server.services.accounts import MAIL_JOB
 from tests.conftest import CapturedMail
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of
-from tests.queue_helpers import fetch_job
+from tests.queue_helpers import fetch_job, wait_for
 
 NEW_PASSWORD = "a brand new passphrase for tests"
 TOKEN = re.compile(r"^([A-Za-z0-9_-]{40,})\s*$", re.MULTILINE)
@@ -252,6 +252,62 @@ def test_a_run_that_died_after_recording_its_mail_does_not_send_it_again(
     deliver_mail(mail_app)
     assert fetch_job(job.id).result["sent"] is False
     assert smtp_server.messages == []
+
+
+def test_a_mail_the_server_stored_but_confirmed_too_late_is_not_sent_again(
+    make_app, smtp_server, deliver_mail
+):
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        smtp_final_reply_timeout_seconds=0.5,
+        job_queue_retry_base_seconds=0.05,
+    )
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    smtp_server.reply_delays = [2.0]  # stored at once, confirmed after the client gave up
+    client.post("/api/auth/verify-email/request", token=account.access_token)
+    with app.app_context():
+        deliver_mail(app)
+        [job] = mail_jobs(app)
+        assert (job.status, job.attempts) == (JobStatus.FAILED.value, 1)
+        assert "may have been delivered, so it is not sent again" in job.error
+    assert len(smtp_server.bodies_to(account.email)) == 1
+
+
+def test_a_slow_final_reply_is_waited_for_while_the_job_keeps_its_lease(
+    make_app, smtp_server, run_pool
+):
+    app = make_app(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_use_tls=False,
+        smtp_timeout_seconds=0.5,  # each command's reply
+        smtp_final_reply_timeout_seconds=10,
+        job_queue_lease_seconds=1.0,
+    )
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    smtp_server.reply_delays = [2.5]  # longer than a command's timeout and than the lease
+    client.post("/api/auth/verify-email/request", token=account.access_token)
+    with app.app_context():
+        run_pool(app, threads=1)
+        [job] = mail_jobs(app)
+
+        def finished_and_never_reaped():
+            assert job_queue.reap_expired_leases()["requeued"] == 0  # as the scheduler would
+            return fetch_job(job.id).status in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)
+
+        wait_for(finished_and_never_reaped, timeout=20, interval=0.1)
+        done = fetch_job(job.id)
+        assert (done.status, done.result, done.attempts, done.lost_leases) == (
+            JobStatus.SUCCEEDED.value,
+            {"sent": True},
+            1,
+            0,
+        )
+    assert len(smtp_server.bodies_to(account.email)) == 1
 
 
 class RefusesFirstMessage(CapturedMail):
