@@ -77,11 +77,22 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("restore-ip-blocks")
     def restore_ip_blocks() -> None:
-        """Put every IP block in force back into Redis (after Redis lost its data)."""
-        from server.redis_client import get_redis
-        from server.security_manager.ip_blocking import restore_blocks
+        """Put every IP block, account lock and token revocation in force back into Redis.
 
-        click.echo(f"{restore_blocks(get_redis())} block(s) restored")
+        The first request after Redis lost its data does it too; this does it at once.
+        """
+        from server.redis_client import get_redis
+        from server.security_manager import security_cache
+
+        copied = security_cache.rebuild(get_redis())
+        if copied is None:
+            raise click.ClickException(
+                "another process is rebuilding them right now; run this again in a minute"
+            )
+        click.echo(
+            f"{copied['ip_blocks']} block(s) restored, with {copied['account_locks']} account "
+            f"lock(s) and {copied['token_revocations']} token revocation(s)"
+        )
 
     @app.cli.command("unblock-ip")
     @click.argument("address")
@@ -103,6 +114,18 @@ def init_app(app: Flask) -> None:
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis cannot be reached ({exc}); nothing lifted") from None
         click.echo(f"block on {subject} lifted")
+
+    @app.cli.command("unlock-account")
+    @click.argument("email")
+    def unlock_account(email: str) -> None:
+        """Lift an account's login lock without HTTP (also when the admin's own is locked)."""
+        from server.services import accounts
+
+        address = accounts.normalise_email(email)
+        if accounts.unlock_email(email=address):
+            click.echo(f"{address}: lock lifted")
+        else:
+            click.echo(f"{address}: was not locked (its failed logins are forgotten)")
 
     @app.cli.command(
         "redis-cli",

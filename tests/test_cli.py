@@ -84,3 +84,18 @@ def test_redis_cli_reaches_the_embedded_redis_the_app_uses(make_app, tmp_path):
             embedded.shutdown(nosave=True)
         except redis.ConnectionError:
             pass
+
+
+def test_unlock_account_lifts_a_login_lock_without_http(app, client):
+    account = client.create_account()
+    for _ in range(5):
+        assert client.login(account.email, "wrong password here").status_code == 401
+    assert client.login(account.email).status_code == 401  # locked
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["unlock-account", account.email.upper()])
+    assert result.exit_code == 0, result.output
+    assert f"{account.email}: lock lifted" in result.output
+    assert client.login(account.email).status_code == 200
+    again = runner.invoke(args=["unlock-account", account.email])
+    assert again.exit_code == 0, again.output
+    assert f"{account.email}: was not locked" in again.output
