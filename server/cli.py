@@ -61,11 +61,45 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("rotate-encryption-key")
     def rotate_encryption_key() -> None:
-        """Re-encrypt stored secrets with the first key of ENCRYPTION_KEY (newest first)."""
-        from server.services import credentials
+        """Re-encrypt every encrypted value with the first key of ENCRYPTION_KEY (newest
+        first), then check them all; exit 1 while any is left under another key."""
+        from server.services import encryption_keys
 
-        count = credentials.rotate_all()
-        click.echo(f"re-encrypted {count} stored secret(s)")
+        outcome = encryption_keys.rotate_all()
+        for done, counted in zip(outcome.rotated, outcome.after, strict=True):
+            line = (
+                f"{done.column}: {done.rotated} re-encrypted, {counted.newest} under the newest key"
+            )
+            if counted.older:
+                line += f", {counted.older} still under an older key"
+            if counted.unreadable:
+                line += (
+                    f", {counted.unreadable} under no key in ENCRYPTION_KEY "
+                    f"({', '.join(counted.unreadable_rows)})"
+                )
+            click.echo(line)
+        if outcome.complete:
+            click.echo(
+                "checked: every encrypted value is under the newest key; the older keys can go"
+            )
+            return
+        older = sum(counted.older for counted in outcome.after)
+        unreadable = sum(counted.unreadable for counted in outcome.after)
+        reasons = []
+        if older:
+            reasons.append(
+                f"{older} value(s) written while this ran are still under an older key: run it "
+                "again once every process has restarted with the new ENCRYPTION_KEY"
+            )
+        if unreadable:
+            reasons.append(
+                f"{unreadable} value(s) were written with a key that is not in ENCRYPTION_KEY: put "
+                "it back after the newest and run this again (their owners can also clear or "
+                "replace them)"
+            )
+        raise click.ClickException(
+            "not done, keep every older key in ENCRYPTION_KEY: " + "; ".join(reasons)
+        )
 
     @app.cli.command("reparse-resumes")
     def reparse_resumes() -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
-from server.models.base import utcnow
+from server.models.base import ENCRYPTED, utcnow
 
 
 class SecurityEvent(db.Model):
@@ -109,7 +109,7 @@ class UserCredential(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     service: Mapped[str] = mapped_column(String(50))
     username: Mapped[str | None] = mapped_column(String(320))
-    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -297,9 +297,9 @@ def test_a_profile_that_cannot_be_rendered_is_answered_as_flask_answers_it(clien
         "PATCH", "/api/user/profile", json={"eeo": {"gender": "female"}}, headers=account.headers
     )
     assert patched.status_code == 200, patched.get_json()
-    # EEO answers encrypted with a key no longer configured.
+    # Details that are no object (written by hand): no view can render them.
     db.session.execute(
-        text("UPDATE applicant_profiles SET eeo_encrypted = 'gAAAAA-not-ours' WHERE user_id = :id"),
+        text("UPDATE applicant_profiles SET details = '[1]' WHERE user_id = :id"),
         {"id": account.id},
     )
     db.session.commit()
