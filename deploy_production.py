@@ -464,6 +464,50 @@ def step_indexes(ctx: Context) -> None:
     ctx.report.ok(f"{len(db.metadata.sorted_tables)} tables and {count} indexes in place")
 
 
+def step_encrypted_data(ctx: Context) -> None:
+    """Every encrypted value (stored credentials, EEO answers) must open with ENCRYPTION_KEY;
+    one under an older key of it is a rotation still to run."""
+    if not ctx.database_ready:
+        raise StepFailed
+    from sqlalchemy import inspect
+
+    from server.extensions import db
+    from server.security_manager.encryption import encrypted_columns
+    from server.services import encryption_keys
+
+    with app_context(ctx):
+        try:
+            tables = set(inspect(db.engine).get_table_names())
+            if any(column.table.name not in tables for column in encrypted_columns()):
+                raise StepFailed  # the Indexes step names the missing tables
+            counts = encryption_keys.census()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    rotate = "flask --app server rotate-encryption-key"
+    for counted in counts:
+        if counted.unreadable:
+            ctx.report.fail(
+                f"{counted.unreadable} value(s) of {counted.column} are under a key that is not "
+                f"in ENCRYPTION_KEY ({', '.join(counted.unreadable_rows)}): they cannot be read",
+                "put the key they were written with back into ENCRYPTION_KEY, after the newest, "
+                f"then run {rotate}; if that key is lost, so are these values (their owners can "
+                "clear or replace them)",
+            )
+        if counted.older:
+            ctx.report.warn(
+                f"{counted.older} value(s) of {counted.column} are still under an older key of "
+                "ENCRYPTION_KEY",
+                f"run {rotate} before dropping that key",
+            )
+    if all(counted.done for counted in counts):
+        total = sum(counted.newest for counted in counts)
+        ctx.report.ok(
+            f"{total} encrypted value(s) in {len(counts)} column(s), all under the newest key of "
+            "ENCRYPTION_KEY"
+        )
+
+
 def step_redis(ctx: Context) -> None:
     if ctx.settings is None or ctx.settings.redis_url is None:
         raise StepFailed
@@ -893,6 +937,7 @@ STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("PostgreSQL", step_database),
     ("Migrations", step_migrations),
     ("Indexes", step_indexes),
+    ("Encrypted data", step_encrypted_data),
     ("Redis", step_redis),
     ("First admin", step_admin),
     ("Backups", step_backups),

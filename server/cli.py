@@ -61,11 +61,45 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("rotate-encryption-key")
     def rotate_encryption_key() -> None:
-        """Re-encrypt stored secrets with the first key of ENCRYPTION_KEY (newest first)."""
-        from server.services import credentials
+        """Re-encrypt every encrypted value with the first key of ENCRYPTION_KEY (newest
+        first), then check them all; exit 1 while any is left under another key."""
+        from server.services import encryption_keys
 
-        count = credentials.rotate_all()
-        click.echo(f"re-encrypted {count} stored secret(s)")
+        outcome = encryption_keys.rotate_all()
+        for done, counted in zip(outcome.rotated, outcome.after, strict=True):
+            line = (
+                f"{done.column}: {done.rotated} re-encrypted, {counted.newest} under the newest key"
+            )
+            if counted.older:
+                line += f", {counted.older} still under an older key"
+            if counted.unreadable:
+                line += (
+                    f", {counted.unreadable} under no key in ENCRYPTION_KEY "
+                    f"({', '.join(counted.unreadable_rows)})"
+                )
+            click.echo(line)
+        if outcome.complete:
+            click.echo(
+                "checked: every encrypted value is under the newest key; the older keys can go"
+            )
+            return
+        older = sum(counted.older for counted in outcome.after)
+        unreadable = sum(counted.unreadable for counted in outcome.after)
+        reasons = []
+        if older:
+            reasons.append(
+                f"{older} value(s) written while this ran are still under an older key: run it "
+                "again once every process has restarted with the new ENCRYPTION_KEY"
+            )
+        if unreadable:
+            reasons.append(
+                f"{unreadable} value(s) were written with a key that is not in ENCRYPTION_KEY: put "
+                "it back after the newest and run this again (their owners can also clear or "
+                "replace them)"
+            )
+        raise click.ClickException(
+            "not done, keep every older key in ENCRYPTION_KEY: " + "; ".join(reasons)
+        )
 
     @app.cli.command("reparse-resumes")
     def reparse_resumes() -> None:
@@ -77,11 +111,22 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("restore-ip-blocks")
     def restore_ip_blocks() -> None:
-        """Put every IP block in force back into Redis (after Redis lost its data)."""
-        from server.redis_client import get_redis
-        from server.security_manager.ip_blocking import restore_blocks
+        """Put every IP block, account lock and token revocation in force back into Redis.
 
-        click.echo(f"{restore_blocks(get_redis())} block(s) restored")
+        The first request after Redis lost its data does it too; this does it at once.
+        """
+        from server.redis_client import get_redis
+        from server.security_manager import security_cache
+
+        copied = security_cache.rebuild(get_redis())
+        if copied is None:
+            raise click.ClickException(
+                "another process is rebuilding them right now; run this again in a minute"
+            )
+        click.echo(
+            f"{copied['ip_blocks']} block(s) restored, with {copied['account_locks']} account "
+            f"lock(s) and {copied['token_revocations']} token revocation(s)"
+        )
 
     @app.cli.command("unblock-ip")
     @click.argument("address")
@@ -103,6 +148,18 @@ def init_app(app: Flask) -> None:
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis cannot be reached ({exc}); nothing lifted") from None
         click.echo(f"block on {subject} lifted")
+
+    @app.cli.command("unlock-account")
+    @click.argument("email")
+    def unlock_account(email: str) -> None:
+        """Lift an account's login lock without HTTP (also when the admin's own is locked)."""
+        from server.services import accounts
+
+        address = accounts.normalise_email(email)
+        if accounts.unlock_email(email=address):
+            click.echo(f"{address}: lock lifted")
+        else:
+            click.echo(f"{address}: was not locked (its failed logins are forgotten)")
 
     @app.cli.command(
         "redis-cli",

@@ -315,6 +315,7 @@ def cleanup_expired_records(settings: Settings, now) -> dict[str, int]:
     from server.extensions import db
     from server.models import IpBlock, Job, OneTimeToken, Posting, SecurityEvent, SideEffect
     from server.models.job import TERMINAL_STATUSES
+    from server.security_manager.lockout import prune_expired_login_failures
     from server.security_manager.token_revocations import prune_expired_revocations
 
     engine = db.engine
@@ -349,6 +350,7 @@ def cleanup_expired_records(settings: Settings, now) -> dict[str, int]:
     )
     blocks = IpBlock.__table__
     deleted["ip_blocks"] = _delete_in_batches(engine, blocks, blocks.c.expires_at < event_cutoff)
+    deleted["login_failures"] = prune_expired_login_failures(now=now)
     # Postings no search has found again for a while; one an application points at stays.
     postings = Posting.__table__
     posting_cutoff = now - timedelta(days=settings.posting_retention_days)

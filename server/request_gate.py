@@ -4,17 +4,19 @@ The token is checked locally first (signature, expiry, type, freshness: no I/O).
 script, on the limiter's per-thread connection, decides in order:
 
 1. the client address's block (`ip_block:<subject>`): a blocked address spends nothing;
-2. the token's revocation (`token_blocklist:<jti>`, `token_family_revoked:<family>`) and the
-   revocation cache's ready marker;
+2. the token's revocation (`token_blocklist:<jti>`, `token_family_revoked:<family>`); where 1
+   or 2 finds no key, the ready marker of the security records' copy (`security_cache`) says
+   whether that means "none" or "lost";
 3. the user's session state (`user_auth:<id>`: active, role, session generation);
 4. every limit of the request, all or nothing. A request refused by 2 or 3 (or by the local
    token check) counts against its address's limit only, as before.
 
 When the script cannot decide (no ready marker, or no cached session state: Redis was flushed)
-it spends nothing and the request is decided as before: the token against PostgreSQL, the user
-by one query (which refills the cache), then the limits (a second round trip, on that request
-only). While Redis is unreachable, blocks fail open, tokens and users are checked in PostgreSQL
-and limits fall back to per-process windows.
+it spends nothing and the request is decided as before: the address's block and the token
+against PostgreSQL (which has the copy rebuilt), the user by one query (which refills the
+cache), then the limits (a second round trip, on that request only). While Redis is
+unreachable, blocks fail open, tokens and users are checked in PostgreSQL and limits fall back
+to per-process windows.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ from server.rate_limiter import (
     refusal,
 )
 from server.redis_client import get_redis
-from server.security_manager import ip_blocking, session_state, token_revocations
+from server.security_manager import ip_blocking, security_cache, session_state, token_revocations
 from server.security_manager.session_state import SessionState
 
-# KEYS: 1 block key, 2 token key, 3 family key, 4 revocation cache marker, 5 session state,
+# KEYS: 1 block key, 2 token key, 3 family key, 4 security cache marker, 5 session state,
 # 6.. the n window keys, then the error counters deferred from earlier responses, then (with
 # check q) the sorted set of the view's prefetched rank.
 # ARGV: 1 checks (b: block, t: token, d: drop the marker first, u: user, a: admin role needed,
@@ -79,21 +81,27 @@ end
 local head = '-'
 if #counts > 0 then head = table.concat(counts, ',') end
 head = head .. rank
+if wants('d') then redis.call('DEL', KEYS[4]) end
+local ready = nil
+local function cache_ready()
+  if ready == nil then ready = redis.call('EXISTS', KEYS[4]) == 1 end
+  return ready
+end
 if wants('b') then
   local ttl = redis.call('TTL', KEYS[1])
   if ttl > 0 then return head .. ' B ' .. ttl end
+  if not cache_ready() then return head .. ' U block' end
 end
 local refused = false
 if wants('r') then refused = 'early' end
 if not refused and wants('t') then
-  if wants('d') then redis.call('DEL', KEYS[4]) end
   if redis.call('EXISTS', KEYS[3]) == 1 then
     refused = 'family_revoked'
   else
     local state = redis.call('GET', KEYS[2])
     if state then
       refused = 'token:' .. state
-    elseif redis.call('EXISTS', KEYS[4]) == 0 then
+    elseif not cache_ready() then
       return head .. ' U token'
     end
   end
@@ -197,7 +205,7 @@ def init_app(app: Flask) -> None:
             )
         if reply is None or reply[0] == "U":
             # Redis unreachable, or it lost what it needed: decide as before, from PostgreSQL.
-            _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply)
+            _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply, subject)
             return
         outcome = reply[0]
         if outcome == "B":
@@ -267,17 +275,22 @@ def call_gate(
     if early is not None:
         checks += "r"
     elif payload is not None:
-        behind = token_revocations.cache_behind()
-        checks += "tu" + ("d" if behind else "") + ("a" if mode == "admin" else "")
+        checks += "tu" + ("a" if mode == "admin" else "")
         sgen = str(payload.get("sgen", 0))
+    if ("b" in checks or "t" in checks) and security_cache.behind():
+        checks += "d"
     if ranked is not None:
         checks += "q"
     ranked = ranked or ()
-    token_keys = token_revocations.cache_keys(payload) if payload is not None else None
+    if "t" in checks:
+        token_keys = token_revocations.cache_keys(payload)
+    else:
+        marker = security_cache.CACHE_READY_KEY if check_block else _UNUSED_KEY
+        token_keys = (_UNUSED_KEY, _UNUSED_KEY, marker)
     user_key = session_state.key_for(int(payload["sub"])) if payload is not None else None
     script_keys = [
         ip_blocking.BLOCK_PREFIX + subject if check_block else _UNUSED_KEY,
-        *(token_keys or (_UNUSED_KEY, _UNUSED_KEY, _UNUSED_KEY)),
+        *token_keys,
         user_key or _UNUSED_KEY,
         *keys,
     ]
@@ -302,8 +315,10 @@ def call_gate(
         ),
         meanwhile,
     ).split(" ")
+    if "d" in checks:
+        security_cache.marker_dropped()
     if "t" in checks:
-        token_revocations.cache_reached(dropped_marker="d" in checks)
+        token_revocations.cache_reached()
     counts, _, rank = reply[0].partition("|")
     blocked_here = False
     if signals:
@@ -385,11 +400,21 @@ def _block_bursts(signals, counts, subject: str) -> bool:
     return blocked_here
 
 
-def _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply) -> None:
-    """Decide without the gate script: Redis is down, or lost the revocation cache's marker or
+def _decide_slowly(limiter, payload, mode, early, plan, keys, refused_count, reply, subject):
+    """Decide without the gate script: Redis is down, or lost the security cache's marker or
     the user's session state."""
     if reply is None:
         outage_log("redis").failed("IP block check (failing open)", RedisUnavailable())
+    elif reply[1] == "block":
+        seconds = ip_blocking.block_seconds_in_database(subject)
+        security_cache.rebuild_after_a_miss(get_redis())
+        if seconds:
+            g.ip_blocked = True
+            raise Forbidden(
+                "Requests from this address are blocked for a while",
+                code="ip_blocked",
+                headers={"Retry-After": str(seconds)},
+            )
     address_plan = plan._replace(
         limits=plan.limits[:refused_count], args=plan.args[: 2 * refused_count]
     )

@@ -3,9 +3,14 @@
 import socket
 
 import redis
+from cryptography.fernet import Fernet
+from sqlalchemy import text
 
+from server.extensions import db
 from server.redis_client import get_redis
-from tests.helpers import DEFAULT_PASSWORD
+from server.security_manager import encryption
+from server.services import credentials
+from tests.helpers import DEFAULT_PASSWORD, ApiClient
 
 NEW_ADMIN_PASSWORD = "an admin passphrase nobody guesses"
 
@@ -84,3 +89,91 @@ def test_redis_cli_reaches_the_embedded_redis_the_app_uses(make_app, tmp_path):
             embedded.shutdown(nosave=True)
         except redis.ConnectionError:
             pass
+
+
+def test_unlock_account_lifts_a_login_lock_without_http(app, client):
+    account = client.create_account()
+    for _ in range(5):
+        assert client.login(account.email, "wrong password here").status_code == 401
+    assert client.login(account.email).status_code == 401  # locked
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["unlock-account", account.email.upper()])
+    assert result.exit_code == 0, result.output
+    assert f"{account.email}: lock lifted" in result.output
+    assert client.login(account.email).status_code == 200
+    again = runner.invoke(args=["unlock-account", account.email])
+    assert again.exit_code == 0, again.output
+    assert f"{account.email}: was not locked" in again.output
+
+
+def _store_secrets(client, account) -> None:
+    stored = client.put(
+        "/api/user/credentials/mimikree",
+        json={"username": "ada@example.com", "secret": "board password"},
+        token=account.access_token,
+    )
+    assert stored.status_code == 200, stored.get_json()
+    patched = client.request(
+        "PATCH", "/api/user/profile", json={"eeo": {"gender": "female"}}, headers=account.headers
+    )
+    assert patched.status_code == 200, patched.get_json()
+
+
+def test_rotate_encryption_key_moves_every_encrypted_column_so_the_old_key_can_go(
+    app, client, make_app
+):
+    account = client.create_account()
+    _store_secrets(client, account)
+    old, new = app.config["SETTINGS"].encryption_key, Fernet.generate_key().decode()
+
+    rotating = make_app(encryption_key=f"{new},{old}")
+    with rotating.app_context():  # the command runs in the app context it finds
+        result = rotating.test_cli_runner().invoke(args=["rotate-encryption-key"])
+    assert result.exit_code == 0, result.output
+    assert "user_credentials.secret_encrypted: 1 re-encrypted, 1 under the newest key" in (
+        result.output
+    )
+    assert "applicant_profiles.eeo_encrypted: 1 re-encrypted, 1 under the newest key" in (
+        result.output
+    )
+    assert "checked: every encrypted value is under the newest key" in result.output
+
+    # The old key dropped, as the runbook says: everything still reads.
+    new_only = make_app(encryption_key=new)
+    profile = ApiClient(new_only.test_client()).get("/api/user/profile", token=account.access_token)
+    assert profile.status_code == 200, profile.get_json()
+    assert profile.get_json()["eeo"] == {"gender": "female"}
+    assert profile.get_json()["unreadable_fields"] == []
+    with new_only.app_context():
+        secret = credentials.get_secret(user_id=account.id, service="mimikree")
+        again = new_only.test_cli_runner().invoke(args=["rotate-encryption-key"])
+    assert secret == {"username": "ada@example.com", "secret": "board password"}
+    assert again.exit_code == 0, again.output
+    assert (
+        "applicant_profiles.eeo_encrypted: 0 re-encrypted, 1 under the newest key" in again.output
+    )
+
+
+def test_rotate_encryption_key_fails_while_a_value_is_under_a_key_not_in_encryption_key(
+    app, client
+):
+    account = client.create_account()
+    _store_secrets(client, account)
+    lost = (Fernet.generate_key().decode(),)
+    db.session.execute(
+        text("UPDATE applicant_profiles SET eeo_encrypted = :token WHERE user_id = :id"),
+        {"token": encryption.encrypt('{"gender": "female"}', keys=lost), "id": account.id},
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+    assert result.exit_code == 1, result.output
+    assert (
+        "applicant_profiles.eeo_encrypted: 0 re-encrypted, 0 under the newest key, "
+        f"1 under no key in ENCRYPTION_KEY (user_id {account.id})"
+    ) in result.output
+    assert "user_credentials.secret_encrypted: 0 re-encrypted, 1 under the newest key" in (
+        result.output
+    )
+    assert "checked:" not in result.output
+    assert "not done, keep every older key in ENCRYPTION_KEY" in result.output
+    assert "1 value(s) were written with a key that is not in ENCRYPTION_KEY" in result.output

@@ -25,6 +25,7 @@ from server.logging_config import current_job_id
 from server.models import (
     IpBlock,
     Job,
+    LoginFailure,
     OneTimeToken,
     Posting,
     Resume,
@@ -397,6 +398,13 @@ def _expired_and_fresh_rows(settings) -> dict[str, set]:
         IpBlock(ip="10.9.9.1", reason="old", expires_at=old_event),
         IpBlock(ip="10.9.9.2", reason="live", expires_at=now + timedelta(hours=1)),
     ]
+    past, later = now - timedelta(seconds=1), now + timedelta(hours=1)
+    login_failures = [
+        LoginFailure(email="over@example.com", failures=5, window_ends_at=past, locked_until=past),
+        # A lock that outlives its window of failures is kept until it ends.
+        LoginFailure(email="lock@example.com", failures=5, window_ends_at=past, locked_until=later),
+        LoginFailure(email="counting@example.com", failures=2, window_ends_at=later),
+    ]
     effect_cutoff = now - timedelta(days=settings.side_effect_retention_days + 1)
     resume = Resume(
         user_id=user_id,
@@ -422,7 +430,9 @@ def _expired_and_fresh_rows(settings) -> dict[str, set]:
         )
         for name, when in (("staleeee", stale), ("freshhhh", now))
     ]
-    db.session.add_all([*events_, *tokens, *revocations, *blocks, resume, *postings])
+    db.session.add_all(
+        [*events_, *tokens, *revocations, *blocks, *login_failures, resume, *postings]
+    )
     db.session.flush()
     effects = [
         SideEffect(key="old", job_id=jobs["old_done"].id, state="done", created_at=effect_cutoff),
@@ -442,6 +452,7 @@ def _expired_and_fresh_rows(settings) -> dict[str, set]:
         "one_time_tokens": {tokens[1].id},
         "token_revocations": {revocations[1].id},
         "ip_blocks": {blocks[1].id},
+        "login_failures": {"lock@example.com", "counting@example.com"},
         "side_effects": {effects[1].id, effects[2].id},
         "resumes": {resume.id},
         "postings": {postings[1].id},
@@ -455,6 +466,7 @@ MODELS = {
     "one_time_tokens": OneTimeToken,
     "token_revocations": TokenRevocation,
     "ip_blocks": IpBlock,
+    "login_failures": LoginFailure,
     "side_effects": SideEffect,
     "resumes": Resume,
     "postings": Posting,
@@ -464,7 +476,10 @@ MODELS = {
 
 def _remaining() -> dict[str, set]:
     db.session.rollback()
-    return {name: set(db.session.scalars(select(model.id))) for name, model in MODELS.items()}
+    return {
+        name: set(db.session.scalars(select(*model.__table__.primary_key.columns)))
+        for name, model in MODELS.items()
+    }
 
 
 def test_maintenance_removes_exactly_the_expired_rows_and_reports_it(app, caplog):
@@ -479,6 +494,7 @@ def test_maintenance_removes_exactly_the_expired_rows_and_reports_it(app, caplog
         "token_revocations": 1,
         "security_events": 1,
         "ip_blocks": 1,
+        "login_failures": 1,
         "postings": 1,
     }
     assert report["vacuum"] == "VACUUM (ANALYZE)"

@@ -13,11 +13,12 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from server.config import weak_secret_reason
-from server.models import Role, User
+from server.models import ApplicantProfile, Role, User, UserCredential
+from server.security_manager import encryption
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.nginx_helpers import ROOT, render_nginx_conf
 
@@ -122,7 +123,7 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
     assert code == 0, output
     for change in ("created database", "migrated from", f"created admin {ADMIN_EMAIL}"):
         assert change in output, output
-    assert "READY" in output and "[14/14] Security audit" in output
+    assert "READY" in output and "[15/15] Security audit" in output
     assert stat.S_IMODE((tmp_path / "instance" / "backups").stat().st_mode) == 0o700
     # Backups, scheduler and metrics are checked too.
     assert re.search(r"ok +pg_dump \d+\S* \(\S+\) for PostgreSQL \d+", output), output
@@ -167,7 +168,7 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert "JWT_SECRET_KEY is a known placeholder" in output
     assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
     # The other steps still report what they find.
-    assert "cannot connect to postgresql" in output and "[14/14] Security audit" in output
+    assert "cannot connect to postgresql" in output and "[15/15] Security audit" in output
     assert "NOT READY" in output
 
 
@@ -280,3 +281,49 @@ def test_backup_tools_metrics_folder_and_scheduler_problems_are_named(tmp_path, 
     write_env(env_file, production_env(tmp_path, fresh_database, BACKUP_DATABASE_CRON="0 25 * * *"))
     code, output = deploy(tmp_path, env_file, "--check")
     assert code == 1 and "BACKUP_DATABASE_CRON" in output, output
+
+
+def test_check_names_encrypted_values_under_a_key_not_in_encryption_key(tmp_path, fresh_database):
+    env_file = tmp_path / ".env"
+    values = production_env(tmp_path, fresh_database)
+    write_env(env_file, values)
+    code, output = deploy(
+        tmp_path, env_file, "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD
+    )
+    assert code == 0, output
+    assert "0 encrypted value(s) in 2 column(s), all under the newest key" in output
+
+    # A credential under the key about to become the older one; EEO answers under a key that
+    # was dropped before they were rotated.
+    old, new = values["ENCRYPTION_KEY"], Fernet.generate_key().decode()
+    lost = Fernet.generate_key().decode()
+    engine = create_engine(fresh_database)
+    with engine.begin() as conn:
+        admin_id = conn.scalar(select(User.id))
+        conn.execute(
+            insert(UserCredential).values(
+                user_id=admin_id,
+                service="mimikree",
+                secret_encrypted=encryption.encrypt("pw", keys=(old,)),
+            )
+        )
+        conn.execute(
+            insert(ApplicantProfile).values(
+                user_id=admin_id,
+                details={},
+                eeo_encrypted=encryption.encrypt("{}", keys=(lost,)),
+            )
+        )
+    engine.dispose()
+    write_env(env_file, {**values, "ENCRYPTION_KEY": f"{new},{old}"})
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1, output
+    assert (
+        "1 value(s) of applicant_profiles.eeo_encrypted are under a key that is not in "
+        f"ENCRYPTION_KEY (user_id {admin_id}): they cannot be read"
+    ) in output
+    assert (
+        "1 value(s) of user_credentials.secret_encrypted are still under an older key of "
+        "ENCRYPTION_KEY"
+    ) in output
+    assert "NOT READY: 1 problem(s)" in output

@@ -413,7 +413,7 @@ def test_backup_and_the_data_loss_procedure_work_as_written(
         "DATABASE_URL": str(make_url(TEST_DATABASE_URL).set(database=restored_database)),
     }
     done = run(port, DB_UPGRADE, RESTORE_IP_BLOCKS, env=moved)
-    assert done.strip().endswith("1 block(s) restored"), done
+    assert "1 block(s) restored" in done.strip().splitlines()[-1], done
     assert redis_conn.exists("ip_block:203.0.113.7")
     engine = create_engine(moved["DATABASE_URL"])
     with engine.connect() as conn:

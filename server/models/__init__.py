@@ -14,6 +14,7 @@ from server.models.job import Job, JobPriority, JobStatus, SideEffect, SideEffec
 from server.models.posting import Posting
 from server.models.security import (
     IpBlock,
+    LoginFailure,
     OneTimeToken,
     Resume,
     ResumeParseStatus,
@@ -35,6 +36,7 @@ __all__ = [
     "SubmissionChannel",
     "Project",
     "IpBlock",
+    "LoginFailure",
     "Job",
     "JobPriority",
     "JobStatus",

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
-from server.models.base import utcnow
+from server.models.base import ENCRYPTED, utcnow
 from server.models.job import JsonType
 
 
@@ -27,7 +27,7 @@ class ApplicantProfile(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     details: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    eeo_encrypted: Mapped[str | None] = mapped_column(Text)
+    eeo_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

@@ -2,6 +2,10 @@
 
 from datetime import UTC, datetime
 
+# The `info` of a column whose values are Fernet tokens under ENCRYPTION_KEY: the key rotation
+# and the deployment check find every such column by it (`security_manager.encryption`).
+ENCRYPTED = {"encrypted": True}
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""

@@ -1,5 +1,5 @@
-"""Security records: the audit trail, one-time tokens, IP blocks, token revocations, stored
-secrets and uploads."""
+"""Security records: the audit trail, one-time tokens, IP blocks, token revocations, failed
+logins, stored secrets and uploads."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
-from server.models.base import utcnow
+from server.models.base import ENCRYPTED, utcnow
 
 
 class SecurityEvent(db.Model):
@@ -83,6 +83,23 @@ class IpBlock(db.Model):
     lifted_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class LoginFailure(db.Model):
+    """An email's consecutive failed logins and its lock (also for emails without an account).
+
+    The truth behind the Redis key `login_lock:account:<email>` the login reads: a Redis that
+    lost its data or cannot be reached never lifts a lock or forgets a failure.
+    """
+
+    __tablename__ = "login_failures"
+
+    # Text: lower-casing can lengthen an address past the login schema's 320 characters.
+    email: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    # The count starts again after this: LOGIN_FAILURE_WINDOW_SECONDS from its first failure.
+    window_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class UserCredential(db.Model):
     """A third-party secret a user stored (Mimikree password, job-board key), encrypted."""
 
@@ -93,7 +110,7 @@ class UserCredential(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     service: Mapped[str] = mapped_column(String(50))
     username: Mapped[str | None] = mapped_column(String(320))
-    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -119,6 +119,16 @@ class ProfilePatchIn(ApplicantFields, StrictSchema):
 class ProfileOut(UserOut, ApplicantFields):
     """The caller's account and applicant profile."""
 
+    unreadable_fields = List(
+        String(),
+        required=True,
+        metadata={
+            "description": "Encrypted fields stored under a key the server no longer holds: "
+            "answered as null; send a new value or null to replace or clear one",
+            "example": [],
+        },
+    )
+
 
 class ProjectIn(StrictSchema):
     name = String(required=True, validate=Length(min=1, max=200))

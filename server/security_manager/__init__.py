@@ -5,6 +5,8 @@ Submodules own one concern each:
 - `passwords`        policy (length and lists, no composition rules) and bcrypt hashing
 - `lockout`          failed-login counters, tiered account locks, the per-IP throttle
 - `ip_blocking`      the Redis block set, automatic blocks, the allowlist
+- `token_revocations` revoked tokens and login families
+- `security_cache`   the Redis copy of revocations, blocks and locks, and its rebuild
 - `one_time_tokens`  email-verification and password-reset tokens (stored hashed)
 - `uploads`          the one validator every upload goes through
 - `sanitising`       nh3 for free text that is stored and shown again

@@ -106,7 +106,7 @@ def _accounts(conn: redis.Redis) -> list[Finding]:
         )
     else:
         found.append(Finding("stale_admins", "info", "Every admin logged in recently"))
-    locked = lockout.locked_accounts(conn)
+    locked = lockout.locked_accounts()
     found.append(
         Finding(
             "locked_accounts",

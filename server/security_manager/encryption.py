@@ -1,4 +1,9 @@
-"""Field encryption for secrets at rest: Fernet with MultiFernet, so ENCRYPTION_KEY can rotate."""
+"""Field encryption for secrets at rest: Fernet with MultiFernet, so ENCRYPTION_KEY can rotate.
+
+Every column that holds such values is declared with `info=ENCRYPTED` (`server.models.base`),
+which puts it in the one registry (`encrypted_columns()`) that the key rotation and the
+deployment check go through.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import functools
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Column
 
 _HKDF_INFO = b"job-application-agent field encryption v1"
 
@@ -28,11 +34,40 @@ def _fernet_for(key: str) -> Fernet:
 
 
 @functools.lru_cache(maxsize=8)
-def field_cipher(keys: tuple[str, ...]) -> MultiFernet:
-    """The cipher for the configured keys, newest first (it encrypts with the first)."""
+def _fernets(keys: tuple[str, ...]) -> tuple[Fernet, ...]:
     if not keys:
         raise ValueError("ENCRYPTION_KEY is not set")
-    return MultiFernet([_fernet_for(key) for key in keys])
+    return tuple(_fernet_for(key) for key in keys)
+
+
+@functools.lru_cache(maxsize=8)
+def field_cipher(keys: tuple[str, ...]) -> MultiFernet:
+    """The cipher for the configured keys, newest first (it encrypts with the first)."""
+    return MultiFernet(list(_fernets(keys)))
+
+
+def key_index(token: str, *, keys: tuple[str, ...]) -> int | None:
+    """Which configured key made the token (0: the newest), or None when none of them did."""
+    for index, fernet in enumerate(_fernets(keys)):
+        try:
+            fernet.decrypt(token.encode())
+        except (InvalidToken, ValueError):
+            continue
+        return index
+    return None
+
+
+def encrypted_columns() -> list[Column]:
+    """Every column declared with `info=ENCRYPTED`, in table order."""
+    import server.models  # noqa: F401 - every table declared
+    from server.extensions import db
+
+    return [
+        column
+        for table in db.metadata.sorted_tables
+        for column in table.columns
+        if column.info.get("encrypted")
+    ]
 
 
 def encrypt(plaintext: str, *, keys: tuple[str, ...]) -> str:

@@ -1,7 +1,9 @@
 """IP blocking: a secondary control on top of per-account lockout, never instead of it.
 
 Redis holds the live set (`ip_block:<subject>` keys whose TTL is the time left), checked first
-in every request but the health probes; PostgreSQL keeps the record of every block and unblock.
+in every request but the health probes; PostgreSQL keeps the record of every block and unblock,
+from which the set is rebuilt when Redis lost it (`security_cache`: until then, an address
+missing from the set is looked up in PostgreSQL).
 The subject of an IPv4 client is its address; an IPv6 client is one /64 network
 (`2001:db8:1:2::/64`), since one host is routinely given a whole /64 to pick addresses from.
 Allowlisted addresses and networks (IP_ALLOWLIST) are never blocked, nor, by hand, loopback or
@@ -14,11 +16,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import redis
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from server.config import Settings
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -26,6 +29,7 @@ from server.extensions import db
 from server.models import IpBlock, utcnow
 from server.models.base import as_utc
 from server.outages import outage_log
+from server.security_manager import security_cache
 from server.security_manager.events import record_event
 
 log = logging.getLogger("server.security")
@@ -241,6 +245,34 @@ def restore_blocks(conn: redis.Redis) -> int:
     if restored:
         log.info("IP blocks restored to Redis", extra={"restored": restored})
     return restored
+
+
+def cache_entries(now: datetime) -> Iterator[tuple[str, str, int]]:
+    """The set's keys for every block in force: (key, reason, seconds left)."""
+    newest: dict[str, tuple[datetime, str]] = {}
+    for block in get_active_blocks():
+        try:
+            subject = address_subject(block.ip)  # a single IPv6 address from older records
+        except ValueError:
+            continue
+        expires_at = as_utc(block.expires_at)
+        if subject not in newest or expires_at > newest[subject][0]:
+            newest[subject] = (expires_at, block.reason)
+    for subject, (expires_at, reason) in newest.items():
+        yield BLOCK_PREFIX + subject, reason, security_cache.seconds_left(expires_at, now)
+
+
+def block_seconds_in_database(subject: str) -> int:
+    """Seconds left on the subject's block as PostgreSQL records it, or 0."""
+    now = utcnow()
+    expires_at = db.session.scalar(
+        select(func.max(IpBlock.expires_at)).where(
+            IpBlock.ip == subject, IpBlock.lifted_at.is_(None), IpBlock.expires_at > now
+        )
+    )
+    if expires_at is None:
+        return 0
+    return security_cache.seconds_left(as_utc(expires_at), now)
 
 
 def get_active_blocks() -> list[IpBlock]:

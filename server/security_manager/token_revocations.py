@@ -10,10 +10,11 @@ fails afterwards still leaves it in force), then written to the Redis cache:
 `token_blocklist:<jti>` and `token_family_revoked:<family>`, with the same expiry.
 
 The cache can tell "not revoked" from "lost": `{token_revocations}:cache_ready` is written
-once the cache holds every row in force. The request path reads the token's key, its family's
-key and that marker in one pipeline. Without the marker (Redis restarted without persistence,
-was flushed or failed over), the token is checked against PostgreSQL and the cache is rebuilt
-once, by whichever process takes the rebuild lock. While Redis cannot be reached, every token is
+once the cache holds every row in force (with the IP blocks and account locks: one marker for
+the whole copy, `security_cache`). The request path reads the token's key, its family's key and
+that marker in one pipeline. Without the marker (Redis restarted without persistence, was
+flushed or failed over), the token is checked against PostgreSQL and the cache is rebuilt once,
+by whichever process takes the rebuild lock. While Redis cannot be reached, every token is
 checked against PostgreSQL. A revocation whose cache write failed drops the marker at this
 process's next contact with Redis, so the cache is rebuilt rather than trusted.
 
@@ -24,9 +25,8 @@ rotated refresh token is detected whatever Redis holds.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +38,9 @@ from server.config import Settings
 from server.extensions import db
 from server.models import TokenRevocation, utcnow
 from server.models.base import as_utc
+from server.security_manager import security_cache
 from server.security_manager.events import record_event
+from server.security_manager.security_cache import CACHE_READY_KEY
 
 log = logging.getLogger("server.security")
 
@@ -51,26 +53,10 @@ REUSED = "reused"
 
 BLOCKLIST_PREFIX = "token_blocklist:"
 FAMILY_REVOKED_PREFIX = "token_family_revoked:"
-CACHE_READY_KEY = "{token_revocations}:cache_ready"
-REBUILD_LOCK_KEY = "{token_revocations}:rebuild_lock"
-REBUILD_LOCK_SECONDS = 60
 REBUILD_BATCH = 1000
 # A family outlives its newest refresh token by this much, to cover clock differences.
 FAMILY_GRACE = timedelta(seconds=60)
 
-# Set the marker only while the rebuild still holds its lock: a flush during the rebuild
-# takes the lock with it, and the half-written cache must not be declared complete.
-_FINISH_REBUILD = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
-  return 1
-end
-return 0
-"""
-
-# Set when a revocation reached PostgreSQL but not the cache: the next pipeline drops the marker.
-_cache_behind = threading.Event()
 _outage_logged = threading.Event()
 
 
@@ -153,10 +139,6 @@ def _insert_new(dialect: str, rows: Sequence[dict[str, Any]]):
     )
 
 
-def _seconds_left(expires_at: datetime, now: datetime) -> int:
-    return max(1, int((expires_at - now).total_seconds()) + 1)
-
-
 def _write_cache(conn: redis.Redis, revocations: Sequence[Revocation], *, overwrite: bool) -> None:
     """Mirror committed revocations in Redis; if that fails, have the cache rebuilt instead."""
     now = utcnow()
@@ -166,12 +148,12 @@ def _write_cache(conn: redis.Redis, revocations: Sequence[Revocation], *, overwr
             pipe.set(
                 item.cache_key,
                 item.state,
-                ex=_seconds_left(item.expires_at, now),
+                ex=security_cache.seconds_left(item.expires_at, now),
                 nx=not overwrite,
             )
         pipe.execute()
     except redis.RedisError:
-        _cache_behind.set()
+        security_cache.mark_behind()
         log.warning(
             "token revocation saved in the database but not in Redis; the cache will be rebuilt",
             extra={"revocations": len(revocations)},
@@ -260,15 +242,8 @@ def cache_keys(payload: Mapping[str, Any]) -> tuple[str, str, str]:
     return (BLOCKLIST_PREFIX + str(payload["jti"]), FAMILY_REVOKED_PREFIX + family, CACHE_READY_KEY)
 
 
-def cache_behind() -> bool:
-    """True when a revocation missed the cache: the next check must drop the marker."""
-    return _cache_behind.is_set()
-
-
-def cache_reached(*, dropped_marker: bool) -> None:
-    """Note that a check read the cache (after dropping the marker, if it was behind)."""
-    if dropped_marker:
-        _cache_behind.clear()
+def cache_reached() -> None:
+    """Note that a check read the cache (logs the end of an outage once)."""
     if _outage_logged.is_set():
         _outage_logged.clear()
         log.info("token revocation cache reachable again")
@@ -290,7 +265,7 @@ def check_token(conn: redis.Redis, *, payload: Mapping[str, Any]) -> str | None:
     """
     jti = str(payload["jti"])
     family = str(payload["family"]) if payload.get("family") else None
-    behind = _cache_behind.is_set()
+    behind = security_cache.behind()
     try:
         pipe = conn.pipeline(transaction=False)
         if behind:
@@ -308,10 +283,8 @@ def check_token(conn: redis.Redis, *, payload: Mapping[str, Any]) -> str | None:
             log.warning("token revocation cache unavailable; checking tokens in the database")
         return state_in_database(jti=jti, family=family)
     if behind:
-        _cache_behind.clear()
-    if _outage_logged.is_set():
-        _outage_logged.clear()
-        log.info("token revocation cache reachable again")
+        security_cache.marker_dropped()
+    cache_reached()
     if int(family_revoked):
         return FAMILY_REVOKED
     if state is not None:
@@ -319,49 +292,25 @@ def check_token(conn: redis.Redis, *, payload: Mapping[str, Any]) -> str | None:
     if ready:
         return None
     found = state_in_database(jti=jti, family=family)
-    try:
-        rebuild_cache(conn)
-    except redis.RedisError:
-        log.warning("token revocation cache could not be rebuilt", exc_info=True)
+    security_cache.rebuild_after_a_miss(conn)
     return found
 
 
-def rebuild_cache(conn: redis.Redis) -> int | None:
-    """Copy every revocation in force into Redis, then mark the cache whole.
-
-    Returns how many were copied, or None when another process is rebuilding it already.
-    """
-    lock = secrets.token_hex(16)
-    if not conn.set(REBUILD_LOCK_KEY, lock, nx=True, ex=REBUILD_LOCK_SECONDS):
-        return None
-    finish = conn.register_script(_FINISH_REBUILD)
-    copied = 0
-    try:
-        now = utcnow()
-        rows = db.session.execute(
-            select(
-                TokenRevocation.kind,
-                TokenRevocation.identifier,
-                TokenRevocation.state,
-                TokenRevocation.expires_at,
-            )
-            .where(TokenRevocation.expires_at > now)
-            .execution_options(yield_per=REBUILD_BATCH)
+def cache_entries(now: datetime) -> Iterator[tuple[str, str, int]]:
+    """The cache's keys for every revocation in force: (key, state, seconds left)."""
+    rows = db.session.execute(
+        select(
+            TokenRevocation.kind,
+            TokenRevocation.identifier,
+            TokenRevocation.state,
+            TokenRevocation.expires_at,
         )
-        pipe = conn.pipeline(transaction=False)
-        for kind, identifier, state, expires_at in rows:
-            item = Revocation(kind, identifier, state, as_utc(expires_at))
-            pipe.set(item.cache_key, state, ex=_seconds_left(item.expires_at, now))
-            copied += 1
-            if copied % REBUILD_BATCH == 0:
-                pipe.execute()
-        pipe.execute()
-    except BaseException:
-        finish(keys=[REBUILD_LOCK_KEY, CACHE_READY_KEY], args=[lock, ""])
-        raise
-    if finish(keys=[REBUILD_LOCK_KEY, CACHE_READY_KEY], args=[lock, now.isoformat()]):
-        log.info("token revocation cache rebuilt from the database", extra={"copied": copied})
-    return copied
+        .where(TokenRevocation.expires_at > now)
+        .execution_options(yield_per=REBUILD_BATCH)
+    )
+    for kind, identifier, state, expires_at in rows:
+        item = Revocation(kind, identifier, state, as_utc(expires_at))
+        yield item.cache_key, state, security_cache.seconds_left(item.expires_at, now)
 
 
 def prune_expired_revocations() -> int:

@@ -838,6 +838,21 @@ def set_active(*, user_id: int, active: bool, admin: User) -> User:
     return user
 
 
+def unlock_email(*, email: str) -> bool:
+    """Lift the login lock of an address (with an account or not, as failures count for both)
+    and forget its failures; True if it was locked."""
+    email = normalise_email(email)
+    was_locked = lockout.clear_account(get_redis(), email=email)
+    record_event(
+        action="account_unlocked",
+        outcome="success",
+        object_type="account",
+        object_id=email,
+        details={"was_locked": was_locked},
+    )
+    return was_locked
+
+
 def unlock(*, user_id: int) -> User:
     """Lift a login lockout and forget the account's failed logins."""
     user = get_user(user_id=user_id)

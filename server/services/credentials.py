@@ -92,17 +92,3 @@ def get_secret(*, user_id: int, service: str) -> dict[str, Any] | None:
         return None
     secret = encryption.decrypt(credential.secret_encrypted, keys=settings.encryption_keys)
     return {"username": credential.username, "secret": secret}
-
-
-def rotate_all() -> int:
-    """Re-encrypt every stored secret with the newest ENCRYPTION_KEY; returns how many."""
-    settings = get_settings()
-    count = 0
-    for credential in db.session.scalars(select(UserCredential)):
-        credential.secret_encrypted = encryption.rotate(
-            credential.secret_encrypted, keys=settings.encryption_keys
-        )
-        count += 1
-    db.session.commit()
-    record_event(action="encryption_key_rotated", outcome="success", details={"rows": count})
-    return count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -14,6 +15,8 @@ from server.hot_reads import HotQuery, read_row
 from server.models import ApplicantProfile, User
 from server.security_manager import encryption
 from server.security_manager.sanitising import sanitise_text
+
+log = logging.getLogger("server.services.profiles")
 
 # Every applicant field, null when not given; `eeo` is kept apart, encrypted.
 APPLICANT_FIELDS = (
@@ -59,15 +62,37 @@ def _view(user: Any, details: dict[str, Any] | None, eeo_encrypted: str | None) 
     details = details or {}
     for field in APPLICANT_FIELDS:
         view[field] = details.get(field, [] if field in _LIST_FIELDS else None)
-    view["eeo"] = _decrypt_eeo(eeo_encrypted)
+    view["eeo"], readable = _decrypt_eeo(eeo_encrypted, user_id=user.id)
+    view["unreadable_fields"] = [] if readable else ["eeo"]
     return view
 
 
-def _decrypt_eeo(eeo_encrypted: str | None) -> dict[str, Any] | None:
+def _decrypt_eeo(eeo_encrypted: str | None, *, user_id: int) -> tuple[dict[str, Any] | None, bool]:
+    """The EEO answers and whether they could be read. Answers stored under a key no longer in
+    ENCRYPTION_KEY are answered as null and named in `unreadable_fields`, so the rest of the
+    profile reads and the user can clear or replace them."""
     if not eeo_encrypted:
-        return None
+        return None, True
     keys = get_settings().encryption_keys
-    return json.loads(encryption.decrypt(eeo_encrypted, keys=keys))
+    try:
+        return json.loads(encryption.decrypt(eeo_encrypted, keys=keys)), True
+    except encryption.DecryptionFailed:
+        _log_unreadable(user_id)
+        return None, False
+
+
+_logged_unreadable: set[int] = set()
+
+
+def _log_unreadable(user_id: int) -> None:
+    """Warn once per user and process: the profile is polled, the operator needs one line."""
+    if user_id in _logged_unreadable or len(_logged_unreadable) >= 10_000:
+        return
+    _logged_unreadable.add(user_id)
+    log.warning(
+        "EEO answers cannot be decrypted with any key in ENCRYPTION_KEY; answered as unreadable",
+        extra={"user_id": user_id, "column": "applicant_profiles.eeo_encrypted"},
+    )
 
 
 def get(*, user_id: int) -> dict[str, Any]:

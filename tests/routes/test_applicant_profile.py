@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from server.extensions import db
+from server.security_manager import encryption
 from tests.helpers import at_once, error_of
 
 FULL_PROFILE = {
@@ -32,6 +34,7 @@ def test_a_new_account_has_an_empty_applicant_profile(client):
     profile = client.get("/api/user/profile", headers=account.headers).get_json()
     assert profile["email"] == account.email
     assert profile["phone"] is None and profile["links"] == [] and profile["eeo"] is None
+    assert profile["unreadable_fields"] == []
 
 
 def test_the_profile_is_saved_and_read_back(client):
@@ -76,6 +79,54 @@ def test_eeo_answers_are_stored_encrypted(client, app):
         {"id": account.id},
     ).one()
     assert "female" not in stored[0] and "female" not in stored[1]
+
+
+def _eeo_under_a_dropped_key(account) -> None:
+    """The account's EEO answers as a rotation left them: under a key ENCRYPTION_KEY lost."""
+    dropped = (Fernet.generate_key().decode(),)
+    db.session.execute(
+        text("UPDATE applicant_profiles SET eeo_encrypted = :token WHERE user_id = :id"),
+        {"token": encryption.encrypt('{"gender": "female"}', keys=dropped), "id": account.id},
+    )
+    db.session.commit()
+
+
+def test_eeo_answers_under_a_dropped_key_are_named_unreadable_and_the_rest_is_served(client):
+    account = client.create_account()
+    client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
+    _eeo_under_a_dropped_key(account)
+    # The first read goes through Flask, the second takes the fast path: both answer alike.
+    answers = [client.get("/api/user/profile", headers=account.headers) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].get_json() == answers[1].get_json()
+    profile = answers[0].get_json()
+    assert profile["eeo"] is None and profile["unreadable_fields"] == ["eeo"]
+    assert profile["phone"] == FULL_PROFILE["phone"] and profile["name"] == "Ada Lovelace"
+    # Changing another field keeps them as they are, and says so.
+    patched = client.request(
+        "PATCH", "/api/user/profile", json={"location": "Paris"}, headers=account.headers
+    )
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["location"] == "Paris"
+    assert patched.get_json()["unreadable_fields"] == ["eeo"]
+
+
+def test_unreadable_eeo_answers_can_be_cleared_or_replaced(client):
+    account = client.create_account()
+    client.request("PATCH", "/api/user/profile", json=FULL_PROFILE, headers=account.headers)
+    _eeo_under_a_dropped_key(account)
+    cleared = client.request(
+        "PATCH", "/api/user/profile", json={"eeo": None}, headers=account.headers
+    )
+    assert cleared.status_code == 200, cleared.get_json()
+    assert cleared.get_json()["eeo"] is None and cleared.get_json()["unreadable_fields"] == []
+    _eeo_under_a_dropped_key(account)
+    replaced = client.request(
+        "PATCH", "/api/user/profile", json={"eeo": {"gender": "male"}}, headers=account.headers
+    )
+    assert replaced.status_code == 200, replaced.get_json()
+    profile = client.get("/api/user/profile", headers=account.headers).get_json()
+    assert profile["eeo"] == {"gender": "male"} and profile["unreadable_fields"] == []
 
 
 def test_bad_fields_are_named_and_change_nothing(client):

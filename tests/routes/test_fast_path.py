@@ -180,6 +180,23 @@ def test_a_password_change_ends_every_session_on_the_fast_path(client):
     assert error_of(after)["code"] == "session_revoked"
 
 
+def test_the_profile_of_an_account_disabled_in_the_database_is_not_served(client, dispatched):
+    account = client.create_account()
+    for _ in range(2):  # the second is a fast answer
+        assert client.get("/api/user/profile", token=account.access_token).status_code == 200
+    # Switched off by an UPDATE of the row, as an operator might: the cached session state
+    # still says active (it is rebuilt within the hour), so only the row tells.
+    db.session.execute(
+        text("UPDATE users SET is_active = false WHERE id = :id"), {"id": account.id}
+    )
+    db.session.commit()
+    before = len(dispatched)
+    refused = client.get("/api/user/profile", token=account.access_token)
+    assert refused.status_code == 401
+    assert error_of(refused)["message"] == "User not found or disabled"
+    assert len(dispatched) == before + 1  # handed to Flask, which refused it
+
+
 def test_the_per_user_read_limit_holds_on_the_fast_path(make_app, redis_conn):
     app = make_app(rate_limit_overrides={"RATE_LIMIT_API_READS_PER_USER_PER_MINUTE": "3/60"})
     client = ApiClient(app.test_client())
@@ -280,9 +297,9 @@ def test_a_profile_that_cannot_be_rendered_is_answered_as_flask_answers_it(clien
         "PATCH", "/api/user/profile", json={"eeo": {"gender": "female"}}, headers=account.headers
     )
     assert patched.status_code == 200, patched.get_json()
-    # EEO answers encrypted with a key no longer configured.
+    # Details that are no object (written by hand): no view can render them.
     db.session.execute(
-        text("UPDATE applicant_profiles SET eeo_encrypted = 'gAAAAA-not-ours' WHERE user_id = :id"),
+        text("UPDATE applicant_profiles SET details = '[1]' WHERE user_id = :id"),
         {"id": account.id},
     )
     db.session.commit()

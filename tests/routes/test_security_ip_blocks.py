@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from server.security_manager import ip_blocking
 from tests.helpers import ApiClient, error_of
 
@@ -174,7 +176,7 @@ def test_loopback_is_never_blocked_automatically(make_app):
     assert client.get(PAGE).status_code == 200
 
 
-def test_blocks_in_force_come_back_after_redis_loses_them(client, app, redis_conn):
+def _block_two_and_lift_one(client, app):
     admin = client.create_admin(app)
     for ip, ttl in (("198.51.100.7", 600), ("198.51.100.8", 600)):
         response = client.post(
@@ -185,13 +187,34 @@ def test_blocks_in_force_come_back_after_redis_loses_them(client, app, redis_con
         assert response.status_code == 201
     lifted = client.delete("/api/admin/security/ip-blocks/198.51.100.8", token=admin.access_token)
     assert lifted.status_code == 204
-    redis_conn.flushdb()  # Redis lost everything; PostgreSQL kept the record
-    assert client.get(PAGE, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 200
 
+
+@pytest.mark.parametrize("first_caller", ["198.51.100.7", "192.0.2.30"])
+def test_blocks_in_force_hold_at_once_after_redis_loses_them(client, app, redis_conn, first_caller):
+    _block_two_and_lift_one(client, app)
+    redis_conn.flushdb()  # Redis lost everything; PostgreSQL kept the record
+    # The first request after the loss, from whichever address, has the set rebuilt.
+    first = client.get(PAGE, environ_base={"REMOTE_ADDR": first_caller})
+    assert first.status_code == (403 if first_caller == "198.51.100.7" else 200)
+    assert 0 < redis_conn.ttl("ip_block:198.51.100.7") <= 600
+    blocked = client.get(PAGE, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert blocked.status_code == 403
+    assert error_of(blocked)["code"] == "ip_blocked"
+    assert 0 < int(blocked.headers["Retry-After"]) <= 601
+    # A lifted block stays lifted.
+    assert client.get(PAGE, environ_base={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200
+
+
+def test_the_restore_command_puts_the_blocks_and_locks_in_force_back(client, app, redis_conn):
+    _block_two_and_lift_one(client, app)
+    for _ in range(5):
+        assert client.login("victim@example.com", "wrong password here").status_code == 401
+    redis_conn.flushdb()
     result = app.test_cli_runner().invoke(args=["restore-ip-blocks"])
     assert result.exit_code == 0, result.output
-    assert "1 block(s) restored" in result.output
+    assert "1 block(s) restored, with 1 account lock(s) and" in result.output
     assert 0 < redis_conn.ttl("ip_block:198.51.100.7") <= 600
+    assert 0 < redis_conn.ttl("login_lock:account:victim@example.com") <= 61
     assert client.get(PAGE, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 403
     # A lifted block stays lifted.
     assert client.get(PAGE, environ_base={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200

@@ -1,5 +1,6 @@
 """Passwords at registration, login protection (lockout, throttle) and the four identical failures."""
 
+import socket
 import time
 
 import bcrypt
@@ -26,6 +27,12 @@ FUZZ = hypothesis_settings(
 def settings(settings):
     """Many logins from 127.0.0.1 here test lockout, not the per-IP request limits."""
     return settings.replace(rate_limit_overrides=GENEROUS_TEST_LIMITS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def stored_user(app, user_id):
@@ -242,6 +249,33 @@ def test_admin_unlock_lifts_the_lock(client, app):
     response = client.post(f"/api/admin/users/{account.id}/unlock", token=admin.access_token)
     assert response.status_code == 200
     assert client.login(account.email).status_code == 200
+
+
+def test_a_lock_holds_after_redis_loses_its_data(client, redis_conn):
+    account = client.create_account()
+    lock(client, account.email)
+    redis_conn.flushdb()
+    assert client.login(account.email).status_code == 401  # the right password, still locked
+    # The first miss rebuilt Redis's copy of the lock from PostgreSQL.
+    assert 0 < redis_conn.ttl(f"login_lock:account:{account.email}") <= 61
+
+
+def test_failures_before_redis_loses_its_data_still_count(client, redis_conn):
+    account = client.create_account()
+    lock(client, account.email, times=4)
+    redis_conn.flushdb()
+    lock(client, account.email, times=1)  # the fifth in a row
+    assert client.login(account.email).status_code == 401
+
+
+def test_with_redis_unreachable_failed_logins_still_lock_the_account(client, make_app):
+    account = client.create_account()
+    down = ApiClient(make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client())
+    guesses = [down.login(account.email, "wrong password here").status_code for _ in range(28)]
+    assert set(guesses) == {401}
+    assert down.login(account.email).status_code == 401  # the right password, locked
+    # Redis answers again: the lock made meanwhile holds there too.
+    assert client.login(account.email).status_code == 401
 
 
 def test_a_locked_user_can_still_ask_for_a_reset(client):

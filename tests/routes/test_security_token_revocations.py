@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, text
 
 from server.extensions import db
 from server.models import TokenRevocation
-from server.security_manager import token_revocations
+from server.security_manager import security_cache, token_revocations
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of
 
 PROFILE = "/api/user/profile"
@@ -142,14 +142,14 @@ def test_while_another_process_rebuilds_the_cache_tokens_are_checked_in_the_data
     account = client.create_account()
     logout(client, account)
     redis_conn.flushdb()
-    redis_conn.set(token_revocations.REBUILD_LOCK_KEY, "another process", ex=60)
+    redis_conn.set(security_cache.REBUILD_LOCK_KEY, "another process", ex=60)
     sql_log.clear()
     assert client.get(PROFILE, token=account.access_token).status_code == 401
     assert [s for s in sql_log if "token_revocations" in s]
     # The cache is not declared whole by a process that did not rebuild it.
     assert not redis_conn.exists(token_revocations.CACHE_READY_KEY)
     assert not redis_conn.keys("token_blocklist:*")
-    redis_conn.delete(token_revocations.REBUILD_LOCK_KEY)
+    redis_conn.delete(security_cache.REBUILD_LOCK_KEY)
     assert client.get(PROFILE, token=account.access_token).status_code == 401
     assert redis_conn.exists(token_revocations.CACHE_READY_KEY)
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from server.extensions import db
+from server.models import User
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of
 
 NEW_PASSWORD = "a brand new passphrase for tests"
@@ -112,6 +114,22 @@ def test_disabling_an_account_ends_its_sessions(client, app):
     assert refresh(client, account.refresh_token).status_code == 401
     client.post(f"/api/admin/users/{account.id}/enable", token=admin.access_token)
     assert client.login(account.email).status_code == 200
+
+
+@pytest.mark.parametrize("session_state", ["cached", "rebuilt from the database"])
+def test_an_account_switched_off_without_ending_its_sessions_is_refused(
+    client, app, redis_conn, session_state
+):
+    account = client.create_account()
+    assert client.get("/api/user/projects", token=account.access_token).status_code == 200
+    # Off, with the session generation untouched: only `active` refuses its token now.
+    db.session.get(User, account.id).is_active = False
+    db.session.commit()  # written through to the cached session state
+    if session_state != "cached":
+        redis_conn.delete(f"user_auth:{account.id}")
+    refused = client.get("/api/user/projects", token=account.access_token)
+    assert refused.status_code == 401
+    assert error_of(refused)["message"] == "User not found or disabled"
 
 
 def test_an_admin_cannot_disable_themselves(client, app):
