@@ -1,7 +1,7 @@
 """failed logins and account locks kept in the database
 
-Revision ID: 0015_login_failures
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 09:00:00.000000
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0015_login_failures"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
