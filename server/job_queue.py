@@ -1078,18 +1078,21 @@ def rebuild_queue_state(*, owner: str) -> str:
         return "whole"
     if not conn.set(REBUILD_LOCK_KEY, owner, nx=True, px=_ms(REBUILD_LOCK_SECONDS)):
         return "busy"
-    log.warning(
-        "the queue's Redis state is gone (flushed, or restarted without its data); "
-        "rebuilding it from PostgreSQL",
-        extra={"owner": owner},
-    )
     try:
         counts = reconcile()
     except BaseException:
         registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
         raise
     finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY, WAKE_KEY], args=[owner])
-    log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
+    extra = {**counts, "marked": bool(finished), "owner": owner}
+    if any(counts.values()):
+        log.warning(
+            "the queue's Redis state was gone (flushed, or restarted without its data); "
+            "rebuilt it from PostgreSQL",
+            extra=extra,
+        )
+    else:  # a fresh install, or a wipe while no job waited: nothing was lost
+        log.info("the queue's Redis state was set up; no job was waiting to rebuild", extra=extra)
     return "rebuilt"
 
 

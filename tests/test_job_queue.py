@@ -1,5 +1,6 @@
 """The queue without workers: order, per-user cap, leases and fencing, cancel, reconciler."""
 
+import logging
 import time
 
 import pytest
@@ -342,6 +343,25 @@ def test_after_a_redis_wipe_the_reconciler_restores_every_waiting_job_once_in_or
     assert not job_queue.complete_job(job_id=running.job_id, lease_token=running.lease_token)
     claimed = [job.job_id for job in claim_all()]
     assert claimed == [job_id for _p, _i, job_id in sorted(expected)]
+
+
+def test_a_fresh_install_sets_up_the_queue_without_a_warning(app, caplog):
+    with caplog.at_level(logging.INFO, "server.job_queue"):
+        assert claim_one() is None  # the first claim finds no queue state and sets it up
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert caplog.records[0].getMessage() == (
+        "the queue's Redis state was set up; no job was waiting to rebuild"
+    )
+
+
+def test_a_wipe_that_lost_waiting_jobs_is_a_warning(app, redis_conn, caplog):
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    redis_conn.flushdb()
+    with caplog.at_level(logging.INFO, "server.job_queue"):
+        assert claim_one().job_id == job_id
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "rebuilt it from PostgreSQL" in warnings[-1]
+    assert caplog.records[-1].enqueued == 1
 
 
 def test_a_job_whose_enqueue_was_lost_is_found_by_the_reconciler(app, redis_conn):
