@@ -211,7 +211,7 @@ def test_review_then_submit_through_recruitee(apply_app, api, recruitee):
     }
     # The resume sent is the one tailored to this posting, rendered as PDF.
     cv = sent["files"]["candidate[cv]"]
-    assert (cv["filename"], cv["content_type"]) == ("ada-lovelace-tailored.pdf", "application/pdf")
+    assert (cv["filename"], cv["content_type"]) == ("Ada-Lovelace-Resume.pdf", "application/pdf")
     assert cv["data"].startswith(b"%PDF")
     tailored = package["tailored_resume"]
     stored = api.get(f"/api/user/tailored-resumes/{tailored['id']}", headers=account.headers)
@@ -247,8 +247,8 @@ def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
     assert mail["Subject"] == "Application: Backend Engineer at Acme"
     assert mail["Reply-To"] == account.email
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
-    assert set(attachments) == {"ada-lovelace-tailored.pdf", "cover-letter.txt"}
-    resume = attachments["ada-lovelace-tailored.pdf"]
+    assert set(attachments) == {"Ada-Lovelace-Resume.pdf", "cover-letter.txt"}
+    resume = attachments["Ada-Lovelace-Resume.pdf"]
     assert resume.get_content_type() == "application/pdf"
     assert resume.get_payload(decode=True).startswith(b"%PDF")
     letter = attachments["cover-letter.txt"].get_payload(decode=True).decode()
