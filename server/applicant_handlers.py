@@ -404,7 +404,7 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             raise
         application = db.session.get(Application, application_id)
         if application.mode == "auto":
-            package["auto_submit"] = _auto_decision(application, package)
+            package["auto_submit"] = _auto_decision(application, package, job.job_id)
             if package["auto_submit"]["send"]:
                 application.channel = package["channel"]
         application.package = package
@@ -422,7 +422,9 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
     return {**result, **deliver(job, application_id)}
 
 
-def _auto_decision(application: Application, package: dict[str, Any]) -> dict[str, Any]:
+def _auto_decision(
+    application: Application, package: dict[str, Any], job_id: str
+) -> dict[str, Any]:
     """Whether `auto` mode sends now (the allowance then spent), or why it waits for review."""
     reason = None
     tailored = package.get("tailored_resume") or {}
@@ -450,7 +452,7 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         try:
             applications.require_verified_sender(application.user_id)
             recipient = package["apply_email"] if package["channel"] == "email" else None
-            applications.spend_submission_allowance(application, recipient=recipient)
+            applications.spend_submission_allowance(application, job_id=job_id, recipient=recipient)
         except (Forbidden, TooManyRequests) as refused:
             reason = refused.message
     return {"send": reason is None, "reason": reason}

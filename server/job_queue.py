@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
+from server import rate_limiter
 from server.config import Settings, get_settings
 from server.errors import Conflict, NotFound, database_unavailable
 from server.extensions import db
@@ -361,9 +362,11 @@ def submit(
     payload: dict[str, Any],
     priority: JobPriority = JobPriority.NORMAL,
     idempotency_key: str | None = None,
+    job_id: str | None = None,
 ) -> SubmittedJob:
     """Record a job, then enqueue it. A repeated idempotency key returns the first job, or
-    raises 409 when the same key came with a different request.
+    raises 409 when the same key came with a different request. `job_id`: the id to give it
+    (one chosen before, to spend an allowance under it), else a new one.
 
     Nothing touches PostgreSQL after the commit: a connection lost then would answer an error
     for a job that exists (and a client retrying without a key would submit it twice). A
@@ -376,7 +379,7 @@ def submit(
         existing = _job_for_key(user_id, idempotency_key, fingerprint)
         if existing:
             return existing
-    job_id = new_job_id()
+    job_id = job_id or new_job_id()
     db.session.add(
         Job(
             id=job_id,
@@ -1007,12 +1010,14 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
     leases = dict(zip(raw[0::2], raw[1::2], strict=True))
     now = utcnow()
     ops: list[tuple[str, str, str, int]] = []
+    gave_up: list[tuple[str, int | None]] = []
     with db.engine.begin() as sql:
         rows = {
             row.id: row
             for row in sql.execute(
                 select(
                     JOBS.c.id,
+                    JOBS.c.user_id,
                     JOBS.c.status,
                     JOBS.c.lost_leases,
                     JOBS.c.cancel_requested,
@@ -1049,6 +1054,7 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     }
                     ops.append((job_id, token, "ack", 0))
                     counts["failed"] += 1
+                    gave_up.append((job_id, row.user_id))
                 else:
                     values = {"status": JobStatus.QUEUED.value, "worker_id": None}
                     ops.append((job_id, token, "retry", 0))
@@ -1059,6 +1065,9 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     .values(lost_leases=lost, lease_token=None, updated_at=now, **values)
                 )
     _settle(ops)
+    for job_id, user_id in gave_up:  # its workers died, not its owner's doing
+        if user_id is not None:
+            rate_limiter.give_back(holder=job_id, subject=str(user_id))
     if counts["requeued"] or counts["failed"]:
         log.warning("expired leases reaped", extra=counts)
     return counts

@@ -5,10 +5,11 @@ import time
 
 import pytest
 
-from server import job_queue
+from server import job_queue, rate_limiter
 from server import job_queue_scripts as scripts
 from server.job_queue import JobPriority, NewJob, Outcome, OutcomeKind
 from server.models import JobStatus
+from server.models.job import new_job_id
 from tests.queue_helpers import fetch_job, make_user, wait_for
 
 P = JobPriority
@@ -343,6 +344,21 @@ def test_after_a_redis_wipe_the_reconciler_restores_every_waiting_job_once_in_or
     assert not job_queue.complete_job(job_id=running.job_id, lease_token=running.lease_token)
     claimed = [job.job_id for job in claim_all()]
     assert claimed == [job_id for _p, _i, job_id in sorted(expected)]
+
+
+def test_a_job_whose_workers_kept_dying_gives_its_allowance_back(make_app):
+    app = make_app(job_queue_lease_seconds=1.0, job_queue_max_lost_leases=1)
+    limit = "job_search_per_user_per_day"
+    with app.app_context():
+        user, job_id = make_user(), new_job_id()
+        limiter = rate_limiter.get_rate_limiter()
+        assert limiter.hit([limit], str(user), holder=job_id).allowed
+        job_queue.submit(user_id=user, job_type="diagnostic", payload={}, job_id=job_id)
+        assert claim_one(worker="dies").job_id == job_id
+        wait_for(lambda: job_queue.reap_expired_leases()["failed"] == 1)
+        assert fetch_job(job_id).status == JobStatus.FAILED.value
+        used = {row["limit"]: row["used"] for row in rate_limiter.usage(str(user), "user")}
+        assert used[limit] == 0
 
 
 def test_a_fresh_install_sets_up_the_queue_without_a_warning(app, caplog):

@@ -261,6 +261,11 @@ def reset(*, limit: str, subject: str) -> dict[str, Any]:
     return get_rate_limiter().reset(limit, subject)
 
 
+def give_back(*, holder: str, subject: str) -> list[str]:
+    """Give back the job allowances spent under `holder` (a job id) by `subject` (a user id)."""
+    return get_rate_limiter().give_back(holder=holder, subject=subject)
+
+
 def degraded() -> bool:
     """True while the current app's limiter runs on per-process limits (Redis unreachable)."""
     return get_rate_limiter().degraded

@@ -431,7 +431,7 @@ def test_a_posting_is_shown_to_its_owner_only(client, three_postings):
 
 
 def test_a_search_whose_every_board_fails_is_retried_then_fails_naming_them(
-    search_app, run_pool, boards
+    search_app, run_pool, boards, redis_conn
 ):
     app, client = search_app(job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0)
     for name in ("greenhouse", "remoteok"):
@@ -440,12 +440,17 @@ def test_a_search_whose_every_board_fails_is_retried_then_fails_naming_them(
     body = {"keywords": "python", "sources": ["greenhouse", "remoteok"]}
     submitted = client.post("/api/postings/search", token=user.access_token, json=body)
     job_id = submitted.get_json()["job_id"]
-    run_pool(app, threads=1)
+    allowance = f"rate_limit:job_search_per_user_per_day:{user.id}"
+    assert redis_conn.zcard(allowance) == 1
+    pool = run_pool(app, threads=1)
     with app.app_context():
         job = wait_for(
             lambda: (row := fetch_job(job_id)).status in TERMINAL_STATUSES and row, timeout=30
         )
     assert job.status == "failed" and job.attempts == 3
+    # The boards' outage is not the user's doing: the search is given back.
+    wait_for(lambda: pool.held_jobs == 0)
+    assert redis_conn.zcard(allowance) == 0
     assert job.error == (
         "every job board failed: greenhouse (acme: answered HTTP 500), "
         "remoteok (answered HTTP 500) (after 3 attempts)"
