@@ -361,7 +361,8 @@ class WorkerPool:
             shown = job_handlers.error_for_owner(exc, job_id=job_id)
             extra = {"job_id": job_id, "error": error}
             if not isinstance(exc, job_handlers.RetryableJobError) and not is_transient_outage(exc):
-                if isinstance(exc, UserFacingError | ApiError):  # the user's input
+                if isinstance(exc, UserFacingError | ApiError):  # the user's input, mostly
+                    run.gives_back = getattr(exc, "service_failure", False)
                     log.warning("job failed", extra=extra)
                 else:
                     run.gives_back = True  # a bug of ours

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from server import job_handlers, job_queue, rate_limiter
+from server.agent.engines import EngineError
 from server.errors import NotFound
 from server.extensions import db
 from server.job_handlers import QuotaWait
@@ -439,10 +440,18 @@ def allowance_used(user_id: int) -> int:
         (job_handlers.RetryableJobError("Gemini answered 503"), 2, True),
         (redis.ConnectionError("Redis went away"), 2, True),
         (RuntimeError("a bug of ours"), 1, True),
+        (EngineError("Gemini refused the request (403): API key not valid"), 1, True),
         (TailoringFailed("resume 42 not found"), 1, False),
         (NotFound(resource="posting"), 1, False),
     ],
-    ids=["upstream-outage", "our-outage", "internal-error", "users-input", "users-object-gone"],
+    ids=[
+        "upstream-outage",
+        "our-outage",
+        "internal-error",
+        "engine-refused-our-key",
+        "users-input",
+        "users-object-gone",
+    ],
 )
 def test_a_job_that_fails_for_a_reason_not_its_owners_gives_its_allowance_back(
     make_app, run_pool, handler, error, attempts, given_back
