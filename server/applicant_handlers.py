@@ -495,7 +495,9 @@ def _auto_decision(
             recipient = package["apply_email"] if package["channel"] == "email" else None
             with job.once(f"allowance:{job.job_id}") as first:
                 if first:
-                    applications.spend_submission_allowance(application, recipient=recipient)
+                    applications.spend_submission_allowance(
+                        application, job_id=job.job_id, recipient=recipient
+                    )
         except (Forbidden, TooManyRequests) as refused:  # nothing was spent: the key goes
             reason = refused.message
     return {"send": reason is None, "reason": reason}

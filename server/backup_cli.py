@@ -19,9 +19,14 @@ def _echo(value) -> None:
 
 
 @backup_cli.command("create")
-@click.argument("backup_type", type=click.Choice(backup_manager.BACKUP_TYPES))
+@click.argument(
+    "backup_type",
+    type=click.Choice(backup_manager.BACKUP_TYPES),
+    default=backup_manager.DEFAULT_BACKUP_TYPE,
+    required=False,
+)
 def create_command(backup_type: str) -> None:
-    """Make a backup now, in this process."""
+    """Make a backup now, in this process (BACKUP_TYPE: database unless named)."""
     try:
         _echo(backup_manager.create_backup(backup_type=backup_type))
     except backup_manager.BackupError as exc:

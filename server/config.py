@@ -265,7 +265,8 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     smtp_final_reply_timeout_seconds: float = Field(600.0, gt=0)
     mail_from: str = "Job Application Agent <no-reply@localhost>"
-    public_base_url: str = "http://127.0.0.1:5000"
+    # Empty: http://HOST:PORT (127.0.0.1 for a wildcard HOST), so links follow the port.
+    public_base_url: str = ""
     email_verification_hours: int = Field(24, ge=1)
     password_reset_minutes: int = Field(30, ge=1)
     password_reset_cooldown_seconds: int = Field(60, ge=0)
@@ -517,6 +518,8 @@ class Settings(BaseSettings):
             derived["redis_url"] = (
                 f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
             )
+        if not self.public_base_url:
+            derived["public_base_url"] = local_base_url(self.host, self.port)
         if not self.login_lockout_tiers:
             threshold = self.login_lockout_threshold
             derived["login_lockout_tiers"] = (
@@ -634,6 +637,15 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return f"{variable} {str(error['msg']).removeprefix('Value error, ')}"
     return f"{variable}: {error['msg']}, got {shown}"
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The URL this machine reaches the server at from HOST and PORT (a wildcard address such as
+    0.0.0.0 is reached at loopback)."""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - read, not bound
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def normalise_database_url(url: str) -> str:

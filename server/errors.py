@@ -139,6 +139,10 @@ class UserFacingError(Exception):
     `job_handlers.error_for_owner`).
     """
 
+    # True for a failure of the service or of one it uses (a refused API key), not of what the
+    # user asked for: a job ending with it gives back the daily allowance it spent.
+    service_failure = False
+
 
 def database_unavailable(exc: BaseException) -> bool:
     """True when PostgreSQL could not be reached or the connection died: worth retrying.

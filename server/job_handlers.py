@@ -491,8 +491,12 @@ def run_job_search(job: JobContext) -> dict[str, Any]:
         check_cancelled=job.check_cancelled,
     )
     tried = [s for s in result["sources"] if s["status"] != "skipped"]
-    if tried and all(s["status"] == "failed" for s in tried):
-        raise RetryableJobError("every job board failed: " + ", ".join(result["failed_sources"]))
+    if not tried:  # the payload named only boards it gave no company for: the user's to fix
+        raise UserFacingError(
+            postings.unsearchable_message(result["skipped_sources"], {}) or "no board was searched"
+        )
+    if all(s["status"] == "failed" for s in tried):
+        raise RetryableJobError(postings.failure_message(result["sources"]))
     return result
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue_scripts as scripts
+from server import rate_limiter
 from server.config import Settings, get_settings
 from server.errors import Conflict, NotFound, database_unavailable
 from server.extensions import db
@@ -398,9 +399,11 @@ def submit(
     payload: dict[str, Any],
     priority: JobPriority = JobPriority.NORMAL,
     idempotency_key: str | None = None,
+    job_id: str | None = None,
 ) -> SubmittedJob:
     """Record a job, then enqueue it. A repeated idempotency key returns the first job, or
-    raises 409 when the same key came with a different request.
+    raises 409 when the same key came with a different request. `job_id`: the id to give it
+    (one chosen before, to spend an allowance under it), else a new one.
 
     Nothing touches PostgreSQL after the commit: a connection lost then would answer an error
     for a job that exists (and a client retrying without a key would submit it twice). A
@@ -413,7 +416,7 @@ def submit(
         existing = _job_for_key(user_id, idempotency_key, fingerprint)
         if existing:
             return existing
-    job_id = new_job_id()
+    job_id = job_id or new_job_id()
     job = Job(
         id=job_id,
         user_id=user_id,
@@ -1063,12 +1066,14 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
     leases = dict(zip(raw[0::2], raw[1::2], strict=True))
     now = utcnow()
     ops: list[tuple[str, str, str, int]] = []
+    gave_up: list[tuple[str, int | None]] = []
     with db.engine.begin() as sql:
         rows = {
             row.id: row
             for row in sql.execute(
                 select(
                     JOBS.c.id,
+                    JOBS.c.user_id,
                     JOBS.c.status,
                     JOBS.c.lost_leases,
                     JOBS.c.cancel_requested,
@@ -1105,6 +1110,7 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     }
                     ops.append((job_id, token, "ack", 0))
                     counts["failed"] += 1
+                    gave_up.append((job_id, row.user_id))
                 else:
                     # The worker's fault, not the job's: the run is not one of its attempts.
                     values = {
@@ -1120,6 +1126,9 @@ def reap_expired_leases(*, limit: int = 500) -> dict[str, int]:
                     .values(lost_leases=lost, lease_token=None, updated_at=now, **values)
                 )
     _settle(ops)
+    for job_id, user_id in gave_up:  # its workers died, not its owner's doing
+        if user_id is not None:
+            rate_limiter.give_back(holder=job_id, subject=str(user_id))
     if counts["requeued"] or counts["failed"]:
         log.warning("expired leases reaped", extra=counts)
     return counts
@@ -1146,18 +1155,21 @@ def _rebuild(owner: str) -> tuple[str, dict[str, int]]:
         return "whole", dict(_NOTHING_RECONCILED)
     if not conn.set(REBUILD_LOCK_KEY, owner, nx=True, px=_ms(REBUILD_LOCK_SECONDS)):
         return "busy", dict(_NOTHING_RECONCILED)
-    log.warning(
-        "the queue's Redis state is gone (flushed, or restarted without its data); "
-        "rebuilding it from PostgreSQL",
-        extra={"owner": owner},
-    )
     try:
         counts = _reconcile(rebuilding=True)
     except BaseException:
         registered.release_lock(keys=[REBUILD_LOCK_KEY], args=[owner])
         raise
     finished = registered.finish_rebuild(keys=[REBUILD_LOCK_KEY, STATE_KEY, WAKE_KEY], args=[owner])
-    log.warning("the queue's Redis state was rebuilt", extra={**counts, "marked": bool(finished)})
+    extra = {**counts, "marked": bool(finished), "owner": owner}
+    if any(counts.values()):
+        log.warning(
+            "the queue's Redis state was gone (flushed, or restarted without its data); "
+            "rebuilt it from PostgreSQL",
+            extra=extra,
+        )
+    else:  # a fresh install, or a wipe while no job waited: nothing was lost
+        log.info("the queue's Redis state was set up; no job was waiting to rebuild", extra=extra)
     return "rebuilt", counts
 
 

@@ -94,9 +94,12 @@ def note_worker_alive(name: str, threads: int, busy: int, *, alive_seconds: floa
         log.debug("worker liveness not written", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
-def workers_status(conn) -> dict[str, Any]:
+def workers_status(conn, running: dict[str, int] | None = None) -> dict[str, Any]:
     """Worker pools heard from within `worker_alive_seconds()`, their threads, and the pool
-    heard from last (`last_seen`: name and seconds ago, None when none in a day)."""
+    heard from last (`last_seen`: name and seconds ago, None when none in a day).
+
+    `running` (jobs running per worker, from PostgreSQL) gives each pool's `busy`; without it,
+    what the pool said at its last note, which may be seconds old."""
     now = time.time()
     conn.zremrangebyscore(WORKERS_KEY, 0, now - 86400)
     names = conn.zrangebyscore(WORKERS_KEY, now - worker_alive_seconds(), "+inf")
@@ -104,7 +107,8 @@ def workers_status(conn) -> dict[str, Any]:
     pools = []
     for name, raw in zip(names, infos, strict=True):
         info = json.loads(raw) if raw else {}
-        pools.append({"name": name, "threads": info.get("threads"), "busy": info.get("busy")})
+        busy = info.get("busy") if running is None else running.get(name, 0)
+        pools.append({"name": name, "threads": info.get("threads"), "busy": busy})
     newest = conn.zrevrange(WORKERS_KEY, 0, 0, withscores=True)
     return {
         "alive": len(pools),
@@ -117,6 +121,38 @@ def workers_status(conn) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def running_by_worker() -> dict[str, int]:
+    """Jobs running now per worker pool, from the record that `active_jobs` counts too."""
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.models import Job, JobStatus
+
+    rows = db.session.execute(
+        select(Job.worker_id, func.count())
+        .where(Job.status == JobStatus.RUNNING.value, Job.worker_id.is_not(None))
+        .group_by(Job.worker_id)
+    )
+    return {worker: count for worker, count in rows}
+
+
+def firing_alerts(conn) -> list[dict[str, Any]]:
+    """The alert rules firing now (the shared firing set), oldest first."""
+    summaries = {rule.name: rule.summary for rule in ALERT_RULES}
+    firing = []
+    for name, raw in conn.hgetall(ALERTS_FIRING_KEY).items():
+        record = json.loads(raw)
+        firing.append(
+            {
+                "rule": name,
+                "summary": summaries.get(name),
+                "message": record.get("message"),
+                "since": _utc(float(record["since"])),
+            }
+        )
+    return sorted(firing, key=lambda alert: alert["since"])
 
 
 def scheduler_leader(conn) -> dict[str, Any]:
@@ -161,6 +197,7 @@ def system_status() -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from server import API_VERSION, database_optimizer, rate_limiter
+    from server.agent.engines import engine_in_use
     from server.config import get_settings
     from server.extensions import db
     from server.job_queue import queue_stats
@@ -214,12 +251,16 @@ def system_status() -> dict[str, Any]:
     backups, backup_age = _section(
         "backups", errors, backup_figures, ({"total_backups": 0, "latest_backups": {}}, None)
     )
+    # Busy workers from the rows `active_jobs` counts, so the two agree (a pool's own note
+    # may be seconds old).
+    running = _section("running_jobs", errors, running_by_worker, None)
     workers = _section(
         "workers",
         errors,
-        lambda: workers_status(conn),
+        lambda: workers_status(conn, running),
         {"alive": 0, "threads": 0, "busy": 0, "pools": [], "last_seen": None},
     )
+    alerts = _section("alerts", errors, lambda: firing_alerts(conn), [])
     leader = _section(
         "scheduler", errors, lambda: scheduler_leader(conn), {"leader": None, "source": None}
     )
@@ -256,6 +297,8 @@ def system_status() -> dict[str, Any]:
             "newest_verified_age_seconds": backup_age,
         },
         "workers": workers,
+        "alerts": {"firing": alerts},
+        "engine": engine_in_use(settings),
         "scheduler": leader,
         "redis": {"healthy": redis_ok, "limiter_degraded": rate_limiter.degraded()},
         "version": API_VERSION,

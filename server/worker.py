@@ -29,7 +29,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from server import job_handlers, job_queue, metrics, monitoring
+from server import job_handlers, job_queue, metrics, monitoring, rate_limiter
 from server.errors import ApiError, UserFacingError, database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
@@ -83,6 +83,8 @@ class _Run:
         self.started = False
         self.finished = False  # the handler returned: its lease is no longer renewed
         self.abandoned = False  # released at shutdown: the handler's outcome is dropped
+        # It failed for a reason that is not its owner's: the allowances it spent go back.
+        self.gives_back = False
 
 
 class WorkerPool:
@@ -329,6 +331,7 @@ class WorkerPool:
         claimed, context = run.claimed, run.context
         job_id, token = claimed.job_id, claimed.lease_token
         if spec is None:
+            run.gives_back = True
             return Outcome(
                 job_id,
                 token,
@@ -359,14 +362,17 @@ class WorkerPool:
             shown = job_handlers.error_for_owner(exc, job_id=job_id)
             extra = {"job_id": job_id, "error": error}
             if not isinstance(exc, job_handlers.RetryableJobError) and is_transient_outage(exc):
-                return self._after_an_outage(claimed, error=shown, extra=extra)
+                return self._after_an_outage(claimed, run, error=shown, extra=extra)
             if not isinstance(exc, job_handlers.RetryableJobError):
-                if isinstance(exc, UserFacingError | ApiError):
+                if isinstance(exc, UserFacingError | ApiError):  # the user's input, mostly
+                    run.gives_back = getattr(exc, "service_failure", False)
                     log.warning("job failed", extra=extra)
                 else:
+                    run.gives_back = True  # a bug of ours
                     log.exception("job failed with an internal error", extra=extra)
                 return Outcome(job_id, token, OutcomeKind.FAILED, error=shown)
             if claimed.attempt >= spec.max_attempts:
+                run.gives_back = True  # an outage, here or upstream, outlasted the retries
                 log.warning("job failed after its last attempt", extra=extra)
                 return Outcome(
                     job_id,
@@ -386,10 +392,13 @@ class WorkerPool:
             encoded = job_queue.encode_result(result)
         except ValueError as exc:
             log.warning("job result refused", extra={"error": str(exc)})
+            run.gives_back = True
             return Outcome(job_id, token, OutcomeKind.FAILED, error=str(exc))
         return Outcome(job_id, token, OutcomeKind.SUCCEEDED, result=result, result_json=encoded)
 
-    def _after_an_outage(self, claimed: ClaimedJob, *, error: str, extra: dict) -> Outcome:
+    def _after_an_outage(
+        self, claimed: ClaimedJob, run: _Run, *, error: str, extra: dict
+    ) -> Outcome:
         """A run cut short by a lost connection to Redis or PostgreSQL: retried with backoff,
         without counting an attempt (the job did nothing wrong), up to
         `JOB_QUEUE_MAX_OUTAGE_RETRIES` times (a connection lost every time, say a statement
@@ -397,6 +406,7 @@ class WorkerPool:
         job_id, token = claimed.job_id, claimed.lease_token
         retries = claimed.outage_retries
         if retries >= self.settings.job_queue_max_outage_retries:
+            run.gives_back = True  # the outage outlasted the retries: not the owner's doing
             log.warning("job failed after an outage on every run", extra=extra)
             runs = retries + 1
             return Outcome(
@@ -452,7 +462,7 @@ class WorkerPool:
         """
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                job_queue.record_outcomes(batch)
+                self._give_back_allowances(batch, job_queue.record_outcomes(batch))
                 outage_log("database").recovered()
                 break
             except Exception as exc:  # noqa: BLE001 - logged by _log_failure
@@ -472,10 +482,31 @@ class WorkerPool:
             for outcome in batch:
                 self._held.pop(outcome.job_id, None)
 
+    def _give_back_allowances(self, outcomes: list[Outcome], recorded: list[str]) -> None:
+        """Give back the daily allowances of the jobs recorded as failed for a reason that is
+        not their owner's (README: Rate limits)."""
+        recorded_ids = set(recorded)
+        for outcome in outcomes:
+            with self._held_lock:
+                run = self._held.get(outcome.job_id)
+            if (
+                run is not None
+                and run.gives_back
+                and outcome.kind == OutcomeKind.FAILED
+                and outcome.job_id in recorded_ids
+                and run.claimed.user_id is not None
+            ):
+                try:
+                    rate_limiter.give_back(holder=outcome.job_id, subject=str(run.claimed.user_id))
+                except Exception:  # noqa: BLE001 - the outcome is recorded; this must not undo it
+                    log.exception(
+                        "giving an allowance back failed", extra={"job_id": outcome.job_id}
+                    )
+
     def _record_one_at_a_time(self, batch: list[Outcome]) -> None:
         for outcome in batch:
             try:
-                job_queue.record_outcomes([outcome])
+                self._give_back_allowances([outcome], job_queue.record_outcomes([outcome]))
                 continue
             except Exception as exc:  # noqa: BLE001 - logged by _log_failure
                 _log_failure(

@@ -343,3 +343,10 @@ def test_the_backup_commands_create_list_verify_and_plan_retention(backup_app):
     }
     unknown = runner.invoke(args=["backup", "verify", "20200101T000000Z-logs-000000"])
     assert unknown.exit_code == 1 and "no store holds" in unknown.output
+
+
+def test_backup_create_without_a_type_makes_a_database_backup_as_the_api_does(backup_app):
+    created = backup_app.test_cli_runner().invoke(args=["backup", "create"])
+    assert created.exit_code == 0, created.output
+    made = json.loads(created.output)
+    assert made["type"] == "database" and "-database-" in made["id"]

@@ -36,6 +36,20 @@ def test_the_embedded_redis_port_and_the_events_token_life_are_settings(tmp_path
         load_settings({**env, "EMBEDDED_REDIS_PORT": "-1"})
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PORT": "5100"}, "http://127.0.0.1:5100"),
+        ({"HOST": "0.0.0.0", "PORT": "8080"}, "http://127.0.0.1:8080"),  # noqa: S104
+        ({"HOST": "::1"}, "http://[::1]:5000"),
+        ({"PORT": "5100", "PUBLIC_BASE_URL": "https://jobs.example/"}, "https://jobs.example"),
+    ],
+)
+def test_the_public_base_url_follows_the_port_unless_it_is_set(tmp_path, env, expected):
+    settings = load_settings({"INSTANCE_DIR": str(tmp_path), **env})
+    assert settings.public_base_url == expected
+
+
 def test_seed_database_and_redis_variables():
     settings = load_settings(
         {

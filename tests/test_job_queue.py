@@ -1,13 +1,15 @@
 """The queue without workers: order, per-user cap, leases and fencing, cancel, reconciler."""
 
+import logging
 import time
 
 import pytest
 
-from server import job_queue
+from server import job_queue, rate_limiter
 from server import job_queue_scripts as scripts
 from server.job_queue import JobPriority, NewJob, Outcome, OutcomeKind
 from server.models import JobStatus
+from server.models.job import new_job_id
 from tests.queue_helpers import fetch_job, make_user, wait_for
 
 P = JobPriority
@@ -392,6 +394,41 @@ def test_a_job_enqueued_again_by_the_reconciler_takes_its_old_place(wide_app, re
     redis_conn.hdel(jobs_hash, lost)
     assert job_queue.reconcile()["enqueued"] == 1
     assert [job.job_id for job in claim_all()] == [first, lost, last]
+
+
+def test_a_job_whose_workers_kept_dying_gives_its_allowance_back(make_app):
+    app = make_app(job_queue_lease_seconds=1.0, job_queue_max_lost_leases=1)
+    limit = "job_search_per_user_per_day"
+    with app.app_context():
+        user, job_id = make_user(), new_job_id()
+        limiter = rate_limiter.get_rate_limiter()
+        assert limiter.hit([limit], str(user), holder=job_id).allowed
+        job_queue.submit(user_id=user, job_type="diagnostic", payload={}, job_id=job_id)
+        assert claim_one(worker="dies").job_id == job_id
+        wait_for(lambda: job_queue.reap_expired_leases()["failed"] == 1)
+        assert fetch_job(job_id).status == JobStatus.FAILED.value
+        used = {row["limit"]: row["used"] for row in rate_limiter.usage(str(user), "user")}
+        assert used[limit] == 0
+
+
+def test_a_fresh_install_sets_up_the_queue_without_a_warning(app, redis_conn, caplog):
+    redis_conn.flushdb()  # a fresh install: nothing in Redis yet
+    with caplog.at_level(logging.INFO, "server.job_queue"):
+        assert claim_one() is None  # the first claim finds no queue state and sets it up
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert caplog.records[0].getMessage() == (
+        "the queue's Redis state was set up; no job was waiting to rebuild"
+    )
+
+
+def test_a_wipe_that_lost_waiting_jobs_is_a_warning(app, redis_conn, caplog):
+    job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
+    redis_conn.flushdb()
+    with caplog.at_level(logging.INFO, "server.job_queue"):
+        assert claim_one().job_id == job_id
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "rebuilt it from PostgreSQL" in warnings[-1]
+    assert caplog.records[-1].enqueued == 1
 
 
 def test_a_job_whose_enqueue_was_lost_is_found_by_the_reconciler(app, redis_conn):

@@ -130,6 +130,23 @@ def test_concurrent_hits_admit_exactly_the_limit(limiter_with):
     assert all(d.retry_after > 0 for d in decisions if not d.allowed)
 
 
+def test_an_allowance_spent_under_a_job_id_is_given_back_alone(limiter_with, redis_conn):
+    limiter = limiter_with(resume_tailoring_per_user_per_day="2/86400")
+    name = ["resume_tailoring_per_user_per_day"]
+    assert limiter.hit(name, "7", holder="job-a").allowed
+    assert limiter.hit(name, "7", holder="job-b").allowed
+    assert not limiter.hit(name, "7", holder="job-c").allowed
+
+    assert limiter.give_back(holder="job-a", subject="7") == ["resume_tailoring_per_user_per_day"]
+    assert limiter.give_back(holder="job-a", subject="7") == []  # once only
+    assert limiter.give_back(holder="job-b", subject="8") == []  # another user's
+    key = "rate_limit:resume_tailoring_per_user_per_day:7"
+    [left] = redis_conn.zrange(key, 0, -1)
+    assert left.endswith("-job-b")
+    assert limiter.hit(name, "7", holder="job-d").allowed
+    assert not limiter.hit(name, "7").allowed
+
+
 def test_threads_that_start_together_share_one_redis_client(redis_conn):
     built = []
 

@@ -16,10 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from server import job_handlers, job_queue, rate_limiter
+from server.agent.engines import EngineError
 from server.errors import NotFound
 from server.extensions import db
 from server.job_handlers import QuotaWait
 from server.job_queue import JobPriority, Outcome, OutcomeKind
+from server.models.job import new_job_id
 from server.redis_client import get_redis
 from server.services.tailored_resumes import TailoringFailed
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
@@ -431,6 +433,74 @@ def test_an_outage_that_outlasts_the_retries_fails_with_a_reference_not_the_sql(
         f"internal error while running the job (reference {job_id}) "
         "(after 3 runs cut short by an outage)"
     )
+
+
+ALLOWANCE = "resume_tailoring_per_user_per_day"
+
+
+def allowance_used(user_id: int) -> int:
+    usage = rate_limiter.usage(str(user_id), "user")
+    return next(row["used"] for row in usage if row["limit"] == ALLOWANCE)
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts", "given_back"),
+    [
+        (job_handlers.RetryableJobError("Gemini answered 503"), 2, True),
+        (redis.ConnectionError("Redis went away"), 1, True),  # outages count no attempt
+        (RuntimeError("a bug of ours"), 1, True),
+        (EngineError("Gemini refused the request (403): API key not valid"), 1, True),
+        (TailoringFailed("resume 42 not found"), 1, False),
+        (NotFound(resource="posting"), 1, False),
+    ],
+    ids=[
+        "upstream-outage",
+        "our-outage",
+        "internal-error",
+        "engine-refused-our-key",
+        "users-input",
+        "users-object-gone",
+    ],
+)
+def test_a_job_that_fails_for_a_reason_not_its_owners_gives_its_allowance_back(
+    make_app, run_pool, handler, error, attempts, given_back
+):
+    def fails(job):
+        raise error
+
+    handler("spends_an_allowance", fails, max_attempts=2)
+    app = make_app(job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0)
+    with app.app_context():
+        user, job_id = make_user(), new_job_id()
+        assert rate_limiter.get_rate_limiter().hit([ALLOWANCE], str(user), holder=job_id).allowed
+        job_queue.submit(user_id=user, job_type="spends_an_allowance", payload={}, job_id=job_id)
+        assert allowance_used(user) == 1
+        pool = run_pool(app, threads=1)
+        row = wait_for(lambda: finished(job_id))
+        wait_for(lambda: pool.held_jobs == 0)  # the recorder is done with it
+        assert (row.status, row.attempts) == ("failed", attempts)
+        assert allowance_used(user) == (0 if given_back else 1)
+
+
+def test_a_cancelled_job_keeps_the_allowance_it_spent(app, run_pool, handler):
+    started = threading.Event()
+
+    def waits(job):
+        started.set()
+        while True:
+            time.sleep(0.02)
+            job.check_cancelled()
+
+    handler("cancelled_by_its_owner", waits)
+    user, job_id = make_user(), new_job_id()
+    assert rate_limiter.get_rate_limiter().hit([ALLOWANCE], str(user), holder=job_id).allowed
+    job_queue.submit(user_id=user, job_type="cancelled_by_its_owner", payload={}, job_id=job_id)
+    pool = run_pool(app, threads=1)
+    assert started.wait(10)
+    job_queue.cancel_job(job_id=job_id, user_id=user)
+    assert wait_for(lambda: finished(job_id)).status == "cancelled"
+    wait_for(lambda: pool.held_jobs == 0)
+    assert allowance_used(user) == 1
 
 
 def test_cancel_while_running_stops_the_handler_at_its_next_check(app, run_pool, handler):

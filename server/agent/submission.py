@@ -56,6 +56,15 @@ class Candidate:
     answers: list[dict[str, Any]]  # [{question_id, type, answer}] with known answers
 
 
+def resume_as_sent(candidate: Candidate) -> Attachment:
+    """The candidate's resume under the name a recruiter expects, `<First>-<Last>-Resume.pdf`
+    (from the applicant's name; the extension of the file sent)."""
+    words = re.findall(r"[^\W_]+", candidate.name)[:4]  # letters and digits of any script
+    stem, dot, extension = candidate.cv.filename.rpartition(".")
+    suffix = f".{extension.lower()}" if dot and stem and extension.isalnum() else ""
+    return candidate.cv._replace(filename="-".join([*words, "Resume"]) + suffix)
+
+
 def recruitee_candidates_url(base_template: str, apply_url: str | None) -> str | None:
     """The candidates endpoint for a posting whose apply URL is on the configured careers
     site (`…/o/<offer slug>…`), or None."""
@@ -105,7 +114,8 @@ def send_to_recruitee(
     policy: OutboundPolicy,
 ) -> dict[str, Any]:
     """POST the candidate; the board's answer (status, candidate id) on success."""
-    cv = ("candidate[cv]", (candidate.cv.filename, candidate.cv.data, candidate.cv.content_type))
+    resume = resume_as_sent(candidate)
+    cv = ("candidate[cv]", (resume.filename, resume.data, resume.content_type))
     client = OutboundClient(
         policy=policy,
         user_agent=user_agent,
@@ -196,5 +206,5 @@ def application_mail(
         ),
         "body": body,
         "reply_to": candidate.email,
-        "attachments": [candidate.cv, letter],
+        "attachments": [resume_as_sent(candidate), letter],
     }

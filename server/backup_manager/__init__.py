@@ -96,6 +96,7 @@ __all__ = [
 log = logging.getLogger("server.backup_manager")
 
 BACKUP_TYPES = ("database", "files", "logs", "full")
+DEFAULT_BACKUP_TYPE = "database"  # the API's and the CLI's, when none is named
 PARTS = manifests.PARTS
 # Set by the process making a backup, for SCHEDULER_LOCK_SECONDS, renewed every third of it: a
 # `running` backup without it was left by a process that died (see `reap_abandoned`).

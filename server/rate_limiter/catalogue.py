@@ -103,6 +103,14 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "concurrent_resume_parses_per_user": ConcurrencyCap(1, lease_seconds=60, scope="user"),
 }
 
+# The per-user allowances a job spends under its own id (`hit(..., holder=job_id)`): given back
+# when the job fails for a reason that is not its owner's (see `RateLimiter.give_back`).
+JOB_ALLOWANCES = (
+    "resume_tailoring_per_user_per_day",
+    "job_applications_per_user_per_day",
+    "job_search_per_user_per_day",
+)
+
 # Paths under /api that only the per-address limit applies to (the API description and its
 # docs page).
 EXEMPT_PATH_PREFIXES = ("/api/openapi.json", "/api/docs")

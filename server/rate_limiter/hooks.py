@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 
 from server.config import Settings
+from server.durations import duration_text
 from server.errors import ServiceUnavailable, TooManyRequests
 from server.rate_limiter.catalogue import (
     API_GLOBAL,
@@ -147,7 +148,7 @@ def refusal(decision: Decision, *, anonymous: bool) -> Exception:
     per_address = any(s.scope == "ip" or anonymous for s in refused)
     return TooManyRequests(
         f"Rate limit {worst.name} exceeded: {worst.limit} per {_window_text(worst)}; "
-        f"retry in {math.ceil(retry)} s",
+        f"retry in {duration_text(retry)}",
         details={
             "limit": worst.name,
             "limit_value": worst.limit,
@@ -279,6 +280,11 @@ def usage(subject: str, scope: str | None = None) -> list[dict[str, Any]]:
 def reset(*, limit: str, subject: str) -> dict[str, Any]:
     """Reset one limit for one subject."""
     return get_rate_limiter().reset(limit, subject)
+
+
+def give_back(*, holder: str, subject: str) -> list[str]:
+    """Give back the job allowances spent under `holder` (a job id) by `subject` (a user id)."""
+    return get_rate_limiter().give_back(holder=holder, subject=subject)
 
 
 def degraded() -> bool:

@@ -27,6 +27,7 @@ from server.rate_limiter.catalogue import (
     GEMINI_SHARE,
     GEMINI_USER_DAY,
     GLOBAL_SUBJECT,
+    JOB_ALLOWANCES,
     KEY_PREFIX,
     ConcurrencyCap,
     RateLimit,
@@ -245,18 +246,25 @@ class RateLimiter:
             return subject
         return subject.get(rule.scope) or subject["ip"]
 
-    def hit(self, names: Iterable[str], subject: str | Mapping[str, str]) -> Decision:
+    def hit(
+        self,
+        names: Iterable[str],
+        subject: str | Mapping[str, str],
+        *,
+        holder: str | None = None,
+    ) -> Decision:
         """Admit one request against every named limit, all or nothing.
 
         `subject` is a user id or IP (a mapping of scope to subject when they differ); global
-        limits always count against `global`.
+        limits always count against `global`. `holder` (a job id) names the admission, so
+        `give_back` can take it back.
         """
         plan = self.plan_for(names)
         if not plan.limits:
             return Decision(True, ())
         keys = self.keys_for(plan, subject)
         try:
-            decision = self._with_redis(self._hit_redis, plan, keys)
+            decision = self._with_redis(self._hit_redis, plan, keys, holder)
         except RedisUnavailable:
             decision = self.hit_in_memory(plan, keys)
         self.note(decision)
@@ -314,10 +322,44 @@ class RateLimiter:
         """The hit script's decision (RedisUnavailable while Redis is down)."""
         return self._with_redis(self._hit_redis, plan, keys)
 
-    def _hit_redis(self, plan: _Plan, keys: Sequence[str]) -> Decision:
+    def _hit_redis(self, plan: _Plan, keys: Sequence[str], holder: str | None = None) -> Decision:
         """Run the hit script: `keys` are the plan's window keys, then any pause keys."""
-        reply = self._eval(HIT_SCRIPT, keys, (self.new_member(), *plan.args)).split(" ")
+        suffix = holder or self.new_member()
+        reply = self._eval(HIT_SCRIPT, keys, (suffix, *plan.args)).split(" ")
         return self.decision_from_reply(plan, reply)
+
+    def give_back(
+        self, *, holder: str, subject: str, names: Iterable[str] = JOB_ALLOWANCES
+    ) -> list[str]:
+        """Take back the admissions `hit(..., holder=holder)` recorded for `subject` in these
+        limits, as if they had not been made; returns the limits that held one.
+
+        A member is `<time>-<holder>` (see the hit script), so it is found by its suffix in a
+        set no larger than its limit."""
+        keys = {
+            name: key_for(name, self.subject_for(rule, subject))
+            for name in names
+            if isinstance(rule := self.limits.get(name), RateLimit)
+        }
+
+        def remove() -> list[str]:
+            given = []
+            for name, key in keys.items():
+                held = [member for member, _ in self.redis.zscan_iter(key, match=f"*-{holder}")]
+                if held and self.redis.zrem(key, *held):
+                    given.append(name)
+            return given
+
+        try:
+            given = self._with_redis(remove)
+        except RedisUnavailable:
+            log.warning(
+                "could not give an allowance back: Redis unavailable", extra={"holder": holder}
+            )
+            return []
+        if given:
+            log.info("allowance given back", extra={"holder": holder, "limits": given})
+        return given
 
     def new_member(self) -> str:
         """A member suffix for the hit script, unique to this admission."""

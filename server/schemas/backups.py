@@ -4,7 +4,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import OneOf
 
-from server.backup_manager import BACKUP_TYPES
+from server.backup_manager import BACKUP_TYPES, DEFAULT_BACKUP_TYPE
 from server.schemas.common import StrictSchema, UtcDateTime
 
 BACKUP_STATUSES = ["running", "completed", "failed"]
@@ -13,7 +13,7 @@ STORAGES = ["local", "s3", "local+s3"]
 
 class BackupCreateIn(StrictSchema):
     type = String(
-        load_default="database",
+        load_default=DEFAULT_BACKUP_TYPE,
         validate=OneOf(list(BACKUP_TYPES)),
         metadata={
             "description": "`full` is the database, the files and the logs; without a body "

@@ -16,7 +16,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
-from server.config import JOB_BOARDS
+from server.config import JOB_BOARDS, get_settings
 from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import MAX_ID, PageMeta, PageQuery
 from server.schemas.common import StrictSchema, UtcDateTime
@@ -106,6 +106,15 @@ class JobSearchPayload(StrictSchema):
     )
     companies = Nested(CompaniesByBoard)
     posted_within_days = Integer(strict=True, validate=Range(min=1, max=365))
+
+    @validates_schema
+    def _some_board_can_be_searched(self, data, **_kwargs):
+        # Imported here: the job handlers, which services import, import this module.
+        from server.services.postings import boards_and_companies, unsearchable_message
+
+        problem = unsearchable_message(*boards_and_companies(data, get_settings()))
+        if problem:
+            raise ValidationError(problem, field_name="companies")
 
 
 JOB_DETAILS = ("title", "company", "job_description")

@@ -91,8 +91,24 @@ class WorkersStatusOut(Schema):
         metadata={"description": "Worker pools heard from within JOB_QUEUE_LEASE_SECONDS"},
     )
     threads = Integer()
-    busy = Integer()
+    busy = Integer(metadata={"description": "Jobs running on live pools (as `active_jobs`)"})
     pools = List(Nested(WorkerPoolOut))
+
+
+class FiringAlertOut(Schema):
+    rule = String(required=True, metadata={"description": "The alert rule's name"})
+    summary = String(allow_none=True)
+    message = String(allow_none=True, metadata={"description": "Why it fired"})
+    since = String(required=True, metadata={"description": "When it started firing (UTC)"})
+
+
+class AlertsStatusOut(Schema):
+    firing = List(Nested(FiringAlertOut), required=True)
+
+
+class EngineStatusOut(Schema):
+    name = String(required=True, metadata={"description": "`gemini` or `local`"})
+    model = String(required=True)
 
 
 class SchedulerStatusOut(Schema):
@@ -113,6 +129,8 @@ class SystemStatusOut(Schema):
     security = Nested(SecurityStatusOut, required=True)
     backups = Nested(BackupsStatusOut, required=True)
     workers = Nested(WorkersStatusOut)
+    alerts = Nested(AlertsStatusOut, metadata={"description": "Alert rules firing now"})
+    engine = Nested(EngineStatusOut, metadata={"description": "The LLM engine in use"})
     scheduler = Nested(SchedulerStatusOut)
     redis = Nested(RedisStatusOut)
     version = String()

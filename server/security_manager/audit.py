@@ -12,6 +12,7 @@ import redis
 from sqlalchemy import or_, select
 
 from server.config import PROJECT_ROOT, Settings, weak_secret_reason
+from server.durations import duration_text
 from server.extensions import db
 from server.models import Role, User, utcnow
 from server.security_manager import events, ip_blocking, lockout
@@ -157,7 +158,13 @@ def _backups() -> list[Finding]:
     if age is None:
         return [Finding("backups", "high", "No verified backup exists")]
     severity = "high" if age > timedelta(hours=26) else "info"
-    return [Finding("backups", severity, f"The last verified backup is {age} old")]
+    return [
+        Finding(
+            "backups",
+            severity,
+            f"The last verified backup is {duration_text(age.total_seconds())} old",
+        )
+    ]
 
 
 _PINNED = re.compile(r"^[A-Za-z0-9_.\-\[\]]+==[^=\s;]+(\s*;.*)?$")

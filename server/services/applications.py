@@ -60,7 +60,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.models.job import TERMINAL_STATUSES
+from server.models.job import TERMINAL_STATUSES, new_job_id
 from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text, strip_control_characters
 from server.services import jobs, resumes
@@ -498,11 +498,12 @@ def _sent_since(user_id: int, since, *, company: str | None = None, domain: str 
 
 
 def spend_submission_allowance(
-    application: Application, *, recipient: str | None = None, typed: bool = False
+    application: Application, *, job_id: str, recipient: str | None = None, typed: bool = False
 ) -> None:
     """Check the per-company cap (for a mail to an address the user typed, or with no company
-    known, the recipient domain's too), then spend one daily application; 429 when either is
-    used up (nothing is spent then)."""
+    known, the recipient domain's too), then spend one daily application under the id of the
+    job that sends it (given back if that job fails for a reason not the user's); 429 when
+    either is used up (nothing is spent then)."""
     settings = get_settings()
     cap, days = settings.application_company_cap, settings.application_company_window_days
     since = utcnow() - timedelta(days=days)
@@ -527,7 +528,7 @@ def spend_submission_allowance(
     limiter = rate_limiter.get_rate_limiter()
     if not limiter.enabled:
         return
-    decision = limiter.hit((DAILY_LIMIT,), str(application.user_id))
+    decision = limiter.hit((DAILY_LIMIT,), str(application.user_id), holder=job_id)
     if not decision.allowed:
         raise rate_limiter.refusal(decision, anonymous=False)
 
@@ -642,18 +643,24 @@ def submit(
         )
     require_verified_sender(user_id)
     mailed = address if chosen == SubmissionChannel.EMAIL else None
+    job_id = new_job_id()
     spend_submission_allowance(
-        application, recipient=mailed, typed=recipient_typed(application, mailed)
+        application, job_id=job_id, recipient=mailed, typed=recipient_typed(application, mailed)
     )
     application.channel = chosen
     application.apply_email = address
     application_id = application.id
-    submitted = job_queue.submit(
-        user_id=user_id,
-        job_type=SUBMISSION_JOB,
-        payload={"application_id": application_id},
-        priority=JobPriority.NORMAL,
-    )
+    try:
+        submitted = job_queue.submit(
+            user_id=user_id,
+            job_type=SUBMISSION_JOB,
+            payload={"application_id": application_id},
+            priority=JobPriority.NORMAL,
+            job_id=job_id,
+        )
+    except Exception:  # not recorded (or its commit's fate unknown): the user is not charged
+        rate_limiter.give_back(holder=job_id, subject=str(user_id))
+        raise
     application = db.session.get(Application, application_id)
     application.submission_job_id = submitted.job_id
     db.session.commit()

@@ -29,7 +29,7 @@ from server.hot_reads import HotQuery, give_back_thread_connection, read_row
 from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
-from server.models.job import TERMINAL_STATUSES
+from server.models.job import TERMINAL_STATUSES, new_job_id
 from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
 from server.security_manager import scoped_tokens
 from server.services.ownership import get_owned, read_owned
@@ -152,15 +152,25 @@ def submit(
         )
     if idempotency_key is not None:
         _hold_key(user, idempotency_key)
-    if spec.submit_limit and not _is_replay(user, idempotency_key):
-        _spend_submit_limit(spec.submit_limit, user)
-    submitted = job_queue.submit(
-        user_id=user.id,
-        job_type=job_type,
-        payload=payload,
-        priority=level,
-        idempotency_key=idempotency_key,
-    )
+    job_id = new_job_id()
+    spent = bool(spec.submit_limit) and not _is_replay(user, idempotency_key)
+    if spent:
+        _spend_submit_limit(spec.submit_limit, user, job_id=job_id)
+    try:
+        submitted = job_queue.submit(
+            user_id=user.id,
+            job_type=job_type,
+            payload=payload,
+            priority=level,
+            idempotency_key=idempotency_key,
+            job_id=job_id,
+        )
+    except Exception:
+        if spent:  # not recorded (or its commit's fate unknown): the user is not charged
+            rate_limiter.give_back(holder=job_id, subject=str(user.id))
+        raise
+    if spent and submitted.job_id != job_id:  # the same key's job, submitted at this moment
+        rate_limiter.give_back(holder=job_id, subject=str(user.id))
     job_id = submitted.job_id
     return {
         "job_id": job_id,
@@ -196,12 +206,13 @@ def _is_replay(user: User, idempotency_key: str | None) -> bool:
     return found is not None
 
 
-def _spend_submit_limit(limit: str, user: User) -> None:
-    """Count one submission against the type's per-user limit, or refuse it with 429."""
+def _spend_submit_limit(limit: str, user: User, *, job_id: str) -> None:
+    """Count one submission against the type's per-user limit under the job's id (so a job
+    that fails for a reason not the user's can give it back), or refuse it with 429."""
     limiter = rate_limiter.get_rate_limiter()
     if not limiter.enabled:
         return
-    decision = limiter.hit((limit,), str(user.id))
+    decision = limiter.hit((limit,), str(user.id), holder=job_id)
     if not decision.allowed:
         raise rate_limiter.refusal(decision, anonymous=False)
 

@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.agent import posting_search
 from server.agent.posting_search import Candidate
-from server.agent.sources import SearchQuery, fetch_all
-from server.config import get_settings
+from server.agent.sources import SearchQuery, boards_without_companies, fetch_all
+from server.config import Settings, get_settings
 from server.errors import NotFound
 from server.extensions import db
 from server.models import Posting, Resume, utcnow
@@ -23,6 +23,7 @@ from server.services.ownership import get_owned
 log = logging.getLogger("server.postings")
 
 TOP_IN_RESULT = 10
+COMPANIES_HINT = "give the search's `companies`, or set JOB_SEARCH_COMPANIES"
 _INSERT_CHUNK = 200
 # Board fields a new listing of the same posting overwrites; the rest is the row's identity.
 _BOARD_FIELDS = (
@@ -69,6 +70,44 @@ def applied_posting_keys(*, user_id: int) -> set[str]:
     return keys
 
 
+def boards_and_companies(
+    payload: dict[str, Any], settings: Settings
+) -> tuple[list[str], dict[str, Any]]:
+    """The boards a search asks (the payload's, else JOB_SEARCH_SOURCES) and the company slugs
+    per board (the payload's over JOB_SEARCH_COMPANIES)."""
+    sources = list(payload.get("sources") or settings.job_search_sources)
+    return sources, {**settings.job_search_companies, **(payload.get("companies") or {})}
+
+
+def unsearchable_message(sources: list[str], companies: dict[str, Any]) -> str | None:
+    """Why a search can ask no board at all (every board it names needs company slugs and has
+    none), or None when it can ask one."""
+    skipped = boards_without_companies(sources, companies)
+    if not sources or len(skipped) < len(dict.fromkeys(sources)):
+        return None
+    return (
+        f"no board can be searched: {', '.join(skipped)} list one company at a time and no "
+        f"company slug was given; {COMPANIES_HINT}"
+    )
+
+
+def failure_message(statuses: list[dict[str, Any]]) -> str:
+    """What a search none of whose boards answered tells its owner: each board and why, and
+    the boards skipped for want of company slugs."""
+    failed = [s for s in statuses if s["status"] == "failed"]
+    parts = [f"{s['source']} ({_first_errors(s['errors'])})" for s in failed]
+    message = "every job board failed: " + ", ".join(parts)
+    skipped = [s["source"] for s in statuses if s["status"] == "skipped"]
+    if skipped:
+        message += f"; skipped, no company slugs: {', '.join(skipped)} ({COMPANIES_HINT})"
+    return message
+
+
+def _first_errors(errors: list[str], shown: int = 2) -> str:
+    text = "; ".join(error[:200] for error in errors[:shown]) or "no answer"
+    return text + (f"; {len(errors) - shown} more" if len(errors) > shown else "")
+
+
 def search(
     *,
     user_id: int,
@@ -86,8 +125,7 @@ def search(
         remote=payload.get("remote"),
         posted_within_days=payload.get("posted_within_days"),
     )
-    sources = payload.get("sources") or list(settings.job_search_sources)
-    companies = {**settings.job_search_companies, **(payload.get("companies") or {})}
+    sources, companies = boards_and_companies(payload, settings)
     resume = latest_parsed_resume(user_id=user_id)
     profile = posting_search.resume_profile(resume.parsed if resume else None)
     resume_id = str(resume.id) if resume else None
@@ -126,6 +164,7 @@ def search(
     result = {
         "sources": [status.as_dict() for status in statuses],
         "failed_sources": [s.source for s in statuses if s.status == "failed"],
+        "skipped_sources": [s.source for s in statuses if s.status == "skipped"],
         "found": len(found),
         "matching": len(wanted),
         "unique": len(unique),

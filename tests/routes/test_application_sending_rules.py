@@ -169,7 +169,7 @@ def test_a_mail_carries_the_tailored_resume_and_no_typed_text_to_a_typed_address
     assert "spam.example" not in body and "Native language" not in body
     assert "Are you legally authorized" in body  # the answer the service found goes along
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
-    assert set(attachments) == {"ada-lovelace-tailored.pdf", "cover-letter.txt"}
+    assert set(attachments) == {"Ada-Lovelace-Resume.pdf", "cover-letter.txt"}
     letter = attachments["cover-letter.txt"].get_payload(decode=True).decode()
     assert letter == application["package"]["cover_letter"]
 

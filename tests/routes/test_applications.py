@@ -211,7 +211,7 @@ def test_review_then_submit_through_recruitee(apply_app, api, recruitee):
     }
     # The resume sent is the one tailored to this posting, rendered as PDF.
     cv = sent["files"]["candidate[cv]"]
-    assert (cv["filename"], cv["content_type"]) == ("ada-lovelace-tailored.pdf", "application/pdf")
+    assert (cv["filename"], cv["content_type"]) == ("Ada-Lovelace-Resume.pdf", "application/pdf")
     assert cv["data"].startswith(b"%PDF")
     tailored = package["tailored_resume"]
     stored = api.get(f"/api/user/tailored-resumes/{tailored['id']}", headers=account.headers)
@@ -247,8 +247,8 @@ def test_review_then_submit_by_email_with_resume_and_cover_letter_attached(
     assert mail["Subject"] == "Application: Backend Engineer at Acme"
     assert mail["Reply-To"] == account.email
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
-    assert set(attachments) == {"ada-lovelace-tailored.pdf", "cover-letter.txt"}
-    resume = attachments["ada-lovelace-tailored.pdf"]
+    assert set(attachments) == {"Ada-Lovelace-Resume.pdf", "cover-letter.txt"}
+    resume = attachments["Ada-Lovelace-Resume.pdf"]
     assert resume.get_content_type() == "application/pdf"
     assert resume.get_payload(decode=True).startswith(b"%PDF")
     letter = attachments["cover-letter.txt"].get_payload(decode=True).decode()
@@ -448,6 +448,48 @@ def test_a_tailoring_inside_an_application_spends_the_daily_tailoring_limit(
     )
     listed = api.get("/api/user/tailored-resumes", headers=account.headers).get_json()
     assert len(listed["items"]) == 1
+
+
+def test_a_submission_the_boards_outage_defeated_gives_the_daily_application_back(
+    make_app, recruitee, run_pool
+):
+    app = make_app(
+        recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
+        job_queue_retry_base_seconds=0,
+        job_queue_retry_max_seconds=0,
+        rate_limit_overrides={
+            **GENEROUS_TEST_LIMITS,
+            "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "1/86400",
+        },
+    )
+    run_pool(app, threads=2)
+    api = ApiClient(app.test_client())
+    account, resume_id = applicant(api)
+    posting_id = recruitee_posting(app, recruitee, account.id, questions=[])
+    application = prepared(api, account, posting_id, resume_id)
+    for _ in range(5):  # every attempt of the submission job
+        recruitee.fail_next(503)
+    path = f"/api/applications/{application['id']}/submit"
+    first = api.post(path, json={}, headers=account.headers)
+    assert first.status_code == 202, first.get_json()
+    job_id = first.get_json()["submission_job_id"]
+
+    def failed_job():
+        body = api.get(f"/api/jobs/{job_id}/status", headers=account.headers).get_json()
+        return body if body["status"] == "failed" else None
+
+    status = wait_for(failed_job)
+    assert status["attempts"] == 5 and "Recruitee" in status["error"]
+
+    # Recruitee's outage was not the user's doing: the daily application is theirs again.
+    again = wait_for(
+        lambda: (
+            (sent := api.post(path, json={}, headers=account.headers)).status_code != 429 and sent
+        )
+    )
+    assert again.status_code == 202, again.get_json()
+    assert wait_state(api, account, application["id"], "submitted")["state"] == "submitted"
 
 
 def test_the_per_company_cap_is_a_429(make_app, recruitee, run_pool):

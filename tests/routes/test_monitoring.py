@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client.parser import text_string_to_metric_families
 
-from server import job_queue, rate_limiter
+from server import job_queue, monitoring, rate_limiter
+from server.agent.engines.local import LOCAL_MODEL
 from server.models import JobPriority
-from tests.helpers import error_of
-from tests.queue_helpers import make_user
+from tests.helpers import ApiClient, error_of
+from tests.queue_helpers import make_user, wait_for
 
 # The seed document's example, verbatim: every key, its nesting and its type must match.
 SEED_EXAMPLE = {
@@ -258,3 +261,53 @@ def test_system_status_answers_with_redis_down_and_says_so(client, app, make_app
     assert body["rate_limits"]["gemini_minute"] == {"used": None, "limit": 8, "remaining": 0}
     assert body["job_queue"]["queue_size"] == 1  # PostgreSQL's figures
     assert {"redis", "workers"} <= set(body["errors"])
+
+
+def test_busy_workers_agree_with_the_active_jobs_at_once(client, app, run_pool, handler):
+    started, release = threading.Event(), threading.Event()
+
+    def hold(job):
+        started.set()
+        release.wait(30)
+        return {}
+
+    handler("held_for_status", hold)
+    admin = client.create_admin(app)
+    run_pool(app, threads=2)
+    wait_for(lambda: status(client, admin.access_token)["workers"]["alive"] == 1)
+    job_queue.submit_job(user_id=admin.id, job_type="held_for_status", payload={})
+    try:
+        assert started.wait(30)
+        body = status(client, admin.access_token)
+        assert body["job_queue"]["active_jobs"] == 1
+        assert body["workers"]["busy"] == 1
+        assert [pool["busy"] for pool in body["workers"]["pools"]] == [1]
+    finally:
+        release.set()
+    wait_for(lambda: status(client, admin.access_token)["job_queue"]["active_jobs"] == 0)
+    assert status(client, admin.access_token)["workers"]["busy"] == 0
+
+
+def test_system_status_shows_the_firing_alerts_and_the_engine_in_use(client, make_app):
+    app = make_app(alert_queue_depth=1)
+    api = ApiClient(app.test_client())
+    admin = api.create_admin(app)
+    body = status(api, admin.access_token)
+    assert body["alerts"] == {"firing": []}
+    assert body["engine"] == {"name": "local", "model": LOCAL_MODEL}
+
+    with app.app_context():
+        job_queue.submit_job(user_id=admin.id, job_type="diagnostic", payload={})
+    monitoring.run_alert_checks(app)
+    firing = {a["rule"]: a for a in status(api, admin.access_token)["alerts"]["firing"]}
+    # No backup was verified and no worker runs, either.
+    assert firing.keys() == {"queue_depth", "backup_age", "workers_dead"}
+    assert firing["queue_depth"]["message"] == "1 jobs waiting (threshold 1)"
+    assert firing["queue_depth"]["summary"] and firing["queue_depth"]["since"].endswith("Z")
+
+    gemini = make_app(google_api_key="test-key", gemini_model="gemini-test-model")
+    gemini_api = ApiClient(gemini.test_client())
+    assert status(gemini_api, admin.access_token)["engine"] == {
+        "name": "gemini",
+        "model": "gemini-test-model",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,10 +78,12 @@ def boards():
 def search_app(make_app, boards):
     def build(**overrides):
         app = make_app(
-            **boards.settings_overrides(),
-            job_search_companies={board: ["acme"] for board in BOARDS[:6]},
-            job_search_retry_max_seconds=0.05,
-            **overrides,
+            **{
+                **boards.settings_overrides(),
+                "job_search_companies": {board: ["acme"] for board in BOARDS[:6]},
+                "job_search_retry_max_seconds": 0.05,
+                **overrides,
+            }
         )
         return app, ApiClient(app.test_client())
 
@@ -428,7 +431,7 @@ def test_a_posting_is_shown_to_its_owner_only(client, three_postings):
 
 
 def test_a_search_whose_every_board_fails_is_retried_then_fails_naming_them(
-    search_app, run_pool, boards
+    search_app, run_pool, boards, redis_conn
 ):
     app, client = search_app(job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0)
     for name in ("greenhouse", "remoteok"):
@@ -437,11 +440,116 @@ def test_a_search_whose_every_board_fails_is_retried_then_fails_naming_them(
     body = {"keywords": "python", "sources": ["greenhouse", "remoteok"]}
     submitted = client.post("/api/postings/search", token=user.access_token, json=body)
     job_id = submitted.get_json()["job_id"]
-    run_pool(app, threads=1)
+    allowance = f"rate_limit:job_search_per_user_per_day:{user.id}"
+    assert redis_conn.zcard(allowance) == 1
+    pool = run_pool(app, threads=1)
     with app.app_context():
         job = wait_for(
             lambda: (row := fetch_job(job_id)).status in TERMINAL_STATUSES and row, timeout=30
         )
     assert job.status == "failed" and job.attempts == 3
-    assert job.error == "every job board failed: greenhouse, remoteok (after 3 attempts)"
+    # The boards' outage is not the user's doing: the search is given back.
+    wait_for(lambda: pool.held_jobs == 0)
+    assert redis_conn.zcard(allowance) == 0
+    assert job.error == (
+        "every job board failed: greenhouse (acme: answered HTTP 500), "
+        "remoteok (answered HTTP 500) (after 3 attempts)"
+    )
     assert postings_of(client, user)["items"] == []
+
+
+def finished(app, job_id):
+    with app.app_context():
+        return wait_for(
+            lambda: (row := fetch_job(job_id)).status in TERMINAL_STATUSES and row, timeout=30
+        )
+
+
+def test_an_offline_search_says_why_each_board_failed_and_which_were_skipped(
+    search_app, run_pool, boards
+):
+    """No JOB_SEARCH_COMPANIES and no network: the six company boards are skipped, the
+    three others cannot be reached."""
+    app, client = search_app(
+        job_search_companies={}, job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0
+    )
+    for name in ("remoteok", "remotive", "arbeitnow"):
+        boards[name].stop()
+    user = client.create_account()
+    submitted = client.post(
+        "/api/postings/search", token=user.access_token, json={"keywords": "go"}
+    )
+    assert submitted.status_code == 202, submitted.get_json()
+    run_pool(app, threads=1)
+    job = finished(app, submitted.get_json()["job_id"])
+
+    assert job.status == "failed"
+    unreachable = r"unreachable \([^()]*\)"
+    assert re.fullmatch(
+        f"every job board failed: remoteok \\({unreachable}\\), remotive \\({unreachable}\\), "
+        f"arbeitnow \\({unreachable}\\); skipped, no company slugs: greenhouse, lever, ashby, "
+        "recruitee, workable, smartrecruiters \\(give the search's `companies`, or set "
+        "JOB_SEARCH_COMPANIES\\) \\(after 3 attempts\\)",
+        job.error,
+    ), job.error
+
+
+def test_a_search_lists_the_boards_it_skipped_for_want_of_company_slugs(
+    search_app, run_pool, boards
+):
+    app, client = search_app(job_search_companies={"lever": ["acme"]})
+    user = client.create_account()
+    payload = {"keywords": "python", "sources": ["greenhouse", "lever", "remotive"]}
+
+    result = run_search(app, client, user, run_pool, payload)
+
+    assert result["skipped_sources"] == ["greenhouse"]
+    assert result["failed_sources"] == []
+    assert {s["source"]: s["status"] for s in result["sources"]} == {
+        "greenhouse": "skipped",
+        "lever": "ok",
+        "remotive": "ok",
+    }
+
+
+@pytest.mark.parametrize("route", ["/api/postings/search", "/api/jobs"])
+def test_a_search_of_company_boards_without_companies_is_refused_and_spends_nothing(
+    search_app, redis_conn, route
+):
+    app, client = search_app(job_search_companies={"ashby": ["acme"]})
+    user = client.create_account()
+    payload = {"keywords": "python", "sources": ["greenhouse", "lever"]}
+    body = (
+        payload if route == "/api/postings/search" else {"type": "job_search", "payload": payload}
+    )
+
+    refused = client.post(route, token=user.access_token, json=body)
+
+    assert refused.status_code == 422, refused.get_json()
+    assert (
+        "no board can be searched: greenhouse, lever list one company at a time"
+        in (error_of(refused)["message"])
+    )
+    assert "JOB_SEARCH_COMPANIES" in error_of(refused)["message"]
+    assert not redis_conn.exists(f"rate_limit:job_search_per_user_per_day:{user.id}")
+    given = {**payload, "companies": {"lever": ["acme"]}}
+    body = given if route == "/api/postings/search" else {"type": "job_search", "payload": given}
+    assert client.post(route, token=user.access_token, json=body).status_code == 202
+
+
+def test_a_search_whose_every_board_was_skipped_fails_rather_than_finding_nothing(
+    search_app, make_app, run_pool, boards
+):
+    """JOB_SEARCH_COMPANIES changed between the submit and the run: nothing to ask."""
+    app, client = search_app()
+    user = client.create_account()
+    payload = {"keywords": "python", "sources": ["greenhouse", "lever"]}
+    submitted = client.post("/api/postings/search", token=user.access_token, json=payload)
+    assert submitted.status_code == 202, submitted.get_json()
+    changed = make_app(**boards.settings_overrides(), job_search_companies={})
+    run_pool(changed, threads=1)
+    job = finished(changed, submitted.get_json()["job_id"])
+
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert job.error.startswith("no board can be searched: greenhouse, lever list one company")
+    assert job.result is None

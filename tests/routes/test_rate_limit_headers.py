@@ -80,6 +80,16 @@ def test_a_refused_request_gets_429_naming_the_limit_and_a_truthful_retry_after(
     assert client.login(account.email).status_code == 200
 
 
+def test_a_429_for_a_daily_limit_says_the_wait_in_hours(make_app):
+    client = client_with(make_app, auth_register_per_ip_per_hour="1/86400")
+    assert client.register().status_code == 201
+    refused = client.register()
+    assert refused.status_code == 429
+    assert error_of(refused)["message"] == (
+        "Rate limit auth_register_per_ip_per_hour exceeded: 1 per day; retry in 24 h"
+    )
+
+
 def test_waiting_the_retry_after_header_is_always_enough(make_app):
     client = client_with(make_app, auth_register_per_ip_per_hour="1/1")
     assert client.register().status_code == 201

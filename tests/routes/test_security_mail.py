@@ -12,7 +12,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from server import job_queue
+from server import create_app, job_queue
+from server.config import Settings
+from server.extensions import db
 from server.models import Job, JobStatus, OneTimeToken, SideEffect, utcnow
 from server.services.accounts import MAIL_JOB
 from tests.conftest import CapturedMail
@@ -50,6 +52,34 @@ def test_email_verification_end_to_end(mail_client, mail_app, smtp_server, deliv
     reused = mail_client.post("/api/auth/verify-email/confirm", json={"token": token})
     assert reused.status_code == 400
     assert error_of(reused)["code"] == "invalid_token"
+
+
+def test_links_in_mails_and_the_api_document_follow_the_port(settings, smtp_server, deliver_mail):
+    """PORT=5100 without PUBLIC_BASE_URL: the links lead to the port the server listens on."""
+    moved = Settings(
+        **{
+            **settings.model_dump(),
+            "port": 5100,
+            "public_base_url": "",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "smtp_use_tls": False,
+        }
+    )
+    app = create_app(moved)
+    try:
+        client = ApiClient(app.test_client())
+        spec = client.get("/api/openapi.json").get_json()
+        assert spec["servers"] == [{"url": "http://127.0.0.1:5100"}]
+        account = client.create_account()
+        client.post("/api/auth/verify-email/request", token=account.access_token)
+        deliver_mail(app)
+        [body] = smtp_server.bodies_to(account.email)
+        assert f"http://127.0.0.1:5100/verify-email?token={token_from(body)}" in body
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def test_only_a_hash_of_the_token_is_stored(mail_client, mail_app, smtp_server, deliver_mail):

@@ -29,6 +29,13 @@ def build_engine(settings: Settings, *, app: Flask) -> Engine:
     return LocalEngine()
 
 
+def engine_in_use(settings: Settings) -> dict[str, str]:
+    """The engine `build_engine` picks for these settings (`name`, `model`), without building it."""
+    if settings.google_api_key:
+        return {"name": "gemini", "model": settings.gemini_model}
+    return {"name": LocalEngine.name, "model": LocalEngine.model}
+
+
 def get_engine(app: Flask | None = None) -> Engine:
     """This app's engine in this process (built once, like the Redis client)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
@@ -43,4 +50,4 @@ def get_engine(app: Flask | None = None) -> Engine:
     return holder["engine"]
 
 
-__all__ = ["Engine", "EngineError", "LocalEngine", "build_engine", "get_engine"]
+__all__ = ["Engine", "EngineError", "LocalEngine", "build_engine", "engine_in_use", "get_engine"]

@@ -13,6 +13,8 @@ EDITABLE_SECTIONS = ("summary", "experience", "skills", "projects")
 class EngineError(UserFacingError):
     """An engine could not do a task and trying again will not help (a bad key, a bad reply)."""
 
+    service_failure = True
+
 
 class Engine:
     """An LLM engine. Subclasses implement `_run(task, inputs)`; results name the engine.

@@ -77,6 +77,18 @@ class SourceStatus:
         }
 
 
+def boards_without_companies(
+    sources: Sequence[str], companies: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """The boards among `sources` that list one company at a time and were given no company
+    slug: a search skips them."""
+    return [
+        source
+        for source in dict.fromkeys(sources)
+        if source in SOURCES and SOURCES[source].NEEDS_COMPANIES and not companies.get(source)
+    ]
+
+
 def fetch_source(
     source: str,
     *,
@@ -164,6 +176,7 @@ __all__ = [
     "SearchQuery",
     "SourceError",
     "SourceStatus",
+    "boards_without_companies",
     "fetch_all",
     "fetch_source",
 ]
