@@ -111,10 +111,13 @@ def test_a_resume_is_tailored_end_to_end_with_the_local_engine(build, run_pool):
     score = result["match_score"]
     assert 0 <= score["before"] <= score["after"] <= 100
     assert [part["part"] for part in score["breakdown"]] == [
-        "keyword_coverage",
-        "keyword_prominence",
         "requirements",
+        "keywords",
+        "prominence",
+        "title",
+        "focus",
     ]
+    assert score["requirements_found"] == len(result["requirements"])
     assert result["dropped_claims"] == []
     assert {change["section"] for change in result["diff"]} >= {"summary", "skills"}
 
