@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import cover_letters, project_analysis, tailoring
+from server.agent import cover_letters, project_analysis, rendering, tailoring
 from server.agent.cover_letters import resume_facts
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, engine_answers, missing_required
@@ -236,6 +236,7 @@ def _tailored_resume(
             job_title=posting["title"],
             company=posting["company"],
             progress=progress,
+            pdf_fonts=rendering.pdf_fonts_for(get_settings()),
         )
     row = tailored_resumes.create(
         user_id=user_id,

@@ -14,12 +14,14 @@ as their closest Latin-1 form (accents dropped) or "?", and a warning is logged.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
 import re
+import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,6 +70,9 @@ DEFAULT_HEADINGS = {
 }
 SECTION_ORDER = ("summary", "experience", "education", "skills", "projects", "certifications")
 SEPARATOR = " · "
+# Paper sizes in millimetres; a document keeps its source's, A4 when the source has none.
+PAPERS = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
+DEFAULT_PAPER = "a4"
 
 # C0/C1 controls (but tab and newline), bidirectional overrides and isolates, BOM, and the
 # surrogates a broken decoder can leave behind: none is printable, and several can make text
@@ -229,6 +234,11 @@ def layout(resume: dict[str, Any]) -> list[Block]:
         for line in _list(section.get("lines")):
             blocks += _text_blocks("text", line)
     done: set[str] = set()
+    recorded_kinds = {_dict(r).get("kind") for r in _list(resume.get("sections"))}
+    if "summary" not in recorded_kinds:
+        # A summary the source did not have (one a tailoring wrote) is read first.
+        done.add("summary")
+        blocks += _section(DEFAULT_HEADINGS["summary"], _section_body(resume, "summary"))
     next_other = 0
     for recorded in _list(resume.get("sections")):
         recorded = _dict(recorded)
@@ -292,31 +302,152 @@ def render_markdown(blocks: list[Block]) -> bytes:
     return markdown.encode("utf-8")
 
 
+# Templates and page fitting ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one kind of block prints: bold or not, font size (pt), space above and line
+    height (mm)."""
+
+    bold: bool
+    size: float
+    before: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Template:
+    """A document's look, shared by its PDF and DOCX: a look per kind of block, the margins
+    (sides, top and bottom, mm) and the font a DOCX names."""
+
+    name: str
+    looks: dict[str, Look] = field(hash=False)
+    margins: tuple[float, float] = (18.0, 15.0)
+    docx_font: str = "Arial"
+
+
+CLASSIC = Template(
+    "classic",
+    {
+        "name": Look(True, 18, 0, 9),
+        "headline": Look(False, 11, 0, 6),
+        "contact": Look(False, 9, 0, 5),
+        "heading": Look(True, 12, 4, 7),
+        "entry": Look(True, 10.5, 2, 5.5),
+        "meta": Look(False, 9, 0, 5),
+        "text": Look(False, 10, 0, 5),
+        "bullet": Look(False, 10, 0, 5),
+    },
+)
+TEMPLATES = {template.name: template for template in (CLASSIC,)}
+DEFAULT_TEMPLATE = "classic"
+# How a document that would take more pages than its source tightens, level by level: font
+# size, space between blocks and margins, each as a share of the template's. The last level
+# is as small as a resume may print (a 10 pt body at 8.6 pt).
+TIGHTNESS = (
+    (1.0, 1.0, 1.0),
+    (1.0, 0.5, 1.0),
+    (0.95, 0.3, 0.85),
+    (0.9, 0.15, 0.75),
+    (0.86, 0.0, 0.7),
+)
+
+
+class UnknownTemplate(ValueError):
+    """The template is not one of TEMPLATES."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one rendering prints on: a template at a tightness level, on a paper size."""
+
+    template: Template = CLASSIC
+    paper: str = DEFAULT_PAPER
+    level: int = 0
+
+    def look(self, kind: str) -> Look:
+        """The block kind's look at this level."""
+        base = self.template.looks[kind]
+        font, space, _margin = TIGHTNESS[self.level]
+        return Look(base.bold, base.size * font, base.before * space, base.height * font)
+
+    @property
+    def margins(self) -> tuple[float, float]:
+        """Side and top/bottom margins (mm) at this level."""
+        scale = TIGHTNESS[self.level][2]
+        side, top = self.template.margins
+        return side * scale, top * scale
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Width and height in millimetres."""
+        return PAPERS.get(self.paper, PAPERS[DEFAULT_PAPER])
+
+
+def template_named(name: str | None) -> Template:
+    """The template of that name (the default for None); UnknownTemplate otherwise."""
+    if name is None:
+        return TEMPLATES[DEFAULT_TEMPLATE]
+    if name not in TEMPLATES:
+        raise UnknownTemplate(f"template must be one of {', '.join(TEMPLATES)}, got {name!r}")
+    return TEMPLATES[name]
+
+
+def paper_of(resume: dict[str, Any]) -> str:
+    """The paper size the resume's source document had ("letter" or "a4"), else A4."""
+    paper = _dict(_dict(resume).get("source")).get("paper")
+    return paper if paper in PAPERS else DEFAULT_PAPER
+
+
+def page_limit(resume: dict[str, Any], template: Template) -> int | None:
+    """The most pages the resume may print on in a template: the page count of its source
+    (as a tailoring recorded it per template, or as the source document had it)."""
+    source = _dict(_dict(resume).get("source"))
+    recorded = _dict(source.get("fit_pages")).get(template.name)
+    pages = recorded if recorded is not None else source.get("pages")
+    return pages if isinstance(pages, int) and not isinstance(pages, bool) and pages > 0 else None
+
+
 # DOCX -----------------------------------------------------------------------------------------
 
 
-def render_docx(blocks: list[Block]) -> bytes:
-    """A Word document built with python-docx, in its built-in styles."""
+def render_docx(blocks: list[Block], page: Page | None = None) -> bytes:
+    """A Word document built with python-docx, in its built-in styles, on the page's paper
+    and margins, in the template's sizes, left-aligned."""
     import docx
-    from docx.shared import Pt
+    from docx.shared import Mm, Pt
 
+    page = page or Page()
     document = docx.Document()
+    section = document.sections[0]
+    width, height = page.size
+    side, top = page.margins
+    section.page_width, section.page_height = Mm(width), Mm(height)
+    section.left_margin = section.right_margin = Mm(side)
+    section.top_margin = section.bottom_margin = Mm(top)
+    normal = document.styles["Normal"]
+    normal.font.name = page.template.docx_font
+    normal.font.size = Pt(page.look("text").size)
     for block in blocks:
+        look = page.look(block.kind)
         if block.kind == "name":
-            document.add_heading(block.text, level=0)
+            paragraph = document.add_heading(level=0)
         elif block.kind == "heading":
-            document.add_heading(block.text, level=1)
+            paragraph = document.add_heading(level=1)
         elif block.kind == "bullet":
-            document.add_paragraph(block.text, style="List Bullet")
-        elif block.kind == "entry":
-            paragraph = document.add_paragraph()
-            paragraph.add_run(block.text).bold = True
-            paragraph.paragraph_format.space_after = Pt(0)
-        elif block.kind == "meta":
-            paragraph = document.add_paragraph()
-            paragraph.add_run(block.text).italic = True
+            paragraph = document.add_paragraph(style="List Bullet")
         else:
-            document.add_paragraph(block.text)
+            paragraph = document.add_paragraph()
+        run = paragraph.add_run(block.text)
+        run.font.size = Pt(look.size)
+        run.font.name = page.template.docx_font
+        run.bold = look.bold
+        run.italic = block.kind == "meta"
+        spacing = paragraph.paragraph_format
+        spacing.space_before = Mm(look.before)
+        spacing.space_after = Mm(0)
+        spacing.line_spacing = Mm(look.height)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -402,19 +533,6 @@ def to_latin1(text: str) -> str:
     return "".join(out)
 
 
-_PDF_LOOK = {
-    # kind: (bold, size, space before, line height)
-    "name": (True, 18, 0, 9),
-    "headline": (False, 11, 0, 6),
-    "contact": (False, 9, 0, 5),
-    "heading": (True, 12, 4, 7),
-    "entry": (True, 10.5, 2, 5.5),
-    "meta": (False, 9, 0, 5),
-    "text": (False, 10, 0, 5),
-    "bullet": (False, 10, 0, 5),
-}
-
-
 def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
     """A function that makes text printable with the loaded fonts: characters none of them
     has become '?' (fpdf2 would otherwise print nothing for them)."""
@@ -432,14 +550,23 @@ def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
     return fix
 
 
-def render_pdf(blocks: list[Block], fonts: PdfFonts | None = None) -> bytes:
-    """A PDF written by fpdf2, with a Unicode font when one is available."""
+@lru_cache(maxsize=16)
+def _measuring_pdf(fonts: PdfFonts, paper: str) -> Any:
+    """An empty document with the fonts loaded: reading a TrueType file takes far longer than
+    laying a resume out, so page counts start from a copy of this one. A copy shares the
+    font's tables (fpdf2's choice), which writing a PDF out changes and which fontTools reads
+    from the file on first use: copies are only laid out, one at a time (_MEASURING)."""
+    return _blank_pdf(fonts, paper)
+
+
+_MEASURING = threading.Lock()
+
+
+def _blank_pdf(fonts: PdfFonts, paper: str) -> Any:
+    """An empty document on that paper with the fonts loaded."""
     from fpdf import FPDF
 
-    fonts = fonts or find_pdf_fonts()
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_margins(18, 15, 18)
+    pdf = FPDF(format=PAPERS.get(paper, PAPERS[DEFAULT_PAPER]))
     if fonts.regular:
         pdf.add_font("body", "", fonts.regular)
         pdf.add_font("body", "B", fonts.bold or fonts.regular)
@@ -449,28 +576,64 @@ def render_pdf(blocks: list[Block], fonts: PdfFonts | None = None) -> bytes:
             fallback_names.append(f"fallback{index}")
         if fallback_names:
             pdf.set_fallback_fonts(fallback_names, exact_match=False)
-        family, bullet_mark = "body", "•"
+    return pdf
+
+
+def _pdf_document(blocks: list[Block], fonts: PdfFonts, page: Page, *, to_write: bool) -> Any:
+    """The laid-out fpdf2 document (not yet written out); `to_write`: one that will be."""
+    if to_write:
+        pdf = _blank_pdf(fonts, page.paper)
     else:
-        family, bullet_mark = "helvetica", "-"
+        pdf = copy.deepcopy(_measuring_pdf(fonts, page.paper))
+    side, top = page.margins
+    pdf.set_auto_page_break(auto=True, margin=top)
+    pdf.set_margins(side, top, side)
+    family, bullet_mark = ("body", "•") if fonts.regular else ("helvetica", "-")
     fix = _pdf_text_fixer(pdf, fonts)
     name = next((block.text for block in blocks if block.kind == "name"), "")
     pdf.set_title(fix(name) or "Resume")
     pdf.set_creator("Job Application Agent")
     pdf.add_page()
     for block in blocks:
-        bold, size, before, height = _PDF_LOOK[block.kind]
-        pdf.set_font(family, "B" if bold else "", size)
-        if before:
-            pdf.ln(before)
+        look = page.look(block.kind)
+        pdf.set_font(family, "B" if look.bold else "", look.size)
+        if look.before:
+            pdf.ln(look.before)
         if block.kind == "bullet":
             pdf.set_x(pdf.l_margin + 2)
-            pdf.cell(4, height, bullet_mark)
-        pdf.multi_cell(0, height, fix(block.text), new_x="LMARGIN", new_y="NEXT")
+            pdf.cell(4, look.height, bullet_mark)
+        pdf.multi_cell(0, look.height, fix(block.text), align="L", new_x="LMARGIN", new_y="NEXT")
         if block.kind == "heading":
             y = pdf.get_y()
             pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
             pdf.ln(1)
-    return bytes(pdf.output())
+    return pdf
+
+
+def render_pdf(
+    blocks: list[Block], fonts: PdfFonts | None = None, page: Page | None = None
+) -> bytes:
+    """A PDF written by fpdf2, with a Unicode font when one is available."""
+    document = _pdf_document(blocks, fonts or find_pdf_fonts(), page or Page(), to_write=True)
+    return bytes(document.output())
+
+
+def page_count(blocks: list[Block], fonts: PdfFonts, page: Page) -> int:
+    """How many pages the blocks take on that page (the PDF's count)."""
+    with _MEASURING:
+        return _pdf_document(blocks, fonts, page, to_write=False).page
+
+
+def fitting_page(blocks: list[Block], fonts: PdfFonts, page: Page, limit: int | None) -> Page:
+    """The loosest level of `page` at which the blocks take at most `limit` pages; the
+    tightest level when none does, the page as given when there is no limit."""
+    if limit is None:
+        return page
+    for level in range(page.level, len(TIGHTNESS)):
+        candidate = Page(page.template, page.paper, level)
+        if page_count(blocks, fonts, candidate) <= limit:
+            return candidate
+    return Page(page.template, page.paper, len(TIGHTNESS) - 1)
 
 
 # Entry point ----------------------------------------------------------------------------------
@@ -487,13 +650,49 @@ def pdf_fonts_for(settings: Settings | None) -> PdfFonts:
     )
 
 
-def render(resume: dict[str, Any], fmt: str, *, settings: Settings | None = None) -> bytes:
-    """The resume as `fmt` ("md", "docx" or "pdf") bytes; `settings` choose the PDF's fonts."""
+def page_targets(resume: dict[str, Any], fonts: PdfFonts) -> dict[str, int]:
+    """Per template, the pages a resume's tailored versions may take: its source's page
+    count, or for a source without pages (text), the pages it takes itself."""
+    blocks = layout(resume)
+    targets = {}
+    for template in TEMPLATES.values():
+        limit = page_limit(resume, template)
+        if limit is None:
+            limit = page_count(blocks, fonts, Page(template, paper_of(resume)))
+        targets[template.name] = limit
+    return targets
+
+
+def fits(resume: dict[str, Any], targets: dict[str, int], fonts: PdfFonts) -> bool:
+    """Whether the resume takes at most its target pages in every template, as tight as a
+    template may print."""
+    blocks = layout(resume)
+    tightest = len(TIGHTNESS) - 1
+    return all(
+        page_count(blocks, fonts, Page(TEMPLATES[name], paper_of(resume), tightest)) <= pages
+        for name, pages in targets.items()
+        if name in TEMPLATES
+    )
+
+
+def render(
+    resume: dict[str, Any],
+    fmt: str,
+    *,
+    settings: Settings | None = None,
+    template: str | None = None,
+) -> bytes:
+    """The resume as `fmt` ("md", "docx" or "pdf") bytes in a template (the default when
+    None), on its source's paper, as many pages as its source at most (tightened as
+    needed); `settings` choose the PDF's fonts."""
     if fmt not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    chosen = template_named(template)
     blocks = layout(resume)
     if fmt == "md":
         return render_markdown(blocks)
+    fonts = pdf_fonts_for(settings)
+    page = fitting_page(blocks, fonts, Page(chosen, paper_of(resume)), page_limit(resume, chosen))
     if fmt == "docx":
-        return render_docx(blocks)
-    return render_pdf(blocks, pdf_fonts_for(settings))
+        return render_docx(blocks, page)
+    return render_pdf(blocks, fonts, page)

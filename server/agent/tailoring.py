@@ -33,6 +33,8 @@ from typing import Any
 from server.agent.engines.base import Engine
 from server.agent.engines.matching import coverage, measurable, merged, words_of
 from server.agent.engines.vocabulary import canonical_name, keyword_in, terms_of
+from server.agent.page_count import keep_page_count
+from server.agent.rendering import PdfFonts, find_pdf_fonts
 from server.agent.verifier import (
     Scope,
     bullet_scope,
@@ -96,11 +98,13 @@ def tailor(
     company: str | None = None,
     progress: Progress | None = None,
     ask_mimikree: AskMimikree | None = None,
+    pdf_fonts: PdfFonts | None = None,
 ) -> dict[str, Any]:
     """Tailor a structured resume to a job description; returns the result (no ids).
 
     `progress(percent, message)` is called at each step; `ask_mimikree(questions)` returns
     `[{question, answer}]` and may raise: Mimikree trouble never fails a tailoring.
+    `pdf_fonts` are the fonts downloads print with, which decide what fits on a page.
     """
     report = progress or (lambda _percent, _message: None)
     source = normalised(resume)
@@ -134,6 +138,14 @@ def tailor(
         source, proposal["edits"], keywords=keywords, answers=answers
     )
     rejected = [*proposal.get("rejected_edits", []), *rejected]
+    tailored, cut = keep_page_count(
+        source,
+        tailored,
+        requirements=requirements,
+        keywords=keywords,
+        fonts=pdf_fonts or find_pdf_fonts(),
+    )
+    diff += cut
 
     report(90, "scoring the match")
     before_text, after_text = plain_text(source), plain_text(tailored)

@@ -208,6 +208,7 @@ def tailor_for_job(job: Any) -> dict[str, Any]:
         company=payload.get("company"),
         progress=progress,
         ask_mimikree=ask_mimikree,
+        pdf_fonts=rendering.pdf_fonts_for(get_settings()),
     )
     job.check_cancelled()
     job.report_progress(95, "storing the tailored resume")

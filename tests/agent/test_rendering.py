@@ -17,17 +17,22 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from server.agent.rendering import (
+    CLASSIC,
     FORMATS,
+    TIGHTNESS,
+    Page,
     PdfFonts,
     UnknownFormat,
     clean_text,
     find_pdf_fonts,
     layout,
+    page_count,
     render,
     render_pdf,
     to_latin1,
 )
 from server.agent.resume_parsing import ExtractionLimits, parse_document, parse_resume_text
+from tests import pdf_layout
 from tests.helpers import make_docx
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -356,3 +361,84 @@ def test_any_text_renders_in_every_format_and_the_docx_keeps_it(name, bullet, sk
     in_docx = squeeze(docx_text(render(resume, "docx")))
     for value in (name, bullet, skill):
         assert squeeze(clean_text(value)) in in_docx
+
+
+def long_resume(bullets: int, *, pages: int | None = 1, paper: str | None = None) -> dict:
+    """One role with many one-line bullets, from a source of `pages` pages."""
+    return {
+        "contact": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "source": {"format": "pdf", "pages": pages, "paper": paper},
+        "experience": [
+            {
+                "title": "Engineer",
+                "employer": "Acme",
+                "dates": "2019 - 2024",
+                "bullets": [
+                    f"Shipped feature number {i} of the analytical engine with care"
+                    for i in range(bullets)
+                ],
+            }
+        ],
+    }
+
+
+def test_a_summary_the_source_did_not_have_is_read_first():
+    resume = parse_resume_text(GENERATED_MARKDOWN, markdown=True)
+    assert "summary" not in [s["kind"] for s in resume["sections"]]
+    resume["summary"] = "Data engineer. Experienced with Airflow and BigQuery."
+    headings = [block.text for block in layout(resume) if block.kind == "heading"]
+    assert headings[:2] == ["Summary", "Education"]
+    printed = [line.text for line in pdf_layout.lines(render(resume, "pdf"))]
+    assert printed.index("Summary") < printed.index("Education") < printed.index("Experience")
+
+
+@pytest.mark.parametrize(
+    ("paper", "size_mm"),
+    [("letter", (215.9, 279.4)), ("a4", (210.0, 297.0)), (None, (210.0, 297.0))],
+)
+def test_the_source_paper_size_is_kept_in_the_pdf_and_the_docx(paper, size_mm):
+    resume = long_resume(3, paper=paper)
+    assert pdf_layout.page_size_mm(render(resume, "pdf")) == size_mm
+    section = docx.Document(io.BytesIO(render(resume, "docx"))).sections[0]
+    assert (round(section.page_width.mm, 1), round(section.page_height.mm, 1)) == size_mm
+
+
+def test_text_is_left_aligned_not_justified():
+    words = " ".join(["ledger", "reconciled", "by", "hand", "every", "week"] * 20)
+    resume = {"contact": {"name": "Ada"}, "summary": words}
+    wrapped = [line for line in pdf_layout.lines(render(resume, "pdf")) if "ledger" in line.text]
+    assert len(wrapped) >= 3
+    lefts = [line.left for line in wrapped]
+    rights = [line.right for line in wrapped[:-1]]
+    assert max(lefts) - min(lefts) < 1.5  # every line starts at the margin
+    assert max(rights) - min(rights) > 10  # and ends at its last word: a ragged right edge
+
+
+def test_a_one_page_source_stays_one_page_by_tightening_type_and_spacing():
+    resume = long_resume(50)
+    fonts = find_pdf_fonts()
+    assert page_count(layout(resume), fonts, Page()) == 2  # at the template's own sizes
+    pdf = render(resume, "pdf")
+    assert pdf_layout.page_count(pdf) == 1
+    tightest = Page(level=len(TIGHTNESS) - 1)
+    assert (
+        pdf_layout.ink_outside(pdf, side_mm=tightest.margins[0], top_mm=tightest.margins[1]) == []
+    )
+    sizes = {
+        run.font.size.pt
+        for paragraph in docx.Document(io.BytesIO(render(resume, "docx"))).paragraphs
+        for run in paragraph.runs
+        if paragraph.style.name == "List Bullet"
+    }
+    assert sizes and max(sizes) < CLASSIC.looks["bullet"].size
+    # A source of two pages leaves it at two, at the template's own sizes.
+    assert pdf_layout.page_count(render(long_resume(50, pages=2), "pdf")) == 2
+    untightened = {
+        run.font.size.pt
+        for paragraph in docx.Document(
+            io.BytesIO(render(long_resume(50, pages=2), "docx"))
+        ).paragraphs
+        for run in paragraph.runs
+        if paragraph.style.name == "List Bullet"
+    }
+    assert untightened == {CLASSIC.looks["bullet"].size}

@@ -1,7 +1,9 @@
 """The offline engine: deterministic text analysis over a curated vocabulary, no model.
 
-It answers every task the Gemini engine answers, in the same shape, and only ever moves,
-reorders or re-spells what the resume already says: it cannot write new claims.
+It answers every task the Gemini engine answers, in the same shape, and never writes inside
+the person's sentences: it reorders bullets and skills, selects projects, and adds one summary
+sentence naming the job's terms as the person's own material spells them. It cannot write
+new claims, and nothing it writes can break a sentence.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from typing import Any
 
 from server.agent.engines.base import Engine
+from server.agent.engines.matching import relevance
 from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
 from server.agent.verifier.lexicon import class_of, is_neutral
 
@@ -139,8 +142,8 @@ class LocalEngine(Engine):
         edits: list[dict[str, Any]] = []
         edits += _summary_edit(resume, weights, evidence)
         for index, job in enumerate(_list(resume.get("experience"))):
-            edits += _bullet_edits(index, _strings(job.get("bullets")), weights)
-        edits += _skills_edit(_strings(resume.get("skills")), weights)
+            edits += _bullet_edits(index, _strings(job.get("bullets")), weights, requirements)
+        edits += _skills_edit(_strings(resume.get("skills")), weights, requirements)
         edits += _projects_edit(_list(resume.get("projects")), weights)
         return {"edits": edits}
 
@@ -387,31 +390,47 @@ def _matched(text: str, weights: dict[str, int]) -> list[str]:
     return [k for k in canonical_terms(text) if k in weights]
 
 
-def _reorder(scores: list[int]) -> list[int]:
+def _reorder(scores: list[float]) -> list[int]:
     """Indexes by descending score, ties in their original order."""
     return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def _spelling(term: str, texts: list[str]) -> str | None:
+    """How the person's own material writes a term: its canonical name when the material
+    has it so, else the first spelling it uses; None when it only names a related word
+    ("containerization" is no spelling of Docker)."""
+    spellings = [
+        match.text
+        for text in texts
+        for match in find_terms(text)
+        if match.term.canonical == term and not match.related
+    ]
+    if term in spellings:
+        return term
+    return spellings[0] if spellings else None
 
 
 def _summary_edit(
     resume: dict[str, Any], weights: dict[str, int], evidence: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
+    """One sentence that names the job's keywords the material shows, each spelled as the
+    material spells it: never a new word for a term, never inside the person's sentences."""
     summary = str(resume.get("summary") or "").strip()
     resume_text = _resume_text(resume)
-    in_resume = set(canonical_terms(resume_text))
-    evidenced = set(in_resume)
-    for item in evidence:
-        evidenced.update(canonical_terms(str(item.get("text", ""))))
+    answers = [str(item.get("text", "")) for item in evidence]
+    spelled = {k: _spelling(k, [resume_text, *answers]) for k in weights}
+    in_resume = {k for k in weights if _spelling(k, [resume_text])}
     # Skills only the evidence (Mimikree's answers) shows come first: the summary is the one
     # place they can appear, while the others are in the resume already.
     wanted = sorted(
-        (k for k in weights if k in evidenced),
+        (k for k in weights if spelled[k]),
         key=lambda k: (k in in_resume, -weights[k], list(weights).index(k)),
     )
     missing_from_summary = [k for k in wanted if k not in canonical_terms(summary)]
     chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
     if not chosen:
         return []
-    listed = _join(chosen)
+    listed = _join([str(spelled[k]) for k in chosen])
     if summary:
         separator = "" if summary.endswith((".", "!", "?")) else "."
         text = f"{summary}{separator} Experienced with {listed}."
@@ -433,62 +452,40 @@ def _summary_edit(
     ]
 
 
-def _bullet_edits(index: int, bullets: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
-    edits: list[dict[str, Any]] = []
-    for bullet_index, bullet in enumerate(bullets):
-        respelled, renamed = _respell(bullet, weights)
-        if renamed:
-            edits.append(
-                {
-                    "section": "experience",
-                    "action": "rewrite",
-                    "experience_index": index,
-                    "bullet_index": bullet_index,
-                    "text": respelled,
-                    "order": None,
-                    "keywords": [new for _old, new in renamed],
-                    "reason": "uses the job's terms: "
-                    + ", ".join(f"{old} → {new}" for old, new in renamed),
-                }
-            )
-    scores = [sum(weights[k] for k in _matched(b, weights)) for b in bullets]
+def _bullet_edits(
+    index: int, bullets: list[str], weights: dict[str, int], requirements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The role's bullets, those that show most of the job's requirements first. A bullet's
+    words are the person's own: the engine never rewrites one."""
+    scores = [
+        sum(weights[k] for k in _matched(b, weights)) + relevance(b, requirements) for b in bullets
+    ]
     order = _reorder(scores)
-    if order != list(range(len(bullets))):
-        edits.append(
-            {
-                "section": "experience",
-                "action": "reorder",
-                "experience_index": index,
-                "bullet_index": None,
-                "text": None,
-                "order": order,
-                "keywords": _unique(k for b in bullets for k in _matched(b, weights)),
-                "reason": "puts the bullets that show the job's keywords first",
-            }
-        )
-    return edits
+    if order == list(range(len(bullets))):
+        return []
+    return [
+        {
+            "section": "experience",
+            "action": "reorder",
+            "experience_index": index,
+            "bullet_index": None,
+            "text": None,
+            "order": order,
+            "keywords": _unique(k for b in bullets for k in _matched(b, weights)),
+            "reason": "puts the bullets that show most of the job's requirements first",
+        }
+    ]
 
 
-def _respell(text: str, weights: dict[str, int]) -> tuple[str, list[tuple[str, str]]]:
-    """Write the job's spelling of a term the text names differently ("Postgres")."""
-    renamed: list[tuple[str, str]] = []
-    pieces, last = [], 0
-    for match in find_terms(text):
-        canonical = match.term.canonical
-        # A related word ("containerization") is not a spelling of the term: never renamed.
-        if match.related:
-            continue
-        if canonical in weights and match.text.lower() != canonical.lower():
-            pieces += [text[last : match.start], canonical]
-            last = match.end
-            renamed.append((match.text, canonical))
-    pieces.append(text[last:])
-    return "".join(pieces), renamed
-
-
-def _skills_edit(skills: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
+def _skills_edit(
+    skills: list[str], weights: dict[str, int], requirements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     names = [canonical_name(s) or s for s in skills]
-    scores = [weights.get(n, 0) for n in names]
+    # A skill the job names first, then those that share most of its requirements' words.
+    scores = [
+        weights.get(n, 0) * 100 + relevance(s, requirements)
+        for n, s in zip(names, skills, strict=True)
+    ]
     order = _reorder(scores)
     if order == list(range(len(skills))):
         return []

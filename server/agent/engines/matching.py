@@ -135,3 +135,12 @@ def _words_shown(text: str, have: Words) -> float:
         return share
     phrases = len(wanted.phrases & have.phrases) / len(wanted.phrases)
     return _WORDS_SHARE * share + (1 - _WORDS_SHARE) * phrases
+
+
+def relevance(text: str, requirements: list[dict[str, Any]]) -> float:
+    """How much of the job's requirements one line shows (required ones count double)."""
+    return sum(
+        (2 if r.get("importance") == "required" else 1) * coverage(r, text)
+        for r in requirements
+        if measurable(r)
+    )
