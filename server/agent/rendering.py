@@ -92,6 +92,7 @@ class Block:
 
     kind: Literal["name", "headline", "contact", "heading", "entry", "meta", "text", "bullet"]
     text: str
+    aside: str = ""  # printed at the right end of the same line: an entry's dates
 
 
 def clean_text(value: Any) -> str:
@@ -149,11 +150,22 @@ def _contact_blocks(resume: dict[str, Any]) -> list[Block]:
     return blocks + _text_blocks("contact", line)
 
 
+def _entry_blocks(heading: str, dates: str, meta: str) -> list[Block]:
+    """An entry's line (its dates at the right end) and the line under it."""
+    lines = _text_blocks("entry", heading)
+    if lines:
+        lines[0] = Block("entry", lines[0].text, clean_text(dates).replace("\n", " "))
+    else:
+        meta = _join(meta, dates)
+    return lines + _text_blocks("meta", meta)
+
+
 def _experience(entry: dict[str, Any]) -> list[Block]:
-    blocks = _text_blocks(
-        "entry", _join(entry.get("title"), entry.get("employer"), separator=" — ")
+    blocks = _entry_blocks(
+        _join(entry.get("title"), entry.get("employer"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("location")),
     )
-    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("text", detail)
     for bullet in _list(entry.get("bullets")):
@@ -163,16 +175,22 @@ def _experience(entry: dict[str, Any]) -> list[Block]:
 
 def _education(entry: dict[str, Any]) -> list[Block]:
     degree = _join(entry.get("degree"), entry.get("field"), separator=", ")
-    blocks = _text_blocks("entry", _join(degree, entry.get("institution"), separator=" — "))
-    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
+    blocks = _entry_blocks(
+        _join(degree, entry.get("institution"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("location")),
+    )
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("bullet", detail)
     return blocks
 
 
 def _project(entry: dict[str, Any]) -> list[Block]:
-    blocks = _text_blocks("entry", _join(entry.get("name"), entry.get("role"), separator=" — "))
-    blocks += _text_blocks("meta", _join(entry.get("url"), _dates(entry)))
+    blocks = _entry_blocks(
+        _join(entry.get("name"), entry.get("role"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("url")),
+    )
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("text", detail)
     for bullet in _list(entry.get("bullets")):
@@ -222,10 +240,23 @@ def _section(heading: Any, body: list[Block]) -> list[Block]:
     return [*_text_blocks("heading", heading), *body] if body else []
 
 
-def layout(resume: dict[str, Any]) -> list[Block]:
+def layout(resume: dict[str, Any], template: Template | None = None) -> list[Block]:
     """The document's blocks: contact first, then the sections in the resume's own order
-    (`sections`, as the parser recorded it), then any section it did not list."""
-    resume = _dict(resume)
+    (`sections`, as the parser recorded it), then any section it did not list. A template
+    that prints an entry's line under it on the entry's own line gets them joined."""
+    blocks = _blocks(_dict(resume))
+    if template is None or not template.inline_meta:
+        return blocks
+    joined: list[Block] = []
+    for block in blocks:
+        if block.kind == "meta" and joined and joined[-1].kind == "entry":
+            entry = joined.pop()
+            block = Block("entry", _join(entry.text, block.text), entry.aside)
+        joined.append(block)
+    return joined
+
+
+def _blocks(resume: dict[str, Any]) -> list[Block]:
     blocks = _contact_blocks(resume)
     others = [_dict(section) for section in _list(resume.get("other_sections"))]
     unheaded = [section for section in others if not clean_text(section.get("heading"))]
@@ -291,7 +322,8 @@ def render_markdown(blocks: list[Block]) -> bytes:
         elif block.kind == "heading":
             out += ["", f"## {text}", ""]
         elif block.kind == "entry":
-            out += ["", f"**{text}**", ""]
+            aside = f" · *{markdown_escape(block.aside)}*" if block.aside else ""
+            out += ["", f"**{text}**{aside}", ""]
         elif block.kind == "meta":
             out += [f"*{text}*", ""]
         elif block.kind == "bullet":
@@ -325,6 +357,9 @@ class Template:
     looks: dict[str, Look] = field(hash=False)
     margins: tuple[float, float] = (18.0, 15.0)
     docx_font: str = "Arial"
+    inline_meta: bool = False  # an entry's location or link on the entry's own line
+    heading_rule: bool = True  # a line under each section heading
+    upper_headings: bool = False
 
 
 CLASSIC = Template(
@@ -340,7 +375,24 @@ CLASSIC = Template(
         "bullet": Look(False, 10, 0, 5),
     },
 )
-TEMPLATES = {template.name: template for template in (CLASSIC,)}
+COMPACT = Template(
+    "compact",
+    {
+        "name": Look(True, 15, 0, 7),
+        "headline": Look(False, 9.5, 0, 4.6),
+        "contact": Look(False, 8.5, 0, 4.2),
+        "heading": Look(True, 9.5, 2.6, 5.2),
+        "entry": Look(True, 9.5, 1.2, 4.6),
+        "meta": Look(False, 8.5, 0, 4.2),
+        "text": Look(False, 9, 0, 4.3),
+        "bullet": Look(False, 9, 0, 4.3),
+    },
+    margins=(13.0, 11.0),
+    inline_meta=True,
+    heading_rule=False,
+    upper_headings=True,
+)
+TEMPLATES = {template.name: template for template in (CLASSIC, COMPACT)}
 DEFAULT_TEMPLATE = "classic"
 # How a document that would take more pages than its source tightens, level by level: font
 # size, space between blocks and margins, each as a share of the template's. The last level
@@ -385,6 +437,13 @@ class Page:
         return PAPERS.get(self.paper, PAPERS[DEFAULT_PAPER])
 
 
+def _shown(block: Block, template: Template) -> str:
+    """A block's text as the template prints it."""
+    if block.kind == "heading" and template.upper_headings:
+        return block.text.upper()
+    return block.text
+
+
 def template_named(name: str | None) -> Template:
     """The template of that name (the default for None); UnknownTemplate otherwise."""
     if name is None:
@@ -416,6 +475,7 @@ def render_docx(blocks: list[Block], page: Page | None = None) -> bytes:
     """A Word document built with python-docx, in its built-in styles, on the page's paper
     and margins, in the template's sizes, left-aligned."""
     import docx
+    from docx.enum.text import WD_TAB_ALIGNMENT
     from docx.shared import Mm, Pt
 
     page = page or Page()
@@ -439,11 +499,19 @@ def render_docx(blocks: list[Block], page: Page | None = None) -> bytes:
             paragraph = document.add_paragraph(style="List Bullet")
         else:
             paragraph = document.add_paragraph()
-        run = paragraph.add_run(block.text)
+        run = paragraph.add_run(_shown(block, page.template))
         run.font.size = Pt(look.size)
         run.font.name = page.template.docx_font
         run.bold = look.bold
         run.italic = block.kind == "meta"
+        if block.aside:
+            # The dates end at the right margin, on a right-aligned tab stop.
+            paragraph.paragraph_format.tab_stops.add_tab_stop(
+                Mm(width - 2 * side), WD_TAB_ALIGNMENT.RIGHT
+            )
+            dates = paragraph.add_run("\t" + block.aside)
+            dates.font.size = Pt(look.size)
+            dates.font.name = page.template.docx_font
         spacing = paragraph.paragraph_format
         spacing.space_before = Mm(look.before)
         spacing.space_after = Mm(0)
@@ -599,15 +667,41 @@ def _pdf_document(blocks: list[Block], fonts: PdfFonts, page: Page, *, to_write:
         pdf.set_font(family, "B" if look.bold else "", look.size)
         if look.before:
             pdf.ln(look.before)
+        text = fix(_shown(block, page.template))
         if block.kind == "bullet":
             pdf.set_x(pdf.l_margin + 2)
             pdf.cell(4, look.height, bullet_mark)
-        pdf.multi_cell(0, look.height, fix(block.text), align="L", new_x="LMARGIN", new_y="NEXT")
-        if block.kind == "heading":
+        if block.aside:
+            _entry_line(pdf, family, look, text, fix(block.aside))
+        else:
+            pdf.multi_cell(0, look.height, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        if block.kind == "heading" and page.template.heading_rule:
             y = pdf.get_y()
             pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
             pdf.ln(1)
     return pdf
+
+
+def _entry_line(pdf: Any, family: str, look: Look, text: str, dates: str) -> None:
+    """An entry's line: its text wrapped short of the right margin, its dates ending at the
+    right margin on the first line (the whole entry kept on one page)."""
+    pdf.set_font(family, "", look.size)
+    dates_width = pdf.get_string_width(dates) + 1
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    text_width = max(width - dates_width - 3, width / 3)
+    pdf.set_font(family, "B" if look.bold else "", look.size)
+    lines = pdf.multi_cell(text_width, look.height, text, dry_run=True, output="LINES")
+    if pdf.will_page_break(look.height * max(1, len(lines))):
+        pdf.add_page()
+    top = pdf.get_y()
+    pdf.multi_cell(text_width, look.height, text, align="L", new_x="LMARGIN", new_y="NEXT")
+    bottom = pdf.get_y()
+    pdf.set_font(family, "", look.size)
+    # A cell keeps its text a cell margin from its edge: the dates' cell reaches past the
+    # page margin by as much, so that they end on it.
+    pdf.set_xy(pdf.w - pdf.r_margin - dates_width + pdf.c_margin, top)
+    pdf.cell(dates_width, look.height, dates, align="R")
+    pdf.set_xy(pdf.l_margin, bottom)
 
 
 def render_pdf(
@@ -653,11 +747,11 @@ def pdf_fonts_for(settings: Settings | None) -> PdfFonts:
 def page_targets(resume: dict[str, Any], fonts: PdfFonts) -> dict[str, int]:
     """Per template, the pages a resume's tailored versions may take: its source's page
     count, or for a source without pages (text), the pages it takes itself."""
-    blocks = layout(resume)
     targets = {}
     for template in TEMPLATES.values():
         limit = page_limit(resume, template)
         if limit is None:
+            blocks = layout(resume, template)
             limit = page_count(blocks, fonts, Page(template, paper_of(resume)))
         targets[template.name] = limit
     return targets
@@ -666,10 +760,14 @@ def page_targets(resume: dict[str, Any], fonts: PdfFonts) -> dict[str, int]:
 def fits(resume: dict[str, Any], targets: dict[str, int], fonts: PdfFonts) -> bool:
     """Whether the resume takes at most its target pages in every template, as tight as a
     template may print."""
-    blocks = layout(resume)
     tightest = len(TIGHTNESS) - 1
     return all(
-        page_count(blocks, fonts, Page(TEMPLATES[name], paper_of(resume), tightest)) <= pages
+        page_count(
+            layout(resume, TEMPLATES[name]),
+            fonts,
+            Page(TEMPLATES[name], paper_of(resume), tightest),
+        )
+        <= pages
         for name, pages in targets.items()
         if name in TEMPLATES
     )
@@ -688,7 +786,7 @@ def render(
     if fmt not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     chosen = template_named(template)
-    blocks = layout(resume)
+    blocks = layout(resume, chosen)
     if fmt == "md":
         return render_markdown(blocks)
     fonts = pdf_fonts_for(settings)

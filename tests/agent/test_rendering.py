@@ -18,15 +18,19 @@ from markdown_it import MarkdownIt
 
 from server.agent.rendering import (
     CLASSIC,
+    COMPACT,
     FORMATS,
+    TEMPLATES,
     TIGHTNESS,
     Page,
     PdfFonts,
     UnknownFormat,
     clean_text,
     find_pdf_fonts,
+    fitting_page,
     layout,
     page_count,
+    paper_of,
     render,
     render_pdf,
     to_latin1,
@@ -335,8 +339,8 @@ def test_experience_dates_come_from_the_resume_or_are_built_from_normalised_ones
             {"employer": "B", "title": "T", "start_date": "2021-04", "is_current": True},
         ]
     }
-    metas = [b.text for b in layout(resume) if b.kind == "meta"]
-    assert metas == ["Jan 2020 – Mar 2021", "2021-04 – Present"]
+    dates = [b.aside for b in layout(resume) if b.kind == "entry"]
+    assert dates == ["Jan 2020 – Mar 2021", "2021-04 – Present"]
 
 
 def test_an_unknown_format_is_refused():
@@ -442,3 +446,68 @@ def test_a_one_page_source_stays_one_page_by_tightening_type_and_spacing():
         if paragraph.style.name == "List Bullet"
     }
     assert untightened == {CLASSIC.looks["bullet"].size}
+
+
+def tailored_from(source: str) -> dict:
+    """A tailored resume from a PDF source (one page) or a Markdown source."""
+    from server.agent.engines.local import LocalEngine
+    from server.agent.tailoring import tailor
+    from tests.tailoring_samples import JOB_DESCRIPTION
+
+    if source == "pdf":
+        resume = parsed_fixture("resume-single-column.pdf")
+    else:
+        resume = parse_resume_text(GENERATED_MARKDOWN, markdown=True)
+    return tailor(LocalEngine(), resume=resume, job_description=JOB_DESCRIPTION)["tailored_resume"]
+
+
+@pytest.mark.parametrize("source", ["pdf", "md"])
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_each_template_keeps_the_page_count_prints_inside_its_margins_and_aligns_dates(
+    name, source
+):
+    resume = tailored_from(source)
+    template, fonts = TEMPLATES[name], find_pdf_fonts()
+    pdf = render(resume, "pdf", template=name)
+    # The page count kept: the source's own (a one-page PDF), or what the source took.
+    expected = 1 if source == "pdf" else resume["source"]["fit_pages"][name]
+    assert pdf_layout.page_count(pdf) == expected == resume["source"]["fit_pages"][name]
+    # Nothing runs into the margins of the page it was laid out on (rendered as an image).
+    blocks = layout(resume, template)
+    page = fitting_page(blocks, fonts, Page(template, paper_of(resume)), expected)
+    side, top = page.margins
+    assert pdf_layout.ink_outside(pdf, side_mm=side, top_mm=top) == []
+    # Each entry's dates end at the right margin, on the entry's own line.
+    width_pt = pdf_layout.page_size_mm(pdf)[0] * pdf_layout.MM
+    right_margin = width_pt - side * pdf_layout.MM
+    entries = [block for block in blocks if block.kind == "entry" and block.aside]
+    assert len(entries) >= 2
+    printed = pdf_layout.lines(pdf)
+    for entry in entries:
+        [line] = [
+            line
+            for line in printed
+            if squeeze(line.text).endswith(squeeze(entry.aside))
+            and squeeze(line.text).startswith(squeeze(entry.text)[:12])
+        ]
+        assert abs(line.right - right_margin) < 2, (entry, line)
+
+
+def test_the_two_templates_differ_in_size_and_shape():
+    resume = tailored_from("md")
+    classic, compact = (layout(resume, TEMPLATES[name]) for name in ("classic", "compact"))
+    assert len(compact) < len(classic)  # an entry's place joins its line
+    assert COMPACT.looks["text"].size < CLASSIC.looks["text"].size
+    headings = [line.text for line in pdf_layout.lines(render(resume, "pdf", template="compact"))]
+    assert "EXPERIENCE" in headings and "Experience" not in headings
+    for name, template in TEMPLATES.items():
+        document = docx.Document(io.BytesIO(render(resume, "docx", template=name)))
+        section = document.sections[0]
+        assert round(section.left_margin.mm) == round(template.margins[0])
+        text_width = section.page_width - section.left_margin - section.right_margin
+        stops = [
+            stop.position
+            for paragraph in document.paragraphs
+            for stop in paragraph.paragraph_format.tab_stops
+        ]
+        assert stops and all(abs(stop - text_width) < 20000 for stop in stops)  # EMU: < 0.6 mm
