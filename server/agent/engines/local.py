@@ -26,8 +26,8 @@ _REQUIREMENT_HEADINGS = re.compile(
     r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate",
     re.IGNORECASE,
 )
-# Headings of what the job does day to day: each line is something the job asks the person
-# to be able to do (a requirement), never a skill it names that the person lacks.
+# Headings of what the job does day to day: each line under one is something the person must
+# be able to do, so it is a requirement too.
 _DUTY_HEADINGS = re.compile(
     r"responsibilit|what you(?:'ll| will)? do|you(?:'ll| will)\b|in this role|the role\b|"
     r"your impact|day[- ]to[- ]day|duties|what the job involves",
