@@ -847,7 +847,7 @@ def step_monitoring(ctx: Context) -> None:
                 f"PROMETHEUS_MULTIPROC_DIR is not set: under gunicorn ({settings.gunicorn_workers} "
                 "web processes) /metrics shows only the figures of the process that answers",
                 "set PROMETHEUS_MULTIPROC_DIR=/var/lib/job-agent/metrics (a folder only the "
-                "service uses; gunicorn.conf.py empties it at start)",
+                "service uses, for the web and the worker processes)",
             )
         else:
             ctx.report.ok("one web process: PROMETHEUS_MULTIPROC_DIR is not needed")
@@ -862,14 +862,14 @@ def step_monitoring(ctx: Context) -> None:
         elif parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             ctx.report.fail(
                 f"PROMETHEUS_MULTIPROC_DIR {folder} cannot be created or written by "
-                f"{getpass.getuser()} (gunicorn.conf.py empties and recreates it at start)",
+                f"{getpass.getuser()} (every web and worker process writes its figures there)",
                 f"mkdir -p {folder} && chown {getpass.getuser()} {folder}, or choose another "
                 "folder",
             )
         elif folder in {Path(settings.instance_dir), Path(settings.log_dir), ROOT}:
             ctx.report.fail(
                 f"PROMETHEUS_MULTIPROC_DIR {folder} is a folder the service keeps other files "
-                "in: gunicorn.conf.py empties it at every start",
+                "in: gunicorn.conf.py removes files from it at every start",
                 "use a folder of its own, e.g. /var/lib/job-agent/metrics",
             )
         else:

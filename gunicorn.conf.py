@@ -2,13 +2,13 @@
 
     gunicorn -c gunicorn.conf.py "server:create_app()"
 
-Web processes serve HTTP only unless WEB_RUNS_WORKERS=1, in which case each process also runs
+Web processes serve HTTP and are scheduler candidates; with WEB_RUNS_WORKERS=1 each also runs
 a job worker pool. Run workers on their own with `python -m server.worker`. Every figure comes
 from the service's settings (`server/config.py`, README's configuration table).
 """
 
 import os
-import shutil
+from pathlib import Path
 
 from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
 
@@ -30,27 +30,47 @@ accesslog = None  # the app writes its own structured access log
 control_socket_disable = True
 forwarded_allow_ips = settings.forwarded_allow_ips
 
-# Metrics of every web process, added up at /metrics: prometheus-client reads this variable
-# when the workers first import it (after the fork), so it is set here, and the folder starts
-# empty so a previous run's counters do not come back.
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_files_of_dead_processes(folder: Path) -> None:
+    """Remove the metric files (`<kind>_<pid>.db`) of processes that no longer run, so a
+    previous run's counters do not come back; a live process's files (a worker process's,
+    another gunicorn's) stay, or its figures would vanish from /metrics until it restarted."""
+    for path in folder.glob("*.db"):
+        _, _, pid = path.stem.rpartition("_")
+        if pid.isdigit() and not _running(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+# Metrics of every process, added up at /metrics (see server/metrics.py, which also sets the
+# variable when it is only in .env).
 if settings.prometheus_multiproc_dir is not None:
-    shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
     settings.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
+    remove_files_of_dead_processes(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.prometheus_multiproc_dir)
 
 
 def post_worker_init(worker):
-    if settings.web_runs_workers:
-        from server.runtime import start_background_services
+    # Every web process is a scheduler candidate (so alerts and backups go on when the worker
+    # processes are dead); with WEB_RUNS_WORKERS it runs a worker pool too.
+    from server.runtime import start_background_services
 
-        start_background_services(worker.wsgi)
+    start_background_services(worker.wsgi, workers=settings.web_runs_workers)
 
 
 def worker_exit(server, worker):
-    if settings.web_runs_workers:
-        from server.runtime import stop_background_services
+    from server.runtime import stop_background_services
 
-        stop_background_services(worker.wsgi)
+    stop_background_services(worker.wsgi)
 
 
 def child_exit(server, worker):

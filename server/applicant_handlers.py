@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import cover_letters, project_analysis, rendering, tailoring
+from server.agent import cover_letters, posting_page, project_analysis, rendering, tailoring
 from server.agent.cover_letters import resume_facts
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, engine_answers, missing_required
@@ -27,7 +27,7 @@ from server.agent.submission import (
     send_to_recruitee,
 )
 from server.config import get_settings
-from server.errors import NotFound, TooManyRequests, UserFacingError
+from server.errors import Forbidden, NotFound, TooManyRequests, UserFacingError
 from server.extensions import db
 from server.job_handlers import (
     JobCancelled,
@@ -50,6 +50,7 @@ from server.models import (
     utcnow,
 )
 from server.schemas.jobs import JobApplicationPayload, ProjectAnalysisPayload
+from server.security_manager.outbound import OutboundClient, OutboundPolicy
 from server.services import applications, profiles, projects, resumes, tailored_resumes
 from server.services.ownership import get_owned
 
@@ -159,14 +160,16 @@ def _application_for(job: JobContext) -> Application:
                 Posting, object_id=payload["posting_id"], user_id=job.user_id, object_type="posting"
             )
         resumes.get(user_id=job.user_id, resume_id=uuid.UUID(payload["resume_id"]))
+        details = applications.clean_details(payload)
         application = Application(
             user_id=job.user_id,
             posting_id=posting.id if posting else None,
             job_url=payload.get("job_url"),
             target_key=key,
             resume_id=uuid.UUID(payload["resume_id"]),
-            company=posting.company if posting else None,
-            title=posting.title if posting else None,
+            company=posting.company if posting else details.get("company"),
+            title=posting.title if posting else details.get("title"),
+            job_description=None if posting else details.get("job_description"),
             mode=payload.get("mode", "review"),
             state=ApplicationState.SAVED.value,
             package={},
@@ -193,7 +196,7 @@ def _posting_view(application: Application) -> dict[str, Any]:
             "company": application.company,
             "title": application.title,
             "location": None,
-            "description": "",
+            "description": application.job_description or "",
             "apply_url": application.job_url,
             "questions": [],
         }
@@ -255,6 +258,50 @@ def _tailored_resume(
     }
 
 
+def complete_details(job: JobContext, application_id: int) -> list[str]:
+    """Read a job URL's page for the title, company and description the user did not give;
+    the details still missing (the application then waits in `needs_details`)."""
+    application = db.session.get(Application, application_id)
+    if application.posting_id is not None or (
+        application.title and application.company and application.job_description
+    ):
+        return []
+    settings = get_settings()
+    url = application.job_url
+    db.session.rollback()  # no transaction stays open during the fetch
+    job.check_cancelled()
+    job.report_progress(2, "reading the job's page")
+    client = OutboundClient(
+        policy=OutboundPolicy.of(settings),
+        user_agent=f"{settings.job_search_user_agent} (+{settings.public_base_url})",
+        timeout_seconds=settings.job_search_timeout_seconds,
+        max_bytes=posting_page.MAX_PAGE_BYTES,
+        max_redirects=posting_page.MAX_REDIRECTS,
+    )
+    problem = None
+    try:
+        with client:
+            page = posting_page.read_posting(url=url, client=client)
+    except posting_page.PageUnreadable as unreadable:
+        page, problem = None, str(unreadable)
+        log.info("job page unreadable", extra={"job_id": job.job_id, "problem": problem})
+    application = db.session.get(Application, application_id)
+    if page is not None:  # what the user gave wins over what the page says
+        application.title = application.title or page.title
+        application.company = application.company or page.company
+        application.job_description = application.job_description or page.description or None
+    missing = applications.missing_details(application)
+    if missing:
+        applications.move(application, ApplicationState.NEEDS_DETAILS.value)
+        said = f"could not be read ({problem})" if problem else "does not say it"
+        application.error = (
+            f"The job's {' and '.join(missing)}: the page {said}; give "
+            f"{' and '.join(missing)} with PATCH /api/applications/{application_id}"
+        )
+    db.session.commit()
+    return missing
+
+
 def prepare_package(job: JobContext, application: Application) -> dict[str, Any]:
     """Cover letter, screening answers, channel: the package the user reviews."""
     settings = get_settings()
@@ -292,7 +339,7 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     apply_email = apply_email_in(posting["apply_url"], posting["description"])
     if recruitee_url:
         channel = SubmissionChannel.RECRUITEE.value
-    elif apply_email:
+    elif apply_email and tailored:  # a mail carries only the resume the service made
         channel = SubmissionChannel.EMAIL.value
     else:
         channel = SubmissionChannel.MANUAL.value
@@ -343,6 +390,14 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
     application = _application_for(job)
     application_id = application.id
     if application.state in (ApplicationState.SAVED, ApplicationState.FAILED):
+        missing = complete_details(job, application_id)
+        if missing:
+            return {
+                "application_id": application_id,
+                "state": ApplicationState.NEEDS_DETAILS.value,
+                "missing_details": missing,
+            }
+        application = db.session.get(Application, application_id)
         applications.move(application, ApplicationState.PREPARING.value)
         application.job_id = job.job_id
         application.error = None
@@ -406,8 +461,10 @@ def _auto_decision(application: Application, package: dict[str, Any]) -> dict[st
         reason = "the engine wrote answers to review first: " + "; ".join(written)
     else:
         try:
-            applications.spend_submission_allowance(application)
-        except TooManyRequests as refused:
+            applications.require_verified_sender(application.user_id)
+            recipient = package["apply_email"] if package["channel"] == "email" else None
+            applications.spend_submission_allowance(application, recipient=recipient)
+        except (Forbidden, TooManyRequests) as refused:
             reason = refused.message
     return {"send": reason is None, "reason": reason}
 
@@ -454,20 +511,33 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
     channel, address = application.channel, application.apply_email
     try:
         candidate = _candidate(application)
+        applications.require_verified_sender(application.user_id)  # it may have changed since
     except NotFound:
+        problem = ("the resume to send was deleted", "apply again with another resume")
+    except Forbidden:
+        problem = ("the account's email address is not verified", "verify it and apply again")
+    else:
+        problem = None
+        if channel == SubmissionChannel.EMAIL and not (application.package or {}).get(
+            "tailored_resume"
+        ):
+            problem = ("there is no tailored resume to mail", "apply on the job's page")
+    if problem is not None:
         applications.record_submission(
             application,
             channel=channel,
             outcome="failed",
-            detail={"error": "the resume to send was deleted"},
+            detail={"error": problem[0]},
             job_id=job.job_id,
         )
         application.state = ApplicationState.FAILED.value
-        application.error = "the resume to send was deleted; apply again with another resume"
+        application.error = "; ".join(problem)
         db.session.commit()
         return {"sent": False, "reason": application.error}
     title, company = application.title, application.company
     recruitee_url = (application.package or {}).get("recruitee_url")
+    # The user's own answers go only to the address the posting gives, never to one they typed.
+    user_answers = not applications.recipient_typed(application, address)
     db.session.rollback()
     key = f"application:{application_id}:{job.job_id}"
     outcome: tuple[str, dict[str, Any]] | None = None
@@ -481,13 +551,19 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
                             candidate=candidate,
                             timeout_seconds=settings.application_submit_timeout_seconds,
                             user_agent=settings.job_search_user_agent,
+                            policy=OutboundPolicy.of(settings),
                         )
                     except SubmissionRefused as refused:
                         outcome = ("failed", {**refused.detail, "error": str(refused)})
                     else:
                         outcome = ("sent", detail)
                 else:
-                    mail = application_mail(candidate=candidate, title=title, company=company)
+                    mail = application_mail(
+                        candidate=candidate,
+                        title=title,
+                        company=company,
+                        user_answers=user_answers,
+                    )
                     if not mailer.send_mail(settings=settings, to=address, **mail):
                         raise SubmissionUnavailable("the mail server did not take the message")
                     outcome = ("sent", {"to": address, "attachments": len(mail["attachments"])})

@@ -101,6 +101,8 @@ JobBoard = Literal[
 JOB_BOARDS: tuple[str, ...] = get_args(JobBoard)
 # "greenhouse,lever" in the environment.
 BoardList = Annotated[tuple[JobBoard, ...], NoDecode]
+# "8080,8081" in the environment.
+PortList = Annotated[tuple[Annotated[int, Field(ge=1, le=65535)], ...], NoDecode]
 
 # The environment mapping `load_settings` reads; None: `Settings(...)` reads no environment.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
@@ -271,8 +273,9 @@ class Settings(BaseSettings):
     resume_fetch_timeout_seconds: float = Field(15.0, ge=1.0)
     resume_fetch_max_redirects: int = Field(3, ge=0)
     resume_fetch_google_docs_export_base: str = "https://docs.google.com"
-    # Tests only: lets link intake reach 127.0.0.1 over plain http; refused in production.
-    resume_fetch_allow_loopback: bool = False
+    # Tests only: outbound requests (boards, links, Mimikree, Recruitee, webhooks) may reach
+    # 127.0.0.1 on these ports, over plain http too; refused in production.
+    outbound_allow_loopback_ports: PortList = ()
 
     # Posting search (server/agent/sources/). Base URLs point the sources elsewhere (tests use
     # local stand-ins); Recruitee's names each company's host with `{company}`.
@@ -400,6 +403,7 @@ class Settings(BaseSettings):
         "job_search_sources",
         "resume_pdf_fallback_fonts",
         "metrics_allowed_networks",
+        "outbound_allow_loopback_ports",
         mode="before",
     )
     @classmethod
@@ -513,9 +517,9 @@ class Settings(BaseSettings):
             )
         if self.auto_migrate is None:
             derived["auto_migrate"] = not self.is_production
-        if self.is_production and self.resume_fetch_allow_loopback:
+        if self.is_production and self.outbound_allow_loopback_ports:
             raise ValueError(
-                "refusing to start in production: RESUME_FETCH_ALLOW_LOOPBACK lets users make "
+                "refusing to start in production: OUTBOUND_ALLOW_LOOPBACK_PORTS lets users make "
                 "the server fetch from its own loopback interface; unset it"
             )
         if self.is_production:
@@ -671,6 +675,15 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
         values.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
     values.update(os.environ)
     return values
+
+
+def metrics_folder(environ: Mapping[str, str] | None = None) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR from the environment and `.env`, read on its own: the metrics
+    module needs it before it creates its instruments, which is before any settings exist."""
+    value = (read_environment() if environ is None else environ).get(
+        environment_variable("prometheus_multiproc_dir"), ""
+    )
+    return Path(value.strip()) if value.strip() else None
 
 
 # What a shutting-down process needs beyond the job grace period: the dispatcher's join, the

@@ -4,28 +4,36 @@ Counters and histograms live here, with light imports, so the limiter, the worke
 request hooks can update them without pulling in the rest of monitoring. `/metrics`, the live
 figures read at scrape time and the alerts are in `server.monitoring`.
 
-Under gunicorn, set `PROMETHEUS_MULTIPROC_DIR` in the environment (prometheus-client reads it
-when first imported, so it must be there before the worker processes start; `gunicorn.conf.py`
-empties the folder at start-up and drops a dead worker's live gauges): each process writes its
-values to files there and `/metrics` adds them up.
+With `PROMETHEUS_MULTIPROC_DIR` set (in the environment or `.env`), each process writes its
+values to files there and `/metrics` adds them up: gunicorn's web processes and the worker
+processes alike. `gunicorn.conf.py` removes, at start, the files of processes no longer
+running (never a live one's), and drops a dead web process's live gauges; a worker process
+drops its own when it stops.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, values
 
+from server.config import metrics_folder
 from server.logging_config import STARTED_KEY
 
-# Each instrument below opens its file in PROMETHEUS_MULTIPROC_DIR as it is created: a folder
-# exported for gunicorn but not made yet (or removed) must not stop every `flask` command.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# PROMETHEUS_MULTIPROC_DIR, whether exported or only in `.env`: every process (web, worker,
+# all-in-one) writes its values there, so the worker's job figures reach /metrics too.
+# prometheus-client chooses where values live when an instrument is created, from the
+# variable, so it is set and the choice made again here, before the instruments below. Each
+# opens its file as it is created: a folder not made yet (or removed) must not stop every
+# `flask` command.
+_FOLDER = metrics_folder()
+if _FOLDER is not None:
+    _FOLDER.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_FOLDER)
+    values.ValueClass = values.get_value_class()
 
 REQUESTS = Counter(
     "http_requests",

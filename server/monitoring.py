@@ -29,6 +29,8 @@ from typing import Any
 
 from flask import Flask, has_app_context
 
+from server.security_manager.outbound import OutboundClient, OutboundError, OutboundPolicy
+
 log = logging.getLogger("server.monitoring")
 
 STARTED_AT = time.time()
@@ -36,7 +38,6 @@ WORKERS_KEY = "monitoring:workers"
 WORKER_INFO_KEY = "monitoring:worker_info"
 ALERTS_FIRING_KEY = "monitoring:alerts:firing"
 ALERTS_REQUESTS_KEY = "monitoring:alerts:requests"
-WORKER_ALIVE_SECONDS = 30.0  # a pool not heard from for this long is dead
 WORKER_NOTE_EVERY_SECONDS = 5.0
 RECENT_EVENTS_HOURS = 24
 SLOW_QUERY_ALERT_WINDOW_SECONDS = 300
@@ -65,10 +66,20 @@ def backup_figures() -> tuple[dict[str, Any], float | None]:
 _last_noted: dict[str, float] = {}
 
 
-def note_worker_alive(name: str, threads: int, busy: int) -> None:
-    """A worker pool says it is alive (its heartbeat calls this; written every few seconds)."""
+def worker_alive_seconds() -> float:
+    """A worker pool not heard from for this long is dead: JOB_QUEUE_LEASE_SECONDS, the time
+    after which its jobs are taken back too."""
+    from server.config import get_settings
+
+    return get_settings().job_queue_lease_seconds
+
+
+def note_worker_alive(name: str, threads: int, busy: int, *, alive_seconds: float) -> None:
+    """A worker pool says it is alive (its heartbeat calls this; written every few seconds,
+    often enough for `alive_seconds`)."""
     now = time.time()
-    if now - _last_noted.get(name, 0.0) < WORKER_NOTE_EVERY_SECONDS:
+    every = min(WORKER_NOTE_EVERY_SECONDS, alive_seconds / 6)
+    if now - _last_noted.get(name, 0.0) < every:
         return
     _last_noted[name] = now
     from server.redis_client import get_redis
@@ -84,20 +95,27 @@ def note_worker_alive(name: str, threads: int, busy: int) -> None:
 
 
 def workers_status(conn) -> dict[str, Any]:
-    """Worker pools heard from in the last `WORKER_ALIVE_SECONDS`, and their threads."""
+    """Worker pools heard from within `worker_alive_seconds()`, their threads, and the pool
+    heard from last (`last_seen`: name and seconds ago, None when none in a day)."""
     now = time.time()
     conn.zremrangebyscore(WORKERS_KEY, 0, now - 86400)
-    names = conn.zrangebyscore(WORKERS_KEY, now - WORKER_ALIVE_SECONDS, "+inf")
+    names = conn.zrangebyscore(WORKERS_KEY, now - worker_alive_seconds(), "+inf")
     infos = conn.hmget(WORKER_INFO_KEY, names) if names else []
     pools = []
     for name, raw in zip(names, infos, strict=True):
         info = json.loads(raw) if raw else {}
         pools.append({"name": name, "threads": info.get("threads"), "busy": info.get("busy")})
+    newest = conn.zrevrange(WORKERS_KEY, 0, 0, withscores=True)
     return {
         "alive": len(pools),
         "threads": sum(p["threads"] or 0 for p in pools),
         "busy": sum(p["busy"] or 0 for p in pools),
         "pools": pools,
+        "last_seen": (
+            {"name": newest[0][0], "seconds_ago": round(max(0.0, now - newest[0][1]), 1)}
+            if newest
+            else None
+        ),
     }
 
 
@@ -200,7 +218,7 @@ def system_status() -> dict[str, Any]:
         "workers",
         errors,
         lambda: workers_status(conn),
-        {"alive": 0, "threads": 0, "busy": 0, "pools": []},
+        {"alive": 0, "threads": 0, "busy": 0, "pools": [], "last_seen": None},
     )
     leader = _section(
         "scheduler", errors, lambda: scheduler_leader(conn), {"leader": None, "source": None}
@@ -457,13 +475,30 @@ def _backup_age(f, s):
     return None
 
 
+def _backup_failed(f, s):
+    failures = f["backup_failures"] or []
+    if not failures:
+        return None
+    return "; ".join(
+        f"the {item['type']} backup {item['id']} failed: {(item['error'] or '')[:300]}"
+        for item in failures
+    )
+
+
 def _workers_dead(f, s):
     workers, queue = f["workers"], f["queue"]
-    if workers is None or not queue or not queue["queued"]:
+    if workers is None or workers["alive"]:
         return None
-    if workers["alive"] == 0:
-        return f"{queue['queued']} jobs queued and no worker pool alive"
-    return None
+    queued = queue["queued"] if queue else 0
+    last = workers.get("last_seen")
+    if last is None and not queued:
+        return None  # no pool ran here today: nothing died
+    reasons = ["no worker pool alive"]
+    if last is not None:
+        reasons.append(f"{last['name']} was last heard from {last['seconds_ago']:.0f} s ago")
+    if queued:
+        reasons.append(f"{queued} jobs queued")
+    return "; ".join(reasons)
 
 
 def _redis_degraded(f, s):
@@ -481,6 +516,7 @@ ALERT_RULES: tuple[AlertRule, ...] = (
     AlertRule("error_rate", "High rate of server errors", _error_rate),
     AlertRule("slow_queries", "Many slow database queries", _slow_queries),
     AlertRule("backup_age", "No recent successful backup", _backup_age),
+    AlertRule("backup_failed", "Backup failed", _backup_failed),
     AlertRule("workers_dead", "Worker pool dead", _workers_dead),
     AlertRule("redis_degraded", "Redis degraded", _redis_degraded),
 )
@@ -537,6 +573,13 @@ def alert_figures() -> dict[str, Any]:
     except Exception:
         log.exception("alerts: backup figures could not be read")
         figures["backup_age"] = None
+    try:
+        from server import backup_manager
+
+        figures["backup_failures"] = backup_manager.latest_failures()
+    except Exception:
+        log.exception("alerts: failed backups could not be read")
+        figures["backup_failures"] = None
     return figures
 
 
@@ -571,22 +614,22 @@ def _end_incident(conn, rule: AlertRule) -> dict[str, Any] | None:
     return json.loads(record) if record else None
 
 
-def post_to_webhook(url: str | None, text: str) -> bool:
+def post_to_webhook(settings, text: str) -> bool:
     """Post `{"text": ...}` (Slack-compatible) to the alert webhook; False when it failed."""
-    if not url:
+    if not settings.alert_webhook_url:
         return False
-    import urllib3
-
+    client = OutboundClient(
+        policy=OutboundPolicy.of(settings),
+        user_agent="JobApplicationAgent-Alerts/1",
+        timeout_seconds=8.0,
+        connect_timeout_seconds=3.0,
+        max_bytes=64 * 1024,
+        connections_per_host=1,
+    )
     try:
-        response = urllib3.request(
-            "POST",
-            url,
-            body=json.dumps({"text": text}).encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=urllib3.Timeout(connect=3.0, read=5.0),
-            retries=False,
-        )
-    except urllib3.exceptions.HTTPError as exc:
+        with client:
+            response = client.post(settings.alert_webhook_url, json={"text": text})
+    except OutboundError as exc:
         log.warning("alert webhook unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
         return False
     if response.status >= 300:
@@ -595,16 +638,21 @@ def post_to_webhook(url: str | None, text: str) -> bool:
     return True
 
 
-def check_alerts(settings) -> list[dict[str, Any]]:
-    """Evaluate every rule once, in the current app context; returns each rule's state and
-    what changed (`fired`, `resolved`)."""
+def check_alerts(
+    settings,
+    *,
+    rules: tuple[AlertRule, ...] = ALERT_RULES,
+    figures: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every rule (or those given) once, in the current app context; returns each
+    rule's state and what changed (`fired`, `resolved`)."""
     from server.redis_client import get_redis
 
     conn = get_redis()
-    figures = alert_figures()
+    figures = alert_figures() if figures is None else figures
     host = socket.gethostname()
     results = []
-    for rule in ALERT_RULES:
+    for rule in rules:
         try:
             message = rule.check(figures, settings)
         except Exception:
@@ -615,7 +663,7 @@ def check_alerts(settings) -> list[dict[str, Any]]:
             change = "fired"
             log.error("alert firing", extra={"rule": rule.name, "reason": message})
             post_to_webhook(
-                settings.alert_webhook_url,
+                settings,
                 f":rotating_light: FIRING {rule.summary} [{rule.name}] on {host}: {message}",
             )
         elif message is None:
@@ -627,13 +675,36 @@ def check_alerts(settings) -> list[dict[str, Any]]:
                     "alert resolved", extra={"rule": rule.name, "lasted_seconds": round(lasted)}
                 )
                 post_to_webhook(
-                    settings.alert_webhook_url,
+                    settings,
                     f":white_check_mark: RESOLVED {rule.summary} [{rule.name}] on {host} after {lasted / 60:.0f} min",
                 )
         results.append(
             {"rule": rule.name, "firing": message is not None, "reason": message, "change": change}
         )
     return results
+
+
+def watch_workers() -> list[dict[str, Any]]:
+    """The `workers_dead` rule alone, on the figures it needs: the scheduler runs it every
+    third of JOB_QUEUE_LEASE_SECONDS (at most 10 s), so a dead worker pool alerts within a
+    minute."""
+    from sqlalchemy import func, select
+
+    from server.config import get_settings
+    from server.extensions import db
+    from server.models import Job
+    from server.models.job import WAITING_STATUSES
+    from server.redis_client import get_redis
+
+    try:
+        queued = db.session.scalar(
+            select(func.count()).select_from(Job).where(Job.status.in_(WAITING_STATUSES))
+        )
+    finally:
+        db.session.rollback()
+    figures = {"workers": workers_status(get_redis()), "queue": {"queued": int(queued or 0)}}
+    rules = tuple(rule for rule in ALERT_RULES if rule.name == "workers_dead")
+    return check_alerts(get_settings(), rules=rules, figures=figures)
 
 
 def run_alert_checks(app: Flask | None = None) -> list[dict[str, Any]]:

@@ -7,11 +7,14 @@ parent's sockets.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import logging
 import os
 import shutil
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -21,6 +24,17 @@ from server.config import Settings
 
 _EXTENSION_KEY = "redis_client"
 _lock = threading.Lock()
+log = logging.getLogger("server.redis_client")
+
+# KEYS[1]: a key. ARGV: its value, ms. Set it again for ms unless another value replaced it
+# (so a key lost with Redis's data comes back); with ms 0, delete it if it is ours.
+_EXTEND_IF_OURS = r"""
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 def build_redis(settings: Settings, *, announce: bool = True) -> redis.Redis:
@@ -131,3 +145,32 @@ def redis_cli_invocation(client: redis.Redis) -> tuple[list[str], dict[str, str]
         argv.append("--tls")
     extra_env = {"REDISCLI_AUTH": options["password"]} if options.get("password") else {}
     return argv, extra_env
+
+
+@contextlib.contextmanager
+def kept_alive(conn: redis.Redis, key: str, value: str, seconds: float) -> Iterator[None]:
+    """While the block runs, keep `key` (already set to `value`) from expiring: it is
+    extended to `seconds` every third of that, and deleted at the end. When the process dies
+    the key expires, which is how others learn that the work stopped."""
+    extend = conn.register_script(_EXTEND_IF_OURS)
+    ms = max(1, int(seconds * 1000))
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(seconds / 3):
+            try:
+                extend(keys=[key], args=[value, ms])
+            except redis.RedisError as exc:
+                log.warning("not renewed", extra={"key": key, "error": str(exc)})
+
+    thread = threading.Thread(target=renew, name=f"alive {key}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        try:
+            extend(keys=[key], args=[value, 0])
+        except redis.RedisError:
+            log.warning("not deleted; it expires on its own", extra={"key": key})

@@ -11,11 +11,12 @@ log = logging.getLogger("server.runtime")
 _EXTENSION_KEY = "background_services"
 
 
-def start_background_services(app: Flask) -> dict[str, object]:
+def start_background_services(app: Flask, *, workers: bool = True) -> dict[str, object]:
     """Start the job worker pool and the scheduler candidate (which, once elected, runs the
-    scheduled jobs: queue reaper and reconciler, backups, maintenance); returns what runs
-    ("scheduler" unless `SCHEDULER_ENABLED` is false, "pool" unless `JOB_QUEUE_MAX_WORKERS`
-    is 0)."""
+    scheduled jobs: queue reaper and reconciler, backups, maintenance, alerts); returns what
+    runs ("scheduler" unless `SCHEDULER_ENABLED` is false, "pool" unless `JOB_QUEUE_MAX_WORKERS`
+    is 0 or `workers` is false: a web process that serves HTTP only is still a candidate, so
+    the scheduled work and its alerts go on when every worker process is dead)."""
     from server.scheduler import LeaderScheduler
     from server.worker import WorkerPool, reconcile_at_start
 
@@ -24,18 +25,23 @@ def start_background_services(app: Flask) -> dict[str, object]:
         return running
     settings = app.config["SETTINGS"]
     services: dict[str, object] = {}
-    _restore_ip_blocks(app)
-    reconcile_at_start(app)
+    runs_pool = workers and settings.job_queue_max_workers > 0
+    if workers:
+        _restore_ip_blocks(app)
+        reconcile_at_start(app)
     if settings.scheduler_enabled:
         scheduler = LeaderScheduler(app)
         scheduler.start()
         services["scheduler"] = scheduler
-    if settings.job_queue_max_workers > 0:
+    if runs_pool:
         pool = WorkerPool(app)
         pool.start()
         services["pool"] = pool
     app.extensions[_EXTENSION_KEY] = services
-    log.info("background services started", extra={"workers": settings.job_queue_max_workers})
+    log.info(
+        "background services started",
+        extra={"workers": settings.job_queue_max_workers if runs_pool else 0},
+    )
     return services
 
 

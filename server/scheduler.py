@@ -7,7 +7,13 @@ renewed every third of that) and only the leader runs an APScheduler 3 `Backgrou
 with the jobs below. APScheduler itself must never run in two processes (its job stores cannot
 be shared), hence the election. When the leader dies its lock expires and another candidate
 takes over within the lock's time; a leader that cannot renew steps down before its lock could
-have expired, and each run checks the lock first, so a stalled former leader runs nothing.
+have expired, and each run is claimed under the lock (one Redis script), so a stalled former
+leader runs nothing.
+
+Each run holds `scheduler:running:<job>` while it runs (renewed like the lock) and is recorded
+with its period (the fire time it is for). A cron job's run left `running` whose key expired
+was cut short by its process's death: the leader runs that period again, once (the retry is
+claimed against the record it replaces). An interval job's next tick is its retry.
 
 A new leader catches up a cron job whose time passed while no one led (once, within the job's
 grace time): the time of every job's last run is kept in Redis (`scheduler:last_run`), and
@@ -28,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -53,6 +59,8 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 LEADER_KEY = "scheduler:leader"
 LAST_RUN_KEY = "scheduler:last_run"
 HISTORY_KEY = "scheduler:history"
+# Held by the process running a job (`<owner>:<random>`), for the lock's time, renewed.
+RUNNING_KEY = "scheduler:running:{job}"
 HISTORY_LENGTH = 1000
 # Interval jobs fire on a grid counted from this instant, so every candidate computes the
 # same fire times.
@@ -66,6 +74,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
+"""
+# KEYS: the lock, the job's running key, the last runs. ARGV: the leader it must be ('' for a
+# run by hand), the running key's value, ms, the job id, the run's record, and the record a
+# retry replaces ('' for a new run). 1: claimed; 0: not the leader; -1: a run is under way;
+# -2: someone else retried it already.
+CLAIM_RUN = r"""
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[3], ARGV[4]) ~= ARGV[6] then return -2 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+return 1
 """
 # KEYS[1]: the lock. ARGV: owner. Delete it only if this owner holds it.
 RELEASE_LOCK = r"""
@@ -134,6 +154,13 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
         "weekly backup of the logs",
     ),
     ScheduledJob(
+        "backup_reaper",
+        "server.backup_manager:scheduled_reaping",
+        every("alert_check_interval_seconds"),
+        "mark backups whose process died as failed and remove their files",
+        misfire_grace_seconds=60,
+    ),
+    ScheduledJob(
         "backup_retention",
         "server.backup_manager:scheduled_retention",
         cron("backup_retention_cron"),
@@ -151,6 +178,17 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
         cron("maintenance_cron"),
         "VACUUM (ANALYZE) and delete expired records: finished jobs, tokens, revocations, "
         "side-effect records, security events, stale postings",
+    ),
+    ScheduledJob(
+        "worker_watch",
+        "server.monitoring:watch_workers",
+        # A third of the time after which a silent pool is dead, at most 10 s: with the
+        # defaults a killed worker alerts within a minute even when it led the scheduler.
+        lambda settings: IntervalTrigger(
+            seconds=min(10.0, settings.job_queue_lease_seconds / 3), start_date=EPOCH, timezone=UTC
+        ),
+        "alert at once when no worker pool is alive (the workers_dead rule alone)",
+        misfire_grace_seconds=60,
     ),
     ScheduledJob(
         "alert_checks",
@@ -208,26 +246,70 @@ def current_leader() -> str | None:
     return get_redis().get(LEADER_KEY)
 
 
-def run_job(job: ScheduledJob, *, owner: str) -> dict[str, Any]:
-    """Run one job now, in the current app context, and record the run."""
-    from server.redis_client import get_redis
+def running_key(job_id: str) -> str:
+    return RUNNING_KEY.format(job=job_id)
+
+
+def run_job(
+    job: ScheduledJob,
+    *,
+    owner: str,
+    leader: bool = False,
+    period: datetime | str | None = None,
+    replacing: str | None = None,
+    alive_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Run one job now, in the current app context, and record the run.
+
+    The run is claimed first, in one step: as the leader (`leader`: the lock must be
+    `owner`'s, so a former leader runs nothing), while no other run of the job is under way,
+    and for a retry (`replacing`) only if no one retried that run already. While it runs its
+    key `scheduler:running:<job>` is kept alive; a run recorded as `running` whose key expired
+    was cut short by its process's death, and the leader runs that period again. Returns the
+    run's record (`outcome` "skipped" when it was not claimed).
+    """
+    from server.redis_client import get_redis, kept_alive
 
     conn = get_redis()
+    seconds = alive_seconds or get_settings().scheduler_lock_seconds
     started = utcnow()
     began = time.monotonic()
-    entry: dict[str, Any] = {"job": job.id, "owner": owner, "started_at": isoformat(started)}
-    # Marked before it runs: a leader taking over meanwhile does not run it again.
-    conn.hset(LAST_RUN_KEY, job.id, json.dumps({**entry, "outcome": "running"}))
-    try:
-        result = resolve(job.target)()
-        entry.update(outcome="succeeded", result=_summarise(result))
-    except Exception as exc:
-        entry.update(outcome="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
-        log.exception("scheduled job failed", extra={"scheduled_job": job.id})
-    finally:
-        db.session.remove()
-    entry["duration_ms"] = int((time.monotonic() - began) * 1000)
-    record_run(conn, entry)
+    period_text = period if isinstance(period, str) else isoformat(period or started)
+    previous = json.loads(replacing) if replacing else {}
+    entry: dict[str, Any] = {
+        "job": job.id,
+        "owner": owner,
+        "started_at": isoformat(started),
+        "period": period_text,
+        "attempt": previous.get("attempt", 1) + 1 if replacing else 1,
+    }
+    token = f"{owner}:{secrets.token_hex(4)}"
+    claimed = conn.register_script(CLAIM_RUN)(
+        keys=[LEADER_KEY, running_key(job.id), LAST_RUN_KEY],
+        args=[
+            owner if leader else "",
+            token,
+            max(1, int(seconds * 1000)),
+            job.id,
+            json.dumps({**entry, "outcome": "running"}),
+            replacing or "",
+        ],
+    )
+    if claimed != 1:
+        reason = {0: "not the leader", -1: "a run is under way", -2: "retried already"}[claimed]
+        log.warning("scheduled run skipped", extra={"scheduled_job": job.id, "reason": reason})
+        return {**entry, "outcome": "skipped", "reason": reason}
+    with kept_alive(conn, running_key(job.id), token, seconds):
+        try:
+            result = resolve(job.target)()
+            entry.update(outcome="succeeded", result=_summarise(result))
+        except Exception as exc:
+            entry.update(outcome="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+            log.exception("scheduled job failed", extra={"scheduled_job": job.id})
+        finally:
+            db.session.remove()
+        entry["duration_ms"] = int((time.monotonic() - began) * 1000)
+        record_run(conn, entry)
     return entry
 
 
@@ -309,6 +391,10 @@ class LeaderScheduler:
                 except Exception:
                     release(keys=[LEADER_KEY], args=[self.owner])  # let another try
                     raise
+            try:
+                self._retry_cut_short()
+            except Exception:  # noqa: BLE001 - logged; the next round looks again
+                log.exception("runs cut short could not be checked")
         elif self.is_leader and (
             held is False or time.monotonic() > self._valid_until - renew_every
         ):
@@ -318,12 +404,6 @@ class LeaderScheduler:
     @property
     def _lock_ms(self) -> int:
         return max(1, int(self.lock_seconds * 1000))
-
-    def _still_leader(self) -> bool:
-        try:
-            return self._conn.get(LEADER_KEY) == self.owner
-        except redis.RedisError:
-            return False
 
     def _lead(self) -> None:
         scheduler = BackgroundScheduler(
@@ -365,7 +445,8 @@ class LeaderScheduler:
             return None
         if not raw:
             return None
-        last = datetime.fromisoformat(json.loads(raw)["started_at"].replace("Z", "+00:00"))
+        record = json.loads(raw)
+        last = _parse_time(record.get("period") or record["started_at"])
         missed = trigger.get_next_fire_time(last, now)
         if missed is None or missed > now:
             return None
@@ -379,13 +460,65 @@ class LeaderScheduler:
             scheduler.shutdown(wait=False)
         log.warning("this process stopped being the scheduler", extra={"reason": reason})
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, period: str | None = None, replacing: str | None = None) -> None:
         job = get_job(job_id, self.jobs)
-        if not self._still_leader():
-            log.warning("scheduled run skipped: not the leader", extra={"scheduled_job": job_id})
-            return
+        if period is None:
+            # The fire time this run is for (a late run keeps its period).
+            period = _fire_time_before(job, self.settings, datetime.now(UTC))
         with self.app.app_context():
-            run_job(job, owner=self.owner)
+            run_job(
+                job,
+                owner=self.owner,
+                leader=True,
+                period=period,
+                replacing=replacing,
+                alive_seconds=self.lock_seconds,
+            )
+
+    def _retry_cut_short(self) -> None:
+        """Run again, once, each cron job's period whose run died with its process."""
+        records = self._conn.hgetall(LAST_RUN_KEY)
+        for job in self.jobs:
+            raw = records.get(job.id)
+            if not raw or not isinstance(job.trigger(self.settings), CronTrigger):
+                continue  # an interval job's next tick comes soon anyway
+            record = json.loads(raw)
+            if record.get("outcome") != "running" or self._conn.exists(running_key(job.id)):
+                continue
+            log.warning(
+                "scheduled run cut short; running it again",
+                extra={"scheduled_job": job.id, "period": record.get("period")},
+            )
+            self._scheduler.add_job(
+                self._run,
+                trigger="date",
+                run_date=datetime.now(UTC),
+                args=[job.id, record.get("period") or record["started_at"], raw],
+                id=f"{job.id}:retry",
+                replace_existing=True,
+                misfire_grace_time=job.misfire_grace_seconds,
+            )
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _fire_time_before(job: ScheduledJob, settings: Settings, now: datetime) -> str | None:
+    """The latest fire time of a job at or before `now`, within its grace time: the period a
+    run is for."""
+    trigger = job.trigger(settings)
+    if isinstance(trigger, IntervalTrigger):
+        step = trigger.interval.total_seconds()
+        ticks = int((now - EPOCH).total_seconds() // step)
+        return isoformat(EPOCH + timedelta(seconds=ticks * step))
+    previous = None
+    since = now - timedelta(seconds=job.misfire_grace_seconds + 1)
+    moment = trigger.get_next_fire_time(None, since)
+    while moment is not None and moment <= now:
+        previous = moment
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+    return isoformat(previous) if previous else None
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -424,6 +557,8 @@ def run_command(job_id: str) -> None:
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     entry = run_job(job, owner=f"cli:{socket.gethostname()}:{os.getpid()}")
+    if entry["outcome"] == "skipped":
+        raise click.ClickException(f"{job_id} not run: {entry['reason']}")
     click.echo(json.dumps(entry, indent=2, default=str))
     if entry["outcome"] != "succeeded":
         raise SystemExit(1)

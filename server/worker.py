@@ -467,7 +467,12 @@ class WorkerPool:
         interval = min(HEARTBEAT_MAX_SECONDS, max(0.2, self.settings.job_queue_lease_seconds / 3))
         with self.app.app_context():
             while not self._recorder_done.wait(interval):
-                monitoring.note_worker_alive(self.name, self.threads, self.held_jobs)
+                monitoring.note_worker_alive(
+                    self.name,
+                    self.threads,
+                    self.held_jobs,
+                    alive_seconds=self.settings.job_queue_lease_seconds,
+                )
                 with self._held_lock:
                     runs = [
                         run for run in self._held.values() if not run.abandoned and not run.finished
@@ -569,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.wait(1.0):
         pass
     stop_background_services(app)
+    if settings.prometheus_multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # its live gauges no longer count
     print(f"worker {name} stopped", flush=True)
     return 0
 

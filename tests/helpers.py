@@ -85,6 +85,23 @@ class ApiClient:
             refresh_token=tokens["refresh_token"],
         )
 
+    def verify_email(self, account: Account) -> None:
+        """Confirm the account's address with the code its verification mail would carry."""
+        from datetime import timedelta
+
+        from server.extensions import db
+        from server.models import User
+        from server.security_manager import one_time_tokens
+
+        with self.raw.application.app_context():
+            user = db.session.get(User, account.id)
+            token = one_time_tokens.issue(
+                user=user, purpose=one_time_tokens.VERIFY_EMAIL, lifetime=timedelta(hours=1)
+            )
+            db.session.commit()
+        confirmed = self.post("/api/auth/verify-email/confirm", json={"token": token})
+        assert confirmed.status_code == 200, confirmed.get_json()
+
     def create_admin(
         self, app, email: str | None = None, password: str = DEFAULT_PASSWORD
     ) -> Account:

@@ -16,7 +16,7 @@ board-independent (`Listing`); each stand-in renders them as its board does:
 - Arbeitnow: 100 a page, `links.next` carrying a rotating `search=` term.
 
 A board's `mode` makes it misbehave: `garbage` answers HTML with status 200, `error` answers
-500; `stop()` closes its port (connection refused).
+500, `redirect` answers 302 to `redirect_to`; `stop()` closes its port (connection refused).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class StandIn:
     def __init__(self) -> None:
         self.listings: list[Listing] = []
         self.mode = "ok"
+        self.redirect_to = ""
         self.latency_seconds = 0.0  # added before each answer, as a network round trip would
         self.requests: list[tuple[str, dict[str, str], str]] = []  # path, query, User-Agent
         self._lock = threading.Lock()
@@ -128,6 +129,8 @@ class StandIn:
             headers["Content-Type"] = "text/html"
         elif self.mode == "error":
             status, headers, body = 500, {}, {"error": "internal error"}
+        elif self.mode == "redirect":
+            status, headers, body = 302, {"Location": self.redirect_to}, ""
         else:
             status, headers, body = self.route(parts.path, query, handler)
         data = body if isinstance(body, str) else json.dumps(body)
@@ -644,8 +647,16 @@ class JobBoards:
         self.boards[board].listings.extend(listings)
 
     def settings_overrides(self) -> dict[str, Any]:
-        """`<board>_base_url` for each board (a closed port stays closed: the board is down)."""
-        return {f"{name}_base_url": board.base_url for name, board in self.boards.items()}
+        """`<board>_base_url` for each board (a closed port stays closed: the board is down),
+        and the boards' ports as the only loopback ports outbound requests may reach."""
+        return {
+            **{f"{name}_base_url": board.base_url for name, board in self.boards.items()},
+            "outbound_allow_loopback_ports": self.ports,
+        }
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(board.port for board in self.boards.values())
 
     def companies(self) -> dict[str, list[str]]:
         """The company slugs each company board serves."""

@@ -45,6 +45,10 @@ class MimikreeStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
     def start(self) -> MimikreeStandIn:
         self._thread.start()
         return self

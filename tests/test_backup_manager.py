@@ -114,6 +114,21 @@ def test_a_changed_byte_in_a_stored_dump_fails_verification_and_is_recorded(back
         backup_manager.restore_backup(backup_id=made["id"], target="never_created")
 
 
+def test_a_failed_verification_withdraws_an_earlier_successful_one(backup_app):
+    made = backup_manager.create_backup(backup_type="logs")
+    assert backup_manager.verify_backup(backup_id=made["id"])["verified"]
+    archive = backup_app.config["SETTINGS"].backups_dir / made["id"] / "logs.tar.gz"
+    archive.write_bytes(archive.read_bytes() + b"rot")
+
+    assert not backup_manager.verify_backup(backup_id=made["id"])["verified"]
+    [listed] = backup_manager.get_all()
+    assert listed["verified"] is False and "SHA-256" in listed["verify_error"]
+    # Retention no longer keeps it as the newest verified backup.
+    db.session.expire_all()
+    verified = db.session.scalars(select(Backup.id).where(Backup.verified.is_(True))).all()
+    assert verified == []
+
+
 def test_restoring_over_the_live_database_is_refused_without_force(backup_app, settings):
     made = backup_manager.create_backup(backup_type="database")
     live = make_url(settings.database_url).database
@@ -223,8 +238,8 @@ def _evil_archive(kind: str) -> bytes:
         good = tarfile.TarInfo("uploads/fine.txt")
         good.size = 2
         tar.addfile(good, io.BytesIO(b"ok"))
-        if kind == "traversal":
-            evil = tarfile.TarInfo("../evil")
+        if kind in ("traversal", "absolute"):
+            evil = tarfile.TarInfo("../evil" if kind == "traversal" else "/evil")
             evil.size = 4
             tar.addfile(evil, io.BytesIO(b"evil"))
         else:
@@ -235,7 +250,7 @@ def _evil_archive(kind: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["traversal", "symlink"])
+@pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink"])
 def test_an_archive_with_a_path_out_or_a_link_is_refused_on_restore(backup_app, tmp_path, kind):
     settings = backup_app.config["SETTINGS"]
     made = backup_manager.create_backup(backup_type="files")
@@ -254,6 +269,7 @@ def test_an_archive_with_a_path_out_or_a_link_is_refused_on_restore(backup_app, 
         backup_manager.restore_backup(backup_id=made["id"], target=None, files_to=target)
     assert not (tmp_path / "out" / "evil").exists()
     assert not (target / "files").exists()  # nothing at all was extracted
+    assert not any((tmp_path / "out").rglob("evil"))
     assert not backup_manager.verify_backup(backup_id=made["id"])["verified"]
 
 

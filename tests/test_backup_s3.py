@@ -126,3 +126,26 @@ def test_retention_deletes_expired_backups_from_s3_too(s3_app):
     assert planned["deleted"] == [old["id"]] and store.ids() == sorted([old["id"], new["id"]])
     backup_manager.apply_retention()
     assert store.ids() == [new["id"]]
+
+
+def test_a_manifest_naming_a_file_outside_the_backup_downloads_nothing_there(s3_app, tmp_path):
+    import hashlib
+    import json
+
+    made = backup_manager.create_backup(backup_type="logs")
+    store = backup_manager.S3Store(s3_app.config["SETTINGS"])
+    manifest, _ = backup_manager.load_manifest(made["id"])
+    # Someone who can write to the bucket plants an object and a manifest that names it.
+    planted = b"planted bytes"
+    sha = hashlib.sha256(planted).hexdigest()
+    name = "../../../escaped"
+    store.client.put_object(
+        Bucket=BUCKET, Key=store.key(made["id"], name), Body=planted, Metadata={"sha256": sha}
+    )
+    manifest["files"][0].update(name=name, bytes=len(planted), sha256=sha)
+    store.put_manifest(made["id"], json.dumps(manifest).encode())
+
+    with pytest.raises(backup_manager.BackupIntegrityError, match="not a file a backup holds"):
+        backup_manager.restore_backup(backup_id=made["id"], target=None, files_to=tmp_path / "o")
+    assert not (tmp_path / "escaped").exists()
+    assert not any(tmp_path.rglob("escaped"))

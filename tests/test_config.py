@@ -99,11 +99,11 @@ def test_production_accepts_strong_secrets():
     assert settings.is_production and settings.auto_migrate is False
 
 
-def test_production_refuses_to_let_resume_links_reach_loopback():
+def test_production_refuses_to_let_outbound_requests_reach_loopback():
     env = {"FLASK_ENV": "production", "JWT_SECRET_KEY": STRONG, "ENCRYPTION_KEY": STRONG}
-    assert load_settings(env).resume_fetch_allow_loopback is False
-    with pytest.raises(ConfigError, match="RESUME_FETCH_ALLOW_LOOPBACK"):
-        load_settings({**env, "RESUME_FETCH_ALLOW_LOOPBACK": "true"})
+    assert load_settings(env).outbound_allow_loopback_ports == ()
+    with pytest.raises(ConfigError, match="OUTBOUND_ALLOW_LOOPBACK_PORTS"):
+        load_settings({**env, "OUTBOUND_ALLOW_LOOPBACK_PORTS": "8080"})
 
 
 def test_resume_parsing_and_link_settings_are_read(tmp_path):
@@ -117,14 +117,14 @@ def test_resume_parsing_and_link_settings_are_read(tmp_path):
             "RESUME_FETCH_TIMEOUT_SECONDS": "4",
             "RESUME_FETCH_MAX_REDIRECTS": "1",
             "RESUME_FETCH_GOOGLE_DOCS_EXPORT_BASE": "https://docs.example/",
-            "RESUME_FETCH_ALLOW_LOOPBACK": "true",
+            "OUTBOUND_ALLOW_LOOPBACK_PORTS": "8080, 8081",
         }
     )
     assert (settings.resume_parse_cpu_seconds, settings.resume_parse_memory_mb) == (3, 256)
     assert (settings.resume_parse_timeout_seconds, settings.resume_parse_max_pages) == (5.0, 8)
     assert (settings.resume_fetch_timeout_seconds, settings.resume_fetch_max_redirects) == (4.0, 1)
     assert settings.resume_fetch_google_docs_export_base == "https://docs.example"
-    assert settings.resume_fetch_allow_loopback is True
+    assert settings.outbound_allow_loopback_ports == (8080, 8081)
 
 
 def test_bad_numbers_fail_loudly():

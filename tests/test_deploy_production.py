@@ -171,6 +171,17 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert "NOT READY" in output
 
 
+def test_the_test_only_loopback_allowance_is_refused_and_named(tmp_path):
+    env_file = tmp_path / ".env"
+    write_env(
+        env_file,
+        production_env(tmp_path, UNREACHABLE_DATABASE, OUTBOUND_ALLOW_LOOPBACK_PORTS="8080"),
+    )
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1
+    assert "OUTBOUND_ALLOW_LOOPBACK_PORTS" in output and "NOT READY" in output
+
+
 def test_an_admin_password_the_policy_refuses_is_named(tmp_path, fresh_database):
     env_file = tmp_path / ".env"
     write_env(env_file, production_env(tmp_path, fresh_database))

@@ -42,7 +42,7 @@ def test_every_value_in_the_example_parses_once_secrets_are_filled_in():
     values = {k: v for k, v in dotenv_values(EXAMPLE).items() if v is not None}
     # The commented lines show valid values too: uncomment them all.
     commented = dict(re.findall(r"^#\s*([A-Z][A-Z0-9_]*)=(.*)$", EXAMPLE.read_text(), re.M))
-    commented.pop("RESUME_FETCH_ALLOW_LOOPBACK")  # refused in production, by design
+    commented.pop("OUTBOUND_ALLOW_LOOPBACK_PORTS")  # refused in production, by design
     environ = {**commented, **values}
     environ.update(JWT_SECRET_KEY="j" * 20 + "k" * 20, ENCRYPTION_KEY="e" * 20 + "f" * 24)
     settings = load_settings(environ)

@@ -8,11 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+import redis
+from sqlalchemy import create_engine, func, select, text
 
 from server import scheduler
 from server.extensions import db
-from server.models import SideEffect, TokenRevocation, utcnow
+from server.models import Backup, SideEffect, TokenRevocation, utcnow
 from server.scheduler import (
     HISTORY_KEY,
     LAST_RUN_KEY,
@@ -22,7 +23,9 @@ from server.scheduler import (
     cron,
     every,
 )
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import wait_for
+from tests.tcp_proxy import TcpProxy
 from tests.test_worker import start_worker, worker_env
 
 PROBE_KEY = "test:scheduler:probe"
@@ -239,3 +242,125 @@ def test_a_schedule_that_does_not_parse_stops_start_up_naming_its_variable(varia
 
     with pytest.raises(ConfigError, match=variable):
         load_settings({variable: value})
+
+
+# --- the lock: extended, given up in time, never taken on a Redis error ---------------------
+
+
+@pytest.fixture
+def redis_through_a_proxy():
+    """A proxy in front of the test Redis, and the URL that reaches the test database
+    through it."""
+    url = redis.Redis.from_url(TEST_REDIS_URL).connection_pool.connection_kwargs
+    proxy = TcpProxy(url.get("port", 6379), url.get("host", "127.0.0.1"))
+    proxy.start()
+    yield proxy, f"redis://127.0.0.1:{proxy.port}/{url.get('db', 0)}"
+    proxy.cut()
+
+
+def test_the_leader_extends_its_lock_at_every_renewal(make_app, candidates, redis_conn):
+    candidate = candidates(make_app(), (), lock_seconds=1.5)
+    wait_for(lambda: candidate.is_leader, timeout=10)
+    deadline = time.monotonic() + 3 * 1.5
+    while time.monotonic() < deadline:
+        with redis_conn.pipeline() as pipe:
+            holder, left = pipe.get(LEADER_KEY).pttl(LEADER_KEY).execute()
+        assert holder == candidate.owner and left > 0, "the lock lapsed under its leader"
+        time.sleep(0.01)
+    assert candidate.terms == 1
+
+
+def test_a_leader_cut_off_from_redis_steps_down_while_its_lock_still_stands(
+    make_app, candidates, redis_conn, redis_through_a_proxy
+):
+    proxy, url = redis_through_a_proxy
+    candidate = candidates(make_app(redis_url=url), (), lock_seconds=3)
+    wait_for(lambda: candidate.is_leader, timeout=10)
+    proxy.cut()
+    # It cannot renew: it must stop leading before the lock could lapse (and another take
+    # over), never after.
+    deadline = time.monotonic() + 6
+    while candidate.is_leader and time.monotonic() < deadline:
+        time.sleep(0.005)
+    left = redis_conn.pttl(LEADER_KEY)
+    assert not candidate.is_leader, "a leader that cannot reach Redis kept leading"
+    assert left > 0 and redis_conn.get(LEADER_KEY) == candidate.owner
+
+
+def test_a_candidate_that_cannot_reach_redis_never_takes_the_lead(
+    make_app, candidates, redis_through_a_proxy
+):
+    proxy, url = redis_through_a_proxy
+    proxy.cut()
+    candidate = candidates(make_app(redis_url=url), (), lock_seconds=0.6)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert not candidate.is_leader
+        time.sleep(0.01)
+    assert candidate.terms == 0
+
+
+# --- a run cut short by its leader's death is run again, once -------------------------------
+
+
+def test_a_scheduled_backup_killed_with_its_leader_is_run_again_by_the_next_leader(
+    app, tmp_path, scheduler_processes, redis_conn
+):
+    now = datetime.now(UTC)
+    due = now - timedelta(minutes=20)  # today's fire time passed 20 minutes ago
+    redis_conn.hset(
+        LAST_RUN_KEY,
+        "database_backup",
+        json.dumps(
+            {
+                "job": "database_backup",
+                "started_at": (due - timedelta(days=1)).isoformat(),
+                "outcome": "succeeded",
+            }
+        ),
+    )
+    env = worker_env(
+        tmp_path,
+        JOB_QUEUE_MAX_WORKERS="0",
+        SCHEDULER_LOCK_SECONDS=str(LOCK_SECONDS),
+        BACKUP_DIR=str(tmp_path / "backups"),
+        BACKUP_DATABASE_CRON=f"{due.minute} {due.hour} * * *",
+        ALERT_CHECK_INTERVAL_SECONDS="5",
+    )
+    engine = create_engine(TEST_DATABASE_URL)
+    blocker = engine.connect()
+    blocking = blocker.begin()
+    blocker.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))  # the dump waits
+    try:
+        first = scheduler_processes(env)
+        running = wait_for(lambda: backup_rows("running"), timeout=30)
+        [cut_short] = running
+        record = scheduler.last_runs(redis_conn)["database_backup"]
+        assert record["outcome"] == "running" and owner_pid(record) == first.pid
+        second = scheduler_processes(env)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        blocking.rollback()
+        blocker.close()
+        engine.dispose()
+
+    def retried():
+        done = scheduler.last_runs(redis_conn)["database_backup"]
+        return done if done["outcome"] == "succeeded" else None
+
+    done = wait_for(retried, timeout=60)
+    assert owner_pid(done) == second.pid
+    assert done["period"] == record["period"] and done["attempt"] == 2
+    # The killed attempt is reaped: failed, its folder gone; the period has one backup.
+    wait_for(lambda: backup_rows("failed") == [cut_short], timeout=30)
+    [made] = backup_rows("completed")
+    assert not (tmp_path / "backups" / cut_short).exists()
+    assert (tmp_path / "backups" / made / "manifest.json").is_file()
+    runs = [run for run in scheduler.history(redis_conn) if run["job"] == "database_backup"]
+    assert [run["outcome"] for run in runs] == ["succeeded"]
+
+
+def backup_rows(status: str) -> list[str]:
+    db.session.rollback()
+    return db.session.scalars(select(Backup.id).where(Backup.status == status)).all()

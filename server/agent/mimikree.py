@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
@@ -24,10 +23,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis as redis_lib
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from server.config import Settings
+from server.security_manager.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundPolicy,
+    OutboundTooLarge,
+)
 
 log = logging.getLogger("server.agent.mimikree")
 
@@ -147,48 +150,33 @@ def _redis_set(conn: redis_lib.Redis, key: str, value: str | None, ttl: int) -> 
 
 
 def _post(
-    http: urllib3.PoolManager, settings: Settings, path: str, body: dict, deadline: float
+    http: OutboundClient, settings: Settings, path: str, body: dict, deadline: float
 ) -> tuple[int, Any]:
     """(status, parsed JSON or None) of one POST; raises _Failed when nothing came back."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _Failed("out of time")
-    timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, remaining), read=remaining)
     try:
-        response = http.request(
-            "POST",
+        response = http.post(
             settings.mimikree_base_url + path,
-            body=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
-            timeout=timeout,
-            retries=False,
-            redirect=False,
-            preload_content=False,
+            json=body,
+            headers={"Accept": "application/json"},
+            timeout_seconds=remaining,
         )
-    except Urllib3Error as error:
-        raise _Failed(f"{path}: {type(error).__name__}") from None
-    try:
-        raw = response.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-    except Urllib3Error as error:
-        raise _Failed(f"{path}: reading the reply failed ({type(error).__name__})") from None
-    finally:
-        response.release_conn()
+    except OutboundTooLarge:
+        raise _Failed(f"{path}: reply larger than {MAX_RESPONSE_BYTES} bytes") from None
+    except OutboundError as error:
+        raise _Failed(f"{path}: {type(error).__name__}: {error}") from None
     if 300 <= response.status < 400:
         raise _Failed(f"{path}: answered a redirect ({response.status}); not followed")
-    if len(raw) > MAX_RESPONSE_BYTES:
-        raise _Failed(f"{path}: reply larger than {MAX_RESPONSE_BYTES} bytes")
     try:
-        return response.status, json.loads(raw)
+        return response.status, response.json()
     except ValueError:
         return response.status, None
 
 
 def _username(
-    http: urllib3.PoolManager,
+    http: OutboundClient,
     settings: Settings,
     credentials: MimikreeCredentials,
     conn: redis_lib.Redis,
@@ -249,7 +237,14 @@ def _fetch(
 ) -> dict[str, str]:
     cached_username = _redis_get(conn, login_key)
     deadline = time.monotonic() + settings.mimikree_timeout_seconds  # Mimikree's time only
-    http = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
+    http = OutboundClient(
+        policy=OutboundPolicy.of(settings),
+        user_agent=USER_AGENT,
+        timeout_seconds=settings.mimikree_timeout_seconds,
+        connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+        max_bytes=MAX_RESPONSE_BYTES,
+        connections_per_host=1,
+    )
     try:
         username = _username(
             http, settings, credentials, conn, login_key, cached_username, deadline
@@ -268,7 +263,7 @@ def _fetch(
             raise _Failed(f"batch-questions answered {status}: {str(message)[:200]}")
         return _answers_from(body, questions)
     finally:
-        http.clear()
+        http.close()
 
 
 def _base_url_allowed(settings: Settings) -> bool:

@@ -15,12 +15,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from server.mailer import Attachment
+from server.security_manager.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundPolicy,
+    OutboundRefused,
+    OutboundUnavailable,
+)
 
 _EMAIL = re.compile(r"(?<![\w.+-])([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})(?![\w-])")
 _OFFER_PATH = re.compile(r"^/o/(?P<slug>[A-Za-z0-9][A-Za-z0-9_-]{0,200})(?:/|$)")
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 class SubmissionRefused(Exception):  # noqa: N818 - reads as an outcome
@@ -86,42 +92,48 @@ def _recruitee_form(candidate: Candidate) -> list[tuple[str, str]]:
 
 
 def send_to_recruitee(
-    *, url: str, candidate: Candidate, timeout_seconds: float, user_agent: str
+    *,
+    url: str,
+    candidate: Candidate,
+    timeout_seconds: float,
+    user_agent: str,
+    policy: OutboundPolicy,
 ) -> dict[str, Any]:
     """POST the candidate; the board's answer (status, candidate id) on success."""
-    files = {"candidate[cv]": (candidate.cv.filename, candidate.cv.data, candidate.cv.content_type)}
-    form: dict[str, list[str]] = {}
-    for name, value in _recruitee_form(candidate):  # httpx repeats a name given a list
-        form.setdefault(name, []).append(value)
+    cv = ("candidate[cv]", (candidate.cv.filename, candidate.cv.data, candidate.cv.content_type))
+    client = OutboundClient(
+        policy=policy,
+        user_agent=user_agent,
+        timeout_seconds=timeout_seconds,
+        max_bytes=MAX_ANSWER_BYTES,
+        headers={"Accept": "application/json"},
+        connections_per_host=1,
+    )
     try:
-        response = httpx.post(
-            url,
-            data=form,
-            files=files,
-            timeout=timeout_seconds,
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
-        )
-    except httpx.TransportError as error:
-        raise SubmissionUnavailable(
-            f"Recruitee could not be reached: {type(error).__name__}"
-        ) from error
-    detail: dict[str, Any] = {"http_status": response.status_code, "url": url}
+        with client:
+            response = client.post(url, fields=[*_recruitee_form(candidate), cv])
+    except OutboundRefused as refused:
+        raise SubmissionRefused(f"Recruitee cannot be reached from here: {refused}") from None
+    except OutboundUnavailable as error:
+        raise SubmissionUnavailable(f"Recruitee could not be reached: {error}") from error
+    except OutboundError as error:  # an answer larger than any candidate record
+        raise SubmissionUnavailable(f"Recruitee answered oddly: {error}") from error
+    status = response.status
+    detail: dict[str, Any] = {"http_status": status, "url": url}
     try:
         body = response.json()
     except ValueError:
         body = None
-    if response.status_code in (200, 201):
+    if status in (200, 201):
         created = body.get("candidate") if isinstance(body, dict) else None
         if isinstance(created, dict) and created.get("id") is not None:
             detail["candidate_id"] = created["id"]
         return detail
-    if response.status_code == 429 or response.status_code >= 500:
-        raise SubmissionUnavailable(f"Recruitee answered HTTP {response.status_code}")
+    if status == 429 or status >= 500:
+        raise SubmissionUnavailable(f"Recruitee answered HTTP {status}")
     if isinstance(body, dict):
         detail["errors"] = body.get("errors") or body.get("error") or body
-    raise SubmissionRefused(
-        f"Recruitee refused the application (HTTP {response.status_code})", detail
-    )
+    raise SubmissionRefused(f"Recruitee refused the application (HTTP {status})", detail)
 
 
 def apply_email_in(*texts: str | None) -> str | None:
@@ -138,12 +150,21 @@ def apply_email_in(*texts: str | None) -> str | None:
 
 
 def application_mail(
-    *, candidate: Candidate, title: str | None, company: str | None
+    *, candidate: Candidate, title: str | None, company: str | None, user_answers: bool
 ) -> dict[str, Any]:
-    """Subject, body, reply-to and attachments of an application sent by email."""
+    """Subject, body, reply-to and attachments of an application sent by email.
+
+    It carries only what the service made: the cover letter, the answers it found, and the
+    resume it tailored (the caller's `cv`); the user's own answers only with `user_answers`
+    (the mail goes to the address the posting gives, which asked the questions).
+    """
     role = title or "the advertised position"
     body = candidate.cover_letter.rstrip() + "\n"
-    answered = [a for a in candidate.answers if a["type"] != "file"]
+    answered = [
+        a
+        for a in candidate.answers
+        if a["type"] != "file" and (user_answers or a.get("source") != "user")
+    ]
     if answered:
         body += "\nAnswers to your questions:\n"
         for answer in answered:

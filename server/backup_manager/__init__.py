@@ -1,8 +1,8 @@
 """Backups: database, files and logs; a manifest; local and S3 storage; retention; verify; restore.
 
 This module holds the operations (create, verify, restore, retention, figures); its parts are
-`streams` (hashing, encryption), `stores` (local, S3), `postgres`, `sqlite`, `archives` and
-`retention`.
+`streams` (hashing, encryption), `manifests` (signing, checking), `stores` (local, S3),
+`postgres`, `sqlite`, `archives` and `retention`.
 
 A backup is a folder of files (`database.dump` or `database.sqlite3`, `globals.sql`,
 `files.tar.gz`, `logs.tar.gz`) and a `manifest.json` written last: a backup without a
@@ -18,7 +18,9 @@ the file's.
 - `files`: the uploaded resumes and generated documents under INSTANCE_DIR; `logs`: LOG_DIR;
   `full`: all three.
 - Encryption (BACKUP_ENCRYPTION_KEY): AES-256-GCM over 1 MiB chunks, streamed (see
-  `EncryptingWriter`); each file has its own key derived with HKDF from a random salt.
+  `EncryptingWriter`); each file has its own key derived with HKDF from a random salt. The
+  manifest carries an HMAC under the key, and with a key set only such manifests of encrypted
+  backups are read; every name and part in a manifest must be one a backup writes.
 - Verify: restore into a scratch database, compare row counts per table and the migration
   version with the manifest, drop it. Restore: hashes first, then `pg_restore`; never the live
   database unless forced. Archives are extracted only when every member is a plain file or
@@ -43,10 +45,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from server.backup_manager import archives, postgres, sqlite
+from server.backup_manager import archives, manifests, postgres, sqlite
 from server.backup_manager.errors import (
     BackupError,
     BackupIntegrityError,
@@ -81,7 +83,9 @@ __all__ = [
     "decrypt_stream",
     "get_all",
     "last_verified_backup_age",
+    "latest_failures",
     "newest_verified_age_seconds",
+    "reap_abandoned",
     "restore_backup",
     "select_expired",
     "stores",
@@ -92,13 +96,10 @@ __all__ = [
 log = logging.getLogger("server.backup_manager")
 
 BACKUP_TYPES = ("database", "files", "logs", "full")
-PARTS = {
-    "database": ("database",),
-    "files": ("files",),
-    "logs": ("logs",),
-    "full": ("database", "files", "logs"),
-}
-MANIFEST_FORMAT = 1
+PARTS = manifests.PARTS
+# Set by the process making a backup, for SCHEDULER_LOCK_SECONDS, renewed every third of it: a
+# `running` backup without it was left by a process that died (see `reap_abandoned`).
+ALIVE_KEY = "backup:alive:{id}"
 # Folders under INSTANCE_DIR that the `files` backup archives (when present).
 FILES_FOLDERS = ("uploads", "documents")
 
@@ -152,15 +153,54 @@ def create_backup(
     """Make a backup of a type, store it, catalogue it; returns its catalogue entry.
 
     Runs in an app context (a job, the scheduler, the CLI). Idempotent for a given id: a
-    backup whose manifest exists already is returned as it is.
+    backup whose manifest exists already is returned as it is. Any failure ends the whole
+    backup at once: its files are removed, its row is marked failed (which the
+    `backup_failed` alert reports) and a `BackupError` saying why is raised.
     """
     settings = get_settings()
     backup_id = backup_id or new_backup_id(backup_type)
     if not ID_PATTERN.match(backup_id) or backup_id.split("-")[1] != backup_type:
         raise BackupError(f"{backup_id!r} is not an id of a {backup_type} backup")
-    existing = db.session.get(Backup, backup_id)
-    if existing is not None and existing.status == "completed":
-        return describe(existing)
+    # Read on a connection of its own: no transaction stays open while the backup runs.
+    with db.engine.connect() as conn:
+        status = conn.scalar(select(Backup.status).where(Backup.id == backup_id))
+    if status == "completed":
+        return describe(db.session.get(Backup, backup_id))
+    with _heartbeat(backup_id, settings):
+        return _make(settings, backup_type, backup_id, requested_by)
+
+
+def _alive_key(backup_id: str) -> str:
+    return ALIVE_KEY.format(id=backup_id)
+
+
+@contextlib.contextmanager
+def _heartbeat(backup_id: str, settings: Settings) -> Iterator[None]:
+    """Say in Redis that this process is making the backup (see `reap_abandoned`)."""
+    import redis
+
+    from server.redis_client import get_redis, kept_alive
+
+    token = secrets.token_hex(8)
+    seconds = settings.scheduler_lock_seconds
+    try:
+        conn = get_redis()
+        conn.set(_alive_key(backup_id), token, px=max(1, int(seconds * 1000)))
+    except redis.RedisError as exc:
+        # The backup matters more; the heartbeat comes back with Redis (kept_alive sets it).
+        log.warning(
+            "backup heartbeat not written", extra={"backup_id": backup_id, "error": str(exc)}
+        )
+    else:
+        with kept_alive(conn, _alive_key(backup_id), token, seconds):
+            yield
+        return
+    yield
+
+
+def _make(
+    settings: Settings, backup_type: str, backup_id: str, requested_by: int | None
+) -> dict[str, Any]:
     local = LocalStore(settings.backups_dir)
     folder = local.folder(backup_id)
     started = utcnow()
@@ -179,7 +219,7 @@ def create_backup(
         folder.mkdir(parents=True, mode=0o700)
         files: list[WrittenFile] = []
         manifest: dict[str, Any] = {
-            "format": MANIFEST_FORMAT,
+            "format": manifests.FORMAT,
             "id": backup_id,
             "type": backup_type,
             "created_at": isoformat(started),
@@ -211,6 +251,8 @@ def create_backup(
         manifest["files"] = [entry.as_manifest() for entry in files]
         manifest["bytes"] = sum(entry.bytes for entry in files)
         manifest["finished_at"] = isoformat(utcnow())
+        if secret:
+            manifest["hmac"] = manifests.sign(manifest, secret)
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         s3 = S3Store(settings) if settings.backup_s3_bucket else None
         if s3 is not None:
@@ -223,9 +265,27 @@ def create_backup(
         temporary.replace(folder / MANIFEST_NAME)
         if s3 is not None and not settings.backup_keep_local_copy:
             local.delete(backup_id)
+        sha = hashlib.sha256(data).hexdigest()
+        with db.engine.begin() as conn:
+            finished = conn.execute(
+                update(Backup)
+                .where(Backup.id == backup_id, Backup.status == "running")
+                .values(
+                    status="completed",
+                    finished_at=utcnow(),
+                    size_bytes=manifest["bytes"],
+                    sha256=sha,
+                    storage=_storage_label(settings),
+                    manifest=manifest,
+                )
+            ).rowcount
+        if not finished:
+            raise BackupError("it was marked failed while it ran (no heartbeat reached Redis)")
     except Exception as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        message = f"{type(exc).__name__}: {exc}"[:2000]
+        message = (str(exc) if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}")[
+            :2000
+        ]
         _catalogue_update(backup_id, status="failed", finished_at=utcnow(), error=message)
         _record(
             "backup_create",
@@ -236,17 +296,7 @@ def create_backup(
             actor_user_id=requested_by,
         )
         log.error("backup failed", extra={"backup_id": backup_id, "error": message})
-        raise
-    sha = hashlib.sha256(data).hexdigest()
-    _catalogue_update(
-        backup_id,
-        status="completed",
-        finished_at=utcnow(),
-        size_bytes=manifest["bytes"],
-        sha256=sha,
-        storage=_storage_label(settings),
-        manifest=manifest,
-    )
+        raise BackupError(f"backup {backup_id} failed: {message}") from exc
     _record(
         "backup_create",
         "success",
@@ -296,7 +346,8 @@ def get_all() -> list[dict[str, Any]]:
 
 
 def load_manifest(backup_id: str, settings: Settings | None = None) -> tuple[dict, Any]:
-    """The manifest of a backup and the store it was read from (local first, then S3).
+    """The manifest of a backup, checked (see `manifests.check`), and the store it was read
+    from (local first, then S3).
 
     Works without the database (the catalogue), so a restore after losing it is possible.
     """
@@ -306,7 +357,7 @@ def load_manifest(backup_id: str, settings: Settings | None = None) -> tuple[dic
     for store in stores(settings):
         data = store.read_manifest(backup_id)
         if data is not None:
-            return json.loads(data), store
+            return manifests.check(data, backup_id, settings.backup_encryption_key), store
     raise BackupNotFound(f"no store holds a complete backup {backup_id}")
 
 
@@ -324,10 +375,6 @@ def _fetched(backup_id: str, settings: Settings) -> Iterator[tuple[dict, dict[st
         plain: dict[str, Path] = {}
         for name, path in stored.items():
             if manifest.get("encrypted"):
-                if not settings.backup_encryption_key:
-                    raise BackupError(
-                        f"{backup_id} is encrypted and BACKUP_ENCRYPTION_KEY is unset"
-                    )
                 target = folder / f"plain-{name}"
                 with open(path, "rb") as source, open(target, "wb") as out:
                     decrypt_stream(source, out, settings.backup_encryption_key)
@@ -607,6 +654,60 @@ def newest_verified_age_seconds() -> float | None:
     return max(0.0, (utcnow() - as_utc(created)).total_seconds())
 
 
+def latest_failures() -> list[dict[str, Any]]:
+    """The types whose latest finished backup failed: `{"id", "type", "error", "at"}` each
+    (what the `backup_failed` alert reports until a later backup of that type completes)."""
+    rows = db.session.execute(
+        select(Backup.id, Backup.type, Backup.status, Backup.error, Backup.finished_at)
+        .where(Backup.status.in_(("completed", "failed")))
+        .order_by(Backup.created_at.desc(), Backup.id.desc())
+        .limit(200)
+    ).all()
+    latest: dict[str, Any] = {}
+    for row in rows:
+        latest.setdefault(row.type, row)
+    return [
+        {"id": row.id, "type": kind, "error": row.error, "at": as_utc(row.finished_at)}
+        for kind, row in sorted(latest.items())
+        if row.status == "failed"
+    ]
+
+
+def reap_abandoned() -> dict[str, Any]:
+    """Backups left `running` by a process that died (no heartbeat in Redis for
+    SCHEDULER_LOCK_SECONDS): marked failed, their local files removed."""
+    from server.redis_client import get_redis
+
+    settings = get_settings()
+    conn = get_redis()
+    cutoff = utcnow() - timedelta(seconds=settings.scheduler_lock_seconds)
+    candidates = db.session.scalars(
+        select(Backup.id).where(Backup.status == "running", Backup.created_at < cutoff)
+    ).all()
+    db.session.rollback()
+    reaped = []
+    for backup_id in candidates:
+        if conn.exists(_alive_key(backup_id)):
+            continue
+        error = (
+            "the process making it stopped before it finished "
+            f"(no heartbeat for {settings.scheduler_lock_seconds:g} s)"
+        )
+        with db.engine.begin() as sql:
+            changed = sql.execute(
+                update(Backup)
+                .where(Backup.id == backup_id, Backup.status == "running")
+                .values(status="failed", finished_at=utcnow(), error=error)
+            ).rowcount
+        if not changed:
+            continue
+        LocalStore(settings.backups_dir).delete(backup_id)
+        _record("backup_create", "failure", backup_id, error=error)
+        log.error("backup failed", extra={"backup_id": backup_id, "error": error})
+        reaped.append(backup_id)
+    return {"reaped": reaped}
+
+
 def last_verified_backup_age() -> timedelta | None:
     """`newest_verified_age_seconds` as a duration (the security audit's backup check)."""
     seconds = newest_verified_age_seconds()
@@ -629,6 +730,11 @@ def scheduled_files_backup() -> dict[str, Any]:
 def scheduled_logs_backup() -> dict[str, Any]:
     """The weekly logs backup."""
     return create_backup(backup_type="logs")
+
+
+def scheduled_reaping() -> dict[str, Any]:
+    """Every minute: backups whose process died are marked failed."""
+    return reap_abandoned()
 
 
 def scheduled_retention() -> dict[str, Any]:

@@ -171,7 +171,13 @@ def dump(settings: Settings, folder: Path, secret: str) -> tuple[list[WrittenFil
                             fmt="pg_dump-custom",
                         )
                     )
+                except BaseException:
+                    # Writing failed (a full disk): pg_dump would wait for ever to write into
+                    # the pipe no one reads any more.
+                    process.kill()
+                    raise
                 finally:
+                    process.stdout.close()
                     code = process.wait()
                     errors.seek(0)
                     stderr = errors.read().decode(errors="replace")

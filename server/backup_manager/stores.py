@@ -15,6 +15,14 @@ MANIFEST_NAME = "manifest.json"
 ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-(database|files|logs|full)-[0-9a-f]{6}$")
 # A local folder without a manifest this old is an abandoned backup and is removed.
 ABANDONED_SECONDS = 86400
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def plain_name(name: str) -> str:
+    """`name` when it names a file directly inside a backup's folder (no path, no `..`)."""
+    if not isinstance(name, str) or not _PLAIN_NAME.match(name) or ".." in name:
+        raise BackupIntegrityError(f"{name!r} is not the name of a file inside a backup")
+    return name
 
 
 class LocalStore:
@@ -43,7 +51,7 @@ class LocalStore:
 
     def fetch(self, backup_id: str, name: str, destination: Path, sha256: str) -> Path:
         """The file itself (no copy), after checking its SHA-256."""
-        path = self.folder(backup_id) / name
+        path = self.folder(backup_id) / plain_name(name)
         if not path.is_file():
             raise BackupIntegrityError(f"{backup_id}/{name} is missing from the local store")
         actual = sha256_of(path)
@@ -160,7 +168,7 @@ class S3Store:
         manifest's SHA-256 and the object's metadata."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = self.key(backup_id, name)
+        key = self.key(backup_id, plain_name(name))
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:

@@ -27,6 +27,7 @@ from server.models.job import JsonType
 
 class ApplicationState(enum.StrEnum):
     SAVED = "saved"
+    NEEDS_DETAILS = "needs_details"  # a job URL whose title or company is unknown
     PREPARING = "preparing"
     READY_FOR_REVIEW = "ready_for_review"
     SUBMITTED = "submitted"
@@ -69,6 +70,8 @@ class Application(db.Model):
     )
     company: Mapped[str | None] = mapped_column(String(255))
     title: Mapped[str | None] = mapped_column(String(500))
+    # A job URL's posting text (given, or read from its page); a posting has its own.
+    job_description: Mapped[str | None] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(10), default="review")
     state: Mapped[str] = mapped_column(String(20), default=ApplicationState.SAVED.value)
     channel: Mapped[str | None] = mapped_column(String(20))

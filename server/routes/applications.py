@@ -73,7 +73,9 @@ def get_application(application_id):
     operation_id="updateApplication",
     summary="Move the application along the tracker, keep notes, or answer its questions",
     description="`state` may only take one of the application's `next_states` (409 "
-    "otherwise). `answers` and `apply_email` change only while it waits for review.",
+    "otherwise). `answers` and `apply_email` change only while it waits for review. "
+    "`title`, `company` and `job_description` are for a `job_url` application in "
+    "`needs_details` (or `failed`): giving the last missing one queues its preparation.",
     responses=[200, 401, 404, 409, 422],
 )
 def update_application(application_id, body):
@@ -89,11 +91,12 @@ def update_application(application_id, body):
     operation_id="submitApplication",
     summary="Send a reviewed application (202, queued), or mark it applied elsewhere (200)",
     description="Channels: `recruitee` (the board's candidates API), `email` (to the "
-    "posting's address or `email`, resume and cover letter attached) and `manual` (you "
-    "applied on the posting's page). Sending spends one `job_applications_per_user_per_day` "
-    "and counts against the per-company cap (429 at either); a required question without an "
-    "answer is a 422.",
-    responses=[200, 202, 401, 404, 409, 422, 429],
+    "posting's address or `email`, the tailored resume and the cover letter attached) and "
+    "`manual` (you applied on the posting's page). Sending needs a verified email address "
+    "(403 `email_unverified`), spends one `job_applications_per_user_per_day` and counts "
+    "against the per-company cap, and a typed `email` against the cap of its domain (429 at "
+    "either); a required question without an answer is a 422.",
+    responses=[200, 202, 401, 403, 404, 409, 422, 429],
 )
 def submit_application(application_id, body):
     result = applications.submit(

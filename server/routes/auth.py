@@ -28,9 +28,16 @@ bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", tag="Auth")
 @rate_limit("auth_register_per_ip_per_hour")
 @bp.input(RegisterIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(operation_id="register", summary="Create an account", responses=[201, 409, 422, 429])
+@bp.doc(
+    operation_id="register",
+    summary="Create an account",
+    description="An address that has an account already gets the same answer (201, the same "
+    "body, the same work) and nothing is created: its owner is mailed instead, so the answer "
+    "never tells whether an address has an account.",
+    responses=[201, 422, 429],
+)
 def register(body):
-    return accounts.create_user(email=body["email"], password=body["password"], name=body["name"])
+    return accounts.register(email=body["email"], password=body["password"], name=body["name"])
 
 
 @bp.post("/login")

@@ -99,8 +99,12 @@ def change_password(body):
 @bp.output(UserOut)
 @bp.doc(
     operation_id="changeEmail",
-    summary="Change the email address (fresh login); the new one must be verified",
-    responses=[200, 401, 403, 409, 422, 429],
+    summary="Ask to move the account to a new address (fresh login)",
+    description="The account moves when the link mailed to the new address is followed "
+    "(`POST /api/auth/verify-email/confirm`), which also verifies it; the current address is "
+    "told of the request. The answer is the account as it is. An address that has an account "
+    "already gets the same answer and nothing changes: its owner is mailed instead.",
+    responses=[200, 401, 403, 422, 429],
 )
 def change_email(body):
     return accounts.change_email(

@@ -8,7 +8,7 @@ from marshmallow import ValidationError, validates_schema
 from server.models.application import ApplicationState, SubmissionChannel
 from server.schemas.admin import PageMeta, PageQuery
 from server.schemas.common import DroppedClaimOut, StrictSchema, UtcDateTime
-from server.schemas.jobs import JobSubmittedOut
+from server.schemas.jobs import JobDetailsFields, JobSubmittedOut
 
 STATES = [state.value for state in ApplicationState]
 CHANNELS = [channel.value for channel in SubmissionChannel]
@@ -52,8 +52,9 @@ class ApplicationListQuery(PageQuery):
     state = String(validate=OneOf(STATES))
 
 
-class ApplicationPatchIn(StrictSchema):
-    """Track the application, keep notes, or complete its package before sending."""
+class ApplicationPatchIn(JobDetailsFields):
+    """Track the application, keep notes, complete its package before sending, or give a job
+    URL's title, company and description (while it waits in `needs_details`, or failed)."""
 
     state = String(
         validate=OneOf(STATES),
@@ -167,6 +168,14 @@ class ApplicationOut(Schema):
     submission_job_id = String(allow_none=True)
     error = String(allow_none=True)
     notes = String(allow_none=True)
+    missing_details = List(
+        String(validate=OneOf(["title", "company"])),
+        required=True,
+        metadata={
+            "description": "In `needs_details`: what the job's page did not say; give it with "
+            "PATCH and the application is prepared"
+        },
+    )
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
     submitted_at = UtcDateTime(allow_none=True)
@@ -181,6 +190,9 @@ class StateChangeOut(Schema):
 
 
 class ApplicationDetailOut(ApplicationOut):
+    job_description = String(
+        allow_none=True, metadata={"description": "A job URL's posting text (given or read)"}
+    )
     package = Nested(PackageOut, required=True)
     submissions = List(Nested(SubmissionOut), required=True)
     history = List(

@@ -108,10 +108,25 @@ class JobSearchPayload(StrictSchema):
     posted_within_days = Integer(strict=True, validate=Range(min=1, max=365))
 
 
-class JobApplicationPayload(StrictSchema):
+JOB_DETAILS = ("title", "company", "job_description")
+
+
+class JobDetailsFields(StrictSchema):
+    """What a job URL's page may not say, given by the user: title, company, description."""
+
+    title = String(validate=Length(min=1, max=500), metadata={"description": "The job's title"})
+    company = String(validate=Length(min=1, max=255), metadata={"description": "The company"})
+    job_description = String(
+        validate=Length(min=1, max=50_000), metadata={"description": "The posting's text"}
+    )
+
+
+class JobApplicationPayload(JobDetailsFields):
     """Apply to one posting (by id, or by its URL) with one of the caller's resumes.
 
-    Exactly one of `posting_id` and `job_url`.
+    Exactly one of `posting_id` and `job_url`. For a `job_url`, `title`, `company` and
+    `job_description` may be given; what is not given is read from the job's page, and an
+    application whose title or company neither says waits in `needs_details`.
     """
 
     posting_id = Integer(strict=True, validate=Range(min=1, max=MAX_ID))
@@ -126,6 +141,11 @@ class JobApplicationPayload(StrictSchema):
     @validates_schema
     def _one_target(self, data, **_kwargs):
         _exactly_one(data, "posting_id", "job_url")
+        given = [name for name in JOB_DETAILS if name in data]
+        if given and data.get("posting_id") is not None:
+            raise ValidationError(
+                {name: ["only for a job_url: a posting has its own"] for name in given}
+            )
 
 
 class ProjectAnalysisPayload(StrictSchema):

@@ -86,7 +86,10 @@ class WorkerPoolOut(Schema):
 
 
 class WorkersStatusOut(Schema):
-    alive = Integer(required=True, metadata={"description": "Worker pools heard from in 30 s"})
+    alive = Integer(
+        required=True,
+        metadata={"description": "Worker pools heard from within JOB_QUEUE_LEASE_SECONDS"},
+    )
     threads = Integer()
     busy = Integer()
     pools = List(Nested(WorkerPoolOut))

@@ -8,6 +8,7 @@ Submodules own one concern each:
 - `one_time_tokens`  email-verification and password-reset tokens (stored hashed)
 - `uploads`          the one validator every upload goes through
 - `sanitising`       nh3 for free text that is stored and shown again
+- `outbound`         the one client every outbound request goes through (public addresses only)
 - `encryption`       Fernet/MultiFernet for third-party secrets at rest
 - `events`           the audit trail (table and security.log)
 - `audit`            the checks behind POST /api/admin/security/audit

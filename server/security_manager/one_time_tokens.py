@@ -1,4 +1,4 @@
-"""Single-use tokens for email verification and password reset.
+"""Single-use tokens for email verification, email changes and password reset.
 
 A token is 256 random bits from `secrets`; only its SHA-256 is stored, with a short expiry.
 Issuing a new token for the same purpose voids the user's older ones. Callers commit.
@@ -18,6 +18,7 @@ from server.models import OneTimeToken, User, utcnow
 from server.models.base import as_utc
 
 VERIFY_EMAIL = "verify_email"
+CHANGE_EMAIL = "change_email"  # the token's `email` is the address the account moves to
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose name, not a secret
 
 
@@ -26,8 +27,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue(*, user: User, purpose: str, lifetime: timedelta) -> str:
-    """Create a token for a user and return its plain value (shown once, in the mail)."""
+def issue(*, user: User, purpose: str, lifetime: timedelta, email: str | None = None) -> str:
+    """Create a token for a user (for `email`, by default the account's address) and return
+    its plain value (shown once, in the mail)."""
     now = utcnow()
     db.session.execute(
         update(OneTimeToken)
@@ -44,7 +46,7 @@ def issue(*, user: User, purpose: str, lifetime: timedelta) -> str:
             user_id=user.id,
             purpose=purpose,
             token_hash=token_digest(token),
-            email=user.email,
+            email=email or user.email,
             created_at=now,
             expires_at=now + lifetime,
         )
@@ -52,11 +54,13 @@ def issue(*, user: User, purpose: str, lifetime: timedelta) -> str:
     return token
 
 
-def find_valid(*, token: str, purpose: str) -> OneTimeToken:
-    """The unused, unexpired token (row-locked); 400 `invalid_token` otherwise."""
+def find_valid(*, token: str, purpose: str | tuple[str, ...]) -> OneTimeToken:
+    """The unused, unexpired token of the purpose (or one of the purposes), row-locked; 400
+    `invalid_token` otherwise."""
+    purposes = (purpose,) if isinstance(purpose, str) else purpose
     record = db.session.scalar(
         select(OneTimeToken)
-        .where(OneTimeToken.token_hash == token_digest(token), OneTimeToken.purpose == purpose)
+        .where(OneTimeToken.token_hash == token_digest(token), OneTimeToken.purpose.in_(purposes))
         .with_for_update()
     )
     if record is None or record.used_at is not None or as_utc(record.expires_at) <= utcnow():
@@ -64,7 +68,7 @@ def find_valid(*, token: str, purpose: str) -> OneTimeToken:
     return record
 
 
-def consume(*, token: str, purpose: str) -> OneTimeToken:
+def consume(*, token: str, purpose: str | tuple[str, ...]) -> OneTimeToken:
     """Mark a valid token used and return it; 400 `invalid_token` when unknown, used or expired."""
     record = find_valid(token=token, purpose=purpose)
     record.used_at = utcnow()

@@ -13,7 +13,7 @@ from typing import Any
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, security_manager
@@ -41,6 +41,9 @@ log = logging.getLogger("server.accounts")
 GENERIC_LOGIN_FAILURE = "Invalid email or password"
 RESET_REQUESTED = "If an account exists for this address, a message with a reset link is on its way"
 RESET_COOLDOWN_PREFIX = "password_reset_cooldown:"
+# One "you have an account already" mail an hour per address, however often it is registered.
+REGISTERED_NOTICE_PREFIX = "registered_notice_cooldown:"
+REGISTERED_NOTICE_SECONDS = 3600
 MAIL_JOB = "send_email"
 
 
@@ -103,18 +106,66 @@ def _set_password(user: User, password: str, settings: Settings) -> None:
 
 
 def create_user(*, email: str, password: str, name: str, role: Role = Role.USER) -> User:
-    """Create an account; 422 for a weak password, 409 if the address is taken."""
+    """Create an account; 422 for a weak password, 409 if the address is taken (for the CLI
+    and admins: the public registration is `register`)."""
     settings = get_settings()
     email = normalise_email(email)
     name = _clean_name(name)
     check_new_password(password=password, email=email, field="password", name=name)
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict("An account with this email already exists", code="email_taken")
+    return _insert_user(email=email, name=name, role=role, password_hash=_hash(password, settings))
+
+
+def register(*, email: str, password: str, name: str) -> User:
+    """Create an account; 422 for a weak password.
+
+    An address that has an account already gets the same answer, and nothing is created: its
+    owner is mailed instead, so the answer says nothing about which addresses have accounts.
+    Both ways do the same work (the password's check and hash, one row written, one event).
+    """
+    settings = get_settings()
+    email = normalise_email(email)
+    name = _clean_name(name)
+    check_new_password(password=password, email=email, field="password", name=name)
+    password_hash = _hash(password, settings)
+    if get_user_by_email(email=email) is None:
+        try:
+            return _insert_user(email=email, name=name, role=Role.USER, password_hash=password_hash)
+        except Conflict:  # registered at the same moment by another request
+            pass
+    return _registered_already(email=email, name=name)
+
+
+def _registered_already(*, email: str, name: str) -> User:
+    """Mail the owner of a registered address, and answer as a new account would (an unsaved
+    account with the id the next one would take: PostgreSQL spends it, as an insert does)."""
+    if get_redis().set(REGISTERED_NOTICE_PREFIX + email, 1, nx=True, ex=REGISTERED_NOTICE_SECONDS):
+        _queue_mails({"kind": "registered_already", "email": email})
+    record_event(action="registration_refused", outcome="mailed_owner", actor_email=email)
+    if db.session.get_bind().dialect.name == "postgresql":
+        next_id = db.session.scalar(text("SELECT nextval(pg_get_serial_sequence('users', 'id'))"))
+    else:  # the development database: not spent
+        next_id = (db.session.scalar(select(func.max(User.id))) or 0) + 1
+    db.session.rollback()
+    return User(
+        id=next_id,
+        email=email,
+        name=name,
+        role=Role.USER.value,
+        is_active=True,
+        created_at=utcnow(),
+        last_login_at=None,
+        email_verified_at=None,
+    )
+
+
+def _insert_user(*, email: str, name: str, role: Role, password_hash: str) -> User:
     user = User(
         email=email,
         name=name,
         role=role.value,
-        password_hash=_hash(password, settings),
+        password_hash=password_hash,
         password_changed_at=utcnow(),
     )
     db.session.add(user)
@@ -405,7 +456,67 @@ def compose_mail(*, payload: dict[str, Any]) -> dict[str, str] | None:
                 "not you, reset your password and contact support.\n"
             ),
         }
+    if kind == "email_change_requested":
+        return {
+            "to": payload["old_email"],
+            "subject": "A change of your email address was asked for",
+            "body": (
+                f"Someone signed in to your account asked to move it to {payload['new_email']}. "
+                "It moves only when the link mailed to that address is followed. If it was not "
+                "you, change your password.\n"
+            ),
+        }
+    if kind == "confirm_email_change":
+        return _email_change_mail(payload, settings)
+    if kind == "registered_already":
+        return _owner_notice(
+            payload["email"],
+            "Someone tried to register with your address",
+            f"someone asked to create an account at {settings.public_base_url} with this "
+            "address, which has an account already: yours. Nothing was created or changed. If "
+            "it was you, log in as usual (or ask for a password reset if you forgot it); if "
+            "not, you can ignore this message.",
+        )
+    if kind == "address_in_use":
+        return _owner_notice(
+            payload["email"],
+            "Someone tried to move an account to your address",
+            "someone signed in to another account asked to move it to this address, which has "
+            "an account already: yours. Nothing was changed, and your account is as it was.",
+        )
     raise ValueError(f"unknown mail kind {kind!r}")
+
+
+def _owner_notice(email: str, subject: str, text: str) -> dict[str, str] | None:
+    """A mail to the owner of an address (None when it has no account any more)."""
+    user = get_user_by_email(email=email)
+    if user is None:
+        return None
+    return {"to": user.email, "subject": subject, "body": f"Hello {user.name},\n\n{text}\n"}
+
+
+def _email_change_mail(payload: dict[str, Any], settings: Settings) -> dict[str, str] | None:
+    user = db.session.get(User, payload["user_id"])
+    new_email = payload["new_email"]
+    if user is None or user.email == new_email or get_user_by_email(email=new_email):
+        return None  # deleted, moved there already, or the address was taken meanwhile
+    hours = settings.email_verification_hours
+    token = one_time_tokens.issue(
+        user=user,
+        purpose=one_time_tokens.CHANGE_EMAIL,
+        lifetime=timedelta(hours=hours),
+        email=new_email,
+    )
+    db.session.commit()
+    return {
+        "to": new_email,
+        "subject": "Confirm your new email address",
+        "body": (
+            f"Hello {user.name},\n\nto move your account to this address, confirm it with this "
+            f"code:\n\n{token}\n\nor open {_link(settings, 'verify-email', token)}\n\n"
+            f"It works once, for {hours} hours. If you did not ask for it, ignore this message.\n"
+        ),
+    }
 
 
 def _token_mail(
@@ -479,9 +590,14 @@ def request_email_verification(*, user: User) -> bool:
 
 
 def confirm_email_verification(*, token: str) -> User:
-    """Mark the address verified; 400 `invalid_token` for an unknown, used or expired token."""
-    record = one_time_tokens.consume(token=token, purpose=one_time_tokens.VERIFY_EMAIL)
+    """Mark the address verified, or move the account to the address an email change asked
+    for; 400 `invalid_token` for an unknown, used or expired token."""
+    record = one_time_tokens.consume(
+        token=token, purpose=(one_time_tokens.VERIFY_EMAIL, one_time_tokens.CHANGE_EMAIL)
+    )
     user = db.session.get(User, record.user_id)
+    if user is not None and record.purpose == one_time_tokens.CHANGE_EMAIL:
+        return _move_email(user, record.email)
     if user is None or user.email != record.email:
         db.session.rollback()
         raise BadRequest("The link is invalid, expired or already used", code="invalid_token")
@@ -617,7 +733,12 @@ def change_email(
     current_password: str,
     client_ip: str | None = None,
 ) -> User:
-    """Move the account to a new address (unverified until confirmed); 409 if it is taken."""
+    """Ask to move the account to a new address: it moves when the link mailed there is
+    followed (the address is then verified), and the current address is told of the request.
+
+    An address that belongs to another account gets the same answer and changes nothing: its
+    owner is mailed instead, so the answer says nothing about which addresses have accounts.
+    """
     settings = get_settings()
     _require_current_password(user, current_password, settings, "email_changed", client_ip)
     new_email = normalise_email(new_email)
@@ -626,27 +747,47 @@ def change_email(
             "new_email: is already the account's address",
             details={"new_email": ["is already the account's address"]},
         )
+    taken = get_user_by_email(email=new_email) is not None
+    record_event(
+        action="email_change_requested",
+        outcome="mailed_owner" if taken else "success",
+        object_type="user",
+        object_id=user.id,
+        details={"new_email": new_email},
+    )
+    _queue_mails(
+        {"kind": "email_change_requested", "old_email": user.email, "new_email": new_email},
+        {"kind": "address_in_use", "email": new_email}
+        if taken
+        else {"kind": "confirm_email_change", "user_id": user.id, "new_email": new_email},
+    )
+    return user
+
+
+def _move_email(user: User, new_email: str) -> User:
+    """Move the account to an address its owner confirmed (a CHANGE_EMAIL token's)."""
+    taken = BadRequest("This address belongs to another account now", code="invalid_token")
     if get_user_by_email(email=new_email) is not None:
-        raise Conflict("An account with this email already exists", code="email_taken")
+        db.session.rollback()
+        raise taken
     old_email = user.email
     user.email = new_email
-    user.email_verified_at = None
+    user.email_verified_at = utcnow()  # following the mailed link proves the mailbox
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("An account with this email already exists", code="email_taken") from None
+        raise taken from None
     record_event(
         action="email_changed",
         outcome="success",
+        actor_user_id=user.id,
+        actor_email=new_email,
         object_type="user",
         object_id=user.id,
         details={"old_email": old_email, "new_email": new_email},
     )
-    _queue_mails(
-        {"kind": "email_changed", "old_email": old_email, "new_email": new_email},
-        {"kind": "verify_email", "user_id": user.id, "email": new_email},
-    )
+    _queue_mails({"kind": "email_changed", "old_email": old_email, "new_email": new_email})
     return user
 
 

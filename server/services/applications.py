@@ -4,20 +4,27 @@ States and who moves them:
 
 | from | the service (jobs, submit) | the user (`PATCH`) |
 |---|---|---|
-| saved | preparing | withdrawn |
+| saved | preparing, needs_details | withdrawn |
+| needs_details | saved (the details given: prepared again) | withdrawn |
 | preparing | ready_for_review, submitted (auto), failed | withdrawn |
 | ready_for_review | submitted, failed, preparing (prepared again) | withdrawn |
 | submitted | | responded, interview, offer, rejected, withdrawn |
 | responded | | interview, offer, rejected, withdrawn |
 | interview | | offer, rejected, withdrawn |
 | offer | | rejected, withdrawn |
-| failed | preparing | withdrawn |
+| failed | preparing, needs_details | withdrawn |
 | rejected, withdrawn | | |
 
-A submission through a channel that sends (Recruitee, email) spends one
-`job_applications_per_user_per_day` and counts against the per-company cap
-(`APPLICATION_COMPANY_CAP` submissions to one company in `APPLICATION_COMPANY_WINDOW_DAYS`);
-marking one as sent elsewhere (`manual`) spends neither.
+An application to a job URL is prepared only once its title and company are known (given,
+or read from the job's page): until then it waits in `needs_details`, saying what is missing,
+and `PATCH` (or applying again) with them queues its preparation.
+
+A submission through a channel that sends (Recruitee, email) needs the account's address
+verified, spends one `job_applications_per_user_per_day` and counts against the per-company
+cap (`APPLICATION_COMPANY_CAP` submissions to one company, whatever its case, in
+`APPLICATION_COMPANY_WINDOW_DAYS`); a mail to an address the user typed also counts against
+the same cap for the address's domain (and for the domain alone when no company is known).
+Marking one as sent elsewhere (`manual`) spends nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, rate_limiter
 from server.config import get_settings
-from server.errors import Conflict, TooManyRequests, ValidationFailed
+from server.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import (
@@ -47,7 +54,7 @@ from server.models import (
 )
 from server.models.job import TERMINAL_STATUSES
 from server.pagination import paginate
-from server.security_manager.sanitising import sanitise_text
+from server.security_manager.sanitising import sanitise_text, strip_control_characters
 from server.services import jobs, resumes
 from server.services.ownership import get_owned
 
@@ -57,13 +64,15 @@ SUBMISSION_JOB = "application_submission"
 SENDING_CHANNELS = (SubmissionChannel.RECRUITEE.value, SubmissionChannel.EMAIL.value)
 
 SYSTEM_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.SAVED: frozenset({S.PREPARING}),
+    S.SAVED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
+    S.NEEDS_DETAILS: frozenset({S.SAVED}),
     S.PREPARING: frozenset({S.READY_FOR_REVIEW, S.SUBMITTED, S.FAILED}),
     S.READY_FOR_REVIEW: frozenset({S.SUBMITTED, S.FAILED, S.PREPARING}),
-    S.FAILED: frozenset({S.PREPARING}),
+    S.FAILED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
 }
 USER_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SAVED: frozenset({S.WITHDRAWN}),
+    S.NEEDS_DETAILS: frozenset({S.WITHDRAWN}),
     S.PREPARING: frozenset({S.WITHDRAWN}),
     S.READY_FOR_REVIEW: frozenset({S.WITHDRAWN}),
     S.SUBMITTED: frozenset({S.RESPONDED, S.INTERVIEW, S.OFFER, S.REJECTED, S.WITHDRAWN}),
@@ -74,6 +83,35 @@ USER_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset(),
     S.WITHDRAWN: frozenset(),
 }
+
+
+# What a job URL application needs before a letter can be written (the description is
+# welcome, not required).
+REQUIRED_DETAILS = ("title", "company")
+
+
+def clean_details(payload: dict[str, Any]) -> dict[str, str]:
+    """The title, company and description a user gave: one line each for title and company,
+    no control characters anywhere."""
+    cleaned = {}
+    for name in ("title", "company"):
+        if payload.get(name):
+            value = " ".join(strip_control_characters(" ".join(payload[name].split())).split())
+            if value:
+                cleaned[name] = value
+    if payload.get("job_description"):
+        lines = (strip_control_characters(line) for line in payload["job_description"].splitlines())
+        text = "\n".join(lines).strip()
+        if text:
+            cleaned["job_description"] = text
+    return cleaned
+
+
+def missing_details(application: Application) -> list[str]:
+    """What a job URL application still needs before it can be prepared."""
+    if application.posting_id is not None:
+        return []
+    return [name for name in REQUIRED_DETAILS if not getattr(application, name)]
 
 
 def target_key(*, posting_id: int | None, job_url: str | None) -> str:
@@ -122,18 +160,20 @@ def start(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
     existing = db.session.scalar(
         select(Application).where(Application.user_id == user.id, Application.target_key == key)
     )
-    if existing is not None and existing.state != S.FAILED:
+    if existing is not None and existing.state not in (S.FAILED, S.NEEDS_DETAILS):
         raise _duplicate(existing.id)
-    if existing is not None:  # a failed application is prepared again by a new job
+    if existing is not None:  # prepared again by a new job, with any details now given
         return _prepare_again(user, existing, payload)
+    details = clean_details(payload)
     application = Application(
         user_id=user.id,
         posting_id=posting.id if posting else None,
         job_url=payload.get("job_url"),
         target_key=key,
         resume_id=uuid.UUID(payload["resume_id"]),
-        company=posting.company if posting else None,
-        title=posting.title if posting else None,
+        company=posting.company if posting else details.get("company"),
+        title=posting.title if posting else details.get("title"),
+        job_description=None if posting else details.get("job_description"),
         mode=payload.get("mode", "review"),
         state=S.SAVED.value,
         package={},
@@ -156,6 +196,10 @@ def start(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
 def _prepare_again(user: User, application: Application, payload: dict[str, Any]) -> dict:
     application.resume_id = uuid.UUID(payload["resume_id"])
     application.mode = payload.get("mode", "review")
+    for name, value in clean_details(payload).items():
+        setattr(application, name, value)
+    if application.state == S.NEEDS_DETAILS:
+        move(application, S.SAVED.value)
     application_id = application.id
     submitted = jobs.submit(user=user, job_type="job_application", payload=payload)
     application = db.session.get(Application, application_id)
@@ -190,11 +234,15 @@ def describe(application: Application, *, full: bool = False) -> dict[str, Any]:
         "submission_job_id": application.submission_job_id,
         "error": application.error,
         "notes": application.notes,
+        "missing_details": (
+            missing_details(application) if application.state == S.NEEDS_DETAILS else []
+        ),
         "created_at": application.created_at,
         "updated_at": application.updated_at,
         "submitted_at": application.submitted_at,
     }
     if full:
+        view["job_description"] = application.job_description
         view["package"] = application.package or {}
         view["history"] = [
             {"state": c["state"], "from_": c["from"], "at": datetime.fromisoformat(c["at"])}
@@ -254,13 +302,68 @@ def _merge_answers(application: Application, given: dict[str, Any]) -> None:
     application.package = package
 
 
+def _set_details(application: Application, changes: dict[str, Any]) -> None:
+    """Give a job URL application the title, company or description its page did not."""
+    given = {
+        name: changes[name] for name in ("title", "company", "job_description") if name in changes
+    }
+    if not given:
+        return
+    if application.posting_id is not None:
+        raise ValidationFailed(
+            "title, company and job_description are given for a job URL; a posting has its own",
+            details={"json": {name: ["only for a job URL application"] for name in given}},
+        )
+    if application.state not in (S.NEEDS_DETAILS, S.FAILED):
+        raise Conflict(
+            "The job's details can change only while the application waits for them or has "
+            f"failed (it is {application.state})",
+            code="invalid_transition",
+            details={"state": application.state},
+        )
+    cleaned = clean_details(given)
+    blank = sorted(set(given) - set(cleaned))
+    if blank:
+        raise ValidationFailed(
+            f"{', '.join(blank)}: must not be blank",
+            details={"json": {name: ["must not be blank"] for name in blank}},
+        )
+    for name, value in cleaned.items():
+        setattr(application, name, value)
+
+
+def _prepare_with_details(application: Application, user_id: int) -> None:
+    """Queue the preparation of an application whose missing details were just given (the
+    job's submit commits it with the details)."""
+    if application.resume_id is None:
+        raise Conflict(
+            "The resume of this application was deleted; apply again with another resume",
+            code="invalid_transition",
+            details={"state": application.state},
+        )
+    move(application, S.SAVED.value)
+    application.error = None
+    application_id = application.id
+    payload = {
+        "job_url": application.job_url,
+        "resume_id": str(application.resume_id),
+        "mode": application.mode,
+    }
+    user = db.session.get(User, user_id)
+    submitted = jobs.submit(user=user, job_type="job_application", payload=payload)
+    application = db.session.get(Application, application_id)
+    application.job_id = submitted["job_id"]
+
+
 def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-    """Track the application (`state`), keep notes, answer questions, set the apply address.
+    """Track the application (`state`), keep notes, answer questions, set the apply address,
+    give a job URL's missing details (then it is prepared).
 
     A state the user may not move it to is a 409 naming the allowed ones. The row is locked:
     changes at the same moment apply one after the other (none overwrites another's answers).
     """
     application = _owned(user_id, application_id, lock=True)
+    _set_details(application, changes)
     state = changes.get("state")
     if state is not None and state != application.state:
         allowed = USER_TRANSITIONS.get(application.state, frozenset())
@@ -292,42 +395,79 @@ def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dic
         application.notes = sanitise_text(changes["notes"]) if changes["notes"] else None
     if state is not None:
         application.state = state
+    if application.state == S.NEEDS_DETAILS and not missing_details(application):
+        _prepare_with_details(application, user_id)
+        application = _owned(user_id, application_id)
     db.session.commit()
     return describe(application, full=True)
 
 
-def _company_submissions(user_id: int, company: str | None, since) -> int:
-    if not company:
-        return 0
-    return db.session.scalar(
+def require_verified_sender(user_id: int) -> None:
+    """403 `email_unverified` unless the account's address is verified: whatever the service
+    sends for a user carries that address (the candidate's email, the mail's Reply-To)."""
+    verified = db.session.scalar(select(User.email_verified_at).where(User.id == user_id))
+    if verified is None:
+        raise Forbidden(
+            "Verify your email address before anything is sent on your behalf "
+            "(POST /api/auth/verify-email/request)",
+            code="email_unverified",
+        )
+
+
+def recipient_typed(application: Application, address: str | None) -> bool:
+    """Whether a mail goes to an address the user gave, not the one the posting gives."""
+    found = (application.package or {}).get("apply_email") or ""
+    return bool(address) and address.strip().lower() != found.strip().lower()
+
+
+def _sent_since(user_id: int, since, *, company: str | None = None, domain: str | None = None):
+    query = (
         select(func.count())
         .select_from(ApplicationSubmission)
         .where(
             ApplicationSubmission.user_id == user_id,
-            func.lower(ApplicationSubmission.company) == company.lower(),
             ApplicationSubmission.outcome == "sent",
             ApplicationSubmission.created_at >= since,
         )
     )
-
-
-def spend_submission_allowance(application: Application) -> None:
-    """Check the per-company cap, then spend one daily application; 429 when either is used
-    up (nothing is spent then)."""
-    settings = get_settings()
-    window = timedelta(days=settings.application_company_window_days)
-    sent = _company_submissions(application.user_id, application.company, utcnow() - window)
-    if sent >= settings.application_company_cap:
-        raise TooManyRequests(
-            f"At most {settings.application_company_cap} applications to {application.company} "
-            f"in {settings.application_company_window_days} days",
-            code="company_cap_reached",
-            details={
-                "company": application.company,
-                "limit_value": settings.application_company_cap,
-                "window_days": settings.application_company_window_days,
-            },
+    if company is not None:
+        query = query.where(func.lower(ApplicationSubmission.company) == company.lower())
+    else:
+        to = func.lower(ApplicationSubmission.detail["to"].as_string())
+        query = query.where(
+            ApplicationSubmission.channel == SubmissionChannel.EMAIL.value,
+            to.endswith(f"@{domain}", autoescape=True),
         )
+    return db.session.scalar(query)
+
+
+def spend_submission_allowance(
+    application: Application, *, recipient: str | None = None, typed: bool = False
+) -> None:
+    """Check the per-company cap (for a mail to an address the user typed, or with no company
+    known, the recipient domain's too), then spend one daily application; 429 when either is
+    used up (nothing is spent then)."""
+    settings = get_settings()
+    cap, days = settings.application_company_cap, settings.application_company_window_days
+    since = utcnow() - timedelta(days=days)
+    subjects: list[tuple[str | None, str | None]] = []
+    if application.company:
+        subjects.append((application.company, None))
+    if recipient and "@" in recipient and (typed or not application.company):
+        subjects.append((None, recipient.rsplit("@", 1)[1].strip().lower()))
+    for company, domain in subjects:
+        if _sent_since(application.user_id, since, company=company, domain=domain) >= cap:
+            raise TooManyRequests(
+                f"At most {cap} applications to {company or f'addresses at {domain}'} "
+                f"in {days} days",
+                code="company_cap_reached",
+                details={
+                    "company": company,
+                    "recipient_domain": domain,
+                    "limit_value": cap,
+                    "window_days": days,
+                },
+            )
     limiter = rate_limiter.get_rate_limiter()
     if not limiter.enabled:
         return
@@ -347,6 +487,14 @@ def choose_channel(
         raise ValidationFailed(
             "email: the posting gives no address to apply to; give one",
             details={"json": {"email": ["required for the email channel"]}},
+        )
+    if channel == SubmissionChannel.EMAIL and not package.get("tailored_resume"):
+        # A mail carries only what the service made: never an upload as it was given.
+        raise ValidationFailed(
+            "channel: a mail carries the resume tailored to this posting, and there is none "
+            "(no description to tailor to, or no parsed resume); apply on the job's page "
+            "and mark it `manual`",
+            details={"json": {"channel": ["no tailored resume to send by email"]}},
         )
     if channel == SubmissionChannel.RECRUITEE and not package.get("recruitee_url"):
         raise ValidationFailed(
@@ -396,8 +544,16 @@ def submit(
             code="invalid_transition",
             details={"state": application.state},
         )
-    # An `auto` application's own job sends it right after it becomes ready for review.
-    preparing = application.job_id if application.job_id and _job_open(application.job_id) else None
+    if not (application.package or {}).get("cover_letter"):  # nothing was ever prepared
+        raise Conflict(
+            "This application has no prepared package to send or to mark as sent",
+            code="invalid_transition",
+            details={"state": application.state},
+        )
+    # An `auto` application's own job sends it right after it becomes ready for review; any
+    # other preparing job is only finishing (its package is ready), and sends nothing.
+    auto_sending = ((application.package or {}).get("auto_submit") or {}).get("send")
+    preparing = application.job_id if auto_sending and _job_open(application.job_id) else None
     sending = _open_submission_job(application) or preparing
     if sending:
         db.session.rollback()
@@ -424,7 +580,11 @@ def submit(
             code="answers_missing",
             details={"unanswered_required": missing},
         )
-    spend_submission_allowance(application)
+    require_verified_sender(user_id)
+    mailed = address if chosen == SubmissionChannel.EMAIL else None
+    spend_submission_allowance(
+        application, recipient=mailed, typed=recipient_typed(application, mailed)
+    )
     application.channel = chosen
     application.apply_email = address
     application_id = application.id

@@ -42,7 +42,11 @@ def mimikree():
 
 @pytest.fixture
 def mimikree_settings(settings, mimikree):
-    return settings.replace(mimikree_base_url=mimikree.base_url, mimikree_timeout_seconds=5.0)
+    return settings.replace(
+        mimikree_base_url=mimikree.base_url,
+        mimikree_timeout_seconds=5.0,
+        outbound_allow_loopback_ports=(mimikree.port,),
+    )
 
 
 def test_answers_come_back_with_their_questions(mimikree_settings, mimikree, redis_conn):
@@ -171,7 +175,11 @@ def test_a_slow_mimikree_is_abandoned_at_the_timeout(mimikree_settings, mimikree
 
 
 def test_nothing_listening_gives_an_empty_list(settings, redis_conn):
-    closed = settings.replace(mimikree_base_url="http://127.0.0.1:9", mimikree_timeout_seconds=2.0)
+    closed = settings.replace(
+        mimikree_base_url="http://127.0.0.1:9",
+        mimikree_timeout_seconds=2.0,
+        outbound_allow_loopback_ports=(9,),
+    )
     assert ask(closed, JANE, QUESTIONS, JD_KEY, redis_conn) == []
 
 
@@ -216,13 +224,20 @@ def test_a_redirect_is_not_followed(mimikree_settings, redis_conn):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings = mimikree_settings.replace(
-            mimikree_base_url=f"http://127.0.0.1:{server.server_address[1]}"
+            mimikree_base_url=f"http://127.0.0.1:{server.server_address[1]}",
+            outbound_allow_loopback_ports=(server.server_address[1],),
         )
         assert ask(settings, JANE, QUESTIONS, JD_KEY, redis_conn) == []
         assert hits == [AUTHENTICATE]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_mimikree_configured_on_an_internal_address_is_not_asked(settings, mimikree, redis_conn):
+    internal = settings.replace(mimikree_base_url=mimikree.base_url)  # its port not allowed
+    assert ask(internal, JANE, QUESTIONS, JD_KEY, redis_conn) == []
+    assert mimikree.requests == []
 
 
 def test_no_credentials_or_no_questions_ask_nothing(mimikree_settings, mimikree, redis_conn):

@@ -77,6 +77,7 @@ def recruitee():
 def apply_app(make_app, recruitee, smtp_server):
     return make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         smtp_host="127.0.0.1",
         smtp_port=smtp_server.port,
         smtp_use_tls=False,
@@ -90,9 +91,12 @@ def api(apply_app, run_pool) -> ApiClient:
     return ApiClient(apply_app.test_client())
 
 
-def applicant(api: ApiClient):
-    """An account with a profile and an uploaded resume; returns it and the resume id."""
+def applicant(api: ApiClient, *, verified: bool = True):
+    """An account (its address verified) with a profile and an uploaded resume; returns it and
+    the resume id."""
     account = api.create_account()
+    if verified:
+        api.verify_email(account)
     response = api.request("PATCH", "/api/user/profile", json=PROFILE, headers=account.headers)
     assert response.status_code == 200, response.get_json()
     uploaded = api.upload(account.access_token, "cv.txt", RESUME)
@@ -355,6 +359,7 @@ def test_a_second_application_for_the_same_posting_is_a_conflict(apply_app, api,
 def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_server, run_pool):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides={
             **GENEROUS_TEST_LIMITS,
             "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "1/86400",
@@ -384,6 +389,7 @@ def test_the_daily_cap_is_a_429_and_sends_nothing(make_app, recruitee, smtp_serv
 def test_the_per_company_cap_is_a_429(make_app, recruitee, run_pool):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         application_company_cap=1,
         rate_limit_overrides=GENEROUS_TEST_LIMITS,
     )
@@ -498,6 +504,7 @@ def test_marking_an_application_sent_elsewhere_spends_no_daily_application(
 ):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides=GENEROUS_TEST_LIMITS,
     )
     run_pool(app, threads=2)
@@ -644,6 +651,7 @@ def test_with_gemini_the_letter_comes_from_the_model_and_unsupported_claims_are_
             gemini_base_url=gemini.base_url,
             gemini_timeout_seconds=5.0,
             recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            outbound_allow_loopback_ports=(recruitee.port,),
             rate_limit_overrides=GENEROUS_TEST_LIMITS,
         )
         run_pool(app, threads=1)
@@ -713,6 +721,7 @@ def test_auto_mode_never_sends_a_letter_that_claims_more_than_the_resume(
             gemini_base_url=gemini.base_url,
             gemini_timeout_seconds=5.0,
             recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+            outbound_allow_loopback_ports=(recruitee.port,),
             rate_limit_overrides=GENEROUS_TEST_LIMITS,
         )
         run_pool(app, threads=1)
@@ -802,6 +811,7 @@ def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
 ):
     app = make_app(
         recruitee_base_url=f"{recruitee.base_url}/{{company}}",
+        outbound_allow_loopback_ports=(recruitee.port,),
         rate_limit_overrides={
             **GENEROUS_TEST_LIMITS,
             "RATE_LIMIT_JOB_APPLICATIONS_PER_USER_PER_DAY": "0/86400",
@@ -821,7 +831,12 @@ def test_auto_mode_at_the_daily_cap_waits_for_review_and_sends_nothing(
 
 def test_an_application_to_a_job_url_is_prepared_for_a_manual_send(apply_app, api):
     account, resume_id = applicant(api)
-    body = {"job_url": "https://careers.example/jobs/42", "resume_id": resume_id}
+    body = {
+        "job_url": "https://careers.example/jobs/42",  # its page cannot be read from here
+        "resume_id": resume_id,
+        "title": "Backend Engineer",
+        "company": "Acme",
+    }
     response = api.post("/api/applications", json=body, headers=account.headers)
     assert response.status_code == 202, response.get_json()
     application = wait_state(

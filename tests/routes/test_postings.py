@@ -11,6 +11,7 @@ from server.agent.sources.base import NormalizedPosting, SearchQuery
 from server.models.job import TERMINAL_STATUSES
 from server.services import postings as posting_service
 from tests.helpers import ApiClient, error_of
+from tests.internal_service_stand_in import SECRET, InternalService
 from tests.job_board_stand_ins import BOARDS, Listing, job_boards
 from tests.queue_helpers import fetch_job, wait_for
 
@@ -176,6 +177,37 @@ def test_a_board_down_and_a_board_answering_garbage_do_not_stop_the_others(
     assert "ashby" not in sources and "remotive" not in sources
     assert {"greenhouse", "remoteok", "arbeitnow"} <= sources
     assert result["resume_id"] is None  # no resume: ranked on the keywords alone
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:{port}/latest/meta-data/iam/security-credentials/",
+        "http://[::ffff:127.0.0.1]:{port}/latest/meta-data/",
+        "http://[2002:7f00:1::]:{port}/latest/meta-data/",
+    ],
+)
+def test_a_board_redirecting_to_an_internal_address_is_refused_and_stores_nothing(
+    search_app, run_pool, boards, target
+):
+    internal = InternalService()
+    try:
+        app, client = search_app()
+        boards["remotive"].mode = "redirect"
+        boards["remotive"].redirect_to = target.format(port=internal.port)
+        user = client.create_account()
+
+        payload = {"keywords": "python", "sources": ["remotive", "arbeitnow"]}
+        result = run_search(app, client, user, run_pool, payload)
+    finally:
+        internal.stop()
+
+    assert internal.requests == []
+    [remotive] = [s for s in result["sources"] if s["source"] == "remotive"]
+    assert remotive["status"] == "failed" and remotive["errors"][0].startswith("refused")
+    items = postings_of(client, user, "?per_page=100")["items"]
+    assert {item["source"] for item in items} == {"arbeitnow"}
+    assert SECRET not in str(items)
 
 
 def test_searching_again_updates_the_stored_postings_instead_of_adding_copies(

@@ -2,8 +2,9 @@
 
 The stand-in plays both Google Docs' public export (`/document/d/<id>/export?format=docx`) and
 an ordinary web server with PDFs, redirects, oversized and slow answers. Loopback is reachable
-only because these tests turn RESUME_FETCH_ALLOW_LOOPBACK on; the refusals are tested with it
-off, and with redirects to private and link-local addresses (refused before any connection).
+only because these tests allow the stand-in's port (OUTBOUND_ALLOW_LOOPBACK_PORTS); the
+refusals are tested without it, and with redirects to private and link-local addresses (refused
+before any connection).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def documents():
 def link_client(make_app, documents):
     """A client of an app that may fetch from the stand-in on 127.0.0.1."""
     app = make_app(
-        resume_fetch_allow_loopback=True,
+        outbound_allow_loopback_ports=(documents.port,),
         resume_fetch_google_docs_export_base=documents.base,
         resume_fetch_timeout_seconds=2.0,
         upload_max_bytes=60_000,
@@ -323,7 +324,7 @@ def test_a_malformed_link_body_is_422(client, body):
 
 def test_a_link_counts_against_the_upload_quota(make_app, documents):
     app = make_app(
-        resume_fetch_allow_loopback=True,
+        outbound_allow_loopback_ports=(documents.port,),
         upload_max_files_per_user=1,
     )
     client = ApiClient(app.test_client())

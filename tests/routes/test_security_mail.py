@@ -190,7 +190,7 @@ def test_without_smtp_mail_goes_to_the_outbox(app, client, settings, deliver_mai
     assert sum(f"To: {account.email}" in mail for mail in mails) == 1
 
 
-def test_email_change_sends_a_verification_to_the_new_address(
+def test_email_change_sends_a_confirmation_to_the_new_address(
     mail_client, mail_app, smtp_server, deliver_mail
 ):
     account = mail_client.create_account()
@@ -200,11 +200,13 @@ def test_email_change_sends_a_verification_to_the_new_address(
         json={"new_email": "moved@example.com", "current_password": DEFAULT_PASSWORD},
     )
     deliver_mail(mail_app)
-    assert "changed to moved@example.com" in smtp_server.bodies_to(account.email)[0]
+    assert "move it to moved@example.com" in smtp_server.bodies_to(account.email)[0]
     token = token_from(smtp_server.bodies_to("moved@example.com")[0])
     assert (
         mail_client.post("/api/auth/verify-email/confirm", json={"token": token}).status_code == 200
     )
+    deliver_mail(mail_app)
+    assert "changed to moved@example.com" in smtp_server.bodies_to(account.email)[1]
 
 
 def requeue(app, job_id: str) -> None:

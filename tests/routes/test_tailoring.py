@@ -557,7 +557,11 @@ def test_mimikree_answers_count_as_evidence_marked_as_theirs(build, run_pool, mi
     mimikree.answers = lambda question: (
         "Yes: I ran our Kubernetes clusters at Acme Corp." if "Kubernetes" in question else "No."
     )
-    app, client = build(google_api_key=None, mimikree_base_url=mimikree.base_url)
+    app, client = build(
+        google_api_key=None,
+        mimikree_base_url=mimikree.base_url,
+        outbound_allow_loopback_ports=(mimikree.port,),
+    )
     run_pool(app, threads=1)
     account = client.create_account()
     link_mimikree(client, account)
@@ -577,7 +581,11 @@ def test_mimikree_answers_count_as_evidence_marked_as_theirs(build, run_pool, mi
 @pytest.mark.parametrize("mode", ["down", "401"])
 def test_mimikree_down_or_refusing_never_fails_a_tailoring(build, run_pool, mimikree, mode):
     mimikree.mode = mode
-    app, client = build(google_api_key=None, mimikree_base_url=mimikree.base_url)
+    app, client = build(
+        google_api_key=None,
+        mimikree_base_url=mimikree.base_url,
+        outbound_allow_loopback_ports=(mimikree.port,),
+    )
     run_pool(app, threads=1)
     account = client.create_account()
     link_mimikree(client, account)

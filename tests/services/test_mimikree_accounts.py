@@ -31,7 +31,9 @@ def test_a_linked_account_is_used_and_its_answers_come_back(client, settings, mi
     credentials = credentials_for(account.id, settings)
     assert credentials == MimikreeCredentials("jane@example.com", "correct horse", "user")
     answers = ask(
-        settings.replace(mimikree_base_url=mimikree.base_url),
+        settings.replace(
+            mimikree_base_url=mimikree.base_url, outbound_allow_loopback_ports=(mimikree.port,)
+        ),
         credentials,
         ["Have you used Kafka?"],
         job_cache_key("Kafka engineer"),

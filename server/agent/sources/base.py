@@ -1,5 +1,8 @@
 """What every posting source shares: the normalised posting, the HTTP client, text helpers.
 
+The HTTP client is the guarded outbound client (`server.security_manager.outbound`): a board
+that redirects to an internal address, or whose name resolves to one, is refused.
+
 A source is a module with `NAME`, `NEEDS_COMPANIES` (the board lists one company's postings
 per request, so a search names company slugs) and
 `fetch(client, query, company) -> list[NormalizedPosting]`. `fetch` raises `SourceError` when
@@ -21,9 +24,15 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-import httpx
-
 from server.config import Settings
+from server.security_manager.outbound import (
+    OutboundClient,
+    OutboundPolicy,
+    OutboundRefused,
+    OutboundTimeout,
+    OutboundTooLarge,
+    OutboundUnavailable,
+)
 
 log = logging.getLogger("server.agent.sources")
 
@@ -31,6 +40,8 @@ EMPLOYMENT_TYPES = ("full_time", "part_time", "contract", "internship", "tempora
 RETRY_BASE_SECONDS = 0.5
 DETAIL_CONCURRENCY = 4  # detail requests in flight at once to one board
 MAX_DESCRIPTION_CHARS = 100_000
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # one board answer (Greenhouse sends a whole board)
+MAX_REDIRECTS = 3
 
 
 class SourceError(Exception):
@@ -79,6 +90,7 @@ class ClientOptions:
     max_pages: int
     max_detail_requests: int
     user_agent: str
+    policy: OutboundPolicy = OutboundPolicy()
 
     @classmethod
     def for_source(cls, settings: Settings, source: str) -> ClientOptions:
@@ -90,21 +102,25 @@ class ClientOptions:
             max_pages=settings.job_search_max_pages,
             max_detail_requests=settings.job_search_max_detail_requests,
             user_agent=f"{settings.job_search_user_agent} (+{settings.public_base_url})",
+            policy=OutboundPolicy.of(settings),
         )
 
 
 class BoardClient:
     """GETs JSON from one board: a User-Agent, a timeout, retries with backoff, 429 handling."""
 
-    def __init__(self, options: ClientOptions, *, transport: httpx.BaseTransport | None = None):
+    def __init__(self, options: ClientOptions):
         self.options = options
         self.requests_made = 0
         self._count_lock = threading.Lock()
-        self._http = httpx.Client(
-            timeout=options.timeout_seconds,
-            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
-            follow_redirects=True,
-            transport=transport,
+        self._http = OutboundClient(
+            policy=options.policy,
+            user_agent=options.user_agent,
+            timeout_seconds=options.timeout_seconds,
+            max_bytes=MAX_RESPONSE_BYTES,
+            max_redirects=MAX_REDIRECTS,
+            headers={"Accept": "application/json"},
+            connections_per_host=DETAIL_CONCURRENCY,
         )
 
     def __enter__(self) -> BoardClient:
@@ -132,14 +148,18 @@ class BoardClient:
                 self.requests_made += 1
             try:
                 response = self._http.get(url, params=params)
-            except httpx.TimeoutException:
+            except OutboundRefused as refused:
+                raise SourceError(f"refused: {refused}") from None
+            except OutboundTooLarge:
+                raise SourceError(f"answered more than {MAX_RESPONSE_BYTES} bytes") from None
+            except OutboundTimeout:
                 problem = f"timed out after {self.options.timeout_seconds:g} s"
                 wait = None
-            except httpx.TransportError as exc:
-                problem = f"unreachable ({type(exc).__name__})"
+            except OutboundUnavailable as failure:
+                problem = f"unreachable ({failure})"
                 wait = None
             else:
-                status = response.status_code
+                status = response.status
                 if status == 200:
                     return _decode(response)
                 problem = f"answered HTTP {status}"
@@ -178,7 +198,7 @@ class BoardClient:
         return min(cap, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
 
 
-def _decode(response: httpx.Response) -> Any:
+def _decode(response) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from server.agent.engines.vocabulary import canonical_name, find_terms
@@ -40,6 +41,7 @@ from server.agent.verifier.labels import (
     degree_mentions,
 )
 from server.agent.verifier.lexicon import (
+    AUXILIARIES,
     CLASS_NOUNS,
     COVERING_CLASSES,
     DEGREE_QUALIFIERS,
@@ -58,7 +60,7 @@ from server.agent.verifier.lexicon import (
     is_verb,
 )
 from server.agent.verifier.numbers import Figure, figures
-from server.agent.verifier.scope import Clause, Scope, names_employer
+from server.agent.verifier.scope import Clause, Scope, employer_names, names_employer
 from server.agent.verifier.text import (
     Token,
     display_form,
@@ -213,7 +215,20 @@ class _Check:
         k = token.key
         if k == "to":
             return self.verb_at(i + 1)
-        return is_verb(k) or (k.endswith("ed") and len(k) > 4 and "-" not in k)
+        if k.endswith("ed") and len(k) > 4 and "-" not in k:
+            return True
+        if not is_verb(k):
+            return False
+        if k in AUXILIARIES or (class_of(k) and k not in CLASS_NOUNS):
+            return True
+        # A neutral verb is one where a verb stands ("researched", "to research", "I
+        # research"), not where a noun does ("a research intern").
+        return (
+            is_past(k)
+            or k in free_gerunds()
+            or self.opens(i)
+            or (i > 0 and self.toks[i - 1].key in _VERB_BEFORE)
+        )
 
     def between(self, i: int) -> str:
         """The text between token i-1 and token i."""
@@ -272,21 +287,68 @@ class _Check:
         )
 
     def segment_scopes(self) -> list[Scope]:
-        """Each segment's scope: a segment that names one of the person's employers rests
-        on that role's lines; an opening "At Acme," binds what follows it too."""
-        scopes: list[Scope] = []
-        carried: Scope | None = None
+        """Each segment's scope. A segment that names one of the person's employers rests
+        on that role's lines (and what is said of no role); an opening "At Acme," binds
+        what follows it; the other segments of a sentence that names employers, or claims a
+        title only one role held ("As a Data Scientist, ..."), rest on those roles too: a
+        relative clause or a "while at Uber" cannot borrow another role's facts."""
+        self.named: list[set[int]] = []
         for first, last in self.segments:
             folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
-            named = self.whole.roles_named_in(folded)
+            self.named.append(self.whole.roles_named_in(folded))
+        for n, (first, last) in enumerate(self.segments):
+            head = self.toks[first].key
+            # "..., while at Netflix": a trailing employer binds what it follows too.
+            if n and self.named[n] and head in _TRAILING_BINDERS and self._only_binds(first, last):
+                self.named[n - 1] |= self.named[n]
+            # "... at Apple who ...": a relative clause is said of what it follows.
+            if n and head in _RELATIVES:
+                self.named[n] |= self.named[n - 1]
+        sentence = set().union(*self.named) | self.roles_by_title()
+        scopes: list[Scope] = []
+        carried: Scope | None = None
+        for (first, last), named in zip(self.segments, self.named, strict=True):
             if named and len(self.whole.roles) > 1:
                 scope = self.whole.restricted(named)
                 if self.toks[first].key in _BINDING_OPENERS and last - first <= 5:
                     carried = scope
+            elif carried is not None:
+                scope = carried
+            elif sentence and len(self.whole.roles) > 1:
+                scope = self.whole.restricted(sentence)
             else:
-                scope = carried or self.whole
+                scope = self.whole
             scopes.append(scope)
         return scopes
+
+    def roles_by_title(self) -> set[int]:
+        """The roles a sentence points at by a title that only those roles held (not the
+        headline's or the summary's), claimed as the person's ("As a Data Scientist")."""
+        folded = " " + " ".join(fold(t.text) for t in self.toks) + " "
+        general = " ".join(
+            c.folded for c in self.whole.clauses if c.kind in ("headline", "summary")
+        )
+        found = set()
+        for role in self.whole.roles:
+            for part in re.split(r"[(),&+/]| - ", role.title or ""):
+                title = " ".join(fold(t.text) for t in tokens(display_form(part)))
+                if not title or f" {title} " in f" {general} ":
+                    continue
+                for cue in ("as a", "as an", "as", "while a", "while an"):
+                    if f" {cue} {title} " in folded:
+                        found.add(role.index)
+        return found
+
+    def _only_binds(self, first: int, last: int) -> bool:
+        """Whether a segment says nothing but where ("while at Netflix")."""
+        names = self.employer_tokens
+        return all(
+            self.toks[i].key in FUNCTION_WORDS
+            or i in names
+            or self.toks[i].key in _TRAILING_BINDERS
+            or (is_neutral(self.toks[i].key) and class_of(self.toks[i].key) is None)
+            for i in range(first, last + 1)
+        )
 
     def clause_words(self, start: int, step: int, limit: int) -> list[int]:
         """Indexes of the content words next to token `start` (before it for step -1, after
@@ -530,7 +592,20 @@ class _Check:
         parts = [p for p in re.split(r"[-/]", k) if p]
         if len(parts) > 1 and all(p in scope.keys or stem(p) in scope.stems for p in parts):
             return True
+        if self.joined_in(i, scope):
+            return True  # "Argo CD" for "ArgoCD"
         return _stem_of(k) in scope.stems
+
+    def joined_in(self, i: int, scope: Scope) -> bool:
+        """Whether the word, written together with its neighbour, is a word of scope."""
+        k = self.toks[i].key
+        before = self.toks[i - 1].key if i and not self.between(i).strip() else None
+        after = (
+            self.toks[i + 1].key
+            if i + 1 < len(self.toks) and not self.between(i + 1).strip()
+            else None
+        )
+        return bool((before and before + k in scope.keys) or (after and k + after in scope.keys))
 
     def tense_fits(self, i: int, present: bool) -> bool:
         """Whether "currently"/"previously" fits the roles its segment names (a current role
@@ -599,12 +674,9 @@ class _Check:
                 roles = [r for r in scope.roles if names_employer(folded_tail, r.employer)]
                 if roles:
                     title = self.text[self.toks[start].start : self.toks[n - 1].end]
-                    words = " ".join(fold(t.text) for t in tokens(title))
-                    return any(
-                        f" {words} " in " " + " ".join(fold(t.text) for t in tokens(r.title)) + " "
-                        for r in roles
-                    )
-        if scope.has_phrase(phrase, titles_only=True):
+                    return all(_holds_title(title, r.title) for r in roles)
+        held = [c for c in scope.clauses if c.kind in ("role", "headline", "summary")]
+        if any(_holds_title(phrase, c.text) for c in held):
             return True
         if not scope.title_text.strip():
             return scope.has_phrase(phrase)  # plain texts: no line is known as a title
@@ -634,6 +706,13 @@ class _Check:
             seniority = False
             while start > 0 and i - start < 4 and self.between(start).strip() in ("", "&"):
                 before = self.toks[start - 1]
+                if (
+                    self.in_figure(start - 1)
+                    or before.kind != "word"
+                    or before.key in PAST_WORDS | PRESENT_WORDS
+                    or (is_verb(before.key) and before.key not in SENIORITY_WORDS)
+                ):
+                    break  # "Mentored three junior engineers", "Former engineer"
                 if before.key in SENIORITY_WORDS:
                     seniority = True
                 elif (
@@ -892,48 +971,242 @@ class _Check:
             parts.append((n, start, last))
         return [(n, a, b) for n, a, b in parts if a <= b]
 
+    def groups(self) -> list[list[int]]:
+        """Segments that make one statement, for locality: a participle that reports a
+        result after a comma ("..., reducing costs by 18%") belongs with the action before
+        it, and so does a list that continues a verb's objects ("Trained analysts on Excel,
+        VBA and SQL"); an opening participle ("Using Tableau, cut ...") with what follows."""
+        groups: list[list[int]] = []
+        for n, (first, _last) in enumerate(self.segments):
+            previous = groups[-1] if groups else None
+            comma = first > 0 and self.between(first).strip() == ","
+            acting = previous is not None and any(
+                self.verb_at(i) for k in previous for i in self._range(k)
+            )
+            continues = (
+                comma
+                and acting
+                and (self.reports_result(n) or self.lists_on(n) or self.with_whom_or_what(n))
+            )
+            if continues:
+                previous.append(n)
+            elif (
+                previous is not None and len(previous) == 1 and self.opening_participle(previous[0])
+            ):
+                previous.append(n)
+            else:
+                groups.append([n])
+        return groups
+
+    def _range(self, n: int) -> range:
+        first, last = self.segments[n]
+        return range(first, last + 1)
+
+    def participle(self, n: int) -> bool:
+        return _participle(self.toks[self.segments[n][0]].key)
+
+    def reports_result(self, n: int) -> bool:
+        """A participle segment with a figure or a verb of change: a result."""
+        return self.participle(n) and any(
+            self.in_figure(i) or self.class_at(i) in ("increase", "decrease")
+            for i in self._range(n)
+        )
+
+    def with_whom_or_what(self, n: int) -> bool:
+        """A "with ..." after an action that names a person or a figure ("..., with Prof
+        Tilsen", "..., with 100% test coverage"): said of that action, not of the person."""
+        first, last = self.segments[n]
+        if self.toks[first].key != "with":
+            return False
+        return any(
+            self.in_figure(i)
+            or (
+                self.toks[i].capitalised
+                and i not in self.term_tokens
+                and self.toks[i].kind == "word"
+                and not is_verb(self.toks[i].key)
+            )
+            for i in range(first + 1, last + 1)
+        )
+
+    def lists_on(self, n: int) -> bool:
+        """A segment without a verb that is not an attribute ("with ..."): a list goes on."""
+        first, _last = self.segments[n]
+        return self.toks[first].key != "with" and not any(self.verb_at(i) for i in self._range(n))
+
+    def opening_participle(self, n: int) -> bool:
+        first, last = self.segments[n]
+        return n == 0 and self.participle(n) and last + 1 < len(self.toks)
+
+    def content_of(self, first: int, last: int, scope: Scope) -> list[int]:
+        """The words of a stretch that must be said together (not its employers' names:
+        those bind it to their roles)."""
+        return [
+            i
+            for i in range(first, last + 1)
+            if self.toks[i].kind == "word"
+            and not self.in_figure(i)
+            and not self.filler(i)
+            and i not in self.defined
+            and i not in self.employer_tokens
+            and not self.vendor_prefix(i)
+            and not (scope.purpose == "letter" and self.toks[i].key in LETTER_WORDS)
+            and self.toks[i].key != "i"
+        ]
+
+    @cached_property
+    def employer_tokens(self) -> set[int]:
+        """Tokens that are part of one of the person's employers' names."""
+        found = set()
+        for role in self.whole.roles:
+            for name in employer_names(role.employer):
+                words = name.split()
+                for i in range(len(self.toks) - len(words) + 1):
+                    if [fold(t.text) for t in self.toks[i : i + len(words)]] == words:
+                        found.update(range(i, i + len(words)))
+        suffixes = {
+            i for i in range(len(self.toks)) if self.toks[i].key.rstrip(".") in LEGAL_SUFFIXES
+        }
+        return found | {i for i in suffixes if i - 1 in found}
+
+    def roles_in(self, first: int, last: int) -> set[int]:
+        folded = " " + " ".join(fold(t.text) for t in self.toks[first : last + 1]) + " "
+        return self.whole.roles_named_in(folded) if len(self.whole.roles) > 1 else set()
+
+    def units(self) -> list[tuple[int, int, list[int], set[int], int]]:
+        """The statements locality checks: (first, last, head words, roles, segment). A
+        conjunct that is only an employer's name ("at OpenAI and Uber") extends the one
+        before it to that employer too; a short item of a continued list is checked with
+        the words of the action it continues."""
+        units: list[tuple[int, int, list[int], set[int], int]] = []
+        for members in self.groups():
+            head = members[0]
+            head_scope = self.scopes[head]
+            for _n, a, b in self.conjuncts_of(head):
+                content = self.content_of(a, b, head_scope)
+                roles = self.roles_in(a, b)
+                if units and not content and roles and units[-1][4] == head:
+                    first, last, extra, previous_roles, seg = units[-1]
+                    units[-1] = (first, last, extra, previous_roles | roles, seg)
+                    continue
+                units.append((a, b, [], roles, head))
+            head_words = self.content_of(*self.segments[head], head_scope)
+            for n in members[1:]:
+                if self.reports_result(n):
+                    units.append(
+                        (*self.segments[n], head_words, self.roles_in(*self.segments[n]), n)
+                    )
+                    continue
+                for _m, a, b in self.conjuncts_of(n):
+                    short = len(self.content_of(a, b, self.scopes[n])) <= 2
+                    units.append((a, b, head_words if short else [], self.roles_in(a, b), n))
+        return units
+
     def locality(self) -> None:
-        """The content words of a segment must be said together: in one line of the
+        """The content words of a statement must be said together: in one line of the
         material (a bullet read with its role's title, employer and dates). A list of
-        skills is exempt; a sentence made of one role's words and another's is not."""
-        for n, first, last in self.conjuncts():
-            content = [
-                i
-                for i in range(first, last + 1)
-                if self.toks[i].kind == "word"
-                and not self.in_figure(i)
-                and not self.filler(i)
-                and i not in self.defined
-                and not self.vendor_prefix(i)
-                and not (self.scopes[n].purpose == "letter" and self.toks[i].key in LETTER_WORDS)
-                and self.toks[i].key != "i"
-            ]
+        skills said of no role is exempt; a sentence made of one role's words and
+        another's is not. A statement naming several employers must hold for each."""
+        names = self.term_names()
+        hedged_here = self.hedged(self.toks)
+        for first, last, extra, roles, n in self.units():
             scope = self.scopes[n]
-            if scope is self.whole:
+            content = sorted(set(self.content_of(first, last, scope)) | set(extra))
+            graded = any(self.toks[i].key in _PROFICIENCY for i in content)
+            if scope is self.whole and not graded:
                 # Said of no role in particular: the tools it names are each the person's
                 # (checked word by word); what must hold together is the rest.
                 content = [i for i in content if i not in self.term_tokens]
             if len(content) < 2 or any(i in self.unsupported for i in content):
                 continue
-            if all(i in self.term_tokens for i in content):
+            if all(i in self.term_tokens for i in content) and not graded:
                 continue
-            names = self.term_names()
 
-            def says_all(clause: Clause, content=content, names=names) -> bool:
+            def says_all(clause: Clause, content=content) -> bool:
                 return all(
                     (i in names and names[i] in clause.terms) or _in_clause(self.toks[i], clause)
                     for i in content
                 )
 
-            if not any(scope.holds_together(c, says_all) for c in scope.clauses):
-                phrase = self.text[self.toks[first].start : self.toks[last].end]
-                self.claim(
-                    "combination",
-                    phrase,
-                    "each word is in the source material, but no line of it says them together",
-                )
+            scopes = [self.whole.restricted({r}) for r in sorted(roles)] if roles else [scope]
+            phrase = self.text[self.toks[first].start : self.toks[last].end]
+            for each in scopes:
+                saying = [c for c in each.clauses if each.holds_together(c, says_all)]
+                if not saying:
+                    self.claim(
+                        "combination",
+                        phrase,
+                        "each word is in the source material, but no line of it says them "
+                        "together" + (" for each employer it names" if len(scopes) > 1 else ""),
+                    )
+                    break
+                words = [self.toks[i] for i in content]
+                if not hedged_here and all(_hedged_for(c, words) for c in saying):
+                    self.claim(
+                        "action",
+                        phrase,
+                        "the source material says the person helped with this, not that they "
+                        "did it",
+                    )
+                    break
+
+    def hedged(self, toks: list[Token]) -> bool:
+        """Whether a text says the person only helped ("assisted in", "took part in")."""
+        keys = [t.key for t in toks]
+        return any(k in _HEDGES for k in keys) or any(
+            a in ("took", "take", "taking", "takes") and b == "part"
+            for a, b in zip(keys, keys[1:], strict=False)
+        )
+
+    def conjuncts_of(self, n: int) -> list[tuple[int, int, int]]:
+        return [c for c in self.conjuncts() if c[0] == n]
 
 
+_ING_NOUNS = frozenset(
+    """
+    engineering marketing accounting training testing banking funding hiring planning
+    modeling modelling pricing housing nursing learning computing manufacturing consulting
+    advertising recruiting publishing networking programming scheduling reporting
+    monitoring budgeting forecasting during something anything nothing everything
+    including using morning evening building offering meeting setting thing bring king
+    string ring spring onboarding logging billing shipping staffing lending trading
+    """.split()
+)
+
+
+def _participle(k: str) -> bool:
+    """Whether a word is a present participle that opens a phrase ("reducing", "processing")."""
+    return k.endswith("ing") and len(k) > 5 and k not in _ING_NOUNS and "-" not in k
+
+
+def _hedged_for(clause: Clause, words: list[Token]) -> bool:
+    """Whether the sentences of a clause that hold these words each open with a word that
+    makes the person's part smaller ("Assisted in preparing ...")."""
+    sentences = [tokens(s) for s in split_sentences(clause.text)]
+    counts = [sum(_in_clause(w, _clause_of_tokens(toks)) for w in words) for toks in sentences]
+    best = max(counts, default=0)
+    holding = [toks for toks, n in zip(sentences, counts, strict=True) if best and n == best]
+    return bool(holding) and all(toks and toks[0].key in _HEDGES for toks in holding)
+
+
+def _clause_of_tokens(toks: list[Token]) -> Clause:
+    keys = {t.key for t in toks}
+    return Clause("", "other", None, keys, {stem(k) for k in keys}, set(), [], "", set())
+
+
+# Words that make the person's part smaller ("assisted in", "participated in"): a statement
+# whose every line has one, written without one, claims more.
+_HEDGES = frozenset(
+    """
+    assist assisted assisting assists help helped helping helps participate participated
+    participating participates contribute contributed contributing contributes involved
+    support supported supporting supports aided
+    """.split()
+)
+# Words that grade a skill: they must stand with that skill in one line.
+_PROFICIENCY = frozenset(
+    "advanced expert proficient fluent intermediate beginner basic native deep extensive".split()
+)
 _HONORIFICS = frozenset({"professor", "prof", "dr", "mr", "ms", "mrs", "sir", "dame"})
 _CREDENTIAL_WORDS = frozenset({"certified", "certificate", "certification", "licensed", "license"})
 # Words before "N years" that make it a length of experience.
@@ -947,6 +1220,8 @@ _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
+_TRAILING_BINDERS = frozenset({"while", "during", "at", "when"})
+_RELATIVES = frozenset({"who", "whose", "which", "that"})
 _SKIPPED_IN_INITIALS = frozenset({"of", "for", "and", "on", "the", "in", "to", "a", "&"})
 _EVENT_WORDS = frozenset(
     "presented present presenting spoke speaker talk talks paper papers published "
@@ -1027,6 +1302,47 @@ def _near(word: Token, clause: Clause, fact: Figure) -> bool:
         return True
     cls = class_of(k)
     return cls is not None and _class_in(cls, classes)
+
+
+def _holds_title(phrase: str, title: str) -> bool:
+    """Whether a title phrase is the person's title as a line states it: its words in order,
+    without dropping a word that makes it less ("Junior", "Assistant", "Intern")."""
+    wanted = [fold(t.text) for t in tokens(phrase)]
+    held = [fold(t.text) for t in tokens(title)]
+    if not wanted:
+        return True
+    text = " " + " ".join(held) + " "
+    words = " " + " ".join(wanted) + " "
+    if words not in text:
+        last = wanted[-1]
+        plural = (
+            " " + " ".join([*wanted[:-1], last[:-1] if last.endswith("s") else last + "s"]) + " "
+        )
+        if plural not in text:
+            return False
+    dropped = {key(t.text) for t in tokens(title)} - {key(t.text) for t in tokens(phrase)}
+    return not (dropped & _TITLE_QUALIFIERS and _qualifier_near(phrase, title))
+
+
+def _qualifier_near(phrase: str, title: str) -> bool:
+    """Whether a qualifier the phrase lacks stands right before the phrase's words in the
+    title ("Junior Data Analyst" for "Data Analyst")."""
+    held = [key(t.text) for t in tokens(title)]
+    first = key(tokens(phrase)[0].text) if tokens(phrase) else ""
+    return any(
+        held[i] in _TITLE_QUALIFIERS and i + 1 < len(held) and held[i + 1] == first
+        for i in range(len(held))
+    ) or any(
+        h in _TITLE_QUALIFIERS for h in held[-2:] if h not in {key(t.text) for t in tokens(phrase)}
+    )
+
+
+_TITLE_QUALIFIERS = frozenset(
+    """
+    junior jr jr. assistant associate intern interns trainee apprentice deputy acting interim
+    part-time volunteer student undergraduate
+    """.split()
+)
 
 
 def _degree_words(words: list[Token]) -> list[Token]:

@@ -33,7 +33,7 @@ DEGREE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"|\bed\.?d\b|\bpharm\.?d\b|\bpsy\.?d\b)",
         ),
         ("professional", r"\b(?:J\.?D\.?|M\.?D\.?|D\.?D\.?S\.?|D\.?V\.?M\.?)(?![\w.])"),
-        ("mba", r"(?i:\bm\.?b\.?a\b\.?|\bemba\b)"),
+        ("mba", r"(?i:\bm\.?b\.?a\b\.?|\bemba\b|\bmasters? of business administration\b)"),
         (
             "master",
             r"(?i:\bmaster'?s?\b|\bm\.s\.?(?:c\.?)?|\bmsc\b|\bm\.?eng\b|\bm\.?ed\b|\bmph\b"
@@ -60,7 +60,7 @@ INSTITUTION = re.compile(
     rf"(?:\s+(?:of|for|at)(?:\s+the)?(?:\s+{_CAP}){{1,4}}|(?:\s+{_CAP}){{0,4}})"
 )
 CERTIFICATION = re.compile(
-    rf"(?:{_CAP}\s+){{0,4}}(?:Certified|Certification|Certificate|Licensed|License|Licence)"
+    rf"(?:{_CAP}\s+){{0,4}}(?i:certified|certifications?|certificates?|licensed|licen[cs]e)"
     rf"\b(?:\s+{_CAP}){{0,5}}"
     r"|\b(?:PMP|CISSP|CISA|CISM|CKA|CKAD|CKS|CPA|CFA|CMA|CCNA|CCNP|CompTIA|PE|PHR|SPHR|"
     r"SHRM-CP|SHRM-SCP|RN|LPN|BLS|ACLS|PALS|CNA|CDL|OSHA|CSM|PSM|ITIL|EA|CFP|CIA|ACCA|CIMA)\b"

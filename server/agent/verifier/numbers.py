@@ -125,6 +125,9 @@ _DIGITS = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"^(?:19[5-9]\d|20[0-4]\d)$")
+_YEAR_RANGE = re.compile(
+    r"^(?:19|20)\d{2}[-–/](?:(?:19|20)\d{2}|present|current|now|today)$", re.IGNORECASE
+)
 _ISO_DATE = re.compile(r"^(?:19[5-9]\d|20[0-4]\d)-\d{1,2}(?:-\d{1,2})?$")
 
 
@@ -201,6 +204,11 @@ def figures(toks: list[Token]) -> list[Figure]:
     while i < len(toks):
         token, word = toks[i], lowered[i]
         first, value, unit = i, None, ""
+        if token.kind == "number" and _YEAR_RANGE.match(token.text):
+            for year in re.findall(r"(?:19|20)\d{2}", token.text):
+                found.append(Figure(float(year), "date", i, i, year))
+            i += 1
+            continue
         if token.kind == "number" and _ISO_DATE.match(token.text):
             year = float(token.text[:4])
             found.append(Figure(year, "date", i, i, token.text))

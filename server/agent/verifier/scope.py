@@ -48,7 +48,9 @@ _NEGATION = re.compile(
     r"unfortunately)\b|n't\b",
     re.IGNORECASE,
 )
-_CLAUSE_BREAK = re.compile(r"[;!?]\s+|\.\s+|,\s*(?:but|however|although|though|except)\b|\s+but\s+")
+_CLAUSE_BREAK = re.compile(
+    r"[;!?]\s+|\.\s+(?=[A-Z\"'(])|,\s*(?:but|however|although|though|except)\b|\s+but\s+"
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,15 @@ def _month_names(text: str) -> set[str]:
     return names
 
 
+def _month_forms(keys: set[str]) -> set[str]:
+    """A month written short or in full stands for both ("Jan" and "January")."""
+    forms = set()
+    for month in _MONTHS:
+        if month in keys or month[:3] in keys or (month == "september" and "sept" in keys):
+            forms |= {month, month[:3]}
+    return forms
+
+
 def _abbreviated(piece: str, keys: set[str]) -> set[str]:
     """The other side of each abbreviation a clause uses: the words an abbreviation stands
     for, and the abbreviation of words it spells out."""
@@ -144,6 +155,7 @@ def _clauses_of(source: Source) -> list[Clause]:
                     classes.add(cls)
         if source.kind in ("role", "education"):
             keys |= _month_names(piece)
+            keys |= _month_forms(keys)
         keys |= _abbreviated(piece, keys)
         clauses.append(
             Clause(
@@ -256,16 +268,49 @@ class Scope:
 
     # --- roles -------------------------------------------------------------------------
 
+    @cached_property
+    def employer_aliases(self) -> dict[int, list[str]]:
+        """Each role's employer by the names it goes by; a first word alone ("northwind")
+        only when no other role's employer starts with it ("Danggeun Pay" and "Danggeun
+        Market" are never named by "Danggeun")."""
+        firsts: dict[str, set[int]] = {}
+        for r in self.roles:
+            for name in employer_names(r.employer):
+                firsts.setdefault(name.split()[0], set()).add(r.index)
+        aliases = {}
+        for r in self.roles:
+            aliases[r.index] = [
+                name
+                for name in employer_names(r.employer)
+                if " " in name or firsts.get(name, set()) <= {r.index}
+            ]
+        return aliases
+
     def roles_named_in(self, folded_sentence: str) -> set[int]:
         """The roles whose employer the sentence names."""
-        return {r.index for r in self.roles if names_employer(folded_sentence, r.employer)}
+        return {
+            i
+            for i, names in self.employer_aliases.items()
+            if any(f" {name} " in folded_sentence for name in names)
+        }
 
     def restricted(self, roles: set[int]) -> Scope:
         """This scope without the other roles' lines: what a segment naming those employers
         may rest on (their lines, and what is said of no role in particular)."""
         wanted = frozenset(roles)
         if wanted not in self._restricted:
-            kept = tuple(s for s in self.sources if s.role is None or s.role in wanted)
+            kept: list[Source] = []
+            for source in self.sources:
+                if source.role in wanted:
+                    kept.append(source)
+                elif source.role is None:
+                    # What is said of no role, less its sentences about another employer.
+                    kept += [
+                        Source(sentence, source.kind)
+                        for sentence in split_sentences(display_form(source.text))
+                        if not (self._names_other(sentence, wanted))
+                    ]
+            kept = tuple(kept)
             self._restricted[wanted] = Scope(
                 kept,
                 self.keywords,
@@ -273,6 +318,10 @@ class Scope:
                 self.purpose,
             )
         return self._restricted[wanted]
+
+    def _names_other(self, text: str, wanted: frozenset[int]) -> bool:
+        folded = " " + " ".join(fold(t.text) for t in tokens(text)) + " "
+        return bool(self.roles_named_in(folded) - wanted)
 
     def experience_years(self) -> float | None:
         """Years the roles in scope span together (overlaps counted once)."""

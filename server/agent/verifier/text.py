@@ -167,6 +167,12 @@ def tokens(text: str) -> list[Token]:
                     i += 1
                 elif text[i] in _INNER_JOINERS and i + 1 < size and _word_char(text[i + 1]):
                     i += 1
+                elif (
+                    text[i] == ","
+                    and text[start].isdigit()
+                    and re.match(r",\d{3}(?!\d)", text[i : i + 5])
+                ):
+                    i += 4  # a thousands separator: "50,000"
                 elif text[i] in _TRAILING_JOINERS and not (
                     i + 1 < size and _word_char(text[i + 1])
                 ):
