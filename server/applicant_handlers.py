@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import mailer
-from server.agent import cover_letters, posting_page, project_analysis, tailoring
+from server.agent import cover_letters, posting_page, project_analysis, rendering, tailoring
 from server.agent.cover_letters import resume_facts
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, engine_answers, missing_required
@@ -67,14 +67,15 @@ class PostingUnavailable(UserFacingError):  # noqa: N818 - reads as an outcome
     """The posting a job names is gone (deleted) or not the user's: the job cannot run."""
 
 
-def newest_parsed_resume(user_id: int) -> dict[str, Any] | None:
-    """The structure of the user's newest parsed resume, or None."""
-    return db.session.scalar(
-        select(Resume.parsed)
+def newest_parsed_resume(user_id: int) -> tuple[str | None, dict[str, Any]]:
+    """The id and structure of the user's newest parsed resume, or (None, {})."""
+    row = db.session.execute(
+        select(Resume.id, Resume.parsed)
         .where(Resume.user_id == user_id, Resume.parsed.is_not(None))
         .order_by(Resume.created_at.desc())
         .limit(1)
-    )
+    ).first()
+    return (str(row.id), row.parsed) if row else (None, {})
 
 
 def posting_text(user_id: int, posting_id: int) -> tuple[str, str]:
@@ -112,7 +113,17 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
     else:
         description = payload["job_description"]
     items = [_project_dict(p) for p in projects.all_of(job.user_id)]
-    resume = newest_parsed_resume(job.user_id) or {}
+    resume_id = payload.get("resume_id")
+    if resume_id is not None:
+        chosen = resumes.get(user_id=job.user_id, resume_id=uuid.UUID(resume_id))
+        if not chosen.parsed:
+            raise UserFacingError(
+                f"resume {resume_id} has not been parsed yet; upload it again or run "
+                "reparse-resumes"
+            )
+        resume = chosen.parsed
+    else:
+        resume_id, resume = newest_parsed_resume(job.user_id)
     names = [str(p.get("name") or "") for p in resume.get("projects") or [] if isinstance(p, dict)]
     db.session.rollback()  # no transaction stays open during the engine call
     job.check_cancelled()
@@ -124,6 +135,7 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
         job_title=title,
         resume_project_names=names,
     )
+    result["resume_id"] = resume_id
     log.info(
         "projects ranked",
         extra={"job_id": job.job_id, "projects": len(items), "engine": result["engine"]},
@@ -247,6 +259,7 @@ def _tailored_resume(
             job_title=posting["title"],
             company=posting["company"],
             progress=progress,
+            pdf_fonts=rendering.pdf_fonts_for(get_settings()),
         )
     row = tailored_resumes.create(
         user_id=user_id,

@@ -174,11 +174,11 @@ def downloaded_text(fmt: str, data: bytes) -> str:
     return data.decode().replace("\\", "")
 
 
-def make_pdf(text: str = "resume", *, pages: int = 1) -> bytes:
+def make_pdf(text: str = "resume", *, pages: int = 1, paper: str = "A4") -> bytes:
     """A real PDF whose pages carry `text` (one line per line of text), written by fpdf2."""
     from fpdf import FPDF
 
-    pdf = FPDF()
+    pdf = FPDF(format=paper)
     pdf.set_font("Helvetica", size=11)
     for _ in range(pages):
         pdf.add_page()
@@ -187,13 +187,19 @@ def make_pdf(text: str = "resume", *, pages: int = 1) -> bytes:
     return bytes(pdf.output())
 
 
-def make_docx(extra_entries: int = 0, *, paragraphs: tuple[str, ...] = ("resume",)) -> bytes:
-    """A real DOCX written by python-docx; `extra_entries` adds that many parts to the ZIP."""
+def make_docx(
+    extra_entries: int = 0, *, paragraphs: tuple[str, ...] = ("resume",), paper_mm=None
+) -> bytes:
+    """A real DOCX written by python-docx; `extra_entries` adds that many parts to the ZIP;
+    `paper_mm` (width, height) sets its page size (python-docx's own is US Letter)."""
     import zipfile
 
     import docx
+    from docx.shared import Mm
 
     document = docx.Document()
+    if paper_mm:
+        document.sections[0].page_width, document.sections[0].page_height = map(Mm, paper_mm)
     for paragraph in paragraphs:
         if paragraph.startswith("- "):
             document.add_paragraph(paragraph[2:], style="List Bullet")

@@ -14,12 +14,14 @@ as their closest Latin-1 form (accents dropped) or "?", and a warning is logged.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
 import re
+import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,6 +70,9 @@ DEFAULT_HEADINGS = {
 }
 SECTION_ORDER = ("summary", "experience", "education", "skills", "projects", "certifications")
 SEPARATOR = " · "
+# Paper sizes in millimetres; a document keeps its source's, A4 when the source has none.
+PAPERS = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
+DEFAULT_PAPER = "a4"
 
 # C0/C1 controls (but tab and newline), bidirectional overrides and isolates, BOM, and the
 # surrogates a broken decoder can leave behind: none is printable, and several can make text
@@ -87,6 +92,7 @@ class Block:
 
     kind: Literal["name", "headline", "contact", "heading", "entry", "meta", "text", "bullet"]
     text: str
+    aside: str = ""  # printed at the right end of the same line: an entry's dates
 
 
 def clean_text(value: Any) -> str:
@@ -144,11 +150,22 @@ def _contact_blocks(resume: dict[str, Any]) -> list[Block]:
     return blocks + _text_blocks("contact", line)
 
 
+def _entry_blocks(heading: str, dates: str, meta: str) -> list[Block]:
+    """An entry's line (its dates at the right end) and the line under it."""
+    lines = _text_blocks("entry", heading)
+    if lines:
+        lines[0] = Block("entry", lines[0].text, clean_text(dates).replace("\n", " "))
+    else:
+        meta = _join(meta, dates)
+    return lines + _text_blocks("meta", meta)
+
+
 def _experience(entry: dict[str, Any]) -> list[Block]:
-    blocks = _text_blocks(
-        "entry", _join(entry.get("title"), entry.get("employer"), separator=" — ")
+    blocks = _entry_blocks(
+        _join(entry.get("title"), entry.get("employer"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("location")),
     )
-    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("text", detail)
     for bullet in _list(entry.get("bullets")):
@@ -158,16 +175,22 @@ def _experience(entry: dict[str, Any]) -> list[Block]:
 
 def _education(entry: dict[str, Any]) -> list[Block]:
     degree = _join(entry.get("degree"), entry.get("field"), separator=", ")
-    blocks = _text_blocks("entry", _join(degree, entry.get("institution"), separator=" — "))
-    blocks += _text_blocks("meta", _join(entry.get("location"), _dates(entry)))
+    blocks = _entry_blocks(
+        _join(degree, entry.get("institution"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("location")),
+    )
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("bullet", detail)
     return blocks
 
 
 def _project(entry: dict[str, Any]) -> list[Block]:
-    blocks = _text_blocks("entry", _join(entry.get("name"), entry.get("role"), separator=" — "))
-    blocks += _text_blocks("meta", _join(entry.get("url"), _dates(entry)))
+    blocks = _entry_blocks(
+        _join(entry.get("name"), entry.get("role"), separator=" — "),
+        _dates(entry),
+        clean_text(entry.get("url")),
+    )
     for detail in _list(entry.get("details")):
         blocks += _text_blocks("text", detail)
     for bullet in _list(entry.get("bullets")):
@@ -217,10 +240,23 @@ def _section(heading: Any, body: list[Block]) -> list[Block]:
     return [*_text_blocks("heading", heading), *body] if body else []
 
 
-def layout(resume: dict[str, Any]) -> list[Block]:
+def layout(resume: dict[str, Any], template: Template | None = None) -> list[Block]:
     """The document's blocks: contact first, then the sections in the resume's own order
-    (`sections`, as the parser recorded it), then any section it did not list."""
-    resume = _dict(resume)
+    (`sections`, as the parser recorded it), then any section it did not list. A template
+    that prints an entry's line under it on the entry's own line gets them joined."""
+    blocks = _blocks(_dict(resume))
+    if template is None or not template.inline_meta:
+        return blocks
+    joined: list[Block] = []
+    for block in blocks:
+        if block.kind == "meta" and joined and joined[-1].kind == "entry":
+            entry = joined.pop()
+            block = Block("entry", _join(entry.text, block.text), entry.aside)
+        joined.append(block)
+    return joined
+
+
+def _blocks(resume: dict[str, Any]) -> list[Block]:
     blocks = _contact_blocks(resume)
     others = [_dict(section) for section in _list(resume.get("other_sections"))]
     unheaded = [section for section in others if not clean_text(section.get("heading"))]
@@ -229,6 +265,11 @@ def layout(resume: dict[str, Any]) -> list[Block]:
         for line in _list(section.get("lines")):
             blocks += _text_blocks("text", line)
     done: set[str] = set()
+    recorded_kinds = {_dict(r).get("kind") for r in _list(resume.get("sections"))}
+    if "summary" not in recorded_kinds:
+        # A summary the source did not have (one a tailoring wrote) is read first.
+        done.add("summary")
+        blocks += _section(DEFAULT_HEADINGS["summary"], _section_body(resume, "summary"))
     next_other = 0
     for recorded in _list(resume.get("sections")):
         recorded = _dict(recorded)
@@ -281,7 +322,8 @@ def render_markdown(blocks: list[Block]) -> bytes:
         elif block.kind == "heading":
             out += ["", f"## {text}", ""]
         elif block.kind == "entry":
-            out += ["", f"**{text}**", ""]
+            aside = f" · *{markdown_escape(block.aside)}*" if block.aside else ""
+            out += ["", f"**{text}**{aside}", ""]
         elif block.kind == "meta":
             out += [f"*{text}*", ""]
         elif block.kind == "bullet":
@@ -292,31 +334,188 @@ def render_markdown(blocks: list[Block]) -> bytes:
     return markdown.encode("utf-8")
 
 
+# Templates and page fitting ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one kind of block prints: bold or not, font size (pt), space above and line
+    height (mm)."""
+
+    bold: bool
+    size: float
+    before: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Template:
+    """A document's look, shared by its PDF and DOCX: a look per kind of block, the margins
+    (sides, top and bottom, mm) and the font a DOCX names."""
+
+    name: str
+    looks: dict[str, Look] = field(hash=False)
+    margins: tuple[float, float] = (18.0, 15.0)
+    docx_font: str = "Arial"
+    inline_meta: bool = False  # an entry's location or link on the entry's own line
+    heading_rule: bool = True  # a line under each section heading
+    upper_headings: bool = False
+
+
+CLASSIC = Template(
+    "classic",
+    {
+        "name": Look(True, 18, 0, 9),
+        "headline": Look(False, 11, 0, 6),
+        "contact": Look(False, 9, 0, 5),
+        "heading": Look(True, 12, 4, 7),
+        "entry": Look(True, 10.5, 2, 5.5),
+        "meta": Look(False, 9, 0, 5),
+        "text": Look(False, 10, 0, 5),
+        "bullet": Look(False, 10, 0, 5),
+    },
+)
+COMPACT = Template(
+    "compact",
+    {
+        "name": Look(True, 15, 0, 7),
+        "headline": Look(False, 9.5, 0, 4.6),
+        "contact": Look(False, 8.5, 0, 4.2),
+        "heading": Look(True, 9.5, 2.6, 5.2),
+        "entry": Look(True, 9.5, 1.2, 4.6),
+        "meta": Look(False, 8.5, 0, 4.2),
+        "text": Look(False, 9, 0, 4.3),
+        "bullet": Look(False, 9, 0, 4.3),
+    },
+    margins=(13.0, 11.0),
+    inline_meta=True,
+    heading_rule=False,
+    upper_headings=True,
+)
+TEMPLATES = {template.name: template for template in (CLASSIC, COMPACT)}
+DEFAULT_TEMPLATE = "classic"
+# How a document that would take more pages than its source tightens, level by level: font
+# size, space between blocks and margins, each as a share of the template's. The last level
+# is as small as a resume may print (a 10 pt body at 8.6 pt).
+TIGHTNESS = (
+    (1.0, 1.0, 1.0),
+    (1.0, 0.5, 1.0),
+    (0.95, 0.3, 0.85),
+    (0.9, 0.15, 0.75),
+    (0.86, 0.0, 0.7),
+)
+
+
+class UnknownTemplate(ValueError):
+    """The template is not one of TEMPLATES."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one rendering prints on: a template at a tightness level, on a paper size."""
+
+    template: Template = CLASSIC
+    paper: str = DEFAULT_PAPER
+    level: int = 0
+
+    def look(self, kind: str) -> Look:
+        """The block kind's look at this level."""
+        base = self.template.looks[kind]
+        font, space, _margin = TIGHTNESS[self.level]
+        return Look(base.bold, base.size * font, base.before * space, base.height * font)
+
+    @property
+    def margins(self) -> tuple[float, float]:
+        """Side and top/bottom margins (mm) at this level."""
+        scale = TIGHTNESS[self.level][2]
+        side, top = self.template.margins
+        return side * scale, top * scale
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Width and height in millimetres."""
+        return PAPERS.get(self.paper, PAPERS[DEFAULT_PAPER])
+
+
+def _shown(block: Block, template: Template) -> str:
+    """A block's text as the template prints it."""
+    if block.kind == "heading" and template.upper_headings:
+        return block.text.upper()
+    return block.text
+
+
+def template_named(name: str | None) -> Template:
+    """The template of that name (the default for None); UnknownTemplate otherwise."""
+    if name is None:
+        return TEMPLATES[DEFAULT_TEMPLATE]
+    if name not in TEMPLATES:
+        raise UnknownTemplate(f"template must be one of {', '.join(TEMPLATES)}, got {name!r}")
+    return TEMPLATES[name]
+
+
+def paper_of(resume: dict[str, Any]) -> str:
+    """The paper size the resume's source document had ("letter" or "a4"), else A4."""
+    paper = _dict(_dict(resume).get("source")).get("paper")
+    return paper if paper in PAPERS else DEFAULT_PAPER
+
+
+def page_limit(resume: dict[str, Any], template: Template) -> int | None:
+    """The most pages the resume may print on in a template: the page count of its source
+    (as a tailoring recorded it per template, or as the source document had it)."""
+    source = _dict(_dict(resume).get("source"))
+    recorded = _dict(source.get("fit_pages")).get(template.name)
+    pages = recorded if recorded is not None else source.get("pages")
+    return pages if isinstance(pages, int) and not isinstance(pages, bool) and pages > 0 else None
+
+
 # DOCX -----------------------------------------------------------------------------------------
 
 
-def render_docx(blocks: list[Block]) -> bytes:
-    """A Word document built with python-docx, in its built-in styles."""
+def render_docx(blocks: list[Block], page: Page | None = None) -> bytes:
+    """A Word document built with python-docx, in its built-in styles, on the page's paper
+    and margins, in the template's sizes, left-aligned."""
     import docx
-    from docx.shared import Pt
+    from docx.enum.text import WD_TAB_ALIGNMENT
+    from docx.shared import Mm, Pt
 
+    page = page or Page()
     document = docx.Document()
+    section = document.sections[0]
+    width, height = page.size
+    side, top = page.margins
+    section.page_width, section.page_height = Mm(width), Mm(height)
+    section.left_margin = section.right_margin = Mm(side)
+    section.top_margin = section.bottom_margin = Mm(top)
+    normal = document.styles["Normal"]
+    normal.font.name = page.template.docx_font
+    normal.font.size = Pt(page.look("text").size)
     for block in blocks:
+        look = page.look(block.kind)
         if block.kind == "name":
-            document.add_heading(block.text, level=0)
+            paragraph = document.add_heading(level=0)
         elif block.kind == "heading":
-            document.add_heading(block.text, level=1)
+            paragraph = document.add_heading(level=1)
         elif block.kind == "bullet":
-            document.add_paragraph(block.text, style="List Bullet")
-        elif block.kind == "entry":
-            paragraph = document.add_paragraph()
-            paragraph.add_run(block.text).bold = True
-            paragraph.paragraph_format.space_after = Pt(0)
-        elif block.kind == "meta":
-            paragraph = document.add_paragraph()
-            paragraph.add_run(block.text).italic = True
+            paragraph = document.add_paragraph(style="List Bullet")
         else:
-            document.add_paragraph(block.text)
+            paragraph = document.add_paragraph()
+        run = paragraph.add_run(_shown(block, page.template))
+        run.font.size = Pt(look.size)
+        run.font.name = page.template.docx_font
+        run.bold = look.bold
+        run.italic = block.kind == "meta"
+        if block.aside:
+            # The dates end at the right margin, on a right-aligned tab stop.
+            paragraph.paragraph_format.tab_stops.add_tab_stop(
+                Mm(width - 2 * side), WD_TAB_ALIGNMENT.RIGHT
+            )
+            dates = paragraph.add_run("\t" + block.aside)
+            dates.font.size = Pt(look.size)
+            dates.font.name = page.template.docx_font
+        spacing = paragraph.paragraph_format
+        spacing.space_before = Mm(look.before)
+        spacing.space_after = Mm(0)
+        spacing.line_spacing = Mm(look.height)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -402,19 +601,6 @@ def to_latin1(text: str) -> str:
     return "".join(out)
 
 
-_PDF_LOOK = {
-    # kind: (bold, size, space before, line height)
-    "name": (True, 18, 0, 9),
-    "headline": (False, 11, 0, 6),
-    "contact": (False, 9, 0, 5),
-    "heading": (True, 12, 4, 7),
-    "entry": (True, 10.5, 2, 5.5),
-    "meta": (False, 9, 0, 5),
-    "text": (False, 10, 0, 5),
-    "bullet": (False, 10, 0, 5),
-}
-
-
 def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
     """A function that makes text printable with the loaded fonts: characters none of them
     has become '?' (fpdf2 would otherwise print nothing for them)."""
@@ -432,14 +618,23 @@ def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
     return fix
 
 
-def render_pdf(blocks: list[Block], fonts: PdfFonts | None = None) -> bytes:
-    """A PDF written by fpdf2, with a Unicode font when one is available."""
+@lru_cache(maxsize=16)
+def _measuring_pdf(fonts: PdfFonts, paper: str) -> Any:
+    """An empty document with the fonts loaded: reading a TrueType file takes far longer than
+    laying a resume out, so page counts start from a copy of this one. A copy shares the
+    font's tables (fpdf2's choice), which writing a PDF out changes and which fontTools reads
+    from the file on first use: copies are only laid out, one at a time (_MEASURING)."""
+    return _blank_pdf(fonts, paper)
+
+
+_MEASURING = threading.Lock()
+
+
+def _blank_pdf(fonts: PdfFonts, paper: str) -> Any:
+    """An empty document on that paper with the fonts loaded."""
     from fpdf import FPDF
 
-    fonts = fonts or find_pdf_fonts()
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_margins(18, 15, 18)
+    pdf = FPDF(format=PAPERS.get(paper, PAPERS[DEFAULT_PAPER]))
     if fonts.regular:
         pdf.add_font("body", "", fonts.regular)
         pdf.add_font("body", "B", fonts.bold or fonts.regular)
@@ -449,28 +644,90 @@ def render_pdf(blocks: list[Block], fonts: PdfFonts | None = None) -> bytes:
             fallback_names.append(f"fallback{index}")
         if fallback_names:
             pdf.set_fallback_fonts(fallback_names, exact_match=False)
-        family, bullet_mark = "body", "•"
+    return pdf
+
+
+def _pdf_document(blocks: list[Block], fonts: PdfFonts, page: Page, *, to_write: bool) -> Any:
+    """The laid-out fpdf2 document (not yet written out); `to_write`: one that will be."""
+    if to_write:
+        pdf = _blank_pdf(fonts, page.paper)
     else:
-        family, bullet_mark = "helvetica", "-"
+        pdf = copy.deepcopy(_measuring_pdf(fonts, page.paper))
+    side, top = page.margins
+    pdf.set_auto_page_break(auto=True, margin=top)
+    pdf.set_margins(side, top, side)
+    family, bullet_mark = ("body", "•") if fonts.regular else ("helvetica", "-")
     fix = _pdf_text_fixer(pdf, fonts)
     name = next((block.text for block in blocks if block.kind == "name"), "")
     pdf.set_title(fix(name) or "Resume")
     pdf.set_creator("Job Application Agent")
     pdf.add_page()
     for block in blocks:
-        bold, size, before, height = _PDF_LOOK[block.kind]
-        pdf.set_font(family, "B" if bold else "", size)
-        if before:
-            pdf.ln(before)
+        look = page.look(block.kind)
+        pdf.set_font(family, "B" if look.bold else "", look.size)
+        if look.before:
+            pdf.ln(look.before)
+        text = fix(_shown(block, page.template))
         if block.kind == "bullet":
             pdf.set_x(pdf.l_margin + 2)
-            pdf.cell(4, height, bullet_mark)
-        pdf.multi_cell(0, height, fix(block.text), new_x="LMARGIN", new_y="NEXT")
-        if block.kind == "heading":
+            pdf.cell(4, look.height, bullet_mark)
+        if block.aside:
+            _entry_line(pdf, family, look, text, fix(block.aside))
+        else:
+            pdf.multi_cell(0, look.height, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        if block.kind == "heading" and page.template.heading_rule:
             y = pdf.get_y()
             pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
             pdf.ln(1)
-    return bytes(pdf.output())
+    return pdf
+
+
+def _entry_line(pdf: Any, family: str, look: Look, text: str, dates: str) -> None:
+    """An entry's line: its text wrapped short of the right margin, its dates ending at the
+    right margin on the first line (the whole entry kept on one page)."""
+    pdf.set_font(family, "", look.size)
+    dates_width = pdf.get_string_width(dates) + 1
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    text_width = max(width - dates_width - 3, width / 3)
+    pdf.set_font(family, "B" if look.bold else "", look.size)
+    lines = pdf.multi_cell(text_width, look.height, text, dry_run=True, output="LINES")
+    if pdf.will_page_break(look.height * max(1, len(lines))):
+        pdf.add_page()
+    top = pdf.get_y()
+    pdf.multi_cell(text_width, look.height, text, align="L", new_x="LMARGIN", new_y="NEXT")
+    bottom = pdf.get_y()
+    pdf.set_font(family, "", look.size)
+    # A cell keeps its text a cell margin from its edge: the dates' cell reaches past the
+    # page margin by as much, so that they end on it.
+    pdf.set_xy(pdf.w - pdf.r_margin - dates_width + pdf.c_margin, top)
+    pdf.cell(dates_width, look.height, dates, align="R")
+    pdf.set_xy(pdf.l_margin, bottom)
+
+
+def render_pdf(
+    blocks: list[Block], fonts: PdfFonts | None = None, page: Page | None = None
+) -> bytes:
+    """A PDF written by fpdf2, with a Unicode font when one is available."""
+    document = _pdf_document(blocks, fonts or find_pdf_fonts(), page or Page(), to_write=True)
+    return bytes(document.output())
+
+
+def page_count(blocks: list[Block], fonts: PdfFonts, page: Page) -> int:
+    """How many pages the blocks take on that page (the PDF's count)."""
+    with _MEASURING:
+        return _pdf_document(blocks, fonts, page, to_write=False).page
+
+
+def fitting_page(blocks: list[Block], fonts: PdfFonts, page: Page, limit: int | None) -> Page:
+    """The loosest level of `page` at which the blocks take at most `limit` pages; the
+    tightest level when none does, the page as given when there is no limit."""
+    if limit is None:
+        return page
+    for level in range(page.level, len(TIGHTNESS)):
+        candidate = Page(page.template, page.paper, level)
+        if page_count(blocks, fonts, candidate) <= limit:
+            return candidate
+    return Page(page.template, page.paper, len(TIGHTNESS) - 1)
 
 
 # Entry point ----------------------------------------------------------------------------------
@@ -487,13 +744,53 @@ def pdf_fonts_for(settings: Settings | None) -> PdfFonts:
     )
 
 
-def render(resume: dict[str, Any], fmt: str, *, settings: Settings | None = None) -> bytes:
-    """The resume as `fmt` ("md", "docx" or "pdf") bytes; `settings` choose the PDF's fonts."""
+def page_targets(resume: dict[str, Any], fonts: PdfFonts) -> dict[str, int]:
+    """Per template, the pages a resume's tailored versions may take: its source's page
+    count, or for a source without pages (text), the pages it takes itself."""
+    targets = {}
+    for template in TEMPLATES.values():
+        limit = page_limit(resume, template)
+        if limit is None:
+            blocks = layout(resume, template)
+            limit = page_count(blocks, fonts, Page(template, paper_of(resume)))
+        targets[template.name] = limit
+    return targets
+
+
+def fits(resume: dict[str, Any], targets: dict[str, int], fonts: PdfFonts) -> bool:
+    """Whether the resume takes at most its target pages in every template, as tight as a
+    template may print."""
+    tightest = len(TIGHTNESS) - 1
+    return all(
+        page_count(
+            layout(resume, TEMPLATES[name]),
+            fonts,
+            Page(TEMPLATES[name], paper_of(resume), tightest),
+        )
+        <= pages
+        for name, pages in targets.items()
+        if name in TEMPLATES
+    )
+
+
+def render(
+    resume: dict[str, Any],
+    fmt: str,
+    *,
+    settings: Settings | None = None,
+    template: str | None = None,
+) -> bytes:
+    """The resume as `fmt` ("md", "docx" or "pdf") bytes in a template (the default when
+    None), on its source's paper, as many pages as its source at most (tightened as
+    needed); `settings` choose the PDF's fonts."""
     if fmt not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    blocks = layout(resume)
+    chosen = template_named(template)
+    blocks = layout(resume, chosen)
     if fmt == "md":
         return render_markdown(blocks)
+    fonts = pdf_fonts_for(settings)
+    page = fitting_page(blocks, fonts, Page(chosen, paper_of(resume)), page_limit(resume, chosen))
     if fmt == "docx":
-        return render_docx(blocks)
-    return render_pdf(blocks, pdf_fonts_for(settings))
+        return render_docx(blocks, page)
+    return render_pdf(blocks, fonts, page)

@@ -31,7 +31,10 @@ from collections.abc import Callable
 from typing import Any
 
 from server.agent.engines.base import Engine
-from server.agent.engines.vocabulary import canonical_name, keyword_in
+from server.agent.engines.matching import coverage, measurable, merged, words_of
+from server.agent.engines.vocabulary import canonical_name, keyword_in, terms_of
+from server.agent.page_count import keep_page_count
+from server.agent.rendering import PdfFonts, find_pdf_fonts
 from server.agent.verifier import (
     Scope,
     bullet_scope,
@@ -50,7 +53,25 @@ EVIDENCE_PER_REQUIREMENT = 2
 TOP_BULLETS = 3
 TOP_ROLES = 2
 TOP_SKILLS = 8
-SCORE_PARTS = (("keyword_coverage", 70), ("keyword_prominence", 20), ("requirements", 10))
+SCORE_PARTS = (
+    ("requirements", 50),
+    ("keywords", 15),
+    ("prominence", 10),
+    ("title", 10),
+    ("focus", 15),
+)
+# Below these many requirements (or keywords) a job counts as having them, the rest unmet:
+# a job that names one skill cannot make a resume that has it a perfect match.
+MIN_REQUIREMENTS = 8
+MIN_KEYWORDS = 5
+# A resume counts as wholly about the job when this share of the words it says about its
+# work are the job's (a resume names many things no one job asks for).
+FOCUSED = 0.5
+_TITLE_QUALIFIER = re.compile(r",|\(|\s[-–—|/]\s|\s(?:at|for|in)\s")
+_SENIORITY = frozenset(
+    "senior sr junior jr staff principal lead head chief group associate assistant intern "
+    "director vp i ii iii iv".split()
+)
 
 Progress = Callable[[int, str], None]
 AskMimikree = Callable[[list[str]], list[dict[str, Any]]]
@@ -77,11 +98,13 @@ def tailor(
     company: str | None = None,
     progress: Progress | None = None,
     ask_mimikree: AskMimikree | None = None,
+    pdf_fonts: PdfFonts | None = None,
 ) -> dict[str, Any]:
     """Tailor a structured resume to a job description; returns the result (no ids).
 
     `progress(percent, message)` is called at each step; `ask_mimikree(questions)` returns
     `[{question, answer}]` and may raise: Mimikree trouble never fails a tailoring.
+    `pdf_fonts` are the fonts downloads print with, which decide what fits on a page.
     """
     report = progress or (lambda _percent, _message: None)
     source = normalised(resume)
@@ -115,14 +138,23 @@ def tailor(
         source, proposal["edits"], keywords=keywords, answers=answers
     )
     rejected = [*proposal.get("rejected_edits", []), *rejected]
+    tailored, cut = keep_page_count(
+        source,
+        tailored,
+        requirements=requirements,
+        keywords=keywords,
+        fonts=pdf_fonts or find_pdf_fonts(),
+    )
+    diff += cut
 
     report(90, "scoring the match")
     before_text, after_text = plain_text(source), plain_text(tailored)
     present = [k for k in keywords if keyword_in(before_text, k)]
     added = [k for k in keywords if k not in present and keyword_in(after_text, k)]
     missing = [k for k in keywords if k not in present and k not in added]
-    before = match_score(source, requirements, weights, evidence=[])
-    after = match_score(tailored, requirements, weights, evidence=evidence)
+    title = extracted.get("title") or job_title
+    before = match_score(source, requirements, weights, evidence=[], job_title=title)
+    after = match_score(tailored, requirements, weights, evidence=evidence, job_title=title)
     tailored["raw_text"] = after_text
     return {
         "tailored_resume": tailored,
@@ -132,6 +164,7 @@ def tailor(
             "before": before["score"],
             "after": after["score"],
             "breakdown": _breakdown(before, after),
+            "requirements_found": after["requirements_found"],
         },
         "dropped_claims": dropped,
         "rejected_edits": rejected,
@@ -568,34 +601,123 @@ def _top_text(resume: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _title_words(title: str) -> frozenset[str]:
+    """The stems of a job title's own words: before any comma or bracket (the team, the
+    place), without seniority words."""
+    core = _TITLE_QUALIFIER.split(title, maxsplit=1)[0]
+    kept = [w for w in core.split() if w.lower().strip(".,") not in _SENIORITY]
+    return words_of(" ".join(kept)).stems
+
+
+def _title_share(resume: dict[str, Any], job_title: str | None) -> tuple[float, str]:
+    """How much of the job's title the resume's headline or one of its role titles has."""
+    wanted = _title_words(job_title or "")
+    if not wanted:
+        return 0.0, "the job names no title"
+    contact = resume.get("contact") or {}
+    titles = [str(contact.get("headline") or "")]
+    titles += [str(job.get("title") or "") for job in resume["experience"]]
+    best, closest = 0.0, ""
+    for title in titles:
+        share = len(wanted & words_of(title).stems) / len(wanted)
+        if share > best:
+            best, closest = share, title
+    if not closest:
+        return 0.0, f"no title on the resume shares a word with {job_title}"
+    return best, f"{closest} for {job_title}"
+
+
+def _work_words(texts: list[str]) -> set[str]:
+    """The content stems of texts, with the vocabulary terms they name by canonical name."""
+    words = set(merged(texts).stems)
+    return words | {"term:" + t for t in terms_of("\n".join(texts))}
+
+
+def _focus(
+    resume: dict[str, Any], requirements: list[dict[str, Any]], job_title: str | None
+) -> tuple[float, str]:
+    """How much of what the resume says about the person's work the job talks about too: a
+    resume from another field shares a few of the job's words, but says mostly other things."""
+    contact = resume.get("contact") or {}
+    texts = [str(contact.get("headline") or ""), resume["summary"]]
+    for job in resume["experience"]:
+        texts += [str(job.get("title") or ""), *job["bullets"]]
+    texts += [item for group in resume["skills"] for item in group["items"]]
+    texts += [_project_text(project) for project in resume["projects"]]
+    said = _work_words(texts)
+    if not said:
+        return 0.0, "the resume says nothing about its work"
+    asked = _work_words([job_title or "", *(str(r["text"]) for r in requirements)])
+    shared = len(said & asked)
+    return (
+        min(1.0, shared / len(said) / FOCUSED),
+        f"{shared} of the resume's {len(said)} words about its work are the job's",
+    )
+
+
 def match_score(
     resume: dict[str, Any],
     requirements: list[dict[str, Any]],
     weights: dict[str, int],
     *,
     evidence: list[dict[str, Any]],
+    job_title: str | None = None,
 ) -> dict[str, Any]:
-    """A 0-100 score with its parts: weighted keyword coverage (70), how many of the matched
-    keywords a reader sees first (20), and requirements with evidence (10)."""
+    """A 0-100 score with its parts: the share of the job's requirements the resume shows
+    (50), of its keywords (15), how much of the requirements a reader sees first (10), the
+    job's title among the resume's own (10), and how much of what the resume says about its
+    work the job asks for (15). Requirements and keywords count over at least
+    MIN_REQUIREMENTS and MIN_KEYWORDS, so a job that asks for little cannot score high, and
+    a resume from another field that shares a few of the job's words scores low."""
     text, top = plain_text(resume), _top_text(resume)
-    total = sum(weights.values())
+    lines = [line for _path, line in _resume_lines(resume)]
+    everything, first = merged(lines), merged(top.split("\n"))
+    answered = {e["requirement"] for e in evidence if e["source"] != "resume"}
+    counted = [r for r in requirements if measurable(r)]
+    shown = seen_first = total = 0.0
+    for requirement in counted:
+        weight = 2 if requirement.get("importance") == "required" else 1
+        total += weight
+        if requirement["text"] in answered:
+            shown += weight
+            seen_first += weight * coverage(requirement, top, first)
+        else:
+            shown += weight * coverage(requirement, text, everything)
+            seen_first += weight * coverage(requirement, top, first)
+    floor = total + 2 * max(0, MIN_REQUIREMENTS - len(counted))
+    few = (
+        f"; fewer than {MIN_REQUIREMENTS} found, so the missing ones count as unmet"
+        if len(counted) < MIN_REQUIREMENTS
+        else ""
+    )
+    keyword_floor = max(sum(weights.values()), 2 * MIN_KEYWORDS)
     matched = [k for k in weights if keyword_in(text, k)]
-    prominent = [k for k in matched if keyword_in(top, k)]
-    shown = find_evidence(resume, requirements) + [e for e in evidence if e["source"] != "resume"]
-    met = [r for r in requirements if _has_evidence(r, shown)]
+    few_keywords = (
+        f"; fewer than {MIN_KEYWORDS}, so the missing ones count as unmet"
+        if len(weights) < MIN_KEYWORDS
+        else ""
+    )
+    title_share, title_explanation = _title_share(resume, job_title)
+    focus, focus_explanation = _focus(resume, requirements, job_title)
+    shown_share = shown / floor if floor else 0.0
     parts = {
-        "keyword_coverage": (
-            sum(weights[k] for k in matched) / total if total else 0.0,
-            f"{len(matched)} of {len(weights)} keywords of the job (required ones count double)",
-        ),
-        "keyword_prominence": (
-            sum(weights[k] for k in prominent) / total if total else 0.0,
-            f"{len(prominent)} of them in the headline, summary, first bullets or first skills",
-        ),
         "requirements": (
-            len(met) / len(requirements) if requirements else 0.0,
-            f"{len(met)} of {len(requirements)} requirements have evidence",
+            shown_share,
+            f"{_count(len(counted), 'requirement')} found in the job; the resume shows "
+            f"{shown_share:.0%} of them (required ones count double{few})",
         ),
+        "keywords": (
+            sum(weights[k] for k in matched) / keyword_floor,
+            f"{len(matched)} of the job's {_count(len(weights), 'keyword')} "
+            f"(required ones count double{few_keywords})",
+        ),
+        "prominence": (
+            seen_first / floor if floor else 0.0,
+            "how much of that a reader sees first: headline, summary, first bullets of the "
+            "latest roles, first skills",
+        ),
+        "title": (title_share, title_explanation),
+        "focus": (focus, focus_explanation),
     }
     breakdown = []
     for name, most in SCORE_PARTS:
@@ -609,7 +731,15 @@ def match_score(
             }
         )
     score = round(sum(part["points"] for part in breakdown))
-    return {"score": max(0, min(100, score)), "parts": breakdown}
+    return {
+        "score": max(0, min(100, score)),
+        "parts": breakdown,
+        "requirements_found": len(counted),
+    }
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _breakdown(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:

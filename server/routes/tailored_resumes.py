@@ -63,7 +63,7 @@ def list_tailored_resumes(query):
         },
         401: "Authentication required",
         404: "No such tailored resume",
-        422: "Unknown format",
+        422: "Unknown format or template, or the original DOCX is not available",
     },
 )
 def get_tailored_resume(tailored_id, query):
@@ -72,7 +72,10 @@ def get_tailored_resume(tailored_id, query):
         row = tailored_resumes.get(user_id=user_id, tailored_id=tailored_id)
         return TailoredResumeDetailOut().dump(tailored_resumes.describe(row, full=True))
     download = tailored_resumes.get_download(
-        user_id=user_id, tailored_id=tailored_id, fmt=query["format"]
+        user_id=user_id,
+        tailored_id=tailored_id,
+        fmt=query["format"],
+        template=query.get("template"),
     )
     # send_file writes the name as HTTP allows (an ASCII `filename` and a UTF-8 `filename*`):
     # a name such as "Łukasz" cannot go into a header as it is.

@@ -162,6 +162,12 @@ class ProjectAnalysisPayload(StrictSchema):
 
     job_description = String(validate=Length(min=1, max=50_000))
     posting_id = Integer(strict=True, validate=Range(min=1, max=MAX_ID))
+    resume_id = UuidString(
+        metadata={
+            "description": "The resume whose projects are compared (`on_resume`, `swap`); "
+            "the newest parsed resume when absent"
+        }
+    )
 
     @validates_schema
     def _one_target(self, data, **_kwargs):

@@ -6,7 +6,7 @@ from apiflask.validators import OneOf
 
 from server.schemas.admin import PageMeta, PageQuery
 from server.schemas.common import DroppedClaimOut, StrictSchema, UtcDateTime
-from server.services.tailored_resumes import DOWNLOAD_FORMATS
+from server.services.tailored_resumes import DOWNLOAD_FORMATS, DOWNLOAD_TEMPLATES
 
 
 class TailoredResumeOut(Schema):
@@ -59,4 +59,13 @@ class TailoredResumeDownloadQuery(StrictSchema):
         load_default="json",
         validate=OneOf(list(DOWNLOAD_FORMATS)),
         metadata={"description": "json (the resume and what the tailoring found), md, docx or pdf"},
+    )
+    template = String(
+        validate=OneOf(list(DOWNLOAD_TEMPLATES)),
+        metadata={
+            "description": "The look of a md, docx or pdf download: `original` (the user's own "
+            "DOCX with the changed text replaced; docx only), `classic` (one column, dates "
+            "right-aligned on the role line) or `compact`. Absent: `original` for a docx "
+            "download of a resume tailored from a DOCX, else `classic`."
+        },
     )

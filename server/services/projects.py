@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from server.extensions import db
 from server.models import Posting, Project, User
 from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text
-from server.services import jobs
+from server.services import jobs, resumes
 from server.services.ownership import get_owned
 
 MAX_PROJECTS_PER_USER = 200
@@ -108,7 +109,9 @@ def delete(*, user_id: int, project_id: int) -> None:
 
 
 def analyze(*, user: User, payload: dict[str, Any]) -> dict[str, Any]:
-    """Queue a `project_analysis` job; 404 for a posting that is not the user's."""
+    """Queue a `project_analysis` job; 404 for a posting or a resume that is not the user's."""
     if payload.get("posting_id") is not None:
         get_owned(Posting, object_id=payload["posting_id"], user_id=user.id, object_type="posting")
+    if payload.get("resume_id") is not None:
+        resumes.get(user_id=user.id, resume_id=uuid.UUID(payload["resume_id"]))
     return jobs.submit(user=user, job_type="project_analysis", payload=payload)

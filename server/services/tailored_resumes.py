@@ -10,20 +10,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.agent import mimikree, rendering, tailoring
+from server.agent import docx_in_place, mimikree, rendering, tailoring
 from server.agent.engines import get_engine
 from server.config import get_settings
-from server.errors import UserFacingError
+from server.errors import UserFacingError, ValidationFailed
 from server.extensions import db
 from server.models import Resume, ResumeParseStatus, TailoredResume
 from server.pagination import paginate
 from server.redis_client import get_redis
+from server.security_manager.uploads import ALLOWED_EXTENSIONS
 from server.services import mimikree as mimikree_accounts
+from server.services import resumes
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.tailoring")
 
 DOWNLOAD_FORMATS = ("json", *rendering.FORMATS)
+ORIGINAL = "original"
+DOWNLOAD_TEMPLATES = (ORIGINAL, *rendering.TEMPLATES)
 # What the job's result carries besides the resume itself (stored as the row's meta).
 RESULT_KEYS = (
     "diff",
@@ -145,13 +149,69 @@ def job_result(row: TailoredResume) -> dict[str, Any]:
     }
 
 
-def get_download(*, user_id: int, tailored_id: uuid.UUID, fmt: str) -> Download:
-    """A tailored resume as a Markdown, DOCX or PDF file (the same content in each)."""
+def get_download(
+    *, user_id: int, tailored_id: uuid.UUID, fmt: str, template: str | None = None
+) -> Download:
+    """A tailored resume as a Markdown, DOCX or PDF file (the same content in each).
+
+    `template`: `original` (the user's own DOCX with the changed text replaced; the default
+    for a DOCX download of a DOCX source), `classic` (the default otherwise) or `compact`.
+    """
     row = get(user_id=user_id, tailored_id=tailored_id)
-    data = rendering.render(row.structure, fmt, settings=get_settings())
+    data = None
+    if fmt == "docx" and template in (None, ORIGINAL):
+        data = _in_place(row, asked=template == ORIGINAL)
+    elif template == ORIGINAL:
+        raise ValidationFailed(
+            "template: original is the user's own DOCX: ask for format=docx, or choose "
+            f"one of {', '.join(rendering.TEMPLATES)}",
+            details={"template": ["original needs format=docx"]},
+        )
+    if data is None:
+        data = rendering.render(
+            row.structure,
+            fmt,
+            settings=get_settings(),
+            template=None if template == ORIGINAL else template,
+        )
     return Download(
         data=data, filename=f"{_file_stem(row)}.{fmt}", content_type=rendering.MEDIA_TYPES[fmt]
     )
+
+
+def _in_place(row: TailoredResume, *, asked: bool) -> bytes | None:
+    """The user's own DOCX with the tailoring's changes, or None when the source is not a
+    stored DOCX (or the changes cannot be placed in it): then a template is used, unless
+    `asked` for the original, which is a 422 saying why."""
+    source = db.session.get(Resume, row.source_resume_id) if row.source_resume_id else None
+    why = None
+    if source is None or source.user_id != row.user_id:
+        why = "the resume it was tailored from is gone"
+    elif source.content_type != ALLOWED_EXTENSIONS["docx"] or not source.parsed:
+        why = "the resume it was tailored from is not a DOCX"
+    else:
+        path = resumes.storage_path(resume=source)
+        try:
+            return docx_in_place.tailor_in_place(
+                path.read_bytes(),
+                source=source.parsed,
+                tailored=row.structure,
+                diff=(row.result_meta or {}).get("diff") or [],
+            )
+        except OSError:
+            why = "the original document's file is missing"
+        except docx_in_place.NotInDocument as error:
+            log.warning(
+                "tailored DOCX not written in place",
+                extra={"tailored_resume_id": str(row.id), "reason": str(error)},
+            )
+            why = f"the changes could not be placed in the original document ({error})"
+    if asked:
+        raise ValidationFailed(
+            f"template: original is not available: {why}",
+            details={"template": [why or "not available"]},
+        )
+    return None
 
 
 def _file_stem(row: TailoredResume) -> str:
@@ -210,6 +270,7 @@ def tailor_for_job(job: Any) -> dict[str, Any]:
         company=payload.get("company"),
         progress=progress,
         ask_mimikree=ask_mimikree,
+        pdf_fonts=rendering.pdf_fonts_for(get_settings()),
     )
     job.check_cancelled()
     job.report_progress(95, "storing the tailored resume")

@@ -84,29 +84,28 @@ def test_the_same_input_gives_the_same_output(engine):
     assert edits[0] == edits[1]
 
 
-def test_edits_reorder_and_respell_but_claim_nothing_new(engine):
+def test_edits_reorder_but_never_rewrite_the_persons_sentences(engine):
     requirements = engine.extract_requirements(job_description=BACKEND_JD)["requirements"]
     result = engine.propose_edits(resume=RESUME, requirements=requirements, evidence=[])
     edits = result["edits"]
     assert result["rejected_edits"] == []
     by_kind = {(e["section"], e["action"], e.get("bullet_index")): e for e in edits}
 
+    # No bullet is rewritten: "Postgres" and "k8s" stay as the person wrote them.
+    assert not [e for e in edits if e["section"] == "experience" and e["action"] == "rewrite"]
     bullets = by_kind[("experience", "reorder", None)]
     assert bullets["order"][-1] == 0  # the bullet without the job's keywords goes last
-    respelled = by_kind[("experience", "rewrite", 1)]
-    assert respelled["text"] == "Built REST services in Python and Flask backed by PostgreSQL"
-    assert by_kind[("experience", "rewrite", 2)]["text"].startswith(
-        "Moved deployments to Kubernetes"
-    )
     skills = by_kind[("skills", "reorder", None)]["order"]
     assert [RESUME["skills"][i] for i in skills][-2:] == ["JavaScript", "Flask"]
     projects = by_kind[("projects", "select", None)]
     assert projects["order"] == [1]  # the Redis/Python project, not the React one
     summary = by_kind[("summary", "rewrite", None)]["text"]
     assert summary.startswith(RESUME["summary"] + ". Experienced with ")
-    # Only skills the resume shows are named; the job's Kafka and AWS are not.
+    # Only skills the resume shows are named, each as the resume spells it; the job's Kafka
+    # and AWS are not, nor Kubernetes ("k8s" aside, the resume never names it so).
     assert "Kafka" not in summary and "AWS" not in summary
-    assert "Python" in summary and "PostgreSQL" in summary
+    assert "Python" in summary and "Postgres" in summary and "PostgreSQL" not in summary
+    assert "k8s" in summary and "Kubernetes" not in summary
 
 
 def test_mimikree_evidence_lets_the_summary_name_a_skill(engine):

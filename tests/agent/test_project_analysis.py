@@ -213,3 +213,56 @@ def test_a_posting_is_analysed_by_id_and_only_the_owners(client, app, run_pool):
     result = _analyse(client, account, {"posting_id": posting_id})["result"]
     assert result["projects"][0]["project_id"] == ids["Order API"]
     assert result["job"]["title"] == "Backend Engineer"
+
+
+def _upload(client, account, name, text):
+    uploaded = client.upload(account.access_token, name, text.encode())
+    assert uploaded.status_code == 201, uploaded.get_json()
+    return uploaded.get_json()["id"]
+
+
+def test_the_analysis_compares_the_resume_it_names_not_the_newest(client, app, run_pool):
+    account = client.create_account()
+    ids = _add_projects(client, account)
+    older = _upload(
+        client,
+        account,
+        "with-projects.txt",
+        "Ada Lovelace\n\nPROJECTS\nWatercolour portfolio\n- Paintings of the seaside\n",
+    )
+    newest = _upload(client, account, "plain.txt", "Ada Lovelace\n\nSKILLS\nPython, Django\n")
+    run_pool(app, threads=1)
+    named = _analyse(client, account, {"job_description": JOB, "resume_id": older})["result"]
+    assert named["resume_id"] == older
+    by_id = {p["project_id"]: p for p in named["projects"]}
+    assert by_id[ids["Watercolour portfolio"]]["on_resume"] is True
+    assert named["swap"][0]["remove"] == ids["Watercolour portfolio"]
+    default = _analyse(client, account)["result"]
+    assert default["resume_id"] == newest
+    assert not any(p["on_resume"] for p in default["projects"])
+    assert default["swap"] == []
+
+
+def test_someone_elses_resume_is_refused_when_submitted_and_when_run(client, app, run_pool):
+    account, other = client.create_account(), client.create_account()
+    theirs = _upload(client, other, "theirs.txt", "Grace Hopper\n\nPROJECTS\nCOBOL\n- A compiler\n")
+    refused = client.post(
+        "/api/projects/analyze",
+        json={"job_description": JOB, "resume_id": theirs},
+        headers=account.headers,
+    )
+    assert refused.status_code == 404 and error_of(refused)["details"]["resource"] == "resume"
+    run_pool(app, threads=1)
+    # POST /api/jobs checks the payload's shape only: the job itself refuses the resume.
+    submitted = client.post(
+        "/api/jobs",
+        json={
+            "type": "project_analysis",
+            "payload": {"job_description": JOB, "resume_id": theirs},
+        },
+        headers=account.headers,
+    )
+    assert submitted.status_code == 202, submitted.get_json()
+    status = _finished(client, account, submitted.get_json()["job_id"])
+    assert status["status"] == "failed"
+    assert "resume" in status["error"].lower() and "Grace" not in status["error"]

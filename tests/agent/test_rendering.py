@@ -17,17 +17,26 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from server.agent.rendering import (
+    CLASSIC,
+    COMPACT,
     FORMATS,
+    TEMPLATES,
+    TIGHTNESS,
+    Page,
     PdfFonts,
     UnknownFormat,
     clean_text,
     find_pdf_fonts,
+    fitting_page,
     layout,
+    page_count,
+    paper_of,
     render,
     render_pdf,
     to_latin1,
 )
 from server.agent.resume_parsing import ExtractionLimits, parse_document, parse_resume_text
+from tests import pdf_layout
 from tests.helpers import make_docx
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -330,8 +339,8 @@ def test_experience_dates_come_from_the_resume_or_are_built_from_normalised_ones
             {"employer": "B", "title": "T", "start_date": "2021-04", "is_current": True},
         ]
     }
-    metas = [b.text for b in layout(resume) if b.kind == "meta"]
-    assert metas == ["Jan 2020 – Mar 2021", "2021-04 – Present"]
+    dates = [b.aside for b in layout(resume) if b.kind == "entry"]
+    assert dates == ["Jan 2020 – Mar 2021", "2021-04 – Present"]
 
 
 def test_an_unknown_format_is_refused():
@@ -356,3 +365,149 @@ def test_any_text_renders_in_every_format_and_the_docx_keeps_it(name, bullet, sk
     in_docx = squeeze(docx_text(render(resume, "docx")))
     for value in (name, bullet, skill):
         assert squeeze(clean_text(value)) in in_docx
+
+
+def long_resume(bullets: int, *, pages: int | None = 1, paper: str | None = None) -> dict:
+    """One role with many one-line bullets, from a source of `pages` pages."""
+    return {
+        "contact": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "source": {"format": "pdf", "pages": pages, "paper": paper},
+        "experience": [
+            {
+                "title": "Engineer",
+                "employer": "Acme",
+                "dates": "2019 - 2024",
+                "bullets": [
+                    f"Shipped feature number {i} of the analytical engine with care"
+                    for i in range(bullets)
+                ],
+            }
+        ],
+    }
+
+
+def test_a_summary_the_source_did_not_have_is_read_first():
+    resume = parse_resume_text(GENERATED_MARKDOWN, markdown=True)
+    assert "summary" not in [s["kind"] for s in resume["sections"]]
+    resume["summary"] = "Data engineer. Experienced with Airflow and BigQuery."
+    headings = [block.text for block in layout(resume) if block.kind == "heading"]
+    assert headings[:2] == ["Summary", "Education"]
+    printed = [line.text for line in pdf_layout.lines(render(resume, "pdf"))]
+    assert printed.index("Summary") < printed.index("Education") < printed.index("Experience")
+
+
+@pytest.mark.parametrize(
+    ("paper", "size_mm"),
+    [("letter", (215.9, 279.4)), ("a4", (210.0, 297.0)), (None, (210.0, 297.0))],
+)
+def test_the_source_paper_size_is_kept_in_the_pdf_and_the_docx(paper, size_mm):
+    resume = long_resume(3, paper=paper)
+    assert pdf_layout.page_size_mm(render(resume, "pdf")) == size_mm
+    section = docx.Document(io.BytesIO(render(resume, "docx"))).sections[0]
+    assert (round(section.page_width.mm, 1), round(section.page_height.mm, 1)) == size_mm
+
+
+def test_text_is_left_aligned_not_justified():
+    words = " ".join(["ledger", "reconciled", "by", "hand", "every", "week"] * 20)
+    resume = {"contact": {"name": "Ada"}, "summary": words}
+    wrapped = [line for line in pdf_layout.lines(render(resume, "pdf")) if "ledger" in line.text]
+    assert len(wrapped) >= 3
+    lefts = [line.left for line in wrapped]
+    rights = [line.right for line in wrapped[:-1]]
+    assert max(lefts) - min(lefts) < 1.5  # every line starts at the margin
+    assert max(rights) - min(rights) > 10  # and ends at its last word: a ragged right edge
+
+
+def test_a_one_page_source_stays_one_page_by_tightening_type_and_spacing():
+    resume = long_resume(50)
+    fonts = find_pdf_fonts()
+    assert page_count(layout(resume), fonts, Page()) == 2  # at the template's own sizes
+    pdf = render(resume, "pdf")
+    assert pdf_layout.page_count(pdf) == 1
+    tightest = Page(level=len(TIGHTNESS) - 1)
+    assert (
+        pdf_layout.ink_outside(pdf, side_mm=tightest.margins[0], top_mm=tightest.margins[1]) == []
+    )
+    sizes = {
+        run.font.size.pt
+        for paragraph in docx.Document(io.BytesIO(render(resume, "docx"))).paragraphs
+        for run in paragraph.runs
+        if paragraph.style.name == "List Bullet"
+    }
+    assert sizes and max(sizes) < CLASSIC.looks["bullet"].size
+    # A source of two pages leaves it at two, at the template's own sizes.
+    assert pdf_layout.page_count(render(long_resume(50, pages=2), "pdf")) == 2
+    untightened = {
+        run.font.size.pt
+        for paragraph in docx.Document(
+            io.BytesIO(render(long_resume(50, pages=2), "docx"))
+        ).paragraphs
+        for run in paragraph.runs
+        if paragraph.style.name == "List Bullet"
+    }
+    assert untightened == {CLASSIC.looks["bullet"].size}
+
+
+def tailored_from(source: str) -> dict:
+    """A tailored resume from a PDF source (one page) or a Markdown source."""
+    from server.agent.engines.local import LocalEngine
+    from server.agent.tailoring import tailor
+    from tests.tailoring_samples import JOB_DESCRIPTION
+
+    if source == "pdf":
+        resume = parsed_fixture("resume-single-column.pdf")
+    else:
+        resume = parse_resume_text(GENERATED_MARKDOWN, markdown=True)
+    return tailor(LocalEngine(), resume=resume, job_description=JOB_DESCRIPTION)["tailored_resume"]
+
+
+@pytest.mark.parametrize("source", ["pdf", "md"])
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_each_template_keeps_the_page_count_prints_inside_its_margins_and_aligns_dates(
+    name, source
+):
+    resume = tailored_from(source)
+    template, fonts = TEMPLATES[name], find_pdf_fonts()
+    pdf = render(resume, "pdf", template=name)
+    # The page count kept: the source's own (a one-page PDF), or what the source took.
+    expected = 1 if source == "pdf" else resume["source"]["fit_pages"][name]
+    assert pdf_layout.page_count(pdf) == expected == resume["source"]["fit_pages"][name]
+    # Nothing runs into the margins of the page it was laid out on (rendered as an image).
+    blocks = layout(resume, template)
+    page = fitting_page(blocks, fonts, Page(template, paper_of(resume)), expected)
+    side, top = page.margins
+    assert pdf_layout.ink_outside(pdf, side_mm=side, top_mm=top) == []
+    # Each entry's dates end at the right margin, on the entry's own line.
+    width_pt = pdf_layout.page_size_mm(pdf)[0] * pdf_layout.MM
+    right_margin = width_pt - side * pdf_layout.MM
+    entries = [block for block in blocks if block.kind == "entry" and block.aside]
+    assert len(entries) >= 2
+    printed = pdf_layout.lines(pdf)
+    for entry in entries:
+        [line] = [
+            line
+            for line in printed
+            if squeeze(line.text).endswith(squeeze(entry.aside))
+            and squeeze(line.text).startswith(squeeze(entry.text)[:12])
+        ]
+        assert abs(line.right - right_margin) < 2, (entry, line)
+
+
+def test_the_two_templates_differ_in_size_and_shape():
+    resume = tailored_from("md")
+    classic, compact = (layout(resume, TEMPLATES[name]) for name in ("classic", "compact"))
+    assert len(compact) < len(classic)  # an entry's place joins its line
+    assert COMPACT.looks["text"].size < CLASSIC.looks["text"].size
+    headings = [line.text for line in pdf_layout.lines(render(resume, "pdf", template="compact"))]
+    assert "EXPERIENCE" in headings and "Experience" not in headings
+    for name, template in TEMPLATES.items():
+        document = docx.Document(io.BytesIO(render(resume, "docx", template=name)))
+        section = document.sections[0]
+        assert round(section.left_margin.mm) == round(template.margins[0])
+        text_width = section.page_width - section.left_margin - section.right_margin
+        stops = [
+            stop.position
+            for paragraph in document.paragraphs
+            for stop in paragraph.paragraph_format.tab_stops
+        ]
+        assert stops and all(abs(stop - text_width) < 20000 for stop in stops)  # EMU: < 0.6 mm

@@ -59,7 +59,7 @@ def assert_every_line_is_kept(parsed: dict) -> None:
 def test_the_real_resume_pdfs_yield_contact_experience_education_and_skills(name):
     parsed = parse_fixture(name)
     assert parsed["parser_version"] == PARSER_VERSION
-    assert parsed["source"] == {"format": "pdf", "pages": 1}
+    assert parsed["source"] == {"format": "pdf", "pages": 1, "paper": "a4"}
     contact = parsed["contact"]
     assert contact["name"] == "JOHN DOE"
     assert contact["email"] == "john.doe@email.com"
@@ -186,6 +186,21 @@ def test_a_generated_pdf_is_parsed():
     )
     assert job["bullets"] == ["Built the first compiler"]
     assert skills_of(parsed) == ["COBOL", "FLOW-MATIC"]
+
+
+def test_the_paper_size_of_a_pdf_or_docx_source_is_recorded():
+    letter_pdf = parse_document(extension="pdf", data=make_pdf(paper="Letter"), limits=LIMITS)
+    a4_pdf = parse_document(extension="pdf", data=make_pdf(paper="A4"), limits=LIMITS)
+    letter_docx = parse_document(extension="docx", data=make_docx(), limits=LIMITS)
+    a4_docx = parse_document(extension="docx", data=make_docx(paper_mm=(210, 297)), limits=LIMITS)
+    assert [p["source"]["paper"] for p in (letter_pdf, a4_pdf, letter_docx, a4_docx)] == [
+        "letter",
+        "a4",
+        "letter",
+        "a4",
+    ]
+    legal = parse_document(extension="pdf", data=make_pdf(paper="Legal"), limits=LIMITS)
+    assert legal["source"]["paper"] is None
 
 
 MARKDOWN = """# Linus Example

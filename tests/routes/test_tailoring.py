@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -98,22 +99,25 @@ def test_a_resume_is_tailored_end_to_end_with_the_local_engine(build, run_pool):
     tailored = result["tailored_resume"]
     assert tailored["contact"]["email"] == "jane@example.com"
     assert [e["employer"] for e in tailored["experience"]] == ["Acme Corp", "Globex"]
-    # The job's spelling, and the bullets that show its keywords first.
-    assert (
-        "Built Python APIs on PostgreSQL serving 2M requests a day"
-        in (tailored["experience"][0]["bullets"])
-    )
-    assert tailored["experience"][0]["bullets"][-1] == "Mentored 3 engineers"
+    # The person's own words, the bullets that show the job's keywords first.
+    assert tailored["experience"][0]["bullets"] == [
+        "Built Python APIs on Postgres serving 2M requests a day",
+        "Reduced p99 latency by 40% with Redis caching",
+        "Mentored 3 engineers",
+    ]
     assert set(result["keywords"]) == {"present", "added_with_evidence", "missing"}
     assert "Kubernetes" in result["keywords"]["missing"]
     assert "Python" in result["keywords"]["present"]
     score = result["match_score"]
     assert 0 <= score["before"] <= score["after"] <= 100
     assert [part["part"] for part in score["breakdown"]] == [
-        "keyword_coverage",
-        "keyword_prominence",
         "requirements",
+        "keywords",
+        "prominence",
+        "title",
+        "focus",
     ]
+    assert score["requirements_found"] == len(result["requirements"])
     assert result["dropped_claims"] == []
     assert {change["section"] for change in result["diff"]} >= {"summary", "skills"}
 
@@ -174,6 +178,124 @@ def test_downloads_show_the_same_content_in_every_format(build, run_pool):
         text = downloaded_text(fmt, response.data)
         assert "Acme Corp" in text
         assert summary.split(".")[0] in text
+
+
+def users_docx() -> bytes:
+    """The sample resume as a user's own Word document: A4, 20 mm sides, Georgia, a bold
+    role line, a bold label before each skills line."""
+    import docx as python_docx
+    from docx.shared import Mm, Pt
+
+    document = python_docx.Document()
+    section = document.sections[0]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.left_margin = section.right_margin = Mm(20)
+    document.styles["Normal"].font.name = "Georgia"
+    document.styles["Normal"].font.size = Pt(10.5)
+    name = document.add_paragraph().add_run("Jane Doe")
+    name.bold, name.font.size = True, Pt(20)
+    document.add_paragraph("jane@example.com | (555) 123-4567 | Austin, TX")
+    document.add_heading("SUMMARY", level=1)
+    document.add_paragraph("Backend engineer with 6 years building Python services.")
+    document.add_heading("EXPERIENCE", level=1)
+    document.add_paragraph().add_run(
+        "Senior Software Engineer | Acme Corp | Austin, TX"
+    ).bold = True
+    document.add_paragraph("Jan 2021 - Present")
+    for bullet in (
+        "Mentored 3 engineers",
+        "Reduced p99 latency by 40% with Redis caching",
+        "Built Python APIs on Postgres serving 2M requests a day",
+    ):
+        document.add_paragraph(bullet, style="List Bullet")
+    document.add_heading("SKILLS", level=1)
+    for label, items in (("Languages: ", "Go, SQL, Python"), ("Tools: ", "Redis, Docker, AWS")):
+        line = document.add_paragraph()
+        line.add_run(label).bold = True
+        line.add_run(items)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_docx_source_downloads_as_the_users_own_document_with_only_the_changed_text(
+    build, run_pool
+):
+    import docx as python_docx
+
+    app, client = build(google_api_key=None)
+    run_pool(app, threads=1)
+    account = client.create_account()
+    original = users_docx()
+    uploaded = client.upload(account.access_token, "jane.docx", original)
+    assert uploaded.status_code == 201, uploaded.get_json()
+    job = tailor_once(app, client, account, uploaded.get_json()["id"])
+    tailored = job.result["tailored_resume"]
+    path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
+
+    response = client.get(f"{path}?format=docx", token=account.access_token)
+    assert response.status_code == 200
+    before = python_docx.Document(io.BytesIO(original))
+    after = python_docx.Document(io.BytesIO(response.data))
+    # The user's page, margins and styles.
+    for name in ("page_width", "page_height", "left_margin", "right_margin", "top_margin"):
+        assert getattr(after.sections[0], name) == getattr(before.sections[0], name), name
+    assert after.styles["Normal"].font.name == "Georgia"
+    assert [p.style.name for p in after.paragraphs] == [p.style.name for p in before.paragraphs]
+    # The tailored content, in the user's runs.
+    texts = [p.text for p in after.paragraphs]
+    assert texts[3] == tailored["summary"] != before.paragraphs[3].text
+    assert texts[7:10] == tailored["experience"][0]["bullets"]
+    assert texts[7:10] != [p.text for p in before.paragraphs[7:10]]
+    skills = after.paragraphs[11]
+    assert [(run.text, run.bold) for run in skills.runs] == [
+        ("Languages: ", True),
+        (", ".join(tailored["skills"][0]["items"]), None),
+    ]
+    # Every paragraph the tailoring did not change is the user's, as it was.
+    unchanged = {0, 1, 2, 4, 5, 6, 10}
+    for index in unchanged:
+        assert after.paragraphs[index]._p.xml == before.paragraphs[index]._p.xml, index
+
+    # A template, asked for, renders instead; a PDF of a DOCX source uses one too.
+    classic = client.get(f"{path}?format=docx&template=classic", token=account.access_token)
+    assert python_docx.Document(io.BytesIO(classic.data)).styles["Normal"].font.name == "Arial"
+    pdf = client.get(f"{path}?format=pdf", token=account.access_token)
+    assert pdf.status_code == 200 and pdf.content_type == "application/pdf"
+
+
+def test_the_download_template_is_chosen_per_request_and_checked(build, run_pool):
+    app, client = build(google_api_key=None)
+    run_pool(app, threads=1)
+    account = client.create_account()
+    job = tailor_once(app, client, account, upload_resume(client, account))
+    path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
+
+    def get(query):
+        return client.get(f"{path}?{query}", token=account.access_token)
+
+    for fmt in ("pdf", "docx"):
+        default, classic, compact = (
+            get(f"format={fmt}"),
+            get(f"format={fmt}&template=classic"),
+            get(f"format={fmt}&template=compact"),
+        )
+        assert default.status_code == classic.status_code == compact.status_code == 200
+        # Compact prints the role's place on the role's line.
+        assert "Acme Corp · Austin, TX" in downloaded_text(fmt, compact.data)
+        assert "Acme Corp · Austin, TX" not in downloaded_text(fmt, classic.data)
+    assert downloaded_text("pdf", get("format=pdf").data) == downloaded_text(
+        "pdf", get("format=pdf&template=classic").data
+    )
+    # The user's own document needs a DOCX source and a DOCX download; a text source has none.
+    for query, problem in (
+        ("format=docx&template=original", "not a DOCX"),
+        ("format=pdf&template=original", "format=docx"),
+        ("format=pdf&template=fancy", "template"),
+    ):
+        refused = get(query)
+        assert refused.status_code == 422, query
+        assert problem in json.dumps(error_of(refused)), (query, error_of(refused))
 
 
 def test_a_download_named_in_any_script_has_a_header_http_can_carry(build, run_pool):

@@ -1,7 +1,9 @@
 """The offline engine: deterministic text analysis over a curated vocabulary, no model.
 
-It answers every task the Gemini engine answers, in the same shape, and only ever moves,
-reorders or re-spells what the resume already says: it cannot write new claims.
+It answers every task the Gemini engine answers, in the same shape, and never writes inside
+the person's sentences: it reorders bullets and skills, selects projects, and adds one summary
+sentence naming the job's terms as the person's own material spells them. It cannot write
+new claims, and nothing it writes can break a sentence.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from typing import Any
 
 from server.agent.engines.base import Engine
+from server.agent.engines.matching import relevance
 from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
 from server.agent.verifier.lexicon import class_of, is_neutral
 
@@ -19,7 +22,15 @@ _SECTION_HEADING = re.compile(
     r"^\s*(?P<name>[A-Za-z][A-Za-z /&'-]{2,40}?)\s*:\s*(?P<rest>.*)$", re.MULTILINE
 )
 _REQUIREMENT_HEADINGS = re.compile(
-    r"requirements?|qualifications?|what you(?:'ll)? (?:need|bring)|must have|you have|skills",
+    r"requirements?|qualifications?|what you(?:'ll)? (?:need|bring)|must have|you have|skills"
+    r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate",
+    re.IGNORECASE,
+)
+# Headings of what the job does day to day: each line under one is something the person must
+# be able to do, so it is a requirement too.
+_DUTY_HEADINGS = re.compile(
+    r"responsibilit|what you(?:'ll| will)? do|you(?:'ll| will)\b|in this role|the role\b|"
+    r"your impact|day[- ]to[- ]day|duties|what the job involves",
     re.IGNORECASE,
 )
 _PREFERRED_HEADINGS = re.compile(
@@ -35,15 +46,25 @@ _EDUCATION = re.compile(
 )
 _CERTIFICATION = re.compile(r"\bcertifi(?:ed|cation|cations)\b", re.IGNORECASE)
 _TITLE = re.compile(
-    r"(?:looking for|hiring|seeking|searching for|join us as)\s+(?:an?\s+)?"
-    r"(?P<title>(?:[A-Z][\w+#./-]*\s+){0,5}[A-Z][\w+#./-]*)"
+    r"(?:looking for|hiring|seeking|searching for|join us as)[ \t]+(?:an?[ \t]+)?"
+    r"(?P<title>(?:[A-Z][\w+#./-]*[ \t]+){0,5}[A-Z][\w+#./-]*)"
 )
 _ROLE_NOUN = re.compile(
     r"\b(engineer|developer|programmer|architect|scientist|analyst|designer|manager|"
     r"administrator|consultant|specialist|technician|intern|lead|director|officer|"
-    r"researcher|tester|writer|coordinator|associate|assistant)s?\b",
+    r"researcher|tester|writer|coordinator|associate|assistant|accountant|auditor|"
+    r"controller|bookkeeper|head|nurse|teacher|lecturer|instructor|professor|marketer|"
+    r"strategist|representative|advisor|adviser|recruiter|planner|editor|copywriter|"
+    r"therapist|pharmacist|physician|lawyer|attorney|paralegal|clerk|supervisor|"
+    r"executive|owner|practitioner|mechanic|electrician|operator|chef)s?\b",
     re.IGNORECASE,
 )
+# A first line that reads as a sentence is not a title ("We are hiring a ...").
+_SENTENCE_START = re.compile(
+    r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
+)
+_ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+_LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _SENIORITY_WORDS = (
     ("principal", r"\bprincipal\b"),
     ("staff", r"\bstaff\b"),
@@ -95,8 +116,8 @@ class LocalEngine(Engine):
         title = (job_title or "").strip() or _title_of(job_description)
         requirements: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for clause, in_requirements, preferred in _clauses(job_description):
-            requirement = _requirement(clause, in_requirements, preferred)
+        for clause, section in _clauses(job_description):
+            requirement = _requirement(clause, section)
             if requirement and requirement["text"].lower() not in seen:
                 seen.add(requirement["text"].lower())
                 requirements.append(requirement)
@@ -121,8 +142,8 @@ class LocalEngine(Engine):
         edits: list[dict[str, Any]] = []
         edits += _summary_edit(resume, weights, evidence)
         for index, job in enumerate(_list(resume.get("experience"))):
-            edits += _bullet_edits(index, _strings(job.get("bullets")), weights)
-        edits += _skills_edit(_strings(resume.get("skills")), weights)
+            edits += _bullet_edits(index, _strings(job.get("bullets")), weights, requirements)
+        edits += _skills_edit(_strings(resume.get("skills")), weights, requirements)
         edits += _projects_edit(_list(resume.get("projects")), weights)
         return {"edits": edits}
 
@@ -205,84 +226,116 @@ def _quoted_bullets(
 
 
 def _title_of(text: str) -> str | None:
+    """The job's title: a first line that reads as one (without a location in brackets),
+    else the role a sentence says the company is hiring for."""
+    first_line = text.strip().splitlines()[0].strip(" #*-\t") if text.strip() else ""
+    first_line = _LOCATION_SUFFIX.sub("", first_line)
+    if (
+        len(first_line.split()) <= 8
+        and _ROLE_NOUN.search(first_line)
+        and ":" not in first_line
+        and not first_line.endswith((".", "!", "?"))
+        and not _SENTENCE_START.match(first_line)
+    ):
+        return first_line
     match = _TITLE.search(text[:600])
     if match and _ROLE_NOUN.search(match["title"]):
-        return match["title"].strip()
-    first_line = text.strip().splitlines()[0].strip(" #*-\t") if text.strip() else ""
-    if len(first_line.split()) <= 8 and _ROLE_NOUN.search(first_line) and ":" not in first_line:
-        return first_line.rstrip(".")
+        return match["title"].strip().rstrip(".")
     return None
 
 
-def _clauses(text: str) -> list[tuple[str, bool, bool]]:
-    """Requirement-sized pieces: (text, inside a requirements section, marked preferred)."""
-    pieces: list[tuple[str, bool, bool]] = []
-    in_requirements = preferred = False
+# What part of a job description a line belongs to.
+_OTHER, _REQUIRED, _PREFERRED, _DUTIES = "other", "required", "preferred", "duties"
+_BULLET = re.compile(r"^[-*•▪●·]\s+|^\d+[.)]\s+")
+
+
+def _heading_section(name: str) -> str | None:
+    """The part a heading opens, or None for a heading that names none of them."""
+    if _PREFERRED_HEADINGS.search(name):
+        return _PREFERRED
+    if _REQUIREMENT_HEADINGS.search(name):
+        return _REQUIRED
+    if _DUTY_HEADINGS.search(name):
+        return _DUTIES
+    return None
+
+
+def _clauses(text: str) -> list[tuple[str, str]]:
+    """Requirement-sized pieces: (text, the part of the description it is in)."""
+    pieces: list[tuple[str, str]] = []
+    section, listed = _OTHER, False
     for raw_line in text.splitlines() or [text]:
         line = raw_line.strip()
         heading = _SECTION_HEADING.match(line)
         if heading and len(heading["name"].split()) <= 5:
-            name = heading["name"]
-            if _PREFERRED_HEADINGS.search(name):
-                in_requirements, preferred = True, True
-            elif _REQUIREMENT_HEADINGS.search(name):
-                in_requirements, preferred = True, False
-            line = heading["rest"] if (in_requirements or preferred) else line
+            opened = _heading_section(heading["name"])
+            if opened:
+                section, listed = opened, False
+                line = heading["rest"]
         elif line.endswith(":") and len(line.split()) <= 6:
-            in_requirements = bool(_REQUIREMENT_HEADINGS.search(line))
-            preferred = bool(_PREFERRED_HEADINGS.search(line))
+            section, listed = _heading_section(line) or _OTHER, False
             continue
-        pieces.append((line, in_requirements, preferred))
+        elif line and section != _OTHER:
+            # Prose after a section's list (perks, location, how to apply) is not part of it.
+            if _BULLET.match(line):
+                listed = True
+            elif listed:
+                section, listed = _OTHER, False
+        pieces.append((line, section))
     # Join wrapped lines of one paragraph, then split into sentences and `;` clauses.
-    clauses: list[tuple[str, bool, bool]] = []
+    clauses: list[tuple[str, str]] = []
     paragraph: list[str] = []
-    flags = (False, False)
+    current = _OTHER
 
     def flush() -> None:
         joined = " ".join(paragraph)
         for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])|;\s*|\s+[•▪●·]\s+", joined):
             sentence = sentence.strip(" -*•▪●·\t.")
             if sentence:
-                clauses.append((sentence, *flags))
+                clauses.append((sentence, current))
         paragraph.clear()
 
     previous = ""
-    for line, in_req, pref in pieces:
-        bullet = bool(re.match(r"^[-*•▪●·]\s+|^\d+[.)]\s+", line))
+    for line, part in pieces:
+        bullet = bool(_BULLET.match(line))
         # A short line is an item of its own; a long one may wrap into the next line.
         wrapped = len(previous) >= _WRAPPED_LINE
-        if not line or bullet or not wrapped or (in_req, pref) != flags:
+        if not line or bullet or not wrapped or part != current:
             if paragraph:
                 flush()
-            flags = (in_req, pref)
+            current = part
         if line:
-            paragraph.append(re.sub(r"^[-*•▪●·]\s+|^\d+[.)]\s+", "", line))
+            paragraph.append(_BULLET.sub("", line))
         previous = line
     if paragraph:
         flush()
     return clauses
 
 
-def _requirement(clause: str, in_requirements: bool, preferred: bool) -> dict[str, Any] | None:
+def _requirement(clause: str, section: str) -> dict[str, Any] | None:
     keywords = canonical_terms(clause)
+    if not keywords and _ABOUT_THE_COMPANY.match(clause):
+        return None  # "We offer a relocation package": what the job gives, not asks
+    listed = section != _OTHER
     years_match = _YEARS.search(clause)
     if years_match:
         kind = "experience"
-    elif _CERTIFICATION.search(clause):
+    elif _CERTIFICATION.search(clause) and (listed or keywords):
         kind = "certification"
-    elif _EDUCATION.search(clause) and (in_requirements or "degree" in clause.lower()):
+    elif _EDUCATION.search(clause) and (listed or "degree" in clause.lower()):
         kind = "education"
     elif keywords:
         kind = "skill"
-    elif in_requirements and len(clause.split()) >= 4:
+    elif listed and len(clause.split()) >= 4:
         kind = "other"
     else:
         return None
+    preferred = section == _PREFERRED or _PREFERRED_WORDS.search(clause)
     return {
         "text": clause,
         "kind": kind,
         "keywords": keywords,
-        "importance": "preferred" if preferred or _PREFERRED_WORDS.search(clause) else "required",
+        "importance": "preferred" if preferred else "required",
         "years": int(years_match[1]) if years_match else None,
     }
 
@@ -337,31 +390,47 @@ def _matched(text: str, weights: dict[str, int]) -> list[str]:
     return [k for k in canonical_terms(text) if k in weights]
 
 
-def _reorder(scores: list[int]) -> list[int]:
+def _reorder(scores: list[float]) -> list[int]:
     """Indexes by descending score, ties in their original order."""
     return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def _spelling(term: str, texts: list[str]) -> str | None:
+    """How the person's own material writes a term: its canonical name when the material
+    has it so, else the first spelling it uses; None when it only names a related word
+    ("containerization" is no spelling of Docker)."""
+    spellings = [
+        match.text
+        for text in texts
+        for match in find_terms(text)
+        if match.term.canonical == term and not match.related
+    ]
+    if term in spellings:
+        return term
+    return spellings[0] if spellings else None
 
 
 def _summary_edit(
     resume: dict[str, Any], weights: dict[str, int], evidence: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
+    """One sentence that names the job's keywords the material shows, each spelled as the
+    material spells it: never a new word for a term, never inside the person's sentences."""
     summary = str(resume.get("summary") or "").strip()
     resume_text = _resume_text(resume)
-    in_resume = set(canonical_terms(resume_text))
-    evidenced = set(in_resume)
-    for item in evidence:
-        evidenced.update(canonical_terms(str(item.get("text", ""))))
+    answers = [str(item.get("text", "")) for item in evidence]
+    spelled = {k: _spelling(k, [resume_text, *answers]) for k in weights}
+    in_resume = {k for k in weights if _spelling(k, [resume_text])}
     # Skills only the evidence (Mimikree's answers) shows come first: the summary is the one
     # place they can appear, while the others are in the resume already.
     wanted = sorted(
-        (k for k in weights if k in evidenced),
+        (k for k in weights if spelled[k]),
         key=lambda k: (k in in_resume, -weights[k], list(weights).index(k)),
     )
     missing_from_summary = [k for k in wanted if k not in canonical_terms(summary)]
     chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
     if not chosen:
         return []
-    listed = _join(chosen)
+    listed = _join([str(spelled[k]) for k in chosen])
     if summary:
         separator = "" if summary.endswith((".", "!", "?")) else "."
         text = f"{summary}{separator} Experienced with {listed}."
@@ -383,62 +452,40 @@ def _summary_edit(
     ]
 
 
-def _bullet_edits(index: int, bullets: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
-    edits: list[dict[str, Any]] = []
-    for bullet_index, bullet in enumerate(bullets):
-        respelled, renamed = _respell(bullet, weights)
-        if renamed:
-            edits.append(
-                {
-                    "section": "experience",
-                    "action": "rewrite",
-                    "experience_index": index,
-                    "bullet_index": bullet_index,
-                    "text": respelled,
-                    "order": None,
-                    "keywords": [new for _old, new in renamed],
-                    "reason": "uses the job's terms: "
-                    + ", ".join(f"{old} → {new}" for old, new in renamed),
-                }
-            )
-    scores = [sum(weights[k] for k in _matched(b, weights)) for b in bullets]
+def _bullet_edits(
+    index: int, bullets: list[str], weights: dict[str, int], requirements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The role's bullets, those that show most of the job's requirements first. A bullet's
+    words are the person's own: the engine never rewrites one."""
+    scores = [
+        sum(weights[k] for k in _matched(b, weights)) + relevance(b, requirements) for b in bullets
+    ]
     order = _reorder(scores)
-    if order != list(range(len(bullets))):
-        edits.append(
-            {
-                "section": "experience",
-                "action": "reorder",
-                "experience_index": index,
-                "bullet_index": None,
-                "text": None,
-                "order": order,
-                "keywords": _unique(k for b in bullets for k in _matched(b, weights)),
-                "reason": "puts the bullets that show the job's keywords first",
-            }
-        )
-    return edits
+    if order == list(range(len(bullets))):
+        return []
+    return [
+        {
+            "section": "experience",
+            "action": "reorder",
+            "experience_index": index,
+            "bullet_index": None,
+            "text": None,
+            "order": order,
+            "keywords": _unique(k for b in bullets for k in _matched(b, weights)),
+            "reason": "puts the bullets that show most of the job's requirements first",
+        }
+    ]
 
 
-def _respell(text: str, weights: dict[str, int]) -> tuple[str, list[tuple[str, str]]]:
-    """Write the job's spelling of a term the text names differently ("Postgres")."""
-    renamed: list[tuple[str, str]] = []
-    pieces, last = [], 0
-    for match in find_terms(text):
-        canonical = match.term.canonical
-        # A related word ("containerization") is not a spelling of the term: never renamed.
-        if match.related:
-            continue
-        if canonical in weights and match.text.lower() != canonical.lower():
-            pieces += [text[last : match.start], canonical]
-            last = match.end
-            renamed.append((match.text, canonical))
-    pieces.append(text[last:])
-    return "".join(pieces), renamed
-
-
-def _skills_edit(skills: list[str], weights: dict[str, int]) -> list[dict[str, Any]]:
+def _skills_edit(
+    skills: list[str], weights: dict[str, int], requirements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     names = [canonical_name(s) or s for s in skills]
-    scores = [weights.get(n, 0) for n in names]
+    # A skill the job names first, then those that share most of its requirements' words.
+    scores = [
+        weights.get(n, 0) * 100 + relevance(s, requirements)
+        for n, s in zip(names, skills, strict=True)
+    ]
     order = _reorder(scores)
     if order == list(range(len(skills))):
         return []

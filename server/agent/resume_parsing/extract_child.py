@@ -58,6 +58,8 @@ def _pdf_text(data: bytes, max_pages: int) -> dict:
                 "message": f"The PDF has {count} pages; at most {max_pages} are read",
             }
         pages = [page.extract_text() or "" for page in reader.pages]
+        box = reader.pages[0].mediabox if count else None
+        paper = _paper(float(box.width) * 25.4 / 72, float(box.height) * 25.4 / 72) if box else None
     except LimitReachedError:
         return {"error": "too_complex", "message": "The PDF expands beyond the parser's limits"}
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
@@ -65,7 +67,31 @@ def _pdf_text(data: bytes, max_pages: int) -> dict:
             "error": "unreadable",
             "message": f"The PDF could not be read ({type(exc).__name__})",
         }
-    return {"text": "\n".join(pages), "pages": count}
+    return {"text": "\n".join(pages), "pages": count, "paper": paper}
+
+
+# Paper sizes in millimetres (width, height, portrait): a document on either keeps it.
+_PAPERS = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
+
+
+def _paper(width_mm: float, height_mm: float) -> str | None:
+    """ "letter" or "a4" for a page of about that size (either way round), else None."""
+    short, long = sorted((width_mm, height_mm))
+    for name, (w, h) in _PAPERS.items():
+        if abs(short - w) <= 6 and abs(long - h) <= 6:
+            return name
+    return None
+
+
+def _docx_pages(document) -> int | None:
+    """The page count Word recorded in the document's properties (docProps/app.xml)."""
+    import re
+
+    for part in document.part.package.iter_parts():
+        if str(part.partname) == "/docProps/app.xml":
+            found = re.search(rb"<(?:\w+:)?Pages>(\d{1,4})</", part.blob)
+            return int(found[1]) or None if found else None
+    return None
 
 
 def _docx_paragraph(paragraph) -> str:
@@ -101,12 +127,17 @@ def _docx_text(data: bytes) -> dict:
                         if value and value not in cells:
                             cells.append(value)
                     lines.append(" | ".join(cells))
+        section = document.sections[0] if document.sections else None
+        paper = None
+        if section is not None and section.page_width and section.page_height:
+            paper = _paper(section.page_width.mm, section.page_height.mm)
+        pages = _docx_pages(document)
     except Exception as exc:  # noqa: BLE001 - any failure of a hostile file is "unreadable"
         return {
             "error": "unreadable",
             "message": f"The DOCX could not be read ({type(exc).__name__})",
         }
-    return {"text": "\n".join(lines), "pages": None}
+    return {"text": "\n".join(lines), "pages": pages, "paper": paper}
 
 
 def _structure(text: str, markdown: bool) -> dict:

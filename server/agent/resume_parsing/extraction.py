@@ -131,6 +131,10 @@ def parse_document(*, extension: str, data: bytes, limits: ExtractionLimits) -> 
     parsed = result.get("parsed")
     if not isinstance(parsed, dict):
         raise DocumentUnreadable(f"The {extension.upper()} could not be read")
-    pages = result.get("pages")
-    parsed["source"] = {"format": extension, "pages": pages if isinstance(pages, int) else None}
+    pages, paper = result.get("pages"), result.get("paper")
+    parsed["source"] = {
+        "format": extension,
+        "pages": pages if isinstance(pages, int) else None,
+        "paper": paper if paper in ("a4", "letter") else None,
+    }
     return parsed

@@ -1,0 +1,89 @@
+"""The match score: the share of the job's requirements a resume shows, never a perfect score
+on one keyword, and requirements in any field matched by their own words."""
+
+from __future__ import annotations
+
+from server.agent.engines.local import LocalEngine
+from server.agent.resume_parsing import parse_resume_text
+from server.agent.tailoring import tailor
+
+PYTHON_ONLY_JOB = "Requirements:\n- Python\n"
+PYTHON_RESUME = """Ada Lovelace
+Python Developer
+
+SUMMARY
+Python developer.
+
+EXPERIENCE
+Python Developer | Acme | 2019 - Present
+- Wrote Python services
+- Taught Python
+
+SKILLS
+Python
+"""
+ACCOUNTING_JOB = """Senior Accountant
+
+Responsibilities:
+- Lead the month-end close and prepare journal entries and account reconciliations.
+- Prepare financial statements and support the annual external audit.
+- Maintain the fixed asset register and prepaid expense schedules.
+
+Requirements:
+- Working knowledge of GAAP and accruals.
+- Experience with intercompany reconciliations and variance analysis.
+"""
+ACCOUNTANT = """Maria Lopez
+Staff Accountant
+
+EXPERIENCE
+Staff Accountant | Ledger & Co | 2018 - Present
+- Led the month-end close for three entities and posted journal entries
+- Prepared account reconciliations and intercompany reconciliations every month
+- Prepared financial statements for the annual external audit under GAAP
+- Kept the fixed asset register and prepaid expense schedules
+
+SKILLS
+Excel, NetSuite, variance analysis, accruals
+"""
+SOFTWARE_ENGINEER = """Sam Park
+Software Engineer
+
+EXPERIENCE
+Software Engineer | Globex | 2018 - Present
+- Built payment services in Go and PostgreSQL for the close of each billing month
+- Prepared the statements API for the finance team's audit exports
+- Ran the on-call rotation and wrote postmortems
+
+SKILLS
+Go, PostgreSQL, Kubernetes, Terraform
+"""
+
+
+def _score(resume_text: str, job: str) -> dict:
+    resume = parse_resume_text(resume_text)
+    return tailor(LocalEngine(), resume=resume, job_description=job)["match_score"]
+
+
+def _part(score: dict, name: str) -> dict:
+    return next(part for part in score["breakdown"] if part["part"] == name)
+
+
+def test_one_keyword_the_resume_has_is_far_from_a_perfect_score():
+    score = _score(PYTHON_RESUME, PYTHON_ONLY_JOB)
+    assert score["before"] < 50 and score["after"] < 50
+    assert score["requirements_found"] == 1
+    explanation = _part(score, "requirements")["before_explanation"]
+    assert explanation.startswith("1 requirement found in the job")
+    assert "fewer than 8 found, so the missing ones count as unmet" in explanation
+
+
+def test_requirements_without_known_tools_are_matched_by_their_own_words():
+    accountant = _score(ACCOUNTANT, ACCOUNTING_JOB)
+    engineer = _score(SOFTWARE_ENGINEER, ACCOUNTING_JOB)
+    assert accountant["requirements_found"] == 5
+    assert accountant["before"] >= 50
+    assert engineer["before"] < accountant["before"] / 2
+    # The accountant's title holds the job's; the engineer's shares no word with it.
+    assert _part(accountant, "title")["before"] == 10
+    assert _part(engineer, "title")["before"] == 0
