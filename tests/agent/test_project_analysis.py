@@ -216,9 +216,7 @@ def test_a_posting_is_analysed_by_id_and_only_the_owners(client, app, run_pool):
 
 
 def _upload(client, account, name, text):
-    uploaded = client.upload(account.access_token, name, text.encode())
-    assert uploaded.status_code == 201, uploaded.get_json()
-    return uploaded.get_json()["id"]
+    return client.upload_parsed(account.access_token, name, text.encode()).get_json()["id"]
 
 
 def test_the_analysis_compares_the_resume_it_names_not_the_newest(client, app, run_pool):

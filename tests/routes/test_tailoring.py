@@ -228,7 +228,7 @@ def test_a_docx_source_downloads_as_the_users_own_document_with_only_the_changed
     account = client.create_account()
     original = users_docx()
     uploaded = client.upload(account.access_token, "jane.docx", original)
-    assert uploaded.status_code == 201, uploaded.get_json()
+    assert uploaded.status_code == 202, uploaded.get_json()
     job = tailor_once(app, client, account, uploaded.get_json()["id"])
     tailored = job.result["tailored_resume"]
     path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"

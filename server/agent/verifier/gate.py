@@ -218,6 +218,8 @@ class _Check:
         k = token.key
         if k == "to":
             return self.verb_at(i + 1)
+        if is_free(k):
+            return False  # "experienced", "based", "using": no action of their own
         if k.endswith("ed") and len(k) > 4 and "-" not in k:
             return True
         if not is_verb(k):
@@ -397,6 +399,8 @@ class _Check:
         if is_free(k) or k in PAST_WORDS or k in PRESENT_WORDS:
             return True
         if k in _HOLD and (degree_mentions(self.text) or CERTIFICATION.search(self.text)):
+            return True
+        if k in _GRADUATE and self.whole.degrees:
             return True
         return is_neutral(k) and class_of(k) is None and self.as_verb(i)
 
@@ -1199,7 +1203,9 @@ class _Check:
                 units.append(
                     (a, b, lead if tied else [], roles, head, tied or self.has_figure(a, b))
                 )
-            head_words = self.content_of(*self.segments[head], head_scope)
+            # A continued list goes on from the last part of the segment it follows.
+            _n, last_first, last_last = self.conjuncts_of(head)[-1]
+            head_words = self.content_of(last_first, last_last, head_scope)
             for n in members[1:]:
                 if self.reports_result(n):
                     roles = self.roles_in(*self.segments[n])
