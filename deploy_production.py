@@ -929,6 +929,43 @@ def step_monitoring(ctx: Context) -> None:
         )
 
 
+def step_browser(ctx: Context) -> None:
+    """The browser channel: Chromium's version, a headless start, the sandbox as this user."""
+    if ctx.settings is None:
+        raise StepFailed
+    from server.agent.browser import runtime
+
+    settings = ctx.settings
+    missing = runtime.unavailable_reason(settings)
+    if missing:
+        ctx.report.warn(
+            f"browser channel unavailable: {missing}; applications use the other channels",
+            "apt-get install chromium (Debian's package; never `playwright install`), "
+            "util-linux for setpriv, and pip install -r requirements_production.txt",
+        )
+        return
+    try:
+        version = runtime.chromium_version(settings.browser_executable)
+        tried = runtime.self_test(settings)
+    except runtime.BrowserUnavailable as exc:
+        sandbox = settings.browser_sandbox and os.geteuid() == 0
+        ctx.report.warn(
+            f"Chromium does not start headless: {_first_line(exc)}",
+            "run the service as an unprivileged user (Chromium refuses its sandbox as root)"
+            if sandbox
+            else "check `chromium --headless=new --dump-dom about:blank` as the service user",
+        )
+        return
+    ctx.report.ok(f"{version} starts headless in {tried['seconds']} s")
+    if not settings.browser_sandbox:
+        ctx.report.warn(
+            "BROWSER_SANDBOX=false: pages run without Chromium's sandbox",
+            "run the service as an unprivileged user and unset BROWSER_SANDBOX",
+        )
+    else:
+        ctx.report.ok("Chromium's sandbox works as this user")
+
+
 STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Python version", step_python),
     ("Required packages", step_packages),
@@ -943,6 +980,7 @@ STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Backups", step_backups),
     ("Scheduler", step_scheduler),
     ("Monitoring", step_monitoring),
+    ("Browser channel", step_browser),
     ("nginx.conf", step_nginx),
     ("Security audit", step_audit),
 ]

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import mailer
+from server import browser_handlers, mailer
 from server.agent import cover_letters, posting_page, project_analysis, rendering, tailoring
+from server.agent.browser import ats
 from server.agent.cover_letters import resume_facts
 from server.agent.engines import get_engine
 from server.agent.screening import answer_questions, engine_answers, missing_required
@@ -363,13 +364,25 @@ def prepare_package(job: JobContext, application: Application) -> dict[str, Any]
     if posting["source"] == "recruitee":
         recruitee_url = recruitee_candidates_url(settings.recruitee_base_url, posting["apply_url"])
     apply_email = apply_email_in(posting["apply_url"], posting["description"])
+    form = ats.from_url(posting["apply_url"])
+    browser_missing = browser_handlers.unavailable_reason() if form else None
     if recruitee_url:
         channel = SubmissionChannel.RECRUITEE.value
+    elif form and not browser_missing:  # the hosted form, filled in a browser
+        channel = SubmissionChannel.BROWSER.value
     elif apply_email and tailored:  # a mail carries only the resume the service made
         channel = SubmissionChannel.EMAIL.value
     else:
         channel = SubmissionChannel.MANUAL.value
+    browser = None
+    if form:
+        browser = {"ats": form, "url": posting["apply_url"], "status": "pending"}
+        if browser_missing:
+            browser.update(
+                status="unavailable", reason=f"browser channel unavailable: {browser_missing}"
+            )
     return {
+        "browser": browser,
         "cover_letter": letter["cover_letter"],
         "cover_letter_keywords": letter["keywords"],
         "unsupported_terms": list(
@@ -430,6 +443,8 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
         application.job_id = job.job_id
         application.error = None
         db.session.commit()
+    if _browser_pending(application):
+        return _fill_in_browser(job, application_id)
     if application.state == ApplicationState.PREPARING:
         try:
             package = prepare_package(job, application)
@@ -444,6 +459,12 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
             _fail(application_id, error_for_owner(error, job_id=job.job_id))
             raise
         application = db.session.get(Application, application_id)
+        if package["channel"] == SubmissionChannel.BROWSER:
+            # Kept while the browser works: a run that stops here fills again, never prepares
+            # again.
+            application.package = package
+            db.session.commit()
+            return _fill_in_browser(job, application_id)
         if application.mode == "auto":
             package["auto_submit"] = _auto_decision(job, application, package)
             if package["auto_submit"]["send"]:
@@ -461,6 +482,29 @@ def run_job_application(job: JobContext) -> dict[str, Any]:
     if not decision.get("send"):
         return {**result, "sent": False, "reason": decision.get("reason")}
     return {**result, **deliver(job, application_id)}
+
+
+def _browser_pending(application: Application) -> bool:
+    browser = (application.package or {}).get("browser") or {}
+    return application.state == ApplicationState.PREPARING and browser.get("status") == "pending"
+
+
+def _fill_in_browser(job: JobContext, application_id: int) -> dict[str, Any]:
+    """Fill the hosted form (review mode), or fill and submit it (auto mode)."""
+    application = db.session.get(Application, application_id)
+    auto = application.mode == "auto"
+    try:
+        return browser_handlers.run_session(
+            job, application_id, posting=_posting_view(application), submit=auto, auto=auto
+        )
+    except JobCancelled:
+        _fail(application_id, "cancelled")
+        raise
+    except (RetryableJobError, QuotaWait, LeaseLost):
+        raise
+    except Exception as error:
+        _fail(application_id, error_for_owner(error, job_id=job.job_id))
+        raise
 
 
 # States in which an `auto` job's send is still to make, under way, or made by an earlier run
@@ -562,6 +606,14 @@ def deliver(job: JobContext, application_id: int) -> dict[str, Any]:
     if application is None:
         return {"sent": False, "reason": "the application is deleted"}
     channel = application.channel
+    if channel == SubmissionChannel.BROWSER and application.state in (
+        ApplicationState.READY_FOR_REVIEW,
+        ApplicationState.SUBMITTED_UNCONFIRMED,
+    ):
+        # The browser's Submit click keeps its own once-only record under the same key.
+        return browser_handlers.run_session(
+            job, application_id, posting=_posting_view(application), submit=True
+        )
     key = applications.send_key(application_id, channel)
     if application.state != ApplicationState.READY_FOR_REVIEW:
         earlier = _earlier_send(job, application, key)

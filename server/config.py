@@ -318,6 +318,17 @@ class Settings(BaseSettings):
     application_company_window_days: int = Field(30, ge=1)
     application_submit_timeout_seconds: float = Field(20.0, ge=0.1)
 
+    # The browser channel (server/agent/browser/): Debian's Chromium driven by Playwright. The
+    # sandbox stays on in production (the service runs as an unprivileged user); root (tests,
+    # CI) needs BROWSER_SANDBOX=false. Pages may reach what OUTBOUND_ALLOW_LOOPBACK_PORTS allows
+    # and public addresses only.
+    browser_executable: str = "/usr/bin/chromium"
+    browser_sandbox: bool = True
+    browser_step_timeout_seconds: float = Field(20.0, ge=1.0)  # one load, click or upload
+    browser_application_timeout_seconds: float = Field(90.0, ge=5.0)  # a whole fill (+ submit)
+    browser_memory_limit_mb: int = Field(1536, ge=128)  # the browser's processes together
+    browser_max_pages: int = Field(8, ge=1, le=50)  # pages of one multi-page form
+
     # Raw RATE_LIMIT_<NAME> overrides ("10/86400"), parsed by server.rate_limiter.
     rate_limit_overrides: Mapping[str, str] = Field(default_factory=dict)
     # False turns every limit off (benchmarks, emergencies); the Gemini quota stays enforced.

@@ -123,7 +123,7 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
     assert code == 0, output
     for change in ("created database", "migrated from", f"created admin {ADMIN_EMAIL}"):
         assert change in output, output
-    assert "READY" in output and "[15/15] Security audit" in output
+    assert "READY" in output and "[16/16] Security audit" in output
     assert stat.S_IMODE((tmp_path / "instance" / "backups").stat().st_mode) == 0o700
     # Backups, scheduler and metrics are checked too.
     assert re.search(r"ok +pg_dump \d+\S* \(\S+\) for PostgreSQL \d+", output), output
@@ -168,7 +168,7 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert "JWT_SECRET_KEY is a known placeholder" in output
     assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
     # The other steps still report what they find.
-    assert "cannot connect to postgresql" in output and "[15/15] Security audit" in output
+    assert "cannot connect to postgresql" in output and "[16/16] Security audit" in output
     assert "NOT READY" in output
 
 

@@ -74,6 +74,7 @@ OPERATION_IDS = {
     ("GET", "/api/applications/{application_id}"): "getApplication",
     ("PATCH", "/api/applications/{application_id}"): "updateApplication",
     ("POST", "/api/applications/{application_id}/submit"): "submitApplication",
+    ("GET", "/api/applications/{application_id}/screenshots/{number}"): "getApplicationScreenshot",
 }
 
 

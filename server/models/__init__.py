@@ -4,8 +4,10 @@ from server.extensions import db
 from server.models.applicant import ApplicantProfile, Project
 from server.models.application import (
     Application,
+    ApplicationScreenshot,
     ApplicationState,
     ApplicationSubmission,
+    SavedAnswer,
     SubmissionChannel,
 )
 from server.models.backup import Backup
@@ -33,6 +35,8 @@ __all__ = [
     "Application",
     "ApplicationState",
     "ApplicationSubmission",
+    "ApplicationScreenshot",
+    "SavedAnswer",
     "SubmissionChannel",
     "Project",
     "IpBlock",

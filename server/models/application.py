@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -30,7 +31,12 @@ class ApplicationState(enum.StrEnum):
     NEEDS_DETAILS = "needs_details"  # a job URL whose title or company is unknown
     PREPARING = "preparing"
     READY_FOR_REVIEW = "ready_for_review"
-    # A send began and may have reached the company, unconfirmed: never offered for sending
+    # The browser channel: required questions nobody could answer (the user answers them).
+    NEEDS_REVIEW = "needs_review"
+    # The browser channel: the page needs a person (CAPTCHA, account, unknown form, ...).
+    NEEDS_HUMAN = "needs_human"
+    # A send began and may have reached the company, unconfirmed (an e-mail whose SMTP reply
+    # never came, a Submit click by a run that died before seeing the outcome): never sent
     # again until the user says whether it arrived.
     SUBMITTED_UNCONFIRMED = "submitted_unconfirmed"
     SUBMITTED = "submitted"
@@ -45,6 +51,7 @@ class ApplicationState(enum.StrEnum):
 class SubmissionChannel(enum.StrEnum):
     RECRUITEE = "recruitee"
     EMAIL = "email"
+    BROWSER = "browser"
     MANUAL = "manual"
 
 
@@ -111,6 +118,40 @@ class ApplicationSubmission(db.Model):
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApplicationScreenshot(db.Model):
+    """A full-page screenshot the browser channel took of an application's form (`page`) or
+    of the ATS's answer after Submit (`confirmation`); numbered from 1 per application."""
+
+    __tablename__ = "application_screenshots"
+    __table_args__ = (UniqueConstraint("application_id", "number", name="uq_screenshot_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SavedAnswer(db.Model):
+    """A user's answer to a form question, kept for the next form that asks it (matched by
+    the question's normalised label)."""
+
+    __tablename__ = "saved_answers"
+    __table_args__ = (UniqueConstraint("user_id", "label_key", name="uq_saved_answer_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label_key: Mapped[str] = mapped_column(String(300))
+    label: Mapped[str] = mapped_column(Text)
+    answer: Mapped[Any] = mapped_column(JsonType, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 @event.listens_for(Application.state, "set")

@@ -101,6 +101,12 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     "resume_parses_per_user_per_day": RateLimit(30, 86400, "user"),
     "concurrent_resume_parses": ConcurrencyCap(2, lease_seconds=60, scope="global"),
     "concurrent_resume_parses_per_user": ConcurrencyCap(1, lease_seconds=60, scope="user"),
+    # Browsers filling application forms at once across the deployment (each is ~0.3-0.5 GB
+    # and a core while it loads): `make bench` (browser) measures what one 2-core host runs
+    # without slowing the API.
+    "concurrent_browser_sessions": ConcurrencyCap(2, lease_seconds=300, scope="global"),
+    # Applications a user's browser sessions fill or send in a day (each fill counts).
+    "browser_applications_per_user_per_day": RateLimit(20, 86400, "user"),
 }
 
 # The per-user allowances a job spends under its own id (`hit(..., holder=job_id)`): given back

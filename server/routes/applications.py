@@ -1,6 +1,7 @@
 """Applications: prepare one (a `job_application` job), track it, submit it."""
 
 from apiflask import APIBlueprint
+from flask import Response
 
 from server.auth import current_identity, current_user
 from server.rate_limiter import cheap_read
@@ -113,3 +114,26 @@ def submit_application(application_id, body):
         answers=body.get("answers"),
     )
     return result, 200 if result["state"] == "submitted" else 202
+
+
+@bp.get("/<int:application_id>/screenshots/<int:number>")
+@cheap_read
+@bp.doc(
+    operation_id="getApplicationScreenshot",
+    summary="A full-page screenshot the browser channel took of the application's form",
+    description="Numbered from 1 as `package.browser.screenshots` lists them: each page of "
+    "the form as filled (review mode stops there), and the ATS's confirmation after Submit.",
+    responses={
+        200: {
+            "description": "The screenshot",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        401: "Authentication required",
+        404: "No such application or screenshot",
+    },
+)
+def get_screenshot(application_id, number):
+    png = applications.screenshot(
+        user_id=current_identity().user_id, application_id=application_id, number=number
+    )
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})

@@ -146,6 +146,20 @@ class PackageOut(Schema):
     apply_email = String(allow_none=True)
     apply_url = String(allow_none=True)
     auto_submit = Dict()
+    browser = Dict(
+        allow_none=True,
+        metadata={
+            "description": "The browser channel: the form's ATS and URL, `status`, every field "
+            "with the value filled and its source (`fields`), `screenshots` "
+            "(GET /api/applications/<id>/screenshots/<n>), `reason` when it stopped"
+        },
+    )
+    handoff = Dict(
+        metadata={
+            "description": "In `needs_human`: why, the form's URL, the prepared answers and "
+            "the files, to apply by hand"
+        }
+    )
 
 
 class SubmissionOut(Schema):

@@ -263,6 +263,7 @@ class OutboundClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         fields: Sequence[tuple[str, Any]] | None = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_seconds: float | None = None,
         max_bytes: int | None = None,
@@ -270,13 +271,14 @@ class OutboundClient:
         """One request, redirects followed (up to `max_redirects`, each hop checked).
 
         `json` sends a JSON body, `fields` a multipart form (a value may be a
-        `(filename, data, content type)` file). Raises `OutboundRefused`,
+        `(filename, data, content type)` file), `content` bytes as they are (with the caller's
+        Content-Type). Raises `OutboundRefused`,
         `OutboundUnavailable` (`OutboundTimeout`) or `OutboundTooLarge`.
         """
         deadline = time.monotonic() + (timeout_seconds or self.timeout_seconds)
         limit = max_bytes or self.max_bytes
         sent_headers = {**self.headers, **(headers or {})}
-        body: bytes | None = None
+        body: bytes | None = content
         if json is not None:
             body = json_lib.dumps(json).encode()
             sent_headers["Content-Type"] = "application/json"

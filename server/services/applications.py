@@ -44,16 +44,27 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, rate_limiter
+from server.agent.browser import runtime as browser_runtime
+from server.agent.browser.answers import normalise_label
 from server.config import get_settings
-from server.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from server.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+)
 from server.extensions import db
 from server.job_queue import JobPriority
 from server.models import (
     Application,
+    ApplicationScreenshot,
     ApplicationState,
     ApplicationSubmission,
     Job,
     Posting,
+    SavedAnswer,
     SideEffect,
     SideEffectState,
     SubmissionChannel,
@@ -69,13 +80,22 @@ from server.services.ownership import get_owned
 S = ApplicationState
 DAILY_LIMIT = "job_applications_per_user_per_day"
 SUBMISSION_JOB = "application_submission"
-SENDING_CHANNELS = (SubmissionChannel.RECRUITEE.value, SubmissionChannel.EMAIL.value)
+SENDING_CHANNELS = (
+    SubmissionChannel.RECRUITEE.value,
+    SubmissionChannel.EMAIL.value,
+    SubmissionChannel.BROWSER.value,
+)
 
+# The browser channel's outcomes: `needs_review` (required questions unanswered),
+# `needs_human` (the page needs a person), `submitted_unconfirmed` (a run that clicked Submit
+# died before it saw the outcome).
+_BROWSER_OUTCOMES = frozenset({S.NEEDS_REVIEW, S.NEEDS_HUMAN, S.SUBMITTED_UNCONFIRMED})
 SYSTEM_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SAVED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
     S.NEEDS_DETAILS: frozenset({S.SAVED}),
-    S.PREPARING: frozenset({S.READY_FOR_REVIEW, S.SUBMITTED, S.FAILED}),
-    S.READY_FOR_REVIEW: frozenset({S.SUBMITTED_UNCONFIRMED, S.SUBMITTED, S.FAILED, S.PREPARING}),
+    S.PREPARING: frozenset({S.READY_FOR_REVIEW, S.SUBMITTED, S.FAILED}) | _BROWSER_OUTCOMES,
+    S.READY_FOR_REVIEW: frozenset({S.SUBMITTED, S.FAILED, S.PREPARING}) | _BROWSER_OUTCOMES,
+    S.NEEDS_REVIEW: frozenset({S.READY_FOR_REVIEW}),
     S.SUBMITTED_UNCONFIRMED: frozenset({S.SUBMITTED, S.FAILED, S.READY_FOR_REVIEW}),
     S.FAILED: frozenset({S.PREPARING, S.NEEDS_DETAILS}),
 }
@@ -86,6 +106,9 @@ USER_TRANSITIONS: dict[str, frozenset[str]] = {
     S.NEEDS_DETAILS: frozenset({S.WITHDRAWN}),
     S.PREPARING: frozenset({S.WITHDRAWN}),
     S.READY_FOR_REVIEW: frozenset({S.WITHDRAWN}),
+    S.NEEDS_REVIEW: frozenset({S.WITHDRAWN}),
+    # Applied by hand with the prepared answers and files: `submitted`.
+    S.NEEDS_HUMAN: frozenset({S.SUBMITTED, S.WITHDRAWN}),
     # `ready_for_review`: it never arrived, and may be sent again.
     S.SUBMITTED_UNCONFIRMED: ARRIVED | {S.READY_FOR_REVIEW, S.WITHDRAWN},
     S.SUBMITTED: frozenset({S.RESPONDED, S.INTERVIEW, S.OFFER, S.REJECTED, S.WITHDRAWN}),
@@ -311,15 +334,37 @@ def _merge_answers(application: Application, given: dict[str, Any]) -> None:
             "answers: no such question: " + ", ".join(unknown),
             details={"json": {"answers": {qid: ["no such question"] for qid in unknown}}},
         )
+    fields = {f["key"]: f for f in (package.get("browser") or {}).get("fields") or []}
     for question_id, value in given.items():
         entry = by_id[question_id]
         entry["answer"] = sanitise_text(value) if isinstance(value, str) else value
         entry["source"] = "user" if value is not None else None
+        if question_id.startswith("form:") and question_id[5:] in fields:
+            fields[question_id[5:]].update(value=entry["answer"], source=entry["source"])
+        if value is not None:
+            _save_answer(application.user_id, entry["label"], entry["answer"])
     package["answers"] = answers
     package["unanswered_required"] = [
         a["label"] for a in answers if a["required"] and a["answer"] is None
     ]
     application.package = package
+    if application.state == S.NEEDS_REVIEW and not package["unanswered_required"]:
+        move(application, S.READY_FOR_REVIEW.value)
+        application.error = None
+
+
+def _save_answer(user_id: int, label: str, answer: Any) -> None:
+    """Keep the user's answer for the next form that asks the same question."""
+    key = normalise_label(label)
+    if not key:
+        return
+    saved = db.session.scalar(
+        select(SavedAnswer).where(SavedAnswer.user_id == user_id, SavedAnswer.label_key == key)
+    )
+    if saved is None:
+        db.session.add(SavedAnswer(user_id=user_id, label_key=key, label=label, answer=answer))
+    else:
+        saved.label, saved.answer = label, answer
 
 
 def _set_details(application: Application, changes: dict[str, Any]) -> None:
@@ -403,7 +448,7 @@ def update(*, user_id: int, application_id: int, changes: dict[str, Any]) -> dic
                 details={"state": application.state, "allowed": sorted(allowed)},
             )
     editing_package = "answers" in changes or "apply_email" in changes
-    if editing_package and application.state != S.READY_FOR_REVIEW:
+    if editing_package and application.state not in (S.READY_FOR_REVIEW, S.NEEDS_REVIEW):
         raise Conflict(
             "Answers and the apply address can change only while the application waits for "
             f"review (it is {application.state})",
@@ -553,6 +598,22 @@ def choose_channel(
             "and mark it `manual`",
             details={"json": {"channel": ["no tailored resume to send by email"]}},
         )
+    if channel == SubmissionChannel.BROWSER:
+        browser = package.get("browser") or {}
+        if not browser.get("fields"):
+            raise ValidationFailed(
+                "channel: "
+                + (
+                    browser.get("reason")
+                    or "this posting has no application form the browser channel can fill"
+                ),
+                details={"json": {"channel": ["no form filled in the browser to submit"]}},
+            )
+        missing = browser_runtime.unavailable_reason(get_settings())
+        if missing:
+            raise ServiceUnavailable(
+                f"browser channel unavailable: {missing}", code="browser_unavailable"
+            )
     if channel == SubmissionChannel.RECRUITEE and not package.get("recruitee_url"):
         raise ValidationFailed(
             "channel: this posting cannot be applied to through Recruitee",
@@ -711,3 +772,18 @@ def applied_posting_ids(*, user_id: int) -> set[int]:
             )
         )
     )
+
+
+def screenshot(*, user_id: int, application_id: int, number: int) -> bytes:
+    """One screenshot the browser channel took of the user's application (PNG); 404 for
+    anyone else's application or a number it does not have."""
+    _owned(user_id, application_id)
+    png = db.session.scalar(
+        select(ApplicationScreenshot.png).where(
+            ApplicationScreenshot.application_id == application_id,
+            ApplicationScreenshot.number == number,
+        )
+    )
+    if png is None:
+        raise NotFound(resource="screenshot")
+    return png
