@@ -29,6 +29,8 @@ log = logging.getLogger("server.agent.browser")
 GUARD_SCRIPT = Path(__file__).with_name("chromium-guard.sh")
 SESSION_MARK = "--job-agent-session="
 WATCH_SECONDS = 0.25
+# The niceness of the browser (chromium-guard.sh) and of the Playwright driver that runs it.
+DRIVER_NICENESS = 15
 # Chromium's own background traffic, off: pages' requests are the only ones it makes, and each
 # goes through the guard (the dead proxy catches anything that is not intercepted).
 CHROMIUM_ARGS = (
@@ -104,6 +106,23 @@ def _children() -> dict[int, list[int]]:
             continue
         tree.setdefault(ppid, []).append(int(entry.name))
     return tree
+
+
+def _lower_driver_priority() -> None:
+    """Playwright's driver (a Node.js child of this process) does the browser's bookkeeping:
+    at the browser's low priority, so requests keep the CPU while a form is filled."""
+    for pid in _children().get(os.getpid(), []):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"run-driver" not in cmdline.read():
+                    continue
+            # Linux keeps a niceness per thread: every thread the driver has started so far.
+            for task in os.scandir(f"/proc/{pid}/task"):
+                tid = int(task.name)
+                if os.getpriority(os.PRIO_PROCESS, tid) < DRIVER_NICENESS:
+                    os.setpriority(os.PRIO_PROCESS, tid, DRIVER_NICENESS)
+        except (OSError, ValueError):
+            continue
 
 
 def session_pids(mark: str) -> list[int]:
@@ -228,6 +247,7 @@ def open_browser(
     thread = threading.Thread(target=watch.run, name="browser-watch", daemon=True)
     try:
         with sync_playwright() as playwright:
+            _lower_driver_priority()
             try:
                 browser = playwright.chromium.launch(
                     executable_path=str(GUARD_SCRIPT),

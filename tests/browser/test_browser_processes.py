@@ -1,0 +1,37 @@
+"""The browser's processes run below the API's priority and are gone when a session ends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from server.agent.browser import runtime
+
+
+def _niceness_of_every_thread(pid: int) -> set[int]:
+    """Linux keeps a niceness per thread: Chromium sets its own threads' when it may."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        found.add(int(fields[16]))
+    return found
+
+
+def test_the_browser_and_its_driver_run_at_a_low_priority_and_leave_nothing_behind(base_settings):
+    # Chromium refuses its sandbox as root.
+    settings = base_settings.replace(browser_sandbox=os.geteuid() != 0)
+    with runtime.open_browser(settings, time_limit_seconds=60) as browser:
+        page = browser.context.new_page()
+        page.set_content("<title>ok</title><p>a page that runs</p>")
+        assert page.title() == "ok"
+        mark = browser.watch.mark
+        session = runtime.session_pids(mark)
+        drivers = [
+            pid
+            for pid in runtime._children().get(os.getpid(), [])  # noqa: SLF001
+            if b"run-driver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(session) >= 3 and len(drivers) == 1  # browser, zygote, renderer...; driver
+        niceness = set().union(*(_niceness_of_every_thread(pid) for pid in session + drivers))
+        assert min(niceness) >= runtime.DRIVER_NICENESS, niceness
+    assert runtime.session_pids(mark) == []
