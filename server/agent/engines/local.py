@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from server.agent.engines.base import Engine
+from server.agent.engines.keywords import clause_keywords
 from server.agent.engines.matching import relevance
 from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
 from server.agent.verifier.lexicon import class_of, is_neutral
@@ -23,7 +24,8 @@ _SECTION_HEADING = re.compile(
 )
 _REQUIREMENT_HEADINGS = re.compile(
     r"requirements?|qualifications?|what you(?:'ll)? (?:need|bring)|must have|you have|skills"
-    r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate",
+    r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate"
+    r"|tools|tech(?:nical)? (?:stack|environment)|technolog",
     re.IGNORECASE,
 )
 # Headings of what the job does day to day: each line under one is something the person must
@@ -64,6 +66,17 @@ _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
 _ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+# A sentence of prose that says what the person will do or must have (a description written
+# without headings): its keywords are the job's too.
+_DUTY_CUE = re.compile(
+    r"\b(?:responsible for|responsibilities|duties|will (?:be|also|oversee|manage|work|serve|"
+    r"support|develop|coordinate|travel|join|have)|include|including|must|required|requires|"
+    r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
+    r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
+    r"this (?:role|position)|the ideal candidate)\b",
+    re.IGNORECASE,
+)
+_MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
 _LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _SENIORITY_WORDS = (
     ("principal", r"\bprincipal\b"),
@@ -267,6 +280,10 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     for raw_line in text.splitlines() or [text]:
         line = raw_line.strip()
         heading = _SECTION_HEADING.match(line)
+        markdown = _MARKDOWN_HEADING.match(line)
+        if markdown:
+            section, listed = _heading_section(markdown["name"]) or _OTHER, False
+            continue
         if heading and len(heading["name"].split()) <= 5:
             opened = _heading_section(heading["name"])
             if opened:
@@ -313,8 +330,9 @@ def _clauses(text: str) -> list[tuple[str, str]]:
 
 
 def _requirement(clause: str, section: str) -> dict[str, Any] | None:
-    keywords = canonical_terms(clause)
-    if not keywords and _ABOUT_THE_COMPANY.match(clause):
+    terms = canonical_terms(clause)
+    keywords = clause_keywords(clause)
+    if not terms and _ABOUT_THE_COMPANY.match(clause):
         return None  # "We offer a relocation package": what the job gives, not asks
     listed = section != _OTHER
     years_match = _YEARS.search(clause)
@@ -324,9 +342,11 @@ def _requirement(clause: str, section: str) -> dict[str, Any] | None:
         kind = "certification"
     elif _EDUCATION.search(clause) and (listed or "degree" in clause.lower()):
         kind = "education"
-    elif keywords:
+    elif terms:
         kind = "skill"
     elif listed and len(clause.split()) >= 4:
+        kind = "other"
+    elif keywords and _DUTY_CUE.search(clause):
         kind = "other"
     else:
         return None
