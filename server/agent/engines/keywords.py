@@ -98,6 +98,24 @@ _ROLE_WORDS = frozenset(
     """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+# A single word with an adjective's or a participle's ending says how, not what.
+_ADJECTIVE = re.compile(
+    r"(?:al|ive|ous|ful|ic|able|ible|ary|ed|-focused|-oriented|-driven|-based|-centered)$"
+)
+# Nouns in -ing: an activity that is a skill ("bookkeeping"), not a verb that acts on one.
+ING_NOUNS = frozenset(
+    """
+    accounting marketing bookkeeping fundraising copywriting proofreading editing filing
+    scheduling budgeting forecasting invoicing billing auditing reporting counseling
+    counselling screening testing training trainings nursing teaching tutoring programming
+    engineering networking debugging modeling modelling planning purchasing shipping
+    receiving welding plumbing wiring landscaping housekeeping cleaning catering cooking
+    banking lending underwriting recruiting onboarding prospecting telemarketing advertising
+    branding publishing printing staffing consulting coaching mentoring monitoring charting
+    triaging driving storytelling messaging ticketing merchandising procurement sourcing
+    """.split()
+)
 
 
 @lru_cache(maxsize=1)
@@ -186,8 +204,15 @@ def noun_phrases(clause: str) -> list[str]:
                 phrases.append(phrase)
         run.clear()
 
-    for token in _TOKEN.findall(_SLASH.sub(" / ", clause)):
+    text = _SLASH.sub(" / ", _POSSESSIVE.sub("", clause))
+    for token in _TOKEN.findall(text):
         word = token.strip("'’.")
+        lowered = word.lower()
+        # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
+        if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
+            if len(lowered) > 4:
+                flush()
+                continue
         if not word or _is_breaker(word):
             # "accounts payable and receivable": "and" joins two nouns of one phrase only
             # between words of a run.
@@ -200,17 +225,24 @@ def noun_phrases(clause: str) -> list[str]:
 
 def _specific(word: str) -> bool:
     lowered = word.lower()
+    if word.isupper() or any(c.isupper() for c in word[1:]):
+        return True  # an abbreviation or a name
     return (
         len(lowered) >= 4
+        and (lowered in ING_NOUNS or not lowered.endswith("ing"))
+        and not _ADJECTIVE.search(lowered)
         and lowered not in _GENERIC_NOUNS
         and lowered not in _NOT_IN_PHRASE
         and not lowered.isdigit()
     )
 
 
-def clause_keywords(clause: str) -> list[str]:
+def clause_keywords(clause: str, document: str = "") -> list[str]:
     """Every keyword of one requirement or duty clause, each once (case aside), in order:
-    vocabulary terms by canonical name, then names, then noun phrases that hold neither."""
+    vocabulary terms by canonical name, then names, then noun phrases that hold neither.
+
+    `document` is the whole description: a capitalised word it also writes in lower case is
+    an ordinary word ("Marketing" in a heading), not a name."""
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
     # The clause without its vocabulary terms: a term breaks a phrase.
@@ -224,7 +256,12 @@ def clause_keywords(clause: str) -> list[str]:
     cut = remainder
     for name in names:
         cut = cut.replace(name, " , ")
-    capitalised = _capitalised(cut)
+    capitalised = [
+        name
+        for name in _capitalised(cut)
+        if " " in name
+        or not re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", document or clause)
+    ]
     for name in capitalised:
         cut = cut.replace(name, " , ")
     names += capitalised

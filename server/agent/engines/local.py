@@ -73,7 +73,13 @@ _DUTY_CUE = re.compile(
     r"support|develop|coordinate|travel|join|have)|include|including|must|required|requires|"
     r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
     r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
-    r"this (?:role|position)|the ideal candidate)\b",
+    r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
+    re.IGNORECASE,
+)
+# Prose about pay, benefits, the office or how to apply: never a requirement.
+_NOT_A_DUTY = re.compile(
+    r"\b(?:salary|salaries|benefits?|compensation|pay|paid|apply|applicants?|equal opportunity|"
+    r"interview|office is|located|discriminat|401\(k\)|insurance)\b",
     re.IGNORECASE,
 )
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
@@ -129,8 +135,12 @@ class LocalEngine(Engine):
         title = (job_title or "").strip() or _title_of(job_description)
         requirements: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for clause, section in _clauses(job_description):
-            requirement = _requirement(clause, section)
+        clauses = _clauses(job_description)
+        # A description without headings says what the job asks in prose: its duty
+        # sentences are requirements too.
+        prose = all(section == _OTHER for _clause, section in clauses)
+        for clause, section in clauses:
+            requirement = _requirement(clause, section, document=job_description, prose=prose)
             if requirement and requirement["text"].lower() not in seen:
                 seen.add(requirement["text"].lower())
                 requirements.append(requirement)
@@ -329,9 +339,11 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
-def _requirement(clause: str, section: str) -> dict[str, Any] | None:
+def _requirement(
+    clause: str, section: str, *, document: str = "", prose: bool = False
+) -> dict[str, Any] | None:
     terms = canonical_terms(clause)
-    keywords = clause_keywords(clause)
+    keywords = clause_keywords(clause, document)
     if not terms and _ABOUT_THE_COMPANY.match(clause):
         return None  # "We offer a relocation package": what the job gives, not asks
     listed = section != _OTHER
@@ -346,7 +358,7 @@ def _requirement(clause: str, section: str) -> dict[str, Any] | None:
         kind = "skill"
     elif listed and len(clause.split()) >= 4:
         kind = "other"
-    elif keywords and _DUTY_CUE.search(clause):
+    elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:
         return None
