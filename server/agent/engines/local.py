@@ -174,7 +174,10 @@ class LocalEngine(Engine):
 
     def _rank(self, *, query: str, candidates: list[dict[str, str]]) -> dict[str, Any]:
         extracted = self._extract_requirements(job_description=query, job_title=None)
-        weights = _keyword_weights(extracted["requirements"])
+        # Ranked by the vocabulary's terms (any spelling); a query without any by its words.
+        weights = {
+            k: w for k, w in _keyword_weights(extracted["requirements"]).items() if canonical_name(k)
+        }
         rankings = []
         for candidate in candidates:
             text = str(candidate.get("text", ""))
