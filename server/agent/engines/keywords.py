@@ -39,9 +39,13 @@ _NOT_NAMED_WORDS = frozenset(
     education experience skills
     """.split()
 )
-_ACRONYM = re.compile(r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])")
+_ACRONYM = re.compile(
+    r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
+)
 # Names with capitals inside or a dot between letters: QuickBooks, HubSpot, Salesforce.com.
-_INNER_CAPITAL = re.compile(r"(?<![\w.])[A-Za-z]*[a-z][A-Z][\w]*(?:\.[a-z]+)?|[A-Z][a-z]+\.(?:com|js|io|net)\b")
+_INNER_CAPITAL = re.compile(
+    r"(?<![\w.])[A-Za-z]*[a-z][A-Z][\w]*(?:\.[a-z]+)?|[A-Z][a-z]+\.(?:com|js|io|net)\b"
+)
 _CAPITALISED_RUN = re.compile(r"(?<![\w.])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
 _TOKEN = re.compile(r"[A-Za-z0-9][\w'’&+#./-]*[\w+#]|[A-Za-z0-9]|[^\w\s]")
 # Words of job advertisements, adjectives of degree and generic nouns: never part of a
@@ -120,8 +124,10 @@ ING_NOUNS = frozenset(
 
 @lru_cache(maxsize=1)
 def _verbs() -> frozenset[str]:
-    return (verb_forms() | frozenset(
-        """
+    return (
+        verb_forms()
+        | frozenset(
+            """
         manage manages managed oversee oversees ensure ensures serve serves seek seeks seeking
         join joins looking hiring perform performs need needs help helps include includes
         increase increases expand expands grow grows drive drives collect collects
@@ -130,13 +136,51 @@ def _verbs() -> frozenset[str]:
         provide provides delivering delivers deliver embrace embraces possess possesses
         juggle prioritize prioritizes prioritise thrive thrives pursue pursuing
         """.split()
-    )) - {"reporting", "testing", "planning", "budgeting", "training", "trainings", "writing",
-         "editing", "marketing", "accounting", "bookkeeping", "filing", "scheduling",
-         "programming", "engineering", "monitoring", "design", "research", "support",
-         "deployment", "documentation", "debugging", "prospecting", "fundraising",
-         "copywriting", "proofreading", "telemarketing", "counseling", "screening",
-         "networking", "modeling", "modelling", "outreach", "production",
-         "meeting", "meetings", "direct", "travel", "project", "projects", "lead", "leads"}
+        )
+    ) - {
+        "reporting",
+        "testing",
+        "planning",
+        "budgeting",
+        "training",
+        "trainings",
+        "writing",
+        "editing",
+        "marketing",
+        "accounting",
+        "bookkeeping",
+        "filing",
+        "scheduling",
+        "programming",
+        "engineering",
+        "monitoring",
+        "design",
+        "research",
+        "support",
+        "deployment",
+        "documentation",
+        "debugging",
+        "prospecting",
+        "fundraising",
+        "copywriting",
+        "proofreading",
+        "telemarketing",
+        "counseling",
+        "screening",
+        "networking",
+        "modeling",
+        "modelling",
+        "outreach",
+        "production",
+        "meeting",
+        "meetings",
+        "direct",
+        "travel",
+        "project",
+        "projects",
+        "lead",
+        "leads",
+    }
 
 
 def _is_breaker(word: str) -> bool:
@@ -175,7 +219,9 @@ def _capitalised(clause: str) -> list[str]:
         return []  # a heading, a title or a list of names in title case
     found = []
     for match in _CAPITALISED_RUN.finditer(clause):
-        if match.start() == 0 or clause[: match.start()].rstrip().endswith((":", ".", "•", "-", "*")):
+        if match.start() == 0 or clause[: match.start()].rstrip().endswith(
+            (":", ".", "•", "-", "*")
+        ):
             continue
         run = match.group(0).strip()
         kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS]

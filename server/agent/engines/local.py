@@ -176,7 +176,9 @@ class LocalEngine(Engine):
         extracted = self._extract_requirements(job_description=query, job_title=None)
         # Ranked by the vocabulary's terms (any spelling); a query without any by its words.
         weights = {
-            k: w for k, w in _keyword_weights(extracted["requirements"]).items() if canonical_name(k)
+            k: w
+            for k, w in _keyword_weights(extracted["requirements"]).items()
+            if canonical_name(k)
         }
         rankings = []
         for candidate in candidates:
