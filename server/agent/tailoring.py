@@ -64,6 +64,8 @@ SCORE_PARTS = (
 # a job that names one skill cannot make a resume that has it a perfect match.
 MIN_REQUIREMENTS = 8
 MIN_KEYWORDS = 5
+# A requirement counts as met when the resume shows at least this share of it.
+MET = 0.5
 # A resume counts as wholly about the job when this share of the words it says about its
 # work are the job's (a resume names many things no one job asks for).
 FOCUSED = 0.5
@@ -165,6 +167,10 @@ def tailor(
             "after": after["score"],
             "breakdown": _breakdown(before, after),
             "requirements_found": after["requirements_found"],
+            "requirements_met": {
+                "before": before["requirements_met"],
+                "after": after["requirements_met"],
+            },
         },
         "dropped_claims": dropped,
         "rejected_edits": rejected,
@@ -675,15 +681,18 @@ def match_score(
     answered = {e["requirement"] for e in evidence if e["source"] != "resume"}
     counted = [r for r in requirements if measurable(r)]
     shown = seen_first = total = 0.0
+    met = 0
     for requirement in counted:
         weight = 2 if requirement.get("importance") == "required" else 1
         total += weight
         if requirement["text"] in answered:
-            shown += weight
-            seen_first += weight * coverage(requirement, top, first)
+            share = 1.0
         else:
-            shown += weight * coverage(requirement, text, everything)
-            seen_first += weight * coverage(requirement, top, first)
+            share = coverage(requirement, text, everything)
+        shown += weight * share
+        seen_first += weight * coverage(requirement, top, first)
+        met += share >= MET
+
     floor = total + 2 * max(0, MIN_REQUIREMENTS - len(counted))
     few = (
         f"; fewer than {MIN_REQUIREMENTS} found, so the missing ones count as unmet"
@@ -735,6 +744,7 @@ def match_score(
         "score": max(0, min(100, score)),
         "parts": breakdown,
         "requirements_found": len(counted),
+        "requirements_met": met,
     }
 
 

@@ -83,6 +83,9 @@ def test_requirements_without_known_tools_are_matched_by_their_own_words():
     engineer = _score(SOFTWARE_ENGINEER, ACCOUNTING_JOB)
     assert accountant["requirements_found"] == 5
     assert accountant["before"] >= 50
+    # How many of the job's requirements each resume shows at least half of.
+    assert accountant["requirements_met"]["before"] > engineer["requirements_met"]["before"]
+    assert accountant["requirements_met"]["after"] <= accountant["requirements_found"]
     assert engineer["before"] < accountant["before"] / 2
     # The accountant's title holds the job's; the engineer's shares no word with it.
     assert _part(accountant, "title")["before"] == 10

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from server.agent.engines.base import Engine
+from server.agent.engines.keywords import clause_keywords
 from server.agent.engines.matching import relevance
 from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
 from server.agent.verifier.lexicon import class_of, is_neutral
@@ -23,7 +24,8 @@ _SECTION_HEADING = re.compile(
 )
 _REQUIREMENT_HEADINGS = re.compile(
     r"requirements?|qualifications?|what you(?:'ll)? (?:need|bring)|must have|you have|skills"
-    r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate",
+    r"|you(?:'ll| will)? need|looking for|about you|who you are|you bring|ideal candidate"
+    r"|tools|tech(?:nical)? (?:stack|environment)|technolog",
     re.IGNORECASE,
 )
 # Headings of what the job does day to day: each line under one is something the person must
@@ -64,6 +66,23 @@ _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
 _ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+# A sentence of prose that says what the person will do or must have (a description written
+# without headings): its keywords are the job's too.
+_DUTY_CUE = re.compile(
+    r"\b(?:responsible for|responsibilities|duties|will (?:be|also|oversee|manage|work|serve|"
+    r"support|develop|coordinate|travel|join|have)|include|including|must|required|requires|"
+    r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
+    r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
+    r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
+    re.IGNORECASE,
+)
+# Prose about pay, benefits, the office or how to apply: never a requirement.
+_NOT_A_DUTY = re.compile(
+    r"\b(?:salary|salaries|benefits?|compensation|pay|paid|apply|applicants?|equal opportunity|"
+    r"interview|office is|located|discriminat|401\(k\)|insurance)\b",
+    re.IGNORECASE,
+)
+_MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
 _LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _SENIORITY_WORDS = (
     ("principal", r"\bprincipal\b"),
@@ -116,8 +135,12 @@ class LocalEngine(Engine):
         title = (job_title or "").strip() or _title_of(job_description)
         requirements: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for clause, section in _clauses(job_description):
-            requirement = _requirement(clause, section)
+        clauses = _clauses(job_description)
+        # A description without headings says what the job asks in prose: its duty
+        # sentences are requirements too.
+        prose = all(section == _OTHER for _clause, section in clauses)
+        for clause, section in clauses:
+            requirement = _requirement(clause, section, document=job_description, prose=prose)
             if requirement and requirement["text"].lower() not in seen:
                 seen.add(requirement["text"].lower())
                 requirements.append(requirement)
@@ -151,7 +174,12 @@ class LocalEngine(Engine):
 
     def _rank(self, *, query: str, candidates: list[dict[str, str]]) -> dict[str, Any]:
         extracted = self._extract_requirements(job_description=query, job_title=None)
-        weights = _keyword_weights(extracted["requirements"])
+        # Ranked by the vocabulary's terms (any spelling); a query without any by its words.
+        weights = {
+            k: w
+            for k, w in _keyword_weights(extracted["requirements"]).items()
+            if canonical_name(k)
+        }
         rankings = []
         for candidate in candidates:
             text = str(candidate.get("text", ""))
@@ -267,6 +295,10 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     for raw_line in text.splitlines() or [text]:
         line = raw_line.strip()
         heading = _SECTION_HEADING.match(line)
+        markdown = _MARKDOWN_HEADING.match(line)
+        if markdown:
+            section, listed = _heading_section(markdown["name"]) or _OTHER, False
+            continue
         if heading and len(heading["name"].split()) <= 5:
             opened = _heading_section(heading["name"])
             if opened:
@@ -312,9 +344,12 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
-def _requirement(clause: str, section: str) -> dict[str, Any] | None:
-    keywords = canonical_terms(clause)
-    if not keywords and _ABOUT_THE_COMPANY.match(clause):
+def _requirement(
+    clause: str, section: str, *, document: str = "", prose: bool = False
+) -> dict[str, Any] | None:
+    terms = canonical_terms(clause)
+    keywords = clause_keywords(clause, document)
+    if not terms and _ABOUT_THE_COMPANY.match(clause):
         return None  # "We offer a relocation package": what the job gives, not asks
     listed = section != _OTHER
     years_match = _YEARS.search(clause)
@@ -324,9 +359,11 @@ def _requirement(clause: str, section: str) -> dict[str, Any] | None:
         kind = "certification"
     elif _EDUCATION.search(clause) and (listed or "degree" in clause.lower()):
         kind = "education"
-    elif keywords:
+    elif terms:
         kind = "skill"
     elif listed and len(clause.split()) >= 4:
+        kind = "other"
+    elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:
         return None

@@ -1,0 +1,321 @@
+"""A job's keywords in any field, without a word list of the field: the vocabulary's terms,
+the names a clause gives (tools, products, certifications, licences, regulations: "QuickBooks",
+"HIPAA", "CPA", "Class A CDL"), and the noun phrases of its requirement and duty sentences
+("accounts payable", "patient scheduling", "direct mail campaigns").
+
+Noun phrases are the runs of words between what cannot be part of one: punctuation, function
+words, verbs, adverbs, and the words every job advertisement uses ("experience", "strong",
+"ability"). A phrase keeps at most four words; a single word is kept when it names a thing
+("payroll", "telemarketing"), not when it could stand in any job ("services", "support").
+Pure regular expressions and a few word lists: fast enough to run on every tailoring.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from server.agent.engines.vocabulary import find_terms
+from server.agent.verifier.lexicon import FUNCTION_WORDS, verb_forms
+
+MAX_PHRASE_WORDS = 4
+# Abbreviations in capitals that say nothing about the work: places, legal forms, benefits,
+# equal-opportunity statements, schedules.
+_NOT_NAMES = frozenset(
+    """
+    US USA U.S UK EU EEO EOE FLSA PTO OTE RSU RSUS LLC LLP INC CEO CFO COO CTO VP SVP EVP HR
+    AM PM EST PST CST MST ET PT NY CA WA TX DC FL IL CO MN IA SD NE NJ MA GA OR OH PA TN AZ
+    II III IV BIPOC LGBTQ LGBTQIA ADA FAQ ASAP TBD NA N/A OK ID GPA
+    """.split()
+)
+# Capitalised words that are not names of tools or credentials.
+_NOT_NAMED_WORDS = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december bachelor bachelors master masters
+    degree phd associate diploma required preferred must will the a an our we you this that
+    these they it in on at for of and or with to by from as is are be all any other key
+    responsibilities qualifications requirements benefits overview summary about role
+    education experience skills
+    """.split()
+)
+_ACRONYM = re.compile(
+    r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
+)
+# Names with capitals inside or a dot between letters: QuickBooks, HubSpot, Salesforce.com.
+_INNER_CAPITAL = re.compile(
+    r"(?<![\w.])[A-Za-z]*[a-z][A-Z][\w]*(?:\.[a-z]+)?|[A-Z][a-z]+\.(?:com|js|io|net)\b"
+)
+_CAPITALISED_RUN = re.compile(r"(?<![\w.])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
+_TOKEN = re.compile(r"[A-Za-z0-9][\w'’&+#./-]*[\w+#]|[A-Za-z0-9]|[^\w\s]")
+# Words of job advertisements, adjectives of degree and generic nouns: never part of a
+# keyword phrase, and never a keyword alone.
+_NOT_IN_PHRASE = frozenset(
+    """
+    experience experienced years year strong good great excellent solid proven ability able
+    abilities skill skills knowledge understanding familiarity comfort comfortable preferred
+    bonus ideally nice required requirement requirements desired minimum least degree related
+    field equivalent similar relevant role roles position candidate candidates opportunity
+    opportunities etc several various multiple advantage considered fluent daily track record
+    professional deep expert expertise proficiency proficient advanced basic grasp sound
+    fluency highly high level levels highest quality best top great new full full-time
+    part-time time day-to-day ongoing overall general wide broad array variety range number
+    large small very really truly essential critical important including include includes
+    ensure ensuring appropriate appropriately needed need needs needed as-needed other others
+    ideal successful successfully passion passionate committed commitment dedicated drive
+    spirit relentless continual continuous excellence amazing dynamic exciting fast-paced
+    paced environment environments setting settings team teams member members staff people
+    person someone individual individuals organization organizations organisation company
+    companies business businesses mission work job jobs duties duty tasks task functions
+    function aspects aspect areas area all any some many much most more less own key primary
+    main major way ways part parts world million millions thousands plus us within across
+    daily weekly monthly annual annually internal external both well responsible
+    responsibility direction proper routine valid current active eligibility eligible
+    successful willingness willing desire    """.split()
+)
+# Single words that could stand in any job description: kept only inside a longer phrase.
+_GENERIC_NOUNS = frozenset(
+    """
+    services service support systems system processes process programs program projects
+    project products product solutions solution tools tool clients client customers customer
+    patients patient users user partners partner stakeholders community communities growth
+    impact success results goals goal needs care health data information operations
+    management development planning strategy strategies initiatives initiative efforts
+    activities activity materials resources standards practices practice policies policy
+    procedures procedure requests issues matters things decisions leadership collaboration
+    communication communications detail details attention organizational organization
+    problem-solving interpersonal manner approach approaches platform platforms technology
+    technologies innovation innovative values value benefits benefit salary pay location
+    office offices home center centers state states country countries access level order
+    reach scale performance delivery experiences feedback relationships relationship
+    contact application applications applicants interview insights insight response
+    certification certifications license licence licenses certificate coordination
+    assistance    """.split()
+)
+_SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
+_ROLE_WORDS = frozenset(
+    """
+    manager managers director directors assistant assistants coordinator coordinators
+    bookkeeper accountant specialist officer supervisor lead head president executive
+    executives engineer engineers analyst analysts nurse educator representative
+    representatives associate associates consultant consultants board team department
+    """.split()
+)
+_ADVERB = re.compile(r"^[a-z]{3,}ly$")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+# A single word with an adjective's or a participle's ending says how, not what.
+_ADJECTIVE = re.compile(
+    r"(?:al|ive|ous|ful|ic|able|ible|ary|ed|-focused|-oriented|-driven|-based|-centered)$"
+)
+# Nouns in -ing: an activity that is a skill ("bookkeeping"), not a verb that acts on one.
+ING_NOUNS = frozenset(
+    """
+    accounting marketing bookkeeping fundraising copywriting proofreading editing filing
+    scheduling budgeting forecasting invoicing billing auditing reporting counseling
+    counselling screening testing training trainings nursing teaching tutoring programming
+    engineering networking debugging modeling modelling planning purchasing shipping
+    receiving welding plumbing wiring landscaping housekeeping cleaning catering cooking
+    banking lending underwriting recruiting onboarding prospecting telemarketing advertising
+    branding publishing printing staffing consulting coaching mentoring monitoring charting
+    triaging driving storytelling messaging ticketing merchandising procurement sourcing
+    """.split()
+)
+
+
+@lru_cache(maxsize=1)
+def _verbs() -> frozenset[str]:
+    return (
+        verb_forms()
+        | frozenset(
+            """
+        manage manages managed oversee oversees ensure ensures serve serves seek seeks seeking
+        join joins looking hiring perform performs need needs help helps include includes
+        increase increases expand expands grow grows drive drives collect collects
+        maintain maintains promote promotes engage engages travel travels coordinate
+        coordinates address addresses assist assists keep keeps stay stays offer offers
+        provide provides delivering delivers deliver embrace embraces possess possesses
+        juggle prioritize prioritizes prioritise thrive thrives pursue pursuing
+        """.split()
+        )
+    ) - {
+        "reporting",
+        "testing",
+        "planning",
+        "budgeting",
+        "training",
+        "trainings",
+        "writing",
+        "editing",
+        "marketing",
+        "accounting",
+        "bookkeeping",
+        "filing",
+        "scheduling",
+        "programming",
+        "engineering",
+        "monitoring",
+        "design",
+        "research",
+        "support",
+        "deployment",
+        "documentation",
+        "debugging",
+        "prospecting",
+        "fundraising",
+        "copywriting",
+        "proofreading",
+        "telemarketing",
+        "counseling",
+        "screening",
+        "networking",
+        "modeling",
+        "modelling",
+        "outreach",
+        "production",
+        "meeting",
+        "meetings",
+        "direct",
+        "travel",
+        "project",
+        "projects",
+        "lead",
+        "leads",
+    }
+
+
+def _is_breaker(word: str) -> bool:
+    lowered = word.lower()
+    return (
+        lowered in FUNCTION_WORDS
+        or lowered in _NOT_IN_PHRASE
+        or lowered in _verbs()
+        or bool(_ADVERB.match(lowered))
+        or not re.search(r"[A-Za-z]", word)
+        or (lowered.endswith("ing") and lowered in _verbs())
+    )
+
+
+def names_in(clause: str) -> list[str]:
+    """Names the clause gives: vocabulary terms aside, abbreviations in capitals (HIPAA, CPA,
+    EMR, CI/CD, 501(c)(3)) and product names written with inner capitals or a domain
+    (QuickBooks, HubSpot, Salesforce.com)."""
+    found: list[str] = []
+    for match in _ACRONYM.finditer(clause):
+        word = match.group(0)
+        if word.upper().strip(".") in _NOT_NAMES or len(word) < 2:
+            continue
+        if word.isupper() or "(" in word or any(c.isdigit() for c in word):
+            found.append(word)
+    found += [m.group(0) for m in _INNER_CAPITAL.finditer(clause)]
+    return found
+
+
+def _capitalised(clause: str) -> list[str]:
+    """Runs of capitalised words inside a sentence that is otherwise in lower case: the names
+    of tools and platforms ("Excel", "Azure Monitor", "LinkedIn Sales Navigator")."""
+    words = clause.split()
+    lower = sum(1 for w in words if w[:1].islower())
+    if len(words) < 4 or lower < len(words) / 2:
+        return []  # a heading, a title or a list of names in title case
+    found = []
+    for match in _CAPITALISED_RUN.finditer(clause):
+        if match.start() == 0 or clause[: match.start()].rstrip().endswith(
+            (":", ".", "•", "-", "*")
+        ):
+            continue
+        run = match.group(0).strip()
+        kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS]
+        if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
+            continue  # a role or a team ("Operations Manager"), not a skill
+        if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
+            found.append(" ".join(kept).rstrip(".,"))
+    return found
+
+
+def noun_phrases(clause: str) -> list[str]:
+    """The clause's noun phrases: runs of words between breakers, at most four words, a single
+    word only when it names a thing of its own."""
+    phrases: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        while run and run[-1].lower() in ("and", "&"):
+            run.pop()
+        if run and len(run) <= MAX_PHRASE_WORDS:
+            phrase = " ".join(run)
+            single = len(run) == 1
+            if run[-1].lower() in _ROLE_WORDS or run[-1].lower().rstrip("s") in _ROLE_WORDS:
+                pass  # a role or a team ("Operations Manager"), not a skill
+            elif not single or _specific(run[0]):
+                phrases.append(phrase)
+        run.clear()
+
+    text = _SLASH.sub(" / ", _POSSESSIVE.sub("", clause))
+    for token in _TOKEN.findall(text):
+        word = token.strip("'’.")
+        lowered = word.lower()
+        # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
+        if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
+            if len(lowered) > 4:
+                flush()
+                continue
+        if not word or _is_breaker(word):
+            # "accounts payable and receivable": "and" joins two nouns of one phrase only
+            # between words of a run.
+            flush()
+            continue
+        run.append(word)
+    flush()
+    return phrases
+
+
+def _specific(word: str) -> bool:
+    lowered = word.lower()
+    if word.isupper() or any(c.isupper() for c in word[1:]):
+        return True  # an abbreviation or a name
+    return (
+        len(lowered) >= 4
+        and (lowered in ING_NOUNS or not lowered.endswith("ing"))
+        and not _ADJECTIVE.search(lowered)
+        and lowered not in _GENERIC_NOUNS
+        and lowered not in _NOT_IN_PHRASE
+        and not lowered.isdigit()
+    )
+
+
+def clause_keywords(clause: str, document: str = "") -> list[str]:
+    """Every keyword of one requirement or duty clause, each once (case aside), in order:
+    vocabulary terms by canonical name, then names, then noun phrases that hold neither.
+
+    `document` is the whole description: a capitalised word it also writes in lower case is
+    an ordinary word ("Marketing" in a heading), not a name."""
+    terms = find_terms(clause)
+    keywords = [m.term.canonical for m in terms]
+    # The clause without its vocabulary terms: a term breaks a phrase.
+    rest, last = [], 0
+    for match in terms:
+        rest += [clause[last : match.start], " , "]
+        last = match.end
+    rest.append(clause[last:])
+    remainder = "".join(rest)
+    names = names_in(remainder)
+    cut = remainder
+    for name in names:
+        cut = cut.replace(name, " , ")
+    capitalised = [
+        name
+        for name in _capitalised(cut)
+        if " " in name
+        or not re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", document or clause)
+    ]
+    for name in capitalised:
+        cut = cut.replace(name, " , ")
+    names += capitalised
+    keywords += names
+    keywords += noun_phrases(cut)
+    seen: dict[str, str] = {}
+    for keyword in keywords:
+        keyword = keyword.strip(" ,;:-")
+        if keyword:
+            seen.setdefault(keyword.casefold(), keyword)
+    return list(seen.values())
