@@ -17,13 +17,15 @@ from typing import NamedTuple
 TESTS = Path(__file__).resolve().parent
 LABELS = TESTS / "eval" / "keywords" / "labels.json"
 _SHARED = Path("fixtures") / "job-descriptions"
-# Beside a clone (CI, the main checkout) or beside the work trees that share one folder.
+# Beside a clone (CI, the main checkout), beside the work trees that share one folder, or in
+# the machine's shared fixtures.
 SOURCE_DIRS = tuple(
     Path(p)
     for p in (
         os.environ.get("JOB_DESCRIPTIONS_DIR", ""),
         TESTS.parent.parent / "shared" / _SHARED,
         TESTS.parent.parent.parent / "shared" / _SHARED,
+        Path("/work/shared") / _SHARED,  # this machine's shared fixtures, for a clone elsewhere
     )
     if str(p)
 )
