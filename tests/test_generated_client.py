@@ -33,6 +33,7 @@ post_hooks: []
 package_name_override: {PACKAGE}
 content_type_overrides:
   application/pdf: application/octet-stream
+  image/png: application/octet-stream
 """
 
 
