@@ -217,6 +217,7 @@ def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_wr
                     "Organised the office move",
                     "Closed the books each month in QuickBooks Online",
                     "Ran Accounts Payable for 40 vendors under GAAP",
+                    "Trained two clerks to prepare tax returns",
                 ],
             }
         ],
@@ -227,16 +228,16 @@ def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_wr
         for t, k, i in (
             ("QuickBooks Online", ["QuickBooks Online"], "required"),
             ("Accounts payable under GAAP", ["accounts payable", "GAAP"], "required"),
-            ("Reconcile bank accounts", ["reconcile bank accounts"], "required"),
+            ("Prepare tax returns", ["prepare tax returns"], "required"),
             ("NetSuite", ["NetSuite"], "preferred"),
         )
     ]
     edits = engine.propose_edits(resume=resume, requirements=requirements, evidence=[])["edits"]
     by_section = {e["section"]: e for e in edits}
-    # As the resume writes them ("Accounts Payable"); NetSuite (not in the resume) and a
-    # phrase that opens with a verb are not named.
+    # As the resume writes them ("Accounts Payable"); NetSuite (not in the resume) is not
+    # named, nor a phrase that opens with a verb ("experienced with prepare tax returns").
     assert by_section["summary"]["text"] == (
         "Staff Accountant experienced with QuickBooks Online, Accounts Payable and GAAP."
     )
-    assert by_section["experience"]["order"] == [2, 1, 0]
+    assert by_section["experience"]["order"] == [2, 1, 3, 0]
     assert by_section["skills"]["order"][0] == 2
