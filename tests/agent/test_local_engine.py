@@ -218,6 +218,7 @@ def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_wr
                     "Closed the books each month in QuickBooks Online",
                     "Ran Accounts Payable for 40 vendors under GAAP",
                     "Trained two clerks to prepare tax returns",
+                    "Answered support tickets from 12 branches",
                 ],
             }
         ],
@@ -229,6 +230,7 @@ def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_wr
             ("QuickBooks Online", ["QuickBooks Online"], "required"),
             ("Accounts payable under GAAP", ["accounts payable", "GAAP"], "required"),
             ("Prepare tax returns", ["prepare tax returns"], "required"),
+            ("Support tickets", ["support tickets"], "preferred"),
             ("NetSuite", ["NetSuite"], "preferred"),
         )
     ]
@@ -237,7 +239,8 @@ def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_wr
     # As the resume writes them ("Accounts Payable"); NetSuite (not in the resume) is not
     # named, nor a phrase that opens with a verb ("experienced with prepare tax returns").
     assert by_section["summary"]["text"] == (
-        "Staff Accountant experienced with QuickBooks Online, Accounts Payable and GAAP."
+        "Staff Accountant experienced with QuickBooks Online, Accounts Payable, GAAP and "
+        "support tickets."
     )
-    assert by_section["experience"]["order"] == [2, 1, 3, 0]
+    assert by_section["experience"]["order"] == [2, 1, 3, 4, 0]
     assert by_section["skills"]["order"][0] == 2

@@ -417,6 +417,8 @@ _NOT_A_NOUN = frozenset(
     "under that which who while".split()
 )
 _MAX_NOUN_WORDS = 3
+# What comes before a verb that acts: a line's (or bullet's) start, "to", "will".
+_ACTING = re.compile(r"(?:^|\n|[-*•▪●·]\s*|\bto\s+|\bwill\s+)$", re.IGNORECASE)
 
 
 def _with_noun(spelled: str, after: str) -> str:
@@ -438,8 +440,9 @@ def _spelling(term: str, texts: list[str]) -> str | None:
     """How the person's own material writes a term: its canonical name when the material
     has it so, else the first spelling it uses (an adjective with its noun); None when it
     only names a related word ("containerization" is no spelling of Docker). A keyword
-    outside the vocabulary is spelled as the material writes it, if it does, unless it
-    opens with a verb ("reconcile accounts"): a summary lists things, not actions."""
+    outside the vocabulary is spelled as the material writes it, where the material names a
+    thing with it ("handled support tickets"), not where it acts ("to support the team"):
+    a summary lists things, not actions."""
     spellings = [
         _with_noun(match.text, text[match.end :])
         for text in texts
@@ -448,10 +451,15 @@ def _spelling(term: str, texts: list[str]) -> str | None:
     ]
     if not spellings and _free(term):
         first = term.split()[0].lower() if term.split() else ""
-        if is_verb(first) and not first.endswith("ing"):
-            return None
+        may_act = is_verb(first) and not first.endswith("ing")
         pattern = re.compile(rf"(?<![\w]){re.escape(term.strip())}(?![\w])", re.IGNORECASE)
-        spellings = [m[0] for m in (pattern.search(text) for text in texts) if m]
+        spellings = [
+            match[0]
+            for text in texts
+            for match in pattern.finditer(text)
+            # "Prepare tax returns", "to plan shifts": the material acts, it names no thing.
+            if not (may_act and _ACTING.search(text[: match.start()]))
+        ]
     if term in spellings:
         return term
     return spellings[0] if spellings else None
