@@ -117,10 +117,13 @@ def run_project_analysis(job: JobContext) -> dict[str, Any]:
     resume_id = payload.get("resume_id")
     if resume_id is not None:
         chosen = resumes.get(user_id=job.user_id, resume_id=uuid.UUID(resume_id))
+        if chosen.parse_status == ResumeParseStatus.PENDING.value:
+            # Uploaded a moment ago: its parsing job runs first, then this one.
+            raise QuotaWait(RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")
         if not chosen.parsed:
             raise UserFacingError(
-                f"resume {resume_id} has not been parsed yet; upload it again or run "
-                "reparse-resumes"
+                f"resume {resume_id} could not be parsed; upload a readable version or "
+                "name another resume_id"
             )
         resume = chosen.parsed
     else:

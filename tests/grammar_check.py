@@ -15,6 +15,11 @@ _DOUBLED = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)
 _ECHO = re.compile(r"\b(\w{4,})\b(?:\W+\w+){0,2}?\W+\1\b", re.IGNORECASE)
 _ARTICLE = re.compile(r"\b(?:a|an)\s+([A-Z][a-z][\w-]*)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)$")
+# An adjective that ends a list item, without the noun it describes ("with event-driven and").
+_BARE_ADJECTIVE = re.compile(
+    r"\b[\w]+(?:-driven|-based|-oriented|-native|-facing)(?=\s*(?:[,.;]|$|\s+(?:and|or)\b))",
+    re.IGNORECASE,
+)
 
 
 def _lower_case_stems(text: str) -> set[str]:
@@ -46,6 +51,12 @@ def problems(before: str, after: str, *, source: str = "") -> list[str]:
         if word[0].isupper() and not starts_sentence and stem(word.lower()) in lower:
             if word not in before:
                 found.append(f"a common noun capitalised inside a sentence: {word!r}")
+    bare_before = [m.group(0).lower() for m in _BARE_ADJECTIVE.finditer(before)]
+    for match in _BARE_ADJECTIVE.finditer(after):
+        if match.group(0).lower() in bare_before:
+            bare_before.remove(match.group(0).lower())
+        else:
+            found.append(f"an adjective without its noun: {match.group(0)!r}")
     if _has_verb(before) and not _has_verb(after):
         found.append("the sentence lost its verb")
     material = f"{before}\n{source}"

@@ -266,24 +266,31 @@ def _blocks(resume: dict[str, Any]) -> list[Block]:
             blocks += _text_blocks("text", line)
     done: set[str] = set()
     recorded_kinds = {_dict(r).get("kind") for r in _list(resume.get("sections"))}
+    recorded_headings = [clean_text(_dict(r).get("heading")) for r in _list(resume.get("sections"))]
+    # A heading the source did not have is written in the case its own headings use.
+    shout = any(recorded_headings) and all(h.isupper() for h in recorded_headings if h)
+
+    def default_heading(kind: str) -> str:
+        return DEFAULT_HEADINGS[kind].upper() if shout else DEFAULT_HEADINGS[kind]
+
     if "summary" not in recorded_kinds:
         # A summary the source did not have (one a tailoring wrote) is read first.
         done.add("summary")
-        blocks += _section(DEFAULT_HEADINGS["summary"], _section_body(resume, "summary"))
+        blocks += _section(default_heading("summary"), _section_body(resume, "summary"))
     next_other = 0
     for recorded in _list(resume.get("sections")):
         recorded = _dict(recorded)
         kind = recorded.get("kind")
         if kind in SECTION_ORDER and kind not in done:
             done.add(kind)
-            heading = clean_text(recorded.get("heading")) or DEFAULT_HEADINGS[kind]
+            heading = clean_text(recorded.get("heading")) or default_heading(kind)
             blocks += _section(heading, _section_body(resume, kind))
         elif kind == "other" and next_other < len(headed):
             blocks += _other_section(headed[next_other])
             next_other += 1
     for kind in SECTION_ORDER:
         if kind not in done:
-            blocks += _section(DEFAULT_HEADINGS[kind], _section_body(resume, kind))
+            blocks += _section(default_heading(kind), _section_body(resume, kind))
     for section in headed[next_other:]:
         blocks += _other_section(section)
     return blocks

@@ -165,7 +165,8 @@ class ProjectAnalysisPayload(StrictSchema):
     resume_id = UuidString(
         metadata={
             "description": "The resume whose projects are compared (`on_resume`, `swap`); "
-            "the newest parsed resume when absent"
+            "the newest parsed resume when absent. One of the caller's resumes (404 otherwise); "
+            "one still being parsed is waited for"
         }
     )
 

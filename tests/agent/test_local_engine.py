@@ -146,3 +146,101 @@ def test_ranking_puts_the_best_match_first(engine):
     assert [r["id"] for r in rankings] == ["backend", "frontend"]
     assert rankings[0]["score"] == 100 and rankings[1]["score"] == 0
     assert rankings[1]["missing_keywords"] == ["Python", "PostgreSQL", "Redis", "Docker", "Kafka"]
+
+
+ISSUE_RESUME = {
+    "contact": {"name": "Ada Lovelace", "email": "ada@example.com"},
+    "experience": [
+        {
+            "title": "Platform Engineer",
+            "employer": "Acme",
+            "dates": "2020 - 2024",
+            "bullets": [
+                "Organised the team's offsite",
+                "Led containerization of 12 services",
+                "Added a cache in front of the orders API",
+                "Provided mentoring to 3 engineers",
+            ],
+        },
+        {
+            "title": "Software Engineer",
+            "employer": "Globex",
+            "dates": "2017 - 2020",
+            "bullets": [
+                "Wrote release tooling in Python",
+                "Moved billing to event-driven microservices architecture",
+            ],
+        },
+    ],
+    "skills": [{"category": None, "items": ["Terraform", "Redis", "Python"]}],
+}
+ISSUE_JOB = (
+    "Platform Engineer\nRequirements:\n- Docker and Kubernetes\n- Caching strategies\n"
+    "- Mentoring junior engineers\n- Event-driven architecture and microservices\n- Python\n"
+)
+
+
+def test_the_sentences_the_issue_saw_broken_stay_the_persons_own():
+    from server.agent.tailoring import normalised, plain_text, tailor
+    from tests.grammar_check import problems
+
+    result = tailor(LocalEngine(), resume=ISSUE_RESUME, job_description=ISSUE_JOB)
+    tailored = result["tailored_resume"]
+    for before, after in zip(ISSUE_RESUME["experience"], tailored["experience"], strict=True):
+        assert sorted(after["bullets"]) == sorted(before["bullets"])  # reordered, not rewritten
+    # The job-relevant bullets come first; the offsite goes last.
+    assert tailored["experience"][0]["bullets"][-1] == "Organised the team's offsite"
+    assert tailored["experience"][1]["bullets"][0].startswith("Moved billing")
+    assert tailored["skills"][0]["items"][0] == "Python"
+    text = plain_text(tailored)
+    # "containerization" is related to Docker but no spelling of it: neither tool is named.
+    assert "Docker" not in text and "Kubernetes" not in text
+    summary = tailored["summary"]
+    assert summary == (
+        "Platform Engineer experienced with cache, mentoring, event-driven microservices "
+        "architecture and Python."
+    )
+    assert problems("", summary, source=plain_text(normalised(ISSUE_RESUME))) == []
+    assert [c["action"] for c in result["diff"] if c["section"] == "summary"] == ["rewrite"]
+
+
+def test_a_jobs_own_words_outside_the_vocabulary_are_named_only_as_the_resume_writes_them(
+    engine,
+):
+    resume = {
+        "summary": "",
+        "experience": [
+            {
+                "title": "Staff Accountant",
+                "employer": "Brightline",
+                "bullets": [
+                    "Organised the office move",
+                    "Closed the books each month in QuickBooks Online",
+                    "Ran Accounts Payable for 40 vendors under GAAP",
+                    "Trained two clerks to prepare tax returns",
+                    "Answered support tickets from 12 branches",
+                ],
+            }
+        ],
+        "skills": ["Excel", "Customer service", "QuickBooks Online"],
+    }
+    requirements = [
+        {"text": t, "kind": "skill", "keywords": k, "importance": i}
+        for t, k, i in (
+            ("QuickBooks Online", ["QuickBooks Online"], "required"),
+            ("Accounts payable under GAAP", ["accounts payable", "GAAP"], "required"),
+            ("Prepare tax returns", ["prepare tax returns"], "required"),
+            ("Support tickets", ["support tickets"], "preferred"),
+            ("NetSuite", ["NetSuite"], "preferred"),
+        )
+    ]
+    edits = engine.propose_edits(resume=resume, requirements=requirements, evidence=[])["edits"]
+    by_section = {e["section"]: e for e in edits}
+    # As the resume writes them ("Accounts Payable"); NetSuite (not in the resume) is not
+    # named, nor a phrase that opens with a verb ("experienced with prepare tax returns").
+    assert by_section["summary"]["text"] == (
+        "Staff Accountant experienced with QuickBooks Online, Accounts Payable, GAAP and "
+        "support tickets."
+    )
+    assert by_section["experience"]["order"] == [2, 1, 3, 4, 0]
+    assert by_section["skills"]["order"][0] == 2

@@ -264,3 +264,67 @@ def test_someone_elses_resume_is_refused_when_submitted_and_when_run(client, app
     status = _finished(client, account, submitted.get_json()["job_id"])
     assert status["status"] == "failed"
     assert "resume" in status["error"].lower() and "Grace" not in status["error"]
+
+
+def test_a_resume_id_that_names_no_resume_or_is_not_a_uuid_is_refused_clearly(client):
+    account = client.create_account()
+    missing = "00000000-0000-4000-8000-000000000000"
+    absent = client.post(
+        "/api/projects/analyze",
+        json={"job_description": JOB, "resume_id": missing},
+        headers=account.headers,
+    )
+    assert absent.status_code == 404
+    assert error_of(absent)["details"]["resource"] == "resume"
+    assert "resume" in error_of(absent)["message"].lower()
+    malformed = client.post(
+        "/api/projects/analyze",
+        json={"job_description": JOB, "resume_id": "newest"},
+        headers=account.headers,
+    )
+    assert malformed.status_code == 422
+    assert "resume_id" in json.dumps(error_of(malformed))
+    assert client.get("/api/user/jobs", headers=account.headers).get_json()["items"] == []
+
+
+def test_a_resume_still_being_parsed_is_waited_for_then_compared(client, app, run_pool):
+    account = client.create_admin(app)  # an admin may ask for a higher priority
+    ids = _add_projects(client, account)
+    resume = "Ada Lovelace\n\nPROJECTS\nWatercolour portfolio\n- Paintings of the seaside\n"
+    uploaded = client.upload(account.access_token, "cv.txt", resume.encode())
+    assert uploaded.status_code == 202 and uploaded.get_json()["parse_status"] == "pending"
+    resume_id = uploaded.get_json()["id"]
+    # Asked for before any worker has parsed it, at a higher priority than the parse: the
+    # analysis is claimed first, waits for the parse, then compares the resume it names.
+    submitted = client.post(
+        "/api/jobs",
+        json={
+            "type": "project_analysis",
+            "payload": {"job_description": JOB, "resume_id": resume_id},
+            "priority": "HIGH",
+        },
+        headers=account.headers,
+    )
+    assert submitted.status_code == 202, submitted.get_json()
+    run_pool(app, threads=1)
+    status = _finished(client, account, submitted.get_json()["job_id"])
+    assert status["status"] == "succeeded", status["error"]
+    assert status["result"]["resume_id"] == resume_id
+    by_id = {p["project_id"]: p for p in status["result"]["projects"]}
+    assert by_id[ids["Watercolour portfolio"]]["on_resume"] is True
+
+
+def test_a_resume_that_could_not_be_parsed_fails_the_analysis_saying_why(client, app, run_pool):
+    from fpdf import FPDF
+
+    account = client.create_account()
+    blank = FPDF()
+    blank.add_page()
+    unreadable = client.upload_parsed(account.access_token, "blank.pdf", bytes(blank.output()))
+    assert unreadable.get_json()["parse_status"] == "failed"
+    run_pool(app, threads=1)
+    status = _analyse(
+        client, account, {"job_description": JOB, "resume_id": unreadable.get_json()["id"]}
+    )
+    assert status["status"] == "failed"
+    assert "could not be parsed" in status["error"]

@@ -416,6 +416,19 @@ def test_text_is_left_aligned_not_justified():
     rights = [line.right for line in wrapped[:-1]]
     assert max(lefts) - min(lefts) < 1.5  # every line starts at the margin
     assert max(rights) - min(rights) > 10  # and ends at its last word: a ragged right edge
+    # The DOCX too, in every template: no paragraph (nor the style it takes its look from)
+    # is justified, centred or right-aligned.
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    for name in TEMPLATES:
+        document = docx.Document(io.BytesIO(render(long_resume(3), "docx", template=name)))
+        for paragraph in document.paragraphs:
+            style, alignments = paragraph.style, [paragraph.alignment]
+            while style is not None:
+                alignments.append(style.paragraph_format.alignment)
+                style = style.base_style
+            effective = next((a for a in alignments if a is not None), WD_ALIGN_PARAGRAPH.LEFT)
+            assert effective == WD_ALIGN_PARAGRAPH.LEFT, (name, paragraph.text)
 
 
 def test_a_one_page_source_stays_one_page_by_tightening_type_and_spacing():

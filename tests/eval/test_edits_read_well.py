@@ -56,6 +56,12 @@ def test_the_checker_finds_the_breakages_a_word_for_word_respelling_made():
     }
     for before, after in broken.items():
         assert problems(before, after, source=before), after
+    # An adjective the material spells ("event-driven services") listed without its noun.
+    source = "Moved billing to event-driven services in SQL."
+    summary = "Data engineer. Experienced with event-driven, services and SQL."
+    assert problems("Data engineer.", summary, source=source) == [
+        "an adjective without its noun: 'event-driven'"
+    ]
     assert problems("Built APIs on Postgres", "Built APIs on Postgres", source="") == []
 
 

@@ -633,3 +633,42 @@ def db_count(model) -> int:
     from server.extensions import db
 
     return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_one_page_letter_pdf_comes_back_one_letter_page_with_its_new_summary_first(
+    build, run_pool
+):
+    import docx as python_docx
+
+    from tests import pdf_layout
+    from tests.helpers import make_pdf
+
+    app, client = build(google_api_key=None)
+    run_pool(app, threads=1)
+    account = client.create_account()
+    source = make_pdf(
+        "Jane Doe\njane@example.com | Austin, TX\n\nEXPERIENCE\n"
+        "Senior Software Engineer | Acme Corp | Jan 2021 - Present\n"
+        "- Built Python APIs on Postgres serving 2M requests a day\n"
+        "- Reduced p99 latency by 40% with Redis caching\n"
+        "- Organised the team's weekly demo\n\nSKILLS\nGo, Python, Redis",
+        paper="Letter",
+    )
+    assert pdf_layout.page_size_mm(source) == (215.9, 279.4)
+    uploaded = client.upload_parsed(account.access_token, "jane.pdf", source).get_json()
+    assert uploaded["parsed"]["source"]["paper"] == "letter" and not uploaded["parsed"]["summary"]
+    job = tailor_once(app, client, account, uploaded["id"])
+    summary = job.result["tailored_resume"]["summary"]
+    assert summary
+    path = f"/api/user/tailored-resumes/{job.result['tailored_resume_id']}"
+
+    pdf = client.get(f"{path}?format=pdf", token=account.access_token).data
+    assert pdf_layout.page_count(pdf) == 1
+    assert pdf_layout.page_size_mm(pdf) == (215.9, 279.4)
+    printed = [line.text for line in pdf_layout.lines(pdf)]
+    # The summary the tailoring added is read first, under a heading in the source's case.
+    assert printed.index("SUMMARY") < printed.index("EXPERIENCE") < printed.index("SKILLS")
+    assert printed[printed.index("SUMMARY") + 1] == summary
+    word = client.get(f"{path}?format=docx", token=account.access_token).data
+    section = python_docx.Document(io.BytesIO(word)).sections[0]
+    assert (round(section.page_width.mm, 1), round(section.page_height.mm, 1)) == (215.9, 279.4)

@@ -14,8 +14,13 @@ from typing import Any
 from server.agent.engines.base import Engine
 from server.agent.engines.keywords import clause_keywords
 from server.agent.engines.matching import relevance
-from server.agent.engines.vocabulary import canonical_name, canonical_terms, find_terms
-from server.agent.verifier.lexicon import class_of, is_neutral
+from server.agent.engines.vocabulary import (
+    canonical_name,
+    canonical_terms,
+    find_terms,
+    keyword_in,
+)
+from server.agent.verifier.lexicon import class_of, is_neutral, is_verb
 
 LOCAL_MODEL = "local-keywords-1"
 
@@ -424,7 +429,15 @@ def _keyword_weights(requirements: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _matched(text: str, weights: dict[str, int]) -> list[str]:
-    return [k for k in canonical_terms(text) if k in weights]
+    """The job's keywords a text shows: vocabulary terms by any spelling, other keywords
+    (a field's own words, "accounts payable") as written, case aside."""
+    found = [k for k in canonical_terms(text) if k in weights]
+    return found + [k for k in weights if k not in found and _free(k) and keyword_in(text, k)]
+
+
+def _free(keyword: str) -> bool:
+    """Whether a keyword is outside the vocabulary (matched only as written)."""
+    return canonical_name(keyword) is None
 
 
 def _reorder(scores: list[float]) -> list[int]:
@@ -432,16 +445,58 @@ def _reorder(scores: list[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
+# A spelling that is an adjective ("event-driven", "RESTful") is no thing to be experienced
+# with: the summary takes it with the words that follow it in the material.
+_ADJECTIVE = re.compile(r"(?:-driven|-based|-oriented|-native|-side|-facing|ful)$", re.IGNORECASE)
+_NEXT_WORD = re.compile(r"[ \t]+([A-Za-z][\w+#./-]*[\w+#]|[A-Za-z])")
+_NOT_A_NOUN = frozenset(
+    "a an the and or but of to in on for with by at from as into across via using over "
+    "under that which who while".split()
+)
+_MAX_NOUN_WORDS = 3
+# What comes before a verb that acts: a line's (or bullet's) start, "to", "will".
+_ACTING = re.compile(r"(?:^|\n|[-*•▪●·]\s*|\bto\s+|\bwill\s+)$", re.IGNORECASE)
+
+
+def _with_noun(spelled: str, after: str) -> str:
+    """An adjective spelling with the (up to three) words the material puts after it; any
+    other spelling as it is."""
+    if not _ADJECTIVE.search(spelled):
+        return spelled
+    phrase, rest = spelled, after
+    for _ in range(_MAX_NOUN_WORDS):
+        word = _NEXT_WORD.match(rest)
+        if not word or word[1].lower() in _NOT_A_NOUN or is_verb(word[1].lower()):
+            break
+        phrase += " " + word[1]
+        rest = rest[word.end() :]
+    return phrase
+
+
 def _spelling(term: str, texts: list[str]) -> str | None:
     """How the person's own material writes a term: its canonical name when the material
-    has it so, else the first spelling it uses; None when it only names a related word
-    ("containerization" is no spelling of Docker)."""
+    has it so, else the first spelling it uses (an adjective with its noun); None when it
+    only names a related word ("containerization" is no spelling of Docker). A keyword
+    outside the vocabulary is spelled as the material writes it, where the material names a
+    thing with it ("handled support tickets"), not where it acts ("to support the team"):
+    a summary lists things, not actions."""
     spellings = [
-        match.text
+        _with_noun(match.text, text[match.end :])
         for text in texts
         for match in find_terms(text)
         if match.term.canonical == term and not match.related
     ]
+    if not spellings and _free(term):
+        first = term.split()[0].lower() if term.split() else ""
+        may_act = is_verb(first) and not first.endswith("ing")
+        pattern = re.compile(rf"(?<![\w]){re.escape(term.strip())}(?![\w])", re.IGNORECASE)
+        spellings = [
+            match[0]
+            for text in texts
+            for match in pattern.finditer(text)
+            # "Prepare tax returns", "to plan shifts": the material acts, it names no thing.
+            if not (may_act and _ACTING.search(text[: match.start()]))
+        ]
     if term in spellings:
         return term
     return spellings[0] if spellings else None
@@ -463,11 +518,11 @@ def _summary_edit(
         (k for k in weights if spelled[k]),
         key=lambda k: (k in in_resume, -weights[k], list(weights).index(k)),
     )
-    missing_from_summary = [k for k in wanted if k not in canonical_terms(summary)]
+    missing_from_summary = [k for k in wanted if k not in _matched(summary, {k: 1})]
     chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
     if not chosen:
         return []
-    listed = _join([str(spelled[k]) for k in chosen])
+    listed = _join(_listed([str(spelled[k]) for k in chosen]))
     if summary:
         separator = "" if summary.endswith((".", "!", "?")) else "."
         text = f"{summary}{separator} Experienced with {listed}."
@@ -517,11 +572,11 @@ def _bullet_edits(
 def _skills_edit(
     skills: list[str], weights: dict[str, int], requirements: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    names = [canonical_name(s) or s for s in skills]
+    named = [_matched(s, weights) for s in skills]
     # A skill the job names first, then those that share most of its requirements' words.
     scores = [
-        weights.get(n, 0) * 100 + relevance(s, requirements)
-        for n, s in zip(names, skills, strict=True)
+        max((weights[k] for k in keys), default=0) * 100 + relevance(s, requirements)
+        for keys, s in zip(named, skills, strict=True)
     ]
     order = _reorder(scores)
     if order == list(range(len(skills))):
@@ -534,7 +589,7 @@ def _skills_edit(
             "bullet_index": None,
             "text": None,
             "order": order,
-            "keywords": [n for n in names if n in weights],
+            "keywords": _unique(k for keys in named for k in keys),
             "reason": "lists the skills the job asks for first",
         }
     ]
@@ -573,6 +628,18 @@ def _resume_text(resume: dict[str, Any]) -> str:
     parts += _strings(resume.get("skills"))
     parts += [_project_text(p) for p in _list(resume.get("projects"))]
     return "\n".join(parts)
+
+
+def _listed(spellings: list[str]) -> list[str]:
+    """The spellings to list, each once: one another spelling's phrase already holds
+    ("microservices" in "event-driven microservices architecture") is left out."""
+    kept: list[str] = []
+    for spelling in spellings:
+        inside = rf"(?<![\w]){re.escape(spelling)}(?![\w])"
+        held = any(other != spelling and re.search(inside, other, re.I) for other in spellings)
+        if not held and spelling.lower() not in (k.lower() for k in kept):
+            kept.append(spelling)
+    return kept
 
 
 def _join(words: list[str]) -> str:
