@@ -20,7 +20,10 @@ from server.agent.engines.vocabulary import (
     find_terms,
     keyword_in,
 )
+from server.agent.verifier.gate import verify_text
 from server.agent.verifier.lexicon import class_of, is_neutral, is_verb
+from server.agent.verifier.scope import resume_scope
+from server.agent.verifier.text import stem
 
 LOCAL_MODEL = "local-keywords-1"
 
@@ -499,7 +502,39 @@ def _spelling(term: str, texts: list[str]) -> str | None:
         ]
     if term in spellings:
         return term
+    if _free(term):
+        # A heading's capitals ("Web Development") are no name: the material's own lower-case
+        # spelling reads right inside a sentence.
+        spellings.sort(key=lambda spelling: spelling != spelling.lower())
+        if spellings and _capitals_of_a_heading(spellings[0], texts):
+            return spellings[0].lower()
     return spellings[0] if spellings else None
+
+
+_WORDS = re.compile(r"[A-Za-z][\w'+#.-]*[\w+#]|[A-Za-z]")
+
+
+def _capitals_of_a_heading(spelling: str, texts: list[str]) -> bool:
+    """Whether a spelling's capitals are a heading's or a list's style ("Web Development"
+    where the material writes "developer" in lower case): not a name, so they read wrong
+    inside a sentence."""
+    words = _WORDS.findall(spelling)
+    if not words or not all(re.fullmatch(r"[A-Z][a-z]+", w) for w in words):
+        return False
+    lower = {stem(w) for text in texts for w in _WORDS.findall(text) if w.islower()}
+    return any(stem(w.lower()) in lower for w in words)
+
+
+# One capitalised common word outside the vocabulary ("Design", "Operations"): a heading or a
+# sentence's first word in the material, no thing to list inside a sentence.
+_HEADING_WORD = re.compile(r"[A-Z][a-z]+")
+
+
+def _as_source(resume: dict[str, Any]) -> dict[str, Any]:
+    """The engine's view of a resume (skills as one list) in the source's shape."""
+    skills = resume.get("skills") if isinstance(resume.get("skills"), list) else []
+    groups = _list(skills) + [{"category": None, "items": _strings(skills)}]
+    return {**resume, "skills": [group for group in groups if group.get("items")]}
 
 
 def _summary_edit(
@@ -519,17 +554,36 @@ def _summary_edit(
         key=lambda k: (k in in_resume, -weights[k], list(weights).index(k)),
     )
     missing_from_summary = [k for k in wanted if k not in _matched(summary, {k: 1})]
-    chosen = missing_from_summary[:MAX_SUMMARY_KEYWORDS]
+    # The sentence is written to pass the verifier, which reads it again: each thing listed,
+    # and the role it opens with, must be what the material supports (a degree or an
+    # employer the job names is no skill to be experienced with).
+    own_words = [str(e.get("text", "")) for e in evidence if e.get("source") == "mimikree"]
+    scope = resume_scope(_as_source(resume), answers=own_words)
+
+    def holds(sentence: str) -> bool:
+        return not verify_text(sentence, scope, "summary")[1]
+
+    supported = [
+        k
+        for k in missing_from_summary
+        if not (_free(k) and _HEADING_WORD.fullmatch(str(spelled[k])))
+        and holds(f"Experienced with {spelled[k]}.")
+    ]
+    chosen = supported[:MAX_SUMMARY_KEYWORDS]
     if not chosen:
         return []
     listed = _join(_listed([str(spelled[k]) for k in chosen]))
+    jobs = _list(resume.get("experience"))
+    role = str(jobs[0].get("title") or "").strip() if jobs else ""
     if summary:
         separator = "" if summary.endswith((".", "!", "?")) else "."
         text = f"{summary}{separator} Experienced with {listed}."
+    elif role and holds(f"{role} experienced with {listed}."):
+        text = f"{role} experienced with {listed}."
     else:
-        jobs = _list(resume.get("experience"))
-        role = str(jobs[0].get("title") or "").strip() if jobs else ""
-        text = f"{role} experienced with {listed}." if role else f"Experienced with {listed}."
+        text = f"Experienced with {listed}."
+    if not holds(text):
+        return []
     return [
         {
             "section": "summary",
