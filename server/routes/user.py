@@ -1,6 +1,7 @@
 """The authenticated user's own resources: account and applicant profile, stored credentials,
 resumes, projects."""
 
+import io
 from functools import wraps
 
 from apiflask import APIBlueprint
@@ -261,7 +262,12 @@ def get_resume(resume_id):
 def download_resume(resume_id):
     download = resumes.get_download(user_id=current_user().id, resume_id=resume_id)
     response = send_file(
-        download.path, as_attachment=True, download_name=download.filename, max_age=0
+        io.BytesIO(download.data),
+        as_attachment=True,
+        download_name=download.filename,
+        max_age=0,
+        etag=download.sha256,
+        last_modified=download.created_at,
     )
     # Set as stored: the `mimetype` argument would add a second charset to text types.
     response.content_type = download.content_type
