@@ -300,3 +300,42 @@ def test_a_sealed_file_does_not_open_under_another_name_or_when_changed():
         sealing.open_sealed(flipped, name="users/1/resumes/a", keys=keys)
     with pytest.raises(storage.SealBroken):
         sealing.open_sealed(blob, name="users/1/resumes/a", keys=("another key",))
+
+
+def test_a_screenshot_taken_while_the_bucket_is_down_is_kept_in_its_row_then_moved(
+    make_app, bucket, moto_endpoint, tmp_path
+):
+    from server.models import Application
+    from server.services import applications
+
+    app = make_app(**s3_settings(bucket, tmp_path))
+    account = ApiClient(app.test_client()).create_account()
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    with app.app_context():
+        application = Application(user_id=account.id, target_key="url:https://example.com/1")
+        db.session.add(application)
+        db.session.flush()
+        stored = applications.new_screenshot(
+            application=application, number=1, kind="page", png=png
+        )
+        bucket.cut()
+        kept = applications.new_screenshot(application=application, number=2, kind="page", png=png)
+        db.session.add_all([stored, kept])
+        db.session.commit()
+        assert (stored.storage, stored.png) == ("s3", None)
+        assert (kept.storage, kept.png) == (None, png)  # the browser's work is not lost
+        bucket.restore()
+        for number in (1, 2):
+            shown = applications.screenshot(
+                user_id=account.id, application_id=application.id, number=number
+            )
+            assert shown == png
+        moved = app.test_cli_runner().invoke(args=["storage-migrate"])
+        assert "1 file(s) moved into s3, 0 there already, 0 not moved" in moved.output
+        db.session.expire_all()
+        assert db.session.get(type(kept), kept.id).png is None
+        assert (
+            applications.screenshot(user_id=account.id, application_id=application.id, number=2)
+            == png
+        )
+    assert len(object_keys(moto_endpoint, f"files/users/{account.id}/screenshots/")) == 2
