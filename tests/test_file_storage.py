@@ -18,6 +18,7 @@ from server.models import Job, Resume
 from server.services import resumes
 from server.storage import sealing
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of, make_docx, make_pdf
+from tests.queue_helpers import wait_for
 from tests.storage_helpers import BUCKET, Relay, object_keys, reset_and_create_bucket, s3_client
 
 PARSE_KEY = "rate_limit:resume_parses_per_user_per_day:{}"
@@ -138,6 +139,59 @@ def test_while_the_bucket_is_unreachable_uploads_answer_503_and_record_nothing(
     deleted = client.delete(f"/api/user/resumes/{resume_id}", token=account.access_token)
     assert deleted.status_code == 503
     bucket.restore()
+    download = client.get(f"/api/user/resumes/{resume_id}/download", token=account.access_token)
+    assert download.status_code == 200 and download.data == data
+
+
+def test_a_parse_job_that_meets_an_unreachable_bucket_waits_then_parses(
+    make_app, bucket, run_pool, tmp_path
+):
+    app = make_app(
+        **s3_settings(
+            bucket, tmp_path, job_queue_retry_base_seconds=0.2, job_queue_retry_max_seconds=0.5
+        )
+    )
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    uploaded = client.upload(account.access_token, "cv.txt", b"Ada Lovelace\nPython\n")
+    assert uploaded.status_code == 202, uploaded.get_json()
+    job_id = uploaded.get_json()["parse_job_id"]
+
+    def job() -> Job:
+        with app.app_context():
+            row = db.session.get(Job, job_id)
+            db.session.expunge_all()
+            return row
+
+    bucket.cut()
+    run_pool(app, threads=1)
+    wait_for(lambda: job().outage_retries >= 1, timeout=20)
+    bucket.restore()
+    path = f"/api/user/resumes/{uploaded.get_json()['id']}"
+    status = lambda: client.get(path, token=account.access_token).get_json()["parse_status"]  # noqa: E731
+    assert wait_for(lambda: status() != "pending" and status(), timeout=30) == "parsed"
+    assert wait_for(lambda: job().status == "succeeded", timeout=10)
+    assert job().attempts == 1  # the outage cost no attempt
+
+
+def test_storage_migrate_without_a_bucket_seals_the_files_written_before_the_store(
+    make_app, tmp_path
+):
+    app = make_app(instance_dir=tmp_path)
+    client = ApiClient(app.test_client())
+    account = client.create_account()
+    data = b"Ada Lovelace\nwritten before the store\n"
+    resume_id = _legacy_resume(app, account.id, data)
+    with app.app_context():
+        moved = app.test_cli_runner().invoke(args=["storage-migrate"])
+    assert "1 file(s) moved into local, 0 there already, 0 not moved" in moved.output
+    row = resume_row(app, resume_id)
+    assert row.storage == "local"
+    assert not (tmp_path / "uploads" / str(account.id)).exists() or not any(
+        (tmp_path / "uploads" / str(account.id)).iterdir()
+    )
+    sealed = tmp_path / "uploads" / "users" / str(account.id) / "resumes" / row.storage_key
+    assert sealed.read_bytes().startswith(sealing.MAGIC) and data not in sealed.read_bytes()
     download = client.get(f"/api/user/resumes/{resume_id}/download", token=account.access_token)
     assert download.status_code == 200 and download.data == data
 
