@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -196,21 +197,26 @@ def _migrate_screenshots(store: storage.FileStore, done: Moved) -> None:
                     log.warning("old copy left", extra={"screenshot_id": shot_id})
 
 
-def _stored() -> Iterator[tuple[str, str, str]]:
-    """(row, back end, name) of every file in the store, resumes then screenshots."""
+def _stored() -> Iterator[tuple[str, str, str, Any]]:
+    """(row, back end, name, a query for the row) of every file in the store, resumes then
+    screenshots."""
     query = select(Resume.id, Resume.user_id, Resume.storage, Resume.storage_key).where(
         Resume.storage != resumes.LEGACY
     )
     for rows in _batches(query, Resume.id):
         for resume_id, user_id, where, storage_key in rows:
             row = Resume(user_id=user_id, storage_key=storage_key)
-            yield f"resume {resume_id}", where, resumes.object_name(resume=row)
+            still = select(Resume.id).where(Resume.id == resume_id, Resume.storage == where)
+            yield f"resume {resume_id}", where, resumes.object_name(resume=row), still
     query = select(
         ApplicationScreenshot.id, ApplicationScreenshot.storage, ApplicationScreenshot.storage_key
     ).where(ApplicationScreenshot.storage.is_not(None))
     for rows in _batches(query, ApplicationScreenshot.id):
         for shot_id, where, name in rows:
-            yield f"screenshot {shot_id}", where, name
+            still = select(ApplicationScreenshot.id).where(
+                ApplicationScreenshot.id == shot_id, ApplicationScreenshot.storage_key == name
+            )
+            yield f"screenshot {shot_id}", where, name, still
 
 
 FILES = "stored files"
@@ -219,7 +225,7 @@ FILES = "stored files"
 def census() -> encryption_keys.ColumnKeys:
     """Which key of ENCRYPTION_KEY sealed each stored file (reads only their headers)."""
     counted = encryption_keys.ColumnKeys(FILES)
-    for what, where, name in _stored():
+    for what, where, name, _still in _stored():
         try:
             index = storage.store_for(where).key_index(name)
         except storage.MissingObject:
@@ -241,12 +247,21 @@ def rotate() -> encryption_keys.ColumnRotation:
     """Seal every stored file under an older key again under the newest (runs again safely:
     a file under the newest key is left as it is)."""
     done = encryption_keys.ColumnRotation(FILES)
-    for _what, where, name in _stored():
+    for _what, where, name, still in _stored():
+        store = storage.store_for(where)
         try:
-            if storage.store_for(where).reseal(name):
-                done.rotated += 1
+            if not store.reseal(name):
+                continue
         except storage.MissingObject:
             done.changed_meanwhile += 1  # deleted since it was listed
+            continue
         except storage.SealBroken:
             continue  # under no configured key: the census names it
+        there = db.session.scalar(still) is not None
+        db.session.rollback()
+        if there:
+            done.rotated += 1
+        else:  # its row went while it was sealed again: the new copy names nothing
+            store.delete(name)
+            done.changed_meanwhile += 1
     return done
