@@ -838,6 +838,70 @@ def step_backups(ctx: Context) -> None:
             ctx.report.ok(f"{name} {found.group(0)} ({path}) for PostgreSQL {major}")
 
 
+def step_storage(ctx: Context) -> None:
+    """Where user files go: with STORAGE_S3_BUCKET, a probe object written, read back and
+    deleted through the service's own client; and files still to move there."""
+    if ctx.settings is None:
+        raise StepFailed
+    settings = ctx.settings
+    from server.errors import StorageUnavailable
+    from server.storage.backends import MissingObject, S3Backend
+
+    if not settings.storage_s3_bucket:
+        ctx.report.ok(
+            f"user files are kept sealed under {settings.storage_root} (one machine; set "
+            "STORAGE_S3_BUCKET when several machines serve)"
+        )
+    else:
+        where = f"s3://{settings.storage_s3_bucket}/{settings.storage_s3_prefix}"
+        try:
+            S3Backend(settings).probe()
+        except (StorageUnavailable, MissingObject) as exc:
+            cause = exc.__cause__ or exc
+            ctx.report.fail(
+                f"{where}: the probe object could not be written, read back and deleted "
+                f"({_first_line(cause)})",
+                "check STORAGE_S3_ENDPOINT_URL, STORAGE_S3_BUCKET and the credentials; the "
+                "service needs s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket "
+                "on the prefix",
+            )
+            return
+        ctx.report.ok(f"{where}: a probe object written, read back and deleted")
+    if not ctx.database_ready:
+        return
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.extensions import db
+    from server.models import ApplicationScreenshot, Resume
+
+    with app_context(ctx):
+        try:
+            elsewhere = db.session.scalar(
+                select(func.count())
+                .select_from(Resume)
+                .where(Resume.storage != settings.storage_backend)
+            ) + db.session.scalar(
+                select(func.count())
+                .select_from(ApplicationScreenshot)
+                .where(
+                    ApplicationScreenshot.storage.is_(None)
+                    | (ApplicationScreenshot.storage != settings.storage_backend)
+                )
+            )
+        except SQLAlchemyError:
+            return  # the schema is behind: the Migrations step says so
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    if elsewhere:
+        ctx.report.warn(
+            f"{elsewhere} user file(s) are not in the configured store yet (they are read from "
+            "where they are)",
+            "flask --app server storage-migrate",
+        )
+
+
 def step_scheduler(ctx: Context) -> None:
     """Every scheduled job's trigger builds from the settings; who leads now."""
     if ctx.settings is None:
@@ -978,6 +1042,7 @@ STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Redis", step_redis),
     ("First admin", step_admin),
     ("Backups", step_backups),
+    ("File storage", step_storage),
     ("Scheduler", step_scheduler),
     ("Monitoring", step_monitoring),
     ("Browser channel", step_browser),

@@ -583,7 +583,7 @@ def _candidate(application: Application) -> Candidate:
         download = resumes.get_download(
             user_id=application.user_id, resume_id=application.resume_id
         )
-        cv = Attachment(download.filename, download.path.read_bytes(), download.content_type)
+        cv = Attachment(download.filename, download.data, download.content_type)
     known = [a for a in package.get("answers") or [] if a["answer"] is not None]
     return Candidate(
         name=profile["name"],

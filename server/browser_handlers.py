@@ -77,7 +77,7 @@ def _resume_file(application: Application, name: str | None) -> dict[str, Any] |
     return {
         "name": f"{stem}-Resume.{extension}",
         "mimeType": download.content_type,
-        "buffer": download.path.read_bytes(),
+        "buffer": download.data,
     }
 
 
@@ -351,13 +351,19 @@ def _record(
     )
     if dropped:
         package["dropped_claims"] = [*(package.get("dropped_claims") or []), *dropped]
+    replaced: list[tuple[str | None, str | None]] = []
     if outcome.screenshots:
-        db.session.execute(
-            delete(ApplicationScreenshot).where(
-                ApplicationScreenshot.application_id == application_id,
-                ApplicationScreenshot.kind == "page",
+        replaced = [
+            tuple(row)
+            for row in db.session.execute(
+                delete(ApplicationScreenshot)
+                .where(
+                    ApplicationScreenshot.application_id == application_id,
+                    ApplicationScreenshot.kind == "page",
+                )
+                .returning(ApplicationScreenshot.storage, ApplicationScreenshot.storage_key)
             )
-        )
+        ]
     number = (
         db.session.scalar(
             select(ApplicationScreenshot.number)
@@ -367,22 +373,13 @@ def _record(
         )
         or 0
     )
-    for png in outcome.screenshots:
-        number += 1
-        db.session.add(
-            ApplicationScreenshot(
-                application_id=application_id, number=number, kind="page", png=png
-            )
-        )
+    shots = [("page", png) for png in outcome.screenshots]
     if outcome.confirmation:
+        shots.append(("confirmation", outcome.confirmation))
+    for kind, png in shots:
         number += 1
         db.session.add(
-            ApplicationScreenshot(
-                application_id=application_id,
-                number=number,
-                kind="confirmation",
-                png=outcome.confirmation,
-            )
+            applications.new_screenshot(application=application, number=number, kind=kind, png=png)
         )
     browser["screenshots"] = _screenshot_list(application_id)
     package["browser"] = browser
@@ -421,6 +418,7 @@ def _record(
         application.channel = SubmissionChannel.BROWSER.value
         application.submitted_at = utcnow()
     db.session.commit()
+    applications.forget_screenshots(replaced)
     return {
         "application_id": application_id,
         "state": application.state,

@@ -101,6 +101,39 @@ def init_app(app: Flask) -> None:
             "not done, keep every older key in ENCRYPTION_KEY: " + "; ".join(reasons)
         )
 
+    @app.cli.command("storage-migrate")
+    @click.option(
+        "--to",
+        "target",
+        type=click.Choice(["local", "s3"]),
+        default=None,
+        help="The back end to move files into (default: the configured one).",
+    )
+    def storage_migrate(target: str | None) -> None:
+        """Move every user file into the configured store (STORAGE_S3_BUCKET set: the
+        bucket), each checked by SHA-256 before its row points at it; safe to run again, and
+        it resumes where a stopped run left off. Exit 1 while any file could not be moved."""
+        from server.errors import StorageUnavailable
+        from server.services import stored_files
+
+        try:
+            done = stored_files.migrate(target=target)
+        except StorageUnavailable as exc:
+            raise click.ClickException(
+                f"the store cannot be reached ({exc.message}); what was moved stays moved: "
+                "run this again once it answers"
+            ) from None
+        click.echo(
+            f"{done.moved} file(s) moved into {done.target}, {done.already} there already, "
+            f"{done.failed_count} not moved"
+        )
+        for line in done.failed:
+            click.echo(f"  {line}")
+        if done.failed_count:
+            raise click.ClickException(
+                "some files were not moved (see above); their rows still point at the old copy"
+            )
+
     @app.cli.command("reparse-resumes")
     def reparse_resumes() -> None:
         """Parse stored resumes that have no structure yet or one from an older parser."""

@@ -395,6 +395,19 @@ class Settings(BaseSettings):
     backup_pg_bin_dir: Path | None = None  # None: the server's major version, else PATH
     backup_restore_jobs: int = Field(2, ge=1, le=32)  # pg_restore -j
 
+    # User files (server/storage/): a local folder, and S3 when a bucket is set. Either way
+    # each file is sealed with AES-GCM under a key derived from ENCRYPTION_KEY's newest key.
+    storage_dir: Path | None = None  # None: instance/uploads
+    storage_s3_bucket: str | None = None
+    storage_s3_prefix: str = "files/"
+    storage_s3_region: str | None = None
+    storage_s3_endpoint_url: str | None = None
+    storage_s3_access_key_id: str | None = Field(None, repr=False)  # None: boto3's own chain
+    storage_s3_secret_access_key: str | None = Field(None, repr=False)
+    # One request to the bucket waits at most this long (connect and read, each) before the
+    # upload or download answers 503 with a Retry-After.
+    storage_s3_timeout_seconds: float = Field(5.0, gt=0.0)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -585,6 +598,17 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.instance_dir / "uploads"
+
+    @property
+    def storage_root(self) -> Path:
+        """The local store's folder: STORAGE_DIR, else instance/uploads (with the files
+        written before the store, which sit directly under it by user id)."""
+        return self.storage_dir or self.uploads_dir
+
+    @property
+    def storage_backend(self) -> str:
+        """Where new user files go: `s3` when STORAGE_S3_BUCKET is set, else `local`."""
+        return "s3" if self.storage_s3_bucket else "local"
 
     @property
     def outbox_dir(self) -> Path:

@@ -130,6 +130,18 @@ class ServiceUnavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The file store (the bucket) cannot be reached: a request answers 503 with a
+    `Retry-After` and records nothing; a job tries again later."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or "A backing service is temporarily unavailable; try again shortly.",
+            details={"dependency": "storage"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
 class UserFacingError(Exception):
     """A failure whose message is written for the person who asked for the work (a job's
     owner, an operator running a command): it is shown to them as it is.

@@ -34,7 +34,13 @@ from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, mailer, rate_limiter
 from server.config import get_settings
-from server.errors import ApiError, ServiceUnavailable, UserFacingError, database_unavailable
+from server.errors import (
+    ApiError,
+    ServiceUnavailable,
+    StorageUnavailable,
+    UserFacingError,
+    database_unavailable,
+)
 from server.extensions import db
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
@@ -535,6 +541,8 @@ def parse_resume(job: JobContext) -> dict[str, Any]:
                 # A document that cannot be read (`DocumentUnreadable`) is recorded on the
                 # resume, and fails the job with the same reason.
                 resume = resumes.parse(resume_id=resume_id)
+            except StorageUnavailable:
+                raise  # the file store is down: an outage, retried without an attempt
             except ServiceUnavailable as exc:  # this process's readers are all busy
                 raise RetryableJobError(str(exc.message)) from exc
     status = resume.parse_status if resume is not None else "deleted"

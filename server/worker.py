@@ -30,7 +30,7 @@ import redis
 from flask import Flask
 
 from server import job_handlers, job_queue, metrics, monitoring, rate_limiter
-from server.errors import ApiError, UserFacingError, database_unavailable
+from server.errors import ApiError, StorageUnavailable, UserFacingError, database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
 from server.logging_config import current_job_id
@@ -55,8 +55,9 @@ def _redis_outage(exc: BaseException) -> bool:
 
 
 def is_transient_outage(exc: BaseException) -> bool:
-    """True for a lost connection to Redis or PostgreSQL: worth trying again later."""
-    return _redis_outage(exc) or database_unavailable(exc)
+    """True for a lost connection to Redis, PostgreSQL or the file store: worth trying again
+    later."""
+    return _redis_outage(exc) or database_unavailable(exc) or isinstance(exc, StorageUnavailable)
 
 
 def _log_failure(where: str, exc: BaseException, message: str, **extra: Any) -> None:

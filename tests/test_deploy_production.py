@@ -123,7 +123,7 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
     assert code == 0, output
     for change in ("created database", "migrated from", f"created admin {ADMIN_EMAIL}"):
         assert change in output, output
-    assert "READY" in output and "[16/16] Security audit" in output
+    assert "READY" in output and "[17/17] Security audit" in output
     assert stat.S_IMODE((tmp_path / "instance" / "backups").stat().st_mode) == 0o700
     # Backups, scheduler and metrics are checked too.
     assert re.search(r"ok +pg_dump \d+\S* \(\S+\) for PostgreSQL \d+", output), output
@@ -168,7 +168,7 @@ def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):
     assert "JWT_SECRET_KEY is a known placeholder" in output
     assert "ENCRYPTION_KEY is too short (9 characters; at least 32 required)" in output
     # The other steps still report what they find.
-    assert "cannot connect to postgresql" in output and "[16/16] Security audit" in output
+    assert "cannot connect to postgresql" in output and "[17/17] Security audit" in output
     assert "NOT READY" in output
 
 
@@ -327,3 +327,51 @@ def test_check_names_encrypted_values_under_a_key_not_in_encryption_key(tmp_path
         "ENCRYPTION_KEY"
     ) in output
     assert "NOT READY: 1 problem(s)" in output
+
+
+def test_check_writes_reads_and_deletes_a_probe_object_in_the_files_bucket(tmp_path, settings):
+    import argparse
+
+    from moto.server import ThreadedMotoServer
+
+    import deploy_production
+    from tests.storage_helpers import BUCKET, object_keys, reset_and_create_bucket
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        reset_and_create_bucket(endpoint)
+        bucket = {
+            "STORAGE_S3_BUCKET": BUCKET,
+            "STORAGE_S3_ENDPOINT_URL": endpoint,
+            "STORAGE_S3_REGION": "us-east-1",
+            "STORAGE_S3_ACCESS_KEY_ID": "testing",
+            "STORAGE_S3_SECRET_ACCESS_KEY": "testing",
+        }
+        env_file = tmp_path / ".env"
+        write_env(env_file, production_env(tmp_path, UNREACHABLE_DATABASE, **bucket))
+        code, output = deploy(tmp_path, env_file, "--check")
+        assert f"s3://{BUCKET}/files/: a probe object written, read back and deleted" in output
+        assert object_keys(endpoint) == []  # the probe is gone
+
+        # No bucket by that name (the step itself, in this process): named, with what to check.
+        report = deploy_production.Report()
+        context = deploy_production.Context(
+            args=argparse.Namespace(check=True),
+            report=report,
+            settings=settings.replace(
+                storage_s3_bucket="no-such-one",
+                storage_s3_endpoint_url=endpoint,
+                storage_s3_region="us-east-1",
+                storage_s3_access_key_id="testing",
+                storage_s3_secret_access_key="testing",
+            ),
+        )
+        deploy_production.step_storage(context)
+        [failure] = report.failures
+        assert "s3://no-such-one/files/: the probe object could not be written" in failure
+        assert "NoSuchBucket" in failure and "STORAGE_S3_ENDPOINT_URL" in failure
+    finally:
+        server.stop()

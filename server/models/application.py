@@ -133,7 +133,11 @@ class ApplicationScreenshot(db.Model):
     )
     number: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
-    png: Mapped[bytes] = mapped_column(LargeBinary)
+    # The image is in the file store (`storage`: `local` or `s3`, under `storage_key`), or,
+    # for one taken while the store was unreachable or before it existed, here.
+    png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    storage: Mapped[str | None] = mapped_column(String(8))
+    storage_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -134,6 +134,9 @@ class Resume(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     original_filename: Mapped[str] = mapped_column(String(255))
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # Where the file is (`server.storage`): `local` or `s3`, sealed; `legacy` for a file
+    # written before the store (plain, at instance/uploads/<user id>/<storage key>).
+    storage: Mapped[str] = mapped_column(String(8), server_default="legacy")
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

@@ -1,6 +1,7 @@
 """The authenticated user's own resources: account and applicant profile, stored credentials,
 resumes, projects."""
 
+import io
 from functools import wraps
 
 from apiflask import APIBlueprint
@@ -205,8 +206,9 @@ def _resume_intake_body(view):
     "(`parse_job_id`) reads it, under a CPU-time limit: poll the resume (or the job's "
     "status) until `parse_status` is `parsed`, or `failed` with `parse_error` (a document "
     "without extractable text, or one over the parser's limits). Counts against the upload "
-    "quota (409) and `resume_parses_per_user_per_day` (429) before anything is stored.",
-    responses=[202, 401, 409, 413, 415, 422, 429],
+    "quota (409) and `resume_parses_per_user_per_day` (429) before anything is stored. "
+    "503 (with `Retry-After`) while the file store cannot be reached: nothing is stored.",
+    responses=[202, 401, 409, 413, 415, 422, 429, 503],
 )
 @_resume_intake_body
 def upload_resume(body):
@@ -256,12 +258,18 @@ def get_resume(resume_id):
         },
         401: "Authentication required",
         404: "No such resume",
+        503: "The file store cannot be reached; see Retry-After",
     },
 )
 def download_resume(resume_id):
     download = resumes.get_download(user_id=current_user().id, resume_id=resume_id)
     response = send_file(
-        download.path, as_attachment=True, download_name=download.filename, max_age=0
+        io.BytesIO(download.data),
+        as_attachment=True,
+        download_name=download.filename,
+        max_age=0,
+        etag=download.sha256,
+        last_modified=download.created_at,
     )
     # Set as stored: the `mimetype` argument would add a second charset to text types.
     response.content_type = download.content_type
@@ -271,7 +279,9 @@ def download_resume(resume_id):
 @bp.delete("/resumes/<uuid:resume_id>")
 @bp.output({}, status_code=204)
 @bp.doc(
-    operation_id="deleteResume", summary="Delete a resume and its file", responses=[204, 401, 404]
+    operation_id="deleteResume",
+    summary="Delete a resume and its file",
+    responses=[204, 401, 404, 503],
 )
 def delete_resume(resume_id):
     resumes.delete(user_id=current_user().id, resume_id=resume_id)

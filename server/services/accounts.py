@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +15,14 @@ from jwt import PyJWTError
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, security_manager
+from server import job_queue, security_manager, storage
 from server.config import Settings, get_settings
 from server.errors import (
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
+    StorageUnavailable,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
@@ -798,13 +798,21 @@ def delete_account(*, user: User, current_password: str, client_ip: str | None =
     user_id, email = user.id, user.email
     # The account's waiting and running jobs are cancelled in this transaction, and taken out
     # of the queue only once it has committed: a failed delete leaves them as they were.
+    # The files go first: a bucket that cannot be reached (503) leaves the account as it was,
+    # rather than an account gone with its files left behind.
+    storage.delete_user(user_id, settings)
     cancelled = job_queue.cancel_open_jobs(user_id=user_id)
     for model in (Resume, UserCredential, OneTimeToken):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.delete(user)
     db.session.commit()
     job_queue.withdraw_cancelled(job_ids=cancelled)
-    shutil.rmtree(settings.uploads_dir / str(user_id), ignore_errors=True)
+    try:  # again: a job that was running may have stored a file meanwhile
+        storage.delete_user(user_id, settings)
+    except StorageUnavailable:
+        log.warning(
+            "files stored during the account's deletion are left", extra={"user_id": user_id}
+        )
     lockout.clear_account(get_redis(), email=email)
     record_event(
         action="account_deleted",

@@ -36,6 +36,7 @@ says whether it arrived.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +44,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, rate_limiter
+from server import job_queue, rate_limiter, storage
 from server.agent.browser import runtime as browser_runtime
 from server.agent.browser.answers import normalise_label
 from server.config import get_settings
@@ -52,6 +53,7 @@ from server.errors import (
     Forbidden,
     NotFound,
     ServiceUnavailable,
+    StorageUnavailable,
     TooManyRequests,
     ValidationFailed,
 )
@@ -76,6 +78,8 @@ from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text, strip_control_characters
 from server.services import jobs, resumes
 from server.services.ownership import get_owned
+
+log = logging.getLogger("server.applications")
 
 S = ApplicationState
 DAILY_LIMIT = "job_applications_per_user_per_day"
@@ -778,12 +782,46 @@ def screenshot(*, user_id: int, application_id: int, number: int) -> bytes:
     """One screenshot the browser channel took of the user's application (PNG); 404 for
     anyone else's application or a number it does not have."""
     _owned(user_id, application_id)
-    png = db.session.scalar(
-        select(ApplicationScreenshot.png).where(
+    row = db.session.scalar(
+        select(ApplicationScreenshot).where(
             ApplicationScreenshot.application_id == application_id,
             ApplicationScreenshot.number == number,
         )
     )
-    if png is None:
+    if row is None:
         raise NotFound(resource="screenshot")
-    return png
+    if row.png is not None:
+        return row.png
+    try:
+        return storage.store_for(row.storage).get(row.storage_key)
+    except storage.MissingObject:
+        raise NotFound(resource="screenshot") from None
+
+
+def new_screenshot(
+    *, application: Application, number: int, kind: str, png: bytes
+) -> ApplicationScreenshot:
+    """A screenshot of the application, its image in the file store; kept in the row instead
+    while the store cannot be reached (the browser's work is not thrown away for it)."""
+    row = ApplicationScreenshot(application_id=application.id, number=number, kind=kind)
+    store = storage.get_store()
+    name = f"{storage.user_prefix(application.user_id)}screenshots/{application.id}/"
+    name += f"{uuid.uuid4().hex}.png"
+    try:
+        store.put(name, png)
+    except StorageUnavailable:
+        row.png = png
+    else:
+        row.storage, row.storage_key = store.name, name
+    return row
+
+
+def forget_screenshots(rows: list[tuple[str | None, str | None]]) -> None:
+    """Delete the stored images of screenshot rows deleted (best effort: an image left
+    behind is only space, and goes with its account)."""
+    for where, name in rows:
+        if where and name:
+            try:
+                storage.store_for(where).delete(name)
+            except StorageUnavailable:
+                log.warning("screenshot image left in the store", extra={"name": name})

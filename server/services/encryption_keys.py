@@ -139,10 +139,15 @@ def rotate_all() -> Rotation:
 
     A batch is committed at a time, and a value is replaced only if it is still the one read,
     so a value its owner changes meanwhile is kept as written; running it again is safe.
+    The user files in the store (`stored_files`) are sealed again too, and counted as one
+    more "column".
     """
+    from server.services import stored_files
+
     keys = get_settings().encryption_keys
     rotated = [_rotate_column(column, keys) for column in encryption.encrypted_columns()]
-    after = census()
+    rotated.append(stored_files.rotate())
+    after = [*census(), stored_files.census()]
     outcome = Rotation(rotated, after)
     record_event(
         action="encryption_key_rotated",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from server import job_queue, rate_limiter
+from server import job_queue, rate_limiter, storage
 from server.agent.intake import fetch_resume
 from server.agent.resume_parsing import (
     PARSER_VERSION,
@@ -21,7 +21,7 @@ from server.agent.resume_parsing import (
     parse_document,
 )
 from server.config import Settings, get_settings
-from server.errors import ApiError, Conflict, NotFound
+from server.errors import ApiError, Conflict, NotFound, StorageUnavailable
 from server.extensions import db
 from server.models import Resume, ResumeParseStatus, User
 from server.security_manager.events import record_event
@@ -31,21 +31,47 @@ from server.services.ownership import get_owned
 
 log = logging.getLogger("server.resumes")
 EXTENSION_BY_CONTENT_TYPE = {content_type: ext for ext, content_type in ALLOWED_EXTENSIONS.items()}
+LEGACY = "legacy"  # a resume's `storage` for a file written before the store
 
 
 @dataclass(frozen=True)
 class Download:
     """What a download sends: the stored bytes under a name a header can carry."""
 
-    path: Path
+    data: bytes
     filename: str
     content_type: str
+    sha256: str
+    created_at: datetime
 
 
-def storage_path(*, resume: Resume) -> Path:
-    """Where a resume's bytes live: instance/uploads/<user_id>/<storage key>."""
-    settings = get_settings()
-    return settings.uploads_dir / str(resume.user_id) / resume.storage_key
+def legacy_path(*, resume: Resume) -> Path:
+    """Where a file written before the store lives: instance/uploads/<user_id>/<storage key>."""
+    return get_settings().uploads_dir / str(resume.user_id) / resume.storage_key
+
+
+def object_name(*, resume: Resume) -> str:
+    """The resume's name in the file store."""
+    return f"{storage.user_prefix(resume.user_id)}resumes/{resume.storage_key}"
+
+
+def read_file(*, resume: Resume) -> bytes:
+    """The resume's bytes, from wherever its row says they are (`MissingObject` when gone,
+    `StorageUnavailable` when the store cannot be reached)."""
+    if resume.storage == LEGACY:
+        try:
+            return legacy_path(resume=resume).read_bytes()
+        except FileNotFoundError:
+            raise storage.MissingObject(resume.storage_key) from None
+    return storage.store_for(resume.storage).get(object_name(resume=resume))
+
+
+def delete_file(*, resume: Resume) -> None:
+    """Delete the resume's file from wherever it is (a missing one is no error)."""
+    if resume.storage == LEGACY:
+        legacy_path(resume=resume).unlink(missing_ok=True)
+    else:
+        storage.store_for(resume.storage).delete(object_name(resume=resume))
 
 
 def _check_quota(user_id: int, size: int, settings: Settings) -> None:
@@ -97,24 +123,28 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
     settings = get_settings()
     checked = validate_upload(filename=filename, data=data, max_bytes=settings.upload_max_bytes)
     _check_quota(user_id, len(data), settings)
-    _spend_parse(user_id)
+    store = storage.get_store(settings)
     resume = Resume(
         id=uuid.uuid4(),
         user_id=user_id,
         original_filename=sanitise_filename(filename),
         storage_key=uuid.uuid4().hex,
+        storage=store.name,
         content_type=checked.content_type,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         parse_status=ResumeParseStatus.PENDING.value,
     )
-    path = storage_path(resume=resume)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_suffix(".part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    temporary.replace(path)
+    _spend_parse(user_id, holder=resume.storage_key)
+    name = object_name(resume=resume)
+    # The file is stored whole before any row names it: a store that cannot be reached
+    # (503) leaves no row and gives the parse back.
+    try:
+        store.put(name, data)
+    except StorageUnavailable:
+        db.session.rollback()
+        _give_back_parse(user_id, holder=resume.storage_key)
+        raise
     db.session.add(resume)
     resume_id = resume.id
     try:
@@ -124,7 +154,7 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
         ).job_id
     except Exception:
         db.session.rollback()
-        path.unlink(missing_ok=True)
+        _forget(store, name)
         raise
     resume = db.session.get(Resume, resume_id)
     resume.parse_job_id = job_id
@@ -139,14 +169,29 @@ def create(*, user_id: int, filename: str, data: bytes) -> Resume:
     return resume
 
 
-def _spend_parse(user_id: int) -> None:
+def _spend_parse(user_id: int, *, holder: str) -> None:
     """Count one parse against the user's daily allowance before anything is stored (429)."""
     limiter = rate_limiter.get_rate_limiter()
     if not limiter.enabled:
         return
-    decision = limiter.hit((PARSE_LIMIT,), str(user_id))
+    decision = limiter.hit((PARSE_LIMIT,), str(user_id), holder=holder)
     if not decision.allowed:
         raise rate_limiter.refusal(decision, anonymous=False)
+
+
+def _give_back_parse(user_id: int, *, holder: str) -> None:
+    """Take back the parse `_spend_parse` counted for an upload that stored nothing."""
+    limiter = rate_limiter.get_rate_limiter()
+    if limiter.enabled:
+        limiter.give_back(holder=holder, subject=str(user_id), names=(PARSE_LIMIT,))
+
+
+def _forget(store: storage.FileStore, name: str) -> None:
+    """Delete a file no row came to name (best effort: an orphan is harmless, only space)."""
+    try:
+        store.delete(name)
+    except StorageUnavailable:
+        log.warning("stored file left without a row", extra={"name": name})
 
 
 def parse(*, resume_id: uuid.UUID) -> Resume | None:
@@ -160,7 +205,13 @@ def parse(*, resume_id: uuid.UUID) -> Resume | None:
     if resume is None or resume.parse_status != ResumeParseStatus.PENDING.value:
         return resume
     extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
-    data = storage_path(resume=resume).read_bytes()
+    try:
+        data = read_file(resume=resume)
+    except storage.MissingObject:
+        db.session.rollback()
+        error = {"code": "file_missing", "message": "The resume's file is missing"}
+        _finish_parse(resume_id, error=error)
+        raise NotFound("The resume's file is missing; upload it again", resource="resume") from None
     db.session.rollback()  # no transaction stays open while the document is read
     try:
         parsed = parse_document(extension=extension, data=data, limits=parsing_limits(settings))
@@ -207,14 +258,13 @@ def reparse_outdated() -> tuple[int, int]:
         resume = db.session.get(Resume, resume_id)
         if resume is None or (resume.parsed or {}).get("parser_version") == PARSER_VERSION:
             continue
-        path = storage_path(resume=resume)
         try:
             extension = EXTENSION_BY_CONTENT_TYPE[resume.content_type]
             resume.parsed = parse_document(
-                extension=extension, data=path.read_bytes(), limits=parsing_limits(settings)
+                extension=extension, data=read_file(resume=resume), limits=parsing_limits(settings)
             )
             resume.parse_status, resume.parse_error = ResumeParseStatus.PARSED.value, None
-        except (OSError, ApiError) as exc:
+        except (OSError, ApiError, storage.MissingObject, storage.SealBroken) as exc:
             log.warning(
                 "resume not reparsed", extra={"resume_id": str(resume_id), "error": str(exc)}
             )
@@ -237,14 +287,19 @@ def get_download(*, user_id: int, resume_id: uuid.UUID) -> Download:
     The name is cleaned again, for rows stored before upload names were made one line.
     """
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(resume=resume)
-    if not path.is_file():
-        log.error("resume file missing", extra={"resume_id": str(resume.id), "path": str(path)})
-        raise NotFound("The resume's file is missing; upload it again", resource="resume")
+    try:
+        data = read_file(resume=resume)
+    except storage.MissingObject:
+        log.error(
+            "resume file missing", extra={"resume_id": str(resume.id), "storage": resume.storage}
+        )
+        raise NotFound("The resume's file is missing; upload it again", resource="resume") from None
     return Download(
-        path=path,
+        data=data,
         filename=strip_control_characters(resume.original_filename).strip() or "resume",
         content_type=resume.content_type,
+        sha256=resume.sha256,
+        created_at=resume.created_at,
     )
 
 
@@ -260,10 +315,12 @@ def get_all(*, user_id: int) -> list[Resume]:
 def delete(*, user_id: int, resume_id: uuid.UUID) -> None:
     """Delete one of the user's resumes and its file."""
     resume = get(user_id=user_id, resume_id=resume_id)
-    path = storage_path(resume=resume)
+    # The file goes first: a store that cannot be reached (503) leaves the resume as it was,
+    # never a row whose file is gone; a file deleted under a row that then stays is a 404
+    # on download, as for any missing file.
+    delete_file(resume=resume)
     db.session.delete(resume)
     db.session.commit()
-    path.unlink(missing_ok=True)
     record_event(
         action="resume_deleted", outcome="success", object_type="resume", object_id=resume_id
     )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from server import storage
 from server.agent import docx_in_place, mimikree, rendering, tailoring
 from server.agent.engines import get_engine
 from server.config import get_settings
@@ -190,15 +191,14 @@ def _in_place(row: TailoredResume, *, asked: bool) -> bytes | None:
     elif source.content_type != ALLOWED_EXTENSIONS["docx"] or not source.parsed:
         why = "the resume it was tailored from is not a DOCX"
     else:
-        path = resumes.storage_path(resume=source)
         try:
             return docx_in_place.tailor_in_place(
-                path.read_bytes(),
+                resumes.read_file(resume=source),
                 source=source.parsed,
                 tailored=row.structure,
                 diff=(row.result_meta or {}).get("diff") or [],
             )
-        except OSError:
+        except storage.MissingObject:
             why = "the original document's file is missing"
         except docx_in_place.NotInDocument as error:
             log.warning(

@@ -9,8 +9,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from server import storage
 from server.extensions import db
-from server.models import SavedAnswer, SideEffect, SideEffectState
+from server.models import ApplicationScreenshot, SavedAnswer, SideEffect, SideEffectState
 from tests.ats_stand_ins import AtsStandIn
 from tests.gemini_stand_in import GeminiStandIn
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient
@@ -137,6 +138,14 @@ def test_review_mode_fills_and_shows_the_form_and_sends_nothing_until_submitted(
     image = api.get(shot["url"], headers=account.headers)
     assert image.status_code == 200 and image.mimetype == "image/png"
     assert image.data.startswith(b"\x89PNG")
+    with api.raw.application.app_context():  # the image is in the file store, sealed
+        stored = db.session.scalars(
+            select(ApplicationScreenshot).where(
+                ApplicationScreenshot.application_id == application["id"]
+            )
+        ).all()
+        assert stored and all(row.png is None and row.storage == "local" for row in stored)
+        assert storage.get_store().get(stored[0].storage_key) == image.data
     stranger, _ = applicant(api)
     assert api.get(shot["url"], headers=stranger.headers).status_code == 404
 

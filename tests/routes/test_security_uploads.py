@@ -32,8 +32,11 @@ def test_a_pdf_is_stored_under_a_server_made_name_and_downloaded_as_attachment(
     assert body["size_bytes"] == len(data)
     stored = app.extensions["sqlalchemy"].session.get(Resume, __import__("uuid").UUID(body["id"]))
     assert re.fullmatch(r"[0-9a-f]{32}", stored.storage_key)
-    path = settings.uploads_dir / str(account.id) / stored.storage_key
-    assert path.read_bytes() == data
+    assert stored.storage == "local"
+    path = settings.uploads_dir / "users" / str(account.id) / "resumes" / stored.storage_key
+    assert path.stat().st_mode & 0o077 == 0  # the owner's only
+    raw = path.read_bytes()
+    assert raw.startswith(b"JAF\x01") and data[:32] not in raw  # sealed on disk
     download = client.get(f"/api/user/resumes/{body['id']}/download", token=account.access_token)
     assert download.status_code == 200
     assert download.data == data
@@ -231,7 +234,7 @@ def test_a_resume_whose_file_is_gone_is_404_not_500(client, app, settings):
     account = client.create_account()
     resume_id = client.upload(account.access_token, "cv.pdf", make_pdf()).get_json()["id"]
     stored = app.extensions["sqlalchemy"].session.get(Resume, __import__("uuid").UUID(resume_id))
-    (settings.uploads_dir / str(account.id) / stored.storage_key).unlink()
+    (settings.uploads_dir / "users" / str(account.id) / "resumes" / stored.storage_key).unlink()
     download = client.get(f"/api/user/resumes/{resume_id}/download", token=account.access_token)
     assert download.status_code == 404
     assert error_of(download)["details"] == {"resource": "resume"}
