@@ -20,9 +20,11 @@ migrate: install
 run: migrate
 	$(BIN)/python server/api_server.py
 
+# lint-imports keeps the layers and the absence of import cycles ([tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

@@ -39,6 +39,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
 
     `config` is a `Settings`, or a mapping of Flask config keys and `Settings` field overrides.
     """
+    import server.applicant_handlers  # noqa: F401 - the handlers register their job types
+    import server.job_handlers  # noqa: F401
     from server import (
         auth,
         cli,
@@ -109,7 +111,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
         client_subject=request_hooks.client_subject,
         exempt_endpoints=health.PROBE_ENDPOINTS,
     )
-    request_gate.init_app(app)  # IP block, token, session state and limits: one round trip
+    # IP block, token, session state and limits: one round trip
+    request_gate.init_app(app, exempt_endpoints=health.PROBE_ENDPOINTS)
     openapi.init_app(app)
     cli.init_app(app)
     app.register_blueprint(metrics_routes.bp)  # GET /metrics

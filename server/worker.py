@@ -29,6 +29,7 @@ from typing import Any
 import redis
 from flask import Flask
 
+import server.applicant_handlers  # noqa: F401 - registers the applicant's job types
 from server import job_handlers, job_queue, metrics, monitoring, rate_limiter
 from server.errors import ApiError, UserFacingError, database_unavailable
 from server.extensions import db
