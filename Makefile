@@ -50,4 +50,4 @@ load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
