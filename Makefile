@@ -20,9 +20,11 @@ migrate: install
 run: migrate
 	$(BIN)/python server/api_server.py
 
+# lint-imports keeps the layers and the absence of import cycles ([tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
@@ -48,4 +50,4 @@ load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache

@@ -8,9 +8,7 @@ from typing import Any
 from apiflask import APIFlask
 
 from server.config import PROJECT_ROOT, Settings, config_errors_exit, load_settings
-
-API_TITLE = "Job Application Agent API"
-API_VERSION = "1.0.0"
+from server.version import API_TITLE, API_VERSION
 
 
 class App(APIFlask):
@@ -41,6 +39,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
 
     `config` is a `Settings`, or a mapping of Flask config keys and `Settings` field overrides.
     """
+    import server.applicant_handlers  # noqa: F401 - the handlers register their job types
+    import server.job_handlers  # noqa: F401
     from server import (
         auth,
         cli,
@@ -49,7 +49,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
         fast_path,
         logging_config,
         metrics,
-        monitoring,
         openapi,
         rate_limiter,
         redis_client,
@@ -70,6 +69,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
         user,
     )
     from server.routes import auth as auth_routes
+    from server.routes import metrics as metrics_routes
     from server.routes import postings as postings_routes
 
     settings, flask_overrides = _resolve_settings(config)
@@ -99,18 +99,23 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
     schemas.init_app(app)
     fast_path.init_app(app)  # innermost WSGI layer: the polled reads below Flask
     request_hooks.init_app(app)
-    security_manager.init_app(app)
+    security_manager.init_app(app, defer_error_signal=request_gate.defer_error_signal)
     logging_config.init_app(app)
     db.init_app(app)
     database_optimizer.init_app(app)  # pool per process, slow-query timing, pool gauges
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     redis_client.init_app(app)
     auth.init_app(app)
-    rate_limiter.init_app(app)
-    request_gate.init_app(app)  # IP block, token, session state and limits: one round trip
+    rate_limiter.init_app(
+        app,
+        client_subject=request_hooks.client_subject,
+        exempt_endpoints=health.PROBE_ENDPOINTS,
+    )
+    # IP block, token, session state and limits: one round trip
+    request_gate.init_app(app, exempt_endpoints=health.PROBE_ENDPOINTS)
     openapi.init_app(app)
     cli.init_app(app)
-    monitoring.init_app(app)  # GET /metrics
+    app.register_blueprint(metrics_routes.bp)  # GET /metrics
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_routes.bp)

@@ -1,7 +1,7 @@
 """Job handlers of the applicant's work: `project_analysis`, `job_application` and the
 internal `application_submission`.
 
-Imported by `server.job_handlers`, which registers them by type.
+They register their types (`server.job_types`) when imported, by the worker and `create_app`.
 """
 
 from __future__ import annotations

@@ -82,6 +82,32 @@ class ConfigError(RuntimeError):
     """Raised when the configuration cannot run the service safely."""
 
 
+_RATE_LIMIT_NUMBER = r"\d+(?:\.\d+)?"
+_RATE_LIMIT_VALUE = re.compile(
+    rf"^\s*(\d+)\s*(?:/\s*({_RATE_LIMIT_NUMBER})\s*(?:/\s*(user|ip|global)\s*)?)?$"
+)
+
+
+def parse_rate_limit_override(variable: str, raw: str) -> tuple[str, int, str | None, str | None]:
+    """One `RATE_LIMIT_<NAME>=N[/SECONDS[/SCOPE]]` variable as (name, N, SECONDS, SCOPE).
+
+    Raises `ConfigError` naming the variable when it does not read; what a name may override
+    is the limit catalogue's to check (`server.rate_limiter.limits_from_settings`).
+    """
+    if not variable.startswith(RATE_LIMIT_PREFIX):
+        raise ConfigError(f"{variable}: rate limit overrides must start with RATE_LIMIT_")
+    name = variable[len(RATE_LIMIT_PREFIX) :].lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(f"{variable}: not a usable limit name")
+    match = _RATE_LIMIT_VALUE.match(str(raw))
+    if not match:
+        raise ConfigError(
+            f"{variable}={raw!r}: expected N/SECONDS (e.g. {variable}=10/86400), N a whole "
+            "number of requests and SECONDS the window length"
+        )
+    return name, int(match[1]), match[2], match[3]
+
+
 # A comma-separated list in the environment ("a, b"), a tuple in the settings.
 CommaList = Annotated[tuple[str, ...], NoDecode]
 # "5:60,10:900" in the environment: (failures, lock seconds), ascending.
@@ -123,7 +149,7 @@ class _MappingSource(EnvSettingsSource):
 
 class _RateLimitOverridesSource(PydanticBaseSettingsSource):
     """Collects every `RATE_LIMIT_<NAME>` variable into `rate_limit_overrides`, kept raw
-    ("10/86400"): `server.rate_limiter` owns their syntax and checks them at load."""
+    ("10/86400"): read by `parse_rate_limit_override` at load, applied by the rate limiter."""
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
@@ -769,10 +795,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(str(exc)) from None
     finally:
         _ENVIRON.reset(token)
-    if settings.rate_limit_overrides:
-        from server.rate_limiter import limits_from_settings
-
-        limits_from_settings(settings)  # raises ConfigError naming the variable
+    for variable, raw in sorted(settings.rate_limit_overrides.items()):
+        parse_rate_limit_override(variable, raw)  # raises ConfigError naming the variable
     return settings
 
 

@@ -156,6 +156,24 @@ class UserFacingError(Exception):
     service_failure = False
 
 
+class RetryableJobError(UserFacingError):
+    """A transient failure: the job is tried again after a backoff (its message is shown)."""
+
+
+class QuotaWait(Exception):  # noqa: N818
+    """A quota or concurrency cap is not available: wait, at the same place in line.
+
+    `cap`: the concurrency cap whose slot the job waits for; the job is then brought forward
+    as soon as a slot frees, and `retry_after_seconds` is only the longest wait.
+    """
+
+    def __init__(self, retry_after_seconds: float, reason: str, *, cap: str | None = None):
+        super().__init__(f"waiting {retry_after_seconds:.1f}s for {reason}")
+        self.retry_after_seconds = max(0.0, float(retry_after_seconds))
+        self.reason = reason
+        self.cap = cap
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when PostgreSQL could not be reached or the connection died: worth retrying.
 

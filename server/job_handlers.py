@@ -24,32 +24,48 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, mailer, rate_limiter
+from server import job_queue, mailer, quota_gate, rate_limiter
 from server.config import get_settings
 from server.errors import (
     ApiError,
+    QuotaWait,
+    RetryableJobError,
     ServiceUnavailable,
     StorageUnavailable,
     UserFacingError,
     database_unavailable,
 )
 from server.extensions import db
+from server.job_types import HandlerSpec, add_handler, get_handler, unregister_handler
 from server.models import SideEffect, SideEffectState, utcnow
 from server.outages import outage_log
+from server.quota_gate import GEMINI_SHARE_WAIT, reserve_gemini_call
 from server.schemas.jobs import (
     PUBLIC_JOB_TYPES,
     DiagnosticPayload,
     JobSearchPayload,
     ResumeTailoringPayload,
 )
+from server.services.resumes import RESUME_PARSE_WAIT_SECONDS
+
+# Defined below the job framework (the engines raise them too, and services read the
+# registry); importable from here as ever.
+__all__ = [
+    "GEMINI_SHARE_WAIT",
+    "RESUME_PARSE_WAIT_SECONDS",
+    "HandlerSpec",
+    "QuotaWait",
+    "RetryableJobError",
+    "get_handler",
+    "reserve_gemini_call",
+    "unregister_handler",
+]
 
 log = logging.getLogger("server.job_handlers")
 
@@ -59,22 +75,10 @@ log = logging.getLogger("server.job_handlers")
 # Internal types (registered here but not listed there) can never be submitted by a client.
 KNOWN_JOB_TYPES = PUBLIC_JOB_TYPES
 
-
-# What a job waits for when its user is at their share of the Gemini window while the window
-# has room: a job that stops asking (its run ends) brings such waiters forward, since the
-# share of each user left grows.
-GEMINI_SHARE_WAIT = "gemini_share"
-
 # How long a job waiting for a concurrency slot waits at most before it looks again: a slot
 # that frees brings the earliest waiter forward at once (`bring_forward_cap_waiter`), so this
 # only matters when that call is lost (a crashed holder, Redis's data lost).
 CAP_RECHECK_SECONDS = 2.0
-# How often a job whose resume is still being parsed (a `resume_parsing` job) looks again.
-RESUME_PARSE_WAIT_SECONDS = 2.0
-
-
-class RetryableJobError(UserFacingError):
-    """A transient failure: the job is tried again after a backoff (its message is shown)."""
 
 
 class JobTimeout(RetryableJobError):
@@ -98,20 +102,6 @@ class EffectUncertain(Exception):  # noqa: N818 - reads as an outcome
     whole, its answer never came): the key stays `started`, so no run makes it again."""
 
 
-class QuotaWait(Exception):  # noqa: N818
-    """A quota or concurrency cap is not available: wait, at the same place in line.
-
-    `cap`: the concurrency cap whose slot the job waits for; the job is then brought forward
-    as soon as a slot frees, and `retry_after_seconds` is only the longest wait.
-    """
-
-    def __init__(self, retry_after_seconds: float, reason: str, *, cap: str | None = None):
-        super().__init__(f"waiting {retry_after_seconds:.1f}s for {reason}")
-        self.retry_after_seconds = max(0.0, float(retry_after_seconds))
-        self.reason = reason
-        self.cap = cap
-
-
 def error_for_owner(exc: BaseException, *, job_id: str) -> str:
     """What a job's owner reads of the failure that ended (or postponed) a run.
 
@@ -124,24 +114,6 @@ def error_for_owner(exc: BaseException, *, job_id: str) -> str:
     if isinstance(exc, UserFacingError) and str(exc):
         return str(exc)
     return f"internal error while running the job (reference {job_id})"
-
-
-@dataclass(frozen=True)
-class HandlerSpec:
-    job_type: str
-    run: Callable[[JobContext], Any]
-    max_attempts: int
-    timeout_seconds: float
-    payload_schema: type | None
-    admin_only: bool
-    internal: bool  # queued by the service itself; clients cannot submit it
-    # A per-user window limit spent when a client submits the type (429 when it is used up).
-    submit_limit: str | None = None
-
-
-_registry: dict[str, HandlerSpec] = {}
-# The job this thread is running: whose allowance and share an engine call spends.
-_running_job: ContextVar[JobContext | None] = ContextVar("running_job", default=None)
 
 
 def register_handler(
@@ -157,15 +129,17 @@ def register_handler(
     """Register the decorated function as the handler of `job_type`."""
 
     def decorate(run: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
-        _registry[job_type] = HandlerSpec(
-            job_type,
-            _as_running_job(run),
-            max_attempts,
-            timeout_seconds,
-            payload_schema,
-            admin_only,
-            internal,
-            submit_limit,
+        add_handler(
+            HandlerSpec(
+                job_type,
+                _as_running_job(run),
+                max_attempts,
+                timeout_seconds,
+                payload_schema,
+                admin_only,
+                internal,
+                submit_limit,
+            )
         )
         return run
 
@@ -178,31 +152,20 @@ def _as_running_job(run: Callable[[JobContext], Any]) -> Callable[[JobContext], 
 
     @functools.wraps(run)
     def running(job: JobContext) -> Any:
-        token = _running_job.set(job)
         waiting = False
         try:
-            return run(job)
+            with quota_gate.spending_for(job):
+                return run(job)
         except QuotaWait:
             waiting = True
             raise
         finally:
-            _running_job.reset(token)
             if job.gemini_caller is not None and not waiting:
                 rate_limiter.leave_gemini_share(job.gemini_caller)
                 limit = rate_limiter.get_rate_limiter().rule(rate_limiter.GEMINI_MINUTE).limit
                 bring_forward_cap_waiter(GEMINI_SHARE_WAIT, count=limit)
 
     return running
-
-
-def unregister_handler(job_type: str) -> None:
-    """Forget a handler (tests register their own types)."""
-    _registry.pop(job_type, None)
-
-
-def get_handler(job_type: str) -> HandlerSpec | None:
-    """The handler registered for a type, or None."""
-    return _registry.get(job_type)
 
 
 def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False, count: int = 1) -> None:
@@ -224,26 +187,6 @@ def bring_forward_cap_waiter(cap_name: str, *, only_if_free: bool = False, count
         outage_log("redis").failed("bringing a cap waiter forward", exc)
     except Exception:
         log.exception("bringing a cap waiter forward failed", extra={"cap": cap_name})
-
-
-def reserve_gemini_call() -> rate_limiter.Reservation:
-    """Take one slot of the Gemini quota, or raise `QuotaWait` so the caller's job waits.
-
-    Inside a job the slot counts against the job's user: their daily allowance and their
-    share of each window (see `RateLimiter.reserve_gemini_call`).
-    """
-    job = _running_job.get()
-    caller = None
-    if job is not None and job.user_id is not None:
-        caller = job.gemini_caller = rate_limiter.GeminiCaller(str(job.user_id), job.job_id)
-    reservation = rate_limiter.reserve_gemini_call(caller)
-    if not reservation.granted:
-        # At their share while the window has room: brought forward when the share grows.
-        cap = GEMINI_SHARE_WAIT if reservation.refused_by == ("share",) else None
-        raise QuotaWait(
-            reservation.retry_after, f"the Gemini quota ({reservation.reason})", cap=cap
-        )
-    return reservation
 
 
 class JobContext:
@@ -295,11 +238,8 @@ class JobContext:
         Every Gemini call goes through here (or the module's `reserve_gemini_call`); a call
         that is not made after all is refunded with `rate_limiter.release_gemini_call`.
         """
-        token = _running_job.set(self)
-        try:
+        with quota_gate.spending_for(self):
             return reserve_gemini_call()
-        finally:
-            _running_job.reset(token)
 
     def spend_daily_limit(self, name: str) -> rate_limiter.Decision:
         """Count this job once against one of its user's window limits (a run of the job
@@ -577,7 +517,3 @@ def verify_backup(job: JobContext) -> dict[str, Any]:
         backup_id=job.payload["backup_id"], requested_by=job.user_id
     )
     return {**result, "verified_at": result["verified_at"] and result["verified_at"].isoformat()}
-
-
-# Handlers that live in their own modules register themselves when imported.
-from server import applicant_handlers  # noqa: E402, F401

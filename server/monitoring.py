@@ -30,6 +30,7 @@ from typing import Any
 from flask import Flask, has_app_context
 
 from server.security_manager.outbound import OutboundClient, OutboundError, OutboundPolicy
+from server.version import API_VERSION
 
 log = logging.getLogger("server.monitoring")
 
@@ -41,13 +42,6 @@ ALERTS_REQUESTS_KEY = "monitoring:alerts:requests"
 WORKER_NOTE_EVERY_SECONDS = 5.0
 RECENT_EVENTS_HOURS = 24
 SLOW_QUERY_ALERT_WINDOW_SECONDS = 300
-
-
-def init_app(app: Flask) -> None:
-    """Register `GET /metrics`."""
-    from server.routes import metrics as metrics_routes
-
-    app.register_blueprint(metrics_routes.bp)
 
 
 # --- backups (server.backup_manager, when it is there) -------------------------------------
@@ -196,7 +190,7 @@ def system_status() -> dict[str, Any]:
     """Everything an operator checks first, read live (see the module docstring)."""
     from sqlalchemy import func, select
 
-    from server import API_VERSION, database_optimizer, rate_limiter
+    from server import database_optimizer, rate_limiter
     from server.agent.engines import engine_in_use
     from server.config import get_settings
     from server.extensions import db

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 import redis
@@ -140,17 +140,18 @@ MAX_SIGNALS_PER_REQUEST = 32
 MAX_PENDING_SIGNALS = 10_000
 
 
-def init_app(app: Flask) -> None:
-    """Install the gate; call after `auth.init_app` and `rate_limiter.init_app`."""
+def init_app(app: Flask, *, exempt_endpoints: Collection[str]) -> None:
+    """Install the gate; call after `auth.init_app` and `rate_limiter.init_app`.
+
+    `exempt_endpoints`: views never IP-blocked or rate-limited (the health probes)."""
     from server.request_hooks import client_subject
-    from server.routes.health import PROBE_ENDPOINTS
 
     settings = app.config["SETTINGS"]
     app.extensions[_EXTENSION_KEY] = deque(maxlen=MAX_PENDING_SIGNALS)
 
     @app.before_request
     def _gate() -> None:
-        if request.endpoint in PROBE_ENDPOINTS:
+        if request.endpoint in exempt_endpoints:
             return
         limiter = get_rate_limiter(app)
         subject = client_subject()

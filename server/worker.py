@@ -29,12 +29,16 @@ from typing import Any
 import redis
 from flask import Flask
 
+import server.applicant_handlers  # noqa: F401 - registers the applicant's job types
 from server import job_handlers, job_queue, metrics, monitoring, rate_limiter
 from server.errors import ApiError, StorageUnavailable, UserFacingError, database_unavailable
 from server.extensions import db
 from server.job_queue import ClaimedJob, Outcome, OutcomeKind
 from server.logging_config import current_job_id
 from server.outages import outage_log
+from server.redis_client import get_redis
+from server.scheduler import LeaderScheduler
+from server.security_manager.ip_blocking import restore_blocks
 
 log = logging.getLogger("server.worker")
 
@@ -612,11 +616,67 @@ def reconcile_at_start(app: Flask) -> None:
             db.session.remove()
 
 
+# --- background services: what the entry points start (never `create_app`) ---------------
+
+_EXTENSION_KEY = "background_services"
+
+
+def start_background_services(app: Flask, *, workers: bool = True) -> dict[str, object]:
+    """Start the job worker pool and the scheduler candidate (which, once elected, runs the
+    scheduled jobs: queue reaper and reconciler, backups, maintenance, alerts); returns what
+    runs ("scheduler" unless `SCHEDULER_ENABLED` is false, "pool" unless `JOB_QUEUE_MAX_WORKERS`
+    is 0 or `workers` is false: a web process that serves HTTP only is still a candidate, so
+    the scheduled work and its alerts go on when every worker process is dead)."""
+    running = app.extensions.get(_EXTENSION_KEY)
+    if running:
+        return running
+    settings = app.config["SETTINGS"]
+    services: dict[str, object] = {}
+    runs_pool = workers and settings.job_queue_max_workers > 0
+    if workers:
+        _restore_ip_blocks(app)
+        reconcile_at_start(app)
+    if settings.scheduler_enabled:
+        scheduler = LeaderScheduler(app)
+        scheduler.start()
+        services["scheduler"] = scheduler
+    if runs_pool:
+        pool = WorkerPool(app)
+        pool.start()
+        services["pool"] = pool
+    app.extensions[_EXTENSION_KEY] = services
+    log.info(
+        "background services started",
+        extra={"workers": settings.job_queue_max_workers if runs_pool else 0},
+    )
+    return services
+
+
+def stop_background_services(app: Flask) -> None:
+    """Stop what `start_background_services` started, letting running work finish."""
+    services = app.extensions.pop(_EXTENSION_KEY, None) or {}
+    pool = services.get("pool")
+    if pool is not None:
+        pool.stop()  # first: stop claiming at once, then drain
+    scheduler = services.get("scheduler")
+    if scheduler is not None:
+        scheduler.stop()
+    log.info("background services stopped")
+
+
+def _restore_ip_blocks(app: Flask) -> None:
+    """Rebuild Redis's IP-block set from PostgreSQL, in case Redis lost it."""
+    with app.app_context():
+        try:
+            restore_blocks(get_redis())
+        except redis.RedisError:
+            log.warning("could not restore IP blocks: Redis unavailable")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the worker pool (no HTTP) until SIGTERM or SIGINT."""
     from server import create_app
     from server.config import ConfigError, load_settings
-    from server.runtime import start_background_services, stop_background_services
 
     try:
         settings = load_settings()

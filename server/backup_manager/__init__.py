@@ -313,7 +313,7 @@ def _make(
 
 
 def _app_version() -> str:
-    from server import API_VERSION
+    from server.version import API_VERSION
 
     return API_VERSION
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-from server.config import ConfigError, Settings
+from server.config import ConfigError, Settings, parse_rate_limit_override
 
 Scope = Literal["user", "ip", "global"]
 SCOPES: tuple[str, ...] = ("user", "ip", "global")
@@ -121,10 +120,6 @@ JOB_ALLOWANCES = (
 # docs page).
 EXEMPT_PATH_PREFIXES = ("/api/openapi.json", "/api/docs")
 
-_OVERRIDE_PREFIX = "RATE_LIMIT_"
-_NUMBER = r"\d+(?:\.\d+)?"
-_OVERRIDE = re.compile(rf"^\s*(\d+)\s*(?:/\s*({_NUMBER})\s*(?:/\s*(user|ip|global)\s*)?)?$")
-
 
 def key_for(name: str, subject: str) -> str:
     """The Redis key of one limit for one subject: `rate_limit:<name>:<subject>`."""
@@ -149,18 +144,9 @@ def limits_from_settings(settings: Settings) -> dict[str, RateLimit | Concurrenc
     """
     limits = dict(LIMITS)
     for variable, raw in sorted(settings.rate_limit_overrides.items()):
-        if not variable.startswith(_OVERRIDE_PREFIX):
-            raise ConfigError(f"{variable}: rate limit overrides must start with RATE_LIMIT_")
-        name = variable[len(_OVERRIDE_PREFIX) :].lower()
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED_NAMES:
+        name, count, seconds, scope = parse_rate_limit_override(variable, raw)
+        if name in RESERVED_NAMES:
             raise ConfigError(f"{variable}: not a usable limit name")
-        match = _OVERRIDE.match(str(raw))
-        if not match:
-            raise ConfigError(
-                f"{variable}={raw!r}: expected N/SECONDS (e.g. {variable}=10/86400), N a whole "
-                "number of requests and SECONDS the window length"
-            )
-        count, seconds, scope = int(match[1]), match[2], match[3]
         current = limits.get(name)
         try:
             if isinstance(current, ConcurrencyCap):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask import Flask, current_app, g, request
@@ -62,10 +62,14 @@ def get_rate_limiter(app: Flask | None = None) -> RateLimiter:
     return app.extensions[EXTENSION_KEY]
 
 
-def init_app(app: Flask) -> None:
+def init_app(
+    app: Flask, *, client_subject: Callable[[], str], exempt_endpoints: Collection[str]
+) -> None:
     """Build the limiter from settings and install the per-request check and headers.
 
-    Call after `auth.init_app`, so the check runs once the user is known.
+    Call after `auth.init_app`, so the check runs once the user is known. `client_subject`:
+    the request's client as per-address limits count it; `exempt_endpoints`: views no limit
+    applies to (the health probes).
     """
     from server.redis_client import get_redis
 
@@ -79,13 +83,10 @@ def init_app(app: Flask) -> None:
     if not limiter.enabled:
         return
 
-    from server.request_hooks import client_subject
-    from server.routes.health import PROBE_ENDPOINTS
-
     @app.after_request
     def _rate_limit_headers(response):
         decision = g.get("rate_limit_decision")
-        if decision is None and request.endpoint not in PROBE_ENDPOINTS:
+        if decision is None and request.endpoint not in exempt_endpoints:
             # Turned away before the request gate counted it (the gate counts the requests it
             # refuses itself): it still counts against its address.
             if not g.get("ip_blocked") and not g.get("rate_limit_counted"):

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import redis
 
 from server import metrics
-from server.agent.engines.gemini_errors import gemini_pause_for
 from server.config import ConfigError, Settings
 from server.errors import NotFound, ServiceUnavailable
 from server.rate_limiter.catalogue import (
@@ -34,6 +33,7 @@ from server.rate_limiter.catalogue import (
     key_for,
 )
 from server.rate_limiter.fallback import MemoryWindows, RedisHealth, RedisUnavailable, count_metric
+from server.rate_limiter.gemini_errors import gemini_pause_for
 from server.rate_limiter.results import Decision, GeminiCaller, Lease, LimitState, Reservation
 from server.rate_limiter.scripts import (
     CAP_SCRIPT,

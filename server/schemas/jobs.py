@@ -16,6 +16,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
+from server.agent.sources import boards_and_companies, unsearchable_message
 from server.config import JOB_BOARDS, get_settings
 from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import MAX_ID, PageMeta, PageQuery
@@ -109,9 +110,6 @@ class JobSearchPayload(StrictSchema):
 
     @validates_schema
     def _some_board_can_be_searched(self, data, **_kwargs):
-        # Imported here: the job handlers, which services import, import this module.
-        from server.services.postings import boards_and_companies, unsearchable_message
-
         problem = unsearchable_message(*boards_and_companies(data, get_settings()))
         if problem:
             raise ValidationError(problem, field_name="companies")

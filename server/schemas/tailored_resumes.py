@@ -4,9 +4,13 @@ from apiflask import Schema
 from apiflask.fields import UUID, Dict, List, Nested, String
 from apiflask.validators import OneOf
 
+from server.agent import rendering
 from server.schemas.admin import PageMeta, PageQuery
 from server.schemas.common import DroppedClaimOut, StrictSchema, UtcDateTime
-from server.services.tailored_resumes import DOWNLOAD_FORMATS, DOWNLOAD_TEMPLATES
+
+DOWNLOAD_FORMATS = ("json", *rendering.FORMATS)
+ORIGINAL = "original"
+DOWNLOAD_TEMPLATES = (ORIGINAL, *rendering.TEMPLATES)
 
 
 class TailoredResumeOut(Schema):

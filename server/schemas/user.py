@@ -8,8 +8,9 @@ from marshmallow import ValidationError, pre_load
 from server.models import ResumeParseStatus
 from server.schemas.common import StrictSchema, UtcDateTime
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
-from server.services.credentials import KNOWN_SERVICES
 
+# The services a user may store a credential for.
+KNOWN_SERVICES = ("mimikree", "greenhouse", "lever", "ashby", "recruitee", "remoteok")
 PASSWORD = {"required": True, "validate": Length(min=1, max=1024)}
 UNNAMED_PART = "(a part without a readable name)"
 

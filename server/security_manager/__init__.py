@@ -23,9 +23,14 @@ request gate's one Redis round trip (`server.request_gate`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, g, request
 
+# The records of the Redis security copy register their readers with `security_cache` when
+# imported; importing them with the package makes every process's rebuild find all three.
+from server.security_manager import ip_blocking, lockout, token_revocations  # noqa: F401
 from server.security_manager.passwords import (
     dummy_password_check,
     hash_cost,
@@ -55,11 +60,12 @@ CORS_EXPOSED_HEADERS = (
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
-def init_app(app: Flask) -> None:
-    """Watch responses for bursts of errors, answer CORS."""
-    from server.request_gate import defer_error_signal
-    from server.security_manager import ip_blocking
+def init_app(app: Flask, *, defer_error_signal: Callable[[Flask, Any], None]) -> None:
+    """Watch responses for bursts of errors, answer CORS.
 
+    `defer_error_signal(app, signal)` hands an error signal to the request gate, which counts
+    it in its next round trip.
+    """
     settings = app.config["SETTINGS"]
     allowed_origins = frozenset(settings.cors_origins)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -146,15 +147,10 @@ def _trends() -> list[Finding]:
     ]
 
 
-def _backups() -> list[Finding]:
-    try:
-        from server import backup_manager  # type: ignore[attr-defined]
-    except ImportError:
-        return [Finding("backups", "info", "No backups configured yet (no backup module)")]
-    last = getattr(backup_manager, "last_verified_backup_age", None)
-    if last is None:
+def _backups(backup_age: Callable[[], timedelta | None] | None) -> list[Finding]:
+    if backup_age is None:
         return [Finding("backups", "info", "Backup recency is not reported by the backup module")]
-    age = last()
+    age = backup_age()
     if age is None:
         return [Finding("backups", "high", "No verified backup exists")]
     severity = "high" if age > timedelta(hours=26) else "info"
@@ -199,15 +195,22 @@ def _dependencies(root: Path) -> list[Finding]:
 
 
 def run_audit(
-    *, settings: Settings, conn: redis.Redis, debug: bool, root: Path = PROJECT_ROOT
+    *,
+    settings: Settings,
+    conn: redis.Redis,
+    debug: bool,
+    root: Path = PROJECT_ROOT,
+    backup_age: Callable[[], timedelta | None] | None = None,
 ) -> dict[str, Any]:
-    """Run every check; findings sorted from most to least severe, and a count per severity."""
+    """Run every check; findings sorted from most to least severe, and a count per severity.
+
+    `backup_age`: the age of the newest verified backup (None: there is none)."""
     findings = [
         *_secrets(settings),
         *_runtime(settings, debug),
         *_accounts(conn),
         *_trends(),
-        *_backups(),
+        *_backups(backup_age),
         *_dependencies(root),
     ]
     findings.sort(key=lambda f: -SEVERITIES.index(f.severity))

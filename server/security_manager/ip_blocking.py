@@ -375,3 +375,6 @@ def count_blocked(conn: redis.Redis) -> int:
         return sum(1 for _ in conn.scan_iter(BLOCK_PREFIX + "*", count=500))
     except redis.RedisError:
         return 0
+
+
+security_cache.register_source("ip_blocks", cache_entries)

@@ -225,3 +225,6 @@ def prune_expired_login_failures(*, now: datetime) -> int:
             )
         )
     return result.rowcount or 0
+
+
+security_cache.register_source("account_locks", cache_entries)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import redis
@@ -42,7 +42,17 @@ end
 return 0
 """
 
+# The records the copy holds, in the order a rebuild copies them. Each is read by its own
+# module, which registers its reader here when imported (the package imports all three).
+SOURCES = ("token_revocations", "ip_blocks", "account_locks")
+_sources: dict[str, Callable[[datetime], Iterable[tuple[str, str, int]]]] = {}
+
 _behind = threading.Event()
+
+
+def register_source(name: str, entries: Callable[[datetime], Iterable[tuple[str, str, int]]]):
+    """Name the reader of one kind of record: (key, value, seconds left) for each in force."""
+    _sources[name] = entries
 
 
 def seconds_left(expires_at: datetime, now: datetime) -> int:
@@ -70,8 +80,6 @@ def rebuild(conn: redis.Redis) -> dict[str, int] | None:
 
     Returns how many of each kind were copied, or None when another process is rebuilding it.
     """
-    from server.security_manager import ip_blocking, lockout, token_revocations
-
     lock = secrets.token_hex(16)
     if not conn.set(REBUILD_LOCK_KEY, lock, nx=True, ex=REBUILD_LOCK_SECONDS):
         return None
@@ -79,12 +87,8 @@ def rebuild(conn: redis.Redis) -> dict[str, int] | None:
     now = utcnow()
     copied: dict[str, int] = {}
     try:
-        for name, entries in (
-            ("token_revocations", token_revocations.cache_entries(now)),
-            ("ip_blocks", ip_blocking.cache_entries(now)),
-            ("account_locks", lockout.cache_entries(now)),
-        ):
-            copied[name] = _copy(conn, entries)
+        for name in SOURCES:
+            copied[name] = _copy(conn, _sources[name](now))
     except BaseException:
         finish(keys=[REBUILD_LOCK_KEY, CACHE_READY_KEY], args=[lock, ""])
         raise

@@ -320,3 +320,6 @@ def prune_expired_revocations() -> int:
             delete(TokenRevocation).where(TokenRevocation.expires_at <= utcnow())
         )
     return result.rowcount or 0
+
+
+security_cache.register_source("token_revocations", cache_entries)

@@ -13,11 +13,10 @@ from server.config import get_settings
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import User, UserCredential
+from server.schemas.user import KNOWN_SERVICES
 from server.security_manager import encryption
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_text
-
-KNOWN_SERVICES = ("mimikree", "greenhouse", "lever", "ashby", "recruitee", "remoteok")
 
 
 def _check_service(service: str) -> str:

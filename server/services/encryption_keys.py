@@ -10,7 +10,7 @@ write a new value).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, select, update
@@ -19,35 +19,12 @@ from server.config import get_settings
 from server.extensions import db
 from server.security_manager import encryption
 from server.security_manager.events import record_event
+from server.services import stored_files
+from server.services.key_counts import ColumnKeys, ColumnRotation
 
 BATCH = 500
 # Rows named in a report, per column: enough to find them, never the whole table.
 NAMED_ROWS = 20
-
-
-@dataclass
-class ColumnKeys:
-    """Which key the values of one encrypted column are under."""
-
-    column: str  # "table.column"
-    newest: int = 0
-    older: int = 0
-    unreadable: int = 0
-    unreadable_rows: list[str] = field(default_factory=list)  # "user_id 7", the first few
-
-    @property
-    def done(self) -> bool:
-        return not self.older and not self.unreadable
-
-
-@dataclass
-class ColumnRotation:
-    """What a rotation did to one column."""
-
-    column: str
-    rotated: int = 0
-    # Changed by their owner between the read and the write: left as the owner wrote them.
-    changed_meanwhile: int = 0
 
 
 @dataclass
@@ -142,8 +119,6 @@ def rotate_all() -> Rotation:
     The user files in the store (`stored_files`) are sealed again too, and counted as one
     more "column".
     """
-    from server.services import stored_files
-
     keys = get_settings().encryption_keys
     rotated = [_rotate_column(column, keys) for column in encryption.encrypted_columns()]
     rotated.append(stored_files.rotate())

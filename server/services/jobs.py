@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, func, select
 
-from server import job_handlers, job_queue, rate_limiter
+from server import job_queue, job_types, rate_limiter
 from server.config import get_settings
 from server.errors import (
     BadRequest,
@@ -30,7 +30,7 @@ from server.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES, new_job_id
-from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS
+from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS, PUBLIC_JOB_TYPES
 from server.security_manager import scoped_tokens
 from server.services.ownership import get_owned, read_owned
 
@@ -118,10 +118,10 @@ def submit(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate a submission for this user and queue it."""
-    if job_type not in job_handlers.KNOWN_JOB_TYPES:
+    if job_type not in PUBLIC_JOB_TYPES:
         raise ValidationFailed(
             f"type: unknown job type {job_type!r}",
-            details={"type": [f"must be one of {', '.join(job_handlers.KNOWN_JOB_TYPES)}"]},
+            details={"type": [f"must be one of {', '.join(PUBLIC_JOB_TYPES)}"]},
         )
     try:
         payload = JOB_PAYLOAD_SCHEMAS[job_type]().load(payload)
@@ -129,7 +129,7 @@ def submit(
         details = {"payload": exc.normalized_messages()}
         phrases = "; ".join(_flatten_validation_detail(details))
         raise ValidationFailed(f"Invalid input: {phrases}", details=details) from None
-    spec = job_handlers.get_handler(job_type)
+    spec = job_types.get_handler(job_type)
     if spec is None:
         raise ValidationFailed(
             f"job type {job_type} is not available yet",

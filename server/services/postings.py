@@ -12,8 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.agent import posting_search
 from server.agent.posting_search import Candidate
-from server.agent.sources import SearchQuery, boards_without_companies, fetch_all
-from server.config import Settings, get_settings
+from server.agent.sources import COMPANIES_HINT, SearchQuery, boards_and_companies, fetch_all
+from server.agent.sources import unsearchable_message as unsearchable_message
+from server.config import get_settings
 from server.errors import NotFound
 from server.extensions import db
 from server.models import Posting, Resume, utcnow
@@ -23,7 +24,6 @@ from server.services.ownership import get_owned
 log = logging.getLogger("server.postings")
 
 TOP_IN_RESULT = 10
-COMPANIES_HINT = "give the search's `companies`, or set JOB_SEARCH_COMPANIES"
 _INSERT_CHUNK = 200
 # Board fields a new listing of the same posting overwrites; the rest is the row's identity.
 _BOARD_FIELDS = (
@@ -68,27 +68,6 @@ def applied_posting_keys(*, user_id: int) -> set[str]:
     for dedupe, source, external_id in rows:
         keys.update((dedupe, f"{source}:{external_id}"))
     return keys
-
-
-def boards_and_companies(
-    payload: dict[str, Any], settings: Settings
-) -> tuple[list[str], dict[str, Any]]:
-    """The boards a search asks (the payload's, else JOB_SEARCH_SOURCES) and the company slugs
-    per board (the payload's over JOB_SEARCH_COMPANIES)."""
-    sources = list(payload.get("sources") or settings.job_search_sources)
-    return sources, {**settings.job_search_companies, **(payload.get("companies") or {})}
-
-
-def unsearchable_message(sources: list[str], companies: dict[str, Any]) -> str | None:
-    """Why a search can ask no board at all (every board it names needs company slugs and has
-    none), or None when it can ask one."""
-    skipped = boards_without_companies(sources, companies)
-    if not sources or len(skipped) < len(dict.fromkeys(sources)):
-        return None
-    return (
-        f"no board can be searched: {', '.join(skipped)} list one company at a time and no "
-        f"company slug was given; {COMPANIES_HINT}"
-    )
 
 
 def failure_message(statuses: list[dict[str, Any]]) -> str:

@@ -108,6 +108,8 @@ def parsing_limits(settings: Settings) -> ExtractionLimits:
 
 
 PARSE_JOB = "resume_parsing"
+# How often a job whose resume is still being parsed (a `resume_parsing` job) looks again.
+RESUME_PARSE_WAIT_SECONDS = 2.0
 PARSE_LIMIT = "resume_parses_per_user_per_day"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import backup_manager
 from server.config import get_settings
 from server.models import User
 from server.redis_client import get_redis
@@ -56,7 +57,12 @@ def run_audit(*, debug: bool) -> dict[str, Any]:
     """Run the audit and record that it ran."""
     conn = get_redis()
     settings = get_settings()
-    report = audit.run_audit(settings=settings, conn=conn, debug=debug)
+    report = audit.run_audit(
+        settings=settings,
+        conn=conn,
+        debug=debug,
+        backup_age=backup_manager.last_verified_backup_age,
+    )
     record_event(
         action="security_audit",
         outcome="success",

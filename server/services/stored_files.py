@@ -21,7 +21,8 @@ from server import storage
 from server.config import get_settings
 from server.extensions import db
 from server.models import Application, ApplicationScreenshot, Resume
-from server.services import encryption_keys, resumes
+from server.services import resumes
+from server.services.key_counts import ColumnKeys, ColumnRotation
 
 log = logging.getLogger("server.stored_files")
 BATCH = 200
@@ -222,9 +223,9 @@ def _stored() -> Iterator[tuple[str, str, str, Any]]:
 FILES = "stored files"
 
 
-def census() -> encryption_keys.ColumnKeys:
+def census() -> ColumnKeys:
     """Which key of ENCRYPTION_KEY sealed each stored file (reads only their headers)."""
-    counted = encryption_keys.ColumnKeys(FILES)
+    counted = ColumnKeys(FILES)
     for what, where, name, _still in _stored():
         try:
             index = storage.store_for(where).key_index(name)
@@ -243,10 +244,10 @@ def census() -> encryption_keys.ColumnKeys:
     return counted
 
 
-def rotate() -> encryption_keys.ColumnRotation:
+def rotate() -> ColumnRotation:
     """Seal every stored file under an older key again under the newest (runs again safely:
     a file under the newest key is left as it is)."""
-    done = encryption_keys.ColumnRotation(FILES)
+    done = ColumnRotation(FILES)
     for _what, where, name, still in _stored():
         store = storage.store_for(where)
         try:

@@ -14,11 +14,12 @@ from server import storage
 from server.agent import docx_in_place, mimikree, rendering, tailoring
 from server.agent.engines import get_engine
 from server.config import get_settings
-from server.errors import UserFacingError, ValidationFailed
+from server.errors import QuotaWait, UserFacingError, ValidationFailed
 from server.extensions import db
 from server.models import Resume, ResumeParseStatus, TailoredResume
 from server.pagination import paginate
 from server.redis_client import get_redis
+from server.schemas.tailored_resumes import ORIGINAL
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
 from server.services import mimikree as mimikree_accounts
 from server.services import resumes
@@ -26,9 +27,6 @@ from server.services.ownership import get_owned
 
 log = logging.getLogger("server.tailoring")
 
-DOWNLOAD_FORMATS = ("json", *rendering.FORMATS)
-ORIGINAL = "original"
-DOWNLOAD_TEMPLATES = (ORIGINAL, *rendering.TEMPLATES)
 # What the job's result carries besides the resume itself (stored as the row's meta).
 RESULT_KEYS = (
     "diff",
@@ -249,9 +247,7 @@ def tailor_for_job(job: Any) -> dict[str, Any]:
     if resume is None or resume.user_id != job.user_id:
         raise TailoringFailed(f"resume {payload['resume_id']} not found")
     if resume.parse_status == ResumeParseStatus.PENDING.value:
-        from server.job_handlers import RESUME_PARSE_WAIT_SECONDS, QuotaWait
-
-        raise QuotaWait(RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")  # then tailored
+        raise QuotaWait(resumes.RESUME_PARSE_WAIT_SECONDS, "the resume's parsing")  # then tailored
     if not resume.parsed:
         raise TailoringFailed("the resume could not be parsed; upload a readable version")
     parsed, resume_id = resume.parsed, resume.id

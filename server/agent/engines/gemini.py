@@ -25,7 +25,8 @@ from server.agent.engines.cache import cache_key, get_cached, put_cached
 from server.agent.engines.gemini_errors import DEFAULT_GEMINI_PAUSE_SECONDS
 from server.agent.engines.tasks import SCHEMAS, SYSTEM_INSTRUCTIONS, schema_errors, user_prompt
 from server.config import Settings
-from server.job_handlers import QuotaWait, RetryableJobError, reserve_gemini_call
+from server.errors import QuotaWait, RetryableJobError
+from server.quota_gate import reserve_gemini_call
 
 log = logging.getLogger("server.agent.engines")
 

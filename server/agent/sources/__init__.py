@@ -89,6 +89,30 @@ def boards_without_companies(
     ]
 
 
+COMPANIES_HINT = "give the search's `companies`, or set JOB_SEARCH_COMPANIES"
+
+
+def boards_and_companies(
+    payload: Mapping[str, Any], settings: Settings
+) -> tuple[list[str], dict[str, Any]]:
+    """The boards a search asks (the payload's, else JOB_SEARCH_SOURCES) and the company slugs
+    per board (the payload's over JOB_SEARCH_COMPANIES)."""
+    sources = list(payload.get("sources") or settings.job_search_sources)
+    return sources, {**settings.job_search_companies, **(payload.get("companies") or {})}
+
+
+def unsearchable_message(sources: list[str], companies: Mapping[str, Any]) -> str | None:
+    """Why a search can ask no board at all (every board it names needs company slugs and has
+    none), or None when it can ask one."""
+    skipped = boards_without_companies(sources, companies)
+    if not sources or len(skipped) < len(dict.fromkeys(sources)):
+        return None
+    return (
+        f"no board can be searched: {', '.join(skipped)} list one company at a time and no "
+        f"company slug was given; {COMPANIES_HINT}"
+    )
+
+
 def fetch_source(
     source: str,
     *,
@@ -169,6 +193,7 @@ def fetch_all(
 
 
 __all__ = [
+    "COMPANIES_HINT",
     "SOURCES",
     "BoardClient",
     "ClientOptions",
@@ -176,7 +201,9 @@ __all__ = [
     "SearchQuery",
     "SourceError",
     "SourceStatus",
+    "boards_and_companies",
     "boards_without_companies",
     "fetch_all",
     "fetch_source",
+    "unsearchable_message",
 ]
