@@ -14,6 +14,7 @@ NOTICE = CORPUS_DIR / "NOTICE.md"
 SOURCE_DIRS = (
     CORPUS_DIR,
     TESTS.parent.parent / "shared" / "fixtures" / "resumes",
+    Path("/work/shared/fixtures/resumes"),
     TESTS / "fixtures",
 )
 

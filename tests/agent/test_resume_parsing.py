@@ -65,7 +65,10 @@ def test_the_real_resume_pdfs_yield_contact_experience_education_and_skills(name
     assert contact["email"] == "john.doe@email.com"
     assert contact["phone"] == "+1 (415) 555-0142"
     assert contact["location"] == "San Francisco, CA"
-    assert {"linkedin.com/in/johndoe", "github.com/johndoe"} <= set(contact["links"])
+    # The PDF links its addresses: the link targets are kept.
+    assert {"https://linkedin.com/in/johndoe", "https://github.com/johndoe"} <= set(
+        contact["links"]
+    )
     assert parsed["summary"].startswith("Senior Software Engineer with 5+ years")
     jobs = [
         (e["employer"], e["title"], e["start_date"], e["end_date"], e["is_current"])

@@ -129,7 +129,11 @@ _MONTHS = {
     for name in names
 }
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{7,}\d(?![\w/])")
+# National and international phone numbers as printed: "(123) 456-7890", "+1 (415) 555-0142",
+# "(+82) 10-9030-1843", "+966 54 823 2198", "607.379.5733", "+44 20 7946 0958".
+PHONE = re.compile(
+    r"(?<![\w/+(])(?:\(\+?\d{1,4}\)|\+\d{1,3}|\d)(?:[\s.-]?(?:\(\d{1,4}\)|\d)){6,14}(?![\w/])"
+)
 LINK = re.compile(
     r"(?:https?://\S+|www\.\S+|\b(?:[\w-]+\.)+(?:com|org|net|io|dev|me|ai|co|app|page|xyz|tech"
     r"|info|edu)(?:/[^\s,|]*)?)",
@@ -205,7 +209,9 @@ class _Section:
 
 def _clean(text: str) -> str:
     text = text.replace("\u00a0", " ").replace("\u200b", "")
-    return re.sub(r"[ \t]+", " ", text).strip()
+    # A tab is a wide gap in the printed line (a right-aligned date, the next skill chip).
+    text = re.sub(r"\s*\t\s*", " | ", text.strip(" \t"))
+    return re.sub(r" +", " ", text).strip()
 
 
 def _strip_markdown(text: str) -> str:
@@ -706,6 +712,46 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
     return leftovers
 
 
+def _link_key(value: str) -> str:
+    value = re.sub(r"^(?:https?://)?(?:www\.)?", "", value.strip(), flags=re.IGNORECASE)
+    return value.rstrip("/").lower()
+
+
+def _annotated_links(result: dict[str, Any], sections: list[_Section], links: list[dict]) -> None:
+    contact = result["contact"]
+    contact_text = " ".join(
+        line.text
+        for section in sections
+        if section.kind == "top" or (section.heading or "").lower() in ("links", "profiles")
+        for line in section.lines
+    )
+    normal_contact = re.sub(r"\s+", "", contact_text)
+    for link in links:
+        uri, shown = str(link.get("uri") or "").strip(), str(link.get("text") or "").strip()
+        shown = re.sub(r"^(?:tel|mailto):", "", shown, flags=re.IGNORECASE)
+        if not uri or not shown or re.sub(r"\s+", "", shown) not in normal_contact:
+            continue
+        scheme, _, target = uri.partition(":")
+        scheme = scheme.lower()
+        if scheme == "mailto":
+            address = target.split("?")[0]
+            if contact["email"] is None and EMAIL.fullmatch(address):
+                contact["email"] = address
+        elif scheme == "tel":
+            if contact["phone"] is None and len(re.sub(r"\D", "", target)) >= 7:
+                contact["phone"] = shown if PHONE.search(shown) else target
+        elif scheme in ("http", "https"):
+            key = _link_key(uri)
+            printed = [i for i, v in enumerate(contact["links"]) if _link_key(v) == key]
+            if printed:
+                contact["links"][printed[0]] = uri
+            elif uri not in contact["links"]:
+                contact["links"].append(uri)
+            for value in list(contact["other"]):
+                if value.lstrip("@/").lower() in key:
+                    contact["other"].remove(value)
+
+
 def _empty_result(text: str) -> dict[str, Any]:
     return {
         "parser_version": PARSER_VERSION,
@@ -764,12 +810,21 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             )
 
 
-def parse_resume_text(text: str, *, markdown: bool = False) -> dict[str, Any]:
-    """A structured resume (see the README for the shape) from plain or Markdown text."""
+def parse_resume_text(
+    text: str, *, markdown: bool = False, links: list[dict] | None = None
+) -> dict[str, Any]:
+    """A structured resume (see the README for the shape) from plain or Markdown text.
+
+    `links` are the document's link annotations ({"uri", "text"}: a PDF's mailto:, tel: and
+    web links with the text they cover); those on the contact lines or in a links section
+    complete the contact details, the link target replacing the printed address.
+    """
     text = text if isinstance(text, str) else ""
     result = _empty_result(text)
     try:
-        _fill(result, _split_sections(_lines_of(text, markdown)))
+        sections = _split_sections(_lines_of(text, markdown))
+        _fill(result, sections)
+        _annotated_links(result, sections, links or [])
     except Exception:  # a heuristic must not cost the user their upload; keep every line
         log.exception("resume parser failed; keeping the text unstructured")
         result = _empty_result(text)
