@@ -42,6 +42,7 @@ SECTION_KEYWORDS = {
         "work history",
         "career history",
         "professional background",
+        "experiences",
     ),
     "education": ("education", "academic background", "academics", "education and training"),
     "skills": (
@@ -97,7 +98,11 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_DATE = rf"(?:{_MONTH}\s*,?\s*(?:19|20)\d{{2}}|(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}|(?:19|20)\d{{2}}-(?:0[1-9]|1[0-2])\b|(?:19|20)\d{{2}})"
+_SEASON = r"(?:spring|summer|fall|autumn|winter)"
+_DATE = (
+    rf"(?:(?:{_MONTH}|{_SEASON})\s*,?\s*(?:19|20)\d{{2}}|(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}"
+    r"|(?:19|20)\d{2}-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?\b|(?:19|20)\d{2})"
+)
 _PRESENT = r"(?:present|current|now|today|ongoing)"
 DATE_RANGE = re.compile(
     rf"\(?\b(?P<start>{_DATE})\s*(?:-|–|—|to|until|~)\s*(?P<end>{_DATE}|{_PRESENT})\b\)?",
@@ -250,6 +255,8 @@ def _lines_of(text: str, markdown: bool) -> list[_Line]:
                 if heading:
                     level, raw = len(heading.group(1)), heading.group(2)
                 raw = _strip_markdown(raw)
+            else:
+                raw = raw.replace("**", "")  # Markdown bold printed literally
             bullet = first and bool(BULLET.match(raw))
             if bullet:
                 raw = BULLET.sub("", raw, count=1)
@@ -257,6 +264,27 @@ def _lines_of(text: str, markdown: bool) -> list[_Line]:
             if cleaned:
                 lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
     return lines
+
+
+_OPEN_RANGE = re.compile(rf"^{_DATE}\s*[-–—]$", re.IGNORECASE)
+_RANGE_END = re.compile(rf"^(?:{_DATE}|{_PRESENT})\b", re.IGNORECASE)
+
+
+def _rejoin_ranges(lines: list[_Line]) -> list[_Line]:
+    """A date range printed over two lines (a narrow date column) read as one line."""
+    joined: list[_Line] = []
+    for line in lines:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and not line.bullet
+            and _OPEN_RANGE.match(previous.text)
+            and _RANGE_END.match(line.text)
+        ):
+            previous.text = f"{previous.text} {line.text}"
+            continue
+        joined.append(line)
+    return joined
 
 
 def _heading_kind(line: _Line) -> str | None:
@@ -538,11 +566,14 @@ def _education(block: _Block) -> dict[str, Any]:
             and degree
             and not INSTITUTION_WORDS.search(line[: degree.start()])
         ):
-            degree_text, _, field_text = _degree_split(line)
+            degree_text, rest = _degree_and_rest(line)
             entry["degree"] = degree_text
+            field_text = _degree_split(degree_text)[2]
             if field_text:
                 entry["field"] = field_text
-            continue
+            if not rest:
+                continue
+            line = rest
         for part in _parts(line):
             if entry["location"] is None and WHOLE_LOCATION.match(part) and entry["institution"]:
                 entry["location"] = part
@@ -552,6 +583,18 @@ def _education(block: _Block) -> dict[str, Any]:
                 entry["details"].append(part)
     entry["details"].extend(_bullets(block.body))
     return entry
+
+
+def _degree_and_rest(line: str) -> tuple[str, str]:
+    """A degree line as printed, cut before the school or a gap: ("B.S. in X", "Univ, City")."""
+    pieces = re.split(r"\s+\|\s+", line, maxsplit=1)
+    degree, rest = pieces[0], pieces[1] if len(pieces) > 1 else ""
+    parts = re.split(r",\s+", degree)
+    for index, part in enumerate(parts[1:], start=1):
+        if INSTITUTION_WORDS.search(part):
+            school = ", ".join(parts[index:])
+            return ", ".join(parts[:index]), f"{school} | {rest}" if rest else school
+    return degree.strip(), rest
 
 
 def _degree_split(line: str) -> tuple[str, str, str]:
@@ -602,13 +645,12 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
         labelled = re.match(r"^([^:,]{1,40}):\s*(.*)$", text)
         if labelled:
             category, text = labelled.group(1).strip(), labelled.group(2)
+        # "Label | a, b" (a label set apart by a gap or a table cell) reads as "Label: a, b".
+        gapped = re.match(r"^([^,;|•·:]{1,40}?)\s+\|\s+(.*[,;].*)$", text)
+        if category is None and gapped:
+            category, text = gapped.group(1).strip(), gapped.group(2)
         listed = bool(re.search(r"[,;|•·]", text))
-        if listed:
-            items = [_tidy(item) for item in re.split(r"\s*[,;|•·]\s*", text)]
-        elif len(text.split()) <= 2:
-            items = [text]
-        else:
-            items = text.split()
+        items = _skill_items(text) if listed else [text]
         items = [item for item in items if item]
         if category is None and groups:
             group = groups[-1]
@@ -628,6 +670,22 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
             groups.append({"category": category, "items": items})
         previous = line
     return groups
+
+
+def _skill_items(text: str) -> list[str]:
+    """A skills line cut at commas, semicolons, bars and bullets outside parentheses; a
+    series' final "and" is left out, phrases such as "Agile and Scrum" stay whole."""
+    items, depth, current = [], 0, []
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        if char in ",;|•·" and depth <= 0:
+            items.append("".join(current))
+            current, depth = [], 0
+        else:
+            current.append(char)
+    items.append("".join(current))
+    cleaned = [re.sub(r"^(?:and|&)\s+", "", _tidy(item)) for item in items]
+    return [item for item in cleaned if item]
 
 
 def _certification(block: _Block) -> dict[str, Any]:
@@ -674,6 +732,7 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
                     continue
                 found_any = True
                 if key == "links":
+                    value = _as_url(value)
                     if value not in contact["links"]:
                         contact["links"].append(value)
                 elif contact[key] is None:
@@ -684,7 +743,17 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
         pieces = [_tidy(p) for p in re.split(r"\s*[|•·]\s*|\s{2,}|\t|\s,\s", text)]
         pieces = [p for p in pieces if p and re.search(r"\w", p)]
         for piece in pieces:
+            labelled = CONTACT_LABEL.match(piece)
+            if labelled:
+                label, value = labelled.group(1).lower(), labelled.group(2).strip()
+                key = "name" if label.endswith("name") else "location"
+                if contact[key] is None and value:
+                    contact[key] = value
+                    continue
             words = piece.split()
+            if contact["name"] is None and not _may_be_name(piece):
+                contact["other"].append(piece)
+                continue
             if (
                 contact["location"] is None
                 and (found_any or contact["name"])
@@ -710,6 +779,11 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
             else:
                 leftovers.append(piece)
     return leftovers
+
+
+def _as_url(value: str) -> str:
+    """A printed address as a link: "github.com/x" -> "https://github.com/x"."""
+    return value if re.match(r"https?://", value, re.IGNORECASE) else f"https://{value}"
 
 
 def _link_key(value: str) -> str:
@@ -750,6 +824,26 @@ def _annotated_links(result: dict[str, Any], sections: list[_Section], links: li
             for value in list(contact["other"]):
                 if value.lstrip("@/").lower() in key:
                     contact["other"].remove(value)
+
+
+CONTACT_LABEL = re.compile(r"^((?:full\s+)?name|location|address)\s*:\s*(.+)$", re.IGNORECASE)
+DOCUMENT_TITLE = re.compile(
+    r"^(?:curriculum\s+vitae|r[ée]sum[ée]|cv)\b(?:\s*[:\-–—].*)?$", re.IGNORECASE
+)
+
+
+# The role nouns of TITLE_WORDS without its word-ending rule, which names match too (Brian).
+HEADLINE_WORDS = re.compile(
+    TITLE_WORDS.pattern.replace(r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b", ""), re.IGNORECASE
+)
+
+
+def _may_be_name(piece: str) -> bool:
+    """Whether a top line can be the person's name: not a document title, a headline
+    ("DEVOPS ENGINEER"), a list or a sentence."""
+    if DOCUMENT_TITLE.match(piece) or re.search(r"[,;:@/\d]", piece):
+        return False
+    return 1 <= len(piece.split()) <= 5 and not HEADLINE_WORDS.search(piece)
 
 
 def _empty_result(text: str) -> dict[str, Any]:
@@ -822,7 +916,7 @@ def parse_resume_text(
     text = text if isinstance(text, str) else ""
     result = _empty_result(text)
     try:
-        sections = _split_sections(_lines_of(text, markdown))
+        sections = _split_sections(_rejoin_ranges(_lines_of(text, markdown)))
         _fill(result, sections)
         _annotated_links(result, sections, links or [])
     except Exception:  # a heuristic must not cost the user their upload; keep every line
