@@ -115,6 +115,8 @@ def _page_chars(raw, textpage) -> list[_Char | None]:
             continue
         if code == 0 or 0xD800 <= code <= 0xDFFF or _symbol(code):
             continue
+        if code == 2:  # some producers' mark for a hyphen at a line break
+            code = 0xFFFE
         generated = code != 0xFFFE and raw.FPDFText_IsGenerated(textpage, index) == 1
         raw.FPDFText_GetCharBox(
             textpage,
@@ -196,6 +198,18 @@ def _finish(line: Line) -> Line:
     return line
 
 
+def _reading_order(lines: list[Line]) -> list[Line]:
+    """Lines printed above a page's first line in drawing order (a name drawn last) moved
+    to the top of that page."""
+    if not lines:
+        return lines
+    first_top = lines[0].top
+    above = sorted((line for line in lines[1:] if line.bottom > first_top), key=lambda x: -x.top)
+    if not above:
+        return lines
+    return [*above, *(line for line in lines if line not in above)]
+
+
 def _key(text: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", " ", text)).strip().lower()
 
@@ -243,6 +257,8 @@ def _continues(previous: Line, line: Line, column_right: float) -> bool:
         return False
     if "\t" in line.text or "\t" in previous.text:
         return False
+    if line.text.isupper() and len(line.text.split()) <= 4:
+        return False  # a heading in capitals
     gap = previous.bottom - line.top
     height = max(previous.height, line.height)
     if gap > 0.9 * height or gap < -0.5 * height or abs(line.size - previous.size) > 0.6:
@@ -260,7 +276,7 @@ def _continues(previous: Line, line: Line, column_right: float) -> bool:
     first, last = line.text[:1], previous.text.rstrip()
     return (
         not first.isupper()
-        or last.endswith((",", ";", ":", "&", "/", "-", "(", HYPHEN_MARK, "\u00ad"))
+        or last.endswith((".", ",", ";", ":", "&", "/", "-", "(", HYPHEN_MARK, "\u00ad"))
         or last.rsplit(" ", 1)[-1].lower() in CONTINUING_WORDS
     )
 
@@ -362,7 +378,7 @@ def read_pdf(data: bytes, max_pages: int) -> dict:
         size = size or (width, height)
         heights[number] = height
         textpage = page.get_textpage()
-        lines.extend(_split_lines(number, _page_chars(raw, textpage.raw)))
+        lines.extend(_reading_order(_split_lines(number, _page_chars(raw, textpage.raw))))
         links.extend(_links(raw, document.raw, page.raw, textpage.raw))
     lines = _merge_wrapped(_drop_running(lines, heights, count))
     text = "\n".join(_clean_text(line.text) for line in lines)

@@ -43,6 +43,8 @@ SECTION_KEYWORDS = {
         "career history",
         "professional background",
         "experiences",
+        "research",
+        "research experience",
     ),
     "education": ("education", "academic background", "academics", "education and training"),
     "skills": (
@@ -361,6 +363,11 @@ def _take_dates(text: str, allow_single: bool = True) -> tuple[str, _Dates]:
         )
         rest = (text[: match.start()] + " " + text[match.end() :]).strip()
         return _tidy(rest), dates
+    gapped = re.search(rf"\s\|\s+(?P<date>{_DATE}|{_SEASON}\s+(?:19|20)\d{{2}})\s*$", text, re.I)
+    if not allow_single and gapped:
+        date = _normal_date(gapped.group("date"))
+        dates = _Dates(text=gapped.group("date"), start=date, end=date)
+        return _tidy(text[: gapped.start()]), dates
     if allow_single:
         single = SINGLE_DATE.search(text)
         if single and single.start() > 0 or (single and len(text) <= 30):
@@ -474,7 +481,7 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
                     if text:
                         header.append(text)
                     continue
-                if uses_bullets or len(header) < 2:
+                if uses_bullets or (len(header) < 2 and len(line.text) <= 90):
                     header.append(line.text)
                     continue
             in_header = False
@@ -656,7 +663,6 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
             group = groups[-1]
             wrapped = (
                 previous is not None
-                and listed
                 and not line.bullet
                 and len(previous.text) > 60
                 and not previous.text.rstrip().endswith((",", ";"))
