@@ -23,8 +23,8 @@ CORPUS = load_expected()
 GOAL = 95.0
 # What the parser reaches on the corpus today (fields exact, and resumes whose name, every
 # role's employer and title, and every role's dates are right).
-ACCURACY_FLOOR = 0.0
-NAMES_FLOOR = ROLES_FLOOR = DATES_FLOOR = 0
+ACCURACY_FLOOR = 81.0
+NAMES_FLOOR, ROLES_FLOOR, DATES_FLOOR = 19, 10, 15
 
 
 def _parse(resume) -> ResumeScore:

@@ -275,7 +275,7 @@ def _continues(previous: Line, line: Line, column_right: float) -> bool:
     # not a wrap: the text must read on across the break.
     first, last = line.text[:1], previous.text.rstrip()
     return (
-        not first.isupper()
+        first.islower()
         or last.endswith((".", ",", ";", ":", "&", "/", "-", "(", HYPHEN_MARK, "\u00ad"))
         or last.rsplit(" ", 1)[-1].lower() in CONTINUING_WORDS
     )
@@ -316,7 +316,8 @@ def _clean_text(text: str) -> str:
     text = re.sub(r"(?<=\S)\u00ad(?=\S)", "-", text)
     text = re.sub(r"(?<=\s)\u00ad(?=\s)", "-", text)
     text = text.replace("\u00ad", "")
-    return unicodedata.normalize("NFKC", text).replace("\u2011", "-")
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\u2010", "-").replace("\u2011", "-")
 
 
 def _links(raw, document, page, textpage) -> list[dict[str, str]]:

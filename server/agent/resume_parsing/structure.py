@@ -16,7 +16,7 @@ from typing import Any
 
 log = logging.getLogger("server.agent.resume_parsing")
 
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 MAX_LINE = 400
 
 SECTION_KEYWORDS = {
@@ -334,7 +334,9 @@ def _normal_date(text: str | None) -> str | None:
     month_name = re.match(r"[a-z]{3}", value)
     if month_name and month_name.group(0) in _MONTHS:
         return f"{year.group(0)}-{_MONTHS[month_name.group(0)]:02d}"
-    numeric = re.fullmatch(r"(\d{1,2})/(\d{4})", value) or re.fullmatch(r"(\d{4})-(\d{2})", value)
+    numeric = re.fullmatch(r"(\d{1,2})/(\d{4})", value) or re.fullmatch(
+        r"(\d{4})-(\d{2})(?:-\d{2})?", value
+    )
     if numeric:
         first, second = numeric.groups()
         month, year_text = (first, second) if len(second) == 4 else (second, first)
@@ -430,6 +432,7 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
             before = before + 1 if not line.bullet else 0
         before = min(before, 2)
         starts = []
+        previous_anchor = -1
         for anchor in anchors:
             start = anchor
             while (
@@ -446,11 +449,15 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
                 starts
                 and not any(line.bullet for line in lines[starts[-1] : start])
                 and uses_bullets
+                # ...unless the previous entry has its own date line and this one its own
+                # header line: the previous entry simply has no bullets.
+                and not (previous_anchor < start < anchor)
             ):
                 # No bullet since the previous entry started: this date line belongs to it.
                 if anchor - starts[-1] <= 3:
                     continue
             starts.append(start)
+            previous_anchor = anchor
         if starts[0] > 0:
             starts.insert(0, 0)
         spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
@@ -809,6 +816,8 @@ def _annotated_links(result: dict[str, Any], sections: list[_Section], links: li
     for link in links:
         uri, shown = str(link.get("uri") or "").strip(), str(link.get("text") or "").strip()
         shown = re.sub(r"^(?:tel|mailto):", "", shown, flags=re.IGNORECASE)
+        # An icon read as a stray letter beside the linked text ("ć me@example.com").
+        shown = re.sub(r"^\S\s+(?=\S)|(?<=\S)\s+\S$", "", shown)
         if not uri or not shown or re.sub(r"\s+", "", shown) not in normal_contact:
             continue
         scheme, _, target = uri.partition(":")
