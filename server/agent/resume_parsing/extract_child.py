@@ -100,7 +100,13 @@ def _docx_pages(document) -> int | None:
 
 
 def _docx_paragraph(paragraph) -> str:
-    text = paragraph.text
+    # A run of spaces alone between two runs of text sets fields apart (a label and its items,
+    # a title and its dates): read it as a gap (a tab), as a PDF's wide space is.
+    pieces = [getattr(item, "text", "") or "" for item in paragraph.iter_inner_content()]
+    text = "".join(
+        "\t" if not piece.strip() and piece and 0 < i < len(pieces) - 1 else piece
+        for i, piece in enumerate(pieces)
+    )
     properties = paragraph._p.pPr
     style = (paragraph.style.name if paragraph.style is not None else "") or ""
     is_list = (properties is not None and properties.numPr is not None) or "List" in style

@@ -153,7 +153,10 @@ _STATE = (
 _COUNTRY = (
     r"(?:United States|United Kingdom|Canada|Germany|France|India|Spain|Italy|Netherlands"
     r"|Ireland|Australia|Japan|China|Brazil|Mexico|Poland|Sweden|Switzerland|Singapore|Israel"
-    r"|Portugal|Austria|Belgium|Denmark|Norway|Finland|Nigeria|Kenya|South Africa|Remote)"
+    r"|Portugal|Austria|Belgium|Denmark|Norway|Finland|Nigeria|Kenya|South Africa|Remote"
+    r"|Taiwan|(?:South |S\.\s?)?Korea|Hong Kong|Vietnam|Philippines|Indonesia|Malaysia|Thailand"
+    r"|Pakistan|Bangladesh|Egypt|UAE|Saudi Arabia|New Zealand|Argentina|Chile|Colombia|Turkey"
+    r"|Türkiye|Greece|Czech Republic|Romania|Ukraine)"
 )
 LOCATION = re.compile(
     rf"(?P<location>(?:[A-Z][\w.'’-]*\s){{0,1}}[A-Z][\w.'’-]*,\s*(?:{_STATE}|{_COUNTRY})\b\.?"
@@ -308,7 +311,36 @@ def _heading_kind(line: _Line) -> str | None:
     return None
 
 
+_SKILL_ROW = re.compile(r"^[^,|:;]{2,40} \| [^|]+[,;]")
+_CERTIFICATE = re.compile(r"\b(?:certificate|certified|certification|fundamentals)\b", re.I)
+
+
+def _infer_sections(lines: list[_Line]) -> list[_Section]:
+    """Sections of a document without headings (a converted file that lost them): skill rows
+    ("Label | a, b"), entries headed by a line ending in dates (education when it names a
+    degree, certifications when a certificate), the lines under an entry its description."""
+    sections = [_Section("top", None)]
+    for line in lines:
+        kind = None
+        dated = len(line.text) <= 160 and _has_dates(line, True)
+        if _SKILL_ROW.match(line.text) and not dated:
+            kind = "skills"
+        elif dated:
+            if DEGREE.search(line.text) and not _CERTIFICATE.search(line.text):
+                kind = "education"
+            elif _CERTIFICATE.search(line.text) or not DATE_RANGE.search(line.text):
+                kind = "certifications" if _CERTIFICATE.search(line.text) else "other"
+            else:
+                kind = "experience"
+        if kind and kind != sections[-1].kind:
+            sections.append(_Section(kind, None))
+        sections[-1].lines.append(line)
+    return sections
+
+
 def _split_sections(lines: list[_Line]) -> list[_Section]:
+    if len(lines) >= 8 and not any(_heading_kind(line) for line in lines):
+        return _infer_sections(lines)
     sections = [_Section("top", None)]
     for line in lines:
         kind = _heading_kind(line)
@@ -539,7 +571,7 @@ def _experience(block: _Block) -> dict[str, Any]:
     }
     unplaced: list[str] = []
     for line in block.header:
-        for part in _parts(line):
+        for part in _split_run_together(_parts(line)):
             if entry["location"] is None and WHOLE_LOCATION.match(part):
                 entry["location"] = part
             elif (
@@ -560,6 +592,22 @@ def _experience(block: _Block) -> dict[str, Any]:
         else:
             entry["details"].append(part)
     return entry
+
+
+def _split_run_together(parts: list[str]) -> list[str]:
+    """A role heading that runs title and employer together with single spaces ("Business
+    Lecturer Taipei Beitou Hospital") cut after the title's last role noun."""
+    if len(parts) > 2 or not parts:
+        return parts
+    first = parts[0]
+    nouns = list(HEADLINE_WORDS.finditer(first))
+    if not nouns or len(parts) == 2 and not WHOLE_LOCATION.match(parts[1]):
+        return parts
+    cut = nouns[-1].end()
+    rest = first[cut:].strip()
+    if not rest or not rest[:1].isupper() or len(first[:cut].split()) > 6:
+        return parts
+    return [first[:cut].strip(), rest, *parts[1:]]
 
 
 def _education(block: _Block) -> dict[str, Any]:
@@ -892,6 +940,10 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             result["sections"].append({"kind": section.kind, "heading": section.heading})
         if section.kind == "top":
             leftovers = _contact(lines, result)
+            paragraph = next((x for x in leftovers if len(x.split()) >= 20), None)
+            if paragraph and not any(x.kind == "summary" for x in sections):
+                result["summary"] = paragraph
+                leftovers.remove(paragraph)
             if leftovers:
                 result["other_sections"].append({"heading": None, "lines": leftovers})
         elif section.kind == "summary":
