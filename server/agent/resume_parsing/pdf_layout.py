@@ -35,10 +35,9 @@ BULLETS = "•▪◦●○■□➢►▸‣⁃∙·*+-–—"
 PAGE_NUMBER = re.compile(r"(?:page\s*)?\d{1,3}(?:\s*(?:/|of)\s*\d{1,3})?", re.IGNORECASE)
 # A hyphen at a line break is kept when the first part is a prefix of a compound word.
 COMPOUND_PREFIXES = {
-    "multi", "cross", "cloud", "self", "non", "high", "well", "end", "real", "full", "co",
-    "pre", "post", "re", "open", "third", "first", "long", "short", "low", "state", "data",
-    "event", "user", "client", "server", "front", "back", "on", "off", "in", "semi", "sub",
-    "anti", "inter", "e", "x", "cost", "time", "mission", "fast", "large", "small", "top",
+    "multi", "cross", "cloud", "self", "non", "high", "well", "end", "real", "full", "open",
+    "third", "first", "long", "short", "low", "state", "data", "event", "user", "client",
+    "server", "front", "back", "off", "cost", "time", "mission", "fast", "large", "small", "top",
 }  # fmt: skip
 
 
@@ -174,6 +173,7 @@ def _finish(line: Line) -> Line:
     line.right = max(c.right for c in visible)
     line.top = max(c.top for c in visible)
     line.bottom = min(c.bottom for c in visible)
+    _small_caps(visible)
     pieces: list[str] = []
     last: _Char | None = None
     pending_space = False
@@ -183,7 +183,7 @@ def _finish(line: Line) -> Line:
             continue
         if last is not None:
             gap = char.left - last.right
-            if gap > 1.2 * line.size:
+            if gap > 0.9 * line.size:
                 pieces.append("\t")
             elif pending_space or gap > 0.45 * line.size:
                 pieces.append(" ")
@@ -208,6 +208,23 @@ def _reading_order(lines: list[Line]) -> list[Line]:
     if not above:
         return lines
     return [*above, *(line for line in lines if line not in above)]
+
+
+def _small_caps(chars: list[_Char]) -> None:
+    """Capitals drawn at the height of small letters (a small-caps font) read as small letters,
+    so "SOFTWARE ENGINEER" in small caps reads "Software Engineer" as the reader sees it."""
+    capitals = [c for c in chars if c.text.isupper() and c.top > c.bottom]
+    letters = sum(c.text.isalpha() for c in chars)
+    if len(capitals) < 4 or len(capitals) < 0.7 * letters:
+        return
+    by_size: dict[float, float] = {}
+    for char in capitals:
+        key = round(char.size, 1)
+        by_size[key] = max(by_size.get(key, -1e9), char.top)
+    for char in capitals:
+        # Tops, not heights: a Q or J reaches below the line, every capital to the cap height.
+        if char.top < by_size[round(char.size, 1)] - 0.12 * max(char.size, 1.0):
+            char.text = char.text.lower()
 
 
 def _key(text: str) -> str:

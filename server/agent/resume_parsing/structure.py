@@ -304,7 +304,11 @@ def _heading_kind(line: _Line) -> str | None:
     if normal in _HEADINGS:
         return _HEADINGS[normal]
     first = normal.split(" and ")[0].strip()
-    if first in _HEADINGS and (text.isupper() or line.markdown_level or text.endswith(":")):
+    title_case = all(word[:1].isupper() for word in text.split() if word not in ("&", "and"))
+    joined = " and " in normal and len(normal.split()) <= 4 and title_case
+    if first in _HEADINGS and (
+        text.isupper() or line.markdown_level or text.endswith(":") or joined
+    ):
         return _HEADINGS[first]
     if line.markdown_level in (1, 2):
         return "other"
@@ -432,7 +436,12 @@ def _parts(text: str) -> list[str]:
         found = LOCATION.search(piece)
         if found and found.start() > 0:
             location = found.group("location").strip()
-            piece = piece[: found.start()]
+            cut = found.start()
+            # "... Health Management Hospital Taipei, Taiwan": the hospital is no part of it.
+            head = location.split(" ", 1)
+            if len(head) == 2 and (EMPLOYER_WORDS.fullmatch(head[0]) or head[0].isupper()):
+                location, cut = head[1], cut + len(head[0]) + 1
+            piece = piece[:cut]
         elif WHOLE_LOCATION.match(piece):
             parts.append(piece)
             continue
@@ -600,14 +609,14 @@ def _split_run_together(parts: list[str]) -> list[str]:
     if len(parts) > 2 or not parts:
         return parts
     first = parts[0]
-    nouns = list(HEADLINE_WORDS.finditer(first))
-    if not nouns or len(parts) == 2 and not WHOLE_LOCATION.match(parts[1]):
+    if len(parts) == 2 and not WHOLE_LOCATION.match(parts[1]):
         return parts
-    cut = nouns[-1].end()
-    rest = first[cut:].strip()
-    if not rest or not rest[:1].isupper() or len(first[:cut].split()) > 6:
-        return parts
-    return [first[:cut].strip(), rest, *parts[1:]]
+    for noun in reversed(list(HEADLINE_WORDS.finditer(first))):
+        cut = noun.end()
+        rest = first[cut:].strip()
+        if rest and rest[:1].isupper() and len(first[:cut].split()) <= 6:
+            return [first[:cut].strip(), rest, *parts[1:]]
+    return parts
 
 
 def _education(block: _Block) -> dict[str, Any]:
@@ -733,6 +742,14 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
     return groups
 
 
+SPOKEN = re.compile(
+    r"^(?:english|chinese|mandarin|cantonese|spanish|french|german|japanese|korean|arabic|hindi"
+    r"|portuguese|russian|italian|turkish|dutch|polish|swedish|hebrew|urdu|bengali|tamil|thai"
+    r"|vietnamese|indonesian|malay|greek|persian|farsi|taiwanese|ukrainian)\b",
+    re.IGNORECASE,
+)
+
+
 def _skill_items(text: str) -> list[str]:
     """A skills line cut at commas, semicolons, bars and bullets outside parentheses; a
     series' final "and" is left out, phrases such as "Agile and Scrum" stay whole."""
@@ -812,7 +829,7 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
                     contact[key] = value
                     continue
             words = piece.split()
-            if contact["name"] is None and not _may_be_name(piece):
+            if contact["name"] is None and len(words) <= 5 and not _may_be_name(piece):
                 contact["other"].append(piece)
                 continue
             if (
@@ -940,10 +957,11 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             result["sections"].append({"kind": section.kind, "heading": section.heading})
         if section.kind == "top":
             leftovers = _contact(lines, result)
-            paragraph = next((x for x in leftovers if len(x.split()) >= 20), None)
-            if paragraph and not any(x.kind == "summary" for x in sections):
-                result["summary"] = paragraph
-                leftovers.remove(paragraph)
+            # A profile paragraph above the first heading, when there is no summary section.
+            if any(len(x.split()) >= 20 for x in leftovers) and not any(
+                x.kind == "summary" for x in sections
+            ):
+                result["summary"], leftovers = " ".join(leftovers), []
             if leftovers:
                 result["other_sections"].append({"heading": None, "lines": leftovers})
         elif section.kind == "summary":
@@ -962,7 +980,15 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
         elif section.kind == "projects":
             result["projects"].extend(_project(b) for b in _blocks(lines, True))
         elif section.kind == "skills":
-            result["skills"].extend(_skills(lines))
+            for group in _skills(lines):
+                # A "Languages" row of spoken languages is no skill list.
+                spoken = group["items"] and all(SPOKEN.match(i) for i in group["items"])
+                if spoken and re.match(r"languages?$", group["category"] or "", re.I):
+                    result["other_sections"].append(
+                        {"heading": group["category"], "lines": [", ".join(group["items"])]}
+                    )
+                else:
+                    result["skills"].append(group)
         elif section.kind == "certifications":
             result["certifications"].extend(_certifications(lines))
         else:
