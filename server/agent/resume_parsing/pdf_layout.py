@@ -174,7 +174,10 @@ def _finish(line: Line) -> Line:
     line.top = max(c.top for c in visible)
     line.bottom = min(c.bottom for c in visible)
     _small_caps(visible)
-    pieces: list[str] = []
+    # Gaps between words: a field gap (a right-aligned date, the next skill chip) is wide
+    # against the font, or against the line's other word spaces; a justified line
+    # stretches all its spaces alike (a gap is wide against the line's median word space).
+    gaps: list[tuple[str, float]] = []
     last: _Char | None = None
     pending_space = False
     for char in line.chars:
@@ -183,12 +186,19 @@ def _finish(line: Line) -> Line:
             continue
         if last is not None:
             gap = char.left - last.right
-            if gap > 0.9 * line.size:
-                pieces.append("\t")
-            elif pending_space or gap > 0.45 * line.size:
-                pieces.append(" ")
-        pieces.append(char.text)
+            spaced = pending_space or gap > 0.45 * line.size
+            gaps.append(("space" if spaced else "", gap))
         last, pending_space = char, False
+    word_gaps = [gap for kind, gap in gaps if kind]
+    typical = statistics.median(word_gaps) if word_gaps else 0.0
+    pieces: list[str] = [visible[0].text]
+    for index, (char, (kind, gap)) in enumerate(zip(visible[1:], gaps, strict=True)):
+        wide = gap > 1.2 * line.size or (gap > 0.6 * line.size and gap > 2 * typical)
+        if kind and wide and not (index == 0 and visible[0].text in BULLETS):
+            pieces.append("\t")
+        elif kind:
+            pieces.append(" ")
+        pieces.append(char.text)
     text = "".join(pieces)
     text = re.sub(r" ?\t[ \t]*", "\t", text).strip()
     line.text = text

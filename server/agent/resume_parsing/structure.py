@@ -58,7 +58,7 @@ SECTION_KEYWORDS = {
         "tech stack",
         "tools",
     ),
-    "projects": ("projects", "personal projects", "selected projects", "side projects"),
+    "projects": ("projects", "project", "personal projects", "selected projects", "side projects"),
     "certifications": (
         "certifications",
         "certificates",
@@ -614,7 +614,13 @@ def _split_run_together(parts: list[str]) -> list[str]:
     for noun in reversed(list(HEADLINE_WORDS.finditer(first))):
         cut = noun.end()
         rest = first[cut:].strip()
-        if rest and rest[:1].isupper() and len(first[:cut].split()) <= 6:
+        others = [m.group(0).lower() for m in HEADLINE_WORDS.finditer(rest)]
+        if (
+            rest
+            and rest[:1].isupper()
+            and len(first[:cut].split()) <= 6
+            and set(others) <= {"freelance", "freelancer"}
+        ):
             return [first[:cut].strip(), rest, *parts[1:]]
     return parts
 
