@@ -208,6 +208,7 @@ class _Line:
     text: str
     bullet: bool = False
     markdown_level: int = 0  # 1-6 for a Markdown heading
+    marker: str = ""  # the bullet's glyph
 
 
 @dataclass
@@ -262,12 +263,13 @@ def _lines_of(text: str, markdown: bool) -> list[_Line]:
                 raw = _strip_markdown(raw)
             else:
                 raw = raw.replace("**", "")  # Markdown bold printed literally
-            bullet = first and bool(BULLET.match(raw))
-            if bullet:
-                raw = BULLET.sub("", raw, count=1)
+            found = BULLET.match(raw) if first else None
+            marker = found.group(0).strip() if found else ""
+            if found:
+                raw = raw[found.end() :]
             cleaned = _clean(raw)
             if cleaned:
-                lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
+                lines.append(_Line(cleaned, bool(found), level, marker))
     return lines
 
 
@@ -285,6 +287,15 @@ def _rejoin_ranges(lines: list[_Line]) -> list[_Line]:
             and not line.bullet
             and _OPEN_RANGE.match(previous.text)
             and _RANGE_END.match(line.text)
+        ):
+            previous.text = f"{previous.text} {line.text}"
+            continue
+        # A bullet wrapped before a word that cannot end it ("... of Petroleum and").
+        if (
+            previous is not None
+            and previous.bullet
+            and not line.bullet
+            and previous.text.rsplit(" ", 1)[-1].lower() in ("and", "or", "of", "the", "&")
         ):
             previous.text = f"{previous.text} {line.text}"
             continue
@@ -536,6 +547,26 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
             body.append(line)
         blocks.append(_Block(header, body, dates))
     return blocks
+
+
+def _bulleted_headers(lines: list[_Line], *, education: bool) -> list[_Line]:
+    """Entries written as bullets ("* Analyst, Bank (2019-2020)" over "+ achievement" sub-
+    bullets, or a school per bullet): their dated outer bullets read as entry headers."""
+    markers = [line.marker for line in lines if line.bullet]
+    if not markers:
+        return lines
+    outer = markers[0]
+    nested = len(set(markers)) > 1
+    if not (nested or education):
+        return lines
+    return [
+        _Line(line.text, False, line.markdown_level, "")
+        if line.bullet
+        and line.marker == outer
+        and (DATE_RANGE.search(line.text) or (education and _has_dates(_Line(line.text), True)))
+        else line
+        for line in lines
+    ]
 
 
 def _ends_bullet_run(lines: list[_Line], index: int) -> bool:
@@ -980,8 +1011,10 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
                 else (paragraph or None)
             )
         elif section.kind == "experience":
+            lines = _bulleted_headers(lines, education=False)
             result["experience"].extend(_experience(b) for b in _blocks(lines, False))
         elif section.kind == "education":
+            lines = _bulleted_headers(lines, education=True)
             result["education"].extend(_education(b) for b in _blocks(lines, True))
         elif section.kind == "projects":
             result["projects"].extend(_project(b) for b in _blocks(lines, True))
