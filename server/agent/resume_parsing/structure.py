@@ -182,7 +182,7 @@ TITLE_WORDS = re.compile(
     re.IGNORECASE,
 )
 EMPLOYER_WORDS = re.compile(
-    r"\b(?:inc|llc|ltd|gmbh|corp|corporation|company|co|group|labs?|technologies|systems"
+    r"\b(?:inc|llc|ltd|gmbh|corp|corporation|company|co(?!-)|group|labs?|technologies|systems"
     r"|solutions|bank|agency|university|hospital|studio|partners|foundation)\b\.?",
     re.IGNORECASE,
 )
@@ -557,7 +557,8 @@ def _bulleted_headers(lines: list[_Line], *, education: bool) -> list[_Line]:
         return lines
     outer = markers[0]
     nested = len(set(markers)) > 1
-    if not (nested or education):
+    headed = any(not line.bullet and _has_dates(line, True) for line in lines)
+    if not nested and not (education and not headed):
         return lines
     return [
         _Line(line.text, False, line.markdown_level, "")
@@ -685,6 +686,9 @@ def _education(block: _Block) -> dict[str, Any]:
         for part in _parts(line):
             if entry["location"] is None and WHOLE_LOCATION.match(part) and entry["institution"]:
                 entry["location"] = part
+            elif entry["degree"] is None and DEGREE.match(part):
+                entry["degree"] = part
+                entry["field"] = _degree_split(part)[2] or None
             elif entry["institution"] is None:
                 entry["institution"] = part
             else:
@@ -914,13 +918,16 @@ def _annotated_links(result: dict[str, Any], sections: list[_Section], links: li
         if section.kind == "top" or (section.heading or "").lower() in ("links", "profiles")
         for line in section.lines
     )
-    normal_contact = re.sub(r"\s+", "", contact_text)
+    normal_contact = re.sub(r"\s+", " ", contact_text)
     for link in links:
         uri, shown = str(link.get("uri") or "").strip(), str(link.get("text") or "").strip()
         shown = re.sub(r"^(?:tel|mailto):", "", shown, flags=re.IGNORECASE)
         # An icon read as a stray letter beside the linked text ("ć me@example.com").
         shown = re.sub(r"^\S\s+(?=\S)|(?<=\S)\s+\S$", "", shown)
-        if not uri or not shown or re.sub(r"\s+", "", shown) not in normal_contact:
+        shown = re.sub(r"\s+", " ", shown)
+        if not uri or not shown:
+            continue
+        if not re.search(rf"(?<!\w){re.escape(shown)}(?!\w)", normal_contact):
             continue
         scheme, _, target = uri.partition(":")
         scheme = scheme.lower()
