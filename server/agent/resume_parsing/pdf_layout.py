@@ -186,7 +186,10 @@ def _finish(line: Line) -> Line:
             continue
         if last is not None:
             gap = char.left - last.right
-            spaced = pending_space or gap > 0.45 * line.size
+            # PDFium infers most spaces; a gap it missed between two words is wider than
+            # the tightest letter pairs (digits are set tighter apart than they look).
+            letters = char.text.isalpha() and last.text.isalpha()
+            spaced = pending_space or gap > (0.28 if letters else 0.45) * line.size
             gaps.append(("space" if spaced else "", gap))
         last, pending_space = char, False
     word_gaps = [gap for kind, gap in gaps if kind]

@@ -111,7 +111,12 @@ DATE_RANGE = re.compile(
     re.IGNORECASE,
 )
 SINGLE_DATE = re.compile(
-    rf"\(?\b(?:(?:expected|graduated|grad\.?|since|issued)\s+)?(?P<date>{_DATE})\)?\s*$",
+    rf"\(?\b(?:(?:expected|graduated|grad\.?|since|issued):?\s+)?(?P<date>{_DATE})\)?\s*$",
+    re.IGNORECASE,
+)
+# A date that opens a line, before a gap: "Dec 2014 | Ithaca, NY", "Graduated: May 2018 | GPA".
+LEADING_DATE = re.compile(
+    rf"^\(?(?:(?:expected|graduated|grad\.?|since|issued):?\s+)?(?P<date>{_DATE})\)?\s*(?:\||$)",
     re.IGNORECASE,
 )
 _MONTHS = {
@@ -423,6 +428,11 @@ def _take_dates(text: str, allow_single: bool = True) -> tuple[str, _Dates]:
             date = _normal_date(single.group("date"))
             rest = text[: single.start()].strip()
             return _tidy(rest), _Dates(text=single.group(0).strip("() "), start=None, end=date)
+        leading = LEADING_DATE.match(text)
+        if leading:
+            date = _normal_date(leading.group("date"))
+            rest = text[leading.end() :]
+            return _tidy(rest), _Dates(text=leading.group(0).strip("() |"), start=None, end=date)
     return text, _Dates()
 
 
