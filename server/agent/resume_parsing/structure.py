@@ -91,6 +91,9 @@ SECTION_KEYWORDS = {
         "patents",
         "talks",
         "additional information",
+        "extracurricular activity",
+        "extracurricular activities",
+        "extracurriculars",
     ),
 }
 _HEADINGS = {phrase: kind for kind, phrases in SECTION_KEYWORDS.items() for phrase in phrases}
@@ -181,7 +184,7 @@ TITLE_WORDS = re.compile(
     r"|sre|devops|cto|ceo|cfo|coo|principal|staff|fellow|trainee|apprentice|volunteer"
     r"|clerk|cashier|barista|chef|driver|operator|mechanic|electrician|attorney|lawyer"
     r"|paralegal|pharmacist|physician|therapist|tutor|mentor|maintainer|creator|contributor"
-    r"|member|chair|captain|partner|freelance|freelancer|contractor)s?\b"
+    r"|member|chair|captain|partner|freelancer|contractor)s?\b"
     # Role nouns by their ending: cryptanalyst, pianist, accountant, librarian.
     r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b",
     re.IGNORECASE,
@@ -661,7 +664,7 @@ def _split_run_together(parts: list[str]) -> list[str]:
             rest
             and rest[:1].isupper()
             and len(first[:cut].split()) <= 6
-            and set(others) <= {"freelance", "freelancer"}
+            and set(others) <= {"freelancer"}
         ):
             return [first[:cut].strip(), rest, *parts[1:]]
     return parts
@@ -767,8 +770,11 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
         labelled = re.match(r"^([^:,]{1,40}):\s*(.*)$", text)
         if labelled:
             category, text = labelled.group(1).strip(), labelled.group(2)
-        # "Label | a, b" (a label set apart by a gap or a table cell) reads as "Label: a, b".
-        gapped = re.match(r"^([^,;|•·:]{1,40}?)\s+\|\s+(.*[,;].*)$", text)
+        # "Label | a, b" (a label set apart by a gap or a table cell) reads as "Label: a, b",
+        # as does a usual label glued to the first item ("DevOps AWS, GCP").
+        gapped = re.match(r"^([^,;|•·:]{1,40}?)\s+\|\s+(.*[,;].*)$", text) or re.match(
+            rf"^({SKILL_LABELS})\s+([A-Z].*[,;].*)$", text, re.IGNORECASE
+        )
         if category is None and gapped:
             category, text = gapped.group(1).strip(), gapped.group(2)
         listed = bool(re.search(r"[,;|•·]", text))
@@ -798,6 +804,12 @@ SPOKEN = re.compile(
     r"|portuguese|russian|italian|turkish|dutch|polish|swedish|hebrew|urdu|bengali|tamil|thai"
     r"|vietnamese|indonesian|malay|greek|persian|farsi|taiwanese|ukrainian)\b",
     re.IGNORECASE,
+)
+
+
+SKILL_LABELS = (
+    r"devops|back-?end|front-?end|full-?stack|programming|programming languages|languages"
+    r"|frameworks|databases|tools|cloud|testing|libraries"
 )
 
 
