@@ -174,7 +174,8 @@ WHOLE_LOCATION = re.compile(
     rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
 )
 STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
-WEAK_SEPARATOR = re.compile(r",\s+|\s+at\s+")
+# A comma before a company's legal form ("ABC Company, Inc.") is part of the name.
+WEAK_SEPARATOR = re.compile(r",\s+(?!(?i:inc|llc|ltd|corp|co|gmbh|plc|s\.?a)\b)|\s+at\s+")
 TITLE_WORDS = re.compile(
     r"\b(?:engineer|developer|programmer|manager|intern|internship|analyst|designer|scientist"
     r"|director|lead|head|consultant|specialist|architect|officer|assistant|associate|vp"
@@ -626,7 +627,11 @@ def _experience(block: _Block) -> dict[str, Any]:
     unplaced: list[str] = []
     for line in block.header:
         for part in _split_run_together(_parts(line)):
-            if entry["location"] is None and WHOLE_LOCATION.match(part):
+            if (
+                entry["location"] is None
+                and WHOLE_LOCATION.match(part)
+                and not EMPLOYER_WORDS.search(part)
+            ):
                 entry["location"] = part
             elif (
                 entry["title"] is None
