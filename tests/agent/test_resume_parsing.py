@@ -87,7 +87,7 @@ def test_the_real_resume_pdfs_yield_contact_experience_education_and_skills(name
     [education] = parsed["education"]
     assert (education["institution"], education["degree"], education["field"]) == (
         "UC Berkeley",
-        "Bachelor of Science",
+        "Bachelor of Science, Computer Science",
         "Computer Science",
     )
     assert education["end_date"] == "2019"
@@ -160,7 +160,7 @@ def test_a_generated_docx_with_headings_and_list_bullets_is_parsed():
     assert (second["start_date"], second["end_date"]) == ("2016", "2019")
     [education] = parsed["education"]
     assert education["institution"] == "University of London"
-    assert (education["degree"], education["field"]) == ("B.Sc.", "Mathematics")
+    assert (education["degree"], education["field"]) == ("B.Sc. in Mathematics", "Mathematics")
     assert parsed["skills"] == [
         {"category": "Languages", "items": ["Python", "Rust", "SQL"]},
         {"category": "Tools", "items": ["Git", "Docker"]},

@@ -264,7 +264,7 @@ def _drop_running(lines: list[Line], heights: dict[int, float], pages: int) -> l
             if pages > 1 and len(seen.get(_key(line.text), ())) > 1:
                 continue
         kept.append(line)
-    return kept
+    return kept or lines  # a page's only line is its content, not a running header
 
 
 def _join_text(first: str, second: str) -> str:
