@@ -29,8 +29,9 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
-# The tailoring evaluation: the verifier against a lying model over real resumes (fabrications
-# caught, true rephrasings kept) and the eval set of tailorings; prints its figures at the end.
+# The evaluation: parse accuracy over the real-resume corpus (fields exact), the verifier against
+# a lying model over real resumes (fabrications caught, true rephrasings kept) and the eval set
+# of tailorings; prints its figures at the end.
 eval: install
 	$(BIN)/pytest tests/eval -q -p no:randomly
 

@@ -36,8 +36,14 @@ def pdf_with_content(content: bytes) -> bytes:
 
 
 def cpu_bomb_pdf() -> bytes:
-    """Small on disk, but hundreds of thousands of text operators to interpret."""
-    return pdf_with_content(b"BT /F1 1 Tf 1 0 0 1 10 10 Tm (a) Tj ET\n" * 300_000)
+    """Small on disk, but hundreds of thousands of text operators to interpret, each glyph at
+    its own place (a reader may merge glyphs drawn over each other)."""
+    return pdf_with_content(
+        b"".join(
+            b"BT /F1 1 Tf 1 0 0 1 %d %d Tm (a) Tj ET\n" % (i % 600, i // 600)
+            for i in range(300_000)
+        )
+    )
 
 
 def merged_cells_docx(rows: int = 900, columns: int = 60) -> bytes:

@@ -74,7 +74,7 @@ def test_an_uploaded_pdf_is_accepted_at_once_then_parsed_by_a_job(client):
     assert parsed["parse_status"] == "parsed"
     structure = parsed["parsed"]
     assert structure["contact"]["email"] == "john.doe@email.com"
-    assert structure["parser_version"] == 1
+    assert structure["parser_version"] == 2
     assert [e["employer"] for e in structure["experience"]] == ["Stripe", "Figma", "Notion"]
     assert structure["education"][0]["institution"] == "UC Berkeley"
     assert "Kafka" in structure["skills"][0]["items"]

@@ -4,7 +4,7 @@ under resource limits.
 The parent (`extraction.py`) starts this file with `python -I`, sends the document on stdin and
 reads one JSON object from stdout. The limits are set before any byte of the document is read,
 so a hostile file (or text that makes a heuristic slow) can exhaust only this process. Standard
-library plus pypdf and python-docx; `structure.py` is loaded from beside this file, because
+library plus pypdfium2 (PDFium) and python-docx; `structure.py` is loaded from beside this file, because
 importing the server package here would cost memory and time under the limits.
 """
 
@@ -40,34 +40,39 @@ def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:
     _limit(resource.RLIMIT_NOFILE, 32)
 
 
+def _load(name: str):
+    """A module beside this file, loaded without importing the server package."""
+    spec = importlib.util.spec_from_file_location(
+        f"resume_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
 def _pdf_text(data: bytes, max_pages: int) -> dict:
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import LimitReachedError, PyPdfError
-
-    logging.disable(logging.WARNING)  # pypdf warns about every oddity on stderr
+    """The PDF's text laid out as read (see pdf_layout.py), its page count, paper and links."""
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            return {"error": "encrypted", "message": "The PDF is password-protected"}
-        count = len(reader.pages)
-        if count > max_pages:
-            return {
-                "error": "too_many_pages",
-                "message": f"The PDF has {count} pages; at most {max_pages} are read",
-            }
-        pages = [page.extract_text() or "" for page in reader.pages]
-        box = reader.pages[0].mediabox if count else None
-        paper = _paper(float(box.width) * 25.4 / 72, float(box.height) * 25.4 / 72) if box else None
-    except LimitReachedError:
-        return {"error": "too_complex", "message": "The PDF expands beyond the parser's limits"}
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        result = _load("pdf_layout").read_pdf(data, max_pages)
+    except (
+        RuntimeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+    ) as exc:
         return {
             "error": "unreadable",
             "message": f"The PDF could not be read ({type(exc).__name__})",
         }
-    return {"text": "\n".join(pages), "pages": count, "paper": paper}
+    if "error" in result:
+        return result
+    width, height = result.pop("size") or (0.0, 0.0)
+    result["paper"] = _paper(width * 25.4 / 72, height * 25.4 / 72) if width else None
+    return result
 
 
 # Paper sizes in millimetres (width, height, portrait): a document on either keeps it.
@@ -95,7 +100,13 @@ def _docx_pages(document) -> int | None:
 
 
 def _docx_paragraph(paragraph) -> str:
-    text = paragraph.text
+    # A run of spaces alone between two runs of text sets fields apart (a label and its items,
+    # a title and its dates): read it as a gap (a tab), as a PDF's wide space is.
+    pieces = [getattr(item, "text", "") or "" for item in paragraph.iter_inner_content()]
+    text = "".join(
+        "\t" if not piece.strip() and piece and 0 < i < len(pieces) - 1 else piece
+        for i, piece in enumerate(pieces)
+    )
     properties = paragraph._p.pPr
     style = (paragraph.style.name if paragraph.style is not None else "") or ""
     is_list = (properties is not None and properties.numPr is not None) or "List" in style
@@ -140,14 +151,8 @@ def _docx_text(data: bytes) -> dict:
     return {"text": "\n".join(lines), "pages": pages, "paper": paper}
 
 
-def _structure(text: str, markdown: bool) -> dict:
-    spec = importlib.util.spec_from_file_location(
-        "resume_structure", Path(__file__).with_name("structure.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module.parse_resume_text(text, markdown=markdown)
+def _structure(text: str, markdown: bool, links: list[dict]) -> dict:
+    return _load("structure").parse_resume_text(text, markdown=markdown, links=links)
 
 
 def _read(kind: str, data: bytes, max_pages: int) -> dict:
@@ -169,7 +174,8 @@ def main() -> int:
             if not result["text"].strip():
                 result = {"error": "no_text", "message": "no text"}
             else:
-                result["parsed"] = _structure(result.pop("text"), markdown=kind == "md")
+                links = result.pop("links", [])
+                result["parsed"] = _structure(result.pop("text"), kind == "md", links)
     except MemoryError:
         return 3
     except RecursionError:

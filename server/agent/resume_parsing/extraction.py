@@ -91,7 +91,8 @@ def _run_limited_child(kind: str, data: bytes, limits: ExtractionLimits) -> dict
             code="resume_too_complex",
         ) from None
     if completed.returncode != 0:
-        killed = -completed.returncode in (signal.SIGXCPU, signal.SIGKILL)
+        # PDFium aborts (SIGABRT) when an allocation fails under the memory limit.
+        killed = -completed.returncode in (signal.SIGXCPU, signal.SIGKILL, signal.SIGABRT)
         log.warning(
             "resume extraction failed",
             extra={

@@ -16,7 +16,7 @@ from typing import Any
 
 log = logging.getLogger("server.agent.resume_parsing")
 
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 MAX_LINE = 400
 
 SECTION_KEYWORDS = {
@@ -42,6 +42,9 @@ SECTION_KEYWORDS = {
         "work history",
         "career history",
         "professional background",
+        "experiences",
+        "research",
+        "research experience",
     ),
     "education": ("education", "academic background", "academics", "education and training"),
     "skills": (
@@ -55,7 +58,7 @@ SECTION_KEYWORDS = {
         "tech stack",
         "tools",
     ),
-    "projects": ("projects", "personal projects", "selected projects", "side projects"),
+    "projects": ("projects", "project", "personal projects", "selected projects", "side projects"),
     "certifications": (
         "certifications",
         "certificates",
@@ -88,6 +91,9 @@ SECTION_KEYWORDS = {
         "patents",
         "talks",
         "additional information",
+        "extracurricular activity",
+        "extracurricular activities",
+        "extracurriculars",
     ),
 }
 _HEADINGS = {phrase: kind for kind, phrases in SECTION_KEYWORDS.items() for phrase in phrases}
@@ -97,14 +103,23 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_DATE = rf"(?:{_MONTH}\s*,?\s*(?:19|20)\d{{2}}|(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}|(?:19|20)\d{{2}}-(?:0[1-9]|1[0-2])\b|(?:19|20)\d{{2}})"
+_SEASON = r"(?:spring|summer|fall|autumn|winter)"
+_DATE = (
+    rf"(?:(?:{_MONTH}|{_SEASON})\s*,?\s*(?:19|20)\d{{2}}|(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}"
+    r"|(?:19|20)\d{2}-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?\b|(?:19|20)\d{2})"
+)
 _PRESENT = r"(?:present|current|now|today|ongoing)"
 DATE_RANGE = re.compile(
     rf"\(?\b(?P<start>{_DATE})\s*(?:-|–|—|to|until|~)\s*(?P<end>{_DATE}|{_PRESENT})\b\)?",
     re.IGNORECASE,
 )
 SINGLE_DATE = re.compile(
-    rf"\(?\b(?:(?:expected|graduated|grad\.?|since|issued)\s+)?(?P<date>{_DATE})\)?\s*$",
+    rf"\(?\b(?:(?:expected|graduated|grad\.?|since|issued):?\s+)?(?P<date>{_DATE})\)?\s*$",
+    re.IGNORECASE,
+)
+# A date that opens a line, before a gap: "Dec 2014 | Ithaca, NY", "Graduated: May 2018 | GPA".
+LEADING_DATE = re.compile(
+    rf"^\(?(?:(?:expected|graduated|grad\.?|since|issued):?\s+)?(?P<date>{_DATE})\)?\s*(?:\||$)",
     re.IGNORECASE,
 )
 _MONTHS = {
@@ -129,7 +144,11 @@ _MONTHS = {
     for name in names
 }
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{7,}\d(?![\w/])")
+# National and international phone numbers as printed: "(123) 456-7890", "+1 (415) 555-0142",
+# "(+82) 10-9030-1843", "+966 54 823 2198", "607.379.5733", "+44 20 7946 0958".
+PHONE = re.compile(
+    r"(?<![\w/+(])(?:\(\+?\d{1,4}\)|\+\d{1,3}|\d)(?:[\s.-]?(?:\(\d{1,4}\)|\d)){6,14}(?![\w/])"
+)
 LINK = re.compile(
     r"(?:https?://\S+|www\.\S+|\b(?:[\w-]+\.)+(?:com|org|net|io|dev|me|ai|co|app|page|xyz|tech"
     r"|info|edu)(?:/[^\s,|]*)?)",
@@ -142,7 +161,10 @@ _STATE = (
 _COUNTRY = (
     r"(?:United States|United Kingdom|Canada|Germany|France|India|Spain|Italy|Netherlands"
     r"|Ireland|Australia|Japan|China|Brazil|Mexico|Poland|Sweden|Switzerland|Singapore|Israel"
-    r"|Portugal|Austria|Belgium|Denmark|Norway|Finland|Nigeria|Kenya|South Africa|Remote)"
+    r"|Portugal|Austria|Belgium|Denmark|Norway|Finland|Nigeria|Kenya|South Africa|Remote"
+    r"|Taiwan|(?:South |S\.\s?)?Korea|Hong Kong|Vietnam|Philippines|Indonesia|Malaysia|Thailand"
+    r"|Pakistan|Bangladesh|Egypt|UAE|Saudi Arabia|New Zealand|Argentina|Chile|Colombia|Turkey"
+    r"|Türkiye|Greece|Czech Republic|Romania|Ukraine)"
 )
 LOCATION = re.compile(
     rf"(?P<location>(?:[A-Z][\w.'’-]*\s){{0,1}}[A-Z][\w.'’-]*,\s*(?:{_STATE}|{_COUNTRY})\b\.?"
@@ -152,7 +174,8 @@ WHOLE_LOCATION = re.compile(
     rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
 )
 STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
-WEAK_SEPARATOR = re.compile(r",\s+|\s+at\s+")
+# A comma before a company's legal form ("ABC Company, Inc.") is part of the name.
+WEAK_SEPARATOR = re.compile(r",\s+(?!(?i:inc|llc|ltd|corp|co|gmbh|plc|s\.?a)\b)|\s+at\s+")
 TITLE_WORDS = re.compile(
     r"\b(?:engineer|developer|programmer|manager|intern|internship|analyst|designer|scientist"
     r"|director|lead|head|consultant|specialist|architect|officer|assistant|associate|vp"
@@ -162,13 +185,13 @@ TITLE_WORDS = re.compile(
     r"|sre|devops|cto|ceo|cfo|coo|principal|staff|fellow|trainee|apprentice|volunteer"
     r"|clerk|cashier|barista|chef|driver|operator|mechanic|electrician|attorney|lawyer"
     r"|paralegal|pharmacist|physician|therapist|tutor|mentor|maintainer|creator|contributor"
-    r"|member|chair|captain|partner|freelance|freelancer|contractor)s?\b"
+    r"|member|chair|captain|partner|freelancer|contractor)s?\b"
     # Role nouns by their ending: cryptanalyst, pianist, accountant, librarian.
     r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b",
     re.IGNORECASE,
 )
 EMPLOYER_WORDS = re.compile(
-    r"\b(?:inc|llc|ltd|gmbh|corp|corporation|company|co|group|labs?|technologies|systems"
+    r"\b(?:inc|llc|ltd|gmbh|corp|corporation|company|co(?!-)|group|labs?|technologies|systems"
     r"|solutions|bank|agency|university|hospital|studio|partners|foundation)\b\.?",
     re.IGNORECASE,
 )
@@ -194,6 +217,7 @@ class _Line:
     text: str
     bullet: bool = False
     markdown_level: int = 0  # 1-6 for a Markdown heading
+    marker: str = ""  # the bullet's glyph
 
 
 @dataclass
@@ -205,7 +229,9 @@ class _Section:
 
 def _clean(text: str) -> str:
     text = text.replace("\u00a0", " ").replace("\u200b", "")
-    return re.sub(r"[ \t]+", " ", text).strip()
+    # A tab is a wide gap in the printed line (a right-aligned date, the next skill chip).
+    text = re.sub(r"\s*\t\s*", " | ", text.strip(" \t"))
+    return re.sub(r" +", " ", text).strip()
 
 
 def _strip_markdown(text: str) -> str:
@@ -244,13 +270,46 @@ def _lines_of(text: str, markdown: bool) -> list[_Line]:
                 if heading:
                     level, raw = len(heading.group(1)), heading.group(2)
                 raw = _strip_markdown(raw)
-            bullet = first and bool(BULLET.match(raw))
-            if bullet:
-                raw = BULLET.sub("", raw, count=1)
+            else:
+                raw = raw.replace("**", "")  # Markdown bold printed literally
+            found = BULLET.match(raw) if first else None
+            marker = found.group(0).strip() if found else ""
+            if found:
+                raw = raw[found.end() :]
             cleaned = _clean(raw)
             if cleaned:
-                lines.append(_Line(cleaned, bullet=bullet, markdown_level=level))
+                lines.append(_Line(cleaned, bool(found), level, marker))
     return lines
+
+
+_OPEN_RANGE = re.compile(rf"^{_DATE}\s*[-–—]$", re.IGNORECASE)
+_RANGE_END = re.compile(rf"^(?:{_DATE}|{_PRESENT})\b", re.IGNORECASE)
+
+
+def _rejoin_ranges(lines: list[_Line]) -> list[_Line]:
+    """A date range printed over two lines (a narrow date column) read as one line."""
+    joined: list[_Line] = []
+    for line in lines:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and not line.bullet
+            and _OPEN_RANGE.match(previous.text)
+            and _RANGE_END.match(line.text)
+        ):
+            previous.text = f"{previous.text} {line.text}"
+            continue
+        # A bullet wrapped before a word that cannot end it ("... of Petroleum and").
+        if (
+            previous is not None
+            and previous.bullet
+            and not line.bullet
+            and previous.text.rsplit(" ", 1)[-1].lower() in ("and", "or", "of", "the", "&")
+        ):
+            previous.text = f"{previous.text} {line.text}"
+            continue
+        joined.append(line)
+    return joined
 
 
 def _heading_kind(line: _Line) -> str | None:
@@ -265,14 +324,47 @@ def _heading_kind(line: _Line) -> str | None:
     if normal in _HEADINGS:
         return _HEADINGS[normal]
     first = normal.split(" and ")[0].strip()
-    if first in _HEADINGS and (text.isupper() or line.markdown_level or text.endswith(":")):
+    title_case = all(word[:1].isupper() for word in text.split() if word not in ("&", "and"))
+    joined = " and " in normal and len(normal.split()) <= 4 and title_case
+    if first in _HEADINGS and (
+        text.isupper() or line.markdown_level or text.endswith(":") or joined
+    ):
         return _HEADINGS[first]
     if line.markdown_level in (1, 2):
         return "other"
     return None
 
 
+_SKILL_ROW = re.compile(r"^[^,|:;]{2,40} \| [^|]+[,;]")
+_CERTIFICATE = re.compile(r"\b(?:certificate|certified|certification|fundamentals)\b", re.I)
+
+
+def _infer_sections(lines: list[_Line]) -> list[_Section]:
+    """Sections of a document without headings (a converted file that lost them): skill rows
+    ("Label | a, b"), entries headed by a line ending in dates (education when it names a
+    degree, certifications when a certificate), the lines under an entry its description."""
+    sections = [_Section("top", None)]
+    for line in lines:
+        kind = None
+        dated = len(line.text) <= 160 and _has_dates(line, True)
+        if _SKILL_ROW.match(line.text) and not dated:
+            kind = "skills"
+        elif dated:
+            if DEGREE.search(line.text) and not _CERTIFICATE.search(line.text):
+                kind = "education"
+            elif _CERTIFICATE.search(line.text) or not DATE_RANGE.search(line.text):
+                kind = "certifications" if _CERTIFICATE.search(line.text) else "other"
+            else:
+                kind = "experience"
+        if kind and kind != sections[-1].kind:
+            sections.append(_Section(kind, None))
+        sections[-1].lines.append(line)
+    return sections
+
+
 def _split_sections(lines: list[_Line]) -> list[_Section]:
+    if len(lines) >= 8 and not any(_heading_kind(line) for line in lines):
+        return _infer_sections(lines)
     sections = [_Section("top", None)]
     for line in lines:
         kind = _heading_kind(line)
@@ -298,7 +390,9 @@ def _normal_date(text: str | None) -> str | None:
     month_name = re.match(r"[a-z]{3}", value)
     if month_name and month_name.group(0) in _MONTHS:
         return f"{year.group(0)}-{_MONTHS[month_name.group(0)]:02d}"
-    numeric = re.fullmatch(r"(\d{1,2})/(\d{4})", value) or re.fullmatch(r"(\d{4})-(\d{2})", value)
+    numeric = re.fullmatch(r"(\d{1,2})/(\d{4})", value) or re.fullmatch(
+        r"(\d{4})-(\d{2})(?:-\d{2})?", value
+    )
     if numeric:
         first, second = numeric.groups()
         month, year_text = (first, second) if len(second) == 4 else (second, first)
@@ -327,12 +421,22 @@ def _take_dates(text: str, allow_single: bool = True) -> tuple[str, _Dates]:
         )
         rest = (text[: match.start()] + " " + text[match.end() :]).strip()
         return _tidy(rest), dates
+    gapped = re.search(rf"\s\|\s+(?P<date>{_DATE}|{_SEASON}\s+(?:19|20)\d{{2}})\s*$", text, re.I)
+    if not allow_single and gapped:
+        date = _normal_date(gapped.group("date"))
+        dates = _Dates(text=gapped.group("date"), start=date, end=date)
+        return _tidy(text[: gapped.start()]), dates
     if allow_single:
         single = SINGLE_DATE.search(text)
         if single and single.start() > 0 or (single and len(text) <= 30):
             date = _normal_date(single.group("date"))
             rest = text[: single.start()].strip()
             return _tidy(rest), _Dates(text=single.group(0).strip("() "), start=None, end=date)
+        leading = LEADING_DATE.match(text)
+        if leading:
+            date = _normal_date(leading.group("date"))
+            rest = text[leading.end() :]
+            return _tidy(rest), _Dates(text=leading.group(0).strip("() |"), start=None, end=date)
     return text, _Dates()
 
 
@@ -357,7 +461,12 @@ def _parts(text: str) -> list[str]:
         found = LOCATION.search(piece)
         if found and found.start() > 0:
             location = found.group("location").strip()
-            piece = piece[: found.start()]
+            cut = found.start()
+            # "... Health Management Hospital Taipei, Taiwan": the hospital is no part of it.
+            head = location.split(" ", 1)
+            if len(head) == 2 and (EMPLOYER_WORDS.fullmatch(head[0]) or head[0].isupper()):
+                location, cut = head[1], cut + len(head[0]) + 1
+            piece = piece[:cut]
         elif WHOLE_LOCATION.match(piece):
             parts.append(piece)
             continue
@@ -389,6 +498,7 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
             before = before + 1 if not line.bullet else 0
         before = min(before, 2)
         starts = []
+        previous_anchor = -1
         for anchor in anchors:
             start = anchor
             while (
@@ -405,11 +515,15 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
                 starts
                 and not any(line.bullet for line in lines[starts[-1] : start])
                 and uses_bullets
+                # ...unless the previous entry has its own date line and this one its own
+                # header line: the previous entry simply has no bullets.
+                and not (previous_anchor < start < anchor)
             ):
                 # No bullet since the previous entry started: this date line belongs to it.
                 if anchor - starts[-1] <= 3:
                     continue
             starts.append(start)
+            previous_anchor = anchor
         if starts[0] > 0:
             starts.insert(0, 0)
         spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
@@ -440,13 +554,34 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
                     if text:
                         header.append(text)
                     continue
-                if uses_bullets or len(header) < 2:
+                if uses_bullets or (len(header) < 2 and len(line.text) <= 90):
                     header.append(line.text)
                     continue
             in_header = False
             body.append(line)
         blocks.append(_Block(header, body, dates))
     return blocks
+
+
+def _bulleted_headers(lines: list[_Line], *, education: bool) -> list[_Line]:
+    """Entries written as bullets ("* Analyst, Bank (2019-2020)" over "+ achievement" sub-
+    bullets, or a school per bullet): their dated outer bullets read as entry headers."""
+    markers = [line.marker for line in lines if line.bullet]
+    if not markers:
+        return lines
+    outer = markers[0]
+    nested = len(set(markers)) > 1
+    headed = any(not line.bullet and _has_dates(line, True) for line in lines)
+    if not nested and not (education and not headed):
+        return lines
+    return [
+        _Line(line.text, False, line.markdown_level, "")
+        if line.bullet
+        and line.marker == outer
+        and (DATE_RANGE.search(line.text) or (education and _has_dates(_Line(line.text), True)))
+        else line
+        for line in lines
+    ]
 
 
 def _ends_bullet_run(lines: list[_Line], index: int) -> bool:
@@ -491,8 +626,12 @@ def _experience(block: _Block) -> dict[str, Any]:
     }
     unplaced: list[str] = []
     for line in block.header:
-        for part in _parts(line):
-            if entry["location"] is None and WHOLE_LOCATION.match(part):
+        for part in _split_run_together(_parts(line)):
+            if (
+                entry["location"] is None
+                and WHOLE_LOCATION.match(part)
+                and not EMPLOYER_WORDS.search(part)
+            ):
                 entry["location"] = part
             elif (
                 entry["title"] is None
@@ -514,6 +653,28 @@ def _experience(block: _Block) -> dict[str, Any]:
     return entry
 
 
+def _split_run_together(parts: list[str]) -> list[str]:
+    """A role heading that runs title and employer together with single spaces ("Business
+    Lecturer Taipei Beitou Hospital") cut after the title's last role noun."""
+    if len(parts) > 2 or not parts:
+        return parts
+    first = parts[0]
+    if len(parts) == 2 and not WHOLE_LOCATION.match(parts[1]):
+        return parts
+    for noun in reversed(list(HEADLINE_WORDS.finditer(first))):
+        cut = noun.end()
+        rest = first[cut:].strip()
+        others = [m.group(0).lower() for m in HEADLINE_WORDS.finditer(rest)]
+        if (
+            rest
+            and rest[:1].isupper()
+            and len(first[:cut].split()) <= 6
+            and set(others) <= {"freelancer"}
+        ):
+            return [first[:cut].strip(), rest, *parts[1:]]
+    return parts
+
+
 def _education(block: _Block) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "institution": None,
@@ -532,20 +693,38 @@ def _education(block: _Block) -> dict[str, Any]:
             and degree
             and not INSTITUTION_WORDS.search(line[: degree.start()])
         ):
-            degree_text, _, field_text = _degree_split(line)
+            degree_text, rest = _degree_and_rest(line)
             entry["degree"] = degree_text
+            field_text = _degree_split(degree_text)[2]
             if field_text:
                 entry["field"] = field_text
-            continue
+            if not rest:
+                continue
+            line = rest
         for part in _parts(line):
             if entry["location"] is None and WHOLE_LOCATION.match(part) and entry["institution"]:
                 entry["location"] = part
+            elif entry["degree"] is None and DEGREE.match(part):
+                entry["degree"] = part
+                entry["field"] = _degree_split(part)[2] or None
             elif entry["institution"] is None:
                 entry["institution"] = part
             else:
                 entry["details"].append(part)
     entry["details"].extend(_bullets(block.body))
     return entry
+
+
+def _degree_and_rest(line: str) -> tuple[str, str]:
+    """A degree line as printed, cut before the school or a gap: ("B.S. in X", "Univ, City")."""
+    pieces = re.split(r"\s+\|\s+", line, maxsplit=1)
+    degree, rest = pieces[0], pieces[1] if len(pieces) > 1 else ""
+    parts = re.split(r",\s+", degree)
+    for index, part in enumerate(parts[1:], start=1):
+        if INSTITUTION_WORDS.search(part):
+            school = ", ".join(parts[index:])
+            return ", ".join(parts[:index]), f"{school} | {rest}" if rest else school
+    return degree.strip(), rest
 
 
 def _degree_split(line: str) -> tuple[str, str, str]:
@@ -596,19 +775,20 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
         labelled = re.match(r"^([^:,]{1,40}):\s*(.*)$", text)
         if labelled:
             category, text = labelled.group(1).strip(), labelled.group(2)
+        # "Label | a, b" (a label set apart by a gap or a table cell) reads as "Label: a, b",
+        # as does a usual label glued to the first item ("DevOps AWS, GCP").
+        gapped = re.match(r"^([^,;|•·:]{1,40}?)\s+\|\s+(.*[,;].*)$", text) or re.match(
+            rf"^({SKILL_LABELS})\s+([A-Z].*[,;].*)$", text, re.IGNORECASE
+        )
+        if category is None and gapped:
+            category, text = gapped.group(1).strip(), gapped.group(2)
         listed = bool(re.search(r"[,;|•·]", text))
-        if listed:
-            items = [_tidy(item) for item in re.split(r"\s*[,;|•·]\s*", text)]
-        elif len(text.split()) <= 2:
-            items = [text]
-        else:
-            items = text.split()
+        items = _skill_items(text) if listed else [text]
         items = [item for item in items if item]
         if category is None and groups:
             group = groups[-1]
             wrapped = (
                 previous is not None
-                and listed
                 and not line.bullet
                 and len(previous.text) > 60
                 and not previous.text.rstrip().endswith((",", ";"))
@@ -622,6 +802,36 @@ def _skills(lines: list[_Line]) -> list[dict[str, Any]]:
             groups.append({"category": category, "items": items})
         previous = line
     return groups
+
+
+SPOKEN = re.compile(
+    r"^(?:english|chinese|mandarin|cantonese|spanish|french|german|japanese|korean|arabic|hindi"
+    r"|portuguese|russian|italian|turkish|dutch|polish|swedish|hebrew|urdu|bengali|tamil|thai"
+    r"|vietnamese|indonesian|malay|greek|persian|farsi|taiwanese|ukrainian)\b",
+    re.IGNORECASE,
+)
+
+
+SKILL_LABELS = (
+    r"devops|back-?end|front-?end|full-?stack|programming|programming languages|languages"
+    r"|frameworks|databases|tools|cloud|testing|libraries"
+)
+
+
+def _skill_items(text: str) -> list[str]:
+    """A skills line cut at commas, semicolons, bars and bullets outside parentheses; a
+    series' final "and" is left out, phrases such as "Agile and Scrum" stay whole."""
+    items, depth, current = [], 0, []
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        if char in ",;|•·" and depth <= 0:
+            items.append("".join(current))
+            current, depth = [], 0
+        else:
+            current.append(char)
+    items.append("".join(current))
+    cleaned = [re.sub(r"^(?:and|&)\s+", "", _tidy(item)) for item in items]
+    return [item for item in cleaned if item]
 
 
 def _certification(block: _Block) -> dict[str, Any]:
@@ -668,6 +878,7 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
                     continue
                 found_any = True
                 if key == "links":
+                    value = _as_url(value)
                     if value not in contact["links"]:
                         contact["links"].append(value)
                 elif contact[key] is None:
@@ -678,7 +889,17 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
         pieces = [_tidy(p) for p in re.split(r"\s*[|•·]\s*|\s{2,}|\t|\s,\s", text)]
         pieces = [p for p in pieces if p and re.search(r"\w", p)]
         for piece in pieces:
+            labelled = CONTACT_LABEL.match(piece)
+            if labelled:
+                label, value = labelled.group(1).lower(), labelled.group(2).strip()
+                key = "name" if label.endswith("name") else "location"
+                if contact[key] is None and value:
+                    contact[key] = value
+                    continue
             words = piece.split()
+            if contact["name"] is None and len(words) <= 5 and not _may_be_name(piece):
+                contact["other"].append(piece)
+                continue
             if (
                 contact["location"] is None
                 and (found_any or contact["name"])
@@ -704,6 +925,76 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
             else:
                 leftovers.append(piece)
     return leftovers
+
+
+def _as_url(value: str) -> str:
+    """A printed address as a link: "github.com/x" -> "https://github.com/x"."""
+    return value if re.match(r"https?://", value, re.IGNORECASE) else f"https://{value}"
+
+
+def _link_key(value: str) -> str:
+    value = re.sub(r"^(?:https?://)?(?:www\.)?", "", value.strip(), flags=re.IGNORECASE)
+    return value.rstrip("/").lower()
+
+
+def _annotated_links(result: dict[str, Any], sections: list[_Section], links: list[dict]) -> None:
+    contact = result["contact"]
+    contact_text = " ".join(
+        line.text
+        for section in sections
+        if section.kind == "top" or (section.heading or "").lower() in ("links", "profiles")
+        for line in section.lines
+    )
+    normal_contact = re.sub(r"\s+", " ", contact_text)
+    for link in links:
+        uri, shown = str(link.get("uri") or "").strip(), str(link.get("text") or "").strip()
+        shown = re.sub(r"^(?:tel|mailto):", "", shown, flags=re.IGNORECASE)
+        # An icon read as a stray letter beside the linked text ("ć me@example.com").
+        shown = re.sub(r"^\S\s+(?=\S)|(?<=\S)\s+\S$", "", shown)
+        shown = re.sub(r"\s+", " ", shown)
+        if not uri or not shown:
+            continue
+        if not re.search(rf"(?<!\w){re.escape(shown)}(?!\w)", normal_contact):
+            continue
+        scheme, _, target = uri.partition(":")
+        scheme = scheme.lower()
+        if scheme == "mailto":
+            address = target.split("?")[0]
+            if contact["email"] is None and EMAIL.fullmatch(address):
+                contact["email"] = address
+        elif scheme == "tel":
+            if contact["phone"] is None and len(re.sub(r"\D", "", target)) >= 7:
+                contact["phone"] = shown if PHONE.search(shown) else target
+        elif scheme in ("http", "https"):
+            key = _link_key(uri)
+            printed = [i for i, v in enumerate(contact["links"]) if _link_key(v) == key]
+            if printed:
+                contact["links"][printed[0]] = uri
+            elif uri not in contact["links"]:
+                contact["links"].append(uri)
+            for value in list(contact["other"]):
+                if value.lstrip("@/").lower() in key:
+                    contact["other"].remove(value)
+
+
+CONTACT_LABEL = re.compile(r"^((?:full\s+)?name|location|address)\s*:\s*(.+)$", re.IGNORECASE)
+DOCUMENT_TITLE = re.compile(
+    r"^(?:curriculum\s+vitae|r[ée]sum[ée]|cv)\b(?:\s*[:\-–—].*)?$", re.IGNORECASE
+)
+
+
+# The role nouns of TITLE_WORDS without its word-ending rule, which names match too (Brian).
+HEADLINE_WORDS = re.compile(
+    TITLE_WORDS.pattern.replace(r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b", ""), re.IGNORECASE
+)
+
+
+def _may_be_name(piece: str) -> bool:
+    """Whether a top line can be the person's name: not a document title, a headline
+    ("DEVOPS ENGINEER"), a list or a sentence."""
+    if DOCUMENT_TITLE.match(piece) or re.search(r"[,;:@/\d]", piece):
+        return False
+    return 1 <= len(piece.split()) <= 5 and not HEADLINE_WORDS.search(piece)
 
 
 def _empty_result(text: str) -> dict[str, Any]:
@@ -737,6 +1028,11 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             result["sections"].append({"kind": section.kind, "heading": section.heading})
         if section.kind == "top":
             leftovers = _contact(lines, result)
+            # A profile paragraph above the first heading, when there is no summary section.
+            if any(len(x.split()) >= 20 for x in leftovers) and not any(
+                x.kind == "summary" for x in sections
+            ):
+                result["summary"], leftovers = " ".join(leftovers), []
             if leftovers:
                 result["other_sections"].append({"heading": None, "lines": leftovers})
         elif section.kind == "summary":
@@ -749,13 +1045,23 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
                 else (paragraph or None)
             )
         elif section.kind == "experience":
+            lines = _bulleted_headers(lines, education=False)
             result["experience"].extend(_experience(b) for b in _blocks(lines, False))
         elif section.kind == "education":
+            lines = _bulleted_headers(lines, education=True)
             result["education"].extend(_education(b) for b in _blocks(lines, True))
         elif section.kind == "projects":
             result["projects"].extend(_project(b) for b in _blocks(lines, True))
         elif section.kind == "skills":
-            result["skills"].extend(_skills(lines))
+            for group in _skills(lines):
+                # A "Languages" row of spoken languages is no skill list.
+                spoken = group["items"] and all(SPOKEN.match(i) for i in group["items"])
+                if spoken and re.match(r"languages?$", group["category"] or "", re.I):
+                    result["other_sections"].append(
+                        {"heading": group["category"], "lines": [", ".join(group["items"])]}
+                    )
+                else:
+                    result["skills"].append(group)
         elif section.kind == "certifications":
             result["certifications"].extend(_certifications(lines))
         else:
@@ -764,12 +1070,21 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             )
 
 
-def parse_resume_text(text: str, *, markdown: bool = False) -> dict[str, Any]:
-    """A structured resume (see the README for the shape) from plain or Markdown text."""
+def parse_resume_text(
+    text: str, *, markdown: bool = False, links: list[dict] | None = None
+) -> dict[str, Any]:
+    """A structured resume (see the README for the shape) from plain or Markdown text.
+
+    `links` are the document's link annotations ({"uri", "text"}: a PDF's mailto:, tel: and
+    web links with the text they cover); those on the contact lines or in a links section
+    complete the contact details, the link target replacing the printed address.
+    """
     text = text if isinstance(text, str) else ""
     result = _empty_result(text)
     try:
-        _fill(result, _split_sections(_lines_of(text, markdown)))
+        sections = _split_sections(_rejoin_ranges(_lines_of(text, markdown)))
+        _fill(result, sections)
+        _annotated_links(result, sections, links or [])
     except Exception:  # a heuristic must not cost the user their upload; keep every line
         log.exception("resume parser failed; keeping the text unstructured")
         result = _empty_result(text)
