@@ -380,16 +380,11 @@ def check_pgbouncer(ctx: Context, url) -> None:
         with psycopg.connect(
             admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
         ) as conn:
-            # The admin console speaks the simple query protocol only.
-            config = {
-                row[0]: row[1]
-                for row in conn.cursor(psycopg.ClientCursor).execute("SHOW CONFIG").fetchall()
-            }
+            config = {row[0]: row[1] for row in conn.execute("SHOW CONFIG").fetchall()}
             version = conn.info.parameter_status("server_version") or "?"
-            databases = {
-                row[0]: row
-                for row in conn.cursor(psycopg.ClientCursor).execute("SHOW DATABASES").fetchall()
-            }
+            cursor = conn.execute("SHOW DATABASES")
+            columns = [column.name for column in cursor.description or ()]
+            databases = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor}
     except psycopg.Error as exc:
         ctx.report.warn(
             f"PgBouncer's admin console is closed to {url.username}: {_first_line(exc)}",
@@ -397,9 +392,8 @@ def check_pgbouncer(ctx: Context, url) -> None:
         )
         return
     mode = config.get("pool_mode")
-    entry = databases.get(url.database)
-    if entry is not None and len(entry) > 7 and entry[7]:  # this database's own pool_mode
-        mode = entry[7]
+    own_mode = databases.get(url.database, {}).get("pool_mode")
+    mode = own_mode or mode  # a database's line may set its own
     if mode != "transaction":
         advice = (
             "session pooling holds a server connection per client connection: no saving"
@@ -407,11 +401,11 @@ def check_pgbouncer(ctx: Context, url) -> None:
             else "statement pooling breaks every multi-statement transaction"
         )
         ctx.report.fail(
-            f"PgBouncer {version} pools in {mode} mode ({advice})",
+            f"PgBouncer {version.split('/')[0]} pools in {mode} mode ({advice})",
             "set pool_mode = transaction in pgbouncer.ini",
         )
     else:
-        ctx.report.ok(f"PgBouncer {version}, pool_mode transaction")
+        ctx.report.ok(f"PgBouncer {version.split('/')[0]}, pool_mode transaction")
     prepared = config.get("max_prepared_statements")
     ctx.report.ok(
         "prepared statements: the service prepares none (DB_PGBOUNCER=true); "
