@@ -603,7 +603,10 @@ def check_sentinels(ctx: Context) -> None:
             )
             continue
         except redis.RedisError as exc:
-            ctx.report.warn(f"sentinel {address} does not answer: {_first_line(exc)}")
+            ctx.report.warn(
+                f"sentinel {address} does not answer: {_first_line(exc)}",
+                "start redis-sentinel there: a failover needs a majority of the sentinels",
+            )
             continue
         answering.append(address)
         quorum = state.get("quorum")

@@ -155,6 +155,14 @@ class SentinelSet:
         )
         return port
 
+    def stop_sentinels(self, count: int) -> None:
+        """Stop `count` of the sentinels (SIGKILL)."""
+        for port in self.sentinel_ports[:count]:
+            process = self.processes.pop(port, None)
+            if process is not None:
+                process.kill()
+                process.wait()
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.kill()
