@@ -26,7 +26,8 @@ from tests.sentinel_set import SentinelSet
 SUBMITTERS = 3  # threads submitting a job, then reading its status, in a loop
 LOGIN_LIMIT = 10  # auth_login_per_ip_per_minute: what the limited client may do in the run
 LIMITED_ADDRESS = "10.20.30.40"  # the limited client's own address (its own login window)
-LOAD_BEFORE_KILL = 1.0
+LOAD_BEFORE_KILL = 2.0
+WARM_UP = 0.5  # the first half second of load is not part of the 'before' figures
 LOAD_AFTER_RECOVERY = 1.5
 MAX_OUTAGE = 15.0  # the drill gives up waiting for answers to succeed again after this
 
@@ -53,15 +54,17 @@ def drill_settings(sentinels: str) -> dict:
 @dataclass
 class DrillResult:
     answers: Counter = field(default_factory=Counter)  # status code -> count, whole run
-    answers_in_outage: Counter = field(default_factory=Counter)  # kill -> recovery
+    answers_in_outage: Counter = field(default_factory=Counter)  # kill -> promotion/recovery
     failover_seconds: float = 0.0  # kill -> the sentinels name the new primary
     recovery_seconds: float = 0.0  # kill -> every request kind answers 2xx again
     jobs_accepted: int = 0  # answered 202
     jobs_lost: int = 0  # answered 202, yet PostgreSQL has no such job
     jobs_stuck: int = 0  # in PostgreSQL but not finished when the drill ends
     jobs_failed: int = 0  # finished, but not succeeded
-    drain_seconds: float = 0.0  # recovery -> the last accepted job finished
+    drain_seconds: float = 0.0  # promotion/recovery -> every accepted job finished
     logins_admitted: int = 0  # the limited client's successful logins (limit: LOGIN_LIMIT)
+    ok_per_second_before: float = 0.0  # 2xx answers a second before the kill
+    ok_per_second_in_outage: float = 0.0  # and between the kill and the recovery
 
     @property
     def over_limit_admitted(self) -> int:
@@ -159,11 +162,13 @@ def run_drill(app: Flask, redis_set: SentinelSet, *, drain_timeout: float = 20.0
     pool.start()
     try:
         load.start()
+        started = time.monotonic()
         time.sleep(LOAD_BEFORE_KILL)
         old = redis_set.kill_primary()
         killed = time.monotonic()
         redis_set.wait_for_new_primary(old)
-        result.failover_seconds = time.monotonic() - killed
+        promoted = time.monotonic()
+        result.failover_seconds = promoted - killed
         recovered = None
         while time.monotonic() - killed < MAX_OUTAGE:
             with load.lock:
@@ -171,21 +176,31 @@ def run_drill(app: Flask, redis_set: SentinelSet, *, drain_timeout: float = 20.0
             if recovered is not None and time.monotonic() - recovered >= LOAD_AFTER_RECOVERY:
                 break
             time.sleep(0.1)
+        if recovered is not None:  # the load goes on a while on the new primary
+            time.sleep(max(0.0, promoted + LOAD_AFTER_RECOVERY - time.monotonic()))
         load.finish()
         recovered = recovered or time.monotonic()
         result.recovery_seconds = recovered - killed
+        # The outage: Redis had no primary, or requests were failing (whichever is longer).
+        outage_end = max(recovered, promoted)
+        ok_before = ok_outage = 0
         for moment, kind, status in load.answers:
             result.answers[status] += 1
-            if killed <= moment < recovered:
+            if killed <= moment < outage_end:
                 result.answers_in_outage[status] += 1
+            if 200 <= status < 300:
+                ok_before += started + WARM_UP <= moment < killed
+                ok_outage += killed <= moment < outage_end
             if kind == "login" and status == 200:
                 result.logins_admitted += 1
+        result.ok_per_second_before = ok_before / (killed - started - WARM_UP)
+        result.ok_per_second_in_outage = ok_outage / (outage_end - killed)
         result.jobs_accepted = len(load.accepted)
         with app.app_context():
             result.jobs_lost, result.jobs_stuck, result.jobs_failed = _settle_jobs(
                 load.accepted, timeout=drain_timeout
             )
-        result.drain_seconds = max(0.0, time.monotonic() - recovered)
+        result.drain_seconds = max(0.0, time.monotonic() - outage_end)
     finally:
         load.finish()
         pool.stop(grace_seconds=2)
