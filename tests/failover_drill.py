@@ -54,6 +54,8 @@ def drill_settings(sentinels: str) -> dict:
 @dataclass
 class DrillResult:
     answers: Counter = field(default_factory=Counter)  # status code -> count, whole run
+    # The same by kind of request: "submit", "status" (the job's), "login" (the limited client)
+    answers_by_kind: dict[str, Counter] = field(default_factory=dict)
     answers_in_outage: Counter = field(default_factory=Counter)  # kill -> promotion/recovery
     failover_seconds: float = 0.0  # kill -> the sentinels name the new primary
     recovery_seconds: float = 0.0  # kill -> every request kind answers 2xx again
@@ -186,6 +188,7 @@ def run_drill(app: Flask, redis_set: SentinelSet, *, drain_timeout: float = 20.0
         ok_before = ok_outage = 0
         for moment, kind, status in load.answers:
             result.answers[status] += 1
+            result.answers_by_kind.setdefault(kind, Counter())[status] += 1
             if killed <= moment < outage_end:
                 result.answers_in_outage[status] += 1
             if 200 <= status < 300:

@@ -64,7 +64,10 @@ def test_the_service_answers_503_never_500_through_a_failover_and_loses_no_job(m
     app = make_app(**drill_settings(redis_set.sentinels))
     result = run_drill(app, redis_set)
     assert result.answers[500] == 0, result
-    assert set(result.answers) <= {200, 202, 429, 503}, result
+    kinds = result.answers_by_kind
+    assert set(kinds["submit"]) | set(kinds["status"]) <= {200, 202, 503}, result
+    # The login client's 429s may get its address blocked for a while (403): by design.
+    assert set(kinds["login"]) <= {200, 429, 403, 503}, result
     assert result.recovery_seconds < 10, result
     assert result.jobs_accepted > 0
     assert (result.jobs_lost, result.jobs_stuck, result.jobs_failed) == (0, 0, 0), result
