@@ -78,3 +78,28 @@ def test_the_tailoring_journey_runs_through_pgbouncer_in_transaction_mode(
     )
     # Every request and job went through PgBouncer: hundreds of transactions.
     assert transactions_through(bouncer) >= 100
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-url", "no-direct-url"])
+def test_maintenance_vacuums_without_leaving_a_session_setting_on_pooled_connections(
+    make_app, bouncer, direct
+):
+    from server.database_optimizer import maintain
+
+    app = make_app(
+        database_url=bouncer.url,
+        db_pgbouncer=True,
+        database_direct_url=TEST_DATABASE_URL if direct else None,
+    )
+    with app.app_context():
+        report = maintain(app.config["SETTINGS"])
+    assert report["vacuum"] == "VACUUM (ANALYZE)"
+    # Every server connection PgBouncer hands out still has the pool's statement timeout.
+    plain = bouncer.url.replace("postgresql+psycopg://", "postgresql://")
+    held = [psycopg.connect(plain, prepare_threshold=None) for _ in range(4)]
+    try:
+        timeouts = {conn.execute("SHOW statement_timeout").fetchone()[0] for conn in held}
+    finally:
+        for conn in held:
+            conn.close()
+    assert timeouts == {"30s"}
