@@ -601,7 +601,7 @@ def check_sentinels(ctx: Context) -> None:
                 f"sentinel {address} does not know {name!r}: {_first_line(exc)}",
                 "set REDIS_SENTINEL_MASTER to the name in the sentinels' `sentinel monitor` line",
             )
-            continue
+            raise StepFailed from None
         except redis.RedisError as exc:
             ctx.report.warn(
                 f"sentinel {address} does not answer: {_first_line(exc)}",
@@ -610,8 +610,6 @@ def check_sentinels(ctx: Context) -> None:
             continue
         answering.append(address)
         quorum = state.get("quorum")
-        if quorum is None:  # an answer without a quorum: ask this one for its verdict
-            continue
         try:
             verdict = sentinel.execute_command("SENTINEL CKQUORUM", name)
         except redis.ResponseError as exc:
