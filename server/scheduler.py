@@ -466,14 +466,22 @@ class LeaderScheduler:
             # The fire time this run is for (a late run keeps its period).
             period = _fire_time_before(job, self.settings, datetime.now(UTC))
         with self.app.app_context():
-            run_job(
-                job,
-                owner=self.owner,
-                leader=True,
-                period=period,
-                replacing=replacing,
-                alive_seconds=self.lock_seconds,
-            )
+            try:
+                run_job(
+                    job,
+                    owner=self.owner,
+                    leader=True,
+                    period=period,
+                    replacing=replacing,
+                    alive_seconds=self.lock_seconds,
+                )
+            except redis.RedisError as exc:
+                # Redis is down or failing over: the run could not be claimed. An interval job
+                # runs at its next tick; a cron job's missed period is retried by the leader.
+                log.warning(
+                    "scheduled run skipped: Redis unavailable",
+                    extra={"scheduled_job": job.id, "error": str(exc)},
+                )
 
     def _retry_cut_short(self) -> None:
         """Run again, once, each cron job's period whose run died with its process."""

@@ -21,6 +21,8 @@ from server.models import ApplicantProfile, Role, User, UserCredential
 from server.security_manager import encryption
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.nginx_helpers import ROOT, render_nginx_conf
+from tests.pgbouncer import pgbouncer
+from tests.sentinel_set import sentinel_set
 
 ADMIN_EMAIL = "ops@example.com"
 ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
@@ -375,3 +377,40 @@ def test_check_writes_reads_and_deletes_a_probe_object_in_the_files_bucket(tmp_p
         assert "NoSuchBucket" in failure and "STORAGE_S3_ENDPOINT_URL" in failure
     finally:
         server.stop()
+
+
+def test_check_names_the_sentinel_primary_pgbouncers_mode_and_a_lost_quorum(tmp_path, app):
+    from server.services import accounts
+
+    accounts.create_admin(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, name="Ops")
+    env_file = tmp_path / ".env"
+    values = production_env(tmp_path, TEST_DATABASE_URL)
+    folders = (("logs", 0o750), ("instance/uploads", 0o750), ("instance/backups", 0o700))
+    for folder, mode in (*folders, ("instance", 0o750)):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder).chmod(mode)
+    (tmp_path / "redis").mkdir()
+    with sentinel_set(tmp_path / "redis") as redis_set, pgbouncer(TEST_DATABASE_URL) as bouncer:
+        values.pop("REDIS_URL")
+        values.update(
+            DATABASE_URL=bouncer.url,
+            DB_PGBOUNCER="true",
+            DATABASE_DIRECT_URL=TEST_DATABASE_URL,
+            REDIS_SENTINELS=redis_set.sentinels,
+        )
+        write_env(env_file, values)
+        code, output = deploy(tmp_path, env_file, "--check")
+        assert code == 0, output
+        assert "Sentinel: 3 of 3 sentinels answer, quorum 2 reachable" in output
+        primary = redis_set.primary_port()
+        assert f"primary of 'mymaster' is 127.0.0.1:{primary}, 1 healthy replica(s)" in output
+        assert re.search(r"PgBouncer [\d.]+, pool_mode transaction", output), output
+        assert "the service prepares none" in output
+        assert "statement_timeout through PgBouncer: 30000 ms" in output
+
+        # Two of the three sentinels gone: no failover could be authorised.
+        redis_set.stop_sentinels(2)
+        code, output = deploy(tmp_path, env_file, "--check")
+        assert code == 1, output
+        assert "the quorum of 'mymaster' cannot be reached" in output
+        assert "NOT READY" in output

@@ -43,6 +43,7 @@ def test_every_value_in_the_example_parses_once_secrets_are_filled_in():
     # The commented lines show valid values too: uncomment them all.
     commented = dict(re.findall(r"^#\s*([A-Z][A-Z0-9_]*)=(.*)$", EXAMPLE.read_text(), re.M))
     commented.pop("OUTBOUND_ALLOW_LOOPBACK_PORTS")  # refused in production, by design
+    sentinels = commented.pop("REDIS_SENTINELS")  # instead of REDIS_URL, by design
     environ = {**commented, **values}
     environ.update(JWT_SECRET_KEY="j" * 20 + "k" * 20, ENCRYPTION_KEY="e" * 20 + "f" * 24)
     settings = load_settings(environ)
@@ -50,3 +51,7 @@ def test_every_value_in_the_example_parses_once_secrets_are_filled_in():
     assert settings.trusted_proxy_count == 1
     assert settings.public_base_url.startswith("https://")
     assert values["JWT_SECRET_KEY"] == values["ENCRYPTION_KEY"] == ""
+    # The Sentinel lines parse in place of REDIS_URL and REDIS_HOST.
+    without_url = {k: v for k, v in environ.items() if k not in {"REDIS_URL", "REDIS_HOST"}}
+    through_sentinel = load_settings({**without_url, "REDIS_SENTINELS": sentinels})
+    assert through_sentinel.redis_url is None and len(through_sentinel.sentinel_addresses) == 3

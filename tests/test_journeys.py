@@ -387,11 +387,16 @@ def tailor_and_check(user: User, resume_file: str, *, mimikree_answers: bool) ->
 
 @pytest.mark.parametrize("engine", ["local", "gemini"])
 def test_a_new_user_tailors_a_real_resume_and_downloads_docx_and_pdf(deploy, engine):
-    extra: dict[str, str] = {}
+    tailoring_journey(deploy, engine)
+
+
+def tailoring_journey(deploy, engine: str, **service_env: str) -> None:
+    """The tailoring journey on a service started with `service_env` added."""
+    extra: dict[str, str] = {**service_env}
     gemini = None
     if engine == "gemini":
         gemini = GeminiStandIn().start()
-        extra = {
+        extra |= {
             "GOOGLE_API_KEY": gemini.api_key,
             "GEMINI_MODEL": "gemini-test",
             "GEMINI_BASE_URL": gemini.base_url,

@@ -457,7 +457,7 @@ def verify_backup(*, backup_id: str, requested_by: int | None = None) -> dict[st
 
 
 def _verify_pg(settings: Settings, manifest: dict, dump: Path) -> list[str]:
-    url = make_url(settings.database_url)
+    url = make_url(settings.direct_database_url)
     scratch = f"backup_verify_{secrets.token_hex(6)}"
     postgres.create_database(url, scratch)
     try:
@@ -471,7 +471,7 @@ def _verify_pg(settings: Settings, manifest: dict, dump: Path) -> list[str]:
 def live_database_name(settings: Settings) -> str:
     """The live database: its name (PostgreSQL) or its file's path (SQLite)."""
     if _is_postgres(settings.database_url):
-        return make_url(settings.database_url).database or ""
+        return make_url(settings.direct_database_url).database or ""
     return str(sqlite.database_path(settings.database_url).resolve())
 
 
@@ -541,7 +541,7 @@ def _restore_database(
         if not _is_postgres(settings.database_url):
             raise BackupError("a PostgreSQL backup needs DATABASE_URL to point at PostgreSQL")
         postgres.check_db_name(target)
-        url = make_url(settings.database_url)
+        url = make_url(settings.direct_database_url)
         if target == live and not force:
             raise BackupError(f"{target} is the live database: refusing without --force")
         exists = postgres.database_exists(url, target)

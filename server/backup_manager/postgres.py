@@ -141,7 +141,7 @@ def _alembic_version(conn: Connection) -> str | None:
 
 def dump(settings: Settings, folder: Path, secret: str) -> tuple[list[WrittenFile], dict]:
     """Dump the live PostgreSQL database (and its globals) into `folder`."""
-    url = make_url(settings.database_url)
+    url = make_url(settings.direct_database_url)
     target = PgTarget.from_url(url)
     engine = create_engine(url, isolation_level="REPEATABLE READ")
     written: list[WrittenFile] = []

@@ -44,6 +44,7 @@ from server.rate_limiter.scripts import (
     PEEK_SCRIPT,
     SETTLE_SCRIPT,
 )
+from server.redis_client import build_redis
 
 log = logging.getLogger("server.rate_limiter")
 
@@ -75,16 +76,16 @@ LIMITER_SOCKET_TIMEOUT = 0.5
 
 def build_limiter_redis(settings: Settings, fallback: Callable[[], redis.Redis]) -> redis.Redis:
     """A Redis client tuned for the limiter, or `fallback()` for the embedded server."""
-    if not settings.redis_url:
+    if not settings.redis_configured:
         return fallback()
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
+    return build_redis(
+        settings,
         socket_connect_timeout=LIMITER_SOCKET_TIMEOUT,
         socket_timeout=LIMITER_SOCKET_TIMEOUT,
+        health_check_interval=0,
         retry=Retry(NoBackoff(), 1),
     )
 
