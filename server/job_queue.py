@@ -19,8 +19,10 @@ import os
 import random
 import re
 import secrets
+import select as sockets
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -534,8 +536,145 @@ def _relaxed_commit(sql) -> None:
         sql.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
-    """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL."""
+# Every claimed row marked running in one statement, committed without waiting for its WAL
+# flush (`_relaxed_commit`'s reason): `set_config(..., true)` holds for the statement's own
+# transaction, so it needs no BEGIN, SET or COMMIT round trip of its own. The queue's hot
+# statements are driver SQL (psycopg's parameters), run with `exec_driver_sql`: building and
+# compiling a statement per call costs a worker thread more than the round trip itself.
+_MARK_RUNNING = """
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+    UPDATE jobs SET status = %(running)s, lease_token = %(token)s, worker_id = %(worker_id)s,
+        attempts = jobs.attempts + 1, started_at = %(now)s, run_after = NULL,
+        updated_at = %(now)s
+    FROM relaxed
+    WHERE jobs.id = ANY(%(ids)s) AND jobs.status = ANY(%(claimable)s)
+    RETURNING jobs.id, jobs.user_id, jobs.job_type, jobs.payload, jobs.priority,
+        jobs.attempts, jobs.outage_retries
+"""
+_CLAIMABLE = [*WAITING_STATUSES, JobStatus.RUNNING.value]
+
+
+def _mark_running(ids: list[str], *, token: str, worker_id: str, sql: HeldConnection | None):
+    """Mark the claimed rows running under the lease; returns those that were waiting."""
+    if db.engine.dialect.name == "postgresql":
+        params = {
+            "ids": ids,
+            "claimable": _CLAIMABLE,
+            "running": JobStatus.RUNNING.value,
+            "token": token,
+            "worker_id": worker_id,
+            "now": utcnow(),
+        }
+        if sql is not None:
+            return sql.run(lambda conn: conn.exec_driver_sql(_MARK_RUNNING, params).all())
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.exec_driver_sql(_MARK_RUNNING, params).all()
+    with db.engine.begin() as conn:
+        return conn.execute(
+            update(JOBS)
+            .where(
+                JOBS.c.id.in_(ids),
+                JOBS.c.status.in_(_CLAIMABLE),
+            )
+            .values(
+                status=JobStatus.RUNNING.value,
+                lease_token=token,
+                worker_id=worker_id,
+                attempts=JOBS.c.attempts + 1,
+                started_at=utcnow(),
+                run_after=None,
+                updated_at=utcnow(),
+            )
+            .returning(
+                JOBS.c.id,
+                JOBS.c.user_id,
+                JOBS.c.job_type,
+                JOBS.c.payload,
+                JOBS.c.priority,
+                JOBS.c.attempts,
+                JOBS.c.outage_retries,
+            )
+        ).all()
+
+
+class HeldConnection:
+    """A PostgreSQL connection one worker thread keeps between jobs for the queue's own
+    single statements (the running mark, an outcome), in autocommit.
+
+    Taken from the pool per job, each statement would cost a pre-ping, a BEGIN and a COMMIT
+    besides itself. Kept, it costs the statement alone: instead of a ping, the socket is
+    looked at (no round trip) before each use, and a connection the server closed or wrote to
+    unasked (a terminated backend, a restart) is given up for a fresh one from the pool, which
+    pings it. A statement that fails gives the connection up too; its caller's retry takes a
+    fresh one. Every `HOLD_SECONDS` the connection goes back to the pool and is taken again,
+    so the pool's recycling and pings still reach it.
+    """
+
+    HOLD_SECONDS = 30.0
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._conn = None
+        self._taken = 0.0
+
+    def run(self, work):
+        """`work(connection)`'s result, run on the held connection (autocommit)."""
+        conn = self._live()
+        try:
+            result = work(conn)
+            conn.commit()  # autocommit: ends SQLAlchemy's transaction, sends nothing
+        except BaseException:
+            self.close()
+            raise
+        return result
+
+    def close(self) -> None:
+        """Give the connection back to the pool (or drop it when it is broken)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+                log.debug("closing a held connection failed", exc_info=True)
+
+    def _live(self):
+        conn = self._conn
+        if conn is not None and (
+            time.monotonic() - self._taken > self.HOLD_SECONDS
+            or conn.invalidated
+            or not _socket_quiet(conn)
+        ):
+            self.close()
+            conn = None
+        if conn is None:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._conn, self._taken = conn, time.monotonic()
+        return conn
+
+
+def _socket_quiet(conn) -> bool:
+    """False when the server closed the connection or sent something unasked (psycopg 3);
+    an idle, healthy connection has nothing to read."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None or getattr(dbapi, "closed", False) or getattr(dbapi, "broken", False):
+        return False
+    pgconn = getattr(dbapi, "pgconn", None)
+    if pgconn is None:
+        return True  # another driver: a statement on a dead connection fails and is retried
+    try:
+        readable, _, _ = sockets.select([pgconn.socket], [], [], 0)
+    except Exception:  # noqa: BLE001 - no socket: not usable
+        return False
+    return not readable
+
+
+def claim_jobs(
+    *, worker_id: str, limit: int, sql: HeldConnection | None = None
+) -> list[ClaimedJob]:
+    """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL.
+
+    `sql`: the caller's own connection (a dispatcher's), for the running mark's one statement.
+    """
     settings = _settings()
     conn, registered = _redis()
     token = secrets.token_hex(16)
@@ -550,33 +689,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
         return []
     ids = raw[0::2]
     try:
-        with db.engine.begin() as sql:
-            _relaxed_commit(sql)
-            rows = sql.execute(
-                update(JOBS)
-                .where(
-                    JOBS.c.id.in_(ids),
-                    JOBS.c.status.in_([*WAITING_STATUSES, JobStatus.RUNNING.value]),
-                )
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_token=token,
-                    worker_id=worker_id,
-                    attempts=JOBS.c.attempts + 1,
-                    started_at=utcnow(),
-                    run_after=None,
-                    updated_at=utcnow(),
-                )
-                .returning(
-                    JOBS.c.id,
-                    JOBS.c.user_id,
-                    JOBS.c.job_type,
-                    JOBS.c.payload,
-                    JOBS.c.priority,
-                    JOBS.c.attempts,
-                    JOBS.c.outage_retries,
-                )
-            ).all()
+        rows = _mark_running(ids, token=token, worker_id=worker_id, sql=sql)
     except Exception:
         # Give the leases back at once rather than waiting for them to expire.
         _settle([(job_id, token, "retry", 0) for job_id in ids])
@@ -734,60 +847,70 @@ def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, 
 _UNCOUNTED_ATTEMPTS = case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)
 
 
-def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
+def _write_outcomes(sql, outcomes: Sequence[Outcome], now: datetime):
+    """The fenced writes of `record_outcomes`; returns (accepted outcomes, settle ops)."""
+    accepted: list[Outcome] = []
+    ops: list[tuple[str, str, str, int]] = []
+    remaining = list(outcomes)
+    if sql.dialect.name == "postgresql":
+        done = _record_successes_in_bulk(sql, remaining, now)
+        for outcome in remaining:
+            if outcome.job_id in done:
+                accepted.append(outcome)
+                ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+        remaining = [o for o in remaining if o.job_id not in done]
+    for outcome in remaining:
+        guard = (
+            (JOBS.c.id == outcome.job_id)
+            & (JOBS.c.status == JobStatus.RUNNING.value)
+            & (JOBS.c.lease_token == outcome.lease_token)
+        )
+        applied = sql.execute(
+            update(JOBS)
+            .where(guard, JOBS.c.cancel_requested.is_(False))
+            .values(**_outcome_values(outcome, now, sql.dialect.name))
+        ).rowcount
+        kind = outcome.kind
+        if not applied:
+            applied = _mark_cancelled_by_request(sql, guard, now)
+            kind = OutcomeKind.CANCELLED
+        if not applied:
+            log.warning(
+                "outcome refused: the lease was lost",
+                extra={"job_id": outcome.job_id, "outcome": outcome.kind.value},
+            )
+            continue
+        accepted.append(outcome)
+        if kind == OutcomeKind.DEFER and outcome.waits_for:
+            op = f"wait:{outcome.waits_for}"
+            ops.append((outcome.job_id, outcome.lease_token, op, _ms(outcome.delay_seconds)))
+        elif kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
+            ops.append((outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds)))
+        elif kind == OutcomeKind.RELEASE:
+            ops.append((outcome.job_id, outcome.lease_token, "retry", 0))
+        else:
+            ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+    return accepted, ops
+
+
+def record_outcomes(outcomes: Sequence[Outcome], *, sql: HeldConnection | None = None) -> list[str]:
     """Write what became of runs (one transaction), then settle them in Redis.
 
     Every write is fenced: it only applies while the row is still `running` under the same
     lease token. A cancel asked while the job ran turns any outcome into `cancelled`, so a
     result cannot overwrite the cancel. Returns the ids whose outcome was accepted.
+
+    `sql`: the caller's own connection (a worker thread's), for one outcome: its one fenced
+    statement (two when a cancel was asked) commits by itself, so it needs no transaction.
     """
     if not outcomes:
         return []
     now = utcnow()
-    accepted: list[Outcome] = []
-    ops: list[tuple[str, str, str, int]] = []
-    with db.engine.begin() as sql:
-        remaining = list(outcomes)
-        if sql.dialect.name == "postgresql":
-            done = _record_successes_in_bulk(sql, remaining, now)
-            for outcome in remaining:
-                if outcome.job_id in done:
-                    accepted.append(outcome)
-                    ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
-            remaining = [o for o in remaining if o.job_id not in done]
-        for outcome in remaining:
-            guard = (
-                (JOBS.c.id == outcome.job_id)
-                & (JOBS.c.status == JobStatus.RUNNING.value)
-                & (JOBS.c.lease_token == outcome.lease_token)
-            )
-            applied = sql.execute(
-                update(JOBS)
-                .where(guard, JOBS.c.cancel_requested.is_(False))
-                .values(**_outcome_values(outcome, now, sql.dialect.name))
-            ).rowcount
-            kind = outcome.kind
-            if not applied:
-                applied = _mark_cancelled_by_request(sql, guard, now)
-                kind = OutcomeKind.CANCELLED
-            if not applied:
-                log.warning(
-                    "outcome refused: the lease was lost",
-                    extra={"job_id": outcome.job_id, "outcome": outcome.kind.value},
-                )
-                continue
-            accepted.append(outcome)
-            if kind == OutcomeKind.DEFER and outcome.waits_for:
-                op = f"wait:{outcome.waits_for}"
-                ops.append((outcome.job_id, outcome.lease_token, op, _ms(outcome.delay_seconds)))
-            elif kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
-                ops.append(
-                    (outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds))
-                )
-            elif kind == OutcomeKind.RELEASE:
-                ops.append((outcome.job_id, outcome.lease_token, "retry", 0))
-            else:
-                ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+    if sql is not None and len(outcomes) == 1 and db.engine.dialect.name == "postgresql":
+        accepted, ops = sql.run(lambda conn: _write_outcomes(conn, outcomes, now))
+    else:
+        with db.engine.begin() as conn:
+            accepted, ops = _write_outcomes(conn, outcomes, now)
     try:
         _settle(ops)
     except redis.RedisError:
@@ -828,15 +951,41 @@ _BULK_SUCCESS = text(
 )
 
 
+_ONE_SUCCESS = """
+    UPDATE jobs SET status = %(succeeded)s, result = CAST(%(result)s AS jsonb), error = NULL,
+        progress_percent = 100, duration_ms = %(duration_ms)s, finished_at = %(now)s,
+        updated_at = %(now)s, lease_token = NULL
+    WHERE id = %(id)s AND status = %(running)s AND lease_token = %(token)s
+      AND NOT cancel_requested
+    RETURNING id
+"""
+
+
 def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -> set[str]:
     """One fenced UPDATE for every success in the batch (PostgreSQL); returns the ids applied.
+    One success (a worker thread's) is driver SQL, as the running mark is.
 
     Rows it does not apply (a cancel was asked, or the lease was lost) go through the
     row-by-row path, which tells those cases apart.
     """
     successes = [o for o in outcomes if o.kind == OutcomeKind.SUCCEEDED and o.message is None]
-    if len(successes) < 2:
+    if not successes:
         return set()
+    if len(successes) == 1:
+        (success,) = successes
+        rows = sql.exec_driver_sql(
+            _ONE_SUCCESS,
+            {
+                "succeeded": JobStatus.SUCCEEDED.value,
+                "running": JobStatus.RUNNING.value,
+                "now": now,
+                "id": success.job_id,
+                "token": success.lease_token,
+                "result": _encoded_result(success),
+                "duration_ms": success.duration_ms,
+            },
+        )
+        return {row.id for row in rows}
     rows = sql.execute(
         _BULK_SUCCESS,
         {
