@@ -554,7 +554,7 @@ _MARK_RUNNING = """
 _CLAIMABLE = [*WAITING_STATUSES, JobStatus.RUNNING.value]
 
 
-def _mark_running(ids: list[str], *, token: str, worker_id: str, sql: HeldConnection | None):
+def _mark_running(ids: list[str], *, token: str, worker_id: str, sql: KeptConnections | None):
     """Mark the claimed rows running under the lease; returns those that were waiting."""
     if db.engine.dialect.name == "postgresql":
         params = {
@@ -597,59 +597,86 @@ def _mark_running(ids: list[str], *, token: str, worker_id: str, sql: HeldConnec
         ).all()
 
 
-class HeldConnection:
-    """A PostgreSQL connection one worker thread keeps between jobs for the queue's own
-    single statements (the running mark, an outcome), in autocommit.
+class KeptConnections:
+    """PostgreSQL connections a worker pool keeps between jobs for the queue's own single
+    statements (the running marks, the outcomes), in autocommit; its threads share them.
 
     Taken from the pool per job, each statement would cost a pre-ping, a BEGIN and a COMMIT
     besides itself. Kept, it costs the statement alone: instead of a ping, the socket is
     looked at (no round trip) before each use, and a connection the server closed or wrote to
     unasked (a terminated backend, a restart) is given up for a fresh one from the pool, which
-    pings it. A statement that fails gives the connection up too; its caller's retry takes a
-    fresh one. Every `HOLD_SECONDS` the connection goes back to the pool and is taken again,
-    so the pool's recycling and pings still reach it.
+    pings it. A statement that fails gives its connection up too; its caller's retry takes a
+    fresh one. A connection kept `HOLD_SECONDS` goes back to the pool and is taken again, so
+    the pool's recycling and pings still reach it. At most `keep` are kept (`keep_for`), so
+    the pool always has room for the handlers' own sessions; a thread finding none kept takes
+    one from the pool for its statement.
     """
 
     HOLD_SECONDS = 30.0
 
-    def __init__(self, engine):
+    def __init__(self, engine, *, keep: int = 1):
         self._engine = engine
-        self._conn = None
-        self._taken = 0.0
+        self._keep = keep
+        self._kept: list[tuple[Any, float]] = []  # (connection, taken at); last in, first out
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @staticmethod
+    def keep_for(engine, threads: int) -> int:
+        """How many to keep for `threads` handler threads and their dispatcher: one each, at
+        most half of what the pool's capacity leaves beside one session per handler thread
+        (at least one)."""
+        pool = engine.pool
+        size = pool.size() if callable(getattr(pool, "size", None)) else threads + 1
+        capacity = size + max(0, getattr(pool, "_max_overflow", 0))
+        return max(1, min(threads + 1, (capacity - threads) // 2))
 
     def run(self, work):
-        """`work(connection)`'s result, run on the held connection (autocommit)."""
-        conn = self._live()
+        """`work(connection)`'s result, run on a kept connection (autocommit)."""
+        conn, taken = self._take()
         try:
             result = work(conn)
             conn.commit()  # autocommit: ends SQLAlchemy's transaction, sends nothing
         except BaseException:
-            self.close()
+            _close(conn)
             raise
+        with self._lock:
+            if not self._closed and len(self._kept) < self._keep:
+                self._kept.append((conn, taken))
+                return result
+        _close(conn)
         return result
 
     def close(self) -> None:
-        """Give the connection back to the pool (or drop it when it is broken)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is dropped either way
-                log.debug("closing a held connection failed", exc_info=True)
+        """Give every kept connection back to the pool, and keep none from now on."""
+        with self._lock:
+            kept, self._kept, self._closed = self._kept, [], True
+        for conn, _taken in kept:
+            _close(conn)
 
-    def _live(self):
-        conn = self._conn
-        if conn is not None and (
-            time.monotonic() - self._taken > self.HOLD_SECONDS
-            or conn.invalidated
-            or not _socket_quiet(conn)
-        ):
-            self.close()
-            conn = None
-        if conn is None:
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._conn, self._taken = conn, time.monotonic()
-        return conn
+    def _take(self):
+        while True:
+            with self._lock:
+                if not self._kept:
+                    break
+                conn, taken = self._kept.pop()
+            if (
+                time.monotonic() - taken <= self.HOLD_SECONDS
+                and not conn.invalidated
+                and _socket_quiet(conn)
+            ):
+                return conn, taken
+            _close(conn)
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return conn, time.monotonic()
+
+
+def _close(conn) -> None:
+    """Give a connection back to the pool (a broken one is dropped)."""
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+        log.debug("closing a kept connection failed", exc_info=True)
 
 
 def _socket_quiet(conn) -> bool:
@@ -669,11 +696,11 @@ def _socket_quiet(conn) -> bool:
 
 
 def claim_jobs(
-    *, worker_id: str, limit: int, sql: HeldConnection | None = None
+    *, worker_id: str, limit: int, sql: KeptConnections | None = None
 ) -> list[ClaimedJob]:
     """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL.
 
-    `sql`: the caller's own connection (a dispatcher's), for the running mark's one statement.
+    `sql`: the caller's kept connections (a worker pool's), for the running mark's one statement.
     """
     settings = _settings()
     conn, registered = _redis()
@@ -893,14 +920,16 @@ def _write_outcomes(sql, outcomes: Sequence[Outcome], now: datetime):
     return accepted, ops
 
 
-def record_outcomes(outcomes: Sequence[Outcome], *, sql: HeldConnection | None = None) -> list[str]:
+def record_outcomes(
+    outcomes: Sequence[Outcome], *, sql: KeptConnections | None = None
+) -> list[str]:
     """Write what became of runs (one transaction), then settle them in Redis.
 
     Every write is fenced: it only applies while the row is still `running` under the same
     lease token. A cancel asked while the job ran turns any outcome into `cancelled`, so a
     result cannot overwrite the cancel. Returns the ids whose outcome was accepted.
 
-    `sql`: the caller's own connection (a worker thread's), for one outcome: its one fenced
+    `sql`: the caller's kept connections (a worker pool's), for one outcome: its one fenced
     statement (two when a cancel was asked) commits by itself, so it needs no transaction.
     """
     if not outcomes:

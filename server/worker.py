@@ -114,6 +114,12 @@ class WorkerPool:
         self._recorder_done = threading.Event()
         self._executors: list[threading.Thread] = []
         self._service_threads: list[threading.Thread] = []
+        with app.app_context():
+            engine = db.engine
+        # PostgreSQL connections the dispatcher and the handler threads keep between jobs.
+        self._kept = job_queue.KeptConnections(
+            engine, keep=job_queue.KeptConnections.keep_for(engine, self.threads)
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -185,6 +191,7 @@ class WorkerPool:
             )
         self._outcomes.put(_STOP)
         self._recorder_done.wait(timeout=30)
+        self._kept.close()
         log.info("worker pool stopped", extra={"worker": self.name})
 
     @property
@@ -200,15 +207,10 @@ class WorkerPool:
             # `stop` interrupts the wait of a dispatcher it finds here, and closes the
             # connections once the dispatcher is gone; one it does not find sees the flag first.
             self._wake_ups = wake_ups
-            held = job_queue.HeldConnection(db.engine)
-            try:
-                self._dispatch(wake_ups, held)
-            finally:
-                held.close()
+            self._dispatch(wake_ups)
 
-    def _dispatch(self, wake_ups: job_queue.WakeUps, held: job_queue.HeldConnection) -> None:
-        """Claim for idle threads until stopped; `held`: this thread's connection for the
-        running marks."""
+    def _dispatch(self, wake_ups: job_queue.WakeUps) -> None:
+        """Claim for idle threads until stopped (the running marks on kept connections)."""
         retry = IDLE_POLL_MIN_SECONDS
         while not self._stopping.is_set():
             if not self._free.acquire(timeout=0.5):
@@ -219,7 +221,7 @@ class WorkerPool:
             claimed: list[ClaimedJob] = []
             failed = False
             try:
-                claimed = job_queue.claim_jobs(worker_id=self.name, limit=free, sql=held)
+                claimed = job_queue.claim_jobs(worker_id=self.name, limit=free, sql=self._kept)
                 outage_log("redis").recovered()
             except Exception as exc:  # noqa: BLE001 - logged by _log_failure
                 failed = True
@@ -250,15 +252,7 @@ class WorkerPool:
             self._stopping.wait(IDLE_POLL_MAX_SECONDS)
 
     def _execute_loop(self) -> None:
-        with self.app.app_context():
-            held = job_queue.HeldConnection(db.engine)
-        try:
-            self._execute_runs(held)
-        finally:
-            held.close()
-
-    def _execute_runs(self, held: job_queue.HeldConnection) -> None:
-        """Run claimed jobs until told to stop; `held`: this thread's connection for outcomes."""
+        """Run claimed jobs until told to stop, recording each outcome on a kept connection."""
         while True:
             run = self._work.get()
             if run is _STOP:
@@ -282,7 +276,7 @@ class WorkerPool:
                     # (batched: median 5.5 ms, p99 53 ms, max 232 ms, the outcome waiting
                     # behind earlier batches while its thread already ran the next job).
                     with self.app.app_context():
-                        self.record([outcome], sql=held)
+                        self.record([outcome], sql=self._kept)
                         if outcome.kind == OutcomeKind.DEFER and outcome.waits_for:
                             job_handlers.bring_forward_cap_waiter(
                                 outcome.waits_for, only_if_free=True
@@ -472,7 +466,7 @@ class WorkerPool:
                     self.record(batch)
         self._recorder_done.set()
 
-    def record(self, batch: list[Outcome], *, sql: job_queue.HeldConnection | None = None) -> None:
+    def record(self, batch: list[Outcome], *, sql: job_queue.KeptConnections | None = None) -> None:
         """Write a batch of outcomes; one that cannot be written does not take the others down.
 
         The batch is one transaction. An outage is retried with a backoff; any other failure
