@@ -19,8 +19,10 @@ import os
 import random
 import re
 import secrets
+import select as sockets
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -534,8 +536,172 @@ def _relaxed_commit(sql) -> None:
         sql.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
-    """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL."""
+# Every claimed row marked running in one statement, committed without waiting for its WAL
+# flush (`_relaxed_commit`'s reason): `set_config(..., true)` holds for the statement's own
+# transaction, so it needs no BEGIN, SET or COMMIT round trip of its own. The queue's hot
+# statements are driver SQL (psycopg's parameters), run with `exec_driver_sql`: building and
+# compiling a statement per call costs a worker thread more than the round trip itself.
+_MARK_RUNNING = """
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+    UPDATE jobs SET status = %(running)s, lease_token = %(token)s, worker_id = %(worker_id)s,
+        attempts = jobs.attempts + 1, started_at = %(now)s, run_after = NULL,
+        updated_at = %(now)s
+    FROM relaxed
+    WHERE jobs.id = ANY(%(ids)s) AND jobs.status = ANY(%(claimable)s)
+    RETURNING jobs.id, jobs.user_id, jobs.job_type, jobs.payload, jobs.priority,
+        jobs.attempts, jobs.outage_retries
+"""
+_CLAIMABLE = [*WAITING_STATUSES, JobStatus.RUNNING.value]
+
+
+def _mark_running(ids: list[str], *, token: str, worker_id: str, sql: KeptConnections | None):
+    """Mark the claimed rows running under the lease; returns those that were waiting."""
+    if db.engine.dialect.name == "postgresql":
+        params = {
+            "ids": ids,
+            "claimable": _CLAIMABLE,
+            "running": JobStatus.RUNNING.value,
+            "token": token,
+            "worker_id": worker_id,
+            "now": utcnow(),
+        }
+        if sql is not None:
+            return sql.run(lambda conn: conn.exec_driver_sql(_MARK_RUNNING, params).all())
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.exec_driver_sql(_MARK_RUNNING, params).all()
+    with db.engine.begin() as conn:
+        return conn.execute(
+            update(JOBS)
+            .where(
+                JOBS.c.id.in_(ids),
+                JOBS.c.status.in_(_CLAIMABLE),
+            )
+            .values(
+                status=JobStatus.RUNNING.value,
+                lease_token=token,
+                worker_id=worker_id,
+                attempts=JOBS.c.attempts + 1,
+                started_at=utcnow(),
+                run_after=None,
+                updated_at=utcnow(),
+            )
+            .returning(
+                JOBS.c.id,
+                JOBS.c.user_id,
+                JOBS.c.job_type,
+                JOBS.c.payload,
+                JOBS.c.priority,
+                JOBS.c.attempts,
+                JOBS.c.outage_retries,
+            )
+        ).all()
+
+
+class KeptConnections:
+    """PostgreSQL connections a worker pool keeps between jobs for the queue's own single
+    statements (the running marks, the outcomes), in autocommit; its threads share them.
+
+    Taken from the pool per job, each statement would cost a pre-ping, a BEGIN and a COMMIT
+    besides itself. Kept, it costs the statement alone: instead of a ping, the socket is
+    looked at (no round trip) before each use, and a connection the server closed or wrote to
+    unasked (a terminated backend, a restart) is given up for a fresh one from the pool, which
+    pings it. A statement that fails gives its connection up too; its caller's retry takes a
+    fresh one. A connection kept `HOLD_SECONDS` goes back to the pool and is taken again, so
+    the pool's recycling and pings still reach it. At most `keep` are kept (`keep_for`), so
+    the pool always has room for the handlers' own sessions; a thread finding none kept takes
+    one from the pool for its statement.
+    """
+
+    HOLD_SECONDS = 30.0
+
+    def __init__(self, engine, *, keep: int = 1):
+        self._engine = engine
+        self._keep = keep
+        self._kept: list[tuple[Any, float]] = []  # (connection, taken at); last in, first out
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @staticmethod
+    def keep_for(engine, threads: int) -> int:
+        """How many to keep for `threads` handler threads and their dispatcher: one each, at
+        most half of what the pool's capacity leaves beside one session per handler thread
+        (at least one)."""
+        pool = engine.pool
+        size = pool.size() if callable(getattr(pool, "size", None)) else threads + 1
+        capacity = size + max(0, getattr(pool, "_max_overflow", 0))
+        return max(1, min(threads + 1, (capacity - threads) // 2))
+
+    def run(self, work):
+        """`work(connection)`'s result, run on a kept connection (autocommit)."""
+        conn, taken = self._take()
+        try:
+            result = work(conn)
+            conn.commit()  # autocommit: ends SQLAlchemy's transaction, sends nothing
+        except BaseException:
+            _close(conn)
+            raise
+        with self._lock:
+            if not self._closed and len(self._kept) < self._keep:
+                self._kept.append((conn, taken))
+                return result
+        _close(conn)
+        return result
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool, and keep none from now on."""
+        with self._lock:
+            kept, self._kept, self._closed = self._kept, [], True
+        for conn, _taken in kept:
+            _close(conn)
+
+    def _take(self):
+        while True:
+            with self._lock:
+                if not self._kept:
+                    break
+                conn, taken = self._kept.pop()
+            if (
+                time.monotonic() - taken <= self.HOLD_SECONDS
+                and not conn.invalidated
+                and _socket_quiet(conn)
+            ):
+                return conn, taken
+            _close(conn)
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return conn, time.monotonic()
+
+
+def _close(conn) -> None:
+    """Give a connection back to the pool (a broken one is dropped)."""
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+        log.debug("closing a kept connection failed", exc_info=True)
+
+
+def _socket_quiet(conn) -> bool:
+    """False when the server closed the connection or sent something unasked (psycopg 3);
+    an idle, healthy connection has nothing to read."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None or getattr(dbapi, "closed", False) or getattr(dbapi, "broken", False):
+        return False
+    pgconn = getattr(dbapi, "pgconn", None)
+    if pgconn is None:
+        return True  # another driver: a statement on a dead connection fails and is retried
+    try:
+        readable, _, _ = sockets.select([pgconn.socket], [], [], 0)
+    except Exception:  # noqa: BLE001 - no socket: not usable
+        return False
+    return not readable
+
+
+def claim_jobs(
+    *, worker_id: str, limit: int, sql: KeptConnections | None = None
+) -> list[ClaimedJob]:
+    """Lease up to `limit` of the best eligible jobs and mark them running in PostgreSQL.
+
+    `sql`: the caller's kept connections (a worker pool's), for the running mark's one statement.
+    """
     settings = _settings()
     conn, registered = _redis()
     token = secrets.token_hex(16)
@@ -550,33 +716,7 @@ def claim_jobs(*, worker_id: str, limit: int) -> list[ClaimedJob]:
         return []
     ids = raw[0::2]
     try:
-        with db.engine.begin() as sql:
-            _relaxed_commit(sql)
-            rows = sql.execute(
-                update(JOBS)
-                .where(
-                    JOBS.c.id.in_(ids),
-                    JOBS.c.status.in_([*WAITING_STATUSES, JobStatus.RUNNING.value]),
-                )
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_token=token,
-                    worker_id=worker_id,
-                    attempts=JOBS.c.attempts + 1,
-                    started_at=utcnow(),
-                    run_after=None,
-                    updated_at=utcnow(),
-                )
-                .returning(
-                    JOBS.c.id,
-                    JOBS.c.user_id,
-                    JOBS.c.job_type,
-                    JOBS.c.payload,
-                    JOBS.c.priority,
-                    JOBS.c.attempts,
-                    JOBS.c.outage_retries,
-                )
-            ).all()
+        rows = _mark_running(ids, token=token, worker_id=worker_id, sql=sql)
     except Exception:
         # Give the leases back at once rather than waiting for them to expire.
         _settle([(job_id, token, "retry", 0) for job_id in ids])
@@ -731,60 +871,72 @@ def _outcome_values(outcome: Outcome, now: datetime, dialect: str) -> dict[str, 
 _UNCOUNTED_ATTEMPTS = case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)
 
 
-def record_outcomes(outcomes: Sequence[Outcome]) -> list[str]:
+def _write_outcomes(sql, outcomes: Sequence[Outcome], now: datetime):
+    """The fenced writes of `record_outcomes`; returns (accepted outcomes, settle ops)."""
+    accepted: list[Outcome] = []
+    ops: list[tuple[str, str, str, int]] = []
+    remaining = list(outcomes)
+    if sql.dialect.name == "postgresql":
+        done = _record_successes_in_bulk(sql, remaining, now)
+        for outcome in remaining:
+            if outcome.job_id in done:
+                accepted.append(outcome)
+                ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+        remaining = [o for o in remaining if o.job_id not in done]
+    for outcome in remaining:
+        guard = (
+            (JOBS.c.id == outcome.job_id)
+            & (JOBS.c.status == JobStatus.RUNNING.value)
+            & (JOBS.c.lease_token == outcome.lease_token)
+        )
+        applied = sql.execute(
+            update(JOBS)
+            .where(guard, JOBS.c.cancel_requested.is_(False))
+            .values(**_outcome_values(outcome, now, sql.dialect.name))
+        ).rowcount
+        kind = outcome.kind
+        if not applied:
+            applied = _mark_cancelled_by_request(sql, guard, now)
+            kind = OutcomeKind.CANCELLED
+        if not applied:
+            log.warning(
+                "outcome refused: the lease was lost",
+                extra={"job_id": outcome.job_id, "outcome": outcome.kind.value},
+            )
+            continue
+        accepted.append(outcome)
+        if kind == OutcomeKind.DEFER and outcome.waits_for:
+            op = f"wait:{outcome.waits_for}"
+            ops.append((outcome.job_id, outcome.lease_token, op, _ms(outcome.delay_seconds)))
+        elif kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
+            ops.append((outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds)))
+        elif kind == OutcomeKind.RELEASE:
+            ops.append((outcome.job_id, outcome.lease_token, "retry", 0))
+        else:
+            ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+    return accepted, ops
+
+
+def record_outcomes(
+    outcomes: Sequence[Outcome], *, sql: KeptConnections | None = None
+) -> list[str]:
     """Write what became of runs (one transaction), then settle them in Redis.
 
     Every write is fenced: it only applies while the row is still `running` under the same
     lease token. A cancel asked while the job ran turns any outcome into `cancelled`, so a
     result cannot overwrite the cancel. Returns the ids whose outcome was accepted.
+
+    `sql`: the caller's kept connections (a worker pool's), for one outcome: its one fenced
+    statement (two when a cancel was asked) commits by itself, so it needs no transaction.
     """
     if not outcomes:
         return []
     now = utcnow()
-    accepted: list[Outcome] = []
-    ops: list[tuple[str, str, str, int]] = []
-    with db.engine.begin() as sql:
-        remaining = list(outcomes)
-        if sql.dialect.name == "postgresql":
-            done = _record_successes_in_bulk(sql, remaining, now)
-            for outcome in remaining:
-                if outcome.job_id in done:
-                    accepted.append(outcome)
-                    ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
-            remaining = [o for o in remaining if o.job_id not in done]
-        for outcome in remaining:
-            guard = (
-                (JOBS.c.id == outcome.job_id)
-                & (JOBS.c.status == JobStatus.RUNNING.value)
-                & (JOBS.c.lease_token == outcome.lease_token)
-            )
-            applied = sql.execute(
-                update(JOBS)
-                .where(guard, JOBS.c.cancel_requested.is_(False))
-                .values(**_outcome_values(outcome, now, sql.dialect.name))
-            ).rowcount
-            kind = outcome.kind
-            if not applied:
-                applied = _mark_cancelled_by_request(sql, guard, now)
-                kind = OutcomeKind.CANCELLED
-            if not applied:
-                log.warning(
-                    "outcome refused: the lease was lost",
-                    extra={"job_id": outcome.job_id, "outcome": outcome.kind.value},
-                )
-                continue
-            accepted.append(outcome)
-            if kind == OutcomeKind.DEFER and outcome.waits_for:
-                op = f"wait:{outcome.waits_for}"
-                ops.append((outcome.job_id, outcome.lease_token, op, _ms(outcome.delay_seconds)))
-            elif kind in (OutcomeKind.RETRY, OutcomeKind.DEFER):
-                ops.append(
-                    (outcome.job_id, outcome.lease_token, "retry", _ms(outcome.delay_seconds))
-                )
-            elif kind == OutcomeKind.RELEASE:
-                ops.append((outcome.job_id, outcome.lease_token, "retry", 0))
-            else:
-                ops.append((outcome.job_id, outcome.lease_token, "ack", 0))
+    if sql is not None and len(outcomes) == 1 and db.engine.dialect.name == "postgresql":
+        accepted, ops = sql.run(lambda conn: _write_outcomes(conn, outcomes, now))
+    else:
+        with db.engine.begin() as conn:
+            accepted, ops = _write_outcomes(conn, outcomes, now)
     try:
         _settle(ops)
     except redis.RedisError:
@@ -825,15 +977,41 @@ _BULK_SUCCESS = text(
 )
 
 
+_ONE_SUCCESS = """
+    UPDATE jobs SET status = %(succeeded)s, result = CAST(%(result)s AS jsonb), error = NULL,
+        progress_percent = 100, duration_ms = %(duration_ms)s, finished_at = %(now)s,
+        updated_at = %(now)s, lease_token = NULL
+    WHERE id = %(id)s AND status = %(running)s AND lease_token = %(token)s
+      AND NOT cancel_requested
+    RETURNING id
+"""
+
+
 def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -> set[str]:
     """One fenced UPDATE for every success in the batch (PostgreSQL); returns the ids applied.
+    One success (a worker thread's) is driver SQL, as the running mark is.
 
     Rows it does not apply (a cancel was asked, or the lease was lost) go through the
     row-by-row path, which tells those cases apart.
     """
     successes = [o for o in outcomes if o.kind == OutcomeKind.SUCCEEDED and o.message is None]
-    if len(successes) < 2:
+    if not successes:
         return set()
+    if len(successes) == 1:
+        (success,) = successes
+        rows = sql.exec_driver_sql(
+            _ONE_SUCCESS,
+            {
+                "succeeded": JobStatus.SUCCEEDED.value,
+                "running": JobStatus.RUNNING.value,
+                "now": now,
+                "id": success.job_id,
+                "token": success.lease_token,
+                "result": _encoded_result(success),
+                "duration_ms": success.duration_ms,
+            },
+        )
+        return {row.id for row in rows}
     rows = sql.execute(
         _BULK_SUCCESS,
         {

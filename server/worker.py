@@ -119,6 +119,12 @@ class WorkerPool:
         self._recorder_done = threading.Event()
         self._executors: list[threading.Thread] = []
         self._service_threads: list[threading.Thread] = []
+        with app.app_context():
+            engine = db.engine
+        # PostgreSQL connections the dispatcher and the handler threads keep between jobs.
+        self._kept = job_queue.KeptConnections(
+            engine, keep=job_queue.KeptConnections.keep_for(engine, self.threads)
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -190,6 +196,7 @@ class WorkerPool:
             )
         self._outcomes.put(_STOP)
         self._recorder_done.wait(timeout=30)
+        self._kept.close()
         log.info("worker pool stopped", extra={"worker": self.name})
 
     @property
@@ -200,42 +207,46 @@ class WorkerPool:
     # --- threads ----------------------------------------------------------------------------
 
     def _dispatch_loop(self) -> None:
-        retry = IDLE_POLL_MIN_SECONDS
         with self.app.app_context():
             wake_ups = job_queue.wake_ups(max_wait_seconds=self.safety_poll_seconds)
             # `stop` interrupts the wait of a dispatcher it finds here, and closes the
             # connections once the dispatcher is gone; one it does not find sees the flag first.
             self._wake_ups = wake_ups
-            while not self._stopping.is_set():
-                if not self._free.acquire(timeout=0.5):
-                    continue
-                free = 1
-                while self._free.acquire(blocking=False):
-                    free += 1
-                claimed: list[ClaimedJob] = []
-                failed = False
-                try:
-                    claimed = job_queue.claim_jobs(worker_id=self.name, limit=free)
-                    outage_log("redis").recovered()
-                except Exception as exc:  # noqa: BLE001 - logged by _log_failure
-                    failed = True
-                    _log_failure("claim", exc, "claim failed; retrying", worker=self.name)
-                for item in claimed:
-                    spec = job_handlers.get_handler(item.job_type)
-                    timeout = spec.timeout_seconds if spec else 60.0
-                    run = _Run(item, job_handlers.JobContext(item, timeout_seconds=timeout))
-                    with self._held_lock:
-                        self._held[item.job_id] = run
-                    self._work.put(run)
-                for _ in range(free - len(claimed)):
-                    self._free.release()
-                if claimed:
-                    retry = IDLE_POLL_MIN_SECONDS
-                elif failed:
-                    self._stopping.wait(retry)
-                    retry = min(IDLE_POLL_MAX_SECONDS, retry * 2)
-                else:
-                    self._wait_for_work(wake_ups)
+            self._dispatch(wake_ups)
+
+    def _dispatch(self, wake_ups: job_queue.WakeUps) -> None:
+        """Claim for idle threads until stopped (the running marks on kept connections)."""
+        retry = IDLE_POLL_MIN_SECONDS
+        while not self._stopping.is_set():
+            if not self._free.acquire(timeout=0.5):
+                continue
+            free = 1
+            while self._free.acquire(blocking=False):
+                free += 1
+            claimed: list[ClaimedJob] = []
+            failed = False
+            try:
+                claimed = job_queue.claim_jobs(worker_id=self.name, limit=free, sql=self._kept)
+                outage_log("redis").recovered()
+            except Exception as exc:  # noqa: BLE001 - logged by _log_failure
+                failed = True
+                _log_failure("claim", exc, "claim failed; retrying", worker=self.name)
+            for item in claimed:
+                spec = job_handlers.get_handler(item.job_type)
+                timeout = spec.timeout_seconds if spec else 60.0
+                run = _Run(item, job_handlers.JobContext(item, timeout_seconds=timeout))
+                with self._held_lock:
+                    self._held[item.job_id] = run
+                self._work.put(run)
+            for _ in range(free - len(claimed)):
+                self._free.release()
+            if claimed:
+                retry = IDLE_POLL_MIN_SECONDS
+            elif failed:
+                self._stopping.wait(retry)
+                retry = min(IDLE_POLL_MAX_SECONDS, retry * 2)
+            else:
+                self._wait_for_work(wake_ups)
 
     def _wait_for_work(self, wake_ups: job_queue.WakeUps) -> None:
         """Sleep until a job becomes claimable (a wake-up call), at most the safety-net poll."""
@@ -246,6 +257,7 @@ class WorkerPool:
             self._stopping.wait(IDLE_POLL_MAX_SECONDS)
 
     def _execute_loop(self) -> None:
+        """Run claimed jobs until told to stop, recording each outcome on a kept connection."""
         while True:
             run = self._work.get()
             if run is _STOP:
@@ -269,7 +281,7 @@ class WorkerPool:
                     # (batched: median 5.5 ms, p99 53 ms, max 232 ms, the outcome waiting
                     # behind earlier batches while its thread already ran the next job).
                     with self.app.app_context():
-                        self.record([outcome])
+                        self.record([outcome], sql=self._kept)
                         if outcome.kind == OutcomeKind.DEFER and outcome.waits_for:
                             job_handlers.bring_forward_cap_waiter(
                                 outcome.waits_for, only_if_free=True
@@ -459,15 +471,16 @@ class WorkerPool:
                     self.record(batch)
         self._recorder_done.set()
 
-    def record(self, batch: list[Outcome]) -> None:
+    def record(self, batch: list[Outcome], *, sql: job_queue.KeptConnections | None = None) -> None:
         """Write a batch of outcomes; one that cannot be written does not take the others down.
 
         The batch is one transaction. An outage is retried with a backoff; any other failure
-        (or an outage that outlasts the retries) falls back to one outcome at a time.
+        (or an outage that outlasts the retries) falls back to one outcome at a time. `sql`:
+        the calling thread's own connection.
         """
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                self._give_back_allowances(batch, job_queue.record_outcomes(batch))
+                self._give_back_allowances(batch, job_queue.record_outcomes(batch, sql=sql))
                 outage_log("database").recovered()
                 break
             except Exception as exc:  # noqa: BLE001 - logged by _log_failure

@@ -410,3 +410,28 @@ def test_a_connection_killed_during_a_progress_update_does_not_cut_the_run_short
         0,
     )
     assert row.progress_message == "half way"  # the update went through on a new connection
+
+
+def test_worker_threads_whose_kept_connections_were_killed_run_the_next_jobs_on_fresh_ones(
+    app, run_pool, pg_admin, server_log
+):
+    from server import job_queue
+    from tests.queue_helpers import fetch_job, make_user
+
+    user = make_user()
+
+    def run_one() -> str:
+        job_id = job_queue.submit_job(user_id=user, job_type="diagnostic", payload={})
+        wait_for(lambda: fetch_job(job_id).status == "succeeded")
+        return job_id
+
+    run_pool(app, threads=2)
+    run_one()  # the dispatcher and a handler thread now keep a connection each
+    db.session.rollback()  # this thread's goes back to the pool (which pings it)
+    assert terminate(pg_admin) >= 2
+
+    rows = [fetch_job(run_one()) for _ in range(3)]
+
+    # Seen before use and replaced: no claim or outcome met the dead connections.
+    assert [(r.attempts, r.outage_retries) for r in rows] == [(1, 0)] * 3
+    assert not server_log.messages("database unavailable")
