@@ -175,7 +175,7 @@ class LocalEngine(Engine):
         for index, job in enumerate(_list(resume.get("experience"))):
             edits += _bullet_edits(index, _strings(job.get("bullets")), weights, requirements)
         edits += _skills_edit(_strings(resume.get("skills")), weights, requirements)
-        edits += _projects_edit(_list(resume.get("projects")), weights)
+        edits += _projects_edit(_list(resume.get("projects")), weights, requirements)
         return {"edits": edits}
 
     # Ranking
@@ -649,9 +649,16 @@ def _skills_edit(
     ]
 
 
-def _projects_edit(projects: list[dict[str, Any]], weights: dict[str, int]) -> list[dict[str, Any]]:
+def _projects_edit(
+    projects: list[dict[str, Any]], weights: dict[str, int], requirements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The projects that show any of the job (its keywords, or its requirements' words), most
+    relevant first; one that shows nothing of it is left out."""
     matched = [_matched(_project_text(p), weights) for p in projects]
-    scores = [sum(weights[k] for k in m) for m in matched]
+    scores = [
+        sum(weights[k] for k in m) * 100 + relevance(_project_text(p), requirements)
+        for m, p in zip(matched, projects, strict=True)
+    ]
     relevant = [i for i in _reorder(scores) if scores[i] > 0]
     if not relevant or relevant == list(range(len(projects))):
         return []
