@@ -24,8 +24,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
+# Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
+TEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # The tailoring evaluation: the verifier against a lying model over real resumes (fabrications
 # caught, true rephrasings kept) and the eval set of tailorings; prints its figures at the end.

@@ -3,6 +3,11 @@
 TEST_DATABASE_URL and TEST_REDIS_URL choose the servers (defaults: the local PostgreSQL's
 `job_agent_test` database and Redis database 15). Every test starts with empty tables and an
 empty Redis database.
+
+Under pytest-xdist (`make test` runs `-n 3`) each worker has a database and a Redis database of
+its own, so workers never see each other's rows or keys: worker `gwN` uses `<name>_gwN` (created
+by `ensure_database`) and Redis database `<number> + N` (counting down instead when that would
+pass 15, Redis's last database by default).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -25,12 +31,46 @@ from tests.helpers import ApiClient
 # Fixtures shared by the queue tests (`run_pool`).
 pytest_plugins = ["tests.queue_helpers"]
 
-TEST_DATABASE_URL = normalise_database_url(
-    os.environ.get(
-        "TEST_DATABASE_URL", f"postgresql://{getpass.getuser()}@127.0.0.1:5432/job_agent_test"
+# "gw0", "gw1", ... in a pytest-xdist worker; empty when the tests run in one process.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_LAST_DATABASE = 15
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """The database a worker uses: `<name>_<worker>` beside the one named (itself alone)."""
+    if not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
+        hide_password=False
     )
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """The Redis database a worker uses: the one named plus the worker's number (minus it,
+    when plus would go past the last database)."""
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    named = int(parts.path.strip("/") or 0)
+    index = int(worker.removeprefix("gw"))
+    chosen = named + index if named + index <= REDIS_LAST_DATABASE else named - index
+    if chosen < 0:
+        raise RuntimeError(f"no Redis database left for xdist worker {worker} from {url}")
+    return urlunsplit(parts._replace(path=f"/{chosen}"))
+
+
+TEST_DATABASE_URL = worker_database_url(
+    normalise_database_url(
+        os.environ.get(
+            "TEST_DATABASE_URL", f"postgresql://{getpass.getuser()}@127.0.0.1:5432/job_agent_test"
+        )
+    ),
+    XDIST_WORKER,
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_REDIS_URL = worker_redis_url(
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), XDIST_WORKER
+)
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
 
 
