@@ -41,9 +41,7 @@ def worker_database_url(url: str, worker: str) -> str:
     if not worker:
         return url
     parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
-        hide_password=False
-    )
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
 
 
 def worker_redis_url(url: str, worker: str) -> str:
@@ -94,6 +92,30 @@ def reset_schema(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+# Figure lines the evaluation (tests/eval) prints under "evaluation" when the run ends.
+EVALUATION_FIGURES: list[str] = []
+
+
+def pytest_sessionfinish(session):
+    """In an xdist worker: hand the evaluation's lines to the controller, which prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["evaluation_figures"] = list(EVALUATION_FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """In the xdist controller: a worker is done; keep the evaluation lines it sent."""
+    EVALUATION_FIGURES.extend(getattr(node, "workeroutput", {}).get("evaluation_figures", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if EVALUATION_FIGURES:
+        terminalreporter.section("evaluation")
+        for line in EVALUATION_FIGURES:
+            terminalreporter.write_line(line)
 
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})

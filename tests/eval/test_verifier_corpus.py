@@ -22,6 +22,9 @@ from tests.gemini_stand_in import GeminiStandIn
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient
 from tests.lying_model import LyingModel
 
+# pytest-xdist: the lying model's corpus is played once, by one worker, for all its tests.
+pytestmark = pytest.mark.xdist_group("verifier_corpus")
+
 HERE = Path(__file__).resolve().parent
 MAX_WRONGLY_DROPPED = 0.05
 MODEL_LIMITS = {
