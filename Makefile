@@ -26,8 +26,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	PYTHONPATH=. $(BIN)/lint-imports
 
+# The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
+# Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
+TEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # The evaluation: parse accuracy over the real-resume corpus (fields exact), the verifier against
 # a lying model over real resumes (fabrications caught, true rephrasings kept) and the eval set

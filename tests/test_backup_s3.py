@@ -14,6 +14,9 @@ from server.extensions import db
 from server.models import SecurityEvent
 from tests.backup_helpers import add_rows, pg_table_digests
 
+# pytest-xdist: one S3 stand-in, started once, for all its tests.
+pytestmark = pytest.mark.xdist_group("backup_s3")
+
 BUCKET = "job-agent-backups"
 # S3's (and boto3's) smallest part, lowered from the default of 16 MiB.
 PART = 5 * 1024 * 1024

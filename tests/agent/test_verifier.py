@@ -16,6 +16,9 @@ from server.agent.verifier import (
     verify,
 )
 
+# pytest-xdist: the scopes are built once, by one worker, for all its tests.
+pytestmark = pytest.mark.xdist_group("verifier")
+
 RESUME = {
     "contact": {
         "name": "Dana Ortiz",

@@ -18,6 +18,9 @@ from tests.eval.test_tailoring_eval import CASES
 from tests.grammar_check import problems
 from tests.resume_corpus import as_parsed, expected_by_file
 
+# pytest-xdist: the tailorings are made once, by one worker, for all its tests.
+pytestmark = pytest.mark.xdist_group("edits_read_well")
+
 EVAL = Path(__file__).resolve().parent
 
 

@@ -20,6 +20,9 @@ from server.agent.engines.local import LocalEngine
 from server.agent.tailoring import keyword_weights, match_score, normalised
 from tests.resume_corpus import as_parsed, expected_by_file
 
+# pytest-xdist: the scores are computed once, by one worker, for all its tests.
+pytestmark = pytest.mark.xdist_group("match_score")
+
 EVAL = Path(__file__).resolve().parent
 FAMILIES = {
     "software": "technology",

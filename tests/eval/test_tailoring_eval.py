@@ -25,6 +25,9 @@ from server.agent.tailoring import apply_and_verify, normalised, plain_text, tai
 from server.agent.verifier import degree_levels
 from tests.tailoring_samples import JOB_DESCRIPTION, RESUME_TEXT
 
+# pytest-xdist: each case is tailored once, by one worker, for all its tests.
+pytestmark = pytest.mark.xdist_group("tailoring_eval")
+
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEMPLATE_WORDS = {"experienced", "with", "and"}

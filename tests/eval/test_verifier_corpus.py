@@ -22,6 +22,11 @@ from tests.gemini_stand_in import GeminiStandIn
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient
 from tests.lying_model import LyingModel
 
+# pytest-xdist: each corpus is played once, by one worker, for the tests that read it; the two
+# corpora run on two workers at the same time.
+FABRICATIONS = pytest.mark.xdist_group("verifier_corpus_fabrications")
+REPHRASINGS = pytest.mark.xdist_group("verifier_corpus_rephrasings")
+
 HERE = Path(__file__).resolve().parent
 MAX_WRONGLY_DROPPED = 0.05
 MODEL_LIMITS = {
@@ -73,6 +78,7 @@ def truths(harness):
     return play(*harness, entries, contexts)
 
 
+@FABRICATIONS
 def test_no_fabrication_reaches_the_stored_resume_or_a_download(lies, figures):
     reached = [o for o in lies if o.found_in]
     resumes = len({o.entry["resume"] for o in lies})
@@ -93,11 +99,13 @@ def test_no_fabrication_reaches_the_stored_resume_or_a_download(lies, figures):
     assert [(o.entry["resume"], o.path, o.sentence, o.found_in) for o in reached] == []
 
 
+@FABRICATIONS
 def test_every_fabrication_is_listed_in_dropped_claims(lies):
     unlisted = [o for o in lies if not o.dropped]
     assert [(o.entry["resume"], o.path, o.sentence, o.rejected) for o in unlisted] == []
 
 
+@REPHRASINGS
 def test_at_most_five_percent_of_true_rephrasings_are_dropped(truths, figures):
     dropped = [o for o in truths if o.dropped]
     rejected = [o for o in truths if o.rejected and not o.dropped]
