@@ -71,7 +71,8 @@ RQ_QUEUE = "bench_drain"
 # statement each, and the claim and the settle scripts. The suite's test
 # (`tests/test_queue_budget.py`) fails when a change makes a job cost more; raise these only
 # knowingly. A counted run's end costs a few round trips that are no job's (the last empty
-# claim and its wait): `BUDGET_SLACK` of each, per run.
+# claim and its wait), and a slow machine adds the idle waits' timeouts (a few Redis calls
+# per second, not per job): `BUDGET_SLACK` of each, per run.
 BUDGET = {
     "pg_statements": 2.0,
     "pg_commits": 2.0,
@@ -79,7 +80,7 @@ BUDGET = {
     "redis_commands": 2.0,
     "redis_round_trips": 2.0,
 }
-BUDGET_SLACK = 4
+BUDGET_SLACK = 12
 
 
 def noop() -> None:

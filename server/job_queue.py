@@ -550,7 +550,7 @@ _MARK_RUNNING = """
     WHERE jobs.id = ANY(%(ids)s) AND jobs.status = ANY(%(claimable)s)
     RETURNING jobs.id, jobs.user_id, jobs.job_type, jobs.payload, jobs.priority,
         jobs.attempts, jobs.outage_retries
-"""
+""".strip()
 _CLAIMABLE = [*WAITING_STATUSES, JobStatus.RUNNING.value]
 
 
@@ -984,7 +984,7 @@ _ONE_SUCCESS = """
     WHERE id = %(id)s AND status = %(running)s AND lease_token = %(token)s
       AND NOT cancel_requested
     RETURNING id
-"""
+""".strip()
 
 
 def _record_successes_in_bulk(sql, outcomes: Sequence[Outcome], now: datetime) -> set[str]:
