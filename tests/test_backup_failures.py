@@ -196,7 +196,8 @@ def test_a_backup_whose_process_was_killed_is_reaped_and_alerts(
 
             row = wait_for(running_row, timeout=30)
             backup_id = row.id
-            assert (backups / backup_id).is_dir()
+            # The row is recorded first, then the backup's folder is made.
+            wait_for(lambda: (backups / backup_id).is_dir(), timeout=10)
             # Alive (it waits for the lock) and past its heartbeat's lifetime: not reaped.
             wait_for(lambda: (utcnow() - as_utc(row.created_at)).total_seconds() > 2)
             assert backup_manager.reap_abandoned() == {"reaped": []}
