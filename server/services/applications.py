@@ -41,7 +41,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from server import job_queue, rate_limiter, storage
@@ -84,6 +84,8 @@ log = logging.getLogger("server.applications")
 S = ApplicationState
 DAILY_LIMIT = "job_applications_per_user_per_day"
 SUBMISSION_JOB = "application_submission"
+# The advisory-lock key space of the per-user send checks (pg_advisory_xact_lock(space, user)).
+COMPANY_CAP_LOCK_SPACE = 0x4A414153
 SENDING_CHANNELS = (
     SubmissionChannel.RECRUITEE.value,
     SubmissionChannel.EMAIL.value,
@@ -527,10 +529,17 @@ def recipient_typed(application: Application, address: str | None) -> bool:
     return bool(address) and address.strip().lower() != found.strip().lower()
 
 
-def _sent_since(user_id: int, since, *, company: str | None = None, domain: str | None = None):
+def _sent_since(
+    user_id: int,
+    since,
+    *,
+    company: str | None = None,
+    domain: str | None = None,
+    besides: int | None = None,
+):
     # Applications, not attempts: one sent after the user said an unconfirmed send never
     # arrived counts once; one that may have been sent counts.
-    query = select(func.count(func.distinct(ApplicationSubmission.application_id))).where(
+    query = select(ApplicationSubmission.application_id).where(
         ApplicationSubmission.user_id == user_id,
         ApplicationSubmission.outcome.in_(("sent", "unknown")),
         ApplicationSubmission.created_at >= since,
@@ -543,7 +552,48 @@ def _sent_since(user_id: int, since, *, company: str | None = None, domain: str 
             ApplicationSubmission.channel == SubmissionChannel.EMAIL.value,
             to.endswith(f"@{domain}", autoescape=True),
         )
-    return db.session.scalar(query)
+    sent = set(db.session.scalars(query))
+    return len(sent | (_sending(user_id, company=company, domain=domain) - {besides}))
+
+
+def _sending(user_id: int, *, company: str | None, domain: str | None) -> set[int]:
+    """The user's applications on their way (a submission job not finished, or an auto-mode
+    job that decided to send and has not finished) to `company`, or by mail to `domain`: they
+    count against the cap before their send is recorded, or a burst of submits would pass it."""
+    on_their_way = select(Application.id).join(
+        Job,
+        (Job.user_id == Application.user_id)
+        & Job.status.not_in(TERMINAL_STATUSES)
+        & (
+            (
+                (Job.job_type == SUBMISSION_JOB)
+                & (Job.payload["application_id"].as_integer() == Application.id)
+            )
+            | (
+                (Job.id == Application.job_id)
+                & (Application.mode == "auto")
+                & (Application.package["auto_submit"]["send"].as_boolean().is_(True))
+            )
+        ),
+    )
+    on_their_way = on_their_way.where(Application.user_id == user_id)
+    if company is not None:
+        on_their_way = on_their_way.where(func.lower(Application.company) == company.lower())
+    else:
+        on_their_way = on_their_way.where(
+            func.lower(Application.apply_email).endswith(f"@{domain}", autoescape=True)
+        )
+    return set(db.session.scalars(on_their_way))
+
+
+def _serialise_sends(user_id: int) -> None:
+    """One check of a user's caps at a time, until the caller's transaction ends (the send it
+    admits is then visible to the next check)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :user_id)"),
+            {"space": COMPANY_CAP_LOCK_SPACE, "user_id": user_id},
+        )
 
 
 def spend_submission_allowance(
@@ -561,8 +611,12 @@ def spend_submission_allowance(
         subjects.append((application.company, None))
     if recipient and "@" in recipient and (typed or not application.company):
         subjects.append((None, recipient.rsplit("@", 1)[1].strip().lower()))
+    _serialise_sends(application.user_id)
     for company, domain in subjects:
-        if _sent_since(application.user_id, since, company=company, domain=domain) >= cap:
+        counted = _sent_since(
+            application.user_id, since, company=company, domain=domain, besides=application.id
+        )
+        if counted >= cap:
             raise TooManyRequests(
                 f"At most {cap} applications to {company or f'addresses at {domain}'} "
                 f"in {days} days",

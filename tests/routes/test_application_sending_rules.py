@@ -5,6 +5,9 @@ tracker's moves only forward."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, error_of
@@ -146,6 +149,58 @@ def test_the_per_company_cap_counts_a_company_whatever_its_case(build, recruitee
     refused = submit(api, account, ids[1])
     assert refused.status_code == 429 and error_of(refused)["code"] == "company_cap_reached"
     assert len(recruitee.requests) == 1
+
+
+def test_an_application_on_its_way_counts_against_the_per_company_cap(build, recruitee):
+    app, api = build(application_company_cap=1)
+    account, resume_id = applicant(api)
+    ids = [
+        prepared(
+            api,
+            account,
+            recruitee_posting(app, recruitee, account.id, slug=slug, questions=[]),
+            resume_id,
+        )["id"]
+        for slug in ("first-role", "second-role")
+    ]
+    for _ in range(5):  # the first send is retried for a while: not yet recorded as sent
+        recruitee.fail_next(503)
+    assert submit(api, account, ids[0]).status_code == 202
+
+    refused = submit(api, account, ids[1])
+
+    assert refused.status_code == 429 and error_of(refused)["code"] == "company_cap_reached"
+    second = api.get(f"/api/applications/{ids[1]}", headers=account.headers).get_json()
+    assert second["state"] == "ready_for_review" and second["submission_job_id"] is None
+
+
+def test_a_burst_of_submits_to_one_company_sends_no_more_than_the_cap(build, recruitee):
+    app, api = build(application_company_cap=2)
+    account, resume_id = applicant(api)
+    ids = [
+        prepared(
+            api,
+            account,
+            recruitee_posting(app, recruitee, account.id, slug=f"role-{n}", questions=[]),
+            resume_id,
+        )["id"]
+        for n in range(5)
+    ]
+    start = threading.Barrier(len(ids))
+
+    def send(application_id):
+        client = ApiClient(app.test_client())
+        start.wait()
+        return submit(client, account, application_id).status_code
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        answers = dict(zip(ids, pool.map(send, ids), strict=True))
+
+    assert sorted(answers.values()) == [202, 202, 429, 429, 429]
+    for application_id, status in answers.items():
+        if status == 202:
+            assert wait_state(api, account, application_id, "submitted")["state"] == "submitted"
+    assert len(recruitee.candidates()) == 2
 
 
 def test_a_mail_carries_the_tailored_resume_and_no_typed_text_to_a_typed_address(
