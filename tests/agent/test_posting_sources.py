@@ -9,13 +9,16 @@ import pytest
 
 from server.agent.sources import SOURCES, SearchQuery, fetch_all, fetch_source
 from server.agent.sources.base import (
+    BoardClient,
+    ClientOptions,
     NormalizedPosting,
     html_to_text,
     parse_timestamp,
     retry_after_seconds,
     salary_from_text,
 )
-from tests.job_board_stand_ins import BOARDS, Listing, generated_listings, job_boards
+from server.agent.sources.board import Board, OffsetPages
+from tests.job_board_stand_ins import BOARDS, Listing, StandIn, generated_listings, job_boards
 
 ANY = SearchQuery(keywords=("engineer",))
 POSTED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -58,6 +61,108 @@ def fetch_one(source, settings, company="acme", query=ANY) -> list[NormalizedPos
 
 def test_every_board_has_a_source_module_named_as_in_the_settings():
     assert tuple(SOURCES) == BOARDS
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_each_board_is_declared_under_its_name_with_a_mapping_of_its_raw_postings(
+    name, boards, board_settings
+):
+    board = SOURCES[name]
+    assert board.name == name
+    boards.add(name, python_job())
+    with BoardClient(ClientOptions.for_source(board_settings(), name)) as client:
+        url = client.url(board.path.replace("{company}", "acme"), company="acme")
+        first_page = board.paging.params(1, 0) if board.paging else {}
+        answer = client.get_json(url, params={**board.params, **first_page})
+    mapped = [board.to_posting(raw, "acme") for raw in board.postings_in(answer)]
+    [posting] = [posting for posting in mapped if posting is not None]
+    assert posting.source == name and posting.external_id
+    assert posting.title == "Senior Python Engineer" and posting.company.lower() == "acme"
+    assert posting.posted_at.date() == POSTED.date()
+
+
+class PagedBoardStandIn(StandIn):
+    """A board not among the nine: `GET /jobs/api?offset=N&limit=M` answers
+    `{"jobs": [{"guid", "title", "companyName", "description", "pubDate", "applicationLink"}]}`."""
+
+    name = "himalayas"
+
+    def route(self, path, query, handler):
+        if path != "/jobs/api":
+            return 404, {}, {"error": "Not found"}
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 20))
+        jobs = [
+            {
+                "guid": f"hm-{item.key}",
+                "title": item.title,
+                "companyName": item.company,
+                "description": item.description_html,
+                "pubDate": int(item.posted_at.timestamp()),
+                "applicationLink": item.apply_url or f"https://himalayas.example/{item.key}",
+            }
+            for item in self.listings[offset : offset + limit]
+        ]
+        return 200, {}, {"jobs": jobs}
+
+
+def himalayas_posting(job: dict, _company: str) -> NormalizedPosting | None:
+    if not job.get("guid") or not job.get("title"):
+        return None
+    return NormalizedPosting(
+        source="himalayas",
+        external_id=job["guid"],
+        company=job["companyName"],
+        title=job["title"],
+        description=html_to_text(job.get("description")),
+        posted_at=parse_timestamp(job.get("pubDate")),
+        apply_url=job.get("applicationLink"),
+    )
+
+
+def test_a_new_board_is_a_declaration_and_a_mapping_and_is_searched_beside_the_others(
+    boards, board_settings
+):
+    stand_in = PagedBoardStandIn()
+    try:
+        stand_in.listings += [
+            python_job(key="1"),
+            python_job(key="2", title="Office Manager", description_html="<p>Filing</p>"),
+            python_job(key="3", title="Python Developer", apply_url="javascript:alert(1)"),
+        ]
+        himalayas = Board(
+            name="himalayas",
+            path="/jobs/api",
+            postings_at="jobs",
+            paging=OffsetPages(size=2),
+            to_posting=himalayas_posting,
+            base_url=stand_in.base_url,
+        )
+        boards.add("remoteok", python_job(remote=True))
+        ports = (*boards.ports, stand_in.port)
+        settings = board_settings().replace(outbound_allow_loopback_ports=ports)
+        postings, statuses = fetch_all(
+            settings=settings,
+            query=SearchQuery(("python",)),
+            sources=["himalayas", "remoteok"],
+            companies={},
+            boards={**SOURCES, "himalayas": himalayas},
+        )
+    finally:
+        stand_in.stop()
+    by_source = {status.source: status.as_dict() for status in statuses}
+    assert by_source["himalayas"]["status"] == "ok" and by_source["himalayas"]["count"] == 2
+    assert by_source["himalayas"]["requests"] == 2  # a full page of 2, then a short one
+    assert [q for _path, q, _ua in stand_in.requests] == [
+        {"offset": "0", "limit": "2"},
+        {"offset": "2", "limit": "2"},
+    ]
+    found = {(p.source, p.external_id): p for p in postings}
+    assert set(found) == {("himalayas", "hm-1"), ("himalayas", "hm-3"), ("remoteok", "101")}
+    first = found["himalayas", "hm-1"]
+    assert first.company == "Acme" and first.posted_at == POSTED
+    assert first.description == "Python & PostgreSQL\n\n- Redis"
+    assert first.apply_url == "https://himalayas.example/1"
+    assert found["himalayas", "hm-3"].apply_url is None  # a script link is dropped, as for all
 
 
 def test_greenhouse_unescapes_its_double_escaped_html_into_plain_text_with_questions(

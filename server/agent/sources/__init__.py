@@ -1,8 +1,9 @@
 """Posting sources: one module per job board, and a search over several boards at once.
 
-Each module maps its board's JSON to `NormalizedPosting` (see `base`). `fetch_all` asks the
-chosen boards in parallel threads; a board that fails (down, timing out, answering garbage)
-is reported in its status and the others carry on.
+Each module declares its board (`BOARD`, a `board.Board`: where the postings are, how they
+page) and maps one raw posting to a `NormalizedPosting`; `Board.fetch` reads every board the
+same way. `fetch_all` asks the chosen boards in parallel threads; a board that fails (down,
+timing out, answering garbage) is reported in its status and the others carry on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from server.agent.sources import (
@@ -34,12 +34,13 @@ from server.agent.sources.base import (
     SourceError,
     web_link,
 )
+from server.agent.sources.board import Board
 from server.config import JOB_BOARDS, Settings
 
 log = logging.getLogger("server.agent.sources")
 
-SOURCES: dict[str, ModuleType] = {
-    module.NAME: module
+SOURCES: dict[str, Board] = {
+    module.BOARD.name: module.BOARD
     for module in (
         greenhouse,
         lever,
@@ -52,7 +53,7 @@ SOURCES: dict[str, ModuleType] = {
         arbeitnow,
     )
 }
-assert tuple(SOURCES) == JOB_BOARDS, "every configured board has a source module"  # noqa: S101
+assert tuple(SOURCES) == JOB_BOARDS, "every configured board is declared"  # noqa: S101
 
 
 @dataclass
@@ -85,7 +86,7 @@ def boards_without_companies(
     return [
         source
         for source in dict.fromkeys(sources)
-        if source in SOURCES and SOURCES[source].NEEDS_COMPANIES and not companies.get(source)
+        if source in SOURCES and SOURCES[source].needs_companies and not companies.get(source)
     ]
 
 
@@ -120,22 +121,24 @@ def fetch_source(
     query: SearchQuery,
     companies: Sequence[str],
     client_factory: Callable[[ClientOptions], BoardClient] = BoardClient,
+    boards: Mapping[str, Board] = SOURCES,
 ) -> tuple[list[NormalizedPosting], SourceStatus]:
     """One board's postings for the query (each company in turn) and how that went."""
-    module = SOURCES[source]
+    board = boards[source]
     status = SourceStatus(source)
     started = time.monotonic()
-    targets: Sequence[str | None] = companies if module.NEEDS_COMPANIES else (None,)
+    targets: Sequence[str | None] = companies if board.needs_companies else (None,)
     postings: list[NormalizedPosting] = []
     if not targets:
         status.status = "skipped"
         status.errors.append("no companies to search on this board")
         return postings, status
     failed = 0
-    with client_factory(ClientOptions.for_source(settings, source)) as client:
+    options = ClientOptions.for_source(settings, source, base_url=board.base_url)
+    with client_factory(options) as client:
         for company in targets:
             try:
-                found = module.fetch(client, query, company)
+                found = board.fetch(client, query, company)
             except SourceError as exc:
                 failed += 1
                 where = f"{company}: " if company else ""
@@ -164,9 +167,11 @@ def fetch_all(
     query: SearchQuery,
     sources: Sequence[str],
     companies: Mapping[str, Sequence[str]],
+    boards: Mapping[str, Board] = SOURCES,
 ) -> tuple[list[NormalizedPosting], list[SourceStatus]]:
-    """Every chosen board's postings, fetched in parallel, with one status per board."""
-    chosen = [source for source in dict.fromkeys(sources) if source in SOURCES]
+    """Every chosen board's postings, fetched in parallel, with one status per board
+    (`boards`: the declared boards by name)."""
+    chosen = [source for source in dict.fromkeys(sources) if source in boards]
     if not chosen:
         return [], []
     workers = min(settings.job_search_max_workers, len(chosen))
@@ -178,6 +183,7 @@ def fetch_all(
                 settings=settings,
                 query=query,
                 companies=tuple(dict.fromkeys(companies.get(source, ()))),
+                boards=boards,
             )
             for source in chosen
         ]
@@ -195,6 +201,7 @@ def fetch_all(
 __all__ = [
     "COMPANIES_HINT",
     "SOURCES",
+    "Board",
     "BoardClient",
     "ClientOptions",
     "NormalizedPosting",

@@ -6,39 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
 )
+from server.agent.sources.board import Board, NumberedPages
 
 NAME = "arbeitnow"
-NEEDS_COMPANIES = False
 
 
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """Jobs from the first pages that match the keywords."""
-    postings: list[NormalizedPosting] = []
-    url = client.url("/api/job-board-api")
-    for page in range(1, client.options.max_pages + 1):
-        body = client.get_json(url, params={"page": page})
-        expect(isinstance(body, dict) and isinstance(body.get("data"), list), "no `data` list")
-        postings.extend(
-            posting
-            for item in body["data"]
-            if isinstance(item, dict) and (posting := _posting(item))
-        )
-        if not body["data"] or not (body.get("links") or {}).get("next"):
-            break
-    return [p for p in postings if matches_keywords(p, query.keywords)]
-
-
-def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
+def to_posting(item: dict[str, Any], _company: str) -> NormalizedPosting | None:
+    """One of Arbeitnow's `data` as a posting."""
     if not item.get("slug") or not item.get("title"):
         return None
     types = item.get("job_types") if isinstance(item.get("job_types"), list) else []
@@ -54,3 +34,12 @@ def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
         posted_at=parse_timestamp(item.get("created_at")),
         apply_url=clean_line(item.get("url"), 2048),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    path="/api/job-board-api",
+    postings_at="data",
+    paging=NumberedPages(param="page", next_link_at=("links", "next")),
+    to_posting=to_posting,
+)

@@ -1,40 +1,21 @@
-"""Ashby job boards: `GET /posting-api/job-board/{board}?includeCompensation=true`, one call."""
+"""Ashby job boards: `GET /posting-api/job-board/{board}?includeCompensation=true`, one call;
+postings with `isListed: false` are left out."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
     whole_number,
 )
+from server.agent.sources.board import Board
 
 NAME = "ashby"
-NEEDS_COMPANIES = True
-
-
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The board's listed postings that match the keywords."""
-    body = client.get_json(
-        client.url(f"/posting-api/job-board/{company}"), params={"includeCompensation": "true"}
-    )
-    expect(isinstance(body, dict) and isinstance(body.get("jobs"), list), "no `jobs` list")
-    postings = [
-        posting
-        for job in body["jobs"]
-        if isinstance(job, dict)
-        and job.get("isListed", True) is not False
-        and (posting := _posting(job, company or "")) is not None
-    ]
-    return [p for p in postings if matches_keywords(p, query.keywords)]
 
 
 def _salary(compensation: Any) -> tuple[int | None, int | None, str | None]:
@@ -50,9 +31,10 @@ def _salary(compensation: Any) -> tuple[int | None, int | None, str | None]:
     return None, None, None
 
 
-def _posting(job: dict[str, Any], board: str) -> NormalizedPosting | None:
+def to_posting(job: dict[str, Any], board: str) -> NormalizedPosting | None:
+    """One of an Ashby board's listed `jobs` as a posting."""
     external_id = job.get("id") or job.get("jobUrl")
-    if not external_id or not job.get("title"):
+    if job.get("isListed", True) is False or not external_id or not job.get("title"):
         return None
     location = clean_line(job.get("location"))
     salary_min, salary_max, currency = _salary(job.get("compensation"))
@@ -72,3 +54,13 @@ def _posting(job: dict[str, Any], board: str) -> NormalizedPosting | None:
         posted_at=parse_timestamp(job.get("publishedAt")),
         apply_url=clean_line(job.get("applyUrl") or job.get("jobUrl"), 2048),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,
+    path="/posting-api/job-board/{company}",
+    params={"includeCompensation": "true"},
+    postings_at="jobs",
+    to_posting=to_posting,
+)

@@ -3,10 +3,9 @@
 The HTTP client is the guarded outbound client (`server.security_manager.outbound`): a board
 that redirects to an internal address, or whose name resolves to one, is refused.
 
-A source is a module with `NAME`, `NEEDS_COMPANIES` (the board lists one company's postings
-per request, so a search names company slugs) and
-`fetch(client, query, company) -> list[NormalizedPosting]`. `fetch` raises `SourceError` when
-the board cannot be read; the search records that and carries on with the other boards.
+A board is declared once (`board.Board`) and read by `Board.fetch`, which raises
+`SourceError` when the board cannot be read; the search records that and carries on with the
+other boards.
 """
 
 from __future__ import annotations
@@ -93,9 +92,13 @@ class ClientOptions:
     policy: OutboundPolicy = OutboundPolicy()
 
     @classmethod
-    def for_source(cls, settings: Settings, source: str) -> ClientOptions:
+    def for_source(
+        cls, settings: Settings, source: str, *, base_url: str | None = None
+    ) -> ClientOptions:
+        """The settings' options for `source`; its base URL is the `<source>_base_url`
+        setting, else `base_url` (a board declared outside the settings)."""
         return cls(
-            base_url=getattr(settings, f"{source}_base_url"),
+            base_url=getattr(settings, f"{source}_base_url", base_url),
             timeout_seconds=settings.job_search_timeout_seconds,
             retries=settings.job_search_retries,
             retry_max_seconds=settings.job_search_retry_max_seconds,

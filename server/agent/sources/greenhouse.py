@@ -10,18 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     escaped_html_to_text,
-    expect,
-    matches_keywords,
     parse_timestamp,
 )
+from server.agent.sources.board import Board, Detail
 
 NAME = "greenhouse"
-NEEDS_COMPANIES = True
 
 _QUESTION_TYPES = {
     "input_text": "text",
@@ -32,28 +28,8 @@ _QUESTION_TYPES = {
 }
 
 
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The board's postings that match the keywords, with their screening questions."""
-    path = f"/v1/boards/{company}/jobs"
-    body = client.get_json(client.url(path), params={"content": "true"})
-    expect(isinstance(body, dict) and isinstance(body.get("jobs"), list), "no `jobs` list")
-    postings = [
-        posting
-        for job in body["jobs"]
-        if isinstance(job, dict) and (posting := _posting(job, company or "")) is not None
-    ]
-    postings = [p for p in postings if matches_keywords(p, query.keywords)]
-    detailed = postings[: client.options.max_detail_requests]
-    urls = [client.url(f"{path}/{posting.external_id}") for posting in detailed]
-    for posting, detail in zip(
-        detailed, client.get_json_each(urls, params={"questions": "true"}), strict=True
-    ):
-        if isinstance(detail, dict):  # a failed detail leaves the posting without questions
-            posting.questions = questions(detail.get("questions"))
-    return postings
-
-
-def _posting(job: dict[str, Any], board: str) -> NormalizedPosting | None:
+def to_posting(job: dict[str, Any], board: str) -> NormalizedPosting | None:
+    """One of a Greenhouse board's `jobs` as a posting (its questions come with the detail)."""
     if job.get("id") is None or not job.get("title"):
         return None
     location = clean_line((job.get("location") or {}).get("name"))
@@ -96,3 +72,18 @@ def questions(raw: Any) -> list[dict[str, Any]]:
             )
             break  # one answer per question (a file field's text twin is the same question)
     return found
+
+
+def _add_questions(posting: NormalizedPosting, detail: dict[str, Any]) -> None:
+    posting.questions = questions(detail.get("questions"))
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,
+    path="/v1/boards/{company}/jobs",
+    params={"content": "true"},
+    postings_at="jobs",
+    to_posting=to_posting,
+    detail=Detail("/v1/boards/{company}/jobs/{id}", _add_questions, params={"questions": "true"}),
+)

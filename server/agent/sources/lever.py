@@ -9,39 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
     whole_number,
 )
+from server.agent.sources.board import Board, OffsetPages
 
 NAME = "lever"
-NEEDS_COMPANIES = True
-PAGE_SIZE = 100
-
-
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The site's postings that match the keywords, page by page."""
-    postings: list[NormalizedPosting] = []
-    url = client.url(f"/v0/postings/{company}")
-    for page in range(client.options.max_pages):
-        params = {"mode": "json", "skip": page * PAGE_SIZE, "limit": PAGE_SIZE}
-        body = client.get_json(url, params=params)
-        expect(isinstance(body, list), "not a list of postings")
-        postings.extend(
-            posting
-            for item in body
-            if isinstance(item, dict) and (posting := _posting(item, company or "")) is not None
-        )
-        if len(body) < PAGE_SIZE:
-            break
-    return [p for p in postings if matches_keywords(p, query.keywords)]
 
 
 def _description(item: dict[str, Any]) -> str:
@@ -54,7 +31,8 @@ def _description(item: dict[str, Any]) -> str:
     return "\n\n".join(part.strip() for part in parts if part and part.strip())
 
 
-def _posting(item: dict[str, Any], site: str) -> NormalizedPosting | None:
+def to_posting(item: dict[str, Any], site: str) -> NormalizedPosting | None:
+    """One of a Lever site's postings as ours."""
     if not item.get("id") or not item.get("text"):
         return None
     categories = item.get("categories") or {}
@@ -76,3 +54,13 @@ def _posting(item: dict[str, Any], site: str) -> NormalizedPosting | None:
         posted_at=parse_timestamp(item.get("createdAt")),
         apply_url=clean_line(item.get("applyUrl") or item.get("hostedUrl"), 2048),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,
+    path="/v0/postings/{company}",
+    params={"mode": "json"},
+    paging=OffsetPages(offset_param="skip", limit_param="limit", size=100),
+    to_posting=to_posting,
+)

@@ -6,20 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
     whole_number,
 )
+from server.agent.sources.board import Board
 
 NAME = "recruitee"
-NEEDS_COMPANIES = True
 
 _QUESTION_TYPES = {
     "string": "text",
@@ -30,18 +26,6 @@ _QUESTION_TYPES = {
     "file": "file",
     "date": "date",
 }
-
-
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The company's offers that match the keywords."""
-    body = client.get_json(client.url("/api/offers/", company=company))
-    expect(isinstance(body, dict) and isinstance(body.get("offers"), list), "no `offers` list")
-    postings = [
-        posting
-        for offer in body["offers"]
-        if isinstance(offer, dict) and (posting := _posting(offer, company or "")) is not None
-    ]
-    return [p for p in postings if matches_keywords(p, query.keywords)]
 
 
 def questions(raw: Any) -> list[dict[str, Any]]:
@@ -74,7 +58,8 @@ def _location(offer: dict[str, Any]) -> str | None:
     return ", ".join(part for part in parts if part) or None
 
 
-def _posting(offer: dict[str, Any], company: str) -> NormalizedPosting | None:
+def to_posting(offer: dict[str, Any], company: str) -> NormalizedPosting | None:
+    """One of a Recruitee careers site's `offers` as a posting, with its questions."""
     if offer.get("id") is None or not offer.get("title"):
         return None
     salary = offer.get("salary") if isinstance(offer.get("salary"), dict) else {}
@@ -104,3 +89,12 @@ def _posting(offer: dict[str, Any], company: str) -> NormalizedPosting | None:
         ),
         questions=questions(offer.get("open_questions")),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,  # the base URL names the company's host
+    path="/api/offers/",
+    postings_at="offers",
+    to_posting=to_posting,
+)

@@ -6,35 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
     whole_number,
 )
+from server.agent.sources.board import Board
 
 NAME = "remoteok"
-NEEDS_COMPANIES = False
 
 
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The latest remote jobs that match the keywords."""
-    body = client.get_json(client.url("/api"))
-    expect(isinstance(body, list), "not a list")
-    postings = [
-        posting
-        for item in body
-        if isinstance(item, dict) and "legal" not in item and (posting := _posting(item))
-    ]
-    return [p for p in postings if matches_keywords(p, query.keywords)]
-
-
-def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
-    if item.get("id") is None or not item.get("position"):
+def to_posting(item: dict[str, Any], _company: str) -> NormalizedPosting | None:
+    """One of RemoteOK's jobs as a posting (its metadata element, with `legal`, is none)."""
+    if "legal" in item or item.get("id") is None or not item.get("position"):
         return None
     salary_min, salary_max = (
         whole_number(item.get("salary_min")),
@@ -54,3 +39,6 @@ def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
         posted_at=parse_timestamp(item.get("epoch") or item.get("date")),
         apply_url=clean_line(item.get("apply_url") or item.get("url"), 2048),
     )
+
+
+BOARD = Board(name=NAME, path="/api", to_posting=to_posting)

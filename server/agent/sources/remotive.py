@@ -6,34 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
     salary_from_text,
 )
+from server.agent.sources.board import Board
 
 NAME = "remotive"
-NEEDS_COMPANIES = False
 
 
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """Remote jobs matching the keywords (the board searches one phrase itself)."""
-    params = {"search": query.keywords[0]} if len(query.keywords) == 1 else None
-    body = client.get_json(client.url("/api/remote-jobs"), params=params)
-    expect(isinstance(body, dict) and isinstance(body.get("jobs"), list), "no `jobs` list")
-    postings = [
-        posting for item in body["jobs"] if isinstance(item, dict) and (posting := _posting(item))
-    ]
-    return [p for p in postings if matches_keywords(p, query.keywords)]
-
-
-def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
+def to_posting(item: dict[str, Any], _company: str) -> NormalizedPosting | None:
+    """One of Remotive's `jobs` as a posting."""
     if item.get("id") is None or not item.get("title"):
         return None
     salary_min, salary_max, currency = salary_from_text(item.get("salary"))
@@ -52,3 +38,12 @@ def _posting(item: dict[str, Any]) -> NormalizedPosting | None:
         posted_at=parse_timestamp(item.get("publication_date")),
         apply_url=clean_line(item.get("url"), 2048),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    path="/api/remote-jobs",
+    search_param="search",
+    postings_at="jobs",
+    to_posting=to_posting,
+)

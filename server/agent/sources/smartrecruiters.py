@@ -7,48 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
     parse_timestamp,
-    title_matches_keywords,
 )
+from server.agent.sources.board import Board, Detail, OffsetPages
 
 NAME = "smartrecruiters"
-NEEDS_COMPANIES = True
-PAGE_SIZE = 100
 _SECTIONS = ("companyDescription", "jobDescription", "qualifications", "additionalInformation")
-
-
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The company's public postings whose titles match the keywords, with descriptions."""
-    url = client.url(f"/v1/companies/{company}/postings")
-    postings: list[NormalizedPosting] = []
-    offset = 0
-    for _page in range(client.options.max_pages):
-        body = client.get_json(url, params={"limit": PAGE_SIZE, "offset": offset})
-        expect(isinstance(body, dict) and isinstance(body.get("content"), list), "no `content`")
-        content = body["content"]
-        postings.extend(
-            posting
-            for item in content
-            if isinstance(item, dict) and (posting := _posting(item, company or "")) is not None
-        )
-        offset += len(content)
-        total = body.get("totalFound")
-        if len(content) < PAGE_SIZE or (isinstance(total, int) and offset >= total):
-            break
-    postings = [p for p in postings if title_matches_keywords(p.title, query.keywords)]
-    detailed = postings[: client.options.max_detail_requests]
-    urls = [f"{url}/{posting.external_id}" for posting in detailed]
-    for posting, detail in zip(detailed, client.get_json_each(urls), strict=True):
-        if isinstance(detail, dict):  # a failed detail leaves the posting without one
-            _add_detail(posting, detail)
-    return postings
 
 
 def _add_detail(posting: NormalizedPosting, detail: dict[str, Any]) -> None:
@@ -62,7 +30,8 @@ def _add_detail(posting: NormalizedPosting, detail: dict[str, Any]) -> None:
     posting.apply_url = clean_line(detail.get("applyUrl"), 2048) or posting.apply_url
 
 
-def _posting(item: dict[str, Any], company: str) -> NormalizedPosting | None:
+def to_posting(item: dict[str, Any], company: str) -> NormalizedPosting | None:
+    """One of a company's SmartRecruiters postings as ours, without its description."""
     if not item.get("id") or not item.get("name"):
         return None
     location = item.get("location") or {}
@@ -83,3 +52,15 @@ def _posting(item: dict[str, Any], company: str) -> NormalizedPosting | None:
         posted_at=parse_timestamp(item.get("releasedDate")),
         apply_url=f"https://jobs.smartrecruiters.com/{company}/{item['id']}",
     )
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,
+    path="/v1/companies/{company}/postings",
+    paging=OffsetPages(offset_param="offset", limit_param="limit", size=100, total_at="totalFound"),
+    postings_at="content",
+    descriptions_in_list=False,
+    detail=Detail("/v1/companies/{company}/postings/{id}", _add_detail),
+    to_posting=to_posting,
+)

@@ -5,37 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.sources.base import (
-    BoardClient,
     NormalizedPosting,
-    SearchQuery,
     clean_line,
     employment_type,
-    expect,
     html_to_text,
-    matches_keywords,
     parse_timestamp,
 )
+from server.agent.sources.board import Board
 
 NAME = "workable"
-NEEDS_COMPANIES = True
 
 
-def fetch(client: BoardClient, query: SearchQuery, company: str | None) -> list[NormalizedPosting]:
-    """The account's jobs that match the keywords."""
-    body = client.get_json(
-        client.url(f"/api/v1/widget/accounts/{company}"), params={"details": "true"}
-    )
-    expect(isinstance(body, dict) and isinstance(body.get("jobs"), list), "no `jobs` list")
-    name = clean_line(body.get("name")) or company or ""
-    postings = [
-        posting
-        for job in body["jobs"]
-        if isinstance(job, dict) and (posting := _posting(job, name)) is not None
-    ]
-    return [p for p in postings if matches_keywords(p, query.keywords)]
-
-
-def _posting(job: dict[str, Any], company: str) -> NormalizedPosting | None:
+def to_posting(job: dict[str, Any], company: str) -> NormalizedPosting | None:
+    """One of a Workable account's `jobs` as a posting (`company` is the account's name)."""
     external_id = job.get("shortcode") or job.get("code")
     if not external_id or not job.get("title"):
         return None
@@ -55,3 +37,14 @@ def _posting(job: dict[str, Any], company: str) -> NormalizedPosting | None:
             job.get("application_url") or job.get("url") or job.get("shortlink"), 2048
         ),
     )
+
+
+BOARD = Board(
+    name=NAME,
+    needs_companies=True,
+    path="/api/v1/widget/accounts/{company}",
+    params={"details": "true"},
+    postings_at="jobs",
+    company_name_at="name",
+    to_posting=to_posting,
+)
