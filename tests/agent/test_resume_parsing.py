@@ -398,3 +398,28 @@ def test_a_pdf_reads_wrapped_bullets_whole_and_its_link_annotations_as_contact_d
         "design files through WebGL batching and database query optimization"
     )
     assert {"Microservices Architecture", "REST APIs", "A/B Testing"} <= set(skills_of(parsed))
+
+
+@pytest.mark.parametrize(
+    ("heading", "title", "employer"),
+    [
+        # A comma inside a name (the wide gaps of a PDF's line are tabs): the place is elsewhere
+        # on the line, so the rest is the name's.
+        (
+            "R.O.K Cyber Command, MND\tSeoul, South Korea\nSoftware Engineer\t2011 - 2013",
+            "Software Engineer",
+            "R.O.K Cyber Command, MND",
+        ),
+        (
+            "Northwind Traders\tTaipei, Taiwan\nSchool Ambassador, Software Engineer\t2014 - 2015",
+            "School Ambassador, Software Engineer",
+            "Northwind Traders",
+        ),
+        # No place given elsewhere: what follows the comma may be the place, and stays apart.
+        ("Product Manager\t2019 - 2021\nGoogle, Mountain View", "Product Manager", "Google"),
+    ],
+)
+def test_a_comma_inside_a_title_or_an_employer_keeps_the_name_whole(heading, title, employer):
+    text = f"Ada Lovelace\nada@example.com\n\nExperience\n{heading}\n- Built the thing\n"
+    [role] = parse_resume_text(text)["experience"]
+    assert (role["title"], role["employer"]) == (title, employer)

@@ -452,28 +452,40 @@ def _has_dates(line: _Line, allow_single: bool) -> bool:
 
 def _parts(text: str) -> list[str]:
     """A header line's parts (split on |, dashes, wide gaps, then commas), locations whole."""
-    parts: list[str] = []
+    return [part for part, _ in _linked_parts(text)]
+
+
+def _linked_parts(text: str) -> list[tuple[str, bool]]:
+    """`_parts`, each with whether a comma joined it to the part before it in the document
+    ("R.O.K Cyber Command, MND"; "School Ambassador, Software Engineer")."""
+    linked: list[tuple[str, bool]] = []
     for piece in STRONG_SEPARATOR.split(text):
         piece = _tidy(piece)
         if not piece:
             continue
-        location = None
-        found = LOCATION.search(piece)
-        if found and found.start() > 0:
-            location = found.group("location").strip()
-            cut = found.start()
-            # "... Health Management Hospital Taipei, Taiwan": the hospital is no part of it.
-            head = location.split(" ", 1)
-            if len(head) == 2 and (EMPLOYER_WORDS.fullmatch(head[0]) or head[0].isupper()):
-                location, cut = head[1], cut + len(head[0]) + 1
-            piece = piece[:cut]
-        elif WHOLE_LOCATION.match(piece):
-            parts.append(piece)
-            continue
-        parts.extend(p for p in (_tidy(x) for x in WEAK_SEPARATOR.split(piece)) if p)
-        if location:
-            parts.append(location)
-    return parts
+        start = len(linked)
+        for part in _piece_parts(piece):
+            comma = len(linked) > start and (", " + part) in piece
+            linked.append((part, comma))
+    return linked
+
+
+def _piece_parts(piece: str) -> list[str]:
+    """One piece's parts: split at commas and " at ", a trailing location kept whole."""
+    location = None
+    found = LOCATION.search(piece)
+    if found and found.start() > 0:
+        location = found.group("location").strip()
+        cut = found.start()
+        # "... Health Management Hospital Taipei, Taiwan": the hospital is no part of it.
+        head = location.split(" ", 1)
+        if len(head) == 2 and (EMPLOYER_WORDS.fullmatch(head[0]) or head[0].isupper()):
+            location, cut = head[1], cut + len(head[0]) + 1
+        piece = piece[:cut]
+    elif WHOLE_LOCATION.match(piece):
+        return [piece]
+    parts = [p for p in (_tidy(x) for x in WEAK_SEPARATOR.split(piece)) if p]
+    return [*parts, location] if location else parts
 
 
 @dataclass
@@ -625,8 +637,13 @@ def _experience(block: _Block) -> dict[str, Any]:
         "details": [],
     }
     unplaced: list[str] = []
+    comma_after: dict[str, str] = {}  # a part -> the part a comma joined to it
     for line in block.header:
-        for part in _split_run_together(_parts(line)):
+        linked = _linked_parts(line)
+        for (before, _), (part, comma) in zip(linked, linked[1:], strict=False):
+            if comma:
+                comma_after[part] = before
+        for part in _split_run_together([part for part, _ in linked]):
             if (
                 entry["location"] is None
                 and WHOLE_LOCATION.match(part)
@@ -650,7 +667,30 @@ def _experience(block: _Block) -> dict[str, Any]:
             entry["title"] = part
         else:
             entry["details"].append(part)
+    _rejoin_commas(entry, comma_after)
     return entry
+
+
+def _rejoin_commas(entry: dict[str, Any], comma_after: dict[str, str]) -> None:
+    """A detail a comma split from the title or the employer goes back to it, in the order
+    the document gives them ("R.O.K Cyber Command, MND"; "School Ambassador, Software
+    Engineer"), once the role's place is known (else the detail may be the place: "Google,
+    Mountain View")."""
+    if entry["location"] is None:
+        return
+    for detail in list(entry["details"]):
+        for key in ("title", "employer"):
+            value = entry[key]
+            if value is None:
+                continue
+            if comma_after.get(detail) == value:
+                entry[key] = f"{value}, {detail}"
+            elif comma_after.get(value) == detail:
+                entry[key] = f"{detail}, {value}"
+            else:
+                continue
+            entry["details"].remove(detail)
+            break
 
 
 def _split_run_together(parts: list[str]) -> list[str]:
