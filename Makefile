@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-soak soak lint eval bench load migrate clean
+.PHONY: install run test test-soak soak lint docs eval bench load migrate clean
 
 $(STAMP): requirements_production.txt requirements_dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PYTHONPATH=. $(BIN)/lint-imports
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any warning (a
+# broken link or anchor, a page missing from the nav).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
 # Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
@@ -55,4 +60,4 @@ load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache site
