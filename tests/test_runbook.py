@@ -1,10 +1,10 @@
 """The documented runbook commands, run as written against the service under gunicorn.
 
-Each command below appears in README.md or a page of docs/ word for word (whitespace aside)
-(docs/operations.md holds the runbook) and is run by bash
-with only the address changed (`localhost:5000` to the test server's port); Redis commands go
-through `flask --app server redis-cli`, which reaches the test Redis database (not database 0)
-from `REDIS_URL` as the service's `.env` gives it. The admin's password comes in `$PW`, as the
+Each command below appears in README.md or a page of docs/ (the runbook is docs/operations.md)
+word for word (whitespace aside) and is run by bash with only the address changed
+(`localhost:5000` to the test server's port); Redis commands go through
+`flask --app server redis-cli`, which reaches the test Redis database (not database 0) from
+`REDIS_URL` as the service's `.env` gives it. The admin's password comes in `$PW`, as the
 runbook's `read` leaves it. The quick start's journey is read from README.md and run whole, with
 the job boards' stand-ins in place of the boards.
 """
