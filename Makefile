@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-run run test test-soak soak lint eval bench load migrate clean
+.PHONY: install install-run run test test-soak soak lint docs eval bench load migrate clean
 
 RUN_STAMP := $(VENV)/.installed-run
 # uv installs the pinned requirements in seconds where pip takes a minute; pip only installs
@@ -40,6 +40,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	PYTHONPATH=. $(BIN)/lint-imports
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any warning (a
+# broken link or anchor, a page missing from the nav).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
 # Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
 TEST_WORKERS ?= 3
@@ -69,4 +74,4 @@ load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache site

@@ -789,7 +789,7 @@ def step_admin(ctx: Context) -> None:
         except ApiError as exc:
             ctx.report.fail(
                 f"cannot create the admin {email}: {exc.message}",
-                "choose a longer, less guessable password (see README, Security: password policy)",
+                "choose a longer, less guessable password (see docs/security.md: password policy)",
             )
             raise StepFailed from None
         finally:
@@ -923,8 +923,7 @@ def step_backups(ctx: Context) -> None:
     if not settings.backup_encryption_key:
         ctx.report.warn(
             "BACKUP_ENCRYPTION_KEY is not set: backups are stored unencrypted",
-            "set BACKUP_ENCRYPTION_KEY (see README, Backups and recovery) when backups leave "
-            "this machine",
+            "set BACKUP_ENCRYPTION_KEY (see docs/backups.md) when backups leave this machine",
         )
     if not ctx.database_ready:
         ctx.report.fail("pg_dump not checked: no database", "fix the database step first")
@@ -1195,7 +1194,7 @@ STEPS: list[tuple[str, Callable[[Context], None]]] = [
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="deploy_production.py",
-        description="Prepare or check a production deployment (README, Deployment).",
+        description="Prepare or check a production deployment (docs/deployment.md).",
     )
     parser.add_argument("--check", action="store_true", help="report only; change nothing")
     parser.add_argument(

@@ -4,7 +4,7 @@
 
 Web processes serve HTTP and are scheduler candidates; with WEB_RUNS_WORKERS=1 each also runs
 a job worker pool. Run workers on their own with `python -m server.worker`. Every figure comes
-from the service's settings (`server/config.py`, README's configuration table).
+from the service's settings (`server/config.py`, docs/configuration.md).
 """
 
 import os

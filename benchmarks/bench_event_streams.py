@@ -1,6 +1,6 @@
 """Job event streams beside ordinary requests: `/healthz` and a job's status with 200 streams open.
 
-The service runs as README's scaled layout does, `gunicorn -c gunicorn.conf.py` with
+The service runs as the scaled layout (docs/deployment.md) does, `gunicorn -c gunicorn.conf.py` with
 `WEB_CONCURRENCY=2` and the default `GUNICORN_THREADS` (4) and event-stream settings, HTTP only
 (no worker: every job waits, so every stream stays open), on the scratch PostgreSQL database
 `job_agent_bench_event_streams` (BENCH_EVENT_STREAMS_DATABASE_URL points elsewhere) and the

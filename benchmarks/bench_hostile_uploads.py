@@ -1,6 +1,6 @@
 """One account uploading hostile documents beside another user's reads of their profile.
 
-The service runs as README's scaled layout does: `gunicorn -c gunicorn.conf.py` with
+The service runs as the scaled layout (docs/deployment.md) does: `gunicorn -c gunicorn.conf.py` with
 `WEB_CONCURRENCY=2` and the default `GUNICORN_THREADS` (4), plus one `python -m server.worker`
 (the default 5 worker threads) that runs the `resume_parsing` jobs, every parsing setting at its
 default, on the scratch PostgreSQL database `job_agent_bench_hostile_uploads`

@@ -4,7 +4,7 @@ Each setting is declared once, as a field of `Settings` (pydantic-settings): its
 bounds and environment variable (the field's name in capitals unless an alias says otherwise).
 `load_settings()` reads the process environment (and a `.env` file if present) once and returns a
 frozen `Settings`; a bad value raises `ConfigError` naming the variable. Everything else reaches
-the settings through `get_settings()` (see README, Architecture), never through `os.environ`.
+the settings through `get_settings()` (see docs/architecture.md), never through `os.environ`.
 `Settings(...)` built by hand (tests) reads no environment at all.
 """
 

@@ -11,7 +11,7 @@ a reference (the job id), its message and traceback going to the log. The type's
 raises `JobTimeout` (retryable) once it has passed, but a handler that returns is done, late
 or not. Delivery is at least once, so handlers must be idempotent; an effect outside our
 databases (a mail, an application sent to a board) goes through `job.once(key)`, which records
-the key in PostgreSQL before the effect and makes a re-run skip it. README's "Side effects
+the key in PostgreSQL before the effect and makes a re-run skip it. docs/queue.md's "Side effects
 once" lists every handler's effects and what guards each on a re-run; a new handler's effects
 go there too.
 """

@@ -502,7 +502,7 @@ class WorkerPool:
 
     def _give_back_allowances(self, outcomes: list[Outcome], recorded: list[str]) -> None:
         """Give back the daily allowances of the jobs recorded as failed for a reason that is
-        not their owner's (README: Rate limits)."""
+        not their owner's (docs/rate-limits.md)."""
         recorded_ids = set(recorded)
         for outcome in outcomes:
             with self._held_lock:

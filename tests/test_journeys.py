@@ -1,10 +1,10 @@
 """The product's two user journeys, end to end, as a new user makes them over HTTP.
 
-The service runs as README deploys it: `gunicorn -c gunicorn.conf.py` (two web processes) and
-one `python -m server.worker` process, on the test PostgreSQL and Redis. Every outside party is
-a local stand-in speaking its real wire format: Gemini, the nine job boards, a Recruitee careers
-site (its offers and its candidates API on one address), an SMTP server and Mimikree. The resume
-and the job description are the real files in tests/fixtures/.
+The service runs as docs/deployment.md deploys it: `gunicorn -c gunicorn.conf.py` (two web
+processes) and one `python -m server.worker` process, on the test PostgreSQL and Redis. Every
+outside party is a local stand-in speaking its real wire format: Gemini, the nine job boards, a
+Recruitee careers site (its offers and its candidates API on one address), an SMTP server and
+Mimikree. The resume and the job description are the real files in tests/fixtures/.
 
 - Tailoring: upload a resume PDF, submit a job description, watch progress through the event
   stream with an events token (as a browser does), read the result, download DOCX and PDF, with

@@ -1,10 +1,12 @@
-"""README's runbook commands, run as written against the service under gunicorn.
+"""The documented runbook commands, run as written against the service under gunicorn.
 
-Each command below appears in README.md word for word (whitespace aside) and is run by bash
-with only the address changed (`localhost:5000` to the test server's port); Redis commands go
-through `flask --app server redis-cli`, which reaches the test Redis database (not database 0)
-from `REDIS_URL` as the service's `.env` gives it. The admin's password comes in `$PW`, as the
-README's `read` leaves it. The quick start's journey is read from README.md and run whole.
+Each command below appears in README.md or a page of docs/ (the runbook is docs/operations.md)
+word for word (whitespace aside) and is run by bash with only the address changed
+(`localhost:5000` to the test server's port); Redis commands go through
+`flask --app server redis-cli`, which reaches the test Redis database (not database 0) from
+`REDIS_URL` as the service's `.env` gives it. The admin's password comes in `$PW`, as the
+runbook's `read` leaves it. The quick start's journey is read from README.md and run whole, with
+the job boards' stand-ins in place of the boards.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from sqlalchemy.engine import make_url
 
 from server.config import get_settings
 from server.extensions import db
-from server.models import TailoredResume, User
+from server.models import Application, TailoredResume, User
 from server.models.security import IpBlock
 from server.rate_limiter import get_rate_limiter
 from server.scheduler import SCHEDULED_JOBS
 from server.services import accounts
 from tests.conftest import TEST_DATABASE_URL
+from tests.job_board_stand_ins import Listing, job_boards
 from tests.nginx_helpers import ROOT, free_port
 from tests.test_database_optimizer import _expired_and_fresh_rows, _remaining
 from tests.test_worker import worker_env
 
-README = " ".join((ROOT / "README.md").read_text().split())
+DOCS = " ".join(
+    " ".join(page.read_text().split())
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+)
 ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
 
 LOGIN = (
@@ -118,19 +124,49 @@ NEW_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
         RESTORE_IP_BLOCKS,
     ],
 )
-def test_the_command_is_in_the_readme_as_tested(command):
-    assert command in README
+def test_the_command_is_in_the_docs_as_tested(command):
+    assert command in DOCS
 
 
 @pytest.fixture
-def served(app, tmp_path):
+def board_env():
+    """The nine job boards' stand-ins, one remote Python posting on RemoteOK, and the settings
+    that point the service at them (the quick start's search asks the boards)."""
+    with job_boards() as boards:
+        boards.add(
+            "remoteok",
+            Listing(
+                key="ro-1",
+                company="Remote Python Co",
+                title="Python Developer",
+                location="Remote",
+                remote=True,
+                description_html="<p>Python, Django and PostgreSQL, fully remote.</p>",
+            ),
+        )
+        yield {
+            **{
+                name.upper(): str(url)
+                for name, url in boards.settings_overrides().items()
+                if name.endswith("_base_url")
+            },
+            "OUTBOUND_ALLOW_LOOPBACK_PORTS": ",".join(str(port) for port in boards.ports),
+        }
+
+
+@pytest.fixture
+def served(app, tmp_path, board_env):
     """gunicorn -c gunicorn.conf.py on the test databases, an admin, and user 123."""
     accounts.create_admin(email="admin@example.com", name="Admin", password=ADMIN_PASSWORD)
     db.session.add(User(id=123, email="user123@example.com", password_hash="x", name="U"))
     db.session.commit()
     port = free_port()
     env = worker_env(
-        tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1", WEB_RUNS_WORKERS="false"
+        tmp_path,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        WEB_RUNS_WORKERS="false",
+        **board_env,
     )
     web = start_gunicorn(env, tmp_path / "gunicorn.out")
     try:
@@ -173,7 +209,7 @@ def stop(process: subprocess.Popen) -> int:
 
 
 def run(port: int, *commands: str, env: dict[str, str] | None = None, status: int = 0) -> str:
-    """Run README commands in one bash, as an operator pastes them, after logging in.
+    """Run documented commands in one bash, as an operator pastes them, after logging in.
 
     With `env` (the service's settings, as `.env` gives them) the commands run in the
     project's folder with the virtualenv's `python` and `flask` first on PATH, as after
@@ -211,7 +247,7 @@ def test_the_runbook_commands_work_as_written(served):
     events = json.loads(run(port, EVENTS))
     assert {"security_audit", "login"} <= {item["action"] for item in events["items"]}
 
-    # Reset a user's limit: the key README names is the one the limiter counts.
+    # Reset a user's limit: the key the runbook names is the one the limiter counts.
     limiter = get_rate_limiter()
     limiter.hit(["resume_tailoring_per_user_per_day"], "123")
     limiter.hit(["resume_tailoring_per_user_per_day"], "123")
@@ -241,23 +277,29 @@ def quick_start_journey() -> str:
 
 def test_the_quick_start_journey_works_as_written(served, worker_process, tmp_path):
     """Sign up, log in, read the code from the development outbox, verify, upload, tailor,
-    poll and download, as README's quick start writes it."""
+    stream and poll the job, download, search the boards and prepare an application, as
+    README's quick start writes it."""
     port, env = served
     journey = quick_start_journey()
     steps = ("register", "login", "verify-email/request", "outbox", "verify-email/confirm")
-    steps += ("user/resumes", "resume_tailoring", "/status", "format=pdf")
+    steps += ("user/resumes", "resume_tailoring", "/events", "/status", "format=pdf")
+    steps += ("postings/search", "/postings?", "/applications")
     assert all(step in journey for step in steps), journey
     journey = journey.replace("instance/outbox/", f"{env['INSTANCE_DIR']}/outbox/")
     journey = journey.replace("-o tailored.pdf", f"-o {tmp_path}/tailored.pdf")
 
-    run(port, journey, env=env)
+    shown = run(port, journey, env=env)
 
+    assert "event: status" in shown and '"title": "Python Developer"' in shown, shown
     assert (tmp_path / "tailored.pdf").read_bytes().startswith(b"%PDF")
     db.session.rollback()
     me = db.session.scalar(select(User).where(User.email == "me@example.com"))
     assert me.email_verified_at is not None
-    [tailored] = db.session.scalars(select(TailoredResume).where(TailoredResume.user_id == me.id))
-    assert tailored.company == "Acme"
+    [application] = db.session.scalars(select(Application).where(Application.user_id == me.id))
+    assert (application.company, application.state) == ("Remote Python Co", "ready_for_review")
+    assert application.package["cover_letter"] and '"state": "ready_for_review"' in shown
+    tailored = db.session.scalars(select(TailoredResume).where(TailoredResume.user_id == me.id))
+    assert sorted(t.company for t in tailored) == ["Acme", "Remote Python Co"]
 
 
 def test_another_worker_process_with_more_threads_starts_as_written(served):
@@ -387,7 +429,7 @@ def wait_until(predicate, timeout, what):
 
 @pytest.fixture
 def restored_database():
-    """The database the data-loss procedure restores into (README: `job_agent_restored`),
+    """The database the data-loss procedure restores into (the runbook: `job_agent_restored`),
     under a name of this test's own; dropped afterwards."""
     name = f"{make_url(TEST_DATABASE_URL).database}_restored"
     drop_database(name)
@@ -472,7 +514,7 @@ def test_the_security_breach_procedure_works_as_written(app, tmp_path):
         assert run(port, BLOCK_IP)
         refused = requests.get(f"{base}/api/user/profile", headers=attacker, timeout=10)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "ip_blocked"
-        # A token issued before the breach, kept in the shell as README's login leaves it.
+        # A token issued before the breach, kept in the shell as the runbook's login leaves it.
         old = run(port, 'printf %s "$TOKEN"')
         new_secret = run(port, NEW_SECRET, env=env).strip()
         assert len(new_secret) >= 60 and new_secret != env["JWT_SECRET_KEY"]
@@ -495,8 +537,8 @@ def test_the_security_breach_procedure_works_as_written(app, tmp_path):
 
 
 def test_flask_commands_work_with_the_metrics_folder_exported_but_not_made_yet(app, tmp_path):
-    """README: "export PROMETHEUS_MULTIPROC_DIR" for gunicorn; a shell that exported it before
-    gunicorn first made the folder still runs every flask command."""
+    """PROMETHEUS_MULTIPROC_DIR in the environment for gunicorn (docs/monitoring.md): a shell
+    that exported it before gunicorn first made the folder still runs every flask command."""
     folder = tmp_path / "metrics" / "not-yet"
     env = worker_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
     done = subprocess.run(

@@ -1,5 +1,5 @@
-"""Scaled mode as README lays it out: `gunicorn -c gunicorn.conf.py` with two web processes
-(each running a worker pool started after the fork, WEB_RUNS_WORKERS=true) plus one
+"""Scaled mode as docs/deployment.md lays it out: `gunicorn -c gunicorn.conf.py` with two web
+processes (each running a worker pool started after the fork, WEB_RUNS_WORKERS=true) plus one
 `python -m server.worker` process, all on the test PostgreSQL and Redis.
 
 Jobs go in through HTTP like a client's, every one succeeds exactly once, and SIGTERM drains

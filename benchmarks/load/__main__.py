@@ -3,7 +3,7 @@
     python -m benchmarks.load            # or: make load
     python -m benchmarks.load --users 100 --seconds 30 --raw-seconds 15
 
-The service runs as README's scaled layout does: `gunicorn -c gunicorn.conf.py` (2 web
+The service runs as the scaled layout (docs/deployment.md) does: `gunicorn -c gunicorn.conf.py` (2 web
 processes) plus one `python -m server.worker`, with FLASK_ENV=production and
 TRUSTED_PROXY_COUNT=1 (as behind nginx), on the scratch PostgreSQL database
 `job_agent_bench_load` (emptied; BENCH_LOAD_DATABASE_URL or --database-url) and the Redis

@@ -79,7 +79,7 @@ LIMITS: dict[str, RateLimit | ConcurrencyCap] = {
     API_READS_PER_USER: RateLimit(300, 60, "user"),
     # Load shedding: past this many /api requests a minute, all processes together answer 503.
     # 2,000 a second: about what one 2-core web host serves of authenticated reads (the hot-path
-    # benchmark); size it for a deployment as README's "Rate limits" section says.
+    # benchmark); size it for a deployment as docs/rate-limits.md says.
     API_GLOBAL: RateLimit(120_000, 60, "global"),
     # Every request (routed or not, any path but the health probes) from one address, checked
     # with the global budget, so no one address can spend it: 20 a second is far above what a

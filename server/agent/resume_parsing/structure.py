@@ -1113,7 +1113,7 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
 def parse_resume_text(
     text: str, *, markdown: bool = False, links: list[dict] | None = None
 ) -> dict[str, Any]:
-    """A structured resume (see the README for the shape) from plain or Markdown text.
+    """A structured resume (see docs/resumes.md for the shape) from plain or Markdown text.
 
     `links` are the document's link annotations ({"uri", "text"}: a PDF's mailto:, tel: and
     web links with the text they cover); those on the contact lines or in a links section
