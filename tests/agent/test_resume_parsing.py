@@ -423,3 +423,22 @@ def test_a_comma_inside_a_title_or_an_employer_keeps_the_name_whole(heading, tit
     text = f"Ada Lovelace\nada@example.com\n\nExperience\n{heading}\n- Built the thing\n"
     [role] = parse_resume_text(text)["experience"]
     assert (role["title"], role["employer"]) == (title, employer)
+
+
+def test_a_research_entry_that_names_only_its_subject_is_a_project_not_a_role():
+    text = (
+        "Ada Lovelace\nada@example.com\n\nResearch\n"
+        "The Design and Development of a Location-Based Services Group Touring System using\n"
+        "the Mobile Social Network\tTainan, Taiwan\n"
+        "Researcher & Developer\tFeb. 2015 - Jan. 2016\n"
+        "• Developed a group navigation application\n"
+        "Analytical Engines Lab, University of London\tLondon, UK\n"
+        "Research Assistant\t2016 - 2018\n"
+        "• Wrote the first program\n"
+    )
+    parsed = parse_resume_text(text)
+    [role] = parsed["experience"]
+    assert role["employer"] == "Analytical Engines Lab, University of London"
+    assert role["bullets"] == ["Wrote the first program"]
+    [project] = parsed["projects"]
+    assert "Developed a group navigation application" in str(project)

@@ -537,7 +537,13 @@ def _blocks(lines: list[_Line], allow_single_dates: bool) -> list[_Block]:
             starts.append(start)
             previous_anchor = anchor
         if starts[0] > 0:
-            starts.insert(0, 0)
+            lead = lines[: starts[0]]
+            if uses_bullets and len(lead) <= 2 and not any(line.bullet for line in lead):
+                # The first entry's heading wrapped onto a line starting in lower case ("...
+                # Touring System using / the Mobile Social Network"): one heading, one entry.
+                starts[0] = 0
+            else:
+                starts.insert(0, 0)
         spans = list(zip(starts, [*starts[1:], len(lines)], strict=True))
     else:
         starts = [0]
@@ -691,6 +697,13 @@ def _rejoin_commas(entry: dict[str, Any], comma_after: dict[str, str]) -> None:
                 continue
             entry["details"].remove(detail)
             break
+
+
+def _names_an_employer(entry: dict[str, Any]) -> bool:
+    """Whether a research entry names where it was done (a lab, a university, a company), not
+    only what it was about (a project's or a paper's title, longer than an organisation's
+    name): only then is it a role."""
+    return 0 < len((entry["employer"] or "").split()) <= 8
 
 
 def _split_run_together(parts: list[str]) -> list[str]:
@@ -1086,7 +1099,13 @@ def _fill(result: dict[str, Any], sections: list[_Section]) -> None:
             )
         elif section.kind == "experience":
             lines = _bulleted_headers(lines, education=False)
-            result["experience"].extend(_experience(b) for b in _blocks(lines, False))
+            research = (section.heading or "").strip().lower().startswith("research")
+            for block in _blocks(lines, False):
+                entry = _experience(block)
+                if research and not _names_an_employer(entry):
+                    result["projects"].append(_project(block))
+                else:
+                    result["experience"].append(entry)
         elif section.kind == "education":
             lines = _bulleted_headers(lines, education=True)
             result["education"].extend(_education(b) for b in _blocks(lines, True))
