@@ -442,3 +442,16 @@ def test_a_research_entry_that_names_only_its_subject_is_a_project_not_a_role():
     assert role["bullets"] == ["Wrote the first program"]
     [project] = parsed["projects"]
     assert "Developed a group navigation application" in str(project)
+
+
+def test_a_comma_inside_a_schools_name_stays_when_the_place_is_given_apart():
+    text = (
+        "Ada Lovelace\nada@example.com\n\nEducation\n"
+        "University of California, Berkeley | Berkeley, CA\n"
+        "B.S. in Business Administration\t2012 - 2016\n"
+    )
+    [school] = parse_resume_text(text)["education"]
+    assert (school["institution"], school["location"]) == (
+        "University of California, Berkeley",
+        "Berkeley, CA",
+    )

@@ -677,15 +677,17 @@ def _experience(block: _Block) -> dict[str, Any]:
     return entry
 
 
-def _rejoin_commas(entry: dict[str, Any], comma_after: dict[str, str]) -> None:
-    """A detail a comma split from the title or the employer goes back to it, in the order
-    the document gives them ("R.O.K Cyber Command, MND"; "School Ambassador, Software
-    Engineer"), once the role's place is known (else the detail may be the place: "Google,
-    Mountain View")."""
+def _rejoin_commas(
+    entry: dict[str, Any], comma_after: dict[str, str], keys=("title", "employer")
+) -> None:
+    """A detail a comma split from the title or the employer (or a school's name) goes back
+    to it, in the order the document gives them ("R.O.K Cyber Command, MND"; "School
+    Ambassador, Software Engineer"; "University of California, Berkeley"), once the place is
+    known (else the detail may be the place: "Google, Mountain View")."""
     if entry["location"] is None:
         return
     for detail in list(entry["details"]):
-        for key in ("title", "employer"):
+        for key in keys:
             value = entry[key]
             if value is None:
                 continue
@@ -739,6 +741,7 @@ def _education(block: _Block) -> dict[str, Any]:
         "dates": block.dates.text,
         "details": [],
     }
+    comma_after: dict[str, str] = {}  # a part -> the part a comma joined to it
     for line in block.header:
         degree = DEGREE.search(line)
         if (
@@ -754,7 +757,11 @@ def _education(block: _Block) -> dict[str, Any]:
             if not rest:
                 continue
             line = rest
-        for part in _parts(line):
+        linked = _linked_parts(line)
+        for (before, _), (part, comma) in zip(linked, linked[1:], strict=False):
+            if comma:
+                comma_after[part] = before
+        for part, _ in linked:
             if entry["location"] is None and WHOLE_LOCATION.match(part) and entry["institution"]:
                 entry["location"] = part
             elif entry["degree"] is None and DEGREE.match(part):
@@ -764,6 +771,7 @@ def _education(block: _Block) -> dict[str, Any]:
                 entry["institution"] = part
             else:
                 entry["details"].append(part)
+    _rejoin_commas(entry, comma_after, ("institution",))
     entry["details"].extend(_bullets(block.body))
     return entry
 
