@@ -455,3 +455,16 @@ def test_a_comma_inside_a_schools_name_stays_when_the_place_is_given_apart():
         "University of California, Berkeley",
         "Berkeley, CA",
     )
+
+
+@pytest.mark.parametrize(
+    ("top", "headline"),
+    [
+        ("Ada Lovelace, analyst", "analyst"),
+        ("Ada Lovelace — Data Analyst", "Data Analyst"),
+        ("Ada Lovelace - Registered Nurse", "Registered Nurse"),
+    ],
+)
+def test_a_name_followed_by_what_the_person_does_is_cut_in_two(top, headline):
+    contact = parse_resume_text(f"{top}\nada@example.com\n")["contact"]
+    assert (contact["name"], contact["headline"]) == ("Ada Lovelace", headline)

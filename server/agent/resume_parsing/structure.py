@@ -957,6 +957,11 @@ def _contact(lines: list[_Line], result: dict[str, Any]) -> list[str]:
                 if contact[key] is None and value:
                     contact[key] = value
                     continue
+            if contact["name"] is None and not found_any:
+                named = _name_and_headline(piece)
+                if named:
+                    contact["name"], contact["headline"] = named
+                    continue
             words = piece.split()
             if contact["name"] is None and len(words) <= 5 and not _may_be_name(piece):
                 contact["other"].append(piece)
@@ -1048,6 +1053,18 @@ DOCUMENT_TITLE = re.compile(
 HEADLINE_WORDS = re.compile(
     TITLE_WORDS.pattern.replace(r"|\b[a-z]{3,}(?:yst|ist|ant|ian)s?\b", ""), re.IGNORECASE
 )
+
+
+def _name_and_headline(piece: str) -> tuple[str, str] | None:
+    """A top line that gives the name and then what the person does ("Ada Lovelace, analyst";
+    "Ada Lovelace — Data Analyst"), cut in two; None for any other line."""
+    found = re.match(r"(?P<name>[^,;:|]+?)(?:\s*,\s+|\s+[—–-]\s+)(?P<rest>.+)$", piece)
+    if not found:
+        return None
+    name, rest = found.group("name").strip(), found.group("rest").strip()
+    if 2 <= len(name.split()) <= 4 and _may_be_name(name) and HEADLINE_WORDS.search(rest):
+        return name, rest
+    return None
 
 
 def _may_be_name(piece: str) -> bool:
