@@ -122,6 +122,41 @@ ING_NOUNS = frozenset(
 )
 
 
+# Verbs of duties and requirements beyond the verifier's list ("Administer medications",
+# "Respond to incidents", "requires close collaboration"), in every form.
+_ACTION_VERBS = """
+    administer respond read measure tune greet answer inspect elect qualify explain
+    understand continue require entail comes come fluctuate specialize specialise enjoy
+    accept adhere advise align allocate approve arrange attract advocate bring calculate
+    clarify communicate compile comply consult convene craft cultivate decide dedicate
+    deepen describe determine distribute educate empower encourage enter escalate examine
+    exceed explore follow gather generate grow guide hear hold implement inform inspire
+    instruct interact interpret learn listen look love manage mobilize navigate negotiate
+    notify nurture obtain oversee participate prefer procure protect pull raise recognize
+    recommend refer reflect register relate rely remain represent reside retain route seek
+    select speak strengthen submit suggest supervise sustain take teach think thrive
+    transform travel treat uphold verify want welcome wish reconcile
+"""
+# Words that are verbs where a requirement or a duty starts ("Schedule meetings", "Process
+# invoices", "Support cash counts") and nouns elsewhere ("patient scheduling", "budget").
+_OPENING_VERBS = frozenset(
+    """
+    schedule process file order stock repair transport clean research support design plan
+    budget draft report track test document review train lead direct staff monitor market
+    source screen chart post record ship produce program model engineer travel
+    """.split()
+)
+
+
+def _forms(verb: str) -> set[str]:
+    """A regular verb's base, -s, -ed and -ing forms."""
+    stem_ = verb[:-1] if verb.endswith("e") else verb
+    plural = verb + ("es" if verb.endswith(("s", "sh", "ch", "x", "z")) else "s")
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return {verb, verb[:-1] + "ies", verb[:-1] + "ied", verb + "ing"}
+    return {verb, plural, stem_ + "ed", stem_ + "ing"}
+
+
 @lru_cache(maxsize=1)
 def _verbs() -> frozenset[str]:
     return (
@@ -137,6 +172,7 @@ def _verbs() -> frozenset[str]:
         juggle prioritize prioritizes prioritise thrive thrives pursue pursuing
         """.split()
         )
+        | {form for verb in _ACTION_VERBS.split() for form in _forms(verb)}
     ) - {
         "reporting",
         "testing",
@@ -251,9 +287,12 @@ def noun_phrases(clause: str) -> list[str]:
         run.clear()
 
     text = _SLASH.sub(" / ", _POSSESSIVE.sub("", clause))
-    for token in _TOKEN.findall(text):
+    for index, token in enumerate(_TOKEN.findall(text)):
         word = token.strip("'’.")
         lowered = word.lower()
+        # A duty or a requirement that opens with a verb's base form acts on what follows.
+        if index == 0 and lowered in _OPENING_VERBS:
+            continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
         if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
             if len(lowered) > 4:

@@ -315,11 +315,17 @@ def _clauses(text: str) -> list[tuple[str, str]]:
         elif line.endswith(":") and len(line.split()) <= 6:
             section, listed = _heading_section(line) or _OTHER, False
             continue
+        elif line.endswith(":") and _DUTY_CUE.search(line):
+            # "... is responsible for the following:": a sentence that opens a list of duties.
+            pieces.append((line, section))
+            section, listed = _DUTIES, False
+            continue
         elif line and section != _OTHER:
             # Prose after a section's list (perks, location, how to apply) is not part of it.
             if _BULLET.match(line):
                 listed = True
-            elif listed:
+            elif listed and not line[:1].islower():
+                # (A line in lower case continues the item above it.)
                 section, listed = _OTHER, False
         pieces.append((line, section))
     # Join wrapped lines of one paragraph, then split into sentences and `;` clauses.
