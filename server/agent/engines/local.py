@@ -366,6 +366,10 @@ def _requirement(
     if not terms and _ABOUT_THE_COMPANY.match(clause):
         return None  # "We offer a relocation package": what the job gives, not asks
     listed = section != _OTHER
+    if not listed and not prose:
+        # Outside the requirements and duties (about the company, the team, the perks) only
+        # the skills and tools it names are the job's; its other phrases describe the company.
+        keywords = terms
     years_match = _YEARS.search(clause)
     if years_match:
         kind = "experience"
