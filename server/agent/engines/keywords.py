@@ -39,6 +39,23 @@ _NOT_NAMED_WORDS = frozenset(
     education experience skills
     """.split()
 )
+# Days, months and places (states of the US and Canada, countries that job descriptions
+# name): when and where the job is, never what it asks for.
+_DAY = re.compile(
+    r"^(?:mon|tues|wednes|thurs|fri|satur|sun)days?(?:-\w+)?$|^(?:am|pm|a\.m|p\.m)$",
+    re.IGNORECASE,
+)
+_PLACE = re.compile(
+    r"\b(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
+    r"Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
+    r"Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
+    r"New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
+    r"Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+    r"Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico|"
+    r"District of Columbia|Ontario|Quebec|British Columbia|Alberta|United States|"
+    r"United Kingdom|Canada|Mexico|Europe|America|Southeast|Southwest|Northeast|Northwest|"
+    r"Midwest)(?:ns|ians|ers)?\b"
+)
 _ACRONYM = re.compile(
     r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
 )
@@ -223,6 +240,8 @@ def _is_breaker(word: str) -> bool:
     lowered = word.lower()
     return (
         lowered in FUNCTION_WORDS
+        or bool(_DAY.match(lowered))
+        or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
         or lowered in _verbs()
         or bool(_ADVERB.match(lowered))
@@ -322,12 +341,57 @@ def _specific(word: str) -> bool:
     )
 
 
+_NAME = r"[A-Z][\w&.’'-]*(?:[ \t]+(?:(?:of|for|the|and|&)[ \t]+)?[A-Z][\w&.’'-]*){0,5}"
+# Where a description names its own organisation: "<Name> is a nonprofit", "<Name>'s
+# mission", "join <Name>", "About <Name>".
+_ORGANISATION = (
+    re.compile(
+        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds)\b",
+        re.MULTILINE,
+    ),
+    re.compile(rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work)\b"),
+    re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
+)
+_NOT_ORGANISATION = frozenset(
+    "the this that we you our it they he she a an in about at join".split()
+)
+
+
+@lru_cache(maxsize=32)
+def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
+    """The names a description gives the organisation itself, as lower-case words: the
+    employer, not a skill."""
+    names: set[tuple[str, ...]] = set()
+    for pattern in _ORGANISATION:
+        for match in pattern.finditer(document):
+            name = match["name"]
+            if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
+                continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
+            names.add(_name_words(name))
+    return frozenset(names)
+
+
+def _name_words(text: str) -> tuple[str, ...]:
+    return tuple(w.lower().strip(".,’'") for w in re.split(r"[\s-]+", text) if w.strip(".,’'"))
+
+
+def _of_the_organisation(keyword: str, document: str) -> bool:
+    """Whether a keyword is the organisation's name, or a part of it that starts with its
+    first word ("Forward Together" of "Forward Together Action")."""
+    words = _name_words(keyword)
+    return bool(words) and any(
+        name[: len(words)] == words for name in organisation_names(document) if document
+    )
+
+
 def clause_keywords(clause: str, document: str = "") -> list[str]:
     """Every keyword of one requirement or duty clause, each once (case aside), in order:
     vocabulary terms by canonical name, then names, then noun phrases that hold neither.
 
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
+    clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
     # The clause without its vocabulary terms: a term breaks a phrase.
@@ -355,6 +419,6 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     seen: dict[str, str] = {}
     for keyword in keywords:
         keyword = keyword.strip(" ,;:-")
-        if keyword:
+        if keyword and not _of_the_organisation(keyword, document):
             seen.setdefault(keyword.casefold(), keyword)
     return list(seen.values())
