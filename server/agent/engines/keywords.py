@@ -88,8 +88,17 @@ _NOT_IN_PHRASE = frozenset(
     main major way ways part parts world million millions thousands plus us within across
     daily weekly monthly annual annually internal external both well responsible
     responsibility direction proper routine valid current active eligibility eligible
-    successful willingness willing desire    """.split()
+    successful willingness willing desire bachelor bachelors master masters gpa degree
+    degrees diploma internship internships intern interns graduate graduates undergraduate
+    student students senior junior entry-level mid-level one two three four five six seven
+    eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
+    """.split()
 )
+# A single word with an abstract noun's ending names a quality ("consistency",
+# "professionalism"), or with an adjective's a property ("efficient", "recent"):
+# neither is a thing a job asks for.
+_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent)$")
+_CONTRACTION = re.compile(r"['’](?:ll|re|ve|d|m)$", re.IGNORECASE)
 # Single words that could stand in any job description: kept only inside a longer phrase.
 _GENERIC_NOUNS = frozenset(
     """
@@ -246,6 +255,7 @@ def _is_breaker(word: str) -> bool:
         or lowered in _verbs()
         or bool(_ADVERB.match(lowered))
         or not re.search(r"[A-Za-z]", word)
+        or bool(_CONTRACTION.search(lowered))
         or (lowered.endswith("ing") and lowered in _verbs())
     )
 
@@ -330,11 +340,13 @@ def noun_phrases(clause: str) -> list[str]:
 def _specific(word: str) -> bool:
     lowered = word.lower()
     if word.isupper() or any(c.isupper() for c in word[1:]):
-        return True  # an abbreviation or a name
+        return len(word.strip("./")) > 1  # an abbreviation or a name (not a lone letter)
     return (
         len(lowered) >= 4
         and (lowered in ING_NOUNS or not lowered.endswith("ing"))
         and not _ADJECTIVE.search(lowered)
+        and not _ABSTRACT.search(lowered)
+        and "-" not in lowered  # "year-end", "co-create": a compound adjective or verb
         and lowered not in _GENERIC_NOUNS
         and lowered not in _NOT_IN_PHRASE
         and not lowered.isdigit()
