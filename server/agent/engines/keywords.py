@@ -128,6 +128,8 @@ _ROLE_WORDS = frozenset(
     """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
+# Nouns in -ly ("family planning", "office supply management"), not adverbs.
+_LY_NOUNS = frozenset("family supply assembly anomaly monopoly ally rally july italy".split())
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 # A single word with an adjective's or a participle's ending says how, not what.
 _ADJECTIVE = re.compile(
@@ -253,7 +255,7 @@ def _is_breaker(word: str) -> bool:
         or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
         or lowered in _verbs()
-        or bool(_ADVERB.match(lowered))
+        or (bool(_ADVERB.match(lowered)) and lowered not in _LY_NOUNS)
         or not re.search(r"[A-Za-z]", word)
         or bool(_CONTRACTION.search(lowered))
         or (lowered.endswith("ing") and lowered in _verbs())
