@@ -54,6 +54,8 @@ _EDUCATION = re.compile(
     r"\b(bachelor'?s?|master'?s?|ph\.?d|degree|B\.?S\.?c?|M\.?S\.?c?|diploma|graduate)\b",
     re.IGNORECASE,
 )
+_NOT_SCHOOLING = re.compile(r"\bdegrees? of\b", re.IGNORECASE)
+_DEGREES = frozenset("BA BS BSC MA MS MSC MBA PHD BSN MSN ADN AA AS GPA BS/MS BA/BS".split())
 _CERTIFICATION = re.compile(r"\bcertifi(?:ed|cation|cations)\b", re.IGNORECASE)
 _TITLE = re.compile(
     r"(?:looking for|hiring|seeking|searching for|join us as)[ \t]+(?:an?[ \t]+)?"
@@ -371,11 +373,12 @@ def _requirement(
         # the skills and tools it names are the job's; its other phrases describe the company.
         keywords = terms
     years_match = _YEARS.search(clause)
+    schooling = _NOT_SCHOOLING.sub("", clause)  # "a high degree of autonomy" is no degree
     if years_match:
         kind = "experience"
     elif _CERTIFICATION.search(clause) and (listed or keywords):
         kind = "certification"
-    elif _EDUCATION.search(clause) and (listed or "degree" in clause.lower()):
+    elif _EDUCATION.search(schooling) and (listed or "degree" in schooling.lower()):
         kind = "education"
     elif terms:
         kind = "skill"
@@ -385,6 +388,10 @@ def _requirement(
         kind = "other"
     else:
         return None
+    if kind == "education":
+        # The degree and its field of study are the requirement; the keywords a resume is
+        # searched for are the credentials it names besides ("CPA").
+        keywords = [k for k in keywords if k.isupper() and k.upper() not in _DEGREES]
     preferred = section == _PREFERRED or _PREFERRED_WORDS.search(clause)
     return {
         "text": clause,
