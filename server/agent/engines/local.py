@@ -92,6 +92,7 @@ _NOT_A_DUTY = re.compile(
     r"interview|office is|located|discriminat|401\(k\)|insurance)\b",
     re.IGNORECASE,
 )
+_EMPHASIS = re.compile(r"\*\*|__")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
 _LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _SENIORITY_WORDS = (
@@ -303,7 +304,7 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     pieces: list[tuple[str, str]] = []
     section, listed = _OTHER, False
     for raw_line in text.splitlines() or [text]:
-        line = raw_line.strip()
+        line = _EMPHASIS.sub("", raw_line).strip()
         heading = _SECTION_HEADING.match(line)
         markdown = _MARKDOWN_HEADING.match(line)
         if markdown:
@@ -360,11 +361,24 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
+def _without_list_label(clause: str) -> str:
+    """A clause without the label of the list it gives ("Languages: Java, Python, C++"): the
+    label names the kind of thing listed, not a thing the job asks for. A label before a
+    sentence ("Lead qualification: assess fit ...") is kept: it names the duty."""
+    label = _SECTION_HEADING.match(clause)
+    if not label or not label["rest"] or len(label["name"].split()) > 4:
+        return clause
+    items = [item.split() for item in re.split(r"[,;]", label["rest"])]
+    if len(items) < 2 or any(len(item) > 3 for item in items):
+        return clause
+    return label["rest"]
+
+
 def _requirement(
     clause: str, section: str, *, document: str = "", prose: bool = False
 ) -> dict[str, Any] | None:
     terms = canonical_terms(clause)
-    keywords = clause_keywords(clause, document)
+    keywords = clause_keywords(_without_list_label(clause), document)
     if not terms and _ABOUT_THE_COMPANY.match(clause):
         return None  # "We offer a relocation package": what the job gives, not asks
     listed = section != _OTHER
