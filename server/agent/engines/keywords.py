@@ -125,7 +125,10 @@ _ROLE_WORDS = frozenset(
     bookkeeper accountant specialist officer supervisor lead head president executive
     executives engineer engineers analyst analysts nurse educator representative
     representatives associate associates consultant consultants board team department
-    """.split()
+    writer writers editor editors leader leaders thinker thinkers communicator
+    communicators expert experts employee employees clinician clinicians colleague
+    colleagues women men people persons individual individuals professional professionals
+    worker workers """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
 # Nouns in -ly ("family planning", "office supply management"), not adverbs.
