@@ -402,6 +402,31 @@ def _of_the_organisation(keyword: str, document: str) -> bool:
     )
 
 
+# Duties whose verb names a competence a resume shows by its noun: "Supervise the recovery
+# room assistant" asks for supervision, "Facilitating workshops" for facilitation.
+_COMPETENCES = {
+    "supervise": "supervision",
+    "facilitate": "facilitation",
+    "document": "documentation",
+    "negotiate": "negotiation",
+    "mentor": "mentoring",
+    "recruit": "recruiting",
+    "counsel": "counseling",
+    "proofread": "proofreading",
+    "edit": "editing",
+    "audit": "auditing",
+    "invoice": "invoicing",
+    "fundraise": "fundraising",
+}
+_COMPETENCE_FORMS = {form: noun for verb, noun in _COMPETENCES.items() for form in _forms(verb)}
+
+
+def _competences(clause: str) -> list[str]:
+    """The competences a clause's verbs name (see _COMPETENCES)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", clause)]
+    return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
+
+
 def clause_keywords(clause: str, document: str = "") -> list[str]:
     """Every keyword of one requirement or duty clause, each once (case aside), in order:
     vocabulary terms by canonical name, then names, then noun phrases that hold neither.
@@ -433,6 +458,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     names += capitalised
     keywords += names
     keywords += noun_phrases(cut)
+    keywords += _competences(cut)
     seen: dict[str, str] = {}
     for keyword in keywords:
         keyword = keyword.strip(" ,;:-")
