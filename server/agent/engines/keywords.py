@@ -57,7 +57,8 @@ _PLACE = re.compile(
     r"Midwest)(?:ns|ians|ers)?\b"
 )
 _ACRONYM = re.compile(
-    r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
+    r"(?<![\w/.-])(?:[A-Z](?:[A-Za-z0-9]*[A-Z0-9])?(?:[/&][A-Z0-9]+)+|"
+    r"[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
 )
 # Names with capitals inside or a dot between letters: QuickBooks, HubSpot, Salesforce.com.
 _INNER_CAPITAL = re.compile(
@@ -321,11 +322,23 @@ def noun_phrases(clause: str) -> list[str]:
         run.clear()
 
     text = _SLASH.sub(" / ", _POSSESSIVE.sub("", clause))
-    for index, token in enumerate(_TOKEN.findall(text)):
+    acting, previous = False, ""
+    tokens = _TOKEN.findall(text)
+    for index, token in enumerate(tokens):
         word = token.strip("'’.")
         lowered = word.lower()
-        # A duty or a requirement that opens with a verb's base form acts on what follows.
-        if index == 0 and lowered in _OPENING_VERBS:
+        following = tokens[index + 1].lower() if index + 1 < len(tokens) else ""
+        if index == 0:
+            acting = lowered in _OPENING_VERBS or lowered in _verbs()
+        # A duty or a requirement that opens with a verb's base form acts on what follows,
+        # and so does a verb joined to it ("Measure quality and design experiments"; not
+        # "from copywriting and design to production").
+        opening = index == 0 or (
+            acting and previous in ("and", "or", ",") and following not in FUNCTION_WORDS
+        )
+        previous = lowered
+        if opening and lowered in _OPENING_VERBS:
+            flush()
             continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
         if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
