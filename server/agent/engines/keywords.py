@@ -89,7 +89,8 @@ _NOT_IN_PHRASE = frozenset(
     main major way ways part parts world million millions thousands plus us within across
     daily weekly monthly annual annually internal external both well responsible
     responsibility direction proper routine valid current active eligibility eligible
-    successful willingness willing desire bachelor bachelors master masters gpa degree
+    successful willingness willing desire not no hour hours day days week weeks month
+    months bachelor bachelors master masters gpa degree
     degrees diploma internship internships intern interns graduate graduates undergraduate
     student students senior junior entry-level mid-level one two three four five six seven
     eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
@@ -295,7 +296,9 @@ def _capitalised(clause: str) -> list[str]:
         ):
             continue
         run = match.group(0).strip()
-        kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS]
+        kept = [
+            w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES
+        ]
         if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
             continue  # a role or a team ("Operations Manager"), not a skill
         if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
