@@ -46,6 +46,13 @@ _DUTY_HEADINGS = re.compile(
 _PREFERRED_HEADINGS = re.compile(
     r"nice to have|preferred|bonus|pluses|good to have|ideally", re.IGNORECASE
 )
+# Headings of what the job gives (pay, benefits, growth): nothing under one is asked for.
+_PERKS_HEADINGS = re.compile(
+    r"what we offer|we offer|benefits|perks|compensation|salary|why (?:join|work)|"
+    r"growth (?:and|&) development|career (?:growth|development)|growth opportunit|"
+    r"what you(?:'ll| will) get|culture|how to apply|application process",
+    re.IGNORECASE,
+)
 _PREFERRED_WORDS = re.compile(
     r"\b(nice to have|a plus|preferred|bonus|ideally|good to have)\b", re.IGNORECASE
 )
@@ -149,7 +156,7 @@ class LocalEngine(Engine):
         clauses = _clauses(job_description)
         # A description without headings says what the job asks in prose: its duty
         # sentences are requirements too.
-        prose = all(section == _OTHER for _clause, section in clauses)
+        prose = all(section in (_OTHER, _PERKS) for _clause, section in clauses)
         for clause, section in clauses:
             requirement = _requirement(clause, section, document=job_description, prose=prose)
             if requirement and requirement["text"].lower() not in seen:
@@ -285,11 +292,14 @@ def _title_of(text: str) -> str | None:
 
 # What part of a job description a line belongs to.
 _OTHER, _REQUIRED, _PREFERRED, _DUTIES = "other", "required", "preferred", "duties"
+_PERKS = "perks"
 _BULLET = re.compile(r"^[-*•▪●·]\s+|^\d+[.)]\s+")
 
 
 def _heading_section(name: str) -> str | None:
     """The part a heading opens, or None for a heading that names none of them."""
+    if _PERKS_HEADINGS.search(name):
+        return _PERKS
     if _PREFERRED_HEADINGS.search(name):
         return _PREFERRED
     if _REQUIREMENT_HEADINGS.search(name):
@@ -377,6 +387,8 @@ def _without_list_label(clause: str) -> str:
 def _requirement(
     clause: str, section: str, *, document: str = "", prose: bool = False
 ) -> dict[str, Any] | None:
+    if section == _PERKS:
+        return None
     terms = canonical_terms(clause)
     keywords = clause_keywords(_without_list_label(clause), document)
     if not terms and _ABOUT_THE_COMPANY.match(clause):
