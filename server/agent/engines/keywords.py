@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from server.agent.engines.vocabulary import find_terms
+from server.agent.engines.vocabulary import canonical_name, find_terms
 from server.agent.verifier.lexicon import FUNCTION_WORDS, verb_forms
 
 MAX_PHRASE_WORDS = 4
@@ -296,9 +296,7 @@ def _capitalised(clause: str) -> list[str]:
         ):
             continue
         run = match.group(0).strip()
-        kept = [
-            w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES
-        ]
+        kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES]
         if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
             continue  # a role or a team ("Operations Manager"), not a skill
         if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
@@ -443,6 +441,54 @@ def _competences(clause: str) -> list[str]:
     return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
 
 
+_DEFINITION = re.compile(r"\((?P<short>[A-Z][A-Za-z]{1,9})\)")
+_LONG_FORM_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|&")
+
+
+@lru_cache(maxsize=32)
+def abbreviations(document: str) -> dict[str, str]:
+    """The abbreviations a description defines, each with its long form: "school-based health
+    centers (SBHCs)", "Director of Finance (DF)". The long form is the shortest run of words
+    before the brackets whose initials (hyphenated words by each part, function words aside)
+    spell the abbreviation."""
+    found: dict[str, str] = {}
+    for match in _DEFINITION.finditer(document):
+        short = match["short"]
+        letters = short[:-1] if short.endswith("s") and short[:-1].isupper() else short
+        before = list(
+            _LONG_FORM_WORD.finditer(document[max(0, match.start() - 160) : match.start()])
+        )
+        for count in range(1, min(len(before), 2 * len(letters)) + 1):
+            words = [m.group(0) for m in before[-count:]]
+            initials = "".join(
+                part[0]
+                for word in words
+                if word.lower() not in FUNCTION_WORDS and word != "&"
+                for part in word.split("-")
+                if part
+            )
+            if initials.lower() == letters.lower():
+                start = before[-count].start()
+                offset = max(0, match.start() - 160)
+                found[short] = document[offset + start : match.start()].strip()
+                break
+    return found
+
+
+def _expanded(keyword: str, document: str) -> str | None:
+    """A keyword the description abbreviates, as its long form; None when the long form is a
+    role or the organisation (a local name, no skill)."""
+    long_form = abbreviations(document).get(keyword) if document else None
+    if long_form is None or canonical_name(keyword):
+        return keyword
+    words = long_form.lower().split()
+    if any(w.rstrip("s") in _ROLE_WORDS or w in _ROLE_WORDS for w in words[:1] + words[-1:]):
+        return None
+    if _of_the_organisation(long_form, document):
+        return None
+    return long_form
+
+
 def clause_keywords(clause: str, document: str = "") -> list[str]:
     """Every keyword of one requirement or duty clause, each once (case aside), in order:
     vocabulary terms by canonical name, then names, then noun phrases that hold neither.
@@ -477,7 +523,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     keywords += _competences(cut)
     seen: dict[str, str] = {}
     for keyword in keywords:
-        keyword = keyword.strip(" ,;:-")
+        keyword = _expanded(keyword.strip(" ,;:-"), document) or ""
         if keyword and not _of_the_organisation(keyword, document):
             seen.setdefault(keyword.casefold(), keyword)
     return list(seen.values())
