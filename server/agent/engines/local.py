@@ -86,8 +86,7 @@ _ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
 _DUTY_CUE = re.compile(
-    r"\b(?:responsible for|responsibilities|duties|will (?:be|also|oversee|manage|work|serve|"
-    r"support|develop|coordinate|travel|join|have)|include|including|must|required|requires|"
+    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|required|requires|"
     r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
     r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
     r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
