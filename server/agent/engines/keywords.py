@@ -383,6 +383,7 @@ _ORGANISATION = (
     ),
     re.compile(rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work)\b"),
     re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
+    re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
 )
 _NOT_ORGANISATION = frozenset(
     "the this that we you our it they he she a an in about at join".split()
@@ -399,7 +400,8 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
             name = match["name"]
             if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
-            names.add(_name_words(name))
+            # "Forward Together and Forward Together Action": two names.
+            names.update(_name_words(part) for part in re.split(r"\s+(?:and|&)\s+", name))
     return frozenset(names)
 
 
