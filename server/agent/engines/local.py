@@ -83,6 +83,7 @@ _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
 _ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+_MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
 _DUTY_CUE = re.compile(
@@ -390,8 +391,10 @@ def _requirement(
         return None
     terms = canonical_terms(clause)
     keywords = clause_keywords(_without_list_label(clause), document)
-    if not terms and _ABOUT_THE_COMPANY.match(clause):
-        return None  # "We offer a relocation package": what the job gives, not asks
+    if not terms and (_ABOUT_THE_COMPANY.match(clause) or _MISSION.search(clause)):
+        # "We offer a relocation package", "The clinic's mission is to provide ...": what the
+        # organisation gives or believes, not what the job asks.
+        return None
     listed = section != _OTHER
     if not listed and not prose:
         # Outside the requirements and duties (about the company, the team, the perks) only
