@@ -443,6 +443,9 @@ def _competences(clause: str) -> list[str]:
     return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
 
 
+# An abbreviation followed by one of these is a credential ("a Professional Engineer (PE)
+# license"), kept as written.
+_CREDENTIAL = re.compile(r"^\W*(?:licen[cs]e|certifi|credential|exam)", re.IGNORECASE)
 _DEFINITION = re.compile(r"\((?P<short>[A-Z][A-Za-z]{1,9})\)")
 _LONG_FORM_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|&")
 
@@ -469,7 +472,9 @@ def abbreviations(document: str) -> dict[str, str]:
                 for part in word.split("-")
                 if part
             )
-            if initials.lower() == letters.lower():
+            if initials.lower() == letters.lower() and not _CREDENTIAL.search(
+                document[match.end() : match.end() + 40]
+            ):
                 start = before[-count].start()
                 offset = max(0, match.start() - 160)
                 found[short] = document[offset + start : match.start()].strip()

@@ -371,6 +371,26 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
+# Words of headings and of a posting's facts, never a thing named.
+_SECTION_WORD = re.compile(
+    r"^(?:qualifications?|requirements?|responsibilities|status|exempt|non-exempt|type|"
+    r"location|schedule|salary|benefits|department|reports?)$",
+    re.IGNORECASE,
+)
+
+
+def _named(keyword: str, document: str) -> bool:
+    """Whether a keyword names a thing by itself: a vocabulary term, an abbreviation, a name
+    with capitals inside, a phrase ("paid search"), or a capitalised word the description
+    never writes in lower case ("Figma"); not a common word ("Status", "status")."""
+    if " " in keyword or keyword.isupper() or any(c.isupper() for c in keyword[1:]):
+        return True
+    if canonical_name(keyword) is not None:
+        return True
+    lower = re.search(rf"(?<![\w-]){re.escape(keyword.lower())}(?![\w-])", document)
+    return keyword[:1].isupper() and not lower and not _SECTION_WORD.search(keyword)
+
+
 def _without_list_label(clause: str) -> str:
     """A clause without the label of the list it gives ("Languages: Java, Python, C++"): the
     label names the kind of thing listed, not a thing the job asks for. A label before a
@@ -410,8 +430,8 @@ def _requirement(
         kind = "education"
     elif terms:
         kind = "skill"
-    elif listed and len(clause.split()) >= 4:
-        kind = "other"
+    elif listed and (len(clause.split()) >= 4 or any(_named(k, document) for k in keywords)):
+        kind = "other"  # (a short item counts when it names something: "CPA", "SOX controls")
     elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:
