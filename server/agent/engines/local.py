@@ -82,7 +82,7 @@ _ROLE_NOUN = re.compile(
 _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
-_ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+_ABOUT_THE_COMPANY = re.compile(r"(?:[Ww]e|[Oo]ur|[Uu]s)\b")  # (not "US GAAP")
 _MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
