@@ -91,7 +91,8 @@ _NOT_IN_PHRASE = frozenset(
     responsibility direction proper routine valid current active eligibility eligible
     successful willingness willing desire not no regarding concerning according works
     exceptional meticulous potential comprehensive diverse thoughtful cutting-edge
-    high-growth high-quality world-class outstanding superb efficient effective hour hours day days week weeks month
+    high-growth high-quality world-class outstanding superb efficient effective addition
+    example instance hour hours day days week weeks month
     months bachelor bachelors master masters gpa degree
     degrees diploma internship internships intern interns graduate graduates undergraduate
     student students senior junior entry-level mid-level one two three four five six seven
