@@ -69,6 +69,9 @@ MET = 0.5
 # A resume counts as wholly about the job when this share of the words it says about its
 # work are the job's (a resume names many things no one job asks for).
 FOCUSED = 0.5
+# An earlier role's title counts this share of a current one's: a past career, not who the
+# person is now.
+PAST_TITLE = 0.5
 _TITLE_QUALIFIER = re.compile(r",|\(|\s[-–—|/]\s|\s(?:at|for|in)\s")
 _SENIORITY = frozenset(
     "senior sr junior jr staff principal lead head chief group associate assistant intern "
@@ -616,16 +619,19 @@ def _title_words(title: str) -> frozenset[str]:
 
 
 def _title_share(resume: dict[str, Any], job_title: str | None) -> tuple[float, str]:
-    """How much of the job's title the resume's headline or one of its role titles has."""
+    """How much of the job's title the resume's headline or one of its role titles has: the
+    headline and the latest role say who the person is now and count in full, an earlier
+    role's title (a past career) counts PAST_TITLE of its share."""
     wanted = _title_words(job_title or "")
     if not wanted:
         return 0.0, "the job names no title"
     contact = resume.get("contact") or {}
-    titles = [str(contact.get("headline") or "")]
-    titles += [str(job.get("title") or "") for job in resume["experience"]]
+    roles = [str(job.get("title") or "") for job in resume["experience"]]
+    titles = [(str(contact.get("headline") or ""), 1.0)]
+    titles += [(title, 1.0 if i == 0 else PAST_TITLE) for i, title in enumerate(roles)]
     best, closest = 0.0, ""
-    for title in titles:
-        share = len(wanted & words_of(title).stems) / len(wanted)
+    for title, weight in titles:
+        share = weight * len(wanted & words_of(title).stems) / len(wanted)
         if share > best:
             best, closest = share, title
     if not closest:

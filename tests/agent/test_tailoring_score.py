@@ -90,3 +90,20 @@ def test_requirements_without_known_tools_are_matched_by_their_own_words():
     # The accountant's title holds the job's; the engineer's shares no word with it.
     assert _part(accountant, "title")["before"] == 10
     assert _part(engineer, "title")["before"] == 0
+
+
+def test_a_title_the_person_held_before_counts_half_of_the_title_they_hold_now():
+    earlier = ACCOUNTANT.replace(
+        "EXPERIENCE\n",
+        "EXPERIENCE\nProduct Manager | Initech | 2023 - Present\n- Ran the roadmap\n\n",
+    ).replace(
+        "Staff Accountant | Ledger & Co | 2018 - Present",
+        "Staff Accountant | Ledger & Co | 2018 - 2022",
+    )
+    earlier = earlier.replace("Maria Lopez\nStaff Accountant\n", "Maria Lopez\n")
+    now = _score(ACCOUNTANT, ACCOUNTING_JOB)
+    before = _score(earlier, ACCOUNTING_JOB)
+    assert _part(now, "title")["before"] == 10
+    # "Staff Accountant" shares "Accountant" with "Senior Accountant", but it is a past role.
+    assert _part(before, "title")["before"] == 5
+    assert _part(before, "title")["before_explanation"].startswith("Staff Accountant for")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from server.agent.engines.vocabulary import find_terms
+from server.agent.engines.vocabulary import canonical_name, find_terms
 from server.agent.verifier.lexicon import FUNCTION_WORDS, verb_forms
 
 MAX_PHRASE_WORDS = 4
@@ -39,8 +39,26 @@ _NOT_NAMED_WORDS = frozenset(
     education experience skills
     """.split()
 )
+# Days, months and places (states of the US and Canada, countries that job descriptions
+# name): when and where the job is, never what it asks for.
+_DAY = re.compile(
+    r"^(?:mon|tues|wednes|thurs|fri|satur|sun)days?(?:-\w+)?$|^(?:am|pm|a\.m|p\.m)$",
+    re.IGNORECASE,
+)
+_PLACE = re.compile(
+    r"\b(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
+    r"Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
+    r"Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
+    r"New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
+    r"Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+    r"Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico|"
+    r"District of Columbia|Ontario|Quebec|British Columbia|Alberta|United States|"
+    r"United Kingdom|Canada|Mexico|Europe|America|Southeast|Southwest|Northeast|Northwest|"
+    r"Midwest)(?:ns|ians|ers)?\b"
+)
 _ACRONYM = re.compile(
-    r"(?<![\w/.-])(?:[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
+    r"(?<![\w/.-])(?:[A-Z](?:[A-Za-z0-9]*[A-Z0-9])?(?:[/&][A-Z0-9]+)+|"
+    r"[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
 )
 # Names with capitals inside or a dot between letters: QuickBooks, HubSpot, Salesforce.com.
 _INNER_CAPITAL = re.compile(
@@ -71,8 +89,21 @@ _NOT_IN_PHRASE = frozenset(
     main major way ways part parts world million millions thousands plus us within across
     daily weekly monthly annual annually internal external both well responsible
     responsibility direction proper routine valid current active eligibility eligible
-    successful willingness willing desire    """.split()
+    successful willingness willing desire not no regarding concerning according works
+    exceptional meticulous potential comprehensive diverse thoughtful cutting-edge
+    high-growth high-quality world-class outstanding superb efficient effective addition
+    example instance hour hours day days week weeks month
+    months bachelor bachelors master masters gpa degree
+    degrees diploma internship internships intern interns graduate graduates undergraduate
+    student students senior junior entry-level mid-level one two three four five six seven
+    eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
+    """.split()
 )
+# A single word with an abstract noun's ending names a quality ("consistency",
+# "professionalism"), or with an adjective's a property ("efficient", "recent"):
+# neither is a thing a job asks for.
+_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent)$")
+_CONTRACTION = re.compile(r"['’](?:ll|re|ve|d|m)$", re.IGNORECASE)
 # Single words that could stand in any job description: kept only inside a longer phrase.
 _GENERIC_NOUNS = frozenset(
     """
@@ -99,9 +130,14 @@ _ROLE_WORDS = frozenset(
     bookkeeper accountant specialist officer supervisor lead head president executive
     executives engineer engineers analyst analysts nurse educator representative
     representatives associate associates consultant consultants board team department
-    """.split()
+    writer writers editor editors leader leaders thinker thinkers communicator
+    communicators expert experts employee employees clinician clinicians colleague
+    colleagues women men people persons individual individuals professional professionals
+    worker workers """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
+# Nouns in -ly ("family planning", "office supply management"), not adverbs.
+_LY_NOUNS = frozenset("family supply assembly anomaly monopoly ally rally july italy".split())
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 # A single word with an adjective's or a participle's ending says how, not what.
 _ADJECTIVE = re.compile(
@@ -122,6 +158,41 @@ ING_NOUNS = frozenset(
 )
 
 
+# Verbs of duties and requirements beyond the verifier's list ("Administer medications",
+# "Respond to incidents", "requires close collaboration"), in every form.
+_ACTION_VERBS = """
+    administer respond read measure tune greet answer inspect elect qualify explain
+    understand continue require entail comes come fluctuate specialize specialise enjoy
+    accept adhere advise align allocate approve arrange attract advocate bring calculate
+    clarify communicate compile comply consult convene craft cultivate decide dedicate
+    deepen describe determine distribute educate empower encourage enter escalate examine
+    exceed explore follow gather generate grow guide hear hold implement inform inspire
+    instruct interact interpret learn listen look love manage mobilize navigate negotiate
+    notify nurture obtain oversee participate prefer procure protect pull raise recognize
+    recommend refer reflect register relate rely remain represent reside retain route seek
+    select speak strengthen submit suggest supervise sustain take teach think thrive
+    transform travel treat uphold verify want welcome wish reconcile
+"""
+# Words that are verbs where a requirement or a duty starts ("Schedule meetings", "Process
+# invoices", "Support cash counts") and nouns elsewhere ("patient scheduling", "budget").
+_OPENING_VERBS = frozenset(
+    """
+    schedule process file order stock repair transport clean research support design plan
+    budget draft report track test document review train lead direct staff monitor market
+    source screen chart post record ship produce program model engineer travel
+    """.split()
+)
+
+
+def _forms(verb: str) -> set[str]:
+    """A regular verb's base, -s, -ed and -ing forms."""
+    stem_ = verb[:-1] if verb.endswith("e") else verb
+    plural = verb + ("es" if verb.endswith(("s", "sh", "ch", "x", "z")) else "s")
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return {verb, verb[:-1] + "ies", verb[:-1] + "ied", verb + "ing"}
+    return {verb, plural, stem_ + "ed", stem_ + "ing"}
+
+
 @lru_cache(maxsize=1)
 def _verbs() -> frozenset[str]:
     return (
@@ -137,6 +208,7 @@ def _verbs() -> frozenset[str]:
         juggle prioritize prioritizes prioritise thrive thrives pursue pursuing
         """.split()
         )
+        | {form for verb in _ACTION_VERBS.split() for form in _forms(verb)}
     ) - {
         "reporting",
         "testing",
@@ -187,10 +259,13 @@ def _is_breaker(word: str) -> bool:
     lowered = word.lower()
     return (
         lowered in FUNCTION_WORDS
+        or bool(_DAY.match(lowered))
+        or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
         or lowered in _verbs()
-        or bool(_ADVERB.match(lowered))
+        or (bool(_ADVERB.match(lowered)) and lowered not in _LY_NOUNS)
         or not re.search(r"[A-Za-z]", word)
+        or bool(_CONTRACTION.search(lowered))
         or (lowered.endswith("ing") and lowered in _verbs())
     )
 
@@ -224,7 +299,7 @@ def _capitalised(clause: str) -> list[str]:
         ):
             continue
         run = match.group(0).strip()
-        kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS]
+        kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES]
         if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
             continue  # a role or a team ("Operations Manager"), not a skill
         if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
@@ -251,9 +326,24 @@ def noun_phrases(clause: str) -> list[str]:
         run.clear()
 
     text = _SLASH.sub(" / ", _POSSESSIVE.sub("", clause))
-    for token in _TOKEN.findall(text):
+    acting, previous = False, ""
+    tokens = _TOKEN.findall(text)
+    for index, token in enumerate(tokens):
         word = token.strip("'’.")
         lowered = word.lower()
+        following = tokens[index + 1].lower() if index + 1 < len(tokens) else ""
+        if index == 0:
+            acting = lowered in _OPENING_VERBS or lowered in _verbs()
+        # A duty or a requirement that opens with a verb's base form acts on what follows,
+        # and so does a verb joined to it ("Measure quality and design experiments"; not
+        # "from copywriting and design to production").
+        opening = index == 0 or (
+            acting and previous in ("and", "or", ",") and following not in FUNCTION_WORDS
+        )
+        previous = lowered
+        if opening and lowered in _OPENING_VERBS:
+            flush()
+            continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
         if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
             if len(lowered) > 4:
@@ -272,15 +362,141 @@ def noun_phrases(clause: str) -> list[str]:
 def _specific(word: str) -> bool:
     lowered = word.lower()
     if word.isupper() or any(c.isupper() for c in word[1:]):
-        return True  # an abbreviation or a name
+        return len(word.strip("./")) > 1  # an abbreviation or a name (not a lone letter)
     return (
         len(lowered) >= 4
         and (lowered in ING_NOUNS or not lowered.endswith("ing"))
         and not _ADJECTIVE.search(lowered)
+        and not _ABSTRACT.search(lowered)
+        and "-" not in lowered  # "year-end", "co-create": a compound adjective or verb
         and lowered not in _GENERIC_NOUNS
         and lowered not in _NOT_IN_PHRASE
         and not lowered.isdigit()
     )
+
+
+_NAME = r"[A-Z][\w&.’'-]*(?:[ \t]+(?:(?:of|for|the|and|&)[ \t]+)?[A-Z][\w&.’'-]*){0,5}"
+# Where a description names its own organisation: "<Name> is a nonprofit", "<Name>'s
+# mission", "join <Name>", "About <Name>".
+_ORGANISATION = (
+    re.compile(
+        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds)\b",
+        re.MULTILINE,
+    ),
+    re.compile(rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work)\b"),
+    re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
+    re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
+)
+_NOT_ORGANISATION = frozenset(
+    "the this that we you our it they he she a an in about at join".split()
+)
+
+
+@lru_cache(maxsize=32)
+def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
+    """The names a description gives the organisation itself, as lower-case words: the
+    employer, not a skill."""
+    names: set[tuple[str, ...]] = set()
+    for pattern in _ORGANISATION:
+        for match in pattern.finditer(document):
+            name = match["name"]
+            if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
+                continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
+            # "Forward Together and Forward Together Action": two names.
+            names.update(_name_words(part) for part in re.split(r"\s+(?:and|&)\s+", name))
+    return frozenset(names)
+
+
+def _name_words(text: str) -> tuple[str, ...]:
+    return tuple(w.lower().strip(".,’'") for w in re.split(r"[\s-]+", text) if w.strip(".,’'"))
+
+
+def _of_the_organisation(keyword: str, document: str) -> bool:
+    """Whether a keyword is the organisation's name, or a part of it that starts with its
+    first word ("Forward Together" of "Forward Together Action")."""
+    words = _name_words(keyword)
+    return bool(words) and any(
+        name[: len(words)] == words for name in organisation_names(document) if document
+    )
+
+
+# Duties whose verb names a competence a resume shows by its noun: "Supervise the recovery
+# room assistant" asks for supervision, "Facilitating workshops" for facilitation.
+_COMPETENCES = {
+    "supervise": "supervision",
+    "facilitate": "facilitation",
+    "document": "documentation",
+    "negotiate": "negotiation",
+    "mentor": "mentoring",
+    "recruit": "recruiting",
+    "counsel": "counseling",
+    "proofread": "proofreading",
+    "edit": "editing",
+    "audit": "auditing",
+    "invoice": "invoicing",
+    "fundraise": "fundraising",
+}
+_COMPETENCE_FORMS = {form: noun for verb, noun in _COMPETENCES.items() for form in _forms(verb)}
+
+
+def _competences(clause: str) -> list[str]:
+    """The competences a clause's verbs name (see _COMPETENCES)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", clause)]
+    return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
+
+
+# An abbreviation followed by one of these is a credential ("a Professional Engineer (PE)
+# license"), kept as written.
+_CREDENTIAL = re.compile(r"^\W*(?:licen[cs]e|certifi|credential|exam)", re.IGNORECASE)
+_DEFINITION = re.compile(r"\((?P<short>[A-Z][A-Za-z]{1,9})\)")
+_LONG_FORM_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|&")
+
+
+@lru_cache(maxsize=32)
+def abbreviations(document: str) -> dict[str, str]:
+    """The abbreviations a description defines, each with its long form: "school-based health
+    centers (SBHCs)", "Director of Finance (DF)". The long form is the shortest run of words
+    before the brackets whose initials (hyphenated words by each part, function words aside)
+    spell the abbreviation."""
+    found: dict[str, str] = {}
+    for match in _DEFINITION.finditer(document):
+        short = match["short"]
+        letters = short[:-1] if short.endswith("s") and short[:-1].isupper() else short
+        before = list(
+            _LONG_FORM_WORD.finditer(document[max(0, match.start() - 160) : match.start()])
+        )
+        for count in range(1, min(len(before), 2 * len(letters)) + 1):
+            words = [m.group(0) for m in before[-count:]]
+            initials = "".join(
+                part[0]
+                for word in words
+                if word.lower() not in FUNCTION_WORDS and word != "&"
+                for part in word.split("-")
+                if part
+            )
+            if initials.lower() == letters.lower() and not _CREDENTIAL.search(
+                document[match.end() : match.end() + 40]
+            ):
+                start = before[-count].start()
+                offset = max(0, match.start() - 160)
+                found[short] = document[offset + start : match.start()].strip()
+                break
+    return found
+
+
+def _expanded(keyword: str, document: str) -> str | None:
+    """A keyword the description abbreviates, as its long form; None when the long form is a
+    role or the organisation (a local name, no skill)."""
+    long_form = abbreviations(document).get(keyword) if document else None
+    if long_form is None or canonical_name(keyword):
+        return keyword
+    words = long_form.lower().split()
+    if any(w.rstrip("s") in _ROLE_WORDS or w in _ROLE_WORDS for w in words[:1] + words[-1:]):
+        return None
+    if _of_the_organisation(long_form, document):
+        return None
+    return long_form
 
 
 def clause_keywords(clause: str, document: str = "") -> list[str]:
@@ -289,6 +505,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
 
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
+    clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
     # The clause without its vocabulary terms: a term breaks a phrase.
@@ -313,9 +530,10 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     names += capitalised
     keywords += names
     keywords += noun_phrases(cut)
+    keywords += _competences(cut)
     seen: dict[str, str] = {}
     for keyword in keywords:
-        keyword = keyword.strip(" ,;:-")
-        if keyword:
+        keyword = _expanded(keyword.strip(" ,;:-"), document) or ""
+        if keyword and not _of_the_organisation(keyword, document):
             seen.setdefault(keyword.casefold(), keyword)
     return list(seen.values())

@@ -46,6 +46,13 @@ _DUTY_HEADINGS = re.compile(
 _PREFERRED_HEADINGS = re.compile(
     r"nice to have|preferred|bonus|pluses|good to have|ideally", re.IGNORECASE
 )
+# Headings of what the job gives (pay, benefits, growth): nothing under one is asked for.
+_PERKS_HEADINGS = re.compile(
+    r"what we offer|we offer|benefits|perks|compensation|salary|why (?:join|work)|"
+    r"growth (?:and|&) development|career (?:growth|development)|growth opportunit|"
+    r"what you(?:'ll| will) get|culture|how to apply|application process",
+    re.IGNORECASE,
+)
 _PREFERRED_WORDS = re.compile(
     r"\b(nice to have|a plus|preferred|bonus|ideally|good to have)\b", re.IGNORECASE
 )
@@ -54,6 +61,8 @@ _EDUCATION = re.compile(
     r"\b(bachelor'?s?|master'?s?|ph\.?d|degree|B\.?S\.?c?|M\.?S\.?c?|diploma|graduate)\b",
     re.IGNORECASE,
 )
+_NOT_SCHOOLING = re.compile(r"\bdegrees? of\b", re.IGNORECASE)
+_DEGREES = frozenset("BA BS BSC MA MS MSC MBA PHD BSN MSN ADN AA AS GPA BS/MS BA/BS".split())
 _CERTIFICATION = re.compile(r"\bcertifi(?:ed|cation|cations)\b", re.IGNORECASE)
 _TITLE = re.compile(
     r"(?:looking for|hiring|seeking|searching for|join us as)[ \t]+(?:an?[ \t]+)?"
@@ -73,12 +82,12 @@ _ROLE_NOUN = re.compile(
 _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
-_ABOUT_THE_COMPANY = re.compile(r"(?:we|our|us)\b", re.IGNORECASE)
+_ABOUT_THE_COMPANY = re.compile(r"(?:[Ww]e|[Oo]ur|[Uu]s)\b")  # (not "US GAAP")
+_MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
 _DUTY_CUE = re.compile(
-    r"\b(?:responsible for|responsibilities|duties|will (?:be|also|oversee|manage|work|serve|"
-    r"support|develop|coordinate|travel|join|have)|include|including|must|required|requires|"
+    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|required|requires|"
     r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
     r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
     r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
@@ -90,6 +99,7 @@ _NOT_A_DUTY = re.compile(
     r"interview|office is|located|discriminat|401\(k\)|insurance)\b",
     re.IGNORECASE,
 )
+_EMPHASIS = re.compile(r"\*\*|__")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
 _LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _SENIORITY_WORDS = (
@@ -146,7 +156,7 @@ class LocalEngine(Engine):
         clauses = _clauses(job_description)
         # A description without headings says what the job asks in prose: its duty
         # sentences are requirements too.
-        prose = all(section == _OTHER for _clause, section in clauses)
+        prose = all(section in (_OTHER, _PERKS) for _clause, section in clauses)
         for clause, section in clauses:
             requirement = _requirement(clause, section, document=job_description, prose=prose)
             if requirement and requirement["text"].lower() not in seen:
@@ -282,11 +292,14 @@ def _title_of(text: str) -> str | None:
 
 # What part of a job description a line belongs to.
 _OTHER, _REQUIRED, _PREFERRED, _DUTIES = "other", "required", "preferred", "duties"
+_PERKS = "perks"
 _BULLET = re.compile(r"^[-*•▪●·]\s+|^\d+[.)]\s+")
 
 
 def _heading_section(name: str) -> str | None:
     """The part a heading opens, or None for a heading that names none of them."""
+    if _PERKS_HEADINGS.search(name):
+        return _PERKS
     if _PREFERRED_HEADINGS.search(name):
         return _PREFERRED
     if _REQUIREMENT_HEADINGS.search(name):
@@ -301,7 +314,7 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     pieces: list[tuple[str, str]] = []
     section, listed = _OTHER, False
     for raw_line in text.splitlines() or [text]:
-        line = raw_line.strip()
+        line = _EMPHASIS.sub("", raw_line).strip()
         heading = _SECTION_HEADING.match(line)
         markdown = _MARKDOWN_HEADING.match(line)
         if markdown:
@@ -315,11 +328,17 @@ def _clauses(text: str) -> list[tuple[str, str]]:
         elif line.endswith(":") and len(line.split()) <= 6:
             section, listed = _heading_section(line) or _OTHER, False
             continue
+        elif line.endswith(":") and _DUTY_CUE.search(line):
+            # "... is responsible for the following:": a sentence that opens a list of duties.
+            pieces.append((line, section))
+            section, listed = _DUTIES, False
+            continue
         elif line and section != _OTHER:
             # Prose after a section's list (perks, location, how to apply) is not part of it.
             if _BULLET.match(line):
                 listed = True
-            elif listed:
+            elif listed and not line[:1].islower():
+                # (A line in lower case continues the item above it.)
                 section, listed = _OTHER, False
         pieces.append((line, section))
     # Join wrapped lines of one paragraph, then split into sentences and `;` clauses.
@@ -352,29 +371,75 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
+# Words of headings and of a posting's facts, never a thing named.
+_SECTION_WORD = re.compile(
+    r"^(?:qualifications?|requirements?|responsibilities|status|exempt|non-exempt|type|"
+    r"location|schedule|salary|benefits|department|reports?)$",
+    re.IGNORECASE,
+)
+
+
+def _named(keyword: str, document: str) -> bool:
+    """Whether a keyword names a thing by itself: a vocabulary term, an abbreviation, a name
+    with capitals inside, a phrase ("paid search"), or a capitalised word the description
+    never writes in lower case ("Figma"); not a common word ("Status", "status")."""
+    if " " in keyword or keyword.isupper() or any(c.isupper() for c in keyword[1:]):
+        return True
+    if canonical_name(keyword) is not None:
+        return True
+    lower = re.search(rf"(?<![\w-]){re.escape(keyword.lower())}(?![\w-])", document)
+    return keyword[:1].isupper() and not lower and not _SECTION_WORD.search(keyword)
+
+
+def _without_list_label(clause: str) -> str:
+    """A clause without the label of the list it gives ("Languages: Java, Python, C++"): the
+    label names the kind of thing listed, not a thing the job asks for. A label before a
+    sentence ("Lead qualification: assess fit ...") is kept: it names the duty."""
+    label = _SECTION_HEADING.match(clause)
+    if not label or not label["rest"] or len(label["name"].split()) > 4:
+        return clause
+    items = [item.split() for item in re.split(r"[,;]", label["rest"])]
+    if len(items) < 2 or any(len(item) > 3 for item in items):
+        return clause
+    return label["rest"]
+
+
 def _requirement(
     clause: str, section: str, *, document: str = "", prose: bool = False
 ) -> dict[str, Any] | None:
+    if section == _PERKS:
+        return None
     terms = canonical_terms(clause)
-    keywords = clause_keywords(clause, document)
-    if not terms and _ABOUT_THE_COMPANY.match(clause):
-        return None  # "We offer a relocation package": what the job gives, not asks
+    keywords = clause_keywords(_without_list_label(clause), document)
+    if not terms and (_ABOUT_THE_COMPANY.match(clause) or _MISSION.search(clause)):
+        # "We offer a relocation package", "The clinic's mission is to provide ...": what the
+        # organisation gives or believes, not what the job asks.
+        return None
     listed = section != _OTHER
+    if not listed and not prose:
+        # Outside the requirements and duties (about the company, the team, the perks) only
+        # the skills and tools it names are the job's; its other phrases describe the company.
+        keywords = terms
     years_match = _YEARS.search(clause)
+    schooling = _NOT_SCHOOLING.sub("", clause)  # "a high degree of autonomy" is no degree
     if years_match:
         kind = "experience"
     elif _CERTIFICATION.search(clause) and (listed or keywords):
         kind = "certification"
-    elif _EDUCATION.search(clause) and (listed or "degree" in clause.lower()):
+    elif _EDUCATION.search(schooling) and (listed or "degree" in schooling.lower()):
         kind = "education"
     elif terms:
         kind = "skill"
-    elif listed and len(clause.split()) >= 4:
-        kind = "other"
+    elif listed and (len(clause.split()) >= 4 or any(_named(k, document) for k in keywords)):
+        kind = "other"  # (a short item counts when it names something: "CPA", "SOX controls")
     elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:
         return None
+    if kind == "education":
+        # The degree and its field of study are the requirement; the keywords a resume is
+        # searched for are the credentials it names besides ("CPA").
+        keywords = [k for k in keywords if k.isupper() and k.upper() not in _DEGREES]
     preferred = section == _PREFERRED or _PREFERRED_WORDS.search(clause)
     return {
         "text": clause,

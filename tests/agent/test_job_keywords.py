@@ -1,0 +1,91 @@
+"""A job's keywords in any field: what a job description asks for, not the words about the
+organisation, its places, schedules and perks."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.agent.engines.local import LocalEngine
+
+
+@pytest.fixture
+def engine():
+    return LocalEngine()
+
+
+def _keywords(engine: LocalEngine, text: str) -> list[str]:
+    return engine.extract_requirements(job_description=text)["keywords"]
+
+
+def test_a_short_list_item_names_its_credential_tool_or_practice(engine):
+    text = (
+        "Accounting Manager\n"
+        "Requirements: CPA; 6+ years of accounting; month-end close; US GAAP; SOX controls; "
+        "NetSuite.\nNice to have: SQL, experience managing a team.\n"
+    )
+    keywords = _keywords(engine, text)
+    assert {"CPA", "month-end close", "GAAP", "SOX", "NetSuite"} <= set(keywords)
+    assert "US" not in keywords
+
+
+def test_a_sentence_that_opens_a_list_makes_its_wrapped_items_duties(engine):
+    text = (
+        "The Health Educator role is a grant-funded position and is responsible for the "
+        "following:\n"
+        "● Facilitating sexual health education in a variety of settings, including juvenile\n"
+        "justice facilities\n"
+        "● Collecting evaluation data and following data protocols\n"
+        "● Partnership and capacity building\n"
+    )
+    keywords = set(_keywords(engine, text))
+    assert {"sexual health education", "juvenile justice facilities", "evaluation data"} <= keywords
+    assert {"data protocols", "facilitation"} <= keywords
+
+
+def test_the_organisation_its_places_and_schedule_are_no_keywords(engine):
+    text = (
+        "Harbor Light Clinic is a nonprofit health center in Colorado.\n\n"
+        "Responsibilities:\n"
+        "- Greet patients and manage patient scheduling at Harbor Light Clinic\n"
+        "- Administer medications and supervise the recovery room assistant\n"
+        "- Hours: Mondays and Thursdays, 7 AM to 3 PM\n\n"
+        "What we offer:\n"
+        "- Mentoring, a learning budget and Kubernetes training\n"
+    )
+    keywords = set(_keywords(engine, text))
+    assert {"patient scheduling", "medications", "supervision"} <= keywords
+    found = {k.lower() for k in keywords}
+    for word in ("harbor light clinic", "colorado", "mondays", "am", "pm", "administer"):
+        assert word not in found
+    # What the job gives is not what it asks for.
+    assert not {"Mentoring", "Kubernetes", "learning budget"} & keywords
+
+
+def test_an_abbreviation_the_description_defines_reads_as_what_it_stands_for(engine):
+    text = (
+        "Health Educator\n\n"
+        "Responsibilities:\n"
+        "- Deliver health education in school-based health centers (SBHCs) across the city\n"
+        "- Report to the Director of Finance (DF) on grant spending every quarter\n"
+        "- Keep SBHCs stocked and report to the DF\n\n"
+        "Requirements:\n"
+        "- A Professional Engineer (PE) license or a CPA\n"
+    )
+    keywords = set(_keywords(engine, text))
+    assert "school-based health centers" in keywords
+    assert not {"SBHCs", "DF", "Director of Finance"} & keywords
+    # An abbreviation named as a licence stays as the credential is written.
+    assert {"PE", "CPA"} <= keywords
+
+
+def test_words_of_any_advertisement_are_no_keywords(engine):
+    text = (
+        "Requirements:\n"
+        "- Bachelor's degree in Finance and a GPA of 3.0\n"
+        "- A different, efficient and consistent approach to reconciliations and payroll\n"
+        "- You'll read and respond to vendor correspondence within two days\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert {"reconciliations", "payroll", "vendor correspondence"} <= keywords
+    assert not keywords & {"bachelor", "finance", "gpa", "different", "efficient", "days"}
+    assert not keywords & {"consistent", "you’ll", "two days", "read"}
