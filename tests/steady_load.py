@@ -1,0 +1,93 @@
+"""A steady load through nginx, as clients make it: a few threads, each on its own keep-alive
+connection, reading /healthz and the signed-in user's profile and submitting a job, one
+request after another; every answer and every failure to get one is counted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import requests
+
+# (method, path, json body): what every thread sends, in turn.
+REQUESTS = (
+    ("GET", "/healthz", None),
+    ("GET", "/api/user/profile", None),
+    ("POST", "/api/jobs", {"type": "diagnostic", "payload": {}}),
+    ("GET", "/api/user/profile", None),
+)
+
+
+@dataclass
+class LoadResult:
+    statuses: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # no answer at all
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    @property
+    def failed(self) -> int:
+        """Requests that got no answer or a 5xx (a 4xx would be the client's fault)."""
+        return len(self.errors) + self.server_errors
+
+    def percentile_ms(self, fraction: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
+
+
+class SteadyLoad:
+    """`threads` clients sending REQUESTS to `base_url` until stopped."""
+
+    def __init__(self, base_url: str, *, token: str, cert: str, threads: int = 3) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.cert = cert
+        self.result = LoadResult()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> SteadyLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        return self.result
+
+    def _client(self) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        index = 0
+        while not self._stop.is_set():
+            method, path, body = REQUESTS[index % len(REQUESTS)]
+            index += 1
+            started = time.perf_counter()
+            try:
+                answer = session.request(
+                    method, self.base_url + path, json=body, verify=self.cert, timeout=30
+                )
+            except requests.RequestException as exc:
+                with self._lock:
+                    self.result.errors.append(f"{method} {path}: {exc}")
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            with self._lock:
+                self.result.statuses[answer.status_code] += 1
+                self.result.latencies_ms.append(elapsed_ms)
+        session.close()

@@ -1,0 +1,125 @@
+"""`deploy_production.py --rolling`, run as an operator runs it: two gunicorn instances behind
+the shipped nginx.conf, restarted one at a time while clients keep sending requests; not one
+of those requests fails."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from server.services import accounts
+from tests import web_instances
+from tests.nginx_helpers import ROOT, free_port, nginx_command, render_nginx_conf, start_nginx
+from tests.steady_load import SteadyLoad
+from tests.test_worker import worker_env
+
+ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
+
+
+@pytest.fixture
+def two_instances(app, tmp_path):
+    """Two gunicorn instances on the test databases behind nginx; yields (site, ports, folder)."""
+    accounts.create_admin(email="ops@example.com", name="Ops", password=ADMIN_PASSWORD)
+    folder = tmp_path / "web"
+    web_instances.save_settings(
+        folder,
+        worker_env(
+            tmp_path,
+            WEB_CONCURRENCY="1",
+            GUNICORN_THREADS="4",
+            WEB_RUNS_WORKERS="false",
+            TRUSTED_PROXY_COUNT="1",
+            RATE_LIMIT_API_REQUESTS_PER_USER_PER_MINUTE="100000/60",
+        ),
+    )
+    ports = (free_port(), free_port())
+    for port in ports:
+        web_instances.start(folder, port)
+    site = render_nginx_conf(tmp_path / "nginx", app_port=ports[0], more_app_ports=ports[1:])
+    nginx = None
+    try:
+        for port in ports:
+            web_instances.wait_ready(port)
+        nginx = start_nginx(site)
+        yield site, ports, folder
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=15)
+        for port in ports:
+            web_instances.stop(folder, port)
+
+
+def rolling(site, folder, *extra: str) -> subprocess.CompletedProcess:
+    restart = shlex.join([sys.executable, "-m", "tests.web_instances", "restart", str(folder)])
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy_production.py"),
+            "--rolling",
+            "--nginx-conf",
+            str(site.conf),
+            "--nginx-pid-file",
+            str(site.prefix / "nginx.pid"),
+            "--nginx-reload-command",
+            shlex.join(nginx_command(site, "-s", "reload")),
+            "--restart-command",
+            restart + " {port}",
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def sign_in(site) -> str:
+    answer = requests.post(
+        f"https://localhost:{site.https_port}/api/auth/login",
+        json={"email": "ops@example.com", "password": ADMIN_PASSWORD},
+        verify=str(site.cert),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
+def test_a_rolling_restart_under_load_fails_no_request(two_instances):
+    site, ports, folder = two_instances
+    before = {port: web_instances.instance_pid(folder, port) for port in ports}
+    base = f"https://localhost:{site.https_port}"
+    with SteadyLoad(base, token=sign_in(site), cert=str(site.cert), threads=2) as load:
+        done = rolling(site, folder)
+        during = load.result.requests
+    result = load.result
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DONE: 2 instances restarted one at a time." in done.stdout
+    # Both instances are new processes, and both serve again through nginx.
+    after = {port: web_instances.instance_pid(folder, port) for port in ports}
+    assert all(after[port] not in (None, before[port]) for port in ports), (before, after)
+    assert "down" not in site.conf.read_text().split("upstream agent_app", 1)[1].split("}")[0]
+    # Clients kept being served throughout, and not one request failed.
+    assert during > 0 and result.statuses[200] and result.statuses[202], (dict(result.statuses), result.errors[:3])
+    assert result.errors == [], result.errors[:5]
+    assert result.failed == 0, (dict(result.statuses), result.errors[:3])
+
+
+def test_a_rolling_restart_with_one_instance_is_refused_and_changes_nothing(app, tmp_path):
+    port = free_port()
+    folder = tmp_path / "web"
+    web_instances.save_settings(folder, worker_env(tmp_path))
+    site = render_nginx_conf(tmp_path / "nginx", app_port=port)
+    conf_before = site.conf.read_text()
+    done = rolling(site, folder)
+    assert done.returncode == 1
+    assert "lists 1 instance(s): restarting the only one leaves nobody to serve" in done.stdout
+    assert f"127.0.0.1:{port} does not answer /readyz" in done.stdout
+    assert "NOT RESTARTED: nothing was changed." in done.stdout
+    assert site.conf.read_text() == conf_before
