@@ -25,6 +25,7 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)  # no answer at all
     latencies_ms: list[float] = field(default_factory=list)
+    failed_requests: Counter = field(default_factory=Counter)  # "POST /api/jobs": how many
 
     @property
     def requests(self) -> int:
@@ -85,9 +86,12 @@ class SteadyLoad:
             except requests.RequestException as exc:
                 with self._lock:
                     self.result.errors.append(f"{method} {path}: {exc}")
+                    self.result.failed_requests[f"{method} {path}"] += 1
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             with self._lock:
                 self.result.statuses[answer.status_code] += 1
                 self.result.latencies_ms.append(elapsed_ms)
+                if answer.status_code >= 500:
+                    self.result.failed_requests[f"{method} {path}"] += 1
         session.close()

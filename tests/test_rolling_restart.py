@@ -106,7 +106,10 @@ def test_a_rolling_restart_under_load_fails_no_request(two_instances):
     assert all(after[port] not in (None, before[port]) for port in ports), (before, after)
     assert "down" not in site.conf.read_text().split("upstream agent_app", 1)[1].split("}")[0]
     # Clients kept being served throughout, and not one request failed.
-    assert during > 0 and result.statuses[200] and result.statuses[202], (dict(result.statuses), result.errors[:3])
+    assert during > 0 and result.statuses[200] and result.statuses[202], (
+        dict(result.statuses),
+        result.errors[:3],
+    )
     assert result.errors == [], result.errors[:5]
     assert result.failed == 0, (dict(result.statuses), result.errors[:3])
 
