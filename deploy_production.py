@@ -3,6 +3,7 @@
     python deploy_production.py                  # prepare: create what is missing, then check
     python deploy_production.py --check          # report only: change nothing
     python deploy_production.py --generate-secrets --admin-email admin@example.com
+    python deploy_production.py --rolling --restart-command 'systemctl restart job-agent-web@{port}'
 
 Each numbered step prints what it found; a failure names its fix. Running it again changes
 nothing that is already in place (the database, migrations, folders and first admin are created
@@ -12,6 +13,9 @@ deployment is ready to start; 1 when a step failed; 2 for a bad command line.
 Settings are read as the service reads them (`server/config.py`): the process environment over
 `.env` (`--env-file`). The first admin comes from `--admin-email`/`--admin-password`, else
 `DEPLOY_ADMIN_EMAIL`/`DEPLOY_ADMIN_PASSWORD`, else a prompt (not with `--non-interactive`).
+
+`--rolling` restarts the web instances listed in nginx.conf's upstream one at a time, each
+drained in nginx first, so no request fails (docs/rolling-restarts.md).
 """
 
 from __future__ import annotations

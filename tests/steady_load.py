@@ -26,6 +26,7 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)  # no answer at all
     latencies_ms: list[float] = field(default_factory=list)
     failed_requests: Counter = field(default_factory=Counter)  # "POST /api/jobs": how many
+    resent: list[str] = field(default_factory=list)  # kept-alive connection closed: sent again
 
     @property
     def requests(self) -> int:
@@ -80,9 +81,7 @@ class SteadyLoad:
             index += 1
             started = time.perf_counter()
             try:
-                answer = session.request(
-                    method, self.base_url + path, json=body, verify=self.cert, timeout=30
-                )
+                answer = self._send(session, method, path, body)
             except requests.RequestException as exc:
                 with self._lock:
                     self.result.errors.append(f"{method} {path}: {exc}")
@@ -95,3 +94,17 @@ class SteadyLoad:
                 if answer.status_code >= 500:
                     self.result.failed_requests[f"{method} {path}"] += 1
         session.close()
+
+    def _send(self, session, method: str, path: str, body) -> requests.Response:
+        """One request; sent once more on a new connection when nginx closed the kept-alive
+        one before any answer, as browsers do: an nginx reload closes its idle connections
+        without reading what a client may be sending at that moment."""
+        url = self.base_url + path
+        try:
+            return session.request(method, url, json=body, verify=self.cert, timeout=30)
+        except requests.ConnectionError as exc:
+            if "Connection aborted" not in str(exc):  # refused, timed out: no second try
+                raise
+            with self._lock:
+                self.result.resent.append(f"{method} {path}: {exc}")
+        return session.request(method, url, json=body, verify=self.cert, timeout=30)

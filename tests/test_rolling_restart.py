@@ -54,8 +54,10 @@ def two_instances(app, tmp_path):
             web_instances.stop(folder, port)
 
 
-def rolling(site, folder, *extra: str) -> subprocess.CompletedProcess:
-    restart = shlex.join([sys.executable, "-m", "tests.web_instances", "restart", str(folder)])
+def rolling(site, folder, *, restart: str | None = None) -> subprocess.CompletedProcess:
+    if restart is None:
+        restart = shlex.join([sys.executable, "-m", "tests.web_instances", "restart", str(folder)])
+        restart += " {port}"
     return subprocess.run(
         [
             sys.executable,
@@ -68,8 +70,7 @@ def rolling(site, folder, *extra: str) -> subprocess.CompletedProcess:
             "--nginx-reload-command",
             shlex.join(nginx_command(site, "-s", "reload")),
             "--restart-command",
-            restart + " {port}",
-            *extra,
+            restart,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -126,3 +127,21 @@ def test_a_rolling_restart_with_one_instance_is_refused_and_changes_nothing(app,
     assert f"127.0.0.1:{port} does not answer /readyz" in done.stdout
     assert "NOT RESTARTED: nothing was changed." in done.stdout
     assert site.conf.read_text() == conf_before
+
+
+def test_an_instance_whose_restart_fails_stays_drained_while_the_other_serves(two_instances):
+    site, ports, folder = two_instances
+    done = rolling(site, folder, restart="false")
+    assert done.returncode == 1
+    first = f"127.0.0.1:{ports[0]}"
+    assert f"{first} stays marked down" in done.stdout
+    assert f"STOPPED at {first}" in done.stdout
+    upstream = site.conf.read_text().split("upstream agent_app", 1)[1].split("}")[0]
+    assert f"server {first} down;" in upstream
+    assert f"server 127.0.0.1:{ports[1]};" in upstream
+    # The other instance answers every request meanwhile.
+    for _ in range(6):
+        answer = requests.get(
+            f"https://localhost:{site.https_port}/healthz", verify=str(site.cert), timeout=10
+        )
+        assert answer.status_code == 200
