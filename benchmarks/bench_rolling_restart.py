@@ -67,6 +67,8 @@ def _environment(scratch: Path, redis_url: str) -> dict[str, str]:
         WEB_RUNS_WORKERS="false",
         TRUSTED_PROXY_COUNT="1",
         RATE_LIMIT_API_REQUESTS_PER_USER_PER_MINUTE="1000000/60",
+        RATE_LIMIT_API_READS_PER_USER_PER_MINUTE="1000000/60",
+        RATE_LIMIT_API_REQUESTS_PER_IP_PER_MINUTE="1000000/60",
         JOB_QUEUE_MAX_WORKERS="3",
         JOB_QUEUE_MAX_PER_USER="6",
         JOB_QUEUE_SHUTDOWN_GRACE_SECONDS="5",
@@ -135,7 +137,7 @@ def _line(name: str, result: LoadResult, seconds: float, extra: str = "") -> str
         f"{name} requests={result.requests} failed={result.failed} "
         f"5xx={result.server_errors} no_answer={len(result.errors)} "
         f"p50_ms={result.percentile_ms(0.50):.1f} p99_ms={result.percentile_ms(0.99):.1f} "
-        f"seconds={seconds:.1f}"
+        f"seconds={seconds:.1f} answers={dict(sorted(result.statuses.items()))}"
         + f" resent_on_closed_connection={len(result.resent)}"
         + (f" failed_by={dict(result.failed_requests)}" if result.failed_requests else "")
         + (f" first_no_answer={result.errors[0]!r}" if result.errors else "")

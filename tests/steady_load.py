@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -80,8 +81,10 @@ class SteadyLoad:
             method, path, body = REQUESTS[index % len(REQUESTS)]
             index += 1
             started = time.perf_counter()
+            # A submission carries its own key: sent once more, it still makes one job.
+            headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
             try:
-                answer = self._send(session, method, path, body)
+                answer = self._send(session, method, path, body, headers)
             except requests.RequestException as exc:
                 with self._lock:
                     self.result.errors.append(f"{method} {path}: {exc}")
@@ -95,16 +98,22 @@ class SteadyLoad:
                     self.result.failed_requests[f"{method} {path}"] += 1
         session.close()
 
-    def _send(self, session, method: str, path: str, body) -> requests.Response:
-        """One request; sent once more on a new connection when nginx closed the kept-alive
-        one before any answer, as browsers do: an nginx reload closes its idle connections
-        without reading what a client may be sending at that moment."""
+    def _send(self, session, method: str, path: str, body, headers) -> requests.Response:
+        """One request; sent once more on a new connection when nginx closed the connection
+        before any answer, as browsers do with a kept-alive one: an nginx reload closes the
+        connections its old workers hold idle without reading what a client may be sending
+        at that moment (seen as the connection aborted, or as an EOF in TLS)."""
         url = self.base_url + path
         try:
-            return session.request(method, url, json=body, verify=self.cert, timeout=30)
+            return session.request(
+                method, url, json=body, headers=headers, verify=self.cert, timeout=30
+            )
         except requests.ConnectionError as exc:
-            if "Connection aborted" not in str(exc):  # refused, timed out: no second try
+            closed = "Connection aborted" in str(exc) or "EOF occurred" in str(exc)
+            if not closed:  # refused, timed out: no second try
                 raise
             with self._lock:
                 self.result.resent.append(f"{method} {path}: {exc}")
-        return session.request(method, url, json=body, verify=self.cert, timeout=30)
+        return session.request(
+            method, url, json=body, headers=headers, verify=self.cert, timeout=30
+        )

@@ -34,6 +34,8 @@ def two_instances(app, tmp_path):
             WEB_RUNS_WORKERS="false",
             TRUSTED_PROXY_COUNT="1",
             RATE_LIMIT_API_REQUESTS_PER_USER_PER_MINUTE="100000/60",
+            RATE_LIMIT_API_READS_PER_USER_PER_MINUTE="100000/60",
+            RATE_LIMIT_API_REQUESTS_PER_IP_PER_MINUTE="100000/60",
         ),
     )
     ports = (free_port(), free_port())
