@@ -1,23 +1,31 @@
-"""`deploy_production.py --rolling`, run as an operator runs it: two gunicorn instances behind
-the shipped nginx.conf, restarted one at a time while clients keep sending requests; not one
-of those requests fails."""
+"""Restarts nobody notices. `deploy_production.py --rolling`, run as an operator runs it: two
+gunicorn instances behind the shipped nginx.conf, restarted one at a time while clients keep
+sending requests; not one of those requests fails. And worker processes restarted one at a
+time while jobs run: every job runs, once."""
 
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
 import sys
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from server import job_queue
+from server.extensions import db
+from server.models import Job
 from server.services import accounts
 from tests import web_instances
 from tests.nginx_helpers import ROOT, free_port, nginx_command, render_nginx_conf, start_nginx
+from tests.queue_helpers import fetch_job, make_user, wait_for
 from tests.steady_load import SteadyLoad
-from tests.test_worker import worker_env
+from tests.test_worker import start_worker, worker_env
 
 ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
+SLEEP_MS = 200
 
 
 @pytest.fixture
@@ -147,3 +155,47 @@ def test_an_instance_whose_restart_fails_stays_drained_while_the_other_serves(tw
             f"https://localhost:{site.https_port}/healthz", verify=str(site.cert), timeout=10
         )
         assert answer.status_code == 200
+
+
+def test_worker_processes_restarted_one_at_a_time_run_every_job_once(app, tmp_path):
+    """The workers' part of a release (docs: rolling-restarts.md): each worker process is
+    SIGTERMed and started again in turn while jobs run; none is lost, none runs twice."""
+    users = [make_user() for _ in range(4)]
+    ids = [
+        job_queue.submit_job(
+            user_id=users[n % 4], job_type="diagnostic", payload={"sleep_ms": SLEEP_MS}
+        )
+        for n in range(120)
+    ]
+    env = worker_env(tmp_path, JOB_QUEUE_MAX_WORKERS="2")
+    workers = [start_worker(env), start_worker(env)]
+
+    def runners() -> set[str]:
+        db.session.rollback()
+        return set(db.session.scalars(select(Job.worker_id).where(Job.id.in_(ids))))
+
+    def succeeded() -> int:
+        db.session.rollback()
+        return db.session.scalar(
+            select(func.count()).where(Job.id.in_(ids), Job.status == "succeeded")
+        )
+
+    try:
+        wait_for(lambda: succeeded() >= 10, timeout=60)
+        for index in range(len(workers)):
+            workers[index].send_signal(signal.SIGTERM)
+            assert workers[index].wait(timeout=60) == 0
+            workers[index] = start_worker(env)
+            pid = workers[index].pid
+            # One at a time: the next stops only once this one runs jobs.
+            wait_for(lambda pid=pid: any(w and w.endswith(f":{pid}") for w in runners()), 60)
+            assert succeeded() < len(ids)  # it restarted while jobs were waiting
+        wait_for(lambda: succeeded() == len(ids), timeout=120)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    rows = [fetch_job(job_id) for job_id in ids]
+    assert all(row.attempts == 1 and row.lost_leases == 0 for row in rows)
+    assert all(row.result == {"slept_ms": SLEEP_MS, "attempt": 1} for row in rows)
