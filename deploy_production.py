@@ -3,6 +3,7 @@
     python deploy_production.py                  # prepare: create what is missing, then check
     python deploy_production.py --check          # report only: change nothing
     python deploy_production.py --generate-secrets --admin-email admin@example.com
+    python deploy_production.py --rolling --restart-command 'systemctl restart job-agent-web@{port}'
 
 Each numbered step prints what it found; a failure names its fix. Running it again changes
 nothing that is already in place (the database, migrations, folders and first admin are created
@@ -12,6 +13,9 @@ deployment is ready to start; 1 when a step failed; 2 for a bad command line.
 Settings are read as the service reads them (`server/config.py`): the process environment over
 `.env` (`--env-file`). The first admin comes from `--admin-email`/`--admin-password`, else
 `DEPLOY_ADMIN_EMAIL`/`DEPLOY_ADMIN_PASSWORD`, else a prompt (not with `--non-interactive`).
+
+`--rolling` restarts the web instances listed in nginx.conf's upstream one at a time, each
+drained in nginx first, so no request fails (docs/rolling-restarts.md).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import atexit
 import getpass
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -808,33 +813,14 @@ def nginx_body_size(text: str) -> int | None:
     return int(match.group(1)) * factor
 
 
-def step_nginx(ctx: Context) -> None:
-    conf = ctx.args.nginx_conf
-    if ctx.args.skip_nginx:
-        ctx.report.ok("skipped (--skip-nginx)")
-        return
-    if not conf.exists():
-        ctx.report.fail(f"{conf} does not exist", "pass --nginx-conf PATH, or --skip-nginx")
-        return
-    text = conf.read_text()
-    size = nginx_body_size(text)
-    if ctx.settings is not None and size is not None:
-        if size < ctx.settings.max_content_length:
-            ctx.report.warn(
-                f"client_max_body_size ({size} bytes) is below MAX_CONTENT_LENGTH "
-                f"({ctx.settings.max_content_length}): nginx refuses bodies the app accepts",
-                f"set client_max_body_size {ctx.settings.max_content_length // 1024 // 1024}m; "
-                f"in {conf}",
-            )
-    nginx = shutil.which("nginx") or next(
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
     )
-    if nginx is None:
-        ctx.report.warn(
-            "nginx is not installed here: nginx.conf was not validated",
-            "apt-get install nginx, then run this again (or --skip-nginx for another proxy)",
-        )
-        return
+
+
+def nginx_refusal(nginx: str, conf: Path) -> str | None:
+    """What `nginx -t` says is wrong with `conf` (None when it accepts it)."""
     with tempfile.TemporaryDirectory(prefix="nginx-check-") as scratch:
         # Its own pid and error log: the check needs no root and touches no running nginx.
         done = subprocess.run(  # noqa: S603 - fixed argv
@@ -854,15 +840,46 @@ def step_nginx(ctx: Context) -> None:
             timeout=60,
             check=False,
         )
-    if done.returncode != 0:
-        # "2026/01/01 00:00:00 [emerg] 123#123: message": the message is what matters.
-        lines = [
-            re.sub(r"^.*?\[(emerg|alert|crit|error|warn)\] \d+#\d+: ", "", line)
-            for line in done.stderr.splitlines()
-            if line.strip()
-        ]
+    if done.returncode == 0:
+        return None
+    # "2026/01/01 00:00:00 [emerg] 123#123: message": the message is what matters.
+    lines = [
+        re.sub(r"^.*?\[(emerg|alert|crit|error|warn)\] \d+#\d+: ", "", line)
+        for line in done.stderr.splitlines()
+        if line.strip()
+    ]
+    return lines[0] if lines else f"exit {done.returncode}"
+
+
+def step_nginx(ctx: Context) -> None:
+    conf = ctx.args.nginx_conf
+    if ctx.args.skip_nginx:
+        ctx.report.ok("skipped (--skip-nginx)")
+        return
+    if not conf.exists():
+        ctx.report.fail(f"{conf} does not exist", "pass --nginx-conf PATH, or --skip-nginx")
+        return
+    text = conf.read_text()
+    size = nginx_body_size(text)
+    if ctx.settings is not None and size is not None:
+        if size < ctx.settings.max_content_length:
+            ctx.report.warn(
+                f"client_max_body_size ({size} bytes) is below MAX_CONTENT_LENGTH "
+                f"({ctx.settings.max_content_length}): nginx refuses bodies the app accepts",
+                f"set client_max_body_size {ctx.settings.max_content_length // 1024 // 1024}m; "
+                f"in {conf}",
+            )
+    nginx = nginx_binary()
+    if nginx is None:
+        ctx.report.warn(
+            "nginx is not installed here: nginx.conf was not validated",
+            "apt-get install nginx, then run this again (or --skip-nginx for another proxy)",
+        )
+        return
+    refusal = nginx_refusal(nginx, conf)
+    if refusal is not None:
         ctx.report.fail(
-            f"nginx -t refuses {conf}: {lines[0] if lines else 'exit ' + str(done.returncode)}",
+            f"nginx -t refuses {conf}: {refusal}",
             "set ssl_certificate/ssl_certificate_key and server_name (the lines marked "
             f"SETTING) in {conf}; then nginx -t -c {conf.resolve()}",
         )
@@ -1170,6 +1187,261 @@ def step_browser(ctx: Context) -> None:
         ctx.report.ok("Chromium's sandbox works as this user")
 
 
+# ---------------------------------------------------------------------------------------------
+# Rolling restart (--rolling): docs/rolling-restarts.md
+
+UPSTREAM_BLOCK = re.compile(r"^[ \t]*upstream[ \t]+agent_app[ \t]*\{.*?^[ \t]*\}", re.M | re.S)
+UPSTREAM_SERVER = re.compile(r"^([ \t]*server[ \t]+)([^\s;#]+)((?:[ \t]+[^\s;#]+)*)[ \t]*;", re.M)
+
+
+class RollingStopped(Exception):
+    """The rolling restart cannot go on; the message says where it stopped and what to do."""
+
+
+def upstream_servers(text: str) -> list[tuple[str, bool]]:
+    """(address, marked down) of each `server` line of nginx.conf's `upstream agent_app`."""
+    block = UPSTREAM_BLOCK.search(text)
+    if block is None:
+        return []
+    return [
+        (match.group(2), "down" in match.group(3).split())
+        for match in UPSTREAM_SERVER.finditer(block.group(0))
+    ]
+
+
+def with_server_down(text: str, address: str, *, down: bool) -> str:
+    """`text` with the upstream server `address` marked `down` (or not); nothing else changes."""
+    block = UPSTREAM_BLOCK.search(text)
+    assert block is not None
+
+    def edit(match: re.Match) -> str:
+        if match.group(2) != address:
+            return match.group(0)
+        params = [param for param in match.group(3).split() if param != "down"]
+        if down:
+            params.append("down")
+        return match.group(1) + address + "".join(f" {param}" for param in params) + ";"
+
+    return text[: block.start()] + UPSTREAM_SERVER.sub(edit, block.group(0)) + text[block.end() :]
+
+
+def nginx_pid_file(text: str) -> Path:
+    """Where the running nginx keeps its master's pid: the `pid` directive, else Debian's."""
+    match = re.search(r"^[ \t]*pid[ \t]+([^\s;]+)[ \t]*;", text, re.M)
+    return Path(match.group(1)) if match else Path("/run/nginx.pid")
+
+
+def child_processes(parent: int) -> set[int]:
+    """Pids of the processes whose parent is `parent` (Linux /proc)."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (name) state ppid ...": the name may hold spaces and parentheses.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            children.add(int(entry.name))
+    return children
+
+
+def _ready(address: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=2) as answer:  # noqa: S310 - http to an upstream
+            return answer.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _wait(predicate: Callable[[], bool], seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@dataclass
+class Rolling:
+    args: argparse.Namespace
+    report: Report
+    nginx: str
+    text: str  # nginx.conf as it is now
+
+    @property
+    def conf(self) -> Path:
+        return self.args.nginx_conf
+
+    def master_pid(self) -> int:
+        path = self.args.nginx_pid_file or nginx_pid_file(self.text)
+        try:
+            pid = int(path.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            raise RollingStopped(
+                f"nginx is not running with {self.conf} (no live pid in {path}); start it "
+                f"(nginx -c {self.conf.resolve()}) or pass --nginx-pid-file"
+            ) from None
+        return pid
+
+    def write_conf(self, text: str) -> None:
+        mode = stat.S_IMODE(self.conf.stat().st_mode)
+        fd, tmp = tempfile.mkstemp(dir=self.conf.parent, prefix=".nginx.conf.")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, self.conf)
+
+    def reload(self, text: str, *, drain: bool) -> float:
+        """Write `text` into nginx.conf and reload nginx; with `drain`, wait until every
+        nginx worker that ran the old configuration has exited (it holds no connection to
+        an instance marked down any more). Returns the seconds the old workers took."""
+        import time
+
+        previous = self.text
+        self.write_conf(text)
+        refusal = nginx_refusal(self.nginx, self.conf)
+        if refusal is not None:
+            self.write_conf(previous)
+            raise RollingStopped(f"nginx -t refuses the edited {self.conf}: {refusal}")
+        self.text = text
+        master = self.master_pid()
+        old_workers = child_processes(master)
+        command = [
+            part.format(conf=self.conf.resolve(), nginx=self.nginx)
+            for part in shlex.split(self.args.nginx_reload_command)
+        ]
+        done = subprocess.run(  # noqa: S603 - the operator's command
+            command, capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode != 0:
+            raise RollingStopped(
+                f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()[:300]}"
+            )
+        started = time.monotonic()
+        applied = _wait(lambda: bool(child_processes(master) - old_workers), 30)
+        if not applied:
+            raise RollingStopped(
+                f"nginx (pid {master}) started no workers with the new configuration within "
+                "30 s; see its error log"
+            )
+        if drain and not _wait(
+            lambda: not (child_processes(master) & old_workers), self.args.drain_seconds
+        ):
+            self.report.warn(
+                f"nginx workers of the old configuration still serve after "
+                f"{self.args.drain_seconds:.0f} s (long requests such as event streams)",
+                "nothing to do: the instance is stopped gracefully (gunicorn lets running "
+                "requests finish) and event-stream clients reconnect",
+            )
+        return time.monotonic() - started
+
+
+def restart_instance(rolling: Rolling, address: str) -> None:
+    """Drain one instance, restart it, wait until it is ready, put it back."""
+    import time
+
+    report = rolling.report
+    host, _, port = address.rpartition(":")
+    seconds = rolling.reload(with_server_down(rolling.text, address, down=True), drain=True)
+    report.changed(
+        f"marked down in {rolling.conf}; nginx reloaded and its old workers finished "
+        f"({seconds:.1f} s): no request reaches {address}"
+    )
+    command = [
+        part.format(host=host, port=port, address=address)
+        for part in shlex.split(rolling.args.restart_command)
+    ]
+    started = time.monotonic()
+    done = subprocess.run(  # noqa: S603 - the operator's command
+        command, capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        raise RollingStopped(
+            f"`{shlex.join(command)}` failed (exit {done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()[:300]}; {address} stays marked down in "
+            f"{rolling.conf} while the others serve"
+        )
+    report.changed(f"restarted: {shlex.join(command)} ({time.monotonic() - started:.1f} s)")
+    started = time.monotonic()
+    if not _wait(lambda: _ready(address), rolling.args.ready_seconds):
+        raise RollingStopped(
+            f"{address} does not answer /readyz {rolling.args.ready_seconds:.0f} s after its "
+            f"restart (see its log); it stays marked down in {rolling.conf} while the others "
+            "serve. When it answers, remove `down` from its line and reload nginx"
+        )
+    report.ok(f"http://{address}/readyz answers 200 ({time.monotonic() - started:.1f} s)")
+    rolling.reload(with_server_down(rolling.text, address, down=False), drain=False)
+    report.changed(f"back in {rolling.conf}; nginx reloaded")
+
+
+def rolling_restart(args: argparse.Namespace) -> int:
+    """Restart the web instances of nginx.conf's upstream one at a time (exit code)."""
+    report = Report()
+    conf = args.nginx_conf
+    print(f"Job Application Agent: rolling restart of the web instances in {conf}", flush=True)
+    nginx = nginx_binary()
+    if nginx is None or not conf.exists():
+        print(f"FAILED: {'nginx is not installed' if nginx is None else f'{conf} does not exist'}")
+        return 1
+    rolling = Rolling(args=args, report=report, nginx=nginx, text=conf.read_text())
+    servers = upstream_servers(rolling.text)
+    addresses = [address for address, _ in servers]
+    print("[check] instances", flush=True)
+    if len(servers) < 2:
+        report.fail(
+            f"upstream agent_app in {conf} lists {len(servers)} instance(s): restarting the "
+            "only one leaves nobody to serve",
+            "run a second gunicorn (GUNICORN_BIND=127.0.0.1:5001) and add `server "
+            "127.0.0.1:5001;` to the upstream block (docs: rolling-restarts.md)",
+        )
+    for address, down in servers:
+        if address.startswith("unix:") or ":" not in address:
+            report.fail(
+                f"{address}: only host:port instances can be checked",
+                "bind each instance to 127.0.0.1:PORT",
+            )
+        elif down:
+            report.fail(
+                f"{address} is marked down in {conf}",
+                "start it; when it answers /readyz remove `down` and reload nginx",
+            )
+        elif not _ready(address):
+            report.fail(
+                f"{address} does not answer /readyz: restarting another instance would leave "
+                "too few serving",
+                "start it (or take its line out of the upstream block), then run this again",
+            )
+        else:
+            report.ok(f"{address} answers /readyz")
+    try:
+        if not report.failures:
+            report.ok(f"nginx runs (pid {rolling.master_pid()})")
+    except RollingStopped as exc:
+        report.fail(str(exc), "start nginx with this configuration")
+    if report.failures:
+        print("NOT RESTARTED: nothing was changed.", flush=True)
+        return 1
+    for number, address in enumerate(addresses, start=1):
+        print(f"[{number}/{len(addresses)}] {address}", flush=True)
+        try:
+            restart_instance(rolling, address)
+        except RollingStopped as exc:
+            report.fail(str(exc), "fix it, then run --rolling again")
+            print(f"STOPPED at {address}; the instances before it run the new code.", flush=True)
+            return 1
+    print(f"DONE: {len(addresses)} instances restarted one at a time.", flush=True)
+    return 0
+
+
 STEPS: list[tuple[str, Callable[[Context], None]]] = [
     ("Python version", step_python),
     ("Required packages", step_packages),
@@ -1218,11 +1490,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-nginx", action="store_true", help="another proxy is used: do not check nginx"
     )
-    return parser.parse_args(argv)
+    rolling = parser.add_argument_group(
+        "rolling restart", "restart the web instances one at a time (docs: rolling-restarts.md)"
+    )
+    rolling.add_argument(
+        "--rolling",
+        action="store_true",
+        help="restart each instance of nginx.conf's upstream in turn: drain, restart, ready, back",
+    )
+    rolling.add_argument(
+        "--restart-command",
+        help="restarts one instance and returns; {port}, {host}, {address} are filled in "
+        "(e.g. 'systemctl restart job-agent-web@{port}')",
+    )
+    rolling.add_argument(
+        "--nginx-reload-command",
+        default="{nginx} -s reload -c {conf}",
+        help="reloads the running nginx (default: %(default)s)",
+    )
+    rolling.add_argument(
+        "--nginx-pid-file",
+        type=Path,
+        help="the running nginx's pid file (default: nginx.conf's `pid`, else /run/nginx.pid)",
+    )
+    rolling.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=150.0,
+        help="longest wait for nginx's old workers to finish their requests (default: %(default)s)",
+    )
+    rolling.add_argument(
+        "--ready-seconds",
+        type=float,
+        default=120.0,
+        help="longest wait for a restarted instance's /readyz (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if args.rolling and not args.restart_command:
+        parser.error(
+            "--rolling needs --restart-command (e.g. 'systemctl restart job-agent-web@{port}')"
+        )
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rolling:
+        return rolling_restart(args)
     ctx = Context(args=args, report=Report())
     mode = "check only" if args.check else "prepare"
     print(f"Job Application Agent: production deployment ({mode})", flush=True)

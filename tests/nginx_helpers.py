@@ -85,8 +85,11 @@ class NginxSite:
     cert: Path
 
 
-def render_nginx_conf(prefix: Path, *, app_port: int) -> NginxSite:
-    """nginx.conf with test certificates, loopback ports and paths under `prefix`."""
+def render_nginx_conf(
+    prefix: Path, *, app_port: int, more_app_ports: tuple[int, ...] = ()
+) -> NginxSite:
+    """nginx.conf with test certificates, loopback ports and paths under `prefix`; the
+    upstream lists `app_port` and `more_app_ports` (one `server` line each)."""
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "logs").mkdir(exist_ok=True)
     (prefix / "temp").mkdir(exist_ok=True)
@@ -98,7 +101,9 @@ def render_nginx_conf(prefix: Path, *, app_port: int) -> NginxSite:
         "listen [::]:80;": "",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
         "listen [::]:443 ssl;": "",
-        "server 127.0.0.1:5000;": f"server 127.0.0.1:{app_port};",
+        "server 127.0.0.1:5000;": "\n        ".join(
+            f"server 127.0.0.1:{port};" for port in (app_port, *more_app_ports)
+        ),
         "/etc/ssl/job-agent/fullchain.pem": str(cert),
         "/etc/ssl/job-agent/privkey.pem": str(key),
         "/var/log/nginx/": f"{prefix}/logs/",

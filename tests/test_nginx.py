@@ -22,7 +22,13 @@ from server.config import Settings
 from server.extensions import db
 from server.models.security import SecurityEvent
 from server.services import accounts
-from tests.nginx_helpers import NGINX_CONF, nginx_command, render_nginx_conf, start_nginx
+from tests.nginx_helpers import (
+    NGINX_CONF,
+    free_port,
+    nginx_command,
+    render_nginx_conf,
+    start_nginx,
+)
 
 ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
 SECURITY_HEADERS = (
@@ -249,3 +255,17 @@ def test_a_job_event_stream_passes_through_nginx_unbuffered(app_behind_nginx):
     # The access log holds the path only: the stream token stays out of it.
     log = (site.prefix / "logs" / "job-agent.access.log").read_text()
     assert f"/api/jobs/{job_id}/events" in log and token not in log
+
+
+def test_nginx_answers_503_in_json_when_no_instance_answers(tmp_path):
+    site = render_nginx_conf(tmp_path / "nginx", app_port=free_port())  # nothing listens there
+    nginx = start_nginx(site)
+    try:
+        status, headers, body = https(site, "127.0.0.1", "GET", "/api/user/profile")
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=15)
+    assert status == 503
+    assert headers["Retry-After"] == "5"
+    error = json.loads(body)["error"]
+    assert error["status"] == 503 and error["code"] == "unavailable"
