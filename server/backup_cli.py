@@ -89,8 +89,24 @@ def verify_command(backup_id: str) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to extract the files and logs archives into (<folder>/files, <folder>/logs).",
 )
-@click.option("--force", is_flag=True, help="Overwrite the live database or a non-empty target.")
-def restore_command(backup_id: str, target: str | None, files_to: Path | None, force: bool) -> None:
+@click.option(
+    "--files-into-storage",
+    is_flag=True,
+    help="Put the user files back into the configured storage (the local folder or the bucket); "
+    "files already there with the same bytes are skipped.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite the live database, a non-empty target, or stored files that differ.",
+)
+def restore_command(
+    backup_id: str,
+    target: str | None,
+    files_to: Path | None,
+    files_into_storage: bool,
+    force: bool,
+) -> None:
     """Restore a backup (hashes are checked first). The live database needs --force and
     typing its name."""
     settings = get_settings()
@@ -105,7 +121,11 @@ def restore_command(backup_id: str, target: str | None, files_to: Path | None, f
     try:
         _echo(
             backup_manager.restore_backup(
-                backup_id=backup_id, target=target, files_to=files_to, force=force
+                backup_id=backup_id,
+                target=target,
+                files_to=files_to,
+                into_storage=files_into_storage,
+                force=force,
             )
         )
     except backup_manager.BackupError as exc:

@@ -15,8 +15,9 @@ the file's.
   under a snapshot exported from a repeatable-read transaction, so the row counts in the
   manifest are those of the dump; plus `pg_dumpall --globals-only` where the role may read them.
   SQLite through its online backup API.
-- `files`: the uploaded resumes and generated documents under INSTANCE_DIR; `logs`: LOG_DIR;
-  `full`: all three.
+- `files`: the user files wherever the configured storage keeps them (the local folder, or
+  every object under the bucket's prefix, streamed in as stored: sealed, never opened; see
+  `userfiles`), and INSTANCE_DIR's uploads and documents; `logs`: LOG_DIR; `full`: all three.
 - Encryption (BACKUP_ENCRYPTION_KEY): AES-256-GCM over 1 MiB chunks, streamed (see
   `EncryptingWriter`); each file has its own key derived with HKDF from a random salt. The
   manifest carries an HMAC under the key, and with a key set only such manifests of encrypted
@@ -48,7 +49,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from server.backup_manager import archives, manifests, postgres, sqlite
+from server.backup_manager import archives, manifests, postgres, sqlite, userfiles
 from server.backup_manager.errors import (
     BackupError,
     BackupIntegrityError,
@@ -101,8 +102,6 @@ PARTS = manifests.PARTS
 # Set by the process making a backup, for SCHEDULER_LOCK_SECONDS, renewed every third of it: a
 # `running` backup without it was left by a process that died (see `reap_abandoned`).
 ALIVE_KEY = "backup:alive:{id}"
-# Folders under INSTANCE_DIR that the `files` backup archives (when present).
-FILES_FOLDERS = ("uploads", "documents")
 
 
 # --- the catalogue ---------------------------------------------------------------------------
@@ -238,14 +237,25 @@ def _make(
                 written, info = dump(settings, folder, secret)
                 files += written
                 manifest["database"] = info
-            else:
-                sources = (
-                    [(settings.instance_dir / name, name) for name in FILES_FOLDERS]
-                    if part == "files"
-                    else [(settings.log_dir, "logs")]
-                )
+            elif part == "files":
+                stored = userfiles.storage_count(settings)
                 entry, count = archives.write_archive(
-                    folder, f"{part}.tar.gz", sources, secret=secret, part=part
+                    folder,
+                    "files.tar.gz",
+                    userfiles.folders(settings),
+                    secret=secret,
+                    part=part,
+                    streams=userfiles.streams(settings, stored),
+                    skip=stored.skip_local,
+                )
+                files.append(entry)
+                manifest.setdefault("archives", {})[part] = {
+                    "entries": count,
+                    "storage": stored.as_manifest(),
+                }
+            else:
+                entry, count = archives.write_archive(
+                    folder, f"{part}.tar.gz", [(settings.log_dir, "logs")], secret=secret, part=part
                 )
                 files.append(entry)
                 manifest.setdefault("archives", {})[part] = {"entries": count}
@@ -480,25 +490,40 @@ def restore_backup(
     backup_id: str,
     target: str | None,
     files_to: Path | None = None,
+    into_storage: bool = False,
     force: bool = False,
     requested_by: int | None = None,
 ) -> dict[str, Any]:
     """Restore a backup: the database into `target` (a database name, or for SQLite a file
-    path), the archives into `files_to/<part>`. Every hash is checked before anything is
-    written. The live database is refused unless `force` (the CLI asks for a typed
-    confirmation first). Returns what was restored."""
+    path), the archives into `files_to/<part>`, and with `into_storage` the user files of a
+    `files` archive into the configured storage (the local folder or the bucket; a file there
+    with the same bytes is skipped, one with other bytes kept unless `force`). Every hash is
+    checked before anything is written. The live database is refused unless `force` (the CLI
+    asks for a typed confirmation first). Returns what was restored."""
     settings = get_settings()
     started = time.monotonic()
     restored: dict[str, Any] = {"id": backup_id}
     try:
         with _fetched(backup_id, settings) as (manifest, plain):
             has_database = "database" in manifest
-            if has_database and not target:
+            files_given = files_to is not None or into_storage
+            if has_database and not target and not files_given:
                 raise BackupError("this backup holds a database: give --target")
-            if files_to is None and manifest.get("archives"):
+            if into_storage and "files" not in manifest.get("archives", {}):
+                raise BackupError("this backup holds no user files (a files or full backup does)")
+            if files_to is None and not into_storage and manifest.get("archives"):
                 log.info("archives not restored (no folder given)")
-            if has_database:
+            if has_database and target:
                 restored["database"] = _restore_database(settings, manifest, plain, target, force)
+            elif has_database:
+                log.info("database not restored (no --target given)")
+            if into_storage:
+                restored["storage"] = userfiles.restore_into_storage(
+                    settings,
+                    plain["files.tar.gz"],
+                    manifest["archives"]["files"].get("storage") or {"folder": "uploads"},
+                    force=force,
+                )
             if files_to is not None:
                 for entry in manifest["files"]:
                     if entry["format"] != "tar.gz":

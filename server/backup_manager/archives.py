@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from server.backup_manager.errors import UnsafeArchive
 from server.backup_manager.streams import WrittenFile, stored_file
 
 
 def write_archive(
-    folder: Path, name: str, sources: list[tuple[Path, str]], *, secret: str, part: str
+    folder: Path,
+    name: str,
+    sources: list[tuple[Path, str]],
+    *,
+    secret: str,
+    part: str,
+    streams: Iterable[tuple[tarfile.TarInfo, Any]] = (),
+    skip: Callable[[tarfile.TarInfo], bool] | None = None,
 ) -> tuple[WrittenFile, int]:
-    """A gzipped tar of the given folders (links are left out: they could point anywhere)."""
+    """A gzipped tar of the given folders (links are left out: they could point anywhere),
+    then of `streams`: (header, readable body) pairs copied in as they are read, one at a
+    time. `skip` leaves out files of the folders it returns True for."""
     entries = 0
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         nonlocal entries
-        if not (info.isfile() or info.isdir()):
+        if not (info.isfile() or info.isdir()) or (skip is not None and skip(info)):
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = ""
@@ -30,6 +40,9 @@ def write_archive(
             for source, arcname in sources:
                 if source.is_dir():
                     tar.add(source, arcname=arcname, filter=keep)
+            for info, body in streams:
+                tar.addfile(info, body)
+                entries += 1
     entry = WrittenFile(name, part, hasher.bytes, hasher.sha256.hexdigest(), plain[0], "tar.gz")
     return entry, entries
 
