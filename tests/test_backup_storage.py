@@ -41,14 +41,16 @@ def bucket_app(make_app, moto_endpoint, tmp_path):
     """An app whose user files go to the bucket, and whose backups go to a local folder."""
     reset_and_create_bucket(moto_endpoint)
     return lambda **more: make_app(
-        instance_dir=tmp_path / "instance",
-        backup_dir=tmp_path / "backups",
-        storage_s3_bucket=BUCKET,
-        storage_s3_endpoint_url=moto_endpoint,
-        storage_s3_region="us-east-1",
-        storage_s3_access_key_id="testing",
-        storage_s3_secret_access_key="testing",
-        **more,
+        **{
+            "instance_dir": tmp_path / "instance",
+            "backup_dir": tmp_path / "backups",
+            "storage_s3_bucket": BUCKET,
+            "storage_s3_endpoint_url": moto_endpoint,
+            "storage_s3_region": "us-east-1",
+            "storage_s3_access_key_id": "testing",
+            "storage_s3_secret_access_key": "testing",
+            **more,
+        }
     )
 
 
@@ -205,3 +207,17 @@ def test_with_storage_dir_outside_the_instance_folder_the_files_round_trip(make_
         "unchanged": 2,
         "differing": [],
     }
+
+
+def test_a_bucket_that_cannot_be_read_fails_the_files_backup_and_leaves_nothing(
+    bucket_app, moto_endpoint
+):
+    app = bucket_app(storage_s3_bucket="no-such-bucket")
+    with app.app_context():
+        with pytest.raises(backup_manager.BackupError, match="NoSuchBucket"):
+            backup_manager.create_backup(backup_type="files")
+        [row] = backup_manager.get_all()
+        settings = app.config["SETTINGS"]
+        assert backup_manager.LocalStore(settings.backups_dir).ids() == []
+    assert row["status"] == "failed" and "NoSuchBucket" in row["error"]
+    assert not any(settings.backups_dir.iterdir())
