@@ -221,3 +221,30 @@ def test_a_bucket_that_cannot_be_read_fails_the_files_backup_and_leaves_nothing(
         assert backup_manager.LocalStore(settings.backups_dir).ids() == []
     assert row["status"] == "failed" and "NoSuchBucket" in row["error"]
     assert not any(settings.backups_dir.iterdir())
+
+
+def test_a_stored_file_with_other_bytes_is_kept_and_named_unless_forced(make_app, tmp_path):
+    storage_dir = tmp_path / "elsewhere"
+    app = make_app(
+        instance_dir=tmp_path / "instance", backup_dir=tmp_path / "backups", storage_dir=storage_dir
+    )
+    client = ApiClient(app.test_client())
+    token, uploaded = upload_resumes(client, 1)
+    [(resume_id, data)] = uploaded.items()
+    [path] = [path for path in storage_dir.rglob("*") if path.is_file()]
+    with app.app_context():
+        made = backup_manager.create_backup(backup_type="files")
+    path.write_bytes(b"not the sealed resume")
+    name = path.relative_to(storage_dir).as_posix()
+
+    runner = app.test_cli_runner()
+    kept = runner.invoke(args=["backup", "restore", made["id"], "--files-into-storage"])
+    assert json.loads(kept.output)["storage"]["differing"] == [name]
+    assert path.read_bytes() == b"not the sealed resume"
+
+    forced = runner.invoke(
+        args=["backup", "restore", made["id"], "--files-into-storage", "--force"]
+    )
+    assert json.loads(forced.output)["storage"]["restored"] == 1
+    reply = downloads(client, token, resume_id)
+    assert reply.status_code == 200 and reply.data == data
