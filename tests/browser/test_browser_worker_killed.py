@@ -3,6 +3,7 @@ application is filled again by the next worker and sent once."""
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def _alive(pid: int, started: bytes) -> bool:
     except OSError:
         return False
     return fields[19] == started and fields[0] not in (b"Z", b"X")
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _environ(pid: int) -> dict[bytes, bytes]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.split(b"=", 1) for pair in pairs if b"=" in pair)
 
 
 def _cmdline(pid: int) -> bytes:
@@ -87,6 +97,11 @@ def test_a_worker_killed_mid_fill_leaves_no_browser_and_the_next_worker_sends_it
         processes = _descendants(doomed.pid)
         browsers = [pid for pid in processes if runtime.SESSION_MARK.encode() in _cmdline(pid)]
         assert browsers, "the worker's browser is running"
+        # Chromium's crash handlers leave the tree (their parent is init): found by the
+        # browser's home folder, which their command lines name.
+        home = _environ(browsers[0])[b"HOME"]
+        helpers = {pid: _start_time(pid) for pid in _all_pids() if home in _cmdline(pid)}
+        processes.update({pid: started for pid, started in helpers.items() if started})
         assert any(b"run-driver" in _cmdline(pid) for pid in processes)
 
         doomed.send_signal(signal.SIGKILL)
