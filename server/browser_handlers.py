@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from server import rate_limiter
+from server.agent import rendering
 from server.agent.browser import ats, runtime, session
 from server.agent.browser.answers import Sources, normalise_label
 from server.agent.cover_letters import letter_scope, resume_facts
@@ -56,10 +57,28 @@ def unavailable_reason() -> str | None:
     return runtime.unavailable_reason(get_settings())
 
 
+def _file_stem(name: str | None) -> str:
+    """`<First>-<Last>` of the applicant's name, as the files they upload are named."""
+    words = [w for w in re.split(r"[^\w]+", name or "") if w]
+    return "-".join(w.capitalize() if w.islower() else w for w in words[:3]) or "Candidate"
+
+
+def _cover_letter_file(letter: str, profile: dict[str, Any]) -> dict[str, Any] | None:
+    """The application's cover letter as PDF (rendered as resumes are), named
+    `<First>-<Last>-Cover-Letter.pdf`, for forms that ask for it as a file."""
+    if not letter.strip():
+        return None
+    contact = {key: profile.get(key) for key in ("name", "email", "phone", "location")}
+    return {
+        "name": f"{_file_stem(profile.get('name'))}-Cover-Letter.pdf",
+        "mimeType": "application/pdf",
+        "buffer": rendering.render_letter_pdf(letter, contact=contact, settings=get_settings()),
+    }
+
+
 def _resume_file(application: Application, name: str | None) -> dict[str, Any] | None:
     """The tailored resume as PDF (else the uploaded one), named `<First>-<Last>-Resume`."""
-    words = [w for w in re.split(r"[^\w]+", name or "") if w]
-    stem = "-".join(w.capitalize() if w.islower() else w for w in words[:3]) or "Candidate"
+    stem = _file_stem(name)
     tailored = (application.package or {}).get("tailored_resume")
     if tailored:
         rendered = tailored_resumes.get_download(
@@ -98,13 +117,14 @@ def _sources(application: Application, posting: dict[str, Any], parsed: Any) -> 
             select(SavedAnswer).where(SavedAnswer.user_id == application.user_id)
         )
     }
+    letter = package.get("cover_letter") or ""
     return Sources(
         profile=profile,
         resume=resume_facts(parsed),
         posting=posting,
-        cover_letter=package.get("cover_letter") or "",
+        cover_letter=letter,
         resume_file=_resume_file(application, profile.get("name")),
-        cover_letter_file=None,
+        cover_letter_file=_cover_letter_file(letter, profile),
         given=given,
         saved=saved,
         prepared=prepared,

@@ -61,7 +61,9 @@ _EEO_CLASSIC = """
 """
 
 
-def _greenhouse_classic(action: str, *, captcha: bool = False) -> str:
+def _greenhouse_classic(
+    action: str, *, captcha: bool = False, letter_file: bool = False, saves_draft: bool = False
+) -> str:
     widget = (
         '<div class="g-recaptcha" data-sitekey="6Lc-stand-in" style="width:304px;height:78px;'
         "border:1px solid #ccc\">I'm not a robot</div>"
@@ -93,8 +95,7 @@ def _greenhouse_classic(action: str, *, captcha: bool = False) -> str:
    <input type="file" id="resume" name="job_application[resume]" aria-labelledby="resume_label"
     accept=".pdf,.doc,.docx,.txt,.rtf" required style="display:none">
    <span id="resume_filename"></span></fieldset>
-  <fieldset id="cover_letter_fieldset"><label for="cover_letter_text">Cover Letter</label>
-   <textarea id="cover_letter_text" name="job_application[cover_letter_text]"></textarea></fieldset>
+  {_CLASSIC_LETTER_FILE if letter_file else _CLASSIC_LETTER_TEXT}
  </div>
  <div id="custom_fields">
   <div class="field"><label for="job_application_answers_attributes_0_text_value">LinkedIn Profile</label>
@@ -126,7 +127,28 @@ document.getElementById('application_form').addEventListener('submit', (e) => {{
   const cap = document.getElementById('g-recaptcha-response');
   if (cap && !cap.value) e.preventDefault();
 }});
+{_CLASSIC_DRAFT if saves_draft else ""}
 </script></body></html>"""
+
+
+_CLASSIC_LETTER_TEXT = """<fieldset id="cover_letter_fieldset"><label for="cover_letter_text">Cover Letter</label>
+   <textarea id="cover_letter_text" name="job_application[cover_letter_text]"></textarea></fieldset>"""
+# The board's other cover-letter shape: an upload, like the resume's (Attach / enter manually).
+_CLASSIC_LETTER_FILE = """<fieldset id="cover_letter_fieldset"><label id="cover_letter_label">Cover Letter</label>
+   <div class="link-container"><button type="button" data-source="attach-letter">Attach</button></div>
+   <input type="file" id="cover_letter" name="job_application[cover_letter]" aria-labelledby="cover_letter_label"
+    accept=".pdf,.doc,.docx,.txt,.rtf" style="display:none">
+   <span id="cover_letter_filename"></span></fieldset>"""
+# A board that saves a draft when the applicant starts typing: the form's fields wait, disabled,
+# until the draft is saved.
+_CLASSIC_DRAFT = """let drafting = null;
+document.getElementById('application_form').addEventListener('input', () => {
+  if (drafting) return;
+  const fields = [...document.querySelectorAll('#application_form input, #application_form select, #application_form textarea')];
+  for (const el of fields) el.disabled = true;
+  drafting = fetch(location.pathname + '/draft', {method: 'POST'})
+    .finally(() => { for (const el of fields) el.disabled = false; });
+});"""
 
 
 _REACT_SELECT = """
@@ -656,6 +678,8 @@ PAGES = {
     "workable": WORKABLE,
     "smartrecruiters": SMARTRECRUITERS,
     "captcha": _greenhouse_classic("/wonka/jobs/4099999", captcha=True),
+    "greenhouse_letter_file": _greenhouse_classic("/piedpiper/jobs/4012345", letter_file=True),
+    "greenhouse_draft": _greenhouse_classic("/initrode/jobs/4012345", saves_draft=True),
     "workday": WORKDAY,
     "upload_rejected": _lever(
         "/massive/9f1c2a6e-3b8d-4f7a-9c51-2d7e8b6a4f10/apply", rejects_upload=True

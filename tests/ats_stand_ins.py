@@ -3,7 +3,8 @@
 Sources for every shape are listed in tests/browser/SOURCES.md. Each form is served at its
 vendor's path shape, submits the way the vendor's does (a native multipart POST, a `type=button`
 that runs a stubbed invisible captcha, a script's JSON POST), and every submission is recorded
-with its fields and files. Also served: a form with a visible CAPTCHA, a posting that
+with its fields and files. Also served: the classic Greenhouse form with a cover-letter upload
+and one that saves a draft as the applicant types, a form with a visible CAPTCHA, a posting that
 redirects to a private address, one that never loads, a Workday account wall and an upload
 the page rejects.
 """
@@ -42,6 +43,8 @@ PATHS = {
     "workday": "/en-US/careers/job/London/Backend-Engineer_R-1234",
     "upload_rejected": f"/massive/{LEVER_POSTING}/apply",
     "closed": "/acme/jobs/4000000",
+    "greenhouse_letter_file": f"/piedpiper/jobs/{JOB_ID}",
+    "greenhouse_draft": f"/initrode/jobs/{JOB_ID}",
 }
 
 
@@ -53,6 +56,10 @@ class AtsStandIn:
         self.page_loads: list[str] = []
         self.never_loads_seconds = never_loads_seconds
         self._release = threading.Event()
+        # Draft saves (greenhouse_draft) wait while `hold_drafts` is set; `drafts` counts them.
+        self.drafts: list[str] = []
+        self.hold_drafts = threading.Event()
+        self._drafts_released = threading.Event()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -64,7 +71,13 @@ class AtsStandIn:
 
     def stop(self) -> None:
         self._release.set()
+        self.release_drafts()
         self._server.shutdown()
+
+    def release_drafts(self) -> None:
+        """Answer the held draft saves, and hold no more."""
+        self.hold_drafts.clear()
+        self._drafts_released.set()
 
     def url(self, ats: str) -> str:
         return self.base_url + PATHS[ats]
@@ -104,6 +117,11 @@ class AtsStandIn:
             if path == "/acme":
                 return self._html("<title>Acme jobs</title><p>Job not found</p>")
             return Response("not found", status=404)
+        if path == f"{PATHS['greenhouse_draft']}/draft":
+            self.drafts.append(full)
+            if self.hold_drafts.is_set():
+                self._drafts_released.wait(120)
+            return Response(status=204)
         # Native form posts (multipart, as the browser sends them).
         fields = list(request.form.items(multi=True))
         files = {
@@ -123,6 +141,10 @@ class AtsStandIn:
                 return self._html("There was an error verifying your application.", 400)
             self._record("lever", fields, files)
             return Response(status=303, headers={"Location": PATHS["lever"][:-6] + "/thanks"})
+        if path in (PATHS["greenhouse_letter_file"], PATHS["greenhouse_draft"]):
+            name = next(n for n, p in PATHS.items() if p == path)
+            self._record(name, fields, files)
+            return self._html(PAGES["greenhouse_confirmation"])
         if path == PATHS["captcha"]:
             self._record("captcha", fields, files)
             return self._html(PAGES["greenhouse_confirmation"])

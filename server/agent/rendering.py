@@ -780,6 +780,21 @@ def fits(resume: dict[str, Any], targets: dict[str, int], fonts: PdfFonts) -> bo
     )
 
 
+def render_letter_pdf(
+    letter: str, *, contact: dict[str, Any] | None = None, settings: Settings | None = None
+) -> bytes:
+    """A cover letter as a PDF in the resumes' default template and fonts: the writer's name
+    and contact line (the resume's `contact` shape), then the letter, a blank line between
+    its paragraphs."""
+    blocks = _contact_blocks({"contact": contact or {}})
+    paragraphs = [p for p in re.split(r"\n\s*\n", str(letter or "")) if clean_text(p)]
+    for paragraph in paragraphs:
+        if blocks:
+            blocks.append(Block("text", " "))
+        blocks += _text_blocks("text", paragraph)
+    return render_pdf(blocks, pdf_fonts_for(settings), Page(template_named(None)))
+
+
 def render(
     resume: dict[str, Any],
     fmt: str,

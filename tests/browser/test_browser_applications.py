@@ -255,6 +255,29 @@ def test_auto_mode_stops_for_review_when_the_engine_wrote_an_answer(lying_api, f
     assert all("Google" not in value for value in got.values())
 
 
+def test_a_form_that_asks_for_the_cover_letter_as_a_file_gets_the_letter_as_a_pdf(api, forms):
+    account, resume_id = person(api)
+    application = apply(api, account, resume_id, forms.url("greenhouse_letter_file"), mode="auto")
+
+    assert application["state"] == "submitted", application["error"]
+    [sent] = forms.received("greenhouse_letter_file")
+    assert_resume_upload(sent["files"]["job_application[resume]"])
+    upload = sent["files"]["job_application[cover_letter]"]
+    assert upload["filename"] == "Ada-Lovelace-Cover-Letter.pdf"
+    assert upload["content_type"] == "application/pdf" and upload["data"].startswith(b"%PDF-")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(upload["data"])).pages)
+    shown = " ".join(text.split())
+    letter = application["package"]["cover_letter"]
+    assert letter.strip() and " ".join(letter.split()) in shown
+    assert shown.startswith("Ada Lovelace")  # the writer's name heads it, as on the resume
+    fields = {f["key"]: f for f in application["package"]["browser"]["fields"]}
+    letter_field = fields["job_application[cover_letter]"]
+    assert (letter_field["value"], letter_field["source"]) == (
+        "Ada-Lovelace-Cover-Letter.pdf",
+        "package.cover_letter",
+    )
+
+
 HAND_OFFS = {
     "captcha": "CAPTCHA",
     "private_redirect": "may not be reached: http://10.0.0.7/internal/apply",

@@ -29,8 +29,15 @@ log = logging.getLogger("server.agent.browser")
 GUARD_SCRIPT = Path(__file__).with_name("chromium-guard.sh")
 SESSION_MARK = "--job-agent-session="
 WATCH_SECONDS = 0.25
-# The niceness of the browser (chromium-guard.sh) and of the Playwright driver that runs it.
+# Reading the processes' memory is the kernel walking their page tables (milliseconds of
+# CPU): once a second, not at every look at the job.
+MEMORY_SECONDS = 1.0
+# The niceness of the browser's processes (chromium-guard.sh) and of the Playwright driver.
 DRIVER_NICENESS = 15
+# The niceness of the browser's scheduling group (Linux gives the browser's session a group of
+# its own, weighed against the group of the API and the worker): about a tenth of the CPU for
+# each browser while the API is saturated, all of it while the API is idle.
+GROUP_NICENESS = 10
 # Chromium's own background traffic, off: pages' requests are the only ones it makes, and each
 # goes through the guard (the dead proxy catches anything that is not intercepted).
 CHROMIUM_ARGS = (
@@ -125,19 +132,27 @@ def _lower_driver_priority() -> None:
             continue
 
 
-def session_pids(mark: str) -> list[int]:
-    """The processes of one browser session: the process started with the mark, and its
-    descendants."""
-    roots = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                if mark.encode() in cmdline.read():
-                    roots.append(int(entry.name))
-        except OSError:
-            continue
+def _started_with(pid: int, mark: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return mark.encode() in cmdline.read()
+    except OSError:
+        return False
+
+
+def session_roots(mark: str) -> list[int]:
+    """The processes started with the session's mark."""
+    return [
+        int(entry.name)
+        for entry in os.scandir("/proc")
+        if entry.name.isdigit() and _started_with(int(entry.name), mark)
+    ]
+
+
+def session_pids(mark: str, roots: list[int] | None = None) -> list[int]:
+    """The processes of one browser session: the process started with the mark (`roots`,
+    when already known), and its descendants."""
+    roots = session_roots(mark) if roots is None else roots
     if not roots:
         return []
     tree, found, stack = _children(), [], list(roots)
@@ -189,12 +204,18 @@ class Watch:
     _done: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        roots: list[int] = []
+        measured = 0.0
         while not self._done.wait(WATCH_SECONDS):
             reason = self.should_stop()
-            if reason is None and time.monotonic() > self.deadline:
+            now = time.monotonic()
+            if reason is None and now > self.deadline:
                 reason = "the application ran past its time limit"
-            if reason is None:
-                used = resident_bytes(session_pids(self.mark))
+            if reason is None and now - measured >= MEMORY_SECONDS:
+                measured = now
+                roots = [pid for pid in roots if _started_with(pid, self.mark)]
+                roots = roots or session_roots(self.mark)  # found once, not at every look
+                used = resident_bytes(session_pids(self.mark, roots))
                 self.peak_bytes = max(self.peak_bytes, used)
                 if used > self.memory_limit_bytes:
                     reason = (
@@ -258,6 +279,8 @@ def open_browser(
                         "PATH": "/usr/bin:/bin",
                         "HOME": home,
                         "JOB_AGENT_CHROMIUM": settings.browser_executable,
+                        "JOB_AGENT_NICENESS": str(DRIVER_NICENESS),
+                        "JOB_AGENT_GROUP_NICENESS": str(GROUP_NICENESS),
                     },
                     timeout=settings.browser_step_timeout_seconds * 1000 * 2,
                 )
