@@ -10,7 +10,7 @@ nothing that is already in place (the database, migrations, folders and first ad
 only when missing; secrets in `.env` are never overwritten). Exit code 0 only when the
 deployment is ready to start; 1 when a step failed; 2 for a bad command line.
 
-Settings are read as the service reads them (`server/config.py`): the process environment over
+Settings are read as the service reads them (`server/core/config.py`): the process environment over
 `.env` (`--env-file`). The first admin comes from `--admin-email`/`--admin-password`, else
 `DEPLOY_ADMIN_EMAIL`/`DEPLOY_ADMIN_PASSWORD`, else a prompt (not with `--non-interactive`).
 
@@ -200,7 +200,7 @@ def step_packages(ctx: Context) -> None:
 
 
 def step_settings(ctx: Context) -> None:
-    from server.config import (
+    from server.core.config import (
         ConfigError,
         environment_variable,
         load_settings,
@@ -423,7 +423,7 @@ def check_pgbouncer(ctx: Context, url) -> None:
     if settings.db_statement_timeout_ms:
         from sqlalchemy import create_engine, text
 
-        from server.database_optimizer import engine_options
+        from server.ops.database_optimizer import engine_options
 
         engine = create_engine(url, connect_args=engine_options(settings)["connect_args"])
         try:
@@ -478,7 +478,7 @@ def step_migrations(ctx: Context) -> None:
     from alembic.script import ScriptDirectory
     from flask_migrate import upgrade
 
-    from server.extensions import db
+    from server.core.extensions import db
 
     script = ScriptDirectory(str(ROOT / "migrations"))
     heads = set(script.get_heads())
@@ -505,7 +505,7 @@ def step_indexes(ctx: Context) -> None:
         raise StepFailed
     from sqlalchemy import inspect
 
-    from server.extensions import db
+    from server.core.extensions import db
 
     missing = []
     with app_context(ctx):
@@ -550,7 +550,7 @@ def step_encrypted_data(ctx: Context) -> None:
         raise StepFailed
     from sqlalchemy import inspect
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.security_manager.encryption import encrypted_columns
     from server.services import encryption_keys
 
@@ -591,7 +591,7 @@ def check_sentinels(ctx: Context) -> None:
     """The Sentinel set: every sentinel answers, the quorum can be reached, which is primary."""
     import redis
 
-    from server.redis_client import sentinel_manager
+    from server.core.redis_client import sentinel_manager
 
     settings = ctx.settings
     assert settings is not None
@@ -655,7 +655,7 @@ def step_redis(ctx: Context) -> None:
         raise StepFailed
     import redis
 
-    from server.redis_client import build_redis
+    from server.core.redis_client import build_redis
 
     if ctx.settings.redis_sentinels:
         check_sentinels(ctx)
@@ -753,8 +753,8 @@ def step_admin(ctx: Context) -> None:
         raise StepFailed
     from sqlalchemy import func, select
 
-    from server.errors import ApiError
-    from server.extensions import db
+    from server.core.errors import ApiError
+    from server.core.extensions import db
     from server.models import Role, User
 
     with app_context(ctx):
@@ -895,7 +895,7 @@ def step_audit(ctx: Context) -> None:
 
     with app_context(ctx):
         result = audit.run_audit(settings=ctx.settings, conn=ctx.redis, debug=False)
-        from server.extensions import db
+        from server.core.extensions import db
 
         db.session.remove()
         db.engine.dispose()
@@ -1001,7 +1001,7 @@ def step_storage(ctx: Context) -> None:
     if ctx.settings is None:
         raise StepFailed
     settings = ctx.settings
-    from server.errors import StorageUnavailable
+    from server.core.errors import StorageUnavailable
     from server.storage.backends import MissingObject, S3Backend
 
     if not settings.storage_s3_bucket:
@@ -1029,7 +1029,7 @@ def step_storage(ctx: Context) -> None:
     from sqlalchemy import func, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import ApplicationScreenshot, Resume
 
     with app_context(ctx):
@@ -1065,7 +1065,7 @@ def step_scheduler(ctx: Context) -> None:
         raise StepFailed
     from datetime import UTC, datetime
 
-    from server.scheduler import LEADER_KEY, SCHEDULED_JOBS
+    from server.ops.scheduler import LEADER_KEY, SCHEDULED_JOBS
 
     settings = ctx.settings
     now = datetime.now(UTC)

@@ -4,14 +4,14 @@
 
 Web processes serve HTTP and are scheduler candidates; with WEB_RUNS_WORKERS=1 each also runs
 a job worker pool. Run workers on their own with `python -m server.worker`. Every figure comes
-from the service's settings (`server/config.py`, docs/configuration.md).
+from the service's settings (`server/core/config.py`, docs/configuration.md).
 """
 
 import os
 from pathlib import Path
 
-from server.config import config_errors_exit, graceful_timeout_seconds, load_settings
-from server.request_lanes import server_threads
+from server.core.config import config_errors_exit, graceful_timeout_seconds, load_settings
+from server.web.request_lanes import server_threads
 
 with config_errors_exit():  # a bad variable: one line and exit code 2, before any worker
     settings = load_settings()
@@ -54,7 +54,7 @@ def remove_files_of_dead_processes(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-# Metrics of every process, added up at /metrics (see server/metrics.py, which also sets the
+# Metrics of every process, added up at /metrics (see server/core/metrics.py, which also sets the
 # variable when it is only in .env).
 if settings.prometheus_multiproc_dir is not None:
     settings.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
@@ -65,15 +65,15 @@ if settings.prometheus_multiproc_dir is not None:
 def post_worker_init(worker):
     # Every web process is a scheduler candidate (so alerts and backups go on when the worker
     # processes are dead); with WEB_RUNS_WORKERS it runs a worker pool too.
-    from server import request_lanes
-    from server.runtime import start_background_services
+    from server.web import request_lanes
+    from server.workers.runtime import start_background_services
 
     request_lanes.install(worker.wsgi, http_threads=settings.gunicorn_threads)
     start_background_services(worker.wsgi, workers=settings.web_runs_workers)
 
 
 def worker_exit(server, worker):
-    from server.runtime import stop_background_services
+    from server.workers.runtime import stop_background_services
 
     stop_background_services(worker.wsgi)
 

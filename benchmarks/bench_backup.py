@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from benchmarks.scratch import fresh_database
 from server import backup_manager, create_app
 from server.backup_manager import postgres
-from server.config import Settings, normalise_database_url
+from server.core.config import Settings, normalise_database_url
 
 DATABASE_URL = normalise_database_url(
     os.environ.get(
@@ -152,7 +152,7 @@ def run(args) -> list[str]:
                 backup_manager.restore_backup(backup_id=made["id"], target=RESTORE_DATABASE)
                 our_restores.append(time.perf_counter() - began)
                 postgres.drop_database(url, RESTORE_DATABASE)
-                from server.extensions import db
+                from server.core.extensions import db
 
                 db.engine.dispose()
         bare_dump, bare_restore = min(bare_dumps), min(bare_restores)

@@ -35,7 +35,7 @@ from cryptography.fernet import Fernet
 
 from benchmarks.bench_hot_path import _free_port, _limit_overrides, _wrk
 from benchmarks.scratch import fresh_database
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 
 DATABASE_URL = normalise_database_url(
     os.environ.get(

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from server import create_app
-from server.config import Settings, normalise_database_url
+from server.core.config import Settings, normalise_database_url
 from tests.failover_drill import LOGIN_LIMIT, drill_settings, run_drill
 from tests.sentinel_set import DOWN_AFTER_MS, sentinel_set
 

@@ -34,10 +34,11 @@ import redis
 from sqlalchemy import text
 
 from benchmarks.scratch import ensure_database
-from server import create_app, job_queue
+from server import create_app
 from server.agent.resume_parsing import parse_resume_text
-from server.config import Settings, normalise_database_url
-from server.extensions import db
+from server.core.config import Settings, normalise_database_url
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Job, Project, Resume, User
 from tests.gemini_stand_in import GeminiStandIn
 from tests.tailoring_samples import (
@@ -185,7 +186,7 @@ def _tailoring_wait(user_id: int, resume_id: str, nonce: str, timeout: float) ->
 
 def run(args) -> list[str]:
     """Alone, then flooded; one line per figure."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     ensure_database(DATABASE_URL)
     window = float(getattr(args, "tailoring_quota_window", 60.0))

@@ -38,7 +38,7 @@ from benchmarks.bench_event_streams import _env as _service_env
 from benchmarks.bench_event_streams import _start, _stop
 from benchmarks.bench_hot_path import _free_port, _wrk
 from benchmarks.scratch import fresh_database
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 from tests.hostile_documents import cpu_bomb_pdf, expanding_docx, merged_cells_docx
 
 DATABASE_URL = normalise_database_url(

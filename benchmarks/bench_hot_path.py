@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from benchmarks.scratch import ensure_database
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 
 DATABASE_URL = normalise_database_url(
     os.environ.get(

@@ -29,10 +29,11 @@ import redis
 from sqlalchemy import func, select, text
 
 from benchmarks.scratch import ensure_database
-from server import create_app, job_queue
-from server.config import Settings, normalise_database_url
-from server.extensions import db
-from server.job_queue import JobPriority, NewJob
+from server import create_app
+from server.core.config import Settings, normalise_database_url
+from server.core.extensions import db
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority, NewJob
 from server.models import Job, User
 
 DATABASE_URL = normalise_database_url(
@@ -104,7 +105,7 @@ def _count(status: str) -> int:
 
 
 def _drain_ours(app, conn: redis.Redis, threads: int) -> float:
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     _reset(app, conn)
     with app.app_context():
@@ -208,7 +209,7 @@ def bench_claim_latency(app, conn: redis.Redis) -> None:
 
 
 def bench_high_behind_bulk(app, conn: redis.Redis) -> None:
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     _reset(app, conn)
     with app.app_context():
@@ -259,13 +260,13 @@ class _Stamps:
         self.changed = threading.Condition()
 
     def __enter__(self) -> _Stamps:
-        from server.job_handlers import register_handler
+        from server.workers.job_handlers import register_handler
 
         register_handler(self.JOB_TYPE)(self._run)
         return self
 
     def __exit__(self, *_exc) -> None:
-        from server.job_handlers import unregister_handler
+        from server.workers.job_handlers import unregister_handler
 
         unregister_handler(self.JOB_TYPE)
 
@@ -292,7 +293,7 @@ def _percentiles(samples_s: list[float]) -> str:
 
 def _pickup_idle(app, users: list[int]) -> list[float]:
     """Submit -> the handler's first line, one job at a time, the pool idle in between."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     rng = random.Random(7)
     samples = []
@@ -320,7 +321,7 @@ def _pickup_at_cap(app, user: int) -> list[float]:
     At most `cap` of the user's jobs run at once, so the i-th end (in time order) frees the
     slot of the (i + cap)-th start.
     """
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     cap = app.config["SETTINGS"].job_queue_max_per_user
     count = PICKUP_SAMPLES + cap
@@ -339,7 +340,7 @@ def _pickup_at_cap(app, user: int) -> list[float]:
 
 def _drain_backlog(app, users: list[int]) -> float:
     """Jobs per second for a pool draining a backlog of zero-length jobs of these users."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     for start in range(0, BACKLOG_JOBS, SUBMIT_BATCH):
         job_queue.submit_jobs(

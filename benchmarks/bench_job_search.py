@@ -27,8 +27,8 @@ from pathlib import Path
 
 from server import create_app
 from server.agent.resume_parsing import parse_resume_text
-from server.config import Settings, normalise_database_url
-from server.extensions import db
+from server.core.config import Settings, normalise_database_url
+from server.core.extensions import db
 from server.models import Resume, User
 from tests.job_board_stand_ins import BOARDS, generated_listings, job_boards
 

@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from benchmarks.scratch import ensure_database
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 
 DATABASE_URL = normalise_database_url(
     os.environ.get(
@@ -45,7 +45,7 @@ OUT_OF_REACH = "1000000000/60"
 
 
 def _settings(redis_url: str, scratch: Path):
-    from server.config import Settings
+    from server.core.config import Settings
 
     return Settings(
         env="development",
@@ -106,8 +106,10 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
     """Requests per second with and without metrics and slow-query timing."""
     from flask_migrate import upgrade
 
-    from server import create_app, job_queue, metrics
-    from server.extensions import db
+    from server import create_app
+    from server.core import metrics
+    from server.core.extensions import db
+    from server.jobs import job_queue
     from server.rate_limiter import Decision, LimitState
     from server.services import accounts
 
@@ -214,13 +216,13 @@ def instrument_cost_us(app, decision, repeat: int = 20_000) -> float:
     checkin, and the timing of three statements (the status read, its ping and rollback)."""
     from flask import Response
 
-    from server import metrics
-    from server.extensions import db
+    from server.core import metrics
+    from server.core.extensions import db
 
     with app.app_context():
         engine = db.engine
-    hooks = [f for f in app.before_request_funcs[None] if f.__module__ == "server.metrics"]
-    hooks += [f for f in app.after_request_funcs[None] if f.__module__ == "server.metrics"]
+    hooks = [f for f in app.before_request_funcs[None] if f.__module__ == "server.core.metrics"]
+    hooks += [f for f in app.after_request_funcs[None] if f.__module__ == "server.core.metrics"]
     before = list(engine.dispatch.before_cursor_execute)
     after = list(engine.dispatch.after_cursor_execute)
     pool_events = [

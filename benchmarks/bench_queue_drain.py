@@ -52,8 +52,8 @@ from benchmarks.load.__main__ import (
     service_env,
 )
 from benchmarks.round_trips import RoundTrips, describe
-from server.config import normalise_database_url
-from server.job_queue import STATE_KEY
+from server.core.config import normalise_database_url
+from server.jobs.job_queue import STATE_KEY
 
 DATABASE_URL = normalise_database_url(
     os.environ.get(
@@ -234,10 +234,10 @@ def count_round_trips(app, user_ids: list[int], *, jobs: int, threads: int) -> d
     A first batch warms the pool up (its threads' connections are made then, as in a worker
     that has run for a while); the second is counted, until its last job has succeeded.
     """
-    from server import job_queue
-    from server.extensions import db
-    from server.job_queue import NewJob
-    from server.worker import WorkerPool
+    from server.core.extensions import db
+    from server.jobs import job_queue
+    from server.jobs.job_queue import NewJob
+    from server.workers.worker import WorkerPool
 
     def drain(count: int) -> None:
         before = _succeeded()
@@ -268,8 +268,8 @@ def count_round_trips(app, user_ids: list[int], *, jobs: int, threads: int) -> d
 
 def _count_in_process(scratch: Path, redis_url: str) -> dict[str, float]:
     from server import create_app
-    from server.config import Settings
-    from server.extensions import db
+    from server.core.config import Settings
+    from server.core.extensions import db
     from server.models import User
 
     app = create_app(

@@ -75,7 +75,7 @@ def _cleanup(client: redis.Redis, patterns: list[str]) -> None:
 
 def bench_checks(redis_url: str, rounds: int, seconds: float) -> list[str]:
     """Our 2-limit atomic check against limits' 1-limit moving window."""
-    from server.config import Settings
+    from server.core.config import Settings
 
     settings = Settings(redis_url=redis_url)
     ours = RateLimiter(
@@ -134,8 +134,8 @@ def bench_endpoint(redis_url: str, rounds: int, seconds: float) -> list[str]:
     from flask_migrate import upgrade
 
     from server import create_app
-    from server.config import Settings
-    from server.extensions import db
+    from server.core.config import Settings
+    from server.core.extensions import db
     from server.services import accounts
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-rate-limiter-"))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import requests
 
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 from tests import web_instances
 from tests.nginx_helpers import ROOT, free_port, nginx_command, render_nginx_conf, start_nginx
 from tests.steady_load import LoadResult, SteadyLoad
@@ -85,8 +85,8 @@ def _prepare_database(scratch: Path, redis_url: str) -> None:
     from flask_migrate import upgrade
 
     from server import create_app
-    from server.config import Settings
-    from server.extensions import db
+    from server.core.config import Settings
+    from server.core.extensions import db
     from server.services import accounts
     from tests.conftest import ensure_database, reset_schema
 

@@ -30,13 +30,14 @@ import redis
 from sqlalchemy import func, select, text
 
 from benchmarks.scratch import ensure_database
-from server import create_app, job_queue
+from server import create_app
 from server.agent.engines.local import LocalEngine
 from server.agent.resume_parsing import parse_resume_text
 from server.agent.tailoring import tailor
-from server.config import Settings, normalise_database_url
-from server.extensions import db
-from server.job_queue import NewJob
+from server.core.config import Settings, normalise_database_url
+from server.core.extensions import db
+from server.jobs import job_queue
+from server.jobs.job_queue import NewJob
 from server.models import Job, Resume, User
 from tests.gemini_stand_in import GeminiStandIn
 from tests.tailoring_samples import FAITHFUL_EDITS, REQUIREMENTS, RESUME_TEXT, task_of
@@ -179,7 +180,7 @@ def _answers(body: dict) -> dict:
 
 def bench_local(app, conn: redis.Redis, *, jobs: int, seconds: float) -> None:
     """Tailorings per minute on the local engine: queue end to end against the bare pipeline."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     parsed = parse_resume_text(RESUME_TEXT)
     engine = LocalEngine()
@@ -211,7 +212,7 @@ def bench_gemini_calls(
     scratch: Path, redis_url: str, conn: redis.Redis, *, tailorings: int
 ) -> None:
     """Gemini calls per tailoring on the stand-in, then for the same tailorings again."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     stand_in = GeminiStandIn(api_key=API_KEY).start()
     stand_in.answer = _answers
@@ -263,7 +264,7 @@ def bench_saturation(
     scratch: Path, redis_url: str, conn: redis.Redis, *, window: float, windows: int
 ) -> None:
     """Share of an 8-per-window quota a backlog of tailorings uses, and 429s met."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     stand_in = GeminiStandIn(api_key=API_KEY).start()
     stand_in.answer = _answers

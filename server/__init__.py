@@ -7,8 +7,8 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from server.config import PROJECT_ROOT, Settings, config_errors_exit, load_settings
-from server.version import API_TITLE, API_VERSION
+from server.core.config import PROJECT_ROOT, Settings, config_errors_exit, load_settings
+from server.core.version import API_TITLE, API_VERSION
 
 
 class App(APIFlask):
@@ -39,26 +39,15 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
 
     `config` is a `Settings`, or a mapping of Flask config keys and `Settings` field overrides.
     """
-    import server.applicant_handlers  # noqa: F401 - the handlers register their job types
-    import server.job_handlers  # noqa: F401
-    from server import (
-        auth,
-        cli,
-        database_optimizer,
-        errors,
-        fast_path,
-        logging_config,
-        metrics,
-        openapi,
-        rate_limiter,
-        redis_client,
-        request_gate,
-        request_hooks,
-        schemas,
-        security_manager,
-    )
-    from server.extensions import db, migrate
-    from server.routes import (
+    import server.workers.applicant_handlers  # noqa: F401 - the handlers register their job types
+    import server.workers.job_handlers  # noqa: F401
+    from server import cli, rate_limiter, schemas, security_manager
+    from server.core import errors, logging_config, metrics, redis_client
+    from server.core.extensions import db, migrate
+    from server.ops import database_optimizer
+    from server.security_manager import auth
+    from server.web import fast_path, openapi, request_gate, request_hooks
+    from server.web.routes import (
         admin,
         applications,
         health,
@@ -68,9 +57,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> App:
         tailored_resumes,
         user,
     )
-    from server.routes import auth as auth_routes
-    from server.routes import metrics as metrics_routes
-    from server.routes import postings as postings_routes
+    from server.web.routes import auth as auth_routes
+    from server.web.routes import metrics as metrics_routes
+    from server.web.routes import postings as postings_routes
 
     settings, flask_overrides = _resolve_settings(config)
     app = App(

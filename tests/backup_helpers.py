@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job, SecurityEvent, User, utcnow
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from server import create_app
-from server.config import Settings, normalise_database_url
-from server.extensions import db
+from server.core.config import Settings, normalise_database_url
+from server.core.extensions import db
 from tests.helpers import ApiClient
 
 # Fixtures shared by the queue tests (`run_pool`).
@@ -219,7 +219,7 @@ def _isolated_state(request):
     The queue's state marker is there, as a running service has it (written at start-up): a
     test that wants Redis to have lost its data flushes it itself.
     """
-    from server.job_queue import STATE_KEY
+    from server.jobs.job_queue import STATE_KEY
 
     needs_state = any(
         name in request.fixturenames for name in ("settings", "app", "client", "redis_conn")

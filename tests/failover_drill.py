@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import select
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job
 from server.models.job import TERMINAL_STATUSES
 from tests.helpers import ApiClient
@@ -149,9 +149,9 @@ def _recovered_at(answers: list[tuple[float, str, int]], killed: float) -> float
 def run_drill(app: Flask, redis_set: SentinelSet, *, drain_timeout: float = 20.0) -> DrillResult:
     """Load the service, SIGKILL the Redis primary, wait until requests succeed again, then
     until every accepted job finished; report what clients and jobs went through."""
-    from server import job_queue
-    from server.scheduler import SCHEDULED_JOBS, LeaderScheduler
-    from server.worker import WorkerPool
+    from server.jobs import job_queue
+    from server.ops.scheduler import SCHEDULED_JOBS, LeaderScheduler
+    from server.workers.worker import WorkerPool
 
     with app.app_context():
         job_queue.reconcile()  # what a worker does at start-up: the queue's state marker

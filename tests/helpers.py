@@ -70,7 +70,7 @@ class ApiClient:
     def wait_parsed(self, token: str, resume_id: str, timeout: float = 30.0):
         """Run the app's queued jobs with a worker pool of its own until the resume's parsing
         has ended; returns `GET /api/user/resumes/<id>`."""
-        from server.worker import WorkerPool
+        from server.workers.worker import WorkerPool
         from tests.queue_helpers import wait_for
 
         pool = WorkerPool(self.raw.application, threads=1, name="test-parsing-pool")
@@ -114,7 +114,7 @@ class ApiClient:
         """Confirm the account's address with the code its verification mail would carry."""
         from datetime import timedelta
 
-        from server.extensions import db
+        from server.core.extensions import db
         from server.models import User
         from server.security_manager import one_time_tokens
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job, Role, User
 
 _users = itertools.count(1)
@@ -49,7 +49,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: f
 @pytest.fixture
 def run_pool():
     """Start worker pools; each is stopped (grace 2 s) when the test ends."""
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     pools = []
 
@@ -67,7 +67,7 @@ def run_pool():
 @pytest.fixture
 def handler():
     """Register test-only job types; forgotten after the test."""
-    from server.job_handlers import register_handler, unregister_handler
+    from server.workers.job_handlers import register_handler, unregister_handler
 
     names = []
 

@@ -13,11 +13,12 @@ import threading
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from server import backup_manager, scheduler
-from server.extensions import db
+from server import backup_manager
+from server.core.extensions import db
 from server.models import Backup, Job, utcnow
 from server.models.base import as_utc
-from server.monitoring import run_alert_checks
+from server.ops import scheduler
+from server.ops.monitoring import run_alert_checks
 from tests.conftest import TEST_DATABASE_URL
 from tests.queue_helpers import make_user, wait_for
 from tests.test_monitoring_alerts import messages_about, webhook  # noqa: F401 - a fixture

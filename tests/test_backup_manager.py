@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 
 from server import backup_manager, create_app
 from server.backup_manager import BackupError, BackupIntegrityError, UnsafeArchive, postgres
-from server.config import PROJECT_ROOT
-from server.extensions import db
+from server.core.config import PROJECT_ROOT
+from server.core.extensions import db
 from server.models import Backup, SecurityEvent
 from tests.backup_helpers import add_rows, pg_table_digests, sqlite_table_digests
 

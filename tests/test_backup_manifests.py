@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server import backup_manager
 from server.backup_manager import BackupError, BackupIntegrityError
-from server.extensions import db
+from server.core.extensions import db
 from server.models import SecurityEvent
 
 BACKUP_KEY = "a backup passphrase that is long enough"

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from server import backup_manager
 from server.backup_manager import postgres
-from server.extensions import db
+from server.core.extensions import db
 from server.models import SecurityEvent
 from tests.backup_helpers import add_rows, pg_table_digests
 

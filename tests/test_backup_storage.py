@@ -14,7 +14,7 @@ import pytest
 
 from server import backup_manager
 from server.backup_manager import streams
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Resume
 from server.storage import sealing
 from tests.helpers import ApiClient, make_pdf

@@ -6,8 +6,8 @@ import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from server.extensions import db
-from server.redis_client import get_redis
+from server.core.extensions import db
+from server.core.redis_client import get_redis
 from server.security_manager import encryption
 from server.services import credentials
 from tests.helpers import DEFAULT_PASSWORD, ApiClient

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import (
+from server.core.config import (
     PROJECT_ROOT,
     ConfigError,
     Settings,
@@ -149,7 +149,7 @@ def test_bad_numbers_fail_loudly():
 
 
 def test_dotenv_file_is_read(tmp_path, monkeypatch):
-    from server import config
+    from server.core import config
 
     dotenv = tmp_path / ".env"
     dotenv.write_text("JOB_QUEUE_MAX_WORKERS=9\n")

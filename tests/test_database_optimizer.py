@@ -18,10 +18,9 @@ from flask import g
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from server import database_optimizer, job_queue
-from server.database_optimizer import SLOW_QUERIES_KEY, normalise_sql, run_daily_maintenance
-from server.extensions import db
-from server.logging_config import current_job_id
+from server.core.extensions import db
+from server.core.logging_config import current_job_id
+from server.jobs import job_queue
 from server.models import (
     IpBlock,
     Job,
@@ -35,6 +34,8 @@ from server.models import (
     User,
     utcnow,
 )
+from server.ops import database_optimizer
+from server.ops.database_optimizer import SLOW_QUERIES_KEY, normalise_sql, run_daily_maintenance
 from server.security_manager import events, ip_blocking, token_revocations
 from server.services import accounts, resumes
 from tests.conftest import TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL
@@ -588,7 +589,7 @@ def test_a_slow_hot_read_is_recorded_like_any_statement(make_app, redis_conn):
     """Job status and profile reads run on their own pool, outside the engine's events."""
     from sqlalchemy import bindparam, func, select
 
-    from server.hot_reads import HotQuery, read_row
+    from server.services.hot_reads import HotQuery, read_row
 
     app = make_app(slow_query_ms=100)
     with app.app_context():
@@ -604,7 +605,7 @@ def test_a_hot_read_over_the_statement_timeout_is_cancelled(make_app):
     from sqlalchemy import bindparam, func, select
     from sqlalchemy.exc import DBAPIError
 
-    from server.hot_reads import HotQuery, read_row
+    from server.services.hot_reads import HotQuery, read_row
 
     app = make_app(db_statement_timeout_ms=200)
     with app.app_context(), pytest.raises(DBAPIError, match="statement timeout"):
@@ -621,7 +622,7 @@ def test_hot_reads_reuse_their_threads_connection_until_the_pool_is_replaced(mak
 
     from sqlalchemy import func
 
-    from server.hot_reads import HotQuery, read_row
+    from server.services.hot_reads import HotQuery, read_row
 
     backend = HotQuery(select(func.pg_backend_pid().label("pid")))
     app = make_app()
@@ -652,7 +653,7 @@ def test_hot_reads_reuse_their_threads_connection_until_the_pool_is_replaced(mak
 
 
 def _read_in(app, query) -> int:
-    from server.hot_reads import read_row
+    from server.services.hot_reads import read_row
 
     with app.app_context():
         return read_row(query, {}).pid

@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from server.config import weak_secret_reason
+from server.core.config import weak_secret_reason
 from server.models import ApplicantProfile, Role, User, UserCredential
 from server.security_manager import encryption
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL

@@ -19,10 +19,10 @@ from prometheus_client import (
 )
 
 from benchmarks.__main__ import available
-from server.config import PROJECT_ROOT, Settings, environment_variable
-from server.monitoring import ALERT_RULES
+from server.core.config import PROJECT_ROOT, Settings, environment_variable
+from server.ops.monitoring import ALERT_RULES
+from server.ops.scheduler import SCHEDULED_JOBS
 from server.rate_limiter.catalogue import LIMITS, ConcurrencyCap
-from server.scheduler import SCHEDULED_JOBS
 from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS, PUBLIC_JOB_TYPES
 
 DOCS = PROJECT_ROOT / "docs"

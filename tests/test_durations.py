@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.durations import duration_text
+from server.core.durations import duration_text
 
 
 @pytest.mark.parametrize(

@@ -201,8 +201,8 @@ def test_create_admin_command(settings, tmp_path):
 
 
 def test_gunicorn_waits_longer_than_the_job_grace_period_before_killing_a_worker(tmp_path):
-    from server.api_server import gunicorn_options
-    from server.config import Settings
+    from server.core.config import Settings
+    from server.web.api_server import gunicorn_options
 
     settings = Settings(instance_dir=tmp_path, job_queue_shutdown_grace_seconds=40.0)
     options = gunicorn_options(settings, host="127.0.0.1", port=5000, threads=8)
@@ -224,8 +224,8 @@ def test_gunicorn_waits_longer_than_the_job_grace_period_before_killing_a_worker
 
 
 def test_migrating_at_start_up_leaves_no_pooled_connection_for_forked_workers(app):
-    from server.api_server import apply_migrations
-    from server.extensions import db
+    from server.core.extensions import db
+    from server.web.api_server import apply_migrations
 
     db.session.execute(db.select(1))  # the app has used the pool
     db.session.remove()
@@ -238,7 +238,7 @@ def test_a_process_that_used_the_embedded_redis_stops_it_at_exit(tmp_path):
     exit hook, which stops the server only when it is the last client."""
     script = (
         "from server import create_app\n"
-        "from server.api_server import apply_migrations\n"
+        "from server.web.api_server import apply_migrations\n"
         "app = create_app()\n"
         "apply_migrations(app)\n"
         "response = app.test_client().post('/api/auth/register', json={\n"

@@ -1,6 +1,6 @@
 """env_production_example.txt lists exactly the variables the service reads.
 
-The list is derived from `Settings` (server/config.py): a new field makes this test name the
+The list is derived from `Settings` (server/core/config.py): a new field makes this test name the
 variable to add to the example, a removed one the line to drop.
 """
 
@@ -8,7 +8,7 @@ import re
 
 from dotenv import dotenv_values
 
-from server.config import PROJECT_ROOT, Settings, environment_variable, load_settings
+from server.core.config import PROJECT_ROOT, Settings, environment_variable, load_settings
 
 EXAMPLE = PROJECT_ROOT / "env_production_example.txt"
 # Fields that are not variables of their own: derived from DATABASE_URL, and the collection of

@@ -7,8 +7,8 @@ import logging
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from server.extensions import db
-from server.job_queue import QUEUE_KEYS, STATE_KEY
+from server.core.extensions import db
+from server.jobs.job_queue import QUEUE_KEYS, STATE_KEY
 from tests.conftest import TEST_DATABASE_URL
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for
@@ -269,7 +269,7 @@ def test_after_redis_loses_its_data_the_line_and_the_per_user_cap_are_back_withi
 
     from sqlalchemy import func, select
 
-    from server import job_queue
+    from server.jobs import job_queue
     from server.models import Job
     from tests.queue_helpers import fetch_job, make_user
 
@@ -319,7 +319,7 @@ def test_after_redis_loses_its_data_the_line_and_the_per_user_cap_are_back_withi
 def test_a_long_outage_is_summarised_periodically_with_the_count_it_affected(server_log):
     import time
 
-    from server.outages import OutageLog
+    from server.core.outages import OutageLog
 
     outage = OutageLog("search-index", summary_seconds=0.2)
     error = ConnectionError("Connection refused")
@@ -330,7 +330,9 @@ def test_a_long_outage_is_summarised_periodically_with_the_count_it_affected(ser
         outage.failed("request", error)
     outage.recovered()
     outage.recovered()
-    lines = [(r.getMessage(), r.affected) for r in server_log.records if r.name == "server.outages"]
+    lines = [
+        (r.getMessage(), r.affected) for r in server_log.records if r.name == "server.core.outages"
+    ]
     assert lines == [
         ("search-index unavailable", 1),
         ("search-index still unavailable", 50),
@@ -343,7 +345,7 @@ def test_a_job_running_when_redis_loses_its_data_is_fenced_out_and_runs_again_at
 ):
     import time
 
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.queue_helpers import fetch_job, make_user
 
     app = make_app(job_queue_lease_seconds=1.5)
@@ -373,7 +375,7 @@ def test_a_job_running_when_redis_loses_its_data_is_fenced_out_and_runs_again_at
 def test_a_connection_killed_during_a_progress_update_does_not_cut_the_run_short(
     make_app, run_pool, handler, pg_admin
 ):
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.queue_helpers import fetch_job, make_user
 
     app = make_app(job_queue_retry_base_seconds=0.05)
@@ -415,7 +417,7 @@ def test_a_connection_killed_during_a_progress_update_does_not_cut_the_run_short
 def test_worker_threads_whose_kept_connections_were_killed_run_the_next_jobs_on_fresh_ones(
     app, run_pool, pg_admin, server_log
 ):
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.queue_helpers import fetch_job, make_user
 
     user = make_user()

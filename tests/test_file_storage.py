@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from server import storage
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job, Resume
 from server.services import resumes
 from server.storage import sealing

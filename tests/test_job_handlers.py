@@ -4,11 +4,13 @@ import json
 import time
 import uuid
 
-from server import job_handlers, job_queue, rate_limiter
+from server import rate_limiter
 from server.agent.resume_parsing import parse_resume_text
-from server.extensions import db
-from server.job_queue import JobPriority
+from server.core.extensions import db
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority
 from server.models import Project, Resume
+from server.workers import job_handlers
 from tests.gemini_stand_in import GeminiStandIn
 from tests.queue_helpers import fetch_job, make_user, wait_for
 from tests.tailoring_samples import JOB_DESCRIPTION, RESUME_TEXT, gemini_answers, task_of

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from server import job_queue, rate_limiter
-from server import job_queue_scripts as scripts
-from server.job_queue import JobPriority, NewJob, Outcome, OutcomeKind
+from server import rate_limiter
+from server.jobs import job_queue
+from server.jobs import job_queue_scripts as scripts
+from server.jobs.job_queue import JobPriority, NewJob, Outcome, OutcomeKind
 from server.models import JobStatus
 from server.models.job import new_job_id
 from tests.queue_helpers import fetch_job, make_user, wait_for
@@ -413,7 +414,7 @@ def test_a_job_whose_workers_kept_dying_gives_its_allowance_back(make_app):
 
 def test_a_fresh_install_sets_up_the_queue_without_a_warning(app, redis_conn, caplog):
     redis_conn.flushdb()  # a fresh install: nothing in Redis yet
-    with caplog.at_level(logging.INFO, "server.job_queue"):
+    with caplog.at_level(logging.INFO, "server.jobs.job_queue"):
         assert claim_one() is None  # the first claim finds no queue state and sets it up
     assert [r.levelname for r in caplog.records] == ["INFO"]
     assert caplog.records[0].getMessage() == (
@@ -424,7 +425,7 @@ def test_a_fresh_install_sets_up_the_queue_without_a_warning(app, redis_conn, ca
 def test_a_wipe_that_lost_waiting_jobs_is_a_warning(app, redis_conn, caplog):
     job_id = job_queue.submit_job(user_id=make_user(), job_type="diagnostic", payload={})
     redis_conn.flushdb()
-    with caplog.at_level(logging.INFO, "server.job_queue"):
+    with caplog.at_level(logging.INFO, "server.jobs.job_queue"):
         assert claim_one().job_id == job_id
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "rebuilt it from PostgreSQL" in warnings[-1]

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from server.logging_config import SECURITY_LOGGER, configure_logging
+from server.core.logging_config import SECURITY_LOGGER, configure_logging
 
 
 @pytest.fixture

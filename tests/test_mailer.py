@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server import mailer
+from server.core import mailer
 
 
 @pytest.fixture

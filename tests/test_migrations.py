@@ -6,7 +6,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect
 
 from server import create_app
-from server.extensions import db
+from server.core.extensions import db
 
 
 def test_postgres_schema_matches_models(app, migrated_database):

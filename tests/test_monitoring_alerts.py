@@ -8,10 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from server import job_queue, monitoring
-from server.auth import public
+from server.jobs import job_queue
 from server.models import JobPriority
-from server.monitoring import run_alert_checks
+from server.ops import monitoring
+from server.ops.monitoring import run_alert_checks
+from server.security_manager.auth import public
 from tests.queue_helpers import make_user
 
 
@@ -202,7 +203,7 @@ def test_a_killed_worker_process_is_alerted_by_a_web_process_that_takes_the_lead
     import sys
     import time
 
-    from server.scheduler import LEADER_KEY
+    from server.ops.scheduler import LEADER_KEY
     from tests.nginx_helpers import ROOT, free_port
     from tests.queue_helpers import wait_for
     from tests.test_scaled_mode import healthy

@@ -130,7 +130,7 @@ def _jobs_finished(base: str) -> float:
 
 def test_the_worker_process_reports_its_jobs_at_metrics_through_web_restarts(app, tmp_path):
     """PROMETHEUS_MULTIPROC_DIR only in .env, as deploy_production.py has it written there."""
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.queue_helpers import fetch_job, make_user
     from tests.queue_helpers import wait_for as wait_until
     from tests.test_worker import worker_env
@@ -170,7 +170,7 @@ def test_the_worker_process_reports_its_jobs_at_metrics_through_web_restarts(app
         wait_until(lambda: fetch_job(job_id).status == "succeeded", timeout=30)
 
     user = make_user()
-    worker = start("server.worker")
+    worker = start("server.workers.worker")
     server = web()
     try:
         one_job()

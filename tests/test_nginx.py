@@ -17,10 +17,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from deploy_production import nginx_body_size
-from server.auth import public
-from server.config import Settings
-from server.extensions import db
+from server.core.config import Settings
+from server.core.extensions import db
 from server.models.security import SecurityEvent
+from server.security_manager.auth import public
 from server.services import accounts
 from tests.nginx_helpers import (
     NGINX_CONF,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from server import job_handlers
 from server.schemas.jobs import PRIORITY_NAMES, PUBLIC_JOB_TYPES, STATUS_NAMES
+from server.workers import job_handlers
 from tests.helpers import make_pdf
 
 # Generated clients name their functions after these: changing one breaks every client.

@@ -84,7 +84,7 @@ def test_the_tailoring_journey_runs_through_pgbouncer_in_transaction_mode(
 def test_maintenance_vacuums_without_leaving_a_session_setting_on_pooled_connections(
     make_app, bouncer, direct
 ):
-    from server.database_optimizer import maintain
+    from server.ops.database_optimizer import maintain
 
     app = make_app(
         database_url=bouncer.url,

@@ -11,9 +11,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from server import job_queue
-from server.extensions import db
-from server.job_queue import JobPriority, NewJob
+from server.core.extensions import db
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority, NewJob
 from server.models import Job
 from tests.queue_helpers import make_user
 from tests.test_worker import start_worker, worker_env

@@ -12,7 +12,7 @@ import redis
 
 from server import rate_limiter
 from server.agent.engines.gemini_errors import seconds_until_pacific_midnight
-from server.config import ConfigError
+from server.core.config import ConfigError
 from server.rate_limiter import (
     API_PER_USER,
     GEMINI_USER_DAY,

@@ -5,8 +5,8 @@ import socket
 import pytest
 import redis
 
-from server.config import Settings
-from server.redis_client import build_redis
+from server.core.config import Settings
+from server.core.redis_client import build_redis
 
 
 def free_port() -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from server.config import Settings
-from server.redis_client import build_redis, dedicated_client, redis_cli_invocation
+from server.core.config import Settings
+from server.core.redis_client import build_redis, dedicated_client, redis_cli_invocation
 from tests.failover_drill import LOGIN_LIMIT, drill_settings, run_drill
 from tests.sentinel_set import sentinel_set
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from server import job_queue
+from server.jobs import job_queue
 from server.services import accounts
 from tests.nginx_helpers import ROOT, free_port
 from tests.test_worker import worker_env

@@ -14,8 +14,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from server import job_queue
-from server.extensions import db
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Job
 from server.services import accounts
 from tests import web_instances

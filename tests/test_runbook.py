@@ -23,12 +23,12 @@ import requests
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from server.config import get_settings
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.extensions import db
 from server.models import Application, TailoredResume, User
 from server.models.security import IpBlock
+from server.ops.scheduler import SCHEDULED_JOBS
 from server.rate_limiter import get_rate_limiter
-from server.scheduler import SCHEDULED_JOBS
 from server.services import accounts
 from tests.conftest import TEST_DATABASE_URL
 from tests.job_board_stand_ins import Listing, job_boards

@@ -23,10 +23,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from server import job_queue
-from server.extensions import db
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Job
-from server.scheduler import HISTORY_KEY, LEADER_KEY
+from server.ops.scheduler import HISTORY_KEY, LEADER_KEY
 from server.services import accounts
 from tests.nginx_helpers import ROOT, free_port
 from tests.test_worker import worker_env

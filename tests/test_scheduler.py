@@ -11,10 +11,10 @@ import pytest
 import redis
 from sqlalchemy import create_engine, func, select, text
 
-from server import scheduler
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Backup, SideEffect, TokenRevocation, utcnow
-from server.scheduler import (
+from server.ops import scheduler
+from server.ops.scheduler import (
     HISTORY_KEY,
     LAST_RUN_KEY,
     LEADER_KEY,
@@ -35,7 +35,7 @@ LOCK_SECONDS = 2.0
 
 def probe() -> int:
     """A scheduled job for these tests: counts its runs in Redis."""
-    from server.redis_client import get_redis
+    from server.core.redis_client import get_redis
 
     return get_redis().incr(PROBE_KEY)
 
@@ -238,7 +238,7 @@ def test_every_scheduled_job_names_a_function_that_exists():
     ],
 )
 def test_a_schedule_that_does_not_parse_stops_start_up_naming_its_variable(variable, value):
-    from server.config import ConfigError, load_settings
+    from server.core.config import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match=variable):
         load_settings({variable: value})

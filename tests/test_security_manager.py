@@ -6,7 +6,7 @@ import zipfile
 import pytest
 from cryptography.fernet import Fernet
 
-from server.config import ConfigError, load_settings
+from server.core.config import ConfigError, load_settings
 from server.security_manager import encryption, passwords, sanitising, uploads
 from server.security_manager.audit import unpinned_requirements
 from tests.helpers import make_docx, make_pdf

@@ -31,9 +31,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job, Resume
-from server.scheduler import HISTORY_KEY, LEADER_KEY
+from server.ops.scheduler import HISTORY_KEY, LEADER_KEY
 from server.storage import sealing
 from tests.helpers import GENEROUS_TEST_LIMITS
 from tests.nginx_helpers import ROOT, free_port

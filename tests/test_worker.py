@@ -15,15 +15,17 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from server import job_handlers, job_queue, rate_limiter
+from server import rate_limiter
 from server.agent.engines import EngineError
-from server.errors import NotFound
-from server.extensions import db
-from server.job_handlers import QuotaWait
-from server.job_queue import JobPriority, Outcome, OutcomeKind
+from server.core.errors import NotFound
+from server.core.extensions import db
+from server.core.redis_client import get_redis
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority, Outcome, OutcomeKind
 from server.models.job import new_job_id
-from server.redis_client import get_redis
 from server.services.tailored_resumes import TailoringFailed
+from server.workers import job_handlers
+from server.workers.job_handlers import QuotaWait
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.queue_helpers import fetch_job, make_user, wait_for
 from tests.test_rate_limiter_redis_down import private_redis  # noqa: F401 - a fixture
@@ -261,7 +263,7 @@ def test_a_result_that_cannot_be_stored_fails_its_job_once_and_spares_the_others
 def test_an_outcome_the_database_refuses_does_not_take_the_rest_of_its_batch_with_it(
     make_app,
 ):
-    from server.worker import WorkerPool
+    from server.workers.worker import WorkerPool
 
     app = make_app(job_queue_max_per_user=10)
     with app.app_context():
@@ -846,7 +848,7 @@ def test_sigterm_stops_claiming_and_exits_cleanly(app, tmp_path, worker_processe
 def test_a_jobs_success_is_stored_before_its_thread_takes_the_next_job(make_app, run_pool, handler):
     from sqlalchemy import select
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Job
 
     app = make_app(job_queue_max_per_user=50)

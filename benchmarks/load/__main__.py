@@ -52,7 +52,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from benchmarks.scratch import ensure_database
-from server.config import normalise_database_url
+from server.core.config import normalise_database_url
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent.parent

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from server.config import Settings
-from server.errors import ApiError
+from server.core.config import Settings
+from server.core.errors import ApiError
 from server.security_manager.outbound import (
     OutboundClient,
     OutboundPolicy,

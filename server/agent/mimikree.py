@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import redis as redis_lib
 
-from server.config import Settings
+from server.core.config import Settings
 from server.security_manager.outbound import (
     OutboundClient,
     OutboundError,

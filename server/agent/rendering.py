@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from server.config import Settings
+    from server.core.config import Settings
 
 log = logging.getLogger("server.agent.rendering")
 

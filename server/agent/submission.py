@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from server.mailer import Attachment
+from server.core.mailer import Attachment
 from server.security_manager.outbound import (
     OutboundClient,
     OutboundError,

@@ -64,8 +64,8 @@ from server.backup_manager.streams import (
     WrittenFile,
     decrypt_stream,
 )
-from server.config import Settings, get_settings
-from server.extensions import db
+from server.core.config import Settings, get_settings
+from server.core.extensions import db
 from server.models import Backup, utcnow
 from server.models.base import as_utc, isoformat
 
@@ -179,7 +179,7 @@ def _heartbeat(backup_id: str, settings: Settings) -> Iterator[None]:
     """Say in Redis that this process is making the backup (see `reap_abandoned`)."""
     import redis
 
-    from server.redis_client import get_redis, kept_alive
+    from server.core.redis_client import get_redis, kept_alive
 
     token = secrets.token_hex(8)
     seconds = settings.scheduler_lock_seconds
@@ -323,7 +323,7 @@ def _make(
 
 
 def _app_version() -> str:
-    from server.version import API_VERSION
+    from server.core.version import API_VERSION
 
     return API_VERSION
 
@@ -702,7 +702,7 @@ def latest_failures() -> list[dict[str, Any]]:
 def reap_abandoned() -> dict[str, Any]:
     """Backups left `running` by a process that died (no heartbeat in Redis for
     SCHEDULER_LOCK_SECONDS): marked failed, their local files removed."""
-    from server.redis_client import get_redis
+    from server.core.redis_client import get_redis
 
     settings = get_settings()
     conn = get_redis()
@@ -740,7 +740,7 @@ def last_verified_backup_age() -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
 
-# --- scheduled jobs (see server/scheduler.py) ------------------------------------------------
+# --- scheduled jobs (see server/ops/scheduler.py) ------------------------------------------------
 
 
 def scheduled_database_backup() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.errors import UserFacingError
+from server.core.errors import UserFacingError
 
 
 class BackupError(UserFacingError):

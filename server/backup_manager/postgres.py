@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 
 from server.backup_manager.errors import BackupError
 from server.backup_manager.streams import WrittenFile, write_from
-from server.config import Settings
+from server.core.config import Settings
 
 log = logging.getLogger("server.backup_manager")
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL, make_url
 
 from server.backup_manager.errors import BackupError
 from server.backup_manager.streams import WrittenFile, write_from
-from server.config import Settings
+from server.core.config import Settings
 
 
 def database_path(url: str | URL) -> Path:

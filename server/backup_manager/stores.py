@@ -9,7 +9,7 @@ from pathlib import Path
 
 from server.backup_manager.errors import BackupIntegrityError
 from server.backup_manager.streams import COPY_CHUNK, sha256_of
-from server.config import Settings
+from server.core.config import Settings
 
 MANIFEST_NAME = "manifest.json"
 ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-(database|files|logs|full)-[0-9a-f]{6}$")

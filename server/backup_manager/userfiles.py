@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 from server.backup_manager.archives import check_archive_members
 from server.backup_manager.errors import BackupError
 from server.backup_manager.streams import COPY_CHUNK
-from server.config import Settings
+from server.core.config import Settings
 
 log = logging.getLogger("server.backup_manager")
 

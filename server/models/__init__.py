@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed models. Import models from here so Alembic sees every table."""
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models.applicant import ApplicantProfile, Project
 from server.models.application import (
     Application,

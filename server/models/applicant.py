@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models.base import ENCRYPTED, utcnow
 from server.models.job import JsonType
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models.base import utcnow
 from server.models.job import JsonType
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models.base import utcnow
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models.base import utcnow
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from server.config import ConfigError, Settings, parse_rate_limit_override
+from server.core.config import ConfigError, Settings, parse_rate_limit_override
 
 Scope = Literal["user", "ip", "global"]
 SCOPES: tuple[str, ...] = ("user", "ip", "global")

@@ -8,14 +8,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from server import metrics
+from server.core import metrics
 from server.rate_limiter.catalogue import ConcurrencyCap, RateLimit
 from server.rate_limiter.results import Decision, Lease, LimitState
 
 log = logging.getLogger("server.rate_limiter")
 
 
-# Per-process metrics, mirrored as Prometheus metrics (`server.metrics`, served at /metrics).
+# Per-process metrics, mirrored as Prometheus metrics (`server.core.metrics`, served at /metrics).
 METRICS: dict[str, float] = {
     "rate_limiter_degraded": 0,
     "rate_limiter_redis_errors_total": 0,

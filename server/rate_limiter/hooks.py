@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 
-from server.config import Settings
-from server.durations import duration_text
-from server.errors import ServiceUnavailable, TooManyRequests
+from server.core.config import Settings
+from server.core.durations import duration_text
+from server.core.errors import ServiceUnavailable, TooManyRequests
 from server.rate_limiter.catalogue import (
     API_GLOBAL,
     API_PER_IP,
@@ -71,7 +71,7 @@ def init_app(
     the request's client as per-address limits count it; `exempt_endpoints`: views no limit
     applies to (the health probes).
     """
-    from server.redis_client import get_redis
+    from server.core.redis_client import get_redis
 
     settings: Settings = app.config["SETTINGS"]
     limiter = RateLimiter(

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 
 import redis
 
-from server import metrics
-from server.config import ConfigError, Settings
-from server.errors import NotFound, ServiceUnavailable
+from server.core import metrics
+from server.core.config import ConfigError, Settings
+from server.core.errors import NotFound, ServiceUnavailable
+from server.core.redis_client import build_redis
 from server.rate_limiter.catalogue import (
     GEMINI_CONTENDERS,
     GEMINI_DAY,
@@ -44,7 +45,6 @@ from server.rate_limiter.scripts import (
     PEEK_SCRIPT,
     SETTLE_SCRIPT,
 )
-from server.redis_client import build_redis
 
 log = logging.getLogger("server.rate_limiter")
 

@@ -63,7 +63,7 @@ end
 return table.concat(out, ' ')
 end
 """
-# The request gate's script (`server.request_gate`) calls `hit` too.
+# The request gate's script (`server.web.request_gate`) calls `hit` too.
 HIT_SCRIPT = HIT_FUNCTION + "return hit(KEYS, ARGV)\n"
 
 # Read-only usage of window keys: KEYS as above; ARGV: n, then the window (us) per key.

@@ -17,7 +17,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
 from server.agent.sources import boards_and_companies, unsearchable_message
-from server.config import JOB_BOARDS, get_settings
+from server.core.config import JOB_BOARDS, get_settings
 from server.models.job import JobPriority, JobStatus
 from server.schemas.admin import MAX_ID, PageMeta, PageQuery
 from server.schemas.common import StrictSchema, UtcDateTime

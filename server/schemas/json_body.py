@@ -15,7 +15,7 @@ from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import missing
 
-from server.errors import ApiError, BadRequest
+from server.core.errors import ApiError, BadRequest
 
 # Deeper than any body of this API needs, shallow enough for every recursive consumer.
 MAX_DEPTH = 32

@@ -17,7 +17,7 @@ Submodules own one concern each:
 
 `init_app` installs the request-path parts: the watch for bursts of error responses and
 per-address 429s, and CORS for the configured origins. The IP-block check itself is part of the
-request gate's one Redis round trip (`server.request_gate`).
+request gate's one Redis round trip (`server.web.request_gate`).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from typing import Any
 import redis
 from sqlalchemy import or_, select
 
-from server.config import PROJECT_ROOT, Settings, weak_secret_reason
-from server.durations import duration_text
-from server.extensions import db
+from server.core.config import PROJECT_ROOT, Settings, weak_secret_reason
+from server.core.durations import duration_text
+from server.core.extensions import db
 from server.models import Role, User, utcnow
 from server.security_manager import events, ip_blocking, lockout
 

@@ -60,7 +60,7 @@ def key_index(token: str, *, keys: tuple[str, ...]) -> int | None:
 def encrypted_columns() -> list[Column]:
     """Every column declared with `info=ENCRYPTED`, in table order."""
     import server.models  # noqa: F401 - every table declared
-    from server.extensions import db
+    from server.core.extensions import db
 
     return [
         column

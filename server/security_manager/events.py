@@ -15,12 +15,12 @@ from flask import g, has_request_context, request
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from server import metrics
-from server.extensions import db
-from server.logging_config import SECURITY_LOGGER
+from server.core import metrics
+from server.core.extensions import db
+from server.core.logging_config import SECURITY_LOGGER
+from server.core.pagination import paginate
 from server.models import SecurityEvent, User, utcnow
 from server.models.base import isoformat
-from server.pagination import paginate
 
 log = logging.getLogger(SECURITY_LOGGER)
 app_log = logging.getLogger("server.security")

@@ -23,12 +23,12 @@ from typing import Any, NamedTuple
 import redis
 from sqlalchemy import func, insert, select, update
 
-from server.config import Settings
-from server.errors import Conflict, NotFound, ValidationFailed
-from server.extensions import db
+from server.core.config import Settings
+from server.core.errors import Conflict, NotFound, ValidationFailed
+from server.core.extensions import db
+from server.core.outages import outage_log
 from server.models import IpBlock, utcnow
 from server.models.base import as_utc
-from server.outages import outage_log
 from server.security_manager import security_cache
 from server.security_manager.events import record_event
 

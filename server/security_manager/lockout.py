@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 import redis
 from sqlalchemy import case, delete, select, update
 
-from server.config import Settings
-from server.extensions import db
+from server.core.config import Settings
+from server.core.extensions import db
+from server.core.outages import outage_log
 from server.models import LoginFailure, utcnow
 from server.models.base import as_utc
-from server.outages import outage_log
 from server.security_manager import security_cache
 from server.security_manager.counters import add_in_window, incr_in_window
 

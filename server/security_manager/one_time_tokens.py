@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from server.errors import BadRequest
-from server.extensions import db
+from server.core.errors import BadRequest
+from server.core.extensions import db
 from server.models import OneTimeToken, User, utcnow
 from server.models.base import as_utc
 

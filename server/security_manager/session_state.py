@@ -28,7 +28,7 @@ from flask import has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Role, User
 
 log = logging.getLogger("server.security")
@@ -154,7 +154,7 @@ def _write_changes(session: Session) -> None:
     if not has_app_context():
         log.warning("account change committed outside an app: its cache entry is not updated")
         return
-    from server.redis_client import get_redis
+    from server.core.redis_client import get_redis
 
     write_through(get_redis(), list(changed.values()))
 

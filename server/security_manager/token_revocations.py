@@ -34,8 +34,8 @@ from typing import Any
 import redis
 from sqlalchemy import and_, delete, or_, select
 
-from server.config import Settings
-from server.extensions import db
+from server.core.config import Settings
+from server.core.extensions import db
 from server.models import TokenRevocation, utcnow
 from server.models.base import as_utc
 from server.security_manager import security_cache

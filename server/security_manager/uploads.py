@@ -11,7 +11,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from server.errors import ApiError
+from server.core.errors import ApiError
 
 ALLOWED_EXTENSIONS = {
     "pdf": "application/pdf",

@@ -15,9 +15,9 @@ from jwt import PyJWTError
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, security_manager, storage
-from server.config import Settings, get_settings
-from server.errors import (
+from server import security_manager, storage
+from server.core.config import Settings, get_settings
+from server.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -27,11 +27,12 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from server.extensions import db
-from server.job_queue import JobPriority
+from server.core.extensions import db
+from server.core.pagination import paginate
+from server.core.redis_client import get_redis
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority
 from server.models import OneTimeToken, Resume, Role, User, UserCredential, utcnow
-from server.pagination import paginate
-from server.redis_client import get_redis
 from server.security_manager import ip_blocking, lockout, one_time_tokens, token_revocations
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_text

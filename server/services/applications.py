@@ -44,11 +44,11 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from server import job_queue, rate_limiter, storage
+from server import rate_limiter, storage
 from server.agent.browser import runtime as browser_runtime
 from server.agent.browser.answers import normalise_label
-from server.config import get_settings
-from server.errors import (
+from server.core.config import get_settings
+from server.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
@@ -57,8 +57,10 @@ from server.errors import (
     TooManyRequests,
     ValidationFailed,
 )
-from server.extensions import db
-from server.job_queue import JobPriority
+from server.core.extensions import db
+from server.core.pagination import paginate
+from server.jobs import job_queue
+from server.jobs.job_queue import JobPriority
 from server.models import (
     Application,
     ApplicationScreenshot,
@@ -74,7 +76,6 @@ from server.models import (
     utcnow,
 )
 from server.models.job import TERMINAL_STATUSES, new_job_id
-from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text, strip_control_characters
 from server.services import jobs, resumes
 from server.services.ownership import get_owned

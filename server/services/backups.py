@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import backup_manager, job_queue
-from server.errors import NotFound
-from server.extensions import db
+from server import backup_manager
+from server.core.errors import NotFound
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Backup, JobPriority, User
 
 

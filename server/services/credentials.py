@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.config import get_settings
-from server.errors import NotFound, ValidationFailed
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.errors import NotFound, ValidationFailed
+from server.core.extensions import db
 from server.models import User, UserCredential
 from server.schemas.user import KNOWN_SERVICES
 from server.security_manager import encryption

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Column, select, update
 
-from server.config import get_settings
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.extensions import db
 from server.security_manager import encryption
 from server.security_manager.events import record_event
 from server.services import stored_files

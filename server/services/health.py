@@ -6,9 +6,9 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.extensions import db
-from server.outages import outage_log
-from server.redis_client import get_redis
+from server.core.extensions import db
+from server.core.outages import outage_log
+from server.core.redis_client import get_redis
 
 
 def check_dependencies() -> dict[str, str]:

@@ -14,9 +14,9 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, func, select
 
-from server import job_queue, job_types, rate_limiter
-from server.config import get_settings
-from server.errors import (
+from server import rate_limiter
+from server.core.config import get_settings
+from server.core.errors import (
     BadRequest,
     Forbidden,
     ServiceUnavailable,
@@ -24,14 +24,15 @@ from server.errors import (
     ValidationFailed,
     _flatten_validation_detail,
 )
-from server.extensions import db
-from server.hot_reads import HotQuery, give_back_thread_connection, read_row
-from server.job_queue import JobPriority
+from server.core.extensions import db
+from server.jobs import job_queue, job_types
+from server.jobs.job_queue import JobPriority
 from server.models import Job, JobStatus, User
 from server.models.base import isoformat
 from server.models.job import TERMINAL_STATUSES, new_job_id
 from server.schemas.jobs import JOB_PAYLOAD_SCHEMAS, PUBLIC_JOB_TYPES
 from server.security_manager import scoped_tokens
+from server.services.hot_reads import HotQuery, give_back_thread_connection, read_row
 from server.services.ownership import get_owned, read_owned
 
 log = logging.getLogger("server.services.jobs")
@@ -50,7 +51,7 @@ class EventStreamSlots:
     """Caps on the event streams open in this process: in all, and per user.
 
     Each open stream holds one of the threads the web server keeps for streams
-    (`server.request_lanes`); the cap in all is their number, so a stream beyond it is
+    (`server.web.request_lanes`); the cap in all is their number, so a stream beyond it is
     refused (503) rather than left waiting for a thread. The cap per user keeps one user
     from taking them all. Per process (no shared state to leak when a process dies): with
     several processes, a user may hold the per-user cap in each.
@@ -280,7 +281,7 @@ def get_status(
 ) -> dict[str, Any]:
     """A job of this user with its place in line; 404 for anyone else's.
 
-    Clients poll this: one SELECT outside any transaction (`server.hot_reads`); the place in
+    Clients poll this: one SELECT outside any transaction (`server.services.hot_reads`); the place in
     line comes from `known_rank` when the request gate read it (see `describe`)."""
     job = read_owned(
         _STATUS_QUERY,
@@ -293,7 +294,7 @@ def get_status(
 
 
 def status_row_if_owned(*, user_id: int, job_id: str) -> Any | None:
-    """The row `get_status` describes, for the fast path (`server.fast_path`): None, with
+    """The row `get_status` describes, for the fast path (`server.web.fast_path`): None, with
     nothing recorded, when the job is missing or someone else's (the request then takes the
     usual path, which answers 404 and records the probe)."""
     job = read_row(_STATUS_QUERY, {"job_id": job_id})

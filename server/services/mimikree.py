@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from server.agent.mimikree import MimikreeCredentials
-from server.config import Settings
-from server.extensions import db
+from server.core.config import Settings
+from server.core.extensions import db
 from server.models import User
 from server.security_manager.encryption import DecryptionFailed
 from server.services import credentials

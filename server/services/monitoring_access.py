@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from server import monitoring
-from server.config import get_settings
-from server.errors import Forbidden, Unauthorized
+from server.core.config import get_settings
+from server.core.errors import Forbidden, Unauthorized
+from server.ops import monitoring
 
 
 def authorize_scrape(*, address: str | None) -> None:
@@ -14,8 +14,8 @@ def authorize_scrape(*, address: str | None) -> None:
     checked against PostgreSQL (revocations and the account's state)."""
     if monitoring.scrape_allowed(address, get_settings().metrics_allowed_networks):
         return
-    from server.auth import decode_request_token
     from server.security_manager import session_state, token_revocations
+    from server.security_manager.auth import decode_request_token
 
     payload = decode_request_token(current_app, "admin")  # raises Unauthorized
     if token_revocations.state_in_database_for(payload) is not None:

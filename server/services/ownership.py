@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from server.errors import NotFound
-from server.extensions import db
-from server.hot_reads import HotQuery, read_row
+from server.core.errors import NotFound
+from server.core.extensions import db
 from server.security_manager.events import record_event
+from server.services.hot_reads import HotQuery, read_row
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def read_owned(
     object_type: str,
 ) -> Any:
     """`get_owned` for the hot path: the row `query` selects with `params` (it must include
-    `user_id`), read in one statement without the ORM (`server.hot_reads`), with the same
+    `user_id`), read in one statement without the ORM (`server.services.hot_reads`), with the same
     owner check."""
     row = read_row(query, params)
     _check_owner(row, object_id=object_id, user_id=user_id, object_type=object_type)

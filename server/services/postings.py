@@ -14,11 +14,11 @@ from server.agent import posting_search
 from server.agent.posting_search import Candidate
 from server.agent.sources import COMPANIES_HINT, SearchQuery, boards_and_companies, fetch_all
 from server.agent.sources import unsearchable_message as unsearchable_message
-from server.config import get_settings
-from server.errors import NotFound
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.errors import NotFound
+from server.core.extensions import db
+from server.core.pagination import paginate
 from server.models import Posting, Resume, utcnow
-from server.pagination import paginate
 from server.services.ownership import get_owned
 
 log = logging.getLogger("server.postings")

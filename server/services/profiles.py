@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from server.config import get_settings
-from server.errors import Unauthorized, ValidationFailed
-from server.extensions import db
-from server.hot_reads import HotQuery, read_row
+from server.core.config import get_settings
+from server.core.errors import Unauthorized, ValidationFailed
+from server.core.extensions import db
 from server.models import ApplicantProfile, User
 from server.security_manager import encryption
 from server.security_manager.sanitising import sanitise_text
+from server.services.hot_reads import HotQuery, read_row
 
 log = logging.getLogger("server.services.profiles")
 
@@ -45,7 +45,7 @@ _ACCOUNT_FIELDS = (
 _USERS = User.__table__.c
 _PROFILES = ApplicantProfile.__table__.c
 # The account and its applicant profile in one statement, read on the hot path (a client
-# polls its profile): `server.hot_reads`.
+# polls its profile): `server.services.hot_reads`.
 _PROFILE_QUERY = HotQuery(
     select(
         *(_USERS[name] for name in _ACCOUNT_FIELDS),
@@ -97,7 +97,7 @@ def _log_unreadable(user_id: int) -> None:
 
 def get(*, user_id: int) -> dict[str, Any]:
     """The user's account with the applicant profile, read in one statement outside any
-    transaction (`server.hot_reads`); 401 when the account is gone or disabled."""
+    transaction (`server.services.hot_reads`); 401 when the account is gone or disabled."""
     row = read_row(_PROFILE_QUERY, {"user_id": user_id})
     if row is None or not row.is_active:
         raise Unauthorized("User not found or disabled")
@@ -105,7 +105,7 @@ def get(*, user_id: int) -> dict[str, Any]:
 
 
 def row_if_active(*, user_id: int) -> Any | None:
-    """The row `get` describes, for the fast path (`server.fast_path`): None when the
+    """The row `get` describes, for the fast path (`server.web.fast_path`): None when the
     account is gone or disabled (the request then takes the usual path, which answers 401)."""
     row = read_row(_PROFILE_QUERY, {"user_id": user_id})
     return row if row is not None and row.is_active else None

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.errors import ValidationFailed
-from server.extensions import db
+from server.core.errors import ValidationFailed
+from server.core.extensions import db
+from server.core.pagination import paginate
 from server.models import Posting, Project, User
-from server.pagination import paginate
 from server.security_manager.sanitising import sanitise_text
 from server.services import jobs, resumes
 from server.services.ownership import get_owned

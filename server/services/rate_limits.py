@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server import rate_limiter
-from server.errors import ValidationFailed
+from server.core.errors import ValidationFailed
 from server.security_manager.ip_blocking import address_subject
 from server.services.accounts import get_user
 

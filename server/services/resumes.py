@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server import job_queue, rate_limiter, storage
+from server import rate_limiter, storage
 from server.agent.intake import fetch_resume
 from server.agent.resume_parsing import (
     PARSER_VERSION,
@@ -20,9 +20,10 @@ from server.agent.resume_parsing import (
     ExtractionLimits,
     parse_document,
 )
-from server.config import Settings, get_settings
-from server.errors import ApiError, Conflict, NotFound, StorageUnavailable
-from server.extensions import db
+from server.core.config import Settings, get_settings
+from server.core.errors import ApiError, Conflict, NotFound, StorageUnavailable
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Resume, ResumeParseStatus, User
 from server.security_manager.events import record_event
 from server.security_manager.sanitising import sanitise_filename, strip_control_characters

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from server import backup_manager
-from server.config import get_settings
+from server.core.config import get_settings
+from server.core.redis_client import get_redis
 from server.models import User
-from server.redis_client import get_redis
 from server.security_manager import audit, events, ip_blocking
 from server.security_manager.events import record_event
 

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from server import storage
-from server.config import get_settings
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.extensions import db
 from server.models import Application, ApplicationScreenshot, Resume
 from server.services import resumes
 from server.services.key_counts import ColumnKeys, ColumnRotation

@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from server import storage
 from server.agent import docx_in_place, mimikree, rendering, tailoring
 from server.agent.engines import get_engine
-from server.config import get_settings
-from server.errors import QuotaWait, UserFacingError, ValidationFailed
-from server.extensions import db
+from server.core.config import get_settings
+from server.core.errors import QuotaWait, UserFacingError, ValidationFailed
+from server.core.extensions import db
+from server.core.pagination import paginate
+from server.core.redis_client import get_redis
 from server.models import Resume, ResumeParseStatus, TailoredResume
-from server.pagination import paginate
-from server.redis_client import get_redis
 from server.schemas.tailored_resumes import ORIGINAL
 from server.security_manager.uploads import ALLOWED_EXTENSIONS
 from server.services import mimikree as mimikree_accounts

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from server.config import Settings, get_settings
+from server.core.config import Settings, get_settings
 from server.storage import sealing
 from server.storage.backends import Backend, LocalBackend, MissingObject, S3Backend
 from server.storage.sealing import SealBroken

@@ -14,9 +14,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from server.config import Settings
-from server.errors import StorageUnavailable
-from server.outages import outage_log
+from server.core.config import Settings
+from server.core.errors import StorageUnavailable
+from server.core.outages import outage_log
 
 log = logging.getLogger("server.storage")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,7}$")

@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-from server import job_queue, rate_limiter
+from server import rate_limiter
 from server.agent.engines import EngineError, get_engine
 from server.agent.engines.gemini_errors import seconds_until_pacific_midnight
 from server.agent.engines.local import LocalEngine
-from server.job_handlers import QuotaWait, RetryableJobError
+from server.jobs import job_queue
+from server.workers.job_handlers import QuotaWait, RetryableJobError
 from tests.gemini_stand_in import GeminiStandIn
 from tests.queue_helpers import fetch_job, make_user, wait_for
 

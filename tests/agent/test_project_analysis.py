@@ -8,7 +8,7 @@ import json
 import pytest
 
 from server import rate_limiter
-from server.extensions import db
+from server.core.extensions import db
 from tests.gemini_stand_in import GeminiStandIn
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import wait_for

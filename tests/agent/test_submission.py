@@ -3,7 +3,7 @@
 import pytest
 
 from server.agent.submission import Candidate, resume_as_sent
-from server.mailer import Attachment
+from server.core.mailer import Attachment
 
 
 def candidate(name: str, filename: str) -> Candidate:

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from server import storage
-from server.extensions import db
+from server.core.extensions import db
 from server.models import ApplicationScreenshot, SavedAnswer, SideEffect, SideEffectState
 from tests.ats_stand_ins import AtsStandIn
 from tests.gemini_stand_in import GeminiStandIn

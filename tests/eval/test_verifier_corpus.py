@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from server import create_app
-from server.extensions import db
+from server.core.extensions import db
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, truncate_all_tables
 from tests.eval.verifier_corpus import by_family, load, play
 from tests.gemini_stand_in import GeminiStandIn

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from server import create_app
-from server.auth import auth_mode
-from server.config import Settings
+from server.core.config import Settings
+from server.security_manager.auth import auth_mode
 from tests.helpers import error_of
 
 _ARG = re.compile(r"<(?:([a-z]+):)?([a-zA-Z_]+)>")

@@ -4,7 +4,7 @@ it, answers as for a free address, and its owner is mailed instead (real SMTP on
 from __future__ import annotations
 
 from server import security_manager
-from server.extensions import db
+from server.core.extensions import db
 from server.models import User
 from tests.helpers import DEFAULT_PASSWORD, error_of
 from tests.routes.test_security_mail import token_from

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from server.extensions import db
+from server.core.extensions import db
 from server.security_manager import encryption
 from tests.helpers import at_once, error_of
 

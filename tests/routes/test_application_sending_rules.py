@@ -307,7 +307,7 @@ def test_a_submit_while_the_preparing_job_is_still_finishing_is_taken(build, rec
     may still be closing, and sends nothing."""
     from sqlalchemy import update
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Job
 
     app, api = build()

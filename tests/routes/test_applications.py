@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import event, select
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import ApplicationSubmission, Posting
 from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
@@ -1071,7 +1071,7 @@ def test_an_application_whose_worker_died_after_sending_is_not_offered_for_sendi
 ):
     import signal
 
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.test_worker import worker_env
 
     app = make_app(

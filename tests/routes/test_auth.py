@@ -31,7 +31,7 @@ def test_an_address_in_any_case_has_one_account(client, app):
 
 
 def test_default_bcrypt_cost_is_twelve(settings):
-    from server.config import load_settings
+    from server.core.config import load_settings
 
     assert (
         load_settings(

@@ -104,7 +104,7 @@ def test_the_security_audit_flags_a_verified_backup_older_than_26_hours(admin_cl
     from datetime import timedelta
 
     from server import backup_manager
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Backup, utcnow
 
     made = backup_manager.create_backup(backup_type="database")

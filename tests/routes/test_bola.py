@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server.auth import auth_mode
-from server.extensions import db
+from server.core.extensions import db
 from server.models import SecurityEvent
+from server.security_manager.auth import auth_mode
 from tests.helpers import Account, ApiClient, make_pdf
 from tests.routes.test_access_control import all_routes, scratch_app
 
@@ -44,7 +44,7 @@ def _snapshot_resume(client: ApiClient, owner: Account, resume_id: str):
 
 def _create_job(client: ApiClient, owner: Account) -> str:
     # No job type open to plain users has a handler yet, so the job is recorded directly.
-    from server import job_queue
+    from server.jobs import job_queue
 
     return job_queue.submit_job(
         user_id=owner.id, job_type="diagnostic", payload={"sleep_ms": 0, "fail_times": 0}

@@ -1,4 +1,4 @@
-"""The polled reads (job status, profile) answered below Flask (`server.fast_path`).
+"""The polled reads (job status, profile) answered below Flask (`server.web.fast_path`).
 
 A poll with a token this process has verified is answered without Flask's request machinery;
 everything a client can observe must be what Flask would have answered: the body, the
@@ -23,9 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from werkzeug.test import Client
 
-from server.database_optimizer import SLOW_QUERIES_KEY
-from server.extensions import db
+from server.core.extensions import db
 from server.models import SecurityEvent, User
+from server.ops.database_optimizer import SLOW_QUERIES_KEY
 from server.security_manager import ip_blocking
 from tests.helpers import ApiClient, error_of
 

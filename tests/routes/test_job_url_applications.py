@@ -202,7 +202,7 @@ def test_job_details_cannot_be_patched_once_prepared_or_on_a_posting(url_app, ap
 
 def test_an_application_without_a_prepared_package_is_never_marked_sent(url_app, api, pages):
     """Even one that reached `ready_for_review` some other way (an older release's data)."""
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Application
 
     account, resume_id = applicant(api)

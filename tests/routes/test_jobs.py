@@ -9,12 +9,12 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
-from server import job_handlers
-from server.extensions import db
+from server.core.extensions import db
 from server.models import Job
 from server.schemas.applicant import ProfileOut
 from server.schemas.jobs import JobStatusOut
 from server.services import jobs, profiles
+from server.workers import job_handlers
 from tests.helpers import ApiClient, at_once, error_of
 from tests.queue_helpers import wait_for
 
@@ -342,7 +342,7 @@ def test_my_jobs_are_listed_newest_first_with_filters_and_pages(client, admin):
 
 
 def test_my_job_list_never_shows_another_users_jobs(client, app):
-    from server import job_queue
+    from server.jobs import job_queue
 
     alice, bob = client.create_account(), client.create_account()
     alices = {job_queue.submit_job(user_id=alice.id, job_type="diagnostic", payload={})}
@@ -560,7 +560,7 @@ def set_job(app, job_id, **values):
     """Write a job's row as a worker would."""
     from sqlalchemy import update
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Job
 
     with app.app_context():

@@ -6,9 +6,11 @@ import threading
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from server import job_queue, monitoring, rate_limiter
+from server import rate_limiter
 from server.agent.engines.local import LOCAL_MODEL
+from server.jobs import job_queue
 from server.models import JobPriority
+from server.ops import monitoring
 from tests.helpers import ApiClient, error_of
 from tests.queue_helpers import make_user, wait_for
 
@@ -105,7 +107,7 @@ def test_system_status_figures_follow_queued_jobs_used_limits_and_blocked_ips(cl
 def test_system_status_shows_the_pool_in_use_and_recent_slow_queries(client, make_app):
     from sqlalchemy import text
 
-    from server.extensions import db
+    from server.core.extensions import db
 
     app = make_app(slow_query_ms=50, db_pool_size=2, db_max_overflow=0)
     with app.app_context():

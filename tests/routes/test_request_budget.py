@@ -14,7 +14,7 @@ import pytest
 from redis.connection import AbstractConnection
 from sqlalchemy import text
 
-from server.extensions import db
+from server.core.extensions import db
 from tests.helpers import error_of
 
 

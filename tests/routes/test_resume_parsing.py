@@ -188,7 +188,7 @@ def test_a_pdf_with_more_pages_than_allowed_fails(make_app):
 
 
 def test_the_cli_parses_resumes_stored_without_a_structure(client, app):
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import Resume
 
     account = client.create_account()

@@ -322,7 +322,7 @@ def test_health_probes_answer_while_the_caller_is_blocked(client, redis_conn, ap
 def test_the_cli_lifts_a_block_in_redis_and_postgresql(client, app, redis_conn):
     from sqlalchemy import select
 
-    from server.extensions import db
+    from server.core.extensions import db
     from server.models import IpBlock
 
     admin = client.create_admin(app)

@@ -12,9 +12,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from server import create_app, job_queue
-from server.config import Settings
-from server.extensions import db
+from server import create_app
+from server.core.config import Settings
+from server.core.extensions import db
+from server.jobs import job_queue
 from server.models import Job, JobStatus, OneTimeToken, SideEffect, utcnow
 from server.services.accounts import MAIL_JOB
 from tests.conftest import CapturedMail

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import insert, select, text
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import TokenRevocation
 from server.security_manager import security_cache, token_revocations
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of

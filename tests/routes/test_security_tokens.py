@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.extensions import db
+from server.core.extensions import db
 from server.models import User
 from tests.helpers import DEFAULT_PASSWORD, ApiClient, error_of
 
@@ -195,7 +195,7 @@ def test_role_cannot_be_set_by_a_client(client):
 
 
 def test_deleting_an_account_with_jobs_takes_them_out_of_the_queue(client, app, redis_conn):
-    from server import job_queue
+    from server.jobs import job_queue
     from tests.queue_helpers import fetch_job
 
     account = client.create_account()
@@ -216,7 +216,7 @@ def test_a_deleted_accounts_tokens_never_reach_the_next_sign_up(make_app, tmp_pa
     """Ids are never reused, so an old token cannot name a newer account."""
     from flask_migrate import upgrade
 
-    from server.extensions import db
+    from server.core.extensions import db
 
     if backend == "sqlite":
         app = make_app(database_url=f"sqlite:///{tmp_path / 'ids.db'}")
@@ -239,8 +239,8 @@ def test_a_deleted_accounts_tokens_never_reach_the_next_sign_up(make_app, tmp_pa
 def test_a_delete_that_fails_after_cancelling_leaves_the_jobs_as_they_were(client, app):
     from sqlalchemy import select, text
 
-    from server import job_queue
-    from server.extensions import db
+    from server.core.extensions import db
+    from server.jobs import job_queue
     from server.models import Job
 
     account = client.create_account()

@@ -606,10 +606,10 @@ def test_mimikree_down_or_refusing_never_fails_a_tailoring(build, run_pool, mimi
 
 
 def test_a_job_that_runs_again_returns_what_it_stored_and_calls_nothing(build, run_pool, gemini):
-    from server.job_handlers import JobContext
-    from server.job_queue import ClaimedJob
+    from server.jobs.job_queue import ClaimedJob
     from server.models import TailoredResume
     from server.services import tailored_resumes
+    from server.workers.job_handlers import JobContext
 
     app, client = build(**gemini_settings(gemini))
     run_pool(app, threads=1)
@@ -630,7 +630,7 @@ def test_a_job_that_runs_again_returns_what_it_stored_and_calls_nothing(build, r
 def db_count(model) -> int:
     from sqlalchemy import func, select
 
-    from server.extensions import db
+    from server.core.extensions import db
 
     return db.session.scalar(select(func.count()).select_from(model))
 

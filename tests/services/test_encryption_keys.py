@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, event, text
 
-from server.extensions import db
+from server.core.extensions import db
 from server.security_manager import encryption
 from server.services import encryption_keys
 from tests.conftest import TEST_DATABASE_URL

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from server.agent.mimikree import MimikreeCredentials, ask, job_cache_key
-from server.extensions import db
+from server.core.extensions import db
 from server.models import UserCredential
 from server.services.mimikree import credentials_for
 from tests.mimikree_stand_in import MimikreeStandIn

@@ -13,8 +13,8 @@ from flask import Flask, current_app
 
 from server.agent.engines.base import Engine, EngineError
 from server.agent.engines.local import LocalEngine
-from server.config import Settings
-from server.redis_client import get_redis
+from server.core.config import Settings
+from server.core.redis_client import get_redis
 
 _EXTENSION_KEY = "llm_engine"
 _lock = threading.Lock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.agent.engines.tasks import schema_errors
-from server.errors import UserFacingError
+from server.core.errors import UserFacingError
 
 EDITABLE_SECTIONS = ("summary", "experience", "skills", "projects")
 

@@ -19,14 +19,15 @@ import redis
 from google import genai
 from google.genai import errors, types
 
-from server import metrics, rate_limiter
+from server import rate_limiter
 from server.agent.engines.base import Engine, EngineError
 from server.agent.engines.cache import cache_key, get_cached, put_cached
 from server.agent.engines.gemini_errors import DEFAULT_GEMINI_PAUSE_SECONDS
 from server.agent.engines.tasks import SCHEMAS, SYSTEM_INSTRUCTIONS, schema_errors, user_prompt
-from server.config import Settings
-from server.errors import QuotaWait, RetryableJobError
-from server.quota_gate import reserve_gemini_call
+from server.core import metrics
+from server.core.config import Settings
+from server.core.errors import QuotaWait, RetryableJobError
+from server.rate_limiter.quota_gate import reserve_gemini_call
 
 log = logging.getLogger("server.agent.engines")
 

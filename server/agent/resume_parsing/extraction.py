@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.errors import ApiError, ServiceUnavailable
+from server.core.errors import ApiError, ServiceUnavailable
 
 log = logging.getLogger("server.agent.resume_parsing")
 

@@ -35,7 +35,7 @@ from server.agent.sources.base import (
     web_link,
 )
 from server.agent.sources.board import Board
-from server.config import JOB_BOARDS, Settings
+from server.core.config import JOB_BOARDS, Settings
 
 log = logging.getLogger("server.agent.sources")
 

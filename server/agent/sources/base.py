@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from server.config import Settings
+from server.core.config import Settings
 from server.security_manager.outbound import (
     OutboundClient,
     OutboundPolicy,
