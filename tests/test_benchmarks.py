@@ -142,3 +142,15 @@ def test_the_backup_benchmark_measures_a_tiny_database_of_its_own(settings):
     engine = create_engine(settings.database_url)
     assert "bench_rows" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_keyword_extractor_benchmark_scores_ours_at_the_evaluations_figures():
+    from benchmarks import bench_keyword_extractors
+    from tests.eval.test_keywords import MIN_PRECISION, MIN_RECALL
+
+    lines = bench_keyword_extractors.run(argparse.Namespace())
+    assert lines[0].startswith("keyword_extractors.corpus descriptions=")
+    ours = next(line for line in lines if line.startswith("keyword_extractors.ours "))
+    figures = dict(part.split("=", 1) for part in ours.split()[1:3])
+    assert float(figures["recall"].rstrip("%")) >= 100 * MIN_RECALL
+    assert float(figures["precision"].rstrip("%")) >= 100 * MIN_PRECISION
