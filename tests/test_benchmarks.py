@@ -1,9 +1,27 @@
 """The benchmarks keep to the scratch databases they are given."""
 
 import argparse
+import logging
+
+import pytest
 
 from benchmarks import bench_job_queue
 from tests.conftest import TEST_REDIS_URL
+
+# Loggers the benchmarks quieten for their own runs.
+QUIETENED = ("server", "security", "google_genai")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """A benchmark run in the suite's process quietens logging for its figures' sake (levels,
+    `logging.disable`); the tests after it must log as before."""
+    levels = {name: logging.getLogger(name).level for name in QUIETENED}
+    disabled = logging.root.manager.disable
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.disable(disabled)
 
 
 def test_the_queue_benchmark_uses_only_the_redis_database_it_is_given(app, monkeypatch):
