@@ -1,34 +1,20 @@
 """Real job descriptions from other open-source projects, with the keywords a careful reader
 picks out of each (hand-labelled in tests/eval/keywords/labels.json).
 
-The descriptions are other projects' files: they sit in the shared fixtures beside the
-repository (`../shared/fixtures/job-descriptions/`, with a NOTICE naming each file's source,
-commit and licence), never in the repository itself.
+The descriptions are other projects' files, unchanged, in tests/fixtures/job-descriptions/
+with a NOTICE naming each file's source, commit and licence.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 TESTS = Path(__file__).resolve().parent
 LABELS = TESTS / "eval" / "keywords" / "labels.json"
-_SHARED = Path("fixtures") / "job-descriptions"
-# Beside a clone (CI, the main checkout), beside the work trees that share one folder, or in
-# the machine's shared fixtures.
-SOURCE_DIRS = tuple(
-    Path(p)
-    for p in (
-        os.environ.get("JOB_DESCRIPTIONS_DIR", ""),
-        TESTS.parent.parent / "shared" / _SHARED,
-        TESTS.parent.parent.parent / "shared" / _SHARED,
-        Path("/work/shared") / _SHARED,  # this machine's shared fixtures, for a clone elsewhere
-    )
-    if str(p)
-)
+CORPUS_DIR = TESTS / "fixtures" / "job-descriptions"
 # A job board's front matter (`+++ ... +++` TOML or `--- ... ---` YAML): metadata, not text.
 _FRONT_MATTER = re.compile(r"\A\s*(\+\+\+|---)\n(?P<meta>.*?)\n\1\n", re.DOTALL)
 _TITLE = re.compile(r"""^title\s*[=:]\s*["']?(?P<title>.*?)["']?\s*$""", re.MULTILINE)
@@ -43,15 +29,21 @@ class JobDescription(NamedTuple):
     keywords: list[str]  # the hand-labelled keywords
 
 
-def corpus_dir() -> Path:
-    """The folder holding the descriptions (the first candidate that has them)."""
-    for directory in SOURCE_DIRS:
-        if (directory / "NOTICE.md").is_file():
-            return directory
-    raise FileNotFoundError(
-        "the job-description corpus is missing: expected in one of "
-        + ", ".join(str(d) for d in SOURCE_DIRS)
-    )
+def notice_rows() -> dict[str, dict[str, str]]:
+    """The rows of the corpus NOTICE's source table, keyed by file name."""
+    lines = [
+        line
+        for line in (CORPUS_DIR / "NOTICE.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("|")
+    ]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    return {
+        row["File"]: row
+        for row in (
+            dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+            for line in lines[2:]
+        )
+    }
 
 
 def as_posted(raw: str) -> tuple[str | None, str]:
@@ -69,9 +61,8 @@ def as_posted(raw: str) -> tuple[str | None, str]:
 def load() -> list[JobDescription]:
     """Every labelled description, in file-name order."""
     labels = json.loads(LABELS.read_text(encoding="utf-8"))
-    directory = corpus_dir()
     jobs = []
     for name in sorted(labels):
-        title, text = as_posted((directory / name).read_text(encoding="utf-8"))
+        title, text = as_posted((CORPUS_DIR / name).read_text(encoding="utf-8"))
         jobs.append(JobDescription(name, name.split("--", 1)[0], title, text, labels[name]))
     return jobs

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 TESTS = Path(__file__).resolve().parent
 CORPUS_DIR = TESTS / "fixtures" / "resumes"
 NOTICE = CORPUS_DIR / "NOTICE.md"
-# The originals are other projects' files, never committed here: they sit in the shared
-# fixtures (RESUME_CORPUS_DIR names another place; a checkout beside /work/shared, as the
-# worktrees and CI clones are, finds them there), except the two layouts the rest of the
-# suite already keeps in tests/fixtures.
-SHARED_DIRS = tuple(
-    Path(directory)
-    for directory in (
-        os.environ.get("RESUME_CORPUS_DIR"),
-        TESTS.parent.parent / "shared" / "fixtures" / "resumes",
-        "/work/shared/fixtures/resumes",
-    )
-    if directory
-)
-SOURCE_DIRS = (CORPUS_DIR, *SHARED_DIRS, TESTS / "fixtures")
+# The originals sit beside their expected files, except the two layouts the rest of the suite
+# already keeps in tests/fixtures.
+SOURCE_DIRS = (CORPUS_DIR, TESTS / "fixtures")
 
 
 class CorpusResume(NamedTuple):
@@ -36,7 +24,7 @@ def resume_path(file_name: str) -> Path:
     for directory in SOURCE_DIRS:
         if (directory / file_name).is_file():
             return directory / file_name
-    return SHARED_DIRS[0] / file_name
+    return CORPUS_DIR / file_name
 
 
 def load_expected() -> list[CorpusResume]:

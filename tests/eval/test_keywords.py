@@ -11,6 +11,7 @@ its jobs, and the average the mean over fields.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from statistics import mean
 
@@ -20,7 +21,7 @@ from server.agent.engines.local import LocalEngine
 from server.agent.engines.vocabulary import canonical_name
 from server.agent.verifier.lexicon import FUNCTION_WORDS
 from server.agent.verifier.text import stem
-from tests.jd_corpus import load
+from tests.jd_corpus import CORPUS_DIR, load, notice_rows
 
 GOAL_RECALL, GOAL_PRECISION = 0.80, 0.70
 # Held as thresholds: where the extractor stands now on this corpus, so that a change that
@@ -67,6 +68,15 @@ def test_the_corpus_has_real_jobs_from_at_least_eight_fields(results):
     fields = {row["job"].field for row in results}
     assert len(results) >= 24
     assert len(fields) >= 8
+
+
+def test_the_descriptions_are_the_credited_files_byte_for_byte(results):
+    rows = notice_rows()
+    assert sorted(rows) == sorted(row["job"].name for row in results)
+    for name, row in rows.items():
+        digest = hashlib.sha256((CORPUS_DIR / name).read_bytes()).hexdigest()
+        assert digest == row["SHA-256"], name
+        assert row["Licence"] in {"MIT", "Apache-2.0"}, name
 
 
 def test_keywords_are_found_for_jobs_of_every_field(results, figures):

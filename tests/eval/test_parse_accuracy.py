@@ -37,8 +37,7 @@ def _parse(resume) -> ResumeScore:
 def scores() -> list[ResumeScore]:
     missing = [str(r.path) for r in CORPUS if not r.path.is_file()]
     assert not missing, (
-        "corpus originals missing; fetch them as tests/fixtures/resumes/NOTICE.md says "
-        f"(or set RESUME_CORPUS_DIR): {missing}"
+        f"corpus originals missing from tests/fixtures/resumes/ (see its NOTICE.md): {missing}"
     )
     with ThreadPoolExecutor(max_workers=ExtractionLimits().max_concurrent) as pool:
         return list(pool.map(_parse, CORPUS))
