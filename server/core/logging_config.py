@@ -45,7 +45,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields passed with `extra=` become keys.
 
     orjson (json.dumps where orjson cannot: an integer wider than 64 bits) escapes CR and LF
-    inside strings, so user data cannot forge a log line. A record's line is made once and
+    inside strings, and NEL and the Unicode line and paragraph separators are escaped too, so
+    user data cannot forge a log line. A record's line is made once and
     kept on the record, for every handler that writes it.
     """
 
@@ -68,11 +69,20 @@ class JsonFormatter(logging.Formatter):
         return line
 
 
+# Line breaks JSON leaves as they are inside strings, but that a line-oriented reader (Python's
+# splitlines, some log viewers) takes for the end of a line: written as escapes, so user data
+# cannot forge a line for those readers either.
+_LINE_BREAKS_JSON_KEEPS = str.maketrans(
+    {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
 def _json_line(entry: dict) -> str:
     try:
-        return orjson.dumps(entry, default=str, option=_AS_JSON_DUMPS_WOULD).decode()
+        line = orjson.dumps(entry, default=str, option=_AS_JSON_DUMPS_WOULD).decode()
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+    return line.translate(_LINE_BREAKS_JSON_KEEPS)
 
 
 # Logs name users, addresses and request paths: the owner writes, the group (log shippers)

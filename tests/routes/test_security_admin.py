@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from server.security_manager.events import record_event
 from tests.helpers import DEFAULT_PASSWORD
 
@@ -63,6 +65,19 @@ def test_crlf_in_user_data_cannot_forge_a_log_line(client, settings):
     forged = 'x@example.com\n{"action": "forged", "outcome": "success"}\r\nmore'
     client.login(forged, "wrong password here")
     for line in security_log_lines(settings):
+        entry = json.loads(line)  # every line is one whole JSON object
+        assert entry.get("action") != "forged"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_a_unicode_line_separator_in_user_data_cannot_forge_a_log_line(client, settings, separator):
+    # JSON leaves these inside strings; a line-oriented reader (splitlines, a log viewer)
+    # would end the line there and read the rest as an entry of its own.
+    forged = f'x@example.com{separator}{{"action": "forged", "outcome": "success"}}'
+    client.login(forged, "wrong password here")
+    lines = security_log_lines(settings)
+    assert lines
+    for line in lines:
         entry = json.loads(line)  # every line is one whole JSON object
         assert entry.get("action") != "forged"
 
