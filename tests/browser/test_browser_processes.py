@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
-from server.agent.browser import runtime
+from server.agent.browser import runtime, session
+from server.agent.browser.answers import Sources
+from server.security_manager.outbound import OutboundPolicy
+from tests.ats_stand_ins import AtsStandIn
 
 
 def _niceness_of_every_thread(pid: int) -> set[int]:
@@ -44,3 +48,42 @@ def test_the_browser_and_its_driver_run_at_a_low_priority_and_leave_nothing_behi
             assert {name for name, *_ in groups}.isdisjoint({ours[0]})
             assert {int(group[-1]) for group in groups} == {runtime.GROUP_NICENESS}
     assert runtime.session_pids(mark) == []
+
+
+def test_the_session_fills_a_form_at_the_browsers_priority_and_leaves_the_callers_alone(
+    base_settings,
+):
+    # Playwright's client work runs in this process: it happens in a thread of its own at the
+    # browser's niceness, and the caller's thread (a worker's, or a request's) keeps its own.
+    settings = base_settings.replace(browser_sandbox=os.geteuid() != 0)
+    forms = AtsStandIn().start()
+    seen: list[int] = []
+
+    def write_answers(fields):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return {f["key"]: "I built a Django REST API." for f in fields}
+
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    try:
+        outcome = session.run(
+            settings,
+            OutboundPolicy(frozenset({forms.port})),
+            session.Request(
+                url=forms.url("greenhouse"),
+                sources=Sources(
+                    profile={"name": "Ada Lovelace", "email": "ada@example.com"},
+                    resume={},
+                    posting={"company": "Acme", "title": "Backend Engineer"},
+                    cover_letter="",
+                    resume_file=None,
+                    cover_letter_file=None,
+                ),
+                submit=False,
+                write_answers=write_answers,
+            ),
+        )
+    finally:
+        forms.stop()
+    assert outcome.ats == "greenhouse" and seen
+    assert min(seen) >= runtime.DRIVER_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours

@@ -13,8 +13,11 @@ The outcome is one of:
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from typing import Any
 from server.agent.browser import ats as ats_module
 from server.agent.browser.answers import DECLINE, FREE_TEXT, Sources, resolve
 from server.agent.browser.guard import NetworkGuard
-from server.agent.browser.runtime import Browser, BrowserStopped, open_browser
+from server.agent.browser.runtime import DRIVER_NICENESS, Browser, BrowserStopped, open_browser
 from server.agent.screening import _countries_in
 
 log = logging.getLogger("server.agent.browser.session")
@@ -89,7 +92,36 @@ class Request:
 
 
 def run(settings: Any, policy: Any, request: Request) -> Outcome:
-    """Fill (and maybe submit) the form at `request.url`; never raises for a page's doing."""
+    """Fill (and maybe submit) the form at `request.url`; never raises for a page's doing.
+
+    The session runs in a thread of its own at the browser's low priority (Linux keeps a
+    niceness per thread, and an unprivileged thread cannot take it back), so Playwright's
+    client work in this process yields the CPU to requests as the browser does. The request's
+    callbacks run in that thread with the caller's context (app context, database session);
+    the caller waits for it.
+    """
+    done: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def session_thread() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DRIVER_NICENESS)
+        except OSError:  # pragma: no cover - a platform without per-thread niceness
+            pass
+        try:
+            done["outcome"] = context.run(_run, settings, policy, request)
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller
+            done["error"] = error
+
+    thread = threading.Thread(target=session_thread, name="browser-session", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in done:
+        raise done["error"]
+    return done["outcome"]
+
+
+def _run(settings: Any, policy: Any, request: Request) -> Outcome:
     started = time.monotonic()
     outcome = Outcome(status="needs_human", url=request.url)
     try:
