@@ -99,10 +99,35 @@ _NOT_IN_PHRASE = frozenset(
     eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
     """.split()
 )
+# A person's qualities and dispositions ("positive attitude", "inquisitive mindset", "high
+# energy"), and nouns that only frame a phrase ("under their purview", "the entirety of",
+# "on a monthly basis"): never a skill, never part of one.
+_QUALITIES = frozenset(
+    """
+    attitude attitudes mindset mindsets energy acumen attribute attributes trait traits whiz
+    belief beliefs purview entirety eagerness enthusiasm curiosity motivation interest
+    interests lookout basis realm regard regards respect sense desire hunger humility
+    integrity creativity personality character temperament aptitude talent talents
+    """.split()
+)
+# Adjectives of degree, time or judgement ("emerging incidents", "occasional pair
+# programming", "a keen interest", "the latest tooling"): how or when, never which thing.
+# Words that classify ("financial records", "social media", "clinical care") stay.
+_QUALITATIVE = frozenset(
+    """
+    emerging proactive live first last entire complex simple manual keen latest unique
+    constant competitive repetitive positive negative superior occasional periodic frequent
+    significant quick quickly eager fast healthy safe accurate warm heavy typical correct
+    prior upcoming existing current future past recent specific particular certain
+    standard general common usual unusual popular additional extra further immediate
+    optimal smooth seamless robust timely consistent honest reasonable enthusiastic
+    motivated organized talented skilled driven collaborative creative curious
+    """.split()
+)
 # A single word with an abstract noun's ending names a quality ("consistency",
 # "professionalism"), or with an adjective's a property ("efficient", "recent"):
 # neither is a thing a job asks for.
-_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent)$")
+_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent|ity)$")
 _CONTRACTION = re.compile(r"['’](?:ll|re|ve|d|m)$", re.IGNORECASE)
 # Single words that could stand in any job description: kept only inside a longer phrase.
 _GENERIC_NOUNS = frozenset(
@@ -123,6 +148,7 @@ _GENERIC_NOUNS = frozenset(
     certification certifications license licence licenses certificate coordination
     assistance    """.split()
 )
+_TRAILING_PARTICIPLE = re.compile(r"^[a-z]{3,}[^e]ed$")
 _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
 _ROLE_WORDS = frozenset(
     """
@@ -133,7 +159,8 @@ _ROLE_WORDS = frozenset(
     writer writers editor editors leader leaders thinker thinkers communicator
     communicators expert experts employee employees clinician clinicians colleague
     colleagues women men people persons individual individuals professional professionals
-    worker workers """.split()
+    worker workers developer developers contractor contractors recruiter recruiters builder
+    builders founder founders vps """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
 # Nouns in -ly ("family planning", "office supply management"), not adverbs.
@@ -255,13 +282,25 @@ def _verbs() -> frozenset[str]:
     }
 
 
+# Verbs by their ending ("evangelize", "socialize", "prioritise", "simplify"), but for the
+# nouns that share it.
+_VERB_ENDING = re.compile(r"^[a-z]{3,}(?:iz|yz|[iao][lmrn]is|ifi|if)(?:e|es|ed|ing|y|ies|ied)$")
+_NOT_VERBS_BY_ENDING = frozenset("expertise enterprise franchise merchandise premise".split())
+# Determiners: a word between the start of a duty and one of these is its verb ("Socialize
+# the solution approach", "Architect/Design the solution").
+_DETERMINERS = frozenset("the a an our all their its your any each every".split())
+
+
 def _is_breaker(word: str) -> bool:
     lowered = word.lower()
     return (
         lowered in FUNCTION_WORDS
+        or (bool(_VERB_ENDING.match(lowered)) and lowered not in _NOT_VERBS_BY_ENDING)
         or bool(_DAY.match(lowered))
         or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
+        or lowered in _QUALITIES
+        or lowered in _QUALITATIVE
         or lowered in _verbs()
         or (bool(_ADVERB.match(lowered)) and lowered not in _LY_NOUNS)
         or not re.search(r"[A-Za-z]", word)
@@ -314,7 +353,9 @@ def noun_phrases(clause: str) -> list[str]:
     run: list[str] = []
 
     def flush() -> None:
-        while run and run[-1].lower() in ("and", "&"):
+        # A participle closing a run qualifies it ("sales leads based upon", "issues
+        # discovered"): not part of the thing named.
+        while run and (run[-1].lower() in ("and", "&") or _TRAILING_PARTICIPLE.search(run[-1])):
             run.pop()
         if run and len(run) <= MAX_PHRASE_WORDS:
             phrase = " ".join(run)
@@ -344,11 +385,20 @@ def noun_phrases(clause: str) -> list[str]:
         if opening and lowered in _OPENING_VERBS:
             flush()
             continue
+        if _opens_with_verb(tokens, index):
+            flush()
+            continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
         if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
             if len(lowered) > 4:
                 flush()
                 continue
+        # "communication skills", "capacity building", "meeting planning": a noun's skill
+        # or activity closes its phrase (the noun before it names which one).
+        if run and _closes_phrase(lowered, following):
+            run.append(word)
+            flush()
+            continue
         if not word or _is_breaker(word):
             # "accounts payable and receivable": "and" joins two nouns of one phrase only
             # between words of a run.
@@ -357,6 +407,36 @@ def noun_phrases(clause: str) -> list[str]:
         run.append(word)
     flush()
     return phrases
+
+
+def _closes_phrase(lowered: str, following: str) -> bool:
+    """Whether a word closes the run before it as its head: "skills", or an -ing noun at the
+    end of a clause or before "and"/"or" ("capacity building", not "data following the")."""
+    if lowered in ("skills", "skill"):
+        return True
+    return (
+        lowered.endswith("ing")
+        and len(lowered) > 5
+        and lowered not in FUNCTION_WORDS
+        and (not following or following in ("and", "or", ",", ".", ";", ")"))
+    )
+
+
+def _opens_with_verb(tokens: list[str], index: int) -> bool:
+    """Whether the token at `index` is a clause's opening verb: the clause's first words
+    (joined by "/") with a determiner right after them."""
+    end = index
+    while end + 2 < len(tokens) and tokens[end + 1] == "/":
+        end += 2
+    start = index
+    while start >= 2 and tokens[start - 1] == "/":
+        start -= 2
+    return (
+        start == 0
+        and end + 1 < len(tokens)
+        and tokens[end + 1].lower() in _DETERMINERS
+        and tokens[0][:1].isalpha()
+    )
 
 
 def _specific(word: str) -> bool:
@@ -374,6 +454,9 @@ def _specific(word: str) -> bool:
         and not lowered.isdigit()
     )
 
+
+# E-mail and web addresses: where to write, not what is asked.
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+")
 
 _NAME = r"[A-Z][\w&.’'-]*(?:[ \t]+(?:(?:of|for|the|and|&)[ \t]+)?[A-Z][\w&.’'-]*){0,5}"
 # Where a description names its own organisation: "<Name> is a nonprofit", "<Name>'s
@@ -505,6 +588,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
 
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
+    clause = _ADDRESS.sub(" , ", clause)
     clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
