@@ -529,6 +529,57 @@ def _competences(clause: str) -> list[str]:
     return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
 
 
+# Duties that act on a thing name the practice a resume shows by a noun phrase: "integrate
+# and analyze data" is data integration and data analysis, "manage projects" project
+# management.
+_PRACTICES = {
+    "analyze": "analysis",
+    "analyse": "analysis",
+    "integrate": "integration",
+    "manage": "management",
+    "plan": "planning",
+    "collect": "collection",
+    "visualize": "visualization",
+    "coordinate": "coordination",
+    "maintain": "maintenance",
+    "evaluate": "evaluation",
+    "schedule": "scheduling",
+    "track": "tracking",
+    "prepare": "preparation",
+    "reconcile": "reconciliation",
+    "administer": "administration",
+    "forecast": "forecasting",
+}
+
+
+def _practices(clause: str) -> list[str]:
+    """The practices named by a clause's verbs and their objects (see _PRACTICES): the verb
+    (or verbs joined by "and"/"or") right before one or two words that close a phrase."""
+    tokens = _TOKEN.findall(clause)
+    found = []
+    for index, token in enumerate(tokens):
+        # (A verb's base form: "analyze data", not "data analyzed by".)
+        practice = _PRACTICES.get(token.lower())
+        if practice is None:
+            continue
+        nouns = []
+        position = index + 1
+        while position + 1 < len(tokens) and tokens[position].lower() in ("and", "or", ","):
+            if tokens[position + 1].lower() not in _PRACTICES:
+                break
+            position += 2
+        while position < len(tokens) and len(nouns) < 3 and not _is_breaker(tokens[position]):
+            nouns.append(tokens[position])
+            position += 1
+        ends = position >= len(tokens) or _is_breaker(tokens[position])
+        if 1 <= len(nouns) <= 2 and ends and nouns[-1][:1].islower():
+            last = nouns[-1]
+            if last.endswith("s") and not last.endswith("ss") and len(last) > 4:
+                last = last[:-1]  # "manage projects": project management
+            found.append(" ".join([*nouns[:-1], last, practice]))
+    return found
+
+
 # An abbreviation followed by one of these is a credential ("a Professional Engineer (PE)
 # license"), kept as written.
 _CREDENTIAL = re.compile(r"^\W*(?:licen[cs]e|certifi|credential|exam)", re.IGNORECASE)
@@ -615,6 +666,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     keywords += names
     keywords += noun_phrases(cut)
     keywords += _competences(cut)
+    keywords += _practices(cut)
     seen: dict[str, str] = {}
     for keyword in keywords:
         keyword = _expanded(keyword.strip(" ,;:-"), document) or ""
