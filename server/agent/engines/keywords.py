@@ -118,7 +118,7 @@ _QUALITATIVE = frozenset(
     emerging proactive live first last entire complex simple manual keen latest unique
     constant competitive repetitive positive negative superior occasional periodic frequent
     significant quick quickly eager fast healthy safe accurate warm heavy typical correct
-    prior upcoming existing current future past recent specific particular certain
+    prior upcoming existing current future past recent specific particular certain clean
     standard general common usual unusual popular additional extra further immediate
     optimal smooth seamless robust timely consistent honest reasonable enthusiastic
     motivated organized talented skilled driven collaborative creative curious

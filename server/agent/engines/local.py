@@ -92,7 +92,8 @@ _MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
 _DUTY_CUE = re.compile(
-    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|required|requires|"
+    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|"
+    r"required|requires|preferred|a plus|"
     r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
     r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
     r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
