@@ -455,6 +455,9 @@ def _specific(word: str) -> bool:
     )
 
 
+# "Under general supervision", "under the supervision of": the person is supervised, which
+# asks for no skill of supervising.
+_SUPERVISED = re.compile(r"\bunder (?:the )?(?:\w+ )?supervision\b", re.IGNORECASE)
 # E-mail and web addresses: where to write, not what is asked.
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+")
 
@@ -639,7 +642,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
 
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
-    clause = _ADDRESS.sub(" , ", clause)
+    clause = _SUPERVISED.sub(" , ", _ADDRESS.sub(" , ", clause))
     clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
