@@ -473,8 +473,14 @@ def _requirement(
         kind = "education"
     elif terms:
         kind = "skill"
-    elif listed and (len(clause.split()) >= 4 or any(_named(k, document) for k in keywords)):
-        kind = "other"  # (a short item counts when it names something: "CPA", "SOX controls")
+    elif listed and (
+        len(clause.split()) >= 4
+        or any(_named(k, document) for k in keywords)
+        or (section == _DUTIES and keywords)
+    ):
+        # (A short item counts when it names something: "CPA", "SOX controls"; a short duty
+        # when it gives a keyword: "document appropriately".)
+        kind = "other"
     elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:
