@@ -146,7 +146,13 @@ _GENERIC_NOUNS = frozenset(
     reach scale performance delivery experiences feedback relationships relationship
     contact application applications applicants interview insights insight response
     certification certifications license licence licenses certificate coordination
-    assistance    """.split()
+    assistance numbers figures question questions flows improvement improvements period
+    periods step steps problem problems change changes request requests concept concepts
+    method methods date dates relation relations adoption portfolio case cases interaction
+    interactions volume display list lists point points responsibilities text start room
+    rooms provision importance shape market domain liaison ownership entity entities
+    affiliate affiliates item items purpose purposes meetings
+    """.split()
 )
 _TRAILING_PARTICIPLE = re.compile(r"^[a-z]{3,}[^e]ed$")
 _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
@@ -160,7 +166,7 @@ _ROLE_WORDS = frozenset(
     communicators expert experts employee employees clinician clinicians colleague
     colleagues women men people persons individual individuals professional professionals
     worker workers developer developers contractor contractors recruiter recruiters builder
-    builders founder founders vps """.split()
+    builders founder founders vps staff """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
 # Nouns in -ly ("family planning", "office supply management"), not adverbs.
@@ -341,6 +347,8 @@ def _capitalised(clause: str) -> list[str]:
         kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES]
         if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
             continue  # a role or a team ("Operations Manager"), not a skill
+        if kept[:1] and kept[0].lower() in _ROLE_WORDS and run.split()[1:2] == ["of"]:
+            continue  # a role ("Director of Curriculum Innovation")
         if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
             found.append(" ".join(kept).rstrip(".,"))
     return found
@@ -465,12 +473,20 @@ _NAME = r"[A-Z][\w&.’'-]*(?:[ \t]+(?:(?:of|for|the|and|&)[ \t]+)?[A-Z][\w&.’
 # Where a description names its own organisation: "<Name> is a nonprofit", "<Name>'s
 # mission", "join <Name>", "About <Name>".
 _ORGANISATION = (
+    # (A name may carry a region and its abbreviation: "Access Reproductive Care - Southeast
+    # (ARC-Southeast) seeks".)
     re.compile(
-        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
-        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds)\b",
+        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:[ \t]*[-–][ \t]*(?P<region>{_NAME}))?"
+        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*)\))?(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds|hires|"
+        r"helps|empowers|welcomes|encourages|invites)\b",
         re.MULTILINE,
     ),
-    re.compile(rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work)\b"),
+    re.compile(
+        rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work|product|"
+        r"products|platform|clients|customers|members|employees|community|culture|founders)\b"
+    ),
+    re.compile(rf"\bthe[ \t]+(?P<name>{_NAME})[ \t]+(?:organization|organisation|company)\b"),
     re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
     re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
 )
@@ -491,6 +507,11 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
             # "Forward Together and Forward Together Action": two names.
             names.update(_name_words(part) for part in re.split(r"\s+(?:and|&)\s+", name))
+            extra = match.groupdict()
+            if extra.get("short"):
+                names.add(_name_words(extra["short"]))
+            if extra.get("region"):
+                names.add(_name_words(f"{name} {extra['region']}"))
     return frozenset(names)
 
 

@@ -125,6 +125,13 @@ _PHYSICAL = re.compile(
     re.IGNORECASE,
 )
 _WEIGHT = re.compile(r"\b\d+\s*(?:lbs?|pounds|kg)\b", re.IGNORECASE)
+# A posting's facts, one a line ("FLSA Status: Exempt", "Reports to: VP of Sales").
+_POSTING_FACT = re.compile(
+    r"^\s*(?:FLSA |employment |job |position )?(?:status|type|location|reports? to|"
+    r"schedule|hours|shift|salary|pay|department|start date|classification|supervisory "
+    r"responsibilities|direct reports)\s*:",
+    re.IGNORECASE,
+)
 _EMPHASIS = re.compile(r"\*\*|__")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+(?P<name>.+?)\s*#*\s*$")
 _LOCATION_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
@@ -451,6 +458,8 @@ def _requirement(
     if section == _PERKS or _BOILERPLATE.search(clause):
         return None
     if len(_PHYSICAL.findall(clause)) >= 2 or _WEIGHT.search(clause):
+        return None
+    if _POSTING_FACT.match(clause):
         return None
     terms = canonical_terms(clause)
     keywords = clause_keywords(_without_list_label(clause), document)
