@@ -99,6 +99,10 @@ _DUTY_CUE = re.compile(
     r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
     re.IGNORECASE,
 )
+_ROLE_DUTY = re.compile(
+    r"\b(?:will (?!not\b|be\b|have\b|join\b|report\b|work\b)[a-z]+|(?:is|are) responsible for|"
+    r"has (?:the )?responsibility for|duties (?:include|are)|responsibilities include)\b",
+)
 # Prose about pay, benefits, the office or how to apply: never a requirement.
 _NOT_A_DUTY = re.compile(
     r"\b(?:salary|salaries|benefits?|compensation|pay|paid|apply|applicants?|equal opportunity|"
@@ -128,8 +132,8 @@ _WEIGHT = re.compile(r"\b\d+\s*(?:lbs?|pounds|kg)\b", re.IGNORECASE)
 # A posting's facts, one a line ("FLSA Status: Exempt", "Reports to: VP of Sales").
 _POSTING_FACT = re.compile(
     r"^\s*(?:FLSA |employment |job |position )?(?:status|type|location|reports? to|"
-    r"schedule|hours|shift|salary|pay|department|start date|classification|supervisory "
-    r"responsibilities|direct reports)\s*:",
+    r"schedule|hours|shift|salary|pay|department|start date|classification|direct reports)"
+    r"\s*:",
     re.IGNORECASE,
 )
 _EMPHASIS = re.compile(r"\*\*|__")
@@ -368,7 +372,7 @@ def _clauses(text: str) -> list[tuple[str, str]]:
         if _TITLE_CASE_HEADING.match(line) and _heading_section(line.replace("’", "'")):
             section, listed = _heading_section(line.replace("’", "'")) or _OTHER, False
             continue
-        if heading and len(heading["name"].split()) <= 5:
+        if heading and len(heading["name"].split()) <= 5 and not _POSTING_FACT.match(line):
             opened = _heading_section(heading["name"])
             if opened:
                 section, listed = opened, False
@@ -468,6 +472,9 @@ def _requirement(
         # organisation gives or believes, not what the job asks.
         return None
     listed = section != _OTHER
+    # A sentence outside the lists that says what the person in the role does ("The BDR will
+    # follow up on web inquiries") is a duty as in a description without headings.
+    prose = prose or bool(_ROLE_DUTY.search(clause))
     if not listed and not prose:
         # Outside the requirements and duties (about the company, the team, the perks) only
         # the skills and tools it names are the job's; its other phrases describe the company.
