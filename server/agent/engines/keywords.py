@@ -118,7 +118,7 @@ _QUALITATIVE = frozenset(
     emerging proactive live first last entire complex simple manual keen latest unique
     constant competitive repetitive positive negative superior occasional periodic frequent
     significant quick quickly eager fast healthy safe accurate warm heavy typical correct
-    prior upcoming existing current future past recent specific particular certain clean
+    prior upcoming existing current future past recent specific particular certain clean low
     standard general common usual unusual popular additional extra further immediate
     optimal smooth seamless robust timely consistent honest reasonable enthusiastic
     motivated organized talented skilled driven collaborative creative curious
@@ -154,6 +154,8 @@ _GENERIC_NOUNS = frozenset(
     affiliate affiliates item items purpose purposes meetings
     """.split()
 )
+# Nouns of an activity: "planning", "analysis", "management", "integration", "maintenance".
+_ACTIVITY = re.compile(r"(?:ing|sis|tion|ment|ance)$")
 _TRAILING_PARTICIPLE = re.compile(r"^[a-z]{3,}[^e]ed$")
 _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
 _ROLE_WORDS = frozenset(
@@ -359,12 +361,15 @@ def noun_phrases(clause: str) -> list[str]:
     word only when it names a thing of its own."""
     phrases: list[str] = []
     run: list[str] = []
+    runs: list[tuple[list[str], int]] = []  # each run, with the index of the token after it
 
     def flush() -> None:
         # A participle closing a run qualifies it ("sales leads based upon", "issues
         # discovered"): not part of the thing named.
         while run and (run[-1].lower() in ("and", "&") or _TRAILING_PARTICIPLE.search(run[-1])):
             run.pop()
+        if run:
+            runs.append((list(run), index))
         if run and len(run) <= MAX_PHRASE_WORDS:
             phrase = " ".join(run)
             single = len(run) == 1
@@ -413,8 +418,45 @@ def noun_phrases(clause: str) -> list[str]:
             flush()
             continue
         run.append(word)
+    index = len(tokens)
     flush()
-    return phrases
+    return phrases + _shared_words(runs, tokens)
+
+
+def _shared_words(runs: list[tuple[list[str], int]], tokens: list[str]) -> list[str]:
+    """The phrases two runs joined by "and"/"or" share a word of: "project and calendar
+    management" names project management, "budget analysis and planning" budget planning,
+    "accounts payable and receivable" accounts receivable."""
+    found = []
+    for (first, after), (second, _end) in zip(runs, runs[1:], strict=False):
+        between = [t.lower() for t in tokens[after : after + 1 + len(second) + 3]]
+        gap = []
+        for token in between:
+            if token.lower() == second[0].lower():
+                break
+            gap.append(token)
+        if not gap or gap[0] not in ("and", "or", "&") or len(gap) > 2:
+            continue
+        if any(t not in _QUALITATIVE and t not in _NOT_IN_PHRASE for t in gap[1:]):
+            continue
+        if any(not w.islower() for w in first + second):
+            continue  # names ("Training and Technical Assistance") are written whole
+        # (Only a noun shares a head, "project and calendar management", not an adjective,
+        # "legal and campaign strategies"; and only an activity shares a modifier, "budget
+        # analysis and planning", not any noun, "database operations and concepts".)
+        if len(first) == 1 and 2 <= len(second) <= MAX_PHRASE_WORDS - 1:
+            if _ADJECTIVE.search(first[0]) or first[0].endswith("ing"):
+                continue
+            shared = [first[0], second[-1]]
+        elif 2 <= len(first) <= MAX_PHRASE_WORDS and len(second) == 1:
+            if not _ACTIVITY.search(second[0]):
+                continue
+            shared = [*first[:-1], second[0]]
+        else:
+            continue
+        if shared[-1] not in _ROLE_WORDS and shared[-1].rstrip("s") not in _ROLE_WORDS:
+            found.append(" ".join(shared))
+    return found
 
 
 def _closes_phrase(lowered: str, following: str) -> bool:
