@@ -108,6 +108,7 @@ _QUALITIES = frozenset(
     belief beliefs purview entirety eagerness enthusiasm curiosity motivation interest
     interests lookout basis realm regard regards respect sense desire hunger humility
     integrity creativity personality character temperament aptitude talent talents
+    challenge challenges style styles situation situations objective objectives
     """.split()
 )
 # Adjectives of degree, time or judgement ("emerging incidents", "occasional pair
@@ -119,6 +120,7 @@ _QUALITATIVE = frozenset(
     constant competitive repetitive positive negative superior occasional periodic frequent
     significant quick quickly eager fast healthy safe accurate warm heavy typical correct
     prior upcoming existing current future past recent specific particular certain clean low
+    clear open right wrong forward ahead tough hard difficult
     standard general common usual unusual popular additional extra further immediate
     optimal smooth seamless robust timely consistent honest reasonable enthusiastic
     motivated organized talented skilled driven collaborative creative curious
@@ -127,7 +129,7 @@ _QUALITATIVE = frozenset(
 # A single word with an abstract noun's ending names a quality ("consistency",
 # "professionalism"), or with an adjective's a property ("efficient", "recent"):
 # neither is a thing a job asks for.
-_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent|ity)$")
+_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent|ity|ness)$")
 _CONTRACTION = re.compile(r"['’](?:ll|re|ve|d|m)$", re.IGNORECASE)
 # Single words that could stand in any job description: kept only inside a longer phrase.
 _GENERIC_NOUNS = frozenset(
@@ -151,12 +153,13 @@ _GENERIC_NOUNS = frozenset(
     method methods date dates relation relations adoption portfolio case cases interaction
     interactions volume display list lists point points responsibilities text start room
     rooms provision importance shape market domain liaison ownership entity entities
-    affiliate affiliates item items purpose purposes meetings
+    affiliate affiliates item items purpose purposes meetings priority priorities
     """.split()
 )
 # Nouns of an activity: "planning", "analysis", "management", "integration", "maintenance".
 _ACTIVITY = re.compile(r"(?:ing|sis|tion|ment|ance)$")
-_TRAILING_PARTICIPLE = re.compile(r"^[a-z]{3,}[^e]ed$")
+_PLURAL = re.compile(r"[^su]s$")
+_TRAILING_PARTICIPLE = re.compile(r"^[a-z]{2,}[^e]ed$")
 _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
 _ROLE_WORDS = frozenset(
     """
@@ -168,7 +171,7 @@ _ROLE_WORDS = frozenset(
     communicators expert experts employee employees clinician clinicians colleague
     colleagues women men people persons individual individuals professional professionals
     worker workers developer developers contractor contractors recruiter recruiters builder
-    builders founder founders vps staff """.split()
+    builders founder founders vps staff chief counsel """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
 # Nouns in -ly ("family planning", "office supply management"), not adverbs.
@@ -294,6 +297,9 @@ def _verbs() -> frozenset[str]:
 # nouns that share it.
 _VERB_ENDING = re.compile(r"^[a-z]{3,}(?:iz|yz|[iao][lmrn]is|ifi|if)(?:e|es|ed|ing|y|ies|ied)$")
 _NOT_VERBS_BY_ENDING = frozenset("expertise enterprise franchise merchandise premise".split())
+# Words after which a clause's first word is still part of a noun phrase ("Partnership and
+# capacity building", "Knowledge of Excel").
+_JOINING = frozenset("and or of & plus".split())
 # Determiners: a word between the start of a duty and one of these is its verb ("Socialize
 # the solution approach", "Architect/Design the solution").
 _DETERMINERS = frozenset("the a an our all their its your any each every".split())
@@ -303,12 +309,12 @@ def _is_breaker(word: str) -> bool:
     lowered = word.lower()
     return (
         lowered in FUNCTION_WORDS
-        or (bool(_VERB_ENDING.match(lowered)) and lowered not in _NOT_VERBS_BY_ENDING)
+        or (bool(_VERB_ENDING.match(word)) and lowered not in _NOT_VERBS_BY_ENDING)
         or bool(_DAY.match(lowered))
         or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
         or lowered in _QUALITIES
-        or lowered in _QUALITATIVE
+        or (lowered in _QUALITATIVE and word[:1].islower())
         or lowered in _verbs()
         or (bool(_ADVERB.match(lowered)) and lowered not in _LY_NOUNS)
         or not re.search(r"[A-Za-z]", word)
@@ -332,6 +338,12 @@ def names_in(clause: str) -> list[str]:
     return found
 
 
+def _is_role(word: str) -> bool:
+    """Whether a phrase's last word names people ("Operations Manager", "Leaders/Managers")."""
+    lowered = word.lower().split("/")[-1]
+    return lowered in _ROLE_WORDS or lowered.rstrip("s") in _ROLE_WORDS
+
+
 def _capitalised(clause: str) -> list[str]:
     """Runs of capitalised words inside a sentence that is otherwise in lower case: the names
     of tools and platforms ("Excel", "Azure Monitor", "LinkedIn Sales Navigator")."""
@@ -347,7 +359,7 @@ def _capitalised(clause: str) -> list[str]:
             continue
         run = match.group(0).strip()
         kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES]
-        if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
+        if kept and _is_role(kept[-1]):
             continue  # a role or a team ("Operations Manager"), not a skill
         if kept[:1] and kept[0].lower() in _ROLE_WORDS and run.split()[1:2] == ["of"]:
             continue  # a role ("Director of Curriculum Innovation")
@@ -373,7 +385,7 @@ def noun_phrases(clause: str) -> list[str]:
         if run and len(run) <= MAX_PHRASE_WORDS:
             phrase = " ".join(run)
             single = len(run) == 1
-            if run[-1].lower() in _ROLE_WORDS or run[-1].lower().rstrip("s") in _ROLE_WORDS:
+            if _is_role(run[-1]):
                 pass  # a role or a team ("Operations Manager"), not a skill
             elif not single or _specific(run[0]):
                 phrases.append(phrase)
@@ -444,17 +456,21 @@ def _shared_words(runs: list[tuple[list[str], int]], tokens: list[str]) -> list[
         # (Only a noun shares a head, "project and calendar management", not an adjective,
         # "legal and campaign strategies"; and only an activity shares a modifier, "budget
         # analysis and planning", not any noun, "database operations and concepts".)
+        # A plural is a thing of its own ("invoices and purchase orders"), and a word
+        # between the two starts a phrase of its own ("accounts payable or general
+        # accounting").
         if len(first) == 1 and 2 <= len(second) <= MAX_PHRASE_WORDS - 1:
-            if _ADJECTIVE.search(first[0]) or first[0].endswith("ing"):
+            word = first[0]
+            if _ADJECTIVE.search(word) or word.endswith("ing") or _PLURAL.search(word):
                 continue
-            shared = [first[0], second[-1]]
-        elif 2 <= len(first) <= MAX_PHRASE_WORDS and len(second) == 1:
-            if not _ACTIVITY.search(second[0]):
+            shared = [word, second[-1]]
+        elif 2 <= len(first) <= MAX_PHRASE_WORDS and len(second) == 1 and len(gap) == 1:
+            if not (_ACTIVITY.search(second[0]) and _ACTIVITY.search(first[-1])):
                 continue
             shared = [*first[:-1], second[0]]
         else:
             continue
-        if shared[-1] not in _ROLE_WORDS and shared[-1].rstrip("s") not in _ROLE_WORDS:
+        if not _is_role(shared[-1]):
             found.append(" ".join(shared))
     return found
 
@@ -484,7 +500,13 @@ def _opens_with_verb(tokens: list[str], index: int) -> bool:
     return (
         start == 0
         and end + 1 < len(tokens)
-        and tokens[end + 1].lower() in _DETERMINERS
+        and (
+            tokens[end + 1].lower() in _DETERMINERS
+            or (
+                tokens[end + 1].lower() in FUNCTION_WORDS
+                and tokens[end + 1].lower() not in _JOINING
+            )
+        )
         and tokens[0][:1].isalpha()
     )
 
@@ -591,7 +613,10 @@ _COMPETENCE_FORMS = {form: noun for verb, noun in _COMPETENCES.items() for form 
 
 def _competences(clause: str) -> list[str]:
     """The competences a clause's verbs name (see _COMPETENCES)."""
-    words = [w.lower() for w in re.findall(r"[A-Za-z]+", clause)]
+    # (A capitalised word inside a sentence is a title or a name: "Chief IP Counsel".)
+    words = [
+        w.lower() for i, w in enumerate(re.findall(r"[A-Za-z]+", clause)) if i == 0 or w.islower()
+    ]
     return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
 
 
@@ -637,7 +662,11 @@ def _practices(clause: str) -> list[str]:
         while position < len(tokens) and len(nouns) < 3 and not _is_breaker(tokens[position]):
             nouns.append(tokens[position])
             position += 1
-        ends = position >= len(tokens) or _is_breaker(tokens[position])
+        # (The object ends the phrase: "analyze data." or "analyze data and", not "maintain
+        # accounting documents", whose "documents" only looks like a verb.)
+        ends = position >= len(tokens) or (
+            tokens[position].lower() in FUNCTION_WORDS or not tokens[position][:1].isalnum()
+        )
         if 1 <= len(nouns) <= 2 and ends and nouns[-1][:1].islower():
             last = nouns[-1]
             if last.endswith("s") and not last.endswith("ss") and len(last) > 4:
