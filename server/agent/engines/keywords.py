@@ -64,7 +64,7 @@ _ACRONYM = re.compile(
 _INNER_CAPITAL = re.compile(
     r"(?<![\w.])[A-Za-z]*[a-z][A-Z][\w]*(?:\.[a-z]+)?|[A-Z][a-z]+\.(?:com|js|io|net)\b"
 )
-_CAPITALISED_RUN = re.compile(r"(?<![\w.])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
+_CAPITALISED_RUN = re.compile(r"(?<![\w./])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
 _TOKEN = re.compile(r"[A-Za-z0-9][\w'’&+#./-]*[\w+#]|[A-Za-z0-9]|[^\w\s]")
 # Words of job advertisements, adjectives of degree and generic nouns: never part of a
 # keyword phrase, and never a keyword alone.
@@ -410,7 +410,7 @@ def noun_phrases(clause: str) -> list[str]:
         if opening and lowered in _OPENING_VERBS:
             flush()
             continue
-        if _opens_with_verb(tokens, index):
+        if _opens_with_verb(tokens, index, joined=acting):
             flush()
             continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
@@ -488,26 +488,29 @@ def _closes_phrase(lowered: str, following: str) -> bool:
     )
 
 
-def _opens_with_verb(tokens: list[str], index: int) -> bool:
+def _opens_with_verb(tokens: list[str], index: int, *, joined: bool = False) -> bool:
     """Whether the token at `index` is a clause's opening verb: the clause's first words
-    (joined by "/") with a determiner right after them."""
+    (joined by "/") with a determiner, a preposition or an adjective of degree right after
+    them ("Socialize the solution", "Liaise with", "Diagnose live incidents"); with `joined`,
+    also a verb joined to the opening one ("Monitor and detect emerging incidents")."""
     end = index
     while end + 2 < len(tokens) and tokens[end + 1] == "/":
         end += 2
     start = index
     while start >= 2 and tokens[start - 1] == "/":
         start -= 2
+    after_joint = joined and start >= 1 and tokens[start - 1].lower() in ("and", "or", ",")
+    following = tokens[end + 1].lower() if end + 1 < len(tokens) else ""
     return (
-        start == 0
-        and end + 1 < len(tokens)
+        (start == 0 or after_joint)
+        and tokens[start][:1].isalpha()
+        and (start == 0 or tokens[start][:1].islower())
         and (
-            tokens[end + 1].lower() in _DETERMINERS
-            or (
-                tokens[end + 1].lower() in FUNCTION_WORDS
-                and tokens[end + 1].lower() not in _JOINING
-            )
+            following in _QUALITATIVE
+            or following in _DETERMINERS
+            # (Not after a joint: "from copywriting and design to production".)
+            or (start == 0 and following in FUNCTION_WORDS and following not in _JOINING)
         )
-        and tokens[0][:1].isalpha()
     )
 
 

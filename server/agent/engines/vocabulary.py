@@ -86,7 +86,7 @@ TERMS: tuple[Term, ...] = (
     _t("Spark", "framework", "Apache Spark", "~PySpark", "=Spark"),
     _t("Airflow", "tool", "Apache Airflow"),
     _t(".NET", "framework", "dotnet", "~ASP.NET"),
-    _t("Ruby on Rails", "framework", "Rails"),
+    _t("Ruby on Rails", "framework", "Rails", "Ruby-on-Rails"),
     _t("Laravel", "framework"),
     # Data stores and messaging
     _t("PostgreSQL", "database", "Postgres", "psql"),
