@@ -88,6 +88,16 @@ _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
 _ABOUT_THE_COMPANY = re.compile(r"(?:[Ww]e|[Oo]ur|[Uu]s)\b")  # (not "US GAAP")
+_SERVICES = re.compile(
+    r"^(?:we|our (?:clinic|practice|organi[sz]ation|company|center|centre|team))\s+"
+    r"(?:provide|offer|deliver|specialize in|specialise in|perform)\b",
+    re.IGNORECASE,
+)
+_PERK_WORDS = re.compile(
+    r"\b(?:salary|benefits?|package|pay|insurance|vacation|leave|401|PTO|relocation|bonus|"
+    r"equity|stock|perks|flexib|remote|growth|training opportunit|development opportunit)",
+    re.IGNORECASE,
+)
 _MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
@@ -467,6 +477,16 @@ def _requirement(
         return None
     terms = canonical_terms(clause)
     keywords = clause_keywords(_without_list_label(clause), document)
+    if _SERVICES.match(clause) and not _PERK_WORDS.search(clause):
+        # "We provide abortion services as well as gynecological care": the field the job is
+        # in, which a resume from the field names.
+        return {
+            "text": clause,
+            "kind": "other",
+            "keywords": keywords,
+            "importance": "preferred",
+            "years": None,
+        }
     if not terms and (_ABOUT_THE_COMPANY.match(clause) or _MISSION.search(clause)):
         # "We offer a relocation package", "The clinic's mission is to provide ...": what the
         # organisation gives or believes, not what the job asks.
