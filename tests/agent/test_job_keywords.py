@@ -89,3 +89,36 @@ def test_words_of_any_advertisement_are_no_keywords(engine):
     assert {"reconciliations", "payroll", "vendor correspondence"} <= keywords
     assert not keywords & {"bachelor", "finance", "gpa", "different", "efficient", "days"}
     assert not keywords & {"consistent", "you’ll", "two days", "read"}
+
+
+def test_the_workplace_the_body_and_how_to_apply_give_no_keywords(engine):
+    text = (
+        "**Requirements:**\n"
+        "\\- Solid understanding of US GAAP and balance sheet reconciliations.\n"
+        "\\- An inquisitive mindset and a positive attitude.\n"
+        "\\- Ability to stand or sit for prolonged periods, climb, kneel, and lift 50 lbs.\n"
+        "\\- To apply, send resume and cover letter to jobs@example.org.\n"
+        "**Work Environment:**\n"
+        "\\- A mix of laboratory and kitchen settings with noise, odors and dust.\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert {"gaap", "balance sheet reconciliations"} <= keywords
+    for word in ("mindset", "attitude", "climb", "kneel", "resume", "noise", "dust", "kitchen"):
+        assert not any(word in k for k in keywords), word
+    assert not any("example.org" in k for k in keywords)
+
+
+def test_a_bold_heading_opens_duties_whose_verbs_are_no_keywords(engine):
+    text = (
+        "We build software for researchers.\n\n"
+        "**What you'll do**\n\n"
+        "- Socialize the solution approach\n"
+        "- Integrate and analyze data from our partners\n"
+        "- Automate routine monitoring and troubleshooting\n\n"
+        "**Who you are**\n\n"
+        "- Excellent communication skills\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert {"data integration", "data analysis", "monitoring"} <= keywords
+    assert "communication skills" in keywords
+    assert not any(k.startswith("socialize") for k in keywords)

@@ -26,7 +26,7 @@ from tests.jd_corpus import CORPUS_DIR, load, notice_rows
 GOAL_RECALL, GOAL_PRECISION = 0.80, 0.70
 # Held as thresholds: where the extractor stands now on this corpus, so that a change that
 # loses keywords or adds noise fails.
-MIN_RECALL, MIN_PRECISION = 0.77, 0.62
+MIN_RECALL, MIN_PRECISION = 0.82, 0.76
 MIN_FIELD_RECALL = 0.65
 # A labelled keyword and a found one name the same thing when this share of their words
 # (by stem, function words aside) is shared.

@@ -64,7 +64,7 @@ _ACRONYM = re.compile(
 _INNER_CAPITAL = re.compile(
     r"(?<![\w.])[A-Za-z]*[a-z][A-Z][\w]*(?:\.[a-z]+)?|[A-Z][a-z]+\.(?:com|js|io|net)\b"
 )
-_CAPITALISED_RUN = re.compile(r"(?<![\w.])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
+_CAPITALISED_RUN = re.compile(r"(?<![\w./])[A-Z][\w+#.&-]*(?:\s+(?:[A-Z][\w+#.&-]*|of|and|&))*")
 _TOKEN = re.compile(r"[A-Za-z0-9][\w'’&+#./-]*[\w+#]|[A-Za-z0-9]|[^\w\s]")
 # Words of job advertisements, adjectives of degree and generic nouns: never part of a
 # keyword phrase, and never a keyword alone.
@@ -99,10 +99,37 @@ _NOT_IN_PHRASE = frozenset(
     eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
     """.split()
 )
+# A person's qualities and dispositions ("positive attitude", "inquisitive mindset", "high
+# energy"), and nouns that only frame a phrase ("under their purview", "the entirety of",
+# "on a monthly basis"): never a skill, never part of one.
+_QUALITIES = frozenset(
+    """
+    attitude attitudes mindset mindsets energy acumen attribute attributes trait traits whiz
+    belief beliefs purview entirety eagerness enthusiasm curiosity motivation interest
+    interests lookout basis realm regard regards respect sense desire hunger humility
+    integrity creativity personality character temperament aptitude talent talents
+    challenge challenges style styles situation situations objective objectives
+    """.split()
+)
+# Adjectives of degree, time or judgement ("emerging incidents", "occasional pair
+# programming", "a keen interest", "the latest tooling"): how or when, never which thing.
+# Words that classify ("financial records", "social media", "clinical care") stay.
+_QUALITATIVE = frozenset(
+    """
+    emerging proactive live first last entire complex simple manual keen latest unique
+    constant competitive repetitive positive negative superior occasional periodic frequent
+    significant quick quickly eager fast healthy safe accurate warm heavy typical correct
+    prior upcoming existing current future past recent specific particular certain clean low
+    clear open right wrong forward ahead tough hard difficult
+    standard general common usual unusual popular additional extra further immediate
+    optimal smooth seamless robust timely consistent honest reasonable enthusiastic
+    motivated organized talented skilled driven collaborative creative curious
+    """.split()
+)
 # A single word with an abstract noun's ending names a quality ("consistency",
 # "professionalism"), or with an adjective's a property ("efficient", "recent"):
 # neither is a thing a job asks for.
-_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent)$")
+_ABSTRACT = re.compile(r"(?:ism|ency|[^m]ent|ity|ness)$")
 _CONTRACTION = re.compile(r"['’](?:ll|re|ve|d|m)$", re.IGNORECASE)
 # Single words that could stand in any job description: kept only inside a longer phrase.
 _GENERIC_NOUNS = frozenset(
@@ -121,8 +148,18 @@ _GENERIC_NOUNS = frozenset(
     reach scale performance delivery experiences feedback relationships relationship
     contact application applications applicants interview insights insight response
     certification certifications license licence licenses certificate coordination
-    assistance    """.split()
+    assistance numbers figures question questions flows improvement improvements period
+    periods step steps problem problems change changes request requests concept concepts
+    method methods date dates relation relations adoption portfolio case cases interaction
+    interactions volume display list lists point points responsibilities text start room
+    rooms provision importance shape market domain liaison ownership entity entities
+    affiliate affiliates item items purpose purposes meetings priority priorities
+    """.split()
 )
+# Nouns of an activity: "planning", "analysis", "management", "integration", "maintenance".
+_ACTIVITY = re.compile(r"(?:ing|sis|tion|ment|ance)$")
+_PLURAL = re.compile(r"[^su]s$")
+_TRAILING_PARTICIPLE = re.compile(r"^[a-z]{2,}[^e]ed$")
 _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
 _ROLE_WORDS = frozenset(
     """
@@ -133,7 +170,8 @@ _ROLE_WORDS = frozenset(
     writer writers editor editors leader leaders thinker thinkers communicator
     communicators expert experts employee employees clinician clinicians colleague
     colleagues women men people persons individual individuals professional professionals
-    worker workers """.split()
+    worker workers developer developers contractor contractors recruiter recruiters builder
+    builders founder founders vps staff chief counsel """.split()
 )
 _ADVERB = re.compile(r"^[a-z]{3,}ly$")
 # Nouns in -ly ("family planning", "office supply management"), not adverbs.
@@ -255,13 +293,28 @@ def _verbs() -> frozenset[str]:
     }
 
 
+# Verbs by their ending ("evangelize", "socialize", "prioritise", "simplify"), but for the
+# nouns that share it.
+_VERB_ENDING = re.compile(r"^[a-z]{3,}(?:iz|yz|[iao][lmrn]is|ifi|if)(?:e|es|ed|ing|y|ies|ied)$")
+_NOT_VERBS_BY_ENDING = frozenset("expertise enterprise franchise merchandise premise".split())
+# Words after which a clause's first word is still part of a noun phrase ("Partnership and
+# capacity building", "Knowledge of Excel").
+_JOINING = frozenset("and or of & plus".split())
+# Determiners: a word between the start of a duty and one of these is its verb ("Socialize
+# the solution approach", "Architect/Design the solution").
+_DETERMINERS = frozenset("the a an our all their its your any each every".split())
+
+
 def _is_breaker(word: str) -> bool:
     lowered = word.lower()
     return (
         lowered in FUNCTION_WORDS
+        or (bool(_VERB_ENDING.match(word)) and lowered not in _NOT_VERBS_BY_ENDING)
         or bool(_DAY.match(lowered))
         or (word.isupper() and word.strip(".") in _NOT_NAMES)
         or lowered in _NOT_IN_PHRASE
+        or lowered in _QUALITIES
+        or (lowered in _QUALITATIVE and word[:1].islower())
         or lowered in _verbs()
         or (bool(_ADVERB.match(lowered)) and lowered not in _LY_NOUNS)
         or not re.search(r"[A-Za-z]", word)
@@ -285,6 +338,12 @@ def names_in(clause: str) -> list[str]:
     return found
 
 
+def _is_role(word: str) -> bool:
+    """Whether a phrase's last word names people ("Operations Manager", "Leaders/Managers")."""
+    lowered = word.lower().split("/")[-1]
+    return lowered in _ROLE_WORDS or lowered.rstrip("s") in _ROLE_WORDS
+
+
 def _capitalised(clause: str) -> list[str]:
     """Runs of capitalised words inside a sentence that is otherwise in lower case: the names
     of tools and platforms ("Excel", "Azure Monitor", "LinkedIn Sales Navigator")."""
@@ -300,8 +359,10 @@ def _capitalised(clause: str) -> list[str]:
             continue
         run = match.group(0).strip()
         kept = [w for w in run.split() if w.lower() not in _NOT_NAMED_WORDS and w not in _NOT_NAMES]
-        if kept[-1:] and kept[-1].lower() in _ROLE_WORDS:
+        if kept and _is_role(kept[-1]):
             continue  # a role or a team ("Operations Manager"), not a skill
+        if kept[:1] and kept[0].lower() in _ROLE_WORDS and run.split()[1:2] == ["of"]:
+            continue  # a role ("Director of Curriculum Innovation")
         if kept and kept[0] not in ("of", "and", "&") and len(kept) <= MAX_PHRASE_WORDS:
             found.append(" ".join(kept).rstrip(".,"))
     return found
@@ -312,14 +373,19 @@ def noun_phrases(clause: str) -> list[str]:
     word only when it names a thing of its own."""
     phrases: list[str] = []
     run: list[str] = []
+    runs: list[tuple[list[str], int]] = []  # each run, with the index of the token after it
 
     def flush() -> None:
-        while run and run[-1].lower() in ("and", "&"):
+        # A participle closing a run qualifies it ("sales leads based upon", "issues
+        # discovered"): not part of the thing named.
+        while run and (run[-1].lower() in ("and", "&") or _TRAILING_PARTICIPLE.search(run[-1])):
             run.pop()
+        if run:
+            runs.append((list(run), index))
         if run and len(run) <= MAX_PHRASE_WORDS:
             phrase = " ".join(run)
             single = len(run) == 1
-            if run[-1].lower() in _ROLE_WORDS or run[-1].lower().rstrip("s") in _ROLE_WORDS:
+            if _is_role(run[-1]):
                 pass  # a role or a team ("Operations Manager"), not a skill
             elif not single or _specific(run[0]):
                 phrases.append(phrase)
@@ -344,19 +410,108 @@ def noun_phrases(clause: str) -> list[str]:
         if opening and lowered in _OPENING_VERBS:
             flush()
             continue
+        if _opens_with_verb(tokens, index, joined=acting):
+            flush()
+            continue
         # A verb's -ing or -ed form that opens a phrase acts on it ("acquiring donors").
         if not run and lowered.endswith(("ing", "ed")) and lowered not in ING_NOUNS:
             if len(lowered) > 4:
                 flush()
                 continue
+        # "communication skills", "capacity building", "meeting planning": a noun's skill
+        # or activity closes its phrase (the noun before it names which one).
+        if run and _closes_phrase(lowered, following):
+            run.append(word)
+            flush()
+            continue
         if not word or _is_breaker(word):
             # "accounts payable and receivable": "and" joins two nouns of one phrase only
             # between words of a run.
             flush()
             continue
         run.append(word)
+    index = len(tokens)
     flush()
-    return phrases
+    return phrases + _shared_words(runs, tokens)
+
+
+def _shared_words(runs: list[tuple[list[str], int]], tokens: list[str]) -> list[str]:
+    """The phrases two runs joined by "and"/"or" share a word of: "project and calendar
+    management" names project management, "budget analysis and planning" budget planning,
+    "accounts payable and receivable" accounts receivable."""
+    found = []
+    for (first, after), (second, _end) in zip(runs, runs[1:], strict=False):
+        between = [t.lower() for t in tokens[after : after + 1 + len(second) + 3]]
+        gap = []
+        for token in between:
+            if token.lower() == second[0].lower():
+                break
+            gap.append(token)
+        if not gap or gap[0] not in ("and", "or", "&") or len(gap) > 2:
+            continue
+        if any(t not in _QUALITATIVE and t not in _NOT_IN_PHRASE for t in gap[1:]):
+            continue
+        if any(not w.islower() for w in first + second):
+            continue  # names ("Training and Technical Assistance") are written whole
+        # (Only a noun shares a head, "project and calendar management", not an adjective,
+        # "legal and campaign strategies"; and only an activity shares a modifier, "budget
+        # analysis and planning", not any noun, "database operations and concepts".)
+        # A plural is a thing of its own ("invoices and purchase orders"), and a word
+        # between the two starts a phrase of its own ("accounts payable or general
+        # accounting").
+        if len(first) == 1 and 2 <= len(second) <= MAX_PHRASE_WORDS - 1:
+            word = first[0]
+            if _ADJECTIVE.search(word) or word.endswith("ing") or _PLURAL.search(word):
+                continue
+            shared = [word, second[-1]]
+        elif 2 <= len(first) <= MAX_PHRASE_WORDS and len(second) == 1 and len(gap) == 1:
+            if not (_ACTIVITY.search(second[0]) and _ACTIVITY.search(first[-1])):
+                continue
+            shared = [*first[:-1], second[0]]
+        else:
+            continue
+        if not _is_role(shared[-1]):
+            found.append(" ".join(shared))
+    return found
+
+
+def _closes_phrase(lowered: str, following: str) -> bool:
+    """Whether a word closes the run before it as its head: "skills", or an -ing noun at the
+    end of a clause or before "and"/"or" ("capacity building", not "data following the")."""
+    if lowered in ("skills", "skill"):
+        return True
+    return (
+        lowered.endswith("ing")
+        and len(lowered) > 5
+        and lowered not in FUNCTION_WORDS
+        and (not following or following in ("and", "or", ",", ".", ";", ")"))
+    )
+
+
+def _opens_with_verb(tokens: list[str], index: int, *, joined: bool = False) -> bool:
+    """Whether the token at `index` is a clause's opening verb: the clause's first words
+    (joined by "/") with a determiner, a preposition or an adjective of degree right after
+    them ("Socialize the solution", "Liaise with", "Diagnose live incidents"); with `joined`,
+    also a verb joined to the opening one ("Monitor and detect emerging incidents")."""
+    end = index
+    while end + 2 < len(tokens) and tokens[end + 1] == "/":
+        end += 2
+    start = index
+    while start >= 2 and tokens[start - 1] == "/":
+        start -= 2
+    after_joint = joined and start >= 1 and tokens[start - 1].lower() in ("and", "or", ",")
+    following = tokens[end + 1].lower() if end + 1 < len(tokens) else ""
+    return (
+        (start == 0 or after_joint)
+        and tokens[start][:1].isalpha()
+        and (start == 0 or tokens[start][:1].islower())
+        and (
+            following in _QUALITATIVE
+            or following in _DETERMINERS
+            # (Not after a joint: "from copywriting and design to production".)
+            or (start == 0 and following in FUNCTION_WORDS and following not in _JOINING)
+        )
+    )
 
 
 def _specific(word: str) -> bool:
@@ -375,16 +530,30 @@ def _specific(word: str) -> bool:
     )
 
 
+# "Under general supervision", "under the supervision of": the person is supervised, which
+# asks for no skill of supervising.
+_SUPERVISED = re.compile(r"\bunder (?:the )?(?:\w+ )?supervision\b", re.IGNORECASE)
+# E-mail and web addresses: where to write, not what is asked.
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+")
+
 _NAME = r"[A-Z][\w&.’'-]*(?:[ \t]+(?:(?:of|for|the|and|&)[ \t]+)?[A-Z][\w&.’'-]*){0,5}"
 # Where a description names its own organisation: "<Name> is a nonprofit", "<Name>'s
 # mission", "join <Name>", "About <Name>".
 _ORGANISATION = (
+    # (A name may carry a region and its abbreviation: "Access Reproductive Care - Southeast
+    # (ARC-Southeast) seeks".)
     re.compile(
-        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
-        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds)\b",
+        rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:[ \t]*[-–][ \t]*(?P<region>{_NAME}))?"
+        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*)\))?(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds|hires|"
+        r"helps|empowers|welcomes|encourages|invites)\b",
         re.MULTILINE,
     ),
-    re.compile(rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work)\b"),
+    re.compile(
+        rf"(?P<name>{_NAME})['’]s[ \t]+(?:mission|vision|values|team|staff|work|product|"
+        r"products|platform|clients|customers|members|employees|community|culture|founders)\b"
+    ),
+    re.compile(rf"\bthe[ \t]+(?P<name>{_NAME})[ \t]+(?:organization|organisation|company)\b"),
     re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
     re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
 )
@@ -405,6 +574,11 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
             # "Forward Together and Forward Together Action": two names.
             names.update(_name_words(part) for part in re.split(r"\s+(?:and|&)\s+", name))
+            extra = match.groupdict()
+            if extra.get("short"):
+                names.add(_name_words(extra["short"]))
+            if extra.get("region"):
+                names.add(_name_words(f"{name} {extra['region']}"))
     return frozenset(names)
 
 
@@ -442,8 +616,66 @@ _COMPETENCE_FORMS = {form: noun for verb, noun in _COMPETENCES.items() for form 
 
 def _competences(clause: str) -> list[str]:
     """The competences a clause's verbs name (see _COMPETENCES)."""
-    words = [w.lower() for w in re.findall(r"[A-Za-z]+", clause)]
+    # (A capitalised word inside a sentence is a title or a name: "Chief IP Counsel".)
+    words = [
+        w.lower() for i, w in enumerate(re.findall(r"[A-Za-z]+", clause)) if i == 0 or w.islower()
+    ]
     return [_COMPETENCE_FORMS[w] for w in words if w in _COMPETENCE_FORMS]
+
+
+# Duties that act on a thing name the practice a resume shows by a noun phrase: "integrate
+# and analyze data" is data integration and data analysis, "manage projects" project
+# management.
+_PRACTICES = {
+    "analyze": "analysis",
+    "analyse": "analysis",
+    "integrate": "integration",
+    "manage": "management",
+    "plan": "planning",
+    "collect": "collection",
+    "visualize": "visualization",
+    "coordinate": "coordination",
+    "maintain": "maintenance",
+    "evaluate": "evaluation",
+    "schedule": "scheduling",
+    "track": "tracking",
+    "prepare": "preparation",
+    "reconcile": "reconciliation",
+    "administer": "administration",
+    "forecast": "forecasting",
+}
+
+
+def _practices(clause: str) -> list[str]:
+    """The practices named by a clause's verbs and their objects (see _PRACTICES): the verb
+    (or verbs joined by "and"/"or") right before one or two words that close a phrase."""
+    tokens = _TOKEN.findall(clause)
+    found = []
+    for index, token in enumerate(tokens):
+        # (A verb's base form: "analyze data", not "data analyzed by".)
+        practice = _PRACTICES.get(token.lower())
+        if practice is None:
+            continue
+        nouns = []
+        position = index + 1
+        while position + 1 < len(tokens) and tokens[position].lower() in ("and", "or", ","):
+            if tokens[position + 1].lower() not in _PRACTICES:
+                break
+            position += 2
+        while position < len(tokens) and len(nouns) < 3 and not _is_breaker(tokens[position]):
+            nouns.append(tokens[position])
+            position += 1
+        # (The object ends the phrase: "analyze data." or "analyze data and", not "maintain
+        # accounting documents", whose "documents" only looks like a verb.)
+        ends = position >= len(tokens) or (
+            tokens[position].lower() in FUNCTION_WORDS or not tokens[position][:1].isalnum()
+        )
+        if 1 <= len(nouns) <= 2 and ends and nouns[-1][:1].islower():
+            last = nouns[-1]
+            if last.endswith("s") and not last.endswith("ss") and len(last) > 4:
+                last = last[:-1]  # "manage projects": project management
+            found.append(" ".join([*nouns[:-1], last, practice]))
+    return found
 
 
 # An abbreviation followed by one of these is a credential ("a Professional Engineer (PE)
@@ -505,6 +737,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
 
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
+    clause = _SUPERVISED.sub(" , ", _ADDRESS.sub(" , ", clause))
     clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
@@ -531,6 +764,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     keywords += names
     keywords += noun_phrases(cut)
     keywords += _competences(cut)
+    keywords += _practices(cut)
     seen: dict[str, str] = {}
     for keyword in keywords:
         keyword = _expanded(keyword.strip(" ,;:-"), document) or ""

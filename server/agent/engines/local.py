@@ -39,7 +39,8 @@ _REQUIREMENT_HEADINGS = re.compile(
 # Headings of what the job does day to day: each line under one is something the person must
 # be able to do, so it is a requirement too.
 _DUTY_HEADINGS = re.compile(
-    r"responsibilit|what you(?:'ll| will)? do|you(?:'ll| will)\b|in this role|the role\b|"
+    r"responsibilit|what you(?:'ll| will)? do|you(?:'ll| will)\b|in this role|"
+    r"^(?:the )?(?:role|work|job)$|the role\b|essential (?:job )?functions|job functions|"
     r"your impact|day[- ]to[- ]day|duties|what the job involves",
     re.IGNORECASE,
 )
@@ -50,7 +51,11 @@ _PREFERRED_HEADINGS = re.compile(
 _PERKS_HEADINGS = re.compile(
     r"what we offer|we offer|benefits|perks|compensation|salary|why (?:join|work)|"
     r"growth (?:and|&) development|career (?:growth|development)|growth opportunit|"
-    r"what you(?:'ll| will) get|culture|how to apply|application process",
+    r"what you(?:'ll| will) get|culture|how to apply|application process|"
+    # Where and in what conditions the work is done, and what the body must do: facts of
+    # the workplace, not skills ("noise", "dust", "climb", "kneel").
+    r"work(?:ing)? (?:environment|conditions)|physical (?:demands|requirements)|"
+    r"equal (?:opportunity|employment)|\bEEO",
     re.IGNORECASE,
 )
 _PREFERRED_WORDS = re.compile(
@@ -83,20 +88,62 @@ _SENTENCE_START = re.compile(
     r"^(?:we|our|us|the|a|an|join|are|is|hiring|looking|about|at|in)\b", re.IGNORECASE
 )
 _ABOUT_THE_COMPANY = re.compile(r"(?:[Ww]e|[Oo]ur|[Uu]s)\b")  # (not "US GAAP")
+_SERVICES = re.compile(
+    r"^(?:we|our (?:clinic|practice|organi[sz]ation|company|center|centre|team))\s+"
+    r"(?:provide|offer|deliver|specialize in|specialise in|perform)\b",
+    re.IGNORECASE,
+)
+_PERK_WORDS = re.compile(
+    r"\b(?:salary|benefits?|package|pay|insurance|vacation|leave|401|PTO|relocation|bonus|"
+    r"equity|stock|perks|flexib|remote|growth|training opportunit|development opportunit)",
+    re.IGNORECASE,
+)
 _MISSION = re.compile(r"\b(?:mission|vision|values) (?:is|are)\b", re.IGNORECASE)
 # A sentence of prose that says what the person will do or must have (a description written
 # without headings): its keywords are the job's too.
 _DUTY_CUE = re.compile(
-    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|required|requires|"
+    r"\b(?:responsible for|responsibilities|duties|will (?!not\b)[a-z]+|include|including|must|"
+    r"required|requires|preferred|a plus|"
     r"experience (?:in|with)|knowledge of|ability to|serve[sd]? as|manages?|oversees?|"
     r"performs?|provid(?:e|es|ing)|develops?|implements?|coordinates?|supports?|"
     r"this (?:role|position)|the ideal candidate|entails?|involves?|managing|is seeking|seeks)\b",
     re.IGNORECASE,
 )
+_ROLE_DUTY = re.compile(
+    r"\b(?:will (?!not\b|be\b|have\b|join\b|report\b|work\b)[a-z]+|(?:is|are) responsible for|"
+    r"has (?:the )?responsibility for|duties (?:include|are)|responsibilities include)\b",
+)
 # Prose about pay, benefits, the office or how to apply: never a requirement.
 _NOT_A_DUTY = re.compile(
     r"\b(?:salary|salaries|benefits?|compensation|pay|paid|apply|applicants?|equal opportunity|"
     r"interview|office is|located|discriminat|401\(k\)|insurance)\b",
+    re.IGNORECASE,
+)
+# Sentences of any section about applying, pay, the place and hours of work, or equal
+# opportunity: the posting's terms, never a skill ("To apply, send resume and C/V to ...").
+_BOILERPLATE = re.compile(
+    r"\b(?:to apply|apply (?:by|at|online|now|here|via|through|today)|send (?:your |a |us )?"
+    r"(?:resume|cv|c/v|application)|submit (?:your |a )?(?:resume|cv|application)|"
+    r"cover letter|salary (?:for|range|is)|starting (?:pay|salary|wage)|pay (?:range|rate)|"
+    r"benefits package|selected for an interview|interview process|equal opportunity|"
+    r"equal employment|without regard to|discriminat|reasonable accommodation|"
+    r"(?:hybrid|remote|in-person) (?:schedule|work arrangement)|days? (?:per|a) week in "
+    r"(?:the )?office|(?:is|are) (?:based|located) (?:in|at)|position (?:is )?based (?:in|at))",
+    re.IGNORECASE,
+)
+# What the body must do ("stand or sit for prolonged periods, climb, kneel, bend", "lift
+# objects as heavy as 50 lbs"): a condition of the job, no skill.
+_PHYSICAL = re.compile(
+    r"\b(?:lift(?:ing)?|carry(?:ing)?|stand(?:ing)?|sit(?:ting)?|kneel(?:ing)?|bend(?:ing)?|"
+    r"climb(?:ing)?|stoop(?:ing)?|crouch(?:ing)?|push(?:ing)?|pull(?:ing)?)\b",
+    re.IGNORECASE,
+)
+_WEIGHT = re.compile(r"\b\d+\s*(?:lbs?|pounds|kg)\b", re.IGNORECASE)
+# A posting's facts, one a line ("FLSA Status: Exempt", "Reports to: VP of Sales").
+_POSTING_FACT = re.compile(
+    r"^\s*(?:FLSA |employment |job |position )?(?:status|type|location|reports? to|"
+    r"schedule|hours|shift|salary|pay|department|start date|classification|direct reports)"
+    r"\s*:",
     re.IGNORECASE,
 )
 _EMPHASIS = re.compile(r"\*\*|__")
@@ -293,7 +340,18 @@ def _title_of(text: str) -> str | None:
 # What part of a job description a line belongs to.
 _OTHER, _REQUIRED, _PREFERRED, _DUTIES = "other", "required", "preferred", "duties"
 _PERKS = "perks"
-_BULLET = re.compile(r"^[-*•▪●·]\s+|^\d+[.)]\s+")
+# (Markdown converted from HTML escapes a list's dash: "\\- Prepare reconciliations".)
+_BULLET = re.compile(r"^\\?[-*•▪●·]\s+|^\\-\s*|^-(?=[A-Z])|^\d+[.)]\s+")
+# A line in bold or italics alone, without a sentence's end: a heading ("**What you'll do**",
+# "_The Work:_").
+_EMPHASISED_HEADING = re.compile(
+    r"^\s*(?P<mark>\*\*|__|\*|_)(?P<name>[^*_]{2,80}?)[\s.…:]*(?P=mark)\s*:?\s*$"
+)
+# A short line in title case or capitals that names a part of the description
+# ("Qualifications", "Essential Job Functions", "SUMMARY").
+_TITLE_CASE_HEADING = re.compile(
+    r"^(?:[A-Z][\w'’/&-]*|and|of|the|for|to|&)(?:\s+(?:[A-Z][\w'’/&-]*|and|of|the|for|to|&)){0,4}$"
+)
 
 
 def _heading_section(name: str) -> str | None:
@@ -316,11 +374,15 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     for raw_line in text.splitlines() or [text]:
         line = _EMPHASIS.sub("", raw_line).strip()
         heading = _SECTION_HEADING.match(line)
-        markdown = _MARKDOWN_HEADING.match(line)
-        if markdown:
-            section, listed = _heading_section(markdown["name"]) or _OTHER, False
+        markdown = _MARKDOWN_HEADING.match(line) or _EMPHASISED_HEADING.match(raw_line)
+        if markdown and len(markdown["name"].split()) <= 12:
+            name = markdown["name"].replace("’", "'")
+            section, listed = _heading_section(name) or _OTHER, False
             continue
-        if heading and len(heading["name"].split()) <= 5:
+        if _TITLE_CASE_HEADING.match(line) and _heading_section(line.replace("’", "'")):
+            section, listed = _heading_section(line.replace("’", "'")) or _OTHER, False
+            continue
+        if heading and len(heading["name"].split()) <= 5 and not _POSTING_FACT.match(line):
             opened = _heading_section(heading["name"])
             if opened:
                 section, listed = opened, False
@@ -407,15 +469,32 @@ def _without_list_label(clause: str) -> str:
 def _requirement(
     clause: str, section: str, *, document: str = "", prose: bool = False
 ) -> dict[str, Any] | None:
-    if section == _PERKS:
+    if section == _PERKS or _BOILERPLATE.search(clause):
+        return None
+    if len(_PHYSICAL.findall(clause)) >= 2 or _WEIGHT.search(clause):
+        return None
+    if _POSTING_FACT.match(clause):
         return None
     terms = canonical_terms(clause)
     keywords = clause_keywords(_without_list_label(clause), document)
+    if _SERVICES.match(clause) and not _PERK_WORDS.search(clause):
+        # "We provide abortion services as well as gynecological care": the field the job is
+        # in, which a resume from the field names.
+        return {
+            "text": clause,
+            "kind": "other",
+            "keywords": keywords,
+            "importance": "preferred",
+            "years": None,
+        }
     if not terms and (_ABOUT_THE_COMPANY.match(clause) or _MISSION.search(clause)):
         # "We offer a relocation package", "The clinic's mission is to provide ...": what the
         # organisation gives or believes, not what the job asks.
         return None
     listed = section != _OTHER
+    # A sentence outside the lists that says what the person in the role does ("The BDR will
+    # follow up on web inquiries") is a duty as in a description without headings.
+    prose = prose or bool(_ROLE_DUTY.search(clause))
     if not listed and not prose:
         # Outside the requirements and duties (about the company, the team, the perks) only
         # the skills and tools it names are the job's; its other phrases describe the company.
@@ -430,8 +509,14 @@ def _requirement(
         kind = "education"
     elif terms:
         kind = "skill"
-    elif listed and (len(clause.split()) >= 4 or any(_named(k, document) for k in keywords)):
-        kind = "other"  # (a short item counts when it names something: "CPA", "SOX controls")
+    elif listed and (
+        len(clause.split()) >= 4
+        or any(_named(k, document) for k in keywords)
+        or (section == _DUTIES and keywords)
+    ):
+        # (A short item counts when it names something: "CPA", "SOX controls"; a short duty
+        # when it gives a keyword: "document appropriately".)
+        kind = "other"
     elif prose and keywords and _DUTY_CUE.search(clause) and not _NOT_A_DUTY.search(clause):
         kind = "other"
     else:

@@ -86,7 +86,7 @@ TERMS: tuple[Term, ...] = (
     _t("Spark", "framework", "Apache Spark", "~PySpark", "=Spark"),
     _t("Airflow", "tool", "Apache Airflow"),
     _t(".NET", "framework", "dotnet", "~ASP.NET"),
-    _t("Ruby on Rails", "framework", "Rails"),
+    _t("Ruby on Rails", "framework", "Rails", "Ruby-on-Rails"),
     _t("Laravel", "framework"),
     # Data stores and messaging
     _t("PostgreSQL", "database", "Postgres", "psql"),
@@ -185,9 +185,11 @@ def _patterns() -> tuple[tuple[re.Pattern[str], Term, str, bool], ...]:
             # only as written.
             case_sensitive = alias.startswith("=") or len(words) <= 2
             # Word edges that also respect "C++", "C#", ".NET" and "Node.js".
-            # A one-letter name followed by a hyphen is a word ("C-level"), not the language.
-            after = r"[\w+#-]" if len(words) == 1 else r"[\w+#]"
-            regex = rf"(?<![\w+#/.-]){re.escape(words)}(?!{after}|\.\w)"
+            # A one-letter name followed by a hyphen is a word ("C-level"), not the language,
+            # and one joined by "&" is an abbreviation ("R&D", "P&L").
+            after = r"[\w+#&-]" if len(words) == 1 else r"[\w+#]"
+            before = r"[\w+#/.&-]" if len(words) == 1 else r"[\w+#/.-]"
+            regex = rf"(?<!{before}){re.escape(words)}(?!{after}|\.\w)"
             flags = 0 if case_sensitive else re.IGNORECASE
             patterns.append((re.compile(regex, flags), term, words.casefold(), related))
     return tuple(patterns)
