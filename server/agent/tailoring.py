@@ -618,6 +618,23 @@ def _title_words(title: str) -> frozenset[str]:
     return words_of(" ".join(kept)).stems
 
 
+def _latest_role(experience: list[dict[str, Any]]) -> int:
+    """The index of the person's latest role: by its dates when every role has them (a
+    current role, else the one that ended last), else the first listed, as resumes list
+    the latest first."""
+    dated = all(job.get("is_current") or job.get("end_date") for job in experience)
+    if not experience or not dated:
+        return 0
+    return max(
+        range(len(experience)),
+        key=lambda i: (
+            bool(experience[i].get("is_current")),
+            str(experience[i].get("end_date") or ""),
+            -i,
+        ),
+    )
+
+
 def _title_share(
     resume: dict[str, Any], job_title: str | None, requirements: list[dict[str, Any]]
 ) -> tuple[float, str]:
@@ -641,7 +658,8 @@ def _title_share(
     skills = [item for group in resume["skills"] for item in group["items"]]
     # (what the resume says, how much it counts, how the breakdown names it)
     sources = [([headline], 1.0, headline)]
-    sources += [([title], 1.0 if i == 0 else PAST_ROLE, title) for i, title in enumerate(roles)]
+    latest = _latest_role(resume["experience"])
+    sources += [([t], 1.0 if i == latest else PAST_ROLE, t) for i, t in enumerate(roles)]
     sources.append(([resume["summary"], *skills], 1.0, "the summary and skills"))
     best, closest = 0.0, ""
     for texts, held, name in sources:
@@ -701,7 +719,8 @@ def match_score(
     text, top = plain_text(resume), _top_text(resume)
     lines = [line for _path, line in _resume_lines(resume)]
     everything, first = merged(lines), merged(top.split("\n"))
-    latest = {**resume, "experience": resume["experience"][:1]}
+    roles = resume["experience"]
+    latest = {**resume, "experience": roles[_latest_role(roles) :][:1]}
     now_text = plain_text(latest)
     now = merged([line for _path, line in _resume_lines(latest)])
     answered = {e["requirement"] for e in evidence if e["source"] != "resume"}

@@ -144,3 +144,19 @@ def test_what_only_an_earlier_role_shows_counts_less_than_what_the_latest_role_s
     past = _part(_score(earlier, ACCOUNTING_JOB), "requirements")["before"]
     # The same accounting lines, but the person's work now is product management.
     assert past < 0.8 * now
+
+
+def test_the_latest_role_is_found_by_its_dates_when_a_resume_lists_the_oldest_first():
+    oldest_first = (
+        ACCOUNTANT.replace("Maria Lopez\nStaff Accountant\n", "Maria Lopez\n")
+        .replace("2018 - Present", "2018 - 2022")
+        .replace(
+            "\nSKILLS", "Product Manager | Initech | 2023 - Present\n- Ran the roadmap\n\nSKILLS"
+        )
+    )
+    roles = parse_resume_text(oldest_first)["experience"]
+    assert [role["title"] for role in roles] == ["Staff Accountant", "Product Manager"]
+    title = _part(_score(oldest_first, ACCOUNTING_JOB), "title")
+    # "Staff Accountant" is the earlier role, though listed first.
+    assert title["before"] == 5
+    assert title["before_explanation"].startswith("Staff Accountant for")
