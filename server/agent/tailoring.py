@@ -69,9 +69,9 @@ MET = 0.5
 # A resume counts as wholly about the job when this share of the words it says about its
 # work are the job's (a resume names many things no one job asks for).
 FOCUSED = 0.5
-# An earlier role's title counts this share of a current one's: a past career, not who the
-# person is now.
-PAST_TITLE = 0.5
+# An earlier role counts this share of the latest one, for the title it gives the person and
+# for what its lines show: a past career, not who the person is now.
+PAST_ROLE = 0.5
 _TITLE_QUALIFIER = re.compile(r",|\(|\s[-–—|/]\s|\s(?:at|for|in)\s")
 _SENIORITY = frozenset(
     "senior sr junior jr staff principal lead head chief group associate assistant intern "
@@ -618,22 +618,55 @@ def _title_words(title: str) -> frozenset[str]:
     return words_of(" ".join(kept)).stems
 
 
-def _title_share(resume: dict[str, Any], job_title: str | None) -> tuple[float, str]:
-    """How much of the job's title the resume's headline or one of its role titles has: the
-    headline and the latest role say who the person is now and count in full, an earlier
-    role's title (a past career) counts PAST_TITLE of its share."""
+def _latest_role(experience: list[dict[str, Any]]) -> int:
+    """The index of the person's latest role: by its dates when every role has them (a
+    current role, else the one that ended last), else the first listed, as resumes list
+    the latest first."""
+    dated = all(job.get("is_current") or job.get("end_date") for job in experience)
+    if not experience or not dated:
+        return 0
+    return max(
+        range(len(experience)),
+        key=lambda i: (
+            bool(experience[i].get("is_current")),
+            str(experience[i].get("end_date") or ""),
+            -i,
+        ),
+    )
+
+
+def _title_share(
+    resume: dict[str, Any], job_title: str | None, requirements: list[dict[str, Any]]
+) -> tuple[float, str]:
+    """How much of the job's title the resume's headline, one of its role titles, or its
+    summary and skills together have: the headline, the latest role and what the person
+    says they do (a "Video Compression Engineer" job and a summary about lossless
+    compression) count in full, an earlier role's title (a past career) counts PAST_ROLE of
+    its share. Each word of the title weighs one more for every requirement that names it:
+    the words the job keeps coming back to are what it is about."""
     wanted = _title_words(job_title or "")
     if not wanted:
         return 0.0, "the job names no title"
+    weight = dict.fromkeys(wanted, 1)
+    for requirement in requirements:
+        for word in wanted & words_of(str(requirement["text"])).stems:
+            weight[word] += 1
+    total = sum(weight.values())
     contact = resume.get("contact") or {}
+    headline = str(contact.get("headline") or "")
     roles = [str(job.get("title") or "") for job in resume["experience"]]
-    titles = [(str(contact.get("headline") or ""), 1.0)]
-    titles += [(title, 1.0 if i == 0 else PAST_TITLE) for i, title in enumerate(roles)]
+    skills = [item for group in resume["skills"] for item in group["items"]]
+    # (what the resume says, how much it counts, how the breakdown names it)
+    sources = [([headline], 1.0, headline)]
+    latest = _latest_role(resume["experience"])
+    sources += [([t], 1.0 if i == latest else PAST_ROLE, t) for i, t in enumerate(roles)]
+    sources.append(([resume["summary"], *skills], 1.0, "the summary and skills"))
     best, closest = 0.0, ""
-    for title, weight in titles:
-        share = weight * len(wanted & words_of(title).stems) / len(wanted)
+    for texts, held, name in sources:
+        found = wanted & merged(texts).stems
+        share = held * sum(weight[word] for word in found) / total
         if share > best:
-            best, closest = share, title
+            best, closest = share, name
     if not closest:
         return 0.0, f"no title on the resume shares a word with {job_title}"
     return best, f"{closest} for {job_title}"
@@ -680,10 +713,16 @@ def match_score(
     job's title among the resume's own (10), and how much of what the resume says about its
     work the job asks for (15). Requirements and keywords count over at least
     MIN_REQUIREMENTS and MIN_KEYWORDS, so a job that asks for little cannot score high, and
-    a resume from another field that shares a few of the job's words scores low."""
+    a resume from another field that shares a few of the job's words scores low. What only
+    earlier roles show counts PAST_ROLE of what the latest role and the rest of the resume
+    show: a career left behind is not the person's work now."""
     text, top = plain_text(resume), _top_text(resume)
     lines = [line for _path, line in _resume_lines(resume)]
     everything, first = merged(lines), merged(top.split("\n"))
+    roles = resume["experience"]
+    latest = {**resume, "experience": roles[_latest_role(roles) :][:1]}
+    now_text = plain_text(latest)
+    now = merged([line for _path, line in _resume_lines(latest)])
     answered = {e["requirement"] for e in evidence if e["source"] != "resume"}
     counted = [r for r in requirements if measurable(r)]
     shown = seen_first = total = 0.0
@@ -694,7 +733,8 @@ def match_score(
         if requirement["text"] in answered:
             share = 1.0
         else:
-            share = coverage(requirement, text, everything)
+            share_now = coverage(requirement, now_text, now)
+            share = share_now + PAST_ROLE * (coverage(requirement, text, everything) - share_now)
         shown += weight * share
         seen_first += weight * coverage(requirement, top, first)
         met += share >= MET
@@ -712,14 +752,15 @@ def match_score(
         if len(weights) < MIN_KEYWORDS
         else ""
     )
-    title_share, title_explanation = _title_share(resume, job_title)
+    title_share, title_explanation = _title_share(resume, job_title, counted)
     focus, focus_explanation = _focus(resume, requirements, job_title)
     shown_share = shown / floor if floor else 0.0
     parts = {
         "requirements": (
             shown_share,
             f"{_count(len(counted), 'requirement')} found in the job; the resume shows "
-            f"{shown_share:.0%} of them (required ones count double{few})",
+            f"{shown_share:.0%} of them (required ones count double, what only earlier roles "
+            f"show half{few})",
         ),
         "keywords": (
             sum(weights[k] for k in matched) / keyword_floor,

@@ -425,6 +425,40 @@ def test_a_comma_inside_a_title_or_an_employer_keeps_the_name_whole(heading, tit
     assert (role["title"], role["employer"]) == (title, employer)
 
 
+def test_a_docx_role_heading_run_together_in_one_line_reads_title_employer_and_place():
+    # Title, employer, place and dates in one run with single spaces (a LaTeX resume saved
+    # as Word), each bullet a plain paragraph.
+    bullets = [
+        "Closed the books every month three days sooner by reconciling the bank and card "
+        "accounts every week.",
+        "Ran payroll and benefits for 40 staff across two clinics for three years without a "
+        "single late payment.",
+        "Built the weekly sales report that the regional managers used every Monday to plan "
+        "their stock orders.",
+    ]
+    headings = [
+        "Staff Accountant Harbor Freight Logistics Lisbon, Portugal Mar. 2019 - Present",
+        "Office Manager, Payroll Coordinator Blue Fern Dental Clinic, Oral Surgery Unit "
+        "Porto, Portugal Jan. 2016 - Feb. 2019",
+        "Data Analyst III Acme Analytics San Diego, CA Jun. 2014 - Dec. 2015",
+    ]
+    paragraphs = ["Jane Roe", "# Experience"]
+    for heading, bullet in zip(headings, bullets, strict=True):
+        paragraphs += [heading, bullet]
+    data = make_docx(paragraphs=tuple(paragraphs))
+    roles = parse_document(extension="docx", data=data, limits=LIMITS)["experience"]
+    assert [(r["title"], r["employer"], r["location"]) for r in roles] == [
+        ("Staff Accountant", "Harbor Freight Logistics", "Lisbon, Portugal"),
+        (
+            "Office Manager, Payroll Coordinator",
+            "Blue Fern Dental Clinic, Oral Surgery Unit",
+            "Porto, Portugal",
+        ),
+        ("Data Analyst III", "Acme Analytics", "San Diego, CA"),
+    ]
+    assert [r["bullets"] for r in roles] == [[bullet] for bullet in bullets]
+
+
 def test_a_research_entry_that_names_only_its_subject_is_a_project_not_a_role():
     text = (
         "Ada Lovelace\nada@example.com\n\nResearch\n"

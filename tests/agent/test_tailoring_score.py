@@ -107,3 +107,56 @@ def test_a_title_the_person_held_before_counts_half_of_the_title_they_hold_now()
     # "Staff Accountant" shares "Accountant" with "Senior Accountant", but it is a past role.
     assert _part(before, "title")["before"] == 5
     assert _part(before, "title")["before_explanation"].startswith("Staff Accountant for")
+
+
+PAYROLL_JOB = """Payroll Specialist
+
+Requirements:
+- Run semi-monthly payroll for 300 employees.
+- Reconcile payroll taxes and benefits deductions.
+- Answer employee questions about pay stubs.
+"""
+OFFICE_MANAGER = """Dana Cruz
+
+SUMMARY
+Office manager for a dental practice who has run its payroll for six years.
+
+EXPERIENCE
+Office Manager | Bright Smiles Dental | 2019 - Present
+- Scheduled patients for four dentists
+"""
+
+
+def test_the_jobs_title_in_what_the_person_says_they_do_counts_by_how_much_the_job_asks_for_it():
+    score = _score(OFFICE_MANAGER, PAYROLL_JOB)
+    title = _part(score, "title")
+    # "Payroll" is in the summary and two of the three requirements; "Specialist" in neither.
+    assert title["before"] == 7.5
+    assert title["before_explanation"].startswith("the summary and skills for Payroll Specialist")
+
+
+def test_what_only_an_earlier_role_shows_counts_less_than_what_the_latest_role_shows():
+    earlier = ACCOUNTANT.replace(
+        "EXPERIENCE\n",
+        "EXPERIENCE\nProduct Manager | Initech | 2023 - Present\n- Ran the roadmap\n\n",
+    )
+    now = _part(_score(ACCOUNTANT, ACCOUNTING_JOB), "requirements")["before"]
+    past = _part(_score(earlier, ACCOUNTING_JOB), "requirements")["before"]
+    # The same accounting lines, but the person's work now is product management.
+    assert past < 0.8 * now
+
+
+def test_the_latest_role_is_found_by_its_dates_when_a_resume_lists_the_oldest_first():
+    oldest_first = (
+        ACCOUNTANT.replace("Maria Lopez\nStaff Accountant\n", "Maria Lopez\n")
+        .replace("2018 - Present", "2018 - 2022")
+        .replace(
+            "\nSKILLS", "Product Manager | Initech | 2023 - Present\n- Ran the roadmap\n\nSKILLS"
+        )
+    )
+    roles = parse_resume_text(oldest_first)["experience"]
+    assert [role["title"] for role in roles] == ["Staff Accountant", "Product Manager"]
+    title = _part(_score(oldest_first, ACCOUNTING_JOB), "title")
+    # "Staff Accountant" is the earlier role, though listed first.
+    assert title["before"] == 5
+    assert title["before_explanation"].startswith("Staff Accountant for")

@@ -171,7 +171,8 @@ LOCATION = re.compile(
     rf"|\b(?:Remote|Hybrid|On-?site)\b(?:\s*\([^)]*\))?)\s*$"
 )
 WHOLE_LOCATION = re.compile(
-    rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?$|^(?:Remote|Hybrid)$"
+    rf"^[A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){{0,3}},\s*(?:{_STATE}|{_COUNTRY}|[A-Z][a-z]+)\.?"
+    rf"(?:,\s*(?:{_STATE}|{_COUNTRY})\.?)?$|^(?:Remote|Hybrid)$"
 )
 STRONG_SEPARATOR = re.compile(r"\s+[•·@]\s+|\s+[-–—]\s+|\t+|\s{2,}|\s*\|\s*")
 # A comma before a company's legal form ("ABC Company, Inc.") is part of the name.
@@ -470,18 +471,44 @@ def _linked_parts(text: str) -> list[tuple[str, bool]]:
     return linked
 
 
+# Two-word cities by their usual first or last word ("San Jose", "Mountain View"); any other
+# capitalised word run into a place belongs to the text before it ("... Freelance Taipei,
+# Taiwan", "... Hospital Taipei, Taiwan").
+TWO_WORD_PLACE = re.compile(
+    r"^(?:New|San|Santa|Los|Las|Saint|St\.?|Fort|Ft\.?|Port|Mount|Mt\.?|Palo|Salt|El|La|Le"
+    r"|Des|Baton|Ann|Grand|Cedar|Long|Little|Kansas|Oklahoma|Jersey|Hong|Tel|Kuala|Buenos|Rio"
+    r"|S[aã]o|Abu|Cape|Mexico|Addis|Dar|Phnom|Sri|North|South|East|West|Upper|Lower)\s"
+    r"|\s(?:City|Park|View|Alto|Beach|Springs|Heights|Falls|Rapids|Arbor|Lake|Island|Hills?"
+    r"|Valley|Creek|Harbou?r|Bay|Grove|Point|Town|Haven|Worth|Rouge|Moines|Orleans|Lauderdale"
+    r"|Kong|Aviv|Lumpur|Aires|Paulo|Dhabi|Delhi|Vegas|Angeles),",
+    re.IGNORECASE,
+)
+
+
+def _trailing_place(piece: str) -> tuple[str, str] | None:
+    """A piece that ends in a place run into other text ("Acme Corp Taipei, Taiwan") as
+    (the text before, the place); None when it ends in no place or is one."""
+    found = LOCATION.search(piece)
+    if not found or found.start() == 0:
+        return None
+    place, cut = found.group("location").strip(), found.start()
+    city = place.split(",", 1)[0].split()
+    before = piece[:cut].rstrip()
+    if len(city) == 2 and not before.endswith((",", "|", ";")) and not TWO_WORD_PLACE.search(place):
+        place, cut = place[len(city[0]) :].strip(), cut + len(city[0]) + 1
+    town = re.search(r"(?:^|,\s*)([A-Z][\w.'’-]*(?:\s[A-Z][\w.'’-]*){0,2}),\s*$", before)
+    if town and re.fullmatch(_STATE, place.split(",", 1)[0]):
+        # "Google, Mountain View, CA, USA": the town before the state is part of the place.
+        place, cut = f"{town.group(1)}, {place}", town.start(1)
+    return piece[:cut], place
+
+
 def _piece_parts(piece: str) -> list[str]:
     """One piece's parts: split at commas and " at ", a trailing location kept whole."""
     location = None
-    found = LOCATION.search(piece)
-    if found and found.start() > 0:
-        location = found.group("location").strip()
-        cut = found.start()
-        # "... Health Management Hospital Taipei, Taiwan": the hospital is no part of it.
-        head = location.split(" ", 1)
-        if len(head) == 2 and (EMPLOYER_WORDS.fullmatch(head[0]) or head[0].isupper()):
-            location, cut = head[1], cut + len(head[0]) + 1
-        piece = piece[:cut]
+    placed = _trailing_place(piece)
+    if placed:
+        piece, location = placed
     elif WHOLE_LOCATION.match(piece):
         return [piece]
     parts = [p for p in (_tidy(x) for x in WEAK_SEPARATOR.split(piece)) if p]
@@ -645,11 +672,20 @@ def _experience(block: _Block) -> dict[str, Any]:
     unplaced: list[str] = []
     comma_after: dict[str, str] = {}  # a part -> the part a comma joined to it
     for line in block.header:
+        run_together = _run_together_role(line)
+        if run_together:
+            # The layout's own order: the title, then the employer, then the place.
+            for key, value in zip(("title", "employer", "location"), run_together, strict=True):
+                if value and entry[key] is None:
+                    entry[key] = value
+                elif value:
+                    entry["details"].append(value)
+            continue
         linked = _linked_parts(line)
         for (before, _), (part, comma) in zip(linked, linked[1:], strict=False):
             if comma:
                 comma_after[part] = before
-        for part in _split_run_together([part for part, _ in linked]):
+        for part, _ in linked:
             if (
                 entry["location"] is None
                 and WHOLE_LOCATION.match(part)
@@ -708,26 +744,36 @@ def _names_an_employer(entry: dict[str, Any]) -> bool:
     return 0 < len((entry["employer"] or "").split()) <= 8
 
 
-def _split_run_together(parts: list[str]) -> list[str]:
-    """A role heading that runs title and employer together with single spaces ("Business
-    Lecturer Taipei Beitou Hospital") cut after the title's last role noun."""
-    if len(parts) > 2 or not parts:
-        return parts
-    first = parts[0]
-    if len(parts) == 2 and not WHOLE_LOCATION.match(parts[1]):
-        return parts
-    for noun in reversed(list(HEADLINE_WORDS.finditer(first))):
-        cut = noun.end()
-        rest = first[cut:].strip()
-        others = [m.group(0).lower() for m in HEADLINE_WORDS.finditer(rest)]
-        if (
-            rest
-            and rest[:1].isupper()
-            and len(first[:cut].split()) <= 6
-            and set(others) <= {"freelancer"}
-        ):
-            return [first[:cut].strip(), rest, *parts[1:]]
-    return parts
+def _run_together_role(line: str) -> tuple[str, str, str | None] | None:
+    """A role heading that runs title, employer and place together with single spaces
+    ("Business Lecturer Taipei Beitou Hospital Taipei, Taiwan"; "School Ambassador, Software
+    Engineer College Bike Taipei, Taiwan") as (title, employer, place), the title cut after
+    its last role noun; None for a heading set apart by separators or gaps."""
+    pieces = [piece for piece in (_tidy(x) for x in STRONG_SEPARATOR.split(line)) if piece]
+    place = None
+    if len(pieces) == 2 and WHOLE_LOCATION.match(pieces[1]):
+        head, place = pieces
+    elif len(pieces) == 1:
+        head = pieces[0]
+        placed = _trailing_place(head)
+        if placed:
+            head, place = _tidy(placed[0]), placed[1]
+    else:
+        return None
+    for noun in reversed(list(HEADLINE_WORDS.finditer(head))):
+        # A grade after the role noun is the title's ("Engineer III", "Analyst 2").
+        grade = re.match(r"\s+(?:[IV]{1,4}|[1-9])\b", head[noun.end() :])
+        cut = noun.end() + (grade.end() if grade else 0)
+        title, rest = head[:cut].strip(), head[cut:].strip()
+        others = {m.group(0).lower() for m in HEADLINE_WORDS.finditer(rest)}
+        if not rest[:1].isupper() or len(title.split()) > 6 or not others <= {"freelancer"}:
+            continue
+        # A comma inside a run-together title joins two roles ("School Ambassador, Software
+        # Engineer"); after an employer's name it ends the employer ("Acme Corp, Engineer").
+        if EMPLOYER_WORDS.search(title.split(",", 1)[0]) and "," in title:
+            continue
+        return title, rest, place
+    return None
 
 
 def _education(block: _Block) -> dict[str, Any]:
