@@ -16,7 +16,7 @@ from typing import Any
 
 log = logging.getLogger("server.agent.resume_parsing")
 
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 MAX_LINE = 400
 
 SECTION_KEYWORDS = {
