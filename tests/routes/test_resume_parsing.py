@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from server.agent.resume_parsing.structure import PARSER_VERSION
 from tests import queue_helpers
 from tests.helpers import ApiClient, error_of, make_docx, make_pdf
 from tests.hostile_documents import (
@@ -74,7 +75,7 @@ def test_an_uploaded_pdf_is_accepted_at_once_then_parsed_by_a_job(client):
     assert parsed["parse_status"] == "parsed"
     structure = parsed["parsed"]
     assert structure["contact"]["email"] == "john.doe@email.com"
-    assert structure["parser_version"] == 2
+    assert structure["parser_version"] == PARSER_VERSION
     assert [e["employer"] for e in structure["experience"]] == ["Stripe", "Figma", "Notion"]
     assert structure["education"][0]["institution"] == "UC Berkeley"
     assert "Kafka" in structure["skills"][0]["items"]
