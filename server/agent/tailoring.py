@@ -45,6 +45,7 @@ from server.agent.verifier import (
     verify,
     verify_text,
 )
+from server.agent.verifier.text import split_sentences
 
 log = logging.getLogger("server.agent.tailoring")
 
@@ -54,11 +55,11 @@ TOP_BULLETS = 3
 TOP_ROLES = 2
 TOP_SKILLS = 8
 SCORE_PARTS = (
-    ("requirements", 50),
+    ("requirements", 45),
     ("keywords", 15),
     ("prominence", 10),
-    ("title", 10),
-    ("focus", 15),
+    ("title", 20),
+    ("focus", 10),
 )
 # Below these many requirements (or keywords) a job counts as having them, the rest unmet:
 # a job that names one skill cannot make a resume that has it a perfect match.
@@ -638,12 +639,14 @@ def _latest_role(experience: list[dict[str, Any]]) -> int:
 def _title_share(
     resume: dict[str, Any], job_title: str | None, requirements: list[dict[str, Any]]
 ) -> tuple[float, str]:
-    """How much of the job's title the resume's headline, one of its role titles, or its
-    summary and skills together have: the headline, the latest role and what the person
-    says they do (a "Video Compression Engineer" job and a summary about lossless
+    """How much of the job's title the resume's headline, one of its role titles, one
+    sentence of its summary or its skills list have: the headline, the latest role and what
+    the person says they do (a "Video Compression Engineer" job and a summary about lossless
     compression) count in full, an earlier role's title (a past career) counts PAST_ROLE of
-    its share. Each word of the title weighs one more for every requirement that names it:
-    the words the job keeps coming back to are what it is about."""
+    its share. The title's words count where they stand together, as in a title: "data" in
+    one sentence and "engineering" in another do not make a "Data Engineer". Each word of
+    the title weighs one more for every requirement that names it: the words the job keeps
+    coming back to are what it is about."""
     wanted = _title_words(job_title or "")
     if not wanted:
         return 0.0, "the job names no title"
@@ -660,7 +663,8 @@ def _title_share(
     sources = [([headline], 1.0, headline)]
     latest = _latest_role(resume["experience"])
     sources += [([t], 1.0 if i == latest else PAST_ROLE, t) for i, t in enumerate(roles)]
-    sources.append(([resume["summary"], *skills], 1.0, "the summary and skills"))
+    sources += [([sentence], 1.0, "the summary") for sentence in split_sentences(resume["summary"])]
+    sources.append((skills, 1.0, "the skills"))
     best, closest = 0.0, ""
     for texts, held, name in sources:
         found = wanted & merged(texts).stems
@@ -709,11 +713,13 @@ def match_score(
     job_title: str | None = None,
 ) -> dict[str, Any]:
     """A 0-100 score with its parts: the share of the job's requirements the resume shows
-    (50), of its keywords (15), how much of the requirements a reader sees first (10), the
-    job's title among the resume's own (10), and how much of what the resume says about its
-    work the job asks for (15). Requirements and keywords count over at least
-    MIN_REQUIREMENTS and MIN_KEYWORDS, so a job that asks for little cannot score high, and
-    a resume from another field that shares a few of the job's words scores low. What only
+    (45), of its keywords (15), how much of the requirements a reader sees first (10), the
+    job's title among the resume's own (20: the clearest sign of the same line of work,
+    which requirements and keywords are not, as other fields share many of them), and how
+    much of what the resume says about its work the job asks for (10). Requirements and
+    keywords count over at least MIN_REQUIREMENTS and MIN_KEYWORDS, so a job that asks for
+    little cannot score high, and a resume from another field that shares a few of the job's
+    words scores low. What only
     earlier roles show counts PAST_ROLE of what the latest role and the rest of the resume
     show: a career left behind is not the person's work now."""
     text, top = plain_text(resume), _top_text(resume)

@@ -88,7 +88,7 @@ def test_requirements_without_known_tools_are_matched_by_their_own_words():
     assert accountant["requirements_met"]["after"] <= accountant["requirements_found"]
     assert engineer["before"] < accountant["before"] / 2
     # The accountant's title holds the job's; the engineer's shares no word with it.
-    assert _part(accountant, "title")["before"] == 10
+    assert _part(accountant, "title")["before"] == 20
     assert _part(engineer, "title")["before"] == 0
 
 
@@ -103,9 +103,9 @@ def test_a_title_the_person_held_before_counts_half_of_the_title_they_hold_now()
     earlier = earlier.replace("Maria Lopez\nStaff Accountant\n", "Maria Lopez\n")
     now = _score(ACCOUNTANT, ACCOUNTING_JOB)
     before = _score(earlier, ACCOUNTING_JOB)
-    assert _part(now, "title")["before"] == 10
+    assert _part(now, "title")["before"] == 20
     # "Staff Accountant" shares "Accountant" with "Senior Accountant", but it is a past role.
-    assert _part(before, "title")["before"] == 5
+    assert _part(before, "title")["before"] == 10
     assert _part(before, "title")["before_explanation"].startswith("Staff Accountant for")
 
 
@@ -131,8 +131,8 @@ def test_the_jobs_title_in_what_the_person_says_they_do_counts_by_how_much_the_j
     score = _score(OFFICE_MANAGER, PAYROLL_JOB)
     title = _part(score, "title")
     # "Payroll" is in the summary and two of the three requirements; "Specialist" in neither.
-    assert title["before"] == 7.5
-    assert title["before_explanation"].startswith("the summary and skills for Payroll Specialist")
+    assert title["before"] == 15
+    assert title["before_explanation"].startswith("the summary for Payroll Specialist")
 
 
 def test_what_only_an_earlier_role_shows_counts_less_than_what_the_latest_role_shows():
@@ -158,5 +158,36 @@ def test_the_latest_role_is_found_by_its_dates_when_a_resume_lists_the_oldest_fi
     assert [role["title"] for role in roles] == ["Staff Accountant", "Product Manager"]
     title = _part(_score(oldest_first, ACCOUNTING_JOB), "title")
     # "Staff Accountant" is the earlier role, though listed first.
-    assert title["before"] == 5
+    assert title["before"] == 10
     assert title["before_explanation"].startswith("Staff Accountant for")
+
+
+DATA_ENGINEER_JOB = """Data Engineer
+
+Requirements:
+- Build batch pipelines in Python and SQL.
+- Model warehouse tables in dbt.
+"""
+SPREAD_SUMMARY = """Lee Chen
+
+SUMMARY
+Accountant who builds data dashboards for the finance team. Looking for an IT engineering role.
+
+EXPERIENCE
+Accountant | Ledger & Co | 2019 - Present
+- Closed the books every month
+"""
+
+
+def test_the_jobs_title_counts_in_a_summary_only_where_its_words_stand_together():
+    spread = _part(_score(SPREAD_SUMMARY, DATA_ENGINEER_JOB), "title")
+    together = SPREAD_SUMMARY.replace(
+        "Accountant who builds data dashboards for the finance team. Looking for an IT "
+        "engineering role.",
+        "Data engineer who builds dashboards for the finance team.",
+    )
+    whole = _part(_score(together, DATA_ENGINEER_JOB), "title")
+    # "data" in one sentence and "engineering" in the next do not make a "Data Engineer".
+    assert spread["before"] == 10
+    assert whole["before"] == 20
+    assert whole["before_explanation"].startswith("the summary for Data Engineer")
