@@ -469,6 +469,56 @@ def test_rephrasing_words_standing_where_a_name_stands_are_names():
     refused("Built order reports at Using Labs.", scope)
 
 
+def test_a_lower_case_role_noun_needs_its_own_spelling_where_no_title_is_read():
+    """Slip: only capitalised role and seniority words held to their spelling (a lower-case
+    "manager" found by the stem of "managed")."""
+    scope = Scope((Source("Managed a freight budget", "bullet", 0),))
+    assert refused("Managed a freight budget as a manager.", scope) == {("title", "manager")}
+    kept("Managed a freight budget.", scope)
+
+
+def test_a_capitalised_rephrasing_word_inside_a_sentence_is_a_name_without_at(contoso):
+    """Slip: a capitalised common word (one of the rephrasing words) treated as no name
+    wherever it stands, not only after "at"."""
+    assert refused("Built SQL reports for Delivered buyers.", contoso) & {("employer", "Delivered")}
+    refused("Built SQL reports for Delivered.", contoso)
+    kept("Built SQL reports on vendor lead times for a team of 4 buyers.", contoso)
+
+
+def test_a_figure_keeps_its_unit(contoso, northwind):
+    """Slip: figures compared by value alone ("30%" supporting "30x", "$" supporting "€")."""
+    refused("Reduced stockouts 30x by rebalancing safety stock.", contoso)
+    refused("Managed a €1.2 million freight budget across 14 warehouses.", northwind)
+    scope = Scope((Source("Raised conversion 51% with A/B tests", "bullet", 0),))
+    for text in (
+        "Raised conversion 51x with A/B tests.",
+        "Raised conversion 3x with A/B tests.",
+        "Raised conversion by $51 with A/B tests.",
+        "Doubled conversion with A/B tests.",
+    ):
+        assert {k for k, _ in refused(text, scope)} == {"number"}, text
+    kept("Raised conversion by 51 percent with A/B tests.", scope)
+
+
+def test_a_postcode_is_no_evidence_for_a_figure_even_beside_its_city():
+    """Slip: figures read from the contact line like any other line."""
+    scope = Scope(
+        (
+            Source("Oakland, CA 94607", "contact"),
+            Source("Served Oakland customers", "other"),
+        )
+    )
+    assert refused("Served 94607 Oakland customers.", scope) == {("number", "94607")}
+    kept("Served Oakland customers.", scope)
+
+
+def test_a_whole_word_in_another_script_is_named_a_look_alike_in_lower_case(contoso):
+    """Slip: the confusable skeleton applied to capitals only (a Cyrillic "а" for "a")."""
+    assert refused("Built SQL reports for \u0430 team of 4 buyers.", contoso) == {
+        ("look-alike", "\u0430")
+    }
+
+
 # --- a sentence that names one role may not borrow another's facts (found by attack) -------
 
 
