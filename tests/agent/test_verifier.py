@@ -591,3 +591,87 @@ def test_currently_and_previously_follow_the_roles_dates(whole):
     refused("Currently building SQL reports on vendor lead times.", whole)
     kept("Previously built SQL reports on vendor lead times.", whole)
     refused("Previously cut inventory write-offs by 18% with a weekly Tableau dashboard.", whole)
+
+
+# --- found by attack: bounds, compounds, people led, tools placed, a year's edge ------------
+
+
+@pytest.mark.parametrize(
+    ("text", "scope_name"),
+    [
+        ("Built SQL reports on vendor lead times for more than 4 buyers.", "contoso"),
+        ("Built SQL reports on vendor lead times for over 4 buyers.", "contoso"),
+        ("Reduced stockouts by over 30% by rebalancing safety stock.", "contoso"),
+        ("Trained 6+ store managers on the replenishment process.", "northwind"),
+        ("Cut inventory write-offs by 18%+ with a weekly Tableau dashboard.", "northwind"),
+        ("Managed a freight budget of over $1.2 million across 14 warehouses.", "northwind"),
+    ],
+)
+def test_a_figure_made_a_lower_bound_is_refused(text, scope_name, request):
+    assert "number" in {k for k, _ in refused(text, request.getfixturevalue(scope_name))}
+
+
+def test_a_bound_is_kept_as_the_material_states_it():
+    scope = Scope(
+        (
+            Source("The ES cluster serves over 2M users", "bullet", 0),
+            Source("Cut churn nearly 30% with surveys", "bullet", 0),
+        )
+    )
+    kept("The ES cluster serves more than 2M users.", scope)
+    kept("The ES cluster serves 2M+ users.", scope)
+    kept("Cut churn by nearly 30% with surveys.", scope)
+    refused("Cut churn 30% with surveys.", scope)
+    refused("Cut churn over 30% with surveys.", scope)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Managed 6 store managers on the replenishment process.",
+        "Led 6 store managers on the replenishment process.",
+        "Supervised 6 store managers.",
+    ],
+)
+def test_people_the_person_trained_are_not_people_they_led(text, northwind):
+    refused(text, northwind)
+    kept("Trained 6 store managers on the replenishment process.", northwind)
+
+
+def test_a_figure_inside_a_compound_word_is_still_a_figure(northwind):
+    refused("Met 14/14 delivery deadlines during the 2022 peak season.", northwind)
+    refused("Trained 14-store managers on the replenishment process.", northwind)
+    scope = Scope((Source("The ES cluster has 9 nodes", "bullet", 0),))
+    kept("Built a 9-node ES cluster.", scope)
+    refused("Built a 12-node ES cluster.", scope)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Used Power BI at Contoso Retail.",
+        "At Contoso Retail, used Power BI.",
+        "Used Excel and Power BI while at Northwind Traders.",
+    ],
+)
+def test_the_skills_list_does_not_say_where_a_tool_was_used(text, whole):
+    refused(text, whole)
+    kept(
+        "Senior Operations Analyst at Northwind Traders, with skills in Excel and Power BI.", whole
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Operations Analyst at Contoso Retail since 2018.",  # it ended in 2021
+        "Joined Contoso Retail in 2021.",  # it began in 2018
+        "Senior Operations Analyst at Northwind Traders until 2021.",  # it goes on
+        "Operations Analyst at Contoso Retail through 2018.",
+        "Graduated from San Francisco State University in 2012.",  # 2012 - 2016
+    ],
+)
+def test_a_year_said_to_start_or_end_something_is_when_it_did(text, whole):
+    assert "date" in {k for k, _ in refused(text, whole)}
+    kept("Joined Northwind Traders in 2021.", whole)
+    kept("Graduated from San Francisco State University in 2016.", whole)
