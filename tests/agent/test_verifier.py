@@ -669,9 +669,11 @@ def test_the_skills_list_does_not_say_where_a_tool_was_used(text, whole):
         "Senior Operations Analyst at Northwind Traders until 2021.",  # it goes on
         "Operations Analyst at Contoso Retail through 2018.",
         "Graduated from San Francisco State University in 2012.",  # 2012 - 2016
+        "Senior Operations Analyst since 2018.",  # senior at Northwind, from 2021
     ],
 )
 def test_a_year_said_to_start_or_end_something_is_when_it_did(text, whole):
     assert "date" in {k for k, _ in refused(text, whole)}
     kept("Joined Northwind Traders in 2021.", whole)
     kept("Graduated from San Francisco State University in 2016.", whole)
+    kept("Operations analyst since 2018.", whole)  # at Contoso, then at Northwind

@@ -482,6 +482,13 @@ class _Check:
         )
         if roles:
             return all(_role_edge_fits(r, edge, year) for r in roles)
+        if saying := self.roles_saying(figure.first):
+            # Said of no employer, of what some roles' lines say ("Senior Accountant since
+            # 2018"): those roles together, from the first one's start to the last one's end.
+            starts = [r.start for r in saying if r.start is not None]
+            ends = [r.end for r in saying if r.end is not None]
+            span = RoleFacts(-1, "", "", min(starts, default=None), max(ends, default=None))
+            return _role_edge_fits(span, edge, year)
         if degree_mentions(self.text) or any(t.key in _GRADUATE for t in self.toks):
             spans = [
                 years
