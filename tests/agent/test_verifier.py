@@ -677,3 +677,15 @@ def test_a_year_said_to_start_or_end_something_is_when_it_did(text, whole):
     kept("Joined Northwind Traders in 2021.", whole)
     kept("Graduated from San Francisco State University in 2016.", whole)
     kept("Operations analyst since 2018.", whole)  # at Contoso, then at Northwind
+
+
+def test_where_the_person_lives_comes_from_their_contact_details(whole):
+    letter = resume_scope(
+        RESUME,
+        extra=profile_sources({"name": "Dana Ortiz", "location": "Oakland, CA"}),
+        purpose="letter",
+    )
+    refused("I am based in San Jose.", letter)  # Contoso's office, not her home
+    refused("Operations analyst based in San Jose, CA.", whole)
+    kept("I am based in Oakland, CA.", letter)
+    kept("Operations analyst based in Oakland.", whole)

@@ -126,6 +126,7 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.locality()
     check.grades()
     check.credentials()
+    check.residence()
     return Verdict(text, tuple(check.claims))
 
 
@@ -1317,6 +1318,33 @@ class _Check:
                         f"the source material does not rate {skill.text} {token.key}",
                     )
 
+    def residence(self) -> None:
+        """Where the person says they live ("I am based in", "analyst located in") must be
+        the place of their contact details or profile: a role's location is where they
+        worked, not where they are."""
+        home = " " + " ".join(c.folded for c in self.whole.clauses if c.kind == "contact") + " "
+        for i, token in enumerate(self.toks[:-2]):
+            if token.key not in _RESIDING or self.toks[i + 1].key != "in":
+                continue
+            previous = self.toks[i - 1].key if i else ""
+            if i and previous not in _SELF_BEFORE_PLACE and previous not in ROLE_NOUNS:
+                continue  # "a team based in Berlin": someone else's place
+            place = []
+            for j in range(i + 2, len(self.toks)):
+                t = self.toks[j]
+                gap = self.between(j).strip()
+                if t.kind != "word" or not t.capitalised or (place and gap not in ("", ",")):
+                    break
+                place.append(j)
+            if not place:
+                continue
+            words = " ".join(fold(self.toks[j].text) for j in place)
+            if f" {words} " not in home:
+                phrase = self.text[self.toks[place[0]].start : self.toks[place[-1]].end]
+                self.claim(
+                    "name", phrase, f"{phrase!r} is not where the person's contact details are"
+                )
+
     def credentials(self) -> None:
         """A credential the material only qualifies ("CPA eligible", "pursuing the PMP")
         must keep its qualifier."""
@@ -1497,6 +1525,9 @@ _STARTING = frozenset({"joined", "joining", "started", "starting", "began", "hir
 _ENDING = frozenset(
     {"left", "leaving", "graduated", "graduating", "completed", "finished", "ended"}
 )
+# Words that say where the person lives, and the words before them that make it the person.
+_RESIDING = frozenset("based located live lives living reside resides residing".split())
+_SELF_BEFORE_PLACE = frozenset("i am i'm currently now".split())
 _TIME_UNITS = frozenset({"date", "decade", "year", "month", "week", "day", "hour"})
 _YEARS_WORDS = frozenset(
     "experience experienced years year professional industry total hands-on combined roles "
