@@ -477,6 +477,18 @@ def test_a_lower_case_role_noun_needs_its_own_spelling_where_no_title_is_read():
     kept("Managed a freight budget.", scope)
 
 
+def test_a_related_word_never_writes_a_tool_but_a_spelling_writes_its_name():
+    """Slip: a tool the material only relates to ("containerization" for Docker) counted as
+    spelled, so an alias writes a new tool into the sentence."""
+    scope = Scope(
+        (Source("Led containerization of 12 services with k8s on Postgres", "bullet", 0),)
+    )
+    assert refused("Led containerization of 12 services with Docker on Postgres.", scope) == {
+        ("skill", "Docker")
+    }
+    kept("Led containerization of 12 services with Kubernetes on PostgreSQL.", scope)
+
+
 def test_a_capitalised_rephrasing_word_inside_a_sentence_is_a_name_without_at(contoso):
     """Slip: a capitalised common word (one of the rephrasing words) treated as no name
     wherever it stands, not only after "at"."""
