@@ -481,13 +481,11 @@ class _Check:
         roles = [r for r in self.whole.roles if r.index in named] or (
             list(scope.roles) if len(scope.roles) == 1 else []
         )
-        if roles:
-            return all(_role_edge_fits(r, edge, year) for r in roles)
-        if saying := self.roles_saying(figure.first):
-            # Said of no employer, of what some roles' lines say ("Senior Accountant since
-            # 2018"): those roles together, from the first one's start to the last one's end.
-            starts = [r.start for r in saying if r.start is not None]
-            ends = [r.end for r in saying if r.end is not None]
+        # The roles named, or else those whose lines say what the sentence says ("Senior
+        # Accountant since 2018"): together, from the first one's start to the last one's end.
+        if roles := roles or list(self.roles_saying(figure.first)):
+            starts = [r.start for r in roles if r.start is not None]
+            ends = [r.end for r in roles if r.end is not None]
             span = RoleFacts(-1, "", "", min(starts, default=None), max(ends, default=None))
             return _role_edge_fits(span, edge, year)
         if degree_mentions(self.text) or any(t.key in _GRADUATE for t in self.toks):
