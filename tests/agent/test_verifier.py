@@ -445,7 +445,7 @@ def test_a_negative_answer_is_no_evidence(whole):
 
 def test_the_skills_list_counts_for_a_cover_letter():
     """Slip: the resume's skills list not counted when judging a cover letter."""
-    scope = resume_scope(RESUME, extra=profile_sources({"name": "Dana Ortiz"}))
+    scope = resume_scope(RESUME, extra=profile_sources({"name": "Dana Ortiz"}), purpose="letter")
     kept("I work with Power BI and Excel.", scope)
 
 
