@@ -20,7 +20,6 @@ from server.agent.engines.vocabulary import (
     find_terms,
     keyword_in,
 )
-from server.agent.verifier.gate import verify_text
 from server.agent.verifier.lexicon import class_of, is_neutral, is_verb
 from server.agent.verifier.scope import resume_scope
 from server.agent.verifier.text import stem
@@ -709,6 +708,9 @@ def _summary_edit(
     # employer the job names is no skill to be experienced with).
     own_words = [str(e.get("text", "")) for e in evidence if e.get("source") == "mimikree"]
     scope = resume_scope(_as_source(resume), answers=own_words)
+
+    # Imported here: the gate imports the vocabulary, whose package imports this module.
+    from server.agent.verifier.gate import verify_text
 
     def holds(sentence: str) -> bool:
         return not verify_text(sentence, scope, "summary")[1]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import NamedTuple
 
@@ -53,14 +54,15 @@ from server.agent.verifier.lexicon import (
     SENIORITY_WORDS,
     VENDORS,
     class_of,
+    evidence_class,
     free_gerunds,
     is_free,
     is_neutral,
     is_past,
     is_verb,
 )
-from server.agent.verifier.numbers import Figure, figures
-from server.agent.verifier.scope import Clause, Scope, employer_names, names_employer
+from server.agent.verifier.numbers import Figure, bound, figures
+from server.agent.verifier.scope import Clause, RoleFacts, Scope, employer_names, names_employer
 from server.agent.verifier.text import (
     Token,
     display_form,
@@ -124,6 +126,7 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.locality()
     check.grades()
     check.credentials()
+    check.residence()
     return Verdict(text, tuple(check.claims))
 
 
@@ -319,7 +322,7 @@ class _Check:
         carried: Scope | None = None
         for (first, last), named in zip(self.segments, self.named, strict=True):
             if named and len(self.whole.roles) > 1:
-                scope = self.whole.restricted(named)
+                scope = self.whole.restricted(named, skills=False)
                 if self.toks[first].key in _BINDING_OPENERS and last - first <= 5:
                     carried = scope
             elif carried is not None:
@@ -434,6 +437,69 @@ class _Check:
             if not self.figure_supported(figure):
                 kind = "date" if figure.unit in ("date", "decade") else "number"
                 self.claim(kind, self.written(figure), self.figure_reason(figure))
+            elif (edge := self.date_edge(figure)) and not self.edge_fits(figure, edge):
+                began = "began" if edge != "end" else "ended"
+                self.claim("date", self.written(figure), f"{figure.text} is not when it {began}")
+
+    def date_edge(self, figure: Figure) -> str:
+        """What a year is said to be: a start ("from 2018", "joined in 2018"), a start that
+        lasts until now ("since 2018"), an end ("until 2021", "left in 2021"), or nothing."""
+        if figure.unit != "date" or not figure.first:
+            return ""
+        previous = self.toks[figure.first - 1].key
+        if previous in _SINCE:
+            return "since"
+        if previous in _FROM:
+            return "start"
+        if previous in _UNTIL or (
+            previous == "to" and any(f.unit == "date" and f.last < figure.first for f in self.figs)
+        ):
+            return "end"
+        if previous in ("in", "during"):
+            first, _last = self.segments[self.segment_of[figure.first]]
+            words = {self.toks[i].key for i in range(first, figure.first)}
+            if words & _STARTING:
+                return "start"
+            if words & _ENDING:
+                return "end"
+        return ""
+
+    def edge_fits(self, figure: Figure, edge: str) -> bool:
+        """Whether a year said to start or end something is when the roles the sentence
+        names (or the one role in scope) began or ended, or when the degree it names did; a
+        line of the material that says what happened that year is its own evidence."""
+        year = int(figure.value)
+        named = self.named[self.segment_of[figure.first]]
+        scope = self.scope_at(figure.first)
+        if any(
+            f.same_fact(figure)
+            for c in self.clauses_for(figure, scope)
+            if c.kind not in ("role", "education")
+            for f in c.figures
+        ):
+            return True
+        roles = [r for r in self.whole.roles if r.index in named] or (
+            list(scope.roles) if len(scope.roles) == 1 else []
+        )
+        # The roles named, or else those whose lines say what the sentence says ("Senior
+        # Accountant since 2018"): together, from the first one's start to the last one's end.
+        if roles := roles or list(self.roles_saying(figure.first)):
+            starts = [r.start for r in roles if r.start is not None]
+            ends = [r.end for r in roles if r.end is not None]
+            span = RoleFacts(-1, "", "", min(starts, default=None), max(ends, default=None))
+            return _role_edge_fits(span, edge, year)
+        if degree_mentions(self.text) or any(t.key in _GRADUATE for t in self.toks):
+            spans = [
+                years
+                for c in scope.clauses
+                if c.kind == "education"
+                and year in (years := [int(f.value) for f in c.figures if f.unit == "date"])
+            ]
+            if edge == "end":
+                return any(year == max(years) for years in spans)
+            if edge == "start":
+                return any(year == min(years) for years in spans)
+        return True
 
     def written(self, figure: Figure) -> str:
         """The figure as written, with its signs ("$2M", "40%")."""
@@ -456,9 +522,12 @@ class _Check:
     def figure_supported(self, figure: Figure) -> bool:
         context = self.context(figure)
         scope = self.scope_at(figure.first)
+        mine = bound(self.toks, self.text, figure)
         for clause in self.clauses_for(figure, scope):
             for fact in clause.figures:
-                if fact.same_fact(figure) and all(_near(word, clause, fact) for word in context):
+                if not fact.same_fact(figure) or not _same_bound(mine, clause, fact):
+                    continue
+                if all(_near(word, clause, fact) for word in context):
                     return True
         if figure.unit in ("year", "month") and self.speaks_of_experience(figure):
             years = self.years_of_subject(figure)
@@ -659,8 +728,10 @@ class _Check:
         if in_name_slot:
             return singular in scope.keys or k + "s" in scope.keys
         parts = [p for p in re.split(r"[-/]", k) if p]
-        if len(parts) > 1 and all(p in scope.keys or stem(p) in scope.stems for p in parts):
+        if _word_parts(parts) and all(p in scope.keys or stem(p) in scope.stems for p in parts):
             return True
+        if len(parts) > 1 and scope.has_phrase(" ".join(parts)):
+            return True  # "9-node" for "9 nodes": the figure with its own word
         if self.joined_in(i, scope):
             return True  # "Argo CD" for "ArgoCD"
         return _stem_of(k) in scope.stems
@@ -1245,6 +1316,33 @@ class _Check:
                         f"the source material does not rate {skill.text} {token.key}",
                     )
 
+    def residence(self) -> None:
+        """Where the person says they live ("I am based in", "analyst located in") must be
+        the place of their contact details or profile: a role's location is where they
+        worked, not where they are."""
+        home = " " + " ".join(c.folded for c in self.whole.clauses if c.kind == "contact") + " "
+        for i, token in enumerate(self.toks[:-2]):
+            if token.key not in _RESIDING or self.toks[i + 1].key != "in":
+                continue
+            previous = self.toks[i - 1].key if i else ""
+            if i and previous not in _SELF_BEFORE_PLACE and previous not in ROLE_NOUNS:
+                continue  # "a team based in Berlin": someone else's place
+            place = []
+            for j in range(i + 2, len(self.toks)):
+                t = self.toks[j]
+                gap = self.between(j).strip()
+                if t.kind != "word" or not t.capitalised or (place and gap not in ("", ",")):
+                    break
+                place.append(j)
+            if not place:
+                continue
+            words = " ".join(fold(self.toks[j].text) for j in place)
+            if f" {words} " not in home:
+                phrase = self.text[self.toks[place[0]].start : self.toks[place[-1]].end]
+                self.claim(
+                    "name", phrase, f"{phrase!r} is not where the person's contact details are"
+                )
+
     def credentials(self) -> None:
         """A credential the material only qualifies ("CPA eligible", "pursuing the PMP")
         must keep its qualifier."""
@@ -1303,7 +1401,11 @@ class _Check:
                     for i in content
                 )
 
-            scopes = [self.whole.restricted({r}) for r in sorted(roles)] if roles else [scope]
+            scopes = (
+                [self.whole.restricted({r}, skills=False) for r in sorted(roles)]
+                if roles
+                else [scope]
+            )
             phrase = self.text[self.toks[first].start : self.toks[last].end]
             for each in scopes:
                 # A figure must hold in one sentence, not across a bullet's sentences.
@@ -1412,6 +1514,18 @@ _CREDENTIAL_WORDS = frozenset({"certified", "certificate", "certification", "lic
 # Words before "N years" that make it a length of experience.
 _HOLD = frozenset({"hold", "holds", "held", "holding"})
 _GRADUATE = frozenset({"graduate", "graduated", "graduates", "graduating"})
+# Words before a year that make it a start, a start that lasts, or an end; and the verbs that
+# make "in 2018" one.
+_SINCE = frozenset({"since"})
+_FROM = frozenset({"from", "starting", "beginning"})
+_UNTIL = frozenset({"until", "till", "through", "thru"})
+_STARTING = frozenset({"joined", "joining", "started", "starting", "began", "hired", "founded"})
+_ENDING = frozenset(
+    {"left", "leaving", "graduated", "graduating", "completed", "finished", "ended"}
+)
+# Words that say where the person lives, and the words before them that make it the person.
+_RESIDING = frozenset("based located live lives living reside resides residing".split())
+_SELF_BEFORE_PLACE = frozenset("i am i'm currently now".split())
 _TIME_UNITS = frozenset({"date", "decade", "year", "month", "week", "day", "hour"})
 _YEARS_WORDS = frozenset(
     "experience experienced years year professional industry total hands-on combined roles "
@@ -1468,18 +1582,56 @@ def _in_clause(token: Token, clause: Clause) -> bool:
     """Whether a word is in a clause (as written, a tense or number of it, a word of its
     class, or the canonical name of a term the clause spells)."""
     k = token.key
-    if k in clause.keys or _stem_of(k) in clause.stems:
+    if k in clause.keys or (_by_stem(k) and _stem_of(k) in clause.stems):
         return True
     if k.endswith("s") and k[:-1] in clause.keys:
         return True
     parts = [p for p in re.split(r"[-/]", k) if p]
-    if len(parts) > 1 and all(p in clause.keys or stem(p) in clause.stems for p in parts):
+    if _word_parts(parts) and all(p in clause.keys or stem(p) in clause.stems for p in parts):
         return True
+    folded = [fold(p) for p in parts]
+    if len(parts) > 1 and any(
+        f" {' '.join([*folded[:-1], last])} " in clause.folded
+        for last in (folded[-1], folded[-1] + "s", folded[-1] + "es")
+    ):
+        return True  # "9-node" for "9 nodes": the figure with its own word
     name = canonical_name(token.text)
     if name and name in clause.terms:
         return True
     cls = class_of(k)
     return cls is not None and _class_in(cls, clause.classes)
+
+
+def _word_parts(parts: list[str]) -> bool:
+    """Whether a compound's parts may each be found on their own: several, none of them a
+    figure ("14-store" or "14/14" states a figure, which must be written so in the material)."""
+    return len(parts) > 1 and not any(p[:1].isdigit() for p in parts)
+
+
+def _same_bound(mine: str, clause: Clause, fact: Figure) -> bool:
+    """Whether a figure is bounded as the material bounds it: "over 4" needs a line that says
+    more than 4, and a line that says "nearly 30%" supports no plain "30%"."""
+    theirs = bound(tokens(clause.text), clause.text, fact)
+    return (mine != "more" or theirs == "more") and (theirs != "less" or mine == "less")
+
+
+def _by_stem(k: str) -> bool:
+    """Whether a word may be found by its stem: not a verb that states a fact, which only a
+    word of its class shows ("managed" is not in "trained 6 store managers")."""
+    return class_of(k) is None or k in CLASS_NOUNS
+
+
+def _role_edge_fits(role: RoleFacts, edge: str, year: int) -> bool:
+    """Whether a role began in that year ("start"), began then and goes on ("since"), or
+    ended then ("end"); a role without its dates is not judged here."""
+    current = role.end is not None and role.end >= date.today()
+    if edge in ("start", "since"):
+        if role.start is None:
+            return True
+        return role.start.year == year and (edge == "start" or current)
+    if role.end is None:
+        return True
+    return not current and role.end.year == year
 
 
 def _near(word: Token, clause: Clause, fact: Figure) -> bool:
@@ -1500,9 +1652,9 @@ def _near(word: Token, clause: Clause, fact: Figure) -> bool:
             i += step
     keys = {t.key for t in window}
     stems = {_stem_of(t.key) for t in window}
-    classes = {c for t in window if (c := class_of(t.key))}
+    classes = {c for t in window if (c := evidence_class(t.key))}
     k = word.key
-    if k in keys or _stem_of(k) in stems or (k.endswith("s") and k[:-1] in keys):
+    if k in keys or (_by_stem(k) and _stem_of(k) in stems) or (k.endswith("s") and k[:-1] in keys):
         return True
     name = canonical_name(word.text)
     if name and any(canonical_name(t.text) == name for t in window):

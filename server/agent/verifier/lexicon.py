@@ -150,6 +150,9 @@ CLASS_NOUNS = frozenset(
     reductions savings
     """.split()
 )
+# Class nouns that name other people ("trained 6 store managers"): a line with one shows that
+# those people led, not that the person did, so it is no evidence of the class.
+PEOPLE_NOUNS = frozenset("leaders managers directors supervisors owners".split())
 # A class word followed by one of these words is part of a noun ("lead times", "managed
 # services", "training data"): it states no action.
 COMPOUNDS: dict[str, frozenset[str]] = {
@@ -266,6 +269,12 @@ def class_of(word: str, following: str = "") -> str | None:
     if following.lower() in COMPOUNDS.get(lowered, ()):
         return None
     return word_classes().get(lowered)
+
+
+def evidence_class(word: str, following: str = "") -> str | None:
+    """The class a word of the material shows the person acted in (`class_of`, less the
+    nouns that name other people)."""
+    return None if word.lower() in PEOPLE_NOUNS else class_of(word, following)
 
 
 @cache

@@ -285,6 +285,34 @@ def figures(toks: list[Token]) -> list[Figure]:
     return found
 
 
+# Words before a figure that make it a bound: "over 4 buyers" says more than "4 buyers",
+# "nearly 30%" less than "30%".
+_MORE_THAN = (
+    ("over",), ("above",), ("exceeding",), ("beyond",), ("more", "than"), ("greater", "than"),
+    ("higher", "than"), ("at", "least"), ("upwards", "of"), ("north", "of"), ("excess", "of"),
+    ("plus",),
+)  # fmt: skip
+_LESS_THAN = (
+    ("nearly",), ("almost",), ("under",), ("below",), ("up", "to"), ("close", "to"),
+    ("less", "than"), ("fewer", "than"), ("short", "of"),
+)  # fmt: skip
+
+
+def bound(toks: list[Token], text: str, figure: Figure) -> str:
+    """Whether a figure is stated as a lower bound ("more": "over 4", "4+", "30%+"), an upper
+    bound ("less": "nearly 30%", "up to 4") or as it is ("")."""
+    before = tuple(t.text.lower() for t in toks[max(0, figure.first - 3) : figure.first])
+    if any(before[-len(words) :] == words for words in _MORE_THAN):
+        return "more"
+    if any(before[-len(words) :] == words for words in _LESS_THAN):
+        return "less"
+    end = toks[figure.last].end
+    after = text[end : end + 2]
+    if toks[figure.last].text.endswith("+") or after.startswith("+") or after == "%+":
+        return "more"
+    return ""
+
+
 def _percent_follows(toks: list[Token], last: int) -> bool:
     """Whether a per cent sign is written right after the figure ("40%")."""
     return last + 1 < len(toks) and toks[last + 1].text == "%"

@@ -21,7 +21,7 @@ from functools import cached_property
 
 from server.agent.engines.vocabulary import spelled_terms
 from server.agent.verifier.labels import LEGAL_SUFFIXES, degree_mentions
-from server.agent.verifier.lexicon import ABBREVIATIONS, class_of
+from server.agent.verifier.lexicon import ABBREVIATIONS, evidence_class
 from server.agent.verifier.numbers import Figure, figures
 from server.agent.verifier.text import display_form, fold, split_sentences, stem, tokens
 
@@ -151,7 +151,7 @@ def _clauses_of(source: Source) -> list[Clause]:
                 keys.add(t.key)
                 keys.update(part for part in re.split(r"[-/]", t.key) if part)
                 following = toks[n + 1].key if n + 1 < len(toks) else ""
-                if cls := class_of(t.key, following):
+                if cls := evidence_class(t.key, following):
                     classes.add(cls)
         if source.kind in ("role", "education"):
             keys |= _month_names(piece)
@@ -194,7 +194,7 @@ class Scope:
         self.stems = set().union(*(c.stems for c in self.clauses)) if self.clauses else set()
         self.classes = set().union(*(c.classes for c in self.clauses)) if self.clauses else set()
         self.symbols = {t.text for c in self.clauses for t in tokens(c.text) if t.kind == "symbol"}
-        self._restricted: dict[frozenset[int], Scope] = {}
+        self._restricted: dict[tuple[frozenset[int], bool], Scope] = {}
 
     @classmethod
     def of(cls, texts: Iterable[str], keywords: Iterable[str] = ()) -> Scope:
@@ -306,16 +306,18 @@ class Scope:
             if any(f" {name} " in folded_sentence for name in names)
         }
 
-    def restricted(self, roles: set[int]) -> Scope:
+    def restricted(self, roles: set[int], *, skills: bool = True) -> Scope:
         """This scope without the other roles' lines: what a segment naming those employers
-        may rest on (their lines, and what is said of no role in particular)."""
+        may rest on (their lines, and what is said of no role in particular). Without
+        `skills`, the skills list is left out too: it says what the person knows, not where
+        they used it, so it is no evidence for a tool at a role the segment names."""
         wanted = frozenset(roles)
-        if wanted not in self._restricted:
+        if (wanted, skills) not in self._restricted:
             kept: list[Source] = []
             for source in self.sources:
                 if source.role in wanted:
                     kept.append(source)
-                elif source.role is None:
+                elif source.role is None and (skills or source.kind != "skills"):
                     # What is said of no role, less its sentences about another employer.
                     kept += [
                         Source(sentence, source.kind)
@@ -323,13 +325,13 @@ class Scope:
                         if not (self._names_other(sentence, wanted))
                     ]
             kept = tuple(kept)
-            self._restricted[wanted] = Scope(
+            self._restricted[(wanted, skills)] = Scope(
                 kept,
                 self.keywords,
                 tuple(r for r in self.roles if r.index in wanted),
                 self.purpose,
             )
-        return self._restricted[wanted]
+        return self._restricted[(wanted, skills)]
 
     def _names_other(self, text: str, wanted: frozenset[int]) -> bool:
         folded = " " + " ".join(fold(t.text) for t in tokens(text)) + " "
