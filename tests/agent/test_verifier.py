@@ -497,6 +497,18 @@ def test_a_capitalised_rephrasing_word_inside_a_sentence_is_a_name_without_at(co
     kept("Built SQL reports on vendor lead times for a team of 4 buyers.", contoso)
 
 
+def test_a_capitalised_word_the_material_writes_only_in_lower_case_is_a_name(contoso):
+    """Slip: a capitalised word inside a sentence taken for its lower-case form, so a client
+    or employer the material never names passes ("vendor lead times" making a "Vendor")."""
+    assert refused("Built SQL reports for Vendor.", contoso) == {("employer", "Vendor")}
+    refused("Moved order data to Snowflake for Order.", contoso)
+    # Title case of the material's own phrase, and a name it writes, still pass.
+    kept("Built SQL Reports on vendor lead times.", contoso)
+    kept("Contributed to the migration of order data to Snowflake.", contoso)
+    scope = Scope((Source("Set up zsh, Tmux and backbone.js-like tooling", "bullet", 0),))
+    kept("Set up Zsh, Tmux and Backbone.js-like tooling.", scope)
+
+
 def test_a_figure_keeps_its_unit(contoso, northwind):
     """Slip: figures compared by value alone ("30%" supporting "30x", "$" supporting "€")."""
     refused("Reduced stockouts 30x by rebalancing safety stock.", contoso)

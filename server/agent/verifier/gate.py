@@ -1004,6 +1004,13 @@ class _Check:
             if self.opens(i) and (is_neutral(self.toks[i].key) or is_verb(self.toks[i].key)):
                 run = run[1:]
             run = [k for k in run if not self.vendor_prefix(k)]
+            if len(run) == 1 and self.unknown_capital(run[0]):
+                word = self.toks[run[0]].text
+                previous = self.toks[run[0] - 1].key if run[0] else ""
+                kind = "employer" if previous in EMPLOYER_CUES | _NAME_CUES else "name"
+                self.claim(
+                    kind, word, f"{word!r} is written as a name, which the source material never is"
+                )
             if len(run) >= 2 and not any(k in self.unsupported or k in self.covered for k in run):
                 phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
                 last = self.toks[run[-1]].key
@@ -1014,6 +1021,22 @@ class _Check:
                         "name", phrase, f"{phrase!r} does not appear as such in the source material"
                     )
             i = j
+
+    def unknown_capital(self, i: int) -> bool:
+        """Whether a capitalised word standing alone inside a sentence is a name the material
+        never writes: its capital is no sentence's, no skill's and no word the material
+        capitalises ("reports for Vendor" when the material says "vendor lead times")."""
+        token = self.toks[i]
+        if self.opens(i) or canonical_name(token.text) or i in self.unsupported:
+            return False
+        if i in self.covered or i in self.term_tokens or i in self.defined or i in self.joined:
+            return False
+        capitals = self.scope_at(i).capitals
+        # "Backbone.js-like": the part that carries the capital.
+        return not any(
+            k in capitals or k.rstrip("s") in capitals or k + "s" in capitals
+            for k in (token.key, re.split(r"[-/.]", token.key)[0])
+        )
 
     def run_in_scope(self, run: list[int]) -> bool:
         """Whether a run of capitalised words stands so in scope: as written, written as one
@@ -1540,6 +1563,8 @@ _SEGMENT_STOP = re.compile(r"[,;:()\[\]—–!?]|\s-\s")
 _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
+# Words before a name that make it the person's employer or client ("for Vendor").
+_NAME_CUES = frozenset({"for", "with", "from", "by"})
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
 _TOOL_CUES = frozenset({"using", "leveraging", "utilizing", "utilising", "via"})
 _TRAILING_BINDERS = frozenset({"while", "during", "at", "when"})
