@@ -509,6 +509,20 @@ def test_a_capitalised_word_the_material_writes_only_in_lower_case_is_a_name(con
     kept("Set up Zsh, Tmux and Backbone.js-like tooling.", scope)
 
 
+def test_a_rephrasing_word_in_a_name_s_shape_is_a_name_at_the_start_or_in_brackets(contoso):
+    """Slip: a rephrasing word (built, delivered...) taken for no name where a sentence or a
+    bracket opens, so "(Delivered)" or "Delivered buyers" names a client unchecked."""
+    assert refused("Built SQL reports (Delivered).", contoso) == {("name", "Delivered")}
+    assert refused("Delivered buyers used the SQL reports.", contoso) == {("name", "Delivered")}
+    refused("Built SQL reports (Vendor).", contoso)
+    # The same words as verbs, and a skill in brackets, still pass.
+    kept("Built SQL reports on vendor lead times (SQL).", contoso)
+    kept("Built SQL reports used by a team of 4 buyers.", contoso)
+    scope = Scope((Source("Delivered weekly reports to the buyers", "bullet", 0),))
+    kept("Delivered weekly reports to the buyers.", scope)
+    refused("Weekly reports (Delivered).", scope)
+
+
 def test_a_figure_keeps_its_unit(contoso, northwind):
     """Slip: figures compared by value alone ("30%" supporting "30x", "$" supporting "€")."""
     refused("Reduced stockouts 30x by rebalancing safety stock.", contoso)

@@ -211,6 +211,41 @@ class _Check:
         previous = self.toks[i - 1].key if i else ""
         return previous in EMPLOYER_CUES and token.key not in FUNCTION_WORDS
 
+    def named_by_shape(self, i: int) -> bool:
+        """Whether a capitalised word that opens a sentence or a bracket is a name all the
+        same: alone in brackets ("reports (Delivered)"), or the first word of a subject
+        whose verb follows ("Delivered buyers used the reports")."""
+        token = self.toks[i]
+        if not token.capitalised or token.kind != "word" or token.key == "i":
+            return False
+        if i in self.covered or i in self.term_tokens or i in self.defined:
+            return False
+        before = self.text[: token.start].rstrip()
+        after = self.text[token.end :].lstrip()
+        if before.endswith("(") and after.startswith(")"):
+            return True
+        if i != 0 or len(self.toks) < 4 or not self.between(1) == " " == self.between(2):
+            return False
+        noun, verb, then = self.toks[1], self.toks[2], self.toks[3]
+        return (
+            noun.kind == "word"
+            and noun.key not in FUNCTION_WORDS
+            and not is_verb(noun.key)
+            and is_past(verb.key)
+            and then.key in _DETERMINERS
+        )
+
+    def written_as_name(self, i: int, scope: Scope) -> bool:
+        """Whether the material writes the word as a name: capitalised inside a line, as a
+        skill's spelling, or as an abbreviation it uses."""
+        token = self.toks[i]
+        k = token.key
+        if canonical_name(token.text):
+            return True
+        if token.text.rstrip("s").isupper() and (k in scope.keys or k.rstrip("s") in scope.keys):
+            return True  # "KPIs", "SQL"
+        return k in scope.inner_capitals or k.rstrip("s") in scope.inner_capitals
+
     def verb_at(self, i: int) -> bool:
         """Whether token i is a verb (one the lexicon knows, or a past form)."""
         if not 0 <= i < len(self.toks):
@@ -696,6 +731,8 @@ class _Check:
         token = self.toks[i]
         k = token.key
         scope = self.scope_at(i)
+        if self.named_by_shape(i) and not self.written_as_name(i, scope):
+            return False
         if k in scope.keys or (k.endswith("s") and k[:-1] in scope.keys and len(k) > 3):
             return True
         if mixed_script(token.text):
@@ -801,7 +838,11 @@ class _Check:
             return "employer", f"{words!r} is not named in the source material"
         if any(class_of(t.key) for t in run_tokens):
             return "action", f"{words!r}: the source material says nothing of the kind"
-        if (run_tokens[0].capitalised and not self.opens(run[0])) or self.name_slot(run[0]):
+        if (
+            (run_tokens[0].capitalised and not self.opens(run[0]))
+            or self.name_slot(run[0])
+            or self.named_by_shape(run[0])
+        ):
             return "name", f"{words!r} is not named in the source material"
         return "word", f"{words!r} is not in the source material"
 
@@ -1563,6 +1604,7 @@ _SEGMENT_STOP = re.compile(r"[,;:()\[\]—–!?]|\s-\s")
 _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
+_DETERMINERS = frozenset("the a an our their its his her this these those every".split())
 # Words before a name that make it the person's employer or client ("for Vendor").
 _NAME_CUES = frozenset({"for", "with", "from", "by"})
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})

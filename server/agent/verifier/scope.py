@@ -240,6 +240,19 @@ class Scope:
         return found
 
     @cached_property
+    def inner_capitals(self) -> set[str]:
+        """The words the material capitalises inside a line, where only a name's capital
+        stands (not a line's or a sentence's first word)."""
+        found: set[str] = set()
+        for clause in self.clauses:
+            toks = tokens(clause.text)
+            for n, t in enumerate(toks):
+                before = clause.text[toks[n - 1].end : t.start] if n else "."
+                if t.capitalised and not re.search(r"[.!?•·]\s*$", before):
+                    found.add(t.key)
+        return found
+
+    @cached_property
     def folded_text(self) -> str:
         """Every clause's folded words, for phrase look-ups."""
         return "\n".join(c.folded for c in self.clauses)
