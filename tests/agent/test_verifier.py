@@ -523,6 +523,38 @@ def test_a_rephrasing_word_in_a_name_s_shape_is_a_name_at_the_start_or_in_bracke
     refused("Weekly reports (Delivered).", scope)
 
 
+def test_an_employer_named_as_part_of_what_a_bullet_says_must_be_said_with_it():
+    """Slip: the employer's name left out of the words a line must say together, so the
+    role's own line (which names the employer for every bullet) lets "across the team"
+    become "across Stripe"."""
+    resume = {
+        "contact": {"name": "Ada Byron"},
+        "experience": [
+            {
+                "title": "Software Engineer",
+                "employer": "Stripe",
+                "start_date": "2018",
+                "end_date": "2021",
+                "bullets": ["Wrote code review standards adopted across the team"],
+            },
+            {
+                "title": "Engineer",
+                "employer": "Acme Corp",
+                "start_date": "2015",
+                "end_date": "2018",
+                "bullets": ["Built internal dashboards"],
+            },
+        ],
+    }
+    for scope in (bullet_scope(resume, 0), resume_scope(resume)):
+        assert {
+            k for k, _ in refused("Wrote code review standards adopted across Stripe.", scope)
+        } == {"combination"}
+        # Where the person did it is the role's own line's to say.
+        kept("Wrote code review standards adopted across the team at Stripe.", scope)
+        kept("At Stripe, wrote code review standards adopted across the team.", scope)
+
+
 def test_a_figure_keeps_its_unit(contoso, northwind):
     """Slip: figures compared by value alone ("30%" supporting "30x", "$" supporting "€")."""
     refused("Reduced stockouts 30x by rebalancing safety stock.", contoso)

@@ -124,6 +124,7 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.phrases()
     check.actions()
     check.locality()
+    check.employers_in_content()
     check.grades()
     check.credentials()
     check.residence()
@@ -1493,6 +1494,64 @@ class _Check:
                     )
                     break
 
+    def employers_in_content(self) -> None:
+        """An employer's name that says more than where ("adopted across Stripe", not "at
+        Stripe") is part of what the statement says: a line of the material must say it with
+        the statement's other words (a role's own line, which names the employer for every
+        bullet, is no such line)."""
+        spans = self.employer_spans()
+        if not spans:
+            return
+        for first, last, extra, _roles, n, _measured in self.units():
+            scope = self.scopes[n]
+            named = [(a, b, name) for a, b, name in spans if first <= a <= last]
+            named = [(a, b, name) for a, b, name in named if not self.where_only(a, b)]
+            if not named:
+                continue
+            content = sorted(set(self.content_of(first, last, scope)) | set(extra))
+            if not content or any(i in self.unsupported for i in content):
+                continue
+
+            def says_all(clause: Clause, content=content, named=named) -> bool:
+                return all(f" {name} " in clause.folded for _a, _b, name in named) and all(
+                    _in_clause(self.toks[i], clause) for i in content
+                )
+
+            if not any(says_all(c) for c in scope.clauses):
+                a, b, _name = named[0]
+                words = self.text[
+                    self.toks[min(content[0], a)].start : self.toks[max(content[-1], b)].end
+                ]
+                employer = self.text[self.toks[a].start : self.toks[b].end]
+                self.claim(
+                    "combination",
+                    words,
+                    f"no line of the source material says this of {employer}",
+                )
+
+    def employer_spans(self) -> list[tuple[int, int, str]]:
+        """(first, last, folded name) of each of the person's employers the sentence names."""
+        spans = []
+        for role in self.whole.roles:
+            for name in employer_names(role.employer):
+                words = name.split()
+                for i in range(len(self.toks) - len(words) + 1):
+                    if [fold(t.text) for t in self.toks[i : i + len(words)]] == words:
+                        spans.append((i, i + len(words) - 1, name))
+        return spans
+
+    def where_only(self, i: int, last: int) -> bool:
+        """Whether an employer's name (tokens i to last) only says where: first in the
+        sentence, after "at", "for", "with", "in", "during", "joined", after a comma or a
+        bracket, or in a list of such names; or is the first word of a longer name
+        ("Microsoft Azure")."""
+        if i == 0 or self.between(i).strip():
+            return True
+        following = self.toks[last + 1] if last + 1 < len(self.toks) else None
+        if following and following.capitalised and not self.between(last + 1).strip():
+            return True
+        return self.toks[i - 1].key in _WHERE_CUES
+
     def hedged(self, toks: list[Token]) -> bool:
         """Whether a text says the person only helped ("assisted in", "took part in")."""
         keys = [t.key for t in toks]
@@ -1605,6 +1664,10 @@ _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
 _DETERMINERS = frozenset("the a an our their its his her this these those every".split())
+# Words before an employer's name that make it only say where the person did something.
+_WHERE_CUES = frozenset(
+    "at joined @ for with in within during while and or & of from as by".split()
+)
 # Words before a name that make it the person's employer or client ("for Vendor").
 _NAME_CUES = frozenset({"for", "with", "from", "by"})
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
