@@ -523,6 +523,15 @@ def test_a_rephrasing_word_in_a_name_s_shape_is_a_name_at_the_start_or_in_bracke
     refused("Weekly reports (Delivered).", scope)
 
 
+def test_a_name_after_a_dash_before_a_colon_or_made_of_a_line_s_first_verb_is_checked(contoso):
+    """Slip: a capital taken for a sentence's after a dash or before a label's colon, and a
+    verb the material capitalises only as a line's first word taken for a name it writes."""
+    assert refused("Built SQL reports - Vendor.", contoso) == {("name", "Vendor")}
+    assert refused("Vendor: built SQL reports.", contoso) == {("name", "Vendor")}
+    assert refused("Built SQL reports for Built buyers.", contoso) == {("employer", "Built")}
+    kept("Built SQL reports - vendor lead times for 4 buyers.", contoso)
+
+
 def test_an_employer_named_as_part_of_what_a_bullet_says_must_be_said_with_it():
     """Slip: the employer's name left out of the words a line must say together, so the
     role's own line (which names the employer for every bullet) lets "across the team"

@@ -214,7 +214,8 @@ class _Check:
 
     def named_by_shape(self, i: int) -> bool:
         """Whether a capitalised word that opens a sentence or a bracket is a name all the
-        same: alone in brackets ("reports (Delivered)"), or the first word of a subject
+        same: alone in brackets ("reports (Delivered)") or after a dash ("reports -
+        Delivered"), a label before a colon ("Delivered: ..."), or the first word of a subject
         whose verb follows ("Delivered buyers used the reports")."""
         token = self.toks[i]
         if not token.capitalised or token.kind != "word" or token.key == "i":
@@ -224,6 +225,11 @@ class _Check:
         before = self.text[: token.start].rstrip()
         after = self.text[token.end :].lstrip()
         if before.endswith("(") and after.startswith(")"):
+            return True
+        # "reports - Vendor.": a word alone after a dash; "Vendor: built ...": a label.
+        if re.search(r"\s[-—–]$", before) and (not after or after[0] in ".,;)"):
+            return True
+        if i == 0 and after.startswith(":"):
             return True
         if i != 0 or len(self.toks) < 4 or not self.between(1) == " " == self.between(2):
             return False
@@ -1073,7 +1079,10 @@ class _Check:
             return False
         if i in self.covered or i in self.term_tokens or i in self.defined or i in self.joined:
             return False
-        capitals = self.scope_at(i).capitals
+        scope = self.scope_at(i)
+        # A verb's capital at the start of a line is a sentence's, not a name's.
+        verb = is_verb(token.key) or is_neutral(token.key) or class_of(token.key) is not None
+        capitals = scope.inner_capitals if verb else scope.capitals
         # "Backbone.js-like": the part that carries the capital.
         return not any(
             k in capitals or k.rstrip("s") in capitals or k + "s" in capitals
