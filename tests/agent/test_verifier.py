@@ -559,6 +559,12 @@ def test_an_employer_named_as_part_of_what_a_bullet_says_must_be_said_with_it():
         assert {
             k for k, _ in refused("Wrote code review standards adopted across Stripe.", scope)
         } == {"combination"}
+        for text in (
+            "Wrote code review standards adopted across Stripe's team.",
+            "Wrote code review standards adopted by Stripe.",
+            "Stripe adopted code review standards across the team.",
+        ):
+            refused(text, scope)
         # Where the person did it is the role's own line's to say.
         kept("Wrote code review standards adopted across the team at Stripe.", scope)
         kept("At Stripe, wrote code review standards adopted across the team.", scope)

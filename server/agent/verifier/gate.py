@@ -1545,16 +1545,19 @@ class _Check:
             for name in employer_names(role.employer):
                 words = name.split()
                 for i in range(len(self.toks) - len(words) + 1):
-                    if [fold(t.text) for t in self.toks[i : i + len(words)]] == words:
+                    # "Stripe's": the possessive names the employer too.
+                    if [fold(t.key) for t in self.toks[i : i + len(words)]] == words:
                         spans.append((i, i + len(words) - 1, name))
         return spans
 
     def where_only(self, i: int, last: int) -> bool:
         """Whether an employer's name (tokens i to last) only says where: first in the
-        sentence, after "at", "for", "with", "in", "during", "joined", after a comma or a
-        bracket, or in a list of such names; or is the first word of a longer name
-        ("Microsoft Azure")."""
-        if i == 0 or self.between(i).strip():
+        sentence (not as the subject of a verb), after "at", "for", "with", "in", "during",
+        "joined", after a comma or a bracket, or in a list of such names; or is the first
+        word of a longer name ("Microsoft Azure")."""
+        if i == 0:
+            return not self.verb_at(last + 1)  # "Stripe adopted ...": what Stripe did
+        if self.between(i).strip():
             return True
         following = self.toks[last + 1] if last + 1 < len(self.toks) else None
         if following and following.capitalised and not self.between(last + 1).strip():
@@ -1674,9 +1677,7 @@ _SUBORDINATORS = frozenset(
 )
 _DETERMINERS = frozenset("the a an our their its his her this these those every".split())
 # Words before an employer's name that make it only say where the person did something.
-_WHERE_CUES = frozenset(
-    "at joined @ for with in within during while and or & of from as by".split()
-)
+_WHERE_CUES = frozenset("at joined @ for with in within during while and or & of from as".split())
 # Words before a name that make it the person's employer or client ("for Vendor").
 _NAME_CUES = frozenset({"for", "with", "from", "by"})
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
