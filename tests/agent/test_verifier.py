@@ -497,6 +497,79 @@ def test_a_capitalised_rephrasing_word_inside_a_sentence_is_a_name_without_at(co
     kept("Built SQL reports on vendor lead times for a team of 4 buyers.", contoso)
 
 
+def test_a_capitalised_word_the_material_writes_only_in_lower_case_is_a_name(contoso):
+    """Slip: a capitalised word inside a sentence taken for its lower-case form, so a client
+    or employer the material never names passes ("vendor lead times" making a "Vendor")."""
+    assert refused("Built SQL reports for Vendor.", contoso) == {("employer", "Vendor")}
+    refused("Moved order data to Snowflake for Order.", contoso)
+    # Title case of the material's own phrase, and a name it writes, still pass.
+    kept("Built SQL Reports on vendor lead times.", contoso)
+    kept("Contributed to the migration of order data to Snowflake.", contoso)
+    scope = Scope((Source("Set up zsh, Tmux and backbone.js-like tooling", "bullet", 0),))
+    kept("Set up Zsh, Tmux and Backbone.js-like tooling.", scope)
+
+
+def test_a_rephrasing_word_in_a_name_s_shape_is_a_name_at_the_start_or_in_brackets(contoso):
+    """Slip: a rephrasing word (built, delivered...) taken for no name where a sentence or a
+    bracket opens, so "(Delivered)" or "Delivered buyers" names a client unchecked."""
+    assert refused("Built SQL reports (Delivered).", contoso) == {("name", "Delivered")}
+    assert refused("Delivered buyers used the SQL reports.", contoso) == {("name", "Delivered")}
+    refused("Built SQL reports (Vendor).", contoso)
+    # The same words as verbs, and a skill in brackets, still pass.
+    kept("Built SQL reports on vendor lead times (SQL).", contoso)
+    kept("Built SQL reports used by a team of 4 buyers.", contoso)
+    scope = Scope((Source("Delivered weekly reports to the buyers", "bullet", 0),))
+    kept("Delivered weekly reports to the buyers.", scope)
+    refused("Weekly reports (Delivered).", scope)
+
+
+def test_a_name_after_a_dash_before_a_colon_or_made_of_a_line_s_first_verb_is_checked(contoso):
+    """Slip: a capital taken for a sentence's after a dash or before a label's colon, and a
+    verb the material capitalises only as a line's first word taken for a name it writes."""
+    assert refused("Built SQL reports - Vendor.", contoso) == {("name", "Vendor")}
+    assert refused("Vendor: built SQL reports.", contoso) == {("name", "Vendor")}
+    assert refused("Built SQL reports for Built buyers.", contoso) == {("employer", "Built")}
+    kept("Built SQL reports - vendor lead times for 4 buyers.", contoso)
+
+
+def test_an_employer_named_as_part_of_what_a_bullet_says_must_be_said_with_it():
+    """Slip: the employer's name left out of the words a line must say together, so the
+    role's own line (which names the employer for every bullet) lets "across the team"
+    become "across Stripe"."""
+    resume = {
+        "contact": {"name": "Ada Byron"},
+        "experience": [
+            {
+                "title": "Software Engineer",
+                "employer": "Stripe",
+                "start_date": "2018",
+                "end_date": "2021",
+                "bullets": ["Wrote code review standards adopted across the team"],
+            },
+            {
+                "title": "Engineer",
+                "employer": "Acme Corp",
+                "start_date": "2015",
+                "end_date": "2018",
+                "bullets": ["Built internal dashboards"],
+            },
+        ],
+    }
+    for scope in (bullet_scope(resume, 0), resume_scope(resume)):
+        assert {
+            k for k, _ in refused("Wrote code review standards adopted across Stripe.", scope)
+        } == {"combination"}
+        for text in (
+            "Wrote code review standards adopted across Stripe's team.",
+            "Wrote code review standards adopted by Stripe.",
+            "Stripe adopted code review standards across the team.",
+        ):
+            refused(text, scope)
+        # Where the person did it is the role's own line's to say.
+        kept("Wrote code review standards adopted across the team at Stripe.", scope)
+        kept("At Stripe, wrote code review standards adopted across the team.", scope)
+
+
 def test_a_figure_keeps_its_unit(contoso, northwind):
     """Slip: figures compared by value alone ("30%" supporting "30x", "$" supporting "€")."""
     refused("Reduced stockouts 30x by rebalancing safety stock.", contoso)

@@ -124,6 +124,7 @@ def verify(sentence: str, scope: Scope) -> Verdict:
     check.phrases()
     check.actions()
     check.locality()
+    check.employers_in_content()
     check.grades()
     check.credentials()
     check.residence()
@@ -210,6 +211,47 @@ class _Check:
             return True
         previous = self.toks[i - 1].key if i else ""
         return previous in EMPLOYER_CUES and token.key not in FUNCTION_WORDS
+
+    def named_by_shape(self, i: int) -> bool:
+        """Whether a capitalised word that opens a sentence or a bracket is a name all the
+        same: alone in brackets ("reports (Delivered)") or after a dash ("reports -
+        Delivered"), a label before a colon ("Delivered: ..."), or the first word of a subject
+        whose verb follows ("Delivered buyers used the reports")."""
+        token = self.toks[i]
+        if not token.capitalised or token.kind != "word" or token.key == "i":
+            return False
+        if i in self.covered or i in self.term_tokens or i in self.defined:
+            return False
+        before = self.text[: token.start].rstrip()
+        after = self.text[token.end :].lstrip()
+        if before.endswith("(") and after.startswith(")"):
+            return True
+        # "reports - Vendor.": a word alone after a dash; "Vendor: built ...": a label.
+        if re.search(r"\s[-—–]$", before) and (not after or after[0] in ".,;)"):
+            return True
+        if i == 0 and after.startswith(":"):
+            return True
+        if i != 0 or len(self.toks) < 4 or not self.between(1) == " " == self.between(2):
+            return False
+        noun, verb, then = self.toks[1], self.toks[2], self.toks[3]
+        return (
+            noun.kind == "word"
+            and noun.key not in FUNCTION_WORDS
+            and not is_verb(noun.key)
+            and is_past(verb.key)
+            and then.key in _DETERMINERS
+        )
+
+    def written_as_name(self, i: int, scope: Scope) -> bool:
+        """Whether the material writes the word as a name: capitalised inside a line, as a
+        skill's spelling, or as an abbreviation it uses."""
+        token = self.toks[i]
+        k = token.key
+        if canonical_name(token.text):
+            return True
+        if token.text.rstrip("s").isupper() and (k in scope.keys or k.rstrip("s") in scope.keys):
+            return True  # "KPIs", "SQL"
+        return k in scope.inner_capitals or k.rstrip("s") in scope.inner_capitals
 
     def verb_at(self, i: int) -> bool:
         """Whether token i is a verb (one the lexicon knows, or a past form)."""
@@ -696,6 +738,8 @@ class _Check:
         token = self.toks[i]
         k = token.key
         scope = self.scope_at(i)
+        if self.named_by_shape(i) and not self.written_as_name(i, scope):
+            return False
         if k in scope.keys or (k.endswith("s") and k[:-1] in scope.keys and len(k) > 3):
             return True
         if mixed_script(token.text):
@@ -801,7 +845,11 @@ class _Check:
             return "employer", f"{words!r} is not named in the source material"
         if any(class_of(t.key) for t in run_tokens):
             return "action", f"{words!r}: the source material says nothing of the kind"
-        if (run_tokens[0].capitalised and not self.opens(run[0])) or self.name_slot(run[0]):
+        if (
+            (run_tokens[0].capitalised and not self.opens(run[0]))
+            or self.name_slot(run[0])
+            or self.named_by_shape(run[0])
+        ):
             return "name", f"{words!r} is not named in the source material"
         return "word", f"{words!r} is not in the source material"
 
@@ -1004,6 +1052,13 @@ class _Check:
             if self.opens(i) and (is_neutral(self.toks[i].key) or is_verb(self.toks[i].key)):
                 run = run[1:]
             run = [k for k in run if not self.vendor_prefix(k)]
+            if len(run) == 1 and self.unknown_capital(run[0]):
+                word = self.toks[run[0]].text
+                previous = self.toks[run[0] - 1].key if run[0] else ""
+                kind = "employer" if previous in EMPLOYER_CUES | _NAME_CUES else "name"
+                self.claim(
+                    kind, word, f"{word!r} is written as a name, which the source material never is"
+                )
             if len(run) >= 2 and not any(k in self.unsupported or k in self.covered for k in run):
                 phrase = self.text[self.toks[run[0]].start : self.toks[run[-1]].end]
                 last = self.toks[run[-1]].key
@@ -1014,6 +1069,25 @@ class _Check:
                         "name", phrase, f"{phrase!r} does not appear as such in the source material"
                     )
             i = j
+
+    def unknown_capital(self, i: int) -> bool:
+        """Whether a capitalised word standing alone inside a sentence is a name the material
+        never writes: its capital is no sentence's, no skill's and no word the material
+        capitalises ("reports for Vendor" when the material says "vendor lead times")."""
+        token = self.toks[i]
+        if self.opens(i) or canonical_name(token.text) or i in self.unsupported:
+            return False
+        if i in self.covered or i in self.term_tokens or i in self.defined or i in self.joined:
+            return False
+        scope = self.scope_at(i)
+        # A verb's capital at the start of a line is a sentence's, not a name's.
+        verb = is_verb(token.key) or is_neutral(token.key) or class_of(token.key) is not None
+        capitals = scope.inner_capitals if verb else scope.capitals
+        # "Backbone.js-like": the part that carries the capital.
+        return not any(
+            k in capitals or k.rstrip("s") in capitals or k + "s" in capitals
+            for k in (token.key, re.split(r"[-/.]", token.key)[0])
+        )
 
     def run_in_scope(self, run: list[int]) -> bool:
         """Whether a run of capitalised words stands so in scope: as written, written as one
@@ -1429,6 +1503,67 @@ class _Check:
                     )
                     break
 
+    def employers_in_content(self) -> None:
+        """An employer's name that says more than where ("adopted across Stripe", not "at
+        Stripe") is part of what the statement says: a line of the material must say it with
+        the statement's other words (a role's own line, which names the employer for every
+        bullet, is no such line)."""
+        spans = self.employer_spans()
+        if not spans:
+            return
+        for first, last, extra, _roles, n, _measured in self.units():
+            scope = self.scopes[n]
+            named = [(a, b, name) for a, b, name in spans if first <= a <= last]
+            named = [(a, b, name) for a, b, name in named if not self.where_only(a, b)]
+            if not named:
+                continue
+            content = sorted(set(self.content_of(first, last, scope)) | set(extra))
+            if not content or any(i in self.unsupported for i in content):
+                continue
+
+            def says_all(clause: Clause, content=content, named=named) -> bool:
+                return all(f" {name} " in clause.folded for _a, _b, name in named) and all(
+                    _in_clause(self.toks[i], clause) for i in content
+                )
+
+            if not any(says_all(c) for c in scope.clauses):
+                a, b, _name = named[0]
+                words = self.text[
+                    self.toks[min(content[0], a)].start : self.toks[max(content[-1], b)].end
+                ]
+                employer = self.text[self.toks[a].start : self.toks[b].end]
+                self.claim(
+                    "combination",
+                    words,
+                    f"no line of the source material says this of {employer}",
+                )
+
+    def employer_spans(self) -> list[tuple[int, int, str]]:
+        """(first, last, folded name) of each of the person's employers the sentence names."""
+        spans = []
+        for role in self.whole.roles:
+            for name in employer_names(role.employer):
+                words = name.split()
+                for i in range(len(self.toks) - len(words) + 1):
+                    # "Stripe's": the possessive names the employer too.
+                    if [fold(t.key) for t in self.toks[i : i + len(words)]] == words:
+                        spans.append((i, i + len(words) - 1, name))
+        return spans
+
+    def where_only(self, i: int, last: int) -> bool:
+        """Whether an employer's name (tokens i to last) only says where: first in the
+        sentence (not as the subject of a verb), after "at", "for", "with", "in", "during",
+        "joined", after a comma or a bracket, or in a list of such names; or is the first
+        word of a longer name ("Microsoft Azure")."""
+        if i == 0:
+            return not self.verb_at(last + 1)  # "Stripe adopted ...": what Stripe did
+        if self.between(i).strip():
+            return True
+        following = self.toks[last + 1] if last + 1 < len(self.toks) else None
+        if following and following.capitalised and not self.between(last + 1).strip():
+            return True
+        return self.toks[i - 1].key in _WHERE_CUES
+
     def hedged(self, toks: list[Token]) -> bool:
         """Whether a text says the person only helped ("assisted in", "took part in")."""
         keys = [t.key for t in toks]
@@ -1540,6 +1675,11 @@ _SEGMENT_STOP = re.compile(r"[,;:()\[\]—–!?]|\s-\s")
 _SUBORDINATORS = frozenset(
     {"while", "which", "who", "whose", "whereas", "where", "including", "before", "after"}
 )
+_DETERMINERS = frozenset("the a an our their its his her this these those every".split())
+# Words before an employer's name that make it only say where the person did something.
+_WHERE_CUES = frozenset("at joined @ for with in within during while and or & of from as".split())
+# Words before a name that make it the person's employer or client ("for Vendor").
+_NAME_CUES = frozenset({"for", "with", "from", "by"})
 _BINDING_OPENERS = frozenset({"at", "for", "with", "in", "during"})
 _TOOL_CUES = frozenset({"using", "leveraging", "utilizing", "utilising", "via"})
 _TRAILING_BINDERS = frozenset({"while", "during", "at", "when"})

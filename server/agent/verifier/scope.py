@@ -213,6 +213,46 @@ class Scope:
         return found
 
     @cached_property
+    def capitals(self) -> set[str]:
+        """The words the material writes as names may be: with a capital (a name's spelling,
+        or a line's first word), in a list beside a capitalised name ("zsh, Tmux"), dotted
+        ("backbone.js"), or as
+        the reviewed long form of a name it abbreviates or a month its dates give."""
+        found: set[str] = set()
+        for clause in self.clauses:
+            toks = tokens(clause.text)
+            written = set()
+            for n, t in enumerate(toks):
+                written.add(t.key)
+                written.update(p for p in re.split(r"[-/]", t.key) if p)
+                listed = any(
+                    0 <= m < len(toks)
+                    and toks[m].capitalised
+                    and clause.text[min(t.end, toks[m].end) : max(t.start, toks[m].start)].strip()
+                    == ","
+                    for m in (n - 1, n + 1)
+                )
+                dotted = "." in t.key  # "backbone.js": a product's spelling
+                if t.capitalised or listed or dotted:
+                    found.add(t.key)
+                    found.update(p for p in re.split(r"[-/]", t.key) if p)
+            found |= clause.keys - written
+        return found
+
+    @cached_property
+    def inner_capitals(self) -> set[str]:
+        """The words the material capitalises inside a line, where only a name's capital
+        stands (not a line's or a sentence's first word)."""
+        found: set[str] = set()
+        for clause in self.clauses:
+            toks = tokens(clause.text)
+            for n, t in enumerate(toks):
+                before = clause.text[toks[n - 1].end : t.start] if n else "."
+                if t.capitalised and not re.search(r"[.!?•·]\s*$", before):
+                    found.add(t.key)
+        return found
+
+    @cached_property
     def folded_text(self) -> str:
         """Every clause's folded words, for phrase look-ups."""
         return "\n".join(c.folded for c in self.clauses)
