@@ -122,3 +122,19 @@ def test_a_bold_heading_opens_duties_whose_verbs_are_no_keywords(engine):
     assert {"data integration", "data analysis", "monitoring"} <= keywords
     assert "communication skills" in keywords
     assert not any(k.startswith("socialize") for k in keywords)
+
+
+def test_union_representation_and_overtime_status_are_terms_of_employment(engine):
+    text = (
+        "Case Manager\n"
+        "This position is represented by SEIU Local 1000 and is subject to remote work under "
+        "the provisions of the collective bargaining agreement.\n"
+        "The case manager will coordinate housing referrals and maintain client case files.\n"
+        "This position is classified as Exempt, which means it is not eligible for overtime "
+        "for hours worked in excess of forty in a week.\n"
+        "Level: Full-time, Non-Exempt, Union Level 2\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert "client case files" in keywords
+    for word in ("seiu", "local", "provisions", "bargaining", "overtime", "exempt", "union"):
+        assert not any(word in k for k in keywords), word
