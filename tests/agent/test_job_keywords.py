@@ -138,3 +138,18 @@ def test_union_representation_and_overtime_status_are_terms_of_employment(engine
     assert "client case files" in keywords
     for word in ("seiu", "local", "provisions", "bargaining", "overtime", "exempt", "union"):
         assert not any(word in k for k in keywords), word
+
+
+def test_the_organisation_name_and_its_parts_are_no_keywords(engine):
+    text = (
+        "Paralegal\n"
+        "The Tenant Defense League of Eastern Oregon (Tenant Defense EO) is seeking a "
+        "paralegal. The paralegal will prepare discovery responses and maintain electronic "
+        "case files, and will be based in one of the Tenant Defense EO offices.\n"
+        "Requirements: experience with legal research; a commitment to Housing Justice and "
+        "to the work of the Tenant Defense League of Eastern Oregon.\n"
+    )
+    keywords = _keywords(engine, text)
+    assert {"discovery responses", "electronic case files", "Housing Justice"} <= set(keywords)
+    for word in ("Tenant", "Defense", "League", "Eastern", "EO"):
+        assert not any(word in k.split() for k in keywords), (word, keywords)

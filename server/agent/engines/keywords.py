@@ -544,7 +544,8 @@ _ORGANISATION = (
     # (ARC-Southeast) seeks".)
     re.compile(
         rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:[ \t]*[-–][ \t]*(?P<region>{_NAME}))?"
-        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*)\))?(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*(?:[ \t]+[A-Z][\w&.-]*){0,3})\))?"
+        r"(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
         r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds|hires|"
         r"helps|empowers|welcomes|encourages|invites)\b",
         re.MULTILINE,
@@ -569,7 +570,8 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
     names: set[tuple[str, ...]] = set()
     for pattern in _ORGANISATION:
         for match in pattern.finditer(document):
-            name = match["name"]
+            # "The ACLU of Northern California is seeking": the name without its article.
+            name = re.sub(r"^The[ \t]+(?=[A-Z])", "", match["name"])
             if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
             # "Forward Together and Forward Together Action": two names.
@@ -587,12 +589,46 @@ def _name_words(text: str) -> tuple[str, ...]:
 
 
 def _of_the_organisation(keyword: str, document: str) -> bool:
-    """Whether a keyword is the organisation's name, or a part of it that starts with its
-    first word ("Forward Together" of "Forward Together Action")."""
+    """Whether a keyword is the organisation's name or a capitalised part of it: its first
+    words ("Forward Together" of "Forward Together Action"), one word ("Northern", "NorCal"
+    of "ACLU of Northern California (ACLU NorCal)") or its last ones ("Democratic Party" of
+    "Texas Democratic Party"). A word written in lower case is an ordinary word ("ballot" of
+    "Ballot Initiative Strategy Center")."""
     words = _name_words(keyword)
-    return bool(words) and any(
-        name[: len(words)] == words for name in organisation_names(document) if document
+    if not words or not document:
+        return False
+    names = organisation_names(document)
+    if any(name[: len(words)] == words for name in names) and (
+        len(words) > 1 or keyword[:1].isupper()
+    ):
+        return True
+    capitalised = all(w[:1].isupper() or w.lower() in _JOINING for w in keyword.split())
+    if not capitalised or words[0] in _JOINING:
+        return False
+    # (Joining words aside: "Tenant Defense League Eastern" of "Tenant Defense League of
+    # Eastern Oregon", where the place was cut.)
+    words = tuple(w for w in words if w not in _JOINING)
+    inside = any(
+        content[i : i + len(words)] == words
+        for content in (tuple(w for w in name if w not in _JOINING) for name in names)
+        for i in range(len(content) - len(words) + 1)
     )
+    # (A part the description also writes outside the name is its own thing: "a deep belief
+    # in Reproductive Justice" beside "ACCESS Reproductive Justice".)
+    return inside and not re.search(_words_pattern(words), _without_names(document))
+
+
+def _words_pattern(words: tuple[str, ...]) -> str:
+    return r"(?<![\w])" + r"[\W_]+".join(re.escape(w) for w in words) + r"(?![\w])"
+
+
+@lru_cache(maxsize=32)
+def _without_names(document: str) -> str:
+    """The description with every mention of the organisation's names cut out, in lower case."""
+    text = document.lower()
+    for name in sorted(organisation_names(document), key=len, reverse=True):
+        text = re.sub(_words_pattern(name), " , ", text)
+    return text
 
 
 # Duties whose verb names a competence a resume shows by its noun: "Supervise the recovery
