@@ -153,3 +153,35 @@ def test_the_organisation_name_and_its_parts_are_no_keywords(engine):
     assert {"discovery responses", "electronic case files", "Housing Justice"} <= set(keywords)
     for word in ("Tenant", "Defense", "League", "Eastern", "EO"):
         assert not any(word in k.split() for k in keywords), (word, keywords)
+
+
+def test_work_arrangement_words_are_no_keywords(engine):
+    text = (
+        "Communications Associate\n"
+        "Responsibilities:\n"
+        "- Write press releases; this role may telecommute two days a week.\n"
+        "- Plan media events; hybrid, remote anywhere in the state.\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert "media events" in keywords
+    for word in ("telecommute", "hybrid", "remote", "anywhere"):
+        assert not any(word in k for k in keywords), (word, keywords)
+
+
+def test_bare_generic_nouns_adverbs_and_verb_fragments_are_no_keywords(engine):
+    text = (
+        "Research Associate\n"
+        "Responsibilities:\n"
+        "- The work will involve coordination and implementation of survey tools at all "
+        "stages of a study, from paper forms to the final report.\n"
+        "- Track the status and progress of data requests and know the context of each.\n"
+        "- Analyze power dynamics often hidden in sources, and sometimes present findings "
+        "once or even twice a month.\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert {"survey tools", "paper forms", "power dynamics", "data requests"} <= keywords
+    bare = "stages paper implementation status progress context sources sometimes once even"
+    for word in bare.split():
+        assert word not in keywords, (word, keywords)
+    for word in ("involve", "know", "often"):
+        assert not any(word in k.split() for k in keywords), (word, keywords)

@@ -97,6 +97,9 @@ _NOT_IN_PHRASE = frozenset(
     degrees diploma internship internships intern interns graduate graduates undergraduate
     student students senior junior entry-level mid-level one two three four five six seven
     eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
+    forty fifty even once sometimes often always never better
+    telecommute telecommuting telework teleworking remote hybrid in-person onsite on-site
+    anywhere
     """.split()
 )
 # A person's qualities and dispositions ("positive attitude", "inquisitive mindset", "high
@@ -154,6 +157,8 @@ _GENERIC_NOUNS = frozenset(
     interactions volume display list lists point points responsibilities text start room
     rooms provision importance shape market domain liaison ownership entity entities
     affiliate affiliates item items purpose purposes meetings priority priorities
+    stage stages paper papers source sources context progress input completion status
+    format implementation execution
     """.split()
 )
 # Nouns of an activity: "planning", "analysis", "management", "integration", "maintenance".
@@ -209,7 +214,8 @@ _ACTION_VERBS = """
     notify nurture obtain oversee participate prefer procure protect pull raise recognize
     recommend refer reflect register relate rely remain represent reside retain route seek
     select speak strengthen submit suggest supervise sustain take teach think thrive
-    transform travel treat uphold verify want welcome wish reconcile
+    transform travel treat uphold verify want welcome wish reconcile involve know acquire
+    garner revise tell
 """
 # Words that are verbs where a requirement or a duty starts ("Schedule meetings", "Process
 # invoices", "Support cash counts") and nouns elsewhere ("patient scheduling", "budget").
