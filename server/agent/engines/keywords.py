@@ -56,6 +56,17 @@ _PLACE = re.compile(
     r"United Kingdom|Canada|Mexico|Europe|America|Southeast|Southwest|Northeast|Northwest|"
     r"Midwest)(?:ns|ians|ers)?\b"
 )
+# A town and its state's postal code ("Phoenix, AZ", "Durham, NC"), and the towns a
+# state names after a dash ("Arizona—Phoenix, Tucson, and Flagstaff"): where, not what.
+_STATE_CODE = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+_TOWN = r"[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?"
+_TOWN_AND_STATE = re.compile(
+    rf"\b{_TOWN},[ \t]*(?:{_STATE_CODE})\b(?![\w.-])|"
+    rf"{_PLACE.pattern}[ \t]*[—–][ \t]*{_TOWN}(?:,?[ \t]*(?:(?:and|or)[ \t]+)?{_TOWN})*"
+)
 _ACRONYM = re.compile(
     r"(?<![\w/.-])(?:[A-Z](?:[A-Za-z0-9]*[A-Z0-9])?(?:[/&][A-Z0-9]+)+|"
     r"[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
@@ -780,7 +791,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
     clause = _SUPERVISED.sub(" , ", _ADDRESS.sub(" , ", clause))
-    clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
+    clause = _PLACE.sub(" , ", _TOWN_AND_STATE.sub(" , ", _POSSESSIVE.sub("", clause)))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
     # The clause without its vocabulary terms: a term breaks a phrase.

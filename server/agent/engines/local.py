@@ -127,7 +127,7 @@ _BOILERPLATE = re.compile(
     r"benefits package|selected for an interview|interview process|equal opportunity|"
     r"equal employment|without regard to|discriminat|reasonable accommodation|"
     r"(?:hybrid|remote|in-person) (?:schedule|work arrangement)|days? (?:per|a) week in "
-    r"(?:the )?office|(?:is|are) (?:based|located) (?:in|at)|position (?:is )?based (?:in|at)|"
+    r"(?:the )?office|(?:is|are|be) (?:based|located) (?:in|at)|position (?:is )?based (?:in|at)|"
     # The terms of employment: union representation and its contract, overtime status
     # ("represented by IFPTE Local 20 ... under the provisions of the collective bargaining
     # agreement", "classified as Exempt ... not eligible for overtime").
