@@ -199,3 +199,12 @@ def test_towns_of_the_job_are_no_keywords(engine):
     assert {"donor events", "volunteer rosters"} <= set(keywords)
     for town in ("Salem", "Bend", "Medford", "Eugene", "Portland", "Ashland"):
         assert not any(town in k for k in keywords), (town, keywords)
+
+
+def test_a_role_named_after_the_is_no_organisation(engine):
+    text = (
+        "CRNA\n"
+        "The Certified Registered Nurse Anesthetist (CRNA) is part of the clinical team that "
+        "provides sedation for outpatient procedures.\n"
+    )
+    assert "Certified Registered Nurse Anesthetist" in _keywords(engine, text)

@@ -575,6 +575,13 @@ _ORGANISATION = (
     re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
     re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
 )
+# The last word of a name of people: a role ("Specialist", "Physician", "Secretary").
+_PERSON = re.compile(
+    r"(?:ist|ian|ary|manager|director|assistant|coordinator|officer|supervisor|lead|head|"
+    r"executive|engineer|analyst|nurse|educator|representative|associate|consultant|"
+    r"paralegal|organizer|organiser|fellow|intern|clinician|worker|writer|editor|leader)s?$",
+    re.IGNORECASE,
+)
 _NOT_ORGANISATION = frozenset(
     "the this that we you our it they he she a an in about at join".split()
 )
@@ -587,8 +594,12 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
     names: set[tuple[str, ...]] = set()
     for pattern in _ORGANISATION:
         for match in pattern.finditer(document):
-            # "The ACLU of Northern California is seeking": the name without its article.
+            # "The ACLU of Northern California is seeking": the name without its article;
+            # "The Certified Registered Nurse Anesthetist is part of the clinical team" names
+            # the role, not the organisation.
             name = re.sub(r"^The[ \t]+(?=[A-Z])", "", match["name"])
+            if name != match["name"] and _PERSON.search(name.split()[-1]):
+                continue
             if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
             # "Forward Together and Forward Together Action": two names.
