@@ -122,3 +122,89 @@ def test_a_bold_heading_opens_duties_whose_verbs_are_no_keywords(engine):
     assert {"data integration", "data analysis", "monitoring"} <= keywords
     assert "communication skills" in keywords
     assert not any(k.startswith("socialize") for k in keywords)
+
+
+def test_union_representation_and_overtime_status_are_terms_of_employment(engine):
+    text = (
+        "Case Manager\n"
+        "This position is represented by SEIU Local 1000 and is subject to remote work under "
+        "the provisions of the collective bargaining agreement.\n"
+        "The case manager will coordinate housing referrals and maintain client case files.\n"
+        "This position is classified as Exempt, which means it is not eligible for overtime "
+        "for hours worked in excess of forty in a week.\n"
+        "Level: Full-time, Non-Exempt, Union Level 2\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert "client case files" in keywords
+    for word in ("seiu", "local", "provisions", "bargaining", "overtime", "exempt", "union"):
+        assert not any(word in k for k in keywords), word
+
+
+def test_the_organisation_name_and_its_parts_are_no_keywords(engine):
+    text = (
+        "Paralegal\n"
+        "The Tenant Defense League of Eastern Oregon (Tenant Defense EO) is seeking a "
+        "paralegal. The paralegal will prepare discovery responses and maintain electronic "
+        "case files. The paralegal will also support the Tenant Defense EO offices.\n"
+        "Requirements: experience with legal research; a commitment to Housing Justice and "
+        "to the work of the Tenant Defense League of Eastern Oregon.\n"
+    )
+    keywords = _keywords(engine, text)
+    assert {"discovery responses", "electronic case files", "Housing Justice"} <= set(keywords)
+    for word in ("Tenant", "Defense", "League", "Eastern", "EO"):
+        assert not any(word in k.split() for k in keywords), (word, keywords)
+
+
+def test_work_arrangement_words_are_no_keywords(engine):
+    text = (
+        "Communications Associate\n"
+        "Responsibilities:\n"
+        "- Write press releases; this role may telecommute two days a week.\n"
+        "- Plan media events; hybrid, remote anywhere in the state.\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert "media events" in keywords
+    for word in ("telecommute", "hybrid", "remote", "anywhere"):
+        assert not any(word in k for k in keywords), (word, keywords)
+
+
+def test_bare_generic_nouns_adverbs_and_verb_fragments_are_no_keywords(engine):
+    text = (
+        "Research Associate\n"
+        "Responsibilities:\n"
+        "- The work will involve coordination and implementation of survey tools at all "
+        "stages of a study, from paper forms to the final report.\n"
+        "- Track the status and progress of data requests and know the context of each.\n"
+        "- Analyze power dynamics often hidden in sources, and sometimes present findings "
+        "once or even twice a month.\n"
+    )
+    keywords = {k.lower() for k in _keywords(engine, text)}
+    assert {"survey tools", "paper forms", "power dynamics", "data requests"} <= keywords
+    bare = "stages paper implementation status progress context sources sometimes once even"
+    for word in bare.split():
+        assert word not in keywords, (word, keywords)
+    for word in ("involve", "know", "often"):
+        assert not any(word in k.split() for k in keywords), (word, keywords)
+
+
+def test_towns_of_the_job_are_no_keywords(engine):
+    text = (
+        "Outreach Coordinator\n"
+        "Responsibilities:\n"
+        "- Coordinate donor events across the state of Oregon—Salem, Bend, and Medford.\n"
+        "- Staff the community clinic in Eugene, OR, and keep volunteer rosters.\n"
+        "- The coordinator will be based in one of our offices (Portland, Salem or Ashland).\n"
+    )
+    keywords = _keywords(engine, text)
+    assert {"donor events", "volunteer rosters"} <= set(keywords)
+    for town in ("Salem", "Bend", "Medford", "Eugene", "Portland", "Ashland"):
+        assert not any(town in k for k in keywords), (town, keywords)
+
+
+def test_a_role_named_after_the_is_no_organisation(engine):
+    text = (
+        "CRNA\n"
+        "The Certified Registered Nurse Anesthetist (CRNA) is part of the clinical team that "
+        "provides sedation for outpatient procedures.\n"
+    )
+    assert "Certified Registered Nurse Anesthetist" in _keywords(engine, text)

@@ -56,6 +56,17 @@ _PLACE = re.compile(
     r"United Kingdom|Canada|Mexico|Europe|America|Southeast|Southwest|Northeast|Northwest|"
     r"Midwest)(?:ns|ians|ers)?\b"
 )
+# A town and its state's postal code ("Phoenix, AZ", "Durham, NC"), and the towns a
+# state names after a dash ("Arizona—Phoenix, Tucson, and Flagstaff"): where, not what.
+_STATE_CODE = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+_TOWN = r"[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?"
+_TOWN_AND_STATE = re.compile(
+    rf"\b{_TOWN},[ \t]*(?:{_STATE_CODE})\b(?![\w.-])|"
+    rf"{_PLACE.pattern}[ \t]*[—–][ \t]*{_TOWN}(?:,?[ \t]*(?:(?:and|or)[ \t]+)?{_TOWN})*"
+)
 _ACRONYM = re.compile(
     r"(?<![\w/.-])(?:[A-Z](?:[A-Za-z0-9]*[A-Z0-9])?(?:[/&][A-Z0-9]+)+|"
     r"[A-Z][A-Za-z0-9]*[A-Z0-9](?:/[A-Z0-9]+)*|\d{3}\(c\)\(?\d\)?)(?![\w-])"
@@ -97,6 +108,9 @@ _NOT_IN_PHRASE = frozenset(
     degrees diploma internship internships intern interns graduate graduates undergraduate
     student students senior junior entry-level mid-level one two three four five six seven
     eight nine ten twelve twenty hundred hundreds thousand billion billions dozens
+    forty fifty even once sometimes often always never better
+    telecommute telecommuting telework teleworking remote hybrid in-person onsite on-site
+    anywhere
     """.split()
 )
 # A person's qualities and dispositions ("positive attitude", "inquisitive mindset", "high
@@ -154,6 +168,8 @@ _GENERIC_NOUNS = frozenset(
     interactions volume display list lists point points responsibilities text start room
     rooms provision importance shape market domain liaison ownership entity entities
     affiliate affiliates item items purpose purposes meetings priority priorities
+    stage stages paper papers source sources context progress input completion status
+    format implementation execution
     """.split()
 )
 # Nouns of an activity: "planning", "analysis", "management", "integration", "maintenance".
@@ -209,7 +225,8 @@ _ACTION_VERBS = """
     notify nurture obtain oversee participate prefer procure protect pull raise recognize
     recommend refer reflect register relate rely remain represent reside retain route seek
     select speak strengthen submit suggest supervise sustain take teach think thrive
-    transform travel treat uphold verify want welcome wish reconcile
+    transform travel treat uphold verify want welcome wish reconcile involve know acquire
+    garner revise tell
 """
 # Words that are verbs where a requirement or a duty starts ("Schedule meetings", "Process
 # invoices", "Support cash counts") and nouns elsewhere ("patient scheduling", "budget").
@@ -544,7 +561,8 @@ _ORGANISATION = (
     # (ARC-Southeast) seeks".)
     re.compile(
         rf"(?:^|(?<=[.!?]\s)|(?<=\n))(?P<name>{_NAME})(?:[ \t]*[-–][ \t]*(?P<region>{_NAME}))?"
-        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*)\))?(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
+        r"(?:[ \t]*\((?P<short>[A-Z][\w&.-]*(?:[ \t]+[A-Z][\w&.-]*){0,3})\))?"
+        r"(?:['’]s)?[ \t]+(?:is|are|was|has|have|"
         r"seeks|believes|strives|offers|provides|works|serves|exists|envisions|builds|hires|"
         r"helps|empowers|welcomes|encourages|invites)\b",
         re.MULTILINE,
@@ -556,6 +574,13 @@ _ORGANISATION = (
     re.compile(rf"\bthe[ \t]+(?P<name>{_NAME})[ \t]+(?:organization|organisation|company)\b"),
     re.compile(rf"\b(?:[Jj]oin|About|at|At)[ \t]+(?P<name>{_NAME})"),
     re.compile(rf"\b(?:mission|vision|values) of[ \t]+(?P<name>{_NAME})"),
+)
+# The last word of a name of people: a role ("Specialist", "Physician", "Secretary").
+_PERSON = re.compile(
+    r"(?:ist|ian|ary|manager|director|assistant|coordinator|officer|supervisor|lead|head|"
+    r"executive|engineer|analyst|nurse|educator|representative|associate|consultant|"
+    r"paralegal|organizer|organiser|fellow|intern|clinician|worker|writer|editor|leader)s?$",
+    re.IGNORECASE,
 )
 _NOT_ORGANISATION = frozenset(
     "the this that we you our it they he she a an in about at join".split()
@@ -569,7 +594,12 @@ def organisation_names(document: str) -> frozenset[tuple[str, ...]]:
     names: set[tuple[str, ...]] = set()
     for pattern in _ORGANISATION:
         for match in pattern.finditer(document):
-            name = match["name"]
+            # "The ACLU of Northern California is seeking": the name without its article;
+            # "The Certified Registered Nurse Anesthetist is part of the clinical team" names
+            # the role, not the organisation.
+            name = re.sub(r"^The[ \t]+(?=[A-Z])", "", match["name"])
+            if name != match["name"] and _PERSON.search(name.split()[-1]):
+                continue
             if name.split()[0].lower() in _NOT_ORGANISATION or find_terms(name):
                 continue  # a sentence's subject, or a skill's or a tool's name ("About Python")
             # "Forward Together and Forward Together Action": two names.
@@ -587,12 +617,46 @@ def _name_words(text: str) -> tuple[str, ...]:
 
 
 def _of_the_organisation(keyword: str, document: str) -> bool:
-    """Whether a keyword is the organisation's name, or a part of it that starts with its
-    first word ("Forward Together" of "Forward Together Action")."""
+    """Whether a keyword is the organisation's name or a capitalised part of it: its first
+    words ("Forward Together" of "Forward Together Action"), one word ("Northern", "NorCal"
+    of "ACLU of Northern California (ACLU NorCal)") or its last ones ("Democratic Party" of
+    "Texas Democratic Party"). A word written in lower case is an ordinary word ("ballot" of
+    "Ballot Initiative Strategy Center")."""
     words = _name_words(keyword)
-    return bool(words) and any(
-        name[: len(words)] == words for name in organisation_names(document) if document
+    if not words or not document:
+        return False
+    names = organisation_names(document)
+    if any(name[: len(words)] == words for name in names) and (
+        len(words) > 1 or keyword[:1].isupper()
+    ):
+        return True
+    capitalised = all(w[:1].isupper() or w.lower() in _JOINING for w in keyword.split())
+    if not capitalised or words[0] in _JOINING:
+        return False
+    # (Joining words aside: "Tenant Defense League Eastern" of "Tenant Defense League of
+    # Eastern Oregon", where the place was cut.)
+    words = tuple(w for w in words if w not in _JOINING)
+    inside = any(
+        content[i : i + len(words)] == words
+        for content in (tuple(w for w in name if w not in _JOINING) for name in names)
+        for i in range(len(content) - len(words) + 1)
     )
+    # (A part the description also writes outside the name is its own thing: "a deep belief
+    # in Reproductive Justice" beside "ACCESS Reproductive Justice".)
+    return inside and not re.search(_words_pattern(words), _without_names(document))
+
+
+def _words_pattern(words: tuple[str, ...]) -> str:
+    return r"(?<![\w])" + r"[\W_]+".join(re.escape(w) for w in words) + r"(?![\w])"
+
+
+@lru_cache(maxsize=32)
+def _without_names(document: str) -> str:
+    """The description with every mention of the organisation's names cut out, in lower case."""
+    text = document.lower()
+    for name in sorted(organisation_names(document), key=len, reverse=True):
+        text = re.sub(_words_pattern(name), " , ", text)
+    return text
 
 
 # Duties whose verb names a competence a resume shows by its noun: "Supervise the recovery
@@ -738,7 +802,7 @@ def clause_keywords(clause: str, document: str = "") -> list[str]:
     `document` is the whole description: a capitalised word it also writes in lower case is
     an ordinary word ("Marketing" in a heading), not a name."""
     clause = _SUPERVISED.sub(" , ", _ADDRESS.sub(" , ", clause))
-    clause = _PLACE.sub(" , ", _POSSESSIVE.sub("", clause))
+    clause = _PLACE.sub(" , ", _TOWN_AND_STATE.sub(" , ", _POSSESSIVE.sub("", clause)))
     terms = find_terms(clause)
     keywords = [m.term.canonical for m in terms]
     # The clause without its vocabulary terms: a term breaks a phrase.

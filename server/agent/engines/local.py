@@ -127,7 +127,12 @@ _BOILERPLATE = re.compile(
     r"benefits package|selected for an interview|interview process|equal opportunity|"
     r"equal employment|without regard to|discriminat|reasonable accommodation|"
     r"(?:hybrid|remote|in-person) (?:schedule|work arrangement)|days? (?:per|a) week in "
-    r"(?:the )?office|(?:is|are) (?:based|located) (?:in|at)|position (?:is )?based (?:in|at))",
+    r"(?:the )?office|(?:is|are|be) (?:based|located) (?:in|at)|position (?:is )?based (?:in|at)|"
+    # The terms of employment: union representation and its contract, overtime status
+    # ("represented by IFPTE Local 20 ... under the provisions of the collective bargaining
+    # agreement", "classified as Exempt ... not eligible for overtime").
+    r"represented by|bargaining (?:unit|agreement)|collective bargaining|union[- ]eligible|"
+    r"classified as (?:non-)?exempt|eligible for overtime|wage and hour)",
     re.IGNORECASE,
 )
 # What the body must do ("stand or sit for prolonged periods, climb, kneel, bend", "lift
@@ -141,7 +146,7 @@ _WEIGHT = re.compile(r"\b\d+\s*(?:lbs?|pounds|kg)\b", re.IGNORECASE)
 # A posting's facts, one a line ("FLSA Status: Exempt", "Reports to: VP of Sales").
 _POSTING_FACT = re.compile(
     r"^\s*(?:FLSA |employment |job |position )?(?:status|type|location|reports? to|"
-    r"schedule|hours|shift|salary|pay|department|start date|classification|direct reports)"
+    r"schedule|hours|shift|salary|pay|department|start date|classification|direct reports|level)"
     r"\s*:",
     re.IGNORECASE,
 )
