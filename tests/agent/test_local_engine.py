@@ -9,7 +9,7 @@ import pytest
 from server.agent.engines.local import LocalEngine
 from server.agent.engines.tasks import schema_errors
 
-FIXTURES = Path("/work/shared/fixtures/external")
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BACKEND_JD = (FIXTURES / "jd-backend-eng.txt").read_text()
 FRONTEND_JD = (FIXTURES / "jd-frontend-eng.txt").read_text()
 
