@@ -49,8 +49,9 @@ docs: install
 # Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
 TEST_WORKERS ?= 3
 
+# The load runs and the fault drills with several processes (`-m soak`) are left to `make soak`.
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30 -m "not soak"
 
 # The evaluation: parse accuracy over the real-resume corpus (fields exact), the verifier against
 # a lying model over real resumes (fabrications caught, true rephrasings kept) and the eval set
@@ -58,9 +59,11 @@ test: lint
 eval: install
 	$(BIN)/pytest tests/eval -q -p no:randomly
 
-# SOAK_JOBS=20000 make soak for a longer run (default 2,000 jobs).
+# The load runs and the fault drills (`@pytest.mark.soak`): the queue soak, the load test, the
+# failover, rolling-restart, two-machine and multi-process drills, the benchmarks' own runs.
+# SOAK_JOBS=20000 make soak for a longer queue soak (default 2,000 jobs).
 test-soak soak: install
-	$(BIN)/pytest -m soak
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m soak
 
 # The HTTP benchmark loads the service with wrk (Debian package `wrk`).
 bench: install

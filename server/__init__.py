@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import APIFlask
+from werkzeug.routing import Rule
 
 from server.core.config import PROJECT_ROOT, Settings, config_errors_exit, load_settings
 from server.core.version import API_TITLE, API_VERSION
+
+
+class _Rule(Rule):
+    """werkzeug's rule, with its URL builders compiled once per process.
+
+    werkzeug compiles two small functions for each rule of each app it builds (most of the
+    time `create_app` takes). A builder depends only on the rule's text, its parts and its
+    defaults, and takes the rule it builds for as its first argument, so every app of the
+    process shares one per rule. A rule with a default for one of its variables is compiled
+    as werkzeug does (the default is converted into the code).
+    """
+
+    _builders: ClassVar[dict[tuple, Any]] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        defaults = self.defaults or {}
+        if any(dynamic and name in defaults for dynamic, name in self._trace):
+            return super()._compile_builder(append_unknown)
+        key = (
+            self.rule,
+            self.subdomain,
+            self.host,
+            tuple(self._trace),
+            tuple(sorted(defaults)),
+            append_unknown,
+        )
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders.setdefault(key, super()._compile_builder(append_unknown))
+        return builder
 
 
 class App(APIFlask):
@@ -20,6 +51,7 @@ class App(APIFlask):
     """
 
     _MAX_KEPT = 4096
+    url_rule_class = _Rule
 
     def ensure_sync(self, func):
         kept = self.__dict__.setdefault("_sync_functions", {})

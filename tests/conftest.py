@@ -219,6 +219,7 @@ def _isolated_state(request):
     The queue's state marker is there, as a running service has it (written at start-up): a
     test that wants Redis to have lost its data flushes it itself.
     """
+    from server.core import outages
     from server.jobs.job_queue import STATE_KEY
 
     needs_state = any(
@@ -233,6 +234,8 @@ def _isolated_state(request):
     yield
     conn.flushdb()
     conn.close()
+    # An outage a test staged is over for the next one (the process's logs are per dependency).
+    outages._logs.clear()
     if "migrated_database" in request.fixturenames or "settings" in request.fixturenames:
         truncate_all_tables(TEST_DATABASE_URL)
 

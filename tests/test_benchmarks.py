@@ -74,6 +74,7 @@ def test_the_search_benchmark_reports_its_figures_for_every_board(make_app, monk
     assert float(figures["job_search.postings_scored_per_second"].replace(",", "")) > 0
 
 
+@pytest.mark.soak  # a benchmark run
 def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
     settings, monkeypatch, capsys
 ):
@@ -102,6 +103,7 @@ def test_the_tailoring_benchmark_measures_against_the_quota_it_is_told(
     assert int(saturation["calls"]) <= int(saturation["capacity"]) == 8
 
 
+@pytest.mark.soak  # a benchmark run
 def test_the_fair_share_benchmark_measures_the_flooded_wait_in_windows(settings, monkeypatch):
     """A quick run (a 2 s quota window): both figures, and no call went over the quota."""
     from benchmarks import bench_fair_share
@@ -136,6 +138,7 @@ def test_the_monitoring_benchmark_prints_its_ratio(redis_conn):
     assert redis_conn.keys("jobq:{default}:*") == []
 
 
+@pytest.mark.soak  # a benchmark run
 def test_the_backup_benchmark_measures_a_tiny_database_of_its_own(settings):
     import re
 

@@ -59,6 +59,8 @@ def production_env(tmp_path, database_url: str, **overrides: str) -> dict[str, s
         "LOG_TO_STDOUT": "false",
         "BCRYPT_ROUNDS": "4",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        # No Chromium here: the browser step's own test starts one, the others skip it.
+        "BROWSER_EXECUTABLE": str(tmp_path / "no-chromium"),
     }
     values.update(overrides)
     return values
@@ -152,6 +154,23 @@ def test_prepare_then_check_is_ready_and_changes_nothing(tmp_path, fresh_databas
         admins = conn.execute(select(User.email).where(User.role == Role.ADMIN.value)).all()
     engine.dispose()
     assert [row.email for row in admins] == [ADMIN_EMAIL]
+
+
+def test_check_starts_chromium_headless_and_names_a_missing_one(tmp_path):
+    env_file = tmp_path / ".env"
+    write_env(
+        env_file,
+        production_env(tmp_path, UNREACHABLE_DATABASE, BROWSER_EXECUTABLE="/usr/bin/chromium"),
+    )
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert code == 1, output  # the database is unreachable
+    assert re.search(r"ok +Chromium \d[\d.]* .*starts headless in [\d.]+ s", output), output
+
+    write_env(env_file, production_env(tmp_path, UNREACHABLE_DATABASE))
+    code, output = deploy(tmp_path, env_file, "--check")
+    assert "starts headless" not in output
+    assert f"browser channel unavailable: no Chromium at {tmp_path / 'no-chromium'}" in output
+    assert "applications use the other channels" in output
 
 
 def test_a_weak_secret_is_named_and_the_deployment_is_not_ready(tmp_path):

@@ -346,3 +346,25 @@ def test_gunicorn_takes_its_figures_from_the_settings(tmp_path):
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert json.loads(done.stdout)[0] == "unix:/tmp/agent.sock"
+
+
+def test_apps_of_one_process_share_url_builders_and_build_the_same_urls(make_app):
+    from flask import url_for
+
+    first, second = make_app(), make_app(metrics_enabled=False)
+    built = []
+    for app in (first, second):
+        with app.test_request_context():
+            built.append(
+                (
+                    url_for("user.put_credential", service="a b/c?"),
+                    url_for("user.profile", page=2, q="x&y"),
+                    url_for("health.healthz", _external=True),
+                )
+            )
+    assert built[0] == built[1]
+    assert built[0][:2] == ("/api/user/credentials/a%20b/c%3F", "/api/user/profile?page=2&q=x%26y")
+    [rule_first] = first.url_map._rules_by_endpoint["user.put_credential"]
+    [rule_second] = second.url_map._rules_by_endpoint["user.put_credential"]
+    assert rule_first is not rule_second
+    assert rule_first._build_unknown.__func__ is rule_second._build_unknown.__func__

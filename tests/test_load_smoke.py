@@ -4,10 +4,14 @@ import re
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.nginx_helpers import ROOT
+
+# A load run: `make test-soak` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.soak
 
 
 def figures(line: str) -> dict[str, str]:

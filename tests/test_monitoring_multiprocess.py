@@ -10,12 +10,16 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL
 from tests.test_entrypoints import ROOT, clean_env, wait_for
+
+# Multi-process runs: `make test-soak` runs them (CI too), `make test` does not.
+pytestmark = pytest.mark.soak
 
 REQUESTS = 40
 

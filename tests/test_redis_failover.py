@@ -35,6 +35,7 @@ def test_sentinels_must_be_host_and_port_and_exclude_a_redis_url(tmp_path):
         sentinel_settings(tmp_path, "10.0.0.1:26379", redis_url="redis://10.0.0.2:6379/0")
 
 
+@pytest.mark.soak  # a failover drill
 def test_every_kind_of_client_reaches_the_primary_the_sentinels_name_after_a_failover(
     tmp_path, redis_set
 ):
@@ -59,6 +60,7 @@ def test_every_kind_of_client_reaches_the_primary_the_sentinels_name_after_a_fai
     assert argv[argv.index("-p") + 1] == str(new)
 
 
+@pytest.mark.soak  # a failover drill
 def test_the_service_answers_503_never_500_through_a_failover_and_loses_no_job(make_app, redis_set):
     app = make_app(**drill_settings(redis_set.sentinels))
     result = run_drill(app, redis_set)

@@ -101,6 +101,7 @@ def sign_in(site) -> str:
     return answer.json()["access_token"]
 
 
+@pytest.mark.soak  # a restart drill under load
 def test_a_rolling_restart_under_load_fails_no_request(two_instances):
     site, ports, folder = two_instances
     before = {port: web_instances.instance_pid(folder, port) for port in ports}
@@ -139,6 +140,7 @@ def test_a_rolling_restart_with_one_instance_is_refused_and_changes_nothing(app,
     assert site.conf.read_text() == conf_before
 
 
+@pytest.mark.soak  # a restart drill under load
 def test_an_instance_whose_restart_fails_stays_drained_while_the_other_serves(two_instances):
     site, ports, folder = two_instances
     done = rolling(site, folder, restart="false")
@@ -157,6 +159,7 @@ def test_an_instance_whose_restart_fails_stays_drained_while_the_other_serves(tw
         assert answer.status_code == 200
 
 
+@pytest.mark.soak  # a restart drill under load
 def test_worker_processes_restarted_one_at_a_time_run_every_job_once(app, tmp_path):
     """The workers' part of a release (docs: rolling-restarts.md): each worker process is
     SIGTERMed and started again in turn while jobs run; none is lost, none runs twice."""

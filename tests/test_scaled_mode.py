@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
@@ -30,6 +31,9 @@ from server.ops.scheduler import HISTORY_KEY, LEADER_KEY
 from server.services import accounts
 from tests.nginx_helpers import ROOT, free_port
 from tests.test_worker import worker_env
+
+# A multi-process run: `make test-soak` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.soak
 
 ADMIN_PASSWORD = "quartz lantern orbit 4417 meadow"
 JOBS = 200

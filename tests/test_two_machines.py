@@ -42,6 +42,9 @@ from tests.storage_helpers import BUCKET, object_keys, reset_and_create_bucket, 
 from tests.test_journeys import EMPLOYERS, JD_BACKEND, User, fixture, pdf_text
 from tests.test_worker import worker_env
 
+# A two-machine drill: `make test-soak` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.soak
+
 EMAIL = "john@example.com"
 RESUME = "resume-single-column.pdf"
 # Short, so a lock left by a killed leader lapses soon; the candidates try every third of it.

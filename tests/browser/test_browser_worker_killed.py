@@ -7,6 +7,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from server.agent.browser import runtime
 from tests.ats_stand_ins import AtsStandIn
 from tests.browser.test_browser_applications import _app, apply, person
@@ -14,6 +16,9 @@ from tests.helpers import GENEROUS_TEST_LIMITS, ApiClient
 from tests.queue_helpers import wait_for
 from tests.routes.test_applications import wait_state
 from tests.test_worker import worker_env, worker_processes  # noqa: F401 - a fixture
+
+# A fault drill: `make test-soak` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.soak
 
 
 def _descendants(pid: int) -> dict[int, bytes]:
