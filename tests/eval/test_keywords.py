@@ -23,6 +23,9 @@ from server.agent.verifier.lexicon import FUNCTION_WORDS
 from server.agent.verifier.text import stem
 from tests.jd_corpus import CORPUS_DIR, load, notice_rows
 
+# pytest-xdist: the corpus is scored once, by one worker, for the tests that read it.
+pytestmark = pytest.mark.xdist_group("keywords")
+
 GOAL_RECALL, GOAL_PRECISION = 0.80, 0.70
 # Held as thresholds: where the extractor stands now on this corpus, so that a change that
 # loses keywords or adds noise fails.

@@ -19,6 +19,8 @@ from server.agent.resume_parsing import ExtractionLimits, parse_document
 from tests.parse_accuracy import ResumeScore, key_fields_line, score_resume, summary_line, upload_of
 from tests.resume_corpus import load_expected, notice_rows
 
+# pytest-xdist: the corpus is parsed once, by one worker, for the tests that read it.
+pytestmark = pytest.mark.xdist_group("parse_accuracy")
 CORPUS = load_expected()
 GOAL = 95.0
 # What the parser reaches on the corpus today (fields exact, and resumes whose name, every
