@@ -52,6 +52,22 @@ def fpdf_lines(fonts: PdfFonts, bold: bool, size: float, text: str, width: float
     return len(pdf.multi_cell(width, 5, text, align="L", dry_run=True, output="LINES"))
 
 
+def outcome(function, *args):
+    """What the function returns, or the name of the error it raises."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - both sides must fail alike
+        return type(error).__name__
+
+
+def measured_lines(fonts: PdfFonts, bold: bool, size: float, text: str, width: float):
+    """The measured line count (or the error measuring raises, fpdf2's own when a line has
+    no room for a single character)."""
+    with rendering._MEASURING:
+        counted = outcome(rendering._block_lines, fonts, bold, size, text, width)
+    return counted if isinstance(counted, str) else counted[0]
+
+
 def test_every_corpus_resume_counts_the_pages_fpdf2_lays_out_in_every_template_level_and_paper():
     for name, resume in corpus():
         for template in TEMPLATES.values():
@@ -150,6 +166,23 @@ def test_generated_text_wraps_and_pages_as_fpdf2_does(fonts):
         for template in TEMPLATES.values():
             for level in (0, TIGHTEST):
                 assert_same_pages(blocks, fonts, Page(template, "a4", level), f"round {round_}")
+
+
+def test_widths_a_billionth_of_a_millimetre_either_side_of_a_line_wrap_as_fpdf2_wraps_them():
+    """fpdf2 breaks a line when it is wider than its room by more than 1e-9 mm: widths at
+    that edge must break (or not) in the same place."""
+    rng = random.Random(3)
+    words = "a I the of data engineering Kubernetes WWWWW iiiii mmmmm, é Привет".split()
+    pdf = reference_pdf(FONTS)
+    for _ in range(60):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(2, 30)))
+        bold, size = rng.random() < 0.5, rng.choice([8.6, 9, 10, 9.45, 12])
+        pdf.set_font(rendering._family(FONTS), "B" if bold else "", size)
+        edge = pdf.get_string_width(text[: rng.randint(1, len(text))]) + 2 * pdf.c_margin
+        for delta in (-2e-9, -1e-9, -5e-10, -1e-12, 0, 1e-12, 5e-10, 1e-9, 1.5e-9, 2e-9):
+            assert measured_lines(FONTS, bold, size, text, edge + delta) == outcome(
+                fpdf_lines, FONTS, bold, size, text, edge + delta
+            ), (text, delta)
 
 
 def pdf_text(data: bytes) -> str:
