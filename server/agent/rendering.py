@@ -873,7 +873,7 @@ def _family(fonts: PdfFonts) -> str:
     return "body" if fonts.regular else "helvetica"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _block_lines(
     fonts: PdfFonts, bold: bool, size: float, text: str, width: float
 ) -> tuple[int, bool]:
