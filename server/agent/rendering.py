@@ -21,8 +21,10 @@ import os
 import re
 import threading
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -618,6 +620,8 @@ def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
         covered.update(getattr(font, "cmap", {}) or {})
 
     def fix(text: str) -> str:
+        if covered.issuperset(map(ord, text)):
+            return text
         return "".join(
             c if ord(c) in covered or c in " \n" or unicodedata.combining(c) else "?" for c in text
         )
@@ -628,13 +632,19 @@ def _pdf_text_fixer(pdf: Any, fonts: PdfFonts):
 @lru_cache(maxsize=16)
 def _measuring_pdf(fonts: PdfFonts, paper: str) -> Any:
     """An empty document with the fonts loaded: reading a TrueType file takes far longer than
-    laying a resume out, so page counts start from a copy of this one. A copy shares the
-    font's tables (fpdf2's choice), which writing a PDF out changes and which fontTools reads
-    from the file on first use: copies are only laid out, one at a time (_MEASURING)."""
+    laying a resume out, so page counts measure with this one. Its fonts' tables are shared
+    with the copies fpdf2 makes of it and are read from the file on first use: it is only
+    measured with, one caller at a time (_MEASURING)."""
     return _blank_pdf(fonts, paper)
 
 
 _MEASURING = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _text_fixer(fonts: PdfFonts):
+    """`_pdf_text_fixer` for documents with these fonts (the characters they cover, once)."""
+    return _pdf_text_fixer(_measuring_pdf(fonts, DEFAULT_PAPER), fonts)
 
 
 def _blank_pdf(fonts: PdfFonts, paper: str) -> Any:
@@ -654,17 +664,82 @@ def _blank_pdf(fonts: PdfFonts, paper: str) -> Any:
     return pdf
 
 
+@lru_cache(maxsize=8)
+def _parsed_fonts(fonts: PdfFonts) -> dict[str, Any] | None:
+    """The fonts as fpdf2 reads them, read once, by fpdf2 name ("body", "bodyB",
+    "fallback0"...); None when one of them cannot be shared (a compressed, colour or
+    variable font, or one fpdf2 had to give a missing-glyph shape)."""
+    from fontTools import ttLib
+    from fpdf.fonts import TTFFont
+
+    parsed = dict(_blank_pdf(fonts, DEFAULT_PAPER).fonts)
+    for font in parsed.values():
+        if not isinstance(font, TTFFont) or font.is_compressed or font.color_font is not None:
+            return None
+        with ttLib.TTFont(
+            font.ttffile, lazy=True, fontNumber=font.collection_font_number
+        ) as original:
+            if "glyf" in original and ".notdef" not in original["glyf"]:
+                return None
+    return parsed
+
+
+def _font_to_write(font: Any) -> Any:
+    """A copy of a parsed font for one document to write: it reads the shared widths, cmap
+    and glyph ids, and has its own of what writing changes (the used-glyph subset, the
+    descriptor, and a fontTools font, opened lazily, that the subsetting cuts down)."""
+    from fontTools import ttLib
+    from fpdf.fonts import SubsetMap, TTFFont
+
+    own = TTFFont.__new__(TTFFont)
+    for name in TTFFont.__slots__:
+        if hasattr(font, name):
+            setattr(own, name, getattr(font, name))
+    own.ttfont = ttLib.TTFont(
+        font.ttffile,
+        recalcTimestamp=False,
+        fontNumber=font.collection_font_number,
+        lazy=True,
+    )
+    own.cw = font.cw.copy()  # reading an unknown character adds it
+    own.desc = copy.copy(font.desc)
+    own.missing_glyphs = []
+    own.biggest_size_pt = 0
+    own._hbfont = None
+    own.subset = SubsetMap(own)
+    return own
+
+
+def _written_pdf(fonts: PdfFonts, paper: str) -> Any:
+    """An empty document on that paper with the fonts loaded, to be written out: its fonts
+    share what was read from the files once (`_parsed_fonts`)."""
+    from fpdf import FPDF
+
+    parsed = _parsed_fonts(fonts) if fonts.regular else None
+    if parsed is None:
+        return _blank_pdf(fonts, paper)
+    pdf = FPDF(format=PAPERS.get(paper, PAPERS[DEFAULT_PAPER]))
+    for key, font in parsed.items():
+        pdf.fonts[key] = _font_to_write(font)
+        if font.is_cff and font.is_cid_keyed:
+            pdf._set_min_pdf_version("1.6")
+    fallback_names = [key for key in parsed if key.startswith("fallback")]
+    if fallback_names:
+        pdf.set_fallback_fonts(fallback_names, exact_match=False)
+    return pdf
+
+
 def _pdf_document(blocks: list[Block], fonts: PdfFonts, page: Page, *, to_write: bool) -> Any:
     """The laid-out fpdf2 document (not yet written out); `to_write`: one that will be."""
     if to_write:
-        pdf = _blank_pdf(fonts, page.paper)
+        pdf = _written_pdf(fonts, page.paper)
     else:
         pdf = copy.deepcopy(_measuring_pdf(fonts, page.paper))
     side, top = page.margins
     pdf.set_auto_page_break(auto=True, margin=top)
     pdf.set_margins(side, top, side)
     family, bullet_mark = ("body", "•") if fonts.regular else ("helvetica", "-")
-    fix = _pdf_text_fixer(pdf, fonts)
+    fix = _text_fixer(fonts)
     name = next((block.text for block in blocks if block.kind == "name"), "")
     pdf.set_title(fix(name) or "Resume")
     pdf.set_creator("Job Application Agent")
@@ -722,7 +797,227 @@ def render_pdf(
 def page_count(blocks: list[Block], fonts: PdfFonts, page: Page) -> int:
     """How many pages the blocks take on that page (the PDF's count)."""
     with _MEASURING:
+        return _measured_pages(blocks, fonts, page)
+
+
+def _fpdf_page_count(blocks: list[Block], fonts: PdfFonts, page: Page) -> int:
+    """`page_count` as fpdf2 itself lays the whole document out, for comparison."""
+    with _MEASURING:
         return _pdf_document(blocks, fonts, page, to_write=False).page
+
+
+def _measured_pages(blocks: list[Block], fonts: PdfFonts, page: Page) -> int:
+    """The page count of `_pdf_document`, from the same steps without writing a document:
+    its lines from `_wrapped_lines`, its ordinate moved as fpdf2 moves it (the same sums in
+    the same order, so the same rounding), a page added wherever fpdf2 adds one."""
+    pdf = _measuring_pdf(fonts, page.paper)
+    side, top = page.margins
+    trigger = pdf.h - top  # set_auto_page_break's page_break_trigger
+    fix = _text_fixer(fonts)
+    pages, y = 1, top
+
+    def room(y: float, height: float) -> tuple[int, float]:
+        """A cell of that height at y: (pages added, y after them)."""
+        if y + height > trigger:
+            return 1, top
+        return 0, y
+
+    def lines_down(y: float, height: float, count: int, trailing_newline: bool):
+        """multi_cell's lines: each checked twice for room (the cell's own check after the
+        multi_cell's), then y one line down; one more line down after a final newline."""
+        added = 0
+        for _ in range(count):
+            for _check in range(2):
+                more, y = room(y, height)
+                added += more
+            y += height
+        if trailing_newline:
+            y += height
+        return added, y
+
+    for block in blocks:
+        look = page.look(block.kind)
+        height = look.height
+        if look.before:
+            y += look.before
+        text = fix(_shown(block, page.template))
+        x = side
+        if block.kind == "bullet":
+            x = side + 2
+            more, y = room(y, height)
+            pages += more
+            x += 4
+        if block.aside:
+            dates_width = _string_width(fonts, look.size, fix(block.aside)) + 1
+            width = pdf.w - side - side
+            text_width = max(width - dates_width - 3, width / 3)
+            count, trailing_newline = _block_lines(fonts, look.bold, look.size, text, text_width)
+            if y + height * max(1, count) > trigger:
+                pages, y = pages + 1, top
+            top_of_entry = y
+            more, y = lines_down(y, height, count, trailing_newline)
+            pages += more + room(top_of_entry, height)[0]  # the dates' cell
+        else:
+            count, trailing_newline = _block_lines(
+                fonts, look.bold, look.size, text, pdf.w - side - x
+            )
+            more, y = lines_down(y, height, count, trailing_newline)
+            pages += more
+        if block.kind == "heading" and page.template.heading_rule:
+            y += 1
+    return pages
+
+
+def _family(fonts: PdfFonts) -> str:
+    """The fpdf2 family a document with these fonts prints in."""
+    return "body" if fonts.regular else "helvetica"
+
+
+@lru_cache(maxsize=16384)
+def _block_lines(
+    fonts: PdfFonts, bold: bool, size: float, text: str, width: float
+) -> tuple[int, bool]:
+    """`_wrapped_lines` in the fonts' regular or bold face at that size, remembered (a
+    tailoring measures the same lines again and again). Only called with _MEASURING held."""
+    pdf = _measuring_pdf(fonts, DEFAULT_PAPER)
+    pdf.set_font(_family(fonts), "B" if bold else "", size)
+    return _wrapped_lines(pdf, text, width)
+
+
+@lru_cache(maxsize=4096)
+def _string_width(fonts: PdfFonts, size: float, text: str) -> float:
+    """fpdf2's width (mm) of the text in the fonts' regular face at that size. Only called
+    with _MEASURING held."""
+    pdf = _measuring_pdf(fonts, DEFAULT_PAPER)
+    pdf.set_font(_family(fonts), "", size)
+    return pdf.get_string_width(text)
+
+
+def _wrapped_lines(pdf: Any, text: str, width: float) -> tuple[int, bool]:
+    """How many lines `pdf.multi_cell(width, h, text, align="L")` prints in the current
+    font, and whether the last one ends with a newline (multi_cell then moves down once
+    more). The word wrap of fpdf2's MultiLineBreak, measured with the same width sums;
+    text it does not cover (fpdf2's other fragment kinds, spacing, shaping) is wrapped by
+    fpdf2 itself."""
+    from fpdf.enums import Align, WrapMode
+    from fpdf.line_break import MultiLineBreak
+
+    text = pdf.normalize_text(text).replace("\r", "")
+    fragments = pdf._preload_font_styles(text, False)
+    if not fragments:
+        return 1, False
+    counted = _counted_lines(fragments, width - pdf.c_margin - pdf.c_margin)
+    if counted is not None:
+        return counted if counted[0] else (1, False)
+    breaker = MultiLineBreak(
+        fragments, width, [pdf.c_margin, pdf.c_margin], align=Align.L, wrapmode=WrapMode.WORD
+    )
+    lines = []
+    while (line := breaker.get_line()) is not None:
+        lines.append(line)
+    return (len(lines), lines[-1].trailing_nl) if lines else (1, False)
+
+
+def _counted_lines(fragments: Any, max_width: float) -> tuple[int, bool] | None:
+    """MultiLineBreak.get_line's WORD wrap (left-aligned, soft hyphens as break points) over
+    plain fragments: (lines, last ends with a newline); None for text it does not cover.
+    A line's width is fpdf2's: each run of one style summed in font units, scaled, and the
+    runs added in order."""
+    from fpdf.fonts import TTFFont
+    from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR, Fragment
+
+    runs = []
+    for fragment in fragments:
+        font = fragment.font
+        if (
+            type(fragment) is not Fragment
+            or fragment.char_spacing != 0
+            or fragment.font_stretching != 100
+            or fragment.text_shaping_parameters
+            or getattr(font, "is_symbol", False)
+        ):
+            return None
+        by_code = isinstance(font, TTFFont)
+        runs.append((fragment.characters, font.cw, by_code, fragment.font_size_pt, fragment.k))
+
+    if len(runs) == 1 and not _SPECIAL_CHARACTERS.intersection(runs[0][0]):
+        return _counted_plain_lines(runs[0], max_width)
+
+    def advance(run: tuple, char: str) -> int:
+        return run[1][ord(char)] if run[2] else run[1][char]
+
+    def scaled(run: tuple, units: int) -> float:
+        return units * run[3] * 0.001 / run[4]
+
+    count = 0
+    trailing_newline = False
+    index, position = 0, 0
+    forced_at = None
+    total = len(fragments)
+    while index < total:
+        forced_before, forced_at = forced_at, None
+        # The line being filled: the width of its finished runs, its last run's units.
+        done: float = 0
+        last_run = None  # index of the fragment the last run started from
+        units = 0
+        space_width = hyphen_width = None
+        space_at = hyphen_at = None
+        ended = False
+        while index < total:
+            run = runs[index]
+            characters = run[0]
+            if position >= len(characters):
+                index, position = index + 1, 0
+                continue
+            char = characters[position]
+            if char == "\n" or char == "\f":
+                position += 1
+                count += 1
+                trailing_newline = char == "\n"
+                ended = True
+                break
+            measured = "-" if char == "\u00ad" else char
+            char_width = scaled(run, advance(run, measured))
+            line_width = done + scaled(runs[last_run], units) if last_run is not None else 0
+            if (line_width + char_width) - max_width > 1e-9:
+                count += 1
+                trailing_newline = False
+                ended = True
+                if char in BREAKING_SPACE_SYMBOLS_STR:
+                    position += 1
+                elif hyphen_at is not None or space_at is not None:
+                    if hyphen_at is not None and (space_at is None or hyphen_width > space_width):
+                        index, position = hyphen_at
+                    else:
+                        index, position = space_at
+                    position += 1
+                elif forced_before == (index, position):
+                    return None  # fpdf2 raises: no room for a single character
+                else:
+                    forced_at = (index, position)
+                break
+            if last_run is None:
+                last_run, units = index, 0
+            elif last_run != index and not fragments[index].has_same_style(fragments[last_run]):
+                done = done + scaled(runs[last_run], units)
+                last_run, units = index, 0
+                line_width = done + scaled(run, 0)
+            if char in BREAKING_SPACE_SYMBOLS_STR:
+                space_at, space_width = (index, position), line_width
+                units += advance(run, char)
+            elif char == "\u00a0":
+                units += advance(run, " ")
+            elif char == "\u00ad":
+                hyphen_at, hyphen_width = (index, position), line_width
+            else:
+                units += advance(run, char)
+            position += 1
+        if not ended:
+            if last_run is not None and done + scaled(runs[last_run], units):
+                count += 1
+                trailing_newline = False
+            break
+    return count, trailing_newline
 
 
 def fitting_page(blocks: list[Block], fonts: PdfFonts, page: Page, limit: int | None) -> Page:
@@ -735,6 +1030,72 @@ def fitting_page(blocks: list[Block], fonts: PdfFonts, page: Page, limit: int | 
         if page_count(blocks, fonts, candidate) <= limit:
             return candidate
     return Page(page.template, page.paper, len(TIGHTNESS) - 1)
+
+
+# Characters the plain wrap leaves to the general one: line and page breaks, no-break and
+# soft hyphens, and the breaking spaces other than " ".
+_SPECIAL_CHARACTERS = frozenset("\n\f\u00a0\u00ad\t\u200b\u2000\u2001\u2002\u2003\u2004\u2005")
+_SPECIAL_CHARACTERS |= frozenset("\u2006\u2007\u2008\u2009\u200a\u205f\u3000")
+
+
+def _counted_plain_lines(run: tuple, max_width: float) -> tuple[int, bool] | None:
+    """`_counted_lines` for one run of one style with no character but " " to break at:
+    fpdf2's test, `(width so far + next character's width) - max_width > 1e-9`, only grows
+    with either width, so the characters before the line's width reaches `safe` (font
+    units) cannot end it and are summed, not tested; from there each is tested."""
+    characters, widths_by, by_code, size, k = run
+    widths = (
+        [widths_by[ord(c)] for c in characters] if by_code else [widths_by[c] for c in characters]
+    )
+    sums = [0, *accumulate(widths)]
+    widest = max(widths)
+
+    def over(units: int, width: int) -> bool:
+        return (units * size * 0.001 / k + width * size * 0.001 / k) - max_width > 1e-9
+
+    safe = _safe_units(over, widest)
+    text = "".join(characters)
+    total = len(characters)
+    count, start = 0, 0
+    forced_at = None
+    while start < total:
+        forced_before, forced_at = forced_at, None
+        first = sums[start]
+        position = max(start, bisect_right(sums, first + safe) - 1)
+        while position < total and not over(sums[position] - first, widths[position]):
+            position += 1
+        if position == total:
+            if (sums[total] - first) * size * 0.001 / k:
+                count += 1
+            break
+        count += 1
+        space = text.rfind(" ", start, position)
+        if characters[position] == " ":
+            start = position + 1
+        elif space >= 0:
+            start = space + 1
+        elif forced_before == position:
+            return None  # fpdf2 raises: no room for a single character
+        else:
+            start = forced_at = position
+    return count, False
+
+
+def _safe_units(over: Any, widest: int) -> int:
+    """The most font units a line may hold for `over(units, widest)` to be false (-1 when
+    none may)."""
+    if over(0, widest):
+        return -1
+    low, high = 0, 1
+    while not over(high, widest):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if over(middle, widest):
+            high = middle
+        else:
+            low = middle
+    return low
 
 
 # Entry point ----------------------------------------------------------------------------------
