@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import bcrypt
-from zxcvbn import zxcvbn
 
 # bcrypt reads at most 72 bytes; passwords are pre-hashed with HMAC-SHA384 (64 base64 bytes)
 # so long passphrases are verified exactly as typed, never truncated and never a 500.
@@ -94,6 +93,8 @@ def _compact(text: str) -> str:
 
 def _weakness(password: str, user_inputs: list[str], min_strength: int) -> str | None:
     """zxcvbn's verdict in words (its warning and suggestions), or None when strong enough."""
+    from zxcvbn import zxcvbn  # imported when first used: its dictionaries take 20 ms to load
+
     estimate = zxcvbn(password[:STRENGTH_CHECK_CHARACTERS], user_inputs=user_inputs)
     if estimate["score"] >= min_strength:
         return None

