@@ -47,7 +47,7 @@ docs: install
 
 # The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
 # Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 # The load runs and the fault drills with several processes (`-m soak`) are left to `make soak`.
 test: lint

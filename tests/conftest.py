@@ -4,7 +4,7 @@ TEST_DATABASE_URL and TEST_REDIS_URL choose the servers (defaults: the local Pos
 `job_agent_test` database and Redis database 15). Every test starts with empty tables and an
 empty Redis database.
 
-Under pytest-xdist (`make test` runs `-n 3`) each worker has a database and a Redis database of
+Under pytest-xdist (`make test` runs `-n 4`) each worker has a database and a Redis database of
 its own, so workers never see each other's rows or keys: worker `gwN` uses `<name>_gwN` (created
 by `ensure_database`) and Redis database `<number> + N` (counting down instead when that would
 pass 15, Redis's last database by default).
