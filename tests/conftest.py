@@ -216,11 +216,13 @@ def redis_conn() -> redis.Redis:
 def _isolated_state(request):
     """Empty Redis before, empty tables after: each test sees a clean world.
 
-    The queue's state marker is there, as a running service has it (written at start-up): a
-    test that wants Redis to have lost its data flushes it itself.
+    The queue's state marker and the security cache's marker are there, as a running service
+    has them: a test that wants Redis to have lost its data flushes it itself.
     """
     from server.core import outages
     from server.jobs.job_queue import STATE_KEY
+    from server.models import utcnow
+    from server.security_manager import security_cache
 
     needs_state = any(
         name in request.fixturenames for name in ("settings", "app", "client", "redis_conn")
@@ -231,6 +233,8 @@ def _isolated_state(request):
     conn = redis.Redis.from_url(TEST_REDIS_URL)
     conn.flushdb()
     conn.set(STATE_KEY, "tests")
+    # The security records' copy is whole (the tables are empty), as a running service's is.
+    conn.set(security_cache.CACHE_READY_KEY, utcnow().isoformat())
     yield
     conn.flushdb()
     conn.close()
