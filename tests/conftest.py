@@ -266,11 +266,13 @@ def truncate_all_tables(url: str) -> None:
     IDENTITY` would, touching only what a test used: the tables that hold rows (a DELETE of a
     few rows) and the sequences that handed out ids (a TRUNCATE of every table costs about half
     a second a test)."""
-    from sqlalchemy.pool import NullPool
-
     engine = _TRUNCATE_ENGINES.get(url)
     if engine is None:
-        engine = _TRUNCATE_ENGINES[url] = create_engine(url, poolclass=NullPool)
+        # One connection kept for the whole run (checked before each use: a test may have
+        # terminated it).
+        engine = _TRUNCATE_ENGINES[url] = create_engine(
+            url, pool_size=1, max_overflow=0, pool_pre_ping=True
+        )
     tables = [t.name for t in db.metadata.sorted_tables]
     if not tables:
         return
