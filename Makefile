@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-run run test test-soak soak lint docs eval bench load migrate clean
+.PHONY: install install-run run test test-soak soak test-durations lint docs eval bench load migrate clean
 
 RUN_STAMP := $(VENV)/.installed-run
+# Python keeps the bytecode it compiles (an inherited PYTHONDONTWRITEBYTECODE would have each
+# of the suite's processes compile the project and pytest rewrite every test module again).
+export PYTHONDONTWRITEBYTECODE :=
 # uv installs the pinned requirements in seconds where pip takes a minute; pip only installs
 # uv itself (into the project's environment, which has no pip of its own).
 UV := uv==0.13.10
@@ -19,8 +22,10 @@ $(RUN_STAMP): requirements_production.txt
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements_production.txt
 	touch $(RUN_STAMP)
 
+# The tests start many Python processes (servers, workers, CLI commands): the installed packages
+# are compiled to bytecode once here rather than in each process.
 $(STAMP): $(RUN_STAMP) requirements_dev.txt
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements_dev.txt
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements_dev.txt
 	touch $(STAMP)
 
 install-run: $(RUN_STAMP)
@@ -46,8 +51,9 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The suite in parallel: TEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and
-# Redis databases (tests/conftest.py); tests marked with one xdist_group share a worker.
-TEST_WORKERS ?= 4
+# Redis databases (tests/conftest.py). A worker runs a test file (or an xdist_group) at a time,
+# the longest first; a long file is split by test function (tests/unit_durations.json).
+TEST_WORKERS ?= 5
 
 # The load runs and the fault drills with several processes (`-m soak`) are left to `make soak`.
 test: lint
@@ -64,6 +70,11 @@ eval: install
 # SOAK_JOBS=20000 make soak for a longer queue soak (default 2,000 jobs).
 test-soak soak: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m soak
+
+# The seconds each test file took, which `make test` and `make soak` use to start the longest
+# first (tests/unit_durations.json); run it after adding or changing a slow test.
+test-durations: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --record-unit-durations tests/unit_durations.json
 
 # The HTTP benchmark loads the service with wrk (Debian package `wrk`).
 bench: install

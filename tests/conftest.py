@@ -12,6 +12,7 @@ pass 15, Redis's last database by default).
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 from pathlib import Path
@@ -118,22 +119,121 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+def pytest_collection_finish(session):
+    """What is loaded by now (the service, the libraries, the test modules) lives as long as
+    the process: the collector leaves it alone, and collects less often. The tests create
+    and drop many short-lived objects; at the default thresholds a sixth of the run's CPU
+    went to full collections of a heap that hardly changes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+# Seconds each unit of work took in a recent run (`make test-durations` writes it): a test
+# file, or an `xdist_group` of its own. `make test` starts the longest units first.
+UNIT_DURATIONS_FILE = Path(__file__).with_name("unit_durations.json")
+# A file that took longer is split into one unit per test function.
+SPLIT_FILE_SECONDS = 40.0
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--record-unit-durations",
+        metavar="PATH",
+        help="write the seconds each test file (or xdist group) took to PATH, as JSON",
+    )
+
+
+def pytest_configure(config):
+    # The controller sends the units in the order the collection gives them (longest first,
+    # below), not by their number of tests.
+    if getattr(config.option, "dist", None) == "loadgroup":
+        config.option.loadscopereorder = False
+
+
+def unit_of(nodeid: str) -> str:
+    """`path::test@unit` -> `unit`; `path::test` -> `path`."""
+    return nodeid.rpartition("@")[2] if "@" in nodeid else nodeid.split("::", 1)[0]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """`--dist loadgroup`: name each `xdist_group` test `<node id>@<group>`, as pytest-xdist
-    3.8 means to (it sets `_nodeid`, which pytest 9 no longer reads), so the controller sends
-    a group's tests to one worker."""
+    """`--dist loadgroup`: a test file is a unit of work that one worker runs, apart from the
+    tests of an `xdist_group`, which are a unit of their own. The units run longest first.
+
+    Each test is named `<node id>@<unit>`, as pytest-xdist 3.8 means to name a group's tests
+    (it sets `_nodeid`, which pytest 9 no longer reads). A file's tests share its fixtures on
+    one worker, and the tests that mostly wait (for leases, timeouts, other processes) run
+    beside files that compute, not beside each other. The order of the tests within a file
+    is pytest-randomly's."""
     if not getattr(config.option, "loadgroup", False):
         return
+    import json
+
     from _pytest.nodeid import coerce_node_id
 
+    try:
+        seconds = json.loads(UNIT_DURATIONS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seconds = {}
+
+    def file_seconds(path: str) -> float:
+        """A file's seconds, whole or as the sum of its functions' (a file run split)."""
+        return seconds.get(path) or sum(
+            value for unit, value in seconds.items() if unit.startswith(f"{path}::")
+        )
+
+    units: dict[str, list[pytest.Item]] = {}
     for item in items:
         groups = {
             str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
             for mark in item.iter_markers("xdist_group")
         }
-        if groups and "@" not in item.nodeid:
-            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(groups))}")
+        path = item.nodeid.split("::", 1)[0]
+        if groups:
+            unit = "_".join(sorted(groups))
+        elif file_seconds(path) > SPLIT_FILE_SECONDS:
+            # A long file would be the last to finish: each test function (with all its
+            # parameters) is a unit.
+            unit = f"{path}::{getattr(item, 'originalname', item.name)}"
+        else:
+            unit = path
+        if "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{unit}")
+        units.setdefault(unit_of(item.nodeid), []).append(item)
+
+    def unit_seconds(unit: str) -> float:
+        if unit in seconds:
+            return seconds[unit]
+        path = unit.split("::", 1)[0]
+        in_file = [i for i in items if i.nodeid.startswith(f"{path}::")]
+        if "::" in unit and file_seconds(path):  # a share of the file's time
+            return file_seconds(path) * len(units[unit]) / len(in_file)
+        # Not measured yet: as long as its tests took on average.
+        return sum(seconds.values()) / max(1, len(items)) * len(units[unit])
+
+    order = sorted(units, key=lambda unit: -unit_seconds(unit))
+    items[:] = [item for unit in order for item in units[unit]]
+
+
+_unit_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _unit_seconds[unit_of(report.nodeid)] = (
+        _unit_seconds.get(unit_of(report.nodeid), 0.0) + report.duration
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    path = config.getoption("record_unit_durations", None)
+    if path and not hasattr(config, "workerinput") and _unit_seconds:
+        import json
+
+        ordered = dict(sorted(_unit_seconds.items(), key=lambda kv: (-kv[1], kv[0])))
+        rounded = {unit: round(value, 1) for unit, value in ordered.items()}
+        Path(path).write_text(json.dumps(rounded, indent=1) + "\n", encoding="utf-8")
 
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})

@@ -368,3 +368,23 @@ def test_apps_of_one_process_share_url_builders_and_build_the_same_urls(make_app
     [rule_second] = second.url_map._rules_by_endpoint["user.put_credential"]
     assert rule_first is not rule_second
     assert rule_first._build_unknown.__func__ is rule_second._build_unknown.__func__
+
+
+def test_an_app_is_freed_once_dropped_with_its_database_engine(settings):
+    """The engine's listeners (slow-query timing) hold their app weakly: an app a process
+    drops is freed with everything it loaded, not kept alive by its own engine."""
+    import gc
+    import weakref
+
+    from server import create_app
+    from server.core.extensions import db
+
+    app = create_app(settings.replace(slow_query_ms=1))
+    with app.app_context():
+        db.session.execute(db.text("SELECT 1"))
+        db.session.remove()
+        db.engine.dispose()
+    dropped = weakref.ref(app)
+    del app
+    gc.collect()
+    assert dropped() is None

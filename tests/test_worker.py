@@ -754,6 +754,7 @@ def worker_env(tmp_path, **extra):
         REDIS_URL=TEST_REDIS_URL,
         JWT_SECRET_KEY="w" * 40,
         ENCRYPTION_KEY="e" * 44,
+        BCRYPT_ROUNDS="4",  # as the in-process apps hash: logins do not rehash at 12
         LOG_DIR=str(tmp_path),
         LOG_TO_STDOUT="false",
         INSTANCE_DIR=str(tmp_path),

@@ -145,6 +145,8 @@ def install_slow_query_timing(app: Flask, engine: Engine) -> None:
         return
     keep = settings.slow_query_recent_max
     clock = time.perf_counter
+    # The engine outlives no app it was made for: its listeners hold the app weakly.
+    app_ref = weakref.ref(app)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _started(conn, _cursor, _statement, _parameters, _context, _executemany):
@@ -153,8 +155,8 @@ def install_slow_query_timing(app: Flask, engine: Engine) -> None:
     @event.listens_for(engine, "after_cursor_execute")
     def _finished(conn, _cursor, statement, _parameters, _context, _executemany):
         elapsed = clock() - conn.info["_query_started"].pop()
-        if elapsed >= threshold:
-            record_slow_query(app, statement, elapsed, keep=keep)
+        if elapsed >= threshold and (owner := app_ref()) is not None:
+            record_slow_query(owner, statement, elapsed, keep=keep)
 
     @event.listens_for(engine, "handle_error")
     def _failed(context):
