@@ -19,6 +19,7 @@ import weakref
 from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -48,10 +49,22 @@ class HotQuery:
     def __init__(self, statement: Select):
         self.statement = statement
         self.row_type = namedtuple("HotRow", statement.selected_columns.keys())  # noqa: PYI024
+
+    @cached_property
+    def _compiled(self) -> tuple[str, tuple[str, ...]]:
+        # Compiled at the first read, not at import: a process that never reads it (a CLI
+        # command, a worker) does not pay for SQLAlchemy's first compilation.
         # Positional parameters (`%s`): the driver binds a tuple for less than a mapping.
-        compiled = statement.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
-        self.sql = str(compiled)
-        self.parameter_names = tuple(compiled.positiontup or ())
+        compiled = self.statement.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
+        return str(compiled), tuple(compiled.positiontup or ())
+
+    @property
+    def sql(self) -> str:
+        return self._compiled[0]
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return self._compiled[1]
 
 
 def read_row(query: HotQuery, params: Mapping[str, Any]) -> Any | None:

@@ -21,7 +21,6 @@ from functools import cache, lru_cache
 
 import snowballstemmer
 from confusable_homoglyphs import categories as scripts
-from confusable_homoglyphs.confusables import confusables_data
 
 # Default-ignorable code points that are not in category Cf (DerivedCoreProperties.txt).
 _IGNORABLE_RANGES = (
@@ -73,6 +72,9 @@ def _prototypes() -> dict[str, str]:
     """Each confusable character's prototype (the TR39 mapping, as confusable-homoglyphs
     ships it): a character with one homoglyph maps to it, and of two characters that each
     list only the other, the ASCII one (else the lower code point) is the prototype."""
+    # Loaded at the first comparison (tens of milliseconds of JSON): most processes never make one.
+    from confusable_homoglyphs.confusables import confusables_data
+
     mapping: dict[str, str] = {}
     for char, entries in confusables_data.items():
         if len(char) != 1 or len(entries) != 1:
