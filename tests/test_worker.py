@@ -484,6 +484,45 @@ def test_a_job_that_fails_for_a_reason_not_its_owners_gives_its_allowance_back(
         assert allowance_used(user) == (0 if given_back else 1)
 
 
+def test_a_job_retried_at_once_and_held_again_before_its_last_run_was_let_go_gives_back(
+    make_app, run_pool, handler, monkeypatch
+):
+    """A retry with no backoff is claimed again (by another thread) while the thread that
+    recorded its first run has not let that run go yet: letting go must not drop the new
+    run, whose failure gives the allowance back."""
+    from server.workers import worker
+
+    second_claimed = threading.Event()
+    first_let_go = threading.Event()
+    real_record = job_queue.record_outcomes
+
+    def record_then_linger(outcomes, **kwargs):
+        recorded = real_record(outcomes, **kwargs)
+        if any(outcome.kind == OutcomeKind.RETRY for outcome in outcomes):
+            assert second_claimed.wait(10)  # held again before this run is let go
+            threading.Timer(0.3, first_let_go.set).start()
+        return recorded
+
+    def fails(job):
+        if job.attempt == 2:
+            second_claimed.set()
+            assert first_let_go.wait(10)
+        raise job_handlers.RetryableJobError("Gemini answered 503")
+
+    monkeypatch.setattr(worker.job_queue, "record_outcomes", record_then_linger)
+    handler("spends_an_allowance", fails, max_attempts=2)
+    app = make_app(job_queue_retry_base_seconds=0, job_queue_retry_max_seconds=0)
+    with app.app_context():
+        user, job_id = make_user(), new_job_id()
+        assert rate_limiter.get_rate_limiter().hit([ALLOWANCE], str(user), holder=job_id).allowed
+        job_queue.submit(user_id=user, job_type="spends_an_allowance", payload={}, job_id=job_id)
+        pool = run_pool(app, threads=2)
+        row = wait_for(lambda: finished(job_id))
+        wait_for(lambda: pool.held_jobs == 0)
+        assert (row.status, row.attempts) == ("failed", 2)
+        assert allowance_used(user) == 0
+
+
 def test_a_cancelled_job_keeps_the_allowance_it_spent(app, run_pool, handler):
     started = threading.Event()
 

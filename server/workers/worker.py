@@ -275,8 +275,8 @@ class WorkerPool:
                 with self._held_lock:
                     keep = outcome is not None and not run.abandoned
                     run.finished = True
-                    if not keep:
-                        self._held.pop(run.claimed.job_id, None)
+                    if not keep and self._held.get(run.claimed.job_id) is run:
+                        del self._held[run.claimed.job_id]
                 if keep:
                     # Recorded here and now, not handed to a batch: a process killed after the
                     # handler returned runs the job again only if it dies within this one
@@ -502,7 +502,17 @@ class WorkerPool:
         # Recorded or not, this process lets go: an unrecorded lease expires and is reaped.
         with self._held_lock:
             for outcome in batch:
-                self._held.pop(outcome.job_id, None)
+                self._let_go(outcome)
+
+    def _run_of(self, outcome: Outcome) -> _Run | None:
+        """The run the outcome is of; None once let go. A job retried at once may already be
+        held again, by another thread, under a new lease: that run is not this outcome's."""
+        run = self._held.get(outcome.job_id)
+        return run if run is not None and run.claimed.lease_token == outcome.lease_token else None
+
+    def _let_go(self, outcome: Outcome) -> None:
+        if self._run_of(outcome) is not None:
+            del self._held[outcome.job_id]
 
     def _give_back_allowances(self, outcomes: list[Outcome], recorded: list[str]) -> None:
         """Give back the daily allowances of the jobs recorded as failed for a reason that is
@@ -510,7 +520,7 @@ class WorkerPool:
         recorded_ids = set(recorded)
         for outcome in outcomes:
             with self._held_lock:
-                run = self._held.get(outcome.job_id)
+                run = self._run_of(outcome)
             if (
                 run is not None
                 and run.gives_back
